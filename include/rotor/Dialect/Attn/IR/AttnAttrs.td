@@ -1,0 +1,267 @@
+//===- AttnAttrs.td - Attributes of the attn dialect -------*- tablegen -*-===//
+
+#ifndef ROTOR_DIALECT_ATTN_IR_ATTNATTRS_TD
+#define ROTOR_DIALECT_ATTN_IR_ATTNATTRS_TD
+
+include "rotor/Dialect/Attn/IR/AttnDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+// An f64 that prints so that it parses back bit-exactly.
+class Attn_F64Parameter<string desc> : AttrOrTypeParameter<"::llvm::APFloat", desc> {
+  let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
+  let parser = [{ ::rotor::attn::detail::parseF64($_parser) }];
+  let printer = [{ $_printer.printFloat($_self) }];
+}
+
+class Attn_BoolParameter<string desc> : AttrOrTypeParameter<"bool", desc> {
+  let parser = [{ ::rotor::attn::detail::parseBool($_parser) }];
+  let printer = [{ $_printer << ($_self ? "true" : "false") }];
+}
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Attn_RopeLayout : I32EnumAttr<"RopeLayout", "pairing of RoPE dims", [
+    I32EnumAttrCase<"HalfSplit", 0, "half_split">,
+    I32EnumAttrCase<"Interleaved", 1, "interleaved">]> {
+  let cppNamespace = "::rotor::attn";
+  let genSpecializedAttr = 0;
+}
+
+def Attn_RopeLayoutAttr : EnumAttr<Attn_Dialect, Attn_RopeLayout, "rope_layout"> {
+  let summary = "RoPE pair layout";
+  let assemblyFormat = "`<` $value `>`";
+  let description = [{
+    Which dims of a head RoPE rotates together, for rotary dim `R` and
+    `0 <= i < R/2`:
+
+    * `half_split`: `(x[i], x[i + R/2])`, Hugging Face's `rotate_half` order;
+    * `interleaved`: `(x[2i], x[2i + 1])`, Meta's original checkpoint order.
+  }];
+}
+
+def Attn_QuantScheme : I32EnumAttr<"QuantScheme", "KV block quantization scheme", [
+    I32EnumAttrCase<"Absmax", 0, "absmax">,
+    I32EnumAttrCase<"Codebook", 1, "codebook">]> {
+  let cppNamespace = "::rotor::attn";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Precision
+//===----------------------------------------------------------------------===//
+
+def Attn_PrecisionAttr : AttrDef<Attn_Dialect, "Precision"> {
+  let mnemonic = "precision";
+  let summary = "compute and accumulation types of an op";
+  let description = [{
+    The arithmetic precision of one op. Operands are converted to `compute`
+    (round-to-nearest-even when it is narrower than the operand), products
+    and elementwise arithmetic happen in `compute`, and every reduction
+    (dot products, sums of squares, softmax sums) accumulates in
+    `accumulate`. The op's result is then rounded to the element type of its
+    result tensor, which is the storage type.
+
+    `accumulate` must hold every value of `compute` exactly: `f32` and `f64`
+    accumulate anything; `bf16` and `f16` accumulate only themselves.
+
+    ```mlir
+    #attn.precision<compute = bf16, accumulate = f32>
+    ```
+  }];
+  let parameters = (ins "::mlir::FloatType":$compute,
+                        "::mlir::FloatType":$accumulate);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Hadamard rotation
+//===----------------------------------------------------------------------===//
+
+def Attn_HadamardAttr : AttrDef<Attn_Dialect, "Hadamard"> {
+  let mnemonic = "hadamard";
+  let summary = "a randomized Walsh-Hadamard rotation of one group";
+  let description = [{
+    The orthogonal matrix `R = diag(s2) · H_G / sqrt(G) · diag(s1)` acting on
+    a group of `G` elements, with `H_G` the Sylvester Hadamard matrix
+    (`H_1 = [1]`, `H_2k = [[H_k, H_k], [H_k, -H_k]]`, so
+    `H_G[i][j] = (-1)^popcount(i & j)`). `G` is a power of two and the sign
+    vectors `s1`, `s2` have `G` entries, each `1` or `-1`.
+
+    `R` is orthogonal for every choice of signs, and its inverse is
+    `R^T = diag(s1) · H_G / sqrt(G) · diag(s2)`.
+
+    ```mlir
+    #attn.hadamard<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>
+    ```
+  }];
+  let parameters = (ins "int64_t":$group,
+                        ArrayRefParameter<"int32_t", "input signs">:$s1,
+                        ArrayRefParameter<"int32_t", "output signs">:$s2);
+  let assemblyFormat = [{
+    `<` `group` `=` $group `,` `s1` `=` `[` $s1 `]` `,` `s2` `=` `[` $s2 `]` `>`
+  }];
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The sign vectors (input, output) of this rotation applied forwards
+    /// (`inverse` = false) or backwards (`inverse` = true): the inverse of
+    /// `R(s1, s2)` is `R(s2, s1)`.
+    std::pair<::llvm::ArrayRef<int32_t>, ::llvm::ArrayRef<int32_t>>
+    getEffectiveSigns(bool inverse) const {
+      if (inverse)
+        return {getS2(), getS1()};
+      return {getS1(), getS2()};
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// KV-cache block format
+//===----------------------------------------------------------------------===//
+
+def Attn_KVBlockFormatAttr : AttrDef<Attn_Dialect, "KVBlockFormat"> {
+  let mnemonic = "kv_block";
+  let summary = "block quantization format of a KV cache";
+  let description = [{
+    The last dim of a tensor is cut into blocks of `block_size` elements; each
+    block stores one scale (of type `scale_type`) and one `bits`-bit code per
+    element (held in an `i8`; packing is the lowering's business).
+
+    * `absmax` (symmetric): with `Q = 2^(bits-1) - 1`,
+      `scale = max_j |x_j| / Q`, `code_j = clamp(round_half_even(x_j / scale), -Q, Q)`
+      and `x_j ≈ scale · code_j`. An all-zero block has scale 0 and codes 0.
+      `2 <= bits <= 8`.
+    * `codebook` (for rotated, near-Gaussian data): `scale = sqrt(mean_j x_j²)`,
+      `code_j` is the index (in `[0, 2^bits)`) of the centroid of the
+      Lloyd-Max quantizer of the standard normal distribution nearest to
+      `x_j / scale` (ties to the lower index), and `x_j ≈ scale · c[code_j]`.
+      `1 <= bits <= 4`.
+
+    ```mlir
+    #attn.kv_block<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>
+    ```
+  }];
+  let parameters = (ins "unsigned":$bits,
+                        "int64_t":$block_size,
+                        EnumParameter<Attn_QuantScheme>:$scheme,
+                        "::mlir::FloatType":$scale_type);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE scaling
+//===----------------------------------------------------------------------===//
+
+def Attn_LinearRopeScalingAttr : AttrDef<Attn_Dialect, "LinearRopeScaling"> {
+  let mnemonic = "linear_scaling";
+  let summary = "linear (position interpolation) RoPE scaling";
+  let description = [{
+    Hugging Face's `linear` rope type: `inv_freq_i = theta^(-2i/R) / factor`.
+    `factor >= 1`.
+
+    ```mlir
+    #attn.linear_scaling<factor = 4.0>
+    ```
+  }];
+  let parameters = (ins Attn_F64Parameter<"scaling factor">:$factor);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_DynamicRopeScalingAttr : AttrDef<Attn_Dialect, "DynamicRopeScaling"> {
+  let mnemonic = "dynamic_scaling";
+  let summary = "dynamic NTK RoPE scaling";
+  let description = [{
+    Hugging Face's `dynamic` rope type. With `L = max(positions) + 1` over the
+    op's positions operand and `L0 = original_max_position_embeddings`: when
+    `L > L0` the base becomes
+    `theta' = theta · (factor · L / L0 - (factor - 1))^(R / (R - 2))`, and
+    `inv_freq_i = theta'^(-2i/R)`; otherwise the frequencies are the
+    default ones. `factor >= 1`, `L0 >= 1`.
+
+    ```mlir
+    #attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 4096>
+    ```
+  }];
+  let parameters = (ins Attn_F64Parameter<"scaling factor">:$factor,
+                        "int64_t":$original_max_position_embeddings);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_YarnRopeScalingAttr : AttrDef<Attn_Dialect, "YarnRopeScaling"> {
+  let mnemonic = "yarn_scaling";
+  let summary = "YaRN RoPE scaling";
+  let description = [{
+    Hugging Face's `yarn` rope type. With `L0 = original_max_position_embeddings`,
+    `corr(n) = R · ln(L0 / (2π n)) / (2 ln theta)`,
+    `low = max(corr(beta_fast), 0)` and `high = min(corr(beta_slow), R - 1)`
+    (floored and ceiled first when `truncate`), `ramp_i = clamp((i - low) /
+    (high - low), 0, 1)` (with `high += 0.001` when `low == high`),
+    `e_i = 1 - ramp_i` and `f_i = theta^(-2i/R)`:
+
+    `inv_freq_i = (f_i / factor) · (1 - e_i) + f_i · e_i`
+
+    and `cos`/`sin` are multiplied by `attention_factor` (which the importer
+    resolves from `mscale`/`mscale_all_dim` as Hugging Face does).
+    `factor >= 1`, `L0 >= 1`, `beta_fast > 0`, `beta_slow > 0`,
+    `attention_factor > 0`.
+
+    ```mlir
+    #attn.yarn_scaling<factor = 4.0, original_max_position_embeddings = 32768,
+                       beta_fast = 32.0, beta_slow = 1.0,
+                       attention_factor = 1.1386, truncate = true>
+    ```
+  }];
+  let parameters = (ins Attn_F64Parameter<"scaling factor">:$factor,
+                        "int64_t":$original_max_position_embeddings,
+                        Attn_F64Parameter<"fast boundary, in rotations">:$beta_fast,
+                        Attn_F64Parameter<"slow boundary, in rotations">:$beta_slow,
+                        Attn_F64Parameter<"cos/sin multiplier">:$attention_factor,
+                        Attn_BoolParameter<"round the ramp bounds">:$truncate);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_Llama3RopeScalingAttr : AttrDef<Attn_Dialect, "Llama3RopeScaling"> {
+  let mnemonic = "llama3_scaling";
+  let summary = "Llama 3.1 RoPE scaling";
+  let description = [{
+    Hugging Face's `llama3` rope type. With `L0 = original_max_position_embeddings`,
+    `f_i = theta^(-2i/R)` and wavelength `w_i = 2π / f_i`:
+
+    * `w_i < L0 / high_freq_factor`: `inv_freq_i = f_i`;
+    * `w_i > L0 / low_freq_factor`: `inv_freq_i = f_i / factor`;
+    * otherwise, with `s = (L0 / w_i - low_freq_factor) / (high_freq_factor - low_freq_factor)`:
+      `inv_freq_i = (1 - s) · f_i / factor + s · f_i`.
+
+    `factor >= 1`, `0 < low_freq_factor < high_freq_factor`, `L0 >= 1`.
+
+    ```mlir
+    #attn.llama3_scaling<factor = 8.0, low_freq_factor = 1.0,
+                         high_freq_factor = 4.0,
+                         original_max_position_embeddings = 8192>
+    ```
+  }];
+  let parameters = (ins Attn_F64Parameter<"scaling factor">:$factor,
+                        Attn_F64Parameter<"low frequency factor">:$low_freq_factor,
+                        Attn_F64Parameter<"high frequency factor">:$high_freq_factor,
+                        "int64_t":$original_max_position_embeddings);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_RopeScalingAttr : AnyAttrOf<[Attn_LinearRopeScalingAttr,
+                                      Attn_DynamicRopeScalingAttr,
+                                      Attn_YarnRopeScalingAttr,
+                                      Attn_Llama3RopeScalingAttr]>;
+
+#endif // ROTOR_DIALECT_ATTN_IR_ATTNATTRS_TD

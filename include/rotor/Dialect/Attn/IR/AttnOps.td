@@ -1,0 +1,404 @@
+//===- AttnOps.td - Operations of the attn dialect ---------*- tablegen -*-===//
+
+#ifndef ROTOR_DIALECT_ATTN_IR_ATTNOPS_TD
+#define ROTOR_DIALECT_ATTN_IR_ATTNOPS_TD
+
+include "rotor/Dialect/Attn/IR/AttnDialect.td"
+include "rotor/Dialect/Attn/IR/AttnAttrs.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/IR/OpAsmInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Attn_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Attn_PositionTensor : 1DTensorOf<[I32, I64]>;
+def Attn_CacheTensor : RankedTensorOf<[AnyFloat, I8]>;
+
+//===----------------------------------------------------------------------===//
+// attn.param
+//===----------------------------------------------------------------------===//
+
+def Attn_ParamOp : Attn_Op<"param", [Pure,
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
+  let summary = "a named weight";
+  let description = [{
+    The value of the weight tensor called `name` in the layer's parameter
+    archive (a safetensors file given to `rotor-aot`, or the checkpoint an
+    importer read). The result type is the tensor's shape and element type
+    as the kernels read it; its shape is static. The printer names the
+    result after the last two components of the name (`%q_proj_weight`).
+
+    ```mlir
+    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyStaticShapeTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.linear
+//===----------------------------------------------------------------------===//
+
+def Attn_LinearOp : Attn_Op<"linear", [Pure]> {
+  let summary = "a projection with optional bias";
+  let description = [{
+    `y[t, n] = sum_e x[t, e] · W[n, e] + b[n]`, with `x: [T, E]`,
+    `W: [N, E]` (Hugging Face's row layout) and the optional `b: [N]`.
+    Products are formed in the precision's `compute` type and summed in its
+    `accumulate` type; the bias is added in `accumulate` before the single
+    rounding to the result's element type.
+
+    ```mlir
+    %q = attn.linear %x, %wq, %bq precision <compute = f32, accumulate = f32>
+        : tensor<?x896xf32>, tensor<896x896xf32>, tensor<896xf32> -> tensor<?x896xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$weight,
+                       Optional<Attn_FloatTensor>:$bias,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? `precision` $precision attr-dict `:`
+    type($input) `,` type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.rms_norm
+//===----------------------------------------------------------------------===//
+
+def Attn_RmsNormOp : Attn_Op<"rms_norm", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMS normalization over the last dim";
+  let description = [{
+    Over the last dim of size `D`:
+    `y[..., d] = w[d] · x[..., d] / sqrt(sum_j x[..., j]² / D + epsilon)`.
+    This is the q_norm/k_norm of Qwen3-style models, applied per head. The
+    sum of squares accumulates in the precision's `accumulate` type.
+
+    ```mlir
+    %qn = attn.rms_norm %q, %w epsilon(1.0e-06) precision <compute = f32, accumulate = f32>
+        : tensor<?x16x128xf32>, tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, 1DTensorOf<[AnyFloat]>:$weight,
+                       F64Attr:$epsilon, Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `epsilon` `(` $epsilon `)` `precision` $precision
+    attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.rope
+//===----------------------------------------------------------------------===//
+
+def Attn_RopeOp : Attn_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding with an explicit pair layout";
+  let description = [{
+    `x: [T, H, D]`, `positions: [T]`. For `i < R/2` (`R = rotary_dim`, even,
+    `R <= D`), `inv_freq_i = theta^(-2i/R)`, then changed by the optional
+    `scaling`, and `φ = positions[t] · inv_freq_i`. Each pair `(a, b)` of the
+    layout (`(x[i], x[i + R/2])` for `half_split`, `(x[2i], x[2i+1])` for
+    `interleaved`) becomes
+
+    `(a·cos φ − b·sin φ, a·sin φ + b·cos φ)`
+
+    (with `cos` and `sin` multiplied by YaRN's `attention_factor` when that
+    scaling is given). Dims `>= R` pass through unchanged; `R = 0` is the
+    identity. The rotation is computed in the precision's `compute` type.
+
+    ```mlir
+    %qr = attn.rope half_split %q, %pos rotary_dim(64) theta(1.0e+06)
+        precision <compute = f32, accumulate = f32>
+        : tensor<?x14x64xf32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_PositionTensor:$positions,
+                       Attn_RopeLayoutAttr:$layout, I64Attr:$rotary_dim,
+                       F64Attr:$theta, OptionalAttr<Attn_RopeScalingAttr>:$scaling,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    custom<RopeLayout>($layout) $input `,` $positions `rotary_dim` `(` $rotary_dim `)`
+    `theta` `(` $theta `)` (`scaling` `(` $scaling^ `)`)? `precision` $precision
+    attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.hadamard
+//===----------------------------------------------------------------------===//
+
+def Attn_HadamardOp : Attn_Op<"hadamard", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "Walsh-Hadamard rotation of contiguous groups of the last dim";
+  let description = [{
+    The last dim is cut into contiguous groups of `G = rotation.group`
+    elements (`G` divides it), and each group `x_g` becomes
+    `R · x_g = diag(s2) · H_G / sqrt(G) · diag(s1) · x_g`, or
+    `R^T · x_g = diag(s1) · H_G / sqrt(G) · diag(s2) · x_g` when `inverse` is
+    set. The transform runs in the precision's `compute` type.
+
+    A rotation followed by its inverse folds away; so does a rotation applied
+    twice when `s1 = s2` (then `R = R^T`).
+
+    ```mlir
+    %y = attn.hadamard %x rotation(#attn.hadamard<group = 2, s1 = [1, -1], s2 = [1, 1]>)
+        precision <compute = f32, accumulate = f32> : tensor<?x2x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_HadamardAttr:$rotation,
+                       UnitAttr:$inverse, Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `rotation` `(` $rotation `)` (`inverse` $inverse^)?
+    `precision` $precision attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.quantize / attn.dequantize
+//===----------------------------------------------------------------------===//
+
+def Attn_QuantizeOp : Attn_Op<"quantize", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "block-quantize along the last dim";
+  let description = [{
+    Cuts the last dim of `input` into blocks of `format.block_size` elements
+    and quantizes each as `format` describes. `codes` has the input's shape
+    and element type `i8`; `scales` has the input's shape with the last dim
+    divided by the block size, and element type `format.scale_type`. The
+    scale is computed in the precision's `accumulate` type and the codes
+    from the rounded (stored) scale, so that dequantization reproduces them.
+
+    ```mlir
+    %codes, %scales = attn.quantize %k
+        format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+        precision <compute = f32, accumulate = f32> : tensor<?x2x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input,
+                       Attn_KVBlockFormatAttr:$format,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs RankedTensorOf<[I8]>:$codes, Attn_FloatTensor:$scales);
+  let assemblyFormat = [{
+    $input `format` `(` $format `)` `precision` $precision attr-dict
+    `:` type($input)
+  }];
+}
+
+def Attn_DequantizeOp : Attn_Op<"dequantize", [Pure]> {
+  let summary = "reconstruct values from block codes and scales";
+  let description = [{
+    The inverse map of `attn.quantize` with the same `format`:
+    `y[..., j] = scales[..., j / B] · c(codes[..., j])` with `c(q) = q` for
+    `absmax` and `c(q)` the `q`-th Lloyd-Max centroid for `codebook`,
+    computed in the precision's `compute` type.
+
+    ```mlir
+    %k = attn.dequantize %codes, %scales
+        format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+        precision <compute = f32, accumulate = f32>
+        : tensor<?x2x64xi8>, tensor<?x2x2xf16> -> tensor<?x2x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8]>:$codes, Attn_FloatTensor:$scales,
+                       Attn_KVBlockFormatAttr:$format,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $codes `,` $scales `format` `(` $format `)` `precision` $precision attr-dict
+    `:` type($codes) `,` type($scales) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// KV cache
+//===----------------------------------------------------------------------===//
+
+def Attn_KVCacheAppendOp : Attn_Op<"kv_cache_append", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "write new rows into a KV cache";
+  let description = [{
+    `cache: [M, ...]`, `update: [N, ...]` with the same trailing dims and
+    element type. The result is `cache` with rows `[offset, offset + N)`
+    replaced by `update`; the caller guarantees `offset + N <= M` (the
+    runtime checks it before it runs a step). Rows are tokens: row `p` holds
+    the token at absolute position `p`.
+
+    ```mlir
+    %kc2 = attn.kv_cache_append %k into %kc at %len
+        : tensor<1x2x64xf32> into tensor<4096x2x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_CacheTensor:$update, Attn_CacheTensor:$cache,
+                       Index:$offset);
+  let results = (outs Attn_CacheTensor:$result);
+  let assemblyFormat = [{
+    $update `into` $cache `at` $offset attr-dict `:` type($update) `into`
+    type($cache)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the first rows of a KV cache";
+  let description = [{
+    The rows `[0, length)` of `cache: [M, ...]`, a tensor `[?, ...]`; the
+    caller guarantees `length <= M`.
+
+    ```mlir
+    %k = attn.kv_cache_read %kc length %n : tensor<4096x2x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_CacheTensor:$cache, Index:$length);
+  let results = (outs Attn_CacheTensor:$result);
+  let assemblyFormat = "$cache `length` $length attr-dict `:` type($cache)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.sdpa
+//===----------------------------------------------------------------------===//
+
+def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
+  let summary = "scaled dot-product attention with grouped KV heads";
+  let description = [{
+    `q: [Tq, Hq, D]`, `k: [Tk, Hkv, D]`, `v: [Tk, Hkv, Dv]`, `Hq % Hkv == 0`.
+    Query head `h` reads KV head `h / (Hq / Hkv)` (Hugging Face's `repeat_kv`
+    grouping). With `s = scale` (default `1 / sqrt(D)`):
+
+    `o[t, h, :] = sum_j softmax_j(s · q[t, h, :] · k[j, h', :]) · v[j, h', :]`
+
+    With `causal`, key `j` (which sits at absolute position `j`) is visible
+    to query `t` only when `j <= pos(t)`, where `pos(t) = positions[t]` if
+    `positions` is given and `Tk - Tq + t` otherwise. Scores are formed in
+    the precision's `compute` type; the softmax and the weighted sum
+    accumulate in its `accumulate` type, which is `f32` or `f64`.
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v positions(%pos) causal
+        precision <compute = f32, accumulate = f32>
+        : tensor<?x14x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32>
+        -> tensor<?x14x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
+                       Attn_FloatTensor:$value,
+                       Optional<Attn_PositionTensor>:$positions,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`positions` `(` $positions^ `)`)?
+    (`causal` $causal^)? (`scale` `(` $scale^ `)`)? `precision` $precision
+    attr-dict `:` type($query) `,` type($key) `,` type($value)
+    (`,` type($positions)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: the `scale` attribute, or 1/sqrt(D).
+    double getEffectiveScale();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.output_gate
+//===----------------------------------------------------------------------===//
+
+def Attn_OutputGateOp : Attn_Op<"output_gate", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "sigmoid output gate of gated-attention models";
+  let description = [{
+    `y = x ⊙ sigmoid(g)` elementwise, `sigmoid(g) = 1 / (1 + exp(-g))`, with
+    `x` the attention output and `g` the gate from the Q projection
+    (Qwen3-Next style), both of the same shape. A gate is non-linear: no
+    rotation may be moved across it.
+
+    ```mlir
+    %y = attn.output_gate %o, %g precision <compute = f32, accumulate = f32>
+        : tensor<?x16x256xf32>, tensor<?x16x256xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$gate,
+                       Attn_PrecisionAttr:$precision);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `precision` $precision attr-dict `:` type($input) `,`
+    type($gate)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.capture
+//===----------------------------------------------------------------------===//
+
+def Attn_CaptureOp : Attn_Op<"capture", [
+    AllTypesMatch<["input", "result"]>,
+    MemoryEffects<[MemWrite]>]> {
+  let summary = "record a tensor and its token positions";
+  let description = [{
+    Returns `input` unchanged and, as a side effect, hands `input: [T, ...]`
+    with its `positions: [T]` to the runtime under `tag`, which appends them
+    to the capture stream of that tag. Used to record post-RoPE Q and K for
+    geometry analysis. Because of the side effect it is never folded away.
+
+    ```mlir
+    %q2 = attn.capture %q, %pos tag("layer0.q") : tensor<?x14x64xf32>, tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_PositionTensor:$positions,
+                       StrAttr:$tag);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions `tag` `(` $tag `)` attr-dict `:` type($input) `,`
+    type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.permute
+//===----------------------------------------------------------------------===//
+
+def Attn_PermuteOp : Attn_Op<"permute", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "gather one dim by a static permutation";
+  let description = [{
+    `y[..., i, ...] = x[..., permutation[i], ...]` along dim `dim`, whose size
+    is static and equal to the permutation's length. This is how passes
+    reorder weight rows (e.g. RoPE layout conversion) without touching the
+    archive. Two permutations of the same dim compose into one, and the
+    identity folds away.
+
+    ```mlir
+    %w2 = attn.permute %w dim(0) permutation([0, 2, 1, 3]) : tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$dim,
+                       DenseI64ArrayAttr:$permutation);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `dim` `(` $dim `)` `permutation` `(` $permutation `)` attr-dict
+    `:` type($input)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+#endif // ROTOR_DIALECT_ATTN_IR_ATTNOPS_TD

@@ -1,0 +1,37 @@
+//===- InitAllDialects.h - Dialects Rotor's tools load ----------*- C++ -*-===//
+
+#ifndef ROTOR_INITALLDIALECTS_H
+#define ROTOR_INITALLDIALECTS_H
+
+#include "rotor/Dialect/Attn/IR/AttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+
+namespace rotor {
+
+/// Registers the attn dialect and the upstream dialects that Rotor's
+/// pipelines go through, from the attn level down to LLVM and NVVM.
+inline void registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<attn::AttnDialect, mlir::arith::ArithDialect,
+                  mlir::bufferization::BufferizationDialect,
+                  mlir::func::FuncDialect, mlir::gpu::GPUDialect,
+                  mlir::linalg::LinalgDialect, mlir::LLVM::LLVMDialect,
+                  mlir::math::MathDialect, mlir::memref::MemRefDialect,
+                  mlir::NVVM::NVVMDialect, mlir::scf::SCFDialect,
+                  mlir::tensor::TensorDialect>();
+}
+
+} // namespace rotor
+
+#endif // ROTOR_INITALLDIALECTS_H

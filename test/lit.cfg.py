@@ -1,0 +1,29 @@
+# -*- Python -*-
+# lit configuration of the Rotor test suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "Rotor"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.rotor_obj_root, "test")
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+
+# As upstream MLIR does: FileCheck variables do not leak across CHECK-LABELs.
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+config.substitutions.append(("%rotor_src_root", config.rotor_src_root))
+config.substitutions.append(("%rotor_obj_root", config.rotor_obj_root))
+config.substitutions.append(
+    ("%examples", os.path.join(config.rotor_src_root, "examples")))
+
+tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["rotor-opt", "FileCheck", "not", "count"],
+                                   tool_dirs)
