@@ -10,7 +10,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 /usr/lib/llvm-22/bin/lit -sv "$build_dir/test" 2>&1 | tee "$log" || status=$?
 
-count() { sed -n "s/^ *$1 *: *\([0-9]*\)$/\1/p" "$log" | tail -n 1; }
+count() { sed -n "s/^ *$1 *: *\([0-9][0-9]*\).*$/\1/p" "$log" | tail -n 1; }
 passed=$(count Passed); failed=$(count Failed); skipped=$(count Unsupported)
 xfail=$(count "Expectedly Failed"); xpass=$(count "Unexpectedly Passed")
 echo "lit: $(( ${passed:-0} + ${xfail:-0} )) passed, $(( ${failed:-0} + ${xpass:-0} )) failed, ${skipped:-0} skipped"

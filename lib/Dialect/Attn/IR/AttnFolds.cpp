@@ -35,13 +35,23 @@ OpFoldResult HadamardOp::fold(FoldAdaptor) {
   HadamardAttr outer = getRotation(), inner = producer.getRotation();
   if (outer.getGroup() != inner.getGroup())
     return {};
-  // Applied forwards, R(a, b) = diag(b) H diag(a) / sqrt(G). Because
-  // H H = G I, R(c, d) R(a, b) = diag(d) H diag(c) diag(b) H diag(a) / G is
-  // the identity exactly when c = b and d = a.
+  // Applied forwards, R(a, b) = diag(b) H diag(a) / sqrt(G), so
+  // R(c, d) R(a, b) = diag(d) (H diag(c ⊙ b) H / G) diag(a). The middle
+  // factor is the Walsh transform of c ⊙ b; it is diagonal exactly when
+  // c ⊙ b is constant, ±1, and then equals ±I. The product is therefore
+  // the identity exactly when (c, d) = (b, a) or (c, d) = (-b, -a).
   auto [a, b] = inner.getEffectiveSigns(producer.getInverse());
   auto [c, d] = outer.getEffectiveSigns(getInverse());
-  if (c == b && d == a)
-    return producer.getInput();
+  auto equalUpToSign = [](ArrayRef<int32_t> x, ArrayRef<int32_t> y,
+                          int32_t sign) {
+    for (auto [xi, yi] : llvm::zip_equal(x, y))
+      if (xi != sign * yi)
+        return false;
+    return true;
+  };
+  for (int32_t sign : {1, -1})
+    if (equalUpToSign(c, b, sign) && equalUpToSign(d, a, sign))
+      return producer.getInput();
   return {};
 }
 

@@ -249,14 +249,17 @@ LogicalResult QuantizeOp::inferReturnTypes(
     OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   Adaptor adaptor(operands, attributes, properties, regions);
-  auto inputType = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
-  KVBlockFormatAttr format = adaptor.getFormatAttr();
-  if (!inputType || !format)
-    return failure();
   auto emitError = [&]() -> InFlightDiagnostic {
     return mlir::emitError(location.value_or(UnknownLoc::get(context)),
                            "'attn.quantize' op ");
   };
+  auto inputType = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
+  KVBlockFormatAttr format = adaptor.getFormatAttr();
+  if (!inputType)
+    return emitError() << "input must be a ranked tensor, got "
+                       << adaptor.getInput().getType();
+  if (!format)
+    return emitError() << "needs a #attn.kv_block format";
   FailureOr<SmallVector<int64_t>> scales =
       scaleShape(inputType.getShape(), format.getBlockSize(), emitError);
   if (failed(scales))
@@ -338,7 +341,10 @@ LogicalResult KVCacheReadOp::inferReturnTypes(
   Adaptor adaptor(operands, attributes, properties, regions);
   auto cacheType = dyn_cast<RankedTensorType>(adaptor.getCache().getType());
   if (!cacheType || cacheType.getRank() < 1)
-    return failure();
+    return mlir::emitError(location.value_or(UnknownLoc::get(context)),
+                           "'attn.kv_cache_read' op cache must be a ranked "
+                           "tensor of rank >= 1, got ")
+           << adaptor.getCache().getType();
   SmallVector<int64_t> shape(cacheType.getShape());
   shape[0] = ShapedType::kDynamic;
   inferredReturnTypes.push_back(
@@ -346,11 +352,6 @@ LogicalResult KVCacheReadOp::inferReturnTypes(
   return success();
 }
 
-LogicalResult KVCacheReadOp::verify() {
-  if (rankOf(getCache()) < 1)
-    return emitOpError("cache must have rank >= 1");
-  return success();
-}
 
 //===----------------------------------------------------------------------===//
 // SdpaOp

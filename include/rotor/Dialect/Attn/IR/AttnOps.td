@@ -148,8 +148,11 @@ def Attn_HadamardOp : Attn_Op<"hadamard", [Pure,
     `R^T · x_g = diag(s1) · H_G / sqrt(G) · diag(s2) · x_g` when `inverse` is
     set. The transform runs in the precision's `compute` type.
 
-    A rotation followed by its inverse folds away; so does a rotation applied
-    twice when `s1 = s2` (then `R = R^T`).
+    Two consecutive rotations of the same group size fold away exactly when
+    their product is the identity: applied forwards as `R(a, b)` then
+    `R(c, d)`, that is when `(c, d) = (b, a)` (a rotation and its inverse)
+    or `(c, d) = (-b, -a)`. In particular `R` is an involution when
+    `s1 = ±s2`, which is why the op does not carry the `Involution` trait.
 
     ```mlir
     %y = attn.hadamard %x rotation(#attn.hadamard<group = 2, s1 = [1, -1], s2 = [1, 1]>)
@@ -268,7 +271,6 @@ def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
   let arguments = (ins Attn_CacheTensor:$cache, Index:$length);
   let results = (outs Attn_CacheTensor:$result);
   let assemblyFormat = "$cache `length` $length attr-dict `:` type($cache)";
-  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
