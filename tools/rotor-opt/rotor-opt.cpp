@@ -5,16 +5,26 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
 #include "rotor/InitAllDialects.h"
 
+#include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  rotor::attn::registerAttnTransformsPasses();
+  rotor::registerRotorConversionPasses();
+  rotor::registerHostPipeline();
 
   mlir::DialectRegistry registry;
   rotor::registerAllDialects(registry);
+  rotor::registerInterfaceModels(registry);
+  // Bufferization models, ConvertToLLVM interfaces and the like.
+  mlir::registerAllExtensions(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Rotor optimizer driver\n", registry));
 }

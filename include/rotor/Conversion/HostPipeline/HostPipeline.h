@@ -1,0 +1,28 @@
+//===- HostPipeline.h - attn IR to LLVM IR for the host CPU -----*- C++ -*-===//
+
+#ifndef ROTOR_CONVERSION_HOSTPIPELINE_HOSTPIPELINE_H
+#define ROTOR_CONVERSION_HOSTPIPELINE_HOSTPIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace rotor {
+
+struct HostPipelineOptions {
+  /// Keys per tile of SDPA's online-softmax loop.
+  int64_t kvTileSize = 64;
+};
+
+/// Appends the passes that take attn IR to the LLVM dialect for the host:
+/// outline params, lower attn to linalg, one-shot bufferize (function
+/// boundaries included), insert deallocations, lower linalg to loops,
+/// emulate bf16/f16 arithmetic in f32 with exact rounding, and convert
+/// everything to LLVM. Public functions get a C interface.
+void buildHostPipeline(mlir::OpPassManager &pm,
+                       const HostPipelineOptions &options = {});
+
+/// Registers `rotor-host-pipeline` with the pass registry.
+void registerHostPipeline();
+
+} // namespace rotor
+
+#endif // ROTOR_CONVERSION_HOSTPIPELINE_HOSTPIPELINE_H

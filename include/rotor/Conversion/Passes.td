@@ -1,0 +1,61 @@
+//===- Passes.td - Rotor's conversion passes ---------------*- tablegen -*-===//
+
+#ifndef ROTOR_CONVERSION_PASSES_TD
+#define ROTOR_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
+  let summary = "Lower attn ops to linalg, tensor, arith, math and scf";
+  let description = [{
+    Lowers every computing attn op to value-semantic loop nests: projections
+    to `linalg.generic` contractions that start from the bias, RoPE to one
+    elementwise `linalg.generic` with the inverse frequencies as an f64
+    constant (or computed in the kernel for dynamic NTK scaling), Hadamard
+    rotations to log2(G) butterfly stages, RMS norm and block quantization to
+    a reduction plus an elementwise pass, the KV cache to
+    `tensor.insert_slice`/`tensor.extract_slice`, and SDPA to an `scf.for`
+    over KV tiles carrying the running max, sum and output (online softmax
+    in the exp2 domain, fully masked tiles skipped).
+
+    Precision attributes become explicit `arith.extf`/`arith.truncf` at the
+    points the op semantics round. `attn.param` ops must have been outlined
+    (`attn-outline-params`) first. `attn.capture` is not lowered: the host
+    runtime has no capture stream yet, and the pass fails with a diagnostic
+    naming the op.
+  }];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect",
+    "mlir::linalg::LinalgDialect",
+    "mlir::math::MathDialect",
+    "mlir::scf::SCFDialect",
+    "mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
+           "Keys per tile of the online-softmax loop of attn.sdpa">,
+  ];
+}
+
+def MemrefCopyToLinalg : Pass<"rotor-memref-copy-to-linalg"> {
+  let summary = "Rewrite memref.copy as linalg.copy";
+  let description = [{
+    Bufferization and deallocation create `memref.copy`, which the LLVM
+    lowering turns into a call to `memrefCopy` from MLIR's C runner
+    utilities. Compiled bundles must not depend on that library, so copies
+    become `linalg.copy` and are lowered to loops like every other linalg
+    op.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def ExportEntryPoints : Pass<"rotor-export-entry-points", "mlir::ModuleOp"> {
+  let summary = "Give every public function a C interface";
+  let description = [{
+    Marks each public `func.func` with `llvm.emit_c_interface`, so that
+    `convert-func-to-llvm` emits `_mlir_ciface_<name>`, which takes memrefs
+    as pointers to descriptors: the ABI the runtime and the JIT tests call.
+  }];
+}
+
+#endif // ROTOR_CONVERSION_PASSES_TD

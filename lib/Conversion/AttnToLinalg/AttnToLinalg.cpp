@@ -1,0 +1,69 @@
+//===- AttnToLinalg.cpp - The convert-attn-to-linalg pass -----------------===//
+
+#include "LoweringUtils.h"
+
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace rotor {
+#define GEN_PASS_DEF_CONVERTATTNTOLINALG
+#include "rotor/Conversion/Passes.h.inc"
+} // namespace rotor
+
+using namespace mlir;
+using namespace rotor;
+using namespace rotor::attn;
+
+namespace {
+
+struct ConvertAttnToLinalgPass
+    : rotor::impl::ConvertAttnToLinalgBase<ConvertAttnToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (kvTileSize < 1) {
+      getOperation().emitError() << "convert-attn-to-linalg: kv-tile-size must "
+                                    "be >= 1, got "
+                                 << kvTileSize.getValue();
+      return signalPassFailure();
+    }
+    // Name what cannot be lowered rather than leaving it to the generic
+    // "failed to legalize" message.
+    WalkResult unsupported = getOperation().walk([](Operation *op) {
+      if (auto param = dyn_cast<ParamOp>(op)) {
+        param.emitOpError("must be outlined into a function argument "
+                          "(attn-outline-params) before lowering");
+        return WalkResult::interrupt();
+      }
+      if (auto capture = dyn_cast<CaptureOp>(op)) {
+        capture.emitOpError(
+            "cannot be lowered yet: the runtime has no capture stream");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (unsupported.wasInterrupted())
+      return signalPassFailure();
+
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    lowering::populateLinearLoweringPatterns(patterns);
+    lowering::populateNormAndGateLoweringPatterns(patterns);
+    lowering::populateDataMovementLoweringPatterns(patterns);
+    lowering::populateRopeLoweringPatterns(patterns);
+    lowering::populateHadamardLoweringPatterns(patterns);
+    lowering::populateQuantizationLoweringPatterns(patterns);
+    lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<AttnDialect>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,97 @@
+//===- LowerHadamard.cpp - attn.hadamard to butterfly stages --------------===//
+
+#include "LoweringUtils.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// The fast Walsh-Hadamard transform: the input signs, then log2(G)
+/// butterfly stages (stage h pairs element j with j xor h inside each
+/// group), then the output signs and 1/sqrt(G). O(G log G) per group, in
+/// the compute type.
+struct LowerHadamard : OpRewritePattern<HadamardOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(HadamardOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Type compute = op.getPrecision().getCompute();
+    auto type = cast<RankedTensorType>(op.getType());
+    Type storage = type.getElementType();
+    int64_t rank = type.getRank();
+    HadamardAttr rotation = op.getRotation();
+    int64_t g = rotation.getGroup();
+    auto [signsIn, signsOut] = rotation.getEffectiveSigns(op.getInverse());
+
+    auto signTable = [&](ArrayRef<int32_t> signs, double scale) {
+      SmallVector<double> values;
+      for (int32_t s : signs)
+        values.push_back(s * scale);
+      auto tableType = RankedTensorType::get({g}, b.getF64Type());
+      return arith::ConstantOp::create(
+                 b, DenseElementsAttr::get(tableType, ArrayRef<double>(values)))
+          .getResult();
+    };
+    Value inTable = signTable(signsIn, 1.0);
+    Value outTable = signTable(signsOut, 1.0 / std::sqrt(double(g)));
+
+    auto groupIndex = [&](OpBuilder &nb, Location loc) {
+      Value d = linalg::IndexOp::create(nb, loc, rank - 1);
+      return arith::AndIOp::create(
+                 nb, loc, d, arith::ConstantIndexOp::create(nb, loc, g - 1))
+          .getResult();
+    };
+    auto applySigns = [&](Value src, Value table, Type to) {
+      return elementwise(
+          b, src, src, to, [&](OpBuilder &nb, Location loc, ValueRange args) {
+            Value sign = castFloat(
+                nb, loc,
+                tensor::ExtractOp::create(nb, loc, table, groupIndex(nb, loc)),
+                compute);
+            Value x = castFloat(nb, loc, args[0], compute);
+            return castFloat(nb, loc, arith::MulFOp::create(nb, loc, x, sign),
+                             to);
+          });
+    };
+
+    Value current = applySigns(op.getInput(), inTable, compute);
+    for (int64_t half = 1; half < g; half *= 2) {
+      Value stageInput = current;
+      current = elementwise(
+          b, stageInput, stageInput, compute,
+          [&](OpBuilder &nb, Location loc, ValueRange args) {
+            SmallVector<Value> indices;
+            for (int64_t i = 0; i < rank; ++i)
+              indices.push_back(linalg::IndexOp::create(nb, loc, i));
+            Value h = arith::ConstantIndexOp::create(nb, loc, half);
+            Value upper = arith::CmpIOp::create(
+                nb, loc, arith::CmpIPredicate::ne,
+                arith::AndIOp::create(nb, loc, indices.back(), h),
+                arith::ConstantIndexOp::create(nb, loc, 0));
+            indices.back() = arith::XOrIOp::create(nb, loc, indices.back(), h);
+            Value mate = tensor::ExtractOp::create(nb, loc, stageInput, indices);
+            // Lower element: x + mate; upper element: mate - x.
+            Value sum = arith::AddFOp::create(nb, loc, args[0], mate);
+            Value diff = arith::SubFOp::create(nb, loc, mate, args[0]);
+            return arith::SelectOp::create(nb, loc, upper, diff, sum)
+                .getResult();
+          });
+    }
+    rewriter.replaceOp(op, applySigns(current, outTable, storage));
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateHadamardLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerHadamard>(patterns.getContext());
+}

@@ -1,0 +1,229 @@
+//===- LowerQuantization.cpp - attn.quantize and attn.dequantize ----------===//
+
+#include "LoweringUtils.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/QuantCodebook.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// [..., L] viewed as [..., L / B, B].
+Value expandBlocks(ImplicitLocOpBuilder &b, Value v, int64_t blockSize) {
+  auto type = cast<RankedTensorType>(v.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() /= blockSize;
+  shape.push_back(blockSize);
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < rank - 1; ++i)
+    groups.push_back({i});
+  groups.push_back({rank - 1, rank});
+  SmallVector<OpFoldResult> outputShape = sizesOf(b, v);
+  outputShape.back() = b.getIndexAttr(shape[rank - 1]);
+  outputShape.push_back(b.getIndexAttr(blockSize));
+  return tensor::ExpandShapeOp::create(
+      b, RankedTensorType::get(shape, type.getElementType()), v, groups,
+      outputShape);
+}
+
+/// [..., L / B, B] back to [..., L].
+Value collapseBlocks(ImplicitLocOpBuilder &b, Value v) {
+  int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < rank - 2; ++i)
+    groups.push_back({i});
+  groups.push_back({rank - 2, rank - 1});
+  return tensor::CollapseShapeOp::create(b, v, groups);
+}
+
+/// Maps of a blocked tensor [..., nb, B] and its per-block values [..., nb].
+std::pair<AffineMap, AffineMap> blockMaps(OpBuilder &b, int64_t rank) {
+  AffineMap all = b.getMultiDimIdentityMap(rank);
+  return {all, all.getMajorSubMap(rank - 1)};
+}
+
+/// Per-block scale: absmax / Q, or the block's RMS for the codebook, in
+/// the accumulate type, rounded to the scale type.
+Value computeScales(ImplicitLocOpBuilder &b, Value blocks,
+                    KVBlockFormatAttr format, Type compute, Type acc) {
+  int64_t rank = cast<RankedTensorType>(blocks.getType()).getRank();
+  auto [all, perBlock] = blockMaps(b, rank);
+  SmallVector<OpFoldResult> shape = sizesOf(b, blocks);
+  shape.pop_back();
+  bool absmax = format.getScheme() == QuantScheme::Absmax;
+  Value zero = filled(b, shape, acc, 0.0);
+  Value reduced =
+      linalg::GenericOp::create(
+          b, zero.getType(), blocks, zero, ArrayRef<AffineMap>{all, perBlock},
+          iterators(rank - 1, 1),
+          [&](OpBuilder &nb, Location loc, ValueRange args) {
+            Value x = castFloat(nb, loc, castFloat(nb, loc, args[0], compute),
+                                acc);
+            Value next =
+                absmax ? arith::MaximumFOp::create(
+                             nb, loc, args[1], math::AbsFOp::create(nb, loc, x))
+                             .getResult()
+                       : arith::AddFOp::create(
+                             nb, loc, args[1], arith::MulFOp::create(nb, loc, x, x))
+                             .getResult();
+            yieldValue(nb, loc, next);
+          })
+          .getResult(0);
+  Type scaleType = format.getScaleType();
+  double qmax = double((1 << (format.getBits() - 1)) - 1);
+  double blockSize = double(format.getBlockSize());
+  return elementwise(
+      b, reduced, reduced, scaleType,
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        Value scale =
+            absmax ? arith::DivFOp::create(nb, loc, args[0],
+                                           floatConst(nb, loc, acc, qmax))
+                         .getResult()
+                   : math::SqrtOp::create(
+                         nb, loc,
+                         arith::DivFOp::create(nb, loc, args[0],
+                                               floatConst(nb, loc, acc, blockSize)))
+                         .getResult();
+        return castFloat(nb, loc, scale, scaleType);
+      });
+}
+
+struct LowerQuantize : OpRewritePattern<QuantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(QuantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KVBlockFormatAttr format = op.getFormat();
+    Type compute = op.getPrecision().getCompute();
+    Type acc = op.getPrecision().getAccumulate();
+    Type i8 = b.getI8Type();
+    Value blocks = expandBlocks(b, op.getInput(), format.getBlockSize());
+    Value scales = computeScales(b, blocks, format, compute, acc);
+
+    int64_t rank = cast<RankedTensorType>(blocks.getType()).getRank();
+    auto [all, perBlock] = blockMaps(b, rank);
+    bool absmax = format.getScheme() == QuantScheme::Absmax;
+    double qmax = double((1 << (format.getBits() - 1)) - 1);
+    SmallVector<double> boundaries;
+    if (!absmax) {
+      SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
+      for (size_t i = 0; i + 1 < centroids.size(); ++i)
+        boundaries.push_back(0.5 * (centroids[i] + centroids[i + 1]));
+    }
+    Value init = emptyLike(b, blocks, i8);
+    Value codes =
+        linalg::GenericOp::create(
+            b, init.getType(), ValueRange{blocks, scales}, init,
+            ArrayRef<AffineMap>{all, perBlock, all}, iterators(rank),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              Value x = castFloat(nb, loc, castFloat(nb, loc, args[0], compute),
+                                  acc);
+              Value s = castFloat(nb, loc, args[1], acc);
+              Value zero = floatConst(nb, loc, acc, 0.0);
+              Value isZero = arith::CmpFOp::create(
+                  nb, loc, arith::CmpFPredicate::OEQ, s, zero);
+              Value ratio = arith::SelectOp::create(
+                  nb, loc, isZero, zero, arith::DivFOp::create(nb, loc, x, s));
+              Value code;
+              if (absmax) {
+                // Round half to even, then clamp: the stored scale was
+                // rounded, so |x| / s can exceed Q slightly.
+                Value q = math::RoundEvenOp::create(nb, loc, ratio);
+                q = arith::MinimumFOp::create(nb, loc, q,
+                                              floatConst(nb, loc, acc, qmax));
+                q = arith::MaximumFOp::create(nb, loc, q,
+                                              floatConst(nb, loc, acc, -qmax));
+                code = arith::FPToSIOp::create(nb, loc, i8, q);
+              } else {
+                // The index of the nearest centroid: the number of decision
+                // boundaries strictly below the value (ties go down).
+                code = arith::ConstantOp::create(nb, loc,
+                                                 nb.getIntegerAttr(i8, 0));
+                for (double boundary : boundaries) {
+                  Value above = arith::CmpFOp::create(
+                      nb, loc, arith::CmpFPredicate::OGT, ratio,
+                      floatConst(nb, loc, acc, boundary));
+                  code = arith::AddIOp::create(
+                      nb, loc, code, arith::ExtUIOp::create(nb, loc, i8, above));
+                }
+              }
+              yieldValue(nb, loc, code);
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, {collapseBlocks(b, codes), scales});
+    return success();
+  }
+};
+
+struct LowerDequantize : OpRewritePattern<DequantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DequantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KVBlockFormatAttr format = op.getFormat();
+    Type compute = op.getPrecision().getCompute();
+    Type storage = cast<RankedTensorType>(op.getType()).getElementType();
+    Value blocks = expandBlocks(b, op.getCodes(), format.getBlockSize());
+    int64_t rank = cast<RankedTensorType>(blocks.getType()).getRank();
+    auto [all, perBlock] = blockMaps(b, rank);
+
+    Value table;
+    int64_t entries = int64_t(1) << format.getBits();
+    if (format.getScheme() == QuantScheme::Codebook) {
+      SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
+      table = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(
+                 RankedTensorType::get({entries}, b.getF64Type()),
+                 ArrayRef<double>(centroids)));
+    }
+    Value init = emptyLike(b, blocks, storage);
+    Value values =
+        linalg::GenericOp::create(
+            b, init.getType(), ValueRange{blocks, op.getScales()}, init,
+            ArrayRef<AffineMap>{all, perBlock, all}, iterators(rank),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              Value level;
+              if (table) {
+                // Codes outside the codebook (a corrupted cache) clamp to it
+                // rather than reading out of bounds.
+                Value index = arith::IndexCastUIOp::create(
+                    nb, loc, nb.getIndexType(), args[0]);
+                index = arith::MinUIOp::create(
+                    nb, loc, index,
+                    arith::ConstantIndexOp::create(nb, loc, entries - 1));
+                level = castFloat(nb, loc,
+                                  tensor::ExtractOp::create(nb, loc, table, index),
+                                  compute);
+              } else {
+                // |code| <= 127 is exact in every compute type.
+                level = castFloat(
+                    nb, loc,
+                    arith::SIToFPOp::create(nb, loc, nb.getF32Type(), args[0]),
+                    compute);
+              }
+              Value s = castFloat(nb, loc, args[1], compute);
+              yieldValue(
+                  nb, loc,
+                  castFloat(nb, loc, arith::MulFOp::create(nb, loc, s, level),
+                            storage));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, collapseBlocks(b, values));
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateQuantizationLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerQuantize, LowerDequantize>(patterns.getContext());
+}

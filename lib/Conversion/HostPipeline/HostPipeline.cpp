@@ -1,0 +1,61 @@
+//===- HostPipeline.cpp - attn IR to LLVM IR for the host CPU -------------===//
+
+#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+#include <string>
+
+using namespace mlir;
+
+void rotor::buildHostPipeline(OpPassManager &pm,
+                              const HostPipelineOptions &options) {
+  pm.addPass(attn::createAttnOutlineParams());
+  ConvertAttnToLinalgOptions lowering;
+  lowering.kvTileSize = options.kvTileSize;
+  pm.addPass(createConvertAttnToLinalg(lowering));
+  pm.addPass(createExportEntryPoints());
+  // The upstream part, as one textual pipeline. The bare list is parsed
+  // into the module-level manager (a `builtin.module(...)` wrapper would
+  // nest and silently run nothing).
+  std::string upstream =
+      "canonicalize,cse,"
+      "one-shot-bufferize{allow-return-allocs-from-loops "
+      "bufferize-function-boundaries "
+      "function-boundary-type-conversion=identity-layout-map},"
+      "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+      "rotor-memref-copy-to-linalg,convert-linalg-to-loops,"
+      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+      // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
+      // same numbers a GPU gives (DESIGN.md).
+      "arith-emulate-unsupported-floats{source-types=bf16,f16 "
+      "target-type=f32},arith-expand{include-bf16=true},"
+      "convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
+      "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
+      "convert-func-to-llvm,reconcile-unrealized-casts";
+  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
+    llvm::report_fatal_error("rotor: the host pipeline does not parse");
+}
+
+namespace {
+struct HostPipelineCLOptions
+    : public PassPipelineOptions<HostPipelineCLOptions> {
+  Option<int64_t> kvTileSize{*this, "kv-tile-size",
+                             llvm::cl::desc("Keys per SDPA tile"),
+                             llvm::cl::init(64)};
+};
+} // namespace
+
+void rotor::registerHostPipeline() {
+  PassPipelineRegistration<HostPipelineCLOptions>(
+      "rotor-host-pipeline",
+      "Lower attn IR to the LLVM dialect for the host CPU",
+      [](OpPassManager &pm, const HostPipelineCLOptions &cl) {
+        HostPipelineOptions options;
+        options.kvTileSize = cl.kvTileSize;
+        buildHostPipeline(pm, options);
+      });
+}

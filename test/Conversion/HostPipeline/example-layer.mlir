@@ -1,0 +1,12 @@
+// The example layer goes all the way to the LLVM dialect for the host, with
+// C interfaces for both entry points and no call into MLIR's runner
+// utilities.
+// RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline | FileCheck %s
+// RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline=kv-tile-size=16 | FileCheck %s
+
+// CHECK-NOT: memrefCopy
+// CHECK-DAG: llvm.func @_mlir_ciface_prefill(
+// CHECK-DAG: llvm.func @_mlir_ciface_decode(
+// CHECK-NOT: = attn.
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: scf.for
