@@ -30,7 +30,9 @@ void rotor::buildHostPipeline(OpPassManager &pm,
       "rotor-memref-copy-to-linalg,convert-linalg-to-loops,"
       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
       // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
-      // same numbers a GPU gives (DESIGN.md).
+      // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16
+      // are evaluated in f32 and rounded once.
+      "math-extend-to-supported-types{target-type=f32},"
       "arith-emulate-unsupported-floats{source-types=bf16,f16 "
       "target-type=f32},arith-expand{include-bf16=true},"
       "convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"

@@ -16,7 +16,9 @@ struct HostPipelineOptions {
 /// outline params, lower attn to linalg, one-shot bufferize (function
 /// boundaries included), insert deallocations, lower linalg to loops,
 /// emulate bf16/f16 arithmetic in f32 with exact rounding, and convert
-/// everything to LLVM. Public functions get a C interface.
+/// everything to LLVM. Public functions get a C interface. The upstream
+/// passes are looked up by name: the caller must have registered them
+/// (`mlir::registerAllPasses()` and `rotor::registerRotorConversionPasses()`).
 void buildHostPipeline(mlir::OpPassManager &pm,
                        const HostPipelineOptions &options = {});
 

@@ -1,0 +1,563 @@
+//===- HostExecutionTest.cpp - Lowered attn ops against the fp64 reference ===//
+//
+// Each test writes an attn function, lowers it with the host pipeline, JITs
+// it, runs it on fresh random inputs of realistic magnitude and compares the
+// result with the fp64 reference (runtime/lib/Reference.cpp), which shares no
+// code with the lowering. The seed is printed on failure.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
+#include "rotor/InitAllDialects.h"
+#include "rotor-rt/Reference.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include "gtest/gtest.h"
+
+#include <bit>
+#include <cstring>
+#include <random>
+
+using namespace mlir;
+namespace ref = rotor::reference;
+using ref::Vec;
+
+namespace {
+
+enum class Elem { F32, BF16, F16, I32, I64, I8 };
+
+size_t elemSize(Elem e) {
+  switch (e) {
+  case Elem::F32:
+  case Elem::I32:
+    return 4;
+  case Elem::BF16:
+  case Elem::F16:
+    return 2;
+  case Elem::I64:
+    return 8;
+  case Elem::I8:
+    return 1;
+  }
+  return 0;
+}
+
+uint16_t toBF16(double v) {
+  uint32_t bits = std::bit_cast<uint32_t>(float(v));
+  uint32_t rounding = 0x7fff + ((bits >> 16) & 1); // nearest, ties to even
+  return uint16_t((bits + rounding) >> 16);
+}
+double fromBF16(uint16_t b) {
+  return std::bit_cast<float>(uint32_t(b) << 16);
+}
+double fromF16(uint16_t h) { return double(std::bit_cast<_Float16>(h)); }
+
+/// A dense row-major tensor in the bytes an entry point reads.
+struct Buffer {
+  Elem elem;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+
+  Buffer(Elem elem, std::vector<int64_t> shape, const Vec &values)
+      : elem(elem), shape(std::move(shape)) {
+    bytes.resize(values.size() * elemSize(elem));
+    for (size_t i = 0; i < values.size(); ++i)
+      set(i, values[i]);
+  }
+  void set(size_t i, double v) {
+    uint8_t *p = bytes.data() + i * elemSize(elem);
+    switch (elem) {
+    case Elem::F32: { float f = float(v); std::memcpy(p, &f, 4); break; }
+    case Elem::BF16: { uint16_t b = toBF16(v); std::memcpy(p, &b, 2); break; }
+    case Elem::F16: { _Float16 h = _Float16(v); std::memcpy(p, &h, 2); break; }
+    case Elem::I32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
+    case Elem::I64: { int64_t x = int64_t(v); std::memcpy(p, &x, 8); break; }
+    case Elem::I8: { int8_t x = int8_t(v); std::memcpy(p, &x, 1); break; }
+    }
+  }
+};
+
+double load(Elem elem, const uint8_t *p) {
+  switch (elem) {
+  case Elem::F32: { float f; std::memcpy(&f, p, 4); return f; }
+  case Elem::BF16: { uint16_t b; std::memcpy(&b, p, 2); return fromBF16(b); }
+  case Elem::F16: { uint16_t h; std::memcpy(&h, p, 2); return fromF16(h); }
+  case Elem::I32: { int32_t x; std::memcpy(&x, p, 4); return x; }
+  case Elem::I64: { int64_t x; std::memcpy(&x, p, 8); return double(x); }
+  case Elem::I8: { int8_t x; std::memcpy(&x, p, 1); return x; }
+  }
+  return 0;
+}
+
+/// A memref descriptor {allocated, aligned, offset, sizes[N], strides[N]},
+/// every field 8 bytes.
+std::vector<int64_t> describe(Buffer &b) {
+  std::vector<int64_t> d(3 + 2 * b.shape.size());
+  auto *data = reinterpret_cast<int64_t>(b.bytes.data()) ? b.bytes.data() : nullptr;
+  d[0] = d[1] = reinterpret_cast<int64_t>(data);
+  d[2] = 0;
+  int64_t stride = 1;
+  for (size_t i = b.shape.size(); i-- > 0;) {
+    d[3 + i] = b.shape[i];
+    d[3 + b.shape.size() + i] = stride;
+    stride *= b.shape[i];
+  }
+  return d;
+}
+
+/// An argument: a tensor, or an `index` scalar.
+struct Arg {
+  std::optional<Buffer> buffer;
+  int64_t index = 0;
+};
+Arg tensorArg(Elem e, std::vector<int64_t> shape, const Vec &v) {
+  return Arg{Buffer(e, std::move(shape), v), 0};
+}
+Arg indexArg(int64_t v) { return Arg{std::nullopt, v}; }
+
+class HostExecutionTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    mlir::registerAllPasses();
+    rotor::registerRotorConversionPasses();
+  }
+
+  HostExecutionTest() {
+    DialectRegistry registry;
+    rotor::registerAllDialects(registry);
+    rotor::registerInterfaceModels(registry);
+    registerBuiltinDialectTranslation(registry);
+    registerLLVMDialectTranslation(registry);
+    context.appendDialectRegistry(registry);
+    seed = std::random_device{}();
+    rng.seed(seed);
+  }
+
+  /// Lowers and JITs `source`; fails the test on any error.
+  void compile(const std::string &source) {
+    OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &context);
+    ASSERT_TRUE(module) << source;
+    PassManager pm(&context);
+    rotor::buildHostPipeline(pm);
+    ASSERT_TRUE(succeeded(pm.run(*module))) << source;
+    ExecutionEngineOptions options;
+    options.transformer = makeOptimizingTransformer(2, 0, nullptr);
+    auto engine = ExecutionEngine::create(*module, options);
+    ASSERT_TRUE(bool(engine)) << llvm::toString(engine.takeError());
+    jit = std::move(*engine);
+  }
+
+  /// Calls `name` and returns its results, converted to double, with
+  /// `resultElems` and `resultRanks` describing them.
+  std::vector<Vec> call(const std::string &name, std::vector<Arg> &args,
+                        ArrayRef<Elem> resultElems,
+                        ArrayRef<size_t> resultRanks) {
+    size_t resultWords = 0;
+    for (size_t rank : resultRanks)
+      resultWords += 3 + 2 * rank;
+    std::vector<int64_t> results(resultWords);
+    std::vector<std::vector<int64_t>> descriptors;
+    descriptors.reserve(args.size());
+    std::vector<void *> pointers;
+    pointers.reserve(args.size() + 1);
+    std::vector<void *> packed;
+    void *resultPtr = results.data();
+    if (resultWords)
+      packed.push_back(&resultPtr);
+    for (Arg &a : args) {
+      if (a.buffer) {
+        descriptors.push_back(describe(*a.buffer));
+        pointers.push_back(descriptors.back().data());
+        packed.push_back(&pointers.back());
+      } else {
+        packed.push_back(&a.index);
+      }
+    }
+    llvm::Error err = jit->invokePacked("_mlir_ciface_" + name, packed);
+    EXPECT_FALSE(bool(err)) << llvm::toString(std::move(err));
+
+    std::vector<Vec> out;
+    size_t at = 0;
+    for (auto [elem, rank] : llvm::zip_equal(resultElems, resultRanks)) {
+      int64_t *d = results.data() + at;
+      auto *aligned = reinterpret_cast<uint8_t *>(d[1]);
+      int64_t count = 1;
+      for (size_t i = 0; i < rank; ++i)
+        count *= d[3 + i];
+      Vec values(count);
+      for (int64_t i = 0; i < count; ++i)
+        values[i] = load(elem, aligned + (d[2] + i) * elemSize(elem));
+      out.push_back(std::move(values));
+      std::free(reinterpret_cast<void *>(d[0]));
+      at += 3 + 2 * rank;
+    }
+    return out;
+  }
+
+  Vec randomVec(size_t n, double scale) {
+    std::normal_distribution<double> dist(0.0, scale);
+    Vec v(n);
+    for (double &x : v)
+      x = dist(rng);
+    return v;
+  }
+
+  /// Values exactly representable in bf16, so both sides see the same input.
+  Vec randomBF16Vec(size_t n, double scale) {
+    Vec v = randomVec(n, scale);
+    for (double &x : v)
+      x = fromBF16(toBF16(x));
+    return v;
+  }
+
+  std::vector<int64_t> randomPositions(size_t n, int64_t below) {
+    std::uniform_int_distribution<int64_t> dist(0, below - 1);
+    std::vector<int64_t> p(n);
+    for (int64_t &x : p)
+      x = dist(rng);
+    return p;
+  }
+
+  void expectClose(const Vec &actual, const Vec &expected, double tolerance,
+                   const std::string &what) {
+    ASSERT_EQ(actual.size(), expected.size()) << what;
+    ref::Agreement a = ref::compare(actual, expected);
+    EXPECT_LE(a.maxRelError, tolerance)
+        << what << ": PCC " << a.pcc << ", seed " << seed;
+    EXPECT_GT(a.pcc, 1 - tolerance) << what << ", seed " << seed;
+  }
+
+  MLIRContext context;
+  std::unique_ptr<ExecutionEngine> jit;
+  unsigned seed;
+  std::mt19937_64 rng;
+};
+
+Vec toDouble(const std::vector<int64_t> &v) { return Vec(v.begin(), v.end()); }
+
+TEST_F(HostExecutionTest, LinearWithBiasF32) {
+  for (int64_t t : {1, 7}) {
+    const int64_t e = 96, n = 40;
+    compile(llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<?x{0}xf32>, %w: tensor<{1}x{0}xf32>, %b: tensor<{1}xf32>) -> tensor<?x{1}xf32> {
+        %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+            : tensor<?x{0}xf32>, tensor<{1}x{0}xf32>, tensor<{1}xf32> -> tensor<?x{1}xf32>
+        return %y : tensor<?x{1}xf32>
+      })mlir", e, n).str());
+    Vec x = randomVec(t * e, 1.0), w = randomVec(n * e, 0.1),
+        b = randomVec(n, 20.0);
+    std::vector<Arg> args = {tensorArg(Elem::F32, {t, e}, x),
+                             tensorArg(Elem::F32, {n, e}, w),
+                             tensorArg(Elem::F32, {n}, b)};
+    Vec y = call("f", args, {Elem::F32}, {2})[0];
+    expectClose(y, ref::linear(x, w, b, t, e, n), 1e-5, "linear T=" + std::to_string(t));
+  }
+}
+
+TEST_F(HostExecutionTest, LinearBF16OperandsAccumulateInF32) {
+  const int64_t t = 5, e = 128, n = 24;
+  compile(llvm::formatv(R"mlir(
+    func.func @f(%x: tensor<?x{0}xbf16>, %w: tensor<{1}x{0}xbf16>) -> tensor<?x{1}xf32> {
+      %y = attn.linear %x, %w precision <compute = bf16, accumulate = f32>
+          : tensor<?x{0}xbf16>, tensor<{1}x{0}xbf16> -> tensor<?x{1}xf32>
+      return %y : tensor<?x{1}xf32>
+    })mlir", e, n).str());
+  Vec x = randomBF16Vec(t * e, 1.0), w = randomBF16Vec(n * e, 0.1);
+  std::vector<Arg> args = {tensorArg(Elem::BF16, {t, e}, x),
+                           tensorArg(Elem::BF16, {n, e}, w)};
+  Vec y = call("f", args, {Elem::F32}, {2})[0];
+  // Products of bf16 values are exact in f32; only the f32 sum rounds.
+  expectClose(y, ref::linear(x, w, {}, t, e, n), 1e-5, "bf16 linear");
+}
+
+struct RopeCase {
+  const char *layout;
+  int64_t d, r;
+  const char *scalingIR;
+  ref::RopeScaling scaling;
+};
+
+TEST_F(HostExecutionTest, RopeEveryLayoutPartialRotaryAndScaling) {
+  using K = ref::RopeScaling::Kind;
+  ref::RopeScaling none, linear, dynamic, yarn, llama3;
+  linear.kind = K::Linear;
+  linear.factor = 4;
+  dynamic.kind = K::Dynamic;
+  dynamic.factor = 2;
+  dynamic.originalMaxPositions = 1024;
+  yarn.kind = K::Yarn;
+  yarn.factor = 4;
+  yarn.originalMaxPositions = 1024;
+  yarn.attentionFactor = 1.1386;
+  llama3.kind = K::Llama3;
+  llama3.factor = 8;
+  llama3.lowFreqFactor = 1;
+  llama3.highFreqFactor = 4;
+  llama3.originalMaxPositions = 512;
+  std::vector<RopeCase> cases = {
+      {"half_split", 64, 64, "", none},
+      {"interleaved", 64, 64, "", none},
+      {"half_split", 128, 64, "", none},
+      {"interleaved", 256, 128, "", none},
+      {"half_split", 64, 32,
+       "scaling(#attn.linear_scaling<factor = 4.0>)", linear},
+      {"interleaved", 128, 128,
+       "scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 1024>)",
+       dynamic},
+      {"half_split", 128, 128,
+       "scaling(#attn.yarn_scaling<factor = 4.0, original_max_position_embeddings = 1024, "
+       "beta_fast = 32.0, beta_slow = 1.0, attention_factor = 1.1386, truncate = true>)",
+       yarn},
+      {"half_split", 64, 64,
+       "scaling(#attn.llama3_scaling<factor = 8.0, low_freq_factor = 1.0, "
+       "high_freq_factor = 4.0, original_max_position_embeddings = 512>)",
+       llama3},
+  };
+  for (const RopeCase &c : cases) {
+    const int64_t t = 9, h = 3;
+    double theta = 1e6;
+    compile(llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<?x{0}x{1}xf32>, %p: tensor<?xi32>) -> tensor<?x{0}x{1}xf32> {
+        %y = attn.rope {2} %x, %p rotary_dim({3}) theta(1.0e+06) {4}
+            precision <compute = f32, accumulate = f32> : tensor<?x{0}x{1}xf32>, tensor<?xi32>
+        return %y : tensor<?x{0}x{1}xf32>
+      })mlir", h, c.d, c.layout, c.r, c.scalingIR).str());
+    Vec x = randomVec(t * h * c.d, 30.0); // biased Q/K reach tens
+    std::vector<int64_t> pos = randomPositions(t, 4096);
+    std::vector<Arg> args = {tensorArg(Elem::F32, {t, h, c.d}, x),
+                             tensorArg(Elem::I32, {t}, toDouble(pos))};
+    Vec y = call("f", args, {Elem::F32}, {3})[0];
+    ref::RopeLayout layout = std::string(c.layout) == "half_split"
+                                 ? ref::RopeLayout::HalfSplit
+                                 : ref::RopeLayout::Interleaved;
+    expectClose(y, ref::rope(x, pos, t, h, c.d, layout, c.r, theta, c.scaling),
+                1e-5,
+                llvm::formatv("rope {0} D={1} R={2} {3}", c.layout, c.d, c.r,
+                              c.scalingIR)
+                    .str());
+  }
+}
+
+TEST_F(HostExecutionTest, HadamardForwardAndInverse) {
+  for (int64_t g : {32, 64, 128, 256}) {
+    for (bool inverse : {false, true}) {
+      std::vector<int> s1(g), s2(g);
+      for (int &s : s1)
+        s = rng() % 2 ? 1 : -1;
+      for (int &s : s2)
+        s = rng() % 2 ? 1 : -1;
+      auto list = [](const std::vector<int> &s) {
+        return llvm::join(llvm::map_range(s, [](int v) { return std::to_string(v); }),
+                          ", ");
+      };
+      const int64_t rows = 3, dim = 2 * g;
+      compile(llvm::formatv(R"mlir(
+        func.func @f(%x: tensor<{0}x{1}xf32>) -> tensor<{0}x{1}xf32> {
+          %y = attn.hadamard %x rotation(<group = {2}, s1 = [{3}], s2 = [{4}]>) {5}
+              precision <compute = f32, accumulate = f32> : tensor<{0}x{1}xf32>
+          return %y : tensor<{0}x{1}xf32>
+        })mlir", rows, dim, g, list(s1), list(s2), inverse ? "inverse" : "").str());
+      Vec x = randomVec(rows * dim, 3.0);
+      x[5] = 400; // an outlier, what rotations are for
+      std::vector<Arg> args = {tensorArg(Elem::F32, {rows, dim}, x)};
+      Vec y = call("f", args, {Elem::F32}, {2})[0];
+      expectClose(y, ref::hadamard(x, g, s1, s2, inverse), 1e-5,
+                  "hadamard G=" + std::to_string(g) +
+                      (inverse ? " inverse" : ""));
+    }
+  }
+}
+
+TEST_F(HostExecutionTest, RmsNormAndOutputGate) {
+  const int64_t t = 5, h = 4, d = 128;
+  compile(llvm::formatv(R"mlir(
+    func.func @norm(%x: tensor<?x{0}x{1}xf32>, %w: tensor<{1}xf32>) -> tensor<?x{0}x{1}xf32> {
+      %y = attn.rms_norm %x, %w epsilon(1.0e-06) precision <compute = f32, accumulate = f32>
+          : tensor<?x{0}x{1}xf32>, tensor<{1}xf32>
+      return %y : tensor<?x{0}x{1}xf32>
+    }
+    func.func @gate(%x: tensor<?x{0}x{1}xf32>, %g: tensor<?x{0}x{1}xf32>) -> tensor<?x{0}x{1}xf32> {
+      %y = attn.output_gate %x, %g precision <compute = f32, accumulate = f32>
+          : tensor<?x{0}x{1}xf32>, tensor<?x{0}x{1}xf32>
+      return %y : tensor<?x{0}x{1}xf32>
+    })mlir", h, d).str());
+  Vec x = randomVec(t * h * d, 5.0), w = randomVec(d, 1.0),
+      g = randomVec(t * h * d, 3.0);
+  std::vector<Arg> normArgs = {tensorArg(Elem::F32, {t, h, d}, x),
+                               tensorArg(Elem::F32, {d}, w)};
+  expectClose(call("norm", normArgs, {Elem::F32}, {3})[0],
+              ref::rmsNorm(x, w, t * h, d, 1e-6), 1e-5, "rms_norm");
+  std::vector<Arg> gateArgs = {tensorArg(Elem::F32, {t, h, d}, x),
+                               tensorArg(Elem::F32, {t, h, d}, g)};
+  expectClose(call("gate", gateArgs, {Elem::F32}, {3})[0],
+              ref::outputGate(x, g), 1e-5, "output_gate");
+}
+
+TEST_F(HostExecutionTest, BF16StorageAndCompute) {
+  // bf16 in, bf16 arithmetic, bf16 out: the result is within a few bf16
+  // steps (2^-8 relative) of the exact value.
+  const int64_t t = 7, h = 2, d = 64;
+  compile(llvm::formatv(R"mlir(
+    func.func @gate(%x: tensor<?x{0}x{1}xbf16>, %g: tensor<?x{0}x{1}xbf16>) -> tensor<?x{0}x{1}xbf16> {
+      %y = attn.output_gate %x, %g precision <compute = bf16, accumulate = bf16>
+          : tensor<?x{0}x{1}xbf16>, tensor<?x{0}x{1}xbf16>
+      return %y : tensor<?x{0}x{1}xbf16>
+    }
+    func.func @norm(%x: tensor<?x{0}x{1}xbf16>, %w: tensor<{1}xbf16>) -> tensor<?x{0}x{1}xbf16> {
+      %y = attn.rms_norm %x, %w epsilon(1.0e-06) precision <compute = bf16, accumulate = f32>
+          : tensor<?x{0}x{1}xbf16>, tensor<{1}xbf16>
+      return %y : tensor<?x{0}x{1}xbf16>
+    }
+    func.func @rope(%x: tensor<?x{0}x{1}xbf16>, %p: tensor<?xi32>) -> tensor<?x{0}x{1}xbf16> {
+      %y = attn.rope half_split %x, %p rotary_dim({1}) theta(1.0e+06)
+          precision <compute = bf16, accumulate = bf16> : tensor<?x{0}x{1}xbf16>, tensor<?xi32>
+      return %y : tensor<?x{0}x{1}xbf16>
+    })mlir", h, d).str());
+  Vec x = randomBF16Vec(t * h * d, 2.0), g = randomBF16Vec(t * h * d, 2.0),
+      w = randomBF16Vec(d, 1.0);
+  std::vector<Arg> gateArgs = {tensorArg(Elem::BF16, {t, h, d}, x),
+                               tensorArg(Elem::BF16, {t, h, d}, g)};
+  expectClose(call("gate", gateArgs, {Elem::BF16}, {3})[0],
+              ref::outputGate(x, g), 1.6e-2, "bf16 output_gate");
+  std::vector<Arg> normArgs = {tensorArg(Elem::BF16, {t, h, d}, x),
+                               tensorArg(Elem::BF16, {d}, w)};
+  expectClose(call("norm", normArgs, {Elem::BF16}, {3})[0],
+              ref::rmsNorm(x, w, t * h, d, 1e-6), 1.6e-2, "bf16 rms_norm");
+  std::vector<int64_t> pos = randomPositions(t, 4096);
+  std::vector<Arg> ropeArgs = {tensorArg(Elem::BF16, {t, h, d}, x),
+                               tensorArg(Elem::I32, {t}, toDouble(pos))};
+  expectClose(call("rope", ropeArgs, {Elem::BF16}, {3})[0],
+              ref::rope(x, pos, t, h, d, ref::RopeLayout::HalfSplit, d, 1e6),
+              1.6e-2, "bf16 rope");
+}
+
+struct SdpaCase {
+  int64_t tq, tk, hq, hkv, d;
+  bool causal, withPositions;
+};
+
+TEST_F(HostExecutionTest, SdpaGqaCausalAndLong) {
+  std::vector<SdpaCase> cases = {
+      {7, 7, 2, 2, 64, true, false},     // GQA ratio 1, odd T
+      {9, 9, 14, 2, 64, true, false},    // ratio 7 (Qwen2.5-0.5B)
+      {6, 6, 8, 4, 256, false, false},   // ratio 2, no mask, D = 256
+      {5, 300, 4, 2, 128, true, true},   // queries at given positions
+      {1, 4096, 14, 2, 64, true, false}, // decode over a 4096-long cache
+      {33, 33, 4, 2, 64, true, false},   // several tiles of prefill
+  };
+  for (const SdpaCase &c : cases) {
+    std::string posArg = c.withPositions ? ", %p: tensor<?xi32>" : "";
+    std::string posUse = c.withPositions ? "positions(%p)" : "";
+    std::string posType = c.withPositions ? ", tensor<?xi32>" : "";
+    compile(llvm::formatv(R"mlir(
+      func.func @f(%q: tensor<?x{0}x{2}xf32>, %k: tensor<?x{1}x{2}xf32>, %v: tensor<?x{1}x{2}xf32>{3})
+          -> tensor<?x{0}x{2}xf32> {
+        %o = attn.sdpa %q, %k, %v {4} {5} precision <compute = f32, accumulate = f32>
+            : tensor<?x{0}x{2}xf32>, tensor<?x{1}x{2}xf32>, tensor<?x{1}x{2}xf32>{6} -> tensor<?x{0}x{2}xf32>
+        return %o : tensor<?x{0}x{2}xf32>
+      })mlir", c.hq, c.hkv, c.d, posArg, posUse, c.causal ? "causal" : "",
+                          posType).str());
+    Vec q = randomVec(c.tq * c.hq * c.d, 1.0), k = randomVec(c.tk * c.hkv * c.d, 1.0),
+        v = randomVec(c.tk * c.hkv * c.d, 1.0);
+    std::optional<std::vector<int64_t>> positions;
+    std::vector<Arg> args = {tensorArg(Elem::F32, {c.tq, c.hq, c.d}, q),
+                             tensorArg(Elem::F32, {c.tk, c.hkv, c.d}, k),
+                             tensorArg(Elem::F32, {c.tk, c.hkv, c.d}, v)};
+    if (c.withPositions) {
+      positions = randomPositions(c.tq, c.tk);
+      args.push_back(tensorArg(Elem::I32, {c.tq}, toDouble(*positions)));
+    }
+    Vec o = call("f", args, {Elem::F32}, {3})[0];
+    expectClose(o,
+                ref::sdpa(q, k, v, c.tq, c.tk, c.hq, c.hkv, c.d, c.d, c.causal,
+                          positions),
+                1e-5,
+                llvm::formatv("sdpa Tq={0} Tk={1} Hq={2} Hkv={3} D={4}", c.tq,
+                              c.tk, c.hq, c.hkv, c.d)
+                    .str());
+  }
+}
+
+TEST_F(HostExecutionTest, QuantizeAbsmaxAndCodebook) {
+  struct Case { const char *scheme; unsigned bits; };
+  for (Case c : {Case{"absmax", 4}, Case{"absmax", 8}, Case{"codebook", 2},
+                 Case{"codebook", 3}, Case{"codebook", 4}}) {
+    const int64_t rows = 6, dim = 128, block = 32;
+    std::string format = llvm::formatv(
+        "<bits = {0}, block_size = {1}, scheme = {2}, scale_type = f32>",
+        c.bits, block, c.scheme);
+    compile(llvm::formatv(R"mlir(
+      func.func @q(%x: tensor<?x{0}xf32>) -> (tensor<?x{0}xi8>, tensor<?x{1}xf32>) {
+        %c, %s = attn.quantize %x format({2}) precision <compute = f32, accumulate = f32> : tensor<?x{0}xf32>
+        return %c, %s : tensor<?x{0}xi8>, tensor<?x{1}xf32>
+      }
+      func.func @d(%c: tensor<?x{0}xi8>, %s: tensor<?x{1}xf32>) -> tensor<?x{0}xf32> {
+        %x = attn.dequantize %c, %s format({2}) precision <compute = f32, accumulate = f32>
+            : tensor<?x{0}xi8>, tensor<?x{1}xf32> -> tensor<?x{0}xf32>
+        return %x : tensor<?x{0}xf32>
+      })mlir", dim, dim / block, format).str());
+    Vec x = randomVec(rows * dim, 2.0);
+    for (int64_t i = 0; i < block; ++i)
+      x[2 * dim + i] = 0; // an all-zero block: scale 0, codes 0
+    std::vector<Arg> args = {tensorArg(Elem::F32, {rows, dim}, x)};
+    std::vector<Vec> out = call("q", args, {Elem::I8, Elem::F32}, {2, 2});
+    const Vec &codes = out[0], &scales = out[1];
+
+    bool absmax = std::string(c.scheme) == "absmax";
+    double qmax = double((1 << (c.bits - 1)) - 1);
+    Vec centroids = absmax ? Vec{} : ref::lloydMaxCentroids(c.bits);
+    Vec expectedRecon(x.size());
+    std::string what = std::string(c.scheme) + " " + std::to_string(c.bits);
+    for (int64_t blk = 0; blk < rows * dim / block; ++blk) {
+      double stat = 0;
+      for (int64_t i = 0; i < block; ++i) {
+        double v = x[blk * block + i];
+        stat = absmax ? std::max(stat, std::abs(v)) : stat + v * v;
+      }
+      double expectedScale = absmax ? stat / qmax : std::sqrt(stat / block);
+      ASSERT_NEAR(scales[blk], expectedScale, 1e-6 * (1 + expectedScale))
+          << what << " block " << blk << ", seed " << seed;
+      double s = scales[blk];
+      for (int64_t i = 0; i < block; ++i) {
+        double v = x[blk * block + i], code = codes[blk * block + i];
+        double ratio = s == 0 ? 0 : v / s;
+        if (absmax) {
+          // The nearest level, within f32 rounding of the ratio.
+          ASSERT_LE(std::abs(code), qmax) << what;
+          ASSERT_LE(std::abs(ratio - code), 0.5 + 1e-5) << what << ", seed " << seed;
+          expectedRecon[blk * block + i] = s * code;
+        } else {
+          ASSERT_GE(code, 0) << what;
+          ASSERT_LT(code, double(centroids.size())) << what;
+          double mine = std::abs(ratio - centroids[size_t(code)]);
+          for (double other : centroids)
+            ASSERT_LE(mine, std::abs(ratio - other) + 1e-5)
+                << what << ": code " << code << " is not the nearest centroid of "
+                << ratio << ", seed " << seed;
+          expectedRecon[blk * block + i] = s * centroids[size_t(code)];
+        }
+      }
+    }
+    std::vector<Arg> dargs = {tensorArg(Elem::I8, {rows, dim}, codes),
+                              tensorArg(Elem::F32, {rows, dim / block}, scales)};
+    expectClose(call("d", dargs, {Elem::F32}, {2})[0], expectedRecon, 1e-6,
+                "dequantize " + what);
+  }
+}
+
+} // namespace
