@@ -25,5 +25,11 @@ config.substitutions.append(
     ("%examples", os.path.join(config.rotor_src_root, "examples")))
 
 tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["rotor-opt", "FileCheck", "not", "count"],
-                                   tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["rotor-opt", "rotor-aot", "rotor-run", "FileCheck", "not", "count"],
+    tool_dirs)
+
+# Debian's python3 (with python3-numpy), not a pyenv one earlier on PATH.
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(
+    ("%scripts", os.path.join(config.rotor_src_root, "scripts")))

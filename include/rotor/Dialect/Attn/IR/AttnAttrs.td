@@ -61,12 +61,13 @@ def Attn_PrecisionAttr : AttrDef<Attn_Dialect, "Precision"> {
   let mnemonic = "precision";
   let summary = "compute and accumulation types of an op";
   let description = [{
-    The arithmetic precision of one op. Operands are converted to `compute`
-    (round-to-nearest-even when it is narrower than the operand), products
-    and elementwise arithmetic happen in `compute`, and every reduction
-    (dot products, sums of squares, softmax sums) accumulates in
-    `accumulate`. The op's result is then rounded to the element type of its
-    result tensor, which is the storage type.
+    The arithmetic precision of one op. Operands are rounded to `compute`
+    (round-to-nearest-even when it is narrower than the operand) and
+    elementwise arithmetic happens in `compute`. Every reduction (dot
+    products, sums of squares, softmax sums) forms its terms and accumulates
+    them in `accumulate`, as tensor cores do: a product of two `bf16`
+    operands is exact in `f32`. The op's result is then rounded to the
+    element type of its result tensor, which is the storage type.
 
     `accumulate` must hold every value of `compute` exactly: `f32` and `f64`
     accumulate anything; `bf16` and `f16` accumulate only themselves.

@@ -47,9 +47,10 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure]> {
   let description = [{
     `y[t, n] = sum_e x[t, e] · W[n, e] + b[n]`, with `x: [T, E]`,
     `W: [N, E]` (Hugging Face's row layout) and the optional `b: [N]`.
-    Products are formed in the precision's `compute` type and summed in its
-    `accumulate` type; the bias is added in `accumulate` before the single
-    rounding to the result's element type.
+    Operands are rounded to the precision's `compute` type; the sum starts
+    from the bias (widened to `accumulate`) and the products are formed and
+    added in `accumulate`, with one rounding to the result's element type at
+    the end.
 
     ```mlir
     %q = attn.linear %x, %wq, %bq precision <compute = f32, accumulate = f32>

@@ -1,0 +1,57 @@
+//===- Bundle.h - rotor-aot's kernel bundles --------------------*- C++ -*-===//
+//
+// A bundle is a directory:
+//   manifest.json       format version, entry points with their named
+//                       arguments, shapes and dtypes, the KV cache geometry,
+//                       and (for a standard attention layer) its description
+//                       for the runtime's fp64 reference;
+//   host.so             the entry points compiled for the host CPU, each
+//                       callable as `void rotor_<name>(void **args)`;
+//   weights.safetensors exactly the weights the entry points read.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_TARGET_BUNDLE_BUNDLE_H
+#define ROTOR_TARGET_BUNDLE_BUNDLE_H
+
+#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace rotor {
+
+/// The bundle format this compiler writes and the runtime accepts.
+constexpr int kBundleFormatVersion = 1;
+
+struct BundleOptions {
+  std::string outputDir;
+  /// The safetensors archive that holds the parameters' values.
+  std::optional<std::string> paramsPath;
+  HostPipelineOptions host;
+  /// Called with a one-line description of each compilation stage.
+  std::function<void(llvm::StringRef)> progress;
+};
+
+/// The manifest's description of `module`'s entry points (prefill and
+/// decode, with the fixed argument convention the runtime expects) and of
+/// its layer. Fails with a message naming the function or argument that
+/// breaks the convention.
+llvm::Expected<llvm::json::Object> describeEntryPoints(mlir::ModuleOp module);
+
+/// Compiles `module` (attn IR) and writes the bundle. The module is lowered
+/// in place.
+llvm::Error writeBundle(mlir::ModuleOp module, const BundleOptions &options);
+
+/// Translates the LLVM-dialect `module` to a shared library at `path`, with
+/// a packed `rotor_<name>(void **)` wrapper for every `_mlir_ciface_<name>`.
+llvm::Error emitHostLibrary(mlir::ModuleOp module, llvm::StringRef path);
+
+} // namespace rotor
+
+#endif // ROTOR_TARGET_BUNDLE_BUNDLE_H

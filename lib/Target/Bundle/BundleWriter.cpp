@@ -1,0 +1,190 @@
+//===- BundleWriter.cpp - rotor-aot's bundle directory --------------------===//
+
+#include "rotor/Target/Bundle/Bundle.h"
+#include "rotor/Target/Bundle/Safetensors.h"
+
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <cstring>
+
+using namespace mlir;
+using namespace rotor;
+namespace json = llvm::json;
+
+namespace {
+
+llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// The safetensors dtype of an MLIR element type name.
+std::string safetensorsDtype(StringRef mlirType) {
+  return llvm::StringSwitch<std::string>(mlirType)
+      .Case("f32", "F32")
+      .Case("bf16", "BF16")
+      .Case("f16", "F16")
+      .Case("f64", "F64")
+      .Case("i64", "I64")
+      .Case("i32", "I32")
+      .Case("i8", "I8")
+      .Default("");
+}
+
+const llvm::fltSemantics *floatSemantics(StringRef dtype) {
+  if (dtype == "F32")
+    return &llvm::APFloat::IEEEsingle();
+  if (dtype == "F64")
+    return &llvm::APFloat::IEEEdouble();
+  if (dtype == "F16")
+    return &llvm::APFloat::IEEEhalf();
+  if (dtype == "BF16")
+    return &llvm::APFloat::BFloat();
+  return nullptr;
+}
+
+/// Converts float tensor bytes between dtypes (round to nearest even).
+std::vector<uint8_t> convertFloats(StringRef bytes, StringRef from,
+                                   StringRef to) {
+  const llvm::fltSemantics &src = *floatSemantics(from);
+  const llvm::fltSemantics &dst = *floatSemantics(to);
+  size_t inSize = safetensors::dtypeSize(from), outSize = safetensors::dtypeSize(to);
+  size_t count = bytes.size() / inSize;
+  std::vector<uint8_t> out(count * outSize);
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t raw = 0;
+    std::memcpy(&raw, bytes.data() + i * inSize, inSize);
+    llvm::APFloat value(src, llvm::APInt(inSize * 8, raw));
+    bool lost;
+    value.convert(dst, llvm::APFloat::rmNearestTiesToEven, &lost);
+    uint64_t bits = value.bitcastToAPInt().getZExtValue();
+    std::memcpy(out.data() + i * outSize, &bits, outSize);
+  }
+  return out;
+}
+
+/// The weights every entry point reads, taken from the archive and
+/// converted to the element type the kernels declare.
+llvm::Error writeWeights(const json::Object &manifest,
+                         const std::optional<std::string> &paramsPath,
+                         StringRef outPath) {
+  std::vector<safetensors::OwnedTensor> tensors;
+  llvm::StringSet<> seen;
+  std::optional<safetensors::Archive> archive;
+  for (const json::Value &entry : *manifest.getArray("entry_points")) {
+    const json::Object &e = *entry.getAsObject();
+    StringRef entryName = *e.getString("name");
+    for (const json::Value &arg : *e.getArray("arguments")) {
+      const json::Object &a = *arg.getAsObject();
+      if (*a.getString("kind") != "param")
+        continue;
+      StringRef name = *a.getString("name");
+      if (!seen.insert(name).second)
+        continue;
+      if (!paramsPath)
+        return fail("@" + entryName + " reads parameter '" + name +
+                    "'; give the weights with --params FILE.safetensors");
+      if (!archive) {
+        auto opened = safetensors::Archive::open(*paramsPath);
+        if (!opened)
+          return opened.takeError();
+        archive = std::move(*opened);
+      }
+      const safetensors::TensorView *view = archive->lookup(name);
+      if (!view)
+        return fail(*paramsPath + ": no tensor '" + name + "' (read by @" +
+                    entryName + ")");
+      std::vector<int64_t> shape;
+      for (const json::Value &d : *a.getArray("shape"))
+        shape.push_back(*d.getAsInteger());
+      if (view->shape != shape) {
+        std::string have, want;
+        llvm::raw_string_ostream h(have), w(want);
+        llvm::interleaveComma(view->shape, h);
+        llvm::interleaveComma(shape, w);
+        return fail(*paramsPath + ": tensor '" + name + "' has shape [" +
+                    h.str() + "] but the kernels read [" + w.str() + "]");
+      }
+      std::string dtype = safetensorsDtype(*a.getString("dtype"));
+      safetensors::OwnedTensor tensor{name.str(), dtype, shape, {}};
+      if (view->dtype == dtype) {
+        tensor.bytes.assign(view->bytes.begin(), view->bytes.end());
+      } else if (floatSemantics(view->dtype) && floatSemantics(dtype)) {
+        tensor.bytes = convertFloats(view->bytes, view->dtype, dtype);
+      } else {
+        return fail(*paramsPath + ": tensor '" + name + "' is " + view->dtype +
+                    " but the kernels read " + dtype);
+      }
+      tensors.push_back(std::move(tensor));
+    }
+  }
+  return safetensors::write(outPath, tensors);
+}
+
+} // namespace
+
+llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
+  auto progress = [&](StringRef stage) {
+    if (options.progress)
+      options.progress(stage);
+  };
+  MLIRContext *ctx = module.getContext();
+
+  progress("outlining parameters");
+  {
+    PassManager pm(ctx);
+    pm.addPass(attn::createAttnOutlineParams());
+    if (failed(pm.run(module)))
+      return fail("outlining parameters failed");
+  }
+  llvm::Expected<json::Object> manifest = describeEntryPoints(module);
+  if (!manifest)
+    return manifest.takeError();
+
+  if (std::error_code ec = llvm::sys::fs::create_directories(options.outputDir))
+    return fail(options.outputDir + ": cannot create: " + ec.message());
+  auto inBundle = [&](StringRef file) {
+    llvm::SmallString<256> p(options.outputDir);
+    llvm::sys::path::append(p, file);
+    return std::string(p);
+  };
+
+  progress("writing weights");
+  if (llvm::Error err = writeWeights(*manifest, options.paramsPath,
+                                     inBundle("weights.safetensors")))
+    return err;
+
+  progress("lowering to host code");
+  {
+    PassManager pm(ctx);
+    buildHostPipeline(pm, options.host);
+    if (failed(pm.run(module)))
+      return fail("lowering to host code failed");
+  }
+  // The manifest has the parameter names now; LLVM would warn about an
+  // argument attribute it does not know.
+  module.walk([](LLVM::LLVMFuncOp func) {
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      func.removeArgAttr(i, StringAttr::get(func.getContext(), "attn.param"));
+  });
+  progress("generating the host library");
+  if (llvm::Error err = emitHostLibrary(module, inBundle("host.so")))
+    return err;
+
+  (*manifest)["format_version"] = kBundleFormatVersion;
+  (*manifest)["host_library"] = "host.so";
+  (*manifest)["weights"] = "weights.safetensors";
+  std::error_code ec;
+  llvm::raw_fd_ostream out(inBundle("manifest.json"), ec);
+  if (ec)
+    return fail(inBundle("manifest.json") + ": " + ec.message());
+  out << llvm::formatv("{0:2}", json::Value(std::move(*manifest))) << "\n";
+  return llvm::Error::success();
+}

@@ -1,0 +1,265 @@
+//===- EntryPoints.cpp - The manifest's entry points and layer ------------===//
+
+#include "rotor/Target/Bundle/Bundle.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace rotor;
+using namespace rotor::attn;
+namespace json = llvm::json;
+
+namespace {
+
+llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// "f32", "bf16", "f16", "i32", "i64", "i8".
+std::string dtypeName(Type type) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  type.print(os);
+  return s;
+}
+
+json::Object describeTensor(StringRef name, StringRef kind, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  json::Array shape;
+  for (int64_t d : tensor.getShape())
+    shape.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+  return json::Object{{"name", name},
+                      {"kind", kind},
+                      {"dtype", dtypeName(tensor.getElementType())},
+                      {"shape", std::move(shape)}};
+}
+
+/// The fixed calling convention: (hidden_states [T, E], positions [T],
+/// k_cache [M, Hkv, D], v_cache [M, Hkv, Dv], [cache_len: index,] params...)
+/// -> (output [T, E], k_cache, v_cache).
+llvm::Expected<json::Object> describeEntry(func::FuncOp func, bool decode) {
+  StringRef name = func.getSymName();
+  auto bad = [&](const llvm::Twine &what) {
+    return fail("entry point @" + name + ": " + what);
+  };
+  FunctionType type = func.getFunctionType();
+  unsigned fixed = decode ? 5 : 4;
+  if (type.getNumInputs() < fixed)
+    return bad("expects (hidden_states, positions, k_cache, v_cache" +
+               llvm::Twine(decode ? ", cache_len" : "") + ", params...)");
+  auto tensorArg = [&](unsigned i) {
+    return dyn_cast<RankedTensorType>(type.getInput(i));
+  };
+  auto hidden = tensorArg(0), positions = tensorArg(1);
+  auto kCache = tensorArg(2), vCache = tensorArg(3);
+  if (!hidden || hidden.getRank() != 2 ||
+      !isa<FloatType>(hidden.getElementType()))
+    return bad("argument 0 (hidden_states) must be a float tensor [T, E]");
+  if (!positions || positions.getRank() != 1 ||
+      !positions.getElementType().isSignlessInteger())
+    return bad("argument 1 (positions) must be an integer tensor [T]");
+  if (!kCache || kCache.getRank() != 3 || !kCache.hasStaticShape() ||
+      !vCache || vCache.getRank() != 3 || !vCache.hasStaticShape())
+    return bad("arguments 2 and 3 (k_cache, v_cache) must be static [M, Hkv, D]");
+  if (decode && !type.getInput(4).isIndex())
+    return bad("argument 4 (cache_len) must be an index");
+  if (type.getNumResults() != 3 || type.getResult(0) != hidden ||
+      type.getResult(1) != kCache || type.getResult(2) != vCache)
+    return bad("must return (output like hidden_states, k_cache, v_cache)");
+
+  json::Array args;
+  args.push_back(describeTensor("hidden_states", "input", hidden));
+  args.push_back(describeTensor("positions", "input", positions));
+  args.push_back(describeTensor("k_cache", "kv_cache", kCache));
+  args.push_back(describeTensor("v_cache", "kv_cache", vCache));
+  if (decode)
+    args.push_back(json::Object{{"name", "cache_len"}, {"kind", "cache_len"}});
+  for (unsigned i = fixed; i < type.getNumInputs(); ++i) {
+    auto param = func.getArgAttrOfType<StringAttr>(i, "attn.param");
+    if (!param)
+      return bad("argument " + llvm::Twine(i) +
+                 " is neither part of the convention nor an attn.param");
+    args.push_back(describeTensor(param.getValue(), "param", type.getInput(i)));
+  }
+  json::Array results;
+  results.push_back(describeTensor("output", "output", hidden));
+  results.push_back(describeTensor("k_cache", "kv_cache", kCache));
+  results.push_back(describeTensor("v_cache", "kv_cache", vCache));
+  return json::Object{{"name", name},
+                      {"symbol", ("rotor_" + name).str()},
+                      {"arguments", std::move(args)},
+                      {"results", std::move(results)}};
+}
+
+/// The name of the parameter `v` is, or "" when it is not one.
+std::string paramName(Value v) {
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg)
+    return "";
+  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (!func)
+    return "";
+  auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "attn.param");
+  return name ? name.getValue().str() : "";
+}
+
+/// {weight, bias} of a projection of the hidden states, or nullopt.
+std::optional<json::Object> describeProjection(Value v, Value hidden) {
+  if (auto expand = v.getDefiningOp<tensor::ExpandShapeOp>())
+    v = expand.getSrc();
+  auto linear = v.getDefiningOp<LinearOp>();
+  if (!linear || linear.getInput() != hidden)
+    return std::nullopt;
+  std::string weight = paramName(linear.getWeight());
+  if (weight.empty())
+    return std::nullopt;
+  json::Value bias = nullptr;
+  if (Value b = linear.getBias()) {
+    std::string name = paramName(b);
+    if (name.empty())
+      return std::nullopt;
+    bias = name;
+  }
+  return json::Object{{"weight", weight}, {"bias", std::move(bias)}};
+}
+
+json::Value describeScaling(Attribute scaling) {
+  if (!scaling)
+    return nullptr;
+  auto f = [](const llvm::APFloat &v) { return v.convertToDouble(); };
+  return llvm::TypeSwitch<Attribute, json::Value>(scaling)
+      .Case([&](LinearRopeScalingAttr s) {
+        return json::Object{{"kind", "linear"}, {"factor", f(s.getFactor())}};
+      })
+      .Case([&](DynamicRopeScalingAttr s) {
+        return json::Object{{"kind", "dynamic"},
+                            {"factor", f(s.getFactor())},
+                            {"original_max_position_embeddings",
+                             s.getOriginalMaxPositionEmbeddings()}};
+      })
+      .Case([&](YarnRopeScalingAttr s) {
+        return json::Object{{"kind", "yarn"},
+                            {"factor", f(s.getFactor())},
+                            {"original_max_position_embeddings",
+                             s.getOriginalMaxPositionEmbeddings()},
+                            {"beta_fast", f(s.getBetaFast())},
+                            {"beta_slow", f(s.getBetaSlow())},
+                            {"attention_factor", f(s.getAttentionFactor())},
+                            {"truncate", s.getTruncate()}};
+      })
+      .Case([&](Llama3RopeScalingAttr s) {
+        return json::Object{{"kind", "llama3"},
+                            {"factor", f(s.getFactor())},
+                            {"low_freq_factor", f(s.getLowFreqFactor())},
+                            {"high_freq_factor", f(s.getHighFreqFactor())},
+                            {"original_max_position_embeddings",
+                             s.getOriginalMaxPositionEmbeddings()}};
+      })
+      .Default([](Attribute) { return json::Value(nullptr); });
+}
+
+/// The layer, when prefill is the standard biased-projection, RoPE, causal
+/// GQA attention, output projection sublayer that the runtime's reference
+/// knows; nullopt for anything else.
+std::optional<json::Object> describeLayer(func::FuncOp prefill) {
+  SdpaOp sdpa;
+  int count = 0;
+  prefill.walk([&](SdpaOp op) {
+    sdpa = op;
+    ++count;
+  });
+  if (count != 1 || !sdpa.getCausal() || sdpa.getPositions())
+    return std::nullopt;
+  Value hidden = prefill.getArgument(0);
+  auto qRope = sdpa.getQuery().getDefiningOp<RopeOp>();
+  auto kRope = sdpa.getKey().getDefiningOp<RopeOp>();
+  if (!qRope || !kRope || qRope.getLayout() != kRope.getLayout() ||
+      qRope.getRotaryDim() != kRope.getRotaryDim() ||
+      qRope.getTheta() != kRope.getTheta() ||
+      qRope.getScalingAttr() != kRope.getScalingAttr() ||
+      qRope.getPositions() != prefill.getArgument(1) ||
+      kRope.getPositions() != prefill.getArgument(1))
+    return std::nullopt;
+  std::optional<json::Object> q = describeProjection(qRope.getInput(), hidden);
+  std::optional<json::Object> k = describeProjection(kRope.getInput(), hidden);
+  std::optional<json::Object> v = describeProjection(sdpa.getValue(), hidden);
+  if (!q || !k || !v)
+    return std::nullopt;
+  // output = linear(collapse(sdpa), Wo, bo?) is the first result.
+  auto ret = cast<func::ReturnOp>(prefill.getBody().front().getTerminator());
+  auto out = ret.getOperand(0).getDefiningOp<LinearOp>();
+  if (!out)
+    return std::nullopt;
+  auto collapse = out.getInput().getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse || collapse.getSrc() != sdpa.getResult())
+    return std::nullopt;
+  std::string wo = paramName(out.getWeight());
+  if (wo.empty())
+    return std::nullopt;
+  json::Value bo = nullptr;
+  if (Value b = out.getBias()) {
+    std::string name = paramName(b);
+    if (name.empty())
+      return std::nullopt;
+    bo = name;
+  }
+  auto qType = cast<RankedTensorType>(sdpa.getQuery().getType());
+  auto kType = cast<RankedTensorType>(sdpa.getKey().getType());
+  return json::Object{
+      {"hidden", cast<RankedTensorType>(hidden.getType()).getDimSize(1)},
+      {"q_heads", qType.getDimSize(1)},
+      {"kv_heads", kType.getDimSize(1)},
+      {"head_dim", qType.getDimSize(2)},
+      {"scale", sdpa.getEffectiveScale()},
+      {"rope",
+       json::Object{{"layout", stringifyRopeLayout(qRope.getLayout())},
+                    {"rotary_dim", qRope.getRotaryDim()},
+                    {"theta", qRope.getTheta().convertToDouble()},
+                    {"scaling", describeScaling(qRope.getScalingAttr())}}},
+      {"q_proj", std::move(*q)},
+      {"k_proj", std::move(*k)},
+      {"v_proj", std::move(*v)},
+      {"o_proj", json::Object{{"weight", wo}, {"bias", std::move(bo)}}}};
+}
+
+} // namespace
+
+llvm::Expected<json::Object> rotor::describeEntryPoints(ModuleOp module) {
+  json::Array entries;
+  json::Object manifest;
+  TypeRange prefillCaches;
+  for (bool decode : {false, true}) {
+    StringRef name = decode ? "decode" : "prefill";
+    auto func = module.lookupSymbol<func::FuncOp>(name);
+    if (!func || func.isExternal())
+      return fail("the module has no entry point @" + name);
+    TypeRange caches = func.getArgumentTypes().slice(2, 2);
+    if (decode && func.getNumArguments() >= 4 && caches != prefillCaches)
+      return fail("entry points @prefill and @decode must share one KV cache "
+                  "geometry");
+    prefillCaches = caches;
+    llvm::Expected<json::Object> entry = describeEntry(func, decode);
+    if (!entry)
+      return entry.takeError();
+    entries.push_back(std::move(*entry));
+    if (!decode) {
+      auto kCache = cast<RankedTensorType>(func.getArgumentTypes()[2]);
+      auto vCache = cast<RankedTensorType>(func.getArgumentTypes()[3]);
+      manifest["kv_cache"] = json::Object{
+          {"capacity", kCache.getDimSize(0)},
+          {"kv_heads", kCache.getDimSize(1)},
+          {"head_dim", kCache.getDimSize(2)},
+          {"value_dim", vCache.getDimSize(2)},
+          {"dtype", dtypeName(kCache.getElementType())}};
+      if (std::optional<json::Object> layer = describeLayer(func))
+        manifest["layer"] = std::move(*layer);
+    }
+  }
+  manifest["entry_points"] = std::move(entries);
+  return manifest;
+}

@@ -1,0 +1,141 @@
+//===- Safetensors.cpp - Reading and writing safetensors files ------------===//
+
+#include "rotor/Target/Bundle/Safetensors.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+
+using namespace llvm;
+using namespace rotor::safetensors;
+
+size_t rotor::safetensors::dtypeSize(StringRef dtype) {
+  return StringSwitch<size_t>(dtype)
+      .Cases({"F64", "I64", "U64"}, 8)
+      .Cases({"F32", "I32", "U32"}, 4)
+      .Cases({"F16", "BF16", "I16", "U16"}, 2)
+      .Cases({"I8", "U8", "BOOL"}, 1)
+      .Default(0);
+}
+
+namespace {
+Error fail(StringRef path, const Twine &message) {
+  return createStringError(inconvertibleErrorCode(),
+                           path + ": " + message);
+}
+} // namespace
+
+Expected<Archive> Archive::open(StringRef path) {
+  auto buffer = MemoryBuffer::getFile(path, /*IsText=*/false,
+                                      /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return fail(path, "cannot read: " + buffer.getError().message());
+  StringRef data = (*buffer)->getBuffer();
+  if (data.size() < 8)
+    return fail(path, "truncated: " + Twine(data.size()) +
+                          " bytes, not even the 8-byte header length");
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i)
+    headerLen = (headerLen << 8) | uint8_t(data[i]);
+  if (headerLen > data.size() - 8)
+    return fail(path, "header length " + Twine(headerLen) +
+                          " runs past the end of the file (" +
+                          Twine(data.size()) + " bytes)");
+  StringRef header = data.substr(8, headerLen);
+  StringRef payload = data.substr(8 + headerLen);
+  Expected<json::Value> parsed = json::parse(header);
+  if (!parsed)
+    return fail(path, "header is not valid JSON: " +
+                          toString(parsed.takeError()));
+  json::Object *root = parsed->getAsObject();
+  if (!root)
+    return fail(path, "header is not a JSON object");
+
+  Archive archive;
+  archive.filePath = path.str();
+  for (auto &[key, value] : *root) {
+    StringRef name = key;
+    if (name == "__metadata__")
+      continue;
+    json::Object *entry = value.getAsObject();
+    if (!entry)
+      return fail(path, "tensor '" + name + "': entry is not an object");
+    std::optional<StringRef> dtype = entry->getString("dtype");
+    json::Array *shape = entry->getArray("shape");
+    json::Array *offsets = entry->getArray("data_offsets");
+    if (!dtype || !shape || !offsets || offsets->size() != 2)
+      return fail(path, "tensor '" + name +
+                            "': needs dtype, shape and two data_offsets");
+    size_t elemSize = dtypeSize(*dtype);
+    if (!elemSize)
+      return fail(path, "tensor '" + name + "': unknown dtype '" + *dtype + "'");
+    TensorView view;
+    view.dtype = dtype->str();
+    uint64_t count = 1;
+    for (const json::Value &dim : *shape) {
+      std::optional<int64_t> size = dim.getAsInteger();
+      if (!size || *size < 0)
+        return fail(path, "tensor '" + name + "': bad shape entry");
+      view.shape.push_back(*size);
+      count *= uint64_t(*size);
+    }
+    std::optional<int64_t> begin = (*offsets)[0].getAsInteger();
+    std::optional<int64_t> end = (*offsets)[1].getAsInteger();
+    if (!begin || !end || *begin < 0 || *end < *begin ||
+        uint64_t(*end) > payload.size())
+      return fail(path, "tensor '" + name + "': data_offsets lie outside the " +
+                            Twine(payload.size()) + " bytes of data");
+    if (uint64_t(*end - *begin) != count * elemSize)
+      return fail(path, "tensor '" + name + "': " + Twine(*end - *begin) +
+                            " bytes of data for " + Twine(count) + " " +
+                            *dtype + " elements");
+    view.bytes = payload.substr(*begin, *end - *begin);
+    archive.tensors[name] = std::move(view);
+  }
+  archive.buffer = std::move(*buffer);
+  return archive;
+}
+
+const TensorView *Archive::lookup(StringRef name) const {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : &it->second;
+}
+
+Error rotor::safetensors::write(StringRef path, ArrayRef<OwnedTensor> tensors) {
+  json::Object header;
+  uint64_t offset = 0;
+  for (const OwnedTensor &t : tensors) {
+    json::Array shape;
+    for (int64_t d : t.shape)
+      shape.push_back(d);
+    header[t.name] = json::Object{
+        {"dtype", t.dtype},
+        {"shape", std::move(shape)},
+        {"data_offsets", json::Array{offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string text;
+  raw_string_ostream os(text);
+  os << json::Value(std::move(header));
+  os.flush();
+  // Pad the header with spaces to 8 bytes, as the reference writer does.
+  while (text.size() % 8)
+    text.push_back(' ');
+
+  std::error_code ec;
+  raw_fd_ostream out(path, ec, sys::fs::OF_None);
+  if (ec)
+    return fail(path, "cannot write: " + ec.message());
+  uint64_t len = text.size();
+  for (int i = 0; i < 8; ++i)
+    out << char((len >> (8 * i)) & 0xff);
+  out << text;
+  for (const OwnedTensor &t : tensors)
+    out.write(reinterpret_cast<const char *>(t.bytes.data()), t.bytes.size());
+  out.close();
+  if (out.has_error())
+    return fail(path, "write failed: " + out.error().message());
+  return Error::success();
+}

@@ -1,0 +1,82 @@
+//===- Bundle.h - Open a kernel bundle and run it ---------------*- C++ -*-===//
+
+#ifndef ROTOR_RT_BUNDLE_H
+#define ROTOR_RT_BUNDLE_H
+
+#include "rotor-rt/Tensor.h"
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+namespace rotor::rt {
+
+/// The format version of bundles this runtime runs.
+constexpr int kBundleFormatVersion = 1;
+
+/// One argument or result of an entry point, from the manifest.
+struct Slot {
+  std::string name;
+  std::string kind; ///< input, kv_cache, cache_len, param, output
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; ///< -1 for a dynamic dim
+};
+
+struct EntryPoint {
+  std::string name;
+  void (*function)(void **) = nullptr;
+  std::vector<Slot> arguments, results;
+};
+
+/// A validated bundle: manifest, loaded weights and host library.
+class Bundle {
+public:
+  ~Bundle();
+  static Result<std::unique_ptr<Bundle>> open(const std::string &dir);
+
+  const nlohmann::json &manifest() const { return manifestJson; }
+  const EntryPoint &prefill() const { return entries[0]; }
+  const EntryPoint &decode() const { return entries[1]; }
+  const Tensor &weight(const std::string &name) const {
+    return weights.at(name);
+  }
+  bool hasWeight(const std::string &name) const {
+    return weights.count(name) != 0;
+  }
+  int64_t hiddenSize() const { return prefill().arguments[0].shape[1]; }
+  DType hiddenDtype() const { return prefill().arguments[0].dtype; }
+  DType positionsDtype() const { return prefill().arguments[1].dtype; }
+  const Slot &kCacheSlot() const { return prefill().arguments[2]; }
+  const Slot &vCacheSlot() const { return prefill().arguments[3]; }
+
+private:
+  Bundle() = default;
+  std::string dir;
+  nlohmann::json manifestJson;
+  void *library = nullptr;
+  EntryPoint entries[2];
+  std::map<std::string, Tensor> weights;
+};
+
+/// A KV cache and the steps run so far on one bundle.
+class Session {
+public:
+  explicit Session(const Bundle &bundle);
+
+  /// Runs prefill on hidden_states [T, hidden] at positions 0..T-1 into the
+  /// empty cache; returns the output [T, hidden].
+  Result<Tensor> prefill(const Tensor &hidden);
+  /// Runs one decode step on hidden_states [1, hidden] at position
+  /// length(); returns the output [1, hidden].
+  Result<Tensor> decode(const Tensor &hidden);
+  int64_t length() const { return cached; }
+
+private:
+  Result<Tensor> run(const EntryPoint &entry, const Tensor &hidden);
+  const Bundle &bundle;
+  Tensor kCache, vCache;
+  int64_t cached = 0;
+};
+
+} // namespace rotor::rt
+
+#endif // ROTOR_RT_BUNDLE_H

@@ -1,0 +1,73 @@
+//===- Tensor.h - Host tensors and safetensors files ------------*- C++ -*-===//
+
+#ifndef ROTOR_RT_TENSOR_H
+#define ROTOR_RT_TENSOR_H
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace rotor::rt {
+
+/// A value or the message of what went wrong; messages name the file,
+/// tensor or kernel at fault.
+template <typename T> class Result {
+public:
+  Result(T value) : data(std::move(value)) {}
+  static Result failure(std::string message) {
+    Result r;
+    r.data = Error{std::move(message)};
+    return r;
+  }
+  explicit operator bool() const { return std::holds_alternative<T>(data); }
+  T &operator*() { return std::get<T>(data); }
+  T *operator->() { return &std::get<T>(data); }
+  const std::string &error() const { return std::get<Error>(data).message; }
+
+private:
+  struct Error {
+    std::string message;
+  };
+  Result() = default;
+  std::variant<T, Error> data;
+};
+
+enum class DType { F32, BF16, F16, I32, I64, I8 };
+
+size_t dtypeSize(DType t);
+/// "F32"/"f32" and friends; nullopt for others.
+std::optional<DType> parseSafetensorsDtype(const std::string &s);
+std::optional<DType> parseMlirDtype(const std::string &s);
+const char *safetensorsName(DType t);
+
+/// A dense, row-major host tensor.
+struct Tensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+
+  int64_t numel() const;
+  /// Element i as a double (any dtype).
+  double at(size_t i) const;
+  /// The tensor converted to `to` (floats round to nearest even).
+  Tensor convert(DType to) const;
+  static Tensor fromDoubles(DType dtype, std::vector<int64_t> shape,
+                            const std::vector<double> &values);
+  std::vector<double> toDoubles() const;
+};
+
+std::string formatShape(const std::vector<int64_t> &shape);
+
+/// Reads and validates a safetensors file.
+Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path);
+/// Writes `tensors` to `path`; returns an error message or "".
+std::string writeSafetensors(const std::string &path,
+                             const std::map<std::string, Tensor> &tensors);
+
+} // namespace rotor::rt
+
+#endif // ROTOR_RT_TENSOR_H

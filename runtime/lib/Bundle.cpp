@@ -1,0 +1,277 @@
+//===- Bundle.cpp - Open a kernel bundle and run it -----------------------===//
+
+#include "rotor-rt/Bundle.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+
+namespace rotor::rt {
+
+namespace {
+
+Result<Slot> parseSlot(const nlohmann::json &j, const std::string &where) {
+  using R = Result<Slot>;
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+      !j.contains("kind") || !j["kind"].is_string())
+    return R::failure(where + ": needs a name and a kind");
+  Slot s;
+  s.name = j["name"];
+  s.kind = j["kind"];
+  if (s.kind == "cache_len")
+    return s;
+  if (!j.contains("dtype") || !j["dtype"].is_string() || !j.contains("shape") ||
+      !j["shape"].is_array())
+    return R::failure(where + " '" + s.name + "': needs a dtype and a shape");
+  std::optional<DType> dtype = parseMlirDtype(j["dtype"]);
+  if (!dtype)
+    return R::failure(where + " '" + s.name + "': unsupported dtype " +
+                      j["dtype"].dump());
+  s.dtype = *dtype;
+  for (auto &d : j["shape"]) {
+    if (!d.is_number_integer() || d.get<int64_t>() < -1)
+      return R::failure(where + " '" + s.name + "': bad shape " +
+                        j["shape"].dump());
+    s.shape.push_back(d);
+  }
+  return s;
+}
+
+/// A memref descriptor {allocated, aligned, offset, sizes, strides}.
+std::vector<int64_t> describe(void *data, const std::vector<int64_t> &shape) {
+  std::vector<int64_t> d(3 + 2 * shape.size());
+  d[0] = d[1] = int64_t(reinterpret_cast<intptr_t>(data));
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    d[3 + i] = shape[i];
+    d[3 + shape.size() + i] = stride;
+    stride *= shape[i];
+  }
+  return d;
+}
+
+} // namespace
+
+Bundle::~Bundle() {
+  if (library)
+    dlclose(library);
+}
+
+Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
+  using R = Result<std::unique_ptr<Bundle>>;
+  std::string manifestPath = dir + "/manifest.json";
+  std::ifstream in(manifestPath);
+  if (!in)
+    return R::failure(manifestPath + ": cannot open (is " + dir +
+                      " a bundle written by rotor-aot?)");
+  nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
+  if (m.is_discarded() || !m.is_object())
+    return R::failure(manifestPath + ": not valid JSON");
+  auto bad = [&](const std::string &what) {
+    return R::failure(manifestPath + ": " + what);
+  };
+  if (!m.contains("format_version") || !m["format_version"].is_number_integer())
+    return bad("no format_version");
+  if (m["format_version"] != kBundleFormatVersion)
+    return bad("format_version " + m["format_version"].dump() +
+               " is not the version this runtime runs (" +
+               std::to_string(kBundleFormatVersion) + ")");
+  for (const char *key : {"host_library", "weights"})
+    if (!m.contains(key) || !m[key].is_string())
+      return bad(std::string("no ") + key);
+  if (!m.contains("entry_points") || !m["entry_points"].is_array() ||
+      m["entry_points"].size() != 2)
+    return bad("entry_points must list prefill and decode");
+
+  std::unique_ptr<Bundle> b(new Bundle());
+  b->dir = dir;
+  for (int i = 0; i < 2; ++i) {
+    const nlohmann::json &e = m["entry_points"][i];
+    std::string expected = i == 0 ? "prefill" : "decode";
+    if (!e.is_object() || e.value("name", "") != expected ||
+        !e.contains("symbol") || !e["symbol"].is_string() ||
+        !e.contains("arguments") || !e["arguments"].is_array() ||
+        !e.contains("results") || !e["results"].is_array())
+      return bad("entry point " + std::to_string(i) + " must be " + expected +
+                 " with a symbol, arguments and results");
+    EntryPoint &entry = b->entries[i];
+    entry.name = expected;
+    for (auto &a : e["arguments"]) {
+      Result<Slot> s = parseSlot(a, "argument of " + expected);
+      if (!s)
+        return bad(s.error());
+      entry.arguments.push_back(*s);
+    }
+    for (auto &r : e["results"]) {
+      Result<Slot> s = parseSlot(r, "result of " + expected);
+      if (!s)
+        return bad(s.error());
+      entry.results.push_back(*s);
+    }
+    size_t fixed = i == 0 ? 4 : 5;
+    if (entry.arguments.size() < fixed || entry.results.size() != 3 ||
+        entry.arguments[0].name != "hidden_states" ||
+        entry.arguments[0].shape.size() != 2 ||
+        entry.arguments[1].name != "positions" ||
+        entry.arguments[2].kind != "kv_cache" ||
+        entry.arguments[3].kind != "kv_cache" ||
+        (i == 1 && entry.arguments[4].kind != "cache_len"))
+      return bad(expected + " does not follow the calling convention "
+                            "(hidden_states, positions, k_cache, v_cache" +
+                 std::string(i == 1 ? ", cache_len" : "") + ", params...)");
+  }
+
+  // Weights: every param of every entry point, with its declared shape.
+  Result<std::map<std::string, Tensor>> weights =
+      readSafetensors(dir + "/" + m["weights"].get<std::string>());
+  if (!weights)
+    return R::failure(weights.error());
+  for (EntryPoint &entry : b->entries)
+    for (const Slot &s : entry.arguments) {
+      if (s.kind != "param")
+        continue;
+      auto it = weights->find(s.name);
+      std::string file = dir + "/" + m["weights"].get<std::string>();
+      if (it == weights->end())
+        return R::failure(file + ": missing weight '" + s.name + "' read by " +
+                          entry.name);
+      if (it->second.shape != s.shape || it->second.dtype != s.dtype)
+        return R::failure(file + ": weight '" + s.name + "' is " +
+                          safetensorsName(it->second.dtype) + " " +
+                          formatShape(it->second.shape) + " but " + entry.name +
+                          " reads " + safetensorsName(s.dtype) + " " +
+                          formatShape(s.shape));
+    }
+  b->weights = std::move(*weights);
+
+  std::string libPath = dir + "/" + m["host_library"].get<std::string>();
+  b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!b->library)
+    return R::failure(libPath + ": cannot load: " + dlerror());
+  for (int i = 0; i < 2; ++i) {
+    std::string symbol = m["entry_points"][i]["symbol"];
+    void *fn = dlsym(b->library, symbol.c_str());
+    if (!fn)
+      return R::failure(libPath + ": no symbol " + symbol);
+    b->entries[i].function = reinterpret_cast<void (*)(void **)>(fn);
+  }
+  b->manifestJson = std::move(m);
+  return b;
+}
+
+Session::Session(const Bundle &bundle) : bundle(bundle) {
+  auto zeros = [](const Slot &s) {
+    Tensor t{s.dtype, s.shape, {}};
+    t.bytes.assign(size_t(t.numel()) * dtypeSize(s.dtype), 0);
+    return t;
+  };
+  kCache = zeros(bundle.kCacheSlot());
+  vCache = zeros(bundle.vCacheSlot());
+}
+
+Result<Tensor> Session::prefill(const Tensor &hidden) {
+  if (cached != 0)
+    return Result<Tensor>::failure(
+        "prefill: the session already holds " + std::to_string(cached) +
+        " tokens; prefill starts an empty cache");
+  return run(bundle.prefill(), hidden);
+}
+
+Result<Tensor> Session::decode(const Tensor &hidden) {
+  if (hidden.shape.size() != 2 || hidden.shape[0] != 1)
+    return Result<Tensor>::failure("decode: takes one token [1, hidden], got " +
+                                   formatShape(hidden.shape));
+  return run(bundle.decode(), hidden);
+}
+
+Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
+  using R = Result<Tensor>;
+  const Slot &hs = entry.arguments[0];
+  if (hiddenIn.shape.size() != 2 || hiddenIn.shape[1] != hs.shape[1])
+    return R::failure(entry.name + ": hidden_states must be [T, " +
+                      std::to_string(hs.shape[1]) + "], got " +
+                      formatShape(hiddenIn.shape));
+  int64_t t = hiddenIn.shape[0];
+  if (hs.shape[0] >= 0 && hs.shape[0] != t)
+    return R::failure(entry.name + ": takes " + std::to_string(hs.shape[0]) +
+                      " tokens, got " + std::to_string(t));
+  int64_t capacity = kCache.shape[0];
+  if (t < 1 || cached + t > capacity)
+    return R::failure(entry.name + ": " + std::to_string(cached + t) +
+                      " tokens do not fit the KV cache of " +
+                      std::to_string(capacity));
+  Tensor hidden = hiddenIn.convert(hs.dtype);
+  std::vector<double> posValues(static_cast<size_t>(t));
+  std::iota(posValues.begin(), posValues.end(), double(cached));
+  Tensor positions =
+      Tensor::fromDoubles(entry.arguments[1].dtype, {t}, posValues);
+
+  // Packed arguments: args[i] points at the value of parameter i of the
+  // C interface; parameter 0 is the result struct.
+  std::vector<std::vector<int64_t>> descriptors;
+  descriptors.reserve(entry.arguments.size());
+  std::vector<void *> pointers;
+  pointers.reserve(entry.arguments.size() + 1);
+  std::vector<void *> packed;
+  size_t resultWords = 0;
+  for (const Slot &r : entry.results)
+    resultWords += 3 + 2 * r.shape.size();
+  std::vector<int64_t> results(resultWords);
+  pointers.push_back(results.data());
+  packed.push_back(&pointers.back());
+  int64_t cacheLen = cached;
+  for (const Slot &s : entry.arguments) {
+    Tensor *tensor = nullptr;
+    const Tensor *constTensor = nullptr;
+    if (s.kind == "cache_len") {
+      packed.push_back(&cacheLen);
+      continue;
+    }
+    if (s.name == "hidden_states")
+      tensor = &hidden;
+    else if (s.name == "positions")
+      tensor = &positions;
+    else if (s.name == "k_cache")
+      tensor = &kCache;
+    else if (s.name == "v_cache")
+      tensor = &vCache;
+    else
+      constTensor = &bundle.weight(s.name);
+    const Tensor &arg = tensor ? *tensor : *constTensor;
+    descriptors.push_back(
+        describe(const_cast<uint8_t *>(arg.bytes.data()), arg.shape));
+    pointers.push_back(descriptors.back().data());
+    packed.push_back(&pointers.back());
+  }
+  entry.function(packed.data());
+
+  // Results: the output, then the caches (written in place or returned as
+  // new buffers, which are copied back and freed).
+  Tensor output{entry.results[0].dtype, {t, hs.shape[1]}, {}};
+  size_t at = 0;
+  for (size_t r = 0; r < 3; ++r) {
+    int64_t *d = results.data() + at;
+    size_t rank = entry.results[r].shape.size();
+    auto *allocated = reinterpret_cast<uint8_t *>(intptr_t(d[0]));
+    auto *aligned = reinterpret_cast<uint8_t *>(intptr_t(d[1]));
+    size_t elem = dtypeSize(entry.results[r].dtype);
+    int64_t count = 1;
+    for (size_t i = 0; i < rank; ++i)
+      count *= d[3 + i];
+    Tensor *dest = r == 0 ? &output : (r == 1 ? &kCache : &vCache);
+    const uint8_t *src = aligned + d[2] * int64_t(elem);
+    if (src != dest->bytes.data()) {
+      dest->bytes.assign(src, src + count * int64_t(elem));
+      if (allocated != kCache.bytes.data() && allocated != vCache.bytes.data())
+        std::free(allocated);
+    }
+    at += 3 + 2 * rank;
+  }
+  cached += t;
+  return output;
+}
+
+} // namespace rotor::rt

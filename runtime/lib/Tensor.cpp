@@ -1,0 +1,220 @@
+//===- Tensor.cpp - Host tensors and safetensors files --------------------===//
+
+#include "rotor-rt/Tensor.h"
+
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace rotor::rt {
+
+size_t dtypeSize(DType t) {
+  switch (t) {
+  case DType::F32:
+  case DType::I32:
+    return 4;
+  case DType::BF16:
+  case DType::F16:
+    return 2;
+  case DType::I64:
+    return 8;
+  case DType::I8:
+    return 1;
+  }
+  return 0;
+}
+
+std::optional<DType> parseSafetensorsDtype(const std::string &s) {
+  if (s == "F32") return DType::F32;
+  if (s == "BF16") return DType::BF16;
+  if (s == "F16") return DType::F16;
+  if (s == "I32") return DType::I32;
+  if (s == "I64") return DType::I64;
+  if (s == "I8") return DType::I8;
+  return std::nullopt;
+}
+
+std::optional<DType> parseMlirDtype(const std::string &s) {
+  if (s == "f32") return DType::F32;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f16") return DType::F16;
+  if (s == "i32") return DType::I32;
+  if (s == "i64") return DType::I64;
+  if (s == "i8") return DType::I8;
+  return std::nullopt;
+}
+
+const char *safetensorsName(DType t) {
+  switch (t) {
+  case DType::F32: return "F32";
+  case DType::BF16: return "BF16";
+  case DType::F16: return "F16";
+  case DType::I32: return "I32";
+  case DType::I64: return "I64";
+  case DType::I8: return "I8";
+  }
+  return "?";
+}
+
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+namespace {
+uint16_t roundToBF16(float f) {
+  uint32_t bits = std::bit_cast<uint32_t>(f);
+  if (std::isnan(f))
+    return uint16_t((bits >> 16) | 0x40);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+} // namespace
+
+double Tensor::at(size_t i) const {
+  const uint8_t *p = bytes.data() + i * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: { float f; std::memcpy(&f, p, 4); return f; }
+  case DType::BF16: { uint16_t b; std::memcpy(&b, p, 2); return std::bit_cast<float>(uint32_t(b) << 16); }
+  case DType::F16: { _Float16 h; std::memcpy(&h, p, 2); return double(h); }
+  case DType::I32: { int32_t x; std::memcpy(&x, p, 4); return x; }
+  case DType::I64: { int64_t x; std::memcpy(&x, p, 8); return double(x); }
+  case DType::I8: { int8_t x; std::memcpy(&x, p, 1); return x; }
+  }
+  return 0;
+}
+
+Tensor Tensor::fromDoubles(DType dtype, std::vector<int64_t> shape,
+                           const std::vector<double> &values) {
+  Tensor t{dtype, std::move(shape), {}};
+  t.bytes.resize(values.size() * dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint8_t *p = t.bytes.data() + i * dtypeSize(dtype);
+    double v = values[i];
+    switch (dtype) {
+    case DType::F32: { float f = float(v); std::memcpy(p, &f, 4); break; }
+    // Through f32 first, as frameworks cast: one rounding from an f32 value.
+    case DType::BF16: { uint16_t b = roundToBF16(float(v)); std::memcpy(p, &b, 2); break; }
+    case DType::F16: { _Float16 h = _Float16(float(v)); std::memcpy(p, &h, 2); break; }
+    case DType::I32: { int32_t x = int32_t(v); std::memcpy(p, &x, 4); break; }
+    case DType::I64: { int64_t x = int64_t(v); std::memcpy(p, &x, 8); break; }
+    case DType::I8: { int8_t x = int8_t(v); std::memcpy(p, &x, 1); break; }
+    }
+  }
+  return t;
+}
+
+std::vector<double> Tensor::toDoubles() const {
+  std::vector<double> v(static_cast<size_t>(numel()));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = at(i);
+  return v;
+}
+
+Tensor Tensor::convert(DType to) const {
+  if (to == dtype)
+    return *this;
+  return fromDoubles(to, shape, toDoubles());
+}
+
+Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
+  using R = Result<std::map<std::string, Tensor>>;
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return R::failure(path + ": cannot open");
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  if (data.size() < 8)
+    return R::failure(path + ": truncated: " + std::to_string(data.size()) +
+                      " bytes, not even the 8-byte header length");
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i)
+    headerLen = (headerLen << 8) | uint8_t(data[i]);
+  if (headerLen > data.size() - 8)
+    return R::failure(path + ": header length " + std::to_string(headerLen) +
+                      " runs past the end of the file (" +
+                      std::to_string(data.size()) + " bytes)");
+  nlohmann::json header = nlohmann::json::parse(
+      data.begin() + 8, data.begin() + 8 + int64_t(headerLen), nullptr,
+      /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    return R::failure(path + ": header is not a JSON object");
+  size_t payloadStart = 8 + headerLen, payloadSize = data.size() - payloadStart;
+  std::map<std::string, Tensor> tensors;
+  for (auto &[name, entry] : header.items()) {
+    if (name == "__metadata__")
+      continue;
+    auto bad = [&](const std::string &what) {
+      return R::failure(path + ": tensor '" + name + "': " + what);
+    };
+    if (!entry.is_object() || !entry.contains("dtype") ||
+        !entry["dtype"].is_string() || !entry.contains("shape") ||
+        !entry["shape"].is_array() || !entry.contains("data_offsets") ||
+        !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2)
+      return bad("needs dtype, shape and two data_offsets");
+    std::optional<DType> dtype = parseSafetensorsDtype(entry["dtype"]);
+    if (!dtype)
+      return bad("unsupported dtype " + entry["dtype"].get<std::string>());
+    Tensor t{*dtype, {}, {}};
+    uint64_t count = 1;
+    for (auto &d : entry["shape"]) {
+      if (!d.is_number_unsigned())
+        return bad("bad shape entry");
+      t.shape.push_back(d.get<int64_t>());
+      count *= d.get<uint64_t>();
+    }
+    auto &off = entry["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      return bad("bad data_offsets");
+    uint64_t begin = off[0], end = off[1];
+    if (end < begin || end > payloadSize)
+      return bad("data_offsets lie outside the " + std::to_string(payloadSize) +
+                 " bytes of data");
+    if (end - begin != count * dtypeSize(*dtype))
+      return bad(std::to_string(end - begin) + " bytes of data for shape " +
+                 formatShape(t.shape));
+    t.bytes.assign(data.begin() + int64_t(payloadStart + begin),
+                   data.begin() + int64_t(payloadStart + end));
+    tensors[name] = std::move(t);
+  }
+  return tensors;
+}
+
+std::string writeSafetensors(const std::string &path,
+                             const std::map<std::string, Tensor> &tensors) {
+  nlohmann::json header = nlohmann::json::object();
+  uint64_t offset = 0;
+  for (auto &[name, t] : tensors) {
+    header[name] = {{"dtype", safetensorsName(t.dtype)},
+                    {"shape", t.shape},
+                    {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string text = header.dump();
+  while (text.size() % 8)
+    text.push_back(' ');
+  std::ofstream out(path, std::ios::binary);
+  if (!out)
+    return path + ": cannot write";
+  uint64_t len = text.size();
+  for (int i = 0; i < 8; ++i)
+    out.put(char((len >> (8 * i)) & 0xff));
+  out << text;
+  for (auto &[name, t] : tensors)
+    out.write(reinterpret_cast<const char *>(t.bytes.data()),
+              std::streamsize(t.bytes.size()));
+  return out ? "" : path + ": write failed";
+}
+
+} // namespace rotor::rt

@@ -1,0 +1,217 @@
+//===- rotor-run.cpp - Run a kernel bundle --------------------------------===//
+//
+// rotor-run OUT.rotor --inputs IN.safetensors --outputs OUT.safetensors
+//           [--device auto|host|cuda] [--decode N] [--bench ITERS]
+//           [--reference] [--tolerance REL]
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor-rt/Bundle.h"
+#include "rotor-rt/LayerReference.h"
+#include "rotor-rt/Reference.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace rotor::rt;
+
+namespace {
+
+const char *kUsage =
+    "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs OUT.safetensors\n"
+    "                 [--device auto|host|cuda] [--decode N] [--bench ITERS]\n"
+    "                 [--reference] [--tolerance REL]\n"
+    "Runs the bundle's prefill on hidden_states [T, hidden] (positions\n"
+    "0..T-1), feeding the last N rows one token at a time with --decode N,\n"
+    "and writes `output` [T, hidden]. --reference compares with the fp64\n"
+    "reference; --tolerance makes a larger max relative error an error.\n";
+
+int fail(const std::string &message, int code = 1) {
+  std::fprintf(stderr, "rotor-run: %s\n", message.c_str());
+  return code;
+}
+
+bool parseInt(const char *s, long &out) {
+  char *end = nullptr;
+  out = std::strtol(s, &end, 10);
+  return end && *end == '\0' && end != s;
+}
+
+struct Timings {
+  double prefillMs = 0, decodeMs = 0;
+};
+
+/// One prefill plus `decodeSteps` decode steps in a fresh session.
+Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
+                       long decodeSteps, Timings &timings) {
+  using clock = std::chrono::steady_clock;
+  int64_t t = hidden.shape[0], e = hidden.shape[1];
+  size_t rowBytes = size_t(e) * dtypeSize(hidden.dtype);
+  auto rows = [&](int64_t from, int64_t to) {
+    Tensor r{hidden.dtype, {to - from, e}, {}};
+    r.bytes.assign(hidden.bytes.begin() + int64_t(from * rowBytes),
+                   hidden.bytes.begin() + int64_t(to * rowBytes));
+    return r;
+  };
+  Session session(bundle);
+  int64_t prefillTokens = t - decodeSteps;
+  auto start = clock::now();
+  Result<Tensor> out = session.prefill(rows(0, prefillTokens));
+  timings.prefillMs =
+      std::chrono::duration<double, std::milli>(clock::now() - start).count();
+  if (!out)
+    return out;
+  Tensor output = *out;
+  start = clock::now();
+  for (int64_t i = prefillTokens; i < t; ++i) {
+    Result<Tensor> step = session.decode(rows(i, i + 1));
+    if (!step)
+      return step;
+    output.bytes.insert(output.bytes.end(), step->bytes.begin(),
+                        step->bytes.end());
+  }
+  if (decodeSteps)
+    timings.decodeMs =
+        std::chrono::duration<double, std::milli>(clock::now() - start)
+            .count() /
+        double(decodeSteps);
+  output.shape = {t, e};
+  return output;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string bundlePath, inputsPath, outputsPath, device = "auto";
+  long decodeSteps = 0, benchIters = 0;
+  bool reference = false;
+  double tolerance = -1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char * {
+      return i + 1 < argc ? argv[++i] : nullptr;
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--inputs" || a == "--outputs" || a == "--device") {
+      const char *v = value();
+      if (!v)
+        return fail(a + " needs a value\n" + kUsage, 2);
+      (a == "--inputs" ? inputsPath : a == "--outputs" ? outputsPath : device) = v;
+    } else if (a == "--decode" || a == "--bench") {
+      const char *v = value();
+      long n;
+      if (!v || !parseInt(v, n) || n < 0)
+        return fail(a + " needs a count >= 0", 2);
+      (a == "--decode" ? decodeSteps : benchIters) = n;
+    } else if (a == "--tolerance") {
+      const char *v = value();
+      char *end = nullptr;
+      tolerance = v ? std::strtod(v, &end) : -1;
+      if (!v || *end || tolerance < 0)
+        return fail("--tolerance needs a number >= 0", 2);
+      reference = true;
+    } else if (a == "--reference") {
+      reference = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return fail("unknown option " + a + "\n" + kUsage, 2);
+    } else if (bundlePath.empty()) {
+      bundlePath = a;
+    } else {
+      return fail("more than one bundle given\n" + std::string(kUsage), 2);
+    }
+  }
+  if (bundlePath.empty() || inputsPath.empty() || outputsPath.empty())
+    return fail(std::string("needs a bundle, --inputs and --outputs\n") + kUsage, 2);
+  if (device != "auto" && device != "host" && device != "cuda")
+    return fail("--device must be auto, host or cuda, got " + device, 2);
+  if (device == "cuda")
+    return fail("--device cuda: this runtime has no CUDA backend yet; use "
+                "--device host");
+
+  Result<std::unique_ptr<Bundle>> bundle = Bundle::open(bundlePath);
+  if (!bundle)
+    return fail(bundle.error());
+  Result<std::map<std::string, Tensor>> inputs = readSafetensors(inputsPath);
+  if (!inputs)
+    return fail(inputs.error());
+  auto hiddenIt = inputs->find("hidden_states");
+  if (hiddenIt == inputs->end())
+    return fail(inputsPath + ": no tensor 'hidden_states'");
+  Tensor &hidden = hiddenIt->second;
+  int64_t e = (*bundle)->hiddenSize();
+  if (hidden.shape.size() != 2 || hidden.shape[1] != e || hidden.shape[0] < 1)
+    return fail(inputsPath + ": hidden_states must be [T, " + std::to_string(e) +
+                "], got " + formatShape(hidden.shape));
+  if (hidden.dtype != DType::F32 && hidden.dtype != DType::BF16 &&
+      hidden.dtype != DType::F16)
+    return fail(inputsPath + ": hidden_states must be F32, BF16 or F16, got " +
+                safetensorsName(hidden.dtype));
+  int64_t t = hidden.shape[0];
+  if (auto pos = inputs->find("positions"); pos != inputs->end()) {
+    const Tensor &p = pos->second;
+    if (p.shape != std::vector<int64_t>{t} ||
+        (p.dtype != DType::I32 && p.dtype != DType::I64))
+      return fail(inputsPath + ": positions must be I32 or I64 [" +
+                  std::to_string(t) + "]");
+    for (int64_t i = 0; i < t; ++i)
+      if (p.at(size_t(i)) != double(i))
+        return fail(inputsPath + ": positions must be 0.." +
+                    std::to_string(t - 1) +
+                    ": a session starts from an empty KV cache");
+  }
+  if (decodeSteps >= t)
+    return fail("--decode " + std::to_string(decodeSteps) +
+                " leaves no token for prefill of the " + std::to_string(t) +
+                " given");
+
+  Timings timings;
+  Result<Tensor> output = runOnce(**bundle, hidden, decodeSteps, timings);
+  if (!output)
+    return fail(output.error());
+  if (benchIters > 0) {
+    Timings total;
+    for (long i = 0; i < benchIters; ++i) {
+      Timings one;
+      Result<Tensor> again = runOnce(**bundle, hidden, decodeSteps, one);
+      if (!again)
+        return fail(again.error());
+      total.prefillMs += one.prefillMs;
+      total.decodeMs += one.decodeMs;
+    }
+    timings.prefillMs = total.prefillMs / double(benchIters);
+    timings.decodeMs = total.decodeMs / double(benchIters);
+  }
+  std::printf("rotor-run: device host, prefill %lld tokens %.3f ms",
+              (long long)(t - decodeSteps), timings.prefillMs);
+  if (decodeSteps)
+    std::printf(", %ld decode steps %.3f ms/step", decodeSteps,
+                timings.decodeMs);
+  if (benchIters)
+    std::printf(" (mean of %ld runs)", benchIters);
+  std::printf("\n");
+
+  std::map<std::string, Tensor> outputs;
+  outputs["output"] = output->convert(DType::F32);
+  if (std::string err = writeSafetensors(outputsPath, outputs); !err.empty())
+    return fail(err);
+
+  if (reference) {
+    Result<std::vector<double>> expected = referenceLayer(**bundle, hidden);
+    if (!expected)
+      return fail(expected.error());
+    rotor::reference::Agreement a =
+        rotor::reference::compare(output->toDoubles(), *expected);
+    std::printf("rotor-run: reference PCC %.9f, max relative error %.3e\n",
+                a.pcc, a.maxRelError);
+    if (tolerance >= 0 && !(a.maxRelError <= tolerance))
+      return fail("max relative error " + std::to_string(a.maxRelError) +
+                      " exceeds --tolerance " + std::to_string(tolerance),
+                  3);
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+//===- rotor-aot.cpp - Ahead-of-time compiler to kernel bundles -----------===//
+//
+// rotor-aot LAYER.mlir -o OUT.rotor [--params W.safetensors]
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Conversion/Passes.h"
+#include "rotor/InitAllDialects.h"
+#include "rotor/Target/Bundle/Bundle.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/Timer.h"
+
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<layer.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory to write"),
+                                      cl::value_desc("OUT.rotor"), cl::Required);
+static cl::opt<std::string> paramsFile(
+    "params", cl::desc("safetensors archive with the layer's weights"),
+    cl::value_desc("W.safetensors"));
+static cl::opt<int64_t> kvTileSize("kv-tile-size",
+                                   cl::desc("Keys per SDPA tile (default 64)"),
+                                   cl::init(64));
+static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "Rotor ahead-of-time compiler\n");
+  mlir::registerAllPasses();
+  rotor::registerRotorConversionPasses();
+
+  mlir::DialectRegistry registry;
+  rotor::registerAllDialects(registry);
+  rotor::registerInterfaceModels(registry);
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  mlir::MLIRContext context(registry);
+
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  rotor::BundleOptions options;
+  options.outputDir = outputDir;
+  if (!paramsFile.empty())
+    options.paramsPath = paramsFile;
+  options.host.kvTileSize = kvTileSize;
+  llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime();
+  options.progress = [&](llvm::StringRef stage) {
+    if (quiet)
+      return;
+    double elapsed = llvm::TimeRecord::getCurrentTime().getWallTime() -
+                     start.getWallTime();
+    llvm::errs() << llvm::format("rotor-aot: [%6.2fs] ", elapsed) << stage
+                 << "\n";
+  };
+  if (llvm::Error err = rotor::writeBundle(*module, options)) {
+    llvm::errs() << "rotor-aot: " << inputFile << ": "
+                 << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+  options.progress("wrote " + outputDir);
+  return 0;
+}
