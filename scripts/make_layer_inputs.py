@@ -36,7 +36,7 @@ def write_safetensors(path, tensors):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--weights", required=True)
+    p.add_argument("--weights", help="omit to write inputs only")
     p.add_argument("--inputs", required=True)
     p.add_argument("--layer", type=int, default=0)
     p.add_argument("--hidden", type=int, default=896)
@@ -54,12 +54,13 @@ def main():
     w = lambda *s: (rng.standard_normal(s) / np.sqrt(s[-1])).astype(np.float32)
     n = lambda size, std: (rng.standard_normal(size) * std).astype(np.float32)
     pre = f"model.layers.{a.layer}.self_attn."
-    write_safetensors(a.weights, {
-        pre + "q_proj.weight": w(q, e), pre + "q_proj.bias": n(q, a.q_bias_std),
-        pre + "k_proj.weight": w(kv, e), pre + "k_proj.bias": n(kv, a.k_bias_std),
-        pre + "v_proj.weight": w(kv, e), pre + "v_proj.bias": n(kv, 0.2),
-        pre + "o_proj.weight": w(e, q),
-    })
+    if a.weights:
+      write_safetensors(a.weights, {
+          pre + "q_proj.weight": w(q, e), pre + "q_proj.bias": n(q, a.q_bias_std),
+          pre + "k_proj.weight": w(kv, e), pre + "k_proj.bias": n(kv, a.k_bias_std),
+          pre + "v_proj.weight": w(kv, e), pre + "v_proj.bias": n(kv, 0.2),
+          pre + "o_proj.weight": w(e, q),
+      })
     write_safetensors(a.inputs, {
         "hidden_states": n((a.tokens, e), 1.0),
         "positions": np.arange(a.tokens, dtype=np.int32),

@@ -11,7 +11,8 @@ build_dir="${ROTOR_BUILD_DIR:-$root/build}"
 # mlir-22-tools is named explicitly because find_package(MLIR) checks files
 # that only it ships.
 packages=(
-  cmake ninja-build ccache python3 python3-numpy libgtest-dev nlohmann-json3-dev
+  cmake ninja-build ccache python3 python3-numpy python3-torch libgtest-dev
+  nlohmann-json3-dev
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
 )
 

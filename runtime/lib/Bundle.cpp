@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
+#include <random>
 
 namespace rotor::rt {
 
@@ -112,7 +113,10 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
       entry.results.push_back(*s);
     }
     size_t fixed = i == 0 ? 4 : 5;
-    if (entry.arguments.size() < fixed || entry.results.size() != 3 ||
+    // Caches updated in place are not returned ("kv_cache_update":
+    // "in_place"): one result, the output; otherwise output and caches.
+    if (entry.arguments.size() < fixed ||
+        (entry.results.size() != 1 && entry.results.size() != 3) ||
         entry.arguments[0].name != "hidden_states" ||
         entry.arguments[0].shape.size() != 2 ||
         entry.arguments[1].name != "positions" ||
@@ -170,6 +174,27 @@ Session::Session(const Bundle &bundle) : bundle(bundle) {
   };
   kCache = zeros(bundle.kCacheSlot());
   vCache = zeros(bundle.vCacheSlot());
+}
+
+Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
+  int64_t capacity = kCache.shape[0];
+  if (cached != 0 || length < 0 || length >= capacity)
+    return Result<int64_t>::failure(
+        "a synthetic cache of " + std::to_string(length) +
+        " tokens needs an empty session and a cache of more rows than that (" +
+        std::to_string(capacity) + ")");
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(0.0, 1.0);
+  for (Tensor *cache : {&kCache, &vCache}) {
+    int64_t rowElems = cache->numel() / capacity;
+    std::vector<double> values(size_t(length * rowElems));
+    for (double &v : values)
+      v = dist(rng);
+    Tensor rows = Tensor::fromDoubles(cache->dtype, {length * rowElems}, values);
+    std::copy(rows.bytes.begin(), rows.bytes.end(), cache->bytes.begin());
+  }
+  cached = length;
+  return length;
 }
 
 Result<Tensor> Session::prefill(const Tensor &hidden) {
@@ -252,7 +277,7 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   // new buffers, which are copied back and freed).
   Tensor output{entry.results[0].dtype, {t, hs.shape[1]}, {}};
   size_t at = 0;
-  for (size_t r = 0; r < 3; ++r) {
+  for (size_t r = 0; r < entry.results.size(); ++r) {
     int64_t *d = results.data() + at;
     size_t rank = entry.results[r].shape.size();
     auto *allocated = reinterpret_cast<uint8_t *>(intptr_t(d[0]));

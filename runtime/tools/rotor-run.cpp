@@ -23,11 +23,13 @@ namespace {
 const char *kUsage =
     "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs OUT.safetensors\n"
     "                 [--device auto|host|cuda] [--decode N] [--bench ITERS]\n"
-    "                 [--reference] [--tolerance REL]\n"
+    "                 [--reference] [--tolerance REL] [--kv-length L]\n"
     "Runs the bundle's prefill on hidden_states [T, hidden] (positions\n"
     "0..T-1), feeding the last N rows one token at a time with --decode N,\n"
     "and writes `output` [T, hidden]. --reference compares with the fp64\n"
-    "reference; --tolerance makes a larger max relative error an error.\n";
+    "reference; --tolerance makes a larger max relative error an error.\n"
+    "--kv-length L (benchmarking only) skips prefill: every row of the inputs\n"
+    "is decoded after a cache pre-filled with L tokens of random keys/values.\n";
 
 int fail(const std::string &message, int code = 1) {
   std::fprintf(stderr, "rotor-run: %s\n", message.c_str());
@@ -44,9 +46,10 @@ struct Timings {
   double prefillMs = 0, decodeMs = 0;
 };
 
-/// One prefill plus `decodeSteps` decode steps in a fresh session.
+/// One prefill plus `decodeSteps` decode steps in a fresh session; with
+/// `kvLength` >= 0, decode steps only, after a synthetic cache.
 Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
-                       long decodeSteps, Timings &timings) {
+                       long decodeSteps, long kvLength, Timings &timings) {
   using clock = std::chrono::steady_clock;
   int64_t t = hidden.shape[0], e = hidden.shape[1];
   size_t rowBytes = size_t(e) * dtypeSize(hidden.dtype);
@@ -58,13 +61,19 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
   };
   Session session(bundle);
   int64_t prefillTokens = t - decodeSteps;
+  Tensor output{hidden.dtype, {0, e}, {}};
   auto start = clock::now();
-  Result<Tensor> out = session.prefill(rows(0, prefillTokens));
-  timings.prefillMs =
-      std::chrono::duration<double, std::milli>(clock::now() - start).count();
-  if (!out)
-    return out;
-  Tensor output = *out;
+  if (kvLength >= 0) {
+    if (Result<int64_t> filled = session.fillSynthetic(kvLength, 1); !filled)
+      return Result<Tensor>::failure(filled.error());
+  } else {
+    Result<Tensor> out = session.prefill(rows(0, prefillTokens));
+    timings.prefillMs =
+        std::chrono::duration<double, std::milli>(clock::now() - start).count();
+    if (!out)
+      return out;
+    output = *out;
+  }
   start = clock::now();
   for (int64_t i = prefillTokens; i < t; ++i) {
     Result<Tensor> step = session.decode(rows(i, i + 1));
@@ -86,7 +95,7 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
 
 int main(int argc, char **argv) {
   std::string bundlePath, inputsPath, outputsPath, device = "auto";
-  long decodeSteps = 0, benchIters = 0;
+  long decodeSteps = 0, benchIters = 0, kvLength = -1;
   bool reference = false;
   double tolerance = -1;
   for (int i = 1; i < argc; ++i) {
@@ -102,12 +111,12 @@ int main(int argc, char **argv) {
       if (!v)
         return fail(a + " needs a value\n" + kUsage, 2);
       (a == "--inputs" ? inputsPath : a == "--outputs" ? outputsPath : device) = v;
-    } else if (a == "--decode" || a == "--bench") {
+    } else if (a == "--decode" || a == "--bench" || a == "--kv-length") {
       const char *v = value();
       long n;
       if (!v || !parseInt(v, n) || n < 0)
         return fail(a + " needs a count >= 0", 2);
-      (a == "--decode" ? decodeSteps : benchIters) = n;
+      (a == "--decode" ? decodeSteps : a == "--bench" ? benchIters : kvLength) = n;
     } else if (a == "--tolerance") {
       const char *v = value();
       char *end = nullptr;
@@ -164,20 +173,25 @@ int main(int argc, char **argv) {
                     std::to_string(t - 1) +
                     ": a session starts from an empty KV cache");
   }
-  if (decodeSteps >= t)
+  if (kvLength >= 0) {
+    if (reference)
+      return fail("--kv-length decodes after a synthetic cache, which has no "
+                  "reference", 2);
+    decodeSteps = t;
+  } else if (decodeSteps >= t)
     return fail("--decode " + std::to_string(decodeSteps) +
                 " leaves no token for prefill of the " + std::to_string(t) +
                 " given");
 
   Timings timings;
-  Result<Tensor> output = runOnce(**bundle, hidden, decodeSteps, timings);
+  Result<Tensor> output = runOnce(**bundle, hidden, decodeSteps, kvLength, timings);
   if (!output)
     return fail(output.error());
   if (benchIters > 0) {
     Timings total;
     for (long i = 0; i < benchIters; ++i) {
       Timings one;
-      Result<Tensor> again = runOnce(**bundle, hidden, decodeSteps, one);
+      Result<Tensor> again = runOnce(**bundle, hidden, decodeSteps, kvLength, one);
       if (!again)
         return fail(again.error());
       total.prefillMs += one.prefillMs;
@@ -186,8 +200,12 @@ int main(int argc, char **argv) {
     timings.prefillMs = total.prefillMs / double(benchIters);
     timings.decodeMs = total.decodeMs / double(benchIters);
   }
-  std::printf("rotor-run: device host, prefill %lld tokens %.3f ms",
-              (long long)(t - decodeSteps), timings.prefillMs);
+  std::printf("rotor-run: device host");
+  if (kvLength >= 0)
+    std::printf(", synthetic KV cache of %ld tokens", kvLength);
+  else
+    std::printf(", prefill %lld tokens %.3f ms", (long long)(t - decodeSteps),
+                timings.prefillMs);
   if (decodeSteps)
     std::printf(", %ld decode steps %.3f ms/step", decodeSteps,
                 timings.decodeMs);

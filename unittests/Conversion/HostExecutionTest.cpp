@@ -157,8 +157,10 @@ protected:
     PassManager pm(&context);
     rotor::buildHostPipeline(pm);
     ASSERT_TRUE(succeeded(pm.run(*module))) << source;
+    // The options hold a function_ref: the transformer must outlive create().
+    auto transformer = makeOptimizingTransformer(2, 0, nullptr);
     ExecutionEngineOptions options;
-    options.transformer = makeOptimizingTransformer(2, 0, nullptr);
+    options.transformer = transformer;
     auto engine = ExecutionEngine::create(*module, options);
     ASSERT_TRUE(bool(engine)) << llvm::toString(engine.takeError());
     jit = std::move(*engine);
@@ -603,7 +605,16 @@ TEST_F(HostExecutionTest, ExampleLayerPrefillThenDecodeEqualsLongerPrefill) {
         tensorArg(Elem::F32, {cap, hkv, d}, emptyCache),
         tensorArg(Elem::F32, {cap, hkv, d}, emptyCache)};
     weights(args);
-    return call("prefill", args, {Elem::F32, Elem::F32, Elem::F32}, {2, 3, 3});
+    // The caches are updated in place: only the output is returned.
+    Vec out = call("prefill", args, {Elem::F32}, {2})[0];
+    auto cache = [&](int i) {
+      Buffer &b = *args[i].buffer;
+      Vec v(b.bytes.size() / 4);
+      for (size_t j = 0; j < v.size(); ++j)
+        v[j] = load(Elem::F32, b.bytes.data() + 4 * j);
+      return v;
+    };
+    return std::vector<Vec>{out, cache(2), cache(3)};
   };
 
   std::vector<Vec> full = prefill(total);
@@ -618,10 +629,13 @@ TEST_F(HostExecutionTest, ExampleLayerPrefillThenDecodeEqualsLongerPrefill) {
         tensorArg(Elem::F32, {cap, hkv, d}, kCache),
         tensorArg(Elem::F32, {cap, hkv, d}, vCache), indexArg(p)};
     weights(args);
-    std::vector<Vec> out = call("decode", args, {Elem::F32, Elem::F32, Elem::F32}, {2, 3, 3});
-    stepwise.insert(stepwise.end(), out[0].begin(), out[0].end());
-    kCache = out[1];
-    vCache = out[2];
+    Vec out = call("decode", args, {Elem::F32}, {2})[0];
+    stepwise.insert(stepwise.end(), out.begin(), out.end());
+    for (auto [i, cache] : {std::pair(2, &kCache), std::pair(3, &vCache)}) {
+      Buffer &b = *args[i].buffer;
+      for (size_t j = 0; j < cache->size(); ++j)
+        (*cache)[j] = load(Elem::F32, b.bytes.data() + 4 * j);
+    }
   }
   expectClose(stepwise, full[0], 1e-5, "prefill + decode vs prefill");
   // The caches hold the same keys and values either way.

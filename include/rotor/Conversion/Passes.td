@@ -58,4 +58,17 @@ def ExportEntryPoints : Pass<"rotor-export-entry-points", "mlir::ModuleOp"> {
   }];
 }
 
+def DropArgumentResults : Pass<"rotor-drop-argument-results", "mlir::ModuleOp"> {
+  let summary = "Remove results of public functions that are their own arguments";
+  let description = [{
+    After bufferization, a KV cache updated in place is returned as the very
+    buffer the caller passed in. Returning it would make the deallocation
+    pipeline clone the whole cache on every step; the caller already holds
+    it, so the result is removed from the signature. Unlike upstream's
+    `drop-equivalent-buffer-results`, this applies to public functions: they
+    are entry points that no code in the module calls, and the bundle's
+    manifest records the resulting signature.
+  }];
+}
+
 #endif // ROTOR_CONVERSION_PASSES_TD

@@ -26,8 +26,11 @@ void rotor::buildHostPipeline(OpPassManager &pm,
       "one-shot-bufferize{allow-return-allocs-from-loops "
       "bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
+      // Results that are their arguments updated in place (the KV caches)
+      // leave the signature: the caller already holds them.
+      "rotor-drop-argument-results,"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-      "rotor-memref-copy-to-linalg,convert-linalg-to-loops,"
+      "rotor-memref-copy-to-linalg,convert-linalg-to-parallel-loops,"
       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
       // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
       // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16

@@ -168,6 +168,30 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     if (failed(pm.run(module)))
       return fail("lowering to host code failed");
   }
+  // Caches updated in place have left the entry points' results (see
+  // rotor-drop-argument-results); the manifest lists what remains.
+  for (json::Value &entry : *manifest->getArray("entry_points")) {
+    json::Object &e = *entry.getAsObject();
+    auto func = module.lookupSymbol<LLVM::LLVMFuncOp>(*e.getString("name"));
+    if (!func)
+      return fail("lowering lost entry point @" + *e.getString("name"));
+    auto resultType =
+        dyn_cast<LLVM::LLVMStructType>(func.getFunctionType().getReturnType());
+    // One memref result is a descriptor {ptr, ptr, i64, ...}; several are a
+    // struct of descriptors.
+    size_t count = !resultType ? 0
+                   : isa<LLVM::LLVMPointerType>(resultType.getBody()[0])
+                       ? 1
+                       : resultType.getBody().size();
+    json::Array &results = *e.getArray("results");
+    if (count != 1 && count != results.size())
+      return fail("@" + *e.getString("name") + " returns " + llvm::Twine(count) +
+                  " buffers after lowering; expected 1 or " +
+                  llvm::Twine(results.size()));
+    while (results.size() > count)
+      results.erase(results.end() - 1);
+    e["kv_cache_update"] = count == 1 ? "in_place" : "returned";
+  }
   // The manifest has the parameter names now; LLVM would warn about an
   // argument attribute it does not know.
   module.walk([](LLVM::LLVMFuncOp func) {

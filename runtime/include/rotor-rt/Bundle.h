@@ -69,6 +69,9 @@ public:
   /// length(); returns the output [1, hidden].
   Result<Tensor> decode(const Tensor &hidden);
   int64_t length() const { return cached; }
+  /// Benchmarking only: fills the first `length` cache rows with random
+  /// keys and values of unit scale, as if that many tokens were cached.
+  Result<int64_t> fillSynthetic(int64_t length, uint64_t seed);
 
 private:
   Result<Tensor> run(const EntryPoint &entry, const Tensor &hidden);

@@ -4,7 +4,11 @@
 // RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline | FileCheck %s
 // RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline=kv-tile-size=16 | FileCheck %s
 
+// The KV caches are updated in place, so each entry point returns one
+// buffer (the output) and never clones a cache.
 // CHECK-NOT: memrefCopy
+// CHECK-DAG: llvm.func @prefill({{.*}}) -> !llvm.struct<(ptr, ptr, i64, array<2 x i64>, array<2 x i64>)>
+// CHECK-DAG: llvm.func @decode({{.*}}) -> !llvm.struct<(ptr, ptr, i64, array<2 x i64>, array<2 x i64>)>
 // CHECK-DAG: llvm.func @_mlir_ciface_prefill(
 // CHECK-DAG: llvm.func @_mlir_ciface_decode(
 // CHECK-NOT: = attn.

@@ -14,7 +14,8 @@ struct HostPipelineOptions {
 
 /// Appends the passes that take attn IR to the LLVM dialect for the host:
 /// outline params, lower attn to linalg, one-shot bufferize (function
-/// boundaries included), insert deallocations, lower linalg to loops,
+/// boundaries included), insert deallocations, lower linalg to parallel
+/// loops (scf.parallel; the host runs them sequentially for now),
 /// emulate bf16/f16 arithmetic in f32 with exact rounding, and convert
 /// everything to LLVM. Public functions get a C interface. The upstream
 /// passes are looked up by name: the caller must have registered them
