@@ -115,7 +115,13 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     size_t fixed = i == 0 ? 4 : 5;
     // Caches updated in place are not returned ("kv_cache_update":
     // "in_place"): one result, the output; otherwise output and caches.
-    if (entry.arguments.size() < fixed ||
+    bool paramsOnly = true;
+    for (size_t a = fixed; a < entry.arguments.size(); ++a)
+      paramsOnly &= entry.arguments[a].kind == "param";
+    if (!paramsOnly || entry.arguments.size() < 4 ||
+        entry.arguments[2].name != "k_cache" ||
+        entry.arguments[3].name != "v_cache" ||
+        entry.arguments.size() < fixed ||
         (entry.results.size() != 1 && entry.results.size() != 3) ||
         entry.arguments[0].name != "hidden_states" ||
         entry.arguments[0].shape.size() != 2 ||
@@ -126,6 +132,32 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
       return bad(expected + " does not follow the calling convention "
                             "(hidden_states, positions, k_cache, v_cache" +
                  std::string(i == 1 ? ", cache_len" : "") + ", params...)");
+  }
+
+  // One KV cache serves both entry points.
+  for (int c = 2; c < 4; ++c) {
+    const Slot &p = b->entries[0].arguments[c], &d = b->entries[1].arguments[c];
+    if (p.dtype != d.dtype || p.shape != d.shape)
+      return bad("prefill and decode disagree on " + p.name + ": " +
+                 safetensorsName(p.dtype) + " " + formatShape(p.shape) +
+                 " vs " + safetensorsName(d.dtype) + " " + formatShape(d.shape));
+    if (p.shape.size() != 3 || p.shape[0] < 1 || p.shape[1] < 1 || p.shape[2] < 1)
+      return bad(p.name + " must have a static shape [capacity, heads, dim], got " +
+                 formatShape(p.shape));
+  }
+  for (int e = 0; e < 2; ++e) {
+    const std::vector<Slot> &res = b->entries[e].results;
+    const Slot &hidden = b->entries[e].arguments[0];
+    if (res[0].name != "output" || res[0].dtype != hidden.dtype ||
+        res[0].shape.size() != 2)
+      return bad(b->entries[e].name + "'s first result must be the output, "
+                                      "typed like hidden_states");
+    for (size_t r = 1; r < res.size(); ++r)
+      if (res[r].name != b->entries[e].arguments[r + 1].name ||
+          res[r].dtype != b->entries[e].arguments[r + 1].dtype ||
+          res[r].shape != b->entries[e].arguments[r + 1].shape)
+        return bad(b->entries[e].name + "'s result " + std::to_string(r) +
+                   " must be " + b->entries[e].arguments[r + 1].name);
   }
 
   // Weights: every param of every entry point, with its declared shape.
@@ -287,6 +319,15 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     for (size_t i = 0; i < rank; ++i)
       count *= d[3 + i];
     Tensor *dest = r == 0 ? &output : (r == 1 ? &kCache : &vCache);
+    // The generated code allocates results with identity layouts; anything
+    // else would be read wrongly below.
+    int64_t stride = 1;
+    for (size_t i = rank; i-- > 0;) {
+      if (d[3 + rank + i] != stride && d[3 + i] != 1)
+        return R::failure(entry.name + ": result " + entry.results[r].name +
+                          " is not a dense row-major buffer");
+      stride *= d[3 + i];
+    }
     const uint8_t *src = aligned + d[2] * int64_t(elem);
     if (src != dest->bytes.data()) {
       dest->bytes.assign(src, src + count * int64_t(elem));

@@ -42,6 +42,14 @@ if kind.startswith("bundle-"):
     elif kind == "bundle-truncated-weights":
         data = open(weights, "rb").read()
         open(weights, "wb").write(data[:100])
+    elif kind == "bundle-renamed-cache":
+        m = json.load(open(manifest))
+        m["entry_points"][1]["arguments"][2]["name"] = "keys"
+        json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-cache-mismatch":
+        m = json.load(open(manifest))
+        m["entry_points"][1]["arguments"][3]["shape"] = [8, 2, 64]
+        json.dump(m, open(manifest, "w"))
     elif kind == "bundle-no-library":
         import os
         os.remove(f"{dst}/host.so")
