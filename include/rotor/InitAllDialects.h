@@ -5,6 +5,7 @@
 
 #include "rotor/Dialect/Attn/IR/AttnDialect.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -24,13 +25,16 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 namespace rotor {
 
 /// Registers the attn dialect and the upstream dialects that Rotor's
 /// pipelines go through, from the attn level down to LLVM and NVVM.
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<attn::AttnDialect, mlir::arith::ArithDialect,
+  registry.insert<attn::AttnDialect, mlir::affine::AffineDialect,
+                  mlir::arith::ArithDialect,
                   mlir::bufferization::BufferizationDialect,
                   mlir::cf::ControlFlowDialect, mlir::func::FuncDialect,
                   mlir::gpu::GPUDialect,
@@ -50,6 +54,15 @@ inline void registerInterfaceModels(mlir::DialectRegistry &registry) {
   mlir::linalg::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::scf::registerBufferizableOpInterfaceExternalModels(registry);
   mlir::tensor::registerBufferizableOpInterfaceExternalModels(registry);
+}
+
+/// Registers what serializing gpu.modules to PTX and cubin needs: the NVVM
+/// target attribute's implementation and the LLVM IR translations of the
+/// builtin, LLVM, GPU and NVVM dialects (without the former,
+/// gpu-module-to-binary crashes).
+inline void registerGpuSerialization(mlir::DialectRegistry &registry) {
+  mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  mlir::registerAllGPUToLLVMIRTranslations(registry);
 }
 
 } // namespace rotor

@@ -2,6 +2,8 @@
 
 #include "rotor-rt/Bundle.h"
 
+#include "rotor-rt/Cuda.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -57,6 +59,8 @@ std::vector<int64_t> describe(void *data, const std::vector<int64_t> &shape) {
 } // namespace
 
 Bundle::~Bundle() {
+  for (auto &[name, ptr] : deviceWeights)
+    cuda::freeManaged(ptr);
   if (library)
     dlclose(library);
 }
@@ -80,6 +84,9 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     return bad("format_version " + m["format_version"].dump() +
                " is not the version this runtime runs (" +
                std::to_string(kBundleFormatVersion) + ")");
+  std::string target = m.value("target", "host");
+  if (target != "host" && target != "cuda")
+    return bad("target must be host or cuda, got " + target);
   for (const char *key : {"host_library", "weights"})
     if (!m.contains(key) || !m[key].is_string())
       return bad(std::string("no ") + key);
@@ -89,6 +96,10 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
 
   std::unique_ptr<Bundle> b(new Bundle());
   b->dir = dir;
+  b->bundleTarget = target == "cuda" ? Target::Cuda : Target::Host;
+  if (b->bundleTarget == Target::Cuda)
+    if (std::string why = cuda::initialize(); !why.empty())
+      return R::failure(dir + " holds CUDA kernels, but " + why);
   for (int i = 0; i < 2; ++i) {
     const nlohmann::json &e = m["entry_points"][i];
     std::string expected = i == 0 ? "prefill" : "decode";
@@ -182,6 +193,14 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
                           formatShape(s.shape));
     }
   b->weights = std::move(*weights);
+  if (b->bundleTarget == Target::Cuda)
+    for (auto &[name, t] : b->weights) {
+      void *ptr = cuda::allocManaged(t.bytes.size());
+      std::memcpy(ptr, t.bytes.data(), t.bytes.size());
+      b->deviceWeights[name] = ptr;
+    }
+  if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
+    return R::failure(dir + ": uploading the weights: " + err);
 
   std::string libPath = dir + "/" + m["host_library"].get<std::string>();
   b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -206,6 +225,23 @@ Session::Session(const Bundle &bundle) : bundle(bundle) {
   };
   kCache = zeros(bundle.kCacheSlot());
   vCache = zeros(bundle.vCacheSlot());
+  if (bundle.target() == Target::Cuda)
+    for (int i = 0; i < 2; ++i) {
+      const Tensor &host = i == 0 ? kCache : vCache;
+      deviceCaches[i] = cuda::allocManaged(host.bytes.size());
+      std::memset(deviceCaches[i], 0, host.bytes.size());
+    }
+}
+
+Session::~Session() {
+  for (void *ptr : deviceCaches)
+    cuda::freeManaged(ptr);
+}
+
+uint8_t *Session::cacheData(int which) {
+  if (deviceCaches[which])
+    return static_cast<uint8_t *>(deviceCaches[which]);
+  return (which == 0 ? kCache : vCache).bytes.data();
 }
 
 Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
@@ -223,7 +259,8 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
     for (double &v : values)
       v = dist(rng);
     Tensor rows = Tensor::fromDoubles(cache->dtype, {length * rowElems}, values);
-    std::copy(rows.bytes.begin(), rows.bytes.end(), cache->bytes.begin());
+    std::copy(rows.bytes.begin(), rows.bytes.end(),
+              cacheData(cache == &kCache ? 0 : 1));
   }
   cached = length;
   return length;
@@ -280,30 +317,44 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   pointers.push_back(results.data());
   packed.push_back(&pointers.back());
   int64_t cacheLen = cached;
+  bool cudaTarget = bundle.target() == Target::Cuda;
+  std::vector<void *> staged; // inputs copied to managed memory
   for (const Slot &s : entry.arguments) {
-    Tensor *tensor = nullptr;
-    const Tensor *constTensor = nullptr;
     if (s.kind == "cache_len") {
       packed.push_back(&cacheLen);
       continue;
     }
-    if (s.name == "hidden_states")
-      tensor = &hidden;
-    else if (s.name == "positions")
-      tensor = &positions;
-    else if (s.name == "k_cache")
-      tensor = &kCache;
-    else if (s.name == "v_cache")
-      tensor = &vCache;
-    else
-      constTensor = &bundle.weight(s.name);
-    const Tensor &arg = tensor ? *tensor : *constTensor;
-    descriptors.push_back(
-        describe(const_cast<uint8_t *>(arg.bytes.data()), arg.shape));
+    void *data;
+    const std::vector<int64_t> *shape;
+    if (s.name == "hidden_states" || s.name == "positions") {
+      Tensor &input = s.name == "hidden_states" ? hidden : positions;
+      data = input.bytes.data();
+      if (cudaTarget) {
+        data = cuda::allocManaged(input.bytes.size());
+        std::memcpy(data, input.bytes.data(), input.bytes.size());
+        staged.push_back(data);
+      }
+      shape = &input.shape;
+    } else if (s.name == "k_cache" || s.name == "v_cache") {
+      int which = s.name == "k_cache" ? 0 : 1;
+      data = cacheData(which);
+      shape = &(which == 0 ? kCache : vCache).shape;
+    } else {
+      const Tensor &w = bundle.weight(s.name);
+      data = cudaTarget ? bundle.deviceWeight(s.name)
+                        : const_cast<uint8_t *>(w.bytes.data());
+      shape = &w.shape;
+    }
+    descriptors.push_back(describe(data, *shape));
     pointers.push_back(descriptors.back().data());
     packed.push_back(&pointers.back());
   }
   entry.function(packed.data());
+  for (void *ptr : staged)
+    cuda::freeManaged(ptr);
+  if (cudaTarget)
+    if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
+      return R::failure(entry.name + " on the GPU: " + err);
 
   // Results: the output, then the caches (written in place or returned as
   // new buffers, which are copied back and freed).
@@ -318,7 +369,6 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     int64_t count = 1;
     for (size_t i = 0; i < rank; ++i)
       count *= d[3 + i];
-    Tensor *dest = r == 0 ? &output : (r == 1 ? &kCache : &vCache);
     // The generated code allocates results with identity layouts; anything
     // else would be read wrongly below.
     int64_t stride = 1;
@@ -329,9 +379,17 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       stride *= d[3 + i];
     }
     const uint8_t *src = aligned + d[2] * int64_t(elem);
-    if (src != dest->bytes.data()) {
-      dest->bytes.assign(src, src + count * int64_t(elem));
-      if (allocated != kCache.bytes.data() && allocated != vCache.bytes.data())
+    uint8_t *dest = r == 0 ? nullptr : cacheData(int(r) - 1);
+    if (r == 0)
+      output.bytes.assign(src, src + count * int64_t(elem));
+    else if (src != dest)
+      std::memcpy(dest, src, size_t(count) * elem);
+    // Buffers the entry point allocated are ours to free: with the host's
+    // allocator, or in managed memory for CUDA bundles.
+    if (allocated != cacheData(0) && allocated != cacheData(1)) {
+      if (cudaTarget)
+        cuda::freeManaged(allocated);
+      else
         std::free(allocated);
     }
     at += 3 + 2 * rank;

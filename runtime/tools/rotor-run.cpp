@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor-rt/Bundle.h"
+#include "rotor-rt/Cuda.h"
 #include "rotor-rt/LayerReference.h"
 #include "rotor-rt/Reference.h"
 
@@ -138,13 +139,23 @@ int main(int argc, char **argv) {
     return fail(std::string("needs a bundle, --inputs and --outputs\n") + kUsage, 2);
   if (device != "auto" && device != "host" && device != "cuda")
     return fail("--device must be auto, host or cuda, got " + device, 2);
-  if (device == "cuda")
-    return fail("--device cuda: this runtime has no CUDA backend yet; use "
-                "--device host");
 
   Result<std::unique_ptr<Bundle>> bundle = Bundle::open(bundlePath);
   if (!bundle)
     return fail(bundle.error());
+  // A bundle's entry points run where they were compiled for; --device
+  // states an expectation, and auto takes the bundle's.
+  bool cudaBundle = (*bundle)->target() == Target::Cuda;
+  if (device == "cuda" && !cudaBundle)
+    return fail("--device cuda: " + bundlePath +
+                " was compiled for the host (rotor-aot --target=cuda makes a "
+                "CUDA bundle)");
+  if (device == "host" && cudaBundle)
+    return fail("--device host: " + bundlePath +
+                " was compiled for CUDA (rotor-aot --target=host makes a host "
+                "bundle)");
+  std::string deviceLine =
+      cudaBundle ? "cuda (" + rotor::rt::cuda::deviceName() + ")" : "host";
   Result<std::map<std::string, Tensor>> inputs = readSafetensors(inputsPath);
   if (!inputs)
     return fail(inputs.error());
@@ -200,7 +211,7 @@ int main(int argc, char **argv) {
     timings.prefillMs = total.prefillMs / double(benchIters);
     timings.decodeMs = total.decodeMs / double(benchIters);
   }
-  std::printf("rotor-run: device host");
+  std::printf("rotor-run: device %s", deviceLine.c_str());
   if (kvLength >= 0)
     std::printf(", synthetic KV cache of %ld tokens", kvLength);
   else

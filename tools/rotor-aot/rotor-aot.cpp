@@ -31,6 +31,15 @@ static cl::opt<int64_t> kvTileSize("kv-tile-size",
                                    cl::desc("Keys per SDPA tile (default 64)"),
                                    cl::init(64));
 static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
+static cl::opt<std::string> target("target",
+                                   cl::desc("host (default) or cuda"),
+                                   cl::init("host"));
+static cl::opt<std::string> gpuChip("gpu-chip",
+                                    cl::desc("NVVM chip for --target=cuda"),
+                                    cl::init("sm_90"));
+static cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit", cl::desc("CUDA toolkit for libdevice and ptxas"),
+    cl::init(ROTOR_CUDA_TOOLKIT));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -41,6 +50,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   rotor::registerAllDialects(registry);
   rotor::registerInterfaceModels(registry);
+  rotor::registerGpuSerialization(registry);
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
   mlir::MLIRContext context(registry);
@@ -57,6 +67,10 @@ int main(int argc, char **argv) {
   if (!paramsFile.empty())
     options.paramsPath = paramsFile;
   options.host.kvTileSize = kvTileSize;
+  options.target = target;
+  options.gpu.loops = options.host;
+  options.gpu.chip = gpuChip;
+  options.gpu.toolkit = cudaToolkit;
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime();
   options.progress = [&](llvm::StringRef stage) {
     if (quiet)

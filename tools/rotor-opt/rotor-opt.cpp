@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
 #include "rotor/Conversion/HostPipeline/HostPipeline.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
@@ -19,10 +20,12 @@ int main(int argc, char **argv) {
   rotor::attn::registerAttnTransformsPasses();
   rotor::registerRotorConversionPasses();
   rotor::registerHostPipeline();
+  rotor::registerGpuPipeline();
 
   mlir::DialectRegistry registry;
   rotor::registerAllDialects(registry);
   rotor::registerInterfaceModels(registry);
+  rotor::registerGpuSerialization(registry);
   // Bufferization models, ConvertToLLVM interfaces and the like.
   mlir::registerAllExtensions(registry);
   return mlir::asMainReturnCode(

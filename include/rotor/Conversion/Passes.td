@@ -71,4 +71,33 @@ def DropArgumentResults : Pass<"rotor-drop-argument-results", "mlir::ModuleOp"> 
   }];
 }
 
+def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
+  let summary = "Allocate the host code's buffers in GPU-visible memory";
+  let description = [{
+    In the GPU path the host code (the entry points) launches kernels on
+    the buffers it allocates. Every `memref.alloc`/`memref.dealloc` of a
+    `func.func` becomes `gpu.alloc host_shared`/`gpu.dealloc`: managed
+    memory that kernels and the host's scalar code both read. The runtime
+    allocates the buffers it passes in the same way.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::func::FuncOp"> {
+  let summary = "Flatten each outermost scf.parallel and tile it into blocks";
+  let description = [{
+    Each outermost `scf.parallel` is collapsed into one dimension (the
+    last original dim varies fastest, so neighbouring threads touch
+    neighbouring elements) and tiled by `block-size`: the outer loop becomes
+    the grid, the inner one the threads of a block, for
+    `gpu-map-parallel-loops`. Out-of-range threads of the last block are
+    guarded, not clamped.
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Threads per block">,
+  ];
+}
+
 #endif // ROTOR_CONVERSION_PASSES_TD

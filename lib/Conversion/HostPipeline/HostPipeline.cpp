@@ -11,8 +11,8 @@
 
 using namespace mlir;
 
-void rotor::buildHostPipeline(OpPassManager &pm,
-                              const HostPipelineOptions &options) {
+void rotor::buildLoopLevelPipeline(OpPassManager &pm,
+                                   const HostPipelineOptions &options) {
   pm.addPass(attn::createAttnOutlineParams());
   ConvertAttnToLinalgOptions lowering;
   lowering.kvTileSize = options.kvTileSize;
@@ -30,7 +30,15 @@ void rotor::buildHostPipeline(OpPassManager &pm,
       // leave the signature: the caller already holds them.
       "rotor-drop-argument-results,"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-      "rotor-memref-copy-to-linalg,convert-linalg-to-parallel-loops,"
+      "rotor-memref-copy-to-linalg,convert-linalg-to-parallel-loops";
+  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
+    llvm::report_fatal_error("rotor: the loop-level pipeline does not parse");
+}
+
+void rotor::buildHostPipeline(OpPassManager &pm,
+                              const HostPipelineOptions &options) {
+  buildLoopLevelPipeline(pm, options);
+  std::string upstream =
       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
       // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
       // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16

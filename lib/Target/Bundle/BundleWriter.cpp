@@ -5,6 +5,7 @@
 
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/APFloat.h"
@@ -12,6 +13,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 
 #include <cstring>
 
@@ -128,6 +130,53 @@ llvm::Error writeWeights(const json::Object &manifest,
   return safetensors::write(outPath, tensors);
 }
 
+/// Writes each kernel's PTX (and cubin, when ptxas is found) under `dir`
+/// and describes them for the manifest.
+llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
+                                          const GpuPipelineOptions &gpu) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return fail(dir + ": cannot create: " + ec.message());
+  llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName(
+      "ptxas", {gpu.toolkit.empty() ? std::string(ROTOR_CUDA_TOOLKIT_BIN)
+                                    : gpu.toolkit + "/bin"});
+  json::Array list;
+  for (auto binary : module.getOps<gpu::BinaryOp>()) {
+    for (Attribute attr : binary.getObjects()) {
+      auto object = cast<gpu::ObjectAttr>(attr);
+      std::string name = binary.getSymName().str();
+      llvm::SmallString<256> ptxPath(dir);
+      llvm::sys::path::append(ptxPath, name + ".ptx");
+      std::error_code ec;
+      llvm::raw_fd_ostream out(ptxPath, ec);
+      if (ec)
+        return fail(ptxPath + ": " + ec.message());
+      out << object.getObject().getValue();
+      out.close();
+      json::Object kernel{{"module", name},
+                          {"ptx", ("kernels/" + name + ".ptx")},
+                          {"block", json::Array{gpu.blockSize, 1, 1}},
+                          {"grid", "ceil(iterations / block), computed by "
+                                   "the host code at each launch"}};
+      if (ptxas) {
+        std::string cubin = (dir + "/" + name + ".cubin").str();
+        std::string arch = "-arch=" + gpu.chip;
+        std::string in = std::string(ptxPath);
+        llvm::SmallVector<StringRef> argv = {*ptxas, arch, "-o", cubin, in};
+        std::string message;
+        if (llvm::sys::ExecuteAndWait(*ptxas, argv, std::nullopt, {}, 0, 0,
+                                      &message) != 0)
+          return fail("ptxas rejected " + ptxPath + ": " + message);
+        kernel["cubin"] = "kernels/" + name + ".cubin";
+      }
+      list.push_back(std::move(kernel));
+    }
+  }
+  return json::Object{{"chip", gpu.chip},
+                      {"loads", "the host library embeds the PTX and the "
+                                "driver compiles it for the GPU at hand"},
+                      {"kernels", std::move(list)}};
+}
+
 } // namespace
 
 llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
@@ -161,12 +210,28 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
                                      inBundle("weights.safetensors")))
     return err;
 
-  progress("lowering to host code");
+  bool cuda = options.target == "cuda";
+  if (!cuda && options.target != "host")
+    return fail("unknown target '" + options.target + "' (host or cuda)");
+  progress(cuda ? "lowering to NVVM kernels (" + options.gpu.chip + ")"
+                : std::string("lowering to host code"));
   {
     PassManager pm(ctx);
-    buildHostPipeline(pm, options.host);
+    if (cuda)
+      buildGpuPipeline(pm, options.gpu);
+    else
+      buildHostPipeline(pm, options.host);
     if (failed(pm.run(module)))
-      return fail("lowering to host code failed");
+      return fail(cuda ? "lowering to NVVM kernels failed"
+                       : "lowering to host code failed");
+  }
+  if (cuda) {
+    progress("writing kernels");
+    llvm::Expected<json::Object> kernels =
+        writeKernels(module, inBundle("kernels"), options.gpu);
+    if (!kernels)
+      return kernels.takeError();
+    (*manifest)["gpu"] = std::move(*kernels);
   }
   // Caches updated in place have left the entry points' results (see
   // rotor-drop-argument-results); the manifest lists what remains.
@@ -203,6 +268,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     return err;
 
   (*manifest)["format_version"] = kBundleFormatVersion;
+  (*manifest)["target"] = options.target;
   (*manifest)["host_library"] = "host.so";
   (*manifest)["weights"] = "weights.safetensors";
   std::error_code ec;

@@ -27,11 +27,21 @@ struct EntryPoint {
   std::vector<Slot> arguments, results;
 };
 
+/// Where a bundle's code runs: its entry points are host code that either
+/// computes everything itself or launches CUDA kernels.
+enum class Target { Host, Cuda };
+
 /// A validated bundle: manifest, loaded weights and host library.
 class Bundle {
 public:
   ~Bundle();
   static Result<std::unique_ptr<Bundle>> open(const std::string &dir);
+
+  Target target() const { return bundleTarget; }
+  /// For CUDA bundles: the weight in managed memory, uploaded once.
+  void *deviceWeight(const std::string &name) const {
+    return deviceWeights.at(name);
+  }
 
   const nlohmann::json &manifest() const { return manifestJson; }
   const EntryPoint &prefill() const { return entries[0]; }
@@ -55,12 +65,17 @@ private:
   void *library = nullptr;
   EntryPoint entries[2];
   std::map<std::string, Tensor> weights;
+  Target bundleTarget = Target::Host;
+  std::map<std::string, void *> deviceWeights;
 };
 
 /// A KV cache and the steps run so far on one bundle.
 class Session {
 public:
   explicit Session(const Bundle &bundle);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
 
   /// Runs prefill on hidden_states [T, hidden] at positions 0..T-1 into the
   /// empty cache; returns the output [T, hidden].
@@ -75,8 +90,12 @@ public:
 
 private:
   Result<Tensor> run(const EntryPoint &entry, const Tensor &hidden);
+  /// The bytes of a cache the entry points read: host memory, or managed
+  /// memory for CUDA bundles.
+  uint8_t *cacheData(int which);
   const Bundle &bundle;
   Tensor kCache, vCache;
+  void *deviceCaches[2] = {nullptr, nullptr};
   int64_t cached = 0;
 };
 

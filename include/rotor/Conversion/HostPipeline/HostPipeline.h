@@ -12,6 +12,12 @@ struct HostPipelineOptions {
   int64_t kvTileSize = 64;
 };
 
+/// Appends the passes shared by the host and GPU paths, from attn IR to the
+/// loop-level form: outlined params, linalg, bufferized with deallocations,
+/// caches updated in place, and `scf.parallel` loops over memrefs.
+void buildLoopLevelPipeline(mlir::OpPassManager &pm,
+                            const HostPipelineOptions &options = {});
+
 /// Appends the passes that take attn IR to the LLVM dialect for the host:
 /// outline params, lower attn to linalg, one-shot bufferize (function
 /// boundaries included), insert deallocations, lower linalg to parallel

@@ -7,13 +7,16 @@
 //                       for the runtime's fp64 reference;
 //   host.so             the entry points compiled for the host CPU, each
 //                       callable as `void rotor_<name>(void **args)`;
-//   weights.safetensors exactly the weights the entry points read.
+//   weights.safetensors exactly the weights the entry points read;
+//   kernels/            for --target=cuda: each kernel's PTX, and its cubin
+//                       when the CUDA toolkit's ptxas is present.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef ROTOR_TARGET_BUNDLE_BUNDLE_H
 #define ROTOR_TARGET_BUNDLE_BUNDLE_H
 
+#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
 #include "rotor/Conversion/HostPipeline/HostPipeline.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -34,6 +37,11 @@ struct BundleOptions {
   /// The safetensors archive that holds the parameters' values.
   std::optional<std::string> paramsPath;
   HostPipelineOptions host;
+  /// "host", or "cuda": the entry points stay host code that launches NVVM
+  /// kernels, and the bundle also carries each kernel's PTX (and cubin when
+  /// ptxas is found).
+  std::string target = "host";
+  GpuPipelineOptions gpu;
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };

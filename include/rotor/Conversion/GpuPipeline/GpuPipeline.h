@@ -1,0 +1,38 @@
+//===- GpuPipeline.h - attn IR to NVVM kernels and host code ----*- C++ -*-===//
+
+#ifndef ROTOR_CONVERSION_GPUPIPELINE_GPUPIPELINE_H
+#define ROTOR_CONVERSION_GPUPIPELINE_GPUPIPELINE_H
+
+#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+
+#include <string>
+
+namespace rotor {
+
+struct GpuPipelineOptions {
+  HostPipelineOptions loops;
+  /// The NVVM target chip, e.g. sm_90 or sm_80.
+  std::string chip = "sm_90";
+  /// `isa` (PTX, no toolkit needed) or `bin` (cubin through ptxas).
+  std::string format = "isa";
+  /// The CUDA toolkit, for ptxas and libdevice; "" lets MLIR search.
+  std::string toolkit;
+  /// Threads per block along the innermost parallel dim.
+  int64_t blockSize = 128;
+};
+
+/// Appends the passes that take attn IR to the LLVM dialect with its
+/// kernels serialized: the loop-level form, parallel loops tiled (the tile
+/// is a block of threads), mapped to blocks and threads and outlined to
+/// gpu.func kernels, host buffers in managed memory, kernels converted to
+/// NVVM and serialized with gpu-module-to-binary. The host side launches
+/// them through the mgpu* entry points, which the runtime provides.
+void buildGpuPipeline(mlir::OpPassManager &pm,
+                      const GpuPipelineOptions &options = {});
+
+/// Registers `rotor-gpu-pipeline` with the pass registry.
+void registerGpuPipeline();
+
+} // namespace rotor
+
+#endif // ROTOR_CONVERSION_GPUPIPELINE_GPUPIPELINE_H

@@ -1,0 +1,69 @@
+//===- GpuPipeline.cpp - attn IR to NVVM kernels and host code ------------===//
+
+#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+
+void rotor::buildGpuPipeline(OpPassManager &pm,
+                             const GpuPipelineOptions &options) {
+  buildLoopLevelPipeline(pm, options.loops);
+  std::string toolkit =
+      options.toolkit.empty() ? "" : " toolkit=" + options.toolkit;
+  std::string upstream = llvm::formatv(
+      // Each parallel loop becomes a 1-D grid of blocks of `blockSize`
+      // threads.
+      "func.func(rotor-tile-parallel-loops-for-gpu{{block-size={0}}),"
+      "func.func(gpu-map-parallel-loops),"
+      "func.func(convert-parallel-loops-to-gpu),gpu-kernel-outlining,"
+      "rotor-host-allocs-to-gpu,canonicalize,"
+      "nvvm-attach-target{{chip={1} features=+ptx80},"
+      // Kernels: the same exact bf16/f16 emulation as the host.
+      "gpu.module(math-extend-to-supported-types{{target-type=f32},"
+      "arith-emulate-unsupported-floats{{source-types=bf16,f16 "
+      "target-type=f32},arith-expand{{include-bf16=true},"
+      "convert-gpu-to-nvvm),"
+      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+      "math-extend-to-supported-types{{target-type=f32},"
+      "arith-emulate-unsupported-floats{{source-types=bf16,f16 "
+      "target-type=f32},arith-expand{{include-bf16=true},"
+      "gpu-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+      "finalize-memref-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
+      "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts,"
+      "gpu-module-to-binary{{format={2}{3}}",
+      options.blockSize, options.chip, options.format, toolkit);
+  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
+    llvm::report_fatal_error("rotor: the GPU pipeline does not parse");
+}
+
+namespace {
+struct GpuPipelineCLOptions
+    : public PassPipelineOptions<GpuPipelineCLOptions> {
+  Option<std::string> chip{*this, "chip", llvm::cl::desc("NVVM target chip"),
+                           llvm::cl::init("sm_90")};
+  Option<std::string> format{*this, "format",
+                             llvm::cl::desc("isa (PTX) or bin (cubin)"),
+                             llvm::cl::init("isa")};
+  Option<std::string> toolkit{*this, "toolkit",
+                              llvm::cl::desc("CUDA toolkit path")};
+  Option<int64_t> kvTileSize{*this, "kv-tile-size",
+                             llvm::cl::desc("Keys per SDPA tile"),
+                             llvm::cl::init(64)};
+};
+} // namespace
+
+void rotor::registerGpuPipeline() {
+  PassPipelineRegistration<GpuPipelineCLOptions>(
+      "rotor-gpu-pipeline",
+      "Lower attn IR to NVVM kernels and host code that launches them",
+      [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
+        GpuPipelineOptions options;
+        options.chip = cl.chip;
+        options.format = cl.format;
+        options.toolkit = cl.toolkit;
+        options.loops.kvTileSize = cl.kvTileSize;
+        buildGpuPipeline(pm, options);
+      });
+}
