@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 namespace rotor::rt::cuda {
@@ -202,6 +203,13 @@ __attribute__((visibility("default"))) void mgpuStreamSynchronize(void *stream) 
 __attribute__((visibility("default"))) void *mgpuMemAlloc(uint64_t bytes,
                                                          void *, bool) {
   return allocManaged(bytes);
+}
+
+// Both sides are host-visible (managed memory or host constants), and the
+// host code waits for all earlier work before it copies.
+__attribute__((visibility("default"))) void
+mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
+  std::memcpy(dst, src, bytes);
 }
 
 __attribute__((visibility("default"))) void mgpuMemFree(void *ptr, void *) {

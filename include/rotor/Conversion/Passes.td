@@ -77,8 +77,10 @@ def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
     In the GPU path the host code (the entry points) launches kernels on
     the buffers it allocates. Every `memref.alloc`/`memref.dealloc` of a
     `func.func` becomes `gpu.alloc host_shared`/`gpu.dealloc`: managed
-    memory that kernels and the host's scalar code both read. The runtime
-    allocates the buffers it passes in the same way.
+    memory that kernels and the host's scalar code both read. Constant
+    tables (`memref.get_global`) are copied into such memory on entry and
+    freed on return. The runtime allocates the buffers it passes in the
+    same way.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }

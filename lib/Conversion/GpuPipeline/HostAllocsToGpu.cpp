@@ -28,9 +28,34 @@ struct HostAllocsToGpuPass
             alloc.getDynamicSizes(), alloc.getSymbolOperands(),
             /*hostShared=*/true);
       });
+      Type token = gpu::AsyncTokenType::get(&getContext());
+      // Constant tables (RoPE frequencies, Hadamard signs, codebooks) are
+      // host globals; kernels read a managed copy, freed on return.
+      SmallVector<Value> tables;
+      func.walk([&](memref::GetGlobalOp global) {
+        rewriter.setInsertionPointAfter(global);
+        Location loc = global.getLoc();
+        auto copy = gpu::AllocOp::create(rewriter, loc, global.getType(),
+                                         Type(), ValueRange{}, ValueRange{},
+                                         ValueRange{}, /*hostShared=*/true);
+        Value ready = gpu::WaitOp::create(rewriter, loc, token, ValueRange{})
+                          .getAsyncToken();
+        Value copied =
+            gpu::MemcpyOp::create(rewriter, loc, token, ValueRange{ready},
+                                  copy.getMemref(), global.getResult())
+                .getAsyncToken();
+        gpu::WaitOp::create(rewriter, loc, Type(), ValueRange{copied});
+        rewriter.replaceAllUsesExcept(global.getResult(), copy.getMemref(),
+                                      copied.getDefiningOp());
+        tables.push_back(copy.getMemref());
+      });
+      func.walk([&](func::ReturnOp ret) {
+        rewriter.setInsertionPoint(ret);
+        for (Value table : tables)
+          memref::DeallocOp::create(rewriter, ret.getLoc(), table);
+      });
       // The GPU-to-LLVM lowering frees only asynchronously: wait for
       // everything before, free on a stream, wait for the free.
-      Type token = gpu::AsyncTokenType::get(&getContext());
       func.walk([&](memref::DeallocOp dealloc) {
         rewriter.setInsertionPoint(dealloc);
         Location loc = dealloc.getLoc();

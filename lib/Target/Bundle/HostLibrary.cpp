@@ -72,8 +72,12 @@ Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path) {
   // A baseline x86-64 CPU (SSE4.2, POPCNT): the bundle is built here and
   // may run on another machine.
   StringRef cpu = triple.isX86() ? "x86-64-v2" : "generic";
+  TargetOptions targetOptions;
+  // Constructors (CUDA bundles load their kernels in one) go to
+  // .init_array, which the dynamic loader runs; .ctors it ignores.
+  targetOptions.UseInitArray = true;
   std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, "", TargetOptions(), Reloc::PIC_, std::nullopt,
+      triple, cpu, "", targetOptions, Reloc::PIC_, std::nullopt,
       CodeGenOptLevel::Aggressive));
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
