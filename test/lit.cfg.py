@@ -33,3 +33,22 @@ llvm_config.add_tool_substitutions(
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(
     ("%scripts", os.path.join(config.rotor_src_root, "scripts")))
+
+# Kernels that use math functions need the CUDA toolkit's libdevice.
+if config.cuda_toolkit:
+    config.available_features.add("cuda-toolkit")
+
+# GPU tests run where the CUDA driver loads and sees a GPU; elsewhere lit
+# reports them UNSUPPORTED (REQUIRES: cuda-gpu).
+def _has_cuda_gpu():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
+
+
+if _has_cuda_gpu():
+    config.available_features.add("cuda-gpu")

@@ -54,6 +54,8 @@ int main(int argc, char **argv) {
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
   mlir::MLIRContext context(registry);
+  // Errors name the op and its location; a dump of it helps nobody.
+  context.printOpOnDiagnostic(false);
 
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);

@@ -95,7 +95,8 @@ def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::f
     `gpu-map-parallel-loops`. Out-of-range threads of the last block are
     guarded, not clamped.
   }];
-  let dependentDialects = ["mlir::scf::SCFDialect", "mlir::arith::ArithDialect"];
+  let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
+                           "mlir::scf::SCFDialect"];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
            "Threads per block">,

@@ -46,8 +46,10 @@ struct GpuPipelineCLOptions
   Option<std::string> format{*this, "format",
                              llvm::cl::desc("isa (PTX) or bin (cubin)"),
                              llvm::cl::init("isa")};
-  Option<std::string> toolkit{*this, "toolkit",
-                              llvm::cl::desc("CUDA toolkit path")};
+  Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit path (default: the one found at build time)"),
+      llvm::cl::init(ROTOR_CUDA_TOOLKIT)};
   Option<int64_t> kvTileSize{*this, "kv-tile-size",
                              llvm::cl::desc("Keys per SDPA tile"),
                              llvm::cl::init(64)};

@@ -150,7 +150,20 @@ llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
       llvm::raw_fd_ostream out(ptxPath, ec);
       if (ec)
         return fail(ptxPath + ": " + ec.message());
-      out << object.getObject().getValue();
+      StringRef ptx = object.getObject().getValue();
+      // Math functions become libdevice calls; without the toolkit's
+      // libdevice they stay unresolved and the driver would reject the PTX.
+      if (size_t at = ptx.find(".extern .func"); at != StringRef::npos) {
+        StringRef rest = ptx.substr(at);
+        size_t nv = rest.find("__nv_");
+        StringRef callee = nv == StringRef::npos
+                               ? StringRef("an external function")
+                               : rest.substr(nv, rest.find('(', nv) - nv);
+        return fail("kernel " + name + " calls " + callee +
+                    ", which only the CUDA toolkit's libdevice provides: pass "
+                    "--cuda-toolkit DIR (none was found when Rotor was built)");
+      }
+      out << ptx;
       out.close();
       json::Object kernel{{"module", name},
                           {"ptx", ("kernels/" + name + ".ptx")},
@@ -213,6 +226,15 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   bool cuda = options.target == "cuda";
   if (!cuda && options.target != "host")
     return fail("unknown target '" + options.target + "' (host or cuda)");
+  if (cuda) {
+    // Kernels need the toolkit's libdevice for their math functions.
+    llvm::SmallString<256> libdevice(options.gpu.toolkit);
+    llvm::sys::path::append(libdevice, "nvvm", "libdevice");
+    if (options.gpu.toolkit.empty() || !llvm::sys::fs::is_directory(libdevice))
+      return fail("--target=cuda needs the CUDA toolkit's libdevice, and '" +
+                  options.gpu.toolkit +
+                  "' has no nvvm/libdevice: pass --cuda-toolkit DIR");
+  }
   progress(cuda ? "lowering to NVVM kernels (" + options.gpu.chip + ")"
                 : std::string("lowering to host code"));
   {

@@ -15,7 +15,8 @@ struct GpuPipelineOptions {
   std::string chip = "sm_90";
   /// `isa` (PTX, no toolkit needed) or `bin` (cubin through ptxas).
   std::string format = "isa";
-  /// The CUDA toolkit, for ptxas and libdevice; "" lets MLIR search.
+  /// The CUDA toolkit, for ptxas and libdevice. Without libdevice, kernels
+  /// that use math functions are rejected when the bundle is written.
   std::string toolkit;
   /// Threads per block along the innermost parallel dim.
   int64_t blockSize = 128;

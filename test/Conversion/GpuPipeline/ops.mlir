@@ -1,0 +1,67 @@
+// Every op family through the GPU pipeline to PTX for sm_90 (no CUDA
+// toolkit needed for PTX): one kernel module per parallel loop, launched
+// from host code.
+// REQUIRES: cuda-toolkit
+// RUN: rotor-opt %s --rotor-gpu-pipeline=chip=sm_90 -split-input-file | FileCheck %s
+
+// CHECK-LABEL: llvm.func @linear(
+// CHECK: gpu.launch_func @linear_kernel::@linear_kernel
+// CHECK: gpu.binary @linear_kernel
+// CHECK-SAME: #nvvm.target<chip = "sm_90"
+// CHECK-SAME: .visible .entry linear_kernel(
+// CHECK-SAME: ld.global
+func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>) -> tensor<?x32xf32> {
+  %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+      : tensor<?x64xf32>, tensor<32x64xf32>, tensor<32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// CHECK-LABEL: llvm.func @rope(
+// The angle is reduced modulo 2 pi in f64 (cvt.rni.f64), and bf16 results
+// round to nearest even in integer arithmetic (+0x7fff + lsb).
+// CHECK: gpu.binary @rope_kernel
+// CHECK-SAME: .entry rope_kernel(
+// CHECK-SAME: cvt.rni.f64.f64
+// CHECK-SAME: 32767
+func.func @rope(%x: tensor<?x2x64xbf16>, %p: tensor<?xi32>) -> tensor<?x2x64xbf16> {
+  %y = attn.rope interleaved %x, %p rotary_dim(32) theta(1.0e+04)
+      precision <compute = bf16, accumulate = f32> : tensor<?x2x64xbf16>, tensor<?xi32>
+  return %y : tensor<?x2x64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: llvm.func @hadamard(
+// CHECK: gpu.launch_func @hadamard_kernel
+// CHECK: gpu.binary @hadamard_kernel
+func.func @hadamard(%x: tensor<3x8xf32>) -> tensor<3x8xf32> {
+  %y = attn.hadamard %x rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<3x8xf32>
+  return %y : tensor<3x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: llvm.func @quantize(
+// CHECK: gpu.launch_func @quantize_kernel
+// CHECK: cvt.rni.f32.f32
+func.func @quantize(%x: tensor<?x64xf32>) -> (tensor<?x64xi8>, tensor<?x2xf16>) {
+  %c, %s = attn.quantize %x format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32> : tensor<?x64xf32>
+  return %c, %s : tensor<?x64xi8>, tensor<?x2xf16>
+}
+
+// -----
+
+// The online-softmax loop stays on the host and launches the tile kernels.
+// CHECK-LABEL: llvm.func @sdpa(
+// CHECK: llvm.cond_br
+// CHECK: gpu.launch_func
+// CHECK: ex2.approx.f32
+func.func @sdpa(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>) -> tensor<?x4x64xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32> -> tensor<?x4x64xf32>
+  return %o : tensor<?x4x64xf32>
+}
