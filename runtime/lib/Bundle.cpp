@@ -6,7 +6,9 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -34,8 +36,14 @@ Result<Slot> parseSlot(const nlohmann::json &j, const std::string &where) {
     return R::failure(where + " '" + s.name + "': unsupported dtype " +
                       j["dtype"].dump());
   s.dtype = *dtype;
+  // Static extents multiply to at most 2^40 bytes: nothing larger is a
+  // tensor of one attention layer, and the products cannot overflow.
+  uint64_t bytes = dtypeSize(s.dtype);
   for (auto &d : j["shape"]) {
-    if (!d.is_number_integer() || d.get<int64_t>() < -1)
+    if (!d.is_number_integer() || d.get<int64_t>() < -1 ||
+        (d.get<int64_t>() >= 0 &&
+         (__builtin_mul_overflow(bytes, d.get<uint64_t>(), &bytes) ||
+          bytes > (uint64_t(1) << 40))))
       return R::failure(where + " '" + s.name + "': bad shape " +
                         j["shape"].dump());
     s.shape.push_back(d);
@@ -68,6 +76,10 @@ Bundle::~Bundle() {
 Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   using R = Result<std::unique_ptr<Bundle>>;
   std::string manifestPath = dir + "/manifest.json";
+  std::error_code fsError;
+  if (!std::filesystem::is_regular_file(manifestPath, fsError))
+    return R::failure(manifestPath + ": cannot open (is " + dir +
+                      " a bundle written by rotor-aot?)");
   std::ifstream in(manifestPath);
   if (!in)
     return R::failure(manifestPath + ": cannot open (is " + dir +
@@ -84,7 +96,10 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     return bad("format_version " + m["format_version"].dump() +
                " is not the version this runtime runs (" +
                std::to_string(kBundleFormatVersion) + ")");
-  std::string target = m.value("target", "host");
+  if (m.contains("target") && !m["target"].is_string())
+    return bad("target must be a string");
+  std::string target = m.contains("target") ? m["target"].get<std::string>()
+                                            : "host";
   if (target != "host" && target != "cuda")
     return bad("target must be host or cuda, got " + target);
   for (const char *key : {"host_library", "weights"})
@@ -103,7 +118,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   for (int i = 0; i < 2; ++i) {
     const nlohmann::json &e = m["entry_points"][i];
     std::string expected = i == 0 ? "prefill" : "decode";
-    if (!e.is_object() || e.value("name", "") != expected ||
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() ||
+        e["name"] != expected ||
         !e.contains("symbol") || !e["symbol"].is_string() ||
         !e.contains("arguments") || !e["arguments"].is_array() ||
         !e.contains("results") || !e["results"].is_array())
@@ -128,7 +144,25 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     // "in_place"): one result, the output; otherwise output and caches.
     bool paramsOnly = true;
     for (size_t a = fixed; a < entry.arguments.size(); ++a)
-      paramsOnly &= entry.arguments[a].kind == "param";
+      paramsOnly &= entry.arguments[a].kind == "param" &&
+                    entry.arguments[a].name != "hidden_states" &&
+                    entry.arguments[a].name != "positions" &&
+                    entry.arguments[a].name != "k_cache" &&
+                    entry.arguments[a].name != "v_cache";
+    auto isFloat = [](DType t) {
+      return t == DType::F32 || t == DType::BF16 || t == DType::F16;
+    };
+    if (entry.arguments.size() >= 2 &&
+        (entry.arguments[0].kind != "input" ||
+         !isFloat(entry.arguments[0].dtype) ||
+         entry.arguments[0].shape.size() != 2 ||
+         entry.arguments[0].shape[1] < 1 ||
+         entry.arguments[1].kind != "input" ||
+         (entry.arguments[1].dtype != DType::I32 &&
+          entry.arguments[1].dtype != DType::I64) ||
+         entry.arguments[1].shape.size() != 1))
+      return bad(expected + ": hidden_states must be a float input [T, E] "
+                            "and positions an i32/i64 input [T]");
     if (!paramsOnly || entry.arguments.size() < 4 ||
         entry.arguments[2].name != "k_cache" ||
         entry.arguments[3].name != "v_cache" ||
@@ -196,6 +230,9 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (b->bundleTarget == Target::Cuda)
     for (auto &[name, t] : b->weights) {
       void *ptr = cuda::allocManaged(t.bytes.size());
+      if (!ptr)
+        return R::failure(dir + ": cannot allocate GPU memory for weight '" +
+                          name + "': " + cuda::synchronizeAndTakeError());
       std::memcpy(ptr, t.bytes.data(), t.bytes.size());
       b->deviceWeights[name] = ptr;
     }
@@ -203,6 +240,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     return R::failure(dir + ": uploading the weights: " + err);
 
   std::string libPath = dir + "/" + m["host_library"].get<std::string>();
+  if (!std::filesystem::is_regular_file(libPath, fsError))
+    return R::failure(libPath + ": cannot load: not a file");
   b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!b->library)
     return R::failure(libPath + ": cannot load: " + dlerror());
@@ -229,6 +268,11 @@ Session::Session(const Bundle &bundle) : bundle(bundle) {
     for (int i = 0; i < 2; ++i) {
       const Tensor &host = i == 0 ? kCache : vCache;
       deviceCaches[i] = cuda::allocManaged(host.bytes.size());
+      if (!deviceCaches[i]) {
+        allocationError = "cannot allocate the KV cache on the GPU: " +
+                          cuda::synchronizeAndTakeError();
+        return;
+      }
       std::memset(deviceCaches[i], 0, host.bytes.size());
     }
 }
@@ -245,6 +289,8 @@ uint8_t *Session::cacheData(int which) {
 }
 
 Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
+  if (!allocationError.empty())
+    return Result<int64_t>::failure(allocationError);
   int64_t capacity = kCache.shape[0];
   if (cached != 0 || length < 0 || length >= capacity)
     return Result<int64_t>::failure(
@@ -267,6 +313,8 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
 }
 
 Result<Tensor> Session::prefill(const Tensor &hidden) {
+  if (!allocationError.empty())
+    return Result<Tensor>::failure(allocationError);
   if (cached != 0)
     return Result<Tensor>::failure(
         "prefill: the session already holds " + std::to_string(cached) +
@@ -275,6 +323,8 @@ Result<Tensor> Session::prefill(const Tensor &hidden) {
 }
 
 Result<Tensor> Session::decode(const Tensor &hidden) {
+  if (!allocationError.empty())
+    return Result<Tensor>::failure(allocationError);
   if (hidden.shape.size() != 2 || hidden.shape[0] != 1)
     return Result<Tensor>::failure("decode: takes one token [1, hidden], got " +
                                    formatShape(hidden.shape));
@@ -319,6 +369,7 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   int64_t cacheLen = cached;
   bool cudaTarget = bundle.target() == Target::Cuda;
   std::vector<void *> staged; // inputs copied to managed memory
+  std::vector<void *> freed;  // result buffers already released
   for (const Slot &s : entry.arguments) {
     if (s.kind == "cache_len") {
       packed.push_back(&cacheLen);
@@ -331,6 +382,12 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       data = input.bytes.data();
       if (cudaTarget) {
         data = cuda::allocManaged(input.bytes.size());
+        if (!data) {
+          for (void *ptr : staged)
+            cuda::freeManaged(ptr);
+          return R::failure(entry.name + ": cannot allocate GPU memory: " +
+                            cuda::synchronizeAndTakeError());
+        }
         std::memcpy(data, input.bytes.data(), input.bytes.size());
         staged.push_back(data);
       }
@@ -350,11 +407,12 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     packed.push_back(&pointers.back());
   }
   entry.function(packed.data());
-  for (void *ptr : staged)
-    cuda::freeManaged(ptr);
   if (cudaTarget)
-    if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
+    if (std::string err = cuda::synchronizeAndTakeError(); !err.empty()) {
+      for (void *ptr : staged)
+        cuda::freeManaged(ptr);
       return R::failure(entry.name + " on the GPU: " + err);
+    }
 
   // Results: the output, then the caches (written in place or returned as
   // new buffers, which are copied back and freed).
@@ -378,15 +436,40 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
                           " is not a dense row-major buffer");
       stride *= d[3 + i];
     }
+    // The result must have exactly the shape the manifest promises.
+    std::vector<int64_t> expected =
+        r == 0 ? std::vector<int64_t>{t, hs.shape[1]}
+               : (r == 1 ? kCache : vCache).shape;
+    if (rank != expected.size())
+      return R::failure(entry.name + ": result " + entry.results[r].name +
+                        " does not have the rank of " + formatShape(expected));
+    for (size_t i = 0; i < rank; ++i)
+      if (d[3 + i] != expected[i])
+        return R::failure(entry.name + ": result " + entry.results[r].name +
+                          " does not have the shape " + formatShape(expected));
     const uint8_t *src = aligned + d[2] * int64_t(elem);
     uint8_t *dest = r == 0 ? nullptr : cacheData(int(r) - 1);
     if (r == 0)
       output.bytes.assign(src, src + count * int64_t(elem));
     else if (src != dest)
       std::memcpy(dest, src, size_t(count) * elem);
-    // Buffers the entry point allocated are ours to free: with the host's
-    // allocator, or in managed memory for CUDA bundles.
-    if (allocated != cacheData(0) && allocated != cacheData(1)) {
+    // Buffers the entry point allocated are ours to free (with the host's
+    // allocator, or in managed memory for CUDA bundles), once. Not ours:
+    // the caches and inputs we passed, weights, and MLIR's 0xdeadbeef
+    // marker of a constant global.
+    bool ours = allocated != cacheData(0) && allocated != cacheData(1) &&
+                allocated != reinterpret_cast<uint8_t *>(0xdeadbeef) &&
+                allocated != hidden.bytes.data() &&
+                allocated != positions.bytes.data() &&
+                std::find(staged.begin(), staged.end(), allocated) ==
+                    staged.end() &&
+                std::find(freed.begin(), freed.end(), allocated) == freed.end();
+    for (const Slot &s : entry.arguments)
+      if (s.kind == "param")
+        ours &= allocated != (cudaTarget ? bundle.deviceWeight(s.name)
+                                         : bundle.weight(s.name).bytes.data());
+    if (ours) {
+      freed.push_back(allocated);
       if (cudaTarget)
         cuda::freeManaged(allocated);
       else
@@ -394,6 +477,8 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     }
     at += 3 + 2 * rank;
   }
+  for (void *ptr : staged)
+    cuda::freeManaged(ptr);
   cached += t;
   return output;
 }

@@ -53,6 +53,33 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
   int64_t e = l["hidden"], hq = l["q_heads"], hkv = l["kv_heads"],
           d = l["head_dim"];
   int64_t t = hidden.shape[0];
+  const nlohmann::json &ropeDesc = l["rope"];
+  int64_t rotary = ropeDesc["rotary_dim"];
+  std::string layoutName = ropeDesc["layout"];
+  auto malformed = [&](const std::string &what) {
+    return R::failure("manifest.json: the layer description is malformed: " +
+                      what);
+  };
+  if (e != bundle.hiddenSize() || hq < 1 || hkv < 1 || d < 1 || hq % hkv)
+    return malformed("hidden, q_heads, kv_heads and head_dim do not fit the "
+                     "entry points");
+  if (rotary < 0 || rotary % 2 || rotary > d)
+    return malformed("rotary_dim must be even and at most head_dim");
+  if (layoutName != "half_split" && layoutName != "interleaved")
+    return malformed("unknown RoPE layout '" + layoutName + "'");
+  auto shapeIs = [&](const nlohmann::json &name,
+                     std::vector<int64_t> shape) {
+    return name.is_null() || bundle.weight(name.get<std::string>()).shape == shape;
+  };
+  if (!shapeIs(l["q_proj"]["weight"], {hq * d, e}) ||
+      !shapeIs(l["q_proj"]["bias"], {hq * d}) ||
+      !shapeIs(l["k_proj"]["weight"], {hkv * d, e}) ||
+      !shapeIs(l["k_proj"]["bias"], {hkv * d}) ||
+      !shapeIs(l["v_proj"]["weight"], {hkv * d, e}) ||
+      !shapeIs(l["v_proj"]["bias"], {hkv * d}) ||
+      !shapeIs(l["o_proj"]["weight"], {e, hq * d}) ||
+      !shapeIs(l["o_proj"]["bias"], {e}))
+    return malformed("a projection's weights do not have its shape");
   auto weight = [&](const nlohmann::json &name) {
     return bundle.weight(name.get<std::string>()).toDoubles();
   };
@@ -69,7 +96,7 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
   std::vector<double> v = project(l["v_proj"], x, e, hkv * d);
 
   const nlohmann::json &rope = l["rope"];
-  ref::RopeLayout layout = rope["layout"] == "interleaved"
+  ref::RopeLayout layout = layoutName == "interleaved"
                                ? ref::RopeLayout::Interleaved
                                : ref::RopeLayout::HalfSplit;
   ref::RopeScaling scaling;
@@ -77,18 +104,34 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
     const nlohmann::json &s = rope["scaling"];
     std::string kind = s["kind"];
     using K = ref::RopeScaling::Kind;
+    if (kind != "linear" && kind != "dynamic" && kind != "yarn" &&
+        kind != "llama3")
+      return malformed("unknown RoPE scaling '" + kind + "'");
     scaling.kind = kind == "linear"    ? K::Linear
                    : kind == "dynamic" ? K::Dynamic
                    : kind == "yarn"    ? K::Yarn
                                        : K::Llama3;
+    bool typesOk = true;
+    auto number = [&](const char *key, double fallback) {
+      if (!s.contains(key))
+        return fallback;
+      typesOk &= s[key].is_number();
+      return s[key].is_number() ? s[key].get<double>() : fallback;
+    };
     scaling.factor = s["factor"];
-    scaling.originalMaxPositions = s.value("original_max_position_embeddings", 0);
-    scaling.betaFast = s.value("beta_fast", 32.0);
-    scaling.betaSlow = s.value("beta_slow", 1.0);
-    scaling.attentionFactor = s.value("attention_factor", 1.0);
-    scaling.truncate = s.value("truncate", true);
-    scaling.lowFreqFactor = s.value("low_freq_factor", 1.0);
-    scaling.highFreqFactor = s.value("high_freq_factor", 4.0);
+    scaling.originalMaxPositions =
+        int64_t(number("original_max_position_embeddings", 0));
+    scaling.betaFast = number("beta_fast", 32.0);
+    scaling.betaSlow = number("beta_slow", 1.0);
+    scaling.attentionFactor = number("attention_factor", 1.0);
+    scaling.lowFreqFactor = number("low_freq_factor", 1.0);
+    scaling.highFreqFactor = number("high_freq_factor", 4.0);
+    if (s.contains("truncate")) {
+      typesOk &= s["truncate"].is_boolean();
+      scaling.truncate = s["truncate"].is_boolean() && s["truncate"].get<bool>();
+    }
+    if (!typesOk)
+      return malformed("a RoPE scaling parameter has the wrong type");
   }
   std::vector<int64_t> positions(static_cast<size_t>(t));
   std::iota(positions.begin(), positions.end(), 0);

@@ -6,7 +6,9 @@
 
 #include <bit>
 #include <cmath>
+#include <climits>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -131,6 +133,9 @@ Tensor Tensor::convert(DType to) const {
 
 Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
   using R = Result<std::map<std::string, Tensor>>;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return R::failure(path + ": not a readable file");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return R::failure(path + ": cannot open");
@@ -169,11 +174,14 @@ Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
     Tensor t{*dtype, {}, {}};
     uint64_t count = 1;
     for (auto &d : entry["shape"]) {
-      if (!d.is_number_unsigned())
-        return bad("bad shape entry");
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX) ||
+          __builtin_mul_overflow(count, d.get<uint64_t>(), &count))
+        return bad("bad shape " + entry["shape"].dump());
       t.shape.push_back(d.get<int64_t>());
-      count *= d.get<uint64_t>();
     }
+    uint64_t byteCount;
+    if (__builtin_mul_overflow(count, uint64_t(dtypeSize(*dtype)), &byteCount))
+      return bad("shape " + entry["shape"].dump() + " is too large");
     auto &off = entry["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       return bad("bad data_offsets");
@@ -181,7 +189,7 @@ Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
     if (end < begin || end > payloadSize)
       return bad("data_offsets lie outside the " + std::to_string(payloadSize) +
                  " bytes of data");
-    if (end - begin != count * dtypeSize(*dtype))
+    if (end - begin != byteCount)
       return bad(std::to_string(end - begin) + " bytes of data for shape " +
                  formatShape(t.shape));
     t.bytes.assign(data.begin() + int64_t(payloadStart + begin),

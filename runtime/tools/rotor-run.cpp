@@ -12,6 +12,7 @@
 #include "rotor-rt/Reference.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -62,7 +63,8 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
   };
   Session session(bundle);
   int64_t prefillTokens = t - decodeSteps;
-  Tensor output{hidden.dtype, {0, e}, {}};
+  // Steps return the bundle's element type, whatever the input's was.
+  Tensor output{bundle.hiddenDtype(), {0, e}, {}};
   auto start = clock::now();
   if (kvLength >= 0) {
     if (Result<int64_t> filled = session.fillSynthetic(kvLength, 1); !filled)
@@ -122,7 +124,7 @@ int main(int argc, char **argv) {
       const char *v = value();
       char *end = nullptr;
       tolerance = v ? std::strtod(v, &end) : -1;
-      if (!v || *end || tolerance < 0)
+      if (!v || end == v || *end || !std::isfinite(tolerance) || tolerance < 0)
         return fail("--tolerance needs a number >= 0", 2);
       reference = true;
     } else if (a == "--reference") {

@@ -96,6 +96,7 @@ private:
   const Bundle &bundle;
   Tensor kCache, vCache;
   void *deviceCaches[2] = {nullptr, nullptr};
+  std::string allocationError;
   int64_t cached = 0;
 };
 

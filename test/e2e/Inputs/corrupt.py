@@ -50,6 +50,19 @@ if kind.startswith("bundle-"):
         m = json.load(open(manifest))
         m["entry_points"][1]["arguments"][3]["shape"] = [8, 2, 64]
         json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-target-type":
+        m = json.load(open(manifest))
+        m["target"] = 1
+        json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-layer-heads":
+        m = json.load(open(manifest))
+        m["layer"]["kv_heads"] = 0
+        json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-huge-cache":
+        m = json.load(open(manifest))
+        for e in m["entry_points"]:
+            e["arguments"][2]["shape"] = [4294967296, 4294967296, 1]
+        json.dump(m, open(manifest, "w"))
     elif kind == "bundle-no-library":
         import os
         os.remove(f"{dst}/host.so")
