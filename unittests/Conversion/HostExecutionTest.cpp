@@ -151,11 +151,12 @@ protected:
   }
 
   /// Lowers and JITs `source`; fails the test on any error.
-  void compile(const std::string &source) {
+  void compile(const std::string &source,
+               const rotor::HostPipelineOptions &pipeline = {}) {
     OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &context);
     ASSERT_TRUE(module) << source;
     PassManager pm(&context);
-    rotor::buildHostPipeline(pm);
+    rotor::buildHostPipeline(pm, pipeline);
     ASSERT_TRUE(succeeded(pm.run(*module))) << source;
     // The options hold a function_ref: the transformer must outlive create().
     auto transformer = makeOptimizingTransformer(2, 0, nullptr);
@@ -568,6 +569,42 @@ TEST_F(HostExecutionTest, QuantizeAbsmaxAndCodebook) {
     expectClose(call("d", dargs, {Elem::F32}, {2})[0], expectedRecon, 1e-6,
                 "dequantize " + what);
   }
+}
+
+/// Rotating Q/K in the projection's epilogue changes where values live, not
+/// the arithmetic: the fused and unfused lowerings agree bit for bit.
+TEST_F(HostExecutionTest, RopeEpilogueFusionIsBitExact) {
+  const int64_t t = 5, e = 64, h = 4, d = 16;
+  std::string source = llvm::formatv(R"mlir(
+    func.func @f(%x: tensor<?x{0}xf32>, %w: tensor<{1}x{0}xbf16>, %b: tensor<{1}xf32>,
+                 %p: tensor<?xi32>) -> tensor<?x{2}x{3}xbf16> {
+      %c0 = arith.constant 0 : index
+      %n = tensor.dim %x, %c0 : tensor<?x{0}xf32>
+      %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+          : tensor<?x{0}xf32>, tensor<{1}x{0}xbf16>, tensor<{1}xf32> -> tensor<?x{1}xbf16>
+      %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, {2}, {3}]
+          : tensor<?x{1}xbf16> into tensor<?x{2}x{3}xbf16>
+      %r = attn.rope interleaved %y3, %p rotary_dim(12) theta(1.0e+04)
+          precision <compute = f32, accumulate = f32> : tensor<?x{2}x{3}xbf16>, tensor<?xi32>
+      return %r : tensor<?x{2}x{3}xbf16>
+    })mlir", e, h * d, h, d).str();
+  Vec x = randomVec(t * e, 1.0), w = randomBF16Vec(h * d * e, 0.2),
+      b = randomVec(h * d, 20.0);
+  std::vector<int64_t> pos = randomPositions(t, 4096);
+  auto run = [&](bool fuse) {
+    rotor::HostPipelineOptions options;
+    options.fuseRopeEpilogue = fuse;
+    compile(source, options);
+    std::vector<Arg> args = {tensorArg(Elem::F32, {t, e}, x),
+                             tensorArg(Elem::BF16, {h * d, e}, w),
+                             tensorArg(Elem::F32, {h * d}, b),
+                             tensorArg(Elem::I32, {t}, toDouble(pos))};
+    return call("f", args, {Elem::BF16}, {3})[0];
+  };
+  Vec fused = run(true), separate = run(false);
+  ASSERT_EQ(fused.size(), separate.size());
+  for (size_t i = 0; i < fused.size(); ++i)
+    ASSERT_EQ(fused[i], separate[i]) << "element " << i << ", seed " << seed;
 }
 
 /// The bundled Qwen2.5-0.5B layer: prefill of T tokens followed by N decode

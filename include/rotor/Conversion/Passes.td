@@ -9,7 +9,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
   let summary = "Lower attn ops to linalg, tensor, arith, math and scf";
   let description = [{
     Lowers every computing attn op to value-semantic loop nests: projections
-    to `linalg.generic` contractions that start from the bias, RoPE to one
+    to `linalg.generic` contractions that start from the bias (a projection
+    that only feeds a RoPE through its head split becomes one `scf.forall`
+    over tokens and heads that projects and rotates each head), RoPE to one
     elementwise `linalg.generic` with the inverse frequencies as an f64
     constant (or computed in the kernel for dynamic NTK scaling), Hadamard
     rotations to log2(G) butterfly stages, RMS norm and block quantization to
@@ -34,6 +36,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
            "Keys per tile of the online-softmax loop of attn.sdpa">,
+    Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
+           "Rotate Q/K heads in the projection's epilogue (scf.forall over "
+           "tokens and heads) when the projection feeds only the RoPE">,
   ];
 }
 

@@ -50,6 +50,8 @@ struct ConvertAttnToLinalgPass
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     lowering::populateLinearLoweringPatterns(patterns);
+    if (fuseRopeEpilogue)
+      lowering::populateRopeEpilogueFusionPatterns(patterns);
     lowering::populateNormAndGateLoweringPatterns(patterns);
     lowering::populateDataMovementLoweringPatterns(patterns);
     lowering::populateRopeLoweringPatterns(patterns);

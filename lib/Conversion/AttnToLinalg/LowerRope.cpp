@@ -77,40 +77,114 @@ Value buildDynamicInverseFrequencies(ImplicitLocOpBuilder &b, RopeOp op,
                      });
 }
 
-/// Every element of the output reads its own input element and its pair
-/// partner. The angle pos * inv_freq is formed and reduced to [-pi, pi] in
-/// f64, so that long positions lose no accuracy; cos and sin are evaluated
-/// in f32 (at least) and rounded to the compute type, where the rotation
-/// happens. Dims >= R are copied unchanged.
+} // namespace
+
+RopeEmitter::RopeEmitter(ImplicitLocOpBuilder &b, RopeOp op) : op(op) {
+  int64_t r = op.getRotaryDim();
+  if (std::optional<SmallVector<double>> freqs =
+          getStaticInverseFrequencies(op)) {
+    auto type = RankedTensorType::get({r / 2}, b.getF64Type());
+    invFreq = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(type, ArrayRef<double>(*freqs)));
+  } else {
+    invFreq = buildDynamicInverseFrequencies(
+        b, op, cast<DynamicRopeScalingAttr>(op.getScalingAttr()));
+  }
+}
+
+/// The angle pos * inv_freq is formed and reduced to [-pi, pi] in f64, so
+/// that long positions lose no accuracy; cos and sin are evaluated in f32
+/// (at least) and rounded to the compute type, where the rotation happens.
+/// Dims >= R are copied unchanged.
+Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
+                        function_ref<Value(Value)> loadPartner,
+                        Value position) {
+  int64_t r = op.getRotaryDim();
+  Type f64 = nb.getF64Type();
+  Type compute = op.getPrecision().getCompute();
+  Type trig = compute.getIntOrFloatBitWidth() < 32 ? nb.getF32Type() : compute;
+  Type storage = self.getType();
+  bool halfSplit = op.getLayout() == RopeLayout::HalfSplit;
+  double attentionFactor = getRopeAttentionFactor(op);
+  auto idx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+  };
+  Value inRotary =
+      arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult, d, idx(r));
+  Value first, freqIndex, partner;
+  if (halfSplit) {
+    first = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult, d,
+                                  idx(r / 2));
+    Value low = arith::SubIOp::create(nb, loc, d, idx(r / 2));
+    freqIndex = arith::SelectOp::create(nb, loc, first, d, low);
+    partner = arith::SelectOp::create(
+        nb, loc, first, arith::AddIOp::create(nb, loc, d, idx(r / 2)), low);
+  } else {
+    Value odd = arith::AndIOp::create(nb, loc, d, idx(1));
+    first =
+        arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::eq, odd, idx(0));
+    freqIndex = arith::ShRUIOp::create(nb, loc, d, idx(1));
+    partner = arith::XOrIOp::create(nb, loc, d, idx(1));
+  }
+  // Dims past R read themselves and frequency 0; the select at the end
+  // discards what they compute.
+  freqIndex = arith::SelectOp::create(nb, loc, inRotary, freqIndex, idx(0));
+  partner = arith::SelectOp::create(nb, loc, inRotary, partner, d);
+
+  Value other = loadPartner(partner);
+  Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
+  Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
+  Value phi = arith::MulFOp::create(nb, loc, pos, freq);
+  double twoPi = 2 * std::numbers::pi;
+  Value turns = math::RoundEvenOp::create(
+      nb, loc,
+      arith::MulFOp::create(nb, loc, phi, floatConst(nb, loc, f64, 1 / twoPi)));
+  phi = arith::SubFOp::create(
+      nb, loc, phi,
+      arith::MulFOp::create(nb, loc, turns, floatConst(nb, loc, f64, twoPi)));
+  Value angle = castFloat(nb, loc, phi, trig);
+  Value cos = math::CosOp::create(nb, loc, angle);
+  Value sin = math::SinOp::create(nb, loc, angle);
+  if (attentionFactor != 1.0) {
+    Value af = floatConst(nb, loc, trig, attentionFactor);
+    cos = arith::MulFOp::create(nb, loc, cos, af);
+    sin = arith::MulFOp::create(nb, loc, sin, af);
+  }
+  cos = castFloat(nb, loc, cos, compute);
+  sin = castFloat(nb, loc, sin, compute);
+
+  Value a = castFloat(nb, loc, self, compute);
+  Value mate = castFloat(nb, loc, other, compute);
+  // (a, b) -> (a cos - b sin, a sin + b cos); `self` is a for the first
+  // element of the pair and b for the second.
+  Value asFirst =
+      arith::SubFOp::create(nb, loc, arith::MulFOp::create(nb, loc, a, cos),
+                            arith::MulFOp::create(nb, loc, mate, sin));
+  Value asSecond =
+      arith::AddFOp::create(nb, loc, arith::MulFOp::create(nb, loc, mate, sin),
+                            arith::MulFOp::create(nb, loc, a, cos));
+  Value rotated = castFloat(
+      nb, loc, arith::SelectOp::create(nb, loc, first, asFirst, asSecond),
+      storage);
+  return arith::SelectOp::create(nb, loc, inRotary, rotated, self);
+}
+
+namespace {
+
+/// One elementwise linalg.generic: every element reads its own input
+/// element and, through tensor.extract, its pair partner.
 struct LowerRope : OpRewritePattern<RopeOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(RopeOp op,
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    int64_t r = op.getRotaryDim();
-    if (r == 0) {
+    if (op.getRotaryDim() == 0) {
       rewriter.replaceOp(op, op.getInput());
       return success();
     }
-    Type f64 = b.getF64Type();
-    Type compute = op.getPrecision().getCompute();
-    Type trig = compute.getIntOrFloatBitWidth() < 32 ? b.getF32Type() : compute;
     Type storage = cast<RankedTensorType>(op.getType()).getElementType();
-    bool halfSplit = op.getLayout() == RopeLayout::HalfSplit;
-    double attentionFactor = getRopeAttentionFactor(op);
-
-    Value invFreq;
-    if (std::optional<SmallVector<double>> freqs =
-            getStaticInverseFrequencies(op)) {
-      auto type = RankedTensorType::get({r / 2}, f64);
-      invFreq = arith::ConstantOp::create(
-          b, DenseElementsAttr::get(type, ArrayRef<double>(*freqs)));
-    } else {
-      invFreq = buildDynamicInverseFrequencies(
-          b, op, cast<DynamicRopeScalingAttr>(op.getScalingAttr()));
-    }
-
+    RopeEmitter emitter(b, op);
     Value input = op.getInput();
     MLIRContext *ctx = b.getContext();
     AffineMap all = b.getMultiDimIdentityMap(3);
@@ -121,81 +195,17 @@ struct LowerRope : OpRewritePattern<RopeOp> {
             b, init.getType(), ValueRange{input, op.getPositions()}, init,
             ArrayRef<AffineMap>{all, tokens, all}, iterators(3),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              auto idx = [&](int64_t v) {
-                return arith::ConstantIndexOp::create(nb, loc, v).getResult();
-              };
               Value t = linalg::IndexOp::create(nb, loc, 0);
               Value h = linalg::IndexOp::create(nb, loc, 1);
               Value d = linalg::IndexOp::create(nb, loc, 2);
-              Value inRotary =
-                  arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult, d,
-                                        idx(r));
-              Value first, freqIndex, partner;
-              if (halfSplit) {
-                first = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult,
-                                              d, idx(r / 2));
-                Value low = arith::SubIOp::create(nb, loc, d, idx(r / 2));
-                freqIndex = arith::SelectOp::create(nb, loc, first, d, low);
-                partner = arith::SelectOp::create(
-                    nb, loc, first, arith::AddIOp::create(nb, loc, d, idx(r / 2)),
-                    low);
-              } else {
-                Value odd = arith::AndIOp::create(nb, loc, d, idx(1));
-                first = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::eq,
-                                              odd, idx(0));
-                freqIndex = arith::ShRUIOp::create(nb, loc, d, idx(1));
-                partner = arith::XOrIOp::create(nb, loc, d, idx(1));
-              }
-              // Dims past R read themselves and frequency 0; the select at
-              // the end discards what they compute.
-              freqIndex =
-                  arith::SelectOp::create(nb, loc, inRotary, freqIndex, idx(0));
-              partner = arith::SelectOp::create(nb, loc, inRotary, partner, d);
-
-              Value other = tensor::ExtractOp::create(
-                  nb, loc, input, ValueRange{t, h, partner});
-              Value freq =
-                  tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
-              Value pos = arith::SIToFPOp::create(nb, loc, f64, args[1]);
-              Value phi = arith::MulFOp::create(nb, loc, pos, freq);
-              double twoPi = 2 * std::numbers::pi;
-              Value turns = math::RoundEvenOp::create(
-                  nb, loc,
-                  arith::MulFOp::create(nb, loc, phi,
-                                        floatConst(nb, loc, f64, 1 / twoPi)));
-              phi = arith::SubFOp::create(
-                  nb, loc, phi,
-                  arith::MulFOp::create(nb, loc, turns,
-                                        floatConst(nb, loc, f64, twoPi)));
-              Value angle = castFloat(nb, loc, phi, trig);
-              Value cos = math::CosOp::create(nb, loc, angle);
-              Value sin = math::SinOp::create(nb, loc, angle);
-              if (attentionFactor != 1.0) {
-                Value af = floatConst(nb, loc, trig, attentionFactor);
-                cos = arith::MulFOp::create(nb, loc, cos, af);
-                sin = arith::MulFOp::create(nb, loc, sin, af);
-              }
-              cos = castFloat(nb, loc, cos, compute);
-              sin = castFloat(nb, loc, sin, compute);
-
-              Value self = castFloat(nb, loc, args[0], compute);
-              Value mate = castFloat(nb, loc, other, compute);
-              // (a, b) -> (a cos - b sin, a sin + b cos); `self` is a for the
-              // first element of the pair and b for the second.
-              Value asFirst = arith::SubFOp::create(
-                  nb, loc, arith::MulFOp::create(nb, loc, self, cos),
-                  arith::MulFOp::create(nb, loc, mate, sin));
-              Value asSecond = arith::AddFOp::create(
-                  nb, loc, arith::MulFOp::create(nb, loc, mate, sin),
-                  arith::MulFOp::create(nb, loc, self, cos));
-              Value rotated = castFloat(
-                  nb, loc,
-                  arith::SelectOp::create(nb, loc, first, asFirst, asSecond),
-                  storage);
-              yieldValue(
-                  nb, loc,
-                  arith::SelectOp::create(nb, loc, inRotary, rotated, args[0])
-                      .getResult());
+              yieldValue(nb, loc,
+                         emitter.emit(
+                             nb, loc, d, args[0],
+                             [&](Value partner) -> Value {
+                               return tensor::ExtractOp::create(
+                                   nb, loc, input, ValueRange{t, h, partner});
+                             },
+                             args[1]));
             })
             .getResult(0);
     rewriter.replaceOp(op, result);

@@ -9,6 +9,8 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
 namespace rotor::attn::lowering {
 
 /// Rounds or widens a float scalar to `to` (round-to-nearest-even when
@@ -59,11 +61,31 @@ inline void yieldValue(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v) {
 llvm::SmallVector<mlir::utils::IteratorType> iterators(unsigned parallel,
                                                        unsigned reduction = 0);
 
+/// Emits the RoPE of one element, shared by the standalone RoPE lowering
+/// and the projection that fuses RoPE into its epilogue. The constructor
+/// materializes the inverse-frequency table before the loop nest.
+class RopeEmitter {
+public:
+  RopeEmitter(mlir::ImplicitLocOpBuilder &b, RopeOp op);
+  /// The rotated value at head dim `d` of an element `self` (storage type)
+  /// whose pair partner at head dim p is `loadPartner(p)`, for the integer
+  /// `position`.
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::Value d,
+                   mlir::Value self,
+                   llvm::function_ref<mlir::Value(mlir::Value)> loadPartner,
+                   mlir::Value position);
+
+private:
+  RopeOp op;
+  mlir::Value invFreq;
+};
+
 /// Registers the lowering patterns of each op family.
 void populateLinearLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateDataMovementLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
 void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,

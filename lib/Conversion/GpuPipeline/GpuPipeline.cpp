@@ -9,7 +9,12 @@ using namespace mlir;
 
 void rotor::buildGpuPipeline(OpPassManager &pm,
                              const GpuPipelineOptions &options) {
-  buildLoopLevelPipeline(pm, options.loops);
+  // The fused projection + RoPE loop allocates per-head temporaries inside
+  // its parallel body, which would become allocations inside kernels; the
+  // GPU path keeps the ops apart until it has kernels of its own for them.
+  HostPipelineOptions loops = options.loops;
+  loops.fuseRopeEpilogue = false;
+  buildLoopLevelPipeline(pm, loops);
   std::string toolkit =
       options.toolkit.empty() ? "" : " toolkit=" + options.toolkit;
   std::string upstream = llvm::formatv(

@@ -16,6 +16,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(attn::createAttnOutlineParams());
   ConvertAttnToLinalgOptions lowering;
   lowering.kvTileSize = options.kvTileSize;
+  lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
   pm.addPass(createConvertAttnToLinalg(lowering));
   pm.addPass(createExportEntryPoints());
   // The upstream part, as one textual pipeline. The bare list is parsed
@@ -30,6 +31,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
       // leave the signature: the caller already holds them.
       "rotor-drop-argument-results,"
       "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+      "scf-forall-to-parallel,"
       "rotor-memref-copy-to-linalg,convert-linalg-to-parallel-loops";
   if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
     llvm::report_fatal_error("rotor: the loop-level pipeline does not parse");

@@ -10,6 +10,8 @@ namespace rotor {
 struct HostPipelineOptions {
   /// Keys per tile of SDPA's online-softmax loop.
   int64_t kvTileSize = 64;
+  /// Rotate Q/K in the projections' epilogue (see convert-attn-to-linalg).
+  bool fuseRopeEpilogue = true;
 };
 
 /// Appends the passes shared by the host and GPU paths, from attn IR to the
