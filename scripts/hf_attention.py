@@ -47,7 +47,8 @@ def repeat_kv(x, n_rep):
     return x[:, None, :, :].expand(heads, n_rep, t, d).reshape(heads * n_rep, t, d)
 
 
-def attention(w, prefix, hidden, positions, q_heads, kv_heads, theta, dtype):
+def attention(w, prefix, hidden, positions, q_heads, kv_heads, theta, dtype,
+              post_rope=None):
     t = lambda name: torch.from_numpy(np.array(w[prefix + name])).to(dtype)
     x = torch.from_numpy(np.array(hidden)).to(dtype)
     e = x.shape[-1]
@@ -64,6 +65,8 @@ def attention(w, prefix, hidden, positions, q_heads, kv_heads, theta, dtype):
     cos, sin = emb.cos().to(dtype), emb.sin().to(dtype)
     q = q * cos + rotate_half(q) * sin
     k = k * cos + rotate_half(k) * sin
+    if post_rope is not None:  # [T, heads, d], as attn.capture records them
+        post_rope["q"], post_rope["k"] = q.transpose(0, 1), k.transpose(0, 1)
     k = repeat_kv(k, q_heads // kv_heads)
     v = repeat_kv(v, q_heads // kv_heads)
     scores = q @ k.transpose(1, 2) / (d ** 0.5)
@@ -85,19 +88,34 @@ def main():
     p.add_argument("--kv-heads", type=int, default=2)
     p.add_argument("--theta", type=float, default=1e6)
     p.add_argument("--tolerance", type=float, default=5e-5)
+    p.add_argument("--captures", help="also compare rotor-run --captures "
+                   "(post-RoPE Q and K, tags layerN.q and layerN.k)")
     a = p.parse_args()
     w = read_safetensors(a.weights)
     inputs = read_safetensors(a.inputs)
     got = read_safetensors(a.outputs)["output"].astype(np.float64)
     hidden = inputs["hidden_states"]
     positions = inputs.get("positions", np.arange(hidden.shape[0]))
+    post_rope = {}
     want = attention(w, f"model.layers.{a.layer}.self_attn.", hidden, positions,
-                     a.q_heads, a.kv_heads, a.theta, torch.float64).numpy()
+                     a.q_heads, a.kv_heads, a.theta, torch.float64,
+                     post_rope).numpy()
+    ok = True
+    if a.captures:
+        caps = read_safetensors(a.captures)
+        for v in ("q", "k"):
+            tag = f"layer{a.layer}.{v}"
+            got_v, want_v = caps[tag].astype(np.float64), post_rope[v].numpy()
+            same_pos = np.array_equal(caps[tag + ".positions"], np.asarray(positions))
+            rel_v = np.abs(got_v - want_v).max() / np.abs(want_v).max()
+            print(f"hf_attention: capture {tag} {list(got_v.shape)}, positions "
+                  f"{'match' if same_pos else 'DIFFER'}, max relative error {rel_v:.3e}")
+            ok &= same_pos and rel_v <= a.tolerance
     pcc = np.corrcoef(got.ravel(), want.ravel())[0, 1]
     rel = np.abs(got - want).max() / np.abs(want).max()
     print(f"hf_attention: PCC {pcc:.9f}, max relative error {rel:.3e} against "
           f"transformers-style attention in torch {torch.__version__}")
-    sys.exit(0 if rel <= a.tolerance else 1)
+    sys.exit(0 if ok and rel <= a.tolerance else 1)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def main():
     p.add_argument("--head-dim", type=int, default=64)
     p.add_argument("--theta", type=float, default=1e6)
     p.add_argument("--capacity", type=int, default=4096)
+    p.add_argument("--capture", action="store_true",
+                   help="record post-RoPE Q and K (attn.capture) as layerN.q/k")
     a = p.parse_args()
     e, hq, hkv, d = a.hidden, a.q_heads, a.kv_heads, a.head_dim
     qw, kw = hq * d, hkv * d
@@ -82,7 +84,16 @@ def main():
             f"tensor<{w}x{e}xf32>, tensor<{w}xf32> -> tensor<{t}x{w}xf32>"
             for v, w in [("q", qw), ("k", kw), ("v", kw)])
 
-    text = TEMPLATE.format(
+    text = TEMPLATE
+    if a.capture:
+        for t in ("?", "1"):
+            for v, heads in (("q", "{hq}"), ("k", "{hkv}")):
+                rope_line = f"    %{v}r = attn.rope half_split %{v}3, %positions rotary_dim({{d}}) theta({{theta}}) {{prec}} : tensor<{t}x{heads}x{{d}}xf32>, tensor<{'?' if t == '?' else '1'}xi32>\n"
+                assert rope_line in text, rope_line
+                text = text.replace(rope_line, rope_line.replace(f"%{v}r =", f"%{v}r0 =") +
+                    f'    %{v}r = attn.capture %{v}r0, %positions tag("layer{{layer}}.{v}") : '
+                    f"tensor<{t}x{heads}x{{d}}xf32>, tensor<{'?' if t == '?' else '1'}xi32>\n")
+    text = text.format(
         args=" ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k != "output"),
         layer=a.layer, e=e, hq=hq, hkv=hkv, d=d, qw=qw, kw=kw, cap=a.capacity,
         theta=f"{a.theta:e}", prec=prec, params=params,

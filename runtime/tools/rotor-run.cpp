@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rotor-rt/Bundle.h"
+#include "rotor-rt/Capture.h"
 #include "rotor-rt/Cuda.h"
 #include "rotor-rt/LayerReference.h"
 #include "rotor-rt/Reference.h"
@@ -26,12 +27,15 @@ const char *kUsage =
     "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs OUT.safetensors\n"
     "                 [--device auto|host|cuda] [--decode N] [--bench ITERS]\n"
     "                 [--reference] [--tolerance REL] [--kv-length L]\n"
+    "                 [--captures CAPTURES.safetensors]\n"
     "Runs the bundle's prefill on hidden_states [T, hidden] (positions\n"
     "0..T-1), feeding the last N rows one token at a time with --decode N,\n"
     "and writes `output` [T, hidden]. --reference compares with the fp64\n"
     "reference; --tolerance makes a larger max relative error an error.\n"
     "--kv-length L (benchmarking only) skips prefill: every row of the inputs\n"
-    "is decoded after a cache pre-filled with L tokens of random keys/values.\n";
+    "is decoded after a cache pre-filled with L tokens of random keys/values.\n"
+    "--captures writes what the bundle's attn.capture ops recorded: per tag,\n"
+    "`TAG` [N, ...] (f32) and `TAG.positions` [N] (i64).\n";
 
 int fail(const std::string &message, int code = 1) {
   std::fprintf(stderr, "rotor-run: %s\n", message.c_str());
@@ -97,7 +101,8 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string bundlePath, inputsPath, outputsPath, device = "auto";
+  std::string bundlePath, inputsPath, outputsPath, capturesPath,
+      device = "auto";
   long decodeSteps = 0, benchIters = 0, kvLength = -1;
   bool reference = false;
   double tolerance = -1;
@@ -109,11 +114,15 @@ int main(int argc, char **argv) {
     if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (a == "--inputs" || a == "--outputs" || a == "--device") {
+    } else if (a == "--inputs" || a == "--outputs" || a == "--device" ||
+               a == "--captures") {
       const char *v = value();
       if (!v)
         return fail(a + " needs a value\n" + kUsage, 2);
-      (a == "--inputs" ? inputsPath : a == "--outputs" ? outputsPath : device) = v;
+      (a == "--inputs"    ? inputsPath
+       : a == "--outputs" ? outputsPath
+       : a == "--device"  ? device
+                          : capturesPath) = v;
     } else if (a == "--decode" || a == "--bench" || a == "--kv-length") {
       const char *v = value();
       long n;
@@ -200,6 +209,38 @@ int main(int argc, char **argv) {
   Result<Tensor> output = runOnce(**bundle, hidden, decodeSteps, kvLength, timings);
   if (!output)
     return fail(output.error());
+  // What the first run recorded; later (benchmark) runs record again.
+  std::map<int64_t, CaptureStream> captures = takeCaptures();
+  if (!capturesPath.empty()) {
+    const nlohmann::json &m = (*bundle)->manifest();
+    if (!m.contains("captures") || !m["captures"].is_array() ||
+        m["captures"].empty())
+      return fail("--captures: " + bundlePath + " records no captures");
+    std::map<std::string, Tensor> out;
+    for (auto &[id, stream] : captures) {
+      if (id < 0 || size_t(id) >= m["captures"].size() ||
+          !m["captures"][size_t(id)].is_string())
+        return fail("--captures: capture " + std::to_string(id) +
+                    " is not in the manifest");
+      if (!stream.error.empty())
+        return fail("--captures: " + stream.error);
+      std::string tag = m["captures"][size_t(id)];
+      int64_t rows = int64_t(stream.positions.size());
+      std::vector<int64_t> shape = {rows};
+      shape.insert(shape.end(), stream.rowShape.begin(), stream.rowShape.end());
+      Tensor data{DType::F32, shape, {}};
+      data.bytes.resize(stream.data.size() * sizeof(float));
+      std::memcpy(data.bytes.data(), stream.data.data(), data.bytes.size());
+      Tensor positions{DType::I64, {rows}, {}};
+      positions.bytes.resize(stream.positions.size() * sizeof(int64_t));
+      std::memcpy(positions.bytes.data(), stream.positions.data(),
+                  positions.bytes.size());
+      out[tag] = std::move(data);
+      out[tag + ".positions"] = std::move(positions);
+    }
+    if (std::string err = writeSafetensors(capturesPath, out); !err.empty())
+      return fail(err);
+  }
   if (benchIters > 0) {
     Timings total;
     for (long i = 0; i < benchIters; ++i) {

@@ -37,11 +37,6 @@ struct ConvertAttnToLinalgPass
                           "(attn-outline-params) before lowering");
         return WalkResult::interrupt();
       }
-      if (auto capture = dyn_cast<CaptureOp>(op)) {
-        capture.emitOpError(
-            "cannot be lowered yet: the runtime has no capture stream");
-        return WalkResult::interrupt();
-      }
       return WalkResult::advance();
     });
     if (unsupported.wasInterrupted())
@@ -58,6 +53,7 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
+    lowering::populateCaptureLoweringPatterns(patterns);
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<AttnDialect>();

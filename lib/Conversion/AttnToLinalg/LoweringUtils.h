@@ -86,6 +86,7 @@ void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateDataMovementLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
+void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,

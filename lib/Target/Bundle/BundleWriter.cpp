@@ -289,6 +289,12 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   if (llvm::Error err = emitHostLibrary(module, inBundle("host.so")))
     return err;
 
+  if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
+    json::Array list;
+    for (Attribute tag : tags)
+      list.push_back(cast<StringAttr>(tag).getValue());
+    (*manifest)["captures"] = std::move(list);
+  }
   (*manifest)["format_version"] = kBundleFormatVersion;
   (*manifest)["target"] = options.target;
   (*manifest)["host_library"] = "host.so";

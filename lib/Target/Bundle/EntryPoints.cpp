@@ -163,6 +163,13 @@ json::Value describeScaling(Attribute scaling) {
       .Default([](Attribute) { return json::Value(nullptr); });
 }
 
+/// `v` with attn.capture ops (identities) looked through.
+Value throughCaptures(Value v) {
+  while (auto capture = v.getDefiningOp<CaptureOp>())
+    v = capture.getInput();
+  return v;
+}
+
 /// The layer, when prefill is the standard biased-projection, RoPE, causal
 /// GQA attention, output projection sublayer that the runtime's reference
 /// knows; nullopt for anything else.
@@ -176,8 +183,8 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
   if (count != 1 || !sdpa.getCausal() || sdpa.getPositions())
     return std::nullopt;
   Value hidden = prefill.getArgument(0);
-  auto qRope = sdpa.getQuery().getDefiningOp<RopeOp>();
-  auto kRope = sdpa.getKey().getDefiningOp<RopeOp>();
+  auto qRope = throughCaptures(sdpa.getQuery()).getDefiningOp<RopeOp>();
+  auto kRope = throughCaptures(sdpa.getKey()).getDefiningOp<RopeOp>();
   if (!qRope || !kRope || qRope.getLayout() != kRope.getLayout() ||
       qRope.getRotaryDim() != kRope.getRotaryDim() ||
       qRope.getTheta() != kRope.getTheta() ||

@@ -9,11 +9,3 @@ func.func @param() -> tensor<4xf32> {
   %w = attn.param "w" : tensor<4xf32>
   return %w : tensor<4xf32>
 }
-
-// -----
-
-func.func @capture(%q: tensor<?x2x8xf32>, %pos: tensor<?xi32>) -> tensor<?x2x8xf32> {
-  // expected-error @below {{'attn.capture' op cannot be lowered yet: the runtime has no capture stream}}
-  %0 = attn.capture %q, %pos tag("q") : tensor<?x2x8xf32>, tensor<?xi32>
-  return %0 : tensor<?x2x8xf32>
-}
