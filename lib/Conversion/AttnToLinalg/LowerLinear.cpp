@@ -59,13 +59,9 @@ struct LowerLinear : OpRewritePattern<LinearOp> {
                                 AffineMap::get(3, 0, {t, n}, ctx)},
             iterators(2, 1),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value x = castFloat(nb, loc, castFloat(nb, loc, args[0], compute),
-                                  acc);
-              Value w = castFloat(nb, loc, castFloat(nb, loc, args[1], compute),
-                                  acc);
-              Value prod = arith::MulFOp::create(nb, loc, x, w);
-              yieldValue(
-                  nb, loc, arith::AddFOp::create(nb, loc, args[2], prod));
+              yieldValue(nb, loc,
+                         multiplyAccumulate(nb, loc, args[2], args[0], args[1],
+                                            compute, acc));
             })
             .getResult(0);
 

@@ -104,11 +104,9 @@ struct LowerLinearWithRopeEpilogue : OpRewritePattern<LinearOp> {
                 AffineMap::get(2, 0, {dd}, ctx)},
             iterators(1, 1),
             [&](OpBuilder &bb, Location l, ValueRange args) {
-              Value xv = castFloat(bb, l, castFloat(bb, l, args[0], compute), acc);
-              Value wv = castFloat(bb, l, castFloat(bb, l, args[1], compute), acc);
               yieldValue(bb, l,
-                         arith::AddFOp::create(
-                             bb, l, args[2], arith::MulFOp::create(bb, l, xv, wv)));
+                         multiplyAccumulate(bb, l, args[2], args[0], args[1],
+                                            compute, acc));
             })
             .getResult(0);
     // The projection's single rounding to its storage type.

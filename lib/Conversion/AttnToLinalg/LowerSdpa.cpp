@@ -155,15 +155,9 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
                                       map({t, h, j}, 4)},
                   iterators(3, 1),
                   [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    Value x = castFloat(bb, bl,
-                                        castFloat(bb, bl, args[0], compute), acc);
-                    Value y = castFloat(bb, bl,
-                                        castFloat(bb, bl, args[1], compute), acc);
-                    yieldValue(
-                        bb, bl,
-                        arith::AddFOp::create(
-                            bb, bl, args[2],
-                            arith::MulFOp::create(bb, bl, x, y)));
+                    yieldValue(bb, bl,
+                               multiplyAccumulate(bb, bl, args[2], args[0],
+                                                  args[1], compute, acc));
                   })
                   .getResult(0);
 

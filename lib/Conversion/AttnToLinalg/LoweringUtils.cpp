@@ -20,6 +20,13 @@ Value castFloat(OpBuilder &b, Location loc, Value v, Type to) {
   return arith::TruncFOp::create(b, loc, to, v);
 }
 
+Value multiplyAccumulate(OpBuilder &b, Location loc, Value sum, Value lhs,
+                         Value rhs, Type compute, Type acc) {
+  Value x = castFloat(b, loc, castFloat(b, loc, lhs, compute), acc);
+  Value y = castFloat(b, loc, castFloat(b, loc, rhs, compute), acc);
+  return arith::AddFOp::create(b, loc, sum, arith::MulFOp::create(b, loc, x, y));
+}
+
 Value floatConst(OpBuilder &b, Location loc, Type type, double value) {
   return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(type, value));
 }

@@ -18,6 +18,14 @@ namespace rotor::attn::lowering {
 mlir::Value castFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
                       mlir::Type to);
 
+/// One step of a dot product under a precision: `sum + lhs * rhs`, with
+/// both operands rounded to `compute` and the product and sum formed in
+/// `acc` (so bf16 operands multiply exactly in f32, as on tensor cores).
+mlir::Value multiplyAccumulate(mlir::OpBuilder &b, mlir::Location loc,
+                               mlir::Value sum, mlir::Value lhs,
+                               mlir::Value rhs, mlir::Type compute,
+                               mlir::Type acc);
+
 /// A float constant of type `type`.
 mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc,
                        mlir::Type type, double value);
