@@ -17,4 +17,30 @@ def AttnOutlineParams : Pass<"attn-outline-params", "mlir::ModuleOp"> {
   }];
 }
 
+def AttnConvertRopeLayout : Pass<"attn-convert-rope-layout", "mlir::ModuleOp"> {
+  let summary = "Convert RoPE between half-split and interleaved pairs by permuting weight rows";
+  let description = [{
+    For every `attn.rope` whose layout is not `to`, the rows of the
+    projection that feeds it (through the head split `tensor.expand_shape`,
+    and an optional `attn.rms_norm`, whose weight is permuted too) are
+    permuted per head, within the first R dims only, and the op's layout is
+    rewritten. Half-split to interleaved takes row `i` to `2i` and row
+    `i + R/2` to `2i + 1` (for `i < R/2`); interleaved to half-split is the
+    inverse, which is the permutation transformers' Llama conversion script
+    applies to Meta weights. The rotated Q and K come out permuted by the
+    same permutation per head, so every attention score is unchanged.
+
+    The permutations are `attn.permute` ops on the parameters; the archive
+    is never modified. A function is converted only when every converted
+    RoPE's result reaches nothing but SDPA queries and keys (directly, or
+    through KV-cache append/read and captures) and both its query and key
+    RoPEs are converted; otherwise the pass leaves it alone and says why in a
+    remark.
+  }];
+  let options = [
+    Option<"to", "to", "std::string", /*default=*/"\"interleaved\"",
+           "Target layout: half_split or interleaved">,
+  ];
+}
+
 #endif // ROTOR_DIALECT_ATTN_TRANSFORMS_PASSES_TD
