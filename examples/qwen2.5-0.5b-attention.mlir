@@ -16,10 +16,10 @@ module attributes {attn.model = "Qwen/Qwen2.5-0.5B", attn.layer = 0 : i64} {
     %c0 = arith.constant 0 : index
     %t = tensor.dim %hidden, %c0 : tensor<?x896xf32>
 
-    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xf32>
-    %bq = attn.param "model.layers.0.self_attn.q_proj.bias" : tensor<896xf32>
-    %wk = attn.param "model.layers.0.self_attn.k_proj.weight" : tensor<128x896xf32>
-    %bk = attn.param "model.layers.0.self_attn.k_proj.bias" : tensor<128xf32>
+    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" rows(<half_split>) : tensor<896x896xf32>
+    %bq = attn.param "model.layers.0.self_attn.q_proj.bias" rows(<half_split>) : tensor<896xf32>
+    %wk = attn.param "model.layers.0.self_attn.k_proj.weight" rows(<half_split>) : tensor<128x896xf32>
+    %bk = attn.param "model.layers.0.self_attn.k_proj.bias" rows(<half_split>) : tensor<128xf32>
     %wv = attn.param "model.layers.0.self_attn.v_proj.weight" : tensor<128x896xf32>
     %bv = attn.param "model.layers.0.self_attn.v_proj.bias" : tensor<128xf32>
     %wo = attn.param "model.layers.0.self_attn.o_proj.weight" : tensor<896x896xf32>
@@ -65,10 +65,10 @@ module attributes {attn.model = "Qwen/Qwen2.5-0.5B", attn.layer = 0 : i64} {
       -> (tensor<1x896xf32>, tensor<4096x2x64xf32>, tensor<4096x2x64xf32>) {
     %c1 = arith.constant 1 : index
 
-    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xf32>
-    %bq = attn.param "model.layers.0.self_attn.q_proj.bias" : tensor<896xf32>
-    %wk = attn.param "model.layers.0.self_attn.k_proj.weight" : tensor<128x896xf32>
-    %bk = attn.param "model.layers.0.self_attn.k_proj.bias" : tensor<128xf32>
+    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" rows(<half_split>) : tensor<896x896xf32>
+    %bq = attn.param "model.layers.0.self_attn.q_proj.bias" rows(<half_split>) : tensor<896xf32>
+    %wk = attn.param "model.layers.0.self_attn.k_proj.weight" rows(<half_split>) : tensor<128x896xf32>
+    %bk = attn.param "model.layers.0.self_attn.k_proj.bias" rows(<half_split>) : tensor<128xf32>
     %wv = attn.param "model.layers.0.self_attn.v_proj.weight" : tensor<128x896xf32>
     %bv = attn.param "model.layers.0.self_attn.v_proj.bias" : tensor<128xf32>
     %wo = attn.param "model.layers.0.self_attn.o_proj.weight" : tensor<896x896xf32>

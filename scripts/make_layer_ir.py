@@ -70,8 +70,10 @@ def main():
     qw, kw = hq * d, hkv * d
     pre = f"model.layers.{a.layer}.self_attn."
     prec = "precision <compute = f32, accumulate = f32>"
+    # Hugging Face stores Q/K rows in half-split order.
+    rows = lambda name: " rows(<half_split>)" if name[0] in "qk" else ""
     params = "\n".join(
-        f'    %{var} = attn.param "{pre}{name}" : tensor<{shape}xf32>'
+        f'    %{var} = attn.param "{pre}{name}"{rows(name)} : tensor<{shape}xf32>'
         for var, name, shape in [
             ("wq", "q_proj.weight", f"{qw}x{e}"), ("bq", "q_proj.bias", f"{qw}"),
             ("wk", "k_proj.weight", f"{kw}x{e}"), ("bk", "k_proj.bias", f"{kw}"),

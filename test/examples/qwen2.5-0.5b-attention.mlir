@@ -5,10 +5,10 @@
 
 // CHECK-LABEL: func.func @prefill
 // CHECK-SAME: (%[[H:.+]]: tensor<?x896xf32>, %[[POS:.+]]: tensor<?xi32>, %[[KC:.+]]: tensor<4096x2x64xf32>, %[[VC:.+]]: tensor<4096x2x64xf32>)
-// CHECK-DAG: %[[WQ:.+]] = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xf32>
-// CHECK-DAG: %[[BQ:.+]] = attn.param "model.layers.0.self_attn.q_proj.bias" : tensor<896xf32>
-// CHECK-DAG: %[[WK:.+]] = attn.param "model.layers.0.self_attn.k_proj.weight" : tensor<128x896xf32>
-// CHECK-DAG: %[[BK:.+]] = attn.param "model.layers.0.self_attn.k_proj.bias" : tensor<128xf32>
+// CHECK-DAG: %[[WQ:.+]] = attn.param "model.layers.0.self_attn.q_proj.weight" rows(<half_split>) : tensor<896x896xf32>
+// CHECK-DAG: %[[BQ:.+]] = attn.param "model.layers.0.self_attn.q_proj.bias" rows(<half_split>) : tensor<896xf32>
+// CHECK-DAG: %[[WK:.+]] = attn.param "model.layers.0.self_attn.k_proj.weight" rows(<half_split>) : tensor<128x896xf32>
+// CHECK-DAG: %[[BK:.+]] = attn.param "model.layers.0.self_attn.k_proj.bias" rows(<half_split>) : tensor<128xf32>
 // CHECK-DAG: %[[WO:.+]] = attn.param "model.layers.0.self_attn.o_proj.weight" : tensor<896x896xf32>
 // CHECK: %[[Q:.+]] = attn.linear %[[H]], %[[WQ]], %[[BQ]]
 // CHECK: %[[K:.+]] = attn.linear %[[H]], %[[WK]], %[[BK]]

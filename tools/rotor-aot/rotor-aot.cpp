@@ -31,6 +31,10 @@ static cl::opt<int64_t> kvTileSize("kv-tile-size",
                                    cl::desc("Keys per SDPA tile (default 64)"),
                                    cl::init(64));
 static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
+static cl::opt<bool> allowRopeLayoutMismatch(
+    "allow-rope-layout-mismatch",
+    cl::desc("Compile RoPE whose layout disagrees with its weights' row "
+             "order (a warning instead of an error)"));
 static cl::opt<std::string> target("target",
                                    cl::desc("host (default) or cuda"),
                                    cl::init("host"));
@@ -69,6 +73,7 @@ int main(int argc, char **argv) {
   if (!paramsFile.empty())
     options.paramsPath = paramsFile;
   options.host.kvTileSize = kvTileSize;
+  options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;
   options.gpu.loops = options.host;
   options.gpu.chip = gpuChip;

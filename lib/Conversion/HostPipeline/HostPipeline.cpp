@@ -13,6 +13,9 @@ using namespace mlir;
 
 void rotor::buildLoopLevelPipeline(OpPassManager &pm,
                                    const HostPipelineOptions &options) {
+  attn::AttnCheckRopeLayoutOptions check;
+  check.allowMismatch = options.allowRopeLayoutMismatch;
+  pm.addPass(attn::createAttnCheckRopeLayout(check));
   pm.addPass(attn::createAttnOutlineParams());
   ConvertAttnToLinalgOptions lowering;
   lowering.kvTileSize = options.kvTileSize;

@@ -202,6 +202,9 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   progress("outlining parameters");
   {
     PassManager pm(ctx);
+    attn::AttnCheckRopeLayoutOptions check;
+    check.allowMismatch = options.host.allowRopeLayoutMismatch;
+    pm.addPass(attn::createAttnCheckRopeLayout(check));
     pm.addPass(attn::createAttnOutlineParams());
     if (failed(pm.run(module)))
       return fail("outlining parameters failed");

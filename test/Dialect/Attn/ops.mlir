@@ -11,6 +11,13 @@ func.func @param() -> tensor<896x896xbf16> {
   return %w : tensor<896x896xbf16>
 }
 
+// CHECK-LABEL: func.func @param_rows
+// CHECK: attn.param "model.layers.0.self_attn.k_proj.weight" rows(<interleaved>) : tensor<128x896xf32>
+func.func @param_rows() -> tensor<128x896xf32> {
+  %w = attn.param "model.layers.0.self_attn.k_proj.weight" rows(<interleaved>) : tensor<128x896xf32>
+  return %w : tensor<128x896xf32>
+}
+
 // CHECK-LABEL: func.func @param_names
 func.func @param_names() -> (tensor<4xf32>, tensor<4xf32>) {
   // CHECK: %q_proj_bias = attn.param "model.layers.0.self_attn.q_proj.bias"

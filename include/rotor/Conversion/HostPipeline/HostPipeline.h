@@ -12,6 +12,9 @@ struct HostPipelineOptions {
   int64_t kvTileSize = 64;
   /// Rotate Q/K in the projections' epilogue (see convert-attn-to-linalg).
   bool fuseRopeEpilogue = true;
+  /// Compile RoPE whose layout disagrees with its weights' row order (a
+  /// warning instead of an error; see attn-check-rope-layout).
+  bool allowRopeLayoutMismatch = false;
 };
 
 /// Appends the passes shared by the host and GPU paths, from attn IR to the

@@ -2,6 +2,7 @@
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
+#include "rotor/Dialect/Attn/Transforms/RopeLayout.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -15,11 +16,8 @@ namespace rotor::attn {
 using namespace mlir;
 using namespace rotor::attn;
 
-namespace {
-
-/// The gather `new[j] = old[perm[j]]` within one head of `d` dims that takes
-/// the first `r` dims from `from`'s pair order to the other layout.
-SmallVector<int64_t> headPermutation(RopeLayout from, int64_t d, int64_t r) {
+SmallVector<int64_t> rotor::attn::ropeHeadPermutation(RopeLayout from,
+                                                      int64_t d, int64_t r) {
   SmallVector<int64_t> perm(d);
   for (int64_t j = 0; j < d; ++j)
     perm[j] = j;
@@ -34,6 +32,19 @@ SmallVector<int64_t> headPermutation(RopeLayout from, int64_t d, int64_t r) {
   }
   return perm;
 }
+
+SmallVector<int64_t> rotor::attn::ropeRowPermutation(RopeLayout from,
+                                                     int64_t heads, int64_t d,
+                                                     int64_t r) {
+  SmallVector<int64_t> head = ropeHeadPermutation(from, d, r);
+  SmallVector<int64_t> rows;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t j : head)
+      rows.push_back(h * d + j);
+  return rows;
+}
+
+namespace {
 
 /// What a converted RoPE rewrites: the projection's weight and bias, and the
 /// optional per-head norm's weight.
@@ -155,11 +166,9 @@ struct AttnConvertRopeLayoutPass
       auto type = cast<RankedTensorType>(rope.getInput().getType());
       int64_t heads = type.getDimSize(1), d = type.getDimSize(2);
       SmallVector<int64_t> head =
-          headPermutation(rope.getLayout(), d, rope.getRotaryDim());
-      SmallVector<int64_t> rows;
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t j : head)
-          rows.push_back(h * d + j);
+          ropeHeadPermutation(rope.getLayout(), d, rope.getRotaryDim());
+      SmallVector<int64_t> rows =
+          ropeRowPermutation(rope.getLayout(), heads, d, rope.getRotaryDim());
 
       LinearOp linear = src.linear;
       b.setInsertionPoint(linear);

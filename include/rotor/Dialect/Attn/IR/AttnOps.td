@@ -28,13 +28,20 @@ def Attn_ParamOp : Attn_Op<"param", [Pure,
     as the kernels read it; its shape is static. The printer names the
     result after the last two components of the name (`%q_proj_weight`).
 
+    `rows`, on a Q or K projection's weight or bias, records the RoPE pair
+    order its rows are stored in (Hugging Face checkpoints store
+    `half_split`; Meta's original ones `interleaved`).
+    `attn-check-rope-layout` rejects a RoPE whose declared layout disagrees
+    with it.
+
     ```mlir
-    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xf32>
+    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" rows(<half_split>)
+        : tensor<896x896xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<Attn_RopeLayoutAttr>:$rows);
   let results = (outs AnyStaticShapeTensor:$result);
-  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let assemblyFormat = "$name (`rows` `(` $rows^ `)`)? attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 

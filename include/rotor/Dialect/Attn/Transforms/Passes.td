@@ -43,4 +43,22 @@ def AttnConvertRopeLayout : Pass<"attn-convert-rope-layout", "mlir::ModuleOp"> {
   ];
 }
 
+def AttnCheckRopeLayout : Pass<"attn-check-rope-layout", "mlir::ModuleOp"> {
+  let summary = "Reject RoPE whose layout disagrees with its weights' row order";
+  let description = [{
+    Follows each `attn.rope` back to the weight of the projection that feeds
+    it (through the head split and an optional `attn.rms_norm`). When that
+    weight is an `attn.param` with a `rows` order, possibly permuted by
+    `attn-convert-rope-layout` (whose permutation turns one order into the
+    other), the order must equal the RoPE's layout; otherwise the RoPE would
+    pair the wrong dims and compute garbage, and the pass fails with an
+    error naming the op's layout and the weight's order. With
+    `allow-mismatch` the error becomes a warning.
+  }];
+  let options = [
+    Option<"allowMismatch", "allow-mismatch", "bool", /*default=*/"false",
+           "Warn instead of failing on a mismatch">,
+  ];
+}
+
 #endif // ROTOR_DIALECT_ATTN_TRANSFORMS_PASSES_TD
