@@ -26,8 +26,14 @@ config.substitutions.append(
 
 tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["rotor-opt", "rotor-aot", "rotor-run", "FileCheck", "not", "count"],
+    ["rotor-opt", "rotor-aot", "rotor-run", "rotor-import", "FileCheck", "not",
+     "count"],
     tool_dirs)
+
+# The libFuzzer target is built where clang's fuzzer runtime is installed.
+if os.path.exists(os.path.join(config.rotor_tools_dir, "rotor-checkpoint-fuzzer")):
+    config.available_features.add("libfuzzer")
+    llvm_config.add_tool_substitutions(["rotor-checkpoint-fuzzer"], tool_dirs)
 
 # Debian's python3 (with python3-numpy), not a pyenv one earlier on PATH.
 config.substitutions.append(("%python", "/usr/bin/python3"))

@@ -5,6 +5,7 @@
 #include "rotor-rt/Reference.h"
 
 #include <numeric>
+#include <tuple>
 
 namespace rotor::rt {
 
@@ -94,6 +95,24 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
   std::vector<double> q = project(l["q_proj"], x, e, hq * d);
   std::vector<double> k = project(l["k_proj"], x, e, hkv * d);
   std::vector<double> v = project(l["v_proj"], x, e, hkv * d);
+  // Optional per-head RMS norms of Q and K (Qwen3's q_norm/k_norm).
+  for (auto [key, vec, heads] :
+       {std::tuple{"q_norm", &q, hq}, std::tuple{"k_norm", &k, hkv}}) {
+    if (!l.contains(key) || l[key].is_null())
+      continue;
+    const nlohmann::json &n = l[key];
+    if (!n.is_object() || !n.contains("weight") || !n["weight"].is_string() ||
+        !n.contains("epsilon") || !n["epsilon"].is_number() ||
+        !(n["epsilon"].get<double>() > 0))
+      return malformed(std::string(key) + " needs a weight and a positive epsilon");
+    std::string name = n["weight"];
+    if (!bundle.hasWeight(name) ||
+        bundle.weight(name).shape != std::vector<int64_t>{d})
+      return malformed(std::string(key) + " weight '" + name +
+                       "' is not a weight of shape [head_dim]");
+    *vec = ref::rmsNorm(*vec, weight(n["weight"]), t * heads, d,
+                        n["epsilon"].get<double>());
+  }
 
   const nlohmann::json &rope = l["rope"];
   ref::RopeLayout layout = layoutName == "interleaved"

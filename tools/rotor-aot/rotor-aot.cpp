@@ -1,6 +1,6 @@
 //===- rotor-aot.cpp - Ahead-of-time compiler to kernel bundles -----------===//
 //
-// rotor-aot LAYER.mlir -o OUT.rotor [--params W.safetensors]
+// rotor-aot LAYER.mlir -o OUT.rotor [--params W.safetensors|CKPT_DIR] [--layer N]
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,8 +25,15 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<layer.mlir>"),
 static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory to write"),
                                       cl::value_desc("OUT.rotor"), cl::Required);
 static cl::opt<std::string> paramsFile(
-    "params", cl::desc("safetensors archive with the layer's weights"),
-    cl::value_desc("W.safetensors"));
+    "params",
+    cl::desc("The weights: a .safetensors file, a checkpoint directory or "
+             "its model.safetensors.index.json (default: the module's "
+             "attn.checkpoint, which rotor-import records)"),
+    cl::value_desc("PATH"));
+static cl::opt<int64_t> layerOpt(
+    "layer", cl::desc("Which layer of a multi-layer module (rotor-import's "
+                      "@layerN_prefill/@layerN_decode) to compile"),
+    cl::init(-1));
 static cl::opt<int64_t> kvTileSize("kv-tile-size",
                                    cl::desc("Keys per SDPA tile (default 64)"),
                                    cl::init(64));
@@ -68,10 +75,22 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
 
+  std::optional<int64_t> layer;
+  if (layerOpt >= 0)
+    layer = layerOpt;
+  if (llvm::Error err = rotor::selectLayer(*module, layer)) {
+    llvm::errs() << "rotor-aot: " << inputFile << ": "
+                 << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+
   rotor::BundleOptions options;
   options.outputDir = outputDir;
   if (!paramsFile.empty())
     options.paramsPath = paramsFile;
+  else if (auto checkpoint =
+               (*module)->getAttrOfType<mlir::StringAttr>("attn.checkpoint"))
+    options.paramsPath = checkpoint.getValue().str();
   options.host.kvTileSize = kvTileSize;
   options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;

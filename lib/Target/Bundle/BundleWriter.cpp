@@ -1,7 +1,8 @@
 //===- BundleWriter.cpp - rotor-aot's bundle directory --------------------===//
 
 #include "rotor/Target/Bundle/Bundle.h"
-#include "rotor/Target/Bundle/Safetensors.h"
+#include "rotor/Import/Checkpoint.h"
+#include "rotor/Support/Safetensors.h"
 
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
@@ -79,7 +80,7 @@ llvm::Error writeWeights(const json::Object &manifest,
                          StringRef outPath) {
   std::vector<safetensors::OwnedTensor> tensors;
   llvm::StringSet<> seen;
-  std::optional<safetensors::Archive> archive;
+  std::optional<import::CheckpointWeights> weights;
   for (const json::Value &entry : *manifest.getArray("entry_points")) {
     const json::Object &e = *entry.getAsObject();
     StringRef entryName = *e.getString("name");
@@ -92,17 +93,21 @@ llvm::Error writeWeights(const json::Object &manifest,
         continue;
       if (!paramsPath)
         return fail("@" + entryName + " reads parameter '" + name +
-                    "'; give the weights with --params FILE.safetensors");
-      if (!archive) {
-        auto opened = safetensors::Archive::open(*paramsPath);
+                    "'; give the weights with --params (a .safetensors file, "
+                    "or a checkpoint directory or index)");
+      if (!weights) {
+        auto opened = import::CheckpointWeights::open(*paramsPath);
         if (!opened)
           return opened.takeError();
-        archive = std::move(*opened);
+        weights = std::move(*opened);
       }
-      const safetensors::TensorView *view = archive->lookup(name);
-      if (!view)
-        return fail(*paramsPath + ": no tensor '" + name + "' (read by @" +
+      std::string file;
+      llvm::Expected<const safetensors::TensorView *> found =
+          weights->lookup(name, &file);
+      if (!found)
+        return fail(llvm::toString(found.takeError()) + " (read by @" +
                     entryName + ")");
+      const safetensors::TensorView *view = *found;
       std::vector<int64_t> shape;
       for (const json::Value &d : *a.getArray("shape"))
         shape.push_back(*d.getAsInteger());
@@ -111,7 +116,7 @@ llvm::Error writeWeights(const json::Object &manifest,
         llvm::raw_string_ostream h(have), w(want);
         llvm::interleaveComma(view->shape, h);
         llvm::interleaveComma(shape, w);
-        return fail(*paramsPath + ": tensor '" + name + "' has shape [" +
+        return fail(file + ": tensor '" + name + "' has shape [" +
                     h.str() + "] but the kernels read [" + w.str() + "]");
       }
       std::string dtype = safetensorsDtype(*a.getString("dtype"));
@@ -121,7 +126,7 @@ llvm::Error writeWeights(const json::Object &manifest,
       } else if (floatSemantics(view->dtype) && floatSemantics(dtype)) {
         tensor.bytes = convertFloats(view->bytes, view->dtype, dtype);
       } else {
-        return fail(*paramsPath + ": tensor '" + name + "' is " + view->dtype +
+        return fail(file + ": tensor '" + name + "' is " + view->dtype +
                     " but the kernels read " + dtype);
       }
       tensors.push_back(std::move(tensor));

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace rotor;
 using namespace rotor::attn;
@@ -163,6 +165,19 @@ json::Value describeScaling(Attribute scaling) {
       .Default([](Attribute) { return json::Value(nullptr); });
 }
 
+/// null when `v` is not an attn.rms_norm; {weight, epsilon} when it is one
+/// of a parameter; nullopt (no standard layer) otherwise.
+std::optional<json::Value> describeHeadNorm(Value v) {
+  auto norm = v.getDefiningOp<RmsNormOp>();
+  if (!norm)
+    return json::Value(nullptr);
+  std::string weight = paramName(norm.getWeight());
+  if (weight.empty())
+    return std::nullopt;
+  return json::Value(json::Object{
+      {"weight", weight}, {"epsilon", norm.getEpsilon().convertToDouble()}});
+}
+
 /// `v` with attn.capture ops (identities) looked through.
 Value throughCaptures(Value v) {
   while (auto capture = v.getDefiningOp<CaptureOp>())
@@ -192,8 +207,19 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
       qRope.getPositions() != prefill.getArgument(1) ||
       kRope.getPositions() != prefill.getArgument(1))
     return std::nullopt;
-  std::optional<json::Object> q = describeProjection(qRope.getInput(), hidden);
-  std::optional<json::Object> k = describeProjection(kRope.getInput(), hidden);
+  // Qwen3-style per-head RMS norms between projection and RoPE.
+  std::optional<json::Value> qNorm = describeHeadNorm(qRope.getInput());
+  std::optional<json::Value> kNorm = describeHeadNorm(kRope.getInput());
+  if (!qNorm || !kNorm)
+    return std::nullopt;
+  auto beforeNorm = [](Value v) {
+    auto norm = v.getDefiningOp<RmsNormOp>();
+    return norm ? norm.getInput() : v;
+  };
+  std::optional<json::Object> q =
+      describeProjection(beforeNorm(qRope.getInput()), hidden);
+  std::optional<json::Object> k =
+      describeProjection(beforeNorm(kRope.getInput()), hidden);
   std::optional<json::Object> v = describeProjection(sdpa.getValue(), hidden);
   if (!q || !k || !v)
     return std::nullopt;
@@ -228,6 +254,8 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
                     {"rotary_dim", qRope.getRotaryDim()},
                     {"theta", qRope.getTheta().convertToDouble()},
                     {"scaling", describeScaling(qRope.getScalingAttr())}}},
+      {"q_norm", std::move(*qNorm)},
+      {"k_norm", std::move(*kNorm)},
       {"q_proj", std::move(*q)},
       {"k_proj", std::move(*k)},
       {"v_proj", std::move(*v)},
@@ -269,4 +297,55 @@ llvm::Expected<json::Object> rotor::describeEntryPoints(ModuleOp module) {
   }
   manifest["entry_points"] = std::move(entries);
   return manifest;
+}
+
+llvm::Error rotor::selectLayer(ModuleOp module, std::optional<int64_t> layer) {
+  if (module.lookupSymbol<func::FuncOp>("prefill")) {
+    auto attr = module->getAttrOfType<IntegerAttr>("attn.layer");
+    if (layer && (!attr || attr.getInt() != *layer))
+      return fail("--layer " + llvm::Twine(*layer) + ": the module has the "
+                  "entry points of one layer (@prefill, @decode)" +
+                  (attr ? ", layer " + llvm::Twine(attr.getInt()) : ""));
+    return llvm::Error::success();
+  }
+  // Layers by number, from `@layerN_prefill`.
+  std::map<int64_t, func::FuncOp> prefills;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    StringRef name = func.getSymName();
+    int64_t n;
+    if (name.consume_front("layer") && name.consume_back("_prefill") &&
+        !name.getAsInteger(10, n))
+      prefills[n] = func;
+  }
+  if (prefills.empty())
+    return fail("the module has no entry point @prefill (nor per-layer "
+                "@layerN_prefill)");
+  std::string available;
+  for (auto &[n, func] : prefills)
+    available += (available.empty() ? "" : ", ") + std::to_string(n);
+  if (!layer) {
+    if (prefills.size() > 1)
+      return fail("the module has layers " + available +
+                  "; choose one with --layer");
+    layer = prefills.begin()->first;
+  }
+  if (!prefills.count(*layer))
+    return fail("--layer " + llvm::Twine(*layer) + ": the module has layer(s) " +
+                available);
+  std::string prefix = "layer" + std::to_string(*layer) + "_";
+  auto prefill = module.lookupSymbol<func::FuncOp>(prefix + "prefill");
+  auto decode = module.lookupSymbol<func::FuncOp>(prefix + "decode");
+  if (!decode)
+    return fail("the module has @" + prefix + "prefill but no @" + prefix +
+                "decode");
+  for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
+    if (func != prefill && func != decode &&
+        func.getSymName().starts_with("layer"))
+      func.erase();
+  prefill.setSymName("prefill");
+  decode.setSymName("decode");
+  module->setAttr("attn.layer",
+                  IntegerAttr::get(IntegerType::get(module.getContext(), 64),
+                                   *layer));
+  return llvm::Error::success();
 }

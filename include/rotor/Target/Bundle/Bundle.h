@@ -52,6 +52,13 @@ struct BundleOptions {
 /// breaks the convention.
 llvm::Expected<llvm::json::Object> describeEntryPoints(mlir::ModuleOp module);
 
+/// Makes layer `layer`'s entry points (`@layerN_prefill`, `@layerN_decode`,
+/// as rotor-import names them) the module's `@prefill` and `@decode`, and
+/// erases the other layers' entry points. Without `layer` the module's only
+/// layer is taken. A module that already has `@prefill` is left as it is
+/// (and `layer` must then be absent or equal its `attn.layer`).
+llvm::Error selectLayer(mlir::ModuleOp module, std::optional<int64_t> layer);
+
 /// Compiles `module` (attn IR) and writes the bundle. The module is lowered
 /// in place.
 llvm::Error writeBundle(mlir::ModuleOp module, const BundleOptions &options);

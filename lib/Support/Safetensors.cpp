@@ -1,6 +1,6 @@
 //===- Safetensors.cpp - Reading and writing safetensors files ------------===//
 
-#include "rotor/Target/Bundle/Safetensors.h"
+#include "rotor/Support/Safetensors.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
@@ -32,7 +32,12 @@ Expected<Archive> Archive::open(StringRef path) {
                                       /*RequiresNullTerminator=*/false);
   if (!buffer)
     return fail(path, "cannot read: " + buffer.getError().message());
-  StringRef data = (*buffer)->getBuffer();
+  return parse(path, std::move(*buffer));
+}
+
+Expected<Archive> Archive::parse(StringRef path,
+                                 std::unique_ptr<MemoryBuffer> buffer) {
+  StringRef data = buffer->getBuffer();
   if (data.size() < 8)
     return fail(path, "truncated: " + Twine(data.size()) +
                           " bytes, not even the 8-byte header length");
@@ -79,6 +84,9 @@ Expected<Archive> Archive::open(StringRef path) {
       if (!size || *size < 0)
         return fail(path, "tensor '" + name + "': bad shape entry");
       view.shape.push_back(*size);
+      if (*size && count > UINT64_MAX / uint64_t(*size) / elemSize)
+        return fail(path, "tensor '" + name + "': its shape has more "
+                              "elements than any file can hold");
       count *= uint64_t(*size);
     }
     std::optional<int64_t> begin = (*offsets)[0].getAsInteger();
@@ -94,13 +102,20 @@ Expected<Archive> Archive::open(StringRef path) {
     view.bytes = payload.substr(*begin, *end - *begin);
     archive.tensors[name] = std::move(view);
   }
-  archive.buffer = std::move(*buffer);
+  archive.buffer = std::move(buffer);
   return archive;
 }
 
 const TensorView *Archive::lookup(StringRef name) const {
   auto it = tensors.find(name);
   return it == tensors.end() ? nullptr : &it->second;
+}
+
+std::vector<StringRef> Archive::names() const {
+  std::vector<StringRef> out;
+  for (const auto &entry : tensors)
+    out.push_back(entry.getKey());
+  return out;
 }
 
 Error rotor::safetensors::write(StringRef path, ArrayRef<OwnedTensor> tensors) {

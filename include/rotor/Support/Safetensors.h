@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ROTOR_TARGET_BUNDLE_SAFETENSORS_H
-#define ROTOR_TARGET_BUNDLE_SAFETENSORS_H
+#ifndef ROTOR_SUPPORT_SAFETENSORS_H
+#define ROTOR_SUPPORT_SAFETENSORS_H
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
@@ -37,8 +37,13 @@ public:
   /// Opens and validates `path`; every error names the file, and the tensor
   /// where one is at fault.
   static llvm::Expected<Archive> open(llvm::StringRef path);
+  /// Validates the archive held in `buffer`; `path` names it in errors.
+  static llvm::Expected<Archive>
+  parse(llvm::StringRef path, std::unique_ptr<llvm::MemoryBuffer> buffer);
 
   const TensorView *lookup(llvm::StringRef name) const;
+  /// The names of the archive's tensors, in no particular order.
+  std::vector<llvm::StringRef> names() const;
   llvm::StringRef path() const { return filePath; }
 
 private:
@@ -60,4 +65,4 @@ llvm::Error write(llvm::StringRef path, llvm::ArrayRef<OwnedTensor> tensors);
 
 } // namespace rotor::safetensors
 
-#endif // ROTOR_TARGET_BUNDLE_SAFETENSORS_H
+#endif // ROTOR_SUPPORT_SAFETENSORS_H

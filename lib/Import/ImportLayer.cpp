@@ -1,0 +1,337 @@
+//===- ImportLayer.cpp - Attention layers of a checkpoint as attn IR ------===//
+
+#include "rotor/Import/ImportLayer.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <set>
+
+using namespace mlir;
+using namespace rotor;
+using namespace rotor::attn;
+using namespace rotor::import;
+
+namespace {
+
+llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "[";
+  llvm::interleaveComma(shape, os);
+  os << "]";
+  return s;
+}
+
+/// One tensor a layer reads: its HF name, shape, and whether its rows are
+/// Q/K rows in HF's half-split order.
+struct ParamSpec {
+  std::string name;
+  llvm::SmallVector<int64_t> shape;
+  bool halfSplitRows = false;
+};
+
+/// The tensors of layer `layer`, with their expected shapes.
+struct LayerParams {
+  ParamSpec wq, wk, wv, wo;
+  std::optional<ParamSpec> bq, bk, bv, bo, qNorm, kNorm;
+
+  llvm::SmallVector<const ParamSpec *> all() const {
+    llvm::SmallVector<const ParamSpec *> out = {&wq, &wk, &wv, &wo};
+    for (const std::optional<ParamSpec> *p : {&bq, &bk, &bv, &bo, &qNorm, &kNorm})
+      if (*p)
+        out.push_back(&**p);
+    return out;
+  }
+};
+
+LayerParams layerParams(const AttentionConfig &c, int64_t layer) {
+  std::string prefix = "model.layers." + std::to_string(layer) + ".self_attn.";
+  int64_t e = c.hiddenSize, q = c.numHeads * c.headDim,
+          kv = c.numKVHeads * c.headDim;
+  LayerParams p;
+  p.wq = {prefix + "q_proj.weight", {q, e}, true};
+  p.wk = {prefix + "k_proj.weight", {kv, e}, true};
+  p.wv = {prefix + "v_proj.weight", {kv, e}, false};
+  p.wo = {prefix + c.outputProjName + ".weight", {e, q}, false};
+  if (c.qkvBias) {
+    p.bq = ParamSpec{prefix + "q_proj.bias", {q}, true};
+    p.bk = ParamSpec{prefix + "k_proj.bias", {kv}, true};
+    p.bv = ParamSpec{prefix + "v_proj.bias", {kv}, false};
+  }
+  if (c.outputBias)
+    p.bo = ParamSpec{prefix + c.outputProjName + ".bias", {e}, false};
+  if (c.qkNorm) {
+    // The norm weights act on a head's dims, which HF keeps half-split.
+    p.qNorm = ParamSpec{prefix + "q_norm.weight", {c.headDim}, true};
+    p.kNorm = ParamSpec{prefix + "k_norm.weight", {c.headDim}, true};
+  }
+  return p;
+}
+
+/// Checks that `spec` is in the checkpoint, is a float tensor and has its
+/// shape.
+llvm::Error checkTensor(CheckpointWeights &weights, const ParamSpec &spec) {
+  std::string file;
+  llvm::Expected<const safetensors::TensorView *> view =
+      weights.lookup(spec.name, &file);
+  if (!view)
+    return view.takeError();
+  const std::string &dtype = (*view)->dtype;
+  if (dtype != "F32" && dtype != "BF16" && dtype != "F16")
+    return fail(file + ": tensor '" + spec.name + "' has dtype " + dtype +
+                "; a weight must be F32, BF16 or F16");
+  if (llvm::ArrayRef<int64_t>((*view)->shape) != llvm::ArrayRef(spec.shape))
+    return fail(file + ": tensor '" + spec.name + "' has shape " +
+                shapeString((*view)->shape) + " but the config implies " +
+                shapeString(spec.shape));
+  return llvm::Error::success();
+}
+
+class LayerBuilder {
+public:
+  LayerBuilder(OpBuilder &b, const AttentionConfig &c, const LayerParams &p,
+               FloatType elementType, int64_t capacity, Location loc)
+      : b(b), c(c), p(p), elementType(elementType), capacity(capacity),
+        loc(loc) {
+    MLIRContext *ctx = b.getContext();
+    FloatType f32 = b.getF32Type();
+    // Products in the storage type, sums in f32 (tensor-core semantics);
+    // RoPE and the norms compute in f32 whatever the storage.
+    mainPrecision = PrecisionAttr::get(ctx, elementType, f32);
+    f32Precision = PrecisionAttr::get(ctx, f32, f32);
+  }
+
+  func::FuncOp build(StringRef name, bool decode, int64_t layer) {
+    int64_t e = c.hiddenSize, d = c.headDim;
+    int64_t t = decode ? 1 : ShapedType::kDynamic;
+    auto tensor = [&](llvm::ArrayRef<int64_t> shape) {
+      return RankedTensorType::get(shape, elementType);
+    };
+    auto cacheType = tensor({capacity, c.numKVHeads, d});
+    llvm::SmallVector<Type> inputs = {
+        tensor({t, e}), RankedTensorType::get({t}, b.getI32Type()), cacheType,
+        cacheType};
+    if (decode)
+      inputs.push_back(b.getIndexType());
+    auto type = b.getFunctionType(inputs, {tensor({t, e}), cacheType, cacheType});
+    auto func = func::FuncOp::create(b, loc, name, type);
+    func->setAttr("attn.layer", b.getI64IntegerAttr(layer));
+    OpBuilder::InsertionGuard guard(b);
+    Block *body = func.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    Value hidden = body->getArgument(0), positions = body->getArgument(1);
+    Value kCache = body->getArgument(2), vCache = body->getArgument(3);
+
+    Value c0;
+    OpFoldResult tokens = b.getIndexAttr(1);
+    if (!decode) {
+      c0 = arith::ConstantIndexOp::create(b, loc, 0);
+      tokens = tensor::DimOp::create(b, loc, hidden, c0).getResult();
+    }
+
+    auto param = [&](const ParamSpec &spec) -> Value {
+      RopeLayoutAttr rows;
+      if (spec.halfSplitRows)
+        rows = RopeLayoutAttr::get(b.getContext(), RopeLayout::HalfSplit);
+      return ParamOp::create(b, loc, tensor(spec.shape), spec.name, rows);
+    };
+    auto optionalParam = [&](const std::optional<ParamSpec> &spec) -> Value {
+      return spec ? param(*spec) : Value();
+    };
+    Value wq = param(p.wq), bq = optionalParam(p.bq);
+    Value wk = param(p.wk), bk = optionalParam(p.bk);
+    Value wv = param(p.wv), bv = optionalParam(p.bv);
+    Value wo = param(p.wo), bo = optionalParam(p.bo);
+    Value qNorm = optionalParam(p.qNorm), kNorm = optionalParam(p.kNorm);
+
+    auto linear = [&](Value x, Value w, Value bias) -> Value {
+      auto xType = cast<RankedTensorType>(x.getType());
+      auto wType = cast<RankedTensorType>(w.getType());
+      return LinearOp::create(b, loc, tensor({xType.getDimSize(0), wType.getDimSize(0)}),
+                              x, w, bias, mainPrecision);
+    };
+    // [T, H*D] -> [T, H, D].
+    auto heads = [&](Value x, int64_t h) -> Value {
+      return tensor::ExpandShapeOp::create(
+          b, loc, tensor({t, h, d}), x, llvm::ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+          llvm::ArrayRef<OpFoldResult>{tokens, b.getIndexAttr(h), b.getIndexAttr(d)});
+    };
+    auto rope = [&](Value x) -> Value {
+      return RopeOp::create(
+          b, loc, x, positions,
+          RopeLayoutAttr::get(b.getContext(), RopeLayout::HalfSplit),
+          b.getI64IntegerAttr(c.rotaryDim), b.getF64FloatAttr(c.ropeTheta),
+          scalingAttr(), f32Precision);
+    };
+    auto norm = [&](Value x, Value w) -> Value {
+      if (!w)
+        return x;
+      return RmsNormOp::create(b, loc, x, w, b.getF64FloatAttr(c.normEpsilon),
+                               f32Precision);
+    };
+
+    Value q = rope(norm(heads(linear(hidden, wq, bq), c.numHeads), qNorm));
+    Value k = rope(norm(heads(linear(hidden, wk, bk), c.numKVHeads), kNorm));
+    Value v = heads(linear(hidden, wv, bv), c.numKVHeads);
+
+    Value offset = decode ? body->getArgument(4) : c0;
+    Value kCache1 = KVCacheAppendOp::create(b, loc, k, kCache, offset);
+    Value vCache1 = KVCacheAppendOp::create(b, loc, v, vCache, offset);
+    Value keys = k, values = v;
+    if (decode) {
+      Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+      Value length = arith::AddIOp::create(b, loc, offset, c1);
+      keys = KVCacheReadOp::create(b, loc, kCache1, length);
+      values = KVCacheReadOp::create(b, loc, vCache1, length);
+    }
+    Value o = SdpaOp::create(b, loc, tensor({t, c.numHeads, d}), q, keys,
+                             values, Value(), /*causal=*/true, FloatAttr(),
+                             mainPrecision);
+    Value flat = tensor::CollapseShapeOp::create(
+        b, loc, tensor({t, c.numHeads * d}), o,
+        llvm::ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+    Value out = linear(flat, wo, bo);
+    func::ReturnOp::create(b, loc, ValueRange{out, kCache1, vCache1});
+    return func;
+  }
+
+private:
+  Attribute scalingAttr() {
+    const RopeScalingConfig &s = c.scaling;
+    MLIRContext *ctx = b.getContext();
+    llvm::APFloat factor(s.factor);
+    using K = RopeScalingConfig::Kind;
+    switch (s.kind) {
+    case K::None:
+      return {};
+    case K::Linear:
+      return LinearRopeScalingAttr::get(ctx, factor);
+    case K::Dynamic:
+      return DynamicRopeScalingAttr::get(ctx, factor,
+                                         s.originalMaxPositionEmbeddings);
+    case K::Yarn:
+      return YarnRopeScalingAttr::get(
+          ctx, factor, s.originalMaxPositionEmbeddings,
+          llvm::APFloat(s.betaFast), llvm::APFloat(s.betaSlow),
+          llvm::APFloat(s.attentionFactor), s.truncate);
+    case K::Llama3:
+      return Llama3RopeScalingAttr::get(ctx, factor,
+                                        llvm::APFloat(s.lowFreqFactor),
+                                        llvm::APFloat(s.highFreqFactor),
+                                        s.originalMaxPositionEmbeddings);
+    }
+    return {};
+  }
+
+  OpBuilder &b;
+  const AttentionConfig &c;
+  const LayerParams &p;
+  FloatType elementType;
+  int64_t capacity;
+  Location loc;
+  PrecisionAttr mainPrecision, f32Precision;
+};
+
+} // namespace
+
+llvm::Expected<std::vector<int64_t>>
+rotor::import::parseLayerList(llvm::StringRef text, int64_t numLayers) {
+  std::set<int64_t> layers;
+  llvm::SmallVector<llvm::StringRef> items;
+  text.split(items, ',');
+  for (llvm::StringRef item : items) {
+    item = item.trim();
+    auto [first, last] = item.split('-');
+    int64_t lo = 0, hi = 0;
+    bool bad = first.getAsInteger(10, lo);
+    if (item.contains('-'))
+      bad |= last.getAsInteger(10, hi);
+    else
+      hi = lo;
+    if (bad || lo < 0 || hi < lo)
+      return fail("--layers: '" + item + "' is not a layer or a range A-B");
+    if (hi >= numLayers)
+      return fail("--layers: layer " + llvm::Twine(hi) +
+                  " does not exist; the model has " + llvm::Twine(numLayers) +
+                  " layers (0-" + llvm::Twine(numLayers - 1) + ")");
+    for (int64_t i = lo; i <= hi; ++i)
+      layers.insert(i);
+  }
+  return std::vector<int64_t>(layers.begin(), layers.end());
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+rotor::import::importAttentionLayers(MLIRContext *context,
+                                     const AttentionConfig &config,
+                                     CheckpointWeights &weights,
+                                     const ImportOptions &options) {
+  context->loadDialect<AttnDialect, arith::ArithDialect, func::FuncDialect,
+                       tensor::TensorDialect>();
+  OpBuilder b(context);
+  FloatType elementType;
+  if (options.dtype == "f32")
+    elementType = b.getF32Type();
+  else if (options.dtype == "bf16")
+    elementType = b.getBF16Type();
+  else
+    return fail("--dtype must be f32 or bf16, not '" + options.dtype + "'");
+  if (options.kvCapacity < 1)
+    return fail("the KV cache capacity must be at least 1");
+
+  std::vector<int64_t> layers = options.layers;
+  if (layers.empty())
+    for (int64_t i = 0; i < config.numLayers; ++i)
+      layers.push_back(i);
+
+  Location fileLoc = FileLineColLoc::get(context, options.configPath, 1, 1);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  (*module)->setAttr("attn.model", b.getStringAttr(config.modelType));
+  if (!options.checkpointPath.empty())
+    (*module)->setAttr("attn.checkpoint",
+                       b.getStringAttr(options.checkpointPath));
+  b.setInsertionPointToEnd(module->getBody());
+  for (int64_t layer : layers) {
+    if (layer < 0 || layer >= config.numLayers)
+      return fail("layer " + llvm::Twine(layer) + " does not exist; the model "
+                  "has " + llvm::Twine(config.numLayers) + " layers");
+    LayerParams params = layerParams(config, layer);
+    for (const ParamSpec *spec : params.all())
+      if (llvm::Error err = checkTensor(weights, *spec))
+        return std::move(err);
+    // A sliding window W changes nothing while every key is within W
+    // positions of its query, so a cache of at most W positions is exact.
+    int64_t capacity = options.kvCapacity;
+    if (std::optional<int64_t> window = config.slidingWindows[layer];
+        window && *window < capacity) {
+      capacity = *window;
+      if (options.note)
+        options.note("layer " + std::to_string(layer) + " attends through a "
+                     "sliding window of " + std::to_string(*window) +
+                     " positions; its KV cache holds " +
+                     std::to_string(*window) +
+                     " positions so that the window never cuts");
+    }
+    std::string prefix = "model.layers." + std::to_string(layer) + ".self_attn";
+    Location loc = NameLoc::get(b.getStringAttr(prefix), fileLoc);
+    LayerBuilder builder(b, config, params, elementType, capacity, loc);
+    std::string name = "layer" + std::to_string(layer);
+    builder.build(name + "_prefill", /*decode=*/false, layer);
+    builder.build(name + "_decode", /*decode=*/true, layer);
+  }
+  if (failed(verify(*module)))
+    return fail("the imported module does not verify (see the diagnostics "
+                "above)");
+  return module;
+}

@@ -1,0 +1,126 @@
+//===- rotor-import.cpp - Hugging Face checkpoints to attn IR -------------===//
+//
+// rotor-import CKPT_DIR -o LAYER.mlir [--layers 0,3-5] [--dtype f32|bf16]
+//              [--kv-capacity N]
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Import/ImportLayer.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+namespace cl = llvm::cl;
+using namespace rotor::import;
+
+static cl::opt<std::string> checkpointDir(cl::Positional,
+                                          cl::desc("<checkpoint directory>"),
+                                          cl::Required);
+static cl::opt<std::string> outputFile("o", cl::desc("attn IR file to write"),
+                                       cl::value_desc("LAYER.mlir"),
+                                       cl::Required);
+static cl::opt<std::string> layerList(
+    "layers", cl::desc("Layers to import, e.g. 0,3-5 (default: all)"),
+    cl::value_desc("LIST"));
+static cl::opt<std::string> dtype(
+    "dtype", cl::desc("Element type of activations, weights and KV caches: "
+                      "f32 (default) or bf16"),
+    cl::init("f32"));
+static cl::opt<int64_t> kvCapacity("kv-capacity",
+                                   cl::desc("Positions per KV cache (4096)"),
+                                   cl::init(4096));
+static cl::opt<bool> quiet("quiet", cl::desc("Print errors only"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "rotor-import: " << message << "\n";
+  return 1;
+}
+
+static const char *scalingName(RopeScalingConfig::Kind kind) {
+  using K = RopeScalingConfig::Kind;
+  switch (kind) {
+  case K::None: return "default";
+  case K::Linear: return "linear";
+  case K::Dynamic: return "dynamic";
+  case K::Yarn: return "yarn";
+  case K::Llama3: return "llama3";
+  }
+  return "?";
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Rotor importer: the attention layers of a Hugging Face checkpoint "
+      "(config.json + model.safetensors or its shards) as attn IR\n");
+
+  if (!llvm::sys::fs::is_directory(checkpointDir))
+    return fail(checkpointDir + ": not a checkpoint directory");
+  llvm::SmallString<256> configPath(checkpointDir);
+  llvm::sys::path::append(configPath, "config.json");
+  auto configText = llvm::MemoryBuffer::getFile(configPath);
+  if (!configText)
+    return fail(configPath + ": cannot read: " +
+                configText.getError().message());
+  llvm::Expected<AttentionConfig> config =
+      parseHFConfig((*configText)->getBuffer(), configPath);
+  if (!config)
+    return fail(llvm::toString(config.takeError()));
+
+  ImportOptions options;
+  if (!layerList.empty()) {
+    auto layers = parseLayerList(layerList, config->numLayers);
+    if (!layers)
+      return fail(llvm::toString(layers.takeError()));
+    options.layers = std::move(*layers);
+  }
+  options.dtype = dtype;
+  options.kvCapacity = kvCapacity;
+  options.checkpointPath = checkpointDir;
+  options.configPath = configPath.str().str();
+  options.note = [](llvm::StringRef note) {
+    if (!quiet)
+      llvm::errs() << "rotor-import: note: " << note << "\n";
+  };
+
+  auto weights = CheckpointWeights::open(checkpointDir);
+  if (!weights)
+    return fail(llvm::toString(weights.takeError()));
+
+  mlir::MLIRContext context;
+  auto module = importAttentionLayers(&context, *config, *weights, options);
+  if (!module)
+    return fail(llvm::toString(module.takeError()));
+
+  std::error_code ec;
+  llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return fail(outputFile + ": cannot write: " + ec.message());
+  (*module)->print(out.os());
+  out.os() << "\n";
+  out.keep();
+
+  if (!quiet) {
+    const AttentionConfig &c = *config;
+    size_t count = options.layers.empty() ? size_t(c.numLayers)
+                                          : options.layers.size();
+    llvm::errs() << "rotor-import: " << c.modelType << ", hidden "
+                 << c.hiddenSize << ", " << c.numHeads << " query / "
+                 << c.numKVHeads << " KV heads of " << c.headDim
+                 << ", RoPE " << c.rotaryDim << " dims, theta "
+                 << llvm::format("%g", c.ropeTheta) << ", "
+                 << scalingName(c.scaling.kind) << " scaling"
+                 << (c.qkvBias ? ", QKV bias" : "")
+                 << (c.qkNorm ? ", q_norm/k_norm" : "") << ": " << count
+                 << " layer(s) as " << options.dtype << " -> " << outputFile
+                 << "\n";
+  }
+  return 0;
+}
