@@ -1,29 +1,40 @@
 #!/usr/bin/env bash
-# The main job: builds Rotor, makes random Qwen2.5-0.5B-shaped weights and
-# inputs (K bias std 20, as large-bias Qwen layers have), compiles the bundled
-# attention layer ahead of time, runs prefill plus decode steps on the host
-# and prints the accuracy against the fp64 reference.
+# The main job: builds Rotor; generates a Qwen2.5-0.5B-shaped Hugging Face
+# checkpoint (bf16, sharded, random weights with a K bias of std 20 and
+# |max| 171 as large-bias Qwen layers have); imports layer 0 with
+# rotor-import; compiles it ahead of time with rotor-aot; runs prefill plus
+# decode steps with rotor-run on the host and prints the accuracy against the
+# fp64 reference and, independently, against transformers-style PyTorch.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh" >&2
 build_dir="${ROTOR_BUILD_DIR:-$root/build}"
+bin="$build_dir/bin"
 work="$build_dir/demo"
+rm -rf "$work"
 mkdir -p "$work"
 
-layer="$root/examples/qwen2.5-0.5b-attention.mlir"
-echo "== The layer: $layer (verified and canonicalized), entry points:"
-"$build_dir/bin/rotor-opt" --canonicalize "$layer" | grep -E "func.func" | sed 's/^ */   /'
+echo "== A Qwen2.5-0.5B-shaped checkpoint (layer 0's weights)"
+/usr/bin/python3 "$root/scripts/make_hf_checkpoint.py" "$work/qwen2.5-0.5b" \
+  --preset qwen2.5-0.5b --layers-with-weights 0 --dtype bf16 --shards 2 \
+  --k-bias-std 20 --k-bias-absmax 171 --seed 1
+ls "$work/qwen2.5-0.5b" | sed 's/^/   /'
 
-echo "== Weights and inputs"
-/usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
-  --weights "$work/weights.safetensors" --inputs "$work/inputs.safetensors" \
-  --tokens 24
+echo "== rotor-import"
+"$bin/rotor-import" "$work/qwen2.5-0.5b" -o "$work/layer0.mlir" --layers 0
+echo "   entry points:"
+grep -E "func.func" "$work/layer0.mlir" | sed -E 's/^ *func.func (@[a-z0-9_]+).*/     \1/'
 
 echo "== rotor-aot"
-"$build_dir/bin/rotor-aot" "$layer" -o "$work/layer.rotor" \
-  --params "$work/weights.safetensors"
+"$bin/rotor-aot" "$work/layer0.mlir" -o "$work/layer0.rotor"
 
 echo "== rotor-run: prefill 20 tokens, then 4 decode steps"
-"$build_dir/bin/rotor-run" "$work/layer.rotor" \
+/usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
+  --inputs "$work/inputs.safetensors" --hidden 896 --tokens 24 --seed 2 >/dev/null
+"$bin/rotor-run" "$work/layer0.rotor" \
   --inputs "$work/inputs.safetensors" --outputs "$work/outputs.safetensors" \
-  --decode 4 --reference --bench 3
+  --decode 4 --reference --tolerance 5e-5 --bench 3
+
+echo "== The same layer in PyTorch, read straight from the checkpoint"
+/usr/bin/python3 "$root/scripts/hf_attention.py" --checkpoint "$work/qwen2.5-0.5b" \
+  "$work/inputs.safetensors" "$work/outputs.safetensors" --layer 0 --tolerance 5e-5

@@ -151,6 +151,10 @@ Error resolveScaling(const ConfigReader &r, const json::Object &rope,
                                     : std::optional(c.maxPositionEmbeddings),
                                 1, where));
   s.originalMaxPositionEmbeddings = original;
+  // transformers' dynamic NTK scales against config.max_position_embeddings
+  // and ignores the block's original_max_position_embeddings.
+  if (*kind == K::Dynamic)
+    s.originalMaxPositionEmbeddings = c.maxPositionEmbeddings;
 
   if (*kind == K::Yarn) {
     // `beta_fast or 32`: HF also replaces an explicit 0 by the default.
@@ -286,9 +290,14 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
   }
 
   // RoPE: `rope_parameters` (transformers 5), else `rope_theta` +
-  // `rope_scaling`. partial_rotary_factor may sit in either place.
-  const json::Object *ropeParams = root->getObject("rope_parameters");
-  if (root->get("rope_parameters") && !ropeParams &&
+  // `rope_scaling`; as in transformers 5, a non-null `rope_scaling` wins
+  // over `rope_parameters`. partial_rotary_factor may sit in either place;
+  // the top-level one wins.
+  const json::Value *legacyScaling = root->get("rope_scaling");
+  bool useLegacy = legacyScaling && legacyScaling->kind() != json::Value::Null;
+  const json::Object *ropeParams =
+      useLegacy ? nullptr : root->getObject("rope_parameters");
+  if (!useLegacy && root->get("rope_parameters") && !ropeParams &&
       root->get("rope_parameters")->kind() != json::Value::Null)
     return r.fail("'rope_parameters' must be an object");
   double partial = 1.0;
@@ -301,9 +310,11 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
     ROTOR_TRY(theta, r.number(*ropeParams, "rope_theta", topTheta,
                               "rope_parameters."));
     c.ropeTheta = theta;
-    ROTOR_TRY(p, r.number(*ropeParams, "partial_rotary_factor", partial,
-                          "rope_parameters."));
-    partial = p;
+    if (!root->get("partial_rotary_factor")) {
+      ROTOR_TRY(p, r.number(*ropeParams, "partial_rotary_factor", partial,
+                            "rope_parameters."));
+      partial = p;
+    }
     if (Error err = resolveScaling(r, *ropeParams, "rope_parameters.", c))
       return std::move(err);
   } else {

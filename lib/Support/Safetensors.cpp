@@ -60,11 +60,15 @@ Expected<Archive> Archive::parse(StringRef path,
 
   Archive archive;
   archive.filePath = path.str();
-  for (auto &[key, value] : *root) {
-    StringRef name = key;
-    if (name == "__metadata__")
-      continue;
-    json::Object *entry = value.getAsObject();
+  // Validate in name order, so that the tensor an error names does not
+  // depend on hash order.
+  std::vector<StringRef> names;
+  for (auto &entry : *root)
+    if (StringRef(entry.first) != "__metadata__")
+      names.push_back(entry.first);
+  llvm::sort(names);
+  for (StringRef name : names) {
+    json::Object *entry = root->get(name)->getAsObject();
     if (!entry)
       return fail(path, "tensor '" + name + "': entry is not an object");
     std::optional<StringRef> dtype = entry->getString("dtype");
@@ -91,10 +95,13 @@ Expected<Archive> Archive::parse(StringRef path,
     }
     std::optional<int64_t> begin = (*offsets)[0].getAsInteger();
     std::optional<int64_t> end = (*offsets)[1].getAsInteger();
-    if (!begin || !end || *begin < 0 || *end < *begin ||
-        uint64_t(*end) > payload.size())
-      return fail(path, "tensor '" + name + "': data_offsets lie outside the " +
-                            Twine(payload.size()) + " bytes of data");
+    if (!begin || !end || *begin < 0 || *end < *begin)
+      return fail(path, "tensor '" + name + "': bad data_offsets");
+    if (uint64_t(*end) > payload.size())
+      return fail(path, "tensor '" + name + "': its data [" + Twine(*begin) +
+                            ", " + Twine(*end) + ") runs past the " +
+                            Twine(payload.size()) +
+                            " bytes of data in the file (truncated?)");
     if (uint64_t(*end - *begin) != count * elemSize)
       return fail(path, "tensor '" + name + "': " + Twine(*end - *begin) +
                             " bytes of data for " + Twine(count) + " " +
