@@ -77,6 +77,7 @@ std::vector<uint8_t> convertFloats(StringRef bytes, StringRef from,
 /// converted to the element type the kernels declare.
 llvm::Error writeWeights(const json::Object &manifest,
                          const std::optional<std::string> &paramsPath,
+                         const llvm::StringMap<PermutedWeight> &permuted,
                          StringRef outPath) {
   std::vector<safetensors::OwnedTensor> tensors;
   llvm::StringSet<> seen;
@@ -101,9 +102,13 @@ llvm::Error writeWeights(const json::Object &manifest,
           return opened.takeError();
         weights = std::move(*opened);
       }
+      // A permuted weight reads its source tensor.
+      auto derived = permuted.find(name);
+      StringRef source =
+          derived == permuted.end() ? name : StringRef(derived->second.source);
       std::string file;
       llvm::Expected<const safetensors::TensorView *> found =
-          weights->lookup(name, &file);
+          weights->lookup(source, &file);
       if (!found)
         return fail(llvm::toString(found.takeError()) + " (read by @" +
                     entryName + ")");
@@ -116,17 +121,26 @@ llvm::Error writeWeights(const json::Object &manifest,
         llvm::raw_string_ostream h(have), w(want);
         llvm::interleaveComma(view->shape, h);
         llvm::interleaveComma(shape, w);
-        return fail(file + ": tensor '" + name + "' has shape [" +
+        return fail(file + ": tensor '" + source + "' has shape [" +
                     h.str() + "] but the kernels read [" + w.str() + "]");
+      }
+      llvm::StringRef bytes = view->bytes;
+      std::vector<uint8_t> permutedBytes;
+      if (derived != permuted.end()) {
+        permutedBytes = applyWeightPermutation(
+            bytes, shape, safetensors::dtypeSize(view->dtype), derived->second);
+        bytes = llvm::StringRef(
+            reinterpret_cast<const char *>(permutedBytes.data()),
+            permutedBytes.size());
       }
       std::string dtype = safetensorsDtype(*a.getString("dtype"));
       safetensors::OwnedTensor tensor{name.str(), dtype, shape, {}};
       if (view->dtype == dtype) {
-        tensor.bytes.assign(view->bytes.begin(), view->bytes.end());
+        tensor.bytes.assign(bytes.begin(), bytes.end());
       } else if (floatSemantics(view->dtype) && floatSemantics(dtype)) {
-        tensor.bytes = convertFloats(view->bytes, view->dtype, dtype);
+        tensor.bytes = convertFloats(bytes, view->dtype, dtype);
       } else {
-        return fail(file + ": tensor '" + name + "' is " + view->dtype +
+        return fail(file + ": tensor '" + source + "' is " + view->dtype +
                     " but the kernels read " + dtype);
       }
       tensors.push_back(std::move(tensor));
@@ -210,6 +224,13 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     attn::AttnCheckRopeLayoutOptions check;
     check.allowMismatch = options.host.allowRopeLayoutMismatch;
     pm.addPass(attn::createAttnCheckRopeLayout(check));
+    if (failed(pm.run(module)))
+      return fail("checking RoPE layouts failed");
+  }
+  llvm::StringMap<PermutedWeight> permuted;
+  foldWeightPermutations(module, permuted);
+  {
+    PassManager pm(ctx);
     pm.addPass(attn::createAttnOutlineParams());
     if (failed(pm.run(module)))
       return fail("outlining parameters failed");
@@ -227,7 +248,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   };
 
   progress("writing weights");
-  if (llvm::Error err = writeWeights(*manifest, options.paramsPath,
+  if (llvm::Error err = writeWeights(*manifest, options.paramsPath, permuted,
                                      inBundle("weights.safetensors")))
     return err;
 

@@ -20,12 +20,14 @@
 #include "rotor/Conversion/HostPipeline/HostPipeline.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rotor {
 
@@ -58,6 +60,31 @@ llvm::Expected<llvm::json::Object> describeEntryPoints(mlir::ModuleOp module);
 /// layer is taken. A module that already has `@prefill` is left as it is
 /// (and `layer` must then be absent or equal its `attn.layer`).
 llvm::Error selectLayer(mlir::ModuleOp module, std::optional<int64_t> layer);
+
+/// A weight the bundle stores permuted: `source` (an archive tensor) with
+/// each step's permutation applied in turn along its dim (attn.permute's
+/// semantics).
+struct PermutedWeight {
+  struct Step {
+    int64_t dim;
+    std::vector<int64_t> permutation;
+    bool operator==(const Step &) const = default;
+  };
+  std::string source;
+  std::vector<Step> steps;
+};
+
+/// Replaces every attn.permute of an attn.param by a param of a derived
+/// name (`<source>.permuted`), recorded in `derived`, so that permutations
+/// happen once, when the weights are written, not on every step.
+void foldWeightPermutations(mlir::ModuleOp module,
+                            llvm::StringMap<PermutedWeight> &derived);
+
+/// `bytes` (a row-major tensor of `shape`) with `weight`'s steps applied.
+std::vector<uint8_t> applyWeightPermutation(llvm::StringRef bytes,
+                                            llvm::ArrayRef<int64_t> shape,
+                                            size_t elementSize,
+                                            const PermutedWeight &weight);
 
 /// Compiles `module` (attn IR) and writes the bundle. The module is lowered
 /// in place.
