@@ -102,9 +102,10 @@ llvm::Error checkTensor(CheckpointWeights &weights, const ParamSpec &spec) {
 class LayerBuilder {
 public:
   LayerBuilder(OpBuilder &b, const AttentionConfig &c, const LayerParams &p,
-               FloatType elementType, int64_t capacity, Location loc)
+               FloatType elementType, int64_t capacity, bool captureQK,
+               Location loc)
       : b(b), c(c), p(p), elementType(elementType), capacity(capacity),
-        loc(loc) {
+        captureQK(captureQK), loc(loc) {
     MLIRContext *ctx = b.getContext();
     FloatType f32 = b.getF32Type();
     // Products in the storage type, sums in f32 (tensor-core semantics);
@@ -182,8 +183,17 @@ public:
                                f32Precision);
     };
 
-    Value q = rope(norm(heads(linear(hidden, wq, bq), c.numHeads), qNorm));
-    Value k = rope(norm(heads(linear(hidden, wk, bk), c.numKVHeads), kNorm));
+    auto capture = [&](Value x, StringRef what) -> Value {
+      if (!captureQK)
+        return x;
+      return CaptureOp::create(
+          b, loc, x, positions,
+          b.getStringAttr("layer" + std::to_string(layer) + "." + what.str()));
+    };
+    Value q = capture(
+        rope(norm(heads(linear(hidden, wq, bq), c.numHeads), qNorm)), "q");
+    Value k = capture(
+        rope(norm(heads(linear(hidden, wk, bk), c.numKVHeads), kNorm)), "k");
     Value v = heads(linear(hidden, wv, bv), c.numKVHeads);
 
     Value offset = decode ? body->getArgument(4) : c0;
@@ -240,6 +250,7 @@ private:
   const LayerParams &p;
   FloatType elementType;
   int64_t capacity;
+  bool captureQK;
   Location loc;
   PrecisionAttr mainPrecision, f32Precision;
 };
@@ -325,7 +336,8 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     }
     std::string prefix = "model.layers." + std::to_string(layer) + ".self_attn";
     Location loc = NameLoc::get(b.getStringAttr(prefix), fileLoc);
-    LayerBuilder builder(b, config, params, elementType, capacity, loc);
+    LayerBuilder builder(b, config, params, elementType, capacity,
+                         options.captureQK, loc);
     std::string name = "layer" + std::to_string(layer);
     builder.build(name + "_prefill", /*decode=*/false, layer);
     builder.build(name + "_decode", /*decode=*/true, layer);

@@ -1,7 +1,7 @@
 //===- rotor-import.cpp - Hugging Face checkpoints to attn IR -------------===//
 //
 // rotor-import CKPT_DIR -o LAYER.mlir [--layers 0,3-5] [--dtype f32|bf16]
-//              [--kv-capacity N]
+//              [--kv-capacity N] [--capture-qk]
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +35,10 @@ static cl::opt<std::string> dtype(
 static cl::opt<int64_t> kvCapacity("kv-capacity",
                                    cl::desc("Positions per KV cache (4096)"),
                                    cl::init(4096));
+static cl::opt<bool> captureQK(
+    "capture-qk",
+    cl::desc("Record post-RoPE Q and K of every layer (attn.capture, tags "
+             "layerN.q and layerN.k; rotor-run --captures writes them)"));
 static cl::opt<bool> quiet("quiet", cl::desc("Print errors only"));
 
 static int fail(const llvm::Twine &message) {
@@ -83,6 +87,7 @@ int main(int argc, char **argv) {
   }
   options.dtype = dtype;
   options.kvCapacity = kvCapacity;
+  options.captureQK = captureQK;
   options.checkpointPath = checkpointDir;
   options.configPath = configPath.str().str();
   options.note = [](llvm::StringRef note) {

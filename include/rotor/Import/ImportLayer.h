@@ -28,6 +28,9 @@ struct ImportOptions {
   std::vector<int64_t> layers;
   /// Element type of activations, weights and caches: "f32" or "bf16".
   std::string dtype = "f32";
+  /// Record post-RoPE Q and K of every layer (attn.capture, tags
+  /// `layerN.q` and `layerN.k`) for geometry analysis.
+  bool captureQK = false;
   /// Positions each layer's KV cache holds.
   int64_t kvCapacity = 4096;
   /// The checkpoint, recorded as the module's `attn.checkpoint` (rotor-aot
