@@ -14,6 +14,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cmath>
+#include <tuple>
 
 using namespace llvm;
 using namespace rotor::import;
@@ -236,6 +237,18 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
   ROTOR_TRY(layers, r.integer(*root, "num_hidden_layers", std::nullopt, 1));
   ROTOR_TRY(maxPositions, r.integer(*root, "max_position_embeddings",
                                     family->maxPositionsDefault, 1));
+  // Bounds far above any real model, so that sizes and their products stay
+  // representable and a corrupt config cannot make the importer allocate
+  // per-layer state for 10^18 layers.
+  constexpr int64_t kMaxDim = int64_t(1) << 20, kMaxLayers = 100000;
+  for (auto [key, value, max] :
+       {std::tuple{"hidden_size", hidden, kMaxDim},
+        std::tuple{"num_attention_heads", heads, kMaxDim},
+        std::tuple{"num_key_value_heads", kvHeads, kMaxDim},
+        std::tuple{"num_hidden_layers", layers, kMaxLayers}})
+    if (value > max)
+      return r.fail("'" + StringRef(key) + "' is " + Twine(value) +
+                    ", more than the " + Twine(max) + " rotor-import accepts");
   if (heads % kvHeads)
     return r.fail("num_attention_heads (" + Twine(heads) +
                   ") is not a multiple of num_key_value_heads (" +
@@ -249,6 +262,9 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
     c.headDim = hidden / heads;
   } else {
     ROTOR_TRY(headDim, r.integer(*root, "head_dim", std::nullopt, 1));
+    if (headDim > kMaxDim)
+      return r.fail("'head_dim' is " + Twine(headDim) + ", more than the " +
+                    Twine(kMaxDim) + " rotor-import accepts");
     c.headDim = headDim;
   }
   c.hiddenSize = hidden;
