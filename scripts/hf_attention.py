@@ -161,11 +161,12 @@ class Checkpoint:
             fail(f"{path}/config.json: {e}")
         index = os.path.join(path, "model.safetensors.index.json")
         self._files = {}
-        if os.path.exists(index):
+        # from_pretrained prefers the single file over an index.
+        if os.path.exists(os.path.join(path, "model.safetensors")):
+            self.file_of = {n: "model.safetensors" for n in self._file("model.safetensors").entries}
+        elif os.path.exists(index):
             with open(index) as f:
                 self.file_of = json.load(f)["weight_map"]
-        elif os.path.exists(os.path.join(path, "model.safetensors")):
-            self.file_of = {n: "model.safetensors" for n in self._file("model.safetensors").entries}
         else:
             fail(f"{path}: neither model.safetensors nor model.safetensors.index.json")
 
@@ -212,16 +213,21 @@ def resolve_rope(cfg, seq_len=None, hf_v4_yarn=False):
         theta = cfg.get("rope_theta")
     if theta is None:
         theta = 10000.0
-    head_dim = cfg.get("head_dim") or hidden // heads
+    family = cfg.get("model_type")
+    # An absent key takes the config class's default; null derives it.
+    if "head_dim" not in cfg and family == "qwen3":
+        head_dim = 128
+    else:
+        head_dim = cfg.get("head_dim") or hidden // heads
     # standardize_rope_params copies the top-level partial_rotary_factor over the inner one.
     top, inner = cfg.get("partial_rotary_factor"), rp.get("partial_rotary_factor")
     if top is not None and inner is not None and top != inner:
         notes.append(f"partial_rotary_factor {top} (top level) overrides {inner} (rope_parameters)")
-    factor_p = top if top is not None else inner if inner is not None else 1.0
+    family_partial = {"phi": 0.5, "stablelm": 0.25}.get(family, 1.0)
+    factor_p = top if top is not None else inner if inner is not None else family_partial
     if cfg.get("rotary_dim") is not None:
-        rotary = int(cfg["rotary_dim"])
-    else:
-        rotary = int(head_dim * factor_p)
+        notes.append(f"rotary_dim ignored, as transformers' {family} ignores it")
+    rotary = int(head_dim * factor_p)
     if rotary % 2 or not 0 < rotary <= head_dim:
         fail(f"rotary dims {rotary} must be even and within head_dim {head_dim}")
     max_pos = cfg.get("max_position_embeddings")
@@ -339,7 +345,11 @@ def checkpoint_attention(ck, layer, hidden, positions, rope, post_rope=None):
         fail(f"unsupported model_type {family!r}")
     if cfg.get("qk_layernorm"):
         fail("qk_layernorm (per-head LayerNorm of stablelm/phi) is not supported")
-    heads, kv_heads = cfg["num_attention_heads"], cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
+    heads = cfg["num_attention_heads"]
+    if "num_key_value_heads" in cfg:
+        kv_heads = cfg["num_key_value_heads"] or heads
+    else:  # the config classes' defaults
+        kv_heads = {"qwen2": 32, "qwen3": 32, "stablelm": 32, "mistral": 8}.get(family, heads)
     e, d, r = cfg["hidden_size"], rope["head_dim"], rope["rotary_dim"]
     pre = f"model.layers.{layer}.self_attn."
     o_name = "dense" if family == "phi" else "o_proj"
@@ -394,11 +404,16 @@ def checkpoint_attention(ck, layer, hidden, positions, rope, post_rope=None):
     i = torch.arange(t)
     allowed = i[None, :] <= i[:, None]
     window = None
-    if family == "mistral":
-        window = cfg.get("sliding_window")
+    if family == "mistral":  # absent: 4096; null: none
+        window = cfg.get("sliding_window", 4096)
     elif family in ("qwen2", "qwen3") and cfg.get("use_sliding_window"):
-        if layer >= cfg.get("max_window_layers", 0):
-            window = cfg.get("sliding_window")
+        types = cfg.get("layer_types")
+        if types is not None:
+            sliding = types[layer] == "sliding_attention"
+        else:
+            sliding = layer >= cfg.get("max_window_layers", 28)
+        if sliding:
+            window = cfg.get("sliding_window", 4096)
     if window is not None:
         allowed &= (i[:, None] - i[None, :]) < window
     scores = scores.masked_fill(~allowed, float("-inf"))

@@ -8,12 +8,15 @@
 
 #include "rotor/Import/HFConfig.h"
 
+#include "rotor/Support/JsonNesting.h"
+
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <cmath>
+#include <cstdio>
 #include <tuple>
 
 using namespace llvm;
@@ -32,16 +35,39 @@ struct Family {
   StringRef epsKey;
   double epsDefault;
   int64_t maxPositionsDefault;
+  /// The config class's defaults for keys that are absent (an explicit
+  /// null means "derive it", as the classes do): num_key_value_heads (0:
+  /// num_attention_heads), head_dim (0: hidden_size / num_attention_heads),
+  /// partial_rotary_factor.
+  int64_t kvHeadsDefault;
+  int64_t headDimDefault;
+  double partialRotaryDefault;
+  /// How the family declares sliding windows.
+  enum class Window { None, Mistral, Qwen };
+  Window window;
 };
 
 constexpr Family kFamilies[] = {
-    {"qwen2", Family::Bias::QKVOnly, false, "o_proj", "rms_norm_eps", 1e-6, 32768},
-    {"llama", Family::Bias::FromAttentionBias, false, "o_proj", "rms_norm_eps", 1e-6, 2048},
-    {"mistral", Family::Bias::None, false, "o_proj", "rms_norm_eps", 1e-6, 4096 * 32},
-    {"qwen3", Family::Bias::FromAttentionBias, true, "o_proj", "rms_norm_eps", 1e-6, 32768},
-    {"stablelm", Family::Bias::FromUseQkvBias, false, "o_proj", "layer_norm_eps", 1e-5, 4096},
-    {"phi", Family::Bias::All, false, "dense", "layer_norm_eps", 1e-5, 2048},
+    {"qwen2", Family::Bias::QKVOnly, false, "o_proj", "rms_norm_eps", 1e-6,
+     32768, 32, 0, 1.0, Family::Window::Qwen},
+    {"llama", Family::Bias::FromAttentionBias, false, "o_proj", "rms_norm_eps",
+     1e-6, 2048, 0, 0, 1.0, Family::Window::None},
+    {"mistral", Family::Bias::None, false, "o_proj", "rms_norm_eps", 1e-6,
+     4096 * 32, 8, 0, 1.0, Family::Window::Mistral},
+    {"qwen3", Family::Bias::FromAttentionBias, true, "o_proj", "rms_norm_eps",
+     1e-6, 32768, 32, 128, 1.0, Family::Window::Qwen},
+    {"stablelm", Family::Bias::FromUseQkvBias, false, "o_proj",
+     "layer_norm_eps", 1e-5, 4096, 32, 0, 0.25, Family::Window::None},
+    {"phi", Family::Bias::All, false, "dense", "layer_norm_eps", 1e-5, 2048, 0,
+     0, 0.5, Family::Window::None},
 };
+
+/// A number as messages print it.
+std::string show(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
 
 class ConfigReader {
 public:
@@ -143,15 +169,25 @@ Error resolveScaling(const ConfigReader &r, const json::Object &rope,
 
   ROTOR_TRY(factor, r.number(rope, "factor", std::nullopt, where));
   if (factor < 1.0)
-    return r.fail("'" + where + "factor' is " + formatv("{0}", factor).str() +
+    return r.fail("'" + where + "factor' is " + show(factor) +
                   ", must be at least 1");
   s.factor = factor;
-  ROTOR_TRY(original, r.integer(rope, "original_max_position_embeddings",
-                                *kind == K::Llama3
-                                    ? std::nullopt
-                                    : std::optional(c.maxPositionEmbeddings),
-                                1, where));
-  s.originalMaxPositionEmbeddings = original;
+  // A top-level original_max_position_embeddings wins over the block's
+  // (transformers 5's standardization); yarn falls back to
+  // max_position_embeddings, llama3 requires one.
+  const json::Value *topOriginal = r.root.get("original_max_position_embeddings");
+  if (topOriginal && topOriginal->kind() != json::Value::Null) {
+    ROTOR_TRY(original, r.integer(r.root, "original_max_position_embeddings",
+                                  std::nullopt, 1));
+    s.originalMaxPositionEmbeddings = original;
+  } else {
+    ROTOR_TRY(original, r.integer(rope, "original_max_position_embeddings",
+                                  *kind == K::Llama3
+                                      ? std::nullopt
+                                      : std::optional(c.maxPositionEmbeddings),
+                                  1, where));
+    s.originalMaxPositionEmbeddings = original;
+  }
   // transformers' dynamic NTK scales against config.max_position_embeddings
   // and ignores the block's original_max_position_embeddings.
   if (*kind == K::Dynamic)
@@ -204,6 +240,10 @@ StringRef rotor::import::supportedModelTypes() {
 
 Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
                                                        StringRef path) {
+  if (jsonNestingDepth(text) > kMaxJsonNesting)
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": nests JSON deeper than " +
+                                 Twine(kMaxJsonNesting) + " levels");
   Expected<json::Value> parsed = json::parse(text);
   if (!parsed)
     return createStringError(inconvertibleErrorCode(),
@@ -233,7 +273,11 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
 
   ROTOR_TRY(hidden, r.integer(*root, "hidden_size", std::nullopt, 1));
   ROTOR_TRY(heads, r.integer(*root, "num_attention_heads", std::nullopt, 1));
-  ROTOR_TRY(kvHeads, r.integer(*root, "num_key_value_heads", heads, 1));
+  // Absent: the config class's default; null: num_attention_heads.
+  int64_t kvHeadsDefault = family->kvHeadsDefault;
+  if (!kvHeadsDefault || root->get("num_key_value_heads"))
+    kvHeadsDefault = heads;
+  ROTOR_TRY(kvHeads, r.integer(*root, "num_key_value_heads", kvHeadsDefault, 1));
   ROTOR_TRY(layers, r.integer(*root, "num_hidden_layers", std::nullopt, 1));
   ROTOR_TRY(maxPositions, r.integer(*root, "max_position_embeddings",
                                     family->maxPositionsDefault, 1));
@@ -254,7 +298,9 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
                   ") is not a multiple of num_key_value_heads (" +
                   Twine(kvHeads) + ")");
   const json::Value *headDimValue = root->get("head_dim");
-  if (!headDimValue || headDimValue->kind() == json::Value::Null) {
+  if (!headDimValue && family->headDimDefault) {
+    c.headDim = family->headDimDefault;
+  } else if (!headDimValue || headDimValue->kind() == json::Value::Null) {
     if (hidden % heads)
       return r.fail("hidden_size (" + Twine(hidden) +
                     ") is not a multiple of num_attention_heads (" +
@@ -305,96 +351,89 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
                     "not supported");
   }
 
-  // RoPE: `rope_parameters` (transformers 5), else `rope_theta` +
-  // `rope_scaling`; as in transformers 5, a non-null `rope_scaling` wins
-  // over `rope_parameters`. partial_rotary_factor may sit in either place;
-  // the top-level one wins.
-  const json::Value *legacyScaling = root->get("rope_scaling");
-  bool useLegacy = legacyScaling && legacyScaling->kind() != json::Value::Null;
-  const json::Object *ropeParams =
-      useLegacy ? nullptr : root->getObject("rope_parameters");
-  if (!useLegacy && root->get("rope_parameters") && !ropeParams &&
-      root->get("rope_parameters")->kind() != json::Value::Null)
-    return r.fail("'rope_parameters' must be an object");
-  double partial = 1.0;
-  {
-    ROTOR_TRY(p, r.number(*root, "partial_rotary_factor", 1.0));
-    partial = p;
+  // RoPE. transformers 5 turns a non-null legacy `rope_scaling` into
+  // `rope_parameters` (it wins over one given as well); either block may
+  // hold rope_theta and partial_rotary_factor, which fall back to the
+  // top-level keys. A top-level partial_rotary_factor wins.
+  const json::Object *block = nullptr;
+  StringRef where;
+  for (StringRef key : {"rope_scaling", "rope_parameters"}) {
+    const json::Value *v = root->get(key);
+    if (!v || v->kind() == json::Value::Null)
+      continue;
+    block = v->getAsObject();
+    if (!block)
+      return r.fail("'" + key + "' must be an object or null");
+    where = key == "rope_scaling" ? "rope_scaling." : "rope_parameters.";
+    break;
   }
   ROTOR_TRY(topTheta, r.number(*root, "rope_theta", 10000.0));
-  if (ropeParams) {
-    ROTOR_TRY(theta, r.number(*ropeParams, "rope_theta", topTheta,
-                              "rope_parameters."));
+  c.ropeTheta = topTheta;
+  double partial = family->partialRotaryDefault;
+  if (block) {
+    ROTOR_TRY(theta, r.number(*block, "rope_theta", topTheta, where));
     c.ropeTheta = theta;
-    if (!root->get("partial_rotary_factor")) {
-      ROTOR_TRY(p, r.number(*ropeParams, "partial_rotary_factor", partial,
-                            "rope_parameters."));
-      partial = p;
-    }
-    if (Error err = resolveScaling(r, *ropeParams, "rope_parameters.", c))
+    ROTOR_TRY(p, r.number(*block, "partial_rotary_factor", partial, where));
+    partial = p;
+    if (Error err = resolveScaling(r, *block, where, c))
       return std::move(err);
-  } else {
-    c.ropeTheta = topTheta;
-    const json::Value *scaling = root->get("rope_scaling");
-    if (scaling && scaling->kind() != json::Value::Null) {
-      const json::Object *obj = scaling->getAsObject();
-      if (!obj)
-        return r.fail("'rope_scaling' must be an object or null");
-      if (Error err = resolveScaling(r, *obj, "rope_scaling.", c))
-        return std::move(err);
-    }
+  }
+  {
+    ROTOR_TRY(p, r.number(*root, "partial_rotary_factor", partial));
+    partial = p;
   }
   if (c.ropeTheta <= 1.0)
-    return r.fail("'rope_theta' is " + formatv("{0}", c.ropeTheta).str() +
+    return r.fail("'rope_theta' is " + show(c.ropeTheta) +
                   ", must be greater than 1");
   if (!(partial > 0.0 && partial <= 1.0))
-    return r.fail("'partial_rotary_factor' is " + formatv("{0}", partial).str() +
+    return r.fail("'partial_rotary_factor' is " + show(partial) +
                   ", must lie in (0, 1]");
   // int(head_dim * partial_rotary_factor), as HF computes it.
   c.rotaryDim = int64_t(double(c.headDim) * partial);
-  if (root->get("rotary_dim") &&
-      root->get("rotary_dim")->kind() != json::Value::Null) {
-    ROTOR_TRY(rotary, r.integer(*root, "rotary_dim", std::nullopt, 0));
-    c.rotaryDim = rotary;
-  }
+  if (root->get("rotary_dim"))
+    c.notes.push_back("'rotary_dim' is ignored, as transformers' " +
+                      c.modelType + " ignores it; the rotary dim is " +
+                      std::to_string(c.rotaryDim) +
+                      " (head_dim x partial_rotary_factor)");
   if (c.rotaryDim % 2 || c.rotaryDim > c.headDim || c.rotaryDim < 2)
     return r.fail("the rotary dim is " + Twine(c.rotaryDim) +
                   " (head_dim " + Twine(c.headDim) +
                   "); it must be even, at least 2 and at most head_dim");
 
-  // Sliding windows, per layer.
+  // Sliding windows, per layer, as the config classes resolve them.
   c.slidingWindows.assign(layers, std::nullopt);
-  if (c.modelType == "mistral") {
-    ROTOR_TRY(window, r.integer(*root, "sliding_window", int64_t(0), 1));
-    if (window)
+  if (family->window == Family::Window::Mistral) {
+    // Absent: 4096; null: none.
+    const json::Value *v = root->get("sliding_window");
+    if (!v || v->kind() != json::Value::Null) {
+      ROTOR_TRY(window, r.integer(*root, "sliding_window", int64_t(4096), 1));
       c.slidingWindows.assign(layers, window);
-  } else if (c.modelType == "qwen2" || c.modelType == "qwen3") {
+    }
+  } else if (family->window == Family::Window::Qwen) {
+    // sliding_window counts only with use_sliding_window; layer_types (or,
+    // without it, max_window_layers) says which layers use it.
+    ROTOR_TRY(use, r.boolean(*root, "use_sliding_window", false));
+    std::optional<int64_t> window;
+    if (use) {
+      ROTOR_TRY(w, r.integer(*root, "sliding_window", int64_t(4096), 1));
+      window = w;
+    }
     if (const json::Array *types = root->getArray("layer_types")) {
       if (int64_t(types->size()) != layers)
         return r.fail("'layer_types' has " + Twine(types->size()) +
                       " entries for " + Twine(layers) + " layers");
-      ROTOR_TRY(window, r.integer(*root, "sliding_window", int64_t(0), 1));
       for (int64_t i = 0; i < layers; ++i) {
         std::optional<StringRef> type = (*types)[i].getAsString();
         if (!type || (*type != "full_attention" && *type != "sliding_attention"))
           return r.fail("'layer_types' entry " + Twine(i) +
                         " must be \"full_attention\" or \"sliding_attention\"");
-        if (*type == "sliding_attention") {
-          if (!window)
-            return r.fail("layer " + Twine(i) + " is sliding_attention but "
-                          "'sliding_window' is not set");
-          c.slidingWindows[i] = window;
-        }
-      }
-    } else {
-      ROTOR_TRY(use, r.boolean(*root, "use_sliding_window", false));
-      if (use) {
-        ROTOR_TRY(window, r.integer(*root, "sliding_window", std::nullopt, 1));
-        ROTOR_TRY(firstSliding,
-                  r.integer(*root, "max_window_layers", layers, 0));
-        for (int64_t i = firstSliding; i < layers; ++i)
+        if (*type == "sliding_attention")
           c.slidingWindows[i] = window;
       }
+    } else if (window) {
+      ROTOR_TRY(firstSliding, r.integer(*root, "max_window_layers", int64_t(28), 0));
+      for (int64_t i = firstSliding; i < layers; ++i)
+        c.slidingWindows[i] = window;
     }
   }
 

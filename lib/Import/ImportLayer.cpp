@@ -298,8 +298,10 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     elementType = b.getBF16Type();
   else
     return fail("--dtype must be f32 or bf16, not '" + options.dtype + "'");
-  if (options.kvCapacity < 1)
-    return fail("the KV cache capacity must be at least 1");
+  // A cache tensor must stay far from int64 overflow in bytes.
+  if (options.kvCapacity < 1 || options.kvCapacity > (int64_t(1) << 24))
+    return fail("--kv-capacity must lie in [1, 16777216], not " +
+                llvm::Twine(options.kvCapacity));
 
   std::vector<int64_t> layers = options.layers;
   if (layers.empty())

@@ -2,10 +2,13 @@
 
 #include "rotor/Support/Safetensors.h"
 
+#include "rotor/Support/JsonNesting.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace llvm;
@@ -16,7 +19,7 @@ size_t rotor::safetensors::dtypeSize(StringRef dtype) {
       .Cases({"F64", "I64", "U64"}, 8)
       .Cases({"F32", "I32", "U32"}, 4)
       .Cases({"F16", "BF16", "I16", "U16"}, 2)
-      .Cases({"I8", "U8", "BOOL"}, 1)
+      .Cases({"I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2"}, 1)
       .Default(0);
 }
 
@@ -48,7 +51,14 @@ Expected<Archive> Archive::parse(StringRef path,
     return fail(path, "header length " + Twine(headerLen) +
                           " runs past the end of the file (" +
                           Twine(data.size()) + " bytes)");
+  // The reference implementation refuses headers over 100 MB too.
+  if (headerLen > 100'000'000)
+    return fail(path, "header length " + Twine(headerLen) +
+                          " is over the 100 MB safetensors allows");
   StringRef header = data.substr(8, headerLen);
+  if (jsonNestingDepth(header) > kMaxJsonNesting)
+    return fail(path, "header nests JSON deeper than " +
+                          Twine(kMaxJsonNesting) + " levels");
   StringRef payload = data.substr(8 + headerLen);
   Expected<json::Value> parsed = json::parse(header);
   if (!parsed)
@@ -77,9 +87,9 @@ Expected<Archive> Archive::parse(StringRef path,
     if (!dtype || !shape || !offsets || offsets->size() != 2)
       return fail(path, "tensor '" + name +
                             "': needs dtype, shape and two data_offsets");
+    // A dtype this file does not know is kept (its tensor may never be
+    // read); only its offsets are checked, and readers refuse it by dtype.
     size_t elemSize = dtypeSize(*dtype);
-    if (!elemSize)
-      return fail(path, "tensor '" + name + "': unknown dtype '" + *dtype + "'");
     TensorView view;
     view.dtype = dtype->str();
     uint64_t count = 1;
@@ -88,7 +98,7 @@ Expected<Archive> Archive::parse(StringRef path,
       if (!size || *size < 0)
         return fail(path, "tensor '" + name + "': bad shape entry");
       view.shape.push_back(*size);
-      if (*size && count > UINT64_MAX / uint64_t(*size) / elemSize)
+      if (*size && count > UINT64_MAX / uint64_t(*size) / std::max<size_t>(elemSize, 1))
         return fail(path, "tensor '" + name + "': its shape has more "
                               "elements than any file can hold");
       count *= uint64_t(*size);
@@ -102,7 +112,7 @@ Expected<Archive> Archive::parse(StringRef path,
                             ", " + Twine(*end) + ") runs past the " +
                             Twine(payload.size()) +
                             " bytes of data in the file (truncated?)");
-    if (uint64_t(*end - *begin) != count * elemSize)
+    if (elemSize && uint64_t(*end - *begin) != count * elemSize)
       return fail(path, "tensor '" + name + "': " + Twine(*end - *begin) +
                             " bytes of data for " + Twine(count) + " " +
                             *dtype + " elements");

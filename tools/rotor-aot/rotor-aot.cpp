@@ -15,6 +15,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Timer.h"
 
@@ -33,7 +34,7 @@ static cl::opt<std::string> paramsFile(
 static cl::opt<int64_t> layerOpt(
     "layer", cl::desc("Which layer of a multi-layer module (rotor-import's "
                       "@layerN_prefill/@layerN_decode) to compile"),
-    cl::init(-1));
+    cl::init(0));
 static cl::opt<int64_t> kvTileSize("kv-tile-size",
                                    cl::desc("Keys per SDPA tile (default 64)"),
                                    cl::init(64));
@@ -76,8 +77,14 @@ int main(int argc, char **argv) {
     return 1;
 
   std::optional<int64_t> layer;
-  if (layerOpt >= 0)
+  if (layerOpt.getNumOccurrences()) {
+    if (layerOpt < 0) {
+      llvm::errs() << "rotor-aot: --layer must be a layer number, not "
+                   << layerOpt << "\n";
+      return 1;
+    }
     layer = layerOpt;
+  }
   if (llvm::Error err = rotor::selectLayer(*module, layer)) {
     llvm::errs() << "rotor-aot: " << inputFile << ": "
                  << llvm::toString(std::move(err)) << "\n";
@@ -89,8 +96,16 @@ int main(int argc, char **argv) {
   if (!paramsFile.empty())
     options.paramsPath = paramsFile;
   else if (auto checkpoint =
-               (*module)->getAttrOfType<mlir::StringAttr>("attn.checkpoint"))
-    options.paramsPath = checkpoint.getValue().str();
+               (*module)->getAttrOfType<mlir::StringAttr>("attn.checkpoint")) {
+    // A relative checkpoint is relative to the module's file.
+    llvm::SmallString<256> path(checkpoint.getValue());
+    if (llvm::sys::path::is_relative(path)) {
+      llvm::SmallString<256> base(llvm::sys::path::parent_path(inputFile));
+      llvm::sys::path::append(base, path);
+      path = base;
+    }
+    options.paramsPath = path.str().str();
+  }
   options.host.kvTileSize = kvTileSize;
   options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;

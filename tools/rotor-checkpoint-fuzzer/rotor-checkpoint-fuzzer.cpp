@@ -1,13 +1,14 @@
 //===- rotor-checkpoint-fuzzer.cpp - libFuzzer target of checkpoint readers ===//
 //
-// Feeds arbitrary bytes to the readers that see untrusted checkpoint files:
-// the safetensors archive parser (first byte even) and the config.json
-// reader (first byte odd). Either must reject bad input with an error, never
+// Feeds arbitrary bytes to the readers that see untrusted checkpoint files,
+// chosen by the first byte modulo 3: the safetensors archive parser (0), the
+// config.json reader (1) and the shard index reader (2). Either must reject bad input with an error, never
 // crash; what they accept must satisfy the invariants the importer and
 // rotor-aot rely on, checked here.
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Import/Checkpoint.h"
 #include "rotor/Import/HFConfig.h"
 #include "rotor/Support/Safetensors.h"
 
@@ -39,7 +40,8 @@ static void fuzzSafetensors(llvm::StringRef bytes) {
       check(d >= 0);
       count *= uint64_t(d);
     }
-    check(count * safetensors::dtypeSize(view->dtype) == view->bytes.size());
+    if (size_t size = safetensors::dtypeSize(view->dtype))
+      check(count * size == view->bytes.size());
     check(view->bytes.begin() >= bytes.begin() &&
           view->bytes.end() <= bytes.end());
   }
@@ -61,13 +63,35 @@ static void fuzzConfig(llvm::StringRef text) {
   check(c.scaling.factor >= 1.0);
 }
 
+static void fuzzIndex(llvm::StringRef text) {
+  auto weights = import::CheckpointWeights::fromIndex(
+      "/nonexistent/model.safetensors.index.json", text);
+  if (!weights) {
+    llvm::consumeError(weights.takeError());
+    return;
+  }
+  check(weights->numShards() >= 1);
+  // Shards are not there: every lookup must fail cleanly.
+  auto view = weights->lookup("model.layers.0.self_attn.q_proj.weight");
+  if (view)
+    std::abort();
+  llvm::consumeError(view.takeError());
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
   llvm::StringRef body(reinterpret_cast<const char *>(data) + 1, size - 1);
-  if (data[0] & 1)
-    fuzzConfig(body);
-  else
+  switch (data[0] % 3) {
+  case 0:
     fuzzSafetensors(body);
+    break;
+  case 1:
+    fuzzConfig(body);
+    break;
+  default:
+    fuzzIndex(body);
+    break;
+  }
   return 0;
 }

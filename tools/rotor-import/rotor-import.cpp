@@ -88,12 +88,20 @@ int main(int argc, char **argv) {
   options.dtype = dtype;
   options.kvCapacity = kvCapacity;
   options.captureQK = captureQK;
-  options.checkpointPath = checkpointDir;
+  // Absolute, so that rotor-aot finds it from any directory.
+  llvm::SmallString<256> absolute(checkpointDir);
+  if (std::error_code ec = llvm::sys::fs::make_absolute(absolute))
+    return fail(checkpointDir + ": " + ec.message());
+  llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
+  options.checkpointPath = absolute.str().str();
   options.configPath = configPath.str().str();
   options.note = [](llvm::StringRef note) {
     if (!quiet)
       llvm::errs() << "rotor-import: note: " << note << "\n";
   };
+
+  for (const std::string &note : config->notes)
+    options.note(note);
 
   auto weights = CheckpointWeights::open(checkpointDir);
   if (!weights)

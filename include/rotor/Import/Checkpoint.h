@@ -24,9 +24,18 @@ namespace rotor::import {
 
 class CheckpointWeights {
 public:
-  /// Opens the weights at `path`: a checkpoint directory (its index, else its
-  /// model.safetensors), an index .json, or a single .safetensors file.
+  /// Opens the weights at `path`: a checkpoint directory (its
+  /// model.safetensors, else its index, the order from_pretrained uses), an
+  /// index .json, or a single .safetensors file.
   static llvm::Expected<CheckpointWeights> open(llvm::StringRef path);
+
+  /// The weights an index names; `text` is the index file at `indexPath`.
+  /// Shards are not opened until a lookup needs them.
+  static llvm::Expected<CheckpointWeights> fromIndex(llvm::StringRef indexPath,
+                                                     llvm::StringRef text);
+
+  /// The number of shard files (1 for a single file).
+  size_t numShards() const { return shardPaths.size(); }
 
   /// The tensor `name`, with the file that holds it in `file`. Errors name
   /// the file (or the index) and the tensor.
@@ -41,7 +50,9 @@ private:
   /// Shard file paths; `archives[i]` is opened on first use.
   std::vector<std::string> shardPaths;
   std::vector<std::optional<safetensors::Archive>> archives;
-  /// Tensor name -> shard, from the index; empty for a single file.
+  /// Whether the weights come from an index (else from one file).
+  bool indexed = false;
+  /// Tensor name -> shard, from the index.
   llvm::StringMap<unsigned> weightMap;
 };
 

@@ -60,6 +60,9 @@ struct AttentionConfig {
   std::vector<std::optional<int64_t>> slidingWindows;
   /// `torch_dtype` (or `dtype`), informational.
   std::string torchDtype;
+  /// What the reader ignored or chose that a user should know (one line
+  /// each).
+  std::vector<std::string> notes;
 };
 
 /// The model types rotor-import knows, for messages.

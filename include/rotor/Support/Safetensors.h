@@ -28,7 +28,9 @@ struct TensorView {
   llvm::StringRef bytes;
 };
 
-/// Size in bytes of one element of `dtype`, or 0 when it is unknown.
+/// Size in bytes of one element of `dtype`, or 0 when it is unknown. An
+/// archive keeps tensors of unknown dtypes (checking only their offsets), so
+/// readers must check the dtype of what they read.
 size_t dtypeSize(llvm::StringRef dtype);
 
 /// A validated, memory-mapped safetensors file.

@@ -124,6 +124,9 @@ llvm::Error writeWeights(const json::Object &manifest,
         return fail(file + ": tensor '" + source + "' has shape [" +
                     h.str() + "] but the kernels read [" + w.str() + "]");
       }
+      if (!safetensors::dtypeSize(view->dtype))
+        return fail(file + ": tensor '" + source + "' has dtype " +
+                    view->dtype + ", which rotor cannot read");
       llvm::StringRef bytes = view->bytes;
       std::vector<uint8_t> permutedBytes;
       if (derived != permuted.end()) {

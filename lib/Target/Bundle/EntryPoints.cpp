@@ -308,39 +308,46 @@ llvm::Error rotor::selectLayer(ModuleOp module, std::optional<int64_t> layer) {
                   (attr ? ", layer " + llvm::Twine(attr.getInt()) : ""));
     return llvm::Error::success();
   }
-  // Layers by number, from `@layerN_prefill`.
-  std::map<int64_t, func::FuncOp> prefills;
+  // Layers by number, from `@layerN_prefill` / `@layerN_decode` with N in
+  // canonical decimal form.
+  std::map<int64_t, std::pair<func::FuncOp, func::FuncOp>> layers;
+  SmallVector<func::FuncOp> layerFuncs;
   for (auto func : module.getOps<func::FuncOp>()) {
     StringRef name = func.getSymName();
+    if (!name.consume_front("layer"))
+      continue;
+    bool decode = name.consume_back("_decode");
+    if (!decode && !name.consume_back("_prefill"))
+      continue;
     int64_t n;
-    if (name.consume_front("layer") && name.consume_back("_prefill") &&
-        !name.getAsInteger(10, n))
-      prefills[n] = func;
+    if (name.getAsInteger(10, n) || n < 0 || name != std::to_string(n))
+      continue;
+    (decode ? layers[n].second : layers[n].first) = func;
+    layerFuncs.push_back(func);
   }
-  if (prefills.empty())
+  if (layers.empty())
     return fail("the module has no entry point @prefill (nor per-layer "
                 "@layerN_prefill)");
   std::string available;
-  for (auto &[n, func] : prefills)
-    available += (available.empty() ? "" : ", ") + std::to_string(n);
+  for (auto &entry : layers)
+    available += (available.empty() ? "" : ", ") + std::to_string(entry.first);
   if (!layer) {
-    if (prefills.size() > 1)
+    if (layers.size() > 1)
       return fail("the module has layers " + available +
                   "; choose one with --layer");
-    layer = prefills.begin()->first;
+    layer = layers.begin()->first;
   }
-  if (!prefills.count(*layer))
+  auto it = layers.find(*layer);
+  if (it == layers.end())
     return fail("--layer " + llvm::Twine(*layer) + ": the module has layer(s) " +
                 available);
   std::string prefix = "layer" + std::to_string(*layer) + "_";
-  auto prefill = module.lookupSymbol<func::FuncOp>(prefix + "prefill");
-  auto decode = module.lookupSymbol<func::FuncOp>(prefix + "decode");
-  if (!decode)
-    return fail("the module has @" + prefix + "prefill but no @" + prefix +
-                "decode");
-  for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
-    if (func != prefill && func != decode &&
-        func.getSymName().starts_with("layer"))
+  auto [prefill, decode] = it->second;
+  if (!prefill || !decode)
+    return fail("the module has @" + prefix + (prefill ? "prefill" : "decode") +
+                " but no @" + prefix + (prefill ? "decode" : "prefill"));
+  for (func::FuncOp func : layerFuncs)
+    if (func != prefill && func != decode)
       func.erase();
   prefill.setSymName("prefill");
   decode.setSymName("decode");

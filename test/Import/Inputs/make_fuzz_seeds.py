@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make_fuzz_seeds.py CKPT_DIR CORPUS_DIR: seeds for rotor-checkpoint-fuzzer.
-A seed's first byte picks the reader: odd for config.json, even for a
-safetensors archive. The archive seed is a small one (big shards would only
+A seed's first byte modulo 3 picks the reader: 0 a safetensors archive, 1
+config.json, 2 a shard index. The archive seed is a small one (big shards would only
 be cut to -max_len)."""
 import json
 import os
@@ -20,3 +20,6 @@ text = json.dumps(header).encode()
 text += b" " * (-len(text) % 8)
 archive = struct.pack("<Q", len(text)) + text + bytes(range(36))
 open(os.path.join(corpus, "archive"), "wb").write(b"\x00" + archive)
+
+index = open(os.path.join(ckpt, "model.safetensors.index.json"), "rb").read()
+open(os.path.join(corpus, "index"), "wb").write(b"\x02" + index)
