@@ -38,6 +38,11 @@ static cl::opt<int64_t> layerOpt(
 static cl::opt<int64_t> kvTileSize("kv-tile-size",
                                    cl::desc("Keys per SDPA tile (default 64)"),
                                    cl::init(64));
+static cl::opt<bool> splitKVDecode(
+    "split-kv-decode",
+    cl::desc("Decode SDPA as split-KV attention (flash-decoding) rather than "
+             "a loop over KV tiles (default: on for cuda, off for host)"),
+    cl::init(false));
 static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
 static cl::opt<bool> allowRopeLayoutMismatch(
     "allow-rope-layout-mismatch",
@@ -107,6 +112,9 @@ int main(int argc, char **argv) {
     options.paramsPath = path.str().str();
   }
   options.host.kvTileSize = kvTileSize;
+  options.host.splitKVDecode = splitKVDecode.getNumOccurrences()
+                                    ? bool(splitKVDecode)
+                                    : target == "cuda";
   options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;
   options.gpu.loops = options.host;

@@ -504,6 +504,78 @@ TEST_F(HostExecutionTest, SdpaGqaCausalAndLong) {
   }
 }
 
+// Decode SDPA (one query row) as split-KV attention: every KV tile at once,
+// then a combine. KV lengths around the tile size (the last tile is partial
+// and its keys are read through a clamped index), GQA, a query position
+// that masks trailing keys, no mask, tiles of 7 and 64 keys, bf16.
+TEST_F(HostExecutionTest, SdpaDecodeSplitKV) {
+  struct Case {
+    int64_t tk, hq, hkv, d, tile;
+    bool causal, withPositions, bf16;
+  };
+  std::vector<Case> cases = {
+      {1, 2, 2, 64, 64, true, false, false},     // one key
+      {63, 14, 2, 64, 64, true, false, false},   // one partial tile
+      {64, 14, 2, 64, 64, true, false, false},   // one full tile
+      {65, 14, 2, 64, 64, true, false, false},   // a full and a 1-key tile
+      {300, 8, 4, 128, 7, true, true, false},    // position masks the tail
+      {300, 4, 1, 32, 64, false, false, false},  // no mask
+      {4096, 28, 4, 128, 64, true, false, false}, // Qwen2.5-7B heads
+      {200, 14, 2, 64, 64, true, false, true},   // bf16 storage and compute
+  };
+  for (const Case &c : cases) {
+    std::string elem = c.bf16 ? "bf16" : "f32";
+    std::string posArg = c.withPositions ? ", %p: tensor<1xi32>" : "";
+    std::string posUse = c.withPositions ? "positions(%p)" : "";
+    std::string posType = c.withPositions ? ", tensor<1xi32>" : "";
+    std::string source = llvm::formatv(R"mlir(
+      func.func @f(%q: tensor<1x{0}x{2}x{7}>, %k: tensor<?x{1}x{2}x{7}>, %v: tensor<?x{1}x{2}x{7}>{3})
+          -> tensor<1x{0}x{2}x{7}> {
+        %o = attn.sdpa %q, %k, %v {4} {5} precision <compute = {7}, accumulate = f32>
+            : tensor<1x{0}x{2}x{7}>, tensor<?x{1}x{2}x{7}>, tensor<?x{1}x{2}x{7}>{6} -> tensor<1x{0}x{2}x{7}>
+        return %o : tensor<1x{0}x{2}x{7}>
+      })mlir", c.hq, c.hkv, c.d, posArg, posUse, c.causal ? "causal" : "",
+                          posType, elem).str();
+    rotor::HostPipelineOptions options;
+    options.splitKVDecode = true;
+    options.kvTileSize = c.tile;
+    compile(source, options);
+    Elem e = c.bf16 ? Elem::BF16 : Elem::F32;
+    auto round = [&](Vec x) {
+      if (c.bf16)
+        for (double &y : x)
+          y = fromBF16(toBF16(y));
+      return x;
+    };
+    Vec q = round(randomVec(c.hq * c.d, 1.0)),
+        k = round(randomVec(c.tk * c.hkv * c.d, 1.0)),
+        v = round(randomVec(c.tk * c.hkv * c.d, 1.0));
+    std::optional<std::vector<int64_t>> positions;
+    std::vector<Arg> args = {tensorArg(e, {1, c.hq, c.d}, q),
+                             tensorArg(e, {c.tk, c.hkv, c.d}, k),
+                             tensorArg(e, {c.tk, c.hkv, c.d}, v)};
+    if (c.withPositions) {
+      positions = std::vector<int64_t>{c.tk / 2};
+      args.push_back(tensorArg(Elem::I32, {1}, toDouble(*positions)));
+    }
+    Vec split = call("f", args, {e}, {3})[0];
+    std::string what = llvm::formatv("split-KV sdpa Tk={0} Hq={1} Hkv={2} D={3} "
+                                     "tile={4}{5}",
+                                     c.tk, c.hq, c.hkv, c.d, c.tile,
+                                     c.bf16 ? " bf16" : "")
+                           .str();
+    expectClose(split,
+                ref::sdpa(q, k, v, 1, c.tk, c.hq, c.hkv, c.d, c.d, c.causal,
+                          positions),
+                c.bf16 ? 1.6e-2 : 1e-5, what);
+    // The tiled loop computes the same thing.
+    options.splitKVDecode = false;
+    compile(source, options);
+    Vec tiled = call("f", args, {e}, {3})[0];
+    expectClose(split, tiled, c.bf16 ? 1.6e-2 : 1e-5, what + " vs tiled");
+  }
+}
+
 TEST_F(HostExecutionTest, QuantizeAbsmaxAndCodebook) {
   struct Case { const char *scheme; unsigned bits; };
   for (Case c : {Case{"absmax", 4}, Case{"absmax", 8}, Case{"codebook", 2},

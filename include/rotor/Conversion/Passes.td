@@ -18,7 +18,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     a reduction plus an elementwise pass, the KV cache to
     `tensor.insert_slice`/`tensor.extract_slice`, and SDPA to an `scf.for`
     over KV tiles carrying the running max, sum and output (online softmax
-    in the exp2 domain, fully masked tiles skipped).
+    in the exp2 domain, fully masked tiles skipped) or, for one query row
+    (`split-kv-decode`), to split-KV attention: all tiles' max, sum and
+    output in parallel, then one combine.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -39,6 +41,10 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
            "Keys per tile of the online-softmax loop of attn.sdpa">,
+    Option<"splitKVDecode", "split-kv-decode", "bool", /*default=*/"true",
+           "Lower an attn.sdpa with one query row (a decode step) as split-KV "
+           "attention (flash-decoding): every KV tile at once, then one "
+           "combine, instead of a loop over the tiles">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

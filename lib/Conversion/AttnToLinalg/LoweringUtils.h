@@ -99,6 +99,8 @@ void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
+void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
+                                       int64_t kvTileSize);
 
 } // namespace rotor::attn::lowering
 

@@ -58,6 +58,9 @@ struct GpuPipelineCLOptions
   Option<int64_t> kvTileSize{*this, "kv-tile-size",
                              llvm::cl::desc("Keys per SDPA tile"),
                              llvm::cl::init(64)};
+  Option<bool> splitKVDecode{*this, "split-kv-decode",
+                             llvm::cl::desc("Decode SDPA as split-KV attention"),
+                             llvm::cl::init(true)};
 };
 } // namespace
 
@@ -71,6 +74,7 @@ void rotor::registerGpuPipeline() {
         options.format = cl.format;
         options.toolkit = cl.toolkit;
         options.loops.kvTileSize = cl.kvTileSize;
+        options.loops.splitKVDecode = cl.splitKVDecode;
         buildGpuPipeline(pm, options);
       });
 }

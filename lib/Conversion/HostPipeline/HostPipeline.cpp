@@ -20,6 +20,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   ConvertAttnToLinalgOptions lowering;
   lowering.kvTileSize = options.kvTileSize;
   lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
+  lowering.splitKVDecode = options.splitKVDecode;
   pm.addPass(createConvertAttnToLinalg(lowering));
   pm.addPass(createExportEntryPoints());
   // The upstream part, as one textual pipeline. The bare list is parsed
@@ -64,6 +65,9 @@ struct HostPipelineCLOptions
   Option<int64_t> kvTileSize{*this, "kv-tile-size",
                              llvm::cl::desc("Keys per SDPA tile"),
                              llvm::cl::init(64)};
+  Option<bool> splitKVDecode{*this, "split-kv-decode",
+                             llvm::cl::desc("Decode SDPA as split-KV attention"),
+                             llvm::cl::init(false)};
 };
 } // namespace
 
@@ -74,6 +78,7 @@ void rotor::registerHostPipeline() {
       [](OpPassManager &pm, const HostPipelineCLOptions &cl) {
         HostPipelineOptions options;
         options.kvTileSize = cl.kvTileSize;
+        options.splitKVDecode = cl.splitKVDecode;
         buildHostPipeline(pm, options);
       });
 }

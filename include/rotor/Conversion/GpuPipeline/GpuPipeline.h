@@ -10,7 +10,12 @@
 namespace rotor {
 
 struct GpuPipelineOptions {
-  HostPipelineOptions loops;
+  /// The loop-level form; decode SDPA is split-KV by default here.
+  HostPipelineOptions loops = [] {
+    HostPipelineOptions o;
+    o.splitKVDecode = true;
+    return o;
+  }();
   /// The NVVM target chip, e.g. sm_90 or sm_80.
   std::string chip = "sm_90";
   /// `isa` (PTX, no toolkit needed) or `bin` (cubin through ptxas).
