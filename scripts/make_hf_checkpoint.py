@@ -290,7 +290,10 @@ def main():
                    help="legacy form: write the scaling type under 'type' instead of 'rope_type'")
     g.add_argument("--theta", type=float, help="rope_theta")
     g.add_argument("--partial-rotary-factor", type=float)
-    g.add_argument("--rotary-dim", type=int, help="write rotary_dim instead of partial_rotary_factor")
+    g.add_argument("--rotary-dim", type=int,
+                   help="write rotary_dim instead of partial_rotary_factor (the six "
+                   "families' transformers classes ignore it: for testing that a reader "
+                   "does too)")
     g.add_argument("--attention-bias", action="store_true",
                    help="llama/qwen3: attention_bias true (q/k/v/o biases)")
     g.add_argument("--no-qkv-bias", action="store_true", help="stablelm: use_qkv_bias false")
