@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "LoweringUtils.h"
+#include "SdpaUtils.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
@@ -190,27 +190,10 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
                   .getResult(0);
 
           // New running max.
-          Value mNew =
-              linalg::GenericOp::create(
-                  nb, m.getType(), masked, m,
-                  ArrayRef<AffineMap>{map({t, h, j}, 3), map({t, h}, 3)},
-                  iterators(2, 1),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    yieldValue(
-                        bb, bl, arith::MaximumFOp::create(bb, bl, args[0], args[1]));
-                  })
-                  .getResult(0);
-
-          // A row that has seen no visible key keeps m = -inf; subtracting 0
-          // instead keeps exp2 at 0 rather than NaN.
-          auto safe = [&](OpBuilder &bb, Location bl, Value mv) {
-            Value isInf = arith::CmpFOp::create(
-                bb, bl, arith::CmpFPredicate::OEQ, mv,
-                floatConst(bb, bl, acc, negInf));
-            return arith::SelectOp::create(bb, bl, isInf,
-                                           floatConst(bb, bl, acc, 0.0), mv)
-                .getResult();
-          };
+          Value mNew = reduceInnermost(
+              nb, masked, m, [&](OpBuilder &bb, Location bl, Value x, Value y) {
+                return arith::MaximumFOp::create(bb, bl, x, y).getResult();
+              });
 
           Value probs =
               linalg::GenericOp::create(
@@ -221,7 +204,7 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
                   iterators(3),
                   [&](OpBuilder &bb, Location bl, ValueRange args) {
                     Value diff = arith::SubFOp::create(bb, bl, args[0],
-                                                       safe(bb, bl, args[1]));
+                                                       finiteMax(bb, bl, args[1], acc));
                     yieldValue(bb, bl,
                                             math::Exp2Op::create(bb, bl, diff)
                                                 .getResult());
@@ -235,23 +218,18 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
                 return math::Exp2Op::create(
                     bb, bl,
                     arith::SubFOp::create(bb, bl, args[0],
-                                          safe(bb, bl, args[1])));
+                                          finiteMax(bb, bl, args[1], acc)));
               });
           Value lScaled = elementwise(
               nb, l, ValueRange{l, alpha}, acc,
               [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
                 return arith::MulFOp::create(bb, bl, args[0], args[1]);
               });
-          Value lNew =
-              linalg::GenericOp::create(
-                  nb, l.getType(), probs, lScaled,
-                  ArrayRef<AffineMap>{map({t, h, j}, 3), map({t, h}, 3)},
-                  iterators(2, 1),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    yieldValue(
-                        bb, bl, arith::AddFOp::create(bb, bl, args[0], args[1]));
-                  })
-                  .getResult(0);
+          Value lNew = reduceInnermost(
+              nb, probs, lScaled,
+              [&](OpBuilder &bb, Location bl, Value x, Value y) {
+                return arith::AddFOp::create(bb, bl, x, y).getResult();
+              });
 
           Value accScaled =
               linalg::GenericOp::create(
@@ -288,27 +266,8 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
           scf::YieldOp::create(nb, ValueRange{mNew, lNew, accNew});
         });
 
-    Value lFinal = loop.getResult(1), accFinal = loop.getResult(2);
-    Value init = emptyTensor(b, outShape, storage);
-    Value result =
-        linalg::GenericOp::create(
-            b, init.getType(), ValueRange{accFinal, lFinal}, init,
-            ArrayRef<AffineMap>{map({t, h, j}, 3), map({t, h}, 3),
-                                map({t, h, j}, 3)},
-            iterators(3),
-            [&](OpBuilder &bb, Location bl, ValueRange args) {
-              // A query that sees no key (possible only without causal
-              // masking on an empty KV) gets zeros.
-              Value empty = arith::CmpFOp::create(
-                  bb, bl, arith::CmpFPredicate::OEQ, args[1],
-                  floatConst(bb, bl, acc, 0.0));
-              Value quotient = arith::DivFOp::create(bb, bl, args[0], args[1]);
-              Value value = arith::SelectOp::create(
-                  bb, bl, empty, floatConst(bb, bl, acc, 0.0), quotient);
-              yieldValue(bb, bl,
-                                      castFloat(bb, bl, value, storage));
-            })
-            .getResult(0);
+    Value result = normalizeAttention(b, loop.getResult(2), loop.getResult(1),
+                                      acc, storage);
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "LoweringUtils.h"
+#include "SdpaUtils.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
@@ -110,15 +110,6 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                  arith::ConstantIndexOp::create(bb, bl, group))
           .getResult();
     };
-    // exp2(x - m) with a row that saw no visible key (m = -inf) giving 0.
-    auto safe = [&](OpBuilder &bb, Location bl, Value mv) {
-      Value isInf = arith::CmpFOp::create(bb, bl, arith::CmpFPredicate::OEQ,
-                                          mv, floatConst(bb, bl, acc, negInf));
-      return arith::SelectOp::create(bb, bl, isInf,
-                                     floatConst(bb, bl, acc, 0.0), mv)
-          .getResult();
-    };
-
     // 1. Scores of every key: dims (t, h, s, jj, e), e reduced.
     SmallVector<OpFoldResult> scoreShape = {one, heads, s, ts};
     Value scores =
@@ -157,16 +148,11 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
     // 3. Per tile: max m_s, probabilities, sum l_s.
     SmallVector<OpFoldResult> tileRowShape = {one, heads, s};
     auto tileRowType = RankedTensorType::get({1, hq, ShapedType::kDynamic}, acc);
-    Value tileMax =
-        linalg::GenericOp::create(
-            b, tileRowType, masked, filled(b, tileRowShape, acc, negInf),
-            ArrayRef<AffineMap>{map({d0, d1, d2, d3}, 4), map({d0, d1, d2}, 4)},
-            iterators(3, 1),
-            [&](OpBuilder &bb, Location bl, ValueRange args) {
-              yieldValue(bb, bl,
-                         arith::MaximumFOp::create(bb, bl, args[0], args[1]));
-            })
-            .getResult(0);
+    Value tileMax = reduceInnermost(
+        b, masked, filled(b, tileRowShape, acc, negInf),
+        [&](OpBuilder &bb, Location bl, Value x, Value y) {
+          return arith::MaximumFOp::create(bb, bl, x, y).getResult();
+        });
     Value probs =
         linalg::GenericOp::create(
             b, masked.getType(), ValueRange{masked, tileMax},
@@ -179,18 +165,14 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                          math::Exp2Op::create(
                              bb, bl,
                              arith::SubFOp::create(bb, bl, args[0],
-                                                   safe(bb, bl, args[1]))));
+                                                   finiteMax(bb, bl, args[1], acc))));
             })
             .getResult(0);
-    Value tileSum =
-        linalg::GenericOp::create(
-            b, tileRowType, probs, filled(b, tileRowShape, acc, 0.0),
-            ArrayRef<AffineMap>{map({d0, d1, d2, d3}, 4), map({d0, d1, d2}, 4)},
-            iterators(3, 1),
-            [&](OpBuilder &bb, Location bl, ValueRange args) {
-              yieldValue(bb, bl, arith::AddFOp::create(bb, bl, args[0], args[1]));
-            })
-            .getResult(0);
+    Value tileSum = reduceInnermost(
+        b, probs, filled(b, tileRowShape, acc, 0.0),
+        [&](OpBuilder &bb, Location bl, Value x, Value y) {
+          return arith::AddFOp::create(bb, bl, x, y).getResult();
+        });
 
     // 4. Per tile: acc_s[e] = sum_jj p * v; dims (t, h, s, e, jj).
     SmallVector<OpFoldResult> tileOutShape = {one, heads, s, dvSize};
@@ -220,16 +202,11 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
     //    o = sum_s w_s acc_s / L.
     SmallVector<OpFoldResult> rowShape = {one, heads};
     auto rowType = RankedTensorType::get({1, hq}, acc);
-    Value rowMax =
-        linalg::GenericOp::create(
-            b, rowType, tileMax, filled(b, rowShape, acc, negInf),
-            ArrayRef<AffineMap>{map({d0, d1, d2}, 3), map({d0, d1}, 3)},
-            iterators(2, 1),
-            [&](OpBuilder &bb, Location bl, ValueRange args) {
-              yieldValue(bb, bl,
-                         arith::MaximumFOp::create(bb, bl, args[0], args[1]));
-            })
-            .getResult(0);
+    Value rowMax = reduceInnermost(
+        b, tileMax, filled(b, rowShape, acc, negInf),
+        [&](OpBuilder &bb, Location bl, Value x, Value y) {
+          return arith::MaximumFOp::create(bb, bl, x, y).getResult();
+        });
     Value weights =
         linalg::GenericOp::create(
             b, tileRowType, ValueRange{tileMax, rowMax},
@@ -242,8 +219,8 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                          math::Exp2Op::create(
                              bb, bl,
                              arith::SubFOp::create(bb, bl,
-                                                   safe(bb, bl, args[0]),
-                                                   safe(bb, bl, args[1]))));
+                                                   finiteMax(bb, bl, args[0], acc),
+                                                   finiteMax(bb, bl, args[1], acc))));
             })
             .getResult(0);
     Value rowSum =
@@ -275,25 +252,7 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                              arith::MulFOp::create(bb, bl, args[0], args[1])));
             })
             .getResult(0);
-    Value result =
-        linalg::GenericOp::create(
-            b, RankedTensorType::get({1, hq, dv}, storage),
-            ValueRange{outSum, rowSum}, emptyTensor(b, outShape, storage),
-            ArrayRef<AffineMap>{map({d0, d1, d2}, 3), map({d0, d1}, 3),
-                                map({d0, d1, d2}, 3)},
-            iterators(3),
-            [&](OpBuilder &bb, Location bl, ValueRange args) {
-              // No visible key (an empty cache) gives zeros, as in the
-              // tiled form.
-              Value empty = arith::CmpFOp::create(
-                  bb, bl, arith::CmpFPredicate::OEQ, args[1],
-                  floatConst(bb, bl, acc, 0.0));
-              Value quotient = arith::DivFOp::create(bb, bl, args[0], args[1]);
-              Value value = arith::SelectOp::create(
-                  bb, bl, empty, floatConst(bb, bl, acc, 0.0), quotient);
-              yieldValue(bb, bl, castFloat(bb, bl, value, storage));
-            })
-            .getResult(0);
+    Value result = normalizeAttention(b, outSum, rowSum, acc, storage);
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -1,0 +1,60 @@
+//===- SdpaUtils.cpp - Pieces shared by the two SDPA lowerings ------------===//
+
+#include "SdpaUtils.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace rotor::attn::lowering {
+
+Value finiteMax(OpBuilder &b, Location loc, Value m, Type acc) {
+  Value isInf = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OEQ, m,
+      floatConst(b, loc, acc, -std::numeric_limits<double>::infinity()));
+  return arith::SelectOp::create(b, loc, isInf, floatConst(b, loc, acc, 0.0),
+                                 m);
+}
+
+Value reduceInnermost(
+    ImplicitLocOpBuilder &b, Value input, Value init,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+  unsigned rank = cast<RankedTensorType>(input.getType()).getRank();
+  AffineMap all = b.getMultiDimIdentityMap(rank);
+  AffineMap outer = all.getMajorSubMap(rank - 1);
+  return linalg::GenericOp::create(
+             b, init.getType(), input, init, ArrayRef<AffineMap>{all, outer},
+             iterators(rank - 1, 1),
+             [&](OpBuilder &nb, Location loc, ValueRange args) {
+               yieldValue(nb, loc, combine(nb, loc, args[0], args[1]));
+             })
+      .getResult(0);
+}
+
+Value normalizeAttention(ImplicitLocOpBuilder &b, Value out, Value sum,
+                         Type acc, Type storage) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr t, h, e;
+  bindDims(ctx, t, h, e);
+  Value init = emptyLike(b, out, storage);
+  return linalg::GenericOp::create(
+             b, init.getType(), ValueRange{out, sum}, init,
+             ArrayRef<AffineMap>{AffineMap::get(3, 0, {t, h, e}, ctx),
+                                 AffineMap::get(3, 0, {t, h}, ctx),
+                                 AffineMap::get(3, 0, {t, h, e}, ctx)},
+             iterators(3),
+             [&](OpBuilder &bb, Location bl, ValueRange args) {
+               // A query that sees no key (possible only without causal
+               // masking on an empty KV) gets zeros.
+               Value empty = arith::CmpFOp::create(
+                   bb, bl, arith::CmpFPredicate::OEQ, args[1],
+                   floatConst(bb, bl, acc, 0.0));
+               Value quotient = arith::DivFOp::create(bb, bl, args[0], args[1]);
+               Value value = arith::SelectOp::create(
+                   bb, bl, empty, floatConst(bb, bl, acc, 0.0), quotient);
+               yieldValue(bb, bl, castFloat(bb, bl, value, storage));
+             })
+      .getResult(0);
+}
+
+} // namespace rotor::attn::lowering
