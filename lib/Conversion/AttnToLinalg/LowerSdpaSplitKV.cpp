@@ -110,6 +110,18 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                  arith::ConstantIndexOp::create(bb, bl, group))
           .getResult();
     };
+    // Element e of key/value row j = s * tile + jj (clamped to the last
+    // visible key) of the KV head of query head dim 1.
+    auto loadKV = [&](OpBuilder &bb, Location bl, Value src, unsigned sDim,
+                      unsigned jDim, unsigned eDim) -> Value {
+      Value key = arith::MinSIOp::create(bb, bl, keyIndex(bb, bl, sDim, jDim),
+                                         lastKey);
+      return tensor::ExtractOp::create(
+          bb, bl, src,
+          ValueRange{key, kvHeadOf(bb, bl, 1),
+                     linalg::IndexOp::create(bb, bl, eDim)});
+    };
+
     // 1. Scores of every key: dims (t, h, s, jj, e), e reduced.
     SmallVector<OpFoldResult> scoreShape = {one, heads, s, ts};
     Value scores =
@@ -120,12 +132,7 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                                 map({d0, d1, d2, d3}, 5)},
             iterators(4, 1),
             [&](OpBuilder &bb, Location bl, ValueRange args) {
-              Value key = arith::MinSIOp::create(bb, bl, keyIndex(bb, bl, 2, 3),
-                                                 lastKey);
-              Value kv = tensor::ExtractOp::create(
-                  bb, bl, k,
-                  ValueRange{key, kvHeadOf(bb, bl, 1),
-                             linalg::IndexOp::create(bb, bl, 4)});
+              Value kv = loadKV(bb, bl, k, /*sDim=*/2, /*jDim=*/3, /*eDim=*/4);
               yieldValue(bb, bl,
                          multiplyAccumulate(bb, bl, args[1], args[0], kv,
                                             compute, acc));
@@ -184,12 +191,8 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
                                 map({d0, d1, d2, d3}, 5)},
             iterators(4, 1),
             [&](OpBuilder &bb, Location bl, ValueRange args) {
-              Value key = arith::MinSIOp::create(bb, bl, keyIndex(bb, bl, 2, 4),
-                                                 lastKey);
-              Value value = tensor::ExtractOp::create(
-                  bb, bl, v,
-                  ValueRange{key, kvHeadOf(bb, bl, 1),
-                             linalg::IndexOp::create(bb, bl, 3)});
+              Value value =
+                  loadKV(bb, bl, v, /*sDim=*/2, /*jDim=*/4, /*eDim=*/3);
               Value y = castFloat(bb, bl, castFloat(bb, bl, value, compute), acc);
               yieldValue(bb, bl,
                          arith::AddFOp::create(
