@@ -9,6 +9,7 @@
 #include "rotor/Target/Bundle/Bundle.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -43,6 +44,11 @@ static cl::opt<bool> splitKVDecode(
     cl::desc("Decode SDPA as split-KV attention (flash-decoding) rather than "
              "a loop over KV tiles (default: on for cuda, off for host)"),
     cl::init(false));
+static cl::opt<bool> workgroupTiledSdpa(
+    "workgroup-tiled-sdpa",
+    cl::desc("Prefill SDPA as workgroup-tiled attention, KV tiles staged in "
+             "shared memory (default: on for cuda, off for host)"),
+    cl::init(false));
 static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
 static cl::opt<bool> allowRopeLayoutMismatch(
     "allow-rope-layout-mismatch",
@@ -68,6 +74,11 @@ int main(int argc, char **argv) {
   rotor::registerAllDialects(registry);
   rotor::registerInterfaceModels(registry);
   rotor::registerGpuSerialization(registry);
+  // As in rotor-opt: convert-gpu-to-nvvm lowers the kernels' memref and
+  // vector ops through these dialects' ConvertToLLVM interfaces (workgroup
+  // buffers need its address-space mapping), so both tools must register
+  // the same extensions to lower identically.
+  mlir::registerAllExtensions(registry);
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
   mlir::MLIRContext context(registry);
@@ -115,6 +126,9 @@ int main(int argc, char **argv) {
   options.host.splitKVDecode = splitKVDecode.getNumOccurrences()
                                     ? bool(splitKVDecode)
                                     : target == "cuda";
+  options.host.workgroupTiledSdpa = workgroupTiledSdpa.getNumOccurrences()
+                                        ? bool(workgroupTiledSdpa)
+                                        : target == "cuda";
   options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;
   options.gpu.loops = options.host;

@@ -576,6 +576,110 @@ TEST_F(HostExecutionTest, SdpaDecodeSplitKV) {
   }
 }
 
+// Prefill SDPA as workgroup-tiled attention, the GPU pipeline's kernel,
+// run on the host (its thread phases one after another): several query
+// tiles and KV tiles with partial last ones, GQA, given positions, no mask,
+// an empty KV, head dims that pick smaller tiles (256) or rule out vector
+// loads (10), bf16, and a K whose rows are not 16-byte aligned (a view at
+// an odd offset, which takes the scalar loads). Checked against the fp64
+// reference and against the loop-level form.
+TEST_F(HostExecutionTest, SdpaWorkgroupTiledPrefill) {
+  struct Case {
+    int64_t tq, tk, hq, hkv, d;
+    bool causal, withPositions, bf16, offsetK;
+  };
+  std::vector<Case> cases = {
+      {7, 7, 2, 2, 64, true, false, false, false},     // one partial tile
+      {100, 100, 14, 2, 64, true, false, false, false}, // 4 tiles, GQA 7
+      {64, 64, 4, 4, 128, true, false, false, false},   // exact tiles
+      {5, 300, 8, 4, 128, true, true, false, false},    // given positions
+      {40, 70, 4, 2, 128, false, false, false, false},  // no mask
+      {3, 0, 2, 1, 64, false, false, false, false},     // empty KV
+      {33, 33, 4, 2, 256, true, false, false, false},   // D = 256
+      {20, 20, 2, 1, 10, true, false, false, false},    // D = 10: scalar
+      {50, 50, 14, 2, 64, true, false, true, false},    // bf16
+      {45, 45, 4, 2, 64, true, false, false, true},     // unaligned K rows
+  };
+  for (const Case &c : cases) {
+    std::string elem = c.bf16 ? "bf16" : "f32";
+    std::string posArg = c.withPositions ? ", %p: tensor<?xi32>" : "";
+    std::string posUse = c.withPositions ? "positions(%p)" : "";
+    std::string posType = c.withPositions ? ", tensor<?xi32>" : "";
+    // With offsetK, K arrives with one extra leading element per row and is
+    // viewed from element 1: every row starts 4 bytes past alignment.
+    std::string kArg = c.offsetK
+                           ? llvm::formatv("%kbig: tensor<?x{0}x{1}x{2}>",
+                                           c.hkv, c.d + 1, elem)
+                                 .str()
+                           : llvm::formatv("%k: tensor<?x{0}x{1}x{2}>", c.hkv,
+                                           c.d, elem)
+                                 .str();
+    std::string kView =
+        c.offsetK
+            ? llvm::formatv(R"mlir(
+        %c0 = arith.constant 0 : index
+        %tk = tensor.dim %kbig, %c0 : tensor<?x{0}x{1}x{2}>
+        %k = tensor.extract_slice %kbig[0, 0, 1] [%tk, {0}, {3}] [1, 1, 1]
+            : tensor<?x{0}x{1}x{2}> to tensor<?x{0}x{3}x{2}>)mlir",
+                          c.hkv, c.d + 1, elem, c.d)
+                  .str()
+            : "";
+    std::string source = llvm::formatv(R"mlir(
+      func.func @f(%q: tensor<?x{0}x{2}x{7}>, {8}, %v: tensor<?x{1}x{2}x{7}>{3})
+          -> tensor<?x{0}x{2}x{7}> {{{9}
+        %o = attn.sdpa %q, %k, %v {4} {5} precision <compute = {7}, accumulate = f32>
+            : tensor<?x{0}x{2}x{7}>, tensor<?x{1}x{2}x{7}>, tensor<?x{1}x{2}x{7}>{6} -> tensor<?x{0}x{2}x{7}>
+        return %o : tensor<?x{0}x{2}x{7}>
+      })mlir", c.hq, c.hkv, c.d, posArg, posUse, c.causal ? "causal" : "",
+                          posType, elem, kArg, kView).str();
+    rotor::HostPipelineOptions options;
+    options.workgroupTiledSdpa = true;
+    compile(source, options);
+    Elem e = c.bf16 ? Elem::BF16 : Elem::F32;
+    auto round = [&](Vec x) {
+      if (c.bf16)
+        for (double &y : x)
+          y = fromBF16(toBF16(y));
+      return x;
+    };
+    Vec q = round(randomVec(c.tq * c.hq * c.d, 1.0)),
+        k = round(randomVec(c.tk * c.hkv * c.d, 1.0)),
+        v = round(randomVec(c.tk * c.hkv * c.d, 1.0));
+    Vec kPassed = k;
+    int64_t kWidth = c.d;
+    if (c.offsetK) {
+      kWidth = c.d + 1;
+      kPassed.assign(c.tk * c.hkv * kWidth, 1e30); // never read
+      for (int64_t r = 0; r < c.tk * c.hkv; ++r)
+        for (int64_t x = 0; x < c.d; ++x)
+          kPassed[r * kWidth + 1 + x] = k[r * c.d + x];
+    }
+    std::optional<std::vector<int64_t>> positions;
+    std::vector<Arg> args = {tensorArg(e, {c.tq, c.hq, c.d}, q),
+                             tensorArg(e, {c.tk, c.hkv, kWidth}, kPassed),
+                             tensorArg(e, {c.tk, c.hkv, c.d}, v)};
+    if (c.withPositions) {
+      positions = randomPositions(c.tq, c.tk);
+      args.push_back(tensorArg(Elem::I32, {c.tq}, toDouble(*positions)));
+    }
+    Vec tiled = call("f", args, {e}, {3})[0];
+    std::string what =
+        llvm::formatv("workgroup-tiled sdpa Tq={0} Tk={1} Hq={2} Hkv={3} D={4}"
+                      "{5}{6}",
+                      c.tq, c.tk, c.hq, c.hkv, c.d, c.bf16 ? " bf16" : "",
+                      c.offsetK ? " unaligned K" : "")
+            .str();
+    expectClose(tiled,
+                ref::sdpa(q, k, v, c.tq, c.tk, c.hq, c.hkv, c.d, c.d, c.causal,
+                          positions),
+                c.bf16 ? 1.6e-2 : 1e-5, what);
+    options.workgroupTiledSdpa = false;
+    compile(source, options);
+    Vec loops = call("f", args, {e}, {3})[0];
+    expectClose(tiled, loops, c.bf16 ? 1.6e-2 : 1e-5, what + " vs loop-level");
+  }
+}
+
 TEST_F(HostExecutionTest, QuantizeAbsmaxAndCodebook) {
   struct Case { const char *scheme; unsigned bits; };
   for (Case c : {Case{"absmax", 4}, Case{"absmax", 8}, Case{"codebook", 2},

@@ -20,7 +20,12 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     over KV tiles carrying the running max, sum and output (online softmax
     in the exp2 domain, fully masked tiles skipped) or, for one query row
     (`split-kv-decode`), to split-KV attention: all tiles' max, sum and
-    output in parallel, then one combine.
+    output in parallel, then one combine, or, for several query rows
+    (`workgroup-tiled-sdpa`), to workgroup-tiled attention: one
+    `scf.forall` iteration per (query tile, head), mapped to `#gpu.block`s,
+    whose thread phases (`scf.forall` mapped to `#gpu.thread<x>`) keep the
+    running statistics and each staged KV tile in `memref.alloca` buffers
+    (see `rotor-map-workgroup-loops-to-gpu`).
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -32,11 +37,13 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     "mlir::arith::ArithDialect",
     "mlir::bufferization::BufferizationDialect",
     "mlir::func::FuncDialect",
+    "mlir::gpu::GPUDialect",
     "mlir::linalg::LinalgDialect",
     "mlir::memref::MemRefDialect",
     "mlir::math::MathDialect",
     "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect",
+    "mlir::vector::VectorDialect",
   ];
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
@@ -45,6 +52,12 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "Lower an attn.sdpa with one query row (a decode step) as split-KV "
            "attention (flash-decoding): every KV tile at once, then one "
            "combine, instead of a loop over the tiles">,
+    Option<"workgroupTiledSdpa", "workgroup-tiled-sdpa", "bool",
+           /*default=*/"false",
+           "Lower an attn.sdpa with several query rows as workgroup-tiled "
+           "attention: an scf.forall over (query tile, head) mapped to GPU "
+           "blocks, whose phases (scf.forall mapped to threads) stage each "
+           "KV tile in workgroup buffers (FlashAttention-2's schedule)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,
@@ -111,6 +124,37 @@ def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::f
   }];
   let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
                            "mlir::scf::SCFDialect"];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Threads per block">,
+  ];
+}
+
+def MapWorkgroupLoopsToGpu : Pass<"rotor-map-workgroup-loops-to-gpu", "mlir::func::FuncOp"> {
+  let summary = "Turn block-mapped scf.parallel loops into gpu.launch kernels";
+  let description = [{
+    Converts each `scf.parallel` whose `mapping` is `#gpu.block`s (an
+    `scf.forall` written for workgroups, after `scf-forall-to-parallel`)
+    into a `gpu.launch` of one block per iteration and `block-size` threads:
+
+    - its induction variables become block ids (dims in the order of the
+      mapping; lower bounds 0 and steps 1 are required);
+    - the static `memref.alloca`s of its body (directly, or in an
+      `memref.alloca_scope` there) become workgroup attributions, i.e.
+      shared memory;
+    - every nested 1-D `scf.parallel` mapped to `#gpu.thread<x>` becomes a
+      loop over its iterations strided by the block size, followed by a
+      `gpu.barrier`, so each such phase completes before the next reads
+      its results. Thread phases must be reached by all threads of a block
+      (block-uniform control flow), which is how the lowerings write them.
+
+    Everything else in the body runs in every thread, so it must compute
+    block-uniform values. Thread phases nested in thread phases, other
+    parallel loops, and heap allocations in the body are rejected with an
+    error naming the op.
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect"];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
            "Threads per block">,

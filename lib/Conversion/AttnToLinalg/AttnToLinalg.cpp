@@ -53,6 +53,8 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
+    if (workgroupTiledSdpa)
+      lowering::populateWorkgroupTiledSdpaPatterns(patterns);
     if (splitKVDecode)
       lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize);
     lowering::populateCaptureLoweringPatterns(patterns);

@@ -32,7 +32,7 @@ namespace {
 struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
   LowerDecodeSdpaAsSplitKV(MLIRContext *ctx, int64_t tile)
       // Preferred over the tiled loop wherever it applies.
-      : OpRewritePattern(ctx, /*benefit=*/2), tile(tile) {}
+      : OpRewritePattern(ctx, /*benefit=*/3), tile(tile) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {

@@ -99,6 +99,7 @@ void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
+void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize);
 

@@ -31,6 +31,18 @@ Value reduceInnermost(
       .getResult(0);
 }
 
+Value normalizedElement(OpBuilder &b, Location loc, Value out, Value sum,
+                        Type acc, Type storage) {
+  // A query that sees no key (possible only without causal masking on an
+  // empty KV) gets zeros.
+  Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum,
+                                      floatConst(b, loc, acc, 0.0));
+  Value quotient = arith::DivFOp::create(b, loc, out, sum);
+  Value value = arith::SelectOp::create(b, loc, empty,
+                                        floatConst(b, loc, acc, 0.0), quotient);
+  return castFloat(b, loc, value, storage);
+}
+
 Value normalizeAttention(ImplicitLocOpBuilder &b, Value out, Value sum,
                          Type acc, Type storage) {
   MLIRContext *ctx = b.getContext();
@@ -44,15 +56,9 @@ Value normalizeAttention(ImplicitLocOpBuilder &b, Value out, Value sum,
                                  AffineMap::get(3, 0, {t, h, e}, ctx)},
              iterators(3),
              [&](OpBuilder &bb, Location bl, ValueRange args) {
-               // A query that sees no key (possible only without causal
-               // masking on an empty KV) gets zeros.
-               Value empty = arith::CmpFOp::create(
-                   bb, bl, arith::CmpFPredicate::OEQ, args[1],
-                   floatConst(bb, bl, acc, 0.0));
-               Value quotient = arith::DivFOp::create(bb, bl, args[0], args[1]);
-               Value value = arith::SelectOp::create(
-                   bb, bl, empty, floatConst(bb, bl, acc, 0.0), quotient);
-               yieldValue(bb, bl, castFloat(bb, bl, value, storage));
+               yieldValue(bb, bl,
+                          normalizedElement(bb, bl, args[0], args[1], acc,
+                                            storage));
              })
       .getResult(0);
 }

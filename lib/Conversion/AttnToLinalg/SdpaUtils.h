@@ -20,6 +20,12 @@ mlir::Value reduceInnermost(
                                    mlir::Value, mlir::Value)>
         combine);
 
+/// One element of the attention output: `out / sum` rounded to `storage`,
+/// or 0 for a row that saw no key (sum = 0).
+mlir::Value normalizedElement(mlir::OpBuilder &b, mlir::Location loc,
+                              mlir::Value out, mlir::Value sum, mlir::Type acc,
+                              mlir::Type storage);
+
 /// The attention output `out[t, h, e] / sum[t, h]` rounded to `storage`,
 /// with zeros for a row that saw no key (sum = 0).
 mlir::Value normalizeAttention(mlir::ImplicitLocOpBuilder &b, mlir::Value out,

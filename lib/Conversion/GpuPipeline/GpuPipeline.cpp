@@ -18,11 +18,15 @@ void rotor::buildGpuPipeline(OpPassManager &pm,
   std::string toolkit =
       options.toolkit.empty() ? "" : " toolkit=" + options.toolkit;
   std::string upstream = llvm::formatv(
-      // Each parallel loop becomes a 1-D grid of blocks of `blockSize`
-      // threads.
+      // Workgroup kernels (block-mapped loops) become launches; each other
+      // parallel loop becomes a 1-D grid of blocks of `blockSize` threads.
+      "func.func(rotor-map-workgroup-loops-to-gpu{{block-size={0}}),"
       "func.func(rotor-tile-parallel-loops-for-gpu{{block-size={0}}),"
       "func.func(gpu-map-parallel-loops),"
-      "func.func(convert-parallel-loops-to-gpu),gpu-kernel-outlining,"
+      "func.func(convert-parallel-loops-to-gpu),"
+      // Constants and dims go into the kernels (outlining no longer sinks
+      // them), so that loop bounds and strides are known to the NVVM side.
+      "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
       "rotor-host-allocs-to-gpu,canonicalize,"
       "nvvm-attach-target{{chip={1} features=+ptx80},"
       // Kernels: the same exact bf16/f16 emulation as the host.
@@ -61,6 +65,10 @@ struct GpuPipelineCLOptions
   Option<bool> splitKVDecode{*this, "split-kv-decode",
                              llvm::cl::desc("Decode SDPA as split-KV attention"),
                              llvm::cl::init(true)};
+  Option<bool> workgroupTiledSdpa{
+      *this, "workgroup-tiled-sdpa",
+      llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
+      llvm::cl::init(true)};
 };
 } // namespace
 
@@ -75,6 +83,7 @@ void rotor::registerGpuPipeline() {
         options.toolkit = cl.toolkit;
         options.loops.kvTileSize = cl.kvTileSize;
         options.loops.splitKVDecode = cl.splitKVDecode;
+        options.loops.workgroupTiledSdpa = cl.workgroupTiledSdpa;
         buildGpuPipeline(pm, options);
       });
 }

@@ -21,6 +21,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   lowering.kvTileSize = options.kvTileSize;
   lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
   lowering.splitKVDecode = options.splitKVDecode;
+  lowering.workgroupTiledSdpa = options.workgroupTiledSdpa;
   pm.addPass(createConvertAttnToLinalg(lowering));
   pm.addPass(createExportEntryPoints());
   // The upstream part, as one textual pipeline. The bare list is parsed
@@ -52,7 +53,8 @@ void rotor::buildHostPipeline(OpPassManager &pm,
       "math-extend-to-supported-types{target-type=f32},"
       "arith-emulate-unsupported-floats{source-types=bf16,f16 "
       "target-type=f32},arith-expand{include-bf16=true},"
-      "convert-math-to-llvm,convert-math-to-libm,finalize-memref-to-llvm,"
+      "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+      "finalize-memref-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
       "convert-func-to-llvm,reconcile-unrealized-casts";
   if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
@@ -68,6 +70,10 @@ struct HostPipelineCLOptions
   Option<bool> splitKVDecode{*this, "split-kv-decode",
                              llvm::cl::desc("Decode SDPA as split-KV attention"),
                              llvm::cl::init(false)};
+  Option<bool> workgroupTiledSdpa{
+      *this, "workgroup-tiled-sdpa",
+      llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -79,6 +85,7 @@ void rotor::registerHostPipeline() {
         HostPipelineOptions options;
         options.kvTileSize = cl.kvTileSize;
         options.splitKVDecode = cl.splitKVDecode;
+        options.workgroupTiledSdpa = cl.workgroupTiledSdpa;
         buildHostPipeline(pm, options);
       });
 }

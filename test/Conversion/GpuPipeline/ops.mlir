@@ -55,11 +55,15 @@ func.func @quantize(%x: tensor<?x64xf32>) -> (tensor<?x64xi8>, tensor<?x2xf16>) 
 
 // -----
 
-// The online-softmax loop stays on the host and launches the tile kernels.
+// Prefill SDPA is one workgroup-tiled kernel (workgroup-tiled-sdpa.mlir
+// looks at it closely): a single launch, no host loop over KV tiles.
 // CHECK-LABEL: llvm.func @sdpa(
-// CHECK: llvm.cond_br
-// CHECK: gpu.launch_func
-// CHECK: ex2.approx.f32
+// CHECK-NOT: llvm.cond_br
+// CHECK: gpu.launch_func @sdpa_kernel::@sdpa_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.binary @sdpa_kernel
+// CHECK-SAME: bar.sync
+// CHECK-SAME: ex2.approx.f32
 func.func @sdpa(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>) -> tensor<?x4x64xf32> {
   %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
       : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32> -> tensor<?x4x64xf32>

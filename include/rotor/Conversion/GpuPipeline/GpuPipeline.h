@@ -10,10 +10,12 @@
 namespace rotor {
 
 struct GpuPipelineOptions {
-  /// The loop-level form; decode SDPA is split-KV by default here.
+  /// The loop-level form; decode SDPA is split-KV and prefill SDPA
+  /// workgroup-tiled by default here.
   HostPipelineOptions loops = [] {
     HostPipelineOptions o;
     o.splitKVDecode = true;
+    o.workgroupTiledSdpa = true;
     return o;
   }();
   /// The NVVM target chip, e.g. sm_90 or sm_80.

@@ -16,6 +16,10 @@ struct HostPipelineOptions {
   /// the GPU pipeline turns it on, since it replaces a dozen launches per
   /// KV tile by a fixed handful.
   bool splitKVDecode = false;
+  /// Prefill SDPA as workgroup-tiled attention (see convert-attn-to-linalg).
+  /// Off for the host, where its phases run one after another and it only
+  /// serves to check the GPU kernels' arithmetic; on in the GPU pipeline.
+  bool workgroupTiledSdpa = false;
   /// Rotate Q/K in the projections' epilogue (see convert-attn-to-linalg).
   bool fuseRopeEpilogue = true;
   /// Compile RoPE whose layout disagrees with its weights' row order (a

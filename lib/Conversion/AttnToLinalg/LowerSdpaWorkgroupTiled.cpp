@@ -1,0 +1,542 @@
+//===- LowerSdpaWorkgroupTiled.cpp - attn.sdpa as workgroup-tiled kernels -===//
+//
+// The loop-level SDPA (LowerSdpa.cpp) is a sequence of whole-tensor loop
+// nests per KV tile; mapped one thread per output element, every score is
+// a 128-long dot product read straight from global memory, and each tile is
+// a dozen launches. This lowering writes SDPA the way FlashAttention-2 runs
+// on a GPU instead: one workgroup per (query tile, query head) keeps its
+// query rows' running max m, sum l and output accumulator in workgroup
+// memory while it walks the KV tiles, and each KV tile is staged once into
+// workgroup memory and reused by every query row of the workgroup.
+//
+// The form is still loops, so the host runs it too (and the host tests
+// check its numbers): an `scf.forall` mapped to `#gpu.block`s whose body
+// allocates the workgroup buffers (`memref.alloca` in an alloca scope) and
+// runs a fixed sequence of `scf.forall`s mapped to `#gpu.thread<x>`, each a
+// phase that all threads finish before the next starts (a barrier on the
+// GPU, plain sequence on the host). `rotor-map-workgroup-loops-to-gpu`
+// turns the block loop into a `gpu.launch`, the allocas into workgroup
+// attributions and each phase into a block-strided loop and a barrier.
+//
+// Per KV tile of B keys: load K (vector loads when aligned), scores as 2x4
+// register micro-tiles, row max / exp2 / sum (one thread per row), load V
+// into the same buffer, output update as 2x4 micro-tiles. Row strides of
+// the K/V and score buffers are padded by one element so that threads of a
+// warp reading one column hit distinct banks. The arithmetic, its types and
+// the order of every reduction are those of LowerSdpa; only the tile size
+// differs (B, chosen to fit 48 KiB of static workgroup memory).
+//
+//===----------------------------------------------------------------------===//
+
+#include "SdpaUtils.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+#include <numbers>
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// Static workgroup memory a kernel may use without opting in to more.
+constexpr int64_t kWorkgroupBytes = 48 * 1024;
+/// Register micro-tile of the score and output phases: rows x columns.
+constexpr int64_t kMicroRows = 2, kMicroCols = 4;
+
+int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
+
+/// The largest tile B (query rows per workgroup = keys per KV tile) whose
+/// buffers fit: K/V [B][max(D, Dv) + 1], scores [B][B + 1], output
+/// [B][Dv], m/l/alpha [B], positions [B].
+std::optional<int64_t> chooseTile(int64_t d, int64_t dv, Type storage,
+                                  Type acc) {
+  for (int64_t tile : {64, 32, 16, 8}) {
+    int64_t bytes = tile * (std::max(d, dv) + 1) * bytesOf(storage) +
+                    tile * (tile + 1) * bytesOf(acc) +
+                    tile * dv * bytesOf(acc) + 3 * tile * bytesOf(acc) +
+                    tile * 8;
+    if (bytes <= kWorkgroupBytes)
+      return tile;
+  }
+  return std::nullopt;
+}
+
+struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
+  LowerSdpaToWorkgroupTiles(MLIRContext *ctx)
+      // Preferred over the loop-level form; decode (one static query row)
+      // is split-KV's.
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(SdpaOp op,
+                                PatternRewriter &rewriter) const override {
+    auto qType = cast<RankedTensorType>(op.getQuery().getType());
+    auto kType = cast<RankedTensorType>(op.getKey().getType());
+    auto vType = cast<RankedTensorType>(op.getValue().getType());
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (qType.getDimSize(0) == 1)
+      return rewriter.notifyMatchFailure(op, "a single query row (decode)");
+    Type compute = op.getPrecision().getCompute();
+    Type acc = op.getPrecision().getAccumulate();
+    Type storage = resultType.getElementType();
+    Type kvStorage = kType.getElementType();
+    int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
+    int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
+    if (vType.getElementType() != kvStorage)
+      return rewriter.notifyMatchFailure(op, "K and V of different types");
+    std::optional<int64_t> tileOr = chooseTile(d, dv, kvStorage, acc);
+    if (!tileOr)
+      return rewriter.notifyMatchFailure(op, "head dims too large for a tile");
+    if (hq > 65535)
+      return rewriter.notifyMatchFailure(op, "more query heads than grid.y");
+    const int64_t tile = *tileOr;
+    const int64_t group = hq / hkv;
+    const int64_t width = std::max(d, dv) + 1; // padded K/V row
+    const int64_t sWidth = tile + 1;           // padded score row
+    // Elements per vector load: 16 bytes, when a row is whole vectors.
+    int64_t vectorWidth = 16 / bytesOf(kvStorage);
+    if (d % vectorWidth || dv % vectorWidth)
+      vectorWidth = 1;
+
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    Type i64 = b.getI64Type();
+    double scale2 = op.getEffectiveScale() * std::numbers::log2e;
+    double negInf = -std::numeric_limits<double>::infinity();
+    auto idx = [&](OpBuilder &bb, Location loc, int64_t n) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, n);
+    };
+
+    // Buffers of the operands: any strides, unit innermost stride.
+    auto bufferOf = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+      strides.back() = 1;
+      auto layout =
+          StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides);
+      return bufferization::ToBufferOp::create(
+          b, MemRefType::get(type.getShape(), type.getElementType(), layout),
+          tensor, /*read_only=*/true);
+    };
+    Value q = bufferOf(op.getQuery()), k = bufferOf(op.getKey()),
+          v = bufferOf(op.getValue());
+    Value positions = op.getPositions() ? bufferOf(op.getPositions()) : Value();
+    Value tq = memref::DimOp::create(b, q, 0);
+    Value tk = memref::DimOp::create(b, k, 0);
+    Value out = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), storage), ValueRange{tq});
+    Value queryTiles =
+        arith::CeilDivUIOp::create(b, tq, idx(b, b.getLoc(), tile));
+
+    // Vector loads need 16-byte aligned rows: decided once, on the host.
+    Value aligned;
+    if (vectorWidth > 1) {
+      aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
+      for (Value src : {k, v}) {
+        auto meta = memref::ExtractStridedMetadataOp::create(b, src);
+        Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, src);
+        Value start = arith::AddIOp::create(
+            b, base,
+            arith::MulIOp::create(b, meta.getOffset(),
+                                  idx(b, b.getLoc(), bytesOf(kvStorage))));
+        Value zero = idx(b, b.getLoc(), 0);
+        auto divides = [&](Value x, int64_t n) {
+          return arith::CmpIOp::create(
+              b, arith::CmpIPredicate::eq,
+              arith::RemUIOp::create(b, x, idx(b, b.getLoc(), n)), zero);
+        };
+        aligned = arith::AndIOp::create(b, aligned, divides(start, 16));
+        for (Value stride : meta.getStrides().drop_back())
+          aligned =
+              arith::AndIOp::create(b, aligned, divides(stride, vectorWidth));
+      }
+    }
+
+    auto threadMapping = b.getArrayAttr(
+        {gpu::GPUThreadMappingAttr::get(ctx, gpu::MappingId::DimX)});
+    // One phase: `count` iterations spread over the workgroup's threads.
+    auto phase = [&](OpBuilder &bb, Location loc, int64_t count,
+                     function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+      scf::ForallOp::create(
+          bb, loc, ArrayRef<OpFoldResult>{bb.getIndexAttr(count)}, ValueRange{},
+          threadMapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
+            ImplicitLocOpBuilder ib(tl, tb);
+            body(ib, ivs[0]);
+            scf::InParallelOp::create(ib);
+          });
+    };
+
+    auto blockMapping = b.getArrayAttr(
+        {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
+         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
+    scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{queryTiles, b.getIndexAttr(hq)}, ValueRange{},
+        blockMapping, [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+          auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
+          Block *scopeBody = new Block();
+          scope.getBodyRegion().push_back(scopeBody);
+          ImplicitLocOpBuilder w(loc, ob);
+          w.setInsertionPointToStart(scopeBody);
+          auto c = [&](int64_t n) { return idx(w, w.getLoc(), n); };
+          Value head = ivs[1];
+          Value kvHead = arith::DivUIOp::create(w, head, c(group));
+          Value row0 = arith::MulIOp::create(w, ivs[0], c(tile));
+          auto workgroupBuffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
+            return memref::AllocaOp::create(w, MemRefType::get(shape, type));
+          };
+          Value kvTile = workgroupBuffer({tile, width}, kvStorage);
+          Value scores = workgroupBuffer({tile, sWidth}, acc);
+          Value outAcc = workgroupBuffer({tile, dv}, acc);
+          Value rowMax = workgroupBuffer({tile}, acc), rowSum = workgroupBuffer({tile}, acc),
+                rowScale = workgroupBuffer({tile}, acc);
+          Value rowPos = workgroupBuffer({tile}, i64);
+
+          // Positions of the workgroup's rows (none past the last query:
+          // INT64_MIN masks every key), empty max, sum and output.
+          phase(w, loc, tile, [&](ImplicitLocOpBuilder &ib, Value i) {
+            Value t = arith::AddIOp::create(ib, row0, i);
+            Value inRange =
+                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tq);
+            auto pos = scf::IfOp::create(
+                ib, inRange,
+                [&](OpBuilder &tb, Location tl) {
+                  Value p;
+                  if (positions) {
+                    p = memref::LoadOp::create(tb, tl, positions, ValueRange{t});
+                    if (p.getType() != i64)
+                      p = arith::ExtSIOp::create(tb, tl, i64, p);
+                  } else {
+                    p = arith::IndexCastOp::create(
+                        tb, tl, i64,
+                        arith::AddIOp::create(
+                            tb, tl, arith::SubIOp::create(tb, tl, tk, tq), t));
+                  }
+                  scf::YieldOp::create(tb, tl, p);
+                },
+                [&](OpBuilder &tb, Location tl) {
+                  scf::YieldOp::create(
+                      tb, tl,
+                      ValueRange{arith::ConstantOp::create(
+                          tb, tl,
+                          tb.getI64IntegerAttr(
+                              std::numeric_limits<int64_t>::min()))});
+                });
+            memref::StoreOp::create(ib, pos.getResult(0), rowPos, i);
+            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, negInf),
+                                    rowMax, i);
+            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
+                                    rowSum, i);
+          });
+          phase(w, loc, tile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
+            Value i = arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
+            Value col = arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
+            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
+                                    outAcc, ValueRange{i, col});
+          });
+
+          // Keys j < bound can be visible to some row of the workgroup; the
+          // same value in every thread, so the KV loop is uniform.
+          Value bound = tk;
+          if (op.getCausal()) {
+            Value lowest = arith::ConstantOp::create(
+                w, w.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
+            auto maxLoop = scf::ForOp::create(
+                w, c(0), c(tile), c(1), ValueRange{lowest},
+                [&](OpBuilder &lb, Location ll, Value i, ValueRange carried) {
+                  Value p = memref::LoadOp::create(lb, ll, rowPos, ValueRange{i});
+                  scf::YieldOp::create(
+                      lb, ll,
+                      ValueRange{arith::MaxSIOp::create(lb, ll, p, carried[0])});
+                });
+            Value maxPos = maxLoop.getResult(0);
+            // INT64_MIN + 1 would not overflow, but a row past the end has
+            // no key: clamp at 0 before adding.
+            Value visible = arith::AddIOp::create(
+                w,
+                arith::MaxSIOp::create(
+                    w, maxPos, arith::ConstantOp::create(w, w.getI64IntegerAttr(-1))),
+                arith::ConstantOp::create(w, w.getI64IntegerAttr(1)));
+            bound = arith::MinSIOp::create(
+                w, arith::IndexCastOp::create(w, w.getIndexType(), visible), tk);
+          }
+
+          // Stage rows [j0, j0 + tile) of K or V (head kvHead, `cols`
+          // elements) into kvTile; rows past `bound` are zeros, so that a
+          // masked key contributes exactly 0 * 0.
+          auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
+                           int64_t cols) {
+            int64_t vw = vectorWidth;
+            phase(ob2, l2, tile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
+                                                   Value it) {
+              auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+              Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
+              Value e = arith::MulIOp::create(
+                  ib, arith::RemUIOp::create(ib, it, ci(cols / vw)), ci(vw));
+              Value key = arith::AddIOp::create(ib, j0, j);
+              Value visible =
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, key, bound);
+              auto storeAll = [&](OpBuilder &sb, Location sl,
+                                  ArrayRef<Value> values) {
+                for (auto [n, value] : llvm::enumerate(values))
+                  memref::StoreOp::create(
+                      sb, sl, value, kvTile,
+                      ValueRange{j, arith::AddIOp::create(
+                                        sb, sl, e, idx(sb, sl, int64_t(n)))});
+              };
+              auto scalarLoads = [&](OpBuilder &sb, Location sl) {
+                SmallVector<Value> values;
+                for (int64_t n = 0; n < vw; ++n)
+                  values.push_back(memref::LoadOp::create(
+                      sb, sl, src,
+                      ValueRange{key, kvHead,
+                                 arith::AddIOp::create(sb, sl, e,
+                                                       idx(sb, sl, n))}));
+                storeAll(sb, sl, values);
+              };
+              scf::IfOp::create(
+                  ib, visible,
+                  [&](OpBuilder &tb, Location tl) {
+                    if (vw == 1) {
+                      scalarLoads(tb, tl);
+                    } else {
+                      scf::IfOp::create(
+                          tb, tl, aligned,
+                          [&](OpBuilder &vb, Location vl) {
+                            auto vecType = VectorType::get({vw}, kvStorage);
+                            Value vec = vector::LoadOp::create(
+                                vb, vl, vecType, src,
+                                ValueRange{key, kvHead, e},
+                                /*nontemporal=*/false,
+                                /*alignment=*/llvm::MaybeAlign(16));
+                            SmallVector<Value> values;
+                            for (int64_t n = 0; n < vw; ++n)
+                              values.push_back(
+                                  vector::ExtractOp::create(vb, vl, vec, n));
+                            storeAll(vb, vl, values);
+                            scf::YieldOp::create(vb, vl);
+                          },
+                          [&](OpBuilder &sb, Location sl) {
+                            scalarLoads(sb, sl);
+                            scf::YieldOp::create(sb, sl);
+                          });
+                    }
+                    scf::YieldOp::create(tb, tl);
+                  },
+                  [&](OpBuilder &tb, Location tl) {
+                    Value zero = floatConst(tb, tl, kvStorage, 0.0);
+                    storeAll(tb, tl, SmallVector<Value>(vw, zero));
+                    scf::YieldOp::create(tb, tl);
+                  });
+            });
+          };
+
+          bool causal = op.getCausal();
+          scf::ForOp::create(
+              w, c(0), bound, c(tile), ValueRange{},
+              [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
+                // Scores: thread (ib, jb) owns rows ib*2 + r and keys
+                // jb + n * (tile / 4), so a warp reads distinct K rows.
+                stage(lb, ll, k, j0, d);
+                int64_t keyGroups = tile / kMicroCols;
+                phase(lb, ll, (tile / kMicroRows) * keyGroups,
+                      [&](ImplicitLocOpBuilder &ib, Value it) {
+                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+                  Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
+                  Value jb = arith::RemUIOp::create(ib, it, ci(keyGroups));
+                  Value lastQuery = arith::SubIOp::create(ib, tq, ci(1));
+                  SmallVector<Value> rows, qRows, keys;
+                  for (int64_t r = 0; r < kMicroRows; ++r) {
+                    Value i = arith::AddIOp::create(
+                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r));
+                    rows.push_back(i);
+                    // A row past the last query reads the last one; its
+                    // scores are masked.
+                    qRows.push_back(arith::MinUIOp::create(
+                        ib, arith::AddIOp::create(ib, row0, i), lastQuery));
+                  }
+                  for (int64_t n = 0; n < kMicroCols; ++n)
+                    keys.push_back(arith::AddIOp::create(
+                        ib, jb, ci(n * keyGroups)));
+                  SmallVector<Value> zeros(kMicroRows * kMicroCols,
+                                           floatConst(ib, ib.getLoc(), acc, 0.0));
+                  auto dot = scf::ForOp::create(
+                      ib, ci(0), ci(d), ci(1), zeros,
+                      [&](OpBuilder &db, Location dl, Value e, ValueRange sums) {
+                        SmallVector<Value> qs, ks, next;
+                        for (Value t : qRows)
+                          qs.push_back(memref::LoadOp::create(
+                              db, dl, q, ValueRange{t, head, e}));
+                        for (Value j : keys)
+                          ks.push_back(memref::LoadOp::create(
+                              db, dl, kvTile, ValueRange{j, e}));
+                        for (int64_t r = 0; r < kMicroRows; ++r)
+                          for (int64_t n = 0; n < kMicroCols; ++n)
+                            next.push_back(multiplyAccumulate(
+                                db, dl, sums[r * kMicroCols + n], qs[r], ks[n],
+                                compute, acc));
+                        scf::YieldOp::create(db, dl, next);
+                      });
+                  Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
+                  Value bound64 = arith::IndexCastOp::create(ib, i64, bound);
+                  for (int64_t r = 0; r < kMicroRows; ++r) {
+                    Value pos = memref::LoadOp::create(ib, rowPos, rows[r]);
+                    for (int64_t n = 0; n < kMicroCols; ++n) {
+                      Value s = arith::MulFOp::create(
+                          ib, dot.getResult(r * kMicroCols + n),
+                          floatConst(ib, ib.getLoc(), acc, scale2));
+                      Value key = arith::AddIOp::create(
+                          ib, j0i64, arith::IndexCastOp::create(ib, i64, keys[n]));
+                      Value hidden = arith::CmpIOp::create(
+                          ib, arith::CmpIPredicate::sge, key, bound64);
+                      if (causal)
+                        hidden = arith::OrIOp::create(
+                            ib, hidden,
+                            arith::CmpIOp::create(ib, arith::CmpIPredicate::sgt,
+                                                  key, pos));
+                      s = arith::SelectOp::create(
+                          ib, hidden, floatConst(ib, ib.getLoc(), acc, negInf), s);
+                      memref::StoreOp::create(ib, s, scores,
+                                              ValueRange{rows[r], keys[n]});
+                    }
+                  }
+                });
+
+                // Row statistics: new max, probabilities in place of the
+                // scores, rescaled sum, and the rescale of the output.
+                phase(lb, ll, tile, [&](ImplicitLocOpBuilder &ib, Value i) {
+                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+                  Value mOld = memref::LoadOp::create(ib, rowMax, i);
+                  auto maxLoop = scf::ForOp::create(
+                      ib, ci(0), ci(tile), ci(1), ValueRange{mOld},
+                      [&](OpBuilder &mb, Location ml, Value j, ValueRange m) {
+                        Value s = memref::LoadOp::create(mb, ml, scores,
+                                                         ValueRange{i, j});
+                        scf::YieldOp::create(
+                            mb, ml,
+                            ValueRange{arith::MaximumFOp::create(mb, ml, s, m[0])});
+                      });
+                  Value mNew = maxLoop.getResult(0);
+                  Value shift = finiteMax(ib, ib.getLoc(), mNew, acc);
+                  Value alpha = math::Exp2Op::create(
+                      ib, arith::SubFOp::create(ib, mOld, shift));
+                  Value lScaled = arith::MulFOp::create(
+                      ib, memref::LoadOp::create(ib, rowSum, i), alpha);
+                  auto sumLoop = scf::ForOp::create(
+                      ib, ci(0), ci(tile), ci(1), ValueRange{lScaled},
+                      [&](OpBuilder &sb, Location sl, Value j, ValueRange l) {
+                        Value s = memref::LoadOp::create(sb, sl, scores,
+                                                         ValueRange{i, j});
+                        Value p = math::Exp2Op::create(
+                            sb, sl, arith::SubFOp::create(sb, sl, s, shift));
+                        memref::StoreOp::create(sb, sl, p, scores,
+                                                ValueRange{i, j});
+                        scf::YieldOp::create(
+                            sb, sl, ValueRange{arith::AddFOp::create(sb, sl, p, l[0])});
+                      });
+                  memref::StoreOp::create(ib, mNew, rowMax, i);
+                  memref::StoreOp::create(ib, sumLoop.getResult(0), rowSum, i);
+                  memref::StoreOp::create(ib, alpha, rowScale, i);
+                });
+
+                // Output: thread (ib, eb) owns rows ib*2 + r and columns
+                // eb + n * (Dv / 4), so a warp reads consecutive V columns.
+                stage(lb, ll, v, j0, dv);
+                int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
+                int64_t colGroups = dv / microCols;
+                phase(lb, ll, (tile / kMicroRows) * colGroups,
+                      [&](ImplicitLocOpBuilder &ib, Value it) {
+                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+                  Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
+                  Value eb = arith::RemUIOp::create(ib, it, ci(colGroups));
+                  SmallVector<Value> rows, cols, init;
+                  for (int64_t r = 0; r < kMicroRows; ++r)
+                    rows.push_back(arith::AddIOp::create(
+                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r)));
+                  for (int64_t n = 0; n < microCols; ++n)
+                    cols.push_back(
+                        arith::AddIOp::create(ib, eb, ci(n * colGroups)));
+                  for (Value i : rows) {
+                    Value alpha = memref::LoadOp::create(ib, rowScale, i);
+                    for (Value e : cols)
+                      init.push_back(arith::MulFOp::create(
+                          ib,
+                          memref::LoadOp::create(ib, outAcc, ValueRange{i, e}),
+                          alpha));
+                  }
+                  auto accLoop = scf::ForOp::create(
+                      ib, ci(0), ci(tile), ci(1), init,
+                      [&](OpBuilder &ab, Location al, Value j, ValueRange sums) {
+                        SmallVector<Value> ps, ys, next;
+                        for (Value i : rows)
+                          ps.push_back(memref::LoadOp::create(
+                              ab, al, scores, ValueRange{i, j}));
+                        for (Value e : cols)
+                          ys.push_back(castFloat(
+                              ab, al,
+                              castFloat(ab, al,
+                                        memref::LoadOp::create(
+                                            ab, al, kvTile, ValueRange{j, e}),
+                                        compute),
+                              acc));
+                        for (size_t r = 0; r < rows.size(); ++r)
+                          for (size_t n = 0; n < cols.size(); ++n)
+                            next.push_back(arith::AddFOp::create(
+                                ab, al, sums[r * cols.size() + n],
+                                arith::MulFOp::create(ab, al, ps[r], ys[n])));
+                        scf::YieldOp::create(ab, al, next);
+                      });
+                  for (size_t r = 0; r < rows.size(); ++r)
+                    for (size_t n = 0; n < cols.size(); ++n)
+                      memref::StoreOp::create(
+                          ib, accLoop.getResult(r * cols.size() + n), outAcc,
+                          ValueRange{rows[r], cols[n]});
+                });
+                scf::YieldOp::create(lb, ll);
+              });
+
+          // Normalize and write the rows that exist.
+          phase(w, loc, tile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
+            auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+            Value i = arith::DivUIOp::create(ib, it, ci(dv));
+            Value e = arith::RemUIOp::create(ib, it, ci(dv));
+            Value t = arith::AddIOp::create(ib, row0, i);
+            Value inRange =
+                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tq);
+            scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
+              Value value = normalizedElement(
+                  tb, tl,
+                  memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e}),
+                  memref::LoadOp::create(tb, tl, rowSum, ValueRange{i}), acc,
+                  storage);
+              memref::StoreOp::create(tb, tl, value, out,
+                                      ValueRange{t, head, e});
+              scf::YieldOp::create(tb, tl);
+            });
+          });
+          memref::AllocaScopeReturnOp::create(w, ValueRange{});
+          w.setInsertionPointAfter(scope);
+          scf::InParallelOp::create(w);
+        });
+
+    Value result = bufferization::ToTensorOp::create(
+        b, resultType, out, /*restrict=*/true, /*writable=*/true);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateWorkgroupTiledSdpaPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerSdpaToWorkgroupTiles>(patterns.getContext());
+}

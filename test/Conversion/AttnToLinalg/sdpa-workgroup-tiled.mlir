@@ -1,0 +1,87 @@
+// Prefill SDPA as workgroup-tiled attention (the GPU pipeline's default):
+// one scf.forall iteration per (query tile, head) mapped to GPU blocks,
+// whose buffers are allocas in an alloca scope and whose phases are
+// scf.foralls mapped to threads. Decode (one static query row) is left to
+// the other lowerings, and so are head dims whose tile would not fit 48 KiB.
+// RUN: rotor-opt %s --convert-attn-to-linalg=workgroup-tiled-sdpa=true -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
+
+// CHECK-LABEL: func.func @prefill(
+// CHECK-DAG: %[[Q:.+]] = bufferization.to_buffer %arg0 read_only : tensor<?x4x128xf32> to memref<?x4x128xf32, strided<[?, ?, 1], offset: ?>>
+// CHECK-DAG: %[[K:.+]] = bufferization.to_buffer %arg1 read_only
+// CHECK-DAG: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x4x128xf32>
+// Vector loads only where K and V rows are 16-byte aligned, decided once.
+// CHECK: memref.extract_aligned_pointer_as_index %[[K]]
+// CHECK: scf.forall (%[[QT:.+]], %[[H:.+]]) in (%{{.+}}, 4) {
+// CHECK: memref.alloca_scope {
+// 32 query rows and 32 keys per tile at D = 128 (f32); rows padded by one.
+// CHECK: memref.alloca() : memref<32x129xf32>
+// CHECK: memref.alloca() : memref<32x33xf32>
+// CHECK: memref.alloca() : memref<32x128xf32>
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c32
+// CHECK: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<?x2x128xf32, strided<[?, ?, 1], offset: ?>>, vector<4xf32>
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: math.exp2
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: memref.store %{{.+}}, %[[OUT]][
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// OFF-LABEL: func.func @prefill(
+// OFF-NOT: scf.forall
+// OFF: scf.for
+func.func @prefill(%q: tensor<?x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2x128xf32>) -> tensor<?x4x128xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<?x4x128xf32>
+  return %o : tensor<?x4x128xf32>
+}
+
+// -----
+
+// bf16 K/V: 8 elements per 16-byte load, and 64-row tiles fit at D = 64.
+// CHECK-LABEL: func.func @prefill_bf16(
+// CHECK: memref.alloca() : memref<64x65xbf16>
+// CHECK: vector.load {{.+}} vector<8xbf16>
+func.func @prefill_bf16(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: tensor<?x1x64xbf16>) -> tensor<?x2x64xbf16> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32>
+      : tensor<?x2x64xbf16>, tensor<?x1x64xbf16>, tensor<?x1x64xbf16> -> tensor<?x2x64xbf16>
+  return %o : tensor<?x2x64xbf16>
+}
+
+// -----
+
+// A head dim that is not whole 16-byte vectors: scalar loads only.
+// CHECK-LABEL: func.func @odd_head_dim(
+// CHECK-NOT: vector.load
+// CHECK-NOT: extract_aligned_pointer
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+func.func @odd_head_dim(%q: tensor<?x2x10xf32>, %k: tensor<?x2x10xf32>, %v: tensor<?x2x10xf32>) -> tensor<?x2x10xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x2x10xf32>, tensor<?x2x10xf32>, tensor<?x2x10xf32> -> tensor<?x2x10xf32>
+  return %o : tensor<?x2x10xf32>
+}
+
+// -----
+
+// One static query row is a decode step: not this lowering.
+// CHECK-LABEL: func.func @decode(
+// CHECK-NOT: #gpu.block
+// CHECK: return
+func.func @decode(%q: tensor<1x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2x128xf32>) -> tensor<1x4x128xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x4x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x4x128xf32>
+  return %o : tensor<1x4x128xf32>
+}
+
+// -----
+
+// Even 8-row tiles of D = 2048 would not fit 48 KiB: the loop-level form.
+// CHECK-LABEL: func.func @huge_head_dim(
+// CHECK-NOT: #gpu.block
+// CHECK: scf.for
+func.func @huge_head_dim(%q: tensor<?x1x2048xf32>, %k: tensor<?x1x2048xf32>, %v: tensor<?x1x2048xf32>) -> tensor<?x1x2048xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x1x2048xf32>, tensor<?x1x2048xf32>, tensor<?x1x2048xf32> -> tensor<?x1x2048xf32>
+  return %o : tensor<?x1x2048xf32>
+}
