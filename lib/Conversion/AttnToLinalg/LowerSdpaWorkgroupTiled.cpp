@@ -4,10 +4,12 @@
 // nests per KV tile; mapped one thread per output element, every score is
 // a 128-long dot product read straight from global memory, and each tile is
 // a dozen launches. This lowering writes SDPA the way FlashAttention-2 runs
-// on a GPU instead: one workgroup per (query tile, query head) keeps its
-// query rows' running max m, sum l and output accumulator in workgroup
-// memory while it walks the KV tiles, and each KV tile is staged once into
-// workgroup memory and reused by every query row of the workgroup.
+// on a GPU instead: one workgroup per (row tile, KV head) keeps its rows'
+// running max m, sum l and output accumulator in workgroup memory while it
+// walks the KV tiles, and each KV tile is staged once into workgroup memory
+// and reused by every row of the workgroup. A row is a (query, query head)
+// pair of the KV head's GQA group, numbered t * group + g, so the group's
+// query heads share every K/V load (7x fewer for Qwen2.5's 28/4 heads).
 //
 // The form is still loops, so the host runs it too (and the host tests
 // check its numbers): an `scf.forall` mapped to `#gpu.block`s whose body
@@ -96,8 +98,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     std::optional<int64_t> tileOr = chooseTile(d, dv, kvStorage, acc);
     if (!tileOr)
       return rewriter.notifyMatchFailure(op, "head dims too large for a tile");
-    if (hq > 65535)
-      return rewriter.notifyMatchFailure(op, "more query heads than grid.y");
+    if (hkv > 65535)
+      return rewriter.notifyMatchFailure(op, "more KV heads than grid.y");
     const int64_t tile = *tileOr;
     const int64_t group = hq / hkv;
     const int64_t width = std::max(d, dv) + 1; // padded K/V row
@@ -134,8 +136,10 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Value tk = memref::DimOp::create(b, k, 0);
     Value out = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), storage), ValueRange{tq});
-    Value queryTiles =
-        arith::CeilDivUIOp::create(b, tq, idx(b, b.getLoc(), tile));
+    // Rows t * group + g: query t, query head kvHead * group + g.
+    Value rowCount = arith::MulIOp::create(b, tq, idx(b, b.getLoc(), group));
+    Value rowTiles =
+        arith::CeilDivUIOp::create(b, rowCount, idx(b, b.getLoc(), tile));
 
     // Vector loads need 16-byte aligned rows: decided once, on the host.
     Value aligned;
@@ -179,7 +183,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
         {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
          gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
     scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{queryTiles, b.getIndexAttr(hq)}, ValueRange{},
+        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(hkv)}, ValueRange{},
         blockMapping, [&](OpBuilder &ob, Location loc, ValueRange ivs) {
           auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
           Block *scopeBody = new Block();
@@ -187,9 +191,20 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           ImplicitLocOpBuilder w(loc, ob);
           w.setInsertionPointToStart(scopeBody);
           auto c = [&](int64_t n) { return idx(w, w.getLoc(), n); };
-          Value head = ivs[1];
-          Value kvHead = arith::DivUIOp::create(w, head, c(group));
+          Value kvHead = ivs[1];
           Value row0 = arith::MulIOp::create(w, ivs[0], c(tile));
+          // The query and query head of a row.
+          auto queryOf = [&](OpBuilder &qb, Location ql, Value row) {
+            return arith::DivUIOp::create(qb, ql, row, idx(qb, ql, group))
+                .getResult();
+          };
+          auto headOf = [&](OpBuilder &qb, Location ql, Value row) {
+            return arith::AddIOp::create(
+                       qb, ql,
+                       arith::MulIOp::create(qb, ql, kvHead, idx(qb, ql, group)),
+                       arith::RemUIOp::create(qb, ql, row, idx(qb, ql, group)))
+                .getResult();
+          };
           auto workgroupBuffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
             return memref::AllocaOp::create(w, MemRefType::get(shape, type));
           };
@@ -203,12 +218,13 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           // Positions of the workgroup's rows (none past the last query:
           // INT64_MIN masks every key), empty max, sum and output.
           phase(w, loc, tile, [&](ImplicitLocOpBuilder &ib, Value i) {
-            Value t = arith::AddIOp::create(ib, row0, i);
-            Value inRange =
-                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tq);
+            Value row = arith::AddIOp::create(ib, row0, i);
+            Value inRange = arith::CmpIOp::create(
+                ib, arith::CmpIPredicate::ult, row, rowCount);
             auto pos = scf::IfOp::create(
                 ib, inRange,
                 [&](OpBuilder &tb, Location tl) {
+                  Value t = queryOf(tb, tl, row);
                   Value p;
                   if (positions) {
                     p = memref::LoadOp::create(tb, tl, positions, ValueRange{t});
@@ -352,16 +368,18 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
                   Value jb = arith::RemUIOp::create(ib, it, ci(keyGroups));
-                  Value lastQuery = arith::SubIOp::create(ib, tq, ci(1));
-                  SmallVector<Value> rows, qRows, keys;
+                  Value lastRow = arith::SubIOp::create(ib, rowCount, ci(1));
+                  SmallVector<Value> rows, qRows, qHeads, keys;
                   for (int64_t r = 0; r < kMicroRows; ++r) {
                     Value i = arith::AddIOp::create(
                         ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r));
                     rows.push_back(i);
-                    // A row past the last query reads the last one; its
-                    // scores are masked.
-                    qRows.push_back(arith::MinUIOp::create(
-                        ib, arith::AddIOp::create(ib, row0, i), lastQuery));
+                    // A row past the last reads the last one; its scores
+                    // are masked.
+                    Value row = arith::MinUIOp::create(
+                        ib, arith::AddIOp::create(ib, row0, i), lastRow);
+                    qRows.push_back(queryOf(ib, ib.getLoc(), row));
+                    qHeads.push_back(headOf(ib, ib.getLoc(), row));
                   }
                   for (int64_t n = 0; n < kMicroCols; ++n)
                     keys.push_back(arith::AddIOp::create(
@@ -372,9 +390,9 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                       ib, ci(0), ci(d), ci(1), zeros,
                       [&](OpBuilder &db, Location dl, Value e, ValueRange sums) {
                         SmallVector<Value> qs, ks, next;
-                        for (Value t : qRows)
+                        for (auto [t, h] : llvm::zip(qRows, qHeads))
                           qs.push_back(memref::LoadOp::create(
-                              db, dl, q, ValueRange{t, head, e}));
+                              db, dl, q, ValueRange{t, h, e}));
                         for (Value j : keys)
                           ks.push_back(memref::LoadOp::create(
                               db, dl, kvTile, ValueRange{j, e}));
@@ -508,10 +526,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
             Value i = arith::DivUIOp::create(ib, it, ci(dv));
             Value e = arith::RemUIOp::create(ib, it, ci(dv));
-            Value t = arith::AddIOp::create(ib, row0, i);
-            Value inRange =
-                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tq);
+            Value row = arith::AddIOp::create(ib, row0, i);
+            Value inRange = arith::CmpIOp::create(
+                ib, arith::CmpIPredicate::ult, row, rowCount);
             scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
+              Value t = queryOf(tb, tl, row), head = headOf(tb, tl, row);
               Value value = normalizedElement(
                   tb, tl,
                   memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e}),

@@ -12,7 +12,8 @@
 // CHECK-DAG: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x4x128xf32>
 // Vector loads only where K and V rows are 16-byte aligned, decided once.
 // CHECK: memref.extract_aligned_pointer_as_index %[[K]]
-// CHECK: scf.forall (%[[QT:.+]], %[[H:.+]]) in (%{{.+}}, 4) {
+// Rows are (query, head) pairs of a KV head: the grid is row tiles x 2 KV heads.
+// CHECK: scf.forall (%[[RT:.+]], %[[KVH:.+]]) in (%{{.+}}, 2) {
 // CHECK: memref.alloca_scope {
 // 32 query rows and 32 keys per tile at D = 128 (f32); rows padded by one.
 // CHECK: memref.alloca() : memref<32x129xf32>

@@ -1,6 +1,7 @@
 // The GPU pipeline lowers prefill SDPA as one workgroup-tiled kernel: one
-// launch, KV tiles staged in shared memory behind barriers, 16-byte global
-// loads of K and V. The loop-level form (workgroup-tiled-sdpa=false)
+// launch of a block per 32 (query, query head) rows of a KV head (the GQA
+// group's heads share K/V), KV tiles staged in shared memory behind
+// barriers, 16-byte global loads of K and V. The loop-level form (workgroup-tiled-sdpa=false)
 // launches kernels inside a loop over KV tiles instead.
 // REQUIRES: cuda-toolkit
 // RUN: rotor-opt %s --rotor-gpu-pipeline -mlir-print-ir-after=gpu-kernel-outlining -o /dev/null 2>&1 | FileCheck %s --check-prefix=HOST
@@ -9,7 +10,7 @@
 
 // HOST-LABEL: func.func @prefill
 // HOST-NOT: scf.for
-// HOST: gpu.launch_func @prefill_kernel::@prefill_kernel blocks in (%{{.+}}, %c28, %{{.+}}) threads in (%c128{{.*}}, %{{.+}}, %{{.+}}) args(%arg0 : memref<?x28x128xf32>, %arg1 : memref<?x4x128xf32>, %{{.+}} : i1, %arg2 : memref<?x4x128xf32>, %alloc : memref<?x28x128xf32>)
+// HOST: gpu.launch_func @prefill_kernel::@prefill_kernel blocks in (%{{.+}}, %c4{{(_[0-9]+)?}}, %{{.+}}) threads in (%c128{{(_[0-9]+)?}}, %{{.+}}, %{{.+}}) args(
 // HOST-NOT: gpu.launch_func
 // HOST: return
 // HOST: gpu.module @prefill_kernel
