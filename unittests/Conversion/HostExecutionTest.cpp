@@ -505,7 +505,7 @@ TEST_F(HostExecutionTest, SdpaGqaCausalAndLong) {
 }
 
 // Decode SDPA (one query row) as split-KV attention: every KV tile at once,
-// then a combine. KV lengths around the tile size (the last tile is partial
+// then a combine; and as the GPU's workgroup-tiled decode kernel. KV lengths around the tile size (the last tile is partial
 // and its keys are read through a clamped index), GQA, a query position
 // that masks trailing keys, no mask, tiles of 7 and 64 keys, bf16.
 TEST_F(HostExecutionTest, SdpaDecodeSplitKV) {
@@ -573,6 +573,15 @@ TEST_F(HostExecutionTest, SdpaDecodeSplitKV) {
     compile(source, options);
     Vec tiled = call("f", args, {e}, {3})[0];
     expectClose(split, tiled, c.bf16 ? 1.6e-2 : 1e-5, what + " vs tiled");
+    // And so does the GPU's decode kernel: workgroups of one KV head's GQA
+    // rows, the KV length split across workgroups, then a combine.
+    options.workgroupTiledSdpa = true;
+    compile(source, options);
+    Vec grouped = call("f", args, {e}, {3})[0];
+    expectClose(grouped,
+                ref::sdpa(q, k, v, 1, c.tk, c.hq, c.hkv, c.d, c.d, c.causal,
+                          positions),
+                c.bf16 ? 1.6e-2 : 1e-5, what + " workgroup-tiled");
   }
 }
 

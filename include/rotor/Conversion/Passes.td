@@ -76,6 +76,21 @@ def MemrefCopyToLinalg : Pass<"rotor-memref-copy-to-linalg"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def ScopeParallelLoopAllocas : Pass<"rotor-scope-parallel-loop-allocas"> {
+  let summary = "Keep the allocas of an scf.parallel body per iteration";
+  let description = [{
+    `scf.parallel` is an automatic allocation scope: a `memref.alloca` in
+    its body lives for one iteration. Lowered to sequential loops
+    (`convert-scf-to-cf`) that is lost, and the stack grows by every
+    iteration's allocas until it overflows (the workgroup buffers of the
+    workgroup-tiled SDPA are such allocas). This saves the stack pointer at
+    the start of each such body and restores it at its end
+    (`llvm.intr.stacksave`/`stackrestore`; a `memref.alloca_scope` would
+    have to stay one block, which lowering the loops inside it breaks).
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
 def ExportEntryPoints : Pass<"rotor-export-entry-points", "mlir::ModuleOp"> {
   let summary = "Give every public function a C interface";
   let description = [{

@@ -57,27 +57,40 @@ constexpr int64_t kMicroRows = 2, kMicroCols = 4;
 
 int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
 
-/// The largest tile B (query rows per workgroup = keys per KV tile) whose
-/// buffers fit: K/V [B][max(D, Dv) + 1], scores [B][B + 1], output
-/// [B][Dv], m/l/alpha [B], positions [B].
-std::optional<int64_t> chooseTile(int64_t d, int64_t dv, Type storage,
-                                  Type acc) {
-  for (int64_t tile : {64, 32, 16, 8}) {
-    int64_t bytes = tile * (std::max(d, dv) + 1) * bytesOf(storage) +
-                    tile * (tile + 1) * bytesOf(acc) +
-                    tile * dv * bytesOf(acc) + 3 * tile * bytesOf(acc) +
-                    tile * 8;
+struct Tiles {
+  int64_t rows; ///< Rows per workgroup (BQ).
+  int64_t keys; ///< Keys per KV tile (BK).
+};
+
+/// The largest tiles whose buffers fit: K/V [BK][max(D, Dv) + 1], scores
+/// [BQ][BK + 1], output [BQ][Dv], m/l/alpha [BQ], positions [BQ]. BQ = BK
+/// = B, except that BQ is at most `rows` (rounded up to a power of two, at
+/// least 2) when a call has only that many rows, as decode has.
+std::optional<Tiles> chooseTiles(int64_t d, int64_t dv, Type storage, Type acc,
+                                 std::optional<int64_t> rows) {
+  for (int64_t keys : {64, 32, 16, 8}) {
+    int64_t bq = keys;
+    if (rows)
+      bq = std::min<int64_t>(keys, std::max<int64_t>(
+                                       2, llvm::PowerOf2Ceil(uint64_t(*rows))));
+    int64_t bytes = keys * (std::max(d, dv) + 1) * bytesOf(storage) +
+                    bq * (keys + 1) * bytesOf(acc) + bq * dv * bytesOf(acc) +
+                    3 * bq * bytesOf(acc) + bq * 8;
     if (bytes <= kWorkgroupBytes)
-      return tile;
+      return Tiles{bq, keys};
   }
   return std::nullopt;
 }
 
+/// Workgroups the KV length is split across aim at this many in all (two
+/// waves of an H100's 132 SMs, rounded): a decode step has as few as one
+/// row tile per KV head, which alone would leave most SMs idle.
+constexpr int64_t kTargetWorkgroups = 256;
+
 struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
   LowerSdpaToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over the loop-level form; decode (one static query row)
-      // is split-KV's.
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+      // Preferred over the loop-level and split-KV forms where enabled.
+      : OpRewritePattern(ctx, /*benefit=*/4) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
@@ -85,8 +98,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     auto kType = cast<RankedTensorType>(op.getKey().getType());
     auto vType = cast<RankedTensorType>(op.getValue().getType());
     auto resultType = cast<RankedTensorType>(op.getType());
-    if (qType.getDimSize(0) == 1)
-      return rewriter.notifyMatchFailure(op, "a single query row (decode)");
     Type compute = op.getPrecision().getCompute();
     Type acc = op.getPrecision().getAccumulate();
     Type storage = resultType.getElementType();
@@ -95,15 +106,18 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
     if (vType.getElementType() != kvStorage)
       return rewriter.notifyMatchFailure(op, "K and V of different types");
-    std::optional<int64_t> tileOr = chooseTile(d, dv, kvStorage, acc);
-    if (!tileOr)
+    const int64_t group = hq / hkv;
+    std::optional<int64_t> staticRows;
+    if (!qType.isDynamicDim(0))
+      staticRows = qType.getDimSize(0) * group;
+    std::optional<Tiles> tiles = chooseTiles(d, dv, kvStorage, acc, staticRows);
+    if (!tiles)
       return rewriter.notifyMatchFailure(op, "head dims too large for a tile");
     if (hkv > 65535)
       return rewriter.notifyMatchFailure(op, "more KV heads than grid.y");
-    const int64_t tile = *tileOr;
-    const int64_t group = hq / hkv;
+    const int64_t rowTile = tiles->rows, keyTile = tiles->keys;
     const int64_t width = std::max(d, dv) + 1; // padded K/V row
-    const int64_t sWidth = tile + 1;           // padded score row
+    const int64_t sWidth = keyTile + 1;        // padded score row
     // Elements per vector load: 16 bytes, when a row is whole vectors.
     int64_t vectorWidth = 16 / bytesOf(kvStorage);
     if (d % vectorWidth || dv % vectorWidth)
@@ -135,11 +149,45 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Value tq = memref::DimOp::create(b, q, 0);
     Value tk = memref::DimOp::create(b, k, 0);
     Value out = memref::AllocOp::create(
-        b, MemRefType::get(resultType.getShape(), storage), ValueRange{tq});
+        b, MemRefType::get(resultType.getShape(), storage),
+        resultType.isDynamicDim(0) ? ValueRange{tq} : ValueRange{});
     // Rows t * group + g: query t, query head kvHead * group + g.
     Value rowCount = arith::MulIOp::create(b, tq, idx(b, b.getLoc(), group));
     Value rowTiles =
-        arith::CeilDivUIOp::create(b, rowCount, idx(b, b.getLoc(), tile));
+        arith::CeilDivUIOp::create(b, rowCount, idx(b, b.getLoc(), rowTile));
+
+    // The KV length splits into `splits` chunks of whole KV tiles, each a
+    // workgroup of its own (flash-decoding), when there are fewer than
+    // kTargetWorkgroups row tiles x KV heads. Each then leaves its rows'
+    // partial max, sum and output in global memory for one combine.
+    auto ci0 = [&](int64_t n) { return idx(b, b.getLoc(), n); };
+    Value keyTiles = arith::CeilDivUIOp::create(b, tk, ci0(keyTile));
+    Value wanted = arith::MaxUIOp::create(
+        b, ci0(1),
+        arith::DivUIOp::create(
+            b, ci0(kTargetWorkgroups),
+            arith::MulIOp::create(b, arith::MaxUIOp::create(b, rowTiles, ci0(1)),
+                                  ci0(hkv))));
+    Value splitsWanted = arith::MaxUIOp::create(
+        b, ci0(1), arith::MinUIOp::create(b, keyTiles, wanted));
+    Value tilesPerSplit = arith::MaxUIOp::create(
+        b, ci0(1), arith::CeilDivUIOp::create(b, keyTiles, splitsWanted));
+    Value splits = arith::MaxUIOp::create(
+        b, ci0(1), arith::CeilDivUIOp::create(b, keyTiles, tilesPerSplit));
+    Value chunk = arith::MulIOp::create(b, tilesPerSplit, ci0(keyTile));
+    Value split = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, splits,
+                                        ci0(1));
+    // Partials, [splits][Tq][Hq] and [splits][Tq][Hq][Dv]; empty without a
+    // split.
+    Value partialCount = arith::SelectOp::create(b, split, splits, ci0(0));
+    int64_t dyn = ShapedType::kDynamic;
+    Value partMax = memref::AllocOp::create(
+        b, MemRefType::get({dyn, dyn, hq}, acc), ValueRange{partialCount, tq});
+    Value partSum = memref::AllocOp::create(
+        b, MemRefType::get({dyn, dyn, hq}, acc), ValueRange{partialCount, tq});
+    Value partOut =
+        memref::AllocOp::create(b, MemRefType::get({dyn, dyn, hq, dv}, acc),
+                                ValueRange{partialCount, tq});
 
     // Vector loads need 16-byte aligned rows: decided once, on the host.
     Value aligned;
@@ -181,9 +229,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
     auto blockMapping = b.getArrayAttr(
         {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
-         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
+         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
+         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ)});
     scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(hkv)}, ValueRange{},
+        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(hkv), splits},
+        ValueRange{},
         blockMapping, [&](OpBuilder &ob, Location loc, ValueRange ivs) {
           auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
           Block *scopeBody = new Block();
@@ -191,8 +241,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           ImplicitLocOpBuilder w(loc, ob);
           w.setInsertionPointToStart(scopeBody);
           auto c = [&](int64_t n) { return idx(w, w.getLoc(), n); };
-          Value kvHead = ivs[1];
-          Value row0 = arith::MulIOp::create(w, ivs[0], c(tile));
+          Value kvHead = ivs[1], splitIndex = ivs[2];
+          Value row0 = arith::MulIOp::create(w, ivs[0], c(rowTile));
           // The query and query head of a row.
           auto queryOf = [&](OpBuilder &qb, Location ql, Value row) {
             return arith::DivUIOp::create(qb, ql, row, idx(qb, ql, group))
@@ -208,16 +258,16 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto workgroupBuffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
             return memref::AllocaOp::create(w, MemRefType::get(shape, type));
           };
-          Value kvTile = workgroupBuffer({tile, width}, kvStorage);
-          Value scores = workgroupBuffer({tile, sWidth}, acc);
-          Value outAcc = workgroupBuffer({tile, dv}, acc);
-          Value rowMax = workgroupBuffer({tile}, acc), rowSum = workgroupBuffer({tile}, acc),
-                rowScale = workgroupBuffer({tile}, acc);
-          Value rowPos = workgroupBuffer({tile}, i64);
+          Value kvTile = workgroupBuffer({keyTile, width}, kvStorage);
+          Value scores = workgroupBuffer({rowTile, sWidth}, acc);
+          Value outAcc = workgroupBuffer({rowTile, dv}, acc);
+          Value rowMax = workgroupBuffer({rowTile}, acc), rowSum = workgroupBuffer({rowTile}, acc),
+                rowScale = workgroupBuffer({rowTile}, acc);
+          Value rowPos = workgroupBuffer({rowTile}, i64);
 
           // Positions of the workgroup's rows (none past the last query:
           // INT64_MIN masks every key), empty max, sum and output.
-          phase(w, loc, tile, [&](ImplicitLocOpBuilder &ib, Value i) {
+          phase(w, loc, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
             Value row = arith::AddIOp::create(ib, row0, i);
             Value inRange = arith::CmpIOp::create(
                 ib, arith::CmpIPredicate::ult, row, rowCount);
@@ -252,7 +302,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
                                     rowSum, i);
           });
-          phase(w, loc, tile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
+          phase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
             Value i = arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
             Value col = arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
             memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
@@ -266,7 +316,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             Value lowest = arith::ConstantOp::create(
                 w, w.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
             auto maxLoop = scf::ForOp::create(
-                w, c(0), c(tile), c(1), ValueRange{lowest},
+                w, c(0), c(rowTile), c(1), ValueRange{lowest},
                 [&](OpBuilder &lb, Location ll, Value i, ValueRange carried) {
                   Value p = memref::LoadOp::create(lb, ll, rowPos, ValueRange{i});
                   scf::YieldOp::create(
@@ -291,7 +341,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
                            int64_t cols) {
             int64_t vw = vectorWidth;
-            phase(ob2, l2, tile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
+            phase(ob2, l2, keyTile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
                                                    Value it) {
               auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
               Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
@@ -356,14 +406,17 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           };
 
           bool causal = op.getCausal();
+          Value chunkStart = arith::MulIOp::create(w, splitIndex, chunk);
+          Value chunkEnd = arith::MinUIOp::create(
+              w, bound, arith::AddIOp::create(w, chunkStart, chunk));
           scf::ForOp::create(
-              w, c(0), bound, c(tile), ValueRange{},
+              w, chunkStart, chunkEnd, c(keyTile), ValueRange{},
               [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
                 // Scores: thread (ib, jb) owns rows ib*2 + r and keys
                 // jb + n * (tile / 4), so a warp reads distinct K rows.
                 stage(lb, ll, k, j0, d);
-                int64_t keyGroups = tile / kMicroCols;
-                phase(lb, ll, (tile / kMicroRows) * keyGroups,
+                int64_t keyGroups = keyTile / kMicroCols;
+                phase(lb, ll, (rowTile / kMicroRows) * keyGroups,
                       [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
@@ -430,11 +483,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
                 // Row statistics: new max, probabilities in place of the
                 // scores, rescaled sum, and the rescale of the output.
-                phase(lb, ll, tile, [&](ImplicitLocOpBuilder &ib, Value i) {
+                phase(lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value mOld = memref::LoadOp::create(ib, rowMax, i);
                   auto maxLoop = scf::ForOp::create(
-                      ib, ci(0), ci(tile), ci(1), ValueRange{mOld},
+                      ib, ci(0), ci(keyTile), ci(1), ValueRange{mOld},
                       [&](OpBuilder &mb, Location ml, Value j, ValueRange m) {
                         Value s = memref::LoadOp::create(mb, ml, scores,
                                                          ValueRange{i, j});
@@ -449,7 +502,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                   Value lScaled = arith::MulFOp::create(
                       ib, memref::LoadOp::create(ib, rowSum, i), alpha);
                   auto sumLoop = scf::ForOp::create(
-                      ib, ci(0), ci(tile), ci(1), ValueRange{lScaled},
+                      ib, ci(0), ci(keyTile), ci(1), ValueRange{lScaled},
                       [&](OpBuilder &sb, Location sl, Value j, ValueRange l) {
                         Value s = memref::LoadOp::create(sb, sl, scores,
                                                          ValueRange{i, j});
@@ -470,7 +523,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 stage(lb, ll, v, j0, dv);
                 int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
                 int64_t colGroups = dv / microCols;
-                phase(lb, ll, (tile / kMicroRows) * colGroups,
+                phase(lb, ll, (rowTile / kMicroRows) * colGroups,
                       [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
@@ -491,7 +544,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                           alpha));
                   }
                   auto accLoop = scf::ForOp::create(
-                      ib, ci(0), ci(tile), ci(1), init,
+                      ib, ci(0), ci(keyTile), ci(1), init,
                       [&](OpBuilder &ab, Location al, Value j, ValueRange sums) {
                         SmallVector<Value> ps, ys, next;
                         for (Value i : rows)
@@ -521,8 +574,9 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 scf::YieldOp::create(lb, ll);
               });
 
-          // Normalize and write the rows that exist.
-          phase(w, loc, tile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
+          // Normalize and write the rows that exist, or, split, leave
+          // their partials for the combine.
+          phase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
             Value i = arith::DivUIOp::create(ib, it, ci(dv));
             Value e = arith::RemUIOp::create(ib, it, ci(dv));
@@ -531,13 +585,33 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 ib, arith::CmpIPredicate::ult, row, rowCount);
             scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
               Value t = queryOf(tb, tl, row), head = headOf(tb, tl, row);
-              Value value = normalizedElement(
-                  tb, tl,
-                  memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e}),
-                  memref::LoadOp::create(tb, tl, rowSum, ValueRange{i}), acc,
-                  storage);
-              memref::StoreOp::create(tb, tl, value, out,
-                                      ValueRange{t, head, e});
+              Value o = memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e});
+              Value l = memref::LoadOp::create(tb, tl, rowSum, ValueRange{i});
+              scf::IfOp::create(
+                  tb, tl, split,
+                  [&](OpBuilder &pb, Location pl) {
+                    memref::StoreOp::create(pb, pl, o, partOut,
+                                            ValueRange{splitIndex, t, head, e});
+                    Value first = arith::CmpIOp::create(
+                        pb, pl, arith::CmpIPredicate::eq, e, idx(pb, pl, 0));
+                    scf::IfOp::create(pb, pl, first, [&](OpBuilder &fb,
+                                                         Location fl) {
+                      memref::StoreOp::create(
+                          fb, fl,
+                          memref::LoadOp::create(fb, fl, rowMax, ValueRange{i}),
+                          partMax, ValueRange{splitIndex, t, head});
+                      memref::StoreOp::create(fb, fl, l, partSum,
+                                              ValueRange{splitIndex, t, head});
+                      scf::YieldOp::create(fb, fl);
+                    });
+                    scf::YieldOp::create(pb, pl);
+                  },
+                  [&](OpBuilder &nb, Location nl) {
+                    memref::StoreOp::create(
+                        nb, nl, normalizedElement(nb, nl, o, l, acc, storage),
+                        out, ValueRange{t, head, e});
+                    scf::YieldOp::create(nb, nl);
+                  });
               scf::YieldOp::create(tb, tl);
             });
           });
@@ -545,6 +619,64 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           w.setInsertionPointAfter(scope);
           scf::InParallelOp::create(w);
         });
+
+    // Combine the splits: each rescaled to the largest max (the exp2
+    // domain, as in the tiles), summed in split order, then normalized.
+    scf::IfOp::create(b, split, [&](OpBuilder &cb, Location cl) {
+      scf::ForallOp::create(
+          cb, cl,
+          ArrayRef<OpFoldResult>{tq, cb.getIndexAttr(hq), cb.getIndexAttr(dv)},
+          ValueRange{}, std::nullopt,
+          [&](OpBuilder &fb, Location fl, ValueRange ivs) {
+            ImplicitLocOpBuilder ib(fl, fb);
+            Value t = ivs[0], h = ivs[1], e = ivs[2];
+            auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+            auto maxLoop = scf::ForOp::create(
+                ib, ci(0), splits, ci(1),
+                ValueRange{floatConst(ib, ib.getLoc(), acc, negInf)},
+                [&](OpBuilder &lb, Location ll, Value sIdx, ValueRange m) {
+                  Value ms = memref::LoadOp::create(lb, ll, partMax,
+                                                    ValueRange{sIdx, t, h});
+                  scf::YieldOp::create(
+                      lb, ll, ValueRange{arith::MaximumFOp::create(lb, ll, ms, m[0])});
+                });
+            Value shift = finiteMax(ib, ib.getLoc(), maxLoop.getResult(0), acc);
+            Value zero = floatConst(ib, ib.getLoc(), acc, 0.0);
+            auto sumLoop = scf::ForOp::create(
+                ib, ci(0), splits, ci(1), ValueRange{zero, zero},
+                [&](OpBuilder &lb, Location ll, Value sIdx, ValueRange sums) {
+                  Value weight = math::Exp2Op::create(
+                      lb, ll,
+                      arith::SubFOp::create(
+                          lb, ll,
+                          memref::LoadOp::create(lb, ll, partMax,
+                                                 ValueRange{sIdx, t, h}),
+                          shift));
+                  Value l = arith::AddFOp::create(
+                      lb, ll, sums[0],
+                      arith::MulFOp::create(
+                          lb, ll,
+                          memref::LoadOp::create(lb, ll, partSum,
+                                                 ValueRange{sIdx, t, h}),
+                          weight));
+                  Value o = arith::AddFOp::create(
+                      lb, ll, sums[1],
+                      arith::MulFOp::create(
+                          lb, ll,
+                          memref::LoadOp::create(lb, ll, partOut,
+                                                 ValueRange{sIdx, t, h, e}),
+                          weight));
+                  scf::YieldOp::create(lb, ll, ValueRange{l, o});
+                });
+            memref::StoreOp::create(
+                ib,
+                normalizedElement(ib, ib.getLoc(), sumLoop.getResult(1),
+                                  sumLoop.getResult(0), acc, storage),
+                out, ValueRange{t, h, e});
+            scf::InParallelOp::create(ib);
+          });
+      scf::YieldOp::create(cb, cl);
+    });
 
     Value result = bufferization::ToTensorOp::create(
         b, resultType, out, /*restrict=*/true, /*writable=*/true);

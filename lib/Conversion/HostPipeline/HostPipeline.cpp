@@ -46,6 +46,7 @@ void rotor::buildHostPipeline(OpPassManager &pm,
                               const HostPipelineOptions &options) {
   buildLoopLevelPipeline(pm, options);
   std::string upstream =
+      "rotor-scope-parallel-loop-allocas,"
       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
       // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
       // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16

@@ -15,6 +15,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/Regex.h"
 
 #include <cstring>
 
@@ -187,11 +188,29 @@ llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
       }
       out << ptx;
       out.close();
-      json::Object kernel{{"module", name},
-                          {"ptx", ("kernels/" + name + ".ptx")},
-                          {"block", json::Array{gpu.blockSize, 1, 1}},
-                          {"grid", "ceil(iterations / block), computed by "
-                                   "the host code at each launch"}};
+      // Workgroup kernels (rotor-map-workgroup-loops-to-gpu) declare their
+      // shared buffers statically; the PTX is the authority on their size.
+      int64_t sharedBytes = 0;
+      static const llvm::Regex shared(
+          "\\.shared \\.align [0-9]+ \\.b8 [A-Za-z0-9_$]+\\[([0-9]+)\\]");
+      for (StringRef rest = ptx; !rest.empty();) {
+        SmallVector<StringRef> match;
+        if (!shared.match(rest, &match))
+          break;
+        sharedBytes += std::stoll(match[1].str());
+        rest = rest.substr(match[0].data() - rest.data() + match[0].size());
+      }
+      json::Object kernel{
+          {"module", name},
+          {"ptx", ("kernels/" + name + ".ptx")},
+          {"block", json::Array{gpu.blockSize, 1, 1}},
+          {"shared_bytes", sharedBytes},
+          {"grid", sharedBytes
+                       ? "one block per (row tile, KV head, KV split) of the "
+                         "workgroup-tiled SDPA, computed by the host code at "
+                         "each launch"
+                       : "ceil(iterations / block), computed by the host "
+                         "code at each launch"}};
       if (ptxas) {
         std::string cubin = (dir + "/" + name + ".cubin").str();
         std::string arch = "-arch=" + gpu.chip;

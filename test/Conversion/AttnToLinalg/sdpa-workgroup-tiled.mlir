@@ -1,8 +1,8 @@
-// Prefill SDPA as workgroup-tiled attention (the GPU pipeline's default):
-// one scf.forall iteration per (query tile, head) mapped to GPU blocks,
-// whose buffers are allocas in an alloca scope and whose phases are
-// scf.foralls mapped to threads. Decode (one static query row) is left to
-// the other lowerings, and so are head dims whose tile would not fit 48 KiB.
+// SDPA as workgroup-tiled attention (the GPU pipeline's default): one
+// scf.forall iteration per (row tile, KV head, KV split) mapped to GPU
+// blocks, whose buffers are allocas in an alloca scope and whose phases are
+// scf.foralls mapped to threads, then a combine of the splits. Head dims
+// whose tiles would not fit 48 KiB are left to the loop-level form.
 // RUN: rotor-opt %s --convert-attn-to-linalg=workgroup-tiled-sdpa=true -split-input-file | FileCheck %s
 // RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 
@@ -12,8 +12,9 @@
 // CHECK-DAG: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x4x128xf32>
 // Vector loads only where K and V rows are 16-byte aligned, decided once.
 // CHECK: memref.extract_aligned_pointer_as_index %[[K]]
-// Rows are (query, head) pairs of a KV head: the grid is row tiles x 2 KV heads.
-// CHECK: scf.forall (%[[RT:.+]], %[[KVH:.+]]) in (%{{.+}}, 2) {
+// Rows are (query, head) pairs of a KV head: the grid is row tiles x 2 KV
+// heads x KV splits.
+// CHECK: scf.forall (%[[RT:.+]], %[[KVH:.+]], %[[S:.+]]) in (%{{.+}}, 2, %{{.+}}) {
 // CHECK: memref.alloca_scope {
 // 32 query rows and 32 keys per tile at D = 128 (f32); rows padded by one.
 // CHECK: memref.alloca() : memref<32x129xf32>
@@ -27,7 +28,11 @@
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: memref.store %{{.+}}, %[[OUT]][
 // CHECK: } {mapping = [#gpu.thread<x>]}
-// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// The combine of the KV splits, when there are several.
+// CHECK: scf.if
+// CHECK: scf.forall
+// CHECK: memref.store %{{.+}}, %[[OUT]][
 // CHECK: bufferization.to_tensor %[[OUT]] restrict writable
 // OFF-LABEL: func.func @prefill(
 // OFF-NOT: scf.forall
@@ -56,7 +61,7 @@ func.func @prefill_bf16(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: te
 // CHECK-LABEL: func.func @odd_head_dim(
 // CHECK-NOT: vector.load
 // CHECK-NOT: extract_aligned_pointer
-// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
 func.func @odd_head_dim(%q: tensor<?x2x10xf32>, %k: tensor<?x2x10xf32>, %v: tensor<?x2x10xf32>) -> tensor<?x2x10xf32> {
   %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
       : tensor<?x2x10xf32>, tensor<?x2x10xf32>, tensor<?x2x10xf32> -> tensor<?x2x10xf32>
@@ -65,10 +70,12 @@ func.func @odd_head_dim(%q: tensor<?x2x10xf32>, %k: tensor<?x2x10xf32>, %v: tens
 
 // -----
 
-// One static query row is a decode step: not this lowering.
+// One static query row is a decode step: a workgroup's rows are the 2 query
+// heads of one KV head (tiles of 2 rows), with 64-key tiles.
 // CHECK-LABEL: func.func @decode(
-// CHECK-NOT: #gpu.block
-// CHECK: return
+// CHECK: memref.alloca() : memref<64x129xf32>
+// CHECK: memref.alloca() : memref<2x65xf32>
+// CHECK: #gpu.block<z>
 func.func @decode(%q: tensor<1x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2x128xf32>) -> tensor<1x4x128xf32> {
   %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
       : tensor<1x4x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x4x128xf32>

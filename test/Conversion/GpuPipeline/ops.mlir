@@ -56,10 +56,12 @@ func.func @quantize(%x: tensor<?x64xf32>) -> (tensor<?x64xi8>, tensor<?x2xf16>) 
 // -----
 
 // Prefill SDPA is one workgroup-tiled kernel (workgroup-tiled-sdpa.mlir
-// looks at it closely): a single launch, no host loop over KV tiles.
+// looks at it closely) and a combine of KV splits: no host loop over KV
+// tiles.
 // CHECK-LABEL: llvm.func @sdpa(
-// CHECK-NOT: llvm.cond_br
 // CHECK: gpu.launch_func @sdpa_kernel::@sdpa_kernel
+// CHECK: llvm.cond_br
+// CHECK: gpu.launch_func @sdpa_kernel_0::@sdpa_kernel
 // CHECK-NOT: gpu.launch_func
 // CHECK: gpu.binary @sdpa_kernel
 // CHECK-SAME: bar.sync

@@ -1,7 +1,7 @@
 // The GPU pipeline lowers prefill SDPA as one workgroup-tiled kernel: one
 // launch of a block per 32 (query, query head) rows of a KV head (the GQA
-// group's heads share K/V), KV tiles staged in shared memory behind
-// barriers, 16-byte global loads of K and V. The loop-level form (workgroup-tiled-sdpa=false)
+// group's heads share K/V) and KV split, KV tiles staged in shared memory
+// behind barriers, 16-byte global loads of K and V. The loop-level form (workgroup-tiled-sdpa=false)
 // launches kernels inside a loop over KV tiles instead.
 // REQUIRES: cuda-toolkit
 // RUN: rotor-opt %s --rotor-gpu-pipeline -mlir-print-ir-after=gpu-kernel-outlining -o /dev/null 2>&1 | FileCheck %s --check-prefix=HOST
@@ -11,6 +11,9 @@
 // HOST-LABEL: func.func @prefill
 // HOST-NOT: scf.for
 // HOST: gpu.launch_func @prefill_kernel::@prefill_kernel blocks in (%{{.+}}, %c4{{(_[0-9]+)?}}, %{{.+}}) threads in (%c128{{(_[0-9]+)?}}, %{{.+}}, %{{.+}}) args(
+// Short prompts split the KV length too; their partials are combined.
+// HOST: scf.if
+// HOST: gpu.launch_func @prefill_kernel_0::@prefill_kernel
 // HOST-NOT: gpu.launch_func
 // HOST: return
 // HOST: gpu.module @prefill_kernel
