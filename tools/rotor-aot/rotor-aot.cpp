@@ -49,6 +49,11 @@ static cl::opt<bool> workgroupTiledSdpa(
     cl::desc("Prefill SDPA as workgroup-tiled attention, KV tiles staged in "
              "shared memory (default: on for cuda, off for host)"),
     cl::init(false));
+static cl::opt<bool> workgroupTiledLinear(
+    "workgroup-tiled-linear",
+    cl::desc("Prefill projections as workgroup-tiled GEMMs, reduction slices "
+             "staged in shared memory (default: on for cuda, off for host)"),
+    cl::init(false));
 static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
 static cl::opt<bool> allowRopeLayoutMismatch(
     "allow-rope-layout-mismatch",
@@ -126,6 +131,9 @@ int main(int argc, char **argv) {
   options.host.splitKVDecode = splitKVDecode.getNumOccurrences()
                                     ? bool(splitKVDecode)
                                     : target == "cuda";
+  options.host.workgroupTiledLinear = workgroupTiledLinear.getNumOccurrences()
+                                          ? bool(workgroupTiledLinear)
+                                          : target == "cuda";
   options.host.workgroupTiledSdpa = workgroupTiledSdpa.getNumOccurrences()
                                         ? bool(workgroupTiledSdpa)
                                         : target == "cuda";

@@ -25,7 +25,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     `scf.forall` iteration per (query tile, head), mapped to `#gpu.block`s,
     whose thread phases (`scf.forall` mapped to `#gpu.thread<x>`) keep the
     running statistics and each staged KV tile in `memref.alloca` buffers
-    (see `rotor-map-workgroup-loops-to-gpu`).
+    (see `rotor-map-workgroup-loops-to-gpu`). With `workgroup-tiled-linear`,
+    projections of several tokens are such kernels too: 64x64 output tiles,
+    reduction slices staged in workgroup buffers.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -58,6 +60,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "attention: an scf.forall over (query tile, head) mapped to GPU "
            "blocks, whose phases (scf.forall mapped to threads) stage each "
            "KV tile in workgroup buffers (FlashAttention-2's schedule)">,
+    Option<"workgroupTiledLinear", "workgroup-tiled-linear", "bool",
+           /*default=*/"false",
+           "Lower an attn.linear with more than a few (or a dynamic number "
+           "of) tokens as a workgroup-tiled GEMM: 64x64 output tiles per "
+           "GPU block, reduction slices staged in workgroup buffers">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

@@ -53,6 +53,8 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
+    if (workgroupTiledLinear)
+      lowering::populateWorkgroupTiledLinearPatterns(patterns);
     if (workgroupTiledSdpa)
       lowering::populateWorkgroupTiledSdpaPatterns(patterns);
     if (splitKVDecode)

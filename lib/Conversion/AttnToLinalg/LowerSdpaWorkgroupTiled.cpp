@@ -258,7 +258,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto workgroupBuffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
             return memref::AllocaOp::create(w, MemRefType::get(shape, type));
           };
-          Value kvTile = workgroupBuffer({keyTile, width}, kvStorage);
+          Value kvTile =
+              workgroupBuffer({keyTile, width}, carrierType(kvStorage));
           Value scores = workgroupBuffer({rowTile, sWidth}, acc);
           Value outAcc = workgroupBuffer({rowTile, dv}, acc);
           Value rowMax = workgroupBuffer({rowTile}, acc), rowSum = workgroupBuffer({rowTile}, acc),
@@ -354,7 +355,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                                   ArrayRef<Value> values) {
                 for (auto [n, value] : llvm::enumerate(values))
                   memref::StoreOp::create(
-                      sb, sl, value, kvTile,
+                      sb, sl, toCarrier(sb, sl, value), kvTile,
                       ValueRange{j, arith::AddIOp::create(
                                         sb, sl, e, idx(sb, sl, int64_t(n)))});
               };
@@ -377,17 +378,10 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                       scf::IfOp::create(
                           tb, tl, aligned,
                           [&](OpBuilder &vb, Location vl) {
-                            auto vecType = VectorType::get({vw}, kvStorage);
-                            Value vec = vector::LoadOp::create(
-                                vb, vl, vecType, src,
-                                ValueRange{key, kvHead, e},
-                                /*nontemporal=*/false,
-                                /*alignment=*/llvm::MaybeAlign(16));
-                            SmallVector<Value> values;
-                            for (int64_t n = 0; n < vw; ++n)
-                              values.push_back(
-                                  vector::ExtractOp::create(vb, vl, vec, n));
-                            storeAll(vb, vl, values);
+                            storeAll(vb, vl,
+                                     loadAlignedVector(
+                                         vb, vl, src,
+                                         ValueRange{key, kvHead, e}, vw));
                             scf::YieldOp::create(vb, vl);
                           },
                           [&](OpBuilder &sb, Location sl) {
@@ -447,8 +441,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                           qs.push_back(memref::LoadOp::create(
                               db, dl, q, ValueRange{t, h, e}));
                         for (Value j : keys)
-                          ks.push_back(memref::LoadOp::create(
-                              db, dl, kvTile, ValueRange{j, e}));
+                          ks.push_back(fromCarrier(
+                              db, dl,
+                              memref::LoadOp::create(db, dl, kvTile,
+                                                     ValueRange{j, e}),
+                              kvStorage));
                         for (int64_t r = 0; r < kMicroRows; ++r)
                           for (int64_t n = 0; n < kMicroCols; ++n)
                             next.push_back(multiplyAccumulate(
@@ -554,8 +551,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                           ys.push_back(castFloat(
                               ab, al,
                               castFloat(ab, al,
-                                        memref::LoadOp::create(
-                                            ab, al, kvTile, ValueRange{j, e}),
+                                        fromCarrier(ab, al,
+                                                    memref::LoadOp::create(
+                                                        ab, al, kvTile,
+                                                        ValueRange{j, e}),
+                                                    kvStorage),
                                         compute),
                               acc));
                         for (size_t r = 0; r < rows.size(); ++r)

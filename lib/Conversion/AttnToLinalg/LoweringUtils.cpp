@@ -27,6 +27,38 @@ Value multiplyAccumulate(OpBuilder &b, Location loc, Value sum, Value lhs,
   return arith::AddFOp::create(b, loc, sum, arith::MulFOp::create(b, loc, x, y));
 }
 
+SmallVector<Value> loadAlignedVector(OpBuilder &b, Location loc, Value memref,
+                                     ValueRange indices, int64_t width) {
+  Type elem = cast<MemRefType>(memref.getType()).getElementType();
+  Value vec = vector::LoadOp::create(b, loc, VectorType::get({width}, elem),
+                                     memref, indices, /*nontemporal=*/false,
+                                     llvm::MaybeAlign(16));
+  Type carrier = carrierType(elem);
+  if (carrier != elem)
+    vec = vector::BitCastOp::create(b, loc, VectorType::get({width}, carrier),
+                                    vec);
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < width; ++i)
+    values.push_back(vector::ExtractOp::create(b, loc, vec, i));
+  return values;
+}
+
+Type carrierType(Type elem) {
+  if (isa<FloatType>(elem) && elem.getIntOrFloatBitWidth() == 16)
+    return IntegerType::get(elem.getContext(), 16);
+  return elem;
+}
+
+Value toCarrier(OpBuilder &b, Location loc, Value v) {
+  Type carrier = carrierType(v.getType());
+  return carrier == v.getType() ? v
+                                : arith::BitcastOp::create(b, loc, carrier, v);
+}
+
+Value fromCarrier(OpBuilder &b, Location loc, Value v, Type elem) {
+  return v.getType() == elem ? v : arith::BitcastOp::create(b, loc, elem, v);
+}
+
 Value floatConst(OpBuilder &b, Location loc, Type type, double value) {
   return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(type, value));
 }

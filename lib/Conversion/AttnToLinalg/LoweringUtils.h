@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -88,6 +89,25 @@ private:
   mlir::Value invFreq;
 };
 
+/// How a workgroup buffer holds elements of type `elem`: 16-bit floats as
+/// i16, the rest as themselves. A bf16 value kept in a register across
+/// blocks is promoted to f32 by hosts without native bf16 and truncated
+/// back through a libcall (__truncsfbf2) that JIT-compiled code lacks; as
+/// i16 it is only moved.
+mlir::Type carrierType(mlir::Type elem);
+/// `v` as its carrier, and back.
+mlir::Value toCarrier(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
+mlir::Value fromCarrier(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
+                        mlir::Type elem);
+
+/// The `width` elements at `indices` of `memref` (innermost dim), read as one
+/// 16-byte-aligned vector load, as carriers.
+llvm::SmallVector<mlir::Value> loadAlignedVector(mlir::OpBuilder &b,
+                                                 mlir::Location loc,
+                                                 mlir::Value memref,
+                                                 mlir::ValueRange indices,
+                                                 int64_t width);
+
 /// Registers the lowering patterns of each op family.
 void populateLinearLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);
@@ -100,6 +120,7 @@ void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
 void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
+void populateWorkgroupTiledLinearPatterns(mlir::RewritePatternSet &patterns);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize);
 

@@ -69,6 +69,10 @@ struct GpuPipelineCLOptions
       *this, "workgroup-tiled-sdpa",
       llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
       llvm::cl::init(true)};
+  Option<bool> workgroupTiledLinear{
+      *this, "workgroup-tiled-linear",
+      llvm::cl::desc("Prefill projections as workgroup-tiled GEMMs"),
+      llvm::cl::init(true)};
 };
 } // namespace
 
@@ -84,6 +88,7 @@ void rotor::registerGpuPipeline() {
         options.loops.kvTileSize = cl.kvTileSize;
         options.loops.splitKVDecode = cl.splitKVDecode;
         options.loops.workgroupTiledSdpa = cl.workgroupTiledSdpa;
+        options.loops.workgroupTiledLinear = cl.workgroupTiledLinear;
         buildGpuPipeline(pm, options);
       });
 }

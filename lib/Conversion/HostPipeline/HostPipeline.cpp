@@ -22,6 +22,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
   lowering.splitKVDecode = options.splitKVDecode;
   lowering.workgroupTiledSdpa = options.workgroupTiledSdpa;
+  lowering.workgroupTiledLinear = options.workgroupTiledLinear;
   pm.addPass(createConvertAttnToLinalg(lowering));
   pm.addPass(createExportEntryPoints());
   // The upstream part, as one textual pipeline. The bare list is parsed
@@ -75,6 +76,10 @@ struct HostPipelineCLOptions
       *this, "workgroup-tiled-sdpa",
       llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
       llvm::cl::init(false)};
+  Option<bool> workgroupTiledLinear{
+      *this, "workgroup-tiled-linear",
+      llvm::cl::desc("Prefill projections as workgroup-tiled GEMMs"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -87,6 +92,7 @@ void rotor::registerHostPipeline() {
         options.kvTileSize = cl.kvTileSize;
         options.splitKVDecode = cl.splitKVDecode;
         options.workgroupTiledSdpa = cl.workgroupTiledSdpa;
+        options.workgroupTiledLinear = cl.workgroupTiledLinear;
         buildHostPipeline(pm, options);
       });
 }

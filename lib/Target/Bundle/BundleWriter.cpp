@@ -157,6 +157,9 @@ llvm::Error writeWeights(const json::Object &manifest,
 /// and describes them for the manifest.
 llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
                                           const GpuPipelineOptions &gpu) {
+  // Kernels of an earlier compile into the same bundle must not linger.
+  if (std::error_code ec = llvm::sys::fs::remove_directories(dir))
+    return fail(dir + ": cannot clear: " + ec.message());
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return fail(dir + ": cannot create: " + ec.message());
   llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName(

@@ -45,10 +45,12 @@ func.func @prefill(%q: tensor<?x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<
 
 // -----
 
-// bf16 K/V: 8 elements per 16-byte load, and 64-row tiles fit at D = 64.
+// bf16 K/V: 8 elements per 16-byte load, held in workgroup memory as i16
+// (moved, never converted, until used), and 64-row tiles fit at D = 64.
 // CHECK-LABEL: func.func @prefill_bf16(
-// CHECK: memref.alloca() : memref<64x65xbf16>
+// CHECK: memref.alloca() : memref<64x65xi16>
 // CHECK: vector.load {{.+}} vector<8xbf16>
+// CHECK: vector.bitcast {{.+}} : vector<8xbf16> to vector<8xi16>
 func.func @prefill_bf16(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: tensor<?x1x64xbf16>) -> tensor<?x2x64xbf16> {
   %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32>
       : tensor<?x2x64xbf16>, tensor<?x1x64xbf16>, tensor<?x1x64xbf16> -> tensor<?x2x64xbf16>

@@ -1,15 +1,19 @@
 // Every op family through the GPU pipeline to PTX for sm_90 (no CUDA
-// toolkit needed for PTX): one kernel module per parallel loop, launched
-// from host code.
+// toolkit needed for PTX): one kernel module per parallel loop or
+// workgroup-tiled kernel, launched from host code.
 // REQUIRES: cuda-toolkit
 // RUN: rotor-opt %s --rotor-gpu-pipeline=chip=sm_90 -split-input-file | FileCheck %s
 
+// A projection of several tokens is a workgroup-tiled GEMM: one launch,
+// x and W slices staged in shared memory by 16-byte loads.
 // CHECK-LABEL: llvm.func @linear(
 // CHECK: gpu.launch_func @linear_kernel::@linear_kernel
+// CHECK-NOT: gpu.launch_func
 // CHECK: gpu.binary @linear_kernel
 // CHECK-SAME: #nvvm.target<chip = "sm_90"
 // CHECK-SAME: .visible .entry linear_kernel(
-// CHECK-SAME: ld.global
+// CHECK-SAME: ld.global.v4.b32
+// CHECK-SAME: bar.sync
 func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>) -> tensor<?x32xf32> {
   %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
       : tensor<?x64xf32>, tensor<32x64xf32>, tensor<32xf32> -> tensor<?x32xf32>

@@ -16,6 +16,7 @@ struct GpuPipelineOptions {
     HostPipelineOptions o;
     o.splitKVDecode = true;
     o.workgroupTiledSdpa = true;
+    o.workgroupTiledLinear = true;
     return o;
   }();
   /// The NVVM target chip, e.g. sm_90 or sm_80.

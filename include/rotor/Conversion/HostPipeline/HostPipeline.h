@@ -20,6 +20,9 @@ struct HostPipelineOptions {
   /// Off for the host, where its phases run one after another and it only
   /// serves to check the GPU kernels' arithmetic; on in the GPU pipeline.
   bool workgroupTiledSdpa = false;
+  /// Prefill projections as workgroup-tiled GEMMs (see
+  /// convert-attn-to-linalg); off for the host, on in the GPU pipeline.
+  bool workgroupTiledLinear = false;
   /// Rotate Q/K in the projections' epilogue (see convert-attn-to-linalg).
   bool fuseRopeEpilogue = true;
   /// Compile RoPE whose layout disagrees with its weights' row order (a

@@ -1,0 +1,346 @@
+//===- LowerLinearWorkgroupTiled.cpp - attn.linear as a tiled GEMM kernel -===//
+//
+// The loop-level projection (LowerLinear.cpp) maps one thread to each
+// output and reads its whole row of x and of W from global memory. Here a
+// workgroup computes a 64x64 tile of outputs: each 32-wide slice of the
+// reduction dim is staged once into workgroup memory (x rows and W rows,
+// 16-byte loads where aligned) and read from there by the 128 threads,
+// each of which owns a 4x8 register micro-tile (its rows contiguous, its
+// columns strided by 8 so that a warp reads 8 distinct W rows, padded by
+// one element, from distinct banks). Partial sums live in a workgroup
+// accumulator between slices. The form is the workgroup-tiled SDPA's
+// (see LowerSdpaWorkgroupTiled.cpp): block-mapped scf.forall, allocas,
+// thread phases; the host runs it too.
+//
+// The arithmetic is LowerLinear's, element for element: the sum starts at
+// the widened bias and adds x[t, e] * W[n, e] for e = 0, 1, ... in order;
+// positions past the edges of x or W are staged as zeros and add +0. No
+// tensor cores yet: products are scalar FMAs of the accumulate type.
+//
+// Decode-shaped projections (one static token) are GEMVs, bound by reading
+// W once; a 64-row tile would waste 63 of its rows, so they keep the
+// loop-level form.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// Output rows (tokens) and columns per workgroup, reduction slice.
+constexpr int64_t kTileRows = 64, kTileCols = 64, kSlice = 32;
+/// Register micro-tile of each of the 128 threads.
+constexpr int64_t kMicroRows = 4, kMicroCols = 8;
+constexpr int64_t kThreads = (kTileRows / kMicroRows) * (kTileCols / kMicroCols);
+static_assert(kThreads == 128, "one micro-tile per thread of a 128 block");
+/// Static tokens below this are decode-shaped.
+constexpr int64_t kMinRows = 16;
+
+int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
+
+struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
+  LowerLinearToWorkgroupTiles(MLIRContext *ctx)
+      // Preferred over the loop-level contraction where enabled.
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xType = cast<RankedTensorType>(op.getInput().getType());
+    auto wType = cast<RankedTensorType>(op.getWeight().getType());
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (!xType.isDynamicDim(0) && xType.getDimSize(0) < kMinRows)
+      return rewriter.notifyMatchFailure(op, "decode-shaped (a GEMV)");
+    if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "dynamic weight shape");
+    Type compute = op.getPrecision().getCompute();
+    Type acc = op.getPrecision().getAccumulate();
+    Type storage = resultType.getElementType();
+    Type xElem = xType.getElementType(), wElem = wType.getElementType();
+    const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
+    const int64_t colTiles = llvm::divideCeil(n, kTileCols);
+    if (colTiles > 65535)
+      return rewriter.notifyMatchFailure(op, "more column tiles than grid.y");
+
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto ci0 = [&](int64_t v) { return idx(b, b.getLoc(), v); };
+    auto bufferOf = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+      strides.back() = 1;
+      auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides);
+      return bufferization::ToBufferOp::create(
+          b, MemRefType::get(type.getShape(), type.getElementType(), layout),
+          tensor, /*read_only=*/true);
+    };
+    Value x = bufferOf(op.getInput()), w = bufferOf(op.getWeight());
+    Value bias = op.getBias() ? bufferOf(op.getBias()) : Value();
+    Value tokens = memref::DimOp::create(b, x, 0);
+    Value y = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), storage),
+        resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
+    Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(kTileRows));
+
+    // 16-byte loads of a slice row, where rows are whole vectors and both
+    // operands' rows start 16-byte aligned (decided once, on the host).
+    auto vectorWidthOf = [&](Type elem) {
+      int64_t vw = 16 / bytesOf(elem);
+      return (e % vw || kSlice % vw) ? int64_t(1) : vw;
+    };
+    int64_t xWidth = vectorWidthOf(xElem), wWidth = vectorWidthOf(wElem);
+    Value aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
+    for (auto [src, vw] : {std::pair{x, xWidth}, std::pair{w, wWidth}}) {
+      if (vw == 1)
+        continue;
+      auto meta = memref::ExtractStridedMetadataOp::create(b, src);
+      Value start = arith::AddIOp::create(
+          b, memref::ExtractAlignedPointerAsIndexOp::create(b, src),
+          arith::MulIOp::create(
+              b, meta.getOffset(),
+              ci0(bytesOf(cast<MemRefType>(src.getType()).getElementType()))));
+      auto divides = [&](Value v, int64_t d) {
+        return arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                     arith::RemUIOp::create(b, v, ci0(d)),
+                                     ci0(0));
+      };
+      aligned = arith::AndIOp::create(b, aligned, divides(start, 16));
+      aligned =
+          arith::AndIOp::create(b, aligned, divides(meta.getStrides()[0], vw));
+    }
+
+    auto threadMapping = b.getArrayAttr(
+        {gpu::GPUThreadMappingAttr::get(ctx, gpu::MappingId::DimX)});
+    auto phase = [&](OpBuilder &bb, Location loc, int64_t count,
+                     function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+      scf::ForallOp::create(
+          bb, loc, ArrayRef<OpFoldResult>{bb.getIndexAttr(count)}, ValueRange{},
+          threadMapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
+            ImplicitLocOpBuilder ib(tl, tb);
+            body(ib, ivs[0]);
+            scf::InParallelOp::create(ib);
+          });
+    };
+    auto blockMapping = b.getArrayAttr(
+        {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
+         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
+    scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(colTiles)},
+        ValueRange{}, blockMapping,
+        [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+          auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
+          Block *scopeBody = new Block();
+          scope.getBodyRegion().push_back(scopeBody);
+          ImplicitLocOpBuilder wb(loc, ob);
+          wb.setInsertionPointToStart(scopeBody);
+          auto c = [&](int64_t v) { return idx(wb, wb.getLoc(), v); };
+          Value row0 = arith::MulIOp::create(wb, ivs[0], c(kTileRows));
+          Value col0 = arith::MulIOp::create(wb, ivs[1], c(kTileCols));
+          Value xs = memref::AllocaOp::create(
+              wb, MemRefType::get({kTileRows, kSlice + 1}, carrierType(xElem)));
+          Value ws = memref::AllocaOp::create(
+              wb, MemRefType::get({kTileCols, kSlice + 1}, carrierType(wElem)));
+          Value sums = memref::AllocaOp::create(
+              wb, MemRefType::get({kTileRows, kTileCols}, acc));
+
+          // Sums start at the bias, widened exactly (or 0).
+          phase(wb, loc, kTileRows * kTileCols,
+                [&](ImplicitLocOpBuilder &ib, Value it) {
+            auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+            Value i = arith::DivUIOp::create(ib, it, ci(kTileCols));
+            Value j = arith::RemUIOp::create(ib, it, ci(kTileCols));
+            Value init = floatConst(ib, ib.getLoc(), acc, 0.0);
+            if (bias) {
+              Value col = arith::AddIOp::create(ib, col0, j);
+              Value inRange =
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col, ci(n));
+              auto read = scf::IfOp::create(
+                  ib, inRange,
+                  [&](OpBuilder &tb, Location tl) {
+                    Value v = memref::LoadOp::create(tb, tl, bias, ValueRange{col});
+                    scf::YieldOp::create(tb, tl, castFloat(tb, tl, v, acc));
+                  },
+                  [&](OpBuilder &tb, Location tl) {
+                    scf::YieldOp::create(tb, tl, floatConst(tb, tl, acc, 0.0));
+                  });
+              init = read.getResult(0);
+            }
+            memref::StoreOp::create(ib, init, sums, ValueRange{i, j});
+          });
+
+          // Stage rows [first, first + count) x slice [k0, k0 + kSlice) of
+          // `src` (`limit` rows) into `dst`, zeros past the edges.
+          auto stage = [&](OpBuilder &sb0, Location sl0, Value src, Value dst,
+                           Value first, int64_t count, Value limit, Value k0,
+                           int64_t vw) {
+            Type elem = cast<MemRefType>(src.getType()).getElementType();
+            phase(sb0, sl0, count * (kSlice / vw),
+                  [&](ImplicitLocOpBuilder &ib, Value it) {
+              auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+              Value r = arith::DivUIOp::create(ib, it, ci(kSlice / vw));
+              Value kk = arith::MulIOp::create(
+                  ib, arith::RemUIOp::create(ib, it, ci(kSlice / vw)), ci(vw));
+              Value row = arith::AddIOp::create(ib, first, r);
+              Value k = arith::AddIOp::create(ib, k0, kk);
+              // A vector is whole or absent: e is a multiple of vw.
+              Value inside = arith::AndIOp::create(
+                  ib,
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, row, limit),
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, k, ci(e)));
+              auto storeAll = [&](OpBuilder &tb, Location tl,
+                                  ArrayRef<Value> values) {
+                for (auto [m, value] : llvm::enumerate(values))
+                  memref::StoreOp::create(
+                      tb, tl, toCarrier(tb, tl, value), dst,
+                      ValueRange{r, arith::AddIOp::create(
+                                        tb, tl, kk, idx(tb, tl, int64_t(m)))});
+              };
+              auto scalarLoads = [&](OpBuilder &tb, Location tl) {
+                SmallVector<Value> values;
+                for (int64_t m = 0; m < vw; ++m) {
+                  Value km = arith::AddIOp::create(tb, tl, k, idx(tb, tl, m));
+                  // Scalar columns may run past e when vw == 1 only at
+                  // k itself, which `inside` checked.
+                  values.push_back(
+                      memref::LoadOp::create(tb, tl, src, ValueRange{row, km}));
+                }
+                storeAll(tb, tl, values);
+              };
+              scf::IfOp::create(
+                  ib, inside,
+                  [&](OpBuilder &tb, Location tl) {
+                    if (vw == 1) {
+                      scalarLoads(tb, tl);
+                    } else {
+                      scf::IfOp::create(
+                          tb, tl, aligned,
+                          [&](OpBuilder &vb, Location vl) {
+                            storeAll(vb, vl,
+                                     loadAlignedVector(vb, vl, src,
+                                                       ValueRange{row, k}, vw));
+                            scf::YieldOp::create(vb, vl);
+                          },
+                          [&](OpBuilder &vb, Location vl) {
+                            scalarLoads(vb, vl);
+                            scf::YieldOp::create(vb, vl);
+                          });
+                    }
+                    scf::YieldOp::create(tb, tl);
+                  },
+                  [&](OpBuilder &tb, Location tl) {
+                    storeAll(tb, tl,
+                             SmallVector<Value>(vw, floatConst(tb, tl, elem, 0.0)));
+                    scf::YieldOp::create(tb, tl);
+                  });
+            });
+          };
+
+          scf::ForOp::create(
+              wb, c(0), c(e), c(kSlice), ValueRange{},
+              [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
+                stage(lb, ll, x, xs, row0, kTileRows, tokens, k0, xWidth);
+                stage(lb, ll, w, ws, col0, kTileCols, idx(lb, ll, n), k0,
+                      wWidth);
+                // Thread (ib, jb): rows ib*4 + r, columns jb + c*8.
+                int64_t colGroups = kTileCols / kMicroCols;
+                phase(lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
+                  auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+                  Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
+                  Value cb = arith::RemUIOp::create(ib, it, ci(colGroups));
+                  SmallVector<Value> rows, cols, init;
+                  for (int64_t r = 0; r < kMicroRows; ++r)
+                    rows.push_back(arith::AddIOp::create(
+                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r)));
+                  for (int64_t m = 0; m < kMicroCols; ++m)
+                    cols.push_back(
+                        arith::AddIOp::create(ib, cb, ci(m * colGroups)));
+                  for (Value i : rows)
+                    for (Value j : cols)
+                      init.push_back(
+                          memref::LoadOp::create(ib, sums, ValueRange{i, j}));
+                  // The slice's last columns past e are zeros: stop at e.
+                  Value kEnd = arith::MinUIOp::create(
+                      ib, ci(kSlice),
+                      arith::SubIOp::create(ib, ci(e), k0));
+                  auto loop = scf::ForOp::create(
+                      ib, ci(0), kEnd, ci(1), init,
+                      [&](OpBuilder &fb, Location fl, Value kk, ValueRange s) {
+                        SmallVector<Value> xv, wv, next;
+                        for (Value i : rows)
+                          xv.push_back(fromCarrier(
+                              fb, fl,
+                              memref::LoadOp::create(fb, fl, xs,
+                                                     ValueRange{i, kk}),
+                              xElem));
+                        for (Value j : cols)
+                          wv.push_back(fromCarrier(
+                              fb, fl,
+                              memref::LoadOp::create(fb, fl, ws,
+                                                     ValueRange{j, kk}),
+                              wElem));
+                        for (int64_t r = 0; r < kMicroRows; ++r)
+                          for (int64_t m = 0; m < kMicroCols; ++m)
+                            next.push_back(multiplyAccumulate(
+                                fb, fl, s[r * kMicroCols + m], xv[r], wv[m],
+                                compute, acc));
+                        scf::YieldOp::create(fb, fl, next);
+                      });
+                  for (int64_t r = 0; r < kMicroRows; ++r)
+                    for (int64_t m = 0; m < kMicroCols; ++m)
+                      memref::StoreOp::create(
+                          ib, loop.getResult(r * kMicroCols + m), sums,
+                          ValueRange{rows[r], cols[m]});
+                });
+                scf::YieldOp::create(lb, ll);
+              });
+
+          // One rounding to the result type, for the outputs that exist.
+          phase(wb, loc, kTileRows * kTileCols,
+                [&](ImplicitLocOpBuilder &ib, Value it) {
+            auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+            Value i = arith::DivUIOp::create(ib, it, ci(kTileCols));
+            Value j = arith::RemUIOp::create(ib, it, ci(kTileCols));
+            Value t = arith::AddIOp::create(ib, row0, i);
+            Value col = arith::AddIOp::create(ib, col0, j);
+            Value inside = arith::AndIOp::create(
+                ib, arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tokens),
+                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col, ci(n)));
+            scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
+              Value s = memref::LoadOp::create(tb, tl, sums, ValueRange{i, j});
+              memref::StoreOp::create(tb, tl, castFloat(tb, tl, s, storage), y,
+                                      ValueRange{t, col});
+              scf::YieldOp::create(tb, tl);
+            });
+          });
+          memref::AllocaScopeReturnOp::create(wb, ValueRange{});
+          wb.setInsertionPointAfter(scope);
+          scf::InParallelOp::create(wb);
+        });
+
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               b, resultType, y, /*restrict=*/true,
+                               /*writable=*/true));
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateWorkgroupTiledLinearPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerLinearToWorkgroupTiles>(patterns.getContext());
+}

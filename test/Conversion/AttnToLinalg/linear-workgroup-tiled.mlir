@@ -1,0 +1,65 @@
+// Projections of several tokens as workgroup-tiled GEMMs (the GPU
+// pipeline's default): one scf.forall iteration per 64x64 output tile
+// mapped to GPU blocks; per 32-wide reduction slice, x and W rows staged in
+// padded workgroup buffers (16-byte loads where aligned), then 4x8
+// micro-tiles per thread accumulated in a workgroup buffer that starts at
+// the bias. A decode-shaped projection (one static token) keeps the
+// loop-level form.
+// RUN: rotor-opt %s --convert-attn-to-linalg=workgroup-tiled-linear=true -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
+
+// CHECK-LABEL: func.func @prefill(
+// CHECK-DAG: %[[X:.+]] = bufferization.to_buffer %arg0 read_only : tensor<?x896xf32> to memref<?x896xf32, strided<[?, 1], offset: ?>>
+// CHECK-DAG: %[[B:.+]] = bufferization.to_buffer %arg2 read_only
+// CHECK-DAG: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x128xf32>
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
+// CHECK: memref.alloca() : memref<64x33xf32>
+// CHECK: memref.alloca() : memref<64x33xf32>
+// CHECK: memref.alloca() : memref<64x64xf32>
+// CHECK: memref.load %[[B]]
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.for %{{.+}} = %c0{{.*}} to %c896{{.*}} step %c32
+// CHECK: vector.load %[[X]][{{.+}}] {alignment = 16 : i64} : memref<?x896xf32, strided<[?, 1], offset: ?>>, vector<4xf32>
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: vector.load
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// The 4x8 micro-tile: 32 sums carried through the slice.
+// CHECK: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: memref.store %{{.+}}, %[[Y]][
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK: bufferization.to_tensor %[[Y]] restrict writable
+// OFF-LABEL: func.func @prefill(
+// OFF-NOT: scf.forall
+// OFF: linalg.generic
+func.func @prefill(%x: tensor<?x896xf32>, %w: tensor<128x896xf32>, %b: tensor<128xf32>) -> tensor<?x128xf32> {
+  %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+      : tensor<?x896xf32>, tensor<128x896xf32>, tensor<128xf32> -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
+}
+
+// -----
+
+// One static token: a GEMV, left to the loop-level form.
+// CHECK-LABEL: func.func @decode(
+// CHECK-NOT: #gpu.block
+// CHECK: linalg.generic
+func.func @decode(%x: tensor<1x896xf32>, %w: tensor<128x896xf32>) -> tensor<1x128xf32> {
+  %y = attn.linear %x, %w precision <compute = f32, accumulate = f32>
+      : tensor<1x896xf32>, tensor<128x896xf32> -> tensor<1x128xf32>
+  return %y : tensor<1x128xf32>
+}
+
+// -----
+
+// bf16 operands are staged as i16 and rounded results written as bf16.
+// CHECK-LABEL: func.func @bf16(
+// CHECK: memref.alloca() : memref<64x33xi16>
+// CHECK: vector.load {{.+}} vector<8xbf16>
+// CHECK: arith.truncf {{.+}} : f32 to bf16
+func.func @bf16(%x: tensor<?x64xbf16>, %w: tensor<64x64xbf16>) -> tensor<?x64xbf16> {
+  %y = attn.linear %x, %w precision <compute = bf16, accumulate = f32>
+      : tensor<?x64xbf16>, tensor<64x64xbf16> -> tensor<?x64xbf16>
+  return %y : tensor<?x64xbf16>
+}
