@@ -384,6 +384,80 @@ TEST_F(HostExecutionTest, LinearWorkgroupTiled) {
   }
 }
 
+// Decode-shaped projections as the GPU's GEMV kernel, run on the host: one
+// to 15 static tokens, a reduction dim that is not whole vectors (scalar
+// loads), an output dim that is not a multiple of 4, a W whose rows are not
+// aligned (a column slice: scalar loads of the same elements in the same
+// order), bias or none, bf16.
+TEST_F(HostExecutionTest, LinearWorkgroupGemv) {
+  struct Case {
+    int64_t t, e, n;
+    bool bias, bf16, offsetW;
+  };
+  std::vector<Case> cases = {
+      {1, 896, 128, true, false, false},  // Qwen2.5-0.5B's q_proj slice
+      {3, 70, 33, true, false, false},    // e = 70: scalar loads
+      {15, 256, 40, false, false, false}, // the most tokens it takes
+      {1, 128, 72, true, true, false},    // bf16: 8 per load
+      {2, 200, 24, true, false, true},    // unaligned W rows
+  };
+  for (const Case &c : cases) {
+    std::string elem = c.bf16 ? "bf16" : "f32";
+    int64_t wWidth = c.offsetW ? c.e + 1 : c.e;
+    std::string wView =
+        c.offsetW ? llvm::formatv(R"mlir(
+        %w = tensor.extract_slice %wbig[0, 1] [{0}, {1}] [1, 1]
+            : tensor<{0}x{2}x{3}> to tensor<{0}x{1}x{3}>)mlir",
+                                  c.n, c.e, wWidth, elem)
+                        .str()
+                  : "";
+    std::string wArg = llvm::formatv("{0}: tensor<{1}x{2}x{3}>",
+                                     c.offsetW ? "%wbig" : "%w", c.n, wWidth,
+                                     elem)
+                           .str();
+    std::string biasArg =
+        c.bias ? llvm::formatv(", %b: tensor<{0}x{1}>", c.n, elem).str() : "";
+    std::string source = llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<{0}x{1}x{2}>, {3}{4}) -> tensor<{0}x{5}xf32> {{{6}
+        %y = attn.linear %x, %w{7} precision <compute = {2}, accumulate = f32>
+            : tensor<{0}x{1}x{2}>, tensor<{5}x{1}x{2}>{8} -> tensor<{0}x{5}xf32>
+        return %y : tensor<{0}x{5}xf32>
+      })mlir", c.t, c.e, elem, wArg, biasArg, c.n, wView, c.bias ? ", %b" : "",
+                                       c.bias ? llvm::formatv(", tensor<{0}x{1}>", c.n, elem).str() : "").str();
+    rotor::HostPipelineOptions options;
+    options.workgroupTiledLinear = true;
+    compile(source, options);
+    Elem el = c.bf16 ? Elem::BF16 : Elem::F32;
+    auto round = [&](Vec v) {
+      if (c.bf16)
+        for (double &y : v)
+          y = fromBF16(toBF16(y));
+      return v;
+    };
+    Vec x = round(randomVec(c.t * c.e, 1.0)), w = round(randomVec(c.n * c.e, 0.1)),
+        b = round(randomVec(c.n, 20.0));
+    Vec wPassed = w;
+    if (c.offsetW) {
+      wPassed.assign(c.n * wWidth, 1e30); // never read
+      for (int64_t r = 0; r < c.n; ++r)
+        for (int64_t k = 0; k < c.e; ++k)
+          wPassed[r * wWidth + 1 + k] = w[r * c.e + k];
+    }
+    std::vector<Arg> args = {tensorArg(el, {c.t, c.e}, x),
+                             tensorArg(el, {c.n, wWidth}, wPassed)};
+    if (c.bias)
+      args.push_back(tensorArg(el, {c.n}, b));
+    Vec gemv = call("f", args, {Elem::F32}, {2})[0];
+    std::string what = llvm::formatv("workgroup GEMV T={0} E={1} N={2}{3}{4}{5}",
+                                     c.t, c.e, c.n, c.bias ? " bias" : "",
+                                     c.bf16 ? " bf16" : "",
+                                     c.offsetW ? " unaligned W" : "")
+                           .str();
+    expectClose(gemv, ref::linear(x, w, c.bias ? b : Vec{}, c.t, c.e, c.n),
+                1e-5, what);
+  }
+}
+
 struct RopeCase {
   const char *layout;
   int64_t d, r;

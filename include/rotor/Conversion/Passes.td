@@ -26,8 +26,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     whose thread phases (`scf.forall` mapped to `#gpu.thread<x>`) keep the
     running statistics and each staged KV tile in `memref.alloca` buffers
     (see `rotor-map-workgroup-loops-to-gpu`). With `workgroup-tiled-linear`,
-    projections of several tokens are such kernels too: 64x64 output tiles,
-    reduction slices staged in workgroup buffers.
+    projections are such kernels too: GEMMs of 64x64 output tiles with
+    reduction slices staged in workgroup buffers, or, for up to 15 tokens
+    (decode), GEMVs whose W rows are each read by 32 lanes.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -62,9 +63,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "KV tile in workgroup buffers (FlashAttention-2's schedule)">,
     Option<"workgroupTiledLinear", "workgroup-tiled-linear", "bool",
            /*default=*/"false",
-           "Lower an attn.linear with more than a few (or a dynamic number "
-           "of) tokens as a workgroup-tiled GEMM: 64x64 output tiles per "
-           "GPU block, reduction slices staged in workgroup buffers">,
+           "Lower an attn.linear as a workgroup kernel: with more than a few "
+           "(or a dynamic number of) tokens a tiled GEMM (64x64 output tiles "
+           "per GPU block, reduction slices staged in workgroup buffers), "
+           "with up to 15 tokens a GEMV (4 outputs per block, each W row "
+           "read by a warp's 32 lanes)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

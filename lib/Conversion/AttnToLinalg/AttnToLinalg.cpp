@@ -53,8 +53,10 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
-    if (workgroupTiledLinear)
+    if (workgroupTiledLinear) {
       lowering::populateWorkgroupTiledLinearPatterns(patterns);
+      lowering::populateWorkgroupGemvPatterns(patterns);
+    }
     if (workgroupTiledSdpa)
       lowering::populateWorkgroupTiledSdpaPatterns(patterns);
     if (splitKVDecode)

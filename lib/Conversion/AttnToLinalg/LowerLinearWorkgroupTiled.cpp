@@ -17,9 +17,9 @@
 // positions past the edges of x or W are staged as zeros and add +0. No
 // tensor cores yet: products are scalar FMAs of the accumulate type.
 //
-// Decode-shaped projections (one static token) are GEMVs, bound by reading
-// W once; a 64-row tile would waste 63 of its rows, so they keep the
-// loop-level form.
+// Decode-shaped projections (up to 15 static tokens) are GEMVs, bound by
+// reading W once, where a 64-row tile would waste most of its rows: they
+// are LowerLinearWorkgroupGemv's.
 //
 //===----------------------------------------------------------------------===//
 

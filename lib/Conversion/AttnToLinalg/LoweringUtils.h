@@ -121,6 +121,7 @@ void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
 void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
 void populateWorkgroupTiledLinearPatterns(mlir::RewritePatternSet &patterns);
+void populateWorkgroupGemvPatterns(mlir::RewritePatternSet &patterns);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize);
 

@@ -22,6 +22,21 @@ func.func @linear(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32
 
 // -----
 
+// Decode-shaped, the projection is a GEMV: one launch, 16-byte W loads.
+// CHECK-LABEL: llvm.func @gemv(
+// CHECK: gpu.launch_func @gemv_kernel::@gemv_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.binary @gemv_kernel
+// CHECK-SAME: ld.global.v4.b32
+// CHECK-SAME: bar.sync
+func.func @gemv(%x: tensor<1x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>) -> tensor<1x32xf32> {
+  %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+      : tensor<1x64xf32>, tensor<32x64xf32>, tensor<32xf32> -> tensor<1x32xf32>
+  return %y : tensor<1x32xf32>
+}
+
+// -----
+
 // CHECK-LABEL: llvm.func @rope(
 // The angle is reduced modulo 2 pi in f64 (cvt.rni.f64), and bf16 results
 // round to nearest even in integer arithmetic (+0x7fff + lsb).
