@@ -38,6 +38,8 @@ if os.path.exists(os.path.join(config.rotor_tools_dir, "rotor-checkpoint-fuzzer"
 # Debian's python3 (with python3-numpy), not a pyenv one earlier on PATH.
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(
+    ("%fake_cuda_dir", os.path.join(config.rotor_obj_root, "test", "fake-cuda")))
+config.substitutions.append(
     ("%scripts", os.path.join(config.rotor_src_root, "scripts")))
 
 # Kernels that use math functions need the CUDA toolkit's libdevice.

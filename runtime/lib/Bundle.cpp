@@ -239,6 +239,37 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
     return R::failure(dir + ": uploading the weights: " + err);
 
+  // Kernel modules load from their cubins where the bundle has them: the
+  // host library's constructors load the modules as it opens.
+  if (b->bundleTarget == Target::Cuda && m.contains("gpu") &&
+      m["gpu"].is_object() && m["gpu"].contains("kernels")) {
+    if (!m["gpu"]["kernels"].is_array())
+      return bad("gpu.kernels must be a list");
+    auto readFile = [&](const std::string &rel, std::string &out) {
+      std::ifstream in(dir + "/" + rel, std::ios::binary);
+      if (!in)
+        return false;
+      out.assign(std::istreambuf_iterator<char>(in),
+                 std::istreambuf_iterator<char>());
+      return true;
+    };
+    for (const nlohmann::json &k : m["gpu"]["kernels"]) {
+      if (!k.is_object() || !k.contains("ptx") || !k["ptx"].is_string())
+        return bad("each of gpu.kernels needs its ptx file");
+      if (!k.contains("cubin"))
+        continue;
+      if (!k["cubin"].is_string())
+        return bad("gpu.kernels: cubin must be a file name");
+      std::string ptx, cubin;
+      std::string ptxFile = k["ptx"], cubinFile = k["cubin"];
+      if (!readFile(ptxFile, ptx))
+        return R::failure(dir + "/" + ptxFile + ": cannot read");
+      if (!readFile(cubinFile, cubin))
+        return R::failure(dir + "/" + cubinFile + ": cannot read");
+      cuda::registerCubin(ptx, std::move(cubin), cubinFile);
+    }
+  }
+
   std::string libPath = dir + "/" + m["host_library"].get<std::string>();
   if (!std::filesystem::is_regular_file(libPath, fsError))
     return R::failure(libPath + ": cannot load: not a file");
@@ -381,10 +412,10 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       Tensor &input = s.name == "hidden_states" ? hidden : positions;
       data = input.bytes.data();
       if (cudaTarget) {
-        data = cuda::allocManaged(input.bytes.size());
+        data = cuda::allocTemporary(input.bytes.size());
         if (!data) {
           for (void *ptr : staged)
-            cuda::freeManaged(ptr);
+            cuda::freeTemporary(ptr);
           return R::failure(entry.name + ": cannot allocate GPU memory: " +
                             cuda::synchronizeAndTakeError());
         }
@@ -410,7 +441,7 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   if (cudaTarget)
     if (std::string err = cuda::synchronizeAndTakeError(); !err.empty()) {
       for (void *ptr : staged)
-        cuda::freeManaged(ptr);
+        cuda::freeTemporary(ptr);
       return R::failure(entry.name + " on the GPU: " + err);
     }
 
@@ -471,14 +502,14 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     if (ours) {
       freed.push_back(allocated);
       if (cudaTarget)
-        cuda::freeManaged(allocated);
+        cuda::freeTemporary(allocated);
       else
         std::free(allocated);
     }
     at += 3 + 2 * rank;
   }
   for (void *ptr : staged)
-    cuda::freeManaged(ptr);
+    cuda::freeTemporary(ptr);
   cached += t;
   return output;
 }

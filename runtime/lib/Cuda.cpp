@@ -1,12 +1,14 @@
 //===- Cuda.cpp - The CUDA driver, loaded at run time ---------------------===//
 
 #include "rotor-rt/Cuda.h"
+#include "rotor-rt/BlockCache.h"
 
 #include <dlfcn.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 namespace rotor::rt::cuda {
@@ -47,6 +49,19 @@ struct Driver {
 
 Driver driver;
 bool ready = false;
+// Every launch, copy and wait of the host code goes to this one stream: it
+// serializes them as separate streams plus a synchronization each did, but
+// without creating and destroying a stream per launch.
+CUstream sharedStream = nullptr;
+
+// Kernel modules: PTX text -> ptxas's cubin of it, from the manifest.
+struct Cubin {
+  std::string image, name;
+};
+std::mutex moduleMutex;
+std::map<std::string, Cubin> cubins;
+int modulesFromCubin = 0, modulesFromPtx = 0;
+std::string moduleNotes;
 CUcontext context = nullptr;
 CUdevice device = 0;
 std::mutex errorMutex;
@@ -115,6 +130,48 @@ std::string initialize() {
 
 bool available() { return ready; }
 
+void registerCubin(const std::string &ptx, std::string cubin,
+                   std::string name) {
+  // The host code hands PTX over as a C string: match without the NUL the
+  // bundle's .ptx file may end with.
+  std::string key = ptx;
+  while (!key.empty() && key.back() == '\0')
+    key.pop_back();
+  std::lock_guard<std::mutex> lock(moduleMutex);
+  cubins[key] = Cubin{std::move(cubin), std::move(name)};
+}
+
+std::string moduleSummary() {
+  std::lock_guard<std::mutex> lock(moduleMutex);
+  std::string s = std::to_string(modulesFromCubin) +
+                  " kernel modules from cubin, " +
+                  std::to_string(modulesFromPtx) + " JIT-compiled from PTX";
+  return moduleNotes.empty() ? s : s + " (" + moduleNotes + ")";
+}
+
+namespace {
+// The host code's temporaries (mgpuMemAlloc/mgpuMemFree), reused across
+// calls. Never destroyed: at exit the driver may already be gone.
+BlockCache &temporaries() {
+  static BlockCache *cache = new BlockCache(
+      [](size_t bytes) { return allocManaged(bytes); },
+      [](void *ptr) { freeManaged(ptr); }, size_t(4) << 30);
+  return *cache;
+}
+
+} // namespace
+
+void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
+void freeTemporary(void *ptr) { temporaries().put(ptr); }
+
+namespace {
+CUstream stream() {
+  if (!sharedStream)
+    CHECK(cuStreamCreate(&sharedStream, 0));
+  return sharedStream;
+}
+} // namespace
+
 void *allocManaged(size_t bytes) {
   CUdeviceptr ptr = 0;
   CHECK(cuMemAllocManaged(&ptr, bytes ? bytes : 1, kMemAttachGlobal));
@@ -156,10 +213,29 @@ __attribute__((visibility("default"))) void *mgpuModuleLoad(void *data,
   return module;
 }
 
-// PTX: the driver compiles it for the GPU at hand.
+// PTX, as rotor's host code embeds it: its cubin when the bundle has one
+// the driver takes, else the driver compiles the PTX for the GPU at hand.
 __attribute__((visibility("default"))) void *mgpuModuleLoadJIT(void *data,
                                                                int) {
   CUmodule module = nullptr;
+  std::string ptx(static_cast<const char *>(data));
+  {
+    std::lock_guard<std::mutex> lock(moduleMutex);
+    auto it = cubins.find(ptx);
+    if (it != cubins.end() && !it->second.image.empty()) {
+      CUresult rc = driver.cuModuleLoadData(&module, it->second.image.data());
+      if (rc == 0) {
+        ++modulesFromCubin;
+        return module;
+      }
+      const char *text = nullptr;
+      driver.cuGetErrorString(rc, &text);
+      if (moduleNotes.empty())
+        moduleNotes = it->second.name + ": " + (text ? text : "rejected") +
+                      ", so its PTX was JIT-compiled";
+    }
+    ++modulesFromPtx;
+  }
   CHECK(cuModuleLoadData(&module, data));
   return module;
 }
@@ -186,23 +262,24 @@ mgpuLaunchKernel(void *fn, intptr_t gx, intptr_t gy, intptr_t gz, intptr_t bx,
                        unsigned(smem), stream, params, extra));
 }
 
+// The host code asks for a stream around each launch, copy and wait; all
+// get the shared one, which is never destroyed.
 __attribute__((visibility("default"))) void *mgpuStreamCreate() {
-  CUstream stream = nullptr;
-  CHECK(cuStreamCreate(&stream, 0));
-  return stream;
+  return stream();
 }
 
-__attribute__((visibility("default"))) void mgpuStreamDestroy(void *stream) {
-  CHECK(cuStreamDestroy(stream));
+__attribute__((visibility("default"))) void mgpuStreamDestroy(void *s) {
+  if (s != sharedStream)
+    CHECK(cuStreamDestroy(s));
 }
 
-__attribute__((visibility("default"))) void mgpuStreamSynchronize(void *stream) {
-  CHECK(cuStreamSynchronize(stream));
+__attribute__((visibility("default"))) void mgpuStreamSynchronize(void *s) {
+  CHECK(cuStreamSynchronize(s));
 }
 
 __attribute__((visibility("default"))) void *mgpuMemAlloc(uint64_t bytes,
                                                          void *, bool) {
-  return allocManaged(bytes);
+  return allocTemporary(bytes);
 }
 
 // Both sides are host-visible (managed memory or host constants), and the
@@ -212,8 +289,10 @@ mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
   std::memcpy(dst, src, bytes);
 }
 
+// The host code waits for the stream before it frees, so a block is idle
+// when it returns to the cache.
 __attribute__((visibility("default"))) void mgpuMemFree(void *ptr, void *) {
-  freeManaged(ptr);
+  freeTemporary(ptr);
 }
 
 } // extern "C"

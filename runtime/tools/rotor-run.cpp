@@ -166,7 +166,9 @@ int main(int argc, char **argv) {
                 " was compiled for CUDA (rotor-aot --target=host makes a host "
                 "bundle)");
   std::string deviceLine =
-      cudaBundle ? "cuda (" + rotor::rt::cuda::deviceName() + ")" : "host";
+      cudaBundle ? "cuda (" + rotor::rt::cuda::deviceName() + "; " +
+                       rotor::rt::cuda::moduleSummary() + ")"
+                 : "host";
   Result<std::map<std::string, Tensor>> inputs = readSafetensors(inputsPath);
   if (!inputs)
     return fail(inputs.error());

@@ -26,12 +26,31 @@ bool available();
 void *allocManaged(size_t bytes);
 void freeManaged(void *ptr);
 
+/// Managed blocks that are reused across calls once freed: the host
+/// code's temporaries (mgpuMemAlloc/mgpuMemFree), and the inputs and
+/// results the runtime passes each call. freeTemporary takes any managed
+/// block; one allocTemporary did not make is freed at once.
+void *allocTemporary(size_t bytes);
+void freeTemporary(void *ptr);
+
 /// Waits for all work; returns "" or the first error any driver call or
 /// kernel reported since the last call (and clears it).
 std::string synchronizeAndTakeError();
 
 /// The device's name, for the summary line.
 std::string deviceName();
+
+/// Makes the kernel module whose PTX is `ptx` load from `cubin` (ptxas's
+/// output for the bundle's chip) instead of being JIT-compiled. When the
+/// driver rejects the cubin (another GPU architecture), the PTX is
+/// JIT-compiled after all and a note says why. Call before the bundle's
+/// host library is loaded: its constructors load the modules.
+void registerCubin(const std::string &ptx, std::string cubin,
+                   std::string name);
+
+/// How the kernel modules were loaded, e.g. "12 kernel modules from
+/// cubin", plus any fallback notes.
+std::string moduleSummary();
 
 } // namespace rotor::rt::cuda
 

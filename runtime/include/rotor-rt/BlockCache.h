@@ -1,0 +1,108 @@
+//===- BlockCache.h - Reuse of freed device blocks by size ------*- C++ -*-===//
+//
+// The host code of a CUDA bundle allocates its temporaries on every call
+// and frees them before returning, so each decode step would ask the
+// driver for the same blocks again (and managed memory would fault its
+// pages in again). Freed blocks are kept by size, up to a byte limit, and
+// handed out again; only what does not fit the limit goes back.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_RT_BLOCKCACHE_H
+#define ROTOR_RT_BLOCKCACHE_H
+
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace rotor::rt {
+
+class BlockCache {
+public:
+  using Allocate = std::function<void *(size_t)>;
+  using Release = std::function<void(void *)>;
+
+  /// Blocks come from `allocate` and go back through `release`; at most
+  /// `limitBytes` of freed blocks are kept.
+  BlockCache(Allocate allocate, Release release, size_t limitBytes)
+      : allocate(std::move(allocate)), release(std::move(release)),
+        limit(limitBytes) {}
+  BlockCache(const BlockCache &) = delete;
+  BlockCache &operator=(const BlockCache &) = delete;
+  ~BlockCache() { trim(); }
+
+  /// A block of at least `bytes` (sizes round up to 256 bytes, the
+  /// driver's alignment), reused when one of that size is free.
+  void *get(size_t bytes) {
+    size_t size = roundUp(bytes);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = freeBySize.find(size);
+    void *block = nullptr;
+    if (it != freeBySize.end() && !it->second.empty()) {
+      block = it->second.back();
+      it->second.pop_back();
+      cached -= size;
+      ++reused;
+    } else {
+      block = allocate(size);
+      if (!block)
+        return nullptr;
+      ++fresh;
+    }
+    sizes[block] = size;
+    return block;
+  }
+
+  /// Takes back a block from get(); others go straight to `release`.
+  void put(void *block) {
+    if (!block)
+      return;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = sizes.find(block);
+    if (it == sizes.end()) {
+      release(block);
+      return;
+    }
+    size_t size = it->second;
+    sizes.erase(it);
+    if (cached + size > limit) {
+      release(block);
+      return;
+    }
+    freeBySize[size].push_back(block);
+    cached += size;
+  }
+
+  /// Releases every cached block.
+  void trim() {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto &[size, blocks] : freeBySize)
+      for (void *block : blocks)
+        release(block);
+    freeBySize.clear();
+    cached = 0;
+  }
+
+  size_t cachedBytes() const { return cached; }
+  size_t freshBlocks() const { return fresh; }
+  size_t reusedBlocks() const { return reused; }
+
+private:
+  static size_t roundUp(size_t bytes) {
+    return bytes == 0 ? 256 : (bytes + 255) / 256 * 256;
+  }
+
+  Allocate allocate;
+  Release release;
+  size_t limit;
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void *>> freeBySize;
+  std::unordered_map<void *, size_t> sizes;
+  size_t cached = 0, fresh = 0, reused = 0;
+};
+
+} // namespace rotor::rt
+
+#endif // ROTOR_RT_BLOCKCACHE_H
