@@ -954,6 +954,57 @@ TEST_F(HostExecutionTest, RopeEpilogueFusionIsBitExact) {
     ASSERT_EQ(fused[i], separate[i]) << "element " << i << ", seed " << seed;
 }
 
+// The GPU's GEMM with the RoPE in its epilogue (one head per column tile):
+// bit-exact against the projection and the RoPE lowered apart, for head
+// dims 64 and 128, both layouts, partial rotary, bf16 weights and output,
+// dynamic NTK scaling, and a token count that leaves partial tiles.
+TEST_F(HostExecutionTest, RopeInWorkgroupGemmEpilogueIsBitExact) {
+  struct Case {
+    int64_t t, e, h, d, rotary;
+    const char *layout, *scaling;
+  };
+  std::vector<Case> cases = {
+      {70, 96, 3, 64, 64, "half_split", ""},
+      {40, 64, 2, 128, 128, "interleaved", ""},
+      {33, 64, 2, 128, 64, "half_split",
+       "scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 64>)"},
+  };
+  for (const Case &c : cases) {
+    std::string source = llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<?x{0}xf32>, %w: tensor<{1}x{0}xbf16>, %b: tensor<{1}xf32>,
+                   %p: tensor<?xi32>) -> tensor<?x{2}x{3}xbf16> {
+        %c0 = arith.constant 0 : index
+        %n = tensor.dim %x, %c0 : tensor<?x{0}xf32>
+        %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+            : tensor<?x{0}xf32>, tensor<{1}x{0}xbf16>, tensor<{1}xf32> -> tensor<?x{1}xbf16>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, {2}, {3}]
+            : tensor<?x{1}xbf16> into tensor<?x{2}x{3}xbf16>
+        %r = attn.rope {4} %y3, %p rotary_dim({5}) theta(1.0e+04) {6}
+            precision <compute = f32, accumulate = f32> : tensor<?x{2}x{3}xbf16>, tensor<?xi32>
+        return %r : tensor<?x{2}x{3}xbf16>
+      })mlir", c.e, c.h * c.d, c.h, c.d, c.layout, c.rotary, c.scaling).str();
+    Vec x = randomVec(c.t * c.e, 1.0), w = randomBF16Vec(c.h * c.d * c.e, 0.2),
+        b = randomVec(c.h * c.d, 20.0);
+    std::vector<int64_t> pos = randomPositions(c.t, 4096);
+    auto run = [&](bool workgroup) {
+      rotor::HostPipelineOptions options;
+      options.fuseRopeEpilogue = false;
+      options.workgroupTiledLinear = workgroup;
+      compile(source, options);
+      std::vector<Arg> args = {tensorArg(Elem::F32, {c.t, c.e}, x),
+                               tensorArg(Elem::BF16, {c.h * c.d, c.e}, w),
+                               tensorArg(Elem::F32, {c.h * c.d}, b),
+                               tensorArg(Elem::I32, {c.t}, toDouble(pos))};
+      return call("f", args, {Elem::BF16}, {3})[0];
+    };
+    Vec fused = run(true), separate = run(false);
+    ASSERT_EQ(fused.size(), separate.size());
+    for (size_t i = 0; i < fused.size(); ++i)
+      ASSERT_EQ(fused[i], separate[i])
+          << c.layout << " D=" << c.d << " element " << i << ", seed " << seed;
+  }
+}
+
 /// The bundled Qwen2.5-0.5B layer: prefill of T tokens followed by N decode
 /// steps equals prefill of T + N tokens, and both match the reference
 /// composition of the layer's ops.

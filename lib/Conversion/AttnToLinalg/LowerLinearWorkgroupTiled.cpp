@@ -43,37 +43,30 @@ namespace {
 constexpr int64_t kTileRows = 64, kTileCols = 64, kSlice = 32;
 /// Register micro-tile of each of the 128 threads.
 constexpr int64_t kMicroRows = 4, kMicroCols = 8;
-constexpr int64_t kThreads = (kTileRows / kMicroRows) * (kTileCols / kMicroCols);
-static_assert(kThreads == 128, "one micro-tile per thread of a 128 block");
+constexpr int64_t kThreads = 128;
 /// Static tokens below this are decode-shaped.
 constexpr int64_t kMinRows = 16;
 
 int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
 
-struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
-  LowerLinearToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over the loop-level contraction where enabled.
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+/// Writes one output of a tile: token t, column col (both in range), from
+/// sums[i][j] of the workgroup buffer `sums` (accumulate type).
+using WriteOutput = function_ref<void(OpBuilder &, Location, Value t,
+                                      Value col, Value i, Value j,
+                                      Value sums)>;
 
-  LogicalResult matchAndRewrite(LinearOp op,
-                                PatternRewriter &rewriter) const override {
+/// The GEMM kernel of `op` with tiles of `tileRows` x `tileCols` outputs
+/// ((tileRows / 4) x (tileCols / 8) = 128 micro-tiles), whose last phase
+/// hands each output that exists to `write`.
+void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
+                       int64_t tileCols, WriteOutput write) {
     auto xType = cast<RankedTensorType>(op.getInput().getType());
     auto wType = cast<RankedTensorType>(op.getWeight().getType());
-    auto resultType = cast<RankedTensorType>(op.getType());
-    if (!xType.isDynamicDim(0) && xType.getDimSize(0) < kMinRows)
-      return rewriter.notifyMatchFailure(op, "decode-shaped (a GEMV)");
-    if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
-      return rewriter.notifyMatchFailure(op, "dynamic weight shape");
     Type compute = op.getPrecision().getCompute();
     Type acc = op.getPrecision().getAccumulate();
-    Type storage = resultType.getElementType();
     Type xElem = xType.getElementType(), wElem = wType.getElementType();
     const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
-    const int64_t colTiles = llvm::divideCeil(n, kTileCols);
-    if (colTiles > 65535)
-      return rewriter.notifyMatchFailure(op, "more column tiles than grid.y");
-
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    const int64_t colTiles = llvm::divideCeil(n, tileCols);
     MLIRContext *ctx = b.getContext();
     auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
@@ -91,10 +84,7 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
     Value x = bufferOf(op.getInput()), w = bufferOf(op.getWeight());
     Value bias = op.getBias() ? bufferOf(op.getBias()) : Value();
     Value tokens = memref::DimOp::create(b, x, 0);
-    Value y = memref::AllocOp::create(
-        b, MemRefType::get(resultType.getShape(), storage),
-        resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
-    Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(kTileRows));
+    Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(tileRows));
 
     // 16-byte loads of a slice row, where rows are whole vectors and both
     // operands' rows start 16-byte aligned (decided once, on the host).
@@ -148,21 +138,21 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
           ImplicitLocOpBuilder wb(loc, ob);
           wb.setInsertionPointToStart(scopeBody);
           auto c = [&](int64_t v) { return idx(wb, wb.getLoc(), v); };
-          Value row0 = arith::MulIOp::create(wb, ivs[0], c(kTileRows));
-          Value col0 = arith::MulIOp::create(wb, ivs[1], c(kTileCols));
+          Value row0 = arith::MulIOp::create(wb, ivs[0], c(tileRows));
+          Value col0 = arith::MulIOp::create(wb, ivs[1], c(tileCols));
           Value xs = memref::AllocaOp::create(
-              wb, MemRefType::get({kTileRows, kSlice + 1}, carrierType(xElem)));
+              wb, MemRefType::get({tileRows, kSlice + 1}, carrierType(xElem)));
           Value ws = memref::AllocaOp::create(
-              wb, MemRefType::get({kTileCols, kSlice + 1}, carrierType(wElem)));
+              wb, MemRefType::get({tileCols, kSlice + 1}, carrierType(wElem)));
           Value sums = memref::AllocaOp::create(
-              wb, MemRefType::get({kTileRows, kTileCols}, acc));
+              wb, MemRefType::get({tileRows, tileCols}, acc));
 
           // Sums start at the bias, widened exactly (or 0).
-          phase(wb, loc, kTileRows * kTileCols,
+          phase(wb, loc, tileRows * tileCols,
                 [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-            Value i = arith::DivUIOp::create(ib, it, ci(kTileCols));
-            Value j = arith::RemUIOp::create(ib, it, ci(kTileCols));
+            Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
+            Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
             Value init = floatConst(ib, ib.getLoc(), acc, 0.0);
             if (bias) {
               Value col = arith::AddIOp::create(ib, col0, j);
@@ -252,11 +242,11 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
           scf::ForOp::create(
               wb, c(0), c(e), c(kSlice), ValueRange{},
               [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
-                stage(lb, ll, x, xs, row0, kTileRows, tokens, k0, xWidth);
-                stage(lb, ll, w, ws, col0, kTileCols, idx(lb, ll, n), k0,
+                stage(lb, ll, x, xs, row0, tileRows, tokens, k0, xWidth);
+                stage(lb, ll, w, ws, col0, tileCols, idx(lb, ll, n), k0,
                       wWidth);
                 // Thread (ib, jb): rows ib*4 + r, columns jb + c*8.
-                int64_t colGroups = kTileCols / kMicroCols;
+                int64_t colGroups = tileCols / kMicroCols;
                 phase(lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
@@ -308,21 +298,19 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
                 scf::YieldOp::create(lb, ll);
               });
 
-          // One rounding to the result type, for the outputs that exist.
-          phase(wb, loc, kTileRows * kTileCols,
+          // The outputs that exist, written by the caller's epilogue.
+          phase(wb, loc, tileRows * tileCols,
                 [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-            Value i = arith::DivUIOp::create(ib, it, ci(kTileCols));
-            Value j = arith::RemUIOp::create(ib, it, ci(kTileCols));
+            Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
+            Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
             Value t = arith::AddIOp::create(ib, row0, i);
             Value col = arith::AddIOp::create(ib, col0, j);
             Value inside = arith::AndIOp::create(
                 ib, arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tokens),
                 arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col, ci(n)));
             scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
-              Value s = memref::LoadOp::create(tb, tl, sums, ValueRange{i, j});
-              memref::StoreOp::create(tb, tl, castFloat(tb, tl, s, storage), y,
-                                      ValueRange{t, col});
+              write(tb, tl, t, col, i, j, sums);
               scf::YieldOp::create(tb, tl);
             });
           });
@@ -331,9 +319,139 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
           scf::InParallelOp::create(wb);
         });
 
+}
+
+/// The checks every workgroup GEMM needs.
+LogicalResult matchGemmShapes(LinearOp op, PatternRewriter &rewriter) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  if (!xType.isDynamicDim(0) && xType.getDimSize(0) < kMinRows)
+    return rewriter.notifyMatchFailure(op, "decode-shaped (a GEMV)");
+  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
+    return rewriter.notifyMatchFailure(op, "dynamic weight shape");
+  if (llvm::divideCeil(wType.getDimSize(0), kTileCols) > 65535)
+    return rewriter.notifyMatchFailure(op, "more column tiles than grid.y");
+  return success();
+}
+
+struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
+  LowerLinearToWorkgroupTiles(MLIRContext *ctx)
+      // Preferred over the loop-level contraction where enabled.
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(matchGemmShapes(op, rewriter)))
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Type storage = resultType.getElementType();
+    Value tokens = tensor::DimOp::create(b, op.getInput(), 0);
+    Value y = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), storage),
+        resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
+    // One rounding to the result type.
+    emitWorkgroupGemm(b, op, kTileRows, kTileCols,
+                      [&](OpBuilder &tb, Location tl, Value t, Value col,
+                          Value i, Value j, Value sums) {
+                        Value s = memref::LoadOp::create(tb, tl, sums,
+                                                         ValueRange{i, j});
+                        memref::StoreOp::create(tb, tl,
+                                                castFloat(tb, tl, s, storage),
+                                                y, ValueRange{t, col});
+                      });
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, resultType, y, /*restrict=*/true,
                                /*writable=*/true));
+    return success();
+  }
+};
+
+/// rope(expand_shape(linear(x, W, b))) where the projection feeds only the
+/// RoPE (the Q and K paths): the GEMM with one head per column tile, whose
+/// epilogue rounds each output to the projection's type and rotates it with
+/// its pair partner, read from the same tile's sums; the un-rotated
+/// projection never reaches memory. The arithmetic is the unfused ops'.
+struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
+  LowerLinearWithRopeToWorkgroupTiles(MLIRContext *ctx)
+      // Preferred over the plain GEMM and the loop-level fusion.
+      : OpRewritePattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult matchAndRewrite(LinearOp linear,
+                                PatternRewriter &rewriter) const override {
+    if (failed(matchGemmShapes(linear, rewriter)))
+      return failure();
+    if (!linear->hasOneUse())
+      return rewriter.notifyMatchFailure(linear, "projection has other users");
+    auto expand = dyn_cast<tensor::ExpandShapeOp>(*linear->user_begin());
+    if (!expand || !expand->hasOneUse() ||
+        expand.getReassociationIndices() !=
+            SmallVector<ReassociationIndices>{{0}, {1, 2}})
+      return rewriter.notifyMatchFailure(linear, "not split into heads");
+    auto rope = dyn_cast<RopeOp>(*expand->user_begin());
+    if (!rope || rope.getInput() != expand.getResult() ||
+        rope.getRotaryDim() == 0)
+      return rewriter.notifyMatchFailure(linear, "heads do not feed a RoPE");
+    auto headsType = cast<RankedTensorType>(rope.getInput().getType());
+    int64_t d = headsType.getDimSize(2);
+    // A column tile is one head: d columns, as many rows as keep 128
+    // micro-tiles.
+    if (ShapedType::isDynamic(headsType.getDimSize(1)) || d % kMicroCols ||
+        kThreads * kMicroRows * kMicroCols % d)
+      return rewriter.notifyMatchFailure(linear, "head dim does not tile");
+    int64_t rows = kThreads * kMicroRows * kMicroCols / d;
+    auto xType = cast<RankedTensorType>(linear.getInput().getType());
+    auto wType = cast<RankedTensorType>(linear.getWeight().getType());
+    Type acc = linear.getPrecision().getAccumulate();
+    int64_t bytes = rows * d * bytesOf(acc) +
+                    (rows * bytesOf(carrierType(xType.getElementType())) +
+                     d * bytesOf(carrierType(wType.getElementType()))) *
+                        (kSlice + 1);
+    if (rows % kMicroRows || bytes > 48 * 1024)
+      return rewriter.notifyMatchFailure(linear, "tile would not fit");
+
+    Type storage = headsType.getElementType();
+    auto resultType = cast<RankedTensorType>(rope.getType());
+    rewriter.setInsertionPoint(rope);
+    ImplicitLocOpBuilder b(rope.getLoc(), rewriter);
+    RopeEmitter emitter(b, rope);
+    MLIRContext *ctx = b.getContext();
+    Value positions = rope.getPositions();
+    auto posType = cast<RankedTensorType>(positions.getType());
+    Value posBuffer = bufferization::ToBufferOp::create(
+        b,
+        MemRefType::get(posType.getShape(), posType.getElementType(),
+                        StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                               {ShapedType::kDynamic})),
+        positions, /*read_only=*/true);
+    Value tokens = tensor::DimOp::create(b, linear.getInput(), 0);
+    Value out = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), resultType.getElementType()),
+        resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
+    emitWorkgroupGemm(
+        b, linear, rows, d,
+        [&](OpBuilder &tb, Location tl, Value t, Value col, Value i, Value j,
+            Value sums) {
+          // The projection's one rounding, then the rotation; j is the
+          // head dim, since a tile is a head.
+          auto projected = [&](Value dim) {
+            return castFloat(
+                tb, tl, memref::LoadOp::create(tb, tl, sums, ValueRange{i, dim}),
+                storage);
+          };
+          Value position = memref::LoadOp::create(tb, tl, posBuffer, t);
+          Value rotated = emitter.emit(tb, tl, j, projected(j), projected,
+                                       position);
+          Value head = arith::DivUIOp::create(
+              tb, tl, col, arith::ConstantIndexOp::create(tb, tl, d));
+          memref::StoreOp::create(tb, tl, rotated, out,
+                                  ValueRange{t, head, j});
+        });
+    rewriter.replaceOp(rope, bufferization::ToTensorOp::create(
+                                 b, resultType, out, /*restrict=*/true,
+                                 /*writable=*/true));
+    rewriter.eraseOp(expand);
+    rewriter.eraseOp(linear);
     return success();
   }
 };
@@ -342,5 +460,6 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
 
 void rotor::attn::lowering::populateWorkgroupTiledLinearPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LowerLinearToWorkgroupTiles>(patterns.getContext());
+  patterns.add<LowerLinearToWorkgroupTiles,
+               LowerLinearWithRopeToWorkgroupTiles>(patterns.getContext());
 }

@@ -70,3 +70,33 @@ func.func @bf16(%x: tensor<?x64xbf16>, %w: tensor<64x64xbf16>) -> tensor<?x64xbf
       : tensor<?x64xbf16>, tensor<64x64xbf16> -> tensor<?x64xbf16>
   return %y : tensor<?x64xbf16>
 }
+
+// -----
+
+// A projection that only feeds a RoPE through its head split is one GEMM
+// whose column tile is a head (32 rows x 128 at D = 128): its epilogue
+// rounds each output and rotates it with its partner from the same tile.
+// CHECK-LABEL: func.func @with_rope(
+// CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x2x128xbf16>
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
+// CHECK: memref.alloca() : memref<32x128xf32>
+// CHECK-NOT: linalg.generic
+// CHECK: math.cos
+// CHECK: memref.store %{{.+}}, %[[OUT]][
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK-NOT: linalg.generic
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @with_rope(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<256xf32>,
+                     %p: tensor<?xi32>) -> tensor<?x2x128xbf16> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+      : tensor<?x64xf32>, tensor<256x64xbf16>, tensor<256xf32> -> tensor<?x256xbf16>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+      : tensor<?x256xbf16> into tensor<?x2x128xbf16>
+  %r = attn.rope half_split %y3, %p rotary_dim(128) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>, tensor<?xi32>
+  return %r : tensor<?x2x128xbf16>
+}
