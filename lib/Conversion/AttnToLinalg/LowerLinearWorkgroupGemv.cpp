@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
+#include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
@@ -67,71 +68,29 @@ struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
     const int64_t chunks = llvm::divideCeil(e, kLanes * vw);
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = b.getContext();
     auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
-    auto ci0 = [&](int64_t v) { return idx(b, b.getLoc(), v); };
-    auto bufferOf = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-      strides.back() = 1;
-      auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides);
-      return bufferization::ToBufferOp::create(
-          b, MemRefType::get(type.getShape(), type.getElementType(), layout),
-          tensor, /*read_only=*/true);
-    };
-    Value x = bufferOf(op.getInput()), w = bufferOf(op.getWeight());
-    Value bias = op.getBias() ? bufferOf(op.getBias()) : Value();
+    Value x = readOnlyBuffer(b, op.getInput()),
+          w = readOnlyBuffer(b, op.getWeight());
+    Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
     Value y = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), storage));
 
     // W rows 16-byte aligned, decided once on the host.
-    Value aligned;
-    if (vw > 1) {
-      auto meta = memref::ExtractStridedMetadataOp::create(b, w);
-      Value start = arith::AddIOp::create(
-          b, memref::ExtractAlignedPointerAsIndexOp::create(b, w),
-          arith::MulIOp::create(b, meta.getOffset(), ci0(bytesOf(wElem))));
-      auto divides = [&](Value v, int64_t d) {
-        return arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                     arith::RemUIOp::create(b, v, ci0(d)),
-                                     ci0(0));
-      };
-      aligned = arith::AndIOp::create(
-          b, divides(start, 16), divides(meta.getStrides()[0], vw));
-    }
+    Value aligned = vw > 1 ? rowsAligned16(b, w, vw) : Value();
 
-    auto threadMapping = b.getArrayAttr(
-        {gpu::GPUThreadMappingAttr::get(ctx, gpu::MappingId::DimX)});
-    auto phase = [&](OpBuilder &bb, Location loc, int64_t count,
-                     function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-      scf::ForallOp::create(
-          bb, loc, ArrayRef<OpFoldResult>{bb.getIndexAttr(count)}, ValueRange{},
-          threadMapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
-            ImplicitLocOpBuilder ib(tl, tb);
-            body(ib, ivs[0]);
-            scf::InParallelOp::create(ib);
-          });
-    };
-    auto blockMapping = b.getArrayAttr(
-        {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX)});
-    scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{b.getIndexAttr(llvm::divideCeil(n, kOutputs))},
-        ValueRange{}, blockMapping,
-        [&](OpBuilder &ob, Location loc, ValueRange ivs) {
-          auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
-          Block *scopeBody = new Block();
-          scope.getBodyRegion().push_back(scopeBody);
-          ImplicitLocOpBuilder wb(loc, ob);
-          wb.setInsertionPointToStart(scopeBody);
+    workgroupLoop(
+        b, {b.getIndexAttr(llvm::divideCeil(n, kOutputs))},
+        [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+          Location loc = wb.getLoc();
           Value col0 = arith::MulIOp::create(
               wb, ivs[0], idx(wb, wb.getLoc(), kOutputs));
           Value partial = memref::AllocaOp::create(
               wb, MemRefType::get({tokens, kOutputs, kLanes}, acc));
 
           // Each lane's partial sums of its slices of one W row.
-          phase(wb, loc, kOutputs * kLanes, [&](ImplicitLocOpBuilder &ib,
+          threadPhase(wb, loc, kOutputs * kLanes, [&](ImplicitLocOpBuilder &ib,
                                                 Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
             Value r = arith::DivUIOp::create(ib, it, ci(kLanes));
@@ -225,7 +184,7 @@ struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
           });
 
           // Bias plus the lanes' sums in lane order, rounded once.
-          phase(wb, loc, tokens * kOutputs, [&](ImplicitLocOpBuilder &ib,
+          threadPhase(wb, loc, tokens * kOutputs, [&](ImplicitLocOpBuilder &ib,
                                                 Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
             Value t = arith::DivUIOp::create(ib, it, ci(kOutputs));
@@ -258,9 +217,6 @@ struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
               scf::YieldOp::create(tb, tl);
             });
           });
-          memref::AllocaScopeReturnOp::create(wb, ValueRange{});
-          wb.setInsertionPointAfter(scope);
-          scf::InParallelOp::create(wb);
         });
 
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(

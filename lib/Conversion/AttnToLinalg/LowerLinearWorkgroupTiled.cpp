@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
+#include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
@@ -67,22 +68,13 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
     Type xElem = xType.getElementType(), wElem = wType.getElementType();
     const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
     const int64_t colTiles = llvm::divideCeil(n, tileCols);
-    MLIRContext *ctx = b.getContext();
     auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(bb, loc, v);
     };
     auto ci0 = [&](int64_t v) { return idx(b, b.getLoc(), v); };
-    auto bufferOf = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-      strides.back() = 1;
-      auto layout = StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides);
-      return bufferization::ToBufferOp::create(
-          b, MemRefType::get(type.getShape(), type.getElementType(), layout),
-          tensor, /*read_only=*/true);
-    };
-    Value x = bufferOf(op.getInput()), w = bufferOf(op.getWeight());
-    Value bias = op.getBias() ? bufferOf(op.getBias()) : Value();
+    Value x = readOnlyBuffer(b, op.getInput()),
+          w = readOnlyBuffer(b, op.getWeight());
+    Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
     Value tokens = memref::DimOp::create(b, x, 0);
     Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(tileRows));
 
@@ -94,49 +86,14 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
     };
     int64_t xWidth = vectorWidthOf(xElem), wWidth = vectorWidthOf(wElem);
     Value aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
-    for (auto [src, vw] : {std::pair{x, xWidth}, std::pair{w, wWidth}}) {
-      if (vw == 1)
-        continue;
-      auto meta = memref::ExtractStridedMetadataOp::create(b, src);
-      Value start = arith::AddIOp::create(
-          b, memref::ExtractAlignedPointerAsIndexOp::create(b, src),
-          arith::MulIOp::create(
-              b, meta.getOffset(),
-              ci0(bytesOf(cast<MemRefType>(src.getType()).getElementType()))));
-      auto divides = [&](Value v, int64_t d) {
-        return arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                     arith::RemUIOp::create(b, v, ci0(d)),
-                                     ci0(0));
-      };
-      aligned = arith::AndIOp::create(b, aligned, divides(start, 16));
-      aligned =
-          arith::AndIOp::create(b, aligned, divides(meta.getStrides()[0], vw));
-    }
+    for (auto [src, vw] : {std::pair{x, xWidth}, std::pair{w, wWidth}})
+      if (vw > 1)
+        aligned = arith::AndIOp::create(b, aligned, rowsAligned16(b, src, vw));
 
-    auto threadMapping = b.getArrayAttr(
-        {gpu::GPUThreadMappingAttr::get(ctx, gpu::MappingId::DimX)});
-    auto phase = [&](OpBuilder &bb, Location loc, int64_t count,
-                     function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-      scf::ForallOp::create(
-          bb, loc, ArrayRef<OpFoldResult>{bb.getIndexAttr(count)}, ValueRange{},
-          threadMapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
-            ImplicitLocOpBuilder ib(tl, tb);
-            body(ib, ivs[0]);
-            scf::InParallelOp::create(ib);
-          });
-    };
-    auto blockMapping = b.getArrayAttr(
-        {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
-         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY)});
-    scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(colTiles)},
-        ValueRange{}, blockMapping,
-        [&](OpBuilder &ob, Location loc, ValueRange ivs) {
-          auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
-          Block *scopeBody = new Block();
-          scope.getBodyRegion().push_back(scopeBody);
-          ImplicitLocOpBuilder wb(loc, ob);
-          wb.setInsertionPointToStart(scopeBody);
+    workgroupLoop(
+        b, {rowTiles, b.getIndexAttr(colTiles)},
+        [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+          Location loc = wb.getLoc();
           auto c = [&](int64_t v) { return idx(wb, wb.getLoc(), v); };
           Value row0 = arith::MulIOp::create(wb, ivs[0], c(tileRows));
           Value col0 = arith::MulIOp::create(wb, ivs[1], c(tileCols));
@@ -148,7 +105,7 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
               wb, MemRefType::get({tileRows, tileCols}, acc));
 
           // Sums start at the bias, widened exactly (or 0).
-          phase(wb, loc, tileRows * tileCols,
+          threadPhase(wb, loc, tileRows * tileCols,
                 [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
             Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
@@ -178,7 +135,7 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
                            Value first, int64_t count, Value limit, Value k0,
                            int64_t vw) {
             Type elem = cast<MemRefType>(src.getType()).getElementType();
-            phase(sb0, sl0, count * (kSlice / vw),
+            threadPhase(sb0, sl0, count * (kSlice / vw),
                   [&](ImplicitLocOpBuilder &ib, Value it) {
               auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
               Value r = arith::DivUIOp::create(ib, it, ci(kSlice / vw));
@@ -247,7 +204,7 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
                       wWidth);
                 // Thread (ib, jb): rows ib*4 + r, columns jb + c*8.
                 int64_t colGroups = tileCols / kMicroCols;
-                phase(lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
+                threadPhase(lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
                   Value cb = arith::RemUIOp::create(ib, it, ci(colGroups));
@@ -299,7 +256,7 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
               });
 
           // The outputs that exist, written by the caller's epilogue.
-          phase(wb, loc, tileRows * tileCols,
+          threadPhase(wb, loc, tileRows * tileCols,
                 [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
             Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
@@ -314,9 +271,6 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
               scf::YieldOp::create(tb, tl);
             });
           });
-          memref::AllocaScopeReturnOp::create(wb, ValueRange{});
-          wb.setInsertionPointAfter(scope);
-          scf::InParallelOp::create(wb);
         });
 
 }
@@ -415,15 +369,8 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
     rewriter.setInsertionPoint(rope);
     ImplicitLocOpBuilder b(rope.getLoc(), rewriter);
     RopeEmitter emitter(b, rope);
-    MLIRContext *ctx = b.getContext();
     Value positions = rope.getPositions();
-    auto posType = cast<RankedTensorType>(positions.getType());
-    Value posBuffer = bufferization::ToBufferOp::create(
-        b,
-        MemRefType::get(posType.getShape(), posType.getElementType(),
-                        StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
-                                               {ShapedType::kDynamic})),
-        positions, /*read_only=*/true);
+    Value posBuffer = readOnlyBuffer(b, positions);
     Value tokens = tensor::DimOp::create(b, linear.getInput(), 0);
     Value out = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), resultType.getElementType()),

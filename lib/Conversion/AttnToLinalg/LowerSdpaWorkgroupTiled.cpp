@@ -31,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "SdpaUtils.h"
+#include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
@@ -124,7 +125,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
       vectorWidth = 1;
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = b.getContext();
     Type i64 = b.getI64Type();
     double scale2 = op.getEffectiveScale() * std::numbers::log2e;
     double negInf = -std::numeric_limits<double>::infinity();
@@ -132,20 +132,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
       return arith::ConstantIndexOp::create(bb, loc, n);
     };
 
-    // Buffers of the operands: any strides, unit innermost stride.
-    auto bufferOf = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-      strides.back() = 1;
-      auto layout =
-          StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides);
-      return bufferization::ToBufferOp::create(
-          b, MemRefType::get(type.getShape(), type.getElementType(), layout),
-          tensor, /*read_only=*/true);
-    };
-    Value q = bufferOf(op.getQuery()), k = bufferOf(op.getKey()),
-          v = bufferOf(op.getValue());
-    Value positions = op.getPositions() ? bufferOf(op.getPositions()) : Value();
+    Value q = readOnlyBuffer(b, op.getQuery()),
+          k = readOnlyBuffer(b, op.getKey()),
+          v = readOnlyBuffer(b, op.getValue());
+    Value positions =
+        op.getPositions() ? readOnlyBuffer(b, op.getPositions()) : Value();
     Value tq = memref::DimOp::create(b, q, 0);
     Value tk = memref::DimOp::create(b, k, 0);
     Value out = memref::AllocOp::create(
@@ -191,55 +182,14 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
     // Vector loads need 16-byte aligned rows: decided once, on the host.
     Value aligned;
-    if (vectorWidth > 1) {
-      aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
-      for (Value src : {k, v}) {
-        auto meta = memref::ExtractStridedMetadataOp::create(b, src);
-        Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, src);
-        Value start = arith::AddIOp::create(
-            b, base,
-            arith::MulIOp::create(b, meta.getOffset(),
-                                  idx(b, b.getLoc(), bytesOf(kvStorage))));
-        Value zero = idx(b, b.getLoc(), 0);
-        auto divides = [&](Value x, int64_t n) {
-          return arith::CmpIOp::create(
-              b, arith::CmpIPredicate::eq,
-              arith::RemUIOp::create(b, x, idx(b, b.getLoc(), n)), zero);
-        };
-        aligned = arith::AndIOp::create(b, aligned, divides(start, 16));
-        for (Value stride : meta.getStrides().drop_back())
-          aligned =
-              arith::AndIOp::create(b, aligned, divides(stride, vectorWidth));
-      }
-    }
+    if (vectorWidth > 1)
+      aligned = arith::AndIOp::create(b, rowsAligned16(b, k, vectorWidth),
+                                      rowsAligned16(b, v, vectorWidth));
 
-    auto threadMapping = b.getArrayAttr(
-        {gpu::GPUThreadMappingAttr::get(ctx, gpu::MappingId::DimX)});
-    // One phase: `count` iterations spread over the workgroup's threads.
-    auto phase = [&](OpBuilder &bb, Location loc, int64_t count,
-                     function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-      scf::ForallOp::create(
-          bb, loc, ArrayRef<OpFoldResult>{bb.getIndexAttr(count)}, ValueRange{},
-          threadMapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
-            ImplicitLocOpBuilder ib(tl, tb);
-            body(ib, ivs[0]);
-            scf::InParallelOp::create(ib);
-          });
-    };
-
-    auto blockMapping = b.getArrayAttr(
-        {gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimX),
-         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimY),
-         gpu::GPUBlockMappingAttr::get(ctx, gpu::MappingId::DimZ)});
-    scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{rowTiles, b.getIndexAttr(hkv), splits},
-        ValueRange{},
-        blockMapping, [&](OpBuilder &ob, Location loc, ValueRange ivs) {
-          auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
-          Block *scopeBody = new Block();
-          scope.getBodyRegion().push_back(scopeBody);
-          ImplicitLocOpBuilder w(loc, ob);
-          w.setInsertionPointToStart(scopeBody);
+    workgroupLoop(
+        b, {rowTiles, b.getIndexAttr(hkv), splits},
+        [&](ImplicitLocOpBuilder &w, ValueRange ivs) {
+          Location loc = w.getLoc();
           auto c = [&](int64_t n) { return idx(w, w.getLoc(), n); };
           Value kvHead = ivs[1], splitIndex = ivs[2];
           Value row0 = arith::MulIOp::create(w, ivs[0], c(rowTile));
@@ -268,7 +218,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
           // Positions of the workgroup's rows (none past the last query:
           // INT64_MIN masks every key), empty max, sum and output.
-          phase(w, loc, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
+          threadPhase(w, loc, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
             Value row = arith::AddIOp::create(ib, row0, i);
             Value inRange = arith::CmpIOp::create(
                 ib, arith::CmpIPredicate::ult, row, rowCount);
@@ -303,7 +253,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
                                     rowSum, i);
           });
-          phase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
+          threadPhase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
             Value i = arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
             Value col = arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
             memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
@@ -342,7 +292,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
                            int64_t cols) {
             int64_t vw = vectorWidth;
-            phase(ob2, l2, keyTile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
+            threadPhase(ob2, l2, keyTile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
                                                    Value it) {
               auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
               Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
@@ -410,7 +360,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 // jb + n * (tile / 4), so a warp reads distinct K rows.
                 stage(lb, ll, k, j0, d);
                 int64_t keyGroups = keyTile / kMicroCols;
-                phase(lb, ll, (rowTile / kMicroRows) * keyGroups,
+                threadPhase(lb, ll, (rowTile / kMicroRows) * keyGroups,
                       [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
@@ -480,7 +430,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
                 // Row statistics: new max, probabilities in place of the
                 // scores, rescaled sum, and the rescale of the output.
-                phase(lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
+                threadPhase(lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value mOld = memref::LoadOp::create(ib, rowMax, i);
                   auto maxLoop = scf::ForOp::create(
@@ -520,7 +470,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 stage(lb, ll, v, j0, dv);
                 int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
                 int64_t colGroups = dv / microCols;
-                phase(lb, ll, (rowTile / kMicroRows) * colGroups,
+                threadPhase(lb, ll, (rowTile / kMicroRows) * colGroups,
                       [&](ImplicitLocOpBuilder &ib, Value it) {
                   auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
                   Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
@@ -576,7 +526,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
           // Normalize and write the rows that exist, or, split, leave
           // their partials for the combine.
-          phase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
+          threadPhase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
             auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
             Value i = arith::DivUIOp::create(ib, it, ci(dv));
             Value e = arith::RemUIOp::create(ib, it, ci(dv));
@@ -615,9 +565,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
               scf::YieldOp::create(tb, tl);
             });
           });
-          memref::AllocaScopeReturnOp::create(w, ValueRange{});
-          w.setInsertionPointAfter(scope);
-          scf::InParallelOp::create(w);
         });
 
     // Combine the splits: each rescaled to the largest max (the exp2

@@ -1,0 +1,81 @@
+//===- WorkgroupKernel.cpp - Building blocks of workgroup kernels ---------===//
+
+#include "WorkgroupKernel.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+
+namespace rotor::attn::lowering {
+
+Value readOnlyBuffer(ImplicitLocOpBuilder &b, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  strides.back() = 1;
+  auto layout =
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+  return bufferization::ToBufferOp::create(
+      b, MemRefType::get(type.getShape(), type.getElementType(), layout),
+      tensor, /*read_only=*/true);
+}
+
+Value rowsAligned16(ImplicitLocOpBuilder &b, Value buffer,
+                    int64_t vectorWidth) {
+  auto type = cast<MemRefType>(buffer.getType());
+  int64_t bytes = (type.getElementTypeBitWidth() + 7) / 8;
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  auto divides = [&](Value v, int64_t d) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                 arith::RemUIOp::create(b, v, c(d)), c(0));
+  };
+  auto meta = memref::ExtractStridedMetadataOp::create(b, buffer);
+  Value start = arith::AddIOp::create(
+      b, memref::ExtractAlignedPointerAsIndexOp::create(b, buffer),
+      arith::MulIOp::create(b, meta.getOffset(), c(bytes)));
+  Value aligned = divides(start, 16);
+  for (Value stride : meta.getStrides().drop_back())
+    aligned = arith::AndIOp::create(b, aligned, divides(stride, vectorWidth));
+  return aligned;
+}
+
+void threadPhase(OpBuilder &b, Location loc, int64_t count,
+                 function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+  auto mapping = b.getArrayAttr(
+      {gpu::GPUThreadMappingAttr::get(b.getContext(), gpu::MappingId::DimX)});
+  scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(count)}, ValueRange{},
+      mapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
+        ImplicitLocOpBuilder ib(tl, tb);
+        body(ib, ivs[0]);
+        scf::InParallelOp::create(ib);
+      });
+}
+
+void workgroupLoop(
+    ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> grid,
+    function_ref<void(ImplicitLocOpBuilder &, ValueRange)> body) {
+  static constexpr gpu::MappingId dims[] = {
+      gpu::MappingId::DimX, gpu::MappingId::DimY, gpu::MappingId::DimZ};
+  assert(grid.size() <= 3 && "at most three grid dims");
+  SmallVector<Attribute> mapping;
+  for (size_t i = 0; i < grid.size(); ++i)
+    mapping.push_back(gpu::GPUBlockMappingAttr::get(b.getContext(), dims[i]));
+  scf::ForallOp::create(
+      b, grid, ValueRange{}, b.getArrayAttr(mapping),
+      [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+        auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
+        Block *scopeBody = new Block();
+        scope.getBodyRegion().push_back(scopeBody);
+        ImplicitLocOpBuilder w(loc, ob);
+        w.setInsertionPointToStart(scopeBody);
+        body(w, ivs);
+        memref::AllocaScopeReturnOp::create(w, ValueRange{});
+        w.setInsertionPointAfter(scope);
+        scf::InParallelOp::create(w);
+      });
+}
+
+} // namespace rotor::attn::lowering

@@ -1,0 +1,43 @@
+//===- WorkgroupKernel.h - Building blocks of workgroup kernels -*- C++ -*-===//
+//
+// The pieces every workgroup-form lowering (docs/KERNELS.md) writes: the
+// block-mapped loop with its alloca scope, thread phases, read-only views of
+// the operands, and the host-side test that lets rows be read as 16-byte
+// vectors.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_LIB_CONVERSION_ATTNTOLINALG_WORKGROUPKERNEL_H
+#define ROTOR_LIB_CONVERSION_ATTNTOLINALG_WORKGROUPKERNEL_H
+
+#include "LoweringUtils.h"
+
+namespace rotor::attn::lowering {
+
+/// `tensor` as a read-only buffer of any strides and offset, with a unit
+/// innermost stride (so that rows can be read as vectors).
+mlir::Value readOnlyBuffer(mlir::ImplicitLocOpBuilder &b, mlir::Value tensor);
+
+/// An i1, computed where `b` is: whether every row of `buffer` (its
+/// innermost dim) starts 16-byte aligned, i.e. its first element is and
+/// every outer stride is a multiple of `vectorWidth` elements.
+mlir::Value rowsAligned16(mlir::ImplicitLocOpBuilder &b, mlir::Value buffer,
+                          int64_t vectorWidth);
+
+/// One phase of a workgroup: `count` iterations spread over its threads
+/// (an scf.forall mapped to #gpu.thread<x>).
+void threadPhase(
+    mlir::OpBuilder &b, mlir::Location loc, int64_t count,
+    llvm::function_ref<void(mlir::ImplicitLocOpBuilder &, mlir::Value)> body);
+
+/// The workgroup loop: an scf.forall over `grid` whose dims map to GPU
+/// blocks x, y, z in order; `body` builds one workgroup's code inside an
+/// alloca scope (its allocas are the workgroup's buffers).
+void workgroupLoop(
+    mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::OpFoldResult> grid,
+    llvm::function_ref<void(mlir::ImplicitLocOpBuilder &, mlir::ValueRange)>
+        body);
+
+} // namespace rotor::attn::lowering
+
+#endif // ROTOR_LIB_CONVERSION_ATTNTOLINALG_WORKGROUPKERNEL_H
