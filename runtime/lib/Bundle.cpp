@@ -401,6 +401,14 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   bool cudaTarget = bundle.target() == Target::Cuda;
   std::vector<void *> staged; // inputs copied to managed memory
   std::vector<void *> freed;  // result buffers already released
+  // Staged inputs go back on every way out, errors included.
+  struct FreeStaged {
+    std::vector<void *> &blocks;
+    ~FreeStaged() {
+      for (void *ptr : blocks)
+        cuda::freeTemporary(ptr);
+    }
+  } freeStaged{staged};
   for (const Slot &s : entry.arguments) {
     if (s.kind == "cache_len") {
       packed.push_back(&cacheLen);
@@ -414,8 +422,6 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       if (cudaTarget) {
         data = cuda::allocTemporary(input.bytes.size());
         if (!data) {
-          for (void *ptr : staged)
-            cuda::freeTemporary(ptr);
           return R::failure(entry.name + ": cannot allocate GPU memory: " +
                             cuda::synchronizeAndTakeError());
         }
@@ -440,8 +446,6 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   entry.function(packed.data());
   if (cudaTarget)
     if (std::string err = cuda::synchronizeAndTakeError(); !err.empty()) {
-      for (void *ptr : staged)
-        cuda::freeTemporary(ptr);
       return R::failure(entry.name + " on the GPU: " + err);
     }
 
@@ -508,8 +512,6 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     }
     at += 3 + 2 * rank;
   }
-  for (void *ptr : staged)
-    cuda::freeTemporary(ptr);
   cached += t;
   return output;
 }

@@ -155,7 +155,7 @@ namespace {
 BlockCache &temporaries() {
   static BlockCache *cache = new BlockCache(
       [](size_t bytes) { return allocManaged(bytes); },
-      [](void *ptr) { freeManaged(ptr); }, size_t(4) << 30);
+      [](void *ptr) { freeManaged(ptr); }, size_t(2) << 30);
   return *cache;
 }
 
@@ -165,9 +165,10 @@ void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
 void freeTemporary(void *ptr) { temporaries().put(ptr); }
 
 namespace {
+std::once_flag streamOnce;
 CUstream stream() {
-  if (!sharedStream)
-    CHECK(cuStreamCreate(&sharedStream, 0));
+  std::call_once(streamOnce,
+                 [] { CHECK(cuStreamCreate(&sharedStream, 0)); });
   return sharedStream;
 }
 } // namespace
@@ -269,7 +270,7 @@ __attribute__((visibility("default"))) void *mgpuStreamCreate() {
 }
 
 __attribute__((visibility("default"))) void mgpuStreamDestroy(void *s) {
-  if (s != sharedStream)
+  if (s != stream())
     CHECK(cuStreamDestroy(s));
 }
 

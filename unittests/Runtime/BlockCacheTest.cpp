@@ -51,9 +51,17 @@ TEST(BlockCacheTest, ReusesFreedBlocksOfTheSameSize) {
     void *e = cache.get(1024);
     EXPECT_EQ(c.allocations, 3);
     cache.put(e);
+    // A freed block up to twice the size asked for serves: 4096 for 2100.
+    void *f = cache.get(2100);
+    EXPECT_EQ(c.allocations, 3);
+    // 1500: the 4096 block is out and 1024 is too small: a new one.
+    void *g = cache.get(1500);
+    EXPECT_EQ(c.allocations, 4);
+    cache.put(f);
+    cache.put(g);
   }
   // The destructor releases what it kept.
-  EXPECT_EQ(c.releases, 3);
+  EXPECT_EQ(c.releases, 4);
   EXPECT_TRUE(c.live.empty());
 }
 
@@ -68,6 +76,41 @@ TEST(BlockCacheTest, KeepsNoMoreThanItsLimit) {
   cache.trim();
   EXPECT_EQ(c.releases, 2);
   EXPECT_EQ(cache.cachedBytes(), 0u);
+}
+
+TEST(BlockCacheTest, GivesBackWhatItKeepsWhenMemoryRunsOut) {
+  int allocations = 0, releases = 0;
+  size_t inUse = 0;
+  std::set<void *> live;
+  // A device with room for two 1 KiB blocks.
+  BlockCache cache(
+      [&](size_t bytes) -> void * {
+        if (inUse + bytes > 2048)
+          return nullptr;
+        ++allocations;
+        inUse += bytes;
+        void *p = std::malloc(bytes);
+        live.insert(p);
+        return p;
+      },
+      [&](void *p) {
+        ++releases;
+        live.erase(p);
+        inUse -= 1024;
+        std::free(p);
+      },
+      1 << 20);
+  void *a = cache.get(1024), *b = cache.get(1024);
+  cache.put(a);
+  cache.put(b); // both kept: the device is full of cached blocks
+  void *big = cache.get(2048); // no 2 KiB block fits, nor memory for one
+  EXPECT_NE(big, nullptr);
+  EXPECT_EQ(releases, 2);
+  EXPECT_EQ(allocations, 3);
+  cache.put(big);
+  cache.trim();
+  for (void *p : live)
+    std::free(p);
 }
 
 TEST(BlockCacheTest, ReleasesBlocksItDidNotMake) {

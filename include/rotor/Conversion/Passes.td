@@ -174,9 +174,11 @@ def MapWorkgroupLoopsToGpu : Pass<"rotor-map-workgroup-loops-to-gpu", "mlir::fun
       (block-uniform control flow), which is how the lowerings write them.
 
     Everything else in the body runs in every thread, so it must compute
-    block-uniform values. Thread phases nested in thread phases, other
-    parallel loops, and heap allocations in the body are rejected with an
-    error naming the op.
+    block-uniform values; it may read workgroup buffers (a phase that
+    follows such reads first waits at a barrier too) but not write them.
+    Thread phases nested in thread phases, other parallel loops, stores to
+    workgroup buffers outside phases, and heap allocations in the body are
+    rejected with an error naming the op.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
                            "mlir::arith::ArithDialect"];
@@ -184,6 +186,20 @@ def MapWorkgroupLoopsToGpu : Pass<"rotor-map-workgroup-loops-to-gpu", "mlir::fun
     Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
            "Threads per block">,
   ];
+}
+
+def AlignWorkgroupBuffers : Pass<"rotor-align-workgroup-buffers"> {
+  let summary = "Align every workgroup buffer of a gpu.func to 16 bytes";
+  let description = [{
+    LLVM assumes a workgroup buffer (a `.shared` array) is aligned enough
+    to combine neighbouring accesses into vector loads (`ld.shared.v4`),
+    while NVPTX declares each array with only its element's alignment;
+    where ptxas places the array then decides whether such a load faults.
+    Setting `llvm.align = 16` on each workgroup attribution makes the
+    declaration promise what the loads assume. Runs after
+    `gpu-kernel-outlining`.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
 #endif // ROTOR_CONVERSION_PASSES_TD

@@ -27,6 +27,7 @@ void rotor::buildGpuPipeline(OpPassManager &pm,
       // Constants and dims go into the kernels (outlining no longer sinks
       // them), so that loop bounds and strides are known to the NVVM side.
       "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+      "rotor-align-workgroup-buffers,"
       "rotor-host-allocs-to-gpu,canonicalize,"
       "nvvm-attach-target{{chip={1} features=+ptx80},"
       // Kernels: the same exact bf16/f16 emulation as the host.

@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace rotor {
@@ -116,6 +117,22 @@ struct MapWorkgroupLoopsToGpuPass
         op->emitOpError("is not supported inside a block-mapped loop");
         return WalkResult::interrupt();
       }
+      // Code between phases runs in every thread: a store there to a
+      // workgroup buffer would race with itself.
+      Value stored;
+      if (auto store = dyn_cast<memref::StoreOp>(op))
+        stored = store.getMemRef();
+      else if (auto store = dyn_cast<vector::StoreOp>(op))
+        stored = store.getBase();
+      if (stored && llvm::any_of(allocas, [&](memref::AllocaOp a) {
+            return a.getResult() == stored;
+          })) {
+        auto phase = op->getParentOfType<scf::ParallelOp>();
+        if (phase == loop) {
+          op->emitOpError("writes a workgroup buffer outside a thread phase");
+          return WalkResult::interrupt();
+        }
+      }
       if (auto alloca = dyn_cast<memref::AllocaOp>(op);
           alloca && !llvm::is_contained(allocas, alloca)) {
         op->emitOpError("a workgroup buffer must be allocated at the top of "
@@ -182,13 +199,40 @@ struct MapWorkgroupLoopsToGpuPass
     }
 
     // Thread phases: a loop strided by the block size, then a barrier.
+    // A phase right after code that read a workgroup buffer (in every
+    // thread) also waits before it starts, lest it overwrite what a slower
+    // thread has yet to read.
     SmallVector<scf::ParallelOp> phases;
     launch.getBody().walk([&](scf::ParallelOp p) { phases.push_back(p); });
+    auto readsWorkgroupMemory = [&](Operation *op) {
+      return op
+          ->walk([&](Operation *inner) {
+            Value read;
+            if (auto load = dyn_cast<memref::LoadOp>(inner))
+              read = load.getMemRef();
+            else if (auto load = dyn_cast<vector::LoadOp>(inner))
+              read = load.getBase();
+            if (read && llvm::is_contained(launch.getWorkgroupAttributions(),
+                                           read))
+              return WalkResult::interrupt();
+            return WalkResult::advance();
+          })
+          .wasInterrupted();
+    };
     Value tid = nullptr;
     for (scf::ParallelOp phase : phases) {
       b.setInsertionPointToStart(&launchBody);
       if (!tid)
         tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+      for (Operation *before = phase->getPrevNode();
+           before && !isa<gpu::BarrierOp, scf::ParallelOp>(before);
+           before = before->getPrevNode()) {
+        if (readsWorkgroupMemory(before)) {
+          b.setInsertionPoint(phase);
+          gpu::BarrierOp::create(b, phase.getLoc());
+          break;
+        }
+      }
       b.setInsertionPoint(phase);
       Location pl = phase.getLoc();
       Value lb = phase.getLowerBound()[0], ub = phase.getUpperBound()[0],

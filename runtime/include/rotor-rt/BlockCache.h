@@ -4,7 +4,9 @@
 // and frees them before returning, so each decode step would ask the
 // driver for the same blocks again (and managed memory would fault its
 // pages in again). Freed blocks are kept by size, up to a byte limit, and
-// handed out again; only what does not fit the limit goes back.
+// handed out again (best fit, at most twice the size asked for, so that
+// sizes that drift, like the KV-split partials as the cache grows, still
+// reuse); what does not fit the limit goes back.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +16,7 @@
 #include <cstddef>
 #include <functional>
 #include <mutex>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -34,24 +37,35 @@ public:
   ~BlockCache() { trim(); }
 
   /// A block of at least `bytes` (sizes round up to 256 bytes, the
-  /// driver's alignment), reused when one of that size is free.
+  /// driver's alignment): a freed one of the smallest size that fits, up to
+  /// twice as large, else a new one. When the driver has no memory left,
+  /// the cached blocks go back and the allocation is tried once more.
   void *get(size_t bytes) {
     size_t size = roundUp(bytes);
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = freeBySize.find(size);
-    void *block = nullptr;
-    if (it != freeBySize.end() && !it->second.empty()) {
-      block = it->second.back();
-      it->second.pop_back();
-      cached -= size;
-      ++reused;
-    } else {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = freeBySize.lower_bound(size);
+      if (it != freeBySize.end() && it->first <= 2 * size) {
+        void *block = it->second.back();
+        it->second.pop_back();
+        cached -= it->first;
+        sizes[block] = it->first;
+        if (it->second.empty())
+          freeBySize.erase(it);
+        ++reused;
+        return block;
+      }
+    }
+    void *block = allocate(size);
+    if (!block) {
+      trim();
       block = allocate(size);
       if (!block)
         return nullptr;
-      ++fresh;
     }
+    std::lock_guard<std::mutex> lock(mutex);
     sizes[block] = size;
+    ++fresh;
     return block;
   }
 
@@ -98,7 +112,7 @@ private:
   Release release;
   size_t limit;
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void *>> freeBySize;
+  std::map<size_t, std::vector<void *>> freeBySize;
   std::unordered_map<void *, size_t> sizes;
   size_t cached = 0, fresh = 0, reused = 0;
 };

@@ -163,3 +163,50 @@ func.func @unmapped_inner(%out: memref<?x4xf32>, %n: index) {
 
 // RUN: not rotor-opt %s --pass-pipeline='builtin.module(func.func(rotor-map-workgroup-loops-to-gpu{block-size=2048}))' -split-input-file 2>&1 | FileCheck %s --check-prefix=SIZE
 // SIZE: error: rotor-map-workgroup-loops-to-gpu: block-size must be in [1, 1024], got 2048
+
+// -----
+
+// Code between phases may read a workgroup buffer (every thread does); the
+// phase after it waits first, so that no thread overwrites what another
+// has yet to read.
+// CHECK-LABEL: func.func @read_between_phases(
+// CHECK: gpu.barrier
+// CHECK: memref.load %{{.+}}[%c0
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: arith.muli %thread_id_x
+// CHECK: scf.for
+func.func @read_between_phases(%out: memref<?xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %f = arith.constant 1.0 : f32
+  scf.parallel (%b) = (%c0) to (%n) step (%c1) {
+    %buf = memref.alloca() : memref<16xf32>
+    scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+      memref.store %f, %buf[%i] : memref<16xf32>
+      scf.reduce
+    } {mapping = [#gpu.thread<x>]}
+    %first = memref.load %buf[%c0] : memref<16xf32>
+    scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+      memref.store %first, %buf[%i] : memref<16xf32>
+      scf.reduce
+    } {mapping = [#gpu.thread<x>]}
+    scf.reduce
+  } {mapping = [#gpu.block<x>]}
+  return
+}
+
+// -----
+
+func.func @write_between_phases(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %f = arith.constant 1.0 : f32
+  scf.parallel (%b) = (%c0) to (%n) step (%c1) {
+    %buf = memref.alloca() : memref<16xf32>
+    // expected-error @below {{'memref.store' op writes a workgroup buffer outside a thread phase}}
+    memref.store %f, %buf[%c0] : memref<16xf32>
+    scf.reduce
+  } {mapping = [#gpu.block<x>]}
+  return
+}

@@ -22,7 +22,7 @@
 
 // PTX: gpu.binary @prefill_kernel
 // PTX-SAME: .visible .entry prefill_kernel(
-// PTX-SAME: .shared .align 4 .b8 __wg_prefill_kernel_0[16512]
+// PTX-SAME: .shared .align 16 .b8 __wg_prefill_kernel_0[16512]
 // PTX-SAME: bar.sync
 // PTX-SAME: ld.global.v4.b32
 // PTX-SAME: st.shared.b32
