@@ -239,6 +239,21 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
     return R::failure(dir + ": uploading the weights: " + err);
 
+  // Waits after launches are needed only if the host code reads or writes
+  // what kernels use (rotor-mark-host-device-memory-access); bundles that
+  // do not say, wait.
+  if (b->bundleTarget == Target::Cuda) {
+    bool wait = true;
+    if (m.contains("gpu") && m["gpu"].is_object() &&
+        m["gpu"].contains("host_reads_device_memory")) {
+      const nlohmann::json &reads = m["gpu"]["host_reads_device_memory"];
+      if (!reads.is_boolean())
+        return bad("gpu.host_reads_device_memory must be true or false");
+      wait = reads.get<bool>();
+    }
+    cuda::setWaitAfterLaunches(wait);
+  }
+
   // Kernel modules load from their cubins where the bundle has them: the
   // host library's constructors load the modules as it opens.
   if (b->bundleTarget == Target::Cuda && m.contains("gpu") &&

@@ -53,6 +53,7 @@ bool ready = false;
 // serializes them as separate streams plus a synchronization each did, but
 // without creating and destroying a stream per launch.
 CUstream sharedStream = nullptr;
+bool waitAfterLaunches = true;
 
 // Kernel modules: PTX text -> ptxas's cubin of it, from the manifest.
 struct Cubin {
@@ -150,28 +151,33 @@ std::string moduleSummary() {
 }
 
 namespace {
-// The host code's temporaries (mgpuMemAlloc/mgpuMemFree), reused across
-// calls. Never destroyed: at exit the driver may already be gone.
-BlockCache &temporaries() {
-  static BlockCache *cache = new BlockCache(
-      [](size_t bytes) { return allocManaged(bytes); },
-      [](void *ptr) { freeManaged(ptr); }, size_t(2) << 30);
-  return *cache;
-}
-
-} // namespace
-
-void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
-void freeTemporary(void *ptr) { temporaries().put(ptr); }
-
-namespace {
 std::once_flag streamOnce;
 CUstream stream() {
   std::call_once(streamOnce,
                  [] { CHECK(cuStreamCreate(&sharedStream, 0)); });
   return sharedStream;
 }
+
+// The host code's temporaries (mgpuMemAlloc/mgpuMemFree), reused across
+// calls. Never destroyed: at exit the driver may already be gone.
+BlockCache &temporaries() {
+  static BlockCache *cache = new BlockCache(
+      [](size_t bytes) { return allocManaged(bytes); },
+      [](void *ptr) {
+        // Queued kernels may still use a block the cache gives back.
+        CHECK(cuStreamSynchronize(stream()));
+        freeManaged(ptr);
+      },
+      size_t(2) << 30);
+  return *cache;
+}
+
 } // namespace
+
+void setWaitAfterLaunches(bool wait) { waitAfterLaunches = wait; }
+
+void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
+void freeTemporary(void *ptr) { temporaries().put(ptr); }
 
 void *allocManaged(size_t bytes) {
   CUdeviceptr ptr = 0;
@@ -274,7 +280,12 @@ __attribute__((visibility("default"))) void mgpuStreamDestroy(void *s) {
     CHECK(cuStreamDestroy(s));
 }
 
+// The host code waits after each launch; where it never touches kernel
+// memory (the manifest says), the one in-order stream needs no wait until
+// the entry point returns and the runtime synchronizes.
 __attribute__((visibility("default"))) void mgpuStreamSynchronize(void *s) {
+  if (!waitAfterLaunches && s == stream())
+    return;
   CHECK(cuStreamSynchronize(s));
 }
 
@@ -283,10 +294,11 @@ __attribute__((visibility("default"))) void *mgpuMemAlloc(uint64_t bytes,
   return allocTemporary(bytes);
 }
 
-// Both sides are host-visible (managed memory or host constants), and the
-// host code waits for all earlier work before it copies.
+// Both sides are host-visible (managed memory or host constants); the copy
+// is the host's, so queued kernels must be done first.
 __attribute__((visibility("default"))) void
 mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
+  CHECK(cuStreamSynchronize(stream()));
   std::memcpy(dst, src, bytes);
 }
 

@@ -188,6 +188,18 @@ def MapWorkgroupLoopsToGpu : Pass<"rotor-map-workgroup-loops-to-gpu", "mlir::fun
   ];
 }
 
+def MarkHostDeviceMemoryAccess : Pass<"rotor-mark-host-device-memory-access", "mlir::ModuleOp"> {
+  let summary = "Record whether host code reads or writes kernel memory";
+  let description = [{
+    Sets `rotor.host_reads_device_memory` on the module: true when any op of
+    a `func.func` (the host code, after outlining) other than a `gpu` op may
+    read or write memory (a `memref.load`, a copy, a call, ...). When it is
+    false, the host code only allocates, launches, copies through `gpu`
+    ops and frees, which one in-order stream keeps ordered; the bundle's
+    manifest says so and the runtime then skips the wait after each launch.
+  }];
+}
+
 def AlignWorkgroupBuffers : Pass<"rotor-align-workgroup-buffers"> {
   let summary = "Align every workgroup buffer of a gpu.func to 16 bytes";
   let description = [{

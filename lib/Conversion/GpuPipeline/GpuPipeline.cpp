@@ -28,7 +28,7 @@ void rotor::buildGpuPipeline(OpPassManager &pm,
       // them), so that loop bounds and strides are known to the NVVM side.
       "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
       "rotor-align-workgroup-buffers,"
-      "rotor-host-allocs-to-gpu,canonicalize,"
+      "rotor-host-allocs-to-gpu,canonicalize,rotor-mark-host-device-memory-access,"
       "nvvm-attach-target{{chip={1} features=+ptx80},"
       // Kernels: the same exact bf16/f16 emulation as the host.
       "gpu.module(math-extend-to-supported-types{{target-type=f32},"

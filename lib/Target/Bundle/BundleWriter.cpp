@@ -307,6 +307,10 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
         writeKernels(module, inBundle("kernels"), options.gpu);
     if (!kernels)
       return kernels.takeError();
+    // Absent (old bundles) or true: the runtime waits after every launch.
+    auto reads =
+        module->getAttrOfType<BoolAttr>("rotor.host_reads_device_memory");
+    (*kernels)["host_reads_device_memory"] = !reads || reads.getValue();
     (*manifest)["gpu"] = std::move(*kernels);
   }
   // Caches updated in place have left the entry points' results (see

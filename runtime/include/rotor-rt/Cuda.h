@@ -26,6 +26,12 @@ bool available();
 void *allocManaged(size_t bytes);
 void freeManaged(void *ptr);
 
+/// Whether mgpuStreamSynchronize must wait: yes (the default) unless the
+/// bundle's manifest says its host code never reads or writes memory the
+/// kernels use. Then launches only queue on the one stream, and the runtime
+/// waits once when an entry point returns.
+void setWaitAfterLaunches(bool wait);
+
 /// Managed blocks that are reused across calls once freed: the host
 /// code's temporaries (mgpuMemAlloc/mgpuMemFree), and the inputs and
 /// results the runtime passes each call. freeTemporary takes any managed
