@@ -102,7 +102,7 @@ TEST(BlockCacheTest, GivesBackWhatItKeepsWhenMemoryRunsOut) {
       1 << 20);
   void *a = cache.get(1024), *b = cache.get(1024);
   cache.put(a);
-  cache.put(b); // both kept: the device is full of cached blocks
+  cache.put(b);                // both kept: the device is full of cached blocks
   void *big = cache.get(2048); // no 2 KiB block fits, nor memory for one
   EXPECT_NE(big, nullptr);
   EXPECT_EQ(releases, 2);

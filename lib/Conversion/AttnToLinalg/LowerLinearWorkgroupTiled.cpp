@@ -52,227 +52,242 @@ int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
 
 /// Writes one output of a tile: token t, column col (both in range), from
 /// sums[i][j] of the workgroup buffer `sums` (accumulate type).
-using WriteOutput = function_ref<void(OpBuilder &, Location, Value t,
-                                      Value col, Value i, Value j,
-                                      Value sums)>;
+using WriteOutput = function_ref<void(OpBuilder &, Location, Value t, Value col,
+                                      Value i, Value j, Value sums)>;
 
 /// The GEMM kernel of `op` with tiles of `tileRows` x `tileCols` outputs
 /// ((tileRows / 4) x (tileCols / 8) = 128 micro-tiles), whose last phase
 /// hands each output that exists to `write`.
 void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
                        int64_t tileCols, WriteOutput write) {
-    auto xType = cast<RankedTensorType>(op.getInput().getType());
-    auto wType = cast<RankedTensorType>(op.getWeight().getType());
-    Type compute = op.getPrecision().getCompute();
-    Type acc = op.getPrecision().getAccumulate();
-    Type xElem = xType.getElementType(), wElem = wType.getElementType();
-    const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
-    const int64_t colTiles = llvm::divideCeil(n, tileCols);
-    auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
-    auto ci0 = [&](int64_t v) { return idx(b, b.getLoc(), v); };
-    Value x = readOnlyBuffer(b, op.getInput()),
-          w = readOnlyBuffer(b, op.getWeight());
-    Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
-    Value tokens = memref::DimOp::create(b, x, 0);
-    Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(tileRows));
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  Type compute = op.getPrecision().getCompute();
+  Type acc = op.getPrecision().getAccumulate();
+  Type xElem = xType.getElementType(), wElem = wType.getElementType();
+  const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
+  const int64_t colTiles = llvm::divideCeil(n, tileCols);
+  auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(bb, loc, v);
+  };
+  auto ci0 = [&](int64_t v) { return idx(b, b.getLoc(), v); };
+  Value x = readOnlyBuffer(b, op.getInput()),
+        w = readOnlyBuffer(b, op.getWeight());
+  Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
+  Value tokens = memref::DimOp::create(b, x, 0);
+  Value rowTiles = arith::CeilDivUIOp::create(b, tokens, ci0(tileRows));
 
-    // 16-byte loads of a slice row, where rows are whole vectors and both
-    // operands' rows start 16-byte aligned (decided once, on the host).
-    auto vectorWidthOf = [&](Type elem) {
-      int64_t vw = 16 / bytesOf(elem);
-      return (e % vw || kSlice % vw) ? int64_t(1) : vw;
-    };
-    int64_t xWidth = vectorWidthOf(xElem), wWidth = vectorWidthOf(wElem);
-    Value aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
-    for (auto [src, vw] : {std::pair{x, xWidth}, std::pair{w, wWidth}})
-      if (vw > 1)
-        aligned = arith::AndIOp::create(b, aligned, rowsAligned16(b, src, vw));
+  // 16-byte loads of a slice row, where rows are whole vectors and both
+  // operands' rows start 16-byte aligned (decided once, on the host).
+  auto vectorWidthOf = [&](Type elem) {
+    int64_t vw = 16 / bytesOf(elem);
+    return (e % vw || kSlice % vw) ? int64_t(1) : vw;
+  };
+  int64_t xWidth = vectorWidthOf(xElem), wWidth = vectorWidthOf(wElem);
+  Value aligned = arith::ConstantOp::create(b, b.getBoolAttr(true));
+  for (auto [src, vw] : {std::pair{x, xWidth}, std::pair{w, wWidth}})
+    if (vw > 1)
+      aligned = arith::AndIOp::create(b, aligned, rowsAligned16(b, src, vw));
 
-    workgroupLoop(
-        b, {rowTiles, b.getIndexAttr(colTiles)},
-        [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
-          Location loc = wb.getLoc();
-          auto c = [&](int64_t v) { return idx(wb, wb.getLoc(), v); };
-          Value row0 = arith::MulIOp::create(wb, ivs[0], c(tileRows));
-          Value col0 = arith::MulIOp::create(wb, ivs[1], c(tileCols));
-          Value xs = memref::AllocaOp::create(
-              wb, MemRefType::get({tileRows, kSlice + 1}, carrierType(xElem)));
-          Value ws = memref::AllocaOp::create(
-              wb, MemRefType::get({tileCols, kSlice + 1}, carrierType(wElem)));
-          Value sums = memref::AllocaOp::create(
-              wb, MemRefType::get({tileRows, tileCols}, acc));
+  workgroupLoop(
+      b, {rowTiles, b.getIndexAttr(colTiles)},
+      [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+        Location loc = wb.getLoc();
+        auto c = [&](int64_t v) { return idx(wb, wb.getLoc(), v); };
+        Value row0 = arith::MulIOp::create(wb, ivs[0], c(tileRows));
+        Value col0 = arith::MulIOp::create(wb, ivs[1], c(tileCols));
+        Value xs = memref::AllocaOp::create(
+            wb, MemRefType::get({tileRows, kSlice + 1}, carrierType(xElem)));
+        Value ws = memref::AllocaOp::create(
+            wb, MemRefType::get({tileCols, kSlice + 1}, carrierType(wElem)));
+        Value sums = memref::AllocaOp::create(
+            wb, MemRefType::get({tileRows, tileCols}, acc));
 
-          // Sums start at the bias, widened exactly (or 0).
-          threadPhase(wb, loc, tileRows * tileCols,
-                [&](ImplicitLocOpBuilder &ib, Value it) {
-            auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-            Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
-            Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
-            Value init = floatConst(ib, ib.getLoc(), acc, 0.0);
-            if (bias) {
-              Value col = arith::AddIOp::create(ib, col0, j);
-              Value inRange =
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col, ci(n));
-              auto read = scf::IfOp::create(
-                  ib, inRange,
-                  [&](OpBuilder &tb, Location tl) {
-                    Value v = memref::LoadOp::create(tb, tl, bias, ValueRange{col});
-                    scf::YieldOp::create(tb, tl, castFloat(tb, tl, v, acc));
-                  },
-                  [&](OpBuilder &tb, Location tl) {
-                    scf::YieldOp::create(tb, tl, floatConst(tb, tl, acc, 0.0));
-                  });
-              init = read.getResult(0);
-            }
-            memref::StoreOp::create(ib, init, sums, ValueRange{i, j});
-          });
-
-          // Stage rows [first, first + count) x slice [k0, k0 + kSlice) of
-          // `src` (`limit` rows) into `dst`, zeros past the edges.
-          auto stage = [&](OpBuilder &sb0, Location sl0, Value src, Value dst,
-                           Value first, int64_t count, Value limit, Value k0,
-                           int64_t vw) {
-            Type elem = cast<MemRefType>(src.getType()).getElementType();
-            threadPhase(sb0, sl0, count * (kSlice / vw),
-                  [&](ImplicitLocOpBuilder &ib, Value it) {
+        // Sums start at the bias, widened exactly (or 0).
+        threadPhase(
+            wb, loc, tileRows * tileCols,
+            [&](ImplicitLocOpBuilder &ib, Value it) {
               auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-              Value r = arith::DivUIOp::create(ib, it, ci(kSlice / vw));
-              Value kk = arith::MulIOp::create(
-                  ib, arith::RemUIOp::create(ib, it, ci(kSlice / vw)), ci(vw));
-              Value row = arith::AddIOp::create(ib, first, r);
-              Value k = arith::AddIOp::create(ib, k0, kk);
-              // A vector is whole or absent: e is a multiple of vw.
+              Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
+              Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
+              Value init = floatConst(ib, ib.getLoc(), acc, 0.0);
+              if (bias) {
+                Value col = arith::AddIOp::create(ib, col0, j);
+                Value inRange = arith::CmpIOp::create(
+                    ib, arith::CmpIPredicate::ult, col, ci(n));
+                auto read = scf::IfOp::create(
+                    ib, inRange,
+                    [&](OpBuilder &tb, Location tl) {
+                      Value v =
+                          memref::LoadOp::create(tb, tl, bias, ValueRange{col});
+                      scf::YieldOp::create(tb, tl, castFloat(tb, tl, v, acc));
+                    },
+                    [&](OpBuilder &tb, Location tl) {
+                      scf::YieldOp::create(tb, tl,
+                                           floatConst(tb, tl, acc, 0.0));
+                    });
+                init = read.getResult(0);
+              }
+              memref::StoreOp::create(ib, init, sums, ValueRange{i, j});
+            });
+
+        // Stage rows [first, first + count) x slice [k0, k0 + kSlice) of
+        // `src` (`limit` rows) into `dst`, zeros past the edges.
+        auto stage = [&](OpBuilder &sb0, Location sl0, Value src, Value dst,
+                         Value first, int64_t count, Value limit, Value k0,
+                         int64_t vw) {
+          Type elem = cast<MemRefType>(src.getType()).getElementType();
+          threadPhase(
+              sb0, sl0, count * (kSlice / vw),
+              [&](ImplicitLocOpBuilder &ib, Value it) {
+                auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+                Value r = arith::DivUIOp::create(ib, it, ci(kSlice / vw));
+                Value kk = arith::MulIOp::create(
+                    ib, arith::RemUIOp::create(ib, it, ci(kSlice / vw)),
+                    ci(vw));
+                Value row = arith::AddIOp::create(ib, first, r);
+                Value k = arith::AddIOp::create(ib, k0, kk);
+                // A vector is whole or absent: e is a multiple of vw.
+                Value inside = arith::AndIOp::create(
+                    ib,
+                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, row,
+                                          limit),
+                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, k,
+                                          ci(e)));
+                auto storeAll = [&](OpBuilder &tb, Location tl,
+                                    ArrayRef<Value> values) {
+                  for (auto [m, value] : llvm::enumerate(values))
+                    memref::StoreOp::create(
+                        tb, tl, toCarrier(tb, tl, value), dst,
+                        ValueRange{
+                            r, arith::AddIOp::create(tb, tl, kk,
+                                                     idx(tb, tl, int64_t(m)))});
+                };
+                auto scalarLoads = [&](OpBuilder &tb, Location tl) {
+                  SmallVector<Value> values;
+                  for (int64_t m = 0; m < vw; ++m) {
+                    Value km = arith::AddIOp::create(tb, tl, k, idx(tb, tl, m));
+                    // Scalar columns may run past e when vw == 1 only at
+                    // k itself, which `inside` checked.
+                    values.push_back(memref::LoadOp::create(
+                        tb, tl, src, ValueRange{row, km}));
+                  }
+                  storeAll(tb, tl, values);
+                };
+                scf::IfOp::create(
+                    ib, inside,
+                    [&](OpBuilder &tb, Location tl) {
+                      if (vw == 1) {
+                        scalarLoads(tb, tl);
+                      } else {
+                        scf::IfOp::create(
+                            tb, tl, aligned,
+                            [&](OpBuilder &vb, Location vl) {
+                              storeAll(vb, vl,
+                                       loadAlignedVector(vb, vl, src,
+                                                         ValueRange{row, k},
+                                                         vw));
+                              scf::YieldOp::create(vb, vl);
+                            },
+                            [&](OpBuilder &vb, Location vl) {
+                              scalarLoads(vb, vl);
+                              scf::YieldOp::create(vb, vl);
+                            });
+                      }
+                      scf::YieldOp::create(tb, tl);
+                    },
+                    [&](OpBuilder &tb, Location tl) {
+                      storeAll(tb, tl,
+                               SmallVector<Value>(
+                                   vw, floatConst(tb, tl, elem, 0.0)));
+                      scf::YieldOp::create(tb, tl);
+                    });
+              });
+        };
+
+        scf::ForOp::create(
+            wb, c(0), c(e), c(kSlice), ValueRange{},
+            [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
+              stage(lb, ll, x, xs, row0, tileRows, tokens, k0, xWidth);
+              stage(lb, ll, w, ws, col0, tileCols, idx(lb, ll, n), k0, wWidth);
+              // Thread (ib, jb): rows ib*4 + r, columns jb + c*8.
+              int64_t colGroups = tileCols / kMicroCols;
+              threadPhase(
+                  lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
+                    auto ci = [&](int64_t v) {
+                      return idx(ib, ib.getLoc(), v);
+                    };
+                    Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
+                    Value cb = arith::RemUIOp::create(ib, it, ci(colGroups));
+                    SmallVector<Value> rows, cols, init;
+                    for (int64_t r = 0; r < kMicroRows; ++r)
+                      rows.push_back(arith::AddIOp::create(
+                          ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
+                          ci(r)));
+                    for (int64_t m = 0; m < kMicroCols; ++m)
+                      cols.push_back(
+                          arith::AddIOp::create(ib, cb, ci(m * colGroups)));
+                    for (Value i : rows)
+                      for (Value j : cols)
+                        init.push_back(
+                            memref::LoadOp::create(ib, sums, ValueRange{i, j}));
+                    // The slice's last columns past e are zeros: stop at e.
+                    Value kEnd = arith::MinUIOp::create(
+                        ib, ci(kSlice), arith::SubIOp::create(ib, ci(e), k0));
+                    auto loop = scf::ForOp::create(
+                        ib, ci(0), kEnd, ci(1), init,
+                        [&](OpBuilder &fb, Location fl, Value kk,
+                            ValueRange s) {
+                          SmallVector<Value> xv, wv, next;
+                          for (Value i : rows)
+                            xv.push_back(
+                                fromCarrier(fb, fl,
+                                            memref::LoadOp::create(
+                                                fb, fl, xs, ValueRange{i, kk}),
+                                            xElem));
+                          for (Value j : cols)
+                            wv.push_back(
+                                fromCarrier(fb, fl,
+                                            memref::LoadOp::create(
+                                                fb, fl, ws, ValueRange{j, kk}),
+                                            wElem));
+                          for (int64_t r = 0; r < kMicroRows; ++r)
+                            for (int64_t m = 0; m < kMicroCols; ++m)
+                              next.push_back(multiplyAccumulate(
+                                  fb, fl, s[r * kMicroCols + m], xv[r], wv[m],
+                                  compute, acc));
+                          scf::YieldOp::create(fb, fl, next);
+                        });
+                    for (int64_t r = 0; r < kMicroRows; ++r)
+                      for (int64_t m = 0; m < kMicroCols; ++m)
+                        memref::StoreOp::create(
+                            ib, loop.getResult(r * kMicroCols + m), sums,
+                            ValueRange{rows[r], cols[m]});
+                  });
+              scf::YieldOp::create(lb, ll);
+            });
+
+        // The outputs that exist, written by the caller's epilogue.
+        threadPhase(
+            wb, loc, tileRows * tileCols,
+            [&](ImplicitLocOpBuilder &ib, Value it) {
+              auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+              Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
+              Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
+              Value t = arith::AddIOp::create(ib, row0, i);
+              Value col = arith::AddIOp::create(ib, col0, j);
               Value inside = arith::AndIOp::create(
                   ib,
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, row, limit),
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, k, ci(e)));
-              auto storeAll = [&](OpBuilder &tb, Location tl,
-                                  ArrayRef<Value> values) {
-                for (auto [m, value] : llvm::enumerate(values))
-                  memref::StoreOp::create(
-                      tb, tl, toCarrier(tb, tl, value), dst,
-                      ValueRange{r, arith::AddIOp::create(
-                                        tb, tl, kk, idx(tb, tl, int64_t(m)))});
-              };
-              auto scalarLoads = [&](OpBuilder &tb, Location tl) {
-                SmallVector<Value> values;
-                for (int64_t m = 0; m < vw; ++m) {
-                  Value km = arith::AddIOp::create(tb, tl, k, idx(tb, tl, m));
-                  // Scalar columns may run past e when vw == 1 only at
-                  // k itself, which `inside` checked.
-                  values.push_back(
-                      memref::LoadOp::create(tb, tl, src, ValueRange{row, km}));
-                }
-                storeAll(tb, tl, values);
-              };
-              scf::IfOp::create(
-                  ib, inside,
-                  [&](OpBuilder &tb, Location tl) {
-                    if (vw == 1) {
-                      scalarLoads(tb, tl);
-                    } else {
-                      scf::IfOp::create(
-                          tb, tl, aligned,
-                          [&](OpBuilder &vb, Location vl) {
-                            storeAll(vb, vl,
-                                     loadAlignedVector(vb, vl, src,
-                                                       ValueRange{row, k}, vw));
-                            scf::YieldOp::create(vb, vl);
-                          },
-                          [&](OpBuilder &vb, Location vl) {
-                            scalarLoads(vb, vl);
-                            scf::YieldOp::create(vb, vl);
-                          });
-                    }
-                    scf::YieldOp::create(tb, tl);
-                  },
-                  [&](OpBuilder &tb, Location tl) {
-                    storeAll(tb, tl,
-                             SmallVector<Value>(vw, floatConst(tb, tl, elem, 0.0)));
-                    scf::YieldOp::create(tb, tl);
-                  });
-            });
-          };
-
-          scf::ForOp::create(
-              wb, c(0), c(e), c(kSlice), ValueRange{},
-              [&](OpBuilder &lb, Location ll, Value k0, ValueRange) {
-                stage(lb, ll, x, xs, row0, tileRows, tokens, k0, xWidth);
-                stage(lb, ll, w, ws, col0, tileCols, idx(lb, ll, n), k0,
-                      wWidth);
-                // Thread (ib, jb): rows ib*4 + r, columns jb + c*8.
-                int64_t colGroups = tileCols / kMicroCols;
-                threadPhase(lb, ll, kThreads, [&](ImplicitLocOpBuilder &ib, Value it) {
-                  auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-                  Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
-                  Value cb = arith::RemUIOp::create(ib, it, ci(colGroups));
-                  SmallVector<Value> rows, cols, init;
-                  for (int64_t r = 0; r < kMicroRows; ++r)
-                    rows.push_back(arith::AddIOp::create(
-                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r)));
-                  for (int64_t m = 0; m < kMicroCols; ++m)
-                    cols.push_back(
-                        arith::AddIOp::create(ib, cb, ci(m * colGroups)));
-                  for (Value i : rows)
-                    for (Value j : cols)
-                      init.push_back(
-                          memref::LoadOp::create(ib, sums, ValueRange{i, j}));
-                  // The slice's last columns past e are zeros: stop at e.
-                  Value kEnd = arith::MinUIOp::create(
-                      ib, ci(kSlice),
-                      arith::SubIOp::create(ib, ci(e), k0));
-                  auto loop = scf::ForOp::create(
-                      ib, ci(0), kEnd, ci(1), init,
-                      [&](OpBuilder &fb, Location fl, Value kk, ValueRange s) {
-                        SmallVector<Value> xv, wv, next;
-                        for (Value i : rows)
-                          xv.push_back(fromCarrier(
-                              fb, fl,
-                              memref::LoadOp::create(fb, fl, xs,
-                                                     ValueRange{i, kk}),
-                              xElem));
-                        for (Value j : cols)
-                          wv.push_back(fromCarrier(
-                              fb, fl,
-                              memref::LoadOp::create(fb, fl, ws,
-                                                     ValueRange{j, kk}),
-                              wElem));
-                        for (int64_t r = 0; r < kMicroRows; ++r)
-                          for (int64_t m = 0; m < kMicroCols; ++m)
-                            next.push_back(multiplyAccumulate(
-                                fb, fl, s[r * kMicroCols + m], xv[r], wv[m],
-                                compute, acc));
-                        scf::YieldOp::create(fb, fl, next);
-                      });
-                  for (int64_t r = 0; r < kMicroRows; ++r)
-                    for (int64_t m = 0; m < kMicroCols; ++m)
-                      memref::StoreOp::create(
-                          ib, loop.getResult(r * kMicroCols + m), sums,
-                          ValueRange{rows[r], cols[m]});
-                });
-                scf::YieldOp::create(lb, ll);
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t,
+                                        tokens),
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col,
+                                        ci(n)));
+              scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
+                write(tb, tl, t, col, i, j, sums);
+                scf::YieldOp::create(tb, tl);
               });
-
-          // The outputs that exist, written by the caller's epilogue.
-          threadPhase(wb, loc, tileRows * tileCols,
-                [&](ImplicitLocOpBuilder &ib, Value it) {
-            auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-            Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
-            Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
-            Value t = arith::AddIOp::create(ib, row0, i);
-            Value col = arith::AddIOp::create(ib, col0, j);
-            Value inside = arith::AndIOp::create(
-                ib, arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tokens),
-                arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col, ci(n)));
-            scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
-              write(tb, tl, t, col, i, j, sums);
-              scf::YieldOp::create(tb, tl);
             });
-          });
-        });
-
+      });
 }
 
 /// The checks every workgroup GEMM needs.
@@ -305,15 +320,14 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
         b, MemRefType::get(resultType.getShape(), storage),
         resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
     // One rounding to the result type.
-    emitWorkgroupGemm(b, op, kTileRows, kTileCols,
-                      [&](OpBuilder &tb, Location tl, Value t, Value col,
-                          Value i, Value j, Value sums) {
-                        Value s = memref::LoadOp::create(tb, tl, sums,
-                                                         ValueRange{i, j});
-                        memref::StoreOp::create(tb, tl,
-                                                castFloat(tb, tl, s, storage),
-                                                y, ValueRange{t, col});
-                      });
+    emitWorkgroupGemm(
+        b, op, kTileRows, kTileCols,
+        [&](OpBuilder &tb, Location tl, Value t, Value col, Value i, Value j,
+            Value sums) {
+          Value s = memref::LoadOp::create(tb, tl, sums, ValueRange{i, j});
+          memref::StoreOp::create(tb, tl, castFloat(tb, tl, s, storage), y,
+                                  ValueRange{t, col});
+        });
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, resultType, y, /*restrict=*/true,
                                /*writable=*/true));
@@ -383,16 +397,16 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
           // head dim, since a tile is a head.
           auto projected = [&](Value dim) {
             return castFloat(
-                tb, tl, memref::LoadOp::create(tb, tl, sums, ValueRange{i, dim}),
+                tb, tl,
+                memref::LoadOp::create(tb, tl, sums, ValueRange{i, dim}),
                 storage);
           };
           Value position = memref::LoadOp::create(tb, tl, posBuffer, t);
-          Value rotated = emitter.emit(tb, tl, j, projected(j), projected,
-                                       position);
+          Value rotated =
+              emitter.emit(tb, tl, j, projected(j), projected, position);
           Value head = arith::DivUIOp::create(
               tb, tl, col, arith::ConstantIndexOp::create(tb, tl, d));
-          memref::StoreOp::create(tb, tl, rotated, out,
-                                  ValueRange{t, head, j});
+          memref::StoreOp::create(tb, tl, rotated, out, ValueRange{t, head, j});
         });
     rewriter.replaceOp(rope, bufferization::ToTensorOp::create(
                                  b, resultType, out, /*restrict=*/true,
@@ -407,6 +421,7 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
 
 void rotor::attn::lowering::populateWorkgroupTiledLinearPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LowerLinearToWorkgroupTiles,
-               LowerLinearWithRopeToWorkgroupTiles>(patterns.getContext());
+  patterns
+      .add<LowerLinearToWorkgroupTiles, LowerLinearWithRopeToWorkgroupTiles>(
+          patterns.getContext());
 }

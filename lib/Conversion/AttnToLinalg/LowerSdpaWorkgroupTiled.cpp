@@ -72,8 +72,8 @@ std::optional<Tiles> chooseTiles(int64_t d, int64_t dv, Type storage, Type acc,
   for (int64_t keys : {64, 32, 16, 8}) {
     int64_t bq = keys;
     if (rows)
-      bq = std::min<int64_t>(keys, std::max<int64_t>(
-                                       2, llvm::PowerOf2Ceil(uint64_t(*rows))));
+      bq = std::min<int64_t>(
+          keys, std::max<int64_t>(2, llvm::PowerOf2Ceil(uint64_t(*rows))));
     int64_t bytes = keys * (std::max(d, dv) + 1) * bytesOf(storage) +
                     bq * (keys + 1) * bytesOf(acc) + bq * dv * bytesOf(acc) +
                     3 * bq * bytesOf(acc) + bq * 8;
@@ -157,8 +157,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
         b, ci0(1),
         arith::DivUIOp::create(
             b, ci0(kTargetWorkgroups),
-            arith::MulIOp::create(b, arith::MaxUIOp::create(b, rowTiles, ci0(1)),
-                                  ci0(hkv))));
+            arith::MulIOp::create(
+                b, arith::MaxUIOp::create(b, rowTiles, ci0(1)), ci0(hkv))));
     Value splitsWanted = arith::MaxUIOp::create(
         b, ci0(1), arith::MinUIOp::create(b, keyTiles, wanted));
     Value tilesPerSplit = arith::MaxUIOp::create(
@@ -166,8 +166,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Value splits = arith::MaxUIOp::create(
         b, ci0(1), arith::CeilDivUIOp::create(b, keyTiles, tilesPerSplit));
     Value chunk = arith::MulIOp::create(b, tilesPerSplit, ci0(keyTile));
-    Value split = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, splits,
-                                        ci0(1));
+    Value split =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, splits, ci0(1));
     // Partials, [splits][Tq][Hq] and [splits][Tq][Hq][Dv]; empty without a
     // split.
     Value partialCount = arith::SelectOp::create(b, split, splits, ci0(0));
@@ -201,18 +201,21 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto headOf = [&](OpBuilder &qb, Location ql, Value row) {
             return arith::AddIOp::create(
                        qb, ql,
-                       arith::MulIOp::create(qb, ql, kvHead, idx(qb, ql, group)),
+                       arith::MulIOp::create(qb, ql, kvHead,
+                                             idx(qb, ql, group)),
                        arith::RemUIOp::create(qb, ql, row, idx(qb, ql, group)))
                 .getResult();
           };
-          auto workgroupBuffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
+          auto workgroupBuffer = [&](ArrayRef<int64_t> shape,
+                                     Type type) -> Value {
             return memref::AllocaOp::create(w, MemRefType::get(shape, type));
           };
           Value kvTile =
               workgroupBuffer({keyTile, width}, carrierType(kvStorage));
           Value scores = workgroupBuffer({rowTile, sWidth}, acc);
           Value outAcc = workgroupBuffer({rowTile, dv}, acc);
-          Value rowMax = workgroupBuffer({rowTile}, acc), rowSum = workgroupBuffer({rowTile}, acc),
+          Value rowMax = workgroupBuffer({rowTile}, acc),
+                rowSum = workgroupBuffer({rowTile}, acc),
                 rowScale = workgroupBuffer({rowTile}, acc);
           Value rowPos = workgroupBuffer({rowTile}, i64);
 
@@ -220,15 +223,16 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           // INT64_MIN masks every key), empty max, sum and output.
           threadPhase(w, loc, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
             Value row = arith::AddIOp::create(ib, row0, i);
-            Value inRange = arith::CmpIOp::create(
-                ib, arith::CmpIPredicate::ult, row, rowCount);
+            Value inRange = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
+                                                  row, rowCount);
             auto pos = scf::IfOp::create(
                 ib, inRange,
                 [&](OpBuilder &tb, Location tl) {
                   Value t = queryOf(tb, tl, row);
                   Value p;
                   if (positions) {
-                    p = memref::LoadOp::create(tb, tl, positions, ValueRange{t});
+                    p = memref::LoadOp::create(tb, tl, positions,
+                                               ValueRange{t});
                     if (p.getType() != i64)
                       p = arith::ExtSIOp::create(tb, tl, i64, p);
                   } else {
@@ -248,17 +252,21 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                               std::numeric_limits<int64_t>::min()))});
                 });
             memref::StoreOp::create(ib, pos.getResult(0), rowPos, i);
-            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, negInf),
-                                    rowMax, i);
+            memref::StoreOp::create(
+                ib, floatConst(ib, ib.getLoc(), acc, negInf), rowMax, i);
             memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
                                     rowSum, i);
           });
-          threadPhase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
-            Value i = arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
-            Value col = arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
-            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
-                                    outAcc, ValueRange{i, col});
-          });
+          threadPhase(
+              w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
+                Value i =
+                    arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
+                Value col =
+                    arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
+                memref::StoreOp::create(ib,
+                                        floatConst(ib, ib.getLoc(), acc, 0.0),
+                                        outAcc, ValueRange{i, col});
+              });
 
           // Keys j < bound can be visible to some row of the workgroup; the
           // same value in every thread, so the KV loop is uniform.
@@ -269,10 +277,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             auto maxLoop = scf::ForOp::create(
                 w, c(0), c(rowTile), c(1), ValueRange{lowest},
                 [&](OpBuilder &lb, Location ll, Value i, ValueRange carried) {
-                  Value p = memref::LoadOp::create(lb, ll, rowPos, ValueRange{i});
-                  scf::YieldOp::create(
-                      lb, ll,
-                      ValueRange{arith::MaxSIOp::create(lb, ll, p, carried[0])});
+                  Value p =
+                      memref::LoadOp::create(lb, ll, rowPos, ValueRange{i});
+                  scf::YieldOp::create(lb, ll,
+                                       ValueRange{arith::MaxSIOp::create(
+                                           lb, ll, p, carried[0])});
                 });
             Value maxPos = maxLoop.getResult(0);
             // INT64_MIN + 1 would not overflow, but a row past the end has
@@ -280,10 +289,12 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
             Value visible = arith::AddIOp::create(
                 w,
                 arith::MaxSIOp::create(
-                    w, maxPos, arith::ConstantOp::create(w, w.getI64IntegerAttr(-1))),
+                    w, maxPos,
+                    arith::ConstantOp::create(w, w.getI64IntegerAttr(-1))),
                 arith::ConstantOp::create(w, w.getI64IntegerAttr(1)));
             bound = arith::MinSIOp::create(
-                w, arith::IndexCastOp::create(w, w.getIndexType(), visible), tk);
+                w, arith::IndexCastOp::create(w, w.getIndexType(), visible),
+                tk);
           }
 
           // Stage rows [j0, j0 + tile) of K or V (head kvHead, `cols`
@@ -292,61 +303,64 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
                            int64_t cols) {
             int64_t vw = vectorWidth;
-            threadPhase(ob2, l2, keyTile * (cols / vw), [&](ImplicitLocOpBuilder &ib,
-                                                   Value it) {
-              auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-              Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
-              Value e = arith::MulIOp::create(
-                  ib, arith::RemUIOp::create(ib, it, ci(cols / vw)), ci(vw));
-              Value key = arith::AddIOp::create(ib, j0, j);
-              Value visible =
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, key, bound);
-              auto storeAll = [&](OpBuilder &sb, Location sl,
-                                  ArrayRef<Value> values) {
-                for (auto [n, value] : llvm::enumerate(values))
-                  memref::StoreOp::create(
-                      sb, sl, toCarrier(sb, sl, value), kvTile,
-                      ValueRange{j, arith::AddIOp::create(
-                                        sb, sl, e, idx(sb, sl, int64_t(n)))});
-              };
-              auto scalarLoads = [&](OpBuilder &sb, Location sl) {
-                SmallVector<Value> values;
-                for (int64_t n = 0; n < vw; ++n)
-                  values.push_back(memref::LoadOp::create(
-                      sb, sl, src,
-                      ValueRange{key, kvHead,
-                                 arith::AddIOp::create(sb, sl, e,
-                                                       idx(sb, sl, n))}));
-                storeAll(sb, sl, values);
-              };
-              scf::IfOp::create(
-                  ib, visible,
-                  [&](OpBuilder &tb, Location tl) {
-                    if (vw == 1) {
-                      scalarLoads(tb, tl);
-                    } else {
-                      scf::IfOp::create(
-                          tb, tl, aligned,
-                          [&](OpBuilder &vb, Location vl) {
-                            storeAll(vb, vl,
-                                     loadAlignedVector(
-                                         vb, vl, src,
-                                         ValueRange{key, kvHead, e}, vw));
-                            scf::YieldOp::create(vb, vl);
-                          },
-                          [&](OpBuilder &sb, Location sl) {
-                            scalarLoads(sb, sl);
-                            scf::YieldOp::create(sb, sl);
-                          });
-                    }
-                    scf::YieldOp::create(tb, tl);
-                  },
-                  [&](OpBuilder &tb, Location tl) {
-                    Value zero = floatConst(tb, tl, kvStorage, 0.0);
-                    storeAll(tb, tl, SmallVector<Value>(vw, zero));
-                    scf::YieldOp::create(tb, tl);
-                  });
-            });
+            threadPhase(
+                ob2, l2, keyTile * (cols / vw),
+                [&](ImplicitLocOpBuilder &ib, Value it) {
+                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+                  Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
+                  Value e = arith::MulIOp::create(
+                      ib, arith::RemUIOp::create(ib, it, ci(cols / vw)),
+                      ci(vw));
+                  Value key = arith::AddIOp::create(ib, j0, j);
+                  Value visible = arith::CmpIOp::create(
+                      ib, arith::CmpIPredicate::ult, key, bound);
+                  auto storeAll = [&](OpBuilder &sb, Location sl,
+                                      ArrayRef<Value> values) {
+                    for (auto [n, value] : llvm::enumerate(values))
+                      memref::StoreOp::create(
+                          sb, sl, toCarrier(sb, sl, value), kvTile,
+                          ValueRange{j,
+                                     arith::AddIOp::create(
+                                         sb, sl, e, idx(sb, sl, int64_t(n)))});
+                  };
+                  auto scalarLoads = [&](OpBuilder &sb, Location sl) {
+                    SmallVector<Value> values;
+                    for (int64_t n = 0; n < vw; ++n)
+                      values.push_back(memref::LoadOp::create(
+                          sb, sl, src,
+                          ValueRange{key, kvHead,
+                                     arith::AddIOp::create(sb, sl, e,
+                                                           idx(sb, sl, n))}));
+                    storeAll(sb, sl, values);
+                  };
+                  scf::IfOp::create(
+                      ib, visible,
+                      [&](OpBuilder &tb, Location tl) {
+                        if (vw == 1) {
+                          scalarLoads(tb, tl);
+                        } else {
+                          scf::IfOp::create(
+                              tb, tl, aligned,
+                              [&](OpBuilder &vb, Location vl) {
+                                storeAll(vb, vl,
+                                         loadAlignedVector(
+                                             vb, vl, src,
+                                             ValueRange{key, kvHead, e}, vw));
+                                scf::YieldOp::create(vb, vl);
+                              },
+                              [&](OpBuilder &sb, Location sl) {
+                                scalarLoads(sb, sl);
+                                scf::YieldOp::create(sb, sl);
+                              });
+                        }
+                        scf::YieldOp::create(tb, tl);
+                      },
+                      [&](OpBuilder &tb, Location tl) {
+                        Value zero = floatConst(tb, tl, kvStorage, 0.0);
+                        storeAll(tb, tl, SmallVector<Value>(vw, zero));
+                        scf::YieldOp::create(tb, tl);
+                      });
+                });
           };
 
           bool causal = op.getCausal();
@@ -360,211 +374,246 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                 // jb + n * (tile / 4), so a warp reads distinct K rows.
                 stage(lb, ll, k, j0, d);
                 int64_t keyGroups = keyTile / kMicroCols;
-                threadPhase(lb, ll, (rowTile / kMicroRows) * keyGroups,
-                      [&](ImplicitLocOpBuilder &ib, Value it) {
-                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-                  Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
-                  Value jb = arith::RemUIOp::create(ib, it, ci(keyGroups));
-                  Value lastRow = arith::SubIOp::create(ib, rowCount, ci(1));
-                  SmallVector<Value> rows, qRows, qHeads, keys;
-                  for (int64_t r = 0; r < kMicroRows; ++r) {
-                    Value i = arith::AddIOp::create(
-                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r));
-                    rows.push_back(i);
-                    // A row past the last reads the last one; its scores
-                    // are masked.
-                    Value row = arith::MinUIOp::create(
-                        ib, arith::AddIOp::create(ib, row0, i), lastRow);
-                    qRows.push_back(queryOf(ib, ib.getLoc(), row));
-                    qHeads.push_back(headOf(ib, ib.getLoc(), row));
-                  }
-                  for (int64_t n = 0; n < kMicroCols; ++n)
-                    keys.push_back(arith::AddIOp::create(
-                        ib, jb, ci(n * keyGroups)));
-                  SmallVector<Value> zeros(kMicroRows * kMicroCols,
-                                           floatConst(ib, ib.getLoc(), acc, 0.0));
-                  auto dot = scf::ForOp::create(
-                      ib, ci(0), ci(d), ci(1), zeros,
-                      [&](OpBuilder &db, Location dl, Value e, ValueRange sums) {
-                        SmallVector<Value> qs, ks, next;
-                        for (auto [t, h] : llvm::zip(qRows, qHeads))
-                          qs.push_back(memref::LoadOp::create(
-                              db, dl, q, ValueRange{t, h, e}));
-                        for (Value j : keys)
-                          ks.push_back(fromCarrier(
-                              db, dl,
-                              memref::LoadOp::create(db, dl, kvTile,
-                                                     ValueRange{j, e}),
-                              kvStorage));
-                        for (int64_t r = 0; r < kMicroRows; ++r)
-                          for (int64_t n = 0; n < kMicroCols; ++n)
-                            next.push_back(multiplyAccumulate(
-                                db, dl, sums[r * kMicroCols + n], qs[r], ks[n],
-                                compute, acc));
-                        scf::YieldOp::create(db, dl, next);
-                      });
-                  Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
-                  Value bound64 = arith::IndexCastOp::create(ib, i64, bound);
-                  for (int64_t r = 0; r < kMicroRows; ++r) {
-                    Value pos = memref::LoadOp::create(ib, rowPos, rows[r]);
-                    for (int64_t n = 0; n < kMicroCols; ++n) {
-                      Value s = arith::MulFOp::create(
-                          ib, dot.getResult(r * kMicroCols + n),
-                          floatConst(ib, ib.getLoc(), acc, scale2));
-                      Value key = arith::AddIOp::create(
-                          ib, j0i64, arith::IndexCastOp::create(ib, i64, keys[n]));
-                      Value hidden = arith::CmpIOp::create(
-                          ib, arith::CmpIPredicate::sge, key, bound64);
-                      if (causal)
-                        hidden = arith::OrIOp::create(
-                            ib, hidden,
-                            arith::CmpIOp::create(ib, arith::CmpIPredicate::sgt,
-                                                  key, pos));
-                      s = arith::SelectOp::create(
-                          ib, hidden, floatConst(ib, ib.getLoc(), acc, negInf), s);
-                      memref::StoreOp::create(ib, s, scores,
-                                              ValueRange{rows[r], keys[n]});
-                    }
-                  }
-                });
+                threadPhase(
+                    lb, ll, (rowTile / kMicroRows) * keyGroups,
+                    [&](ImplicitLocOpBuilder &ib, Value it) {
+                      auto ci = [&](int64_t n) {
+                        return idx(ib, ib.getLoc(), n);
+                      };
+                      Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
+                      Value jb = arith::RemUIOp::create(ib, it, ci(keyGroups));
+                      Value lastRow =
+                          arith::SubIOp::create(ib, rowCount, ci(1));
+                      SmallVector<Value> rows, qRows, qHeads, keys;
+                      for (int64_t r = 0; r < kMicroRows; ++r) {
+                        Value i = arith::AddIOp::create(
+                            ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
+                            ci(r));
+                        rows.push_back(i);
+                        // A row past the last reads the last one; its scores
+                        // are masked.
+                        Value row = arith::MinUIOp::create(
+                            ib, arith::AddIOp::create(ib, row0, i), lastRow);
+                        qRows.push_back(queryOf(ib, ib.getLoc(), row));
+                        qHeads.push_back(headOf(ib, ib.getLoc(), row));
+                      }
+                      for (int64_t n = 0; n < kMicroCols; ++n)
+                        keys.push_back(
+                            arith::AddIOp::create(ib, jb, ci(n * keyGroups)));
+                      SmallVector<Value> zeros(
+                          kMicroRows * kMicroCols,
+                          floatConst(ib, ib.getLoc(), acc, 0.0));
+                      auto dot = scf::ForOp::create(
+                          ib, ci(0), ci(d), ci(1), zeros,
+                          [&](OpBuilder &db, Location dl, Value e,
+                              ValueRange sums) {
+                            SmallVector<Value> qs, ks, next;
+                            for (auto [t, h] : llvm::zip(qRows, qHeads))
+                              qs.push_back(memref::LoadOp::create(
+                                  db, dl, q, ValueRange{t, h, e}));
+                            for (Value j : keys)
+                              ks.push_back(fromCarrier(
+                                  db, dl,
+                                  memref::LoadOp::create(db, dl, kvTile,
+                                                         ValueRange{j, e}),
+                                  kvStorage));
+                            for (int64_t r = 0; r < kMicroRows; ++r)
+                              for (int64_t n = 0; n < kMicroCols; ++n)
+                                next.push_back(multiplyAccumulate(
+                                    db, dl, sums[r * kMicroCols + n], qs[r],
+                                    ks[n], compute, acc));
+                            scf::YieldOp::create(db, dl, next);
+                          });
+                      Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
+                      Value bound64 =
+                          arith::IndexCastOp::create(ib, i64, bound);
+                      for (int64_t r = 0; r < kMicroRows; ++r) {
+                        Value pos = memref::LoadOp::create(ib, rowPos, rows[r]);
+                        for (int64_t n = 0; n < kMicroCols; ++n) {
+                          Value s = arith::MulFOp::create(
+                              ib, dot.getResult(r * kMicroCols + n),
+                              floatConst(ib, ib.getLoc(), acc, scale2));
+                          Value key = arith::AddIOp::create(
+                              ib, j0i64,
+                              arith::IndexCastOp::create(ib, i64, keys[n]));
+                          Value hidden = arith::CmpIOp::create(
+                              ib, arith::CmpIPredicate::sge, key, bound64);
+                          if (causal)
+                            hidden = arith::OrIOp::create(
+                                ib, hidden,
+                                arith::CmpIOp::create(
+                                    ib, arith::CmpIPredicate::sgt, key, pos));
+                          s = arith::SelectOp::create(
+                              ib, hidden,
+                              floatConst(ib, ib.getLoc(), acc, negInf), s);
+                          memref::StoreOp::create(ib, s, scores,
+                                                  ValueRange{rows[r], keys[n]});
+                        }
+                      }
+                    });
 
                 // Row statistics: new max, probabilities in place of the
                 // scores, rescaled sum, and the rescale of the output.
-                threadPhase(lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
-                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-                  Value mOld = memref::LoadOp::create(ib, rowMax, i);
-                  auto maxLoop = scf::ForOp::create(
-                      ib, ci(0), ci(keyTile), ci(1), ValueRange{mOld},
-                      [&](OpBuilder &mb, Location ml, Value j, ValueRange m) {
-                        Value s = memref::LoadOp::create(mb, ml, scores,
-                                                         ValueRange{i, j});
-                        scf::YieldOp::create(
-                            mb, ml,
-                            ValueRange{arith::MaximumFOp::create(mb, ml, s, m[0])});
-                      });
-                  Value mNew = maxLoop.getResult(0);
-                  Value shift = finiteMax(ib, ib.getLoc(), mNew, acc);
-                  Value alpha = math::Exp2Op::create(
-                      ib, arith::SubFOp::create(ib, mOld, shift));
-                  Value lScaled = arith::MulFOp::create(
-                      ib, memref::LoadOp::create(ib, rowSum, i), alpha);
-                  auto sumLoop = scf::ForOp::create(
-                      ib, ci(0), ci(keyTile), ci(1), ValueRange{lScaled},
-                      [&](OpBuilder &sb, Location sl, Value j, ValueRange l) {
-                        Value s = memref::LoadOp::create(sb, sl, scores,
-                                                         ValueRange{i, j});
-                        Value p = math::Exp2Op::create(
-                            sb, sl, arith::SubFOp::create(sb, sl, s, shift));
-                        memref::StoreOp::create(sb, sl, p, scores,
-                                                ValueRange{i, j});
-                        scf::YieldOp::create(
-                            sb, sl, ValueRange{arith::AddFOp::create(sb, sl, p, l[0])});
-                      });
-                  memref::StoreOp::create(ib, mNew, rowMax, i);
-                  memref::StoreOp::create(ib, sumLoop.getResult(0), rowSum, i);
-                  memref::StoreOp::create(ib, alpha, rowScale, i);
-                });
+                threadPhase(
+                    lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
+                      auto ci = [&](int64_t n) {
+                        return idx(ib, ib.getLoc(), n);
+                      };
+                      Value mOld = memref::LoadOp::create(ib, rowMax, i);
+                      auto maxLoop = scf::ForOp::create(
+                          ib, ci(0), ci(keyTile), ci(1), ValueRange{mOld},
+                          [&](OpBuilder &mb, Location ml, Value j,
+                              ValueRange m) {
+                            Value s = memref::LoadOp::create(mb, ml, scores,
+                                                             ValueRange{i, j});
+                            scf::YieldOp::create(
+                                mb, ml,
+                                ValueRange{arith::MaximumFOp::create(mb, ml, s,
+                                                                     m[0])});
+                          });
+                      Value mNew = maxLoop.getResult(0);
+                      Value shift = finiteMax(ib, ib.getLoc(), mNew, acc);
+                      Value alpha = math::Exp2Op::create(
+                          ib, arith::SubFOp::create(ib, mOld, shift));
+                      Value lScaled = arith::MulFOp::create(
+                          ib, memref::LoadOp::create(ib, rowSum, i), alpha);
+                      auto sumLoop = scf::ForOp::create(
+                          ib, ci(0), ci(keyTile), ci(1), ValueRange{lScaled},
+                          [&](OpBuilder &sb, Location sl, Value j,
+                              ValueRange l) {
+                            Value s = memref::LoadOp::create(sb, sl, scores,
+                                                             ValueRange{i, j});
+                            Value p = math::Exp2Op::create(
+                                sb, sl,
+                                arith::SubFOp::create(sb, sl, s, shift));
+                            memref::StoreOp::create(sb, sl, p, scores,
+                                                    ValueRange{i, j});
+                            scf::YieldOp::create(
+                                sb, sl,
+                                ValueRange{
+                                    arith::AddFOp::create(sb, sl, p, l[0])});
+                          });
+                      memref::StoreOp::create(ib, mNew, rowMax, i);
+                      memref::StoreOp::create(ib, sumLoop.getResult(0), rowSum,
+                                              i);
+                      memref::StoreOp::create(ib, alpha, rowScale, i);
+                    });
 
                 // Output: thread (ib, eb) owns rows ib*2 + r and columns
                 // eb + n * (Dv / 4), so a warp reads consecutive V columns.
                 stage(lb, ll, v, j0, dv);
                 int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
                 int64_t colGroups = dv / microCols;
-                threadPhase(lb, ll, (rowTile / kMicroRows) * colGroups,
-                      [&](ImplicitLocOpBuilder &ib, Value it) {
-                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-                  Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
-                  Value eb = arith::RemUIOp::create(ib, it, ci(colGroups));
-                  SmallVector<Value> rows, cols, init;
-                  for (int64_t r = 0; r < kMicroRows; ++r)
-                    rows.push_back(arith::AddIOp::create(
-                        ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)), ci(r)));
-                  for (int64_t n = 0; n < microCols; ++n)
-                    cols.push_back(
-                        arith::AddIOp::create(ib, eb, ci(n * colGroups)));
-                  for (Value i : rows) {
-                    Value alpha = memref::LoadOp::create(ib, rowScale, i);
-                    for (Value e : cols)
-                      init.push_back(arith::MulFOp::create(
-                          ib,
-                          memref::LoadOp::create(ib, outAcc, ValueRange{i, e}),
-                          alpha));
-                  }
-                  auto accLoop = scf::ForOp::create(
-                      ib, ci(0), ci(keyTile), ci(1), init,
-                      [&](OpBuilder &ab, Location al, Value j, ValueRange sums) {
-                        SmallVector<Value> ps, ys, next;
-                        for (Value i : rows)
-                          ps.push_back(memref::LoadOp::create(
-                              ab, al, scores, ValueRange{i, j}));
+                threadPhase(
+                    lb, ll, (rowTile / kMicroRows) * colGroups,
+                    [&](ImplicitLocOpBuilder &ib, Value it) {
+                      auto ci = [&](int64_t n) {
+                        return idx(ib, ib.getLoc(), n);
+                      };
+                      Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
+                      Value eb = arith::RemUIOp::create(ib, it, ci(colGroups));
+                      SmallVector<Value> rows, cols, init;
+                      for (int64_t r = 0; r < kMicroRows; ++r)
+                        rows.push_back(arith::AddIOp::create(
+                            ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
+                            ci(r)));
+                      for (int64_t n = 0; n < microCols; ++n)
+                        cols.push_back(
+                            arith::AddIOp::create(ib, eb, ci(n * colGroups)));
+                      for (Value i : rows) {
+                        Value alpha = memref::LoadOp::create(ib, rowScale, i);
                         for (Value e : cols)
-                          ys.push_back(castFloat(
-                              ab, al,
-                              castFloat(ab, al,
-                                        fromCarrier(ab, al,
-                                                    memref::LoadOp::create(
-                                                        ab, al, kvTile,
-                                                        ValueRange{j, e}),
-                                                    kvStorage),
-                                        compute),
-                              acc));
-                        for (size_t r = 0; r < rows.size(); ++r)
-                          for (size_t n = 0; n < cols.size(); ++n)
-                            next.push_back(arith::AddFOp::create(
-                                ab, al, sums[r * cols.size() + n],
-                                arith::MulFOp::create(ab, al, ps[r], ys[n])));
-                        scf::YieldOp::create(ab, al, next);
-                      });
-                  for (size_t r = 0; r < rows.size(); ++r)
-                    for (size_t n = 0; n < cols.size(); ++n)
-                      memref::StoreOp::create(
-                          ib, accLoop.getResult(r * cols.size() + n), outAcc,
-                          ValueRange{rows[r], cols[n]});
-                });
+                          init.push_back(arith::MulFOp::create(
+                              ib,
+                              memref::LoadOp::create(ib, outAcc,
+                                                     ValueRange{i, e}),
+                              alpha));
+                      }
+                      auto accLoop = scf::ForOp::create(
+                          ib, ci(0), ci(keyTile), ci(1), init,
+                          [&](OpBuilder &ab, Location al, Value j,
+                              ValueRange sums) {
+                            SmallVector<Value> ps, ys, next;
+                            for (Value i : rows)
+                              ps.push_back(memref::LoadOp::create(
+                                  ab, al, scores, ValueRange{i, j}));
+                            for (Value e : cols)
+                              ys.push_back(castFloat(
+                                  ab, al,
+                                  castFloat(ab, al,
+                                            fromCarrier(ab, al,
+                                                        memref::LoadOp::create(
+                                                            ab, al, kvTile,
+                                                            ValueRange{j, e}),
+                                                        kvStorage),
+                                            compute),
+                                  acc));
+                            for (size_t r = 0; r < rows.size(); ++r)
+                              for (size_t n = 0; n < cols.size(); ++n)
+                                next.push_back(arith::AddFOp::create(
+                                    ab, al, sums[r * cols.size() + n],
+                                    arith::MulFOp::create(ab, al, ps[r],
+                                                          ys[n])));
+                            scf::YieldOp::create(ab, al, next);
+                          });
+                      for (size_t r = 0; r < rows.size(); ++r)
+                        for (size_t n = 0; n < cols.size(); ++n)
+                          memref::StoreOp::create(
+                              ib, accLoop.getResult(r * cols.size() + n),
+                              outAcc, ValueRange{rows[r], cols[n]});
+                    });
                 scf::YieldOp::create(lb, ll);
               });
 
           // Normalize and write the rows that exist, or, split, leave
           // their partials for the combine.
-          threadPhase(w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
-            auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-            Value i = arith::DivUIOp::create(ib, it, ci(dv));
-            Value e = arith::RemUIOp::create(ib, it, ci(dv));
-            Value row = arith::AddIOp::create(ib, row0, i);
-            Value inRange = arith::CmpIOp::create(
-                ib, arith::CmpIPredicate::ult, row, rowCount);
-            scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
-              Value t = queryOf(tb, tl, row), head = headOf(tb, tl, row);
-              Value o = memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e});
-              Value l = memref::LoadOp::create(tb, tl, rowSum, ValueRange{i});
-              scf::IfOp::create(
-                  tb, tl, split,
-                  [&](OpBuilder &pb, Location pl) {
-                    memref::StoreOp::create(pb, pl, o, partOut,
-                                            ValueRange{splitIndex, t, head, e});
-                    Value first = arith::CmpIOp::create(
-                        pb, pl, arith::CmpIPredicate::eq, e, idx(pb, pl, 0));
-                    scf::IfOp::create(pb, pl, first, [&](OpBuilder &fb,
-                                                         Location fl) {
-                      memref::StoreOp::create(
-                          fb, fl,
-                          memref::LoadOp::create(fb, fl, rowMax, ValueRange{i}),
-                          partMax, ValueRange{splitIndex, t, head});
-                      memref::StoreOp::create(fb, fl, l, partSum,
-                                              ValueRange{splitIndex, t, head});
-                      scf::YieldOp::create(fb, fl);
-                    });
-                    scf::YieldOp::create(pb, pl);
-                  },
-                  [&](OpBuilder &nb, Location nl) {
-                    memref::StoreOp::create(
-                        nb, nl, normalizedElement(nb, nl, o, l, acc, storage),
-                        out, ValueRange{t, head, e});
-                    scf::YieldOp::create(nb, nl);
-                  });
-              scf::YieldOp::create(tb, tl);
-            });
-          });
+          threadPhase(
+              w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
+                auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
+                Value i = arith::DivUIOp::create(ib, it, ci(dv));
+                Value e = arith::RemUIOp::create(ib, it, ci(dv));
+                Value row = arith::AddIOp::create(ib, row0, i);
+                Value inRange = arith::CmpIOp::create(
+                    ib, arith::CmpIPredicate::ult, row, rowCount);
+                scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
+                  Value t = queryOf(tb, tl, row), head = headOf(tb, tl, row);
+                  Value o =
+                      memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e});
+                  Value l =
+                      memref::LoadOp::create(tb, tl, rowSum, ValueRange{i});
+                  scf::IfOp::create(
+                      tb, tl, split,
+                      [&](OpBuilder &pb, Location pl) {
+                        memref::StoreOp::create(
+                            pb, pl, o, partOut,
+                            ValueRange{splitIndex, t, head, e});
+                        Value first = arith::CmpIOp::create(
+                            pb, pl, arith::CmpIPredicate::eq, e,
+                            idx(pb, pl, 0));
+                        scf::IfOp::create(
+                            pb, pl, first, [&](OpBuilder &fb, Location fl) {
+                              memref::StoreOp::create(
+                                  fb, fl,
+                                  memref::LoadOp::create(fb, fl, rowMax,
+                                                         ValueRange{i}),
+                                  partMax, ValueRange{splitIndex, t, head});
+                              memref::StoreOp::create(
+                                  fb, fl, l, partSum,
+                                  ValueRange{splitIndex, t, head});
+                              scf::YieldOp::create(fb, fl);
+                            });
+                        scf::YieldOp::create(pb, pl);
+                      },
+                      [&](OpBuilder &nb, Location nl) {
+                        memref::StoreOp::create(
+                            nb, nl,
+                            normalizedElement(nb, nl, o, l, acc, storage), out,
+                            ValueRange{t, head, e});
+                        scf::YieldOp::create(nb, nl);
+                      });
+                  scf::YieldOp::create(tb, tl);
+                });
+              });
         });
 
     // Combine the splits: each rescaled to the largest max (the exp2
@@ -585,7 +634,8 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                   Value ms = memref::LoadOp::create(lb, ll, partMax,
                                                     ValueRange{sIdx, t, h});
                   scf::YieldOp::create(
-                      lb, ll, ValueRange{arith::MaximumFOp::create(lb, ll, ms, m[0])});
+                      lb, ll,
+                      ValueRange{arith::MaximumFOp::create(lb, ll, ms, m[0])});
                 });
             Value shift = finiteMax(ib, ib.getLoc(), maxLoop.getResult(0), acc);
             Value zero = floatConst(ib, ib.getLoc(), acc, 0.0);

@@ -45,13 +45,13 @@ void threadPhase(OpBuilder &b, Location loc, int64_t count,
                  function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
   auto mapping = b.getArrayAttr(
       {gpu::GPUThreadMappingAttr::get(b.getContext(), gpu::MappingId::DimX)});
-  scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(count)}, ValueRange{},
-      mapping, [&](OpBuilder &tb, Location tl, ValueRange ivs) {
-        ImplicitLocOpBuilder ib(tl, tb);
-        body(ib, ivs[0]);
-        scf::InParallelOp::create(ib);
-      });
+  scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(count)},
+                        ValueRange{}, mapping,
+                        [&](OpBuilder &tb, Location tl, ValueRange ivs) {
+                          ImplicitLocOpBuilder ib(tl, tb);
+                          body(ib, ivs[0]);
+                          scf::InParallelOp::create(ib);
+                        });
 }
 
 void workgroupLoop(
@@ -63,19 +63,19 @@ void workgroupLoop(
   SmallVector<Attribute> mapping;
   for (size_t i = 0; i < grid.size(); ++i)
     mapping.push_back(gpu::GPUBlockMappingAttr::get(b.getContext(), dims[i]));
-  scf::ForallOp::create(
-      b, grid, ValueRange{}, b.getArrayAttr(mapping),
-      [&](OpBuilder &ob, Location loc, ValueRange ivs) {
-        auto scope = memref::AllocaScopeOp::create(ob, loc, TypeRange{});
-        Block *scopeBody = new Block();
-        scope.getBodyRegion().push_back(scopeBody);
-        ImplicitLocOpBuilder w(loc, ob);
-        w.setInsertionPointToStart(scopeBody);
-        body(w, ivs);
-        memref::AllocaScopeReturnOp::create(w, ValueRange{});
-        w.setInsertionPointAfter(scope);
-        scf::InParallelOp::create(w);
-      });
+  scf::ForallOp::create(b, grid, ValueRange{}, b.getArrayAttr(mapping),
+                        [&](OpBuilder &ob, Location loc, ValueRange ivs) {
+                          auto scope = memref::AllocaScopeOp::create(
+                              ob, loc, TypeRange{});
+                          Block *scopeBody = new Block();
+                          scope.getBodyRegion().push_back(scopeBody);
+                          ImplicitLocOpBuilder w(loc, ob);
+                          w.setInsertionPointToStart(scopeBody);
+                          body(w, ivs);
+                          memref::AllocaScopeReturnOp::create(w, ValueRange{});
+                          w.setInsertionPointAfter(scope);
+                          scf::InParallelOp::create(w);
+                        });
 }
 
 } // namespace rotor::attn::lowering

@@ -26,8 +26,7 @@ using namespace mlir;
 
 namespace {
 
-template <typename MappingAttr>
-bool isMappedTo(scf::ParallelOp loop) {
+template <typename MappingAttr> bool isMappedTo(scf::ParallelOp loop) {
   auto mapping = loop->getAttrOfType<ArrayAttr>("mapping");
   return mapping && !mapping.empty() &&
          llvm::all_of(mapping, [](Attribute a) { return isa<MappingAttr>(a); });
@@ -150,8 +149,8 @@ struct MapWorkgroupLoopsToGpuPass
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     Value grid[3] = {one, one, one};
     for (auto [dim, attr] : llvm::enumerate(mapping)) {
-      unsigned id =
-          static_cast<unsigned>(cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
+      unsigned id = static_cast<unsigned>(
+          cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
       if (id > 2 || grid[id] != one)
         return loop.emitOpError("each block dim x, y, z may be mapped once");
       grid[id] = loop.getUpperBound()[dim];
@@ -180,8 +179,8 @@ struct MapWorkgroupLoopsToGpuPass
     gpu::KernelDim3 ids = launch.getBlockIds();
     Value idValues[3] = {ids.x, ids.y, ids.z};
     for (auto [dim, attr] : llvm::enumerate(mapping)) {
-      unsigned id =
-          static_cast<unsigned>(cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
+      unsigned id = static_cast<unsigned>(
+          cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
       loop.getInductionVars()[dim].replaceAllUsesWith(idValues[id]);
     }
     for (auto [alloca, buffer] :
@@ -212,8 +211,8 @@ struct MapWorkgroupLoopsToGpuPass
               read = load.getMemRef();
             else if (auto load = dyn_cast<vector::LoadOp>(inner))
               read = load.getBase();
-            if (read && llvm::is_contained(launch.getWorkgroupAttributions(),
-                                           read))
+            if (read &&
+                llvm::is_contained(launch.getWorkgroupAttributions(), read))
               return WalkResult::interrupt();
             return WalkResult::advance();
           })
@@ -245,8 +244,7 @@ struct MapWorkgroupLoopsToGpuPass
       forBody->getOperations().splice(
           forBody->begin(), phase.getBody()->getOperations(),
           phase.getBody()->begin(), std::prev(phase.getBody()->end()));
-      phase.getInductionVars()[0].replaceAllUsesWith(
-          strided.getInductionVar());
+      phase.getInductionVars()[0].replaceAllUsesWith(strided.getInductionVar());
       b.setInsertionPointAfter(strided);
       gpu::BarrierOp::create(b, pl);
       phase.erase();

@@ -32,8 +32,7 @@ bool touchesMemory(Operation *op) {
     return false; // control flow: its body ops are checked themselves
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
   if (!effects)
-    return !op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&
-           !isPure(op);
+    return !op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() && !isPure(op);
   SmallVector<MemoryEffects::EffectInstance> list;
   effects.getEffects(list);
   return llvm::any_of(list, [](const MemoryEffects::EffectInstance &e) {

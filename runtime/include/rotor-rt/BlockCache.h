@@ -15,8 +15,8 @@
 
 #include <cstddef>
 #include <functional>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 

@@ -29,7 +29,9 @@ void trace(const std::string &line) {
 }
 
 int handles = 0;
-void *newHandle() { return reinterpret_cast<void *>(uintptr_t(++handles) << 4); }
+void *newHandle() {
+  return reinterpret_cast<void *>(uintptr_t(++handles) << 4);
+}
 
 } // namespace
 
@@ -52,7 +54,10 @@ int cuCtxSetCurrent(void *) { return 0; }
 int cuCtxSynchronize() { return 0; }
 
 int cuModuleLoadData(void **module, const void *image) {
-  bool elf = std::memcmp(image, "\x7f" "ELF", 4) == 0;
+  bool elf = std::memcmp(image,
+                         "\x7f"
+                         "ELF",
+                         4) == 0;
   if (elf && std::getenv("ROTOR_FAKE_CUDA_REJECT_CUBIN")) {
     trace("module rejected cubin");
     return 209; // CUDA_ERROR_NO_BINARY_FOR_GPU
