@@ -42,6 +42,17 @@ struct ConvertAttnToLinalgPass
     if (unsupported.wasInterrupted())
       return signalPassFailure();
 
+    // Where the workgroup kernel was asked for and cannot be, say so: the
+    // loop-level form it falls back to is far slower on a GPU.
+    if (workgroupTiledSdpa)
+      getOperation().walk([](SdpaOp op) {
+        if (std::string why = lowering::workgroupTiledSdpaObstacle(op);
+            !why.empty())
+          op.emitWarning() << "lowered to the loop-level form, not a "
+                              "workgroup-tiled kernel: "
+                           << why;
+      });
+
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     lowering::populateLinearLoweringPatterns(patterns);

@@ -88,6 +88,31 @@ std::optional<Tiles> chooseTiles(int64_t d, int64_t dv, Type storage, Type acc,
 /// row tile per KV head, which alone would leave most SMs idle.
 constexpr int64_t kTargetWorkgroups = 256;
 
+} // namespace
+
+std::string rotor::attn::lowering::workgroupTiledSdpaObstacle(SdpaOp op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  if (vType.getElementType() != kType.getElementType())
+    return "K and V have different element types";
+  int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
+  std::optional<int64_t> rows;
+  if (!qType.isDynamicDim(0))
+    rows = qType.getDimSize(0) * (hq / hkv);
+  if (!chooseTiles(qType.getDimSize(2), vType.getDimSize(2),
+                   kType.getElementType(), op.getPrecision().getAccumulate(),
+                   rows))
+    return "head dims " + std::to_string(qType.getDimSize(2)) + "/" +
+           std::to_string(vType.getDimSize(2)) +
+           " leave no tile within 48 KiB of shared memory";
+  if (hkv > 65535)
+    return "more than 65535 KV heads (grid.y)";
+  return "";
+}
+
+namespace {
+
 struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
   LowerSdpaToWorkgroupTiles(MLIRContext *ctx)
       // Preferred over the loop-level and split-KV forms where enabled.
@@ -105,17 +130,13 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Type kvStorage = kType.getElementType();
     int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
     int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
-    if (vType.getElementType() != kvStorage)
-      return rewriter.notifyMatchFailure(op, "K and V of different types");
+    if (std::string why = workgroupTiledSdpaObstacle(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
     const int64_t group = hq / hkv;
     std::optional<int64_t> staticRows;
     if (!qType.isDynamicDim(0))
       staticRows = qType.getDimSize(0) * group;
     std::optional<Tiles> tiles = chooseTiles(d, dv, kvStorage, acc, staticRows);
-    if (!tiles)
-      return rewriter.notifyMatchFailure(op, "head dims too large for a tile");
-    if (hkv > 65535)
-      return rewriter.notifyMatchFailure(op, "more KV heads than grid.y");
     const int64_t rowTile = tiles->rows, keyTile = tiles->keys;
     const int64_t width = std::max(d, dv) + 1; // padded K/V row
     const int64_t sWidth = keyTile + 1;        // padded score row

@@ -120,6 +120,8 @@ void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
 void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
+/// Why `op` cannot be a workgroup-tiled SDPA kernel, or "" when it can.
+std::string workgroupTiledSdpaObstacle(SdpaOp op);
 void populateWorkgroupTiledLinearPatterns(mlir::RewritePatternSet &patterns);
 void populateWorkgroupGemvPatterns(mlir::RewritePatternSet &patterns);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,

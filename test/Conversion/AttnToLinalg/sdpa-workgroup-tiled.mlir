@@ -5,6 +5,11 @@
 // whose tiles would not fit 48 KiB are left to the loop-level form.
 // RUN: rotor-opt %s --convert-attn-to-linalg=workgroup-tiled-sdpa=true -split-input-file | FileCheck %s
 // RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
+// Only the op that cannot be a workgroup kernel says so.
+// RUN: rotor-opt %s --convert-attn-to-linalg=workgroup-tiled-sdpa=true -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=WARN
+// WARN-NOT: warning
+// WARN: warning: lowered to the loop-level form, not a workgroup-tiled kernel: head dims 2048/2048 leave no tile within 48 KiB of shared memory
+// WARN-NOT: warning
 
 // CHECK-LABEL: func.func @prefill(
 // CHECK-DAG: %[[Q:.+]] = bufferization.to_buffer %arg0 read_only : tensor<?x4x128xf32> to memref<?x4x128xf32, strided<[?, ?, 1], offset: ?>>
