@@ -217,16 +217,10 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
                     auto ci = [&](int64_t v) {
                       return idx(ib, ib.getLoc(), v);
                     };
-                    Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
-                    Value cb = arith::RemUIOp::create(ib, it, ci(colGroups));
-                    SmallVector<Value> rows, cols, init;
-                    for (int64_t r = 0; r < kMicroRows; ++r)
-                      rows.push_back(arith::AddIOp::create(
-                          ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
-                          ci(r)));
-                    for (int64_t m = 0; m < kMicroCols; ++m)
-                      cols.push_back(
-                          arith::AddIOp::create(ib, cb, ci(m * colGroups)));
+                    MicroTile tile =
+                        microTile(ib, it, colGroups, kMicroRows, kMicroCols);
+                    ArrayRef<Value> rows = tile.rows, cols = tile.cols;
+                    SmallVector<Value> init;
                     for (Value i : rows)
                       for (Value j : cols)
                         init.push_back(
@@ -349,17 +343,11 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
                                 PatternRewriter &rewriter) const override {
     if (failed(matchGemmShapes(linear, rewriter)))
       return failure();
-    if (!linear->hasOneUse())
-      return rewriter.notifyMatchFailure(linear, "projection has other users");
-    auto expand = dyn_cast<tensor::ExpandShapeOp>(*linear->user_begin());
-    if (!expand || !expand->hasOneUse() ||
-        expand.getReassociationIndices() !=
-            SmallVector<ReassociationIndices>{{0}, {1, 2}})
-      return rewriter.notifyMatchFailure(linear, "not split into heads");
-    auto rope = dyn_cast<RopeOp>(*expand->user_begin());
-    if (!rope || rope.getInput() != expand.getResult() ||
-        rope.getRotaryDim() == 0)
-      return rewriter.notifyMatchFailure(linear, "heads do not feed a RoPE");
+    FailureOr<ProjectionIntoRope> chain =
+        matchProjectionIntoRope(linear, rewriter);
+    if (failed(chain))
+      return failure();
+    auto [expand, rope] = *chain;
     auto headsType = cast<RankedTensorType>(rope.getInput().getType());
     int64_t d = headsType.getDimSize(2);
     // A column tile is one head: d columns, as many rows as keep 128

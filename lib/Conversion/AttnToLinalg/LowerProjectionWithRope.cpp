@@ -27,17 +27,11 @@ struct LowerLinearWithRopeEpilogue : OpRewritePattern<LinearOp> {
 
   LogicalResult matchAndRewrite(LinearOp linear,
                                 PatternRewriter &rewriter) const override {
-    if (!linear->hasOneUse())
-      return rewriter.notifyMatchFailure(linear, "projection has other users");
-    auto expand = dyn_cast<tensor::ExpandShapeOp>(*linear->user_begin());
-    if (!expand || !expand->hasOneUse() ||
-        expand.getReassociationIndices() !=
-            SmallVector<ReassociationIndices>{{0}, {1, 2}})
-      return rewriter.notifyMatchFailure(linear, "not split into heads");
-    auto rope = dyn_cast<RopeOp>(*expand->user_begin());
-    if (!rope || rope.getInput() != expand.getResult() ||
-        rope.getRotaryDim() == 0)
-      return rewriter.notifyMatchFailure(linear, "heads do not feed a RoPE");
+    FailureOr<ProjectionIntoRope> chain =
+        matchProjectionIntoRope(linear, rewriter);
+    if (failed(chain))
+      return failure();
+    auto [expand, rope] = *chain;
 
     auto headsType = cast<RankedTensorType>(rope.getInput().getType());
     int64_t heads = headsType.getDimSize(1), d = headsType.getDimSize(2);

@@ -401,16 +401,13 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                       auto ci = [&](int64_t n) {
                         return idx(ib, ib.getLoc(), n);
                       };
-                      Value rb = arith::DivUIOp::create(ib, it, ci(keyGroups));
-                      Value jb = arith::RemUIOp::create(ib, it, ci(keyGroups));
+                      MicroTile tile =
+                          microTile(ib, it, keyGroups, kMicroRows, kMicroCols);
+                      ArrayRef<Value> rows = tile.rows, keys = tile.cols;
                       Value lastRow =
                           arith::SubIOp::create(ib, rowCount, ci(1));
-                      SmallVector<Value> rows, qRows, qHeads, keys;
-                      for (int64_t r = 0; r < kMicroRows; ++r) {
-                        Value i = arith::AddIOp::create(
-                            ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
-                            ci(r));
-                        rows.push_back(i);
+                      SmallVector<Value> qRows, qHeads;
+                      for (Value i : rows) {
                         // A row past the last reads the last one; its scores
                         // are masked.
                         Value row = arith::MinUIOp::create(
@@ -418,9 +415,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                         qRows.push_back(queryOf(ib, ib.getLoc(), row));
                         qHeads.push_back(headOf(ib, ib.getLoc(), row));
                       }
-                      for (int64_t n = 0; n < kMicroCols; ++n)
-                        keys.push_back(
-                            arith::AddIOp::create(ib, jb, ci(n * keyGroups)));
                       SmallVector<Value> zeros(
                           kMicroRows * kMicroCols,
                           floatConst(ib, ib.getLoc(), acc, 0.0));
@@ -531,16 +525,10 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                       auto ci = [&](int64_t n) {
                         return idx(ib, ib.getLoc(), n);
                       };
-                      Value rb = arith::DivUIOp::create(ib, it, ci(colGroups));
-                      Value eb = arith::RemUIOp::create(ib, it, ci(colGroups));
-                      SmallVector<Value> rows, cols, init;
-                      for (int64_t r = 0; r < kMicroRows; ++r)
-                        rows.push_back(arith::AddIOp::create(
-                            ib, arith::MulIOp::create(ib, rb, ci(kMicroRows)),
-                            ci(r)));
-                      for (int64_t n = 0; n < microCols; ++n)
-                        cols.push_back(
-                            arith::AddIOp::create(ib, eb, ci(n * colGroups)));
+                      MicroTile tile =
+                          microTile(ib, it, colGroups, kMicroRows, microCols);
+                      ArrayRef<Value> rows = tile.rows, cols = tile.cols;
+                      SmallVector<Value> init;
                       for (Value i : rows) {
                         Value alpha = memref::LoadOp::create(ib, rowScale, i);
                         for (Value e : cols)

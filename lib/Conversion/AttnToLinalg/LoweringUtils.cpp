@@ -43,6 +43,22 @@ SmallVector<Value> loadAlignedVector(OpBuilder &b, Location loc, Value memref,
   return values;
 }
 
+FailureOr<ProjectionIntoRope>
+matchProjectionIntoRope(LinearOp linear, PatternRewriter &rewriter) {
+  if (!linear->hasOneUse())
+    return rewriter.notifyMatchFailure(linear, "projection has other users");
+  auto expand = dyn_cast<tensor::ExpandShapeOp>(*linear->user_begin());
+  if (!expand || !expand->hasOneUse() ||
+      expand.getReassociationIndices() !=
+          SmallVector<ReassociationIndices>{{0}, {1, 2}})
+    return rewriter.notifyMatchFailure(linear, "not split into heads");
+  auto rope = dyn_cast<RopeOp>(*expand->user_begin());
+  if (!rope || rope.getInput() != expand.getResult() ||
+      rope.getRotaryDim() == 0)
+    return rewriter.notifyMatchFailure(linear, "heads do not feed a RoPE");
+  return ProjectionIntoRope{expand, rope};
+}
+
 Type carrierType(Type elem) {
   if (isa<FloatType>(elem) && elem.getIntOrFloatBitWidth() == 16)
     return IntegerType::get(elem.getContext(), 16);

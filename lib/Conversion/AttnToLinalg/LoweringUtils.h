@@ -108,6 +108,15 @@ llvm::SmallVector<mlir::Value> loadAlignedVector(mlir::OpBuilder &b,
                                                  mlir::ValueRange indices,
                                                  int64_t width);
 
+/// A projection whose only use is its split into heads, whose only use is a
+/// RoPE with a rotary dim (the Q and K paths): what an epilogue can fuse.
+struct ProjectionIntoRope {
+  mlir::tensor::ExpandShapeOp expand;
+  RopeOp rope;
+};
+mlir::FailureOr<ProjectionIntoRope>
+matchProjectionIntoRope(LinearOp linear, mlir::PatternRewriter &rewriter);
+
 /// Registers the lowering patterns of each op family.
 void populateLinearLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);

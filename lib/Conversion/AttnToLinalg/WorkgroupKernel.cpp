@@ -78,4 +78,18 @@ void workgroupLoop(
                         });
 }
 
+MicroTile microTile(ImplicitLocOpBuilder &b, Value index, int64_t colGroups,
+                    int64_t microRows, int64_t microCols) {
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
+  Value rowGroup = arith::DivUIOp::create(b, index, c(colGroups));
+  Value colGroup = arith::RemUIOp::create(b, index, c(colGroups));
+  Value firstRow = arith::MulIOp::create(b, rowGroup, c(microRows));
+  MicroTile tile;
+  for (int64_t r = 0; r < microRows; ++r)
+    tile.rows.push_back(arith::AddIOp::create(b, firstRow, c(r)));
+  for (int64_t m = 0; m < microCols; ++m)
+    tile.cols.push_back(arith::AddIOp::create(b, colGroup, c(m * colGroups)));
+  return tile;
+}
+
 } // namespace rotor::attn::lowering

@@ -38,6 +38,16 @@ void workgroupLoop(
     llvm::function_ref<void(mlir::ImplicitLocOpBuilder &, mlir::ValueRange)>
         body);
 
+/// The elements micro-tile `index` of a phase owns, in a tile `colGroups`
+/// micro-tiles wide: rows (index / colGroups) * microRows + r, contiguous,
+/// and columns index % colGroups + c * colGroups, strided, so that a warp's
+/// neighbouring threads read neighbouring columns (distinct banks).
+struct MicroTile {
+  llvm::SmallVector<mlir::Value> rows, cols;
+};
+MicroTile microTile(mlir::ImplicitLocOpBuilder &b, mlir::Value index,
+                    int64_t colGroups, int64_t microRows, int64_t microCols);
+
 } // namespace rotor::attn::lowering
 
 #endif // ROTOR_LIB_CONVERSION_ATTNTOLINALG_WORKGROUPKERNEL_H
