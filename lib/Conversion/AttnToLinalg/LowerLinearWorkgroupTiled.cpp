@@ -132,76 +132,27 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
             });
 
         // Stage rows [first, first + count) x slice [k0, k0 + kSlice) of
-        // `src` (`limit` rows) into `dst`, zeros past the edges.
+        // `src` (`limit` rows) into `dst`, zeros past the edges (a vector is
+        // whole or absent: e is a multiple of vw).
         auto stage = [&](OpBuilder &sb0, Location sl0, Value src, Value dst,
                          Value first, int64_t count, Value limit, Value k0,
                          int64_t vw) {
-          Type elem = cast<MemRefType>(src.getType()).getElementType();
-          threadPhase(
-              sb0, sl0, count * (kSlice / vw),
-              [&](ImplicitLocOpBuilder &ib, Value it) {
-                auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-                Value r = arith::DivUIOp::create(ib, it, ci(kSlice / vw));
-                Value kk = arith::MulIOp::create(
-                    ib, arith::RemUIOp::create(ib, it, ci(kSlice / vw)),
-                    ci(vw));
-                Value row = arith::AddIOp::create(ib, first, r);
-                Value k = arith::AddIOp::create(ib, k0, kk);
-                // A vector is whole or absent: e is a multiple of vw.
-                Value inside = arith::AndIOp::create(
-                    ib,
-                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, row,
-                                          limit),
-                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, k,
-                                          ci(e)));
-                auto storeAll = [&](OpBuilder &tb, Location tl,
-                                    ArrayRef<Value> values) {
-                  for (auto [m, value] : llvm::enumerate(values))
-                    memref::StoreOp::create(
-                        tb, tl, toCarrier(tb, tl, value), dst,
-                        ValueRange{
-                            r, arith::AddIOp::create(tb, tl, kk,
-                                                     idx(tb, tl, int64_t(m)))});
-                };
-                auto scalarLoads = [&](OpBuilder &tb, Location tl) {
-                  SmallVector<Value> values;
-                  for (int64_t m = 0; m < vw; ++m) {
-                    Value km = arith::AddIOp::create(tb, tl, k, idx(tb, tl, m));
-                    // Scalar columns may run past e when vw == 1 only at
-                    // k itself, which `inside` checked.
-                    values.push_back(memref::LoadOp::create(
-                        tb, tl, src, ValueRange{row, km}));
-                  }
-                  storeAll(tb, tl, values);
-                };
-                scf::IfOp::create(
-                    ib, inside,
-                    [&](OpBuilder &tb, Location tl) {
-                      if (vw == 1) {
-                        scalarLoads(tb, tl);
-                      } else {
-                        scf::IfOp::create(
-                            tb, tl, aligned,
-                            [&](OpBuilder &vb, Location vl) {
-                              storeAll(vb, vl,
-                                       loadAlignedVector(vb, vl, src,
-                                                         ValueRange{row, k},
-                                                         vw));
-                              scf::YieldOp::create(vb, vl);
-                            },
-                            [&](OpBuilder &vb, Location vl) {
-                              scalarLoads(vb, vl);
-                              scf::YieldOp::create(vb, vl);
-                            });
-                      }
-                      scf::YieldOp::create(tb, tl);
-                    },
-                    [&](OpBuilder &tb, Location tl) {
-                      storeAll(tb, tl,
-                               SmallVector<Value>(
-                                   vw, floatConst(tb, tl, elem, 0.0)));
-                      scf::YieldOp::create(tb, tl);
-                    });
+          stageTile(
+              sb0, sl0, src, dst, count, kSlice, vw, vw > 1 ? aligned : Value(),
+              [&](OpBuilder &ib, Location il, Value r, Value kk) {
+                return SmallVector<Value>{
+                    arith::AddIOp::create(ib, il, first, r),
+                    arith::AddIOp::create(ib, il, k0, kk)};
+              },
+              [&](OpBuilder &ib, Location il, Value r, Value kk) -> Value {
+                return arith::AndIOp::create(
+                    ib, il,
+                    arith::CmpIOp::create(
+                        ib, il, arith::CmpIPredicate::ult,
+                        arith::AddIOp::create(ib, il, first, r), limit),
+                    arith::CmpIOp::create(ib, il, arith::CmpIPredicate::ult,
+                                          arith::AddIOp::create(ib, il, k0, kk),
+                                          idx(ib, il, e)));
               });
         };
 

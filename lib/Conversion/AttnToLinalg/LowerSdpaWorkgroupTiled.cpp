@@ -323,64 +323,16 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           // masked key contributes exactly 0 * 0.
           auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
                            int64_t cols) {
-            int64_t vw = vectorWidth;
-            threadPhase(
-                ob2, l2, keyTile * (cols / vw),
-                [&](ImplicitLocOpBuilder &ib, Value it) {
-                  auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-                  Value j = arith::DivUIOp::create(ib, it, ci(cols / vw));
-                  Value e = arith::MulIOp::create(
-                      ib, arith::RemUIOp::create(ib, it, ci(cols / vw)),
-                      ci(vw));
-                  Value key = arith::AddIOp::create(ib, j0, j);
-                  Value visible = arith::CmpIOp::create(
-                      ib, arith::CmpIPredicate::ult, key, bound);
-                  auto storeAll = [&](OpBuilder &sb, Location sl,
-                                      ArrayRef<Value> values) {
-                    for (auto [n, value] : llvm::enumerate(values))
-                      memref::StoreOp::create(
-                          sb, sl, toCarrier(sb, sl, value), kvTile,
-                          ValueRange{j,
-                                     arith::AddIOp::create(
-                                         sb, sl, e, idx(sb, sl, int64_t(n)))});
-                  };
-                  auto scalarLoads = [&](OpBuilder &sb, Location sl) {
-                    SmallVector<Value> values;
-                    for (int64_t n = 0; n < vw; ++n)
-                      values.push_back(memref::LoadOp::create(
-                          sb, sl, src,
-                          ValueRange{key, kvHead,
-                                     arith::AddIOp::create(sb, sl, e,
-                                                           idx(sb, sl, n))}));
-                    storeAll(sb, sl, values);
-                  };
-                  scf::IfOp::create(
-                      ib, visible,
-                      [&](OpBuilder &tb, Location tl) {
-                        if (vw == 1) {
-                          scalarLoads(tb, tl);
-                        } else {
-                          scf::IfOp::create(
-                              tb, tl, aligned,
-                              [&](OpBuilder &vb, Location vl) {
-                                storeAll(vb, vl,
-                                         loadAlignedVector(
-                                             vb, vl, src,
-                                             ValueRange{key, kvHead, e}, vw));
-                                scf::YieldOp::create(vb, vl);
-                              },
-                              [&](OpBuilder &sb, Location sl) {
-                                scalarLoads(sb, sl);
-                                scf::YieldOp::create(sb, sl);
-                              });
-                        }
-                        scf::YieldOp::create(tb, tl);
-                      },
-                      [&](OpBuilder &tb, Location tl) {
-                        Value zero = floatConst(tb, tl, kvStorage, 0.0);
-                        storeAll(tb, tl, SmallVector<Value>(vw, zero));
-                        scf::YieldOp::create(tb, tl);
-                      });
+            stageTile(
+                ob2, l2, src, kvTile, keyTile, cols, vectorWidth, aligned,
+                [&](OpBuilder &sb, Location sl, Value j, Value e) {
+                  return SmallVector<Value>{
+                      arith::AddIOp::create(sb, sl, j0, j), kvHead, e};
+                },
+                [&](OpBuilder &sb, Location sl, Value j, Value) -> Value {
+                  return arith::CmpIOp::create(
+                      sb, sl, arith::CmpIPredicate::ult,
+                      arith::AddIOp::create(sb, sl, j0, j), bound);
                 });
           };
 

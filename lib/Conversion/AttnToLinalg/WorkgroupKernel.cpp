@@ -78,6 +78,69 @@ void workgroupLoop(
                         });
 }
 
+void stageTile(
+    OpBuilder &b, Location loc, Value src, Value dst, int64_t rows,
+    int64_t cols, int64_t vectorWidth, Value aligned,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value, Value)>
+        indices,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> exists) {
+  const int64_t vw = vectorWidth;
+  Type elem = cast<MemRefType>(src.getType()).getElementType();
+  threadPhase(
+      b, loc, rows * (cols / vw), [&](ImplicitLocOpBuilder &ib, Value it) {
+        auto c = [&](OpBuilder &cb, Location cl, int64_t v) {
+          return arith::ConstantIndexOp::create(cb, cl, v).getResult();
+        };
+        Value r = arith::DivUIOp::create(ib, it, c(ib, ib.getLoc(), cols / vw));
+        Value col = arith::MulIOp::create(
+            ib, arith::RemUIOp::create(ib, it, c(ib, ib.getLoc(), cols / vw)),
+            c(ib, ib.getLoc(), vw));
+        auto storeAll = [&](OpBuilder &sb, Location sl,
+                            ArrayRef<Value> values) {
+          for (auto [n, value] : llvm::enumerate(values))
+            memref::StoreOp::create(
+                sb, sl, toCarrier(sb, sl, value), dst,
+                ValueRange{r, arith::AddIOp::create(sb, sl, col,
+                                                    c(sb, sl, int64_t(n)))});
+        };
+        auto scalarLoads = [&](OpBuilder &sb, Location sl) {
+          SmallVector<Value> values;
+          for (int64_t n = 0; n < vw; ++n)
+            values.push_back(memref::LoadOp::create(
+                sb, sl, src,
+                indices(sb, sl, r,
+                        arith::AddIOp::create(sb, sl, col, c(sb, sl, n)))));
+          storeAll(sb, sl, values);
+        };
+        scf::IfOp::create(
+            ib, exists(ib, ib.getLoc(), r, col),
+            [&](OpBuilder &tb, Location tl) {
+              if (vw == 1) {
+                scalarLoads(tb, tl);
+              } else {
+                scf::IfOp::create(
+                    tb, tl, aligned,
+                    [&](OpBuilder &vb, Location vl) {
+                      storeAll(vb, vl,
+                               loadAlignedVector(vb, vl, src,
+                                                 indices(vb, vl, r, col), vw));
+                      scf::YieldOp::create(vb, vl);
+                    },
+                    [&](OpBuilder &sb, Location sl) {
+                      scalarLoads(sb, sl);
+                      scf::YieldOp::create(sb, sl);
+                    });
+              }
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &tb, Location tl) {
+              storeAll(tb, tl,
+                       SmallVector<Value>(vw, floatConst(tb, tl, elem, 0.0)));
+              scf::YieldOp::create(tb, tl);
+            });
+      });
+}
+
 MicroTile microTile(ImplicitLocOpBuilder &b, Value index, int64_t colGroups,
                     int64_t microRows, int64_t microCols) {
   auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };

@@ -38,6 +38,24 @@ void workgroupLoop(
     llvm::function_ref<void(mlir::ImplicitLocOpBuilder &, mlir::ValueRange)>
         body);
 
+/// A phase that stages a `rows` x `cols` tile of `src` into the workgroup
+/// buffer `dst` (element type carrierType(src's)): element (r, c) is
+/// src[indices(r, c)], `indices` giving the innermost index last, or zero
+/// where `exists(r, c)` is false. Each thread iteration moves `vectorWidth`
+/// consecutive elements (cols % vectorWidth == 0, and so must every row
+/// length be, for the zeros): one 16-byte vector load where `aligned` (an
+/// i1, or null when vectorWidth is 1) holds, else scalar loads of the same
+/// elements.
+void stageTile(mlir::OpBuilder &b, mlir::Location loc, mlir::Value src,
+               mlir::Value dst, int64_t rows, int64_t cols, int64_t vectorWidth,
+               mlir::Value aligned,
+               llvm::function_ref<llvm::SmallVector<mlir::Value>(
+                   mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::Value)>
+                   indices,
+               llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                              mlir::Value, mlir::Value)>
+                   exists);
+
 /// The elements micro-tile `index` of a phase owns, in a tile `colGroups`
 /// micro-tiles wide: rows (index / colGroups) * microRows + r, contiguous,
 /// and columns index % colGroups + c * colGroups, strided, so that a warp's
