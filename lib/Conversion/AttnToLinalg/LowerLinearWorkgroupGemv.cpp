@@ -39,8 +39,6 @@ constexpr int64_t kOutputs = 4, kLanes = 32;
 /// Tokens up to this (static) count are decode-shaped; the GEMM takes more.
 constexpr int64_t kMaxTokens = 15;
 
-int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
-
 struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
   LowerLinearToWorkgroupGemv(MLIRContext *ctx)
       : OpRewritePattern(ctx, /*benefit=*/2) {}

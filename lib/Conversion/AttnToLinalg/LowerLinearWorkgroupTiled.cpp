@@ -48,8 +48,6 @@ constexpr int64_t kThreads = 128;
 /// Static tokens below this are decode-shaped.
 constexpr int64_t kMinRows = 16;
 
-int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
-
 /// Writes one output of a tile: token t, column col (both in range), from
 /// sums[i][j] of the workgroup buffer `sums` (accumulate type).
 using WriteOutput = function_ref<void(OpBuilder &, Location, Value t, Value col,

@@ -56,8 +56,6 @@ constexpr int64_t kWorkgroupBytes = 48 * 1024;
 /// Register micro-tile of the score and output phases: rows x columns.
 constexpr int64_t kMicroRows = 2, kMicroCols = 4;
 
-int64_t bytesOf(Type t) { return (t.getIntOrFloatBitWidth() + 7) / 8; }
-
 struct Tiles {
   int64_t rows; ///< Rows per workgroup (BQ).
   int64_t keys; ///< Keys per KV tile (BK).

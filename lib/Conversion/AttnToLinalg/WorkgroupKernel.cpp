@@ -24,8 +24,7 @@ Value readOnlyBuffer(ImplicitLocOpBuilder &b, Value tensor) {
 
 Value rowsAligned16(ImplicitLocOpBuilder &b, Value buffer,
                     int64_t vectorWidth) {
-  auto type = cast<MemRefType>(buffer.getType());
-  int64_t bytes = (type.getElementTypeBitWidth() + 7) / 8;
+  int64_t bytes = bytesOf(cast<MemRefType>(buffer.getType()).getElementType());
   auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v); };
   auto divides = [&](Value v, int64_t d) {
     return arith::CmpIOp::create(b, arith::CmpIPredicate::eq,

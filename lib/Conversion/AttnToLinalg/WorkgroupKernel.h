@@ -14,6 +14,11 @@
 
 namespace rotor::attn::lowering {
 
+/// Bytes per element of the int or float type `t`.
+inline int64_t bytesOf(mlir::Type t) {
+  return (t.getIntOrFloatBitWidth() + 7) / 8;
+}
+
 /// `tensor` as a read-only buffer of any strides and offset, with a unit
 /// innermost stride (so that rows can be read as vectors).
 mlir::Value readOnlyBuffer(mlir::ImplicitLocOpBuilder &b, mlir::Value tensor);
