@@ -32,6 +32,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <set>
 
 using namespace mlir;
 namespace ref = rotor::reference;
@@ -1002,6 +1003,135 @@ TEST_F(HostExecutionTest, RopeInWorkgroupGemmEpilogueIsBitExact) {
     for (size_t i = 0; i < fused.size(); ++i)
       ASSERT_EQ(fused[i], separate[i])
           << c.layout << " D=" << c.d << " element " << i << ", seed " << seed;
+  }
+}
+
+// The GPU's GEMM with a whole per-head chain in its epilogue (the Q, K and
+// V paths of a rotated, quantized KV cache): RoPE, then a Hadamard rotation,
+// then a block quantization, each optional. Bit-exact against the ops
+// lowered apart: rotated values, codes and scales, for forward and inverse
+// rotations with random signs, absmax and codebook formats, f16 and f32
+// scales, and bf16 intermediates.
+TEST_F(HostExecutionTest, HeadChainInWorkgroupGemmEpilogueIsBitExact) {
+  struct Case {
+    int64_t t, e, h, d;
+    const char *rope;     // "" or "<layout> rotary_dim(R)"
+    int64_t group;        // 0: no rotation
+    bool inverse;
+    const char *quantize; // "" or a KV block format
+    int64_t block;
+    const char *type;     // the projection's (and RoPE's) result type
+  };
+  std::vector<Case> cases = {
+      // Q: RoPE then the rotation, into bf16.
+      {37, 64, 3, 64, "half_split %p rotary_dim(32)", 32, false, "", 0, "bf16"},
+      // K: RoPE, the inverse rotation, 4-bit absmax codes with f16 scales.
+      {40, 96, 2, 128, "interleaved %p rotary_dim(128)", 128, true,
+       "<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>", 32,
+       "f32"},
+      // V: the rotation and 3-bit codebook codes.
+      {19, 64, 2, 128, "", 64, false,
+       "<bits = 3, block_size = 64, scheme = codebook, scale_type = f32>", 64,
+       "bf16"},
+      // V without a rotation: 8-bit absmax codes alone.
+      {70, 64, 3, 64, "", 0, false,
+       "<bits = 8, block_size = 16, scheme = absmax, scale_type = f32>", 16,
+       "f32"},
+      // K with RoPE straight into codes.
+      {33, 64, 2, 64, "half_split %p rotary_dim(64)", 0, false,
+       "<bits = 4, block_size = 64, scheme = absmax, scale_type = f16>", 64,
+       "bf16"},
+  };
+  auto list = [](const std::vector<int> &s) {
+    return llvm::join(
+        llvm::map_range(s, [](int v) { return std::to_string(v); }), ", ");
+  };
+  for (const Case &c : cases) {
+    std::string heads =
+        llvm::formatv("tensor<?x{0}x{1}x{2}>", c.h, c.d, c.type).str();
+    std::string body, value = "%y3", results = heads;
+    if (*c.rope) {
+      body += llvm::formatv("%r = attn.rope {0} theta(1.0e+04) precision "
+                            "<compute = f32, accumulate = f32> : {1}, "
+                            "tensor<?xi32>\n",
+                            c.rope, heads)
+                  .str();
+      body.replace(body.find("%p"), 2, "%y3, %p");
+      value = "%r";
+    }
+    if (c.group) {
+      std::vector<int> s1(c.group), s2(c.group);
+      for (int &v : s1)
+        v = rng() % 2 ? 1 : -1;
+      for (int &v : s2)
+        v = rng() % 2 ? 1 : -1;
+      body += llvm::formatv("%hr = attn.hadamard {0} rotation(<group = {1}, "
+                            "s1 = [{2}], s2 = [{3}]>) {4} precision <compute "
+                            "= f32, accumulate = f32> : {5}\n",
+                            value, c.group, list(s1), list(s2),
+                            c.inverse ? "inverse" : "", heads)
+                  .str();
+      value = "%hr";
+    }
+    std::string ret = value;
+    if (*c.quantize) {
+      std::string scaleType =
+          std::string(c.quantize).find("f16>") != std::string::npos ? "f16"
+                                                                    : "f32";
+      body += llvm::formatv("%codes, %scales = attn.quantize {0} format({1}) "
+                            "precision <compute = f32, accumulate = f32> : {2}\n",
+                            value, c.quantize, heads)
+                  .str();
+      ret = "%codes, %scales";
+      results = llvm::formatv("tensor<?x{0}x{1}xi8>, tensor<?x{0}x{2}x{3}>",
+                              c.h, c.d, c.d / c.block, scaleType)
+                    .str();
+    }
+    std::string source = llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<?x{0}xf32>, %w: tensor<{1}x{0}xbf16>, %b: tensor<{1}xf32>,
+                   %p: tensor<?xi32>) -> ({2}) {
+        %c0 = arith.constant 0 : index
+        %n = tensor.dim %x, %c0 : tensor<?x{0}xf32>
+        %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+            : tensor<?x{0}xf32>, tensor<{1}x{0}xbf16>, tensor<{1}xf32> -> tensor<?x{1}x{3}>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, {4}, {5}]
+            : tensor<?x{1}x{3}> into {6}
+        {7}
+        return {8} : {2}
+      })mlir", c.e, c.h * c.d, results, c.type, c.h, c.d, heads, body, ret).str();
+    Vec x = randomVec(c.t * c.e, 1.0), w = randomBF16Vec(c.h * c.d * c.e, 0.2),
+        b = randomVec(c.h * c.d, 20.0);
+    std::vector<int64_t> pos = randomPositions(c.t, 4096);
+    Elem type = std::string(c.type) == "bf16" ? Elem::BF16 : Elem::F32;
+    auto run = [&](bool workgroup) {
+      rotor::HostPipelineOptions options;
+      options.fuseRopeEpilogue = false;
+      options.workgroupTiledLinear = workgroup;
+      compile(source, options);
+      std::vector<Arg> args = {tensorArg(Elem::F32, {c.t, c.e}, x),
+                               tensorArg(Elem::BF16, {c.h * c.d, c.e}, w),
+                               tensorArg(Elem::F32, {c.h * c.d}, b),
+                               tensorArg(Elem::I32, {c.t}, toDouble(pos))};
+      if (!*c.quantize)
+        return call("f", args, {type}, {3});
+      Elem scale = std::string(c.quantize).find("f16>") != std::string::npos
+                       ? Elem::F16
+                       : Elem::F32;
+      return call("f", args, {Elem::I8, scale}, {3, 3});
+    };
+    std::vector<Vec> fused = run(true), separate = run(false);
+    ASSERT_EQ(fused.size(), separate.size());
+    for (size_t r = 0; r < fused.size(); ++r) {
+      ASSERT_EQ(fused[r].size(), separate[r].size());
+      for (size_t i = 0; i < fused[r].size(); ++i)
+        ASSERT_EQ(fused[r][i], separate[r][i])
+            << c.rope << " G=" << c.group << " " << c.quantize << " result "
+            << r << " element " << i << ", seed " << seed;
+    }
+    // Codes that are all equal would make the comparison vacuous.
+    if (*c.quantize)
+      EXPECT_GT(std::set<double>(fused[0].begin(), fused[0].end()).size(),
+                size_t(4));
   }
 }
 

@@ -17,12 +17,17 @@
 // positions past the edges of x or W are staged as zeros and add +0. No
 // tensor cores yet: products are scalar FMAs of the accumulate type.
 //
+// A projection followed per head by RoPE, a Hadamard rotation and/or a
+// block quantization is the same GEMM with one head per column tile and
+// that chain in its epilogue (HeadTileEpilogue.h).
+//
 // Decode-shaped projections (up to 15 static tokens) are GEMVs, bound by
 // reading W once, where a 64-row tile would waste most of its rows: they
 // are LowerLinearWorkgroupGemv's.
 //
 //===----------------------------------------------------------------------===//
 
+#include "HeadTileEpilogue.h"
 #include "LoweringUtils.h"
 #include "WorkgroupKernel.h"
 
@@ -48,16 +53,17 @@ constexpr int64_t kThreads = 128;
 /// Static tokens below this are decode-shaped.
 constexpr int64_t kMinRows = 16;
 
-/// Writes one output of a tile: token t, column col (both in range), from
-/// sums[i][j] of the workgroup buffer `sums` (accumulate type).
-using WriteOutput = function_ref<void(OpBuilder &, Location, Value t, Value col,
-                                      Value i, Value j, Value sums)>;
+/// The phases that finish a tile once its sums are complete, given the
+/// tile's first row (token) and column, the token count and the workgroup
+/// buffer `sums` [tileRows, tileCols] (accumulate type).
+using TileEpilogue = function_ref<void(ImplicitLocOpBuilder &wb, Value row0,
+                                       Value col0, Value tokens, Value sums)>;
 
 /// The GEMM kernel of `op` with tiles of `tileRows` x `tileCols` outputs
-/// ((tileRows / 4) x (tileCols / 8) = 128 micro-tiles), whose last phase
-/// hands each output that exists to `write`.
+/// ((tileRows / 4) x (tileCols / 8) = 128 micro-tiles), finished by
+/// `epilogue`.
 void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
-                       int64_t tileCols, WriteOutput write) {
+                       int64_t tileCols, TileEpilogue epilogue) {
   auto xType = cast<RankedTensorType>(op.getInput().getType());
   auto wType = cast<RankedTensorType>(op.getWeight().getType());
   Type compute = op.getPrecision().getCompute();
@@ -210,26 +216,7 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
               scf::YieldOp::create(lb, ll);
             });
 
-        // The outputs that exist, written by the caller's epilogue.
-        threadPhase(
-            wb, loc, tileRows * tileCols,
-            [&](ImplicitLocOpBuilder &ib, Value it) {
-              auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-              Value i = arith::DivUIOp::create(ib, it, ci(tileCols));
-              Value j = arith::RemUIOp::create(ib, it, ci(tileCols));
-              Value t = arith::AddIOp::create(ib, row0, i);
-              Value col = arith::AddIOp::create(ib, col0, j);
-              Value inside = arith::AndIOp::create(
-                  ib,
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t,
-                                        tokens),
-                  arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col,
-                                        ci(n)));
-              scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
-                write(tb, tl, t, col, i, j, sums);
-                scf::YieldOp::create(tb, tl);
-              });
-            });
+        epilogue(wb, row0, col0, tokens, sums);
       });
 }
 
@@ -262,14 +249,36 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
     Value y = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), storage),
         resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
-    // One rounding to the result type.
+    // One rounding to the result type, for each output that exists.
+    int64_t n = resultType.getDimSize(1);
     emitWorkgroupGemm(
         b, op, kTileRows, kTileCols,
-        [&](OpBuilder &tb, Location tl, Value t, Value col, Value i, Value j,
+        [&](ImplicitLocOpBuilder &wb, Value row0, Value col0, Value tokens,
             Value sums) {
-          Value s = memref::LoadOp::create(tb, tl, sums, ValueRange{i, j});
-          memref::StoreOp::create(tb, tl, castFloat(tb, tl, s, storage), y,
-                                  ValueRange{t, col});
+          threadPhase(
+              wb, wb.getLoc(), kTileRows * kTileCols,
+              [&](ImplicitLocOpBuilder &ib, Value it) {
+                auto ci = [&](int64_t v) {
+                  return arith::ConstantIndexOp::create(ib, v).getResult();
+                };
+                Value i = arith::DivUIOp::create(ib, it, ci(kTileCols));
+                Value j = arith::RemUIOp::create(ib, it, ci(kTileCols));
+                Value t = arith::AddIOp::create(ib, row0, i);
+                Value col = arith::AddIOp::create(ib, col0, j);
+                Value inside = arith::AndIOp::create(
+                    ib,
+                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t,
+                                          tokens),
+                    arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col,
+                                          ci(n)));
+                scf::IfOp::create(ib, inside, [&](OpBuilder &tb, Location tl) {
+                  Value s =
+                      memref::LoadOp::create(tb, tl, sums, ValueRange{i, j});
+                  memref::StoreOp::create(tb, tl, castFloat(tb, tl, s, storage),
+                                          y, ValueRange{t, col});
+                  scf::YieldOp::create(tb, tl);
+                });
+              });
         });
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, resultType, y, /*restrict=*/true,
@@ -278,13 +287,14 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
   }
 };
 
-/// rope(expand_shape(linear(x, W, b))) where the projection feeds only the
-/// RoPE (the Q and K paths): the GEMM with one head per column tile, whose
-/// epilogue rounds each output to the projection's type and rotates it with
-/// its pair partner, read from the same tile's sums; the un-rotated
-/// projection never reaches memory. The arithmetic is the unfused ops'.
-struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
-  LowerLinearWithRopeToWorkgroupTiles(MLIRContext *ctx)
+/// A projection split into heads and then rotated (RoPE), Hadamard-rotated
+/// and/or block-quantized per head (HeadTileEpilogue.h): the GEMM with one
+/// head per column tile, whose epilogue applies the chain to the tile's
+/// sums; neither the projection nor any intermediate reaches memory. The
+/// arithmetic is the unfused ops'.
+struct LowerLinearWithHeadEpilogueToWorkgroupTiles
+    : OpRewritePattern<LinearOp> {
+  LowerLinearWithHeadEpilogueToWorkgroupTiles(MLIRContext *ctx)
       // Preferred over the plain GEMM and the loop-level fusion.
       : OpRewritePattern(ctx, /*benefit=*/3) {}
 
@@ -292,12 +302,10 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
                                 PatternRewriter &rewriter) const override {
     if (failed(matchGemmShapes(linear, rewriter)))
       return failure();
-    FailureOr<ProjectionIntoRope> chain =
-        matchProjectionIntoRope(linear, rewriter);
+    FailureOr<HeadEpilogueChain> chain = matchHeadEpilogue(linear, rewriter);
     if (failed(chain))
       return failure();
-    auto [expand, rope] = *chain;
-    auto headsType = cast<RankedTensorType>(rope.getInput().getType());
+    auto headsType = cast<RankedTensorType>(chain->expand.getType());
     int64_t d = headsType.getDimSize(2);
     // A column tile is one head: d columns, as many rows as keep 128
     // micro-tiles.
@@ -315,41 +323,18 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
     if (rows % kMicroRows || bytes > 48 * 1024)
       return rewriter.notifyMatchFailure(linear, "tile would not fit");
 
-    Type storage = headsType.getElementType();
-    auto resultType = cast<RankedTensorType>(rope.getType());
-    rewriter.setInsertionPoint(rope);
-    ImplicitLocOpBuilder b(rope.getLoc(), rewriter);
-    RopeEmitter emitter(b, rope);
-    Value positions = rope.getPositions();
-    Value posBuffer = readOnlyBuffer(b, positions);
-    Value tokens = tensor::DimOp::create(b, linear.getInput(), 0);
-    Value out = memref::AllocOp::create(
-        b, MemRefType::get(resultType.getShape(), resultType.getElementType()),
-        resultType.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{});
-    emitWorkgroupGemm(
-        b, linear, rows, d,
-        [&](OpBuilder &tb, Location tl, Value t, Value col, Value i, Value j,
-            Value sums) {
-          // The projection's one rounding, then the rotation; j is the
-          // head dim, since a tile is a head.
-          auto projected = [&](Value dim) {
-            return castFloat(
-                tb, tl,
-                memref::LoadOp::create(tb, tl, sums, ValueRange{i, dim}),
-                storage);
-          };
-          Value position = memref::LoadOp::create(tb, tl, posBuffer, t);
-          Value rotated =
-              emitter.emit(tb, tl, j, projected(j), projected, position);
-          Value head = arith::DivUIOp::create(
-              tb, tl, col, arith::ConstantIndexOp::create(tb, tl, d));
-          memref::StoreOp::create(tb, tl, rotated, out, ValueRange{t, head, j});
-        });
-    rewriter.replaceOp(rope, bufferization::ToTensorOp::create(
-                                 b, resultType, out, /*restrict=*/true,
-                                 /*writable=*/true));
-    rewriter.eraseOp(expand);
-    rewriter.eraseOp(linear);
+    rewriter.setInsertionPoint(chain->last());
+    ImplicitLocOpBuilder b(chain->last()->getLoc(), rewriter);
+    HeadTileEpilogue epilogue(b, linear, *chain);
+    emitWorkgroupGemm(b, linear, rows, d,
+                      [&](ImplicitLocOpBuilder &wb, Value row0, Value col0,
+                          Value tokens, Value sums) {
+                        // A tile is a head: its first column is head * d.
+                        Value head = arith::DivUIOp::create(
+                            wb, col0, arith::ConstantIndexOp::create(wb, d));
+                        epilogue.emit(wb, row0, head, tokens, sums, rows);
+                      });
+    epilogue.replaceChain(b, rewriter);
     return success();
   }
 };
@@ -358,7 +343,7 @@ struct LowerLinearWithRopeToWorkgroupTiles : OpRewritePattern<LinearOp> {
 
 void rotor::attn::lowering::populateWorkgroupTiledLinearPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<LowerLinearToWorkgroupTiles, LowerLinearWithRopeToWorkgroupTiles>(
-          patterns.getContext());
+  patterns.add<LowerLinearToWorkgroupTiles,
+               LowerLinearWithHeadEpilogueToWorkgroupTiles>(
+      patterns.getContext());
 }

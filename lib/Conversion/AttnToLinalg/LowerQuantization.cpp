@@ -11,6 +11,69 @@ using namespace mlir;
 using namespace rotor::attn;
 using namespace rotor::attn::lowering;
 
+Value rotor::attn::lowering::quantizeReduceStep(OpBuilder &b, Location loc,
+                                                KVBlockFormatAttr format,
+                                                Value reduced, Value x) {
+  if (format.getScheme() == QuantScheme::Absmax)
+    return arith::MaximumFOp::create(b, loc, reduced,
+                                     math::AbsFOp::create(b, loc, x));
+  return arith::AddFOp::create(b, loc, reduced,
+                               arith::MulFOp::create(b, loc, x, x));
+}
+
+Value rotor::attn::lowering::quantizeScale(OpBuilder &b, Location loc,
+                                           KVBlockFormatAttr format,
+                                           Value reduced) {
+  Type acc = reduced.getType();
+  Value scale;
+  if (format.getScheme() == QuantScheme::Absmax) {
+    double qmax = double((1 << (format.getBits() - 1)) - 1);
+    scale =
+        arith::DivFOp::create(b, loc, reduced, floatConst(b, loc, acc, qmax));
+  } else {
+    double blockSize = double(format.getBlockSize());
+    scale = math::SqrtOp::create(
+        b, loc,
+        arith::DivFOp::create(b, loc, reduced,
+                              floatConst(b, loc, acc, blockSize)));
+  }
+  return castFloat(b, loc, scale, format.getScaleType());
+}
+
+Value rotor::attn::lowering::quantizeCode(OpBuilder &b, Location loc,
+                                          KVBlockFormatAttr format, Value x,
+                                          Value scale) {
+  Type acc = x.getType();
+  Type i8 = b.getI8Type();
+  Value zero = floatConst(b, loc, acc, 0.0);
+  Value isZero =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, scale, zero);
+  Value ratio = arith::SelectOp::create(
+      b, loc, isZero, zero, arith::DivFOp::create(b, loc, x, scale));
+  if (format.getScheme() == QuantScheme::Absmax) {
+    // Round half to even, then clamp: the stored scale was rounded, so
+    // |x| / s can exceed Q slightly.
+    double qmax = double((1 << (format.getBits() - 1)) - 1);
+    Value q = math::RoundEvenOp::create(b, loc, ratio);
+    q = arith::MinimumFOp::create(b, loc, q, floatConst(b, loc, acc, qmax));
+    q = arith::MaximumFOp::create(b, loc, q, floatConst(b, loc, acc, -qmax));
+    return arith::FPToSIOp::create(b, loc, i8, q);
+  }
+  // The index of the nearest centroid: the number of decision boundaries
+  // strictly below the value (ties go down).
+  SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
+  Value code = arith::ConstantOp::create(b, loc, b.getIntegerAttr(i8, 0));
+  for (size_t i = 0; i + 1 < centroids.size(); ++i) {
+    double boundary = 0.5 * (centroids[i] + centroids[i + 1]);
+    Value above =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, ratio,
+                              floatConst(b, loc, acc, boundary));
+    code = arith::AddIOp::create(b, loc, code,
+                                 arith::ExtUIOp::create(b, loc, i8, above));
+  }
+  return code;
+}
+
 namespace {
 
 /// [..., L] viewed as [..., L / B, B].
@@ -56,42 +119,22 @@ Value computeScales(ImplicitLocOpBuilder &b, Value blocks,
   auto [all, perBlock] = blockMaps(b, rank);
   SmallVector<OpFoldResult> shape = sizesOf(b, blocks);
   shape.pop_back();
-  bool absmax = format.getScheme() == QuantScheme::Absmax;
   Value zero = filled(b, shape, acc, 0.0);
   Value reduced =
       linalg::GenericOp::create(
           b, zero.getType(), blocks, zero, ArrayRef<AffineMap>{all, perBlock},
           iterators(rank - 1, 1),
           [&](OpBuilder &nb, Location loc, ValueRange args) {
-            Value x = castFloat(nb, loc, castFloat(nb, loc, args[0], compute),
-                                acc);
-            Value next =
-                absmax ? arith::MaximumFOp::create(
-                             nb, loc, args[1], math::AbsFOp::create(nb, loc, x))
-                             .getResult()
-                       : arith::AddFOp::create(
-                             nb, loc, args[1], arith::MulFOp::create(nb, loc, x, x))
-                             .getResult();
-            yieldValue(nb, loc, next);
+            Value x =
+                castFloat(nb, loc, castFloat(nb, loc, args[0], compute), acc);
+            yieldValue(nb, loc,
+                       quantizeReduceStep(nb, loc, format, args[1], x));
           })
           .getResult(0);
-  Type scaleType = format.getScaleType();
-  double qmax = double((1 << (format.getBits() - 1)) - 1);
-  double blockSize = double(format.getBlockSize());
-  return elementwise(
-      b, reduced, reduced, scaleType,
-      [&](OpBuilder &nb, Location loc, ValueRange args) {
-        Value scale =
-            absmax ? arith::DivFOp::create(nb, loc, args[0],
-                                           floatConst(nb, loc, acc, qmax))
-                         .getResult()
-                   : math::SqrtOp::create(
-                         nb, loc,
-                         arith::DivFOp::create(nb, loc, args[0],
-                                               floatConst(nb, loc, acc, blockSize)))
-                         .getResult();
-        return castFloat(nb, loc, scale, scaleType);
-      });
+  return elementwise(b, reduced, reduced, format.getScaleType(),
+                     [&](OpBuilder &nb, Location loc, ValueRange args) {
+                       return quantizeScale(nb, loc, format, args[0]);
+                     });
 }
 
 struct LowerQuantize : OpRewritePattern<QuantizeOp> {
@@ -109,52 +152,17 @@ struct LowerQuantize : OpRewritePattern<QuantizeOp> {
 
     int64_t rank = cast<RankedTensorType>(blocks.getType()).getRank();
     auto [all, perBlock] = blockMaps(b, rank);
-    bool absmax = format.getScheme() == QuantScheme::Absmax;
-    double qmax = double((1 << (format.getBits() - 1)) - 1);
-    SmallVector<double> boundaries;
-    if (!absmax) {
-      SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
-      for (size_t i = 0; i + 1 < centroids.size(); ++i)
-        boundaries.push_back(0.5 * (centroids[i] + centroids[i + 1]));
-    }
     Value init = emptyLike(b, blocks, i8);
     Value codes =
         linalg::GenericOp::create(
             b, init.getType(), ValueRange{blocks, scales}, init,
             ArrayRef<AffineMap>{all, perBlock, all}, iterators(rank),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value x = castFloat(nb, loc, castFloat(nb, loc, args[0], compute),
-                                  acc);
-              Value s = castFloat(nb, loc, args[1], acc);
-              Value zero = floatConst(nb, loc, acc, 0.0);
-              Value isZero = arith::CmpFOp::create(
-                  nb, loc, arith::CmpFPredicate::OEQ, s, zero);
-              Value ratio = arith::SelectOp::create(
-                  nb, loc, isZero, zero, arith::DivFOp::create(nb, loc, x, s));
-              Value code;
-              if (absmax) {
-                // Round half to even, then clamp: the stored scale was
-                // rounded, so |x| / s can exceed Q slightly.
-                Value q = math::RoundEvenOp::create(nb, loc, ratio);
-                q = arith::MinimumFOp::create(nb, loc, q,
-                                              floatConst(nb, loc, acc, qmax));
-                q = arith::MaximumFOp::create(nb, loc, q,
-                                              floatConst(nb, loc, acc, -qmax));
-                code = arith::FPToSIOp::create(nb, loc, i8, q);
-              } else {
-                // The index of the nearest centroid: the number of decision
-                // boundaries strictly below the value (ties go down).
-                code = arith::ConstantOp::create(nb, loc,
-                                                 nb.getIntegerAttr(i8, 0));
-                for (double boundary : boundaries) {
-                  Value above = arith::CmpFOp::create(
-                      nb, loc, arith::CmpFPredicate::OGT, ratio,
-                      floatConst(nb, loc, acc, boundary));
-                  code = arith::AddIOp::create(
-                      nb, loc, code, arith::ExtUIOp::create(nb, loc, i8, above));
-                }
-              }
-              yieldValue(nb, loc, code);
+              Value x =
+                  castFloat(nb, loc, castFloat(nb, loc, args[0], compute), acc);
+              yieldValue(nb, loc,
+                         quantizeCode(nb, loc, format, x,
+                                      castFloat(nb, loc, args[1], acc)));
             })
             .getResult(0);
     rewriter.replaceOp(op, {collapseBlocks(b, codes), scales});
@@ -199,9 +207,9 @@ struct LowerDequantize : OpRewritePattern<DequantizeOp> {
                 index = arith::MinUIOp::create(
                     nb, loc, index,
                     arith::ConstantIndexOp::create(nb, loc, entries - 1));
-                level = castFloat(nb, loc,
-                                  tensor::ExtractOp::create(nb, loc, table, index),
-                                  compute);
+                level = castFloat(
+                    nb, loc, tensor::ExtractOp::create(nb, loc, table, index),
+                    compute);
               } else {
                 // |code| <= 127 is exact in every compute type.
                 level = castFloat(
@@ -210,10 +218,10 @@ struct LowerDequantize : OpRewritePattern<DequantizeOp> {
                     compute);
               }
               Value s = castFloat(nb, loc, args[1], compute);
-              yieldValue(
-                  nb, loc,
-                  castFloat(nb, loc, arith::MulFOp::create(nb, loc, s, level),
-                            storage));
+              yieldValue(nb, loc,
+                         castFloat(nb, loc,
+                                   arith::MulFOp::create(nb, loc, s, level),
+                                   storage));
             })
             .getResult(0);
     rewriter.replaceOp(op, collapseBlocks(b, values));

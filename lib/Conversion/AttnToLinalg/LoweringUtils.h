@@ -89,6 +89,22 @@ private:
   mlir::Value invFreq;
 };
 
+/// The scalar steps of block quantization, shared by the standalone
+/// lowering and the GEMM epilogue. `x` and `reduced` are in the
+/// accumulate type. One step of a block's reduction: max(reduced, |x|)
+/// (absmax) or reduced + x * x (codebook), starting from 0.
+mlir::Value quantizeReduceStep(mlir::OpBuilder &b, mlir::Location loc,
+                               KVBlockFormatAttr format, mlir::Value reduced,
+                               mlir::Value x);
+/// The stored scale of a reduced block: absmax / Q or sqrt(sum / B),
+/// rounded to the scale type.
+mlir::Value quantizeScale(mlir::OpBuilder &b, mlir::Location loc,
+                          KVBlockFormatAttr format, mlir::Value reduced);
+/// The i8 code of `x` for the stored scale `scale` widened to x's type.
+mlir::Value quantizeCode(mlir::OpBuilder &b, mlir::Location loc,
+                         KVBlockFormatAttr format, mlir::Value x,
+                         mlir::Value scale);
+
 /// How a workgroup buffer holds elements of type `elem`: 16-bit floats as
 /// i16, the rest as themselves. A bf16 value kept in a register across
 /// blocks is promoted to f32 by hosts without native bf16 and truncated

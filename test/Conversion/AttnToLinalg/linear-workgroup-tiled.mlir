@@ -100,3 +100,111 @@ func.func @with_rope(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<2
       precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>, tensor<?xi32>
   return %r : tensor<?x2x128xbf16>
 }
+
+// -----
+
+// The K path of a rotated, quantized cache: RoPE, rotation and quantization
+// all run in the GEMM's epilogue, in place in the tile's sums: one pair
+// phase for the RoPE (which also applies the rotation's input signs), one
+// phase per butterfly stage (G = 4: two), then one thread per 32-element
+// block for the scale and codes. Only codes and scales reach memory.
+// CHECK-LABEL: func.func @k_path(
+// CHECK-DAG: %[[CODES:.+]] = memref.alloc(%{{.+}}) : memref<?x2x128xi8>
+// CHECK-DAG: %[[SCALES:.+]] = memref.alloc(%{{.+}}) : memref<?x2x4xf16>
+// CHECK: scf.forall (%{{.+}}, %[[COL:.+]]) in (%{{.+}}, 2) {
+// CHECK: %[[SUMS:.+]] = memref.alloca() : memref<32x128xf32>
+// CHECK: scf.for
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: }
+// CHECK: scf.forall (%{{.+}}) in (2048) {
+// CHECK: math.cos
+// CHECK: memref.store %{{.+}}, %[[SUMS]]
+// CHECK: memref.store %{{.+}}, %[[SUMS]]
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.forall (%{{.+}}) in (2048) {
+// CHECK: arith.addf
+// CHECK: arith.subf
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.forall (%{{.+}}) in (2048) {
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.forall (%{{.+}}) in (128) {
+// CHECK: math.absf
+// CHECK: memref.store %{{.+}}, %[[SCALES]][
+// CHECK: math.roundeven
+// CHECK: memref.store %{{.+}}, %[[CODES]][
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @k_path(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<256xf32>,
+                  %p: tensor<?xi32>) -> (tensor<?x2x128xi8>, tensor<?x2x4xf16>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+      : tensor<?x64xf32>, tensor<256x64xbf16>, tensor<256xf32> -> tensor<?x256xbf16>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+      : tensor<?x256xbf16> into tensor<?x2x128xbf16>
+  %r = attn.rope half_split %y3, %p rotary_dim(128) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>, tensor<?xi32>
+  %h = attn.hadamard %r rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  %c, %s = attn.quantize %h format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  return %c, %s : tensor<?x2x128xi8>, tensor<?x2x4xf16>
+}
+
+// -----
+
+// The V path: no RoPE, so the rotation's input signs are a phase of their
+// own; signs are read from bit masks (no table): s1 has a -1 at position 1.
+// CHECK-LABEL: func.func @v_path(
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
+// CHECK: scf.forall (%{{.+}}) in (4096) {
+// CHECK: arith.constant 2 : i64
+// CHECK: arith.shrui
+// CHECK: arith.select
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.forall (%{{.+}}) in (2048) {
+// CHECK: arith.subf
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: scf.forall (%{{.+}}) in (64) {
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @v_path(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>)
+    -> (tensor<?x2x128xi8>, tensor<?x2x2xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %y = attn.linear %x, %w precision <compute = bf16, accumulate = f32>
+      : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xbf16>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+      : tensor<?x256xbf16> into tensor<?x2x128xbf16>
+  %h = attn.hadamard %y3 rotation(<group = 2, s1 = [1, -1], s2 = [1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  %c, %s = attn.quantize %h format(<bits = 3, block_size = 64, scheme = codebook, scale_type = f32>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  return %c, %s : tensor<?x2x128xi8>, tensor<?x2x2xf32>
+}
+
+// -----
+
+// A rotation computed in f64 cannot live in the f32 sums between phases:
+// the chain stays apart (the plain GEMM, then the rotation's own kernels).
+// CHECK-LABEL: func.func @rotation_wider_than_sums(
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 4) {
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK: linalg.generic
+// CHECK-SAME: f64
+func.func @rotation_wider_than_sums(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>)
+    -> tensor<?x2x128xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %y = attn.linear %x, %w precision <compute = f32, accumulate = f32>
+      : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xf32>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+      : tensor<?x256xf32> into tensor<?x2x128xf32>
+  %h = attn.hadamard %y3 rotation(<group = 2, s1 = [1, -1], s2 = [1, 1]>)
+      precision <compute = f64, accumulate = f64> : tensor<?x2x128xf32>
+  return %h : tensor<?x2x128xf32>
+}

@@ -37,6 +37,36 @@ func.func @gemv(%x: tensor<1x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>)
 
 // -----
 
+// The K path of a rotated, quantized cache is one kernel: the GEMM whose
+// epilogue applies RoPE, the rotation and the 4-bit quantization, storing
+// only f16 scales and i8 codes.
+// CHECK-LABEL: llvm.func @k_path(
+// CHECK: gpu.launch_func @k_path_kernel::@k_path_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.binary @k_path_kernel
+// CHECK-SAME: bar.sync
+// CHECK-SAME: st.global.b16
+// CHECK-SAME: cvt.rni.f32.f32
+// CHECK-SAME: st.global.b8
+func.func @k_path(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<256xf32>,
+                  %p: tensor<?xi32>) -> (tensor<?x2x128xi8>, tensor<?x2x4xf16>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+      : tensor<?x64xf32>, tensor<256x64xbf16>, tensor<256xf32> -> tensor<?x256xbf16>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+      : tensor<?x256xbf16> into tensor<?x2x128xbf16>
+  %r = attn.rope half_split %y3, %p rotary_dim(128) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>, tensor<?xi32>
+  %h = attn.hadamard %r rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  %c, %s = attn.quantize %h format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+  return %c, %s : tensor<?x2x128xi8>, tensor<?x2x4xf16>
+}
+
+// -----
+
 // CHECK-LABEL: llvm.func @rope(
 // The angle is reduced modulo 2 pi in f64 (cvt.rni.f64), and bf16 results
 // round to nearest even in integer arithmetic (+0x7fff + lsb).

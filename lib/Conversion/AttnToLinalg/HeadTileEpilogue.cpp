@@ -1,0 +1,359 @@
+//===- HeadTileEpilogue.cpp - Per-head ops in a GEMM's epilogue -----------===//
+//
+// The chain runs as thread phases over the tile's sums, which it reuses for
+// intermediate values (so the fused kernel needs no more workgroup memory
+// than the plain GEMM): the RoPE rotates pairs, each thread owning a pair so
+// that it can write both in place; each Hadamard butterfly stage likewise
+// owns pairs (j, j + h); the quantization owns whole blocks. An op's first
+// step is folded into the phase before it (the input signs into the RoPE's
+// writes) and its last into the phase after it (the output signs into the
+// quantization's reads), and only the chain's results are stored to memory.
+//
+// Intermediate values go through the accumulate type, which is exact only
+// where it holds them exactly; matchHeadEpilogue checks that.
+//
+//===----------------------------------------------------------------------===//
+
+#include "HeadTileEpilogue.h"
+#include "WorkgroupKernel.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <cmath>
+#include <functional>
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// Whether every value of float type `small` is a value of `big`.
+bool holdsExactly(Type big, Type small) {
+  if (big == small)
+    return true;
+  if (!isa<FloatType>(big) || !isa<FloatType>(small))
+    return false;
+  unsigned bigWidth = big.getIntOrFloatBitWidth();
+  // f16 and bf16 are both subsets of f32, but not of each other.
+  return (bigWidth == 32 || bigWidth == 64) &&
+         small.getIntOrFloatBitWidth() < bigWidth;
+}
+
+/// The sole user of `v`, or null.
+Operation *soleUser(Value v) {
+  return v.hasOneUse() ? *v.user_begin() : nullptr;
+}
+
+/// signs[pos] * magnitude as a `type` constant, for the index `pos`; read
+/// from 64-bit sign masks rather than a table, so that a kernel loads
+/// nothing for it.
+Value signedConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> signs,
+                     double magnitude, Type type, Value pos) {
+  Value plus = floatConst(b, loc, type, magnitude);
+  Value minus = floatConst(b, loc, type, -magnitude);
+  if (llvm::all_of(signs, [](int32_t s) { return s > 0; }))
+    return plus;
+  if (llvm::all_of(signs, [](int32_t s) { return s < 0; }))
+    return minus;
+  SmallVector<uint64_t> words(llvm::divideCeil(signs.size(), 64), 0);
+  for (auto [i, s] : llvm::enumerate(signs))
+    if (s < 0)
+      words[i / 64] |= uint64_t(1) << (i % 64);
+  Type i64 = b.getI64Type();
+  auto word = [&](uint64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, v))
+        .getResult();
+  };
+  Value p = arith::IndexCastUIOp::create(b, loc, i64, pos);
+  Value wordIndex = arith::ShRUIOp::create(b, loc, p, word(6));
+  Value mask = word(words[0]);
+  for (size_t w = 1; w < words.size(); ++w)
+    mask = arith::SelectOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wordIndex,
+                              word(w)),
+        word(words[w]), mask);
+  Value bit = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, mask,
+                             arith::AndIOp::create(b, loc, p, word(63))),
+      word(1));
+  Value negative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bit, word(0));
+  return arith::SelectOp::create(b, loc, negative, minus, plus);
+}
+
+} // namespace
+
+Operation *HeadEpilogueChain::last() const {
+  if (quantize)
+    return quantize;
+  if (hadamard)
+    return hadamard;
+  return rope;
+}
+
+FailureOr<HeadEpilogueChain>
+rotor::attn::lowering::matchHeadEpilogue(LinearOp linear,
+                                         PatternRewriter &rewriter) {
+  HeadEpilogueChain chain;
+  chain.expand = dyn_cast_or_null<tensor::ExpandShapeOp>(soleUser(linear));
+  if (!chain.expand || chain.expand.getReassociationIndices() !=
+                           SmallVector<ReassociationIndices>{{0}, {1, 2}})
+    return rewriter.notifyMatchFailure(linear,
+                                       "not split into heads, or other users");
+  Value v = chain.expand.getResult();
+  Operation *user = soleUser(v);
+  if (auto rope = dyn_cast_or_null<RopeOp>(user);
+      rope && rope.getInput() == v && rope.getRotaryDim() > 0) {
+    chain.rope = rope;
+    user = soleUser(v = rope.getResult());
+  }
+  if (auto hadamard = dyn_cast_or_null<HadamardOp>(user)) {
+    chain.hadamard = hadamard;
+    user = soleUser(v = hadamard.getResult());
+  }
+  chain.quantize = dyn_cast_or_null<QuantizeOp>(user);
+  if (!chain.last())
+    return rewriter.notifyMatchFailure(
+        linear, "heads feed no RoPE, rotation or quantization");
+
+  // What is kept in the accumulator buffer between phases.
+  Type acc = linear.getPrecision().getAccumulate();
+  if (chain.rope && chain.last() != chain.rope &&
+      !holdsExactly(acc, getElementTypeOrSelf(chain.rope.getType())))
+    return rewriter.notifyMatchFailure(
+        linear, "the accumulate type cannot hold the RoPE's results");
+  if (chain.hadamard &&
+      !holdsExactly(acc, chain.hadamard.getPrecision().getCompute()))
+    return rewriter.notifyMatchFailure(
+        linear, "the accumulate type cannot hold the rotation's values");
+  return chain;
+}
+
+HeadTileEpilogue::HeadTileEpilogue(ImplicitLocOpBuilder &b, LinearOp linear,
+                                   const HeadEpilogueChain &chain)
+    : linear(linear), chain(chain) {
+  if (chain.rope) {
+    rope.emplace(b, this->chain.rope);
+    positions = readOnlyBuffer(b, this->chain.rope.getPositions());
+  }
+  Value tokens = tensor::DimOp::create(b, linear.getInput(), 0);
+  for (Type type : chain.last()->getResultTypes()) {
+    auto shaped = cast<RankedTensorType>(type);
+    outputs.push_back(memref::AllocOp::create(
+        b, MemRefType::get(shaped.getShape(), shaped.getElementType()),
+        shaped.isDynamicDim(0) ? ValueRange{tokens} : ValueRange{}));
+  }
+}
+
+void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
+                            Value tokens, Value sums, int64_t rows) {
+  using Reader = std::function<Value(OpBuilder &, Location, Value, Value)>;
+  Location loc = wb.getLoc();
+  Type acc = linear.getPrecision().getAccumulate();
+  int64_t d = cast<RankedTensorType>(chain.expand.getType()).getDimSize(2);
+  auto idx = [](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto store = [&](OpBuilder &b, Location l, Value v, Value i, Value j) {
+    memref::StoreOp::create(b, l, castFloat(b, l, v, acc), sums,
+                            ValueRange{i, j});
+  };
+  auto writeOut = [&](OpBuilder &b, Location l, Value v, Value t, Value j) {
+    memref::StoreOp::create(b, l, v, outputs[0], ValueRange{t, head, j});
+  };
+  // The buffer's element (i, j) as a value of `type`.
+  auto reader = [&](Type type) -> Reader {
+    return [sums, type](OpBuilder &b, Location l, Value i, Value j) {
+      return castFloat(
+          b, l, memref::LoadOp::create(b, l, sums, ValueRange{i, j}), type);
+    };
+  };
+  // A phase of `perRow` iterations q for each live row i (token t).
+  auto rowPhase =
+      [&](int64_t perRow,
+          function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)>
+              body) {
+        threadPhase(
+            wb, loc, rows * perRow, [&](ImplicitLocOpBuilder &ib, Value it) {
+              Value i =
+                  arith::DivUIOp::create(ib, it, idx(ib, ib.getLoc(), perRow));
+              Value q =
+                  arith::RemUIOp::create(ib, it, idx(ib, ib.getLoc(), perRow));
+              Value t = arith::AddIOp::create(ib, row0, i);
+              Value live = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
+                                                 t, tokens);
+              scf::IfOp::create(ib, live, [&](OpBuilder &tb, Location tl) {
+                ImplicitLocOpBuilder lb(tl, tb);
+                body(lb, i, q, t);
+                scf::YieldOp::create(tb, tl);
+              });
+            });
+      };
+
+  // The value the next op reads at (i, j): first the projection's result.
+  Reader current =
+      reader(cast<RankedTensorType>(linear.getType()).getElementType());
+
+  // The rotation's input step: signs, in its compute type.
+  HadamardOp hadamard = chain.hadamard;
+  Type hadamardCompute =
+      hadamard ? hadamard.getPrecision().getCompute() : Type();
+  int64_t group = hadamard ? hadamard.getRotation().getGroup() : 1;
+  auto groupPosition = [&](OpBuilder &b, Location l, Value j) -> Value {
+    return arith::AndIOp::create(b, l, j, idx(b, l, group - 1));
+  };
+  auto signIn = [&](OpBuilder &b, Location l, Value v, Value j) {
+    auto [signs, unused] =
+        hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
+    Value x = castFloat(b, l, v, hadamardCompute);
+    Value sign = signedConstant(b, l, signs, 1.0, hadamardCompute,
+                                groupPosition(b, l, j));
+    return castFloat(b, l, arith::MulFOp::create(b, l, x, sign),
+                     hadamardCompute);
+  };
+
+  if (chain.rope) {
+    int64_t r = chain.rope.getRotaryDim();
+    bool halfSplit = chain.rope.getLayout() == RopeLayout::HalfSplit;
+    Operation *next = chain.hadamard ? chain.hadamard.getOperation()
+                                     : chain.quantize.getOperation();
+    // Pair q: (q, q + R/2) in the rotary part of a half-split head, else
+    // (2q, 2q + 1), which past R pass through.
+    rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value t) {
+      Location l = ib.getLoc();
+      Value twice = arith::MulIOp::create(ib, q, idx(ib, l, 2));
+      Value ja = twice;
+      Value jb = arith::AddIOp::create(ib, twice, idx(ib, l, 1));
+      if (halfSplit) {
+        Value inRotary = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, q,
+                                               idx(ib, l, r / 2));
+        ja = arith::SelectOp::create(ib, inRotary, q, ja);
+        jb = arith::SelectOp::create(
+            ib, inRotary, arith::AddIOp::create(ib, q, idx(ib, l, r / 2)), jb);
+      }
+      Value position = memref::LoadOp::create(ib, positions, t);
+      auto projected = [&](Value j) { return current(ib, l, i, j); };
+      // Both rotated before either is written back.
+      Value ra = rope->emit(ib, l, ja, projected(ja), projected, position);
+      Value rb = rope->emit(ib, l, jb, projected(jb), projected, position);
+      for (auto [j, v] : {std::pair{ja, ra}, std::pair{jb, rb}}) {
+        if (!next)
+          writeOut(ib, l, v, t, j);
+        else if (hadamard)
+          store(ib, l, signIn(ib, l, v, j), i, j);
+        else
+          store(ib, l, v, i, j);
+      }
+    });
+    current = reader(hadamard ? hadamardCompute
+                              : getElementTypeOrSelf(chain.rope.getType()));
+  }
+
+  if (hadamard) {
+    if (!chain.rope) {
+      rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value) {
+        store(ib, ib.getLoc(),
+              signIn(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), j), i, j);
+      });
+      current = reader(hadamardCompute);
+    }
+    // Butterfly stage h pairs l = (q / h) * 2h + q % h with l + h: lower
+    // gets a + b, upper a - b.
+    for (int64_t h = 1; h < group; h *= 2) {
+      rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value) {
+        Location l = ib.getLoc();
+        Value lower = arith::AddIOp::create(
+            ib,
+            arith::MulIOp::create(ib,
+                                  arith::DivUIOp::create(ib, q, idx(ib, l, h)),
+                                  idx(ib, l, 2 * h)),
+            arith::RemUIOp::create(ib, q, idx(ib, l, h)));
+        Value upper = arith::AddIOp::create(ib, lower, idx(ib, l, h));
+        Value a = current(ib, l, i, lower), b = current(ib, l, i, upper);
+        store(ib, l, arith::AddFOp::create(ib, a, b), i, lower);
+        store(ib, l, arith::SubFOp::create(ib, a, b), i, upper);
+      });
+    }
+    // The output signs and 1/sqrt(G), applied where the result is read.
+    auto [unused, signsOut] =
+        hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
+    SmallVector<int32_t> signs(signsOut);
+    Type storage = getElementTypeOrSelf(hadamard.getType());
+    Type compute = hadamardCompute;
+    double magnitude = 1.0 / std::sqrt(double(group));
+    Reader butterflies = current;
+    current = [=](OpBuilder &b, Location l, Value i, Value j) {
+      Value position = arith::AndIOp::create(
+          b, l, j, arith::ConstantIndexOp::create(b, l, group - 1));
+      Value scale = signedConstant(b, l, signs, magnitude, compute, position);
+      return castFloat(
+          b, l, arith::MulFOp::create(b, l, butterflies(b, l, i, j), scale),
+          storage);
+    };
+    if (!chain.quantize)
+      rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value t) {
+        writeOut(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), t, j);
+      });
+  }
+
+  if (QuantizeOp quantize = chain.quantize) {
+    KVBlockFormatAttr format = quantize.getFormat();
+    Type compute = quantize.getPrecision().getCompute();
+    Type qacc = quantize.getPrecision().getAccumulate();
+    int64_t block = format.getBlockSize();
+    // Thread q owns block q of its row: the reduction in order, the stored
+    // scale, then the codes from it.
+    rowPhase(d / block, [&](ImplicitLocOpBuilder &ib, Value i, Value q,
+                            Value t) {
+      Location l = ib.getLoc();
+      Value first = arith::MulIOp::create(ib, q, idx(ib, l, block));
+      auto widened = [&](OpBuilder &b, Location bl, Value k) {
+        Value j = arith::AddIOp::create(b, bl, first, k);
+        return castFloat(b, bl, castFloat(b, bl, current(b, bl, i, j), compute),
+                         qacc);
+      };
+      auto reduce = scf::ForOp::create(
+          ib, idx(ib, l, 0), idx(ib, l, block), idx(ib, l, 1),
+          ValueRange{floatConst(ib, l, qacc, 0.0)},
+          [&](OpBuilder &fb, Location fl, Value k, ValueRange carried) {
+            scf::YieldOp::create(fb, fl,
+                                 quantizeReduceStep(fb, fl, format, carried[0],
+                                                    widened(fb, fl, k)));
+          });
+      Value scale = quantizeScale(ib, l, format, reduce.getResult(0));
+      memref::StoreOp::create(ib, scale, outputs[1], ValueRange{t, head, q});
+      Value stored = castFloat(ib, l, scale, qacc);
+      scf::ForOp::create(
+          ib, idx(ib, l, 0), idx(ib, l, block), idx(ib, l, 1), ValueRange{},
+          [&](OpBuilder &fb, Location fl, Value k, ValueRange) {
+            Value code =
+                quantizeCode(fb, fl, format, widened(fb, fl, k), stored);
+            memref::StoreOp::create(
+                fb, fl, code, outputs[0],
+                ValueRange{t, head, arith::AddIOp::create(fb, fl, first, k)});
+            scf::YieldOp::create(fb, fl);
+          });
+    });
+  }
+}
+
+void HeadTileEpilogue::replaceChain(ImplicitLocOpBuilder &b,
+                                    PatternRewriter &rewriter) {
+  Operation *last = chain.last();
+  SmallVector<Value> results;
+  for (auto [buffer, type] : llvm::zip(outputs, last->getResultTypes()))
+    results.push_back(bufferization::ToTensorOp::create(
+        b, type, buffer, /*restrict=*/true, /*writable=*/true));
+  rewriter.replaceOp(last, results);
+  for (Operation *op :
+       {chain.hadamard.getOperation(), chain.rope.getOperation()})
+    if (op && op != last)
+      rewriter.eraseOp(op);
+  rewriter.eraseOp(chain.expand);
+  rewriter.eraseOp(linear);
+}
