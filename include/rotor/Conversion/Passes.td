@@ -129,12 +129,27 @@ def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
     In the GPU path the host code (the entry points) launches kernels on
     the buffers it allocates. Every `memref.alloc`/`memref.dealloc` of a
     `func.func` becomes `gpu.alloc host_shared`/`gpu.dealloc`: managed
-    memory that kernels and the host's scalar code both read. Constant
-    tables (`memref.get_global`) are copied into such memory on entry and
-    freed on return. The runtime allocates the buffers it passes in the
-    same way.
+    memory that kernels and the host's scalar code both read. The runtime
+    allocates the buffers it passes in the same way. Constant tables stay
+    host globals: kernels read their own copies in the kernel modules
+    (`rotor-sink-constant-tables-into-launches`), and a launch that passes
+    a host global to a kernel is an error.
   }];
   let dependentDialects = ["mlir::gpu::GPUDialect"];
+}
+
+def SinkConstantTablesIntoLaunches
+    : Pass<"rotor-sink-constant-tables-into-launches"> {
+  let summary = "Read constant tables inside kernels, not through operands";
+  let description = [{
+    Each `memref.get_global` of a constant, initialized `memref.global`
+    whose result a `gpu.launch` body uses is cloned into that body. After
+    `gpu-kernel-outlining` (which clones the referenced globals into the
+    kernel module) the table is part of the module image: it is uploaded
+    once when the module loads, instead of being copied into managed
+    memory, synchronously, on every call. Runs before outlining.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
 
 def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::func::FuncOp"> {

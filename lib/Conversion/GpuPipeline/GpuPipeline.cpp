@@ -26,7 +26,9 @@ void rotor::buildGpuPipeline(OpPassManager &pm,
       "func.func(convert-parallel-loops-to-gpu),"
       // Constants and dims go into the kernels (outlining no longer sinks
       // them), so that loop bounds and strides are known to the NVVM side.
-      "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+      // Constant tables become globals of the kernel modules.
+      "gpu-launch-sink-index-computations,"
+      "rotor-sink-constant-tables-into-launches,gpu-kernel-outlining,"
       "rotor-align-workgroup-buffers,"
       "rotor-host-allocs-to-gpu,canonicalize,rotor-mark-host-device-memory-access,"
       "nvvm-attach-target{{chip={1} features=+ptx80},"

@@ -28,32 +28,24 @@ struct HostAllocsToGpuPass
             alloc.getDynamicSizes(), alloc.getSymbolOperands(),
             /*hostShared=*/true);
       });
+      // Constant tables are globals of the kernel modules
+      // (rotor-sink-constant-tables-into-launches); a host global passed to
+      // a kernel would be a host address there.
+      WalkResult tables = func.walk([&](gpu::LaunchFuncOp launch) {
+        for (Value operand : launch.getKernelOperands())
+          if (auto global = operand.getDefiningOp<memref::GetGlobalOp>()) {
+            launch.emitOpError("passes the host global @")
+                << global.getName()
+                << " to a kernel; tables must be read inside kernels "
+                   "(rotor-sink-constant-tables-into-launches, before "
+                   "outlining)";
+            return WalkResult::interrupt();
+          }
+        return WalkResult::advance();
+      });
+      if (tables.wasInterrupted())
+        return signalPassFailure();
       Type token = gpu::AsyncTokenType::get(&getContext());
-      // Constant tables (RoPE frequencies, Hadamard signs, codebooks) are
-      // host globals; kernels read a managed copy, freed on return.
-      SmallVector<Value> tables;
-      func.walk([&](memref::GetGlobalOp global) {
-        rewriter.setInsertionPointAfter(global);
-        Location loc = global.getLoc();
-        auto copy = gpu::AllocOp::create(rewriter, loc, global.getType(),
-                                         Type(), ValueRange{}, ValueRange{},
-                                         ValueRange{}, /*hostShared=*/true);
-        Value ready = gpu::WaitOp::create(rewriter, loc, token, ValueRange{})
-                          .getAsyncToken();
-        Value copied =
-            gpu::MemcpyOp::create(rewriter, loc, token, ValueRange{ready},
-                                  copy.getMemref(), global.getResult())
-                .getAsyncToken();
-        gpu::WaitOp::create(rewriter, loc, Type(), ValueRange{copied});
-        rewriter.replaceAllUsesExcept(global.getResult(), copy.getMemref(),
-                                      copied.getDefiningOp());
-        tables.push_back(copy.getMemref());
-      });
-      func.walk([&](func::ReturnOp ret) {
-        rewriter.setInsertionPoint(ret);
-        for (Value table : tables)
-          memref::DeallocOp::create(rewriter, ret.getLoc(), table);
-      });
       // The GPU-to-LLVM lowering frees only asynchronously: wait for
       // everything before, free on a stream, wait for the free.
       func.walk([&](memref::DeallocOp dealloc) {
