@@ -28,7 +28,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     (see `rotor-map-workgroup-loops-to-gpu`). With `workgroup-tiled-linear`,
     projections are such kernels too: GEMMs of 64x64 output tiles with
     reduction slices staged in workgroup buffers, or, for up to 15 tokens
-    (decode), GEMVs whose W rows are each read by 32 lanes.
+    (decode), GEMVs whose W rows are each read by 32 lanes. A projection
+    split into heads and followed by RoPE, a Hadamard rotation and/or a
+    block quantization is a GEMM with one head per column tile that
+    applies them in its epilogue; such a chain that no GEMM computes is one
+    workgroup kernel when it has a rotation or quantization.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -67,7 +71,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "(or a dynamic number of) tokens a tiled GEMM (64x64 output tiles "
            "per GPU block, reduction slices staged in workgroup buffers), "
            "with up to 15 tokens a GEMV (4 outputs per block, each W row "
-           "read by a warp's 32 lanes)">,
+           "read by a warp's 32 lanes); a per-head chain of RoPE, Hadamard "
+           "rotation and quantization runs in the GEMM's epilogue or, with "
+           "a rotation or quantization and no GEMM, as one kernel">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

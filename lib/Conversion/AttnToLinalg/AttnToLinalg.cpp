@@ -67,6 +67,7 @@ struct ConvertAttnToLinalgPass
     if (workgroupTiledLinear) {
       lowering::populateWorkgroupTiledLinearPatterns(patterns);
       lowering::populateWorkgroupGemvPatterns(patterns);
+      lowering::populateWorkgroupHeadChainPatterns(patterns);
     }
     if (workgroupTiledSdpa)
       lowering::populateWorkgroupTiledSdpaPatterns(patterns);

@@ -86,9 +86,41 @@ Value signedConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> signs,
   return arith::SelectOp::create(b, loc, negative, minus, plus);
 }
 
+/// The body of a row phase: builder, row i of the buffer, iteration q of
+/// the row, token t.
+using RowBody = function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)>;
+
+/// A phase of `perRow` iterations q for each row i of [0, rows) whose token
+/// t = row0 + i is below `tokens`.
+void emitRowPhase(ImplicitLocOpBuilder &wb, Value row0, Value tokens,
+                  int64_t rows, int64_t perRow, RowBody body) {
+  threadPhase(
+      wb, wb.getLoc(), rows * perRow, [&](ImplicitLocOpBuilder &ib, Value it) {
+        Value count = arith::ConstantIndexOp::create(ib, perRow);
+        Value i = arith::DivUIOp::create(ib, it, count);
+        Value q = arith::RemUIOp::create(ib, it, count);
+        Value t = arith::AddIOp::create(ib, row0, i);
+        Value live =
+            arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, t, tokens);
+        scf::IfOp::create(ib, live, [&](OpBuilder &tb, Location tl) {
+          ImplicitLocOpBuilder lb(tl, tb);
+          body(lb, i, q, t);
+          scf::YieldOp::create(tb, tl);
+        });
+      });
+}
+
 } // namespace
 
-Operation *HeadEpilogueChain::last() const {
+Operation *HeadChain::first() const {
+  if (rope)
+    return rope;
+  if (hadamard)
+    return hadamard;
+  return quantize;
+}
+
+Operation *HeadChain::last() const {
   if (quantize)
     return quantize;
   if (hadamard)
@@ -96,52 +128,69 @@ Operation *HeadEpilogueChain::last() const {
   return rope;
 }
 
-FailureOr<HeadEpilogueChain>
-rotor::attn::lowering::matchHeadEpilogue(LinearOp linear,
-                                         PatternRewriter &rewriter) {
-  HeadEpilogueChain chain;
-  chain.expand = dyn_cast_or_null<tensor::ExpandShapeOp>(soleUser(linear));
-  if (!chain.expand || chain.expand.getReassociationIndices() !=
-                           SmallVector<ReassociationIndices>{{0}, {1, 2}})
-    return rewriter.notifyMatchFailure(linear,
-                                       "not split into heads, or other users");
-  Value v = chain.expand.getResult();
-  Operation *user = soleUser(v);
-  if (auto rope = dyn_cast_or_null<RopeOp>(user);
-      rope && rope.getInput() == v && rope.getRotaryDim() > 0) {
+FailureOr<HeadChain>
+rotor::attn::lowering::matchHeadChain(Operation *first, Type bufferType,
+                                      PatternRewriter &rewriter) {
+  HeadChain chain;
+  chain.input = first->getNumOperands() ? first->getOperand(0) : Value();
+  Operation *op = first;
+  if (auto rope = dyn_cast<RopeOp>(op); rope && rope.getRotaryDim() > 0) {
     chain.rope = rope;
-    user = soleUser(v = rope.getResult());
+    op = soleUser(rope.getResult());
   }
-  if (auto hadamard = dyn_cast_or_null<HadamardOp>(user)) {
+  if (auto hadamard = dyn_cast_or_null<HadamardOp>(op)) {
     chain.hadamard = hadamard;
-    user = soleUser(v = hadamard.getResult());
+    op = soleUser(hadamard.getResult());
   }
-  chain.quantize = dyn_cast_or_null<QuantizeOp>(user);
-  if (!chain.last())
-    return rewriter.notifyMatchFailure(
-        linear, "heads feed no RoPE, rotation or quantization");
+  chain.quantize = dyn_cast_or_null<QuantizeOp>(op);
+  if (!chain.last() || chain.first() != first)
+    return rewriter.notifyMatchFailure(first,
+                                       "not a RoPE, rotation or quantization");
+  auto inputType = dyn_cast<RankedTensorType>(chain.input.getType());
+  if (!inputType || inputType.getRank() != 3 || inputType.isDynamicDim(1) ||
+      inputType.isDynamicDim(2))
+    return rewriter.notifyMatchFailure(first, "not [T, H, D] with static H, D");
 
-  // What is kept in the accumulator buffer between phases.
-  Type acc = linear.getPrecision().getAccumulate();
+  // What is kept in the buffer between phases.
   if (chain.rope && chain.last() != chain.rope &&
-      !holdsExactly(acc, getElementTypeOrSelf(chain.rope.getType())))
+      !holdsExactly(bufferType, getElementTypeOrSelf(chain.rope.getType())))
     return rewriter.notifyMatchFailure(
-        linear, "the accumulate type cannot hold the RoPE's results");
+        first, "the buffer type cannot hold the RoPE's results");
   if (chain.hadamard &&
-      !holdsExactly(acc, chain.hadamard.getPrecision().getCompute()))
+      !holdsExactly(bufferType, chain.hadamard.getPrecision().getCompute()))
     return rewriter.notifyMatchFailure(
-        linear, "the accumulate type cannot hold the rotation's values");
+        first, "the buffer type cannot hold the rotation's values");
   return chain;
 }
 
-HeadTileEpilogue::HeadTileEpilogue(ImplicitLocOpBuilder &b, LinearOp linear,
-                                   const HeadEpilogueChain &chain)
-    : linear(linear), chain(chain) {
+FailureOr<ProjectionHeadChain>
+rotor::attn::lowering::matchProjectionHeadChain(LinearOp linear,
+                                                PatternRewriter &rewriter) {
+  auto expand = dyn_cast_or_null<tensor::ExpandShapeOp>(soleUser(linear));
+  if (!expand || expand.getReassociationIndices() !=
+                     SmallVector<ReassociationIndices>{{0}, {1, 2}})
+    return rewriter.notifyMatchFailure(linear,
+                                       "not split into heads, or other users");
+  Operation *first = soleUser(expand.getResult());
+  if (!first)
+    return rewriter.notifyMatchFailure(linear, "heads have other users");
+  FailureOr<HeadChain> chain =
+      matchHeadChain(first, linear.getPrecision().getAccumulate(), rewriter);
+  if (failed(chain))
+    return failure();
+  return ProjectionHeadChain{expand, *chain};
+}
+
+HeadTileEpilogue::HeadTileEpilogue(ImplicitLocOpBuilder &b,
+                                   const HeadChain &chain, Value tokens,
+                                   Type bufferType, bool readsInput)
+    : chain(chain), bufferType(bufferType) {
   if (chain.rope) {
     rope.emplace(b, this->chain.rope);
     positions = readOnlyBuffer(b, this->chain.rope.getPositions());
   }
-  Value tokens = tensor::DimOp::create(b, linear.getInput(), 0);
+  if (readsInput)
+    input = readOnlyBuffer(b, chain.input);
   for (Type type : chain.last()->getResultTypes()) {
     auto shaped = cast<RankedTensorType>(type);
     outputs.push_back(memref::AllocOp::create(
@@ -153,9 +202,8 @@ HeadTileEpilogue::HeadTileEpilogue(ImplicitLocOpBuilder &b, LinearOp linear,
 void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
                             Value tokens, Value sums, int64_t rows) {
   using Reader = std::function<Value(OpBuilder &, Location, Value, Value)>;
-  Location loc = wb.getLoc();
-  Type acc = linear.getPrecision().getAccumulate();
-  int64_t d = cast<RankedTensorType>(chain.expand.getType()).getDimSize(2);
+  Type acc = bufferType;
+  int64_t d = cast<RankedTensorType>(chain.input.getType()).getDimSize(2);
   auto idx = [](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -173,31 +221,12 @@ void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
           b, l, memref::LoadOp::create(b, l, sums, ValueRange{i, j}), type);
     };
   };
-  // A phase of `perRow` iterations q for each live row i (token t).
-  auto rowPhase =
-      [&](int64_t perRow,
-          function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)>
-              body) {
-        threadPhase(
-            wb, loc, rows * perRow, [&](ImplicitLocOpBuilder &ib, Value it) {
-              Value i =
-                  arith::DivUIOp::create(ib, it, idx(ib, ib.getLoc(), perRow));
-              Value q =
-                  arith::RemUIOp::create(ib, it, idx(ib, ib.getLoc(), perRow));
-              Value t = arith::AddIOp::create(ib, row0, i);
-              Value live = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
-                                                 t, tokens);
-              scf::IfOp::create(ib, live, [&](OpBuilder &tb, Location tl) {
-                ImplicitLocOpBuilder lb(tl, tb);
-                body(lb, i, q, t);
-                scf::YieldOp::create(tb, tl);
-              });
-            });
-      };
+  auto rowPhase = [&](int64_t perRow, RowBody body) {
+    emitRowPhase(wb, row0, tokens, rows, perRow, body);
+  };
 
-  // The value the next op reads at (i, j): first the projection's result.
-  Reader current =
-      reader(cast<RankedTensorType>(linear.getType()).getElementType());
+  // The value the next op reads at (i, j): first the chain's input.
+  Reader current = reader(getElementTypeOrSelf(chain.input.getType()));
 
   // The rotation's input step: signs, in its compute type.
   HadamardOp hadamard = chain.hadamard;
@@ -342,6 +371,23 @@ void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
   }
 }
 
+void HeadTileEpilogue::emitFromInput(ImplicitLocOpBuilder &wb, Value row0,
+                                     Value head, Value tokens, int64_t rows) {
+  assert(input && "constructed without reading the input");
+  int64_t d = cast<RankedTensorType>(chain.input.getType()).getDimSize(2);
+  Value buffer =
+      memref::AllocaOp::create(wb, MemRefType::get({rows, d}, bufferType));
+  // Consecutive threads read consecutive elements of a row.
+  emitRowPhase(
+      wb, row0, tokens, rows, d,
+      [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value t) {
+        Value v = memref::LoadOp::create(ib, input, ValueRange{t, head, j});
+        memref::StoreOp::create(ib, castFloat(ib, ib.getLoc(), v, bufferType),
+                                buffer, ValueRange{i, j});
+      });
+  emit(wb, row0, head, tokens, buffer, rows);
+}
+
 void HeadTileEpilogue::replaceChain(ImplicitLocOpBuilder &b,
                                     PatternRewriter &rewriter) {
   Operation *last = chain.last();
@@ -354,6 +400,4 @@ void HeadTileEpilogue::replaceChain(ImplicitLocOpBuilder &b,
        {chain.hadamard.getOperation(), chain.rope.getOperation()})
     if (op && op != last)
       rewriter.eraseOp(op);
-  rewriter.eraseOp(chain.expand);
-  rewriter.eraseOp(linear);
 }

@@ -1,11 +1,13 @@
 //===- HeadTileEpilogue.h - Per-head ops in a GEMM's epilogue ---*- C++ -*-===//
 //
-// A projection that is split into heads and then rotated, Hadamard-rotated
-// or block-quantized per head (the Q, K and V paths of a layer with a
-// rotated, quantized KV cache) can finish in the GEMM that computes it when
-// a column tile is one head: every op of the chain reads only its own head.
-// This header matches such chains and emits them as workgroup phases over
-// the tile's sums, so that only the chain's results reach memory.
+// A tensor split into heads and then rotated (RoPE), Hadamard-rotated or
+// block-quantized per head (the Q, K and V paths of a layer with a rotated,
+// quantized KV cache) can be finished by one workgroup per head and row
+// tile: every op of the chain reads only its own head. This header matches
+// such chains and emits them as workgroup phases over a buffer of the
+// head's rows, so that only the chain's results reach memory: in the
+// epilogue of the GEMM that computes a projection (one head per column
+// tile), or as a kernel of its own after a GEMV.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,54 +20,75 @@
 
 namespace rotor::attn::lowering {
 
-/// The ops after a projection that its GEMM can apply per head: the split
-/// into heads, then, in this order, each optional but at least one present
-/// and each the only user of the value before it, a RoPE (with a rotary
-/// dim), a Hadamard rotation, a block quantization.
-struct HeadEpilogueChain {
-  mlir::tensor::ExpandShapeOp expand;
+/// Ops applied per head to a [T, H, D] tensor `input`: in this order,
+/// each optional but at least one present and each the only user of the
+/// value before it, a RoPE (with a rotary dim), a Hadamard rotation, a block
+/// quantization.
+struct HeadChain {
+  mlir::Value input;
   RopeOp rope;
   HadamardOp hadamard;
   QuantizeOp quantize;
 
-  /// The chain's last op, whose results the epilogue produces.
+  /// The chain's first and last ops (the last's results are the chain's).
+  mlir::Operation *first() const;
   mlir::Operation *last() const;
 };
 
-/// The chain after `linear`, or a match failure saying why there is none
-/// or why its types cannot share the GEMM's accumulator buffer.
-mlir::FailureOr<HeadEpilogueChain>
-matchHeadEpilogue(LinearOp linear, mlir::PatternRewriter &rewriter);
+/// The chain that starts at `first` (a RoPE, rotation or quantization),
+/// whose intermediate values a buffer of `bufferType` holds exactly, or a
+/// match failure saying why there is none.
+mlir::FailureOr<HeadChain> matchHeadChain(mlir::Operation *first,
+                                          mlir::Type bufferType,
+                                          mlir::PatternRewriter &rewriter);
 
-/// Emits a matched chain into a GEMM whose column tiles are heads. Each op
-/// computes exactly what its standalone lowering does (bit for bit): the
-/// tile's sums are rounded to the projection's type, then each op's
-/// results are rounded to its type, and its arithmetic is in its
+/// A projection split into heads that feed a chain: what its GEMM can
+/// finish in its epilogue, with intermediates in its accumulate type.
+struct ProjectionHeadChain {
+  mlir::tensor::ExpandShapeOp expand;
+  HeadChain chain;
+};
+mlir::FailureOr<ProjectionHeadChain>
+matchProjectionHeadChain(LinearOp linear, mlir::PatternRewriter &rewriter);
+
+/// Emits a matched chain as workgroup phases over a buffer [rows, D] of one
+/// head's rows. Each op computes exactly what its standalone lowering does
+/// (bit for bit): the buffer's values are read as the chain's input type,
+/// each op's results are rounded to its type, and its arithmetic is in its
 /// precision's types and order.
 class HeadTileEpilogue {
 public:
   /// Materializes what the epilogue reads and allocates its results, where
   /// `b` is (after the chain's operands, before the workgroup loop).
-  HeadTileEpilogue(mlir::ImplicitLocOpBuilder &b, LinearOp linear,
-                   const HeadEpilogueChain &chain);
+  /// `tokens` is the chain's token count (an index), `bufferType` the
+  /// element type of the buffers `emit` is given, `readsInput` whether
+  /// `emitFromInput` will be used.
+  HeadTileEpilogue(mlir::ImplicitLocOpBuilder &b, const HeadChain &chain,
+                   mlir::Value tokens, mlir::Type bufferType, bool readsInput);
 
-  /// The phases that finish rows [row0, row0 + rows) of head `head`: `sums`
-  /// is the workgroup buffer [rows, D] of the GEMM's accumulate type, which
-  /// they reuse for intermediate values; rows at or past `tokens` are left
-  /// alone.
+  /// The phases that finish rows [row0, row0 + rows) of head `head`:
+  /// `buffer` [rows, D] holds the chain's input (exactly, or rounding to the
+  /// input type; a GEMM's sums), and the phases reuse it for intermediate
+  /// values; rows at or past `tokens` are left alone.
   void emit(mlir::ImplicitLocOpBuilder &wb, mlir::Value row0, mlir::Value head,
-            mlir::Value tokens, mlir::Value sums, int64_t rows);
+            mlir::Value tokens, mlir::Value buffer, int64_t rows);
+
+  /// A phase that stages rows [row0, row0 + rows) of head `head` of the
+  /// chain's input into a new workgroup buffer of `bufferType` (which must
+  /// hold the input exactly), then `emit` on it.
+  void emitFromInput(mlir::ImplicitLocOpBuilder &wb, mlir::Value row0,
+                     mlir::Value head, mlir::Value tokens, int64_t rows);
 
   /// Replaces the chain's last op by the results and erases the rest of the
-  /// chain and `linear`.
+  /// chain.
   void replaceChain(mlir::ImplicitLocOpBuilder &b,
                     mlir::PatternRewriter &rewriter);
 
 private:
-  LinearOp linear;
-  HeadEpilogueChain chain;
+  HeadChain chain;
+  mlir::Type bufferType;
   std::optional<RopeEmitter> rope;
-  mlir::Value positions;
+  mlir::Value positions, input;
   /// The chain's results as buffers: the last op's result, or codes and
   /// scales.
   llvm::SmallVector<mlir::Value> outputs;

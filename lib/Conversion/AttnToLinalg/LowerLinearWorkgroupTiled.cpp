@@ -302,15 +302,16 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
                                 PatternRewriter &rewriter) const override {
     if (failed(matchGemmShapes(linear, rewriter)))
       return failure();
-    FailureOr<HeadEpilogueChain> chain = matchHeadEpilogue(linear, rewriter);
-    if (failed(chain))
+    FailureOr<ProjectionHeadChain> matched =
+        matchProjectionHeadChain(linear, rewriter);
+    if (failed(matched))
       return failure();
-    auto headsType = cast<RankedTensorType>(chain->expand.getType());
+    const HeadChain &chain = matched->chain;
+    auto headsType = cast<RankedTensorType>(chain.input.getType());
     int64_t d = headsType.getDimSize(2);
     // A column tile is one head: d columns, as many rows as keep 128
     // micro-tiles.
-    if (ShapedType::isDynamic(headsType.getDimSize(1)) || d % kMicroCols ||
-        kThreads * kMicroRows * kMicroCols % d)
+    if (d % kMicroCols || kThreads * kMicroRows * kMicroCols % d)
       return rewriter.notifyMatchFailure(linear, "head dim does not tile");
     int64_t rows = kThreads * kMicroRows * kMicroCols / d;
     auto xType = cast<RankedTensorType>(linear.getInput().getType());
@@ -323,9 +324,11 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
     if (rows % kMicroRows || bytes > 48 * 1024)
       return rewriter.notifyMatchFailure(linear, "tile would not fit");
 
-    rewriter.setInsertionPoint(chain->last());
-    ImplicitLocOpBuilder b(chain->last()->getLoc(), rewriter);
-    HeadTileEpilogue epilogue(b, linear, *chain);
+    rewriter.setInsertionPoint(chain.last());
+    ImplicitLocOpBuilder b(chain.last()->getLoc(), rewriter);
+    HeadTileEpilogue epilogue(
+        b, chain, tensor::DimOp::create(b, linear.getInput(), 0), acc,
+        /*readsInput=*/false);
     emitWorkgroupGemm(b, linear, rows, d,
                       [&](ImplicitLocOpBuilder &wb, Value row0, Value col0,
                           Value tokens, Value sums) {
@@ -335,6 +338,8 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
                         epilogue.emit(wb, row0, head, tokens, sums, rows);
                       });
     epilogue.replaceChain(b, rewriter);
+    rewriter.eraseOp(matched->expand);
+    rewriter.eraseOp(linear);
     return success();
   }
 };

@@ -149,6 +149,7 @@ void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
 std::string workgroupTiledSdpaObstacle(SdpaOp op);
 void populateWorkgroupTiledLinearPatterns(mlir::RewritePatternSet &patterns);
 void populateWorkgroupGemvPatterns(mlir::RewritePatternSet &patterns);
+void populateWorkgroupHeadChainPatterns(mlir::RewritePatternSet &patterns);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize);
 

@@ -51,11 +51,12 @@ struct HostAllocsToGpuPass
       func.walk([&](memref::DeallocOp dealloc) {
         rewriter.setInsertionPoint(dealloc);
         Location loc = dealloc.getLoc();
-        Value ready =
-            gpu::WaitOp::create(rewriter, loc, token, ValueRange{}).getAsyncToken();
-        Value freed = gpu::DeallocOp::create(rewriter, loc, token, ValueRange{ready},
-                                             dealloc.getMemref())
+        Value ready = gpu::WaitOp::create(rewriter, loc, token, ValueRange{})
                           .getAsyncToken();
+        Value freed =
+            gpu::DeallocOp::create(rewriter, loc, token, ValueRange{ready},
+                                   dealloc.getMemref())
+                .getAsyncToken();
         gpu::WaitOp::create(rewriter, loc, Type(), ValueRange{freed});
         rewriter.eraseOp(dealloc);
       });

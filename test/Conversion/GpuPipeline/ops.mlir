@@ -67,6 +67,29 @@ func.func @k_path(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<256x
 
 // -----
 
+// After a decode GEMV, the K path's RoPE, rotation and quantization are one
+// kernel (not one per op and per butterfly stage), reading the RoPE table
+// from its own module.
+// CHECK-LABEL: llvm.func @decode_k(
+// CHECK: gpu.launch_func @decode_k_kernel::@decode_k_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.binary @decode_k_kernel
+// CHECK-SAME: .global .align 64 .b8 __constant_64xf64[512] = {
+// CHECK-SAME: bar.sync
+// CHECK-SAME: st.global.b8
+func.func @decode_k(%k: tensor<1x4x128xf32>, %p: tensor<1xi32>)
+    -> (tensor<1x4x128xi8>, tensor<1x4x4xf16>) {
+  %r = attn.rope half_split %k, %p rotary_dim(128) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<1x4x128xf32>, tensor<1xi32>
+  %h = attn.hadamard %r rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<1x4x128xf32>
+  %c, %s = attn.quantize %h format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32> : tensor<1x4x128xf32>
+  return %c, %s : tensor<1x4x128xi8>, tensor<1x4x4xf16>
+}
+
+// -----
+
 // CHECK-LABEL: llvm.func @rope(
 // The angle is reduced modulo 2 pi in f64 (cvt.rni.f64), and bf16 results
 // round to nearest even in integer arithmetic (+0x7fff + lsb).
