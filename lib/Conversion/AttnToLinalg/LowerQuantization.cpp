@@ -11,6 +11,41 @@ using namespace mlir;
 using namespace rotor::attn;
 using namespace rotor::attn::lowering;
 
+Value rotor::attn::lowering::codebookTable(ImplicitLocOpBuilder &b,
+                                           KVBlockFormatAttr format) {
+  if (format.getScheme() != QuantScheme::Codebook)
+    return Value();
+  SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
+  return arith::ConstantOp::create(
+      b, DenseElementsAttr::get(
+             RankedTensorType::get({int64_t(centroids.size())}, b.getF64Type()),
+             ArrayRef<double>(centroids)));
+}
+
+Value rotor::attn::lowering::dequantizeElement(OpBuilder &b, Location loc,
+                                               KVBlockFormatAttr format,
+                                               Value table, Value code,
+                                               Value scale, Type compute,
+                                               Type storage) {
+  Value level;
+  if (table) {
+    // Codes outside the codebook (a corrupted cache) clamp to it rather
+    // than reading out of bounds.
+    int64_t entries = int64_t(1) << format.getBits();
+    Value index = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
+    index = arith::MinUIOp::create(
+        b, loc, index, arith::ConstantIndexOp::create(b, loc, entries - 1));
+    level = castFloat(b, loc, tensor::ExtractOp::create(b, loc, table, index),
+                      compute);
+  } else {
+    // |code| <= 127 is exact in every compute type.
+    level = castFloat(
+        b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), code), compute);
+  }
+  Value s = castFloat(b, loc, scale, compute);
+  return castFloat(b, loc, arith::MulFOp::create(b, loc, s, level), storage);
+}
+
 Value rotor::attn::lowering::quantizeReduceStep(OpBuilder &b, Location loc,
                                                 KVBlockFormatAttr format,
                                                 Value reduced, Value x) {
@@ -183,45 +218,16 @@ struct LowerDequantize : OpRewritePattern<DequantizeOp> {
     int64_t rank = cast<RankedTensorType>(blocks.getType()).getRank();
     auto [all, perBlock] = blockMaps(b, rank);
 
-    Value table;
-    int64_t entries = int64_t(1) << format.getBits();
-    if (format.getScheme() == QuantScheme::Codebook) {
-      SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
-      table = arith::ConstantOp::create(
-          b, DenseElementsAttr::get(
-                 RankedTensorType::get({entries}, b.getF64Type()),
-                 ArrayRef<double>(centroids)));
-    }
+    Value table = codebookTable(b, format);
     Value init = emptyLike(b, blocks, storage);
     Value values =
         linalg::GenericOp::create(
             b, init.getType(), ValueRange{blocks, op.getScales()}, init,
             ArrayRef<AffineMap>{all, perBlock, all}, iterators(rank),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value level;
-              if (table) {
-                // Codes outside the codebook (a corrupted cache) clamp to it
-                // rather than reading out of bounds.
-                Value index = arith::IndexCastUIOp::create(
-                    nb, loc, nb.getIndexType(), args[0]);
-                index = arith::MinUIOp::create(
-                    nb, loc, index,
-                    arith::ConstantIndexOp::create(nb, loc, entries - 1));
-                level = castFloat(
-                    nb, loc, tensor::ExtractOp::create(nb, loc, table, index),
-                    compute);
-              } else {
-                // |code| <= 127 is exact in every compute type.
-                level = castFloat(
-                    nb, loc,
-                    arith::SIToFPOp::create(nb, loc, nb.getF32Type(), args[0]),
-                    compute);
-              }
-              Value s = castFloat(nb, loc, args[1], compute);
               yieldValue(nb, loc,
-                         castFloat(nb, loc,
-                                   arith::MulFOp::create(nb, loc, s, level),
-                                   storage));
+                         dequantizeElement(nb, loc, format, table, args[0],
+                                           args[1], compute, storage));
             })
             .getResult(0);
     rewriter.replaceOp(op, collapseBlocks(b, values));

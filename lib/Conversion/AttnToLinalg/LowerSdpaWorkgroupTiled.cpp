@@ -28,6 +28,10 @@
 // the order of every reduction are those of LowerSdpa; only the tile size
 // differs (B, chosen to fit 48 KiB of static workgroup memory).
 //
+// K or V produced by an attn.dequantize that only the SDPA reads is staged
+// from the quantized codes and scales and dequantized on the way into the
+// tile (KVSource): the dequantized cache is never written.
+//
 //===----------------------------------------------------------------------===//
 
 #include "SdpaUtils.h"
@@ -111,6 +115,42 @@ std::string rotor::attn::lowering::workgroupTiledSdpaObstacle(SdpaOp op) {
 
 namespace {
 
+/// Where the tiles of K or V come from: the operand's values or, when the
+/// operand is a dequantization only the SDPA reads, its codes and scales
+/// (dequantized while staging, so that the dequantized cache never exists
+/// in memory: 1 byte per element is read instead of 2 or 4).
+struct KVSource {
+  Value data;
+  DequantizeOp dequant;
+  Value scales, table;
+  /// Elements per 16-byte vector load of `data`, or 1.
+  int64_t vectorWidth = 1;
+  /// Whether `data`'s rows are 16-byte aligned (null when vectorWidth is 1).
+  Value aligned;
+};
+
+KVSource kvSource(ImplicitLocOpBuilder &b, Value operand) {
+  KVSource src;
+  Value values = operand;
+  if (auto dequant = operand.getDefiningOp<DequantizeOp>();
+      dequant && dequant->hasOneUse()) {
+    src.dequant = dequant;
+    values = dequant.getCodes();
+    src.scales = readOnlyBuffer(b, dequant.getScales());
+    src.table = codebookTable(b, dequant.getFormat());
+  }
+  src.data = readOnlyBuffer(b, values);
+  auto type = cast<MemRefType>(src.data.getType());
+  // 16-byte loads when a row is whole vectors and rows are aligned: the
+  // latter decided once, on the host.
+  int64_t width = 16 / bytesOf(type.getElementType());
+  if (type.getDimSize(2) % width == 0) {
+    src.vectorWidth = width;
+    src.aligned = rowsAligned16(b, src.data, width);
+  }
+  return src;
+}
+
 struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
   LowerSdpaToWorkgroupTiles(MLIRContext *ctx)
       // Preferred over the loop-level and split-KV forms where enabled.
@@ -138,10 +178,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     const int64_t rowTile = tiles->rows, keyTile = tiles->keys;
     const int64_t width = std::max(d, dv) + 1; // padded K/V row
     const int64_t sWidth = keyTile + 1;        // padded score row
-    // Elements per vector load: 16 bytes, when a row is whole vectors.
-    int64_t vectorWidth = 16 / bytesOf(kvStorage);
-    if (d % vectorWidth || dv % vectorWidth)
-      vectorWidth = 1;
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Type i64 = b.getI64Type();
@@ -151,13 +187,12 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
       return arith::ConstantIndexOp::create(bb, loc, n);
     };
 
-    Value q = readOnlyBuffer(b, op.getQuery()),
-          k = readOnlyBuffer(b, op.getKey()),
-          v = readOnlyBuffer(b, op.getValue());
+    Value q = readOnlyBuffer(b, op.getQuery());
+    KVSource k = kvSource(b, op.getKey()), v = kvSource(b, op.getValue());
     Value positions =
         op.getPositions() ? readOnlyBuffer(b, op.getPositions()) : Value();
     Value tq = memref::DimOp::create(b, q, 0);
-    Value tk = memref::DimOp::create(b, k, 0);
+    Value tk = memref::DimOp::create(b, k.data, 0);
     Value out = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), storage),
         resultType.isDynamicDim(0) ? ValueRange{tq} : ValueRange{});
@@ -198,12 +233,6 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Value partOut =
         memref::AllocOp::create(b, MemRefType::get({dyn, dyn, hq, dv}, acc),
                                 ValueRange{partialCount, tq});
-
-    // Vector loads need 16-byte aligned rows: decided once, on the host.
-    Value aligned;
-    if (vectorWidth > 1)
-      aligned = arith::AndIOp::create(b, rowsAligned16(b, k, vectorWidth),
-                                      rowsAligned16(b, v, vectorWidth));
 
     workgroupLoop(
         b, {rowTiles, b.getIndexAttr(hkv), splits},
@@ -319,10 +348,29 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
           // Stage rows [j0, j0 + tile) of K or V (head kvHead, `cols`
           // elements) into kvTile; rows past `bound` are zeros, so that a
           // masked key contributes exactly 0 * 0.
-          auto stage = [&](OpBuilder &ob2, Location l2, Value src, Value j0,
-                           int64_t cols) {
+          // A dequantized operand is staged from its codes, each element
+          // dequantized with its block's scale as it is stored.
+          auto stage = [&](OpBuilder &ob2, Location l2, KVSource &src,
+                           Value j0) {
+            int64_t cols = cast<MemRefType>(src.data.getType()).getDimSize(2);
+            auto dequantize = [&](OpBuilder &sb, Location sl, Value code,
+                                  Value j, Value e) -> Value {
+              KVBlockFormatAttr format = src.dequant.getFormat();
+              Value block =
+                  arith::DivUIOp::create(sb, sl, e,
+                                         arith::ConstantIndexOp::create(
+                                             sb, sl, format.getBlockSize()));
+              Value scale = memref::LoadOp::create(
+                  sb, sl, src.scales,
+                  ValueRange{arith::AddIOp::create(sb, sl, j0, j), kvHead,
+                             block});
+              return dequantizeElement(sb, sl, format, src.table, code, scale,
+                                       src.dequant.getPrecision().getCompute(),
+                                       kvStorage);
+            };
             stageTile(
-                ob2, l2, src, kvTile, keyTile, cols, vectorWidth, aligned,
+                ob2, l2, src.data, kvTile, keyTile, cols, src.vectorWidth,
+                src.aligned,
                 [&](OpBuilder &sb, Location sl, Value j, Value e) {
                   return SmallVector<Value>{
                       arith::AddIOp::create(sb, sl, j0, j), kvHead, e};
@@ -331,7 +379,11 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
                   return arith::CmpIOp::create(
                       sb, sl, arith::CmpIPredicate::ult,
                       arith::AddIOp::create(sb, sl, j0, j), bound);
-                });
+                },
+                src.dequant ? function_ref<Value(OpBuilder &, Location, Value,
+                                                 Value, Value)>(dequantize)
+                            : nullptr,
+                kvStorage);
           };
 
           bool causal = op.getCausal();
@@ -343,7 +395,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
               [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
                 // Scores: thread (ib, jb) owns rows ib*2 + r and keys
                 // jb + n * (tile / 4), so a warp reads distinct K rows.
-                stage(lb, ll, k, j0, d);
+                stage(lb, ll, k, j0);
                 int64_t keyGroups = keyTile / kMicroCols;
                 threadPhase(
                     lb, ll, (rowTile / kMicroRows) * keyGroups,
@@ -466,7 +518,7 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
                 // Output: thread (ib, eb) owns rows ib*2 + r and columns
                 // eb + n * (Dv / 4), so a warp reads consecutive V columns.
-                stage(lb, ll, v, j0, dv);
+                stage(lb, ll, v, j0);
                 int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
                 int64_t colGroups = dv / microCols;
                 threadPhase(

@@ -28,8 +28,8 @@ mlir::Value multiplyAccumulate(mlir::OpBuilder &b, mlir::Location loc,
                                mlir::Type acc);
 
 /// A float constant of type `type`.
-mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc,
-                       mlir::Type type, double value);
+mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type,
+                       double value);
 
 /// An empty tensor with the shape of `like` (dynamic dims read from it) and
 /// element type `elementType`.
@@ -54,12 +54,12 @@ mlir::Value filled(mlir::ImplicitLocOpBuilder &b,
 /// An elementwise linalg.generic over every dim of `like`, whose body gets
 /// the elements of `inputs` (all shaped like `like`) and returns one value
 /// of `resultElementType`.
-mlir::Value elementwise(
-    mlir::ImplicitLocOpBuilder &b, mlir::Value like,
-    mlir::ValueRange inputs, mlir::Type resultElementType,
-    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
-                                   mlir::ValueRange)>
-        body);
+mlir::Value
+elementwise(mlir::ImplicitLocOpBuilder &b, mlir::Value like,
+            mlir::ValueRange inputs, mlir::Type resultElementType,
+            llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                           mlir::ValueRange)>
+                body);
 
 /// Terminates a linalg.generic body with one value.
 inline void yieldValue(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v) {
@@ -105,6 +105,17 @@ mlir::Value quantizeCode(mlir::OpBuilder &b, mlir::Location loc,
                          KVBlockFormatAttr format, mlir::Value x,
                          mlir::Value scale);
 
+/// The scalar steps of dequantization, shared by the standalone lowering
+/// and the SDPA kernel that dequantizes K/V while staging them: the
+/// codebook's centroids as an f64 tensor constant (null for absmax), and
+/// one element, scale * level(code) in `compute` rounded to `storage`.
+mlir::Value codebookTable(mlir::ImplicitLocOpBuilder &b,
+                          KVBlockFormatAttr format);
+mlir::Value dequantizeElement(mlir::OpBuilder &b, mlir::Location loc,
+                              KVBlockFormatAttr format, mlir::Value table,
+                              mlir::Value code, mlir::Value scale,
+                              mlir::Type compute, mlir::Type storage);
+
 /// How a workgroup buffer holds elements of type `elem`: 16-bit floats as
 /// i16, the rest as themselves. A bf16 value kept in a register across
 /// blocks is promoted to f32 by hosts without native bf16 and truncated
@@ -118,11 +129,9 @@ mlir::Value fromCarrier(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
 
 /// The `width` elements at `indices` of `memref` (innermost dim), read as one
 /// 16-byte-aligned vector load, as carriers.
-llvm::SmallVector<mlir::Value> loadAlignedVector(mlir::OpBuilder &b,
-                                                 mlir::Location loc,
-                                                 mlir::Value memref,
-                                                 mlir::ValueRange indices,
-                                                 int64_t width);
+llvm::SmallVector<mlir::Value>
+loadAlignedVector(mlir::OpBuilder &b, mlir::Location loc, mlir::Value memref,
+                  mlir::ValueRange indices, int64_t width);
 
 /// A projection whose only use is its split into heads, whose only use is a
 /// RoPE with a rotary dim (the Q and K paths): what an epilogue can fuse.

@@ -82,9 +82,12 @@ void stageTile(
     int64_t cols, int64_t vectorWidth, Value aligned,
     function_ref<SmallVector<Value>(OpBuilder &, Location, Value, Value)>
         indices,
-    function_ref<Value(OpBuilder &, Location, Value, Value)> exists) {
+    function_ref<Value(OpBuilder &, Location, Value, Value)> exists,
+    function_ref<Value(OpBuilder &, Location, Value, Value, Value)> convert,
+    Type valueType) {
   const int64_t vw = vectorWidth;
-  Type elem = cast<MemRefType>(src.getType()).getElementType();
+  Type elem =
+      valueType ? valueType : cast<MemRefType>(src.getType()).getElementType();
   threadPhase(
       b, loc, rows * (cols / vw), [&](ImplicitLocOpBuilder &ib, Value it) {
         auto c = [&](OpBuilder &cb, Location cl, int64_t v) {
@@ -94,13 +97,18 @@ void stageTile(
         Value col = arith::MulIOp::create(
             ib, arith::RemUIOp::create(ib, it, c(ib, ib.getLoc(), cols / vw)),
             c(ib, ib.getLoc(), vw));
-        auto storeAll = [&](OpBuilder &sb, Location sl,
-                            ArrayRef<Value> values) {
-          for (auto [n, value] : llvm::enumerate(values))
-            memref::StoreOp::create(
-                sb, sl, toCarrier(sb, sl, value), dst,
-                ValueRange{r, arith::AddIOp::create(sb, sl, col,
-                                                    c(sb, sl, int64_t(n)))});
+        // Loaded elements go through `convert`; the zeros are already
+        // values.
+        auto storeAll = [&](OpBuilder &sb, Location sl, ArrayRef<Value> values,
+                            bool loaded) {
+          for (auto [n, element] : llvm::enumerate(values)) {
+            Value at =
+                arith::AddIOp::create(sb, sl, col, c(sb, sl, int64_t(n)));
+            Value value =
+                loaded && convert ? convert(sb, sl, element, r, at) : element;
+            memref::StoreOp::create(sb, sl, toCarrier(sb, sl, value), dst,
+                                    ValueRange{r, at});
+          }
         };
         auto scalarLoads = [&](OpBuilder &sb, Location sl) {
           SmallVector<Value> values;
@@ -109,7 +117,7 @@ void stageTile(
                 sb, sl, src,
                 indices(sb, sl, r,
                         arith::AddIOp::create(sb, sl, col, c(sb, sl, n)))));
-          storeAll(sb, sl, values);
+          storeAll(sb, sl, values, /*loaded=*/true);
         };
         scf::IfOp::create(
             ib, exists(ib, ib.getLoc(), r, col),
@@ -122,7 +130,8 @@ void stageTile(
                     [&](OpBuilder &vb, Location vl) {
                       storeAll(vb, vl,
                                loadAlignedVector(vb, vl, src,
-                                                 indices(vb, vl, r, col), vw));
+                                                 indices(vb, vl, r, col), vw),
+                               /*loaded=*/true);
                       scf::YieldOp::create(vb, vl);
                     },
                     [&](OpBuilder &sb, Location sl) {
@@ -134,7 +143,8 @@ void stageTile(
             },
             [&](OpBuilder &tb, Location tl) {
               storeAll(tb, tl,
-                       SmallVector<Value>(vw, floatConst(tb, tl, elem, 0.0)));
+                       SmallVector<Value>(vw, floatConst(tb, tl, elem, 0.0)),
+                       /*loaded=*/false);
               scf::YieldOp::create(tb, tl);
             });
       });

@@ -50,16 +50,22 @@ void workgroupLoop(
 /// consecutive elements (cols % vectorWidth == 0, and so must every row
 /// length be, for the zeros): one 16-byte vector load where `aligned` (an
 /// i1, or null when vectorWidth is 1) holds, else scalar loads of the same
-/// elements.
-void stageTile(mlir::OpBuilder &b, mlir::Location loc, mlir::Value src,
-               mlir::Value dst, int64_t rows, int64_t cols, int64_t vectorWidth,
-               mlir::Value aligned,
-               llvm::function_ref<llvm::SmallVector<mlir::Value>(
-                   mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::Value)>
-                   indices,
-               llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
-                                              mlir::Value, mlir::Value)>
-                   exists);
+/// elements. With `convert`, each loaded element becomes
+/// convert(element, r, c), of type `valueType` (the tile's), before it is
+/// stored: how a tile is dequantized as it is staged.
+void stageTile(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value src, mlir::Value dst,
+    int64_t rows, int64_t cols, int64_t vectorWidth, mlir::Value aligned,
+    llvm::function_ref<llvm::SmallVector<mlir::Value>(
+        mlir::OpBuilder &, mlir::Location, mlir::Value, mlir::Value)>
+        indices,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                   mlir::Value, mlir::Value)>
+        exists,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                   mlir::Value, mlir::Value, mlir::Value)>
+        convert = nullptr,
+    mlir::Type valueType = {});
 
 /// The elements micro-tile `index` of a phase owns, in a tile `colGroups`
 /// micro-tiles wide: rows (index / colGroups) * microRows + r, contiguous,

@@ -14,9 +14,9 @@
 // CHECK-LABEL: func.func @prefill(
 // CHECK-DAG: %[[Q:.+]] = bufferization.to_buffer %arg0 read_only : tensor<?x4x128xf32> to memref<?x4x128xf32, strided<[?, ?, 1], offset: ?>>
 // CHECK-DAG: %[[K:.+]] = bufferization.to_buffer %arg1 read_only
-// CHECK-DAG: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x4x128xf32>
 // Vector loads only where K and V rows are 16-byte aligned, decided once.
 // CHECK: memref.extract_aligned_pointer_as_index %[[K]]
+// CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x4x128xf32>
 // Rows are (query, head) pairs of a KV head: the grid is row tiles x 2 KV
 // heads x KV splits.
 // CHECK: scf.forall (%[[RT:.+]], %[[KVH:.+]], %[[S:.+]]) in (%{{.+}}, 2, %{{.+}}) {
@@ -99,4 +99,31 @@ func.func @huge_head_dim(%q: tensor<?x1x2048xf32>, %k: tensor<?x1x2048xf32>, %v:
   %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
       : tensor<?x1x2048xf32>, tensor<?x1x2048xf32>, tensor<?x1x2048xf32> -> tensor<?x1x2048xf32>
   return %o : tensor<?x1x2048xf32>
+}
+
+// -----
+
+// Over a quantized cache, the kernel reads the codes (16 per vector load)
+// and each block's scale, and dequantizes while staging the K/V tile: no
+// dequantized K or V is materialized.
+// CHECK-LABEL: func.func @quantized_kv(
+// CHECK-DAG: %[[KC:.+]] = bufferization.to_buffer %arg1 read_only
+// CHECK-DAG: %[[KS:.+]] = bufferization.to_buffer %arg2 read_only
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall
+// CHECK: vector.load %[[KC]][{{.+}}] {alignment = 16 : i64} : memref<?x2x128xi8, strided<[?, ?, 1], offset: ?>>, vector<16xi8>
+// CHECK: memref.load %[[KS]][
+// CHECK: arith.sitofp %{{.+}} : i8 to f32
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+func.func @quantized_kv(%q: tensor<1x8x128xf32>, %kc: tensor<?x2x128xi8>, %ks: tensor<?x2x4xf16>,
+                        %vc: tensor<?x2x128xi8>, %vs: tensor<?x2x4xf16>) -> tensor<1x8x128xf32> {
+  %k = attn.dequantize %kc, %ks format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+  %v = attn.dequantize %vc, %vs format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x8x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x8x128xf32>
+  return %o : tensor<1x8x128xf32>
 }

@@ -90,6 +90,31 @@ func.func @decode_k(%k: tensor<1x4x128xf32>, %p: tensor<1xi32>)
 
 // -----
 
+// Decode over a quantized cache: the SDPA kernel loads 16 codes at a time
+// and dequantizes while staging (no dequantization kernel), then the
+// split-KV combine.
+// CHECK-LABEL: llvm.func @quantized_kv(
+// CHECK: gpu.launch_func @quantized_kv_kernel::@quantized_kv_kernel
+// CHECK: gpu.launch_func @quantized_kv_kernel_0::@quantized_kv_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.binary @quantized_kv_kernel
+// CHECK-SAME: ld.global.v4.b32
+// CHECK-SAME: bar.sync
+func.func @quantized_kv(%q: tensor<1x8x128xf32>, %kc: tensor<?x2x128xi8>, %ks: tensor<?x2x4xf16>,
+                        %vc: tensor<?x2x128xi8>, %vs: tensor<?x2x4xf16>) -> tensor<1x8x128xf32> {
+  %k = attn.dequantize %kc, %ks format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+  %v = attn.dequantize %vc, %vs format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x8x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x8x128xf32>
+  return %o : tensor<1x8x128xf32>
+}
+
+// -----
+
 // CHECK-LABEL: llvm.func @rope(
 // The angle is reduced modulo 2 pi in f64 (cvt.rni.f64), and bf16 results
 // round to nearest even in integer arithmetic (+0x7fff + lsb).
