@@ -68,7 +68,7 @@ std::vector<int64_t> describe(void *data, const std::vector<int64_t> &shape) {
 
 Bundle::~Bundle() {
   for (auto &[name, ptr] : deviceWeights)
-    cuda::freeManaged(ptr);
+    cuda::freeBlock(ptr);
   if (library)
     dlclose(library);
 }
@@ -227,32 +227,35 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
                           formatShape(s.shape));
     }
   b->weights = std::move(*weights);
-  if (b->bundleTarget == Target::Cuda)
-    for (auto &[name, t] : b->weights) {
-      void *ptr = cuda::allocManaged(t.bytes.size());
-      if (!ptr)
-        return R::failure(dir + ": cannot allocate GPU memory for weight '" +
-                          name + "': " + cuda::synchronizeAndTakeError());
-      std::memcpy(ptr, t.bytes.data(), t.bytes.size());
-      b->deviceWeights[name] = ptr;
-    }
-  if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
-    return R::failure(dir + ": uploading the weights: " + err);
-
-  // Waits after launches are needed only if the host code reads or writes
-  // what kernels use (rotor-mark-host-device-memory-access); bundles that
-  // do not say, wait.
+  // Whether the host code reads or writes what kernels use
+  // (rotor-mark-host-device-memory-access); bundles that do not say, do.
+  // If not, launches need no waits, and kernel memory can be device memory
+  // that only the driver's copies touch.
   if (b->bundleTarget == Target::Cuda) {
-    bool wait = true;
+    bool hostReads = true;
     if (m.contains("gpu") && m["gpu"].is_object() &&
         m["gpu"].contains("host_reads_device_memory")) {
       const nlohmann::json &reads = m["gpu"]["host_reads_device_memory"];
       if (!reads.is_boolean())
         return bad("gpu.host_reads_device_memory must be true or false");
-      wait = reads.get<bool>();
+      hostReads = reads.get<bool>();
     }
-    cuda::setWaitAfterLaunches(wait);
+    cuda::setWaitAfterLaunches(hostReads);
+    cuda::setDeviceMemory(!hostReads);
   }
+  // Weights are uploaded once, when the bundle opens.
+  if (b->bundleTarget == Target::Cuda)
+    for (auto &[name, t] : b->weights) {
+      void *ptr = cuda::allocBlock(t.bytes.size());
+      if (!ptr)
+        return R::failure(dir + ": cannot allocate GPU memory for weight '" +
+                          name + "': " + cuda::synchronizeAndTakeError());
+      cuda::copy(ptr, t.bytes.data(), t.bytes.size());
+      b->deviceWeights[name] = ptr;
+    }
+  if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
+    return R::failure(dir + ": uploading the weights: " + err);
+
 
   // Kernel modules load from their cubins where the bundle has them: the
   // host library's constructors load the modules as it opens.
@@ -313,19 +316,23 @@ Session::Session(const Bundle &bundle) : bundle(bundle) {
   if (bundle.target() == Target::Cuda)
     for (int i = 0; i < 2; ++i) {
       const Tensor &host = i == 0 ? kCache : vCache;
-      deviceCaches[i] = cuda::allocManaged(host.bytes.size());
+      deviceCaches[i] = cuda::allocBlock(host.bytes.size());
       if (!deviceCaches[i]) {
         allocationError = "cannot allocate the KV cache on the GPU: " +
                           cuda::synchronizeAndTakeError();
         return;
       }
-      std::memset(deviceCaches[i], 0, host.bytes.size());
+      cuda::zero(deviceCaches[i], host.bytes.size());
+      if (std::string err = cuda::takeError(); !err.empty()) {
+        allocationError = "cannot clear the KV cache on the GPU: " + err;
+        return;
+      }
     }
 }
 
 Session::~Session() {
   for (void *ptr : deviceCaches)
-    cuda::freeManaged(ptr);
+    cuda::freeBlock(ptr);
 }
 
 uint8_t *Session::cacheData(int which) {
@@ -351,9 +358,16 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
     for (double &v : values)
       v = dist(rng);
     Tensor rows = Tensor::fromDoubles(cache->dtype, {length * rowElems}, values);
-    std::copy(rows.bytes.begin(), rows.bytes.end(),
-              cacheData(cache == &kCache ? 0 : 1));
+    uint8_t *dest = cacheData(cache == &kCache ? 0 : 1);
+    if (bundle.target() == Target::Cuda)
+      cuda::copy(dest, rows.bytes.data(), rows.bytes.size());
+    else
+      std::copy(rows.bytes.begin(), rows.bytes.end(), dest);
   }
+  if (bundle.target() == Target::Cuda)
+    if (std::string err = cuda::takeError(); !err.empty())
+      return Result<int64_t>::failure("filling the KV cache on the GPU: " +
+                                      err);
   cached = length;
   return length;
 }
@@ -440,7 +454,7 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
           return R::failure(entry.name + ": cannot allocate GPU memory: " +
                             cuda::synchronizeAndTakeError());
         }
-        std::memcpy(data, input.bytes.data(), input.bytes.size());
+        cuda::copy(data, input.bytes.data(), input.bytes.size());
         staged.push_back(data);
       }
       shape = &input.shape;
@@ -499,10 +513,18 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
                           " does not have the shape " + formatShape(expected));
     const uint8_t *src = aligned + d[2] * int64_t(elem);
     uint8_t *dest = r == 0 ? nullptr : cacheData(int(r) - 1);
-    if (r == 0)
-      output.bytes.assign(src, src + count * int64_t(elem));
-    else if (src != dest)
-      std::memcpy(dest, src, size_t(count) * elem);
+    size_t bytes = size_t(count) * elem;
+    if (r == 0 && cudaTarget) {
+      output.bytes.resize(bytes);
+      cuda::copy(output.bytes.data(), src, bytes);
+    } else if (r == 0) {
+      output.bytes.assign(src, src + bytes);
+    } else if (src != dest) {
+      if (cudaTarget)
+        cuda::copy(dest, src, bytes);
+      else
+        std::memcpy(dest, src, bytes);
+    }
     // Buffers the entry point allocated are ours to free (with the host's
     // allocator, or in managed memory for CUDA bundles), once. Not ours:
     // the caches and inputs we passed, weights, and MLIR's 0xdeadbeef
@@ -527,6 +549,10 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     }
     at += 3 + 2 * rank;
   }
+  // The driver's copies of the output and caches (synchronous).
+  if (cudaTarget)
+    if (std::string err = cuda::takeError(); !err.empty())
+      return R::failure(entry.name + ": copying results from the GPU: " + err);
   cached += t;
   return output;
 }

@@ -43,6 +43,9 @@ struct Driver {
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
+  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuGetErrorString)(CUresult, const char **);
 };
@@ -54,6 +57,9 @@ bool ready = false;
 // without creating and destroying a stream per launch.
 CUstream sharedStream = nullptr;
 bool waitAfterLaunches = true;
+// Where blocks that kernels use live: device memory when the bundle's host
+// code never touches them, else managed memory.
+bool deviceMemory = false;
 
 // Kernel modules: PTX text -> ptxas's cubin of it, from the manifest.
 struct Cubin {
@@ -109,6 +115,9 @@ std::string initialize() {
             load(driver.cuStreamSynchronize, "cuStreamSynchronize") &&
             load(driver.cuStreamDestroy, "cuStreamDestroy_v2") &&
             load(driver.cuMemAllocManaged, "cuMemAllocManaged") &&
+            load(driver.cuMemAlloc, "cuMemAlloc_v2") &&
+            load(driver.cuMemcpy, "cuMemcpy") &&
+            load(driver.cuMemsetD8, "cuMemsetD8_v2") &&
             load(driver.cuMemFree, "cuMemFree_v2") &&
             load(driver.cuGetErrorString, "cuGetErrorString");
   if (!ok)
@@ -162,11 +171,11 @@ CUstream stream() {
 // calls. Never destroyed: at exit the driver may already be gone.
 BlockCache &temporaries() {
   static BlockCache *cache = new BlockCache(
-      [](size_t bytes) { return allocManaged(bytes); },
+      [](size_t bytes) { return allocBlock(bytes); },
       [](void *ptr) {
         // Queued kernels may still use a block the cache gives back.
         CHECK(cuStreamSynchronize(stream()));
-        freeManaged(ptr);
+        freeBlock(ptr);
       },
       size_t(2) << 30);
   return *cache;
@@ -179,20 +188,47 @@ void setWaitAfterLaunches(bool wait) { waitAfterLaunches = wait; }
 void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
 void freeTemporary(void *ptr) { temporaries().put(ptr); }
 
-void *allocManaged(size_t bytes) {
+void setDeviceMemory(bool device) {
+  if (device != deviceMemory)
+    temporaries().trim(); // no block of the other kind is handed out
+  deviceMemory = device;
+}
+
+void *allocBlock(size_t bytes) {
   CUdeviceptr ptr = 0;
-  CHECK(cuMemAllocManaged(&ptr, bytes ? bytes : 1, kMemAttachGlobal));
+  if (deviceMemory)
+    CHECK(cuMemAlloc(&ptr, bytes ? bytes : 1));
+  else
+    CHECK(cuMemAllocManaged(&ptr, bytes ? bytes : 1, kMemAttachGlobal));
   return reinterpret_cast<void *>(ptr);
 }
 
-void freeManaged(void *ptr) {
+void freeBlock(void *ptr) {
   if (ptr)
     CHECK(cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)));
+}
+
+// With unified addressing cuMemcpy takes host, managed and device pointers
+// alike. It runs on the legacy stream, which waits for the shared
+// (blocking) stream's queued kernels first, and returns when done.
+void copy(void *dst, const void *src, size_t bytes) {
+  if (bytes)
+    CHECK(cuMemcpy(reinterpret_cast<CUdeviceptr>(dst),
+                   reinterpret_cast<CUdeviceptr>(src), bytes));
+}
+
+void zero(void *dst, size_t bytes) {
+  if (bytes)
+    CHECK(cuMemsetD8(reinterpret_cast<CUdeviceptr>(dst), 0, bytes));
 }
 
 std::string synchronizeAndTakeError() {
   if (ready)
     CHECK(cuCtxSynchronize());
+  return takeError();
+}
+
+std::string takeError() {
   std::lock_guard<std::mutex> lock(errorMutex);
   std::string e = std::move(firstError);
   firstError.clear();
@@ -294,12 +330,11 @@ __attribute__((visibility("default"))) void *mgpuMemAlloc(uint64_t bytes,
   return allocTemporary(bytes);
 }
 
-// Both sides are host-visible (managed memory or host constants); the copy
-// is the host's, so queued kernels must be done first.
+// Either side may be device memory: the driver copies, after the queued
+// kernels.
 __attribute__((visibility("default"))) void
 mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
-  CHECK(cuStreamSynchronize(stream()));
-  std::memcpy(dst, src, bytes);
+  copy(dst, src, bytes);
 }
 
 // The host code waits for the stream before it frees, so a block is idle

@@ -22,9 +22,21 @@ std::string initialize();
 /// Whether initialize() succeeded.
 bool available();
 
-/// Managed memory, visible to kernels and to the host.
-void *allocManaged(size_t bytes);
-void freeManaged(void *ptr);
+/// Where the blocks kernels use live: device memory (cuMemAlloc) when the
+/// bundle's host code never reads or writes them (its manifest says so),
+/// else managed memory, which the host code can touch. Set when a bundle
+/// opens, before its weights are uploaded.
+void setDeviceMemory(bool device);
+
+/// A block kernels use, of the kind set; freed with freeBlock.
+void *allocBlock(size_t bytes);
+void freeBlock(void *ptr);
+
+/// Copies between or zeroes blocks and host memory through the driver, so
+/// that the host never touches device memory; both wait for queued
+/// kernels. Errors are reported by synchronizeAndTakeError.
+void copy(void *dst, const void *src, size_t bytes);
+void zero(void *dst, size_t bytes);
 
 /// Whether mgpuStreamSynchronize must wait: yes (the default) unless the
 /// bundle's manifest says its host code never reads or writes memory the
@@ -32,16 +44,19 @@ void freeManaged(void *ptr);
 /// waits once when an entry point returns.
 void setWaitAfterLaunches(bool wait);
 
-/// Managed blocks that are reused across calls once freed: the host
-/// code's temporaries (mgpuMemAlloc/mgpuMemFree), and the inputs and
-/// results the runtime passes each call. freeTemporary takes any managed
-/// block; one allocTemporary did not make is freed at once.
+/// Blocks that are reused across calls once freed: the host code's
+/// temporaries (mgpuMemAlloc/mgpuMemFree), and the inputs and results the
+/// runtime passes each call. freeTemporary takes any block; one
+/// allocTemporary did not make is freed at once.
 void *allocTemporary(size_t bytes);
 void freeTemporary(void *ptr);
 
 /// Waits for all work; returns "" or the first error any driver call or
 /// kernel reported since the last call (and clears it).
 std::string synchronizeAndTakeError();
+/// The same without waiting: what the calls so far reported (after the
+/// synchronous copies, all of theirs).
+std::string takeError();
 
 /// The device's name, for the summary line.
 std::string deviceName();

@@ -2,7 +2,10 @@
 //
 // The CUDA driver entry points the runtime dlopens, implemented on host
 // memory: modules and functions are handles, launches do nothing, managed
-// memory is zeroed host memory. Each call is appended to the file named by
+// memory is zeroed host memory, and device memory is host pages that no
+// one may touch (PROT_NONE) except the driver's own copies and sets: a host
+// access to device memory crashes the run, as it would on a GPU. Each call
+// is appended to the file named by
 // ROTOR_FAKE_CUDA_TRACE, so tests can check how the runtime drives the
 // driver (streams, module loads, allocations) on a machine with no GPU.
 // ROTOR_FAKE_CUDA_REJECT_CUBIN makes module loads of ELF images fail as a
@@ -11,10 +14,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <map>
 #include <string>
 
 namespace {
@@ -26,6 +34,36 @@ void trace(const std::string &line) {
       std::fclose(f);
     }
   }
+}
+
+// Device allocations: start -> mapped length.
+std::map<uintptr_t, size_t> &deviceBlocks() {
+  static std::map<uintptr_t, size_t> blocks;
+  return blocks;
+}
+
+// The device block holding `ptr`, or {0, 0}.
+std::pair<uintptr_t, size_t> deviceBlockOf(uintptr_t ptr) {
+  auto &blocks = deviceBlocks();
+  auto it = blocks.upper_bound(ptr);
+  if (it == blocks.begin())
+    return {0, 0};
+  --it;
+  if (ptr < it->first + it->second)
+    return *it;
+  return {0, 0};
+}
+
+// Makes the device blocks of `pointers` accessible while `body` runs.
+template <typename Body>
+void withAccess(std::initializer_list<uintptr_t> pointers, Body body) {
+  for (uintptr_t p : pointers)
+    if (auto [start, length] = deviceBlockOf(p); length)
+      mprotect(reinterpret_cast<void *>(start), length, PROT_READ | PROT_WRITE);
+  body();
+  for (uintptr_t p : pointers)
+    if (auto [start, length] = deviceBlockOf(p); length)
+      mprotect(reinterpret_cast<void *>(start), length, PROT_NONE);
 }
 
 int handles = 0;
@@ -102,8 +140,40 @@ int cuMemAllocManaged(uint64_t *ptr, size_t bytes, unsigned) {
   *ptr = reinterpret_cast<uint64_t>(p);
   return 0;
 }
+int cuMemAlloc_v2(uint64_t *ptr, size_t bytes) {
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t length = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+  void *p = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                 0);
+  if (p == MAP_FAILED)
+    return 2; // CUDA_ERROR_OUT_OF_MEMORY
+  deviceBlocks()[reinterpret_cast<uintptr_t>(p)] = length;
+  trace("alloc " + std::to_string(bytes) + " device");
+  *ptr = reinterpret_cast<uint64_t>(p);
+  return 0;
+}
+int cuMemcpy(uint64_t dst, uint64_t src, size_t bytes) {
+  trace("copy " + std::to_string(bytes));
+  withAccess({dst, src}, [&] {
+    std::memcpy(reinterpret_cast<void *>(dst),
+                reinterpret_cast<const void *>(src), bytes);
+  });
+  return 0;
+}
+int cuMemsetD8_v2(uint64_t dst, unsigned char value, size_t bytes) {
+  trace("set " + std::to_string(bytes));
+  withAccess({dst},
+             [&] { std::memset(reinterpret_cast<void *>(dst), value, bytes); });
+  return 0;
+}
 int cuMemFree_v2(uint64_t ptr) {
   trace("free");
+  auto &blocks = deviceBlocks();
+  if (auto it = blocks.find(uintptr_t(ptr)); it != blocks.end()) {
+    munmap(reinterpret_cast<void *>(it->first), it->second);
+    blocks.erase(it);
+    return 0;
+  }
   std::free(reinterpret_cast<void *>(ptr));
   return 0;
 }
