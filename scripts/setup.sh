@@ -9,10 +9,11 @@ build_dir="${ROTOR_BUILD_DIR:-$root/build}"
 
 # Debian 12 packages. LLVM/MLIR 22 come from Debian's archive (DESIGN.md);
 # mlir-22-tools is named explicitly because find_package(MLIR) checks files
-# that only it ships.
+# that only it ships. libomp5-14 is the OpenMP runtime the tests that run
+# GPU kernels as host thread teams load.
 packages=(
   cmake ninja-build ccache python3 python3-numpy python3-torch libgtest-dev
-  nlohmann-json3-dev libclang-rt-22-dev
+  nlohmann-json3-dev libclang-rt-22-dev libomp5-14
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
 )
 

@@ -240,8 +240,9 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
         return bad("gpu.host_reads_device_memory must be true or false");
       hostReads = reads.get<bool>();
     }
+    if (std::string why = cuda::setDeviceMemory(!hostReads); !why.empty())
+      return R::failure(dir + ": " + why);
     cuda::setWaitAfterLaunches(hostReads);
-    cuda::setDeviceMemory(!hostReads);
   }
   // Weights are uploaded once, when the bundle opens.
   if (b->bundleTarget == Target::Cuda)

@@ -188,10 +188,18 @@ void setWaitAfterLaunches(bool wait) { waitAfterLaunches = wait; }
 void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
 void freeTemporary(void *ptr) { temporaries().put(ptr); }
 
-void setDeviceMemory(bool device) {
-  if (device != deviceMemory)
-    temporaries().trim(); // no block of the other kind is handed out
+std::string setDeviceMemory(bool device) {
+  // Blocks of one kind are already out (weights, caches, cached
+  // temporaries): one process runs bundles of one kind.
+  static bool chosen = false;
+  if (chosen && device != deviceMemory)
+    return std::string("this process already runs a CUDA bundle whose host "
+                       "code ") +
+           (deviceMemory ? "never touches" : "touches") +
+           " kernel memory; run this one in another process";
+  chosen = true;
   deviceMemory = device;
+  return "";
 }
 
 void *allocBlock(size_t bytes) {
@@ -209,8 +217,12 @@ void freeBlock(void *ptr) {
 }
 
 // With unified addressing cuMemcpy takes host, managed and device pointers
-// alike. It runs on the legacy stream, which waits for the shared
-// (blocking) stream's queued kernels first, and returns when done.
+// alike. It runs on the legacy stream, which is ordered with the shared
+// (blocking) stream both ways: it starts after the kernels queued there,
+// and kernels queued later start after it. It returns once the host side
+// is done (a copy to the host has landed; one from pageable host memory
+// has been staged); device-side copies and sets may still be running, and
+// their errors come with the next synchronization.
 void copy(void *dst, const void *src, size_t bytes) {
   if (bytes)
     CHECK(cuMemcpy(reinterpret_cast<CUdeviceptr>(dst),
@@ -330,11 +342,17 @@ __attribute__((visibility("default"))) void *mgpuMemAlloc(uint64_t bytes,
   return allocTemporary(bytes);
 }
 
-// Either side may be device memory: the driver copies, after the queued
-// kernels.
+// With device memory the driver copies, ordered after the queued kernels.
+// With managed memory the host code may read the copy at once: wait for
+// the kernels, then copy on the host.
 __attribute__((visibility("default"))) void
 mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
-  copy(dst, src, bytes);
+  if (deviceMemory) {
+    copy(dst, src, bytes);
+    return;
+  }
+  CHECK(cuStreamSynchronize(stream()));
+  std::memcpy(dst, src, bytes);
 }
 
 // The host code waits for the stream before it frees, so a block is idle

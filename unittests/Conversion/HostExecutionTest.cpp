@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
 #include "rotor/Conversion/HostPipeline/HostPipeline.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
@@ -21,6 +22,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -28,7 +30,10 @@
 
 #include "gtest/gtest.h"
 
+#include <unistd.h>
+
 #include <bit>
+#include <csignal>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -146,6 +151,7 @@ protected:
     rotor::registerInterfaceModels(registry);
     registerBuiltinDialectTranslation(registry);
     registerLLVMDialectTranslation(registry);
+    registerOpenMPDialectTranslation(registry);
     context.appendDialectRegistry(registry);
     seed = std::random_device{}();
     rng.seed(seed);
@@ -154,15 +160,40 @@ protected:
   /// Lowers and JITs `source`; fails the test on any error.
   void compile(const std::string &source,
                const rotor::HostPipelineOptions &pipeline = {}) {
+    compileWith(source, [&](PassManager &pm) {
+      rotor::buildHostPipeline(pm, pipeline);
+    });
+  }
+
+  /// Lowers `source` as for the GPU (its parallel loops and workgroup
+  /// kernels mapped to gpu.launch ops, barriers and workgroup buffers
+  /// included), then runs each launch on the host as blocks of OpenMP
+  /// thread teams: the GPU mapping's semantics without a GPU.
+  void compileEmulatingGpu(const std::string &source,
+                           const rotor::GpuPipelineOptions &pipeline = {}) {
+    // Threads that wait at a barrier sleep rather than spin: a block has
+    // 128 of them and the machine a few cores.
+    setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
+    setenv("KMP_BLOCKTIME", "0", /*overwrite=*/0);
+    compileWith(
+        source,
+        [&](PassManager &pm) { rotor::buildGpuEmulationPipeline(pm, pipeline); },
+        {ROTOR_LIBOMP});
+  }
+
+  void compileWith(const std::string &source,
+                   llvm::function_ref<void(PassManager &)> build,
+                   ArrayRef<StringRef> sharedLibs = {}) {
     OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &context);
     ASSERT_TRUE(module) << source;
     PassManager pm(&context);
-    rotor::buildHostPipeline(pm, pipeline);
+    build(pm);
     ASSERT_TRUE(succeeded(pm.run(*module))) << source;
     // The options hold a function_ref: the transformer must outlive create().
     auto transformer = makeOptimizingTransformer(2, 0, nullptr);
     ExecutionEngineOptions options;
     options.transformer = transformer;
+    options.sharedLibPaths = sharedLibs;
     auto engine = ExecutionEngine::create(*module, options);
     ASSERT_TRUE(bool(engine)) << llvm::toString(engine.takeError());
     jit = std::move(*engine);
@@ -1275,6 +1306,207 @@ TEST_F(HostExecutionTest, HeadChainInWorkgroupKernelsIsBitExact) {
       EXPECT_GT(std::set<double>(fused[0].begin(), fused[0].end()).size(),
                 size_t(3))
           << what;
+  }
+}
+
+// The GPU pipeline's mapped kernels (strided thread loops, barriers,
+// workgroup buffers shared by a block's threads) run as OpenMP thread
+// teams on the host, against the same kernels run phase by phase: equal
+// bit for bit, so the mapping adds no race and drops no barrier. Covers
+// the workgroup SDPA (prefill, and decode with KV splits and a quantized
+// cache), the GEMM with the per-head chain in its epilogue, the GEMV and
+// the standalone chain kernel.
+TEST_F(HostExecutionTest, GpuMappedKernelsMatchPhaseByPhase) {
+  // Threads that disagree on their barriers (a phase whose loop bounds come
+  // from workgroup memory read before it was written) deadlock: fail then,
+  // rather than hang.
+  struct Watchdog {
+    Watchdog() {
+      std::signal(SIGALRM, [](int) {
+        const char message[] = "GpuMappedKernelsMatchPhaseByPhase: the "
+                               "emulated GPU threads deadlocked at a barrier "
+                               "not every thread reaches\n";
+        [[maybe_unused]] ssize_t n = write(2, message, sizeof(message) - 1);
+        _exit(1);
+      });
+      alarm(240);
+    }
+    ~Watchdog() { alarm(0); }
+  } watchdog;
+  struct Case {
+    std::string name, source;
+    std::vector<Arg> args;
+    std::vector<Elem> results;
+    std::vector<size_t> ranks;
+    std::string function = "f";
+  };
+  auto list = [](int64_t n) {
+    std::vector<int> s(n);
+    for (int64_t i = 0; i < n; ++i)
+      s[i] = (i * 7 + 3) % 5 < 2 ? -1 : 1;
+    return llvm::join(
+        llvm::map_range(s, [](int v) { return std::to_string(v); }), ", ");
+  };
+  std::vector<Case> cases;
+  // Prefill SDPA, GQA 2, causal, a partial row tile.
+  cases.push_back(
+      {"prefill sdpa", R"mlir(
+      func.func @f(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x64xf32>)
+          -> tensor<?x4x64xf32> {
+        %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+            : tensor<?x4x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32> -> tensor<?x4x64xf32>
+        return %o : tensor<?x4x64xf32>
+      })mlir",
+       {tensorArg(Elem::F32, {37, 4, 64}, randomVec(37 * 4 * 64, 1.0)),
+        tensorArg(Elem::F32, {37, 2, 64}, randomVec(37 * 2 * 64, 1.0)),
+        tensorArg(Elem::F32, {37, 2, 64}, randomVec(37 * 2 * 64, 1.0))},
+       {Elem::F32},
+       {3}});
+  // Decode over a 4-bit cache of 700 keys: KV splits and their combine.
+  {
+    const int64_t tk = 700;
+    Vec codes(tk * 2 * 128), scales(tk * 2 * 4);
+    for (double &c : codes)
+      c = double(int64_t(rng() % 15) - 7);
+    for (double &x : scales)
+      x = 0.05 + double(rng() % 100) / 400.0;
+    cases.push_back(
+        {"decode sdpa over a quantized cache", R"mlir(
+      func.func @f(%q: tensor<1x8x128xf32>, %kc: tensor<?x2x128xi8>, %ks: tensor<?x2x4xf16>,
+                   %vc: tensor<?x2x128xi8>, %vs: tensor<?x2x4xf16>) -> tensor<1x8x128xf32> {
+        %k = attn.dequantize %kc, %ks format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+            precision <compute = f32, accumulate = f32>
+            : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+        %v = attn.dequantize %vc, %vs format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+            precision <compute = f32, accumulate = f32>
+            : tensor<?x2x128xi8>, tensor<?x2x4xf16> -> tensor<?x2x128xf32>
+        %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+            : tensor<1x8x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x8x128xf32>
+        return %o : tensor<1x8x128xf32>
+      })mlir",
+         {tensorArg(Elem::F32, {1, 8, 128}, randomVec(8 * 128, 1.0)),
+          tensorArg(Elem::I8, {tk, 2, 128}, codes),
+          tensorArg(Elem::F16, {tk, 2, 4}, scales),
+          tensorArg(Elem::I8, {tk, 2, 128}, codes),
+          tensorArg(Elem::F16, {tk, 2, 4}, scales)},
+         {Elem::F32},
+         {3}});
+  }
+  // The K path: GEMM, RoPE, rotation, quantization in one kernel.
+  cases.push_back(
+      {"GEMM with RoPE, rotation and quantization",
+       llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<?x96xf32>, %w: tensor<256x96xbf16>, %b: tensor<256xf32>,
+                   %p: tensor<?xi32>) -> (tensor<?x2x128xi8>, tensor<?x2x4xf16>) {
+        %c0 = arith.constant 0 : index
+        %n = tensor.dim %x, %c0 : tensor<?x96xf32>
+        %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+            : tensor<?x96xf32>, tensor<256x96xbf16>, tensor<256xf32> -> tensor<?x256xbf16>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [%n, 2, 128]
+            : tensor<?x256xbf16> into tensor<?x2x128xbf16>
+        %r = attn.rope half_split %y3, %p rotary_dim(128) theta(1.0e+06)
+            precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>, tensor<?xi32>
+        %h = attn.hadamard %r rotation(<group = 128, s1 = [{0}], s2 = [{1}]>)
+            precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+        %c, %s = attn.quantize %h format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+            precision <compute = f32, accumulate = f32> : tensor<?x2x128xbf16>
+        return %c, %s : tensor<?x2x128xi8>, tensor<?x2x4xf16>
+      })mlir",
+                     list(128), list(128))
+           .str(),
+       {tensorArg(Elem::F32, {45, 96}, randomVec(45 * 96, 1.0)),
+        tensorArg(Elem::BF16, {256, 96}, randomVec(256 * 96, 0.2)),
+        tensorArg(Elem::F32, {256}, randomVec(256, 20.0)),
+        tensorArg(Elem::I32, {45}, toDouble(randomPositions(45, 4096)))},
+       {Elem::I8, Elem::F16},
+       {3, 3}});
+  // Decode: the GEMV, then the chain kernel on its heads.
+  cases.push_back(
+      {"GEMV then the chain kernel",
+       llvm::formatv(R"mlir(
+      func.func @f(%x: tensor<1x96xf32>, %w: tensor<256x96xf32>, %p: tensor<1xi32>)
+          -> tensor<1x2x128xf32> {
+        %y = attn.linear %x, %w precision <compute = f32, accumulate = f32>
+            : tensor<1x96xf32>, tensor<256x96xf32> -> tensor<1x256xf32>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [1, 2, 128]
+            : tensor<1x256xf32> into tensor<1x2x128xf32>
+        %r = attn.rope interleaved %y3, %p rotary_dim(64) theta(1.0e+04)
+            precision <compute = f32, accumulate = f32> : tensor<1x2x128xf32>, tensor<1xi32>
+        %h = attn.hadamard %r rotation(<group = 64, s1 = [{0}], s2 = [{1}]>) inverse
+            precision <compute = f32, accumulate = f32> : tensor<1x2x128xf32>
+        return %h : tensor<1x2x128xf32>
+      })mlir",
+                     list(64), list(64))
+           .str(),
+       {tensorArg(Elem::F32, {1, 96}, randomVec(96, 1.0)),
+        tensorArg(Elem::F32, {256, 96}, randomVec(256 * 96, 0.2)),
+        tensorArg(Elem::I32, {1}, {1234})},
+       {Elem::F32},
+       {3}});
+
+  // The bundled Qwen2.5-0.5B layer: a 20-token prefill, and a decode step
+  // over 300 cached positions (GEMMs with RoPE epilogues, GEMVs, SDPA with
+  // KV splits, cache appends, and the one-thread-per-element kernels).
+  {
+    auto buffer = llvm::MemoryBuffer::getFile(
+        ROTOR_SOURCE_DIR "/examples/qwen2.5-0.5b-attention.mlir");
+    ASSERT_TRUE(bool(buffer));
+    std::string layer = (*buffer)->getBuffer().str();
+    const int64_t e = 896, hkv = 2, d = 64, cap = 4096, t = 20, len = 300;
+    std::vector<Arg> weights = {
+        tensorArg(Elem::F32, {e, e}, randomVec(e * e, 0.03)),
+        tensorArg(Elem::F32, {e}, randomVec(e, 3.0)),
+        tensorArg(Elem::F32, {hkv * d, e}, randomVec(hkv * d * e, 0.03)),
+        tensorArg(Elem::F32, {hkv * d}, randomVec(hkv * d, 20.0)),
+        tensorArg(Elem::F32, {hkv * d, e}, randomVec(hkv * d * e, 0.03)),
+        tensorArg(Elem::F32, {hkv * d}, randomVec(hkv * d, 0.2)),
+        tensorArg(Elem::F32, {e, e}, randomVec(e * e, 0.03))};
+    std::vector<int64_t> positions(t);
+    std::iota(positions.begin(), positions.end(), 0);
+    Case prefill{"example layer prefill",
+                 layer,
+                 {tensorArg(Elem::F32, {t, e}, randomVec(t * e, 1.0)),
+                  tensorArg(Elem::I32, {t}, toDouble(positions)),
+                  tensorArg(Elem::F32, {cap, hkv, d}, Vec(cap * hkv * d, 0.0)),
+                  tensorArg(Elem::F32, {cap, hkv, d}, Vec(cap * hkv * d, 0.0))},
+                 {Elem::F32},
+                 {2},
+                 "prefill"};
+    prefill.args.insert(prefill.args.end(), weights.begin(), weights.end());
+    cases.push_back(std::move(prefill));
+    // Rows past `len` are never read: the cache is random everywhere.
+    Case decode{"example layer decode",
+                layer,
+                {tensorArg(Elem::F32, {1, e}, randomVec(e, 1.0)),
+                 tensorArg(Elem::I32, {1}, Vec{double(len)}),
+                 tensorArg(Elem::F32, {cap, hkv, d}, randomVec(cap * hkv * d, 1.0)),
+                 tensorArg(Elem::F32, {cap, hkv, d}, randomVec(cap * hkv * d, 1.0)),
+                 indexArg(len)},
+                {Elem::F32},
+                {2},
+                "decode"};
+    decode.args.insert(decode.args.end(), weights.begin(), weights.end());
+    cases.push_back(std::move(decode));
+  }
+
+  for (Case &c : cases) {
+    rotor::GpuPipelineOptions gpu;
+    compileEmulatingGpu(c.source, gpu);
+    std::vector<Vec> emulated = call(c.function, c.args, c.results, c.ranks);
+    // The same lowering as the GPU's (which never fuses the loop-level
+    // projection + RoPE).
+    rotor::HostPipelineOptions phasedOptions = gpu.loops;
+    phasedOptions.fuseRopeEpilogue = false;
+    compile(c.source, phasedOptions);
+    std::vector<Vec> phased = call(c.function, c.args, c.results, c.ranks);
+    ASSERT_EQ(emulated.size(), phased.size()) << c.name;
+    for (size_t r = 0; r < emulated.size(); ++r) {
+      ASSERT_EQ(emulated[r].size(), phased[r].size()) << c.name;
+      for (size_t i = 0; i < emulated[r].size(); ++i)
+        ASSERT_EQ(emulated[r][i], phased[r][i])
+            << c.name << ": result " << r << " element " << i << ", seed "
+            << seed;
+    }
   }
 }
 

@@ -144,6 +144,24 @@ def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::gpu::GPUDialect"];
 }
 
+def EmulateGpuLaunchesOnHost
+    : Pass<"rotor-emulate-gpu-launches-on-host", "mlir::ModuleOp"> {
+  let summary = "Run gpu.launch bodies on the host as OpenMP thread teams";
+  let description = [{
+    For testing the GPU mapping without a GPU. Each `gpu.launch` becomes a
+    loop over its blocks; each block allocates its workgroup buffers and
+    runs the body in an `omp.parallel` team of as many threads as the block
+    has, with thread ids from `omp_get_thread_num` and `gpu.barrier` as
+    `omp.barrier`. Workgroup address spaces are dropped. The result needs
+    the OpenMP runtime (libomp) when it runs.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::func::FuncDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::omp::OpenMPDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
 def SinkConstantTablesIntoLaunches
     : Pass<"rotor-sink-constant-tables-into-launches"> {
   let summary = "Read constant tables inside kernels, not through operands";

@@ -150,6 +150,9 @@ rotor::attn::lowering::matchHeadChain(Operation *first, Type bufferType,
   if (!inputType || inputType.getRank() != 3 || inputType.isDynamicDim(1) ||
       inputType.isDynamicDim(2))
     return rewriter.notifyMatchFailure(first, "not [T, H, D] with static H, D");
+  // The RoPE phase owns pairs of elements.
+  if (chain.rope && inputType.getDimSize(2) % 2)
+    return rewriter.notifyMatchFailure(first, "odd head dim under a RoPE");
 
   // What is kept in the buffer between phases.
   if (chain.rope && chain.last() != chain.rope &&

@@ -313,6 +313,8 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
     // micro-tiles.
     if (d % kMicroCols || kThreads * kMicroRows * kMicroCols % d)
       return rewriter.notifyMatchFailure(linear, "head dim does not tile");
+    if (headsType.getDimSize(1) > 65535)
+      return rewriter.notifyMatchFailure(linear, "more heads than grid.y");
     int64_t rows = kThreads * kMicroRows * kMicroCols / d;
     auto xType = cast<RankedTensorType>(linear.getInput().getType());
     auto wType = cast<RankedTensorType>(linear.getWeight().getType());

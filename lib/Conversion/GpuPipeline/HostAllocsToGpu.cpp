@@ -6,6 +6,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace rotor {
 #define GEN_PASS_DEF_HOSTALLOCSTOGPU
@@ -32,7 +33,10 @@ struct HostAllocsToGpuPass
       // (rotor-sink-constant-tables-into-launches); a host global passed to
       // a kernel would be a host address there.
       WalkResult tables = func.walk([&](gpu::LaunchFuncOp launch) {
-        for (Value operand : launch.getKernelOperands())
+        for (Value operand : launch.getKernelOperands()) {
+          // Through views to what they view.
+          while (auto view = operand.getDefiningOp<ViewLikeOpInterface>())
+            operand = view.getViewSource();
           if (auto global = operand.getDefiningOp<memref::GetGlobalOp>()) {
             launch.emitOpError("passes the host global @")
                 << global.getName()
@@ -41,6 +45,7 @@ struct HostAllocsToGpuPass
                    "outlining)";
             return WalkResult::interrupt();
           }
+        }
         return WalkResult::advance();
       });
       if (tables.wasInterrupted())

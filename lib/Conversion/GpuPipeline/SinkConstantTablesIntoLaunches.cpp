@@ -15,6 +15,9 @@
 #include "mlir/Dialect/GPU/Utils/GPUUtils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include <functional>
 
 namespace rotor {
 #define GEN_PASS_DEF_SINKCONSTANTTABLESINTOLAUNCHES
@@ -30,16 +33,24 @@ struct SinkConstantTablesIntoLaunchesPass
           SinkConstantTablesIntoLaunchesPass> {
   void runOnOperation() override {
     SymbolTableCollection symbols;
-    auto isConstantTable = [&](Operation *op) {
-      auto get = dyn_cast<memref::GetGlobalOp>(op);
-      if (!get)
-        return false;
-      auto global = symbols.lookupNearestSymbolFrom<memref::GlobalOp>(
-          get, get.getNameAttr());
-      return global && global.getConstant() && global.getInitialValue();
+    // A constant table, or a view of one (with constant offsets and sizes).
+    std::function<bool(Operation *)> isTable = [&](Operation *op) {
+      if (auto get = dyn_cast<memref::GetGlobalOp>(op)) {
+        auto global = symbols.lookupNearestSymbolFrom<memref::GlobalOp>(
+            get, get.getNameAttr());
+        return global && global.getConstant() && global.getInitialValue();
+      }
+      if (auto view = dyn_cast<ViewLikeOpInterface>(op))
+        if (Operation *source = view.getViewSource().getDefiningOp())
+          return isTable(source);
+      return false;
+    };
+    // The sinking also takes the constants a view's operands need.
+    auto beneficial = [&](Operation *op) {
+      return isTable(op) || op->hasTrait<OpTrait::ConstantLike>();
     };
     getOperation()->walk([&](gpu::LaunchOp launch) {
-      if (failed(sinkOperationsIntoLaunchOp(launch, isConstantTable)))
+      if (failed(sinkOperationsIntoLaunchOp(launch, beneficial)))
         return signalPassFailure();
     });
   }

@@ -25,16 +25,19 @@ bool available();
 /// Where the blocks kernels use live: device memory (cuMemAlloc) when the
 /// bundle's host code never reads or writes them (its manifest says so),
 /// else managed memory, which the host code can touch. Set when a bundle
-/// opens, before its weights are uploaded.
-void setDeviceMemory(bool device);
+/// opens, before its weights are uploaded; returns why not ("" if it can)
+/// when an earlier bundle of this process chose the other kind.
+std::string setDeviceMemory(bool device);
 
 /// A block kernels use, of the kind set; freed with freeBlock.
 void *allocBlock(size_t bytes);
 void freeBlock(void *ptr);
 
 /// Copies between or zeroes blocks and host memory through the driver, so
-/// that the host never touches device memory; both wait for queued
-/// kernels. Errors are reported by synchronizeAndTakeError.
+/// that the host never touches device memory; both are ordered after the
+/// queued kernels and before later ones. They return once the host's side
+/// is done (a copy to the host has landed); errors are reported by
+/// takeError, or for device-side work by synchronizeAndTakeError.
 void copy(void *dst, const void *src, size_t bytes);
 void zero(void *dst, size_t bytes);
 

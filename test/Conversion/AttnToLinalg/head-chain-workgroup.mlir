@@ -87,3 +87,17 @@ func.func @f64_rotation(%x: tensor<1x2x64xf64>) -> tensor<1x2x64xf64> {
       precision <compute = f64, accumulate = f64> : tensor<1x2x64xf64>
   return %h : tensor<1x2x64xf64>
 }
+
+// -----
+
+// The RoPE phase owns pairs: an odd head dim stays apart.
+// CHECK-LABEL: func.func @odd_head_dim(
+// CHECK-NOT: scf.forall
+// CHECK: linalg.generic
+func.func @odd_head_dim(%x: tensor<1x2x5xf32>, %p: tensor<1xi32>) -> tensor<1x2x5xf32> {
+  %r = attn.rope half_split %x, %p rotary_dim(4) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<1x2x5xf32>, tensor<1xi32>
+  %h = attn.hadamard %r rotation(<group = 1, s1 = [-1], s2 = [1]>)
+      precision <compute = f32, accumulate = f32> : tensor<1x2x5xf32>
+  return %h : tensor<1x2x5xf32>
+}

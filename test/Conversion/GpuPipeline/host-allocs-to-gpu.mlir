@@ -43,3 +43,23 @@ module attributes {gpu.container_module} {
     return
   }
 }
+
+// -----
+
+// So would a view of one.
+module attributes {gpu.container_module} {
+  gpu.module @k {
+    gpu.func @k(%t: memref<2xf64, strided<[1], offset: 2>>) kernel {
+      gpu.return
+    }
+  }
+  memref.global "private" constant @table : memref<4xf64> = dense<[1.0, 2.0, 3.0, 4.0]>
+  func.func @entry() {
+    %c1 = arith.constant 1 : index
+    %g = memref.get_global @table : memref<4xf64>
+    %v = memref.subview %g[2] [2] [1] : memref<4xf64> to memref<2xf64, strided<[1], offset: 2>>
+    // expected-error @+1 {{passes the host global @table to a kernel}}
+    gpu.launch_func @k::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%v : memref<2xf64, strided<[1], offset: 2>>)
+    return
+  }
+}

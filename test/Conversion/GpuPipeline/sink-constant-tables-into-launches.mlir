@@ -1,8 +1,8 @@
 // Constant tables a kernel reads are referenced inside the launch, so that
 // outlining clones them into the kernel module (uploaded with it, once)
 // instead of passing a host address that would need a copy per call.
-// RUN: rotor-opt %s --rotor-sink-constant-tables-into-launches | FileCheck %s
-// RUN: rotor-opt %s --rotor-sink-constant-tables-into-launches --gpu-kernel-outlining | FileCheck %s --check-prefix=OUTLINED
+// RUN: rotor-opt %s --rotor-sink-constant-tables-into-launches -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --rotor-sink-constant-tables-into-launches --gpu-kernel-outlining -split-input-file | FileCheck %s --check-prefix=OUTLINED
 
 memref.global "private" constant @freqs : memref<4xf64> = dense<[1.0, 0.5, 0.25, 0.125]>
 memref.global "private" @scratch : memref<4xf64> = dense<0.0>
@@ -45,4 +45,31 @@ func.func @rope_like(%out: memref<?xf32>) -> f64 {
   }
   %host = memref.load %table[%c0] : memref<4xf64>
   return %host : f64
+}
+
+// -----
+
+memref.global "private" constant @centroids : memref<8xf64> = dense<[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]>
+
+// A view of a table goes in with the table (and the constants it needs).
+// CHECK-LABEL: func.func @view_of_table(
+// CHECK: gpu.launch
+// CHECK: %[[G:.+]] = memref.get_global @centroids
+// CHECK: %[[V:.+]] = memref.subview %[[G]][4] [4] [1]
+// CHECK: memref.load %[[V]]
+// OUTLINED-LABEL: func.func @view_of_table(
+// OUTLINED: gpu.launch_func @view_of_table_kernel::@view_of_table_kernel {{.*}} args(%{{.+}} : memref<?xf32>)
+func.func @view_of_table(%out: memref<?xf32>) {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %table = memref.get_global @centroids : memref<8xf64>
+  %upper = memref.subview %table[4] [4] [1] : memref<8xf64> to memref<4xf64, strided<[1], offset: 4>>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c4, %sy = %c1, %sz = %c1) {
+    %f = memref.load %upper[%tx] : memref<4xf64, strided<[1], offset: 4>>
+    %v = arith.truncf %f : f64 to f32
+    memref.store %v, %out[%tx] : memref<?xf32>
+    gpu.terminator
+  }
+  return
 }

@@ -39,6 +39,14 @@ struct GpuPipelineOptions {
 void buildGpuPipeline(mlir::OpPassManager &pm,
                       const GpuPipelineOptions &options = {});
 
+/// Appends the passes that run the GPU pipeline's mapped form on the host,
+/// for tests: the same loop-level form and mapping to gpu.launch ops, then
+/// each launch as a loop over blocks of OpenMP thread teams
+/// (rotor-emulate-gpu-launches-on-host) and the host's LLVM lowering. The
+/// result calls the OpenMP runtime (libomp).
+void buildGpuEmulationPipeline(mlir::OpPassManager &pm,
+                               const GpuPipelineOptions &options = {});
+
 /// Registers `rotor-gpu-pipeline` with the pass registry.
 void registerGpuPipeline();
 
