@@ -84,25 +84,24 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   mapping.map(sizeArgs.x, block.x);
   mapping.map(sizeArgs.y, block.y);
   mapping.map(sizeArgs.z, block.z);
+  // Attributions become host allocas where `b` is.
+  auto allocate = [&](ArrayRef<BlockArgument> buffers) {
+    for (BlockArgument buffer : buffers)
+      mapping.map(buffer, memref::AllocaOp::create(
+                              b, loc,
+                              cast<MemRefType>(
+                                  withoutGpuAddressSpace(buffer.getType())))
+                              .getResult());
+  };
   // Workgroup buffers: one per block, shared by its team.
-  for (BlockArgument buffer : launch.getWorkgroupAttributions())
-    mapping.map(
-        buffer,
-        memref::AllocaOp::create(
-            b, loc, cast<MemRefType>(withoutGpuAddressSpace(buffer.getType())))
-            .getResult());
+  allocate(launch.getWorkgroupAttributions());
 
   omp::ParallelOperands clauses;
   clauses.numThreads = threadsI32;
   auto team = omp::ParallelOp::create(b, loc, clauses);
   Block *teamBody = b.createBlock(&team.getRegion());
   b.setInsertionPointToStart(teamBody);
-  for (BlockArgument buffer : launch.getPrivateAttributions())
-    mapping.map(
-        buffer,
-        memref::AllocaOp::create(
-            b, loc, cast<MemRefType>(withoutGpuAddressSpace(buffer.getType())))
-            .getResult());
+  allocate(launch.getPrivateAttributions());
   // Thread (x, y, z) from the team's thread number, x fastest.
   Value tid = arith::IndexCastOp::create(
       b, loc, b.getIndexType(),

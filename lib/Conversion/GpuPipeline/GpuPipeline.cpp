@@ -67,19 +67,10 @@ void rotor::buildGpuPipeline(OpPassManager &pm,
 void rotor::buildGpuEmulationPipeline(OpPassManager &pm,
                                       const GpuPipelineOptions &options) {
   buildGpuMapping(pm, options);
-  std::string upstream =
-      "rotor-emulate-gpu-launches-on-host,canonicalize,"
-      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-      "math-extend-to-supported-types{target-type=f32},"
-      "arith-emulate-unsupported-floats{source-types=bf16,f16 "
-      "target-type=f32},arith-expand{include-bf16=true},"
-      "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
-      "finalize-memref-to-llvm,convert-openmp-to-llvm,"
-      "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
-      "convert-func-to-llvm,reconcile-unrealized-casts";
-  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
-    llvm::report_fatal_error(
-        "rotor: the GPU emulation pipeline does not parse");
+  if (failed(parsePassPipeline(
+          "rotor-emulate-gpu-launches-on-host,canonicalize", pm, llvm::errs())))
+    llvm::report_fatal_error("rotor: the GPU emulation does not parse");
+  buildHostLlvmLowering(pm, /*openMP=*/true);
 }
 
 namespace {

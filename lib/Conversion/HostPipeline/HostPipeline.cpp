@@ -43,24 +43,30 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     llvm::report_fatal_error("rotor: the loop-level pipeline does not parse");
 }
 
-void rotor::buildHostPipeline(OpPassManager &pm,
-                              const HostPipelineOptions &options) {
-  buildLoopLevelPipeline(pm, options);
+void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
   std::string upstream =
-      "rotor-scope-parallel-loop-allocas,"
-      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-      // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
-      // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16
-      // are evaluated in f32 and rounded once.
-      "math-extend-to-supported-types{target-type=f32},"
-      "arith-emulate-unsupported-floats{source-types=bf16,f16 "
-      "target-type=f32},arith-expand{include-bf16=true},"
-      "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
-      "finalize-memref-to-llvm,"
+      std::string(
+          "rotor-scope-parallel-loop-allocas,"
+          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+          // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
+          // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16
+          // are evaluated in f32 and rounded once.
+          "math-extend-to-supported-types{target-type=f32},"
+          "arith-emulate-unsupported-floats{source-types=bf16,f16 "
+          "target-type=f32},arith-expand{include-bf16=true},"
+          "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+          "finalize-memref-to-llvm,") +
+      (openMP ? "convert-openmp-to-llvm," : "") +
       "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
       "convert-func-to-llvm,reconcile-unrealized-casts";
   if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the host pipeline does not parse");
+    llvm::report_fatal_error("rotor: the host lowering does not parse");
+}
+
+void rotor::buildHostPipeline(OpPassManager &pm,
+                              const HostPipelineOptions &options) {
+  buildLoopLevelPipeline(pm, options);
+  buildHostLlvmLowering(pm);
 }
 
 namespace {
@@ -69,9 +75,10 @@ struct HostPipelineCLOptions
   Option<int64_t> kvTileSize{*this, "kv-tile-size",
                              llvm::cl::desc("Keys per SDPA tile"),
                              llvm::cl::init(64)};
-  Option<bool> splitKVDecode{*this, "split-kv-decode",
-                             llvm::cl::desc("Decode SDPA as split-KV attention"),
-                             llvm::cl::init(false)};
+  Option<bool> splitKVDecode{
+      *this, "split-kv-decode",
+      llvm::cl::desc("Decode SDPA as split-KV attention"),
+      llvm::cl::init(false)};
   Option<bool> workgroupTiledSdpa{
       *this, "workgroup-tiled-sdpa",
       llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),

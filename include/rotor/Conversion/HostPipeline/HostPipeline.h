@@ -47,6 +47,11 @@ void buildLoopLevelPipeline(mlir::OpPassManager &pm,
 void buildHostPipeline(mlir::OpPassManager &pm,
                        const HostPipelineOptions &options = {});
 
+/// Appends the host's lowering of the loop-level form to the LLVM dialect
+/// (the second half of buildHostPipeline): bf16/f16 emulation, then every
+/// dialect to LLVM, OpenMP ops included with `openMP`.
+void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false);
+
 /// Registers `rotor-host-pipeline` with the pass registry.
 void registerHostPipeline();
 
