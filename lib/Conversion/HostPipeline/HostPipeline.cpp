@@ -30,6 +30,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // nest and silently run nothing).
   std::string upstream =
       "canonicalize,cse,"
+      // An elementwise result that is only appended to a KV cache (the
+      // decode K RoPE) is computed in the cache's rows: no append copy.
+      "eliminate-empty-tensors,"
       "one-shot-bufferize{allow-return-allocs-from-loops "
       "bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
