@@ -77,6 +77,22 @@ struct ConvertAttnToLinalgPass
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<AttnDialect>();
+    // A dequantization that only a workgroup SDPA reads is read there, from
+    // its codes and scales (LowerSdpaWorkgroupTiled): it must not be
+    // lowered on its own first; that pattern erases it.
+    if (workgroupTiledSdpa) {
+      llvm::DenseSet<Operation *> readBySdpa;
+      getOperation().walk([&](SdpaOp op) {
+        if (!lowering::workgroupTiledSdpaObstacle(op).empty())
+          return;
+        for (Value kv : {op.getKey(), op.getValue()})
+          if (Operation *dequant = lowering::dequantizationReadBySdpa(kv))
+            readBySdpa.insert(dequant);
+      });
+      target.addDynamicallyLegalOp<DequantizeOp>([readBySdpa](DequantizeOp op) {
+        return readBySdpa.contains(op.getOperation());
+      });
+    }
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -92,6 +92,11 @@ constexpr int64_t kTargetWorkgroups = 256;
 
 } // namespace
 
+DequantizeOp rotor::attn::lowering::dequantizationReadBySdpa(Value kv) {
+  auto dequant = kv.getDefiningOp<DequantizeOp>();
+  return dequant && dequant->hasOneUse() ? dequant : DequantizeOp();
+}
+
 std::string rotor::attn::lowering::workgroupTiledSdpaObstacle(SdpaOp op) {
   auto qType = cast<RankedTensorType>(op.getQuery().getType());
   auto kType = cast<RankedTensorType>(op.getKey().getType());
@@ -132,8 +137,7 @@ struct KVSource {
 KVSource kvSource(ImplicitLocOpBuilder &b, Value operand) {
   KVSource src;
   Value values = operand;
-  if (auto dequant = operand.getDefiningOp<DequantizeOp>();
-      dequant && dequant->hasOneUse()) {
+  if (DequantizeOp dequant = dequantizationReadBySdpa(operand)) {
     src.dequant = dequant;
     values = dequant.getCodes();
     src.scales = readOnlyBuffer(b, dequant.getScales());
@@ -689,6 +693,10 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Value result = bufferization::ToTensorOp::create(
         b, resultType, out, /*restrict=*/true, /*writable=*/true);
     rewriter.replaceOp(op, result);
+    // The dequantizations read here have no other reader.
+    for (KVSource *src : {&k, &v})
+      if (src->dequant)
+        rewriter.eraseOp(src->dequant);
     return success();
   }
 };

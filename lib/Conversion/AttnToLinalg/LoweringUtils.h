@@ -156,6 +156,9 @@ void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
 void populateWorkgroupTiledSdpaPatterns(mlir::RewritePatternSet &patterns);
 /// Why `op` cannot be a workgroup-tiled SDPA kernel, or "" when it can.
 std::string workgroupTiledSdpaObstacle(SdpaOp op);
+/// The attn.dequantize that produces the SDPA operand `kv` when the SDPA is
+/// its only reader (a workgroup SDPA then stages from its codes), or null.
+DequantizeOp dequantizationReadBySdpa(mlir::Value kv);
 void populateWorkgroupTiledLinearPatterns(mlir::RewritePatternSet &patterns);
 void populateWorkgroupGemvPatterns(mlir::RewritePatternSet &patterns);
 void populateWorkgroupHeadChainPatterns(mlir::RewritePatternSet &patterns);

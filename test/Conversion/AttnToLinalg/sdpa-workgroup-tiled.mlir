@@ -104,10 +104,11 @@ func.func @huge_head_dim(%q: tensor<?x1x2048xf32>, %k: tensor<?x1x2048xf32>, %v:
 // -----
 
 // Over a quantized cache, the kernel reads the codes (16 per vector load)
-// and each block's scale, and dequantizes while staging the K/V tile. (The
-// dequantizations' own lowerings are left without users, for canonicalize
-// to remove: GpuPipeline/ops.mlir checks that no kernel of theirs remains.)
+// and each block's scale, and dequantizes while staging the K/V tile; the
+// dequantizations themselves are gone, not lowered.
 // CHECK-LABEL: func.func @quantized_kv(
+// CHECK-NOT: attn.dequantize
+// CHECK-NOT: linalg.generic
 // CHECK-DAG: %[[KC:.+]] = bufferization.to_buffer %arg1 read_only
 // CHECK-DAG: %[[KS:.+]] = bufferization.to_buffer %arg2 read_only
 // CHECK: scf.forall
