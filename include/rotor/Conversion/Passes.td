@@ -149,11 +149,13 @@ def EmulateGpuLaunchesOnHost
   let summary = "Run gpu.launch bodies on the host as OpenMP thread teams";
   let description = [{
     For testing the GPU mapping without a GPU. Each `gpu.launch` becomes a
-    loop over its blocks; each block allocates its workgroup buffers and
-    runs the body in an `omp.parallel` team of as many threads as the block
-    has, with thread ids from `omp_get_thread_num` and `gpu.barrier` as
-    `omp.barrier`. Workgroup address spaces are dropped. The result needs
-    the OpenMP runtime (libomp) when it runs.
+    loop over its blocks (last block first, so that blocks that depend on
+    each other's order show it); each block allocates its workgroup buffers
+    and runs the body in an `omp.parallel` team of as many threads as the
+    block has, with thread ids from `omp_get_thread_num` and `gpu.barrier`
+    as `omp.barrier`. Workgroup address spaces are dropped. Asynchronous or
+    clustered launches, private attributions and multi-block bodies are
+    rejected. The result needs the OpenMP runtime (libomp) when it runs.
   }];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::func::FuncDialect",

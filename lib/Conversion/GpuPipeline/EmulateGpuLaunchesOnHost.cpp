@@ -46,6 +46,15 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
       launch.hasClusterSize())
     return launch.emitOpError(
         "cannot be emulated on the host: async or clustered launch");
+  // Per-thread buffers would be allocas inside the team, which
+  // canonicalization may hoist out of it and so share; the mapping never
+  // makes them.
+  if (!launch.getPrivateAttributions().empty())
+    return launch.emitOpError(
+        "cannot be emulated on the host: private attributions");
+  if (!llvm::hasSingleElement(launch.getBody()))
+    return launch.emitOpError(
+        "cannot be emulated on the host: its body has several blocks");
   OpBuilder b(launch);
   Location loc = launch.getLoc();
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -57,12 +66,16 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   Value threadsI32 =
       arith::IndexCastOp::create(b, loc, b.getI32Type(), threads);
 
-  // Blocks one after another (z, y, x), each a team of threads.
+  // Blocks one after another, each a team of threads, in the reverse of
+  // the order the phase-by-phase host run takes them: a kernel whose blocks
+  // depend on each other's order then gives different numbers.
   SmallVector<Value> blockIds;
   for (Value size : {grid.z, grid.y, grid.x}) {
     auto loop = scf::ForOp::create(b, loc, zero, size, one);
     b.setInsertionPointToStart(loop.getBody());
-    blockIds.push_back(loop.getInductionVar());
+    blockIds.push_back(
+        arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, size, one),
+                              loop.getInductionVar()));
   }
   // A block's buffers live as long as the block: an alloca scope per block
   // (allocas in a loop body would otherwise pile up on the stack).
@@ -101,7 +114,6 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   auto team = omp::ParallelOp::create(b, loc, clauses);
   Block *teamBody = b.createBlock(&team.getRegion());
   b.setInsertionPointToStart(teamBody);
-  allocate(launch.getPrivateAttributions());
   // Thread (x, y, z) from the team's thread number, x fastest.
   Value tid = arith::IndexCastOp::create(
       b, loc, b.getIndexType(),
@@ -113,11 +125,8 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   mapping.map(threadArgs.y, arith::RemUIOp::create(b, loc, rest, block.y));
   mapping.map(threadArgs.z, arith::DivUIOp::create(b, loc, rest, block.y));
 
-  // The body, its blocks cloned into the team's region after the entry.
+  // The body, cloned into the team's region.
   Block &entry = body.front();
-  if (!llvm::hasSingleElement(body))
-    return launch.emitOpError(
-        "cannot be emulated on the host: its body has several blocks");
   for (Operation &op : entry.without_terminator())
     b.clone(op, mapping);
   omp::TerminatorOp::create(b, loc);
@@ -125,7 +134,7 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   // gpu ops inside: ids and sizes from the team, barriers of the team.
   SmallVector<Operation *> gpuOps;
   team.walk([&](Operation *op) {
-    if (isa<gpu::GPUDialect>(op->getDialect()))
+    if (isa_and_nonnull<gpu::GPUDialect>(op->getDialect()))
       gpuOps.push_back(op);
   });
   for (Operation *op : gpuOps) {

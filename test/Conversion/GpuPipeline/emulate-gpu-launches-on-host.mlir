@@ -11,11 +11,15 @@
 // CHECK: %[[THREADS:.+]] = arith.index_cast %{{.+}} : index to i32
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step
-// CHECK: scf.for %[[BX:.+]] = %{{.+}} to %[[BLOCKS]] step
+// Last block first.
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %[[BLOCKS]] step
+// CHECK: %[[LAST:.+]] = arith.subi %[[BLOCKS]], %{{.+}} : index
+// CHECK: %[[BX:.+]] = arith.subi %[[LAST]], %[[I]] : index
 // CHECK: memref.alloca_scope {
 // CHECK: %[[SHARED:.+]] = memref.alloca() : memref<64xf32>
 // CHECK: omp.parallel num_threads(%[[THREADS]] : i32) {
 // CHECK: %[[TID:.+]] = func.call @omp_get_thread_num() : () -> i32
+// CHECK: arith.muli %[[BX]]
 // CHECK: memref.store %{{.+}}, %[[SHARED]][
 // CHECK: omp.barrier
 // CHECK: memref.load %[[SHARED]][
@@ -51,6 +55,20 @@ func.func @async(%n: index) {
   // expected-error @+1 {{cannot be emulated on the host: async or clustered launch}}
   %done = gpu.launch async [%t] blocks(%bx, %by, %bz) in (%gx = %n, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Per-thread buffers are not emulated (the GPU mapping never makes them).
+func.func @private(%n: index) {
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{cannot be emulated on the host: private attributions}}
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %n, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1)
+             private(%p : memref<4xf32, #gpu.address_space<private>>) {
     gpu.terminator
   }
   return
