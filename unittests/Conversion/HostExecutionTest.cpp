@@ -1156,6 +1156,66 @@ TEST_F(HostExecutionTest, RopeInWorkgroupGemmEpilogueIsBitExact) {
   }
 }
 
+// A decode GEMV with the RoPE in its epilogue (each workgroup two RoPE
+// pairs of one head): bit-exact against the same GEMV followed by the RoPE
+// kernel (@apart, where the projection has a second user and so is not
+// fused), for both layouts, partial rotary, bf16, one and three tokens.
+TEST_F(HostExecutionTest, RopeInWorkgroupGemvEpilogueIsBitExact) {
+  struct Case {
+    int64_t t, e, h, d, rotary;
+    const char *layout, *type;
+  };
+  std::vector<Case> cases = {{1, 96, 3, 64, 64, "half_split", "f32"},
+                             {3, 64, 2, 128, 64, "half_split", "bf16"},
+                             {1, 64, 4, 128, 128, "interleaved", "f32"},
+                             {2, 80, 2, 64, 32, "interleaved", "bf16"}};
+  for (const Case &c : cases) {
+    std::string source = llvm::formatv(R"mlir(
+      func.func @fused(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>, %b: tensor<{2}xf32>,
+                       %p: tensor<{0}xi32>) -> tensor<{0}x{3}x{4}x{5}> {
+        %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+            : tensor<{0}x{1}xf32>, tensor<{2}x{1}xf32>, tensor<{2}xf32> -> tensor<{0}x{2}x{5}>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [{0}, {3}, {4}]
+            : tensor<{0}x{2}x{5}> into tensor<{0}x{3}x{4}x{5}>
+        %r = attn.rope {6} %y3, %p rotary_dim({7}) theta(1.0e+04)
+            precision <compute = f32, accumulate = f32> : tensor<{0}x{3}x{4}x{5}>, tensor<{0}xi32>
+        return %r : tensor<{0}x{3}x{4}x{5}>
+      }
+      func.func @apart(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>, %b: tensor<{2}xf32>,
+                       %p: tensor<{0}xi32>) -> (tensor<{0}x{3}x{4}x{5}>, tensor<{0}x{2}x{5}>) {
+        %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+            : tensor<{0}x{1}xf32>, tensor<{2}x{1}xf32>, tensor<{2}xf32> -> tensor<{0}x{2}x{5}>
+        %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [{0}, {3}, {4}]
+            : tensor<{0}x{2}x{5}> into tensor<{0}x{3}x{4}x{5}>
+        %r = attn.rope {6} %y3, %p rotary_dim({7}) theta(1.0e+04)
+            precision <compute = f32, accumulate = f32> : tensor<{0}x{3}x{4}x{5}>, tensor<{0}xi32>
+        return %r, %y : tensor<{0}x{3}x{4}x{5}>, tensor<{0}x{2}x{5}>
+      })mlir", c.t, c.e, c.h * c.d, c.h, c.d, c.type, c.layout, c.rotary).str();
+    rotor::HostPipelineOptions options;
+    options.fuseRopeEpilogue = false;
+    options.workgroupTiledLinear = true;
+    compile(source, options);
+    Elem type = std::string(c.type) == "bf16" ? Elem::BF16 : Elem::F32;
+    Vec x = randomVec(c.t * c.e, 1.0), w = randomVec(c.h * c.d * c.e, 0.2),
+        b = randomVec(c.h * c.d, 20.0);
+    std::vector<int64_t> pos = randomPositions(c.t, 30000);
+    auto args = [&] {
+      return std::vector<Arg>{tensorArg(Elem::F32, {c.t, c.e}, x),
+                              tensorArg(Elem::F32, {c.h * c.d, c.e}, w),
+                              tensorArg(Elem::F32, {c.h * c.d}, b),
+                              tensorArg(Elem::I32, {c.t}, toDouble(pos))};
+    };
+    std::vector<Arg> fusedArgs = args(), apartArgs = args();
+    Vec fused = call("fused", fusedArgs, {type}, {3})[0];
+    Vec apart = call("apart", apartArgs, {type, type}, {3, 2})[0];
+    ASSERT_EQ(fused.size(), apart.size());
+    for (size_t i = 0; i < fused.size(); ++i)
+      ASSERT_EQ(fused[i], apart[i]) << c.layout << " D=" << c.d << " R="
+                                    << c.rotary << " " << c.type
+                                    << ": element " << i << ", seed " << seed;
+  }
+}
+
 // A per-head chain (the Q, K and V paths of a rotated, quantized KV cache:
 // RoPE, then a Hadamard rotation, then a block quantization, each optional)
 // as the GPU runs it: in the epilogue of the GEMM that projects it, or, on a

@@ -208,3 +208,31 @@ func.func @rotation_wider_than_sums(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16
       precision <compute = f64, accumulate = f64> : tensor<?x2x128xf32>
   return %h : tensor<?x2x128xf32>
 }
+
+// -----
+
+// Decode-shaped, a projection that only feeds a RoPE is the GEMV whose
+// workgroups each own two RoPE pairs of one head (2 heads x 128 / 4 = 64
+// workgroups); its last phase, a thread per (token, pair), rotates them.
+// CHECK-LABEL: func.func @gemv_with_rope(
+// CHECK: %[[OUT:.+]] = memref.alloc() : memref<1x2x128xf32>
+// CHECK: scf.forall (%{{.+}}) in (64) {
+// CHECK: memref.alloca() : memref<1x4x32xf32>
+// CHECK: scf.forall (%{{.+}}) in (2) {
+// CHECK: math.cos
+// CHECK: memref.store %{{.+}}, %[[OUT]][
+// CHECK: memref.store %{{.+}}, %[[OUT]][
+// CHECK: } {mapping = [#gpu.thread<x>]}
+// CHECK: } {mapping = [#gpu.block<x>]}
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @gemv_with_rope(%x: tensor<1x64xf32>, %w: tensor<256x64xf32>, %b: tensor<256xf32>,
+                          %p: tensor<1xi32>) -> tensor<1x2x128xf32> {
+  %y = attn.linear %x, %w, %b precision <compute = f32, accumulate = f32>
+      : tensor<1x64xf32>, tensor<256x64xf32>, tensor<256xf32> -> tensor<1x256xf32>
+  %y3 = tensor.expand_shape %y [[0], [1, 2]] output_shape [1, 2, 128]
+      : tensor<1x256xf32> into tensor<1x2x128xf32>
+  %r = attn.rope half_split %y3, %p rotary_dim(64) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<1x2x128xf32>, tensor<1xi32>
+  return %r : tensor<1x2x128xf32>
+}
