@@ -191,7 +191,9 @@ void freeTemporary(void *ptr) { temporaries().put(ptr); }
 std::string setDeviceMemory(bool device) {
   // Blocks of one kind are already out (weights, caches, cached
   // temporaries): one process runs bundles of one kind.
+  static std::mutex choosing;
   static bool chosen = false;
+  std::lock_guard<std::mutex> lock(choosing);
   if (chosen && device != deviceMemory)
     return std::string("this process already runs a CUDA bundle whose host "
                        "code ") +
