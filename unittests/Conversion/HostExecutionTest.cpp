@@ -1433,6 +1433,34 @@ TEST_F(HostExecutionTest, GpuMappedKernelsMatchPhaseByPhase) {
         tensorArg(Elem::F32, {37, 2, 64}, randomVec(37 * 2 * 64, 1.0))},
        {Elem::F32},
        {3}});
+  // bf16 prefill SDPA at D = 128 with partial row and key tiles.
+  cases.push_back(
+      {"bf16 prefill sdpa", R"mlir(
+      func.func @f(%q: tensor<?x8x128xbf16>, %k: tensor<?x2x128xbf16>, %v: tensor<?x2x128xbf16>)
+          -> tensor<?x8x128xbf16> {
+        %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32>
+            : tensor<?x8x128xbf16>, tensor<?x2x128xbf16>, tensor<?x2x128xbf16> -> tensor<?x8x128xbf16>
+        return %o : tensor<?x8x128xbf16>
+      })mlir",
+       {tensorArg(Elem::BF16, {50, 8, 128}, randomVec(50 * 8 * 128, 1.0)),
+        tensorArg(Elem::BF16, {50, 2, 128}, randomVec(50 * 2 * 128, 1.0)),
+        tensorArg(Elem::BF16, {50, 2, 128}, randomVec(50 * 2 * 128, 1.0))},
+       {Elem::BF16},
+       {3}});
+  // A plain bf16 GEMM whose columns end in a partial tile.
+  cases.push_back(
+      {"bf16 GEMM", R"mlir(
+      func.func @f(%x: tensor<?x160xbf16>, %w: tensor<200x160xbf16>, %b: tensor<200xf32>)
+          -> tensor<?x200xbf16> {
+        %y = attn.linear %x, %w, %b precision <compute = bf16, accumulate = f32>
+            : tensor<?x160xbf16>, tensor<200x160xbf16>, tensor<200xf32> -> tensor<?x200xbf16>
+        return %y : tensor<?x200xbf16>
+      })mlir",
+       {tensorArg(Elem::BF16, {70, 160}, randomVec(70 * 160, 1.0)),
+        tensorArg(Elem::BF16, {200, 160}, randomVec(200 * 160, 0.2)),
+        tensorArg(Elem::F32, {200}, randomVec(200, 2.0))},
+       {Elem::BF16},
+       {2}});
   // Decode over a 4-bit cache of 700 keys: KV splits and their combine.
   {
     const int64_t tk = 700;
