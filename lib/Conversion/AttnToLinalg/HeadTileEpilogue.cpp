@@ -250,24 +250,12 @@ void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
   };
 
   if (chain.rope) {
-    int64_t r = chain.rope.getRotaryDim();
-    bool halfSplit = chain.rope.getLayout() == RopeLayout::HalfSplit;
     Operation *next = chain.hadamard ? chain.hadamard.getOperation()
                                      : chain.quantize.getOperation();
-    // Pair q: (q, q + R/2) in the rotary part of a half-split head, else
-    // (2q, 2q + 1), which past R pass through.
+    // A thread per pair (RopeEmitter::pairDims).
     rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value t) {
       Location l = ib.getLoc();
-      Value twice = arith::MulIOp::create(ib, q, idx(ib, l, 2));
-      Value ja = twice;
-      Value jb = arith::AddIOp::create(ib, twice, idx(ib, l, 1));
-      if (halfSplit) {
-        Value inRotary = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, q,
-                                               idx(ib, l, r / 2));
-        ja = arith::SelectOp::create(ib, inRotary, q, ja);
-        jb = arith::SelectOp::create(
-            ib, inRotary, arith::AddIOp::create(ib, q, idx(ib, l, r / 2)), jb);
-      }
+      auto [ja, jb] = rope->pairDims(ib, l, q);
       Value position = memref::LoadOp::create(ib, positions, t);
       auto projected = [&](Value j) { return current(ib, l, i, j); };
       // Both rotated before either is written back.

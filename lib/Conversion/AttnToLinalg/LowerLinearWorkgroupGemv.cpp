@@ -305,8 +305,6 @@ struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
     if (ShapedType::isDynamic(heads) || d % 4)
       return rewriter.notifyMatchFailure(linear,
                                          "head dim not a multiple of 4");
-    const int64_t r = rope.getRotaryDim();
-    const bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
 
     rewriter.setInsertionPoint(rope);
     ImplicitLocOpBuilder b(rope.getLoc(), rewriter);
@@ -318,21 +316,8 @@ struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
     auto idx = [](OpBuilder &cb, Location cl, int64_t v) -> Value {
       return arith::ConstantIndexOp::create(cb, cl, v);
     };
-    // Pair q of a head: (q, q + R/2) in a half-split head's rotary part,
-    // else (2q, 2q + 1), which past R pass through (HeadTileEpilogue's).
     auto pairDims = [&](OpBuilder &cb, Location cl, Value q) {
-      Value twice = arith::MulIOp::create(cb, cl, q, idx(cb, cl, 2));
-      Value ja = twice;
-      Value jb = arith::AddIOp::create(cb, cl, twice, idx(cb, cl, 1));
-      if (halfSplit) {
-        Value inRotary = arith::CmpIOp::create(
-            cb, cl, arith::CmpIPredicate::ult, q, idx(cb, cl, r / 2));
-        ja = arith::SelectOp::create(cb, cl, inRotary, q, ja);
-        jb = arith::SelectOp::create(
-            cb, cl, inRotary,
-            arith::AddIOp::create(cb, cl, q, idx(cb, cl, r / 2)), jb);
-      }
-      return std::pair{ja, jb};
+      return emitter.pairDims(cb, cl, q);
     };
     // Workgroup `block` is head block / (D/4), pairs 2 (block % (D/4)) + p
     // for its outputs 2p (first of the pair) and 2p + 1 (second).

@@ -26,9 +26,11 @@ Value buildDynamicInverseFrequencies(ImplicitLocOpBuilder &b, RopeOp op,
   MLIRContext *ctx = b.getContext();
 
   Value zero = arith::ConstantOp::create(b, b.getI64IntegerAttr(0));
-  Value init = linalg::FillOp::create(
-                   b, zero, tensor::EmptyOp::create(b, ArrayRef<int64_t>{}, i64).getResult())
-                   .getResult(0);
+  Value init =
+      linalg::FillOp::create(
+          b, zero,
+          tensor::EmptyOp::create(b, ArrayRef<int64_t>{}, i64).getResult())
+          .getResult(0);
   Value maxPos =
       linalg::GenericOp::create(
           b, init.getType(), op.getPositions(), init,
@@ -39,14 +41,14 @@ Value buildDynamicInverseFrequencies(ImplicitLocOpBuilder &b, RopeOp op,
             Value p = args[0];
             if (p.getType() != i64)
               p = arith::ExtSIOp::create(nb, loc, i64, p);
-            yieldValue(nb, loc,
-                                    arith::MaxSIOp::create(nb, loc, p, args[1]));
+            yieldValue(nb, loc, arith::MaxSIOp::create(nb, loc, p, args[1]));
           })
           .getResult(0);
   Value len = arith::SIToFPOp::create(
       b, f64,
-      arith::AddIOp::create(b, tensor::ExtractOp::create(b, maxPos, ValueRange{}),
-                            arith::ConstantOp::create(b, b.getI64IntegerAttr(1))));
+      arith::AddIOp::create(
+          b, tensor::ExtractOp::create(b, maxPos, ValueRange{}),
+          arith::ConstantOp::create(b, b.getI64IntegerAttr(1))));
 
   double factor = scaling.getFactor().convertToDouble();
   double original = double(scaling.getOriginalMaxPositionEmbeddings());
@@ -58,8 +60,8 @@ Value buildDynamicInverseFrequencies(ImplicitLocOpBuilder &b, RopeOp op,
   Value scaledBase = arith::MulFOp::create(
       b, cst(theta),
       math::PowFOp::create(b, grown, cst(double(r) / double(r - 2))));
-  Value longer = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, len,
-                                       cst(original));
+  Value longer =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, len, cst(original));
   Value base = arith::SelectOp::create(b, longer, scaledBase, cst(theta));
   Value logBase = math::LogOp::create(b, base);
 
@@ -90,6 +92,24 @@ RopeEmitter::RopeEmitter(ImplicitLocOpBuilder &b, RopeOp op) : op(op) {
     invFreq = buildDynamicInverseFrequencies(
         b, op, cast<DynamicRopeScalingAttr>(op.getScalingAttr()));
   }
+}
+
+std::pair<Value, Value> RopeEmitter::pairDims(OpBuilder &b, Location loc,
+                                              Value q) {
+  auto idx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v).getResult();
+  };
+  int64_t r = op.getRotaryDim();
+  Value ja = arith::MulIOp::create(b, loc, q, idx(2));
+  Value jb = arith::AddIOp::create(b, loc, ja, idx(1));
+  if (op.getLayout() == RopeLayout::HalfSplit) {
+    Value inRotary =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, q, idx(r / 2));
+    ja = arith::SelectOp::create(b, loc, inRotary, q, ja);
+    jb = arith::SelectOp::create(
+        b, loc, inRotary, arith::AddIOp::create(b, loc, q, idx(r / 2)), jb);
+  }
+  return {ja, jb};
 }
 
 /// The angle pos * inv_freq is formed and reduced to [-pi, pi] in f64, so

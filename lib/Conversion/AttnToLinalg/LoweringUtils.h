@@ -83,6 +83,11 @@ public:
                    mlir::Value self,
                    llvm::function_ref<mlir::Value(mlir::Value)> loadPartner,
                    mlir::Value position);
+  /// The head dims of pair `q` (0 <= q < D/2), for kernels that give a
+  /// thread one pair: (q, q + R/2) in a half-split head's rotary part, else
+  /// (2q, 2q + 1), which past R pass through. The pairs cover the head.
+  std::pair<mlir::Value, mlir::Value>
+  pairDims(mlir::OpBuilder &b, mlir::Location loc, mlir::Value q);
 
 private:
   RopeOp op;
