@@ -47,45 +47,6 @@ Operation *soleUser(Value v) {
   return v.hasOneUse() ? *v.user_begin() : nullptr;
 }
 
-/// signs[pos] * magnitude as a `type` constant, for the index `pos`; read
-/// from 64-bit sign masks rather than a table, so that a kernel loads
-/// nothing for it.
-Value signedConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> signs,
-                     double magnitude, Type type, Value pos) {
-  Value plus = floatConst(b, loc, type, magnitude);
-  Value minus = floatConst(b, loc, type, -magnitude);
-  if (llvm::all_of(signs, [](int32_t s) { return s > 0; }))
-    return plus;
-  if (llvm::all_of(signs, [](int32_t s) { return s < 0; }))
-    return minus;
-  SmallVector<uint64_t> words(llvm::divideCeil(signs.size(), 64), 0);
-  for (auto [i, s] : llvm::enumerate(signs))
-    if (s < 0)
-      words[i / 64] |= uint64_t(1) << (i % 64);
-  Type i64 = b.getI64Type();
-  auto word = [&](uint64_t v) {
-    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, v))
-        .getResult();
-  };
-  Value p = arith::IndexCastUIOp::create(b, loc, i64, pos);
-  Value wordIndex = arith::ShRUIOp::create(b, loc, p, word(6));
-  Value mask = word(words[0]);
-  for (size_t w = 1; w < words.size(); ++w)
-    mask = arith::SelectOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wordIndex,
-                              word(w)),
-        word(words[w]), mask);
-  Value bit = arith::AndIOp::create(
-      b, loc,
-      arith::ShRUIOp::create(b, loc, mask,
-                             arith::AndIOp::create(b, loc, p, word(63))),
-      word(1));
-  Value negative =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bit, word(0));
-  return arith::SelectOp::create(b, loc, negative, minus, plus);
-}
-
 /// The body of a row phase: builder, row i of the buffer, iteration q of
 /// the row, token t.
 using RowBody = function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)>;

@@ -30,38 +30,26 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
     int64_t g = rotation.getGroup();
     auto [signsIn, signsOut] = rotation.getEffectiveSigns(op.getInverse());
 
-    auto signTable = [&](ArrayRef<int32_t> signs, double scale) {
-      SmallVector<double> values;
-      for (int32_t s : signs)
-        values.push_back(s * scale);
-      auto tableType = RankedTensorType::get({g}, b.getF64Type());
-      return arith::ConstantOp::create(
-                 b, DenseElementsAttr::get(tableType, ArrayRef<double>(values)))
-          .getResult();
-    };
-    Value inTable = signTable(signsIn, 1.0);
-    Value outTable = signTable(signsOut, 1.0 / std::sqrt(double(g)));
-
     auto groupIndex = [&](OpBuilder &nb, Location loc) {
       Value d = linalg::IndexOp::create(nb, loc, rank - 1);
       return arith::AndIOp::create(
                  nb, loc, d, arith::ConstantIndexOp::create(nb, loc, g - 1))
           .getResult();
     };
-    auto applySigns = [&](Value src, Value table, Type to) {
+    // x * signs[j mod G] * magnitude in the compute type, rounded to `to`.
+    auto applySigns = [&](Value src, ArrayRef<int32_t> signs, double magnitude,
+                          Type to) {
       return elementwise(
           b, src, src, to, [&](OpBuilder &nb, Location loc, ValueRange args) {
-            Value sign = castFloat(
-                nb, loc,
-                tensor::ExtractOp::create(nb, loc, table, groupIndex(nb, loc)),
-                compute);
+            Value sign = signedConstant(nb, loc, signs, magnitude, compute,
+                                        groupIndex(nb, loc));
             Value x = castFloat(nb, loc, args[0], compute);
             return castFloat(nb, loc, arith::MulFOp::create(nb, loc, x, sign),
                              to);
           });
     };
 
-    Value current = applySigns(op.getInput(), inTable, compute);
+    Value current = applySigns(op.getInput(), signsIn, 1.0, compute);
     for (int64_t half = 1; half < g; half *= 2) {
       Value stageInput = current;
       current = elementwise(
@@ -76,7 +64,8 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
                 arith::AndIOp::create(nb, loc, indices.back(), h),
                 arith::ConstantIndexOp::create(nb, loc, 0));
             indices.back() = arith::XOrIOp::create(nb, loc, indices.back(), h);
-            Value mate = tensor::ExtractOp::create(nb, loc, stageInput, indices);
+            Value mate =
+                tensor::ExtractOp::create(nb, loc, stageInput, indices);
             // Lower element: x + mate; upper element: mate - x.
             Value sum = arith::AddFOp::create(nb, loc, args[0], mate);
             Value diff = arith::SubFOp::create(nb, loc, mate, args[0]);
@@ -84,7 +73,8 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
                 .getResult();
           });
     }
-    rewriter.replaceOp(op, applySigns(current, outTable, storage));
+    rewriter.replaceOp(
+        op, applySigns(current, signsOut, 1.0 / std::sqrt(double(g)), storage));
     return success();
   }
 };

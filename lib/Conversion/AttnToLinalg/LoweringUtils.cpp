@@ -24,7 +24,8 @@ Value multiplyAccumulate(OpBuilder &b, Location loc, Value sum, Value lhs,
                          Value rhs, Type compute, Type acc) {
   Value x = castFloat(b, loc, castFloat(b, loc, lhs, compute), acc);
   Value y = castFloat(b, loc, castFloat(b, loc, rhs, compute), acc);
-  return arith::AddFOp::create(b, loc, sum, arith::MulFOp::create(b, loc, x, y));
+  return arith::AddFOp::create(b, loc, sum,
+                               arith::MulFOp::create(b, loc, x, y));
 }
 
 SmallVector<Value> loadAlignedVector(OpBuilder &b, Location loc, Value memref,
@@ -57,6 +58,44 @@ matchProjectionIntoRope(LinearOp linear, PatternRewriter &rewriter) {
       rope.getRotaryDim() == 0)
     return rewriter.notifyMatchFailure(linear, "heads do not feed a RoPE");
   return ProjectionIntoRope{expand, rope};
+}
+
+Value signedConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> signs,
+                     double magnitude, Type type, Value pos) {
+  Value plus = floatConst(b, loc, type, magnitude);
+  Value minus = floatConst(b, loc, type, -magnitude);
+  if (llvm::all_of(signs, [](int32_t s) { return s > 0; }))
+    return plus;
+  if (llvm::all_of(signs, [](int32_t s) { return s < 0; }))
+    return minus;
+  SmallVector<uint64_t> words(llvm::divideCeil(signs.size(), 64), 0);
+  for (auto [i, s] : llvm::enumerate(signs))
+    if (s < 0)
+      words[i / 64] |= uint64_t(1) << (i % 64);
+  Type i64 = b.getI64Type();
+  auto word = [&](uint64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, v))
+        .getResult();
+  };
+  Value p = arith::IndexCastUIOp::create(b, loc, i64, pos);
+  Value mask = word(words[0]);
+  if (words.size() > 1) {
+    Value wordIndex = arith::ShRUIOp::create(b, loc, p, word(6));
+    for (size_t w = 1; w < words.size(); ++w)
+      mask = arith::SelectOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wordIndex,
+                                word(w)),
+          word(words[w]), mask);
+  }
+  Value bit = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, mask,
+                             arith::AndIOp::create(b, loc, p, word(63))),
+      word(1));
+  Value negative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bit, word(0));
+  return arith::SelectOp::create(b, loc, negative, minus, plus);
 }
 
 Type carrierType(Type elem) {
@@ -107,10 +146,9 @@ SmallVector<utils::IteratorType> iterators(unsigned parallel,
   return result;
 }
 
-Value elementwise(
-    ImplicitLocOpBuilder &b, Value like, ValueRange inputs,
-    Type resultElementType,
-    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+Value elementwise(ImplicitLocOpBuilder &b, Value like, ValueRange inputs,
+                  Type resultElementType,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
   unsigned rank = cast<RankedTensorType>(like.getType()).getRank();
   AffineMap identity = b.getMultiDimIdentityMap(rank);
   SmallVector<AffineMap> maps(inputs.size() + 1, identity);

@@ -121,6 +121,14 @@ mlir::Value dequantizeElement(mlir::OpBuilder &b, mlir::Location loc,
                               mlir::Value code, mlir::Value scale,
                               mlir::Type compute, mlir::Type storage);
 
+/// signs[pos] * magnitude (signs are +-1) as a `type` constant, for the
+/// index `pos`: read from 64-bit sign masks rather than a table, so that a
+/// kernel loads nothing for it. The Hadamard rotation's signs, in its
+/// standalone lowering and in the GEMM epilogue.
+mlir::Value signedConstant(mlir::OpBuilder &b, mlir::Location loc,
+                           llvm::ArrayRef<int32_t> signs, double magnitude,
+                           mlir::Type type, mlir::Value pos);
+
 /// How a workgroup buffer holds elements of type `elem`: 16-bit floats as
 /// i16, the rest as themselves. A bf16 value kept in a register across
 /// blocks is promoted to f32 by hosts without native bf16 and truncated

@@ -64,17 +64,20 @@ func.func @rope_dynamic(%x: tensor<?x2x8xf32>, %pos: tensor<?xi64>) -> tensor<?x
 // -----
 
 // G = 4: input signs, two butterfly stages (partners d ^ 1, d ^ 2), output
-// signs times 1/sqrt(4).
+// signs times 1/sqrt(4). Signs come from bit masks (s1 = [1, -1, 1, 1]: bit
+// 1, mask 2; s2 = [1, 1, -1, 1]: bit 2, mask 4), not tables.
 // CHECK-LABEL: func.func @hadamard
-// CHECK-DAG: %[[S1:.+]] = arith.constant dense<[1.000000e+00, -1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf64>
-// CHECK-DAG: %[[S2:.+]] = arith.constant dense<[5.000000e-01, 5.000000e-01, -5.000000e-01, 5.000000e-01]> : tensor<4xf64>
-// CHECK: tensor.extract %[[S1]]
+// CHECK-NOT: tensor<4xf64>
+// CHECK: arith.constant -1.000000e+00 : f32
+// CHECK: arith.shrui %c2_i64
+// CHECK: arith.select
 // CHECK: arith.xori %{{.+}}, %c1
 // CHECK: arith.addf
 // CHECK: arith.subf
 // CHECK: arith.xori %{{.+}}, %c2
 // CHECK-NOT: arith.xori
-// CHECK: tensor.extract %[[S2]]
+// CHECK: arith.constant -5.000000e-01 : f32
+// CHECK: arith.shrui %c4_i64
 func.func @hadamard(%x: tensor<3x8xf32>) -> tensor<3x8xf32> {
   %0 = attn.hadamard %x rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
       precision <compute = f32, accumulate = f32> : tensor<3x8xf32>
