@@ -90,6 +90,21 @@ int main(int argc, char **argv) {
   // Errors name the op and its location; a dump of it helps nobody.
   context.printOpOnDiagnostic(false);
 
+  // Options are checked before anything is read or written.
+  {
+    rotor::BundleOptions early;
+    early.outputDir = outputDir;
+    early.target = target;
+    early.host.kvTileSize = kvTileSize;
+    early.gpu.chip = gpuChip;
+    early.gpu.toolkit = cudaToolkit;
+    early.gpu.loops.kvTileSize = kvTileSize;
+    if (llvm::Error err = rotor::validateBundleOptions(early)) {
+      llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";
+      return 1;
+    }
+  }
+
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   mlir::OwningOpRef<mlir::ModuleOp> module =
@@ -140,6 +155,7 @@ int main(int argc, char **argv) {
   options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   options.target = target;
   options.gpu.loops = options.host;
+  options.gpu.loops.kvTileSize = kvTileSize;
   options.gpu.chip = gpuChip;
   options.gpu.toolkit = cudaToolkit;
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime();

@@ -129,6 +129,35 @@ def DropArgumentResults : Pass<"rotor-drop-argument-results", "mlir::ModuleOp"> 
   }];
 }
 
+def CheckParamsReadOnly : Pass<"rotor-check-params-read-only", "mlir::ModuleOp"> {
+  let summary = "Reject code that may write or free a parameter argument";
+  let description = [{
+    A pipeline invariant, checked after bufferization: no op of a function
+    may write or free the buffer of an argument marked `attn.param` (the
+    runtime hands every call the bundle's one copy of each weight, so a
+    write corrupts all later calls). Aliases through view-like ops
+    (`memref.subview`, casts, reshapes) are followed. An op that may write
+    one of them, or that takes one and whose memory effects are unknown
+    (a call, an op without the effects interface), is an error naming the
+    op and the parameter.
+  }];
+}
+
+def FreeParallelBodyAllocs : Pass<"rotor-free-parallel-body-allocs"> {
+  let summary = "Free the heap buffers an scf.forall iteration allocates";
+  let description = [{
+    Upstream's ownership-based deallocation leaves a `memref.alloc` made in
+    the body of an `scf.forall` without a `memref.dealloc` (the fused
+    projection + RoPE loop allocates per-head temporaries there), which
+    leaked a few hundred bytes per (token, head) on every call. Such a
+    buffer cannot outlive its iteration: a memref-typed `scf.forall` has
+    no results and its terminator yields nothing. So each one that the
+    body does not already free is freed at the end of the body. Runs after
+    `buffer-deallocation-pipeline`.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect"];
+}
+
 def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
   let summary = "Allocate the host code's buffers in GPU-visible memory";
   let description = [{

@@ -2,10 +2,38 @@
 
 #include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
 
+#include "rotor/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "llvm/Support/FormatVariadic.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/Regex.h"
 
 using namespace mlir;
+
+llvm::Error rotor::GpuPipelineOptions::validate() const {
+  auto fail = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  // sm_NN with an optional architecture-specific suffix (sm_90a, sm_100f).
+  static const llvm::Regex chipPattern("^sm_[1-9][0-9]+[af]?$");
+  if (!chipPattern.match(chip))
+    return fail("GPU chip '" + chip +
+                "' is not an NVVM chip name of the form sm_NN or sm_NNa "
+                "(e.g. sm_90, sm_90a)");
+  if (format != "isa" && format != "bin")
+    return fail("GPU kernel format '" + format +
+                "' is not isa (PTX) or bin (cubin)");
+  if (blockSize < 32 || blockSize > 1024 || blockSize % 32)
+    return fail("GPU block size " + llvm::Twine(blockSize) +
+                " is not a multiple of 32 between 32 and 1024");
+  if (loops.kvTileSize < 1)
+    return fail("KV tile size " + llvm::Twine(loops.kvTileSize) +
+                " must be at least 1");
+  return llvm::Error::success();
+}
 
 namespace {
 /// The loop-level form with its parallel loops mapped to gpu.launch ops,
@@ -18,58 +46,61 @@ void buildGpuMapping(OpPassManager &pm,
   rotor::HostPipelineOptions loops = options.loops;
   loops.fuseRopeEpilogue = false;
   rotor::buildLoopLevelPipeline(pm, loops);
-  std::string mapping = llvm::formatv(
-      // Workgroup kernels (block-mapped loops) become launches; each other
-      // parallel loop becomes a 1-D grid of blocks of `blockSize` threads.
-      "func.func(rotor-map-workgroup-loops-to-gpu{{block-size={0}}),"
-      "func.func(rotor-tile-parallel-loops-for-gpu{{block-size={0}}),"
-      "func.func(gpu-map-parallel-loops),"
-      "func.func(convert-parallel-loops-to-gpu)",
-      options.blockSize);
-  if (failed(parsePassPipeline(mapping, pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the GPU mapping does not parse");
+  // Workgroup kernels (block-mapped loops) become launches; each other
+  // parallel loop becomes a 1-D grid of blocks of `blockSize` threads.
+  OpPassManager &funcs = pm.nest<func::FuncOp>();
+  funcs.addPass(rotor::createMapWorkgroupLoopsToGpu({options.blockSize}));
+  funcs.addPass(rotor::createTileParallelLoopsForGpu({options.blockSize}));
+  funcs.addPass(mlir::createGpuMapParallelLoopsPass());
+  funcs.addPass(mlir::createConvertParallelLoopToGpuPass());
 }
 } // namespace
 
 void rotor::buildGpuPipeline(OpPassManager &pm,
                              const GpuPipelineOptions &options) {
   buildGpuMapping(pm, options);
-  std::string toolkit =
-      options.toolkit.empty() ? "" : " toolkit=" + options.toolkit;
-  std::string upstream = llvm::formatv(
-      // Constants and dims go into the kernels (outlining no longer sinks
-      // them), so that loop bounds and strides are known to the NVVM side.
-      // Constant tables become globals of the kernel modules.
-      "gpu-launch-sink-index-computations,"
-      "rotor-sink-constant-tables-into-launches,gpu-kernel-outlining,"
-      "rotor-align-workgroup-buffers,"
-      "rotor-host-allocs-to-gpu,canonicalize,rotor-mark-host-device-memory-"
-      "access,"
-      "nvvm-attach-target{{chip={0} features=+ptx80},"
-      // Kernels: the same exact bf16/f16 emulation as the host.
-      "gpu.module(math-extend-to-supported-types{{target-type=f32},"
-      "arith-emulate-unsupported-floats{{source-types=bf16,f16 "
-      "target-type=f32},arith-expand{{include-bf16=true},"
-      "convert-gpu-to-nvvm),"
-      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-      "math-extend-to-supported-types{{target-type=f32},"
-      "arith-emulate-unsupported-floats{{source-types=bf16,f16 "
-      "target-type=f32},arith-expand{{include-bf16=true},"
-      "gpu-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
-      "finalize-memref-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
-      "convert-cf-to-llvm,convert-func-to-llvm,reconcile-unrealized-casts,"
-      "gpu-module-to-binary{{format={1}{2}}",
-      options.chip, options.format, toolkit);
-  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the GPU pipeline does not parse");
+  // Constants and dims go into the kernels (outlining no longer sinks
+  // them), so that loop bounds and strides are known to the NVVM side.
+  // Constant tables become globals of the kernel modules.
+  pm.addPass(mlir::createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createSinkConstantTablesIntoLaunches());
+  pm.addPass(mlir::createGpuKernelOutliningPass());
+  pm.addPass(createAlignWorkgroupBuffers());
+  pm.addPass(createHostAllocsToGpu());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(createMarkHostDeviceMemoryAccess());
+  mlir::GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = "+ptx80";
+  pm.addPass(mlir::createGpuNVVMAttachTarget(target));
+  // Kernels: the same exact bf16/f16 emulation as the host.
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  addExactSmallFloatEmulation(kernels);
+  kernels.addPass(mlir::createConvertGpuOpsToNVVMOps());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(mlir::createLowerAffinePass());
+  pm.addPass(mlir::createSCFToControlFlowPass());
+  addExactSmallFloatEmulation(pm);
+  pm.addPass(mlir::createGpuToLLVMConversionPass());
+  pm.addPass(mlir::createConvertMathToLLVMPass());
+  pm.addPass(mlir::createConvertMathToLibmPass());
+  pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(mlir::createArithToLLVMConversionPass());
+  pm.addPass(mlir::createConvertIndexToLLVMPass());
+  pm.addPass(mlir::createConvertControlFlowToLLVMPass());
+  pm.addPass(mlir::createConvertFuncToLLVMPass());
+  pm.addPass(mlir::createReconcileUnrealizedCastsPass());
+  mlir::GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  binary.toolkitPath = options.toolkit;
+  pm.addPass(mlir::createGpuModuleToBinaryPass(binary));
 }
 
 void rotor::buildGpuEmulationPipeline(OpPassManager &pm,
                                       const GpuPipelineOptions &options) {
   buildGpuMapping(pm, options);
-  if (failed(parsePassPipeline(
-          "rotor-emulate-gpu-launches-on-host,canonicalize", pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the GPU emulation does not parse");
+  pm.addPass(createEmulateGpuLaunchesOnHost());
+  pm.addPass(mlir::createCanonicalizerPass());
   buildHostLlvmLowering(pm, /*openMP=*/true);
 }
 
@@ -114,18 +145,39 @@ rotor::GpuPipelineOptions optionsFrom(const GpuPipelineCLOptions &cl) {
 }
 } // namespace
 
+namespace {
+/// Registers a pipeline whose options are checked before it is built: an
+/// invalid chip or format is an error of the command line, not of a pass.
+void registerValidatedGpuPipeline(
+    StringRef name, StringRef description,
+    void (*build)(OpPassManager &, const rotor::GpuPipelineOptions &)) {
+  registerPassPipeline(
+      name, description,
+      [build, name](OpPassManager &pm, StringRef text,
+                    function_ref<LogicalResult(const Twine &)> errorHandler) {
+        GpuPipelineCLOptions cl;
+        if (failed(cl.parseFromString(text)))
+          return failure();
+        rotor::GpuPipelineOptions options = optionsFrom(cl);
+        if (llvm::Error err = options.validate())
+          return errorHandler(name + ": " + llvm::toString(std::move(err)));
+        build(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> handler) {
+        handler(GpuPipelineCLOptions());
+      });
+}
+} // namespace
+
 void rotor::registerGpuPipeline() {
-  PassPipelineRegistration<GpuPipelineCLOptions>(
+  registerValidatedGpuPipeline(
       "rotor-gpu-pipeline",
       "Lower attn IR to NVVM kernels and host code that launches them",
-      [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
-        buildGpuPipeline(pm, optionsFrom(cl));
-      });
-  PassPipelineRegistration<GpuPipelineCLOptions>(
+      buildGpuPipeline);
+  registerValidatedGpuPipeline(
       "rotor-gpu-emulation-pipeline",
       "Lower attn IR as for the GPU, then run its launches on the host as "
       "OpenMP thread teams (for tests)",
-      [](OpPassManager &pm, const GpuPipelineCLOptions &cl) {
-        buildGpuEmulationPipeline(pm, optionsFrom(cl));
-      });
+      buildGpuEmulationPipeline);
 }

@@ -5,9 +5,16 @@
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
-
-#include <string>
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -25,45 +32,63 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   lowering.workgroupTiledLinear = options.workgroupTiledLinear;
   pm.addPass(createConvertAttnToLinalg(lowering));
   pm.addPass(createExportEntryPoints());
-  // The upstream part, as one textual pipeline. The bare list is parsed
-  // into the module-level manager (a `builtin.module(...)` wrapper would
-  // nest and silently run nothing).
-  std::string upstream =
-      "canonicalize,cse,"
-      // An elementwise result that is only appended to a KV cache (the
-      // decode K RoPE) is computed in the cache's rows: no append copy.
-      "eliminate-empty-tensors,"
-      "one-shot-bufferize{allow-return-allocs-from-loops "
-      "bufferize-function-boundaries "
-      "function-boundary-type-conversion=identity-layout-map},"
-      // Results that are their arguments updated in place (the KV caches)
-      // leave the signature: the caller already holds them.
-      "rotor-drop-argument-results,"
-      "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-      "scf-forall-to-parallel,"
-      "rotor-memref-copy-to-linalg,convert-linalg-to-parallel-loops";
-  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the loop-level pipeline does not parse");
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // An elementwise result that is only appended to a KV cache (the decode K
+  // RoPE) is computed in the cache's rows: no append copy.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Results that are their arguments updated in place (the KV caches) leave
+  // the signature: the caller already holds them.
+  pm.addPass(createDropArgumentResults());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createFreeParallelBodyAllocs());
+  pm.addPass(mlir::createConvertBufferizationToMemRefPass());
+  pm.addPass(mlir::createForallToParallelLoopPass());
+  pm.addPass(createMemrefCopyToLinalg());
+  pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
+  // The invariant the runtime relies on: weights are never written.
+  pm.addPass(createCheckParamsReadOnly());
 }
 
 void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
-  std::string upstream =
-      std::string(
-          "rotor-scope-parallel-loop-allocas,"
-          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-          // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the
-          // same numbers a GPU gives (DESIGN.md); math functions of bf16/f16
-          // are evaluated in f32 and rounded once.
-          "math-extend-to-supported-types{target-type=f32},"
-          "arith-emulate-unsupported-floats{source-types=bf16,f16 "
-          "target-type=f32},arith-expand{include-bf16=true},"
-          "convert-vector-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
-          "finalize-memref-to-llvm,") +
-      (openMP ? "convert-openmp-to-llvm," : "") +
-      "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
-      "convert-func-to-llvm,reconcile-unrealized-casts";
-  if (failed(parsePassPipeline(upstream, pm, llvm::errs())))
-    llvm::report_fatal_error("rotor: the host lowering does not parse");
+  pm.addPass(createScopeParallelLoopAllocas());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(mlir::createLowerAffinePass());
+  pm.addPass(mlir::createSCFToControlFlowPass());
+  addExactSmallFloatEmulation(pm);
+  pm.addPass(mlir::createConvertVectorToLLVMPass());
+  pm.addPass(mlir::createConvertMathToLLVMPass());
+  pm.addPass(mlir::createConvertMathToLibmPass());
+  pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
+  if (openMP)
+    pm.addPass(mlir::createConvertOpenMPToLLVMPass());
+  pm.addPass(mlir::createArithToLLVMConversionPass());
+  pm.addPass(mlir::createConvertIndexToLLVMPass());
+  pm.addPass(mlir::createConvertControlFlowToLLVMPass());
+  pm.addPass(mlir::createConvertFuncToLLVMPass());
+  pm.addPass(mlir::createReconcileUnrealizedCastsPass());
+}
+
+void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
+  // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the same
+  // numbers a GPU gives (DESIGN.md); math functions of bf16/f16 are
+  // evaluated in f32 and rounded once.
+  math::MathExtendToSupportedTypesOptions extend;
+  extend.targetTypeStr = "f32";
+  pm.addPass(math::createMathExtendToSupportedTypes(extend));
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = {"bf16", "f16"};
+  emulate.targetTypeStr = "f32";
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
 }
 
 void rotor::buildHostPipeline(OpPassManager &pm,

@@ -16,6 +16,9 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/Regex.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstring>
 
@@ -157,9 +160,7 @@ llvm::Error writeWeights(const json::Object &manifest,
 /// and describes them for the manifest.
 llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
                                           const GpuPipelineOptions &gpu) {
-  // Kernels of an earlier compile into the same bundle must not linger.
-  if (std::error_code ec = llvm::sys::fs::remove_directories(dir))
-    return fail(dir + ": cannot clear: " + ec.message());
+  // `dir` is inside the fresh staging directory of this compile.
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return fail(dir + ": cannot create: " + ec.message());
   llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName(
@@ -234,7 +235,154 @@ llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
                       {"kernels", std::move(list)}};
 }
 
+/// Whether `dir` holds a bundle: a manifest.json that rotor-aot wrote.
+bool isBundle(StringRef dir) {
+  llvm::SmallString<256> manifest(dir);
+  llvm::sys::path::append(manifest, "manifest.json");
+  if (!llvm::sys::fs::is_regular_file(manifest))
+    return false;
+  auto buffer = llvm::MemoryBuffer::getFile(manifest);
+  if (!buffer)
+    return false;
+  llvm::Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  if (!parsed) {
+    llvm::consumeError(parsed.takeError());
+    return false;
+  }
+  const json::Object *object = parsed->getAsObject();
+  return object && object->getInteger("format_version") &&
+         object->getArray("entry_points");
+}
+
+bool isEmptyDirectory(StringRef dir) {
+  std::error_code ec;
+  llvm::sys::fs::directory_iterator it(dir, ec);
+  return !ec && it == llvm::sys::fs::directory_iterator();
+}
+
+/// Every file under `dir` (relative, '/'-separated) except the manifest,
+/// with its size and SHA-256, so the runtime can tell a damaged or
+/// replaced file before it maps or loads it.
+llvm::Expected<json::Object> describeFiles(StringRef dir) {
+  json::Object files;
+  std::error_code ec;
+  for (llvm::sys::fs::recursive_directory_iterator it(dir, ec), end;
+       it != end && !ec; it.increment(ec)) {
+    if (it->type() != llvm::sys::fs::file_type::regular_file)
+      continue;
+    StringRef path = it->path();
+    std::string relative =
+        llvm::sys::path::convert_to_slash(path.drop_front(dir.size() + 1));
+    if (relative == "manifest.json")
+      continue;
+    auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                              /*RequiresNullTerminator=*/false);
+    if (!buffer)
+      return fail(path + ": cannot read back: " + buffer.getError().message());
+    llvm::StringRef bytes = (*buffer)->getBuffer();
+    std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
+        reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    files[relative] = json::Object{
+        {"bytes", int64_t(bytes.size())},
+        {"sha256", llvm::toHex(digest, /*LowerCase=*/true)}};
+  }
+  if (ec)
+    return fail(dir + ": cannot list: " + ec.message());
+  return files;
+}
+
+/// The entry points' signatures as the host library records them.
+std::string abiOf(const json::Object &manifest) {
+  json::Array entries;
+  for (const json::Value &entry : *manifest.getArray("entry_points")) {
+    const json::Object &e = *entry.getAsObject();
+    entries.push_back(json::Object{{"name", *e.get("name")},
+                                   {"symbol", *e.get("symbol")},
+                                   {"arguments", *e.get("arguments")},
+                                   {"results", *e.get("results")}});
+  }
+  return llvm::formatv("{0}", json::Value(json::Object{
+                                  {"abi_version", 1},
+                                  {"entry_points", std::move(entries)}}))
+      .str();
+}
+
+/// A directory that is removed when this goes out of scope, unless kept.
+struct StagingDirectory {
+  std::string path;
+  bool keep = false;
+  ~StagingDirectory() {
+    if (!keep && !path.empty())
+      llvm::sys::fs::remove_directories(path);
+  }
+};
+
+/// Replaces `target` (absent, empty or a bundle) by `staging`. The old
+/// bundle is moved aside first and put back if the new one cannot take
+/// its place.
+llvm::Error replaceDirectory(StringRef staging, StringRef target) {
+  if (!llvm::sys::fs::exists(target)) {
+    if (std::error_code ec = llvm::sys::fs::rename(staging, target))
+      return fail(target + ": cannot create: " + ec.message());
+    return llvm::Error::success();
+  }
+  llvm::SmallString<256> aside;
+  llvm::sys::fs::createUniquePath(target + ".old-%%%%%%", aside,
+                                  /*MakeAbsolute=*/false);
+  if (std::error_code ec = llvm::sys::fs::rename(target, aside))
+    return fail(target + ": cannot replace: " + ec.message());
+  if (std::error_code ec = llvm::sys::fs::rename(staging, target)) {
+    llvm::sys::fs::rename(aside, target);
+    return fail(target + ": cannot replace: " + ec.message());
+  }
+  llvm::sys::fs::remove_directories(aside);
+  return llvm::Error::success();
+}
+
+/// `-o` as an absolute path without trailing separators or dots, so that
+/// its sibling staging directory is next to it.
+std::string normalizedOutput(StringRef outputDir) {
+  llvm::SmallString<256> path(outputDir);
+  llvm::sys::fs::make_absolute(path);
+  llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+  while (path.size() > 1 && llvm::sys::path::is_separator(path.back()))
+    path.pop_back();
+  return std::string(path);
+}
+
 } // namespace
+
+llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
+  if (options.target != "host" && options.target != "cuda")
+    return fail("unknown target '" + options.target + "' (host or cuda)");
+  if (options.host.kvTileSize < 1)
+    return fail("--kv-tile-size must be at least 1, got " +
+                llvm::Twine(options.host.kvTileSize));
+  if (options.target == "cuda") {
+    if (llvm::Error err = options.gpu.validate())
+      return err;
+    // Kernels need the toolkit's libdevice for their math functions.
+    llvm::SmallString<256> libdevice(options.gpu.toolkit);
+    llvm::sys::path::append(libdevice, "nvvm", "libdevice");
+    if (options.gpu.toolkit.empty() || !llvm::sys::fs::is_directory(libdevice))
+      return fail("--target=cuda needs the CUDA toolkit's libdevice, and '" +
+                  options.gpu.toolkit +
+                  "' has no nvvm/libdevice: pass --cuda-toolkit DIR");
+  }
+  if (options.outputDir.empty())
+    return fail("no output directory given (-o)");
+  std::string out = normalizedOutput(options.outputDir);
+  if (llvm::sys::fs::exists(out)) {
+    if (!llvm::sys::fs::is_directory(out))
+      return fail(options.outputDir + ": exists and is not a directory; "
+                                      "a bundle is a directory");
+    if (!isEmptyDirectory(out) && !isBundle(out))
+      return fail(options.outputDir +
+                  ": is not empty and not a Rotor bundle (no manifest.json "
+                  "written by rotor-aot); refusing to replace it");
+  }
+  return llvm::Error::success();
+}
 
 llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   auto progress = [&](StringRef stage) {
@@ -242,6 +390,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
       options.progress(stage);
   };
   MLIRContext *ctx = module.getContext();
+  if (llvm::Error err = validateBundleOptions(options))
+    return err;
 
   progress("outlining parameters");
   {
@@ -264,10 +414,20 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   if (!manifest)
     return manifest.takeError();
 
-  if (std::error_code ec = llvm::sys::fs::create_directories(options.outputDir))
-    return fail(options.outputDir + ": cannot create: " + ec.message());
+  // Everything is written into a fresh sibling of the output, which takes
+  // its place only once the bundle is complete.
+  std::string outputDir = normalizedOutput(options.outputDir);
+  StagingDirectory staging;
+  {
+    llvm::SmallString<256> path;
+    llvm::sys::fs::createUniquePath(outputDir + ".partial-%%%%%%", path,
+                                    /*MakeAbsolute=*/false);
+    if (std::error_code ec = llvm::sys::fs::create_directory(path))
+      return fail(path + ": cannot create: " + ec.message());
+    staging.path = std::string(path);
+  }
   auto inBundle = [&](StringRef file) {
-    llvm::SmallString<256> p(options.outputDir);
+    llvm::SmallString<256> p(staging.path);
     llvm::sys::path::append(p, file);
     return std::string(p);
   };
@@ -278,17 +438,6 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     return err;
 
   bool cuda = options.target == "cuda";
-  if (!cuda && options.target != "host")
-    return fail("unknown target '" + options.target + "' (host or cuda)");
-  if (cuda) {
-    // Kernels need the toolkit's libdevice for their math functions.
-    llvm::SmallString<256> libdevice(options.gpu.toolkit);
-    llvm::sys::path::append(libdevice, "nvvm", "libdevice");
-    if (options.gpu.toolkit.empty() || !llvm::sys::fs::is_directory(libdevice))
-      return fail("--target=cuda needs the CUDA toolkit's libdevice, and '" +
-                  options.gpu.toolkit +
-                  "' has no nvvm/libdevice: pass --cuda-toolkit DIR");
-  }
   progress(cuda ? "lowering to NVVM kernels (" + options.gpu.chip + ")"
                 : std::string("lowering to host code"));
   {
@@ -344,7 +493,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
       func.removeArgAttr(i, StringAttr::get(func.getContext(), "attn.param"));
   });
   progress("generating the host library");
-  if (llvm::Error err = emitHostLibrary(module, inBundle("host.so")))
+  if (llvm::Error err =
+          emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest)))
     return err;
 
   if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
@@ -357,10 +507,22 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   (*manifest)["target"] = options.target;
   (*manifest)["host_library"] = "host.so";
   (*manifest)["weights"] = "weights.safetensors";
-  std::error_code ec;
-  llvm::raw_fd_ostream out(inBundle("manifest.json"), ec);
-  if (ec)
-    return fail(inBundle("manifest.json") + ": " + ec.message());
-  out << llvm::formatv("{0:2}", json::Value(std::move(*manifest))) << "\n";
+  llvm::Expected<json::Object> files = describeFiles(staging.path);
+  if (!files)
+    return files.takeError();
+  (*manifest)["files"] = std::move(*files);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(inBundle("manifest.json"), ec);
+    if (ec)
+      return fail(inBundle("manifest.json") + ": " + ec.message());
+    out << llvm::formatv("{0:2}", json::Value(std::move(*manifest))) << "\n";
+    out.close();
+    if (out.has_error())
+      return fail(inBundle("manifest.json") + ": " + out.error().message());
+  }
+  if (llvm::Error err = replaceDirectory(staging.path, outputDir))
+    return err;
+  staging.keep = true;
   return llvm::Error::success();
 }

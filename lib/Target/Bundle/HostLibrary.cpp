@@ -54,7 +54,8 @@ void addPackedWrappers(Module &module) {
 
 } // namespace
 
-Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path) {
+Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
+                             StringRef abi) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
 
@@ -82,6 +83,12 @@ Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path) {
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
   addPackedWrappers(*llvmModule);
+  // The ABI the code was compiled for, which the runtime compares with the
+  // manifest before the first call.
+  new GlobalVariable(*llvmModule, ArrayType::get(Type::getInt8Ty(ctx), abi.size() + 1),
+                     /*isConstant=*/true, GlobalValue::ExternalLinkage,
+                     ConstantDataArray::getString(ctx, abi, /*AddNull=*/true),
+                     "rotor_bundle_abi");
 
   if (Error err = mlir::makeOptimizingTransformer(3, 0, machine.get())(
           llvmModule.get()))

@@ -5,6 +5,8 @@
 
 #include "rotor/Conversion/HostPipeline/HostPipeline.h"
 
+#include "llvm/Support/Error.h"
+
 #include <string>
 
 namespace rotor {
@@ -28,6 +30,10 @@ struct GpuPipelineOptions {
   std::string toolkit;
   /// Threads per block along the innermost parallel dim.
   int64_t blockSize = 128;
+
+  /// Checks the chip name, format, block size and tile size; the error
+  /// names the value that is wrong.
+  llvm::Error validate() const;
 };
 
 /// Appends the passes that take attn IR to the LLVM dialect with its

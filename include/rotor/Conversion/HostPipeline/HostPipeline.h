@@ -52,6 +52,10 @@ void buildHostPipeline(mlir::OpPassManager &pm,
 /// dialect to LLVM, OpenMP ops included with `openMP`.
 void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false);
 
+/// Appends the exact bf16/f16 emulation in f32 that the host and the GPU
+/// kernels share.
+void addExactSmallFloatEmulation(mlir::OpPassManager &pm);
+
 /// Registers `rotor-host-pipeline` with the pass registry.
 void registerHostPipeline();
 

@@ -1,12 +1,14 @@
 //===- Bundle.h - rotor-aot's kernel bundles --------------------*- C++ -*-===//
 //
 // A bundle is a directory:
-//   manifest.json       format version, entry points with their named
+//   manifest.json       format version, each other file's size and SHA-256,
+//                       entry points with their named
 //                       arguments, shapes and dtypes, the KV cache geometry,
 //                       and (for a standard attention layer) its description
 //                       for the runtime's fp64 reference;
 //   host.so             the entry points compiled for the host CPU, each
-//                       callable as `void rotor_<name>(void **args)`;
+//                       callable as `void rotor_<name>(void **args)`, and
+//                       `rotor_bundle_abi`, their signatures as JSON;
 //   weights.safetensors exactly the weights the entry points read;
 //   kernels/            for --target=cuda: each kernel's PTX, and its cubin
 //                       when the CUDA toolkit's ptxas is present.
@@ -32,7 +34,7 @@
 namespace rotor {
 
 /// The bundle format this compiler writes and the runtime accepts.
-constexpr int kBundleFormatVersion = 1;
+constexpr int kBundleFormatVersion = 2;
 
 struct BundleOptions {
   std::string outputDir;
@@ -87,12 +89,22 @@ std::vector<uint8_t> applyWeightPermutation(llvm::StringRef bytes,
                                             const PermutedWeight &weight);
 
 /// Compiles `module` (attn IR) and writes the bundle. The module is lowered
-/// in place.
+/// in place. The bundle is built in a temporary sibling directory and
+/// renamed over `outputDir` only when complete: a failure leaves no partial
+/// bundle and an existing bundle untouched. An existing `outputDir` must be
+/// an empty directory or a bundle.
 llvm::Error writeBundle(mlir::ModuleOp module, const BundleOptions &options);
 
 /// Translates the LLVM-dialect `module` to a shared library at `path`, with
-/// a packed `rotor_<name>(void **)` wrapper for every `_mlir_ciface_<name>`.
-llvm::Error emitHostLibrary(mlir::ModuleOp module, llvm::StringRef path);
+/// a packed `rotor_<name>(void **)` wrapper for every `_mlir_ciface_<name>`
+/// and the constant string `rotor_bundle_abi` holding `abi` (the entry
+/// points' signatures as JSON, which the runtime checks).
+llvm::Error emitHostLibrary(mlir::ModuleOp module, llvm::StringRef path,
+                            llvm::StringRef abi);
+
+/// Checks the options that do not depend on the module (target, GPU chip
+/// and format, toolkit, output directory) before anything is written.
+llvm::Error validateBundleOptions(const BundleOptions &options);
 
 } // namespace rotor
 

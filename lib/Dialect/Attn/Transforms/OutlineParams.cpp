@@ -3,6 +3,7 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
@@ -38,10 +39,17 @@ LogicalResult outlineParams(func::FuncOp func) {
                << "reads parameter '" << name << "' as " << op.getType()
                << " but another attn.param reads it as " << type;
     unsigned index = func.getNumArguments();
+    // Weights are read-only at the function boundary: the runtime passes
+    // the bundle's own buffer, which every later call reads again, so
+    // bufferization must copy before it writes (e.g. a projection that
+    // accumulates onto its bias).
     if (failed(func.insertArgument(
             index, type,
-            builder.getDictionaryAttr(builder.getNamedAttr(
-                "attn.param", builder.getStringAttr(name))),
+            builder.getDictionaryAttr(
+                {builder.getNamedAttr("attn.param", builder.getStringAttr(name)),
+                 builder.getNamedAttr(
+                     bufferization::BufferizationDialect::kWritableAttrName,
+                     builder.getBoolAttr(false))}),
             ops.front().getLoc())))
       return failure();
     for (ParamOp op : ops) {

@@ -2,7 +2,7 @@
 
 // Each distinct name becomes one trailing argument, in order of first use.
 // CHECK-LABEL: func.func @entry
-// CHECK-SAME: (%[[X:.+]]: tensor<2x4xf32>, %[[W:.+]]: tensor<8x4xf32> {attn.param = "w"}, %[[B:.+]]: tensor<8xf32> {attn.param = "b"})
+// CHECK-SAME: (%[[X:.+]]: tensor<2x4xf32>, %[[W:.+]]: tensor<8x4xf32> {attn.param = "w", bufferization.writable = false}, %[[B:.+]]: tensor<8xf32> {attn.param = "b", bufferization.writable = false})
 // CHECK-NOT: attn.param
 // CHECK: attn.linear %[[X]], %[[W]], %[[B]]
 // CHECK: attn.linear %[[X]], %[[W]] precision

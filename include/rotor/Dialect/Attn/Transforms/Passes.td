@@ -9,12 +9,15 @@ def AttnOutlineParams : Pass<"attn-outline-params", "mlir::ModuleOp"> {
   let summary = "Turn attn.param ops into trailing function arguments";
   let description = [{
     Each public function gets one extra argument per distinct parameter name
-    it reads (in order of first use), carrying the argument attribute
-    `attn.param = "<name>"`, and every `attn.param` of that name is replaced
-    by it. This is how compiled entry points receive their weights from the
+    it reads (in order of first use), carrying the argument attributes
+    `attn.param = "<name>"` and `bufferization.writable = false` (the
+    runtime passes the bundle's weight buffers, which every call reads
+    again, so no code may write them), and every `attn.param` of that name
+    is replaced by it. This is how compiled entry points receive their weights from the
     runtime. Private functions that read parameters are rejected: their
     callers would have to pass the weights on.
   }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect"];
 }
 
 def AttnConvertRopeLayout : Pass<"attn-convert-rope-layout", "mlir::ModuleOp"> {
