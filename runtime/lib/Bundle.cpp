@@ -3,14 +3,14 @@
 #include "rotor-rt/Bundle.h"
 
 #include "rotor-rt/Cuda.h"
+#include "rotor-rt/File.h"
+#include "rotor-rt/Sha256.h"
 
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <cstring>
-#include <fstream>
 #include <numeric>
 #include <random>
 
@@ -51,6 +51,166 @@ Result<Slot> parseSlot(const nlohmann::json &j, const std::string &where) {
   return s;
 }
 
+// Under AddressSanitizer host libraries stay mapped after dlclose, so that
+// LeakSanitizer, which reports at exit, can name the generated functions
+// that leaked.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ROTOR_KEEP_LIBRARIES_LOADED
+#endif
+#endif
+#ifdef ROTOR_KEEP_LIBRARIES_LOADED
+constexpr int kKeepLoaded = RTLD_NODELETE;
+#else
+constexpr int kKeepLoaded = 0;
+#endif
+
+/// Whether `rel` names a file inside the bundle's directory: relative, with
+/// no "..", "." or empty component (and no NUL, which would end the path
+/// early when it is opened).
+bool isBundlePath(const std::string &rel) {
+  if (rel.empty() || rel[0] == '/' || rel.find('\0') != std::string::npos)
+    return false;
+  for (size_t start = 0;;) {
+    size_t slash = rel.find('/', start);
+    std::string part = rel.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..")
+      return false;
+    if (slash == std::string::npos)
+      return true;
+    start = slash + 1;
+  }
+}
+
+/// Checks each file the manifest's "files" lists against its recorded size
+/// and SHA-256, before anything maps, loads or reads it: a damaged or
+/// partial copy of host.so would otherwise crash inside dlopen. Appends the
+/// files' paths to `paths`; returns "" or what is wrong, naming the file.
+std::string verifyFiles(const std::string &dir, const std::string &manifest,
+                        const nlohmann::json &files,
+                        std::vector<std::string> &paths) {
+  for (auto &[rel, entry] : files.items()) {
+    std::string path = dir + "/" + rel;
+    if (!isBundlePath(rel))
+      return manifest + ": files: '" + rel +
+             "' is not a path inside the bundle";
+    if (!entry.is_object() || !entry.contains("bytes") ||
+        !entry["bytes"].is_number_unsigned() || !entry.contains("sha256") ||
+        !entry["sha256"].is_string())
+      return manifest + ": files: '" + rel +
+             "' needs its size in bytes and its sha256";
+    std::string expected = entry["sha256"];
+    if (expected.size() != 64 ||
+        expected.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return manifest + ": files: the sha256 of '" + rel +
+             "' is not 64 lowercase hex digits";
+    Result<MappedFile> file = MappedFile::open(path);
+    if (!file)
+      return file.error();
+    uint64_t bytes = entry["bytes"];
+    if (file->size() != bytes)
+      return path + ": " + std::to_string(file->size()) +
+             " bytes, but the manifest records " + std::to_string(bytes) +
+             " (a damaged or partial copy?)";
+    std::string actual = sha256Hex(file->data(), file->size());
+    if (actual != expected)
+      return path + ": SHA-256 " + actual + " differs from the manifest's " +
+             expected + " (the file changed after rotor-aot wrote it)";
+    paths.push_back(path);
+  }
+  return "";
+}
+
+/// How a slot reads in an ABI mismatch: its dtype and shape.
+std::string describeSlot(const Slot &s) {
+  return std::string(mlirName(s.dtype)) + " " + formatShape(s.shape);
+}
+
+/// The first difference between the arguments (or results) `entry` was
+/// compiled with and those the manifest lists, or "".
+std::string compareSlots(const std::string &entry, const std::string &what,
+                         const std::vector<Slot> &code,
+                         const std::vector<Slot> &manifest) {
+  for (size_t i = 0; i < std::max(code.size(), manifest.size()); ++i) {
+    std::string at = entry + " " + what + " " + std::to_string(i);
+    if (i >= manifest.size())
+      return at + " '" + code[i].name +
+             "' is in the compiled code but not in the manifest";
+    if (i >= code.size())
+      return at + " '" + manifest[i].name +
+             "' is in the manifest but not in the compiled code";
+    const Slot &c = code[i], &m = manifest[i];
+    if (c.name != m.name)
+      return at + " is '" + c.name + "' in the compiled code but the " +
+             "manifest says '" + m.name + "'";
+    if (c.kind != m.kind)
+      return at + " '" + c.name + "' is a " + c.kind +
+             " in the compiled code but the manifest says " + m.kind;
+    if (c.kind != "cache_len" && (c.dtype != m.dtype || c.shape != m.shape))
+      return at + " '" + c.name + "' is " + describeSlot(c) +
+             " in the compiled code but the manifest says " + describeSlot(m);
+  }
+  return "";
+}
+
+/// Compares the entry points host.so was compiled with (its
+/// `rotor_bundle_abi` JSON) with the manifest's, so that a manifest edited
+/// to say otherwise fails here instead of corrupting memory in the first
+/// call. Returns "" or the first difference.
+std::string checkAbi(const char *abiText, const EntryPoint (&entries)[2],
+                     const nlohmann::json &manifestEntries) {
+  // The string is the compiler's; a bound keeps a damaged one from being
+  // read past the end of its mapping.
+  constexpr size_t kMaxAbiBytes = size_t(1) << 24;
+  size_t length = strnlen(abiText, kMaxAbiBytes);
+  if (length == kMaxAbiBytes)
+    return "rotor_bundle_abi is not a string";
+  nlohmann::json abi =
+      nlohmann::json::parse(abiText, abiText + length, nullptr, false);
+  if (abi.is_discarded() || !abi.is_object() || !abi.contains("abi_version") ||
+      !abi.contains("entry_points") || !abi["entry_points"].is_array())
+    return "rotor_bundle_abi is not the JSON of an ABI";
+  if (abi["abi_version"] != 1)
+    return "rotor_bundle_abi has abi_version " + abi["abi_version"].dump() +
+           "; this runtime reads 1";
+  for (int i = 0; i < 2; ++i) {
+    const std::string &name = entries[i].name;
+    const nlohmann::json *found = nullptr;
+    for (const nlohmann::json &e : abi["entry_points"])
+      if (e.is_object() && e.contains("name") && e["name"] == name)
+        found = &e;
+    if (!found)
+      return "the compiled code has no entry point '" + name + "'";
+    const nlohmann::json &e = *found;
+    if (!e.contains("symbol") || !e["symbol"].is_string() ||
+        !e.contains("arguments") || !e["arguments"].is_array() ||
+        !e.contains("results") || !e["results"].is_array())
+      return "rotor_bundle_abi: entry point '" + name +
+             "' needs a symbol, arguments and results";
+    std::string symbol = manifestEntries[i]["symbol"];
+    if (e["symbol"] != symbol)
+      return name + " is the symbol " + e["symbol"].get<std::string>() +
+             " in the compiled code but the manifest says " + symbol;
+    for (const char *what : {"arguments", "results"}) {
+      std::vector<Slot> code;
+      for (const nlohmann::json &a : e[what]) {
+        Result<Slot> slot = parseSlot(a, std::string("rotor_bundle_abi: ") +
+                                             what + " of " + name);
+        if (!slot)
+          return slot.error();
+        code.push_back(*slot);
+      }
+      bool arguments = what == std::string("arguments");
+      if (std::string diff = compareSlots(
+              name, arguments ? "argument" : "result", code,
+              arguments ? entries[i].arguments : entries[i].results);
+          !diff.empty())
+        return diff;
+    }
+  }
+  return "";
+}
+
 /// A memref descriptor {allocated, aligned, offset, sizes, strides}.
 std::vector<int64_t> describe(void *data, const std::vector<int64_t> &shape) {
   std::vector<int64_t> d(3 + 2 * shape.size());
@@ -76,15 +236,12 @@ Bundle::~Bundle() {
 Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   using R = Result<std::unique_ptr<Bundle>>;
   std::string manifestPath = dir + "/manifest.json";
-  std::error_code fsError;
-  if (!std::filesystem::is_regular_file(manifestPath, fsError))
-    return R::failure(manifestPath + ": cannot open (is " + dir +
+  Result<MappedFile> manifestFile = MappedFile::open(manifestPath);
+  if (!manifestFile)
+    return R::failure(manifestFile.error() + " (is " + dir +
                       " a bundle written by rotor-aot?)");
-  std::ifstream in(manifestPath);
-  if (!in)
-    return R::failure(manifestPath + ": cannot open (is " + dir +
-                      " a bundle written by rotor-aot?)");
-  nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
+  nlohmann::json m =
+      nlohmann::json::parse(manifestFile->view(), nullptr, false);
   if (m.is_discarded() || !m.is_object())
     return R::failure(manifestPath + ": not valid JSON");
   auto bad = [&](const std::string &what) {
@@ -95,7 +252,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (m["format_version"] != kBundleFormatVersion)
     return bad("format_version " + m["format_version"].dump() +
                " is not the version this runtime runs (" +
-               std::to_string(kBundleFormatVersion) + ")");
+               std::to_string(kBundleFormatVersion) +
+               "): recompile the bundle with this rotor-aot");
   if (m.contains("target") && !m["target"].is_string())
     return bad("target must be a string");
   std::string target = m.contains("target") ? m["target"].get<std::string>()
@@ -109,7 +267,27 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
       m["entry_points"].size() != 2)
     return bad("entry_points must list prefill and decode");
 
+  // Every file is checked before any is read, and every file the manifest
+  // names must be among those checked.
+  if (!m.contains("files") || !m["files"].is_object())
+    return bad("no \"files\" (each file's size and SHA-256): recompile the "
+               "bundle with this rotor-aot");
+  const nlohmann::json &files = m["files"];
+  std::vector<std::string> referenced = {m["host_library"], m["weights"]};
+  if (m.contains("gpu") && m["gpu"].is_object() &&
+      m["gpu"].contains("kernels") && m["gpu"]["kernels"].is_array())
+    for (const nlohmann::json &k : m["gpu"]["kernels"])
+      for (const char *key : {"ptx", "cubin"})
+        if (k.is_object() && k.contains(key) && k[key].is_string())
+          referenced.push_back(k[key]);
+  for (const std::string &rel : referenced)
+    if (!files.contains(rel))
+      return bad("files does not list '" + rel + "', which the bundle uses");
   std::unique_ptr<Bundle> b(new Bundle());
+  b->filePaths.push_back(manifestPath);
+  if (std::string err = verifyFiles(dir, manifestPath, files, b->filePaths);
+      !err.empty())
+    return R::failure(err);
   b->dir = dir;
   b->bundleTarget = target == "cuda" ? Target::Cuda : Target::Host;
   if (b->bundleTarget == Target::Cuda)
@@ -265,11 +443,10 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
     if (!m["gpu"]["kernels"].is_array())
       return bad("gpu.kernels must be a list");
     auto readFile = [&](const std::string &rel, std::string &out) {
-      std::ifstream in(dir + "/" + rel, std::ios::binary);
-      if (!in)
+      Result<MappedFile> file = MappedFile::open(dir + "/" + rel);
+      if (!file)
         return false;
-      out.assign(std::istreambuf_iterator<char>(in),
-                 std::istreambuf_iterator<char>());
+      out.assign(file->view());
       return true;
     };
     for (const nlohmann::json &k : m["gpu"]["kernels"]) {
@@ -290,11 +467,18 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   }
 
   std::string libPath = dir + "/" + m["host_library"].get<std::string>();
-  if (!std::filesystem::is_regular_file(libPath, fsError))
-    return R::failure(libPath + ": cannot load: not a file");
-  b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL | kKeepLoaded);
   if (!b->library)
     return R::failure(libPath + ": cannot load: " + dlerror());
+  const auto *abi =
+      static_cast<const char *>(dlsym(b->library, "rotor_bundle_abi"));
+  if (!abi)
+    return R::failure(libPath + ": no rotor_bundle_abi (the signatures of its "
+                                "entry points): recompile the bundle with "
+                                "this rotor-aot");
+  if (std::string diff = checkAbi(abi, b->entries, m["entry_points"]);
+      !diff.empty())
+    return R::failure(libPath + ": " + diff);
   for (int i = 0; i < 2; ++i) {
     std::string symbol = m["entry_points"][i]["symbol"];
     void *fn = dlsym(b->library, symbol.c_str());

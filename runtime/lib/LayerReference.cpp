@@ -4,6 +4,7 @@
 
 #include "rotor-rt/Reference.h"
 
+#include <cmath>
 #include <numeric>
 #include <tuple>
 
@@ -66,19 +67,27 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
                      "entry points");
   if (rotary < 0 || rotary % 2 || rotary > d)
     return malformed("rotary_dim must be even and at most head_dim");
+  // The projections' widths are compared with the weights' shapes below;
+  // first they must be computable.
+  int64_t qWidth, kvWidth;
+  if (__builtin_mul_overflow(hq, d, &qWidth) ||
+      __builtin_mul_overflow(hkv, d, &kvWidth))
+    return malformed("q_heads or kv_heads times head_dim overflows");
+  if (!std::isfinite(l["scale"].get<double>()))
+    return malformed("scale must be finite");
   if (layoutName != "half_split" && layoutName != "interleaved")
     return malformed("unknown RoPE layout '" + layoutName + "'");
   auto shapeIs = [&](const nlohmann::json &name,
                      std::vector<int64_t> shape) {
     return name.is_null() || bundle.weight(name.get<std::string>()).shape == shape;
   };
-  if (!shapeIs(l["q_proj"]["weight"], {hq * d, e}) ||
-      !shapeIs(l["q_proj"]["bias"], {hq * d}) ||
-      !shapeIs(l["k_proj"]["weight"], {hkv * d, e}) ||
-      !shapeIs(l["k_proj"]["bias"], {hkv * d}) ||
-      !shapeIs(l["v_proj"]["weight"], {hkv * d, e}) ||
-      !shapeIs(l["v_proj"]["bias"], {hkv * d}) ||
-      !shapeIs(l["o_proj"]["weight"], {e, hq * d}) ||
+  if (!shapeIs(l["q_proj"]["weight"], {qWidth, e}) ||
+      !shapeIs(l["q_proj"]["bias"], {qWidth}) ||
+      !shapeIs(l["k_proj"]["weight"], {kvWidth, e}) ||
+      !shapeIs(l["k_proj"]["bias"], {kvWidth}) ||
+      !shapeIs(l["v_proj"]["weight"], {kvWidth, e}) ||
+      !shapeIs(l["v_proj"]["bias"], {kvWidth}) ||
+      !shapeIs(l["o_proj"]["weight"], {e, qWidth}) ||
       !shapeIs(l["o_proj"]["bias"], {e}))
     return malformed("a projection's weights do not have its shape");
   auto weight = [&](const nlohmann::json &name) {
@@ -92,9 +101,9 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
     return ref::linear(x, weight(proj["weight"]), b, t, in, out);
   };
   std::vector<double> x = hidden.toDoubles();
-  std::vector<double> q = project(l["q_proj"], x, e, hq * d);
-  std::vector<double> k = project(l["k_proj"], x, e, hkv * d);
-  std::vector<double> v = project(l["v_proj"], x, e, hkv * d);
+  std::vector<double> q = project(l["q_proj"], x, e, qWidth);
+  std::vector<double> k = project(l["k_proj"], x, e, kvWidth);
+  std::vector<double> v = project(l["v_proj"], x, e, kvWidth);
   // Optional per-head RMS norms of Q and K (Qwen3's q_norm/k_norm).
   for (auto [key, vec, heads] :
        {std::tuple{"q_norm", &q, hq}, std::tuple{"k_norm", &k, hkv}}) {
@@ -103,7 +112,8 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
     const nlohmann::json &n = l[key];
     if (!n.is_object() || !n.contains("weight") || !n["weight"].is_string() ||
         !n.contains("epsilon") || !n["epsilon"].is_number() ||
-        !(n["epsilon"].get<double>() > 0))
+        !(n["epsilon"].get<double>() > 0) ||
+        !std::isfinite(n["epsilon"].get<double>()))
       return malformed(std::string(key) + " needs a weight and a positive epsilon");
     std::string name = n["weight"];
     if (!bundle.hasWeight(name) ||
@@ -138,8 +148,15 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
       return s[key].is_number() ? s[key].get<double>() : fallback;
     };
     scaling.factor = s["factor"];
-    scaling.originalMaxPositions =
-        int64_t(number("original_max_position_embeddings", 0));
+    // A whole number of positions, converted only once it fits.
+    double originalMax = number("original_max_position_embeddings", 0);
+    bool needsOriginalMax = scaling.kind != K::Linear;
+    if (!(originalMax >= (needsOriginalMax ? 1 : 0) && originalMax <= 1e15 &&
+          originalMax == std::floor(originalMax)))
+      return malformed("original_max_position_embeddings must be a whole "
+                       "number from 1 to 1e15 for " +
+                       kind + " RoPE scaling");
+    scaling.originalMaxPositions = int64_t(originalMax);
     scaling.betaFast = number("beta_fast", 32.0);
     scaling.betaSlow = number("beta_slow", 1.0);
     scaling.attentionFactor = number("attention_factor", 1.0);
@@ -151,11 +168,34 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
     }
     if (!typesOk)
       return malformed("a RoPE scaling parameter has the wrong type");
+    auto positive = [](double v) { return std::isfinite(v) && v > 0; };
+    if (!positive(scaling.factor))
+      return malformed("the RoPE scaling factor must be finite and positive");
+    if (scaling.kind == K::Yarn &&
+        (!positive(scaling.betaFast) || !positive(scaling.betaSlow) ||
+         !std::isfinite(scaling.attentionFactor)))
+      return malformed("YaRN's beta_fast and beta_slow must be finite and "
+                       "positive, and its attention_factor finite");
+    if (scaling.kind == K::Llama3 &&
+        (!positive(scaling.lowFreqFactor) ||
+         !positive(scaling.highFreqFactor) ||
+         scaling.lowFreqFactor == scaling.highFreqFactor))
+      return malformed("llama3's low_freq_factor and high_freq_factor must "
+                       "be finite, positive and different");
   }
   std::vector<int64_t> positions(static_cast<size_t>(t));
   std::iota(positions.begin(), positions.end(), 0);
   int64_t r = rope["rotary_dim"];
   double theta = rope["theta"];
+  if (!std::isfinite(theta) || !(theta > 0))
+    return malformed("RoPE theta must be finite and positive");
+  // A tiny theta (or a scaling) can make frequencies overflow to infinity,
+  // which would make every rotated value NaN.
+  for (double f : ref::ropeInverseFrequencies(r, theta, scaling, t - 1))
+    if (!std::isfinite(f))
+      return malformed("RoPE theta " + nlohmann::json(theta).dump() +
+                       " (with its scaling) gives frequencies that are not "
+                       "finite");
   q = ref::rope(q, positions, t, hq, d, layout, r, theta, scaling);
   k = ref::rope(k, positions, t, hkv, d, layout, r, theta, scaling);
   std::vector<double> o = ref::sdpa(q, k, v, t, t, hq, hkv, d, d,

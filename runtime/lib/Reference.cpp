@@ -239,9 +239,23 @@ Vec sdpa(const Vec &q, const Vec &k, const Vec &v, int64_t tq, int64_t tk,
   return out;
 }
 
+bool Agreement::finite() const {
+  return nonFiniteActual == 0 && nonFiniteExpected == 0 && std::isfinite(pcc) &&
+         std::isfinite(maxRelError);
+}
+
 Agreement compare(const Vec &actual, const Vec &expected) {
   assert(actual.size() == expected.size());
   size_t n = actual.size();
+  // std::max(err, NaN) is err: a NaN would pass unseen below.
+  Agreement bad{std::numeric_limits<double>::quiet_NaN(),
+                std::numeric_limits<double>::infinity()};
+  for (size_t i = 0; i < n; ++i) {
+    bad.nonFiniteActual += !std::isfinite(actual[i]);
+    bad.nonFiniteExpected += !std::isfinite(expected[i]);
+  }
+  if (bad.nonFiniteActual || bad.nonFiniteExpected)
+    return bad;
   double ma = 0, me = 0;
   for (size_t i = 0; i < n; ++i) {
     ma += actual[i];

@@ -2,15 +2,16 @@
 
 #include "rotor-rt/Tensor.h"
 
+#include "rotor-rt/File.h"
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <bit>
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <tuple>
 
 namespace rotor::rt {
 
@@ -58,6 +59,18 @@ const char *safetensorsName(DType t) {
   case DType::I32: return "I32";
   case DType::I64: return "I64";
   case DType::I8: return "I8";
+  }
+  return "?";
+}
+
+const char *mlirName(DType t) {
+  switch (t) {
+  case DType::F32: return "f32";
+  case DType::BF16: return "bf16";
+  case DType::F16: return "f16";
+  case DType::I32: return "i32";
+  case DType::I64: return "i64";
+  case DType::I8: return "i8";
   }
   return "?";
 }
@@ -133,30 +146,34 @@ Tensor Tensor::convert(DType to) const {
 
 Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
   using R = Result<std::map<std::string, Tensor>>;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    return R::failure(path + ": not a readable file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return R::failure(path + ": cannot open");
-  std::string data((std::istreambuf_iterator<char>(in)), {});
-  if (data.size() < 8)
-    return R::failure(path + ": truncated: " + std::to_string(data.size()) +
+  Result<MappedFile> file = MappedFile::open(path);
+  if (!file)
+    return R::failure(file.error());
+  const uint8_t *data = file->data();
+  size_t size = file->size();
+  if (size < 8)
+    return R::failure(path + ": truncated: " + std::to_string(size) +
                       " bytes, not even the 8-byte header length");
   uint64_t headerLen = 0;
   for (int i = 7; i >= 0; --i)
-    headerLen = (headerLen << 8) | uint8_t(data[i]);
-  if (headerLen > data.size() - 8)
+    headerLen = (headerLen << 8) | data[i];
+  if (headerLen > size - 8)
     return R::failure(path + ": header length " + std::to_string(headerLen) +
                       " runs past the end of the file (" +
-                      std::to_string(data.size()) + " bytes)");
-  nlohmann::json header = nlohmann::json::parse(
-      data.begin() + 8, data.begin() + 8 + int64_t(headerLen), nullptr,
-      /*allow_exceptions=*/false);
+                      std::to_string(size) + " bytes)");
+  // The reference implementation refuses headers over 100 MB too.
+  if (headerLen > 100'000'000)
+    return R::failure(path + ": header length " + std::to_string(headerLen) +
+                      " is over the 100 MB safetensors allows");
+  nlohmann::json header =
+      nlohmann::json::parse(data + 8, data + 8 + headerLen, nullptr,
+                            /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object())
     return R::failure(path + ": header is not a JSON object");
-  size_t payloadStart = 8 + headerLen, payloadSize = data.size() - payloadStart;
+  size_t payloadStart = 8 + headerLen, payloadSize = size - payloadStart;
   std::map<std::string, Tensor> tensors;
+  // Each tensor's [begin, end) in the data area, to refuse overlaps.
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> extents;
   for (auto &[name, entry] : header.items()) {
     if (name == "__metadata__")
       continue;
@@ -192,9 +209,23 @@ Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
     if (end - begin != byteCount)
       return bad(std::to_string(end - begin) + " bytes of data for shape " +
                  formatShape(t.shape));
-    t.bytes.assign(data.begin() + int64_t(payloadStart + begin),
-                   data.begin() + int64_t(payloadStart + end));
+    t.bytes.assign(data + payloadStart + begin, data + payloadStart + end);
+    if (end > begin)
+      extents.emplace_back(begin, end, name);
     tensors[name] = std::move(t);
+  }
+  // The format gives each tensor its own bytes: overlapping tensors are a
+  // damaged or hostile file, and a write to one would change the other.
+  std::sort(extents.begin(), extents.end());
+  for (size_t i = 1; i < extents.size(); ++i) {
+    auto &[begin, end, name] = extents[i];
+    auto &[prevBegin, prevEnd, prevName] = extents[i - 1];
+    if (begin < prevEnd)
+      return R::failure(path + ": tensor '" + name + "': data_offsets [" +
+                        std::to_string(begin) + ", " + std::to_string(end) +
+                        ") overlap those of '" + prevName + "' [" +
+                        std::to_string(prevBegin) + ", " +
+                        std::to_string(prevEnd) + ")");
   }
   return tensors;
 }
@@ -212,17 +243,14 @@ std::string writeSafetensors(const std::string &path,
   std::string text = header.dump();
   while (text.size() % 8)
     text.push_back(' ');
-  std::ofstream out(path, std::ios::binary);
-  if (!out)
-    return path + ": cannot write";
-  uint64_t len = text.size();
+  char length[8];
   for (int i = 0; i < 8; ++i)
-    out.put(char((len >> (8 * i)) & 0xff));
-  out << text;
+    length[i] = char((uint64_t(text.size()) >> (8 * i)) & 0xff);
+  std::vector<std::string_view> pieces = {std::string_view(length, 8), text};
   for (auto &[name, t] : tensors)
-    out.write(reinterpret_cast<const char *>(t.bytes.data()),
-              std::streamsize(t.bytes.size()));
-  return out ? "" : path + ": write failed";
+    pieces.emplace_back(reinterpret_cast<const char *>(t.bytes.data()),
+                        t.bytes.size());
+  return writeFileAtomically(path, pieces);
 }
 
 } // namespace rotor::rt

@@ -10,8 +10,10 @@
 
 namespace rotor::rt {
 
-/// The format version of bundles this runtime runs.
-constexpr int kBundleFormatVersion = 1;
+/// The format version of bundles this runtime runs. Version 2 records each
+/// file's size and SHA-256 in the manifest, and host.so's entry points'
+/// signatures in its `rotor_bundle_abi` string.
+constexpr int kBundleFormatVersion = 2;
 
 /// One argument or result of an entry point, from the manifest.
 struct Slot {
@@ -31,12 +33,17 @@ struct EntryPoint {
 /// computes everything itself or launches CUDA kernels.
 enum class Target { Host, Cuda };
 
-/// A validated bundle: manifest, loaded weights and host library.
+/// A validated bundle: manifest, loaded weights and host library. Every
+/// file is checked against the size and SHA-256 the manifest records before
+/// it is read, and host.so's own record of its entry points against the
+/// manifest's before any is called.
 class Bundle {
 public:
   ~Bundle();
   static Result<std::unique_ptr<Bundle>> open(const std::string &dir);
 
+  /// The path of every file of the bundle: the manifest and those it lists.
+  const std::vector<std::string> &files() const { return filePaths; }
   Target target() const { return bundleTarget; }
   /// For CUDA bundles: the weight in managed memory, uploaded once.
   void *deviceWeight(const std::string &name) const {
@@ -61,6 +68,7 @@ public:
 private:
   Bundle() = default;
   std::string dir;
+  std::vector<std::string> filePaths;
   nlohmann::json manifestJson;
   void *library = nullptr;
   EntryPoint entries[2];

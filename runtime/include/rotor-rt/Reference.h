@@ -65,10 +65,15 @@ Vec sdpa(const Vec &q, const Vec &k, const Vec &v, int64_t tq, int64_t tk,
          const std::optional<std::vector<int64_t>> &positions,
          std::optional<double> scale = std::nullopt);
 
-/// Accuracy of `actual` against `expected`.
+/// Accuracy of `actual` against `expected`. A value that is not finite
+/// (NaN or infinite) on either side makes the agreement fail any tolerance:
+/// its PCC is NaN and its error +inf, and the counts say which side.
 struct Agreement {
   double pcc;          ///< Pearson correlation.
   double maxRelError;  ///< max |a - e| / max |e|.
+  size_t nonFiniteActual = 0, nonFiniteExpected = 0;
+  /// Whether every value was finite and so are the PCC and error.
+  bool finite() const;
 };
 Agreement compare(const Vec &actual, const Vec &expected);
 

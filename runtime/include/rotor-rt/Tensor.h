@@ -43,6 +43,8 @@ size_t dtypeSize(DType t);
 std::optional<DType> parseSafetensorsDtype(const std::string &s);
 std::optional<DType> parseMlirDtype(const std::string &s);
 const char *safetensorsName(DType t);
+/// "f32" and friends, as MLIR and the manifest spell them.
+const char *mlirName(DType t);
 
 /// A dense, row-major host tensor.
 struct Tensor {
@@ -62,9 +64,11 @@ struct Tensor {
 
 std::string formatShape(const std::vector<int64_t> &shape);
 
-/// Reads and validates a safetensors file.
+/// Reads and validates a safetensors file: a regular file, mapped, whose
+/// tensors lie inside it without overlapping.
 Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path);
-/// Writes `tensors` to `path`; returns an error message or "".
+/// Writes `tensors` to `path`, whole or not at all (writeFileAtomically);
+/// returns an error message or "".
 std::string writeSafetensors(const std::string &path,
                              const std::map<std::string, Tensor> &tensors);
 
