@@ -42,6 +42,8 @@ Expected<CheckpointWeights> CheckpointWeights::open(StringRef path) {
   weights.sourcePath = indexPath.empty() ? weights.shardPaths[0] : indexPath;
 
   if (!indexPath.empty()) {
+    if (Error err = safetensors::requireRegularFile(indexPath))
+      return std::move(err);
     auto buffer = MemoryBuffer::getFile(indexPath);
     if (!buffer)
       return fail(indexPath + ": cannot read: " + buffer.getError().message());

@@ -30,7 +30,19 @@ Error fail(StringRef path, const Twine &message) {
 }
 } // namespace
 
+Error rotor::safetensors::requireRegularFile(StringRef path) {
+  sys::fs::file_status status;
+  if (std::error_code ec = sys::fs::status(path, status))
+    return fail(path, "cannot read: " + ec.message());
+  // A FIFO would block forever and a device (/dev/zero) never ends.
+  if (status.type() != sys::fs::file_type::regular_file)
+    return fail(path, "is not a regular file");
+  return Error::success();
+}
+
 Expected<Archive> Archive::open(StringRef path) {
+  if (Error err = requireRegularFile(path))
+    return std::move(err);
   auto buffer = MemoryBuffer::getFile(path, /*IsText=*/false,
                                       /*RequiresNullTerminator=*/false);
   if (!buffer)

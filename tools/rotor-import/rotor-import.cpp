@@ -15,6 +15,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
+#include "rotor/Support/Safetensors.h"
+#include "mlir/IR/Verifier.h"
 
 namespace cl = llvm::cl;
 using namespace rotor::import;
@@ -58,6 +60,43 @@ static const char *scalingName(RopeScalingConfig::Kind kind) {
   return "?";
 }
 
+/// Writes the IR to `-o` through a temporary sibling renamed over it, so a
+/// failure never leaves a half-written file, and never over a file of the
+/// checkpoint being read. Returns an error message, or "".
+std::string writeOutput(mlir::ModuleOp module) {
+  llvm::sys::fs::UniqueID outId;
+  if (!llvm::sys::fs::getUniqueID(outputFile, outId)) {
+    std::error_code ec;
+    for (llvm::sys::fs::recursive_directory_iterator it(checkpointDir, ec), end;
+         it != end && !ec; it.increment(ec)) {
+      llvm::sys::fs::UniqueID inId;
+      if (!llvm::sys::fs::getUniqueID(it->path(), inId) && inId == outId)
+        return outputFile + ": is " + it->path() +
+               " of the checkpoint being read; refusing to overwrite it";
+    }
+  }
+  llvm::SmallString<256> temporary;
+  llvm::sys::fs::createUniquePath(outputFile + ".tmp-%%%%%%", temporary,
+                                  /*MakeAbsolute=*/false);
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream out(temporary, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      return outputFile + ": cannot write: " + ec.message();
+    module->print(out);
+    out << "\n";
+    out.close();
+    ec = out.error();
+  }
+  if (!ec)
+    ec = llvm::sys::fs::rename(temporary, outputFile);
+  if (ec) {
+    llvm::sys::fs::remove(temporary);
+    return outputFile + ": cannot write: " + ec.message();
+  }
+  return "";
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(
@@ -69,6 +108,8 @@ int main(int argc, char **argv) {
     return fail(checkpointDir + ": not a checkpoint directory");
   llvm::SmallString<256> configPath(checkpointDir);
   llvm::sys::path::append(configPath, "config.json");
+  if (llvm::Error err = rotor::safetensors::requireRegularFile(configPath))
+    return fail(llvm::toString(std::move(err)));
   auto configText = llvm::MemoryBuffer::getFile(configPath);
   if (!configText)
     return fail(configPath + ": cannot read: " +
@@ -112,13 +153,17 @@ int main(int argc, char **argv) {
   if (!module)
     return fail(llvm::toString(module.takeError()));
 
-  std::error_code ec;
-  llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
-  if (ec)
-    return fail(outputFile + ": cannot write: " + ec.message());
-  (*module)->print(out.os());
-  out.os() << "\n";
-  out.keep();
+  // IR that does not verify is a bug of the importer or of the config's
+  // values; it is reported, never written.
+  if (mlir::failed(mlir::verify(**module)))
+    return fail(checkpointDir + ": the imported IR does not verify (see the "
+                                "errors above)");
+  if (outputFile == "-") {
+    (*module)->print(llvm::outs());
+    llvm::outs() << "\n";
+  } else if (std::string err = writeOutput(**module); !err.empty()) {
+    return fail(err);
+  }
 
   if (!quiet) {
     const AttentionConfig &c = *config;

@@ -34,6 +34,10 @@ struct TensorView {
 size_t dtypeSize(llvm::StringRef dtype);
 
 /// A validated, memory-mapped safetensors file.
+/// Fails, naming `path`, unless it is a regular file: readers must not
+/// block on a FIFO or read a device without end.
+llvm::Error requireRegularFile(llvm::StringRef path);
+
 class Archive {
 public:
   /// Opens and validates `path`; every error names the file, and the tensor

@@ -207,6 +207,14 @@ func.func @f(%x: tensor<7x14x64xf32>, %p: tensor<7xi32>) {
   %0 = attn.rope half_split %x, %p rotary_dim(-2) theta(1.0e+06) precision <compute = f32, accumulate = f32> : tensor<7x14x64xf32>, tensor<7xi32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<7x14x64xf32>, %p: tensor<7xi32>) {
+  // expected-error @below {{'attn.rope' op theta 4.940656e-324 gives a non-finite inverse frequency for rotary pair 31}}
+  %0 = attn.rope half_split %x, %p rotary_dim(64) theta(4.9e-324) precision <compute = f32, accumulate = f32> : tensor<7x14x64xf32>, tensor<7xi32>
+  return
+}
 // -----
 func.func @f(%x: tensor<7x14x64xf32>, %p: tensor<7xi32>) {
   // expected-error @below {{'attn.rope' op rotary_dim 128 exceeds the head dim D = 64}}

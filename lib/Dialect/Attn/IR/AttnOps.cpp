@@ -1,6 +1,7 @@
 //===- AttnOps.cpp - Operations of the attn dialect: verifiers ------------===//
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
@@ -193,6 +194,16 @@ LogicalResult RopeOp::verify() {
   if (getScalingAttr() && isa<DynamicRopeScalingAttr>(getScalingAttr()) &&
       r <= 2)
     return emitOpError() << "dynamic scaling needs rotary_dim > 2, got " << r;
+  // A finite theta can still give frequencies that overflow (theta
+  // 4.9e-324 gives theta^(-2i/R) = inf), which would rotate by NaN.
+  if (std::optional<SmallVector<double>> freqs =
+          getStaticInverseFrequencies(*this))
+    for (auto [i, f] : llvm::enumerate(*freqs))
+      if (!std::isfinite(f))
+        return emitOpError() << "theta " << getTheta().convertToDouble()
+                             << " gives a non-finite inverse frequency for "
+                                "rotary pair "
+                             << i;
   return success();
 }
 
