@@ -418,6 +418,11 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
       ROTOR_TRY(w, r.integer(*root, "sliding_window", int64_t(4096), 1));
       window = w;
     }
+    if (const json::Value *present = root->get("layer_types");
+        present && present->kind() != json::Value::Null &&
+        !present->getAsArray())
+      return r.fail("'layer_types' must be a list of \"full_attention\" and "
+                    "\"sliding_attention\", one per layer");
     if (const json::Array *types = root->getArray("layer_types")) {
       if (int64_t(types->size()) != layers)
         return r.fail("'layer_types' has " + Twine(types->size()) +

@@ -89,6 +89,9 @@ Expected<Archive> Archive::parse(StringRef path,
     if (StringRef(entry.first) != "__metadata__")
       names.push_back(entry.first);
   llvm::sort(names);
+  // The format requires tensors not to overlap: two names for the same
+  // bytes would let a write through one corrupt the other.
+  std::vector<std::tuple<uint64_t, uint64_t, StringRef>> ranges;
   for (StringRef name : names) {
     json::Object *entry = root->get(name)->getAsObject();
     if (!entry)
@@ -130,7 +133,19 @@ Expected<Archive> Archive::parse(StringRef path,
                             *dtype + " elements");
     view.bytes = payload.substr(*begin, *end - *begin);
     archive.tensors[name] = std::move(view);
+    if (*end > *begin)
+      ranges.emplace_back(uint64_t(*begin), uint64_t(*end), name);
   }
+  llvm::sort(ranges);
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (std::get<0>(ranges[i]) < std::get<1>(ranges[i - 1]))
+      return fail(path, "tensors '" + std::get<2>(ranges[i - 1]) + "' and '" +
+                            std::get<2>(ranges[i]) +
+                            "' overlap in the data section (data_offsets [" +
+                            Twine(std::get<0>(ranges[i - 1])) + ", " +
+                            Twine(std::get<1>(ranges[i - 1])) + ") and [" +
+                            Twine(std::get<0>(ranges[i])) + ", " +
+                            Twine(std::get<1>(ranges[i])) + "))");
   archive.buffer = std::move(buffer);
   return archive;
 }
