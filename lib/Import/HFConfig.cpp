@@ -199,6 +199,12 @@ Error resolveScaling(const ConfigReader &r, const json::Object &rope,
     ROTOR_TRY(betaSlow, r.number(rope, "beta_slow", 1.0, where));
     s.betaFast = betaFast ? betaFast : 32.0;
     s.betaSlow = betaSlow ? betaSlow : 1.0;
+    // The YaRN ramp divides by the distance between the two betas' dims and
+    // takes the log of each; a negative beta has no meaning there.
+    if (s.betaFast < 0 || s.betaSlow < 0)
+      return r.fail("'" + where + (s.betaFast < 0 ? "beta_fast" : "beta_slow") +
+                    "' must be positive, got " +
+                    llvm::formatv("{0}", s.betaFast < 0 ? s.betaFast : s.betaSlow).str());
     ROTOR_TRY(truncate, r.boolean(rope, "truncate", true, where));
     s.truncate = truncate;
     auto mscaleOf = [](double scale, double mscale) {
