@@ -11,7 +11,7 @@
 # report fails the job. Needs build/ built (scripts/setup.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build_dir="${ROTOR_BUILD_DIR:-$root/build}"
+build_dir="$(cd "${ROTOR_BUILD_DIR:-$root/build}" && pwd)"
 asan_dir="$build_dir/asan-rt"
 llvm_bin=/usr/lib/llvm-22/bin
 tests=(

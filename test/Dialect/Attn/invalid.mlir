@@ -442,6 +442,22 @@ func.func @f(%q: tensor<3x14x64xbf16>, %k: tensor<8x2x64xbf16>, %v: tensor<8x2x6
   %0 = attn.sdpa %q, %k, %v precision <compute = bf16, accumulate = bf16> : tensor<3x14x64xbf16>, tensor<8x2x64xbf16>, tensor<8x2x64xbf16> -> tensor<3x14x64xbf16>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<4x2x0xf32>, %k: tensor<4x1x0xf32>, %v: tensor<4x1x0xf32>) {
+  // expected-error @below {{'attn.sdpa' op head dims must be at least 1, got D = 0 and Dv = 0}}
+  %0 = attn.sdpa %q, %k, %v precision <compute = f32, accumulate = f32> : tensor<4x2x0xf32>, tensor<4x1x0xf32>, tensor<4x1x0xf32> -> tensor<4x2x0xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<4x2x8xf32>, %k: tensor<0x1x8xf32>, %v: tensor<0x1x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op attends over no keys: the key/value have 0 rows}}
+  %0 = attn.sdpa %q, %k, %v precision <compute = f32, accumulate = f32> : tensor<4x2x8xf32>, tensor<0x1x8xf32>, tensor<0x1x8xf32> -> tensor<4x2x8xf32>
+  return
+}
 // -----
 // output_gate
 func.func @f(%o: tensor<?x16x256xf32>, %g: tensor<?x16x128xf32>) {

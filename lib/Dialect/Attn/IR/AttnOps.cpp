@@ -395,6 +395,12 @@ LogicalResult SdpaOp::verify() {
   if (d != dk)
     return emitOpError() << "query head dim " << d
                          << " differs from the key head dim " << dk;
+  // Zero-width heads have no scores, and zero keys no softmax (0/0).
+  if (d < 1 || dv < 1)
+    return emitOpError() << "head dims must be at least 1, got D = " << d
+                         << " and Dv = " << dv;
+  if (dimOf(getKey(), 0) == 0)
+    return emitOpError("attends over no keys: the key/value have 0 rows");
   if (dimOf(getValue(), 1) != hkv ||
       !dimsCompatible(dimOf(getValue(), 0), dimOf(getKey(), 0)))
     return emitOpError() << "key " << shapeOf(getKey()) << " and value "
