@@ -158,6 +158,17 @@ def FreeParallelBodyAllocs : Pass<"rotor-free-parallel-body-allocs"> {
   let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
 
+def CheckDimIndices : Pass<"rotor-check-dim-indices"> {
+  let summary = "Reject tensor.dim/memref.dim with a constant index out of range";
+  let description = [{
+    Upstream folds and canonicalizations index a shape with a constant
+    `tensor.dim`/`memref.dim` index without checking it (a negative index
+    crashed the host pipeline). The op is only undefined at run time, so
+    the verifier accepts it; Rotor's pipelines start with this check and
+    fail with an error naming the op instead.
+  }];
+}
+
 def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
   let summary = "Allocate the host code's buffers in GPU-visible memory";
   let description = [{

@@ -22,6 +22,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
                                    const HostPipelineOptions &options) {
   attn::AttnCheckRopeLayoutOptions check;
   check.allowMismatch = options.allowRopeLayoutMismatch;
+  pm.addPass(createCheckDimIndices());
   pm.addPass(attn::createAttnCheckRopeLayout(check));
   pm.addPass(attn::createAttnOutlineParams());
   ConvertAttnToLinalgOptions lowering;
