@@ -169,6 +169,16 @@ def CheckDimIndices : Pass<"rotor-check-dim-indices"> {
   }];
 }
 
+def CheckStaticSizes : Pass<"rotor-check-static-sizes"> {
+  let summary = "Reject static shapes whose byte size overflows int64";
+  let description = [{
+    A shaped value (block argument or result) whose static extents multiply,
+    times its element size, past 2^63 bytes cannot be allocated or indexed;
+    the lowering's size arithmetic would wrap silently. Checked at the start
+    of Rotor's pipelines, naming the op or argument.
+  }];
+}
+
 def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
   let summary = "Allocate the host code's buffers in GPU-visible memory";
   let description = [{

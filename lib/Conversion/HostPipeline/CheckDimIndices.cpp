@@ -7,6 +7,7 @@
 
 namespace rotor {
 #define GEN_PASS_DEF_CHECKDIMINDICES
+#define GEN_PASS_DEF_CHECKSTATICSIZES
 #include "rotor/Conversion/Passes.h.inc"
 } // namespace rotor
 
@@ -37,6 +38,52 @@ struct CheckDimIndicesPass
       else if (auto dim = dyn_cast<memref::DimOp>(op))
         ok = checkIndex(op, dim.getSource(), dim.getIndex());
       return failed(ok) ? WalkResult::interrupt() : WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+/// Whether the static extents of `type` times its element size fit int64.
+bool bytesFit(ShapedType type) {
+  if (!type.hasRank())
+    return true;
+  uint64_t bits = type.getElementType().isIntOrIndexOrFloat()
+                      ? type.getElementTypeBitWidth()
+                      : 64;
+  uint64_t bytes = std::max<uint64_t>(1, bits / 8);
+  for (int64_t d : type.getShape())
+    if (!ShapedType::isDynamic(d) &&
+        (__builtin_mul_overflow(bytes, uint64_t(d), &bytes) ||
+         bytes > uint64_t(INT64_MAX)))
+      return false;
+  return true;
+}
+
+struct CheckStaticSizesPass
+    : rotor::impl::CheckStaticSizesBase<CheckStaticSizesPass> {
+  void runOnOperation() override {
+    auto tooLarge = [](Value v) {
+      auto type = dyn_cast<ShapedType>(v.getType());
+      return type && !bytesFit(type);
+    };
+    WalkResult result = getOperation()->walk([&](Operation *op) {
+      for (Region &region : op->getRegions())
+        for (Block &block : region)
+          for (BlockArgument arg : block.getArguments())
+            if (tooLarge(arg)) {
+              op->emitError() << "argument " << arg.getArgNumber() << " of type "
+                              << arg.getType()
+                              << " has more bytes than int64 can count";
+              return WalkResult::interrupt();
+            }
+      for (Value result : op->getResults())
+        if (tooLarge(result)) {
+          op->emitError() << "result of type " << result.getType()
+                          << " has more bytes than int64 can count";
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
     });
     if (result.wasInterrupted())
       signalPassFailure();
