@@ -58,13 +58,13 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(createCheckParamsReadOnly());
 }
 
-void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
-  pm.addPass(createScopeParallelLoopAllocas());
+void rotor::addHostCodeToLlvm(OpPassManager &pm,
+                              std::unique_ptr<Pass> firstToLlvm, bool openMP) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createSCFToControlFlowPass());
   addExactSmallFloatEmulation(pm);
-  pm.addPass(mlir::createConvertVectorToLLVMPass());
+  pm.addPass(std::move(firstToLlvm));
   pm.addPass(mlir::createConvertMathToLLVMPass());
   pm.addPass(mlir::createConvertMathToLibmPass());
   pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
@@ -75,6 +75,11 @@ void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
   pm.addPass(mlir::createConvertControlFlowToLLVMPass());
   pm.addPass(mlir::createConvertFuncToLLVMPass());
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
+}
+
+void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
+  pm.addPass(createScopeParallelLoopAllocas());
+  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(), openMP);
 }
 
 void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {

@@ -52,6 +52,14 @@ void buildHostPipeline(mlir::OpPassManager &pm,
 /// dialect to LLVM, OpenMP ops included with `openMP`.
 void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false);
 
+/// Appends the lowering of host code (loops, memrefs, arith, math, func)
+/// to the LLVM dialect shared by the host and the GPU pipelines' host side;
+/// `firstToLlvm` converts what only that side has (vector ops, or GPU
+/// launches), OpenMP ops are converted with `openMP`.
+void addHostCodeToLlvm(mlir::OpPassManager &pm,
+                       std::unique_ptr<mlir::Pass> firstToLlvm,
+                       bool openMP = false);
+
 /// Appends the exact bf16/f16 emulation in f32 that the host and the GPU
 /// kernels share.
 void addExactSmallFloatEmulation(mlir::OpPassManager &pm);
