@@ -85,40 +85,42 @@ bool isBundlePath(const std::string &rel) {
 /// Checks each file the manifest's "files" lists against its recorded size
 /// and SHA-256, before anything maps, loads or reads it: a damaged or
 /// partial copy of host.so would otherwise crash inside dlopen. Appends the
-/// files' paths to `paths`; returns "" or what is wrong, naming the file.
-std::string verifyFiles(const std::string &dir, const std::string &manifest,
-                        const nlohmann::json &files,
-                        std::vector<std::string> &paths) {
+/// files' paths to `paths`; a failure names the file.
+Error verifyFiles(const std::string &dir, const std::string &manifest,
+                  const nlohmann::json &files,
+                  std::vector<std::string> &paths) {
   for (auto &[rel, entry] : files.items()) {
     std::string path = dir + "/" + rel;
     if (!isBundlePath(rel))
-      return manifest + ": files: '" + rel +
-             "' is not a path inside the bundle";
+      return Error::failure(manifest + ": files: '" + rel +
+                            "' is not a path inside the bundle");
     if (!entry.is_object() || !entry.contains("bytes") ||
         !entry["bytes"].is_number_unsigned() || !entry.contains("sha256") ||
         !entry["sha256"].is_string())
-      return manifest + ": files: '" + rel +
-             "' needs its size in bytes and its sha256";
+      return Error::failure(manifest + ": files: '" + rel +
+                            "' needs its size in bytes and its sha256");
     std::string expected = entry["sha256"];
     if (expected.size() != 64 ||
         expected.find_first_not_of("0123456789abcdef") != std::string::npos)
-      return manifest + ": files: the sha256 of '" + rel +
-             "' is not 64 lowercase hex digits";
+      return Error::failure(manifest + ": files: the sha256 of '" + rel +
+                            "' is not 64 lowercase hex digits");
     Result<MappedFile> file = MappedFile::open(path);
     if (!file)
-      return file.error();
+      return Error::failure(file.error());
     uint64_t bytes = entry["bytes"];
     if (file->size() != bytes)
-      return path + ": " + std::to_string(file->size()) +
-             " bytes, but the manifest records " + std::to_string(bytes) +
-             " (a damaged or partial copy?)";
+      return Error::failure(path + ": " + std::to_string(file->size()) +
+                            " bytes, but the manifest records " +
+                            std::to_string(bytes) +
+                            " (a damaged or partial copy?)");
     std::string actual = sha256Hex(file->data(), file->size());
     if (actual != expected)
-      return path + ": SHA-256 " + actual + " differs from the manifest's " +
-             expected + " (the file changed after rotor-aot wrote it)";
+      return Error::failure(path + ": SHA-256 " + actual +
+                            " differs from the manifest's " + expected +
+                            " (the file changed after rotor-aot wrote it)");
     paths.push_back(path);
   }
-  return "";
+  return Error::success();
 }
 
 /// How a slot reads in an ABI mismatch: its dtype and shape.
@@ -127,52 +129,57 @@ std::string describeSlot(const Slot &s) {
 }
 
 /// The first difference between the arguments (or results) `entry` was
-/// compiled with and those the manifest lists, or "".
-std::string compareSlots(const std::string &entry, const std::string &what,
-                         const std::vector<Slot> &code,
-                         const std::vector<Slot> &manifest) {
+/// compiled with and those the manifest lists.
+Error compareSlots(const std::string &entry, const std::string &what,
+                   const std::vector<Slot> &code,
+                   const std::vector<Slot> &manifest) {
   for (size_t i = 0; i < std::max(code.size(), manifest.size()); ++i) {
     std::string at = entry + " " + what + " " + std::to_string(i);
     if (i >= manifest.size())
-      return at + " '" + code[i].name +
-             "' is in the compiled code but not in the manifest";
+      return Error::failure(at + " '" + code[i].name +
+                            "' is in the compiled code but not in the "
+                            "manifest");
     if (i >= code.size())
-      return at + " '" + manifest[i].name +
-             "' is in the manifest but not in the compiled code";
+      return Error::failure(at + " '" + manifest[i].name +
+                            "' is in the manifest but not in the compiled "
+                            "code");
     const Slot &c = code[i], &m = manifest[i];
     if (c.name != m.name)
-      return at + " is '" + c.name + "' in the compiled code but the " +
-             "manifest says '" + m.name + "'";
+      return Error::failure(at + " is '" + c.name +
+                            "' in the compiled code but the " +
+                            "manifest says '" + m.name + "'");
     if (c.kind != m.kind)
-      return at + " '" + c.name + "' is a " + c.kind +
-             " in the compiled code but the manifest says " + m.kind;
+      return Error::failure(at + " '" + c.name + "' is a " + c.kind +
+                            " in the compiled code but the manifest says " +
+                            m.kind);
     if (c.kind != "cache_len" && (c.dtype != m.dtype || c.shape != m.shape))
-      return at + " '" + c.name + "' is " + describeSlot(c) +
-             " in the compiled code but the manifest says " + describeSlot(m);
+      return Error::failure(at + " '" + c.name + "' is " + describeSlot(c) +
+                            " in the compiled code but the manifest says " +
+                            describeSlot(m));
   }
-  return "";
+  return Error::success();
 }
 
 /// Compares the entry points host.so was compiled with (its
 /// `rotor_bundle_abi` JSON) with the manifest's, so that a manifest edited
 /// to say otherwise fails here instead of corrupting memory in the first
-/// call. Returns "" or the first difference.
-std::string checkAbi(const char *abiText, const EntryPoint (&entries)[2],
-                     const nlohmann::json &manifestEntries) {
+/// call. A failure names the first difference.
+Error checkAbi(const char *abiText, const EntryPoint (&entries)[2],
+               const nlohmann::json &manifestEntries) {
   // The string is the compiler's; a bound keeps a damaged one from being
   // read past the end of its mapping.
   constexpr size_t kMaxAbiBytes = size_t(1) << 24;
   size_t length = strnlen(abiText, kMaxAbiBytes);
   if (length == kMaxAbiBytes)
-    return "rotor_bundle_abi is not a string";
+    return Error::failure("rotor_bundle_abi is not a string");
   nlohmann::json abi =
       nlohmann::json::parse(abiText, abiText + length, nullptr, false);
   if (abi.is_discarded() || !abi.is_object() || !abi.contains("abi_version") ||
       !abi.contains("entry_points") || !abi["entry_points"].is_array())
-    return "rotor_bundle_abi is not the JSON of an ABI";
+    return Error::failure("rotor_bundle_abi is not the JSON of an ABI");
   if (abi["abi_version"] != 1)
-    return "rotor_bundle_abi has abi_version " + abi["abi_version"].dump() +
-           "; this runtime reads 1";
+    return Error::failure("rotor_bundle_abi has abi_version " +
+                          abi["abi_version"].dump() + "; this runtime reads 1");
   for (int i = 0; i < 2; ++i) {
     const std::string &name = entries[i].name;
     const nlohmann::json *found = nullptr;
@@ -180,35 +187,36 @@ std::string checkAbi(const char *abiText, const EntryPoint (&entries)[2],
       if (e.is_object() && e.contains("name") && e["name"] == name)
         found = &e;
     if (!found)
-      return "the compiled code has no entry point '" + name + "'";
+      return Error::failure("the compiled code has no entry point '" + name +
+                            "'");
     const nlohmann::json &e = *found;
     if (!e.contains("symbol") || !e["symbol"].is_string() ||
         !e.contains("arguments") || !e["arguments"].is_array() ||
         !e.contains("results") || !e["results"].is_array())
-      return "rotor_bundle_abi: entry point '" + name +
-             "' needs a symbol, arguments and results";
+      return Error::failure("rotor_bundle_abi: entry point '" + name +
+                            "' needs a symbol, arguments and results");
     std::string symbol = manifestEntries[i]["symbol"];
     if (e["symbol"] != symbol)
-      return name + " is the symbol " + e["symbol"].get<std::string>() +
-             " in the compiled code but the manifest says " + symbol;
+      return Error::failure(
+          name + " is the symbol " + e["symbol"].get<std::string>() +
+          " in the compiled code but the manifest says " + symbol);
     for (const char *what : {"arguments", "results"}) {
       std::vector<Slot> code;
       for (const nlohmann::json &a : e[what]) {
         Result<Slot> slot = parseSlot(a, std::string("rotor_bundle_abi: ") +
                                              what + " of " + name);
         if (!slot)
-          return slot.error();
+          return Error::failure(slot.error());
         code.push_back(*slot);
       }
       bool arguments = what == std::string("arguments");
-      if (std::string diff = compareSlots(
+      if (Error diff = compareSlots(
               name, arguments ? "argument" : "result", code,
-              arguments ? entries[i].arguments : entries[i].results);
-          !diff.empty())
+              arguments ? entries[i].arguments : entries[i].results))
         return diff;
     }
   }
-  return "";
+  return Error::success();
 }
 
 /// A memref descriptor {allocated, aligned, offset, sizes, strides}.
@@ -224,18 +232,18 @@ std::vector<int64_t> describe(void *data, const std::vector<int64_t> &shape) {
   return d;
 }
 
-} // namespace
-
-Bundle::~Bundle() {
-  for (auto &[name, ptr] : deviceWeights)
-    cuda::freeBlock(ptr);
-  if (library)
-    dlclose(library);
+/// A failure of the manifest, named by its path.
+Error badManifest(const std::string &manifestPath, const std::string &what) {
+  return Error::failure(manifestPath + ": " + what);
 }
 
-Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
-  using R = Result<std::unique_ptr<Bundle>>;
-  std::string manifestPath = dir + "/manifest.json";
+/// Reads manifest.json and checks what must hold before any other file is
+/// read: the format version, the target, the host library, the weights and
+/// two entry points, and a "files" record that lists every file the bundle
+/// uses, so that every file is checked before any is read.
+Result<nlohmann::json> readManifest(const std::string &dir,
+                                    const std::string &manifestPath) {
+  using R = Result<nlohmann::json>;
   Result<MappedFile> manifestFile = MappedFile::open(manifestPath);
   if (!manifestFile)
     return R::failure(manifestFile.error() + " (is " + dir +
@@ -245,7 +253,7 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (m.is_discarded() || !m.is_object())
     return R::failure(manifestPath + ": not valid JSON");
   auto bad = [&](const std::string &what) {
-    return R::failure(manifestPath + ": " + what);
+    return badManifest(manifestPath, what);
   };
   if (!m.contains("format_version") || !m["format_version"].is_number_integer())
     return bad("no format_version");
@@ -256,8 +264,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
                "): recompile the bundle with this rotor-aot");
   if (m.contains("target") && !m["target"].is_string())
     return bad("target must be a string");
-  std::string target = m.contains("target") ? m["target"].get<std::string>()
-                                            : "host";
+  std::string target =
+      m.contains("target") ? m["target"].get<std::string>() : "host";
   if (target != "host" && target != "cuda")
     return bad("target must be host or cuda, got " + target);
   for (const char *key : {"host_library", "weights"})
@@ -267,8 +275,6 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
       m["entry_points"].size() != 2)
     return bad("entry_points must list prefill and decode");
 
-  // Every file is checked before any is read, and every file the manifest
-  // names must be among those checked.
   if (!m.contains("files") || !m["files"].is_object())
     return bad("no \"files\" (each file's size and SHA-256): recompile the "
                "bundle with this rotor-aot");
@@ -283,117 +289,130 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   for (const std::string &rel : referenced)
     if (!files.contains(rel))
       return bad("files does not list '" + rel + "', which the bundle uses");
-  std::unique_ptr<Bundle> b(new Bundle());
-  b->filePaths.push_back(manifestPath);
-  if (std::string err = verifyFiles(dir, manifestPath, files, b->filePaths);
-      !err.empty())
-    return R::failure(err);
-  b->dir = dir;
-  b->bundleTarget = target == "cuda" ? Target::Cuda : Target::Host;
-  if (b->bundleTarget == Target::Cuda)
-    if (std::string why = cuda::initialize(); !why.empty())
-      return R::failure(dir + " holds CUDA kernels, but " + why);
-  for (int i = 0; i < 2; ++i) {
-    const nlohmann::json &e = m["entry_points"][i];
-    std::string expected = i == 0 ? "prefill" : "decode";
-    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() ||
-        e["name"] != expected ||
-        !e.contains("symbol") || !e["symbol"].is_string() ||
-        !e.contains("arguments") || !e["arguments"].is_array() ||
-        !e.contains("results") || !e["results"].is_array())
-      return bad("entry point " + std::to_string(i) + " must be " + expected +
-                 " with a symbol, arguments and results");
-    EntryPoint &entry = b->entries[i];
-    entry.name = expected;
-    for (auto &a : e["arguments"]) {
-      Result<Slot> s = parseSlot(a, "argument of " + expected);
-      if (!s)
-        return bad(s.error());
-      entry.arguments.push_back(*s);
-    }
-    for (auto &r : e["results"]) {
-      Result<Slot> s = parseSlot(r, "result of " + expected);
-      if (!s)
-        return bad(s.error());
-      entry.results.push_back(*s);
-    }
-    size_t fixed = i == 0 ? 4 : 5;
-    // Caches updated in place are not returned ("kv_cache_update":
-    // "in_place"): one result, the output; otherwise output and caches.
-    bool paramsOnly = true;
-    for (size_t a = fixed; a < entry.arguments.size(); ++a)
-      paramsOnly &= entry.arguments[a].kind == "param" &&
-                    entry.arguments[a].name != "hidden_states" &&
-                    entry.arguments[a].name != "positions" &&
-                    entry.arguments[a].name != "k_cache" &&
-                    entry.arguments[a].name != "v_cache";
-    auto isFloat = [](DType t) {
-      return t == DType::F32 || t == DType::BF16 || t == DType::F16;
-    };
-    if (entry.arguments.size() >= 2 &&
-        (entry.arguments[0].kind != "input" ||
-         !isFloat(entry.arguments[0].dtype) ||
-         entry.arguments[0].shape.size() != 2 ||
-         entry.arguments[0].shape[1] < 1 ||
-         entry.arguments[1].kind != "input" ||
-         (entry.arguments[1].dtype != DType::I32 &&
-          entry.arguments[1].dtype != DType::I64) ||
-         entry.arguments[1].shape.size() != 1))
-      return bad(expected + ": hidden_states must be a float input [T, E] "
-                            "and positions an i32/i64 input [T]");
-    if (!paramsOnly || entry.arguments.size() < 4 ||
-        entry.arguments[2].name != "k_cache" ||
-        entry.arguments[3].name != "v_cache" ||
-        entry.arguments.size() < fixed ||
-        (entry.results.size() != 1 && entry.results.size() != 3) ||
-        entry.arguments[0].name != "hidden_states" ||
-        entry.arguments[0].shape.size() != 2 ||
-        entry.arguments[1].name != "positions" ||
-        entry.arguments[2].kind != "kv_cache" ||
-        entry.arguments[3].kind != "kv_cache" ||
-        (i == 1 && entry.arguments[4].kind != "cache_len"))
-      return bad(expected + " does not follow the calling convention "
-                            "(hidden_states, positions, k_cache, v_cache" +
-                 std::string(i == 1 ? ", cache_len" : "") + ", params...)");
-  }
+  return m;
+}
 
-  // One KV cache serves both entry points.
+/// Reads entry point `i` (0 prefill, 1 decode) of the manifest into `entry`
+/// and checks that it follows the calling convention the runtime calls.
+Error parseEntryPoint(const nlohmann::json &e, int i,
+                      const std::string &manifestPath, EntryPoint &entry) {
+  auto bad = [&](const std::string &what) {
+    return badManifest(manifestPath, what);
+  };
+  std::string expected = i == 0 ? "prefill" : "decode";
+  if (!e.is_object() || !e.contains("name") || !e["name"].is_string() ||
+      e["name"] != expected || !e.contains("symbol") ||
+      !e["symbol"].is_string() || !e.contains("arguments") ||
+      !e["arguments"].is_array() || !e.contains("results") ||
+      !e["results"].is_array())
+    return bad("entry point " + std::to_string(i) + " must be " + expected +
+               " with a symbol, arguments and results");
+  entry.name = expected;
+  for (auto &a : e["arguments"]) {
+    Result<Slot> s = parseSlot(a, "argument of " + expected);
+    if (!s)
+      return bad(s.error());
+    entry.arguments.push_back(*s);
+  }
+  for (auto &r : e["results"]) {
+    Result<Slot> s = parseSlot(r, "result of " + expected);
+    if (!s)
+      return bad(s.error());
+    entry.results.push_back(*s);
+  }
+  size_t fixed = i == 0 ? 4 : 5;
+  // Caches updated in place are not returned ("kv_cache_update":
+  // "in_place"): one result, the output; otherwise output and caches.
+  bool paramsOnly = true;
+  for (size_t a = fixed; a < entry.arguments.size(); ++a)
+    paramsOnly &= entry.arguments[a].kind == "param" &&
+                  entry.arguments[a].name != "hidden_states" &&
+                  entry.arguments[a].name != "positions" &&
+                  entry.arguments[a].name != "k_cache" &&
+                  entry.arguments[a].name != "v_cache";
+  auto isFloat = [](DType t) {
+    return t == DType::F32 || t == DType::BF16 || t == DType::F16;
+  };
+  if (entry.arguments.size() >= 2 &&
+      (entry.arguments[0].kind != "input" ||
+       !isFloat(entry.arguments[0].dtype) ||
+       entry.arguments[0].shape.size() != 2 ||
+       entry.arguments[0].shape[1] < 1 || entry.arguments[1].kind != "input" ||
+       (entry.arguments[1].dtype != DType::I32 &&
+        entry.arguments[1].dtype != DType::I64) ||
+       entry.arguments[1].shape.size() != 1))
+    return bad(expected + ": hidden_states must be a float input [T, E] "
+                          "and positions an i32/i64 input [T]");
+  if (!paramsOnly || entry.arguments.size() < 4 ||
+      entry.arguments[2].name != "k_cache" ||
+      entry.arguments[3].name != "v_cache" || entry.arguments.size() < fixed ||
+      (entry.results.size() != 1 && entry.results.size() != 3) ||
+      entry.arguments[0].name != "hidden_states" ||
+      entry.arguments[0].shape.size() != 2 ||
+      entry.arguments[1].name != "positions" ||
+      entry.arguments[2].kind != "kv_cache" ||
+      entry.arguments[3].kind != "kv_cache" ||
+      (i == 1 && entry.arguments[4].kind != "cache_len"))
+    return bad(expected +
+               " does not follow the calling convention "
+               "(hidden_states, positions, k_cache, v_cache" +
+               std::string(i == 1 ? ", cache_len" : "") + ", params...)");
+  return Error::success();
+}
+
+/// Checks that prefill and decode share one KV cache of a static shape and
+/// that each returns its output (and, unless the caches are updated in
+/// place, the caches) typed like its arguments.
+Error checkCacheAndResults(const EntryPoint (&entries)[2],
+                           const std::string &manifestPath) {
+  auto bad = [&](const std::string &what) {
+    return badManifest(manifestPath, what);
+  };
   for (int c = 2; c < 4; ++c) {
-    const Slot &p = b->entries[0].arguments[c], &d = b->entries[1].arguments[c];
+    const Slot &p = entries[0].arguments[c], &d = entries[1].arguments[c];
     if (p.dtype != d.dtype || p.shape != d.shape)
       return bad("prefill and decode disagree on " + p.name + ": " +
                  safetensorsName(p.dtype) + " " + formatShape(p.shape) +
-                 " vs " + safetensorsName(d.dtype) + " " + formatShape(d.shape));
-    if (p.shape.size() != 3 || p.shape[0] < 1 || p.shape[1] < 1 || p.shape[2] < 1)
-      return bad(p.name + " must have a static shape [capacity, heads, dim], got " +
+                 " vs " + safetensorsName(d.dtype) + " " +
+                 formatShape(d.shape));
+    if (p.shape.size() != 3 || p.shape[0] < 1 || p.shape[1] < 1 ||
+        p.shape[2] < 1)
+      return bad(p.name +
+                 " must have a static shape [capacity, heads, dim], got " +
                  formatShape(p.shape));
   }
   for (int e = 0; e < 2; ++e) {
-    const std::vector<Slot> &res = b->entries[e].results;
-    const Slot &hidden = b->entries[e].arguments[0];
+    const std::vector<Slot> &res = entries[e].results;
+    const Slot &hidden = entries[e].arguments[0];
     if (res[0].name != "output" || res[0].dtype != hidden.dtype ||
         res[0].shape.size() != 2)
-      return bad(b->entries[e].name + "'s first result must be the output, "
-                                      "typed like hidden_states");
+      return bad(entries[e].name + "'s first result must be the output, "
+                                   "typed like hidden_states");
     for (size_t r = 1; r < res.size(); ++r)
-      if (res[r].name != b->entries[e].arguments[r + 1].name ||
-          res[r].dtype != b->entries[e].arguments[r + 1].dtype ||
-          res[r].shape != b->entries[e].arguments[r + 1].shape)
-        return bad(b->entries[e].name + "'s result " + std::to_string(r) +
-                   " must be " + b->entries[e].arguments[r + 1].name);
+      if (res[r].name != entries[e].arguments[r + 1].name ||
+          res[r].dtype != entries[e].arguments[r + 1].dtype ||
+          res[r].shape != entries[e].arguments[r + 1].shape)
+        return bad(entries[e].name + "'s result " + std::to_string(r) +
+                   " must be " + entries[e].arguments[r + 1].name);
   }
+  return Error::success();
+}
 
-  // Weights: every param of every entry point, with its declared shape.
-  Result<std::map<std::string, Tensor>> weights =
-      readSafetensors(dir + "/" + m["weights"].get<std::string>());
+/// Reads the weights file: every param of every entry point, with its
+/// declared dtype and shape.
+Result<std::map<std::string, Tensor>>
+loadWeights(const std::string &dir, const nlohmann::json &m,
+            const EntryPoint (&entries)[2]) {
+  using R = Result<std::map<std::string, Tensor>>;
+  std::string file = dir + "/" + m["weights"].get<std::string>();
+  R weights = readSafetensors(file);
   if (!weights)
-    return R::failure(weights.error());
-  for (EntryPoint &entry : b->entries)
+    return weights;
+  for (const EntryPoint &entry : entries)
     for (const Slot &s : entry.arguments) {
       if (s.kind != "param")
         continue;
       auto it = weights->find(s.name);
-      std::string file = dir + "/" + m["weights"].get<std::string>();
       if (it == weights->end())
         return R::failure(file + ": missing weight '" + s.name + "' read by " +
                           entry.name);
@@ -404,88 +423,167 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
                           " reads " + safetensorsName(s.dtype) + " " +
                           formatShape(s.shape));
     }
-  b->weights = std::move(*weights);
-  // Whether the host code reads or writes what kernels use
-  // (rotor-mark-host-device-memory-access); bundles that do not say, do.
-  // If not, launches need no waits, and kernel memory can be device memory
-  // that only the driver's copies touch.
-  if (b->bundleTarget == Target::Cuda) {
-    bool hostReads = true;
-    if (m.contains("gpu") && m["gpu"].is_object() &&
-        m["gpu"].contains("host_reads_device_memory")) {
-      const nlohmann::json &reads = m["gpu"]["host_reads_device_memory"];
-      if (!reads.is_boolean())
-        return bad("gpu.host_reads_device_memory must be true or false");
-      hostReads = reads.get<bool>();
-    }
-    if (std::string why = cuda::setDeviceMemory(!hostReads); !why.empty())
-      return R::failure(dir + ": " + why);
-    cuda::setWaitAfterLaunches(hostReads);
+  return weights;
+}
+
+/// Chooses where a CUDA bundle's kernel memory lives from whether its host
+/// code reads or writes it (rotor-mark-host-device-memory-access); bundles
+/// that do not say, do. If not, launches need no waits, and kernel memory
+/// can be device memory that only the driver's copies touch.
+Error chooseCudaMemory(const std::string &dir, const std::string &manifestPath,
+                       const nlohmann::json &m) {
+  bool hostReads = true;
+  if (m.contains("gpu") && m["gpu"].is_object() &&
+      m["gpu"].contains("host_reads_device_memory")) {
+    const nlohmann::json &reads = m["gpu"]["host_reads_device_memory"];
+    if (!reads.is_boolean())
+      return badManifest(manifestPath,
+                         "gpu.host_reads_device_memory must be true or false");
+    hostReads = reads.get<bool>();
   }
-  // Weights are uploaded once, when the bundle opens.
-  if (b->bundleTarget == Target::Cuda)
-    for (auto &[name, t] : b->weights) {
-      void *ptr = cuda::allocBlock(t.bytes.size());
-      if (!ptr)
-        return R::failure(dir + ": cannot allocate GPU memory for weight '" +
-                          name + "': " + cuda::synchronizeAndTakeError());
-      cuda::copy(ptr, t.bytes.data(), t.bytes.size());
-      b->deviceWeights[name] = ptr;
-    }
-  if (std::string err = cuda::synchronizeAndTakeError(); !err.empty())
-    return R::failure(dir + ": uploading the weights: " + err);
+  if (Error why = cuda::setDeviceMemory(!hostReads))
+    return Error::failure(dir + ": " + why.message());
+  cuda::setWaitAfterLaunches(hostReads);
+  return Error::success();
+}
 
-
-  // Kernel modules load from their cubins where the bundle has them: the
-  // host library's constructors load the modules as it opens.
-  if (b->bundleTarget == Target::Cuda && m.contains("gpu") &&
-      m["gpu"].is_object() && m["gpu"].contains("kernels")) {
-    if (!m["gpu"]["kernels"].is_array())
-      return bad("gpu.kernels must be a list");
-    auto readFile = [&](const std::string &rel, std::string &out) {
-      Result<MappedFile> file = MappedFile::open(dir + "/" + rel);
-      if (!file)
-        return false;
-      out.assign(file->view());
-      return true;
-    };
-    for (const nlohmann::json &k : m["gpu"]["kernels"]) {
-      if (!k.is_object() || !k.contains("ptx") || !k["ptx"].is_string())
-        return bad("each of gpu.kernels needs its ptx file");
-      if (!k.contains("cubin"))
-        continue;
-      if (!k["cubin"].is_string())
-        return bad("gpu.kernels: cubin must be a file name");
-      std::string ptx, cubin;
-      std::string ptxFile = k["ptx"], cubinFile = k["cubin"];
-      if (!readFile(ptxFile, ptx))
-        return R::failure(dir + "/" + ptxFile + ": cannot read");
-      if (!readFile(cubinFile, cubin))
-        return R::failure(dir + "/" + cubinFile + ": cannot read");
-      cuda::registerCubin(ptx, std::move(cubin), cubinFile);
-    }
+/// Uploads every weight once, when the bundle opens, into `deviceWeights`
+/// (which the bundle frees, also when a later upload fails).
+Error uploadWeights(const std::string &dir,
+                    const std::map<std::string, Tensor> &weights,
+                    std::map<std::string, void *> &deviceWeights) {
+  for (auto &[name, t] : weights) {
+    void *ptr = cuda::allocBlock(t.bytes.size());
+    if (!ptr)
+      return Error::failure(dir + ": cannot allocate GPU memory for weight '" +
+                            name +
+                            "': " + cuda::synchronizeAndTakeError().message());
+    cuda::copy(ptr, t.bytes.data(), t.bytes.size());
+    deviceWeights[name] = ptr;
   }
+  return Error::success();
+}
 
+/// The bytes of the bundle's file `rel`; the failure says it cannot be read.
+Result<std::string> readBundleFile(const std::string &dir,
+                                   const std::string &rel) {
+  Result<MappedFile> file = MappedFile::open(dir + "/" + rel);
+  if (!file)
+    return Result<std::string>::failure(dir + "/" + rel + ": cannot read");
+  return std::string(file->view());
+}
+
+/// Makes the kernel modules load from their cubins where the bundle has
+/// them. Before the host library opens: its constructors load the modules.
+Error registerCubins(const std::string &dir, const std::string &manifestPath,
+                     const nlohmann::json &m) {
+  if (!m.contains("gpu") || !m["gpu"].is_object() ||
+      !m["gpu"].contains("kernels"))
+    return Error::success();
+  auto bad = [&](const std::string &what) {
+    return badManifest(manifestPath, what);
+  };
+  if (!m["gpu"]["kernels"].is_array())
+    return bad("gpu.kernels must be a list");
+  for (const nlohmann::json &k : m["gpu"]["kernels"]) {
+    if (!k.is_object() || !k.contains("ptx") || !k["ptx"].is_string())
+      return bad("each of gpu.kernels needs its ptx file");
+    if (!k.contains("cubin"))
+      continue;
+    if (!k["cubin"].is_string())
+      return bad("gpu.kernels: cubin must be a file name");
+    std::string ptxFile = k["ptx"], cubinFile = k["cubin"];
+    Result<std::string> ptx = readBundleFile(dir, ptxFile);
+    if (!ptx)
+      return Error::failure(ptx.error());
+    Result<std::string> cubin = readBundleFile(dir, cubinFile);
+    if (!cubin)
+      return Error::failure(cubin.error());
+    cuda::registerCubin(*ptx, std::move(*cubin), cubinFile);
+  }
+  return Error::success();
+}
+
+/// Loads host.so into `library`, checks the entry points it was compiled
+/// with against the manifest's, and resolves them into `entries`.
+Error loadLibrary(const std::string &dir, const nlohmann::json &m,
+                  void *&library, EntryPoint (&entries)[2]) {
   std::string libPath = dir + "/" + m["host_library"].get<std::string>();
-  b->library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL | kKeepLoaded);
-  if (!b->library)
-    return R::failure(libPath + ": cannot load: " + dlerror());
+  library = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL | kKeepLoaded);
+  if (!library)
+    return Error::failure(libPath + ": cannot load: " + dlerror());
   const auto *abi =
-      static_cast<const char *>(dlsym(b->library, "rotor_bundle_abi"));
+      static_cast<const char *>(dlsym(library, "rotor_bundle_abi"));
   if (!abi)
-    return R::failure(libPath + ": no rotor_bundle_abi (the signatures of its "
-                                "entry points): recompile the bundle with "
-                                "this rotor-aot");
-  if (std::string diff = checkAbi(abi, b->entries, m["entry_points"]);
-      !diff.empty())
-    return R::failure(libPath + ": " + diff);
+    return Error::failure(libPath + ": no rotor_bundle_abi (the signatures of "
+                                    "its entry points): recompile the bundle "
+                                    "with this rotor-aot");
+  if (Error diff = checkAbi(abi, entries, m["entry_points"]))
+    return Error::failure(libPath + ": " + diff.message());
   for (int i = 0; i < 2; ++i) {
     std::string symbol = m["entry_points"][i]["symbol"];
-    void *fn = dlsym(b->library, symbol.c_str());
+    void *fn = dlsym(library, symbol.c_str());
     if (!fn)
-      return R::failure(libPath + ": no symbol " + symbol);
-    b->entries[i].function = reinterpret_cast<void (*)(void **)>(fn);
+      return Error::failure(libPath + ": no symbol " + symbol);
+    entries[i].function = reinterpret_cast<void (*)(void **)>(fn);
   }
+  return Error::success();
+}
+
+} // namespace
+
+Bundle::~Bundle() {
+  for (auto &[name, ptr] : deviceWeights)
+    cuda::freeBlock(ptr);
+  if (library)
+    dlclose(library);
+}
+
+// The phases run in this order so that every file is checked before any is
+// read, and the weights are uploaded and the cubins registered before the
+// host library's constructors load the kernel modules.
+Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
+  using R = Result<std::unique_ptr<Bundle>>;
+  std::string manifestPath = dir + "/manifest.json";
+  Result<nlohmann::json> manifest = readManifest(dir, manifestPath);
+  if (!manifest)
+    return R::failure(manifest.error());
+  nlohmann::json &m = *manifest;
+  std::unique_ptr<Bundle> b(new Bundle());
+  b->filePaths.push_back(manifestPath);
+  if (Error err = verifyFiles(dir, manifestPath, m["files"], b->filePaths))
+    return err;
+  b->dir = dir;
+  bool cudaTarget = m.contains("target") && m["target"] == "cuda";
+  b->bundleTarget = cudaTarget ? Target::Cuda : Target::Host;
+  if (cudaTarget)
+    if (Error why = cuda::initialize())
+      return R::failure(dir + " holds CUDA kernels, but " + why.message());
+  for (int i = 0; i < 2; ++i)
+    if (Error err = parseEntryPoint(m["entry_points"][i], i, manifestPath,
+                                    b->entries[i]))
+      return err;
+  if (Error err = checkCacheAndResults(b->entries, manifestPath))
+    return err;
+
+  Result<std::map<std::string, Tensor>> weights =
+      loadWeights(dir, m, b->entries);
+  if (!weights)
+    return R::failure(weights.error());
+  b->weights = std::move(*weights);
+  if (cudaTarget) {
+    if (Error err = chooseCudaMemory(dir, manifestPath, m))
+      return err;
+    if (Error err = uploadWeights(dir, b->weights, b->deviceWeights))
+      return err;
+  }
+  if (Error err = cuda::synchronizeAndTakeError())
+    return R::failure(dir + ": uploading the weights: " + err.message());
+  if (cudaTarget)
+    if (Error err = registerCubins(dir, manifestPath, m))
+      return err;
+  if (Error err = loadLibrary(dir, m, b->library, b->entries))
+    return err;
   b->manifestJson = std::move(m);
   return b;
 }
@@ -503,13 +601,15 @@ Session::Session(const Bundle &bundle) : bundle(bundle) {
       const Tensor &host = i == 0 ? kCache : vCache;
       deviceCaches[i] = cuda::allocBlock(host.bytes.size());
       if (!deviceCaches[i]) {
-        allocationError = "cannot allocate the KV cache on the GPU: " +
-                          cuda::synchronizeAndTakeError();
+        allocationError = Error::failure(
+            "cannot allocate the KV cache on the GPU: " +
+            cuda::synchronizeAndTakeError().message());
         return;
       }
       cuda::zero(deviceCaches[i], host.bytes.size());
-      if (std::string err = cuda::takeError(); !err.empty()) {
-        allocationError = "cannot clear the KV cache on the GPU: " + err;
+      if (Error err = cuda::takeError()) {
+        allocationError = Error::failure(
+            "cannot clear the KV cache on the GPU: " + err.message());
         return;
       }
     }
@@ -527,8 +627,8 @@ uint8_t *Session::cacheData(int which) {
 }
 
 Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
-  if (!allocationError.empty())
-    return Result<int64_t>::failure(allocationError);
+  if (allocationError)
+    return allocationError;
   int64_t capacity = kCache.shape[0];
   if (cached != 0 || length < 0 || length >= capacity)
     return Result<int64_t>::failure(
@@ -550,16 +650,16 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
       std::copy(rows.bytes.begin(), rows.bytes.end(), dest);
   }
   if (bundle.target() == Target::Cuda)
-    if (std::string err = cuda::takeError(); !err.empty())
+    if (Error err = cuda::takeError())
       return Result<int64_t>::failure("filling the KV cache on the GPU: " +
-                                      err);
+                                      err.message());
   cached = length;
   return length;
 }
 
 Result<Tensor> Session::prefill(const Tensor &hidden) {
-  if (!allocationError.empty())
-    return Result<Tensor>::failure(allocationError);
+  if (allocationError)
+    return allocationError;
   if (cached != 0)
     return Result<Tensor>::failure(
         "prefill: the session already holds " + std::to_string(cached) +
@@ -568,8 +668,8 @@ Result<Tensor> Session::prefill(const Tensor &hidden) {
 }
 
 Result<Tensor> Session::decode(const Tensor &hidden) {
-  if (!allocationError.empty())
-    return Result<Tensor>::failure(allocationError);
+  if (allocationError)
+    return allocationError;
   if (hidden.shape.size() != 2 || hidden.shape[0] != 1)
     return Result<Tensor>::failure("decode: takes one token [1, hidden], got " +
                                    formatShape(hidden.shape));
@@ -635,10 +735,9 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       data = input.bytes.data();
       if (cudaTarget) {
         data = cuda::allocTemporary(input.bytes.size());
-        if (!data) {
+        if (!data)
           return R::failure(entry.name + ": cannot allocate GPU memory: " +
-                            cuda::synchronizeAndTakeError());
-        }
+                            cuda::synchronizeAndTakeError().message());
         cuda::copy(data, input.bytes.data(), input.bytes.size());
         staged.push_back(data);
       }
@@ -659,9 +758,8 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   }
   entry.function(packed.data());
   if (cudaTarget)
-    if (std::string err = cuda::synchronizeAndTakeError(); !err.empty()) {
-      return R::failure(entry.name + " on the GPU: " + err);
-    }
+    if (Error err = cuda::synchronizeAndTakeError())
+      return R::failure(entry.name + " on the GPU: " + err.message());
 
   // Results: the output, then the caches (written in place or returned as
   // new buffers, which are copied back and freed).
@@ -736,8 +834,9 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   }
   // The driver's copies of the output and caches (synchronous).
   if (cudaTarget)
-    if (std::string err = cuda::takeError(); !err.empty())
-      return R::failure(entry.name + ": copying results from the GPU: " + err);
+    if (Error err = cuda::takeError())
+      return R::failure(entry.name + ": copying results from the GPU: " +
+                        err.message());
   cached += t;
   return output;
 }

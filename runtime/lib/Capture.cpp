@@ -44,7 +44,8 @@ rotor_capture(int64_t id, int64_t rank, void *desc, int64_t posRank,
   Descriptor data{static_cast<const int64_t *>(desc), rank};
   Descriptor pos{static_cast<const int64_t *>(posDesc), posRank};
   if (rank < 1 || posRank != 1 || pos.size(0) != data.size(0)) {
-    stream.error = "a capture call with mismatched data and positions";
+    stream.error =
+        Error::failure("a capture call with mismatched data and positions");
     return;
   }
   std::vector<int64_t> rowShape;
@@ -54,7 +55,8 @@ rotor_capture(int64_t id, int64_t rank, void *desc, int64_t posRank,
     rowElems *= data.size(i);
   }
   if (!stream.data.empty() && stream.rowShape != rowShape) {
-    stream.error = "captures of one tag with different row shapes";
+    stream.error =
+        Error::failure("captures of one tag with different row shapes");
     return;
   }
   stream.rowShape = rowShape;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 namespace rotor::rt::cuda {
 
@@ -26,28 +27,11 @@ using CUstream = void *;
 using CUdeviceptr = uint64_t;
 constexpr unsigned kMemAttachGlobal = 1;
 
+// The driver's entry points, filled by initialize().
 struct Driver {
-  CUresult (*cuInit)(unsigned);
-  CUresult (*cuDeviceGet)(CUdevice *, int);
-  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
-  CUresult (*cuCtxSetCurrent)(CUcontext);
-  CUresult (*cuCtxSynchronize)();
-  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
-  CUresult (*cuModuleUnload)(CUmodule);
-  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **);
-  CUresult (*cuStreamCreate)(CUstream *, unsigned);
-  CUresult (*cuStreamSynchronize)(CUstream);
-  CUresult (*cuStreamDestroy)(CUstream);
-  CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
-  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
-  CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
-  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
-  CUresult (*cuMemFree)(CUdeviceptr);
-  CUresult (*cuGetErrorString)(CUresult, const char **);
+#define ROTOR_CU_PFN_DECL(name, ...) CUresult (*name)(__VA_ARGS__) = nullptr;
+#define ROTOR_CU_PFN_DECL_V2(name, ...) ROTOR_CU_PFN_DECL(name, __VA_ARGS__)
+#include "CudaSymbols.def"
 };
 
 Driver driver;
@@ -88,54 +72,55 @@ void record(CUresult rc, const char *call) {
 
 #define CHECK(call) record(driver.call, #call)
 
-} // namespace
-
-std::string initialize() {
-  if (ready)
-    return "";
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    return std::string("no CUDA driver: cannot load libcuda.so.1 (") +
-           dlerror() + ")";
-  auto load = [&](auto &fn, const char *name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+/// Fills `driver` from the loaded libcuda; a failure names the first
+/// entry point it lacks.
+Error loadEntryPoints(void *lib) {
+  auto load = [&](auto &fn, const char *symbol) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+        dlsym(lib, symbol));
     return fn != nullptr;
   };
-  bool ok = load(driver.cuInit, "cuInit") &&
-            load(driver.cuDeviceGet, "cuDeviceGet") &&
-            load(driver.cuDeviceGetName, "cuDeviceGetName") &&
-            load(driver.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain") &&
-            load(driver.cuCtxSetCurrent, "cuCtxSetCurrent") &&
-            load(driver.cuCtxSynchronize, "cuCtxSynchronize") &&
-            load(driver.cuModuleLoadData, "cuModuleLoadData") &&
-            load(driver.cuModuleUnload, "cuModuleUnload") &&
-            load(driver.cuModuleGetFunction, "cuModuleGetFunction") &&
-            load(driver.cuLaunchKernel, "cuLaunchKernel") &&
-            load(driver.cuStreamCreate, "cuStreamCreate") &&
-            load(driver.cuStreamSynchronize, "cuStreamSynchronize") &&
-            load(driver.cuStreamDestroy, "cuStreamDestroy_v2") &&
-            load(driver.cuMemAllocManaged, "cuMemAllocManaged") &&
-            load(driver.cuMemAlloc, "cuMemAlloc_v2") &&
-            load(driver.cuMemcpy, "cuMemcpy") &&
-            load(driver.cuMemsetD8, "cuMemsetD8_v2") &&
-            load(driver.cuMemFree, "cuMemFree_v2") &&
-            load(driver.cuGetErrorString, "cuGetErrorString");
-  if (!ok)
-    return "the CUDA driver lacks an entry point the runtime needs";
+  auto missing = [](const char *symbol) {
+    return Error::failure(std::string("the CUDA driver lacks ") + symbol +
+                          ", an entry point the runtime needs");
+  };
+#define ROTOR_CU_PFN_DECL(name, ...)                                           \
+  if (!load(driver.name, #name))                                               \
+    return missing(#name);
+#define ROTOR_CU_PFN_DECL_V2(name, ...)                                        \
+  if (!load(driver.name, #name "_v2"))                                         \
+    return missing(#name "_v2");
+#include "CudaSymbols.def"
+  return Error::success();
+}
+
+} // namespace
+
+Error initialize() {
+  if (ready)
+    return Error::success();
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return Error::failure(
+        std::string("no CUDA driver: cannot load libcuda.so.1 (") + dlerror() +
+        ")");
+  if (Error err = loadEntryPoints(lib))
+    return err;
   const char *text = nullptr;
   if (CUresult rc = driver.cuInit(0); rc != 0) {
     driver.cuGetErrorString(rc, &text);
-    return std::string("cuInit failed: ") + (text ? text : "no GPU");
+    return Error::failure(std::string("cuInit failed: ") +
+                          (text ? text : "no GPU"));
   }
   if (CUresult rc = driver.cuDeviceGet(&device, 0); rc != 0) {
     driver.cuGetErrorString(rc, &text);
-    return std::string("no CUDA device: ") + (text ? text : "");
+    return Error::failure(std::string("no CUDA device: ") + (text ? text : ""));
   }
   if (driver.cuDevicePrimaryCtxRetain(&context, device) != 0 ||
       driver.cuCtxSetCurrent(context) != 0)
-    return "cannot make the GPU's primary context current";
+    return Error::failure("cannot make the GPU's primary context current");
   ready = true;
-  return "";
+  return Error::success();
 }
 
 bool available() { return ready; }
@@ -188,20 +173,21 @@ void setWaitAfterLaunches(bool wait) { waitAfterLaunches = wait; }
 void *allocTemporary(size_t bytes) { return temporaries().get(bytes); }
 void freeTemporary(void *ptr) { temporaries().put(ptr); }
 
-std::string setDeviceMemory(bool device) {
+Error setDeviceMemory(bool device) {
   // Blocks of one kind are already out (weights, caches, cached
   // temporaries): one process runs bundles of one kind.
   static std::mutex choosing;
   static bool chosen = false;
   std::lock_guard<std::mutex> lock(choosing);
   if (chosen && device != deviceMemory)
-    return std::string("this process already runs a CUDA bundle whose host "
-                       "code ") +
-           (deviceMemory ? "never touches" : "touches") +
-           " kernel memory; run this one in another process";
+    return Error::failure(
+        std::string("this process already runs a CUDA bundle whose host "
+                    "code ") +
+        (deviceMemory ? "never touches" : "touches") +
+        " kernel memory; run this one in another process");
   chosen = true;
   deviceMemory = device;
-  return "";
+  return Error::success();
 }
 
 void *allocBlock(size_t bytes) {
@@ -236,15 +222,17 @@ void zero(void *dst, size_t bytes) {
     CHECK(cuMemsetD8(reinterpret_cast<CUdeviceptr>(dst), 0, bytes));
 }
 
-std::string synchronizeAndTakeError() {
+Error synchronizeAndTakeError() {
   if (ready)
     CHECK(cuCtxSynchronize());
   return takeError();
 }
 
-std::string takeError() {
+Error takeError() {
   std::lock_guard<std::mutex> lock(errorMutex);
-  std::string e = std::move(firstError);
+  if (firstError.empty())
+    return Error::success();
+  Error e = Error::failure(std::move(firstError));
   firstError.clear();
   return e;
 }

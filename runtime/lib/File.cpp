@@ -105,23 +105,24 @@ Result<MappedFile> MappedFile::open(const std::string &path) {
   return file;
 }
 
-std::string writeFileAtomically(const std::string &path,
-                                const std::vector<std::string_view> &pieces) {
+Error writeFileAtomically(const std::string &path,
+                          const std::vector<std::string_view> &pieces) {
   std::string target = path;
   struct stat st;
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode))
-    return path + ": cannot write: it is a directory";
+    return Error::failure(path + ": cannot write: it is a directory");
   if (exists && !S_ISREG(st.st_mode)) {
     // A stream such as /dev/null or a FIFO: there is no file to replace,
     // and renaming over it would replace the device node.
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-      return path + ": cannot write: " + lastError();
+      return Error::failure(path + ": cannot write: " + lastError());
     bool ok = writeAll(fd, pieces);
     std::string why = lastError();
     ok &= ::close(fd) == 0;
-    return ok ? "" : path + ": write failed: " + why;
+    return ok ? Error::success()
+              : Error::failure(path + ": write failed: " + why);
   }
   // A link to a file is followed: the file is replaced, not the link.
   if (exists) {
@@ -146,8 +147,8 @@ std::string writeFileAtomically(const std::string &path,
       break;
   }
   if (fd < 0)
-    return path + ": cannot write a temporary file in " + dir.string() + ": " +
-           lastError();
+    return Error::failure(path + ": cannot write a temporary file in " +
+                          dir.string() + ": " + lastError());
   // The replaced file keeps its permissions; a new one gets the umask's.
   bool ok = (!exists || ::fchmod(fd, st.st_mode & 07777) == 0) &&
             writeAll(fd, pieces) && ::fsync(fd) == 0;
@@ -159,7 +160,8 @@ std::string writeFileAtomically(const std::string &path,
   }
   if (!ok) {
     ::unlink(temp.c_str());
-    return path + ": write failed: " + why + " (left as it was)";
+    return Error::failure(path + ": write failed: " + why +
+                          " (left as it was)");
   }
   // The rename itself reaches the disk with its directory.
   if (int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -167,7 +169,7 @@ std::string writeFileAtomically(const std::string &path,
     ::fsync(dirFd);
     ::close(dirFd);
   }
-  return "";
+  return Error::success();
 }
 
 std::optional<FileId> fileId(const std::string &path) {

@@ -230,8 +230,8 @@ Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path) {
   return tensors;
 }
 
-std::string writeSafetensors(const std::string &path,
-                             const std::map<std::string, Tensor> &tensors) {
+Error writeSafetensors(const std::string &path,
+                       const std::map<std::string, Tensor> &tensors) {
   nlohmann::json header = nlohmann::json::object();
   uint64_t offset = 0;
   for (auto &[name, t] : tensors) {

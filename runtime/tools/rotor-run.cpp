@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <string>
 
 using namespace rotor::rt;
@@ -84,22 +86,24 @@ using NamedPaths = std::vector<std::pair<std::string, std::string>>;
 
 /// Refuses outputs that would overwrite an input (the inputs, any file of
 /// the bundle, or each other): compared by device and inode where the
-/// output exists, else by normalized path. Returns "" or why.
-std::string checkOutputs(const NamedPaths &inputs, const NamedPaths &outputs) {
+/// output exists, else by normalized path.
+Error checkOutputs(const NamedPaths &inputs, const NamedPaths &outputs) {
   for (size_t o = 0; o < outputs.size(); ++o) {
     auto &[option, path] = outputs[o];
     std::optional<FileId> id = fileId(path);
     for (auto &[what, input] : inputs)
       if (id && id == fileId(input))
-        return option + " " + path + " is the same file as " + what + " " +
-               input + "; refusing to overwrite it";
+        return Error::failure(option + " " + path + " is the same file as " +
+                              what + " " + input +
+                              "; refusing to overwrite it");
     for (size_t other = 0; other < o; ++other)
       if (normalizedPath(path) == normalizedPath(outputs[other].second) ||
           (id && id == fileId(outputs[other].second)))
-        return option + " " + path + " is the same file as " +
-               outputs[other].first + " " + outputs[other].second;
+        return Error::failure(option + " " + path + " is the same file as " +
+                              outputs[other].first + " " +
+                              outputs[other].second);
   }
-  return "";
+  return Error::success();
 }
 
 struct Timings {
@@ -152,17 +156,19 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
   return output;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-  // A file size limit then fails the write (EFBIG), which is reported with
-  // the old output kept, instead of killing the process mid-write.
-  std::signal(SIGXFSZ, SIG_IGN);
+/// What the command line asks for.
+struct Options {
   std::string bundlePath, inputsPath, outputsPath, capturesPath,
       device = "auto";
   long decodeSteps = 0, benchIters = 0, kvLength = -1;
   bool reference = false;
   double tolerance = -1;
+};
+
+/// Parses the command line into `o`. Returns the exit code when rotor-run
+/// is done already (--help, or a wrong command line, reported), else
+/// nullopt.
+std::optional<int> parseOptions(int argc, char **argv, Options &o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char * {
@@ -176,206 +182,280 @@ int main(int argc, char **argv) {
       const char *v = value();
       if (!v)
         return fail(a + " needs a value\n" + kUsage, 2);
-      (a == "--inputs"    ? inputsPath
-       : a == "--outputs" ? outputsPath
-       : a == "--device"  ? device
-                          : capturesPath) = v;
+      (a == "--inputs"    ? o.inputsPath
+       : a == "--outputs" ? o.outputsPath
+       : a == "--device"  ? o.device
+                          : o.capturesPath) = v;
     } else if (a == "--decode" || a == "--bench" || a == "--kv-length") {
       const char *v = value();
       long n;
       if (!v || !parseInt(v, n) || n < 0)
         return fail(a + " needs a count >= 0", 2);
-      (a == "--decode" ? decodeSteps : a == "--bench" ? benchIters : kvLength) = n;
+      (a == "--decode"  ? o.decodeSteps
+       : a == "--bench" ? o.benchIters
+                        : o.kvLength) = n;
     } else if (a == "--tolerance") {
       const char *v = value();
       char *end = nullptr;
-      tolerance = v ? std::strtod(v, &end) : -1;
-      if (!v || end == v || *end || !std::isfinite(tolerance) || tolerance < 0)
+      o.tolerance = v ? std::strtod(v, &end) : -1;
+      if (!v || end == v || *end || !std::isfinite(o.tolerance) ||
+          o.tolerance < 0)
         return fail("--tolerance needs a number >= 0", 2);
-      reference = true;
+      o.reference = true;
     } else if (a == "--reference") {
-      reference = true;
+      o.reference = true;
     } else if (!a.empty() && a[0] == '-') {
       return fail("unknown option " + a + "\n" + kUsage, 2);
-    } else if (bundlePath.empty()) {
-      bundlePath = a;
+    } else if (o.bundlePath.empty()) {
+      o.bundlePath = a;
     } else {
       return fail("more than one bundle given\n" + std::string(kUsage), 2);
     }
   }
-  if (bundlePath.empty() || inputsPath.empty() || outputsPath.empty())
-    return fail(std::string("needs a bundle, --inputs and --outputs\n") + kUsage, 2);
-  if (device != "auto" && device != "host" && device != "cuda")
-    return fail("--device must be auto, host or cuda, got " + device, 2);
+  if (o.bundlePath.empty() || o.inputsPath.empty() || o.outputsPath.empty())
+    return fail(
+        std::string("needs a bundle, --inputs and --outputs\n") + kUsage, 2);
+  if (o.device != "auto" && o.device != "host" && o.device != "cuda")
+    return fail("--device must be auto, host or cuda, got " + o.device, 2);
+  return std::nullopt;
+}
 
-  Result<std::unique_ptr<Bundle>> bundle = Bundle::open(bundlePath);
-  if (!bundle)
-    return fail(bundle.error());
-  // A bundle's entry points run where they were compiled for; --device
-  // states an expectation, and auto takes the bundle's.
-  bool cudaBundle = (*bundle)->target() == Target::Cuda;
-  if (device == "cuda" && !cudaBundle)
-    return fail("--device cuda: " + bundlePath +
-                " was compiled for the host (rotor-aot --target=cuda makes a "
-                "CUDA bundle)");
-  if (device == "host" && cudaBundle)
-    return fail("--device host: " + bundlePath +
-                " was compiled for CUDA (rotor-aot --target=host makes a host "
-                "bundle)");
-  {
-    NamedPaths inputs = {{"--inputs", inputsPath}};
-    for (const std::string &file : (*bundle)->files())
-      inputs.push_back({"the bundle's", file});
-    NamedPaths outputs = {{"--outputs", outputsPath}};
-    if (!capturesPath.empty())
-      outputs.push_back({"--captures", capturesPath});
-    if (std::string err = checkOutputs(inputs, outputs); !err.empty())
-      return fail(err, 2);
-  }
-  std::string deviceLine =
-      cudaBundle ? "cuda (" + rotor::rt::cuda::deviceName() + "; " +
-                       rotor::rt::cuda::moduleSummary() + ")"
-                 : "host";
-  Result<std::map<std::string, Tensor>> inputs = readSafetensors(inputsPath);
+/// A bundle's entry points run where they were compiled for; --device
+/// states an expectation, and auto takes the bundle's.
+Error checkDevice(const Options &o, const Bundle &bundle) {
+  bool cudaBundle = bundle.target() == Target::Cuda;
+  if (o.device == "cuda" && !cudaBundle)
+    return Error::failure("--device cuda: " + o.bundlePath +
+                          " was compiled for the host (rotor-aot "
+                          "--target=cuda makes a CUDA bundle)");
+  if (o.device == "host" && cudaBundle)
+    return Error::failure("--device host: " + o.bundlePath +
+                          " was compiled for CUDA (rotor-aot --target=host "
+                          "makes a host bundle)");
+  return Error::success();
+}
+
+/// Refuses outputs (--outputs, --captures) that would overwrite the inputs
+/// or a file of the bundle.
+Error checkOutputPaths(const Options &o, const Bundle &bundle) {
+  NamedPaths inputs = {{"--inputs", o.inputsPath}};
+  for (const std::string &file : bundle.files())
+    inputs.push_back({"the bundle's", file});
+  NamedPaths outputs = {{"--outputs", o.outputsPath}};
+  if (!o.capturesPath.empty())
+    outputs.push_back({"--captures", o.capturesPath});
+  return checkOutputs(inputs, outputs);
+}
+
+/// The inputs' hidden_states [T, hidden], checked against the bundle, and
+/// their positions, if given, which must be 0..T-1.
+Result<Tensor> readHiddenStates(const Options &o, const Bundle &bundle) {
+  using R = Result<Tensor>;
+  Result<std::map<std::string, Tensor>> inputs = readSafetensors(o.inputsPath);
   if (!inputs)
-    return fail(inputs.error());
+    return R::failure(inputs.error());
   auto hiddenIt = inputs->find("hidden_states");
   if (hiddenIt == inputs->end())
-    return fail(inputsPath + ": no tensor 'hidden_states'");
+    return R::failure(o.inputsPath + ": no tensor 'hidden_states'");
   Tensor &hidden = hiddenIt->second;
-  int64_t e = (*bundle)->hiddenSize();
+  int64_t e = bundle.hiddenSize();
   if (hidden.shape.size() != 2 || hidden.shape[1] != e || hidden.shape[0] < 1)
-    return fail(inputsPath + ": hidden_states must be [T, " + std::to_string(e) +
-                "], got " + formatShape(hidden.shape));
+    return R::failure(o.inputsPath + ": hidden_states must be [T, " +
+                      std::to_string(e) + "], got " +
+                      formatShape(hidden.shape));
   if (hidden.dtype != DType::F32 && hidden.dtype != DType::BF16 &&
       hidden.dtype != DType::F16)
-    return fail(inputsPath + ": hidden_states must be F32, BF16 or F16, got " +
-                safetensorsName(hidden.dtype));
+    return R::failure(o.inputsPath +
+                      ": hidden_states must be F32, BF16 or F16, got " +
+                      safetensorsName(hidden.dtype));
   int64_t t = hidden.shape[0];
   if (auto pos = inputs->find("positions"); pos != inputs->end()) {
     const Tensor &p = pos->second;
     if (p.shape != std::vector<int64_t>{t} ||
         (p.dtype != DType::I32 && p.dtype != DType::I64))
-      return fail(inputsPath + ": positions must be I32 or I64 [" +
-                  std::to_string(t) + "]");
+      return R::failure(o.inputsPath + ": positions must be I32 or I64 [" +
+                        std::to_string(t) + "]");
     for (int64_t i = 0; i < t; ++i)
       if (p.at(size_t(i)) != double(i))
-        return fail(inputsPath + ": positions must be 0.." +
-                    std::to_string(t - 1) +
-                    ": a session starts from an empty KV cache");
+        return R::failure(o.inputsPath + ": positions must be 0.." +
+                          std::to_string(t - 1) +
+                          ": a session starts from an empty KV cache");
   }
-  if (kvLength >= 0) {
-    if (reference)
+  return std::move(hidden);
+}
+
+/// Writes what the first run's attn.capture ops recorded to --captures:
+/// per tag, `TAG` [N, ...] (f32) and `TAG.positions` [N] (i64).
+Error writeCaptures(const Options &o, const Bundle &bundle,
+                    const std::map<int64_t, CaptureStream> &captures) {
+  const nlohmann::json &m = bundle.manifest();
+  if (!m.contains("captures") || !m["captures"].is_array() ||
+      m["captures"].empty())
+    return Error::failure("--captures: " + o.bundlePath +
+                          " records no captures");
+  std::map<std::string, Tensor> out;
+  for (auto &[id, stream] : captures) {
+    if (id < 0 || size_t(id) >= m["captures"].size() ||
+        !m["captures"][size_t(id)].is_string())
+      return Error::failure("--captures: capture " + std::to_string(id) +
+                            " is not in the manifest");
+    if (stream.error)
+      return Error::failure("--captures: " + stream.error.message());
+    std::string tag = m["captures"][size_t(id)];
+    int64_t rows = int64_t(stream.positions.size());
+    std::vector<int64_t> shape = {rows};
+    shape.insert(shape.end(), stream.rowShape.begin(), stream.rowShape.end());
+    Tensor data{DType::F32, shape, {}};
+    data.bytes.resize(stream.data.size() * sizeof(float));
+    std::memcpy(data.bytes.data(), stream.data.data(), data.bytes.size());
+    Tensor positions{DType::I64, {rows}, {}};
+    positions.bytes.resize(stream.positions.size() * sizeof(int64_t));
+    std::memcpy(positions.bytes.data(), stream.positions.data(),
+                positions.bytes.size());
+    out[tag] = std::move(data);
+    out[tag + ".positions"] = std::move(positions);
+  }
+  return writeSafetensors(o.capturesPath, out);
+}
+
+/// --bench: the mean timings of that many more runs.
+Result<Timings> benchmark(const Options &o, const Bundle &bundle,
+                          const Tensor &hidden) {
+  Timings total;
+  for (long i = 0; i < o.benchIters; ++i) {
+    Timings one;
+    Result<Tensor> again =
+        runOnce(bundle, hidden, o.decodeSteps, o.kvLength, one);
+    if (!again)
+      return Result<Timings>::failure(again.error());
+    total.prefillMs += one.prefillMs;
+    total.decodeMs += one.decodeMs;
+  }
+  total.prefillMs /= double(o.benchIters);
+  total.decodeMs /= double(o.benchIters);
+  return total;
+}
+
+/// The summary line: where it ran, what and how long.
+void printSummary(const Options &o, const std::string &deviceLine, int64_t t,
+                  const Timings &timings) {
+  std::printf("rotor-run: device %s", deviceLine.c_str());
+  if (o.kvLength >= 0)
+    std::printf(", synthetic KV cache of %ld tokens", o.kvLength);
+  else
+    std::printf(", prefill %lld tokens %.3f ms", (long long)(t - o.decodeSteps),
+                timings.prefillMs);
+  if (o.decodeSteps)
+    std::printf(", %ld decode steps %.3f ms/step", o.decodeSteps,
+                timings.decodeMs);
+  if (o.benchIters)
+    std::printf(" (mean of %ld runs)", o.benchIters);
+  std::printf("\n");
+}
+
+/// --reference: compares `output` with the fp64 reference of the layer the
+/// manifest describes. Returns the exit code: 0 within the tolerance, 3
+/// past it or on values that are not finite, 1 when there is no reference.
+int compareWithReference(const Options &o, const Bundle &bundle,
+                         const Tensor &hidden, const Tensor &output) {
+  Result<std::vector<double>> expected = referenceLayer(bundle, hidden);
+  if (!expected)
+    return fail(expected.error());
+  rotor::reference::Agreement a =
+      rotor::reference::compare(output.toDoubles(), *expected);
+  auto [limit, precision] = defaultTolerance(bundle);
+  std::string source = "--tolerance";
+  if (o.tolerance >= 0)
+    limit = o.tolerance;
+  else
+    source = std::string("the default for ") + precision +
+             " bundles; --tolerance sets another";
+  std::printf("rotor-run: reference PCC %.9f, max relative error %.3e, "
+              "tolerance %g (%s)\n",
+              a.pcc, a.maxRelError, limit, source.c_str());
+  if (a.nonFiniteActual)
+    return fail(
+        std::to_string(a.nonFiniteActual) + " output values are not finite", 3);
+  if (a.nonFiniteExpected)
+    return fail(std::to_string(a.nonFiniteExpected) +
+                    " values of the fp64 reference are not finite (from "
+                    "the manifest's layer description or the inputs)",
+                3);
+  if (!a.finite())
+    return fail("the comparison with the reference overflowed (PCC " +
+                    std::to_string(a.pcc) + ")",
+                3);
+  char message[128];
+  std::snprintf(message, sizeof(message),
+                "max relative error %.3e exceeds the tolerance %g",
+                a.maxRelError, limit);
+  if (!(a.maxRelError <= limit))
+    return fail(message + (" (" + source + ")"), 3);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  // A file size limit then fails the write (EFBIG), which is reported with
+  // the old output kept, instead of killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
+  Options o;
+  if (std::optional<int> exitCode = parseOptions(argc, argv, o))
+    return *exitCode;
+
+  Result<std::unique_ptr<Bundle>> opened = Bundle::open(o.bundlePath);
+  if (!opened)
+    return fail(opened.error());
+  const Bundle &bundle = **opened;
+  if (Error err = checkDevice(o, bundle))
+    return fail(err.message());
+  if (Error err = checkOutputPaths(o, bundle))
+    return fail(err.message(), 2);
+  // Before the first run: the modules are loaded and counted by then.
+  std::string deviceLine = bundle.target() == Target::Cuda
+                               ? "cuda (" + rotor::rt::cuda::deviceName() +
+                                     "; " + rotor::rt::cuda::moduleSummary() +
+                                     ")"
+                               : "host";
+  Result<Tensor> hidden = readHiddenStates(o, bundle);
+  if (!hidden)
+    return fail(hidden.error());
+  int64_t t = hidden->shape[0];
+  if (o.kvLength >= 0) {
+    if (o.reference)
       return fail("--kv-length decodes after a synthetic cache, which has no "
-                  "reference", 2);
-    decodeSteps = t;
-  } else if (decodeSteps >= t)
-    return fail("--decode " + std::to_string(decodeSteps) +
+                  "reference",
+                  2);
+    o.decodeSteps = t;
+  } else if (o.decodeSteps >= t)
+    return fail("--decode " + std::to_string(o.decodeSteps) +
                 " leaves no token for prefill of the " + std::to_string(t) +
                 " given");
 
   Timings timings;
-  Result<Tensor> output = runOnce(**bundle, hidden, decodeSteps, kvLength, timings);
+  Result<Tensor> output =
+      runOnce(bundle, *hidden, o.decodeSteps, o.kvLength, timings);
   if (!output)
     return fail(output.error());
   // What the first run recorded; later (benchmark) runs record again.
   std::map<int64_t, CaptureStream> captures = takeCaptures();
-  if (!capturesPath.empty()) {
-    const nlohmann::json &m = (*bundle)->manifest();
-    if (!m.contains("captures") || !m["captures"].is_array() ||
-        m["captures"].empty())
-      return fail("--captures: " + bundlePath + " records no captures");
-    std::map<std::string, Tensor> out;
-    for (auto &[id, stream] : captures) {
-      if (id < 0 || size_t(id) >= m["captures"].size() ||
-          !m["captures"][size_t(id)].is_string())
-        return fail("--captures: capture " + std::to_string(id) +
-                    " is not in the manifest");
-      if (!stream.error.empty())
-        return fail("--captures: " + stream.error);
-      std::string tag = m["captures"][size_t(id)];
-      int64_t rows = int64_t(stream.positions.size());
-      std::vector<int64_t> shape = {rows};
-      shape.insert(shape.end(), stream.rowShape.begin(), stream.rowShape.end());
-      Tensor data{DType::F32, shape, {}};
-      data.bytes.resize(stream.data.size() * sizeof(float));
-      std::memcpy(data.bytes.data(), stream.data.data(), data.bytes.size());
-      Tensor positions{DType::I64, {rows}, {}};
-      positions.bytes.resize(stream.positions.size() * sizeof(int64_t));
-      std::memcpy(positions.bytes.data(), stream.positions.data(),
-                  positions.bytes.size());
-      out[tag] = std::move(data);
-      out[tag + ".positions"] = std::move(positions);
-    }
-    if (std::string err = writeSafetensors(capturesPath, out); !err.empty())
-      return fail(err);
+  if (!o.capturesPath.empty())
+    if (Error err = writeCaptures(o, bundle, captures))
+      return fail(err.message());
+  if (o.benchIters > 0) {
+    Result<Timings> mean = benchmark(o, bundle, *hidden);
+    if (!mean)
+      return fail(mean.error());
+    timings = *mean;
   }
-  if (benchIters > 0) {
-    Timings total;
-    for (long i = 0; i < benchIters; ++i) {
-      Timings one;
-      Result<Tensor> again = runOnce(**bundle, hidden, decodeSteps, kvLength, one);
-      if (!again)
-        return fail(again.error());
-      total.prefillMs += one.prefillMs;
-      total.decodeMs += one.decodeMs;
-    }
-    timings.prefillMs = total.prefillMs / double(benchIters);
-    timings.decodeMs = total.decodeMs / double(benchIters);
-  }
-  std::printf("rotor-run: device %s", deviceLine.c_str());
-  if (kvLength >= 0)
-    std::printf(", synthetic KV cache of %ld tokens", kvLength);
-  else
-    std::printf(", prefill %lld tokens %.3f ms", (long long)(t - decodeSteps),
-                timings.prefillMs);
-  if (decodeSteps)
-    std::printf(", %ld decode steps %.3f ms/step", decodeSteps,
-                timings.decodeMs);
-  if (benchIters)
-    std::printf(" (mean of %ld runs)", benchIters);
-  std::printf("\n");
+  printSummary(o, deviceLine, t, timings);
 
   std::map<std::string, Tensor> outputs;
   outputs["output"] = output->convert(DType::F32);
-  if (std::string err = writeSafetensors(outputsPath, outputs); !err.empty())
-    return fail(err);
-
-  if (reference) {
-    Result<std::vector<double>> expected = referenceLayer(**bundle, hidden);
-    if (!expected)
-      return fail(expected.error());
-    rotor::reference::Agreement a =
-        rotor::reference::compare(output->toDoubles(), *expected);
-    auto [limit, precision] = defaultTolerance(**bundle);
-    std::string source = "--tolerance";
-    if (tolerance >= 0)
-      limit = tolerance;
-    else
-      source = std::string("the default for ") + precision +
-               " bundles; --tolerance sets another";
-    std::printf("rotor-run: reference PCC %.9f, max relative error %.3e, "
-                "tolerance %g (%s)\n",
-                a.pcc, a.maxRelError, limit, source.c_str());
-    if (a.nonFiniteActual)
-      return fail(std::to_string(a.nonFiniteActual) +
-                      " output values are not finite",
-                  3);
-    if (a.nonFiniteExpected)
-      return fail(std::to_string(a.nonFiniteExpected) +
-                      " values of the fp64 reference are not finite (from "
-                      "the manifest's layer description or the inputs)",
-                  3);
-    if (!a.finite())
-      return fail("the comparison with the reference overflowed (PCC " +
-                      std::to_string(a.pcc) + ")",
-                  3);
-    char message[128];
-    std::snprintf(message, sizeof(message),
-                  "max relative error %.3e exceeds the tolerance %g",
-                  a.maxRelError, limit);
-    if (!(a.maxRelError <= limit))
-      return fail(message + (" (" + source + ")"), 3);
-  }
+  if (Error err = writeSafetensors(o.outputsPath, outputs))
+    return fail(err.message());
+  if (o.reference)
+    return compareWithReference(o, bundle, *hidden, *output);
   return 0;
 }

@@ -66,7 +66,7 @@ TEST(MappedFile, RefusesADevice) {
 TEST(WriteFileAtomically, ReplacesTheWholeFile) {
   TempDir dir;
   std::ofstream(dir / "out") << "old contents, longer than the new";
-  EXPECT_EQ(writeFileAtomically(dir / "out", {"new ", "contents"}), "");
+  EXPECT_FALSE(writeFileAtomically(dir / "out", {"new ", "contents"}));
   EXPECT_EQ(slurp(dir / "out"), "new contents");
   // No temporary file is left behind.
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path),
@@ -78,14 +78,16 @@ TEST(WriteFileAtomically, FollowsALinkToTheFile) {
   TempDir dir;
   std::ofstream(dir / "target") << "old";
   std::filesystem::create_symlink("target", dir / "link");
-  EXPECT_EQ(writeFileAtomically(dir / "link", {"new"}), "");
+  EXPECT_FALSE(writeFileAtomically(dir / "link", {"new"}));
   EXPECT_TRUE(std::filesystem::is_symlink(dir / "link"));
   EXPECT_EQ(slurp(dir / "target"), "new");
 }
 
 TEST(WriteFileAtomically, RefusesADirectory) {
   TempDir dir;
-  EXPECT_EQ(writeFileAtomically(dir.path.string(), {"x"}),
+  Error err = writeFileAtomically(dir.path.string(), {"x"});
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err.message(),
             dir.path.string() + ": cannot write: it is a directory");
 }
 

@@ -104,7 +104,8 @@ private:
   const Bundle &bundle;
   Tensor kCache, vCache;
   void *deviceCaches[2] = {nullptr, nullptr};
-  std::string allocationError;
+  /// Why the caches could not be set up; every call then fails with it.
+  Error allocationError = Error::success();
   int64_t cached = 0;
 };
 

@@ -9,6 +9,8 @@
 #ifndef ROTOR_RT_CAPTURE_H
 #define ROTOR_RT_CAPTURE_H
 
+#include "rotor-rt/Error.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -20,7 +22,7 @@ struct CaptureStream {
   std::vector<int64_t> rowShape; ///< the dims after the token dim
   std::vector<float> data;       ///< rows, row-major
   std::vector<int64_t> positions;
-  std::string error; ///< set when a call did not fit the stream
+  Error error = Error::success(); ///< a call that did not fit the stream
 };
 
 /// The streams recorded since the last take, by capture id.

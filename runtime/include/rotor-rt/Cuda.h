@@ -10,14 +10,17 @@
 #ifndef ROTOR_RT_CUDA_H
 #define ROTOR_RT_CUDA_H
 
+#include "rotor-rt/Error.h"
+
 #include <cstddef>
 #include <string>
 
 namespace rotor::rt::cuda {
 
 /// Loads the driver and makes the first GPU's primary context current.
-/// Returns "" on success, else a one-line reason (no driver, no GPU, ...).
-std::string initialize();
+/// A failure says why in one line (no driver, no GPU, an entry point
+/// missing from the driver, ...).
+Error initialize();
 
 /// Whether initialize() succeeded.
 bool available();
@@ -25,9 +28,9 @@ bool available();
 /// Where the blocks kernels use live: device memory (cuMemAlloc) when the
 /// bundle's host code never reads or writes them (its manifest says so),
 /// else managed memory, which the host code can touch. Set when a bundle
-/// opens, before its weights are uploaded; returns why not ("" if it can)
-/// when an earlier bundle of this process chose the other kind.
-std::string setDeviceMemory(bool device);
+/// opens, before its weights are uploaded; fails when an earlier bundle of
+/// this process chose the other kind.
+Error setDeviceMemory(bool device);
 
 /// A block kernels use, of the kind set; freed with freeBlock.
 void *allocBlock(size_t bytes);
@@ -54,12 +57,12 @@ void setWaitAfterLaunches(bool wait);
 void *allocTemporary(size_t bytes);
 void freeTemporary(void *ptr);
 
-/// Waits for all work; returns "" or the first error any driver call or
-/// kernel reported since the last call (and clears it).
-std::string synchronizeAndTakeError();
+/// Waits for all work; returns the first error any driver call or kernel
+/// reported since the last call (and clears it).
+Error synchronizeAndTakeError();
 /// The same without waiting: what the calls so far reported (after the
 /// synchronous copies, all of theirs).
-std::string takeError();
+Error takeError();
 
 /// The device's name, for the summary line.
 std::string deviceName();

@@ -50,10 +50,10 @@ private:
 
 /// Writes the concatenation of `pieces` to `path` through a temporary file
 /// in its directory, synced and renamed over it; an output that exists and
-/// is not a regular file (/dev/null, a FIFO) is written directly. Returns
-/// "" or a message naming `path`.
-std::string writeFileAtomically(const std::string &path,
-                                const std::vector<std::string_view> &pieces);
+/// is not a regular file (/dev/null, a FIFO) is written directly. A
+/// failure's message names `path`.
+Error writeFileAtomically(const std::string &path,
+                          const std::vector<std::string_view> &pieces);
 
 /// The identity of an existing file (device and inode, links followed).
 struct FileId {

@@ -3,38 +3,15 @@
 #ifndef ROTOR_RT_TENSOR_H
 #define ROTOR_RT_TENSOR_H
 
+#include "rotor-rt/Error.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <utility>
-#include <variant>
 #include <vector>
 
 namespace rotor::rt {
-
-/// A value or the message of what went wrong; messages name the file,
-/// tensor or kernel at fault.
-template <typename T> class Result {
-public:
-  Result(T value) : data(std::move(value)) {}
-  static Result failure(std::string message) {
-    Result r;
-    r.data = Error{std::move(message)};
-    return r;
-  }
-  explicit operator bool() const { return std::holds_alternative<T>(data); }
-  T &operator*() { return std::get<T>(data); }
-  T *operator->() { return &std::get<T>(data); }
-  const std::string &error() const { return std::get<Error>(data).message; }
-
-private:
-  struct Error {
-    std::string message;
-  };
-  Result() = default;
-  std::variant<T, Error> data;
-};
 
 enum class DType { F32, BF16, F16, I32, I64, I8 };
 
@@ -67,10 +44,9 @@ std::string formatShape(const std::vector<int64_t> &shape);
 /// Reads and validates a safetensors file: a regular file, mapped, whose
 /// tensors lie inside it without overlapping.
 Result<std::map<std::string, Tensor>> readSafetensors(const std::string &path);
-/// Writes `tensors` to `path`, whole or not at all (writeFileAtomically);
-/// returns an error message or "".
-std::string writeSafetensors(const std::string &path,
-                             const std::map<std::string, Tensor> &tensors);
+/// Writes `tensors` to `path`, whole or not at all (writeFileAtomically).
+Error writeSafetensors(const std::string &path,
+                       const std::map<std::string, Tensor> &tensors);
 
 } // namespace rotor::rt
 
