@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rotor/Codegen/Passes.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/InitAllDialects.h"
 #include "rotor/Target/Bundle/Bundle.h"
@@ -74,6 +75,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "Rotor ahead-of-time compiler\n");
   mlir::registerAllPasses();
   rotor::registerRotorConversionPasses();
+  rotor::registerRotorCodegenPasses();
 
   mlir::DialectRegistry registry;
   rotor::registerAllDialects(registry);

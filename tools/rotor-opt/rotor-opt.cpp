@@ -5,8 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
-#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+#include "rotor/Pipelines/GpuPipeline.h"
+#include "rotor/Pipelines/HostPipeline.h"
+#include "rotor/Codegen/Passes.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 #include "rotor/InitAllDialects.h"
@@ -22,6 +23,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   rotor::attn::registerAttnTransformsPasses();
   rotor::registerRotorConversionPasses();
+  rotor::registerRotorCodegenPasses();
   rotor::registerHostPipeline();
   rotor::registerGpuPipeline();
 

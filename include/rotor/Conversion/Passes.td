@@ -8,31 +8,20 @@ include "mlir/Pass/PassBase.td"
 def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
   let summary = "Lower attn ops to linalg, tensor, arith, math and scf";
   let description = [{
-    Lowers every computing attn op to value-semantic loop nests: projections
-    to `linalg.generic` contractions that start from the bias (a projection
-    that only feeds a RoPE through its head split becomes one `scf.forall`
-    over tokens and heads that projects and rotates each head), RoPE to one
-    elementwise `linalg.generic` with the inverse frequencies as an f64
-    constant (or computed in the kernel for dynamic NTK scaling), Hadamard
-    rotations to log2(G) butterfly stages, RMS norm and block quantization to
-    a reduction plus an elementwise pass, the KV cache to
+    Lowers every computing attn op that no workgroup kernel took
+    (rotor-lower-workgroup-kernels runs first) to value-semantic loop nests:
+    projections to `linalg.generic` contractions that start from the bias (a
+    projection that only feeds a RoPE through its head split becomes one
+    `scf.forall` over tokens and heads that projects and rotates each head),
+    RoPE to one elementwise `linalg.generic` with the inverse frequencies as
+    an f64 constant (or computed in the kernel for dynamic NTK scaling),
+    Hadamard rotations to log2(G) butterfly stages, RMS norm and block
+    quantization to a reduction plus an elementwise pass, the KV cache to
     `tensor.insert_slice`/`tensor.extract_slice`, and SDPA to an `scf.for`
     over KV tiles carrying the running max, sum and output (online softmax
     in the exp2 domain, fully masked tiles skipped) or, for one query row
     (`split-kv-decode`), to split-KV attention: all tiles' max, sum and
-    output in parallel, then one combine, or, for several query rows
-    (`workgroup-tiled-sdpa`), to workgroup-tiled attention: one
-    `scf.forall` iteration per (query tile, head), mapped to `#gpu.block`s,
-    whose thread phases (`scf.forall` mapped to `#gpu.thread<x>`) keep the
-    running statistics and each staged KV tile in `memref.alloca` buffers
-    (see `rotor-map-workgroup-loops-to-gpu`). With `workgroup-tiled-linear`,
-    projections are such kernels too: GEMMs of 64x64 output tiles with
-    reduction slices staged in workgroup buffers, or, for up to 15 tokens
-    (decode), GEMVs whose W rows are each read by 32 lanes. A projection
-    split into heads and followed by RoPE, a Hadamard rotation and/or a
-    block quantization is a GEMM with one head per column tile that
-    applies them in its epilogue; such a chain that no GEMM computes is one
-    workgroup kernel when it has a rotation or quantization.
+    output in parallel (`linalg.generic`s), then one combine.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -44,13 +33,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     "mlir::arith::ArithDialect",
     "mlir::bufferization::BufferizationDialect",
     "mlir::func::FuncDialect",
-    "mlir::gpu::GPUDialect",
     "mlir::linalg::LinalgDialect",
-    "mlir::memref::MemRefDialect",
     "mlir::math::MathDialect",
+    "mlir::memref::MemRefDialect",
     "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect",
-    "mlir::vector::VectorDialect",
   ];
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
@@ -59,250 +46,10 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "Lower an attn.sdpa with one query row (a decode step) as split-KV "
            "attention (flash-decoding): every KV tile at once, then one "
            "combine, instead of a loop over the tiles">,
-    Option<"workgroupTiledSdpa", "workgroup-tiled-sdpa", "bool",
-           /*default=*/"false",
-           "Lower an attn.sdpa with several query rows as workgroup-tiled "
-           "attention: an scf.forall over (query tile, head) mapped to GPU "
-           "blocks, whose phases (scf.forall mapped to threads) stage each "
-           "KV tile in workgroup buffers (FlashAttention-2's schedule)">,
-    Option<"workgroupTiledLinear", "workgroup-tiled-linear", "bool",
-           /*default=*/"false",
-           "Lower an attn.linear as a workgroup kernel: with more than a few "
-           "(or a dynamic number of) tokens a tiled GEMM (64x64 output tiles "
-           "per GPU block, reduction slices staged in workgroup buffers), "
-           "with up to 15 tokens a GEMV (4 outputs per block, each W row "
-           "read by a warp's 32 lanes); a per-head chain of RoPE, Hadamard "
-           "rotation and quantization runs in the GEMM's epilogue or, with "
-           "a rotation or quantization and no GEMM, as one kernel">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,
   ];
-}
-
-def MemrefCopyToLinalg : Pass<"rotor-memref-copy-to-linalg"> {
-  let summary = "Rewrite memref.copy as linalg.copy";
-  let description = [{
-    Bufferization and deallocation create `memref.copy`, which the LLVM
-    lowering turns into a call to `memrefCopy` from MLIR's C runner
-    utilities. Compiled bundles must not depend on that library, so copies
-    become `linalg.copy` and are lowered to loops like every other linalg
-    op.
-  }];
-  let dependentDialects = ["mlir::linalg::LinalgDialect"];
-}
-
-def ScopeParallelLoopAllocas : Pass<"rotor-scope-parallel-loop-allocas"> {
-  let summary = "Keep the allocas of an scf.parallel body per iteration";
-  let description = [{
-    `scf.parallel` is an automatic allocation scope: a `memref.alloca` in
-    its body lives for one iteration. Lowered to sequential loops
-    (`convert-scf-to-cf`) that is lost, and the stack grows by every
-    iteration's allocas until it overflows (the workgroup buffers of the
-    workgroup-tiled SDPA are such allocas). This saves the stack pointer at
-    the start of each such body and restores it at its end
-    (`llvm.intr.stacksave`/`stackrestore`; a `memref.alloca_scope` would
-    have to stay one block, which lowering the loops inside it breaks).
-  }];
-  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
-}
-
-def ExportEntryPoints : Pass<"rotor-export-entry-points", "mlir::ModuleOp"> {
-  let summary = "Give every public function a C interface";
-  let description = [{
-    Marks each public `func.func` with `llvm.emit_c_interface`, so that
-    `convert-func-to-llvm` emits `_mlir_ciface_<name>`, which takes memrefs
-    as pointers to descriptors: the ABI the runtime and the JIT tests call.
-  }];
-}
-
-def DropArgumentResults : Pass<"rotor-drop-argument-results", "mlir::ModuleOp"> {
-  let summary = "Remove results of public functions that are their own arguments";
-  let description = [{
-    After bufferization, a KV cache updated in place is returned as the very
-    buffer the caller passed in. Returning it would make the deallocation
-    pipeline clone the whole cache on every step; the caller already holds
-    it, so the result is removed from the signature. Unlike upstream's
-    `drop-equivalent-buffer-results`, this applies to public functions: they
-    are entry points that no code in the module calls, and the bundle's
-    manifest records the resulting signature.
-  }];
-}
-
-def CheckParamsReadOnly : Pass<"rotor-check-params-read-only", "mlir::ModuleOp"> {
-  let summary = "Reject code that may write or free a parameter argument";
-  let description = [{
-    A pipeline invariant, checked after bufferization: no op of a function
-    may write or free the buffer of an argument marked `attn.param` (the
-    runtime hands every call the bundle's one copy of each weight, so a
-    write corrupts all later calls). Aliases through view-like ops
-    (`memref.subview`, casts, reshapes) are followed. An op that may write
-    one of them, or that takes one and whose memory effects are unknown
-    (a call, an op without the effects interface), is an error naming the
-    op and the parameter.
-  }];
-}
-
-def FreeParallelBodyAllocs : Pass<"rotor-free-parallel-body-allocs"> {
-  let summary = "Free the heap buffers an scf.forall iteration allocates";
-  let description = [{
-    Upstream's ownership-based deallocation leaves a `memref.alloc` made in
-    the body of an `scf.forall` without a `memref.dealloc` (the fused
-    projection + RoPE loop allocates per-head temporaries there), which
-    leaked a few hundred bytes per (token, head) on every call. Such a
-    buffer cannot outlive its iteration: a memref-typed `scf.forall` has
-    no results and its terminator yields nothing. So each one that the
-    body does not already free is freed at the end of the body. Runs after
-    `buffer-deallocation-pipeline`.
-  }];
-  let dependentDialects = ["mlir::memref::MemRefDialect"];
-}
-
-def CheckDimIndices : Pass<"rotor-check-dim-indices"> {
-  let summary = "Reject tensor.dim/memref.dim with a constant index out of range";
-  let description = [{
-    Upstream folds and canonicalizations index a shape with a constant
-    `tensor.dim`/`memref.dim` index without checking it (a negative index
-    crashed the host pipeline). The op is only undefined at run time, so
-    the verifier accepts it; Rotor's pipelines start with this check and
-    fail with an error naming the op instead.
-  }];
-}
-
-def CheckStaticSizes : Pass<"rotor-check-static-sizes"> {
-  let summary = "Reject static shapes whose byte size overflows int64";
-  let description = [{
-    A shaped value (block argument or result) whose static extents multiply,
-    times its element size, past 2^63 bytes cannot be allocated or indexed;
-    the lowering's size arithmetic would wrap silently. Checked at the start
-    of Rotor's pipelines, naming the op or argument.
-  }];
-}
-
-def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
-  let summary = "Allocate the host code's buffers in GPU-visible memory";
-  let description = [{
-    In the GPU path the host code (the entry points) launches kernels on
-    the buffers it allocates. Every `memref.alloc`/`memref.dealloc` of a
-    `func.func` becomes `gpu.alloc host_shared`/`gpu.dealloc`: managed
-    memory that kernels and the host's scalar code both read. The runtime
-    allocates the buffers it passes in the same way. Constant tables stay
-    host globals: kernels read their own copies in the kernel modules
-    (`rotor-sink-constant-tables-into-launches`), and a launch that passes
-    a host global to a kernel is an error.
-  }];
-  let dependentDialects = ["mlir::gpu::GPUDialect"];
-}
-
-def EmulateGpuLaunchesOnHost
-    : Pass<"rotor-emulate-gpu-launches-on-host", "mlir::ModuleOp"> {
-  let summary = "Run gpu.launch bodies on the host as OpenMP thread teams";
-  let description = [{
-    For testing the GPU mapping without a GPU. Each `gpu.launch` becomes a
-    loop over its blocks (last block first, so that blocks that depend on
-    each other's order show it); each block allocates its workgroup buffers
-    and runs the body in an `omp.parallel` team of as many threads as the
-    block has, with thread ids from `omp_get_thread_num` and `gpu.barrier`
-    as `omp.barrier`. Workgroup address spaces are dropped. Asynchronous or
-    clustered launches, private attributions and multi-block bodies are
-    rejected. The result needs the OpenMP runtime (libomp) when it runs.
-  }];
-  let dependentDialects = ["mlir::arith::ArithDialect",
-                           "mlir::func::FuncDialect",
-                           "mlir::memref::MemRefDialect",
-                           "mlir::omp::OpenMPDialect",
-                           "mlir::scf::SCFDialect"];
-}
-
-def SinkConstantTablesIntoLaunches
-    : Pass<"rotor-sink-constant-tables-into-launches"> {
-  let summary = "Read constant tables inside kernels, not through operands";
-  let description = [{
-    Each `memref.get_global` of a constant, initialized `memref.global`
-    whose result a `gpu.launch` body uses is cloned into that body. After
-    `gpu-kernel-outlining` (which clones the referenced globals into the
-    kernel module) the table is part of the module image: it is uploaded
-    once when the module loads, instead of being copied into managed
-    memory, synchronously, on every call. Runs before outlining.
-  }];
-  let dependentDialects = ["mlir::memref::MemRefDialect"];
-}
-
-def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::func::FuncOp"> {
-  let summary = "Flatten each outermost scf.parallel and tile it into blocks";
-  let description = [{
-    Each outermost `scf.parallel` is collapsed into one dimension (the
-    last original dim varies fastest, so neighbouring threads touch
-    neighbouring elements) and tiled by `block-size`: the outer loop becomes
-    the grid, the inner one the threads of a block, for
-    `gpu-map-parallel-loops`. Out-of-range threads of the last block are
-    guarded, not clamped.
-  }];
-  let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
-                           "mlir::scf::SCFDialect"];
-  let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
-           "Threads per block">,
-  ];
-}
-
-def MapWorkgroupLoopsToGpu : Pass<"rotor-map-workgroup-loops-to-gpu", "mlir::func::FuncOp"> {
-  let summary = "Turn block-mapped scf.parallel loops into gpu.launch kernels";
-  let description = [{
-    Converts each `scf.parallel` whose `mapping` is `#gpu.block`s (an
-    `scf.forall` written for workgroups, after `scf-forall-to-parallel`)
-    into a `gpu.launch` of one block per iteration and `block-size` threads:
-
-    - its induction variables become block ids (dims in the order of the
-      mapping; lower bounds 0 and steps 1 are required);
-    - the static `memref.alloca`s of its body (directly, or in an
-      `memref.alloca_scope` there) become workgroup attributions, i.e.
-      shared memory;
-    - every nested 1-D `scf.parallel` mapped to `#gpu.thread<x>` becomes a
-      loop over its iterations strided by the block size, followed by a
-      `gpu.barrier`, so each such phase completes before the next reads
-      its results. Thread phases must be reached by all threads of a block
-      (block-uniform control flow), which is how the lowerings write them.
-
-    Everything else in the body runs in every thread, so it must compute
-    block-uniform values; it may read workgroup buffers (a phase that
-    follows such reads first waits at a barrier too) but not write them.
-    Thread phases nested in thread phases, other parallel loops, stores to
-    workgroup buffers outside phases, and heap allocations in the body are
-    rejected with an error naming the op.
-  }];
-  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::scf::SCFDialect",
-                           "mlir::arith::ArithDialect"];
-  let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
-           "Threads per block">,
-  ];
-}
-
-def MarkHostDeviceMemoryAccess : Pass<"rotor-mark-host-device-memory-access", "mlir::ModuleOp"> {
-  let summary = "Record whether host code reads or writes kernel memory";
-  let description = [{
-    Sets `rotor.host_reads_device_memory` on the module: true when any op of
-    a `func.func` (the host code, after outlining) other than a `gpu` op may
-    read or write memory (a `memref.load`, a copy, a call, ...). When it is
-    false, the host code only allocates, launches, copies through `gpu`
-    ops and frees, which one in-order stream keeps ordered; the bundle's
-    manifest says so and the runtime then skips the wait after each launch.
-  }];
-}
-
-def AlignWorkgroupBuffers : Pass<"rotor-align-workgroup-buffers"> {
-  let summary = "Align every workgroup buffer of a gpu.func to 16 bytes";
-  let description = [{
-    LLVM assumes a workgroup buffer (a `.shared` array) is aligned enough
-    to combine neighbouring accesses into vector loads (`ld.shared.v4`),
-    while NVPTX declares each array with only its element's alignment;
-    where ptxas places the array then decides whether such a load faults.
-    Setting `llvm.align = 16` on each workgroup attribution makes the
-    declaration promise what the loads assume. Runs after
-    `gpu-kernel-outlining`.
-  }];
-  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
 #endif // ROTOR_CONVERSION_PASSES_TD

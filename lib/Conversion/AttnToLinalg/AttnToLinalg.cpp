@@ -1,10 +1,24 @@
 //===- AttnToLinalg.cpp - The convert-attn-to-linalg pass -----------------===//
+//
+// The pass wrapper: the patterns are in Lower*.cpp, exported by
+// rotor/Conversion/AttnToLinalg/AttnToLinalg.h. Every op lowers to
+// linalg.generic/linalg.fill loop nests, tensor slices and scf loops.
+//
+//===----------------------------------------------------------------------===//
 
-#include "LoweringUtils.h"
+#include "rotor/Conversion/AttnToLinalg/AttnToLinalg.h"
 
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace rotor {
@@ -42,17 +56,6 @@ struct ConvertAttnToLinalgPass
     if (unsupported.wasInterrupted())
       return signalPassFailure();
 
-    // Where the workgroup kernel was asked for and cannot be, say so: the
-    // loop-level form it falls back to is far slower on a GPU.
-    if (workgroupTiledSdpa)
-      getOperation().walk([](SdpaOp op) {
-        if (std::string why = lowering::workgroupTiledSdpaObstacle(op);
-            !why.empty())
-          op.emitWarning() << "lowered to the loop-level form, not a "
-                              "workgroup-tiled kernel: "
-                           << why;
-      });
-
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     lowering::populateLinearLoweringPatterns(patterns);
@@ -64,35 +67,12 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
-    if (workgroupTiledLinear) {
-      lowering::populateWorkgroupTiledLinearPatterns(patterns);
-      lowering::populateWorkgroupGemvPatterns(patterns);
-      lowering::populateWorkgroupHeadChainPatterns(patterns);
-    }
-    if (workgroupTiledSdpa)
-      lowering::populateWorkgroupTiledSdpaPatterns(patterns);
     if (splitKVDecode)
       lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize);
     lowering::populateCaptureLoweringPatterns(patterns);
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<AttnDialect>();
-    // A dequantization that only a workgroup SDPA reads is read there, from
-    // its codes and scales (LowerSdpaWorkgroupTiled): it must not be
-    // lowered on its own first; that pattern erases it.
-    if (workgroupTiledSdpa) {
-      llvm::DenseSet<Operation *> readBySdpa;
-      getOperation().walk([&](SdpaOp op) {
-        if (!lowering::workgroupTiledSdpaObstacle(op).empty())
-          return;
-        for (Value kv : {op.getKey(), op.getValue()})
-          if (Operation *dequant = lowering::dequantizationReadBySdpa(kv))
-            readBySdpa.insert(dequant);
-      });
-      target.addDynamicallyLegalOp<DequantizeOp>([readBySdpa](DequantizeOp op) {
-        return readBySdpa.contains(op.getOperation());
-      });
-    }
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

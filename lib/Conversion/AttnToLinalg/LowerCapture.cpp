@@ -5,6 +5,9 @@
 // stream of tag `id`. The module attribute `attn.captures` lists the tags
 // by id, for the bundle's manifest.
 //
+// Emits a linalg.generic widening the data, bufferization.to_buffer and a
+// func.call.
+//
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"

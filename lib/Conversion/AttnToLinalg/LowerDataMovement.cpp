@@ -1,4 +1,8 @@
 //===- LowerDataMovement.cpp - attn.permute and the KV cache ops ----------===//
+// Emits linalg.generic (attn.permute gathers through linalg.index) and
+// tensor.insert_slice/extract_slice for the KV cache ops.
+//
+//===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 

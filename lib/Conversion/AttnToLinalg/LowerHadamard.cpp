@@ -1,4 +1,8 @@
 //===- LowerHadamard.cpp - attn.hadamard to butterfly stages --------------===//
+// Emits one elementwise linalg.generic per butterfly stage (partners read
+// through linalg.index and tensor.extract).
+//
+//===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 

@@ -1,4 +1,8 @@
 //===- LowerLinear.cpp - attn.linear to a linalg contraction --------------===//
+// Emits a linalg.generic contraction initialized with the bias (a
+// linalg.fill of zeros without one).
+//
+//===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 

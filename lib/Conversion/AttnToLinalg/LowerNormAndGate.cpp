@@ -1,4 +1,7 @@
 //===- LowerNormAndGate.cpp - attn.rms_norm and attn.output_gate ----------===//
+// Emits linalg.generic reductions and elementwise passes.
+//
+//===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 

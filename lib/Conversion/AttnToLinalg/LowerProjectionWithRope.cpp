@@ -7,6 +7,8 @@
 // them before they are written, so the un-rotated projection never reaches
 // memory.
 //
+// Emits an scf.forall over (token, head) whose body is a linalg.generic.
+//
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"

@@ -1,4 +1,8 @@
 //===- LowerQuantization.cpp - attn.quantize and attn.dequantize ----------===//
+// Emits linalg.generic reductions (block scales) and elementwise passes
+// (codes, dequantized values).
+//
+//===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 
@@ -10,104 +14,6 @@
 using namespace mlir;
 using namespace rotor::attn;
 using namespace rotor::attn::lowering;
-
-Value rotor::attn::lowering::codebookTable(ImplicitLocOpBuilder &b,
-                                           KVBlockFormatAttr format) {
-  if (format.getScheme() != QuantScheme::Codebook)
-    return Value();
-  SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
-  return arith::ConstantOp::create(
-      b, DenseElementsAttr::get(
-             RankedTensorType::get({int64_t(centroids.size())}, b.getF64Type()),
-             ArrayRef<double>(centroids)));
-}
-
-Value rotor::attn::lowering::dequantizeElement(OpBuilder &b, Location loc,
-                                               KVBlockFormatAttr format,
-                                               Value table, Value code,
-                                               Value scale, Type compute,
-                                               Type storage) {
-  Value level;
-  if (table) {
-    // Codes outside the codebook (a corrupted cache) clamp to it rather
-    // than reading out of bounds.
-    int64_t entries = int64_t(1) << format.getBits();
-    Value index = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
-    index = arith::MinUIOp::create(
-        b, loc, index, arith::ConstantIndexOp::create(b, loc, entries - 1));
-    level = castFloat(b, loc, tensor::ExtractOp::create(b, loc, table, index),
-                      compute);
-  } else {
-    // |code| <= 127 is exact in every compute type.
-    level = castFloat(
-        b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), code), compute);
-  }
-  Value s = castFloat(b, loc, scale, compute);
-  return castFloat(b, loc, arith::MulFOp::create(b, loc, s, level), storage);
-}
-
-Value rotor::attn::lowering::quantizeReduceStep(OpBuilder &b, Location loc,
-                                                KVBlockFormatAttr format,
-                                                Value reduced, Value x) {
-  if (format.getScheme() == QuantScheme::Absmax)
-    return arith::MaximumFOp::create(b, loc, reduced,
-                                     math::AbsFOp::create(b, loc, x));
-  return arith::AddFOp::create(b, loc, reduced,
-                               arith::MulFOp::create(b, loc, x, x));
-}
-
-Value rotor::attn::lowering::quantizeScale(OpBuilder &b, Location loc,
-                                           KVBlockFormatAttr format,
-                                           Value reduced) {
-  Type acc = reduced.getType();
-  Value scale;
-  if (format.getScheme() == QuantScheme::Absmax) {
-    double qmax = double((1 << (format.getBits() - 1)) - 1);
-    scale =
-        arith::DivFOp::create(b, loc, reduced, floatConst(b, loc, acc, qmax));
-  } else {
-    double blockSize = double(format.getBlockSize());
-    scale = math::SqrtOp::create(
-        b, loc,
-        arith::DivFOp::create(b, loc, reduced,
-                              floatConst(b, loc, acc, blockSize)));
-  }
-  return castFloat(b, loc, scale, format.getScaleType());
-}
-
-Value rotor::attn::lowering::quantizeCode(OpBuilder &b, Location loc,
-                                          KVBlockFormatAttr format, Value x,
-                                          Value scale) {
-  Type acc = x.getType();
-  Type i8 = b.getI8Type();
-  Value zero = floatConst(b, loc, acc, 0.0);
-  Value isZero =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, scale, zero);
-  Value ratio = arith::SelectOp::create(
-      b, loc, isZero, zero, arith::DivFOp::create(b, loc, x, scale));
-  if (format.getScheme() == QuantScheme::Absmax) {
-    // Round half to even, then clamp: the stored scale was rounded, so
-    // |x| / s can exceed Q slightly.
-    double qmax = double((1 << (format.getBits() - 1)) - 1);
-    Value q = math::RoundEvenOp::create(b, loc, ratio);
-    q = arith::MinimumFOp::create(b, loc, q, floatConst(b, loc, acc, qmax));
-    q = arith::MaximumFOp::create(b, loc, q, floatConst(b, loc, acc, -qmax));
-    return arith::FPToSIOp::create(b, loc, i8, q);
-  }
-  // The index of the nearest centroid: the number of decision boundaries
-  // strictly below the value (ties go down).
-  SmallVector<double> centroids = getLloydMaxCentroids(format.getBits());
-  Value code = arith::ConstantOp::create(b, loc, b.getIntegerAttr(i8, 0));
-  for (size_t i = 0; i + 1 < centroids.size(); ++i) {
-    double boundary = 0.5 * (centroids[i] + centroids[i + 1]);
-    Value above =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, ratio,
-                              floatConst(b, loc, acc, boundary));
-    code = arith::AddIOp::create(b, loc, code,
-                                 arith::ExtUIOp::create(b, loc, i8, above));
-  }
-  return code;
-}
 
 namespace {
 

@@ -10,6 +10,8 @@
 // h floordiv (Hq / Hkv) through the indexing map; K and V are never
 // repeated in memory.
 //
+// Emits an scf.for over KV tiles of linalg.generic/linalg.fill steps.
+//
 //===----------------------------------------------------------------------===//
 
 #include "SdpaUtils.h"

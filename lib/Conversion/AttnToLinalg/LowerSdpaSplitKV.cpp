@@ -12,6 +12,8 @@
 // inside the bodies (j = s * tile + jj may run past the last key of the
 // last tile; those scores are masked), so nothing is padded or copied.
 //
+// Emits linalg.generic steps over all KV tiles at once, then a combine.
+//
 //===----------------------------------------------------------------------===//
 
 #include "SdpaUtils.h"

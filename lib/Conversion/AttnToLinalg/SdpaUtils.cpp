@@ -1,4 +1,7 @@
 //===- SdpaUtils.cpp - Pieces shared by the two SDPA lowerings ------------===//
+// Emits linalg.generic reductions and the normalization of the output.
+//
+//===----------------------------------------------------------------------===//
 
 #include "SdpaUtils.h"
 
@@ -7,14 +10,6 @@
 using namespace mlir;
 
 namespace rotor::attn::lowering {
-
-Value finiteMax(OpBuilder &b, Location loc, Value m, Type acc) {
-  Value isInf = arith::CmpFOp::create(
-      b, loc, arith::CmpFPredicate::OEQ, m,
-      floatConst(b, loc, acc, -std::numeric_limits<double>::infinity()));
-  return arith::SelectOp::create(b, loc, isInf, floatConst(b, loc, acc, 0.0),
-                                 m);
-}
 
 Value reduceInnermost(
     ImplicitLocOpBuilder &b, Value input, Value init,
@@ -29,18 +24,6 @@ Value reduceInnermost(
                yieldValue(nb, loc, combine(nb, loc, args[0], args[1]));
              })
       .getResult(0);
-}
-
-Value normalizedElement(OpBuilder &b, Location loc, Value out, Value sum,
-                        Type acc, Type storage) {
-  // A query that sees no key (possible only without causal masking on an
-  // empty KV) gets zeros.
-  Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum,
-                                      floatConst(b, loc, acc, 0.0));
-  Value quotient = arith::DivFOp::create(b, loc, out, sum);
-  Value value = arith::SelectOp::create(b, loc, empty,
-                                        floatConst(b, loc, acc, 0.0), quotient);
-  return castFloat(b, loc, value, storage);
 }
 
 Value normalizeAttention(ImplicitLocOpBuilder &b, Value out, Value sum,

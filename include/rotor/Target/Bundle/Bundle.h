@@ -18,8 +18,8 @@
 #ifndef ROTOR_TARGET_BUNDLE_BUNDLE_H
 #define ROTOR_TARGET_BUNDLE_BUNDLE_H
 
-#include "rotor/Conversion/GpuPipeline/GpuPipeline.h"
-#include "rotor/Conversion/HostPipeline/HostPipeline.h"
+#include "rotor/Pipelines/GpuPipeline.h"
+#include "rotor/Pipelines/HostPipeline.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"

@@ -1,0 +1,33 @@
+//===- AttnToLinalg.h - attn ops to linalg, tensor and scf ------*- C++ -*-===//
+//
+// The value-semantic lowering of attn ops (convert-attn-to-linalg), as
+// pattern sets other passes can reuse. Workgroup kernels are not here: they
+// are built by rotor-lower-workgroup-kernels (Codegen/Kernels) from the
+// decision rotor-select-kernel-config records.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H
+#define ROTOR_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace rotor::attn::lowering {
+
+/// Registers the lowering patterns of each op family.
+void populateLinearLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateDataMovementLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
+void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
+                                  int64_t kvTileSize);
+void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
+                                       int64_t kvTileSize);
+
+} // namespace rotor::attn::lowering
+
+#endif // ROTOR_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H

@@ -1,0 +1,259 @@
+//===- MapWorkgroupLoopsToGpu.cpp - Block-mapped loops as gpu.launch ------===//
+//
+// Lowerings that write a kernel for a workgroup (LowerSdpaWorkgroupTiled)
+// express it as an scf.forall mapped to #gpu.block whose body allocates its
+// shared buffers with memref.alloca and runs thread phases (scf.forall
+// mapped to #gpu.thread<x>). Upstream's convert-parallel-loops-to-gpu maps
+// one nest of parallel loops per launch and cannot sequence several thread
+// loops with barriers or place buffers in workgroup memory; this pass does
+// exactly that, and nothing else.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Codegen/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+namespace rotor {
+#define GEN_PASS_DEF_MAPWORKGROUPLOOPSTOGPU
+#include "rotor/Codegen/Passes.h.inc"
+} // namespace rotor
+
+using namespace mlir;
+
+namespace {
+
+template <typename MappingAttr> bool isMappedTo(scf::ParallelOp loop) {
+  auto mapping = loop->getAttrOfType<ArrayAttr>("mapping");
+  return mapping && !mapping.empty() &&
+         llvm::all_of(mapping, [](Attribute a) { return isa<MappingAttr>(a); });
+}
+
+bool isConstant(Value v, int64_t n) {
+  auto c = getConstantIntValue(v);
+  return c && *c == n;
+}
+
+struct MapWorkgroupLoopsToGpuPass
+    : rotor::impl::MapWorkgroupLoopsToGpuBase<MapWorkgroupLoopsToGpuPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (blockSize < 1 || blockSize > 1024) {
+      getOperation().emitError()
+          << "rotor-map-workgroup-loops-to-gpu: block-size must be in "
+             "[1, 1024], got "
+          << blockSize.getValue();
+      return signalPassFailure();
+    }
+    SmallVector<scf::ParallelOp> blocks;
+    getOperation().walk<WalkOrder::PreOrder>([&](scf::ParallelOp loop) {
+      if (isMappedTo<gpu::GPUBlockMappingAttr>(loop)) {
+        blocks.push_back(loop);
+        return WalkResult::skip();
+      }
+      return WalkResult::advance();
+    });
+    for (scf::ParallelOp loop : blocks)
+      if (failed(convert(loop)))
+        return signalPassFailure();
+  }
+
+  LogicalResult convert(scf::ParallelOp loop) {
+    auto mapping = loop->getAttrOfType<ArrayAttr>("mapping");
+    if (loop.getNumLoops() > 3 || !loop.getInitVals().empty())
+      return loop.emitOpError("a block-mapped loop must have at most 3 dims "
+                              "and no reductions");
+    for (auto [lb, step] : llvm::zip(loop.getLowerBound(), loop.getStep()))
+      if (!isConstant(lb, 0) || !isConstant(step, 1))
+        return loop.emitOpError(
+            "a block-mapped loop must start at 0 with step 1");
+
+    // Workgroup buffers: static allocas directly in the body, or in an
+    // alloca scope there.
+    Block *body = loop.getBody();
+    SmallVector<memref::AllocaScopeOp> scopes;
+    SmallVector<memref::AllocaOp> allocas;
+    auto collect = [&](Block &block) -> LogicalResult {
+      for (auto alloca : block.getOps<memref::AllocaOp>()) {
+        if (!alloca.getType().hasStaticShape() ||
+            alloca.getType().getMemorySpace())
+          return alloca.emitOpError(
+              "a workgroup buffer must have a static shape in the default "
+              "memory space");
+        allocas.push_back(alloca);
+      }
+      return success();
+    };
+    if (failed(collect(*body)))
+      return failure();
+    for (auto scope : body->getOps<memref::AllocaScopeOp>()) {
+      if (scope.getNumResults() != 0)
+        return scope.emitOpError("a workgroup alloca scope must not yield");
+      scopes.push_back(scope);
+      if (failed(collect(scope.getBodyRegion().front())))
+        return failure();
+    }
+
+    // Reject what would run wrongly once every thread executes the body.
+    WalkResult bad = loop.getBody()->walk([&](Operation *op) {
+      if (auto inner = dyn_cast<scf::ParallelOp>(op)) {
+        if (!isMappedTo<gpu::GPUThreadMappingAttr>(inner) ||
+            inner.getNumLoops() != 1 || !inner.getInitVals().empty()) {
+          op->emitOpError("inside a block-mapped loop, parallel loops must be "
+                          "1-D thread phases (mapping [#gpu.thread<x>])");
+          return WalkResult::interrupt();
+        }
+        if (inner->getParentOfType<scf::ParallelOp>() != loop) {
+          op->emitOpError("thread phases cannot nest");
+          return WalkResult::interrupt();
+        }
+      }
+      if (isa<memref::AllocOp, scf::ForallOp>(op)) {
+        op->emitOpError("is not supported inside a block-mapped loop");
+        return WalkResult::interrupt();
+      }
+      // Code between phases runs in every thread: a store there to a
+      // workgroup buffer would race with itself.
+      Value stored;
+      if (auto store = dyn_cast<memref::StoreOp>(op))
+        stored = store.getMemRef();
+      else if (auto store = dyn_cast<vector::StoreOp>(op))
+        stored = store.getBase();
+      if (stored && llvm::any_of(allocas, [&](memref::AllocaOp a) {
+            return a.getResult() == stored;
+          })) {
+        auto phase = op->getParentOfType<scf::ParallelOp>();
+        if (phase == loop) {
+          op->emitOpError("writes a workgroup buffer outside a thread phase");
+          return WalkResult::interrupt();
+        }
+      }
+      if (auto alloca = dyn_cast<memref::AllocaOp>(op);
+          alloca && !llvm::is_contained(allocas, alloca)) {
+        op->emitOpError("a workgroup buffer must be allocated at the top of "
+                        "the block-mapped loop");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (bad.wasInterrupted())
+      return failure();
+
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    MLIRContext *ctx = b.getContext();
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value grid[3] = {one, one, one};
+    for (auto [dim, attr] : llvm::enumerate(mapping)) {
+      unsigned id = static_cast<unsigned>(
+          cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
+      if (id > 2 || grid[id] != one)
+        return loop.emitOpError("each block dim x, y, z may be mapped once");
+      grid[id] = loop.getUpperBound()[dim];
+    }
+    auto workgroup =
+        gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+    SmallVector<Type> buffers;
+    for (memref::AllocaOp alloca : allocas) {
+      MemRefType type = alloca.getType();
+      buffers.push_back(MemRefType::get(type.getShape(), type.getElementType(),
+                                        type.getLayout(), workgroup));
+    }
+    Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+    auto launch = gpu::LaunchOp::create(
+        b, loc, grid[0], grid[1], grid[2], threads, one, one,
+        /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+        /*asyncDependencies=*/{}, buffers);
+    Block &launchBody = launch.getBody().front();
+    b.setInsertionPointToEnd(&launchBody);
+    auto terminator = gpu::TerminatorOp::create(b, loc);
+
+    // Move the body in; the block ids replace the induction variables.
+    launchBody.getOperations().splice(terminator->getIterator(),
+                                      body->getOperations(), body->begin(),
+                                      std::prev(body->end()));
+    gpu::KernelDim3 ids = launch.getBlockIds();
+    Value idValues[3] = {ids.x, ids.y, ids.z};
+    for (auto [dim, attr] : llvm::enumerate(mapping)) {
+      unsigned id = static_cast<unsigned>(
+          cast<gpu::GPUBlockMappingAttr>(attr).getBlock());
+      loop.getInductionVars()[dim].replaceAllUsesWith(idValues[id]);
+    }
+    for (auto [alloca, buffer] :
+         llvm::zip(allocas, launch.getWorkgroupAttributions())) {
+      alloca.getResult().replaceAllUsesWith(buffer);
+      alloca.erase();
+    }
+    // The scopes only bounded the host's stack; their ops run in the kernel.
+    for (memref::AllocaScopeOp scope : scopes) {
+      Block &inner = scope.getBodyRegion().front();
+      launchBody.getOperations().splice(scope->getIterator(),
+                                        inner.getOperations(), inner.begin(),
+                                        std::prev(inner.end()));
+      scope.erase();
+    }
+
+    // Thread phases: a loop strided by the block size, then a barrier.
+    // A phase right after code that read a workgroup buffer (in every
+    // thread) also waits before it starts, lest it overwrite what a slower
+    // thread has yet to read.
+    SmallVector<scf::ParallelOp> phases;
+    launch.getBody().walk([&](scf::ParallelOp p) { phases.push_back(p); });
+    auto readsWorkgroupMemory = [&](Operation *op) {
+      return op
+          ->walk([&](Operation *inner) {
+            Value read;
+            if (auto load = dyn_cast<memref::LoadOp>(inner))
+              read = load.getMemRef();
+            else if (auto load = dyn_cast<vector::LoadOp>(inner))
+              read = load.getBase();
+            if (read &&
+                llvm::is_contained(launch.getWorkgroupAttributions(), read))
+              return WalkResult::interrupt();
+            return WalkResult::advance();
+          })
+          .wasInterrupted();
+    };
+    Value tid = nullptr;
+    for (scf::ParallelOp phase : phases) {
+      b.setInsertionPointToStart(&launchBody);
+      if (!tid)
+        tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+      for (Operation *before = phase->getPrevNode();
+           before && !isa<gpu::BarrierOp, scf::ParallelOp>(before);
+           before = before->getPrevNode()) {
+        if (readsWorkgroupMemory(before)) {
+          b.setInsertionPoint(phase);
+          gpu::BarrierOp::create(b, phase.getLoc());
+          break;
+        }
+      }
+      b.setInsertionPoint(phase);
+      Location pl = phase.getLoc();
+      Value lb = phase.getLowerBound()[0], ub = phase.getUpperBound()[0],
+            step = phase.getStep()[0];
+      Value start = arith::AddIOp::create(
+          b, pl, lb, arith::MulIOp::create(b, pl, tid, step));
+      Value stride = arith::MulIOp::create(b, pl, step, threads);
+      auto strided = scf::ForOp::create(b, pl, start, ub, stride);
+      Block *forBody = strided.getBody();
+      forBody->getOperations().splice(
+          forBody->begin(), phase.getBody()->getOperations(),
+          phase.getBody()->begin(), std::prev(phase.getBody()->end()));
+      phase.getInductionVars()[0].replaceAllUsesWith(strided.getInductionVar());
+      b.setInsertionPointAfter(strided);
+      gpu::BarrierOp::create(b, pl);
+      phase.erase();
+    }
+    loop.erase();
+    return success();
+  }
+};
+
+} // namespace

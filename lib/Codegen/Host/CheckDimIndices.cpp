@@ -1,0 +1,93 @@
+//===- CheckDimIndices.cpp - Constant dim indices within the rank ----------===//
+
+#include "rotor/Codegen/Passes.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+namespace rotor {
+#define GEN_PASS_DEF_CHECKDIMINDICES
+#define GEN_PASS_DEF_CHECKSTATICSIZES
+#include "rotor/Codegen/Passes.h.inc"
+} // namespace rotor
+
+using namespace mlir;
+
+namespace {
+
+/// Fails on `op` when its constant index is outside [0, rank of `source`).
+LogicalResult checkIndex(Operation *op, Value source, Value index) {
+  auto shaped = dyn_cast<ShapedType>(source.getType());
+  std::optional<int64_t> constant = getConstantIntValue(index);
+  if (!shaped || !shaped.hasRank() || !constant)
+    return success();
+  if (*constant >= 0 && *constant < shaped.getRank())
+    return success();
+  return op->emitError() << "dim index " << *constant
+                         << " is outside the rank " << shaped.getRank()
+                         << " of " << shaped;
+}
+
+struct CheckDimIndicesPass
+    : rotor::impl::CheckDimIndicesBase<CheckDimIndicesPass> {
+  void runOnOperation() override {
+    WalkResult result = getOperation()->walk([](Operation *op) {
+      LogicalResult ok = success();
+      if (auto dim = dyn_cast<tensor::DimOp>(op))
+        ok = checkIndex(op, dim.getSource(), dim.getIndex());
+      else if (auto dim = dyn_cast<memref::DimOp>(op))
+        ok = checkIndex(op, dim.getSource(), dim.getIndex());
+      return failed(ok) ? WalkResult::interrupt() : WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+/// Whether the static extents of `type` times its element size fit int64.
+bool bytesFit(ShapedType type) {
+  if (!type.hasRank())
+    return true;
+  uint64_t bits = type.getElementType().isIntOrIndexOrFloat()
+                      ? type.getElementTypeBitWidth()
+                      : 64;
+  uint64_t bytes = std::max<uint64_t>(1, bits / 8);
+  for (int64_t d : type.getShape())
+    if (!ShapedType::isDynamic(d) &&
+        (__builtin_mul_overflow(bytes, uint64_t(d), &bytes) ||
+         bytes > uint64_t(INT64_MAX)))
+      return false;
+  return true;
+}
+
+struct CheckStaticSizesPass
+    : rotor::impl::CheckStaticSizesBase<CheckStaticSizesPass> {
+  void runOnOperation() override {
+    auto tooLarge = [](Value v) {
+      auto type = dyn_cast<ShapedType>(v.getType());
+      return type && !bytesFit(type);
+    };
+    WalkResult result = getOperation()->walk([&](Operation *op) {
+      for (Region &region : op->getRegions())
+        for (Block &block : region)
+          for (BlockArgument arg : block.getArguments())
+            if (tooLarge(arg)) {
+              op->emitError() << "argument " << arg.getArgNumber() << " of type "
+                              << arg.getType()
+                              << " has more bytes than int64 can count";
+              return WalkResult::interrupt();
+            }
+      for (Value result : op->getResults())
+        if (tooLarge(result)) {
+          op->emitError() << "result of type " << result.getType()
+                          << " has more bytes than int64 can count";
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,398 @@
+//===- LowerLinearWorkgroupGemv.cpp - Decode attn.linear as a GEMV kernel -===//
+//
+// A decode step projects a handful of tokens: reading W once is the whole
+// cost. One thread per output (the loop-level form) gives a 3584-wide
+// projection 3584 threads, 28 blocks on a 132-SM GPU, each thread walking
+// its own W row. Here a workgroup owns 4 outputs and its 128 threads split
+// each W row between 32 lanes: lane l reads 16 bytes at element
+// (c * 32 + l) * vw of chunk c, so a warp reads 512 contiguous bytes of one
+// row per step, and the lanes' partial sums meet in workgroup memory, added
+// in lane order to the widened bias. The form is the workgroup-tiled
+// kernels' (block-mapped scf.forall, allocas, thread phases); the host runs
+// it too.
+//
+// The order of the sum differs from LowerLinear's (per lane, then across
+// lanes, bias last), as any parallel reduction's does; each lane's order is
+// fixed, whether its loads are vectors or scalars.
+//
+// A Q or K projection that only feeds a RoPE maps its outputs to
+// workgroups by RoPE pairs instead (two pairs of one head each), so that
+// the last phase can rotate each pair from the sums it just formed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+#include "WorkgroupKernel.h"
+
+#include "rotor/Dialect/Attn/Utils/OpChains.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// Outputs per workgroup, lanes per output (a warp).
+constexpr int64_t kOutputs = 4, kLanes = 32;
+/// Tokens up to this (static) count are decode-shaped; the GEMM takes more.
+constexpr int64_t kMaxTokens = 15;
+
+/// Whether `op` is decode-shaped: a few static tokens, a static W.
+LogicalResult matchGemvShapes(LinearOp op, PatternRewriter &rewriter) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  if (xType.isDynamicDim(0) || xType.getDimSize(0) > kMaxTokens ||
+      xType.getDimSize(0) < 1)
+    return rewriter.notifyMatchFailure(op, "not decode-shaped");
+  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
+    return rewriter.notifyMatchFailure(op, "dynamic weight shape");
+  return success();
+}
+
+/// The output column that output `r` (of kOutputs) of workgroup `block`
+/// computes.
+using ColumnOf =
+    function_ref<Value(OpBuilder &, Location, Value block, Value r)>;
+/// The last phases of a workgroup, given its index and `sumOf(b, loc, t, r)`,
+/// the bias plus the lanes' sums of output r for token t (in the accumulate
+/// type, lanes in order).
+using GemvEpilogue = function_ref<void(
+    ImplicitLocOpBuilder &wb, Value block,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> sumOf)>;
+
+/// The GEMV kernel of `op` over `blocks` workgroups of kOutputs outputs.
+void emitWorkgroupGemv(ImplicitLocOpBuilder &b, LinearOp op, int64_t blocks,
+                       ColumnOf columnOf, GemvEpilogue epilogue) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  Type compute = op.getPrecision().getCompute();
+  Type acc = op.getPrecision().getAccumulate();
+  Type wElem = wType.getElementType();
+  const int64_t tokens = xType.getDimSize(0);
+  const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
+  // Elements per lane load: 16 bytes where W rows are whole vectors.
+  int64_t vw = 16 / bytesOf(wElem);
+  if (e % vw)
+    vw = 1;
+  const int64_t chunks = llvm::divideCeil(e, kLanes * vw);
+
+  auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(bb, loc, v);
+  };
+  Value x = readOnlyBuffer(b, op.getInput()),
+        w = readOnlyBuffer(b, op.getWeight());
+  Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
+
+  // W rows 16-byte aligned, decided once on the host.
+  Value aligned = vw > 1 ? rowsAligned16(b, w, vw) : Value();
+
+  workgroupLoop(
+      b, {b.getIndexAttr(blocks)},
+      [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+        Location loc = wb.getLoc();
+        Value block = ivs[0];
+        Value partial = memref::AllocaOp::create(
+            wb, MemRefType::get({tokens, kOutputs, kLanes}, acc));
+
+        // Each lane's partial sums of its slices of one W row.
+        threadPhase(
+            wb, loc, kOutputs * kLanes,
+            [&](ImplicitLocOpBuilder &ib, Value it) {
+              auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
+              Value r = arith::DivUIOp::create(ib, it, ci(kLanes));
+              Value lane = arith::RemUIOp::create(ib, it, ci(kLanes));
+              Value col = columnOf(ib, ib.getLoc(), block, r);
+              Value zero = floatConst(ib, ib.getLoc(), acc, 0.0);
+              SmallVector<Value> zeros(tokens, zero);
+              Value exists = arith::CmpIOp::create(
+                  ib, arith::CmpIPredicate::ult, col, ci(n));
+              auto sums = scf::IfOp::create(
+                  ib, exists,
+                  [&](OpBuilder &tb, Location tl) {
+                    auto loop = scf::ForOp::create(
+                        tb, tl, idx(tb, tl, 0), idx(tb, tl, chunks),
+                        idx(tb, tl, 1), zeros,
+                        [&](OpBuilder &fb, Location fl, Value c, ValueRange s) {
+                          Value e0 = arith::MulIOp::create(
+                              fb, fl,
+                              arith::AddIOp::create(
+                                  fb, fl,
+                                  arith::MulIOp::create(fb, fl, c,
+                                                        idx(fb, fl, kLanes)),
+                                  lane),
+                              idx(fb, fl, vw));
+                          Value inside = arith::CmpIOp::create(
+                              fb, fl, arith::CmpIPredicate::ult, e0,
+                              idx(fb, fl, e));
+                          // The vw weights at e0, as vectors or scalars.
+                          auto accumulate = [&](OpBuilder &ab, Location al,
+                                                ArrayRef<Value> weights) {
+                            SmallVector<Value> next(s.begin(), s.end());
+                            for (int64_t m = 0; m < vw; ++m) {
+                              Value em = arith::AddIOp::create(ab, al, e0,
+                                                               idx(ab, al, m));
+                              for (int64_t t = 0; t < tokens; ++t) {
+                                Value xv = memref::LoadOp::create(
+                                    ab, al, x, ValueRange{idx(ab, al, t), em});
+                                next[t] = multiplyAccumulate(
+                                    ab, al, next[t], xv,
+                                    fromCarrier(ab, al, weights[m], wElem),
+                                    compute, acc);
+                              }
+                            }
+                            scf::YieldOp::create(ab, al, next);
+                          };
+                          auto scalarWeights = [&](OpBuilder &vb, Location vl) {
+                            SmallVector<Value> weights;
+                            for (int64_t m = 0; m < vw; ++m)
+                              weights.push_back(toCarrier(
+                                  vb, vl,
+                                  memref::LoadOp::create(
+                                      vb, vl, w,
+                                      ValueRange{col, arith::AddIOp::create(
+                                                          vb, vl, e0,
+                                                          idx(vb, vl, m))})));
+                            return weights;
+                          };
+                          auto step = scf::IfOp::create(
+                              fb, fl, inside,
+                              [&](OpBuilder &sb, Location sl) {
+                                if (vw == 1) {
+                                  accumulate(sb, sl, scalarWeights(sb, sl));
+                                  return;
+                                }
+                                auto loads = scf::IfOp::create(
+                                    sb, sl, aligned,
+                                    [&](OpBuilder &vb, Location vl) {
+                                      accumulate(vb, vl,
+                                                 loadAlignedVector(
+                                                     vb, vl, w,
+                                                     ValueRange{col, e0}, vw));
+                                    },
+                                    [&](OpBuilder &vb, Location vl) {
+                                      accumulate(vb, vl, scalarWeights(vb, vl));
+                                    });
+                                scf::YieldOp::create(sb, sl,
+                                                     loads.getResults());
+                              },
+                              [&](OpBuilder &sb, Location sl) {
+                                scf::YieldOp::create(sb, sl, s);
+                              });
+                          scf::YieldOp::create(fb, fl, step.getResults());
+                        });
+                    scf::YieldOp::create(tb, tl, loop.getResults());
+                  },
+                  [&](OpBuilder &tb, Location tl) {
+                    scf::YieldOp::create(tb, tl, zeros);
+                  });
+              for (int64_t t = 0; t < tokens; ++t)
+                memref::StoreOp::create(ib, sums.getResult(t), partial,
+                                        ValueRange{ci(t), r, lane});
+            });
+
+        // Bias plus the lanes' sums in lane order.
+        auto sumOf = [&](OpBuilder &tb, Location tl, Value t, Value r) {
+          Value sum = floatConst(tb, tl, acc, 0.0);
+          auto loop = scf::ForOp::create(
+              tb, tl, idx(tb, tl, 0), idx(tb, tl, kLanes), idx(tb, tl, 1),
+              ValueRange{sum},
+              [&](OpBuilder &fb, Location fl, Value l, ValueRange s) {
+                Value p = memref::LoadOp::create(fb, fl, partial,
+                                                 ValueRange{t, r, l});
+                scf::YieldOp::create(
+                    fb, fl, ValueRange{arith::AddFOp::create(fb, fl, s[0], p)});
+              });
+          sum = loop.getResult(0);
+          if (bias)
+            sum = arith::AddFOp::create(
+                tb, tl,
+                castFloat(
+                    tb, tl,
+                    memref::LoadOp::create(
+                        tb, tl, bias, ValueRange{columnOf(tb, tl, block, r)}),
+                    acc),
+                sum);
+          return sum;
+        };
+        epilogue(wb, block, sumOf);
+      });
+}
+
+struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
+  LowerLinearToWorkgroupGemv(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(matchGemvShapes(op, rewriter)))
+      return failure();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    Type storage = resultType.getElementType();
+    const int64_t tokens = resultType.getDimSize(0);
+    const int64_t n = resultType.getDimSize(1);
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value y = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), storage));
+    auto columnOf = [](OpBuilder &cb, Location cl, Value block, Value r) {
+      return arith::AddIOp::create(
+                 cb, cl,
+                 arith::MulIOp::create(
+                     cb, cl, block,
+                     arith::ConstantIndexOp::create(cb, cl, kOutputs)),
+                 r)
+          .getResult();
+    };
+    emitWorkgroupGemv(
+        b, op, llvm::divideCeil(n, kOutputs), columnOf,
+        [&](ImplicitLocOpBuilder &wb, Value block, auto sumOf) {
+          // Each output that exists, rounded once.
+          threadPhase(
+              wb, wb.getLoc(), tokens * kOutputs,
+              [&](ImplicitLocOpBuilder &ib, Value it) {
+                Value count = arith::ConstantIndexOp::create(ib, kOutputs);
+                Value t = arith::DivUIOp::create(ib, it, count);
+                Value r = arith::RemUIOp::create(ib, it, count);
+                Value col = columnOf(ib, ib.getLoc(), block, r);
+                Value exists = arith::CmpIOp::create(
+                    ib, arith::CmpIPredicate::ult, col,
+                    arith::ConstantIndexOp::create(ib, n));
+                scf::IfOp::create(ib, exists, [&](OpBuilder &tb, Location tl) {
+                  memref::StoreOp::create(
+                      tb, tl, castFloat(tb, tl, sumOf(tb, tl, t, r), storage),
+                      y, ValueRange{t, col});
+                  scf::YieldOp::create(tb, tl);
+                });
+              });
+        });
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               b, resultType, y, /*restrict=*/true,
+                               /*writable=*/true));
+    return success();
+  }
+};
+
+/// rope(expand_shape(linear(x, W, b))) of a decode step where the
+/// projection feeds only the RoPE (the Q and K paths): the GEMV with each
+/// workgroup's 4 outputs two RoPE pairs of one head, whose last phase
+/// rounds each pair to the projection's type and rotates it. The RoPE
+/// kernel and the unrotated projection's round trip through memory are
+/// gone; the arithmetic is the GEMV's and the RoPE's, bit for bit.
+struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
+  LowerLinearWithRopeToWorkgroupGemv(MLIRContext *ctx)
+      // Preferred over the plain GEMV.
+      : OpRewritePattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult matchAndRewrite(LinearOp linear,
+                                PatternRewriter &rewriter) const override {
+    if (failed(matchGemvShapes(linear, rewriter)))
+      return failure();
+    FailureOr<ProjectionIntoRope> chain =
+        matchProjectionIntoRope(linear, rewriter);
+    if (failed(chain))
+      return failure();
+    auto [expand, rope] = *chain;
+    auto resultType = cast<RankedTensorType>(rope.getType());
+    const int64_t tokens = resultType.getDimSize(0);
+    const int64_t heads = resultType.getDimSize(1),
+                  d = resultType.getDimSize(2);
+    // Two pairs per workgroup.
+    if (ShapedType::isDynamic(heads) || d % 4)
+      return rewriter.notifyMatchFailure(linear,
+                                         "head dim not a multiple of 4");
+
+    rewriter.setInsertionPoint(rope);
+    ImplicitLocOpBuilder b(rope.getLoc(), rewriter);
+    RopeEmitter emitter(b, rope);
+    Value positions = readOnlyBuffer(b, rope.getPositions());
+    Value out = memref::AllocOp::create(
+        b, MemRefType::get(resultType.getShape(), resultType.getElementType()));
+    Type storage = cast<RankedTensorType>(linear.getType()).getElementType();
+    auto idx = [](OpBuilder &cb, Location cl, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(cb, cl, v);
+    };
+    auto pairDims = [&](OpBuilder &cb, Location cl, Value q) {
+      return emitter.pairDims(cb, cl, q);
+    };
+    // Workgroup `block` is head block / (D/4), pairs 2 (block % (D/4)) + p
+    // for its outputs 2p (first of the pair) and 2p + 1 (second).
+    auto headOf = [&](OpBuilder &cb, Location cl, Value block) {
+      return arith::DivUIOp::create(cb, cl, block, idx(cb, cl, d / 4))
+          .getResult();
+    };
+    auto pairOf = [&](OpBuilder &cb, Location cl, Value block, Value p) {
+      return arith::AddIOp::create(
+                 cb, cl,
+                 arith::MulIOp::create(
+                     cb, cl,
+                     arith::RemUIOp::create(cb, cl, block, idx(cb, cl, d / 4)),
+                     idx(cb, cl, 2)),
+                 p)
+          .getResult();
+    };
+    auto columnOf = [&](OpBuilder &cb, Location cl, Value block, Value out) {
+      Value p = arith::DivUIOp::create(cb, cl, out, idx(cb, cl, 2));
+      auto [ja, jb] = pairDims(cb, cl, pairOf(cb, cl, block, p));
+      Value second = arith::CmpIOp::create(
+          cb, cl, arith::CmpIPredicate::ne,
+          arith::RemUIOp::create(cb, cl, out, idx(cb, cl, 2)), idx(cb, cl, 0));
+      Value j = arith::SelectOp::create(cb, cl, second, jb, ja);
+      return arith::AddIOp::create(cb, cl,
+                                   arith::MulIOp::create(cb, cl,
+                                                         headOf(cb, cl, block),
+                                                         idx(cb, cl, d)),
+                                   j)
+          .getResult();
+    };
+    emitWorkgroupGemv(
+        b, linear, heads * (d / 4), columnOf,
+        [&](ImplicitLocOpBuilder &wb, Value block, auto sumOf) {
+          // One thread per (token, pair): both rounded, then both rotated.
+          threadPhase(
+              wb, wb.getLoc(), tokens * 2,
+              [&](ImplicitLocOpBuilder &ib, Value it) {
+                Location l = ib.getLoc();
+                Value t = arith::DivUIOp::create(ib, it, idx(ib, l, 2));
+                Value p = arith::RemUIOp::create(ib, it, idx(ib, l, 2));
+                auto [ja, jb] = pairDims(ib, l, pairOf(ib, l, block, p));
+                Value first = arith::MulIOp::create(ib, p, idx(ib, l, 2));
+                Value second = arith::AddIOp::create(ib, first, idx(ib, l, 1));
+                Value va = castFloat(ib, l, sumOf(ib, l, t, first), storage);
+                Value vb = castFloat(ib, l, sumOf(ib, l, t, second), storage);
+                auto partner = [&](Value dim) -> Value {
+                  Value isA = arith::CmpIOp::create(
+                      ib, l, arith::CmpIPredicate::eq, dim, ja);
+                  return arith::SelectOp::create(ib, l, isA, va, vb);
+                };
+                Value position = memref::LoadOp::create(ib, positions, t);
+                Value ra = emitter.emit(ib, l, ja, va, partner, position);
+                Value rb = emitter.emit(ib, l, jb, vb, partner, position);
+                Value head = headOf(ib, l, block);
+                memref::StoreOp::create(ib, ra, out, ValueRange{t, head, ja});
+                memref::StoreOp::create(ib, rb, out, ValueRange{t, head, jb});
+              });
+        });
+    rewriter.replaceOp(rope, bufferization::ToTensorOp::create(
+                                 b, resultType, out, /*restrict=*/true,
+                                 /*writable=*/true));
+    rewriter.eraseOp(expand);
+    rewriter.eraseOp(linear);
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateWorkgroupGemvPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerLinearToWorkgroupGemv, LowerLinearWithRopeToWorkgroupGemv>(
+      patterns.getContext());
+}

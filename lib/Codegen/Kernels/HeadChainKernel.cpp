@@ -1,0 +1,83 @@
+//===- LowerHeadChainWorkgroup.cpp - Per-head op chains as one kernel -----===//
+//
+// A chain of per-head ops (HeadTileEpilogue.h) that no GEMM finishes (after
+// a decode GEMV, or on a tensor that is not a projection) would otherwise be
+// a kernel per op and, for a rotation, one per butterfly stage: log2(G) + 2
+// launches, each a round trip through memory. Here it is one workgroup
+// kernel: a block stages a few tokens of one head into an f32 workgroup
+// buffer and runs the chain's phases on it, writing only the chain's
+// results. A RoPE alone keeps its own lowering, already one elementwise
+// kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "HeadTileEpilogue.h"
+#include "Kernels.h"
+#include "WorkgroupKernel.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// Tokens per block (fewer when the call has fewer).
+constexpr int64_t kRows = 8;
+
+struct LowerHeadChainToWorkgroupTiles : RewritePattern {
+  LowerHeadChainToWorkgroupTiles(MLIRContext *ctx)
+      // Preferred over lowering the chain's ops one by one.
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/2, ctx) {}
+
+  LogicalResult matchAndRewrite(Operation *op,
+                                PatternRewriter &rewriter) const override {
+    if (!isa<RopeOp, HadamardOp, QuantizeOp>(op))
+      return failure();
+    Type f32 = rewriter.getF32Type();
+    FailureOr<HeadChain> chain = matchHeadChain(op, f32, rewriter);
+    if (failed(chain))
+      return failure();
+    if (!chain->hadamard && !chain->quantize)
+      return rewriter.notifyMatchFailure(
+          op, "a RoPE alone is one elementwise kernel already");
+    auto type = cast<RankedTensorType>(chain->input.getType());
+    if (type.getElementType().getIntOrFloatBitWidth() > 32)
+      return rewriter.notifyMatchFailure(op, "input wider than f32");
+    int64_t heads = type.getDimSize(1), d = type.getDimSize(2);
+    int64_t rows = type.isDynamicDim(0)
+                       ? kRows
+                       : std::clamp<int64_t>(type.getDimSize(0), 1, kRows);
+    if (rows * d * bytesOf(f32) > 48 * 1024 || heads > 65535)
+      return rewriter.notifyMatchFailure(op, "head does not fit a block");
+
+    rewriter.setInsertionPoint(chain->last());
+    ImplicitLocOpBuilder b(chain->last()->getLoc(), rewriter);
+    Value tokens = tensor::DimOp::create(b, chain->input, 0);
+    HeadTileEpilogue epilogue(b, *chain, tokens, f32, /*readsInput=*/true);
+    OpFoldResult rowTiles =
+        type.isDynamicDim(0)
+            ? OpFoldResult(arith::CeilDivUIOp::create(
+                  b, tokens, arith::ConstantIndexOp::create(b, rows)))
+            : b.getIndexAttr(llvm::divideCeil(type.getDimSize(0), rows));
+    workgroupLoop(b, {rowTiles, b.getIndexAttr(heads)},
+                  [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+                    Value row0 = arith::MulIOp::create(
+                        wb, ivs[0], arith::ConstantIndexOp::create(wb, rows));
+                    epilogue.emitFromInput(wb, row0, ivs[1], tokens, rows);
+                  });
+    epilogue.replaceChain(b, rewriter);
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateWorkgroupHeadChainPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerHeadChainToWorkgroupTiles>(patterns.getContext());
+}

@@ -1,0 +1,143 @@
+//===- HostPipeline.cpp - attn IR to LLVM IR for the host CPU -------------===//
+
+#include "rotor/Pipelines/HostPipeline.h"
+
+#include "rotor/Codegen/Passes.h"
+#include "rotor/Conversion/Passes.h"
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void rotor::buildLoopLevelPipeline(OpPassManager &pm,
+                                   const HostPipelineOptions &options) {
+  attn::AttnCheckRopeLayoutOptions check;
+  check.allowMismatch = options.allowRopeLayoutMismatch;
+  pm.addPass(createCheckDimIndices());
+  pm.addPass(createCheckStaticSizes());
+  pm.addPass(attn::createAttnCheckRopeLayout(check));
+  pm.addPass(attn::createAttnOutlineParams());
+  ConvertAttnToLinalgOptions lowering;
+  lowering.kvTileSize = options.kvTileSize;
+  lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
+  lowering.splitKVDecode = options.splitKVDecode;
+  LowerWorkgroupKernelsOptions kernels;
+  kernels.workgroupTiledSdpa = options.workgroupTiledSdpa;
+  kernels.workgroupTiledLinear = options.workgroupTiledLinear;
+  pm.addPass(createLowerWorkgroupKernels(kernels));
+  pm.addPass(createConvertAttnToLinalg(lowering));
+  pm.addPass(createExportEntryPoints());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // An elementwise result that is only appended to a KV cache (the decode K
+  // RoPE) is computed in the cache's rows: no append copy.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Results that are their arguments updated in place (the KV caches) leave
+  // the signature: the caller already holds them.
+  pm.addPass(createDropArgumentResults());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createFreeParallelBodyAllocs());
+  pm.addPass(mlir::createConvertBufferizationToMemRefPass());
+  pm.addPass(mlir::createForallToParallelLoopPass());
+  pm.addPass(createMemrefCopyToLinalg());
+  pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
+  // The invariant the runtime relies on: weights are never written.
+  pm.addPass(createCheckParamsReadOnly());
+}
+
+void rotor::addHostCodeToLlvm(OpPassManager &pm,
+                              std::unique_ptr<Pass> firstToLlvm, bool openMP) {
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(mlir::createLowerAffinePass());
+  pm.addPass(mlir::createSCFToControlFlowPass());
+  addExactSmallFloatEmulation(pm);
+  pm.addPass(std::move(firstToLlvm));
+  pm.addPass(mlir::createConvertMathToLLVMPass());
+  pm.addPass(mlir::createConvertMathToLibmPass());
+  pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
+  if (openMP)
+    pm.addPass(mlir::createConvertOpenMPToLLVMPass());
+  pm.addPass(mlir::createArithToLLVMConversionPass());
+  pm.addPass(mlir::createConvertIndexToLLVMPass());
+  pm.addPass(mlir::createConvertControlFlowToLLVMPass());
+  pm.addPass(mlir::createConvertFuncToLLVMPass());
+  pm.addPass(mlir::createReconcileUnrealizedCastsPass());
+}
+
+void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
+  pm.addPass(createScopeParallelLoopAllocas());
+  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(), openMP);
+}
+
+void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
+  // bf16/f16 arithmetic in f32 with exact round-to-nearest-even, the same
+  // numbers a GPU gives (DESIGN.md); math functions of bf16/f16 are
+  // evaluated in f32 and rounded once.
+  math::MathExtendToSupportedTypesOptions extend;
+  extend.targetTypeStr = "f32";
+  pm.addPass(math::createMathExtendToSupportedTypes(extend));
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = {"bf16", "f16"};
+  emulate.targetTypeStr = "f32";
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
+}
+
+void rotor::buildHostPipeline(OpPassManager &pm,
+                              const HostPipelineOptions &options) {
+  buildLoopLevelPipeline(pm, options);
+  buildHostLlvmLowering(pm);
+}
+
+namespace {
+struct HostPipelineCLOptions
+    : public PassPipelineOptions<HostPipelineCLOptions> {
+  Option<int64_t> kvTileSize{*this, "kv-tile-size",
+                             llvm::cl::desc("Keys per SDPA tile"),
+                             llvm::cl::init(64)};
+  Option<bool> splitKVDecode{
+      *this, "split-kv-decode",
+      llvm::cl::desc("Decode SDPA as split-KV attention"),
+      llvm::cl::init(false)};
+  Option<bool> workgroupTiledSdpa{
+      *this, "workgroup-tiled-sdpa",
+      llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
+      llvm::cl::init(false)};
+  Option<bool> workgroupTiledLinear{
+      *this, "workgroup-tiled-linear",
+      llvm::cl::desc("Prefill projections as workgroup-tiled GEMMs"),
+      llvm::cl::init(false)};
+};
+} // namespace
+
+void rotor::registerHostPipeline() {
+  PassPipelineRegistration<HostPipelineCLOptions>(
+      "rotor-host-pipeline",
+      "Lower attn IR to the LLVM dialect for the host CPU",
+      [](OpPassManager &pm, const HostPipelineCLOptions &cl) {
+        HostPipelineOptions options;
+        options.kvTileSize = cl.kvTileSize;
+        options.splitKVDecode = cl.splitKVDecode;
+        options.workgroupTiledSdpa = cl.workgroupTiledSdpa;
+        options.workgroupTiledLinear = cl.workgroupTiledLinear;
+        buildHostPipeline(pm, options);
+      });
+}
