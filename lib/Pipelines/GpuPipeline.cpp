@@ -46,6 +46,8 @@ void buildGpuMapping(OpPassManager &pm,
   // GPU path keeps the ops apart until it has kernels of its own for them.
   rotor::HostPipelineOptions loops = options.loops;
   loops.fuseRopeEpilogue = false;
+  loops.chip = options.chip;
+  loops.threads = options.blockSize;
   rotor::buildLoopLevelPipeline(pm, loops);
   // Workgroup kernels (block-mapped loops) become launches; each other
   // parallel loop becomes a 1-D grid of blocks of `blockSize` threads.

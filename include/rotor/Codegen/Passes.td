@@ -14,6 +14,54 @@
 
 include "mlir/Pass/PassBase.td"
 
+def SelectKernelConfig : Pass<"rotor-select-kernel-config", "mlir::ModuleOp"> {
+  let summary = "Record how each attn.sdpa, attn.linear and head chain is computed";
+  let description = [{
+    Chooses, for every `attn.sdpa`, `attn.linear` and op that starts a
+    per-head chain (RoPE, Hadamard rotation, quantization), the kernel that
+    computes it, and records the choice as its `attn.kernel` attribute
+    (`#attn.kernel<strategy, tiles...>`; see the attribute's description):
+    `rotor-lower-workgroup-kernels` and `convert-attn-to-linalg` then build
+    what it says. The choice rests on the options (which kernel families
+    are allowed: the host pipeline allows none by default, the GPU pipeline
+    all) and on one target description (`chip`: its SM count sets how many
+    workgroups a KV split aims at; 48 KiB of static shared memory bounds
+    every kernel's tiles):
+
+    * `attn.sdpa`: `workgroup_tiled` with the largest tiles that fit when
+      allowed and possible (a warning says why not otherwise), else
+      `split_kv` for one query row when allowed, else `loops`; `keys` of
+      the loop forms is `kv-tile-size`.
+    * `attn.linear`: `gemv` for 1 to 15 static tokens, `gemm` otherwise,
+      when workgroup projections are allowed and the weight is static;
+      else `loops`.
+    * head chains: `head_chain` on each op that can start one (a rotation
+      or quantization is in it), when workgroup projections are allowed.
+
+    An op that already has an `attn.kernel` attribute keeps it: this is how
+    hand-written IR forces a kernel.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "The GPU the kernels are configured for">,
+    Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
+           "Keys per tile of the loop-level SDPA forms">,
+    Option<"splitKVDecode", "split-kv-decode", "bool", /*default=*/"false",
+           "Allow split-KV attention (flash-decoding) for one query row">,
+    Option<"workgroupTiledSdpa", "workgroup-tiled-sdpa", "bool",
+           /*default=*/"false",
+           "Allow workgroup-tiled SDPA kernels (FlashAttention-2's schedule, "
+           "with KV splits when there are few row tiles)">,
+    Option<"workgroupTiledLinear", "workgroup-tiled-linear", "bool",
+           /*default=*/"false",
+           "Allow workgroup GEMM and GEMV kernels for projections, and "
+           "head-chain kernels">,
+    Option<"threads", "threads", "int64_t", /*default=*/"128",
+           "Threads per workgroup of the SDPA and head-chain kernels (the "
+           "GPU mapping's block size)">,
+  ];
+}
+
 def LowerWorkgroupKernels : Pass<"rotor-lower-workgroup-kernels", "mlir::ModuleOp"> {
   let summary = "Build workgroup kernels for attn ops (SDPA, GEMM, GEMV, head chains)";
   let description = [{
@@ -28,6 +76,11 @@ def LowerWorkgroupKernels : Pass<"rotor-lower-workgroup-kernels", "mlir::ModuleO
     epilogue or as a kernel of its own. The ops it does not build a kernel
     for are left to convert-attn-to-linalg, which runs after it.
 
+    Which op becomes which kernel, with which tiles, is the `attn.kernel`
+    attribute `rotor-select-kernel-config` records (or hand-written IR
+    sets); this pass decides nothing. An op whose recorded kernel cannot be
+    built is an error naming the op and the reason.
+
     The phases are still loops, so the host runs them one after another
     and checks their arithmetic bit for bit against convert-attn-to-linalg;
     `rotor-map-workgroup-loops-to-gpu` turns them into GPU kernels.
@@ -41,23 +94,6 @@ def LowerWorkgroupKernels : Pass<"rotor-lower-workgroup-kernels", "mlir::ModuleO
     "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect",
     "mlir::vector::VectorDialect",
-  ];
-  let options = [
-    Option<"workgroupTiledSdpa", "workgroup-tiled-sdpa", "bool",
-           /*default=*/"false",
-           "Lower an attn.sdpa with several query rows as workgroup-tiled "
-           "attention: an scf.forall over (query tile, head) mapped to GPU "
-           "blocks, whose phases (scf.forall mapped to threads) stage each "
-           "KV tile in workgroup buffers (FlashAttention-2's schedule)">,
-    Option<"workgroupTiledLinear", "workgroup-tiled-linear", "bool",
-           /*default=*/"false",
-           "Lower an attn.linear as a workgroup kernel: with more than a few "
-           "(or a dynamic number of) tokens a tiled GEMM (64x64 output tiles "
-           "per GPU block, reduction slices staged in workgroup buffers), "
-           "with up to 15 tokens a GEMV (4 outputs per block, each W row "
-           "read by a warp's 32 lanes); a per-head chain of RoPE, Hadamard "
-           "rotation and quantization runs in the GEMM's epilogue or, with "
-           "a rotation or quantization and no GEMM, as one kernel">,
   ];
 }
 

@@ -21,7 +21,10 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     over KV tiles carrying the running max, sum and output (online softmax
     in the exp2 domain, fully masked tiles skipped) or, for one query row
     (`split-kv-decode`), to split-KV attention: all tiles' max, sum and
-    output in parallel (`linalg.generic`s), then one combine.
+    output in parallel (`linalg.generic`s), then one combine. An
+    `attn.sdpa` with an `attn.kernel` config (`loops` or `split_kv`, see
+    rotor-select-kernel-config) takes the form and KV tile it names; the
+    options only serve ops without one.
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
@@ -41,11 +44,13 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
   ];
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
-           "Keys per tile of the online-softmax loop of attn.sdpa">,
+           "Keys per tile of the online-softmax loop of an attn.sdpa without "
+           "an attn.kernel config">,
     Option<"splitKVDecode", "split-kv-decode", "bool", /*default=*/"true",
-           "Lower an attn.sdpa with one query row (a decode step) as split-KV "
-           "attention (flash-decoding): every KV tile at once, then one "
-           "combine, instead of a loop over the tiles">,
+           "Lower an attn.sdpa with one query row (a decode step) and no "
+           "attn.kernel config as split-KV attention (flash-decoding): every "
+           "KV tile at once, then one combine, instead of a loop over the "
+           "tiles">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

@@ -5,6 +5,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace rotor {
 
 struct HostPipelineOptions {
@@ -28,6 +30,10 @@ struct HostPipelineOptions {
   /// Compile RoPE whose layout disagrees with its weights' row order (a
   /// warning instead of an error; see attn-check-rope-layout).
   bool allowRopeLayoutMismatch = false;
+  /// The GPU the workgroup kernels are configured for, and their threads
+  /// per workgroup (see rotor-select-kernel-config).
+  std::string chip = "sm_90";
+  int64_t threads = 128;
 };
 
 /// Appends the passes shared by the host and GPU paths, from attn IR to the

@@ -28,7 +28,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HeadTileEpilogue.h"
-#include "Kernels.h"
+#include "rotor/Codegen/Kernels/Kernels.h"
 #include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
@@ -48,12 +48,12 @@ using namespace rotor::attn::lowering;
 namespace {
 
 /// Output rows (tokens) and columns per workgroup, reduction slice.
-constexpr int64_t kTileRows = 64, kTileCols = 64, kSlice = 32;
+constexpr int64_t kTileRows = GemmGeometry::rows, kTileCols = GemmGeometry::cols,
+                  kSlice = 32;
 /// Register micro-tile of each of the 128 threads.
 constexpr int64_t kMicroRows = 4, kMicroCols = 8;
-constexpr int64_t kThreads = 128;
-/// Static tokens below this are decode-shaped.
-constexpr int64_t kMinRows = 16;
+constexpr int64_t kThreads = GemmGeometry::threads;
+static_assert(kThreads * kMicroRows * kMicroCols == kTileRows * kTileCols);
 
 /// The phases that finish a tile once its sums are complete, given the
 /// tile's first row (token) and column, the token count and the workgroup
@@ -222,27 +222,27 @@ void emitWorkgroupGemm(ImplicitLocOpBuilder &b, LinearOp op, int64_t tileRows,
       });
 }
 
-/// The checks every workgroup GEMM needs.
-LogicalResult matchGemmShapes(LinearOp op, PatternRewriter &rewriter) {
-  auto xType = cast<RankedTensorType>(op.getInput().getType());
-  auto wType = cast<RankedTensorType>(op.getWeight().getType());
-  if (!xType.isDynamicDim(0) && xType.getDimSize(0) < kMinRows)
-    return rewriter.notifyMatchFailure(op, "decode-shaped (a GEMV)");
-  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
-    return rewriter.notifyMatchFailure(op, "dynamic weight shape");
-  if (llvm::divideCeil(wType.getDimSize(0), kTileCols) > 65535)
-    return rewriter.notifyMatchFailure(op, "more column tiles than grid.y");
+/// The checks every workgroup GEMM needs: `op`'s config names this GEMM
+/// (whose geometry is fixed) and the shapes allow it.
+LogicalResult matchGemm(LinearOp op, PatternRewriter &rewriter) {
+  KernelConfigAttr config = getKernelConfig(op);
+  if (!config || config.getStrategy() != KernelStrategy::Gemm)
+    return failure();
+  if (config.getRows() != kTileRows || config.getCols() != kTileCols ||
+      config.getThreads() != kThreads)
+    return rewriter.notifyMatchFailure(
+        op, "the GEMM has 64x64 output tiles for 128 threads only");
+  if (std::string why = gemmObstacle(op); !why.empty())
+    return rewriter.notifyMatchFailure(op, why);
   return success();
 }
 
 struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
-  LowerLinearToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over the loop-level contraction where enabled.
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(LinearOp op,
                                 PatternRewriter &rewriter) const override {
-    if (failed(matchGemmShapes(op, rewriter)))
+    if (failed(matchGemm(op, rewriter)))
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     auto resultType = cast<RankedTensorType>(op.getType());
@@ -297,12 +297,12 @@ struct LowerLinearToWorkgroupTiles : OpRewritePattern<LinearOp> {
 struct LowerLinearWithHeadEpilogueToWorkgroupTiles
     : OpRewritePattern<LinearOp> {
   LowerLinearWithHeadEpilogueToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over the plain GEMM and the loop-level fusion.
-      : OpRewritePattern(ctx, /*benefit=*/3) {}
+      // Preferred over the plain GEMM.
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
 
   LogicalResult matchAndRewrite(LinearOp linear,
                                 PatternRewriter &rewriter) const override {
-    if (failed(matchGemmShapes(linear, rewriter)))
+    if (failed(matchGemm(linear, rewriter)))
       return failure();
     FailureOr<ProjectionHeadChain> matched =
         matchProjectionHeadChain(linear, rewriter);
@@ -349,6 +349,18 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
 };
 
 } // namespace
+
+std::string rotor::attn::lowering::gemmObstacle(LinearOp op) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  if (!xType.isDynamicDim(0) && xType.getDimSize(0) < GemmGeometry::minRows)
+    return "decode-shaped (a GEMV)";
+  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
+    return "dynamic weight shape";
+  if (llvm::divideCeil(wType.getDimSize(0), kTileCols) > kMaxGridY)
+    return "more column tiles than grid.y";
+  return "";
+}
 
 void rotor::attn::lowering::populateWorkgroupTiledLinearPatterns(
     RewritePatternSet &patterns) {

@@ -21,7 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Kernels.h"
+#include "rotor/Codegen/Kernels/Kernels.h"
 #include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/Utils/OpChains.h"
@@ -42,19 +42,18 @@ using namespace rotor::attn::lowering;
 namespace {
 
 /// Outputs per workgroup, lanes per output (a warp).
-constexpr int64_t kOutputs = 4, kLanes = 32;
-/// Tokens up to this (static) count are decode-shaped; the GEMM takes more.
-constexpr int64_t kMaxTokens = 15;
-
-/// Whether `op` is decode-shaped: a few static tokens, a static W.
-LogicalResult matchGemvShapes(LinearOp op, PatternRewriter &rewriter) {
-  auto xType = cast<RankedTensorType>(op.getInput().getType());
-  auto wType = cast<RankedTensorType>(op.getWeight().getType());
-  if (xType.isDynamicDim(0) || xType.getDimSize(0) > kMaxTokens ||
-      xType.getDimSize(0) < 1)
-    return rewriter.notifyMatchFailure(op, "not decode-shaped");
-  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
-    return rewriter.notifyMatchFailure(op, "dynamic weight shape");
+constexpr int64_t kOutputs = GemvGeometry::outputs, kLanes = GemvGeometry::lanes;
+/// Whether `op`'s config names this GEMV (whose geometry is fixed) and its
+/// shapes allow it.
+LogicalResult matchGemv(LinearOp op, PatternRewriter &rewriter) {
+  KernelConfigAttr config = getKernelConfig(op);
+  if (!config || config.getStrategy() != KernelStrategy::Gemv)
+    return failure();
+  if (config.getCols() != kOutputs || config.getThreads() != kOutputs * kLanes)
+    return rewriter.notifyMatchFailure(
+        op, "the GEMV has 4 outputs per workgroup of 128 threads only");
+  if (std::string why = gemvObstacle(op); !why.empty())
+    return rewriter.notifyMatchFailure(op, why);
   return success();
 }
 
@@ -228,12 +227,11 @@ void emitWorkgroupGemv(ImplicitLocOpBuilder &b, LinearOp op, int64_t blocks,
 }
 
 struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
-  LowerLinearToWorkgroupGemv(MLIRContext *ctx)
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(LinearOp op,
                                 PatternRewriter &rewriter) const override {
-    if (failed(matchGemvShapes(op, rewriter)))
+    if (failed(matchGemv(op, rewriter)))
       return failure();
     auto resultType = cast<RankedTensorType>(op.getType());
     Type storage = resultType.getElementType();
@@ -289,11 +287,11 @@ struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
 struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
   LowerLinearWithRopeToWorkgroupGemv(MLIRContext *ctx)
       // Preferred over the plain GEMV.
-      : OpRewritePattern(ctx, /*benefit=*/3) {}
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
 
   LogicalResult matchAndRewrite(LinearOp linear,
                                 PatternRewriter &rewriter) const override {
-    if (failed(matchGemvShapes(linear, rewriter)))
+    if (failed(matchGemv(linear, rewriter)))
       return failure();
     FailureOr<ProjectionIntoRope> chain =
         matchProjectionIntoRope(linear, rewriter);
@@ -390,6 +388,17 @@ struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
 };
 
 } // namespace
+
+std::string rotor::attn::lowering::gemvObstacle(LinearOp op) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  if (xType.isDynamicDim(0) || xType.getDimSize(0) > GemvGeometry::maxTokens ||
+      xType.getDimSize(0) < 1)
+    return "not decode-shaped (1 to 15 static tokens)";
+  if (wType.isDynamicDim(0) || wType.isDynamicDim(1))
+    return "dynamic weight shape";
+  return "";
+}
 
 void rotor::attn::lowering::populateWorkgroupGemvPatterns(
     RewritePatternSet &patterns) {

@@ -12,7 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HeadTileEpilogue.h"
-#include "Kernels.h"
+#include "rotor/Codegen/Kernels/Kernels.h"
 #include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
@@ -26,34 +26,49 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
-/// Tokens per block (fewer when the call has fewer).
-constexpr int64_t kRows = 8;
+/// The chain at `op` and the tokens per workgroup (at most `maxRows`,
+/// fewer when the call has fewer), or why there is no such kernel.
+FailureOr<std::pair<HeadChain, int64_t>>
+matchHeadChainKernel(Operation *op, int64_t maxRows,
+                     PatternRewriter &rewriter) {
+  if (!isa<RopeOp, HadamardOp, QuantizeOp>(op))
+    return failure();
+  Type f32 = rewriter.getF32Type();
+  FailureOr<HeadChain> chain = matchHeadChain(op, f32, rewriter);
+  if (failed(chain))
+    return failure();
+  if (!chain->hadamard && !chain->quantize)
+    return rewriter.notifyMatchFailure(
+        op, "a RoPE alone is one elementwise kernel already");
+  auto type = cast<RankedTensorType>(chain->input.getType());
+  if (type.getElementType().getIntOrFloatBitWidth() > 32)
+    return rewriter.notifyMatchFailure(op, "input wider than f32");
+  int64_t heads = type.getDimSize(1), d = type.getDimSize(2);
+  int64_t rows = type.isDynamicDim(0)
+                     ? maxRows
+                     : std::clamp<int64_t>(type.getDimSize(0), 1, maxRows);
+  if (rows * d * bytesOf(f32) > kStaticWorkgroupBytes || heads > kMaxGridY)
+    return rewriter.notifyMatchFailure(op, "head does not fit a block");
+  return std::make_pair(*chain, rows);
+}
 
 struct LowerHeadChainToWorkgroupTiles : RewritePattern {
   LowerHeadChainToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over lowering the chain's ops one by one.
-      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/2, ctx) {}
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, ctx) {}
 
   LogicalResult matchAndRewrite(Operation *op,
                                 PatternRewriter &rewriter) const override {
-    if (!isa<RopeOp, HadamardOp, QuantizeOp>(op))
+    KernelConfigAttr config = getKernelConfig(op);
+    if (!config || config.getStrategy() != KernelStrategy::HeadChain)
       return failure();
-    Type f32 = rewriter.getF32Type();
-    FailureOr<HeadChain> chain = matchHeadChain(op, f32, rewriter);
-    if (failed(chain))
+    auto matched = matchHeadChainKernel(op, config.getRows(), rewriter);
+    if (failed(matched))
       return failure();
-    if (!chain->hadamard && !chain->quantize)
-      return rewriter.notifyMatchFailure(
-          op, "a RoPE alone is one elementwise kernel already");
+    HeadChain *chain = &matched->first;
+    int64_t rows = matched->second;
     auto type = cast<RankedTensorType>(chain->input.getType());
-    if (type.getElementType().getIntOrFloatBitWidth() > 32)
-      return rewriter.notifyMatchFailure(op, "input wider than f32");
-    int64_t heads = type.getDimSize(1), d = type.getDimSize(2);
-    int64_t rows = type.isDynamicDim(0)
-                       ? kRows
-                       : std::clamp<int64_t>(type.getDimSize(0), 1, kRows);
-    if (rows * d * bytesOf(f32) > 48 * 1024 || heads > 65535)
-      return rewriter.notifyMatchFailure(op, "head does not fit a block");
+    Type f32 = rewriter.getF32Type();
+    int64_t heads = type.getDimSize(1);
 
     rewriter.setInsertionPoint(chain->last());
     ImplicitLocOpBuilder b(chain->last()->getLoc(), rewriter);
@@ -76,6 +91,26 @@ struct LowerHeadChainToWorkgroupTiles : RewritePattern {
 };
 
 } // namespace
+
+std::string rotor::attn::lowering::headChainObstacle(Operation *op) {
+  PatternRewriter rewriter(op->getContext());
+  std::string why = "not a per-head chain";
+  // The match failure's reason, for the kernel-config pass's message.
+  struct Listener : RewriterBase::Listener {
+    std::string *why;
+    void notifyMatchFailure(
+        Location, function_ref<void(Diagnostic &)> reason) override {
+      Diagnostic diag(UnknownLoc(), DiagnosticSeverity::Remark);
+      reason(diag);
+      *why = diag.str();
+    }
+  } listener;
+  listener.why = &why;
+  rewriter.setListener(&listener);
+  if (succeeded(matchHeadChainKernel(op, HeadChainGeometry::rows, rewriter)))
+    return "";
+  return why;
+}
 
 void rotor::attn::lowering::populateWorkgroupHeadChainPatterns(
     RewritePatternSet &patterns) {

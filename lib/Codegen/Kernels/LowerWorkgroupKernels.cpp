@@ -1,6 +1,6 @@
 //===- LowerWorkgroupKernels.cpp - The rotor-lower-workgroup-kernels pass -===//
 
-#include "Kernels.h"
+#include "rotor/Codegen/Kernels/Kernels.h"
 
 #include "rotor/Codegen/Passes.h"
 
@@ -22,6 +22,7 @@ namespace rotor {
 using namespace mlir;
 using namespace rotor;
 using namespace rotor::attn;
+using namespace rotor::attn::lowering;
 
 namespace {
 
@@ -30,28 +31,14 @@ struct LowerWorkgroupKernelsPass
   using Base::Base;
 
   void runOnOperation() override {
-    // Where the workgroup kernel was asked for and cannot be, say so: the
-    // loop-level form it falls back to is far slower on a GPU.
-    if (workgroupTiledSdpa)
-      getOperation().walk([](SdpaOp op) {
-        if (std::string why = lowering::workgroupTiledSdpaObstacle(op);
-            !why.empty())
-          op.emitWarning() << "lowered to the loop-level form, not a "
-                              "workgroup-tiled kernel: "
-                           << why;
-      });
-
     RewritePatternSet patterns(&getContext());
-    if (workgroupTiledLinear) {
-      lowering::populateWorkgroupTiledLinearPatterns(patterns);
-      lowering::populateWorkgroupGemvPatterns(patterns);
-      lowering::populateWorkgroupHeadChainPatterns(patterns);
-    }
-    if (workgroupTiledSdpa)
-      lowering::populateWorkgroupTiledSdpaPatterns(patterns);
+    populateWorkgroupTiledLinearPatterns(patterns);
+    populateWorkgroupGemvPatterns(patterns);
+    populateWorkgroupHeadChainPatterns(patterns);
+    populateWorkgroupTiledSdpaPatterns(patterns);
     // In program order, as the conversion that follows visits ops: a
-    // projection is matched before the RoPE/rotation chain that reads it,
-    // so that its GEMM can take the chain into its epilogue.
+    // projection is built before the RoPE/rotation chain that reads it, so
+    // that its GEMM can take the chain into its epilogue.
     GreedyRewriteConfig config;
     config.setUseTopDownTraversal(true);
     config.enableFolding(false);
@@ -59,8 +46,54 @@ struct LowerWorkgroupKernelsPass
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
                                      config)))
+      return signalPassFailure();
+
+    // A recorded workgroup kernel that was not built is an error, never a
+    // silent fallback to the loop-level form.
+    WalkResult unbuilt = getOperation().walk([](Operation *op) {
+      KernelConfigAttr config = getKernelConfig(op);
+      if (!config || config.getStrategy() == KernelStrategy::Loops ||
+          config.getStrategy() == KernelStrategy::SplitKV)
+        return WalkResult::advance();
+      op->emitOpError() << "cannot be built as its kernel " << config << ": "
+                        << whyNotBuilt(op, config);
+      return WalkResult::interrupt();
+    });
+    if (unbuilt.wasInterrupted())
       signalPassFailure();
+  }
+
+  static std::string whyNotBuilt(Operation *op, KernelConfigAttr config) {
+    std::string why;
+    switch (config.getStrategy()) {
+    case KernelStrategy::WorkgroupTiled:
+      if (auto sdpa = dyn_cast<SdpaOp>(op))
+        why = workgroupSdpaObstacle(sdpa, {config.getRows(), config.getKeys()});
+      break;
+    case KernelStrategy::Gemm:
+      if (auto linear = dyn_cast<LinearOp>(op))
+        why = config.getRows() == GemmGeometry::rows &&
+                      config.getCols() == GemmGeometry::cols &&
+                      config.getThreads() == GemmGeometry::threads
+                  ? gemmObstacle(linear)
+                  : "the GEMM has 64x64 output tiles for 128 threads only";
+      break;
+    case KernelStrategy::Gemv:
+      if (auto linear = dyn_cast<LinearOp>(op))
+        why = config.getCols() == GemvGeometry::outputs &&
+                      config.getThreads() == GemvGeometry::threads
+                  ? gemvObstacle(linear)
+                  : "the GEMV has 4 outputs per workgroup of 128 threads only";
+      break;
+    case KernelStrategy::HeadChain:
+      why = headChainObstacle(op);
+      break;
+    default:
+      break;
+    }
+    return why.empty() ? "the kernel does not apply to this op" : why;
   }
 };
 
 } // namespace
+

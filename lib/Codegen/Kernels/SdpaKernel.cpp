@@ -34,7 +34,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Kernels.h"
+#include "rotor/Codegen/Kernels/Kernels.h"
 #include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
@@ -56,40 +56,31 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
-/// Static workgroup memory a kernel may use without opting in to more.
-constexpr int64_t kWorkgroupBytes = 48 * 1024;
 /// Register micro-tile of the score and output phases: rows x columns.
 constexpr int64_t kMicroRows = 2, kMicroCols = 4;
 
-struct Tiles {
-  int64_t rows; ///< Rows per workgroup (BQ).
-  int64_t keys; ///< Keys per KV tile (BK).
-};
-
-/// The largest tiles whose buffers fit: K/V [BK][max(D, Dv) + 1], scores
-/// [BQ][BK + 1], output [BQ][Dv], m/l/alpha [BQ], positions [BQ]. BQ = BK
-/// = B, except that BQ is at most `rows` (rounded up to a power of two, at
-/// least 2) when a call has only that many rows, as decode has.
-std::optional<Tiles> chooseTiles(int64_t d, int64_t dv, Type storage, Type acc,
-                                 std::optional<int64_t> rows) {
-  for (int64_t keys : {64, 32, 16, 8}) {
-    int64_t bq = keys;
-    if (rows)
-      bq = std::min<int64_t>(
-          keys, std::max<int64_t>(2, llvm::PowerOf2Ceil(uint64_t(*rows))));
-    int64_t bytes = keys * (std::max(d, dv) + 1) * bytesOf(storage) +
-                    bq * (keys + 1) * bytesOf(acc) + bq * dv * bytesOf(acc) +
-                    3 * bq * bytesOf(acc) + bq * 8;
-    if (bytes <= kWorkgroupBytes)
-      return Tiles{bq, keys};
-  }
-  return std::nullopt;
+/// Bytes of the workgroup buffers: K/V [BK][max(D, Dv) + 1], scores
+/// [BQ][BK + 1], output [BQ][Dv], m/l/alpha [BQ], positions [BQ].
+int64_t workgroupBytes(SdpaOp op, SdpaTiles tiles) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  auto vType = cast<RankedTensorType>(op.getValue().getType());
+  int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
+  Type storage = kType.getElementType(), acc = op.getPrecision().getAccumulate();
+  return tiles.keys * (std::max(d, dv) + 1) * bytesOf(storage) +
+         tiles.rows * (tiles.keys + 1) * bytesOf(acc) +
+         tiles.rows * dv * bytesOf(acc) + 3 * tiles.rows * bytesOf(acc) +
+         tiles.rows * 8;
 }
 
-/// Workgroups the KV length is split across aim at this many in all (two
-/// waves of an H100's 132 SMs, rounded): a decode step has as few as one
-/// row tile per KV head, which alone would leave most SMs idle.
-constexpr int64_t kTargetWorkgroups = 256;
+/// The static row count ((query, query head) pairs per KV head), if any.
+std::optional<int64_t> staticRows(SdpaOp op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  if (qType.isDynamicDim(0))
+    return std::nullopt;
+  return qType.getDimSize(0) * (qType.getDimSize(1) / kType.getDimSize(1));
+}
 
 } // namespace
 
@@ -98,24 +89,52 @@ DequantizeOp rotor::attn::lowering::dequantizationReadBySdpa(Value kv) {
   return dequant && dequant->hasOneUse() ? dequant : DequantizeOp();
 }
 
-std::string rotor::attn::lowering::workgroupTiledSdpaObstacle(SdpaOp op) {
-  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+std::optional<SdpaTiles>
+rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op) {
+  // BQ = BK = B, except that BQ is at most the call's rows (rounded up to a
+  // power of two, at least 2) when it has only that many, as decode has.
+  std::optional<int64_t> rows = staticRows(op);
+  for (int64_t keys : {64, 32, 16, 8}) {
+    int64_t bq = keys;
+    if (rows)
+      bq = std::min<int64_t>(
+          keys, std::max<int64_t>(2, llvm::PowerOf2Ceil(uint64_t(*rows))));
+    if (workgroupBytes(op, {bq, keys}) <= kStaticWorkgroupBytes)
+      return SdpaTiles{bq, keys};
+  }
+  return std::nullopt;
+}
+
+std::string rotor::attn::lowering::workgroupSdpaObstacle(SdpaOp op) {
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   if (vType.getElementType() != kType.getElementType())
     return "K and V have different element types";
-  int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
-  std::optional<int64_t> rows;
-  if (!qType.isDynamicDim(0))
-    rows = qType.getDimSize(0) * (hq / hkv);
-  if (!chooseTiles(qType.getDimSize(2), vType.getDimSize(2),
-                   kType.getElementType(), op.getPrecision().getAccumulate(),
-                   rows))
+  if (kType.getDimSize(1) > kMaxGridY)
+    return "more than 65535 KV heads (grid.y)";
+  if (!largestWorkgroupSdpaTiles(op)) {
+    auto qType = cast<RankedTensorType>(op.getQuery().getType());
     return "head dims " + std::to_string(qType.getDimSize(2)) + "/" +
            std::to_string(vType.getDimSize(2)) +
            " leave no tile within 48 KiB of shared memory";
-  if (hkv > 65535)
-    return "more than 65535 KV heads (grid.y)";
+  }
+  return "";
+}
+
+std::string rotor::attn::lowering::workgroupSdpaObstacle(SdpaOp op,
+                                                         SdpaTiles tiles) {
+  if (std::string why = workgroupSdpaObstacle(op); !why.empty())
+    return why;
+  if (tiles.rows < kMicroRows || tiles.rows % kMicroRows)
+    return "rows " + std::to_string(tiles.rows) + " is not a multiple of " +
+           std::to_string(kMicroRows);
+  if (tiles.keys < kMicroCols || tiles.keys % kMicroCols)
+    return "keys " + std::to_string(tiles.keys) + " is not a multiple of " +
+           std::to_string(kMicroCols);
+  if (int64_t bytes = workgroupBytes(op, tiles); bytes > kStaticWorkgroupBytes)
+    return "tiles of " + std::to_string(tiles.rows) + " rows and " +
+           std::to_string(tiles.keys) + " keys need " + std::to_string(bytes) +
+           " bytes of shared memory, more than 48 KiB";
   return "";
 }
 
@@ -157,9 +176,7 @@ KVSource kvSource(ImplicitLocOpBuilder &b, Value operand) {
 }
 
 struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
-  LowerSdpaToWorkgroupTiles(MLIRContext *ctx)
-      // Preferred over the loop-level and split-KV forms where enabled.
-      : OpRewritePattern(ctx, /*benefit=*/4) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
@@ -173,14 +190,15 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     Type kvStorage = kType.getElementType();
     int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
     int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
-    if (std::string why = workgroupTiledSdpaObstacle(op); !why.empty())
+    KernelConfigAttr config = getKernelConfig(op);
+    if (!config || config.getStrategy() != KernelStrategy::WorkgroupTiled)
+      return failure();
+    SdpaTiles tiles{config.getRows(), config.getKeys()};
+    if (std::string why = workgroupSdpaObstacle(op, tiles); !why.empty())
       return rewriter.notifyMatchFailure(op, why);
     const int64_t group = hq / hkv;
-    std::optional<int64_t> staticRows;
-    if (!qType.isDynamicDim(0))
-      staticRows = qType.getDimSize(0) * group;
-    std::optional<Tiles> tiles = chooseTiles(d, dv, kvStorage, acc, staticRows);
-    const int64_t rowTile = tiles->rows, keyTile = tiles->keys;
+    const int64_t rowTile = tiles.rows, keyTile = tiles.keys;
+    const int64_t targetWorkgroups = config.getWorkgroups();
     const int64_t width = std::max(d, dv) + 1; // padded K/V row
     const int64_t sWidth = keyTile + 1;        // padded score row
 
@@ -208,14 +226,14 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
 
     // The KV length splits into `splits` chunks of whole KV tiles, each a
     // workgroup of its own (flash-decoding), when there are fewer than
-    // kTargetWorkgroups row tiles x KV heads. Each then leaves its rows'
+    // `targetWorkgroups` row tiles x KV heads. Each then leaves its rows'
     // partial max, sum and output in global memory for one combine.
     auto ci0 = [&](int64_t n) { return idx(b, b.getLoc(), n); };
     Value keyTiles = arith::CeilDivUIOp::create(b, tk, ci0(keyTile));
     Value wanted = arith::MaxUIOp::create(
         b, ci0(1),
         arith::DivUIOp::create(
-            b, ci0(kTargetWorkgroups),
+            b, ci0(targetWorkgroups),
             arith::MulIOp::create(
                 b, arith::MaxUIOp::create(b, rowTiles, ci0(1)), ci0(hkv))));
     Value splitsWanted = arith::MaxUIOp::create(

@@ -51,6 +51,25 @@ struct ConvertAttnToLinalgPass
                           "(attn-outline-params) before lowering");
         return WalkResult::interrupt();
       }
+      // Kernels this pass does not build, or cannot build as recorded.
+      if (KernelConfigAttr config = getKernelConfig(op)) {
+        KernelStrategy strategy = config.getStrategy();
+        if (strategy != KernelStrategy::Loops &&
+            strategy != KernelStrategy::SplitKV) {
+          op->emitOpError() << "has the workgroup kernel " << config
+                            << ", which rotor-lower-workgroup-kernels builds "
+                               "(run it first)";
+          return WalkResult::interrupt();
+        }
+        auto sdpa = dyn_cast<SdpaOp>(op);
+        if (strategy == KernelStrategy::SplitKV &&
+            (!sdpa || cast<RankedTensorType>(sdpa.getQuery().getType())
+                              .getDimSize(0) != 1)) {
+          op->emitOpError() << "has the kernel " << config
+                            << ", which needs an attn.sdpa with one query row";
+          return WalkResult::interrupt();
+        }
+      }
       return WalkResult::advance();
     });
     if (unsupported.wasInterrupted())
@@ -67,8 +86,8 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
-    if (splitKVDecode)
-      lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize);
+    lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize,
+                                                splitKVDecode);
     lowering::populateCaptureLoweringPatterns(patterns);
 
     ConversionTarget target(*ctx);

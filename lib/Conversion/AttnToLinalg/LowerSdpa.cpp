@@ -32,10 +32,16 @@ namespace {
 
 struct LowerSdpa : OpRewritePattern<SdpaOp> {
   LowerSdpa(MLIRContext *ctx, int64_t tile)
-      : OpRewritePattern(ctx), tile(tile) {}
+      : OpRewritePattern(ctx), defaultTile(tile) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
+    // The loop form of an op without a config, or whose config names it.
+    KernelConfigAttr config = getKernelConfig(op);
+    if (config && config.getStrategy() != KernelStrategy::Loops)
+      return rewriter.notifyMatchFailure(op, "its kernel config is not loops");
+    const int64_t tile =
+        config && config.getKeys() ? config.getKeys() : defaultTile;
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = b.getContext();
     Type compute = op.getPrecision().getCompute();
@@ -274,7 +280,8 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     return success();
   }
 
-  int64_t tile;
+  /// Keys per tile of an op without an attn.kernel config.
+  int64_t defaultTile;
 };
 
 } // namespace

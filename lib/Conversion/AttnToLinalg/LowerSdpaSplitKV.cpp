@@ -32,15 +32,23 @@ using namespace rotor::attn::lowering;
 namespace {
 
 struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
-  LowerDecodeSdpaAsSplitKV(MLIRContext *ctx, int64_t tile)
+  LowerDecodeSdpaAsSplitKV(MLIRContext *ctx, int64_t tile, bool withoutConfig)
       // Preferred over the tiled loop wherever it applies.
-      : OpRewritePattern(ctx, /*benefit=*/3), tile(tile) {}
+      : OpRewritePattern(ctx, /*benefit=*/3), defaultTile(tile),
+        withoutConfig(withoutConfig) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
+    // Without a config, every single-row SDPA (the option that populates
+    // this pattern asked for it); with one, what it names.
+    KernelConfigAttr config = getKernelConfig(op);
+    if (config ? config.getStrategy() != KernelStrategy::SplitKV
+               : !withoutConfig)
+      return rewriter.notifyMatchFailure(op, "split-KV was not asked for");
     auto qType = cast<RankedTensorType>(op.getQuery().getType());
     if (qType.getDimSize(0) != 1)
       return rewriter.notifyMatchFailure(op, "not a single query row");
+    const int64_t tile = config ? config.getKeys() : defaultTile;
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = b.getContext();
@@ -262,12 +270,16 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
     return success();
   }
 
-  int64_t tile;
+  /// Keys per tile of an op without an attn.kernel config.
+  int64_t defaultTile;
+  /// Whether an op without a config is lowered this way.
+  bool withoutConfig;
 };
 
 } // namespace
 
 void rotor::attn::lowering::populateSplitKVDecodeSdpaPatterns(
-    RewritePatternSet &patterns, int64_t kvTileSize) {
-  patterns.add<LowerDecodeSdpaAsSplitKV>(patterns.getContext(), kvTileSize);
+    RewritePatternSet &patterns, int64_t kvTileSize, bool withoutConfig) {
+  patterns.add<LowerDecodeSdpaAsSplitKV>(patterns.getContext(), kvTileSize,
+                                         withoutConfig);
 }

@@ -3,7 +3,7 @@
 // rotation or a quantization: a block per (row tile, head) stages its rows
 // in an f32 workgroup buffer and runs the chain's phases on it. Without the
 // workgroup kernels each op, and each butterfly stage, is a loop nest.
-// RUN: rotor-opt %s --rotor-lower-workgroup-kernels=workgroup-tiled-linear=true --convert-attn-to-linalg -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --rotor-select-kernel-config=workgroup-tiled-linear=true --rotor-lower-workgroup-kernels --convert-attn-to-linalg -split-input-file | FileCheck %s
 // RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 
 // The decode K path: one token, four heads: a 1 x 4 grid of blocks, each

@@ -4,7 +4,7 @@
 // padded workgroup buffers (16-byte loads where aligned), then 4x8
 // micro-tiles per thread accumulated in a workgroup buffer that starts at
 // the bias. A decode-shaped projection (up to 15 static tokens) is a GEMV.
-// RUN: rotor-opt %s --rotor-lower-workgroup-kernels=workgroup-tiled-linear=true --convert-attn-to-linalg -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --rotor-select-kernel-config=workgroup-tiled-linear=true --rotor-lower-workgroup-kernels --convert-attn-to-linalg -split-input-file | FileCheck %s
 // RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 
 // CHECK-LABEL: func.func @prefill(

@@ -3,10 +3,10 @@
 // blocks, whose buffers are allocas in an alloca scope and whose phases are
 // scf.foralls mapped to threads, then a combine of the splits. Head dims
 // whose tiles would not fit 48 KiB are left to the loop-level form.
-// RUN: rotor-opt %s --rotor-lower-workgroup-kernels=workgroup-tiled-sdpa=true --convert-attn-to-linalg -split-input-file | FileCheck %s
+// RUN: rotor-opt %s --rotor-select-kernel-config=workgroup-tiled-sdpa=true --rotor-lower-workgroup-kernels --convert-attn-to-linalg -split-input-file | FileCheck %s
 // RUN: rotor-opt %s --convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 // Only the op that cannot be a workgroup kernel says so.
-// RUN: rotor-opt %s --rotor-lower-workgroup-kernels=workgroup-tiled-sdpa=true --convert-attn-to-linalg -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=WARN
+// RUN: rotor-opt %s --rotor-select-kernel-config=workgroup-tiled-sdpa=true --rotor-lower-workgroup-kernels --convert-attn-to-linalg -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=WARN
 // WARN-NOT: warning
 // WARN: warning: lowered to the loop-level form, not a workgroup-tiled kernel: head dims 2048/2048 leave no tile within 48 KiB of shared memory
 // WARN-NOT: warning

@@ -23,10 +23,15 @@ void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
 void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
+/// SDPA's loop forms: each op as its `attn.kernel` config says (`loops`
+/// or `split_kv`, with its KV tile), or, without one, over tiles of
+/// `kvTileSize` keys, as split-KV attention for one query row when
+/// `splitKVWithoutConfig`.
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
-                                       int64_t kvTileSize);
+                                       int64_t kvTileSize,
+                                       bool splitKVWithoutConfig);
 
 } // namespace rotor::attn::lowering
 

@@ -187,3 +187,61 @@ LogicalResult Llama3RopeScalingAttr::verify(EmitErrorFn emitError,
                        << ")";
   return success();
 }
+
+LogicalResult KernelConfigAttr::verify(EmitErrorFn emitError,
+                                       KernelStrategy strategy, int64_t rows,
+                                       int64_t keys, int64_t cols,
+                                       int64_t threads, int64_t workgroups) {
+  StringRef name = stringifyKernelStrategy(strategy);
+  struct Param {
+    StringRef name;
+    int64_t value;
+  };
+  Param params[] = {{"rows", rows},
+                    {"keys", keys},
+                    {"cols", cols},
+                    {"threads", threads},
+                    {"workgroups", workgroups}};
+  for (const Param &p : params)
+    if (p.value < 0)
+      return emitError() << "kernel " << p.name << " must not be negative, got "
+                         << p.value;
+  // What each strategy uses; the rest must be 0 so that an attribute reads
+  // as what it does.
+  llvm::SmallVector<StringRef> used;
+  switch (strategy) {
+  case KernelStrategy::Loops:
+    used = {"keys"};
+    break;
+  case KernelStrategy::SplitKV:
+    used = {"keys"};
+    break;
+  case KernelStrategy::WorkgroupTiled:
+    used = {"rows", "keys", "threads", "workgroups"};
+    break;
+  case KernelStrategy::Gemm:
+    used = {"rows", "cols", "threads"};
+    break;
+  case KernelStrategy::Gemv:
+    used = {"cols", "threads"};
+    break;
+  case KernelStrategy::HeadChain:
+    used = {"rows", "threads"};
+    break;
+  }
+  for (const Param &p : params) {
+    bool isUsed = llvm::is_contained(used, p.name);
+    if (!isUsed && p.value != 0)
+      return emitError() << "kernel strategy " << name << " has no " << p.name
+                         << " (got " << p.value << ")";
+    if (isUsed && p.value == 0 &&
+        !(strategy == KernelStrategy::Loops && p.name == "keys"))
+      return emitError() << "kernel strategy " << name << " needs " << p.name
+                         << " >= 1";
+  }
+  if (threads && (threads % 32 || threads > 1024))
+    return emitError() << "kernel threads must be a multiple of 32 up to "
+                          "1024, got "
+                       << threads;
+  return success();
+}

@@ -265,4 +265,69 @@ def Attn_RopeScalingAttr : AnyAttrOf<[Attn_LinearRopeScalingAttr,
                                       Attn_YarnRopeScalingAttr,
                                       Attn_Llama3RopeScalingAttr]>;
 
+//===----------------------------------------------------------------------===//
+// Kernel configuration
+//===----------------------------------------------------------------------===//
+
+def Attn_KernelStrategy : I32EnumAttr<"KernelStrategy", "how an op is computed", [
+    I32EnumAttrCase<"Loops", 0, "loops">,
+    I32EnumAttrCase<"SplitKV", 1, "split_kv">,
+    I32EnumAttrCase<"WorkgroupTiled", 2, "workgroup_tiled">,
+    I32EnumAttrCase<"Gemm", 3, "gemm">,
+    I32EnumAttrCase<"Gemv", 4, "gemv">,
+    I32EnumAttrCase<"HeadChain", 5, "head_chain">]> {
+  let cppNamespace = "::rotor::attn";
+  let genSpecializedAttr = 0;
+}
+
+def Attn_KernelConfigAttr : AttrDef<Attn_Dialect, "KernelConfig"> {
+  let mnemonic = "kernel";
+  let summary = "how one op is computed: its kernel strategy and tiles";
+  let description = [{
+    The decision of `rotor-select-kernel-config`, recorded on an op as its
+    `attn.kernel` attribute; the lowerings execute it and decide nothing.
+    Hand-written IR may set it to force a kernel; a kernel that cannot be
+    built as recorded is an error, never a silent fallback.
+
+    * `loops` (`attn.linear`, `attn.sdpa`): the loop-level form of
+      `convert-attn-to-linalg`; for `attn.sdpa`, `keys` is the KV tile of
+      its online-softmax loop.
+    * `split_kv` (`attn.sdpa` with one query row): flash-decoding, all KV
+      tiles of `keys` keys at once, then one combine.
+    * `workgroup_tiled` (`attn.sdpa`): one workgroup of `threads` threads
+      per tile of `rows` (query, query head) rows and KV head, walking KV
+      tiles of `keys` keys staged in workgroup memory; when there are fewer
+      than `workgroups` row tiles x KV heads, the KV length is split across
+      that many workgroups at most, and one combine follows.
+    * `gemm` (`attn.linear`): output tiles of `rows` tokens x `cols`
+      columns per workgroup of `threads` threads; a per-head chain the
+      projection feeds (RoPE, Hadamard rotation, quantization) runs in its
+      epilogue when a column tile can hold one head.
+    * `gemv` (`attn.linear` with a few tokens): `cols` outputs per workgroup
+      of `threads` threads, each W row read by a warp.
+    * `head_chain` (`attn.rope`, `attn.hadamard`, `attn.quantize` starting a
+      per-head chain with a rotation or quantization): one workgroup per
+      `rows` tokens and head. A kernel that computes the op's producer may
+      take the chain first (a GEMM's epilogue); this op's kernel is then
+      never built.
+
+    Parameters that a strategy does not use are 0 and not printed.
+
+    ```mlir
+    #attn.kernel<workgroup_tiled, rows = 32, keys = 32, threads = 128, workgroups = 256>
+    #attn.kernel<gemm, rows = 64, cols = 64, threads = 128>
+    #attn.kernel<loops, keys = 64>
+    ```
+  }];
+  let parameters = (ins
+      EnumParameter<Attn_KernelStrategy>:$strategy,
+      DefaultValuedParameter<"int64_t", "0", "rows per workgroup">:$rows,
+      DefaultValuedParameter<"int64_t", "0", "keys per KV tile">:$keys,
+      DefaultValuedParameter<"int64_t", "0", "columns per workgroup">:$cols,
+      DefaultValuedParameter<"int64_t", "0", "threads per workgroup">:$threads,
+      DefaultValuedParameter<"int64_t", "0", "workgroups a KV split aims at">:$workgroups);
+  let assemblyFormat = "`<` $strategy (`,` struct($rows, $keys, $cols, $threads, $workgroups)^)? `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // ROTOR_DIALECT_ATTN_IR_ATTNATTRS_TD

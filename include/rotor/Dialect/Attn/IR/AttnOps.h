@@ -16,4 +16,17 @@
 #define GET_OP_CLASSES
 #include "rotor/Dialect/Attn/IR/AttnOps.h.inc"
 
+namespace rotor::attn {
+
+/// The discardable attribute that records how an op is computed (see
+/// #attn.kernel and rotor-select-kernel-config).
+constexpr llvm::StringLiteral kKernelConfigAttrName = "attn.kernel";
+
+/// The `attn.kernel` config of `op`, or null.
+inline KernelConfigAttr getKernelConfig(mlir::Operation *op) {
+  return op->getAttrOfType<KernelConfigAttr>(kKernelConfigAttrName);
+}
+
+} // namespace rotor::attn
+
 #endif // ROTOR_DIALECT_ATTN_IR_ATTNOPS_H
