@@ -152,6 +152,18 @@ func.func @f(%x: tensor<3x4xf32>, %w: tensor<8x4xf32>) {
   return
 }
 // -----
+func.func @f(%x: tensor<?x4xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @below {{'attn.linear' op result [3, 8] must be [T, N] = [?, 8]}}
+  %0 = attn.linear %x, %w precision <compute = f32, accumulate = f32> : tensor<?x4xf32>, tensor<8x4xf32> -> tensor<3x8xf32>
+  return
+}
+// -----
+func.func @f(%x: tensor<3x4xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @below {{'attn.linear' op result [?, ?] must be [T, N] = [3, 8]}}
+  %0 = attn.linear %x, %w precision <compute = f32, accumulate = f32> : tensor<3x4xf32>, tensor<8x4xf32> -> tensor<?x?xf32>
+  return
+}
+// -----
 func.func @f(%x: tensor<3x4xi32>, %w: tensor<8x4xf32>) {
   // expected-error @below {{'attn.linear' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<3x4xi32>'}}
   %0 = attn.linear %x, %w precision <compute = f32, accumulate = f32> : tensor<3x4xi32>, tensor<8x4xf32> -> tensor<3x8xf32>
@@ -309,6 +321,12 @@ func.func @f(%c: tensor<?x2x64xi8>, %s: tensor<?x2x2xf16>) {
   return
 }
 // -----
+func.func @f(%c: tensor<?x64xi8>, %s: tensor<?x2xf32>) {
+  // expected-error @below {{'attn.dequantize' op result [3, 64] must have the shape of the codes [?, 64]}}
+  %0 = attn.dequantize %c, %s format(<bits = 8, block_size = 32, scheme = absmax, scale_type = f32>) precision <compute = f32, accumulate = f32> : tensor<?x64xi8>, tensor<?x2xf32> -> tensor<3x64xf32>
+  return
+}
+// -----
 func.func @f(%c: tensor<?x2x64xi8>, %s: tensor<?x2x2xf16>) {
   // expected-error @below {{'attn.dequantize' op kv_block block_size 24 does not divide the last dim 64}}
   %0 = attn.dequantize %c, %s format(<bits = 4, block_size = 24, scheme = absmax, scale_type = f16>) precision <compute = f32, accumulate = f32> : tensor<?x2x64xi8>, tensor<?x2x2xf16> -> tensor<?x2x64xf32>
@@ -355,6 +373,71 @@ func.func @f(%c: tensor<f32>, %k: tensor<f32>, %n: index) {
 func.func @f(%c: tensor<f32>, %n: index) {
   // expected-error @below {{'attn.kv_cache_read' op cache must be a ranked tensor of rank >= 1, got 'tensor<f32>'}}
   %0 = attn.kv_cache_read %c length %n : tensor<f32>
+  return
+}
+// -----
+func.func @f(%c: tensor<0x2x64xf32>, %k: tensor<0x2x64xf32>, %n: index) {
+  // expected-error @below {{'attn.kv_cache_append' op cache [0, 2, 64] has no rows: a KV cache needs a capacity of at least 1 row}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<0x2x64xf32> into tensor<0x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x0x64xf32>, %k: tensor<1x0x64xf32>, %n: index) {
+  // expected-error @below {{'attn.kv_cache_append' op cache [16, 0, 64] has size 0 in dim 1: the dims of a KV cache after the rows (heads, head dim) must be at least 1}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<1x0x64xf32> into tensor<16x0x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x?xf32>, %k: tensor<1x2x0xf32>, %n: index) {
+  // expected-error @below {{'attn.kv_cache_append' op update [1, 2, 0] has size 0 in dim 2: the dims of a KV cache after the rows (heads, head dim) must be at least 1}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<1x2x0xf32> into tensor<16x2x?xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x64xf32>, %k: tensor<1x2x64xf32>) {
+  %n = arith.constant 16 : index
+  // expected-error @below {{'attn.kv_cache_append' op offset 16 plus the update's 1 rows exceeds the cache's 16 rows}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<1x2x64xf32> into tensor<16x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x64xf32>, %k: tensor<?x2x64xf32>) {
+  %n = arith.constant 17 : index
+  // expected-error @below {{'attn.kv_cache_append' op offset 17 is past the end of the cache's 16 rows}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<?x2x64xf32> into tensor<16x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x64xf32>, %k: tensor<1x2x64xf32>) {
+  %n = arith.constant -1 : index
+  // expected-error @below {{'attn.kv_cache_append' op offset -1 must be >= 0}}
+  %0 = attn.kv_cache_append %k into %c at %n : tensor<1x2x64xf32> into tensor<16x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<0x2x64xf32>, %n: index) {
+  // expected-error @below {{'attn.kv_cache_read' op cache [0, 2, 64] has no rows: a KV cache needs a capacity of at least 1 row}}
+  %0 = attn.kv_cache_read %c length %n : tensor<0x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x0xf32>, %n: index) {
+  // expected-error @below {{'attn.kv_cache_read' op cache [16, 2, 0] has size 0 in dim 2: the dims of a KV cache after the rows (heads, head dim) must be at least 1}}
+  %0 = attn.kv_cache_read %c length %n : tensor<16x2x0xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x64xf32>) {
+  %n = arith.constant 17 : index
+  // expected-error @below {{'attn.kv_cache_read' op length 17 exceeds the cache's 16 rows}}
+  %0 = attn.kv_cache_read %c length %n : tensor<16x2x64xf32>
+  return
+}
+// -----
+func.func @f(%c: tensor<16x2x64xf32>) {
+  %n = arith.constant -3 : index
+  // expected-error @below {{'attn.kv_cache_read' op length -3 must be >= 0}}
+  %0 = attn.kv_cache_read %c length %n : tensor<16x2x64xf32>
   return
 }
 // -----
@@ -416,6 +499,12 @@ func.func @f(%q: tensor<?x14x64xf32>, %k: tensor<8x2x64xf32>, %v: tensor<8x1x64x
 func.func @f(%q: tensor<3x14x64xf32>, %k: tensor<8x2x64xf32>, %v: tensor<8x2x32xf32>) {
   // expected-error @below {{'attn.sdpa' op result [3, 14, 64] must be [Tq, Hq, Dv] = [3, 14, 32]}}
   %0 = attn.sdpa %q, %k, %v precision <compute = f32, accumulate = f32> : tensor<3x14x64xf32>, tensor<8x2x64xf32>, tensor<8x2x32xf32> -> tensor<3x14x64xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x14x64xf32>, %k: tensor<8x2x64xf32>, %v: tensor<8x2x64xf32>) {
+  // expected-error @below {{'attn.sdpa' op result [2, 14, 64] must be [Tq, Hq, Dv] = [?, 14, 64]}}
+  %0 = attn.sdpa %q, %k, %v precision <compute = f32, accumulate = f32> : tensor<?x14x64xf32>, tensor<8x2x64xf32>, tensor<8x2x64xf32> -> tensor<2x14x64xf32>
   return
 }
 // -----

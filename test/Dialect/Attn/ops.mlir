@@ -136,6 +136,22 @@ func.func @kv_cache(%cache: tensor<4096x2x64xf32>, %k: tensor<1x2x64xf32>, %code
   return %1, %2 : tensor<?x2x64xf32>, tensor<4096x2x64xi8>
 }
 
+// Constant offsets and lengths at the cache's bounds are valid.
+// CHECK-LABEL: func.func @kv_cache_constant_bounds
+func.func @kv_cache_constant_bounds(%cache: tensor<16x2x64xf32>, %k: tensor<1x2x64xf32>)
+    -> (tensor<16x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>) {
+  %last = arith.constant 15 : index
+  %full = arith.constant 16 : index
+  %none = arith.constant 0 : index
+  // CHECK: attn.kv_cache_append
+  %0 = attn.kv_cache_append %k into %cache at %last : tensor<1x2x64xf32> into tensor<16x2x64xf32>
+  // CHECK: attn.kv_cache_read
+  %1 = attn.kv_cache_read %0 length %full : tensor<16x2x64xf32>
+  // CHECK: attn.kv_cache_read
+  %2 = attn.kv_cache_read %0 length %none : tensor<16x2x64xf32>
+  return %0, %1, %2 : tensor<16x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>
+}
+
 // CHECK-LABEL: func.func @sdpa
 func.func @sdpa(%q: tensor<?x14x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x32xf32>,
                 %pos: tensor<?xi32>) {

@@ -5,6 +5,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
@@ -145,8 +146,10 @@ LogicalResult LinearOp::verify() {
       return emitOpError() << "bias " << shapeOf(bias)
                            << " does not match the weight " << shapeOf(getWeight());
   }
-  if (!dimsCompatible(dimOf(getResult(), 0), dimOf(getInput(), 0)) ||
-      !dimsCompatible(dimOf(getResult(), 1), n))
+  // The result's dims are the operands' exactly, static or dynamic: the
+  // lowering builds the result from the operands' shapes.
+  if (dimOf(getResult(), 0) != dimOf(getInput(), 0) ||
+      dimOf(getResult(), 1) != n)
     return emitOpError() << "result " << shapeOf(getResult())
                          << " must be [T, N] = "
                          << formatShape({dimOf(getInput(), 0), n});
@@ -307,7 +310,7 @@ LogicalResult DequantizeOp::verify() {
                          << " differs from the format's scale_type "
                          << format.getScaleType();
   auto resultType = cast<RankedTensorType>(getResult().getType());
-  if (failed(verifyCompatibleShape(resultType, codesType)))
+  if (resultType.getShape() != codesType.getShape())
     return emitOpError() << "result " << shapeOf(getResult())
                          << " must have the shape of the codes "
                          << shapeOf(getCodes());
@@ -318,7 +321,40 @@ LogicalResult DequantizeOp::verify() {
 // KVCacheAppendOp / KVCacheReadOp
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The value of `v` when an integer constant defines it.
+std::optional<int64_t> constantIndex(Value v) {
+  APInt value;
+  if (!matchPattern(v, m_ConstantInt(&value)))
+    return std::nullopt;
+  return value.getSExtValue();
+}
+
+/// Checks the static dims of a cache operand. The lowering slices every dim
+/// at offset 0, which tensor.insert_slice/extract_slice reject in a dim of
+/// size 0, so a cache needs at least one row, one head and one element per
+/// head. `allowNoRows` admits a 0-row update, which writes nothing.
+LogicalResult verifyCacheDims(Operation *op, Value value, StringRef name,
+                              bool allowNoRows) {
+  auto type = cast<RankedTensorType>(value.getType());
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    if (type.getDimSize(i) != 0 || (i == 0 && allowNoRows))
+      continue;
+    if (i == 0)
+      return op->emitOpError()
+             << name << " " << shapeOf(value)
+             << " has no rows: a KV cache needs a capacity of at least 1 row";
+    return op->emitOpError() << name << " " << shapeOf(value)
+                             << " has size 0 in dim " << i
+                             << ": the dims of a KV cache after the rows "
+                                "(heads, head dim) must be at least 1";
+  }
+  return success();
+}
+} // namespace
+
 LogicalResult KVCacheAppendOp::verify() {
+  Operation *op = getOperation();
   auto cacheType = cast<RankedTensorType>(getCache().getType());
   auto updateType = cast<RankedTensorType>(getUpdate().getType());
   if (cacheType.getRank() < 1)
@@ -332,6 +368,9 @@ LogicalResult KVCacheAppendOp::verify() {
                          << updateType.getElementType()
                          << " differs from the cache's "
                          << cacheType.getElementType();
+  if (failed(verifyCacheDims(op, getCache(), "cache", /*allowNoRows=*/false)) ||
+      failed(verifyCacheDims(op, getUpdate(), "update", /*allowNoRows=*/true)))
+    return failure();
   for (int64_t i = 1; i < cacheType.getRank(); ++i)
     if (!dimsCompatible(updateType.getDimSize(i), cacheType.getDimSize(i)))
       return emitOpError() << "update " << shapeOf(getUpdate())
@@ -341,6 +380,39 @@ LogicalResult KVCacheAppendOp::verify() {
   if (!ShapedType::isDynamic(n) && !ShapedType::isDynamic(m) && n > m)
     return emitOpError() << "update of " << n
                          << " rows does not fit a cache of " << m << " rows";
+  // A constant offset is checked here: the runtime's bound check only sees
+  // offsets that arrive as arguments.
+  std::optional<int64_t> offset = constantIndex(getOffset());
+  if (!offset)
+    return success();
+  if (*offset < 0)
+    return emitOpError() << "offset " << *offset << " must be >= 0";
+  if (ShapedType::isDynamic(m))
+    return success();
+  if (ShapedType::isDynamic(n) && *offset > m)
+    return emitOpError() << "offset " << *offset
+                         << " is past the end of the cache's " << m << " rows";
+  if (!ShapedType::isDynamic(n) && *offset > m - n)
+    return emitOpError() << "offset " << *offset << " plus the update's " << n
+                         << " rows exceeds the cache's " << m << " rows";
+  return success();
+}
+
+LogicalResult KVCacheReadOp::verify() {
+  if (rankOf(getCache()) < 1)
+    return emitOpError("cache must have rank >= 1");
+  if (failed(verifyCacheDims(getOperation(), getCache(), "cache",
+                             /*allowNoRows=*/false)))
+    return failure();
+  std::optional<int64_t> length = constantIndex(getLength());
+  if (!length)
+    return success();
+  int64_t m = dimOf(getCache(), 0);
+  if (*length < 0)
+    return emitOpError() << "length " << *length << " must be >= 0";
+  if (!ShapedType::isDynamic(m) && *length > m)
+    return emitOpError() << "length " << *length << " exceeds the cache's "
+                         << m << " rows";
   return success();
 }
 
@@ -362,7 +434,6 @@ LogicalResult KVCacheReadOp::inferReturnTypes(
       RankedTensorType::get(shape, cacheType.getElementType()));
   return success();
 }
-
 
 //===----------------------------------------------------------------------===//
 // SdpaOp
@@ -406,7 +477,7 @@ LogicalResult SdpaOp::verify() {
     return emitOpError() << "key " << shapeOf(getKey()) << " and value "
                          << shapeOf(getValue())
                          << " must agree in Tk and Hkv";
-  if (!dimsCompatible(dimOf(getResult(), 0), dimOf(getQuery(), 0)) ||
+  if (dimOf(getResult(), 0) != dimOf(getQuery(), 0) ||
       dimOf(getResult(), 1) != hq || dimOf(getResult(), 2) != dv)
     return emitOpError() << "result " << shapeOf(getResult())
                          << " must be [Tq, Hq, Dv] = "

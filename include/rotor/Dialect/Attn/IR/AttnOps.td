@@ -57,7 +57,8 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure]> {
     Operands are rounded to the precision's `compute` type; the sum starts
     from the bias (widened to `accumulate`) and the products are formed and
     added in `accumulate`, with one rounding to the result's element type at
-    the end.
+    the end. The result's shape is `[T, N]` exactly: each dim is static
+    where the operand's is, dynamic where it is dynamic.
 
     ```mlir
     %q = attn.linear %x, %wq, %bq precision <compute = f32, accumulate = f32>
@@ -215,7 +216,8 @@ def Attn_DequantizeOp : Attn_Op<"dequantize", [Pure]> {
     The inverse map of `attn.quantize` with the same `format`:
     `y[..., j] = scales[..., j / B] · c(codes[..., j])` with `c(q) = q` for
     `absmax` and `c(q)` the `q`-th Lloyd-Max centroid for `codebook`,
-    computed in the precision's `compute` type.
+    computed in the precision's `compute` type. The result has exactly the
+    shape of `codes`.
 
     ```mlir
     %k = attn.dequantize %codes, %scales
@@ -246,8 +248,10 @@ def Attn_KVCacheAppendOp : Attn_Op<"kv_cache_append", [Pure,
     `cache: [M, ...]`, `update: [N, ...]` with the same trailing dims and
     element type. The result is `cache` with rows `[offset, offset + N)`
     replaced by `update`; the caller guarantees `offset + N <= M` (the
-    runtime checks it before it runs a step). Rows are tokens: row `p` holds
-    the token at absolute position `p`.
+    runtime checks it before it runs a step; the verifier checks a constant
+    `offset`). Rows are tokens: row `p` holds the token at absolute position
+    `p`. The cache has at least one row, and no trailing dim of the cache or
+    the update is 0; `N` may be 0 (the op then folds to `cache`).
 
     ```mlir
     %kc2 = attn.kv_cache_append %k into %kc at %len
@@ -270,7 +274,8 @@ def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
   let summary = "the first rows of a KV cache";
   let description = [{
     The rows `[0, length)` of `cache: [M, ...]`, a tensor `[?, ...]`; the
-    caller guarantees `length <= M`.
+    caller guarantees `0 <= length <= M` (the verifier checks a constant
+    `length`). As for `kv_cache_append`, no dim of the cache is 0.
 
     ```mlir
     %k = attn.kv_cache_read %kc length %n : tensor<4096x2x64xf32>
@@ -279,6 +284,7 @@ def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
   let arguments = (ins Attn_CacheTensor:$cache, Index:$length);
   let results = (outs Attn_CacheTensor:$result);
   let assemblyFormat = "$cache `length` $length attr-dict `:` type($cache)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -288,8 +294,9 @@ def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
 def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
   let summary = "scaled dot-product attention with grouped KV heads";
   let description = [{
-    `q: [Tq, Hq, D]`, `k: [Tk, Hkv, D]`, `v: [Tk, Hkv, Dv]`, `Hq % Hkv == 0`.
-    Query head `h` reads KV head `h / (Hq / Hkv)` (Hugging Face's `repeat_kv`
+    `q: [Tq, Hq, D]`, `k: [Tk, Hkv, D]`, `v: [Tk, Hkv, Dv]`, `Hq % Hkv == 0`;
+    the result is `[Tq, Hq, Dv]`, with `Tq` exactly as in `q`. Query head
+    `h` reads KV head `h / (Hq / Hkv)` (Hugging Face's `repeat_kv`
     grouping). With `s = scale` (default `1 / sqrt(D)`):
 
     `o[t, h, :] = sum_j softmax_j(s · q[t, h, :] · k[j, h', :]) · v[j, h', :]`
