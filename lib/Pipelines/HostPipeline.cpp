@@ -1,6 +1,6 @@
 //===- HostPipeline.cpp - attn IR to LLVM IR for the host CPU -------------===//
 
-#include "rotor/Pipelines/HostPipeline.h"
+#include "rotor/Pipelines/Pipelines.h"
 
 #include "rotor/Codegen/Passes.h"
 #include "rotor/Conversion/Passes.h"
@@ -20,24 +20,24 @@
 using namespace mlir;
 
 void rotor::buildLoopLevelPipeline(OpPassManager &pm,
-                                   const HostPipelineOptions &options) {
+                                   const PipelineOptions &options, bool gpu) {
   attn::AttnCheckRopeLayoutOptions check;
   check.allowMismatch = options.allowRopeLayoutMismatch;
   pm.addPass(createCheckDimIndices());
   pm.addPass(createCheckStaticSizes());
   pm.addPass(attn::createAttnCheckRopeLayout(check));
   pm.addPass(attn::createAttnOutlineParams());
-  ConvertAttnToLinalgOptions lowering;
-  lowering.kvTileSize = options.kvTileSize;
-  lowering.fuseRopeEpilogue = options.fuseRopeEpilogue;
-  lowering.splitKVDecode = options.splitKVDecode;
   SelectKernelConfigOptions config;
   config.chip = options.chip;
-  config.threads = options.threads;
+  config.threads = options.blockSize;
   config.kvTileSize = options.kvTileSize;
-  config.splitKVDecode = options.splitKVDecode;
-  config.workgroupTiledSdpa = options.workgroupTiledSdpa;
-  config.workgroupTiledLinear = options.workgroupTiledLinear;
+  config.splitKVDecode = options.useSplitKVDecode(gpu);
+  config.workgroupTiledSdpa = options.useWorkgroupTiledSdpa(gpu);
+  config.workgroupTiledLinear = options.useWorkgroupTiledLinear(gpu);
+  // Every SDPA has a config by now: the conversion's own SDPA options do
+  // not apply.
+  ConvertAttnToLinalgOptions lowering;
+  lowering.fuseRopeEpilogue = options.useFuseRopeEpilogue(gpu);
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));
@@ -107,42 +107,7 @@ void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
 }
 
 void rotor::buildHostPipeline(OpPassManager &pm,
-                              const HostPipelineOptions &options) {
-  buildLoopLevelPipeline(pm, options);
+                              const PipelineOptions &options) {
+  buildLoopLevelPipeline(pm, options, /*gpu=*/false);
   buildHostLlvmLowering(pm);
-}
-
-namespace {
-struct HostPipelineCLOptions
-    : public PassPipelineOptions<HostPipelineCLOptions> {
-  Option<int64_t> kvTileSize{*this, "kv-tile-size",
-                             llvm::cl::desc("Keys per SDPA tile"),
-                             llvm::cl::init(64)};
-  Option<bool> splitKVDecode{
-      *this, "split-kv-decode",
-      llvm::cl::desc("Decode SDPA as split-KV attention"),
-      llvm::cl::init(false)};
-  Option<bool> workgroupTiledSdpa{
-      *this, "workgroup-tiled-sdpa",
-      llvm::cl::desc("Prefill SDPA as workgroup-tiled attention"),
-      llvm::cl::init(false)};
-  Option<bool> workgroupTiledLinear{
-      *this, "workgroup-tiled-linear",
-      llvm::cl::desc("Prefill projections as workgroup-tiled GEMMs"),
-      llvm::cl::init(false)};
-};
-} // namespace
-
-void rotor::registerHostPipeline() {
-  PassPipelineRegistration<HostPipelineCLOptions>(
-      "rotor-host-pipeline",
-      "Lower attn IR to the LLVM dialect for the host CPU",
-      [](OpPassManager &pm, const HostPipelineCLOptions &cl) {
-        HostPipelineOptions options;
-        options.kvTileSize = cl.kvTileSize;
-        options.splitKVDecode = cl.splitKVDecode;
-        options.workgroupTiledSdpa = cl.workgroupTiledSdpa;
-        options.workgroupTiledLinear = cl.workgroupTiledLinear;
-        buildHostPipeline(pm, options);
-      });
 }

@@ -15,6 +15,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -60,15 +61,40 @@ static cl::opt<bool> allowRopeLayoutMismatch(
     "allow-rope-layout-mismatch",
     cl::desc("Compile RoPE whose layout disagrees with its weights' row "
              "order (a warning instead of an error)"));
-static cl::opt<std::string> target("target",
-                                   cl::desc("host (default) or cuda"),
-                                   cl::init("host"));
+static cl::opt<std::string> target(
+    "target",
+    cl::desc("host (default), cuda, or gpu-emulation (a host bundle whose "
+             "code is the GPU's kernels run as OpenMP thread teams)"),
+    cl::init("host"));
+static cl::opt<bool> fuseRopeEpilogue(
+    "fuse-rope-epilogue",
+    cl::desc("Rotate Q/K in the loop-level projection's epilogue (default: "
+             "on for host; not available for GPU targets)"),
+    cl::init(true));
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("NVVM chip for --target=cuda"),
                                     cl::init("sm_90"));
 static cl::opt<std::string> cudaToolkit(
     "cuda-toolkit", cl::desc("CUDA toolkit for libdevice and ptxas"),
     cl::init(ROTOR_CUDA_TOOLKIT));
+
+/// The pipeline options from the flags: target-dependent ones only when
+/// given, so that the target's defaults apply otherwise.
+static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
+  pipeline.target = target;
+  pipeline.kvTileSize = kvTileSize;
+  pipeline.chip = gpuChip;
+  pipeline.toolkit = cudaToolkit;
+  pipeline.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
+  if (splitKVDecode.getNumOccurrences())
+    pipeline.splitKVDecode = splitKVDecode;
+  if (workgroupTiledSdpa.getNumOccurrences())
+    pipeline.workgroupTiledSdpa = workgroupTiledSdpa;
+  if (workgroupTiledLinear.getNumOccurrences())
+    pipeline.workgroupTiledLinear = workgroupTiledLinear;
+  if (fuseRopeEpilogue.getNumOccurrences())
+    pipeline.fuseRopeEpilogue = fuseRopeEpilogue;
+}
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -88,23 +114,19 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
+  // GPU-emulation bundles run their launches as OpenMP parallel regions.
+  mlir::registerOpenMPDialectTranslation(registry);
   mlir::MLIRContext context(registry);
   // Errors name the op and its location; a dump of it helps nobody.
   context.printOpOnDiagnostic(false);
 
   // Options are checked before anything is read or written.
-  {
-    rotor::BundleOptions early;
-    early.outputDir = outputDir;
-    early.target = target;
-    early.host.kvTileSize = kvTileSize;
-    early.gpu.chip = gpuChip;
-    early.gpu.toolkit = cudaToolkit;
-    early.gpu.loops.kvTileSize = kvTileSize;
-    if (llvm::Error err = rotor::validateBundleOptions(early)) {
-      llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";
-      return 1;
-    }
+  rotor::BundleOptions options;
+  options.outputDir = outputDir;
+  fillPipelineOptions(options.pipeline);
+  if (llvm::Error err = rotor::validateBundleOptions(options)) {
+    llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";
+    return 1;
   }
 
   llvm::SourceMgr sourceMgr;
@@ -129,8 +151,6 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  rotor::BundleOptions options;
-  options.outputDir = outputDir;
   if (!paramsFile.empty())
     options.paramsPath = paramsFile;
   else if (auto checkpoint =
@@ -144,22 +164,6 @@ int main(int argc, char **argv) {
     }
     options.paramsPath = path.str().str();
   }
-  options.host.kvTileSize = kvTileSize;
-  options.host.splitKVDecode = splitKVDecode.getNumOccurrences()
-                                    ? bool(splitKVDecode)
-                                    : target == "cuda";
-  options.host.workgroupTiledLinear = workgroupTiledLinear.getNumOccurrences()
-                                          ? bool(workgroupTiledLinear)
-                                          : target == "cuda";
-  options.host.workgroupTiledSdpa = workgroupTiledSdpa.getNumOccurrences()
-                                        ? bool(workgroupTiledSdpa)
-                                        : target == "cuda";
-  options.host.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
-  options.target = target;
-  options.gpu.loops = options.host;
-  options.gpu.loops.kvTileSize = kvTileSize;
-  options.gpu.chip = gpuChip;
-  options.gpu.toolkit = cudaToolkit;
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime();
   options.progress = [&](llvm::StringRef stage) {
     if (quiet)

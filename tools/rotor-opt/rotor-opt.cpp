@@ -5,12 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "rotor/Pipelines/GpuPipeline.h"
-#include "rotor/Pipelines/HostPipeline.h"
 #include "rotor/Codegen/Passes.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 #include "rotor/InitAllDialects.h"
+#include "rotor/Pipelines/Pipelines.h"
 
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
@@ -24,8 +23,7 @@ int main(int argc, char **argv) {
   rotor::attn::registerAttnTransformsPasses();
   rotor::registerRotorConversionPasses();
   rotor::registerRotorCodegenPasses();
-  rotor::registerHostPipeline();
-  rotor::registerGpuPipeline();
+  rotor::registerPipelines();
 
   mlir::DialectRegistry registry;
   rotor::registerAllDialects(registry);

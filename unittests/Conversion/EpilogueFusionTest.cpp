@@ -37,7 +37,7 @@ TEST_F(HostExecutionTest, RopeEpilogueFusionIsBitExact) {
       b = randomVec(h * d, 20.0);
   std::vector<int64_t> pos = randomPositions(t, 4096);
   auto run = [&](bool fuse) {
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.fuseRopeEpilogue = fuse;
     compile(source, options);
     std::vector<Arg> args = {tensorArg(Elem::F32, {t, e}, x),
@@ -85,7 +85,7 @@ TEST_F(HostExecutionTest, RopeInWorkgroupGemmEpilogueIsBitExact) {
         b = randomVec(c.h * c.d, 20.0);
     std::vector<int64_t> pos = randomPositions(c.t, 4096);
     auto run = [&](bool workgroup) {
-      rotor::HostPipelineOptions options;
+      rotor::PipelineOptions options;
       options.fuseRopeEpilogue = false;
       options.workgroupTiledLinear = workgroup;
       compile(source, options);
@@ -138,7 +138,7 @@ TEST_F(HostExecutionTest, RopeInWorkgroupGemvEpilogueIsBitExact) {
             precision <compute = f32, accumulate = f32> : tensor<{0}x{3}x{4}x{5}>, tensor<{0}xi32>
         return %r, %y : tensor<{0}x{3}x{4}x{5}>, tensor<{0}x{2}x{5}>
       })mlir", c.t, c.e, c.h * c.d, c.h, c.d, c.type, c.layout, c.rotary).str();
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.fuseRopeEpilogue = false;
     options.workgroupTiledLinear = true;
     compile(source, options);
@@ -306,7 +306,7 @@ TEST_F(HostExecutionTest, HeadChainInWorkgroupKernelsIsBitExact) {
     Vec y = randomVec(c.t * c.h * c.d, 30.0);
     std::vector<int64_t> pos = randomPositions(c.t, 4096);
     auto run = [&](bool workgroup) {
-      rotor::HostPipelineOptions options;
+      rotor::PipelineOptions options;
       options.fuseRopeEpilogue = false;
       options.workgroupTiledLinear = workgroup;
       compile(source, options);

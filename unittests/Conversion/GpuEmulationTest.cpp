@@ -247,7 +247,7 @@ void addExampleLayerCases(HostExecutionTest &test,
 /// Runs `c` as thread teams and phase by phase, and compares the results
 /// and the arguments updated in place, bit for bit.
 void expectEmulationMatchesPhases(HostExecutionTest &test, EmulationCase &c) {
-  rotor::GpuPipelineOptions gpu;
+  rotor::PipelineOptions gpu;
   test.compileEmulatingGpu(c.source, gpu);
   // Not vacuous: the kernels did become thread teams.
   ASSERT_GT(test.emulatedBlocks, 0) << c.name;
@@ -256,9 +256,12 @@ void expectEmulationMatchesPhases(HostExecutionTest &test, EmulationCase &c) {
   std::vector<Arg> emulatedArgs = c.args, phasedArgs = c.args;
   std::vector<Vec> emulated =
       test.call(c.function, emulatedArgs, c.results, c.ranks);
-  // The same lowering as the GPU's (which never fuses the loop-level
-  // projection + RoPE).
-  rotor::HostPipelineOptions phasedOptions = gpu.loops;
+  // The same kernels as the GPU's (which never fuses the loop-level
+  // projection + RoPE), their phases run one after another on the host.
+  rotor::PipelineOptions phasedOptions;
+  phasedOptions.splitKVDecode = true;
+  phasedOptions.workgroupTiledSdpa = true;
+  phasedOptions.workgroupTiledLinear = true;
   phasedOptions.fuseRopeEpilogue = false;
   test.compile(c.source, phasedOptions);
   std::vector<Vec> phased =

@@ -129,14 +129,14 @@ HostExecutionTest::HostExecutionTest() {
 }
 
 void HostExecutionTest::compile(const std::string &source,
-                                const rotor::HostPipelineOptions &pipeline) {
+                                const rotor::PipelineOptions &pipeline) {
   compileWith(source, [&](PassManager &pm) {
     rotor::buildHostPipeline(pm, pipeline);
   });
 }
 
 void HostExecutionTest::compileEmulatingGpu(
-    const std::string &source, const rotor::GpuPipelineOptions &pipeline) {
+    const std::string &source, const rotor::PipelineOptions &pipeline) {
   // Threads that wait at a barrier sleep rather than spin: a block has
   // 128 of them and the machine a few cores.
   setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);

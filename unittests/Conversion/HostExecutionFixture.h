@@ -13,8 +13,7 @@
 #ifndef ROTOR_UNITTESTS_CONVERSION_HOSTEXECUTIONFIXTURE_H
 #define ROTOR_UNITTESTS_CONVERSION_HOSTEXECUTIONFIXTURE_H
 
-#include "rotor/Pipelines/GpuPipeline.h"
-#include "rotor/Pipelines/HostPipeline.h"
+#include "rotor/Pipelines/Pipelines.h"
 #include "rotor-rt/Reference.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -78,14 +77,14 @@ public:
 
   /// Lowers and JITs `source`; fails the test on any error.
   void compile(const std::string &source,
-               const rotor::HostPipelineOptions &pipeline = {});
+               const rotor::PipelineOptions &pipeline = {});
 
   /// Lowers `source` as for the GPU (its parallel loops and workgroup
   /// kernels mapped to gpu.launch ops, barriers and workgroup buffers
   /// included), then runs each launch on the host as blocks of OpenMP
   /// thread teams: the GPU mapping's semantics without a GPU.
   void compileEmulatingGpu(const std::string &source,
-                           const rotor::GpuPipelineOptions &pipeline = {});
+                           const rotor::PipelineOptions &pipeline = {});
 
   /// The thread teams (emulated GPU blocks, one per launch) of the last
   /// compileEmulatingGpu, counted in its LLVM dialect output.

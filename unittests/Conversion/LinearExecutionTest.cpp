@@ -97,7 +97,7 @@ TEST_F(HostExecutionTest, LinearWorkgroupTiled) {
         return %y : tensor<?x{2}xf32>
       })mlir", xArg, xView, c.n, c.e, elem, biasArg, biasUse, compute,
                                        biasType).str();
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.workgroupTiledLinear = true;
     compile(source, options);
     Elem el = c.bf16 ? Elem::BF16 : Elem::F32;
@@ -176,7 +176,7 @@ TEST_F(HostExecutionTest, LinearWorkgroupGemv) {
         return %y : tensor<{0}x{5}xf32>
       })mlir", c.t, c.e, elem, wArg, biasArg, c.n, wView, c.bias ? ", %b" : "",
                                        c.bias ? llvm::formatv(", tensor<{0}x{1}>", c.n, elem).str() : "").str();
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.workgroupTiledLinear = true;
     compile(source, options);
     Elem el = c.bf16 ? Elem::BF16 : Elem::F32;

@@ -95,7 +95,7 @@ TEST_F(HostExecutionTest, SdpaDecodeSplitKV) {
         return %o : tensor<1x{0}x{2}x{7}>
       })mlir", c.hq, c.hkv, c.d, posArg, posUse, c.causal ? "causal" : "",
                           posType, elem).str();
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.splitKVDecode = true;
     options.kvTileSize = c.tile;
     compile(source, options);
@@ -200,7 +200,7 @@ TEST_F(HostExecutionTest, SdpaWorkgroupTiledPrefill) {
         return %o : tensor<?x{0}x{2}x{7}>
       })mlir", c.hq, c.hkv, c.d, posArg, posUse, c.causal ? "causal" : "",
                           posType, elem, kArg, kView).str();
-    rotor::HostPipelineOptions options;
+    rotor::PipelineOptions options;
     options.workgroupTiledSdpa = true;
     compile(source, options);
     Elem e = c.bf16 ? Elem::BF16 : Elem::F32;
@@ -297,6 +297,8 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
         llvm::formatv("%q: {0}, %kc: {1}, %ks: {2}, %vc: {1}, %vs: {2}", qType,
                       codesType, scalesType)
             .str();
+    rotor::PipelineOptions options;
+    options.workgroupTiledSdpa = true;
     compile(llvm::formatv(R"mlir(
       func.func @fused({0}) -> {1} {{{2}
         return %o : {1}
@@ -306,11 +308,7 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
       })mlir",
                           args, qType, body, kvType)
                 .str(),
-            [] {
-              rotor::HostPipelineOptions options;
-              options.workgroupTiledSdpa = true;
-              return options;
-            }());
+            options);
     Elem e = std::string(c.elem) == "bf16" ? Elem::BF16 : Elem::F32;
     Elem scaleElem = std::string(c.scaleType) == "f16" ? Elem::F16 : Elem::F32;
     auto codes = [&] {

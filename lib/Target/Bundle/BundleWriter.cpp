@@ -159,13 +159,13 @@ llvm::Error writeWeights(const json::Object &manifest,
 /// Writes each kernel's PTX (and cubin, when ptxas is found) under `dir`
 /// and describes them for the manifest.
 llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
-                                          const GpuPipelineOptions &gpu) {
+                                          const PipelineOptions &gpu) {
   // `dir` is inside the fresh staging directory of this compile.
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return fail(dir + ": cannot create: " + ec.message());
   llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName(
       "ptxas", {gpu.toolkit.empty() ? std::string(ROTOR_CUDA_TOOLKIT_BIN)
-                                    : gpu.toolkit + "/bin"});
+                                    : gpu.toolkit.getValue() + "/bin"});
   json::Array list;
   for (auto binary : module.getOps<gpu::BinaryOp>()) {
     for (Attribute attr : binary.getObjects()) {
@@ -207,7 +207,7 @@ llvm::Expected<json::Object> writeKernels(ModuleOp module, StringRef dir,
       json::Object kernel{
           {"module", name},
           {"ptx", ("kernels/" + name + ".ptx")},
-          {"block", json::Array{gpu.blockSize, 1, 1}},
+          {"block", json::Array{gpu.blockSize.getValue(), 1, 1}},
           {"shared_bytes", sharedBytes},
           {"grid", sharedBytes
                        ? "one block per (row tile, KV head, KV split) of the "
@@ -353,20 +353,16 @@ std::string normalizedOutput(StringRef outputDir) {
 } // namespace
 
 llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
-  if (options.target != "host" && options.target != "cuda")
-    return fail("unknown target '" + options.target + "' (host or cuda)");
-  if (options.host.kvTileSize < 1)
-    return fail("--kv-tile-size must be at least 1, got " +
-                llvm::Twine(options.host.kvTileSize));
-  if (options.target == "cuda") {
-    if (llvm::Error err = options.gpu.validate())
-      return err;
+  const PipelineOptions &pipeline = options.pipeline;
+  if (llvm::Error err = pipeline.validate(pipeline.isGpu()))
+    return err;
+  if (pipeline.target == "cuda") {
     // Kernels need the toolkit's libdevice for their math functions.
-    llvm::SmallString<256> libdevice(options.gpu.toolkit);
+    llvm::SmallString<256> libdevice(pipeline.toolkit);
     llvm::sys::path::append(libdevice, "nvvm", "libdevice");
-    if (options.gpu.toolkit.empty() || !llvm::sys::fs::is_directory(libdevice))
+    if (pipeline.toolkit.empty() || !llvm::sys::fs::is_directory(libdevice))
       return fail("--target=cuda needs the CUDA toolkit's libdevice, and '" +
-                  options.gpu.toolkit +
+                  pipeline.toolkit +
                   "' has no nvvm/libdevice: pass --cuda-toolkit DIR");
   }
   if (options.outputDir.empty())
@@ -397,7 +393,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   {
     PassManager pm(ctx);
     attn::AttnCheckRopeLayoutOptions check;
-    check.allowMismatch = options.host.allowRopeLayoutMismatch;
+    check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
     pm.addPass(attn::createAttnCheckRopeLayout(check));
     if (failed(pm.run(module)))
       return fail("checking RoPE layouts failed");
@@ -437,23 +433,18 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
                                      inBundle("weights.safetensors")))
     return err;
 
-  bool cuda = options.target == "cuda";
-  progress(cuda ? "lowering to NVVM kernels (" + options.gpu.chip + ")"
-                : std::string("lowering to host code"));
-  {
-    PassManager pm(ctx);
-    if (cuda)
-      buildGpuPipeline(pm, options.gpu);
-    else
-      buildHostPipeline(pm, options.host);
-    if (failed(pm.run(module)))
-      return fail(cuda ? "lowering to NVVM kernels failed"
-                       : "lowering to host code failed");
-  }
+  const PipelineOptions &pipeline = options.pipeline;
+  bool cuda = pipeline.target == "cuda";
+  progress(cuda ? "lowering to NVVM kernels (" + pipeline.chip + ")"
+           : pipeline.target == "gpu-emulation"
+               ? std::string("lowering to GPU kernels emulated on the host")
+               : std::string("lowering to host code"));
+  if (llvm::Error err = compileModule(module, pipeline))
+    return err;
   if (cuda) {
     progress("writing kernels");
     llvm::Expected<json::Object> kernels =
-        writeKernels(module, inBundle("kernels"), options.gpu);
+        writeKernels(module, inBundle("kernels"), pipeline);
     if (!kernels)
       return kernels.takeError();
     // Absent (old bundles) or true: the runtime waits after every launch.
@@ -494,7 +485,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   });
   progress("generating the host library");
   if (llvm::Error err =
-          emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest)))
+          emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest),
+                          /*openMP=*/pipeline.target == "gpu-emulation"))
     return err;
 
   if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
@@ -504,7 +496,9 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     (*manifest)["captures"] = std::move(list);
   }
   (*manifest)["format_version"] = kBundleFormatVersion;
-  (*manifest)["target"] = options.target;
+  // An emulation bundle is host code; the manifest says how it was built.
+  (*manifest)["target"] = cuda ? "cuda" : "host";
+  (*manifest)["lowering"] = pipeline.target.getValue();
   (*manifest)["host_library"] = "host.so";
   (*manifest)["weights"] = "weights.safetensors";
   llvm::Expected<json::Object> files = describeFiles(staging.path);

@@ -55,7 +55,7 @@ void addPackedWrappers(Module &module) {
 } // namespace
 
 Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
-                             StringRef abi) {
+                             StringRef abi, bool openMP) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
 
@@ -114,6 +114,14 @@ Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
   std::string out = path.str(), obj = objectPath.str().str();
   SmallVector<StringRef> argv = {*linker, "-shared", "-fuse-ld=lld", "-o", out,
                                  obj, "-lm"};
+  // Emulated GPU launches are OpenMP parallel regions.
+  std::string libomp = ROTOR_LIBOMP;
+  if (openMP) {
+    if (libomp.empty())
+      return fail("the OpenMP runtime (libomp) was not found when Rotor was "
+                  "built; GPU-emulation bundles need it");
+    argv.push_back(libomp);
+  }
   std::string message;
   int rc = sys::ExecuteAndWait(*linker, argv, std::nullopt, {}, 0, 0, &message);
   sys::fs::remove(objectPath);

@@ -1,6 +1,8 @@
 """Head-count sweep (issue 11): every (Hq, Hkv) from {1, 2, 3, 7} with
 Hq % Hkv == 0, with and without Q/K/V biases, through every host lowering
-option, prefill plus decode steps against the fp64 reference. One KV head
+option (loop-level with and without the RoPE epilogue fusion, workgroup
+kernels, and the GPU pipeline's mapped kernels emulated on the host),
+prefill plus decode steps against the fp64 reference. One KV head
 with a K bias (MQA) once accumulated into the bias weight itself.
 
 usage: head_count_sweep.py WORK_DIR ROTOR_IMPORT ROTOR_AOT ROTOR_RUN
@@ -28,9 +30,12 @@ def run(*argv):
 inputs = os.path.join(work, "in.safetensors")
 run(python, os.path.join(scripts, "make_layer_inputs.py"), "--inputs", inputs,
     "--hidden", "64", "--tokens", "7", "--seed", "11")
-lowerings = {"default": [], "workgroup-linear": ["--workgroup-tiled-linear"],
+lowerings = {"default": [], "unfused-rope": ["--fuse-rope-epilogue=false"],
+             "workgroup-linear": ["--workgroup-tiled-linear"],
              "workgroup-all": ["--workgroup-tiled-linear",
-                               "--workgroup-tiled-sdpa", "--split-kv-decode"]}
+                               "--workgroup-tiled-sdpa", "--split-kv-decode"],
+             # The GPU pipeline's mapped kernels, run as OpenMP thread teams.
+             "gpu-emulation": ["--target=gpu-emulation"]}
 checked = 0
 for hq, hkv in itertools.product([1, 2, 3, 7], repeat=2):
     if hq % hkv:

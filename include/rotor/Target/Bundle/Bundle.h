@@ -18,8 +18,7 @@
 #ifndef ROTOR_TARGET_BUNDLE_BUNDLE_H
 #define ROTOR_TARGET_BUNDLE_BUNDLE_H
 
-#include "rotor/Pipelines/GpuPipeline.h"
-#include "rotor/Pipelines/HostPipeline.h"
+#include "rotor/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -40,12 +39,12 @@ struct BundleOptions {
   std::string outputDir;
   /// The safetensors archive that holds the parameters' values.
   std::optional<std::string> paramsPath;
-  HostPipelineOptions host;
-  /// "host", or "cuda": the entry points stay host code that launches NVVM
-  /// kernels, and the bundle also carries each kernel's PTX (and cubin when
-  /// ptxas is found).
-  std::string target = "host";
-  GpuPipelineOptions gpu;
+  /// How the module is compiled (see compileModule). Its target is "host";
+  /// "cuda": the entry points stay host code that launches NVVM kernels,
+  /// and the bundle also carries each kernel's PTX (and cubin when ptxas is
+  /// found); or "gpu-emulation": host code whose GPU kernels run as OpenMP
+  /// thread teams (a host bundle, for checking the GPU's kernels).
+  PipelineOptions pipeline;
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };
@@ -98,9 +97,10 @@ llvm::Error writeBundle(mlir::ModuleOp module, const BundleOptions &options);
 /// Translates the LLVM-dialect `module` to a shared library at `path`, with
 /// a packed `rotor_<name>(void **)` wrapper for every `_mlir_ciface_<name>`
 /// and the constant string `rotor_bundle_abi` holding `abi` (the entry
-/// points' signatures as JSON, which the runtime checks).
+/// points' signatures as JSON, which the runtime checks); linked against
+/// the OpenMP runtime with `openMP`.
 llvm::Error emitHostLibrary(mlir::ModuleOp module, llvm::StringRef path,
-                            llvm::StringRef abi);
+                            llvm::StringRef abi, bool openMP = false);
 
 /// Checks the options that do not depend on the module (target, GPU chip
 /// and format, toolkit, output directory) before anything is written.
