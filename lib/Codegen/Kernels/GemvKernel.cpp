@@ -1,4 +1,4 @@
-//===- LowerLinearWorkgroupGemv.cpp - Decode attn.linear as a GEMV kernel -===//
+//===- GemvKernel.cpp - Decode attn.linear as a GEMV kernel ---------------===//
 //
 // A decode step projects a handful of tokens: reading W once is the whole
 // cost. One thread per output (the loop-level form) gives a 3584-wide
@@ -42,7 +42,8 @@ using namespace rotor::attn::lowering;
 namespace {
 
 /// Outputs per workgroup, lanes per output (a warp).
-constexpr int64_t kOutputs = GemvGeometry::outputs, kLanes = GemvGeometry::lanes;
+constexpr int64_t kOutputs = GemvGeometry::outputs,
+                  kLanes = GemvGeometry::lanes;
 /// Whether `op`'s config names this GEMV (whose geometry is fixed) and its
 /// shapes allow it.
 LogicalResult matchGemv(LinearOp op, PatternRewriter &rewriter) {
@@ -68,162 +69,178 @@ using GemvEpilogue = function_ref<void(
     ImplicitLocOpBuilder &wb, Value block,
     function_ref<Value(OpBuilder &, Location, Value, Value)> sumOf)>;
 
+/// The GEMV of one projection: what the shapes fix, how outputs map to
+/// workgroups, then the host values (set by emitOperands).
+struct GemvPlan {
+  GemvPlan(LinearOp op, ColumnOf columnOf)
+      : op(op), compute(op.getPrecision().getCompute()),
+        acc(op.getPrecision().getAccumulate()),
+        wElem(getElementTypeOrSelf(op.getWeight().getType())),
+        tokens(cast<RankedTensorType>(op.getInput().getType()).getDimSize(0)),
+        n(cast<RankedTensorType>(op.getWeight().getType()).getDimSize(0)),
+        e(cast<RankedTensorType>(op.getWeight().getType()).getDimSize(1)),
+        vw(e % (16 / bytesOf(wElem)) ? 1 : 16 / bytesOf(wElem)),
+        chunks(llvm::divideCeil(e, kLanes * vw)), columnOf(columnOf) {}
+
+  LinearOp op;
+  Type compute, acc, wElem;
+  /// Tokens (static), outputs per token, the reduction length.
+  int64_t tokens, n, e;
+  /// Elements per lane load (16 bytes where W rows are whole vectors), and
+  /// the lane loads per W row.
+  int64_t vw, chunks;
+  ColumnOf columnOf;
+
+  /// The operands as buffers, and whether W rows are 16-byte aligned
+  /// (decided once on the host; null when vw is 1).
+  Value x, w, bias, aligned;
+};
+
+/// Host code: the operands as buffers, the alignment test.
+void emitOperands(ImplicitLocOpBuilder &b, GemvPlan &p) {
+  p.x = readOnlyBuffer(b, p.op.getInput());
+  p.w = readOnlyBuffer(b, p.op.getWeight());
+  p.bias = p.op.getBias() ? readOnlyBuffer(b, p.op.getBias()) : Value();
+  p.aligned = p.vw > 1 ? rowsAligned16(b, p.w, p.vw) : Value();
+}
+
+/// One lane's step c along W row `col`: the sums `s` (one per token) plus
+/// the vw weights at element e0 = (c * 32 + lane) * vw times x, as one
+/// vector load where aligned, else scalar loads; `s` past the row's end.
+ValueRange laneStep(OpBuilder &fb, Location fl, const GemvPlan &p, Value col,
+                    Value lane, Value c, ValueRange s) {
+  Value e0 = arith::MulIOp::create(
+      fb, fl,
+      arith::AddIOp::create(
+          fb, fl, arith::MulIOp::create(fb, fl, c, indexConst(fb, fl, kLanes)),
+          lane),
+      indexConst(fb, fl, p.vw));
+  Value inside = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::ult, e0,
+                                       indexConst(fb, fl, p.e));
+  auto accumulate = [&](OpBuilder &ab, Location al, ArrayRef<Value> weights) {
+    SmallVector<Value> next(s.begin(), s.end());
+    for (int64_t m = 0; m < p.vw; ++m) {
+      Value em = arith::AddIOp::create(ab, al, e0, indexConst(ab, al, m));
+      for (int64_t t = 0; t < p.tokens; ++t) {
+        Value xv = memref::LoadOp::create(
+            ab, al, p.x, ValueRange{indexConst(ab, al, t), em});
+        next[t] = multiplyAccumulate(ab, al, next[t], xv,
+                                     fromCarrier(ab, al, weights[m], p.wElem),
+                                     p.compute, p.acc);
+      }
+    }
+    scf::YieldOp::create(ab, al, next);
+  };
+  auto scalarWeights = [&](OpBuilder &vb, Location vl) {
+    SmallVector<Value> weights;
+    for (int64_t m = 0; m < p.vw; ++m)
+      weights.push_back(toCarrier(
+          vb, vl,
+          memref::LoadOp::create(
+              vb, vl, p.w,
+              ValueRange{col, arith::AddIOp::create(vb, vl, e0,
+                                                    indexConst(vb, vl, m))})));
+    return weights;
+  };
+  auto step = scf::IfOp::create(
+      fb, fl, inside,
+      [&](OpBuilder &sb, Location sl) {
+        if (p.vw == 1) {
+          accumulate(sb, sl, scalarWeights(sb, sl));
+          return;
+        }
+        auto loads = scf::IfOp::create(
+            sb, sl, p.aligned,
+            [&](OpBuilder &vb, Location vl) {
+              accumulate(
+                  vb, vl,
+                  loadAlignedVector(vb, vl, p.w, ValueRange{col, e0}, p.vw));
+            },
+            [&](OpBuilder &vb, Location vl) {
+              accumulate(vb, vl, scalarWeights(vb, vl));
+            });
+        scf::YieldOp::create(sb, sl, loads.getResults());
+      },
+      [&](OpBuilder &sb, Location sl) { scf::YieldOp::create(sb, sl, s); });
+  return step.getResults();
+}
+
+/// Each lane's partial sums of its slices of one W row, per token, into
+/// `partial` [tokens][kOutputs][kLanes]: thread (r, lane) for output r.
+void sumLaneSlices(ImplicitLocOpBuilder &wb, const GemvPlan &p, Value block,
+                   Value partial) {
+  threadPhase(
+      wb, wb.getLoc(), kOutputs * kLanes,
+      [&](ImplicitLocOpBuilder &ib, Value it) {
+        Value r = arith::DivUIOp::create(ib, it, indexConst(ib, kLanes));
+        Value lane = arith::RemUIOp::create(ib, it, indexConst(ib, kLanes));
+        Value col = p.columnOf(ib, ib.getLoc(), block, r);
+        Value zero = floatConst(ib, ib.getLoc(), p.acc, 0.0);
+        SmallVector<Value> zeros(p.tokens, zero);
+        Value exists = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, col,
+                                             indexConst(ib, p.n));
+        auto sums = scf::IfOp::create(
+            ib, exists,
+            [&](OpBuilder &tb, Location tl) {
+              auto loop = scf::ForOp::create(
+                  tb, tl, indexConst(tb, tl, 0), indexConst(tb, tl, p.chunks),
+                  indexConst(tb, tl, 1), zeros,
+                  [&](OpBuilder &fb, Location fl, Value c, ValueRange s) {
+                    scf::YieldOp::create(fb, fl,
+                                         laneStep(fb, fl, p, col, lane, c, s));
+                  });
+              scf::YieldOp::create(tb, tl, loop.getResults());
+            },
+            [&](OpBuilder &tb, Location tl) {
+              scf::YieldOp::create(tb, tl, zeros);
+            });
+        for (int64_t t = 0; t < p.tokens; ++t)
+          memref::StoreOp::create(ib, sums.getResult(t), partial,
+                                  ValueRange{indexConst(ib, t), r, lane});
+      });
+}
+
+/// Output r of token t: the bias plus the lanes' sums, lanes in order.
+Value laneTotal(OpBuilder &tb, Location tl, const GemvPlan &p, Value block,
+                Value partial, Value t, Value r) {
+  Value sum = floatConst(tb, tl, p.acc, 0.0);
+  auto loop = scf::ForOp::create(
+      tb, tl, indexConst(tb, tl, 0), indexConst(tb, tl, kLanes),
+      indexConst(tb, tl, 1), ValueRange{sum},
+      [&](OpBuilder &fb, Location fl, Value l, ValueRange s) {
+        Value part =
+            memref::LoadOp::create(fb, fl, partial, ValueRange{t, r, l});
+        scf::YieldOp::create(
+            fb, fl, ValueRange{arith::AddFOp::create(fb, fl, s[0], part)});
+      });
+  sum = loop.getResult(0);
+  if (p.bias)
+    sum = arith::AddFOp::create(
+        tb, tl,
+        castFloat(tb, tl,
+                  memref::LoadOp::create(
+                      tb, tl, p.bias, ValueRange{p.columnOf(tb, tl, block, r)}),
+                  p.acc),
+        sum);
+  return sum;
+}
+
 /// The GEMV kernel of `op` over `blocks` workgroups of kOutputs outputs.
 void emitWorkgroupGemv(ImplicitLocOpBuilder &b, LinearOp op, int64_t blocks,
                        ColumnOf columnOf, GemvEpilogue epilogue) {
-  auto xType = cast<RankedTensorType>(op.getInput().getType());
-  auto wType = cast<RankedTensorType>(op.getWeight().getType());
-  Type compute = op.getPrecision().getCompute();
-  Type acc = op.getPrecision().getAccumulate();
-  Type wElem = wType.getElementType();
-  const int64_t tokens = xType.getDimSize(0);
-  const int64_t n = wType.getDimSize(0), e = wType.getDimSize(1);
-  // Elements per lane load: 16 bytes where W rows are whole vectors.
-  int64_t vw = 16 / bytesOf(wElem);
-  if (e % vw)
-    vw = 1;
-  const int64_t chunks = llvm::divideCeil(e, kLanes * vw);
-
-  auto idx = [&](OpBuilder &bb, Location loc, int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(bb, loc, v);
-  };
-  Value x = readOnlyBuffer(b, op.getInput()),
-        w = readOnlyBuffer(b, op.getWeight());
-  Value bias = op.getBias() ? readOnlyBuffer(b, op.getBias()) : Value();
-
-  // W rows 16-byte aligned, decided once on the host.
-  Value aligned = vw > 1 ? rowsAligned16(b, w, vw) : Value();
-
-  workgroupLoop(
-      b, {b.getIndexAttr(blocks)},
-      [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
-        Location loc = wb.getLoc();
-        Value block = ivs[0];
-        Value partial = memref::AllocaOp::create(
-            wb, MemRefType::get({tokens, kOutputs, kLanes}, acc));
-
-        // Each lane's partial sums of its slices of one W row.
-        threadPhase(
-            wb, loc, kOutputs * kLanes,
-            [&](ImplicitLocOpBuilder &ib, Value it) {
-              auto ci = [&](int64_t v) { return idx(ib, ib.getLoc(), v); };
-              Value r = arith::DivUIOp::create(ib, it, ci(kLanes));
-              Value lane = arith::RemUIOp::create(ib, it, ci(kLanes));
-              Value col = columnOf(ib, ib.getLoc(), block, r);
-              Value zero = floatConst(ib, ib.getLoc(), acc, 0.0);
-              SmallVector<Value> zeros(tokens, zero);
-              Value exists = arith::CmpIOp::create(
-                  ib, arith::CmpIPredicate::ult, col, ci(n));
-              auto sums = scf::IfOp::create(
-                  ib, exists,
-                  [&](OpBuilder &tb, Location tl) {
-                    auto loop = scf::ForOp::create(
-                        tb, tl, idx(tb, tl, 0), idx(tb, tl, chunks),
-                        idx(tb, tl, 1), zeros,
-                        [&](OpBuilder &fb, Location fl, Value c, ValueRange s) {
-                          Value e0 = arith::MulIOp::create(
-                              fb, fl,
-                              arith::AddIOp::create(
-                                  fb, fl,
-                                  arith::MulIOp::create(fb, fl, c,
-                                                        idx(fb, fl, kLanes)),
-                                  lane),
-                              idx(fb, fl, vw));
-                          Value inside = arith::CmpIOp::create(
-                              fb, fl, arith::CmpIPredicate::ult, e0,
-                              idx(fb, fl, e));
-                          // The vw weights at e0, as vectors or scalars.
-                          auto accumulate = [&](OpBuilder &ab, Location al,
-                                                ArrayRef<Value> weights) {
-                            SmallVector<Value> next(s.begin(), s.end());
-                            for (int64_t m = 0; m < vw; ++m) {
-                              Value em = arith::AddIOp::create(ab, al, e0,
-                                                               idx(ab, al, m));
-                              for (int64_t t = 0; t < tokens; ++t) {
-                                Value xv = memref::LoadOp::create(
-                                    ab, al, x, ValueRange{idx(ab, al, t), em});
-                                next[t] = multiplyAccumulate(
-                                    ab, al, next[t], xv,
-                                    fromCarrier(ab, al, weights[m], wElem),
-                                    compute, acc);
-                              }
-                            }
-                            scf::YieldOp::create(ab, al, next);
-                          };
-                          auto scalarWeights = [&](OpBuilder &vb, Location vl) {
-                            SmallVector<Value> weights;
-                            for (int64_t m = 0; m < vw; ++m)
-                              weights.push_back(toCarrier(
-                                  vb, vl,
-                                  memref::LoadOp::create(
-                                      vb, vl, w,
-                                      ValueRange{col, arith::AddIOp::create(
-                                                          vb, vl, e0,
-                                                          idx(vb, vl, m))})));
-                            return weights;
-                          };
-                          auto step = scf::IfOp::create(
-                              fb, fl, inside,
-                              [&](OpBuilder &sb, Location sl) {
-                                if (vw == 1) {
-                                  accumulate(sb, sl, scalarWeights(sb, sl));
-                                  return;
-                                }
-                                auto loads = scf::IfOp::create(
-                                    sb, sl, aligned,
-                                    [&](OpBuilder &vb, Location vl) {
-                                      accumulate(vb, vl,
-                                                 loadAlignedVector(
-                                                     vb, vl, w,
-                                                     ValueRange{col, e0}, vw));
-                                    },
-                                    [&](OpBuilder &vb, Location vl) {
-                                      accumulate(vb, vl, scalarWeights(vb, vl));
-                                    });
-                                scf::YieldOp::create(sb, sl,
-                                                     loads.getResults());
-                              },
-                              [&](OpBuilder &sb, Location sl) {
-                                scf::YieldOp::create(sb, sl, s);
-                              });
-                          scf::YieldOp::create(fb, fl, step.getResults());
-                        });
-                    scf::YieldOp::create(tb, tl, loop.getResults());
-                  },
-                  [&](OpBuilder &tb, Location tl) {
-                    scf::YieldOp::create(tb, tl, zeros);
-                  });
-              for (int64_t t = 0; t < tokens; ++t)
-                memref::StoreOp::create(ib, sums.getResult(t), partial,
-                                        ValueRange{ci(t), r, lane});
-            });
-
-        // Bias plus the lanes' sums in lane order.
-        auto sumOf = [&](OpBuilder &tb, Location tl, Value t, Value r) {
-          Value sum = floatConst(tb, tl, acc, 0.0);
-          auto loop = scf::ForOp::create(
-              tb, tl, idx(tb, tl, 0), idx(tb, tl, kLanes), idx(tb, tl, 1),
-              ValueRange{sum},
-              [&](OpBuilder &fb, Location fl, Value l, ValueRange s) {
-                Value p = memref::LoadOp::create(fb, fl, partial,
-                                                 ValueRange{t, r, l});
-                scf::YieldOp::create(
-                    fb, fl, ValueRange{arith::AddFOp::create(fb, fl, s[0], p)});
-              });
-          sum = loop.getResult(0);
-          if (bias)
-            sum = arith::AddFOp::create(
-                tb, tl,
-                castFloat(
-                    tb, tl,
-                    memref::LoadOp::create(
-                        tb, tl, bias, ValueRange{columnOf(tb, tl, block, r)}),
-                    acc),
-                sum);
-          return sum;
-        };
-        epilogue(wb, block, sumOf);
-      });
+  GemvPlan p(op, columnOf);
+  emitOperands(b, p);
+  workgroupLoop(b, {b.getIndexAttr(blocks)},
+                [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
+                  Value block = ivs[0];
+                  Value partial = memref::AllocaOp::create(
+                      wb, MemRefType::get({p.tokens, kOutputs, kLanes}, p.acc));
+                  sumLaneSlices(wb, p, block, partial);
+                  epilogue(wb, block,
+                           [&](OpBuilder &tb, Location tl, Value t, Value r) {
+                             return laneTotal(tb, tl, p, block, partial, t, r);
+                           });
+                });
 }
 
 struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
@@ -278,12 +295,80 @@ struct LowerLinearToWorkgroupGemv : OpRewritePattern<LinearOp> {
   }
 };
 
+/// How the RoPE GEMV maps outputs to workgroups: workgroup `block` is head
+/// block / (D/4), pairs 2 (block % (D/4)) + p for its outputs 2p (first of
+/// the pair) and 2p + 1 (second), so that one thread can rotate a pair
+/// from the sums it just formed.
+struct RopePairs {
+  RopeEmitter &emitter;
+  int64_t d;
+
+  Value headOf(OpBuilder &b, Location loc, Value block) const {
+    return arith::DivUIOp::create(b, loc, block, indexConst(b, loc, d / 4));
+  }
+  Value pairOf(OpBuilder &b, Location loc, Value block, Value p) const {
+    return arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(
+            b, loc,
+            arith::RemUIOp::create(b, loc, block, indexConst(b, loc, d / 4)),
+            indexConst(b, loc, 2)),
+        p);
+  }
+  /// The projection's column of output `out` of workgroup `block`.
+  Value columnOf(OpBuilder &b, Location loc, Value block, Value out) const {
+    Value p = arith::DivUIOp::create(b, loc, out, indexConst(b, loc, 2));
+    auto [ja, jb] = emitter.pairDims(b, loc, pairOf(b, loc, block, p));
+    Value second = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne,
+        arith::RemUIOp::create(b, loc, out, indexConst(b, loc, 2)),
+        indexConst(b, loc, 0));
+    Value j = arith::SelectOp::create(b, loc, second, jb, ja);
+    return arith::AddIOp::create(b, loc,
+                                 arith::MulIOp::create(b, loc,
+                                                       headOf(b, loc, block),
+                                                       indexConst(b, loc, d)),
+                                 j);
+  }
+};
+
+/// The RoPE GEMV's last phase, one thread per (token, pair): both sums
+/// rounded to the projection's type `storage`, then both rotated and
+/// written to `out`.
+void rotatePairs(ImplicitLocOpBuilder &wb, const RopePairs &pairs, Value block,
+                 function_ref<Value(OpBuilder &, Location, Value, Value)> sumOf,
+                 int64_t tokens, Type storage, Value positions, Value out) {
+  RopeEmitter &emitter = pairs.emitter;
+  threadPhase(
+      wb, wb.getLoc(), tokens * 2, [&](ImplicitLocOpBuilder &ib, Value it) {
+        Location l = ib.getLoc();
+        Value t = arith::DivUIOp::create(ib, it, indexConst(ib, l, 2));
+        Value p = arith::RemUIOp::create(ib, it, indexConst(ib, l, 2));
+        auto [ja, jb] = emitter.pairDims(ib, l, pairs.pairOf(ib, l, block, p));
+        Value first = arith::MulIOp::create(ib, p, indexConst(ib, l, 2));
+        Value second = arith::AddIOp::create(ib, first, indexConst(ib, l, 1));
+        Value va = castFloat(ib, l, sumOf(ib, l, t, first), storage);
+        Value vb = castFloat(ib, l, sumOf(ib, l, t, second), storage);
+        auto partner = [&](Value dim) -> Value {
+          Value isA =
+              arith::CmpIOp::create(ib, l, arith::CmpIPredicate::eq, dim, ja);
+          return arith::SelectOp::create(ib, l, isA, va, vb);
+        };
+        Value position = memref::LoadOp::create(ib, positions, t);
+        Value ra = emitter.emit(ib, l, ja, va, partner, position);
+        Value rb = emitter.emit(ib, l, jb, vb, partner, position);
+        Value head = pairs.headOf(ib, l, block);
+        memref::StoreOp::create(ib, ra, out, ValueRange{t, head, ja});
+        memref::StoreOp::create(ib, rb, out, ValueRange{t, head, jb});
+      });
+}
+
 /// rope(expand_shape(linear(x, W, b))) of a decode step where the
 /// projection feeds only the RoPE (the Q and K paths): the GEMV with each
-/// workgroup's 4 outputs two RoPE pairs of one head, whose last phase
-/// rounds each pair to the projection's type and rotates it. The RoPE
-/// kernel and the unrotated projection's round trip through memory are
-/// gone; the arithmetic is the GEMV's and the RoPE's, bit for bit.
+/// workgroup's 4 outputs two RoPE pairs of one head (RopePairs), whose last
+/// phase rounds each pair to the projection's type and rotates it. The
+/// RoPE kernel and the unrotated projection's round trip through memory
+/// are gone; the arithmetic is the GEMV's and the RoPE's, bit for bit.
 struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
   LowerLinearWithRopeToWorkgroupGemv(MLIRContext *ctx)
       // Preferred over the plain GEMV.
@@ -314,69 +399,14 @@ struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
     Value out = memref::AllocOp::create(
         b, MemRefType::get(resultType.getShape(), resultType.getElementType()));
     Type storage = cast<RankedTensorType>(linear.getType()).getElementType();
-    auto idx = [](OpBuilder &cb, Location cl, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(cb, cl, v);
-    };
-    auto pairDims = [&](OpBuilder &cb, Location cl, Value q) {
-      return emitter.pairDims(cb, cl, q);
-    };
-    // Workgroup `block` is head block / (D/4), pairs 2 (block % (D/4)) + p
-    // for its outputs 2p (first of the pair) and 2p + 1 (second).
-    auto headOf = [&](OpBuilder &cb, Location cl, Value block) {
-      return arith::DivUIOp::create(cb, cl, block, idx(cb, cl, d / 4))
-          .getResult();
-    };
-    auto pairOf = [&](OpBuilder &cb, Location cl, Value block, Value p) {
-      return arith::AddIOp::create(
-                 cb, cl,
-                 arith::MulIOp::create(
-                     cb, cl,
-                     arith::RemUIOp::create(cb, cl, block, idx(cb, cl, d / 4)),
-                     idx(cb, cl, 2)),
-                 p)
-          .getResult();
-    };
-    auto columnOf = [&](OpBuilder &cb, Location cl, Value block, Value out) {
-      Value p = arith::DivUIOp::create(cb, cl, out, idx(cb, cl, 2));
-      auto [ja, jb] = pairDims(cb, cl, pairOf(cb, cl, block, p));
-      Value second = arith::CmpIOp::create(
-          cb, cl, arith::CmpIPredicate::ne,
-          arith::RemUIOp::create(cb, cl, out, idx(cb, cl, 2)), idx(cb, cl, 0));
-      Value j = arith::SelectOp::create(cb, cl, second, jb, ja);
-      return arith::AddIOp::create(cb, cl,
-                                   arith::MulIOp::create(cb, cl,
-                                                         headOf(cb, cl, block),
-                                                         idx(cb, cl, d)),
-                                   j)
-          .getResult();
-    };
+    RopePairs pairs{emitter, d};
     emitWorkgroupGemv(
-        b, linear, heads * (d / 4), columnOf,
+        b, linear, heads * (d / 4),
+        [&](OpBuilder &cb, Location cl, Value block, Value r) {
+          return pairs.columnOf(cb, cl, block, r);
+        },
         [&](ImplicitLocOpBuilder &wb, Value block, auto sumOf) {
-          // One thread per (token, pair): both rounded, then both rotated.
-          threadPhase(
-              wb, wb.getLoc(), tokens * 2,
-              [&](ImplicitLocOpBuilder &ib, Value it) {
-                Location l = ib.getLoc();
-                Value t = arith::DivUIOp::create(ib, it, idx(ib, l, 2));
-                Value p = arith::RemUIOp::create(ib, it, idx(ib, l, 2));
-                auto [ja, jb] = pairDims(ib, l, pairOf(ib, l, block, p));
-                Value first = arith::MulIOp::create(ib, p, idx(ib, l, 2));
-                Value second = arith::AddIOp::create(ib, first, idx(ib, l, 1));
-                Value va = castFloat(ib, l, sumOf(ib, l, t, first), storage);
-                Value vb = castFloat(ib, l, sumOf(ib, l, t, second), storage);
-                auto partner = [&](Value dim) -> Value {
-                  Value isA = arith::CmpIOp::create(
-                      ib, l, arith::CmpIPredicate::eq, dim, ja);
-                  return arith::SelectOp::create(ib, l, isA, va, vb);
-                };
-                Value position = memref::LoadOp::create(ib, positions, t);
-                Value ra = emitter.emit(ib, l, ja, va, partner, position);
-                Value rb = emitter.emit(ib, l, jb, vb, partner, position);
-                Value head = headOf(ib, l, block);
-                memref::StoreOp::create(ib, ra, out, ValueRange{t, head, ja});
-                memref::StoreOp::create(ib, rb, out, ValueRange{t, head, jb});
-              });
+          rotatePairs(wb, pairs, block, sumOf, tokens, storage, positions, out);
         });
     rewriter.replaceOp(rope, bufferization::ToTensorOp::create(
                                  b, resultType, out, /*restrict=*/true,

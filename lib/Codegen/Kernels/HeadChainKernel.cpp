@@ -1,4 +1,4 @@
-//===- LowerHeadChainWorkgroup.cpp - Per-head op chains as one kernel -----===//
+//===- HeadChainKernel.cpp - Per-head op chains as one kernel -------------===//
 //
 // A chain of per-head ops (HeadTileEpilogue.h) that no GEMM finishes (after
 // a decode GEMV, or on a tensor that is not a projection) would otherwise be
@@ -26,11 +26,18 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
-/// The chain at `op` and the tokens per workgroup (at most `maxRows`,
-/// fewer when the call has fewer), or why there is no such kernel.
-FailureOr<std::pair<HeadChain, int64_t>>
-matchHeadChainKernel(Operation *op, int64_t maxRows,
-                     PatternRewriter &rewriter) {
+/// The kernel of one chain: the chain, and the tokens of one head that a
+/// workgroup stages as f32 (at most the config's rows, fewer when the call
+/// has fewer).
+struct HeadChainPlan {
+  HeadChain chain;
+  int64_t rows;
+};
+
+/// The plan for the chain at `op` with at most `maxRows` tokens per
+/// workgroup, or why there is no such kernel.
+FailureOr<HeadChainPlan> matchHeadChainKernel(Operation *op, int64_t maxRows,
+                                              PatternRewriter &rewriter) {
   if (!isa<RopeOp, HadamardOp, QuantizeOp>(op))
     return failure();
   Type f32 = rewriter.getF32Type();
@@ -49,9 +56,11 @@ matchHeadChainKernel(Operation *op, int64_t maxRows,
                      : std::clamp<int64_t>(type.getDimSize(0), 1, maxRows);
   if (rows * d * bytesOf(f32) > kStaticWorkgroupBytes || heads > kMaxGridY)
     return rewriter.notifyMatchFailure(op, "head does not fit a block");
-  return std::make_pair(*chain, rows);
+  return HeadChainPlan{*chain, rows};
 }
 
+/// The grid is row tiles x heads; each workgroup stages its rows of one
+/// head and runs the chain's phases on them (HeadTileEpilogue).
 struct LowerHeadChainToWorkgroupTiles : RewritePattern {
   LowerHeadChainToWorkgroupTiles(MLIRContext *ctx)
       : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, ctx) {}
@@ -61,28 +70,29 @@ struct LowerHeadChainToWorkgroupTiles : RewritePattern {
     KernelConfigAttr config = getKernelConfig(op);
     if (!config || config.getStrategy() != KernelStrategy::HeadChain)
       return failure();
-    auto matched = matchHeadChainKernel(op, config.getRows(), rewriter);
-    if (failed(matched))
+    FailureOr<HeadChainPlan> plan =
+        matchHeadChainKernel(op, config.getRows(), rewriter);
+    if (failed(plan))
       return failure();
-    HeadChain *chain = &matched->first;
-    int64_t rows = matched->second;
-    auto type = cast<RankedTensorType>(chain->input.getType());
-    Type f32 = rewriter.getF32Type();
+    const HeadChain &chain = plan->chain;
+    int64_t rows = plan->rows;
+    auto type = cast<RankedTensorType>(chain.input.getType());
     int64_t heads = type.getDimSize(1);
 
-    rewriter.setInsertionPoint(chain->last());
-    ImplicitLocOpBuilder b(chain->last()->getLoc(), rewriter);
-    Value tokens = tensor::DimOp::create(b, chain->input, 0);
-    HeadTileEpilogue epilogue(b, *chain, tokens, f32, /*readsInput=*/true);
+    rewriter.setInsertionPoint(chain.last());
+    ImplicitLocOpBuilder b(chain.last()->getLoc(), rewriter);
+    Value tokens = tensor::DimOp::create(b, chain.input, 0);
+    HeadTileEpilogue epilogue(b, chain, tokens, rewriter.getF32Type(),
+                              /*readsInput=*/true);
     OpFoldResult rowTiles =
         type.isDynamicDim(0)
-            ? OpFoldResult(arith::CeilDivUIOp::create(
-                  b, tokens, arith::ConstantIndexOp::create(b, rows)))
+            ? OpFoldResult(
+                  arith::CeilDivUIOp::create(b, tokens, indexConst(b, rows)))
             : b.getIndexAttr(llvm::divideCeil(type.getDimSize(0), rows));
     workgroupLoop(b, {rowTiles, b.getIndexAttr(heads)},
                   [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
-                    Value row0 = arith::MulIOp::create(
-                        wb, ivs[0], arith::ConstantIndexOp::create(wb, rows));
+                    Value row0 =
+                        arith::MulIOp::create(wb, ivs[0], indexConst(wb, rows));
                     epilogue.emitFromInput(wb, row0, ivs[1], tokens, rows);
                   });
     epilogue.replaceChain(b, rewriter);

@@ -10,7 +10,7 @@
 // quantization's reads), and only the chain's results are stored to memory.
 //
 // Intermediate values go through the accumulate type, which is exact only
-// where it holds them exactly; matchHeadEpilogue checks that.
+// where it holds them exactly; matchHeadChain checks that.
 //
 //===----------------------------------------------------------------------===//
 
@@ -71,6 +71,190 @@ void emitRowPhase(ImplicitLocOpBuilder &wb, Value row0, Value tokens,
           scf::YieldOp::create(tb, tl);
         });
       });
+}
+
+/// The value the next op of a chain reads at (i, j) of the buffer.
+using Reader = std::function<Value(OpBuilder &, Location, Value, Value)>;
+
+/// The phases that finish one tile of a chain, each op's in turn: what they
+/// share (the buffer, its rows' place, the chain's result buffers). Each
+/// phase is given the reader of the value its op reads and returns the
+/// reader of its own result, so that an op's first or last step can be
+/// folded into the phase next to it.
+struct TilePhases {
+  HeadChain chain;
+  /// The buffer's element type and the head dim.
+  Type acc;
+  int64_t d;
+  ImplicitLocOpBuilder &wb;
+  Value row0, head, tokens, sums;
+  int64_t rows;
+  ArrayRef<Value> outputs;
+
+  void rowPhase(int64_t perRow, RowBody body) {
+    emitRowPhase(wb, row0, tokens, rows, perRow, body);
+  }
+  void store(OpBuilder &b, Location l, Value v, Value i, Value j) {
+    memref::StoreOp::create(b, l, castFloat(b, l, v, acc), sums,
+                            ValueRange{i, j});
+  }
+  void writeOut(OpBuilder &b, Location l, Value v, Value t, Value j) {
+    memref::StoreOp::create(b, l, v, outputs[0], ValueRange{t, head, j});
+  }
+  /// The buffer's element (i, j) as a value of `type`.
+  Reader reader(Type type) {
+    return [sums = sums, type](OpBuilder &b, Location l, Value i, Value j) {
+      return castFloat(
+          b, l, memref::LoadOp::create(b, l, sums, ValueRange{i, j}), type);
+    };
+  }
+
+  Type hadamardCompute() { return chain.hadamard.getPrecision().getCompute(); }
+  int64_t hadamardGroup() { return chain.hadamard.getRotation().getGroup(); }
+  /// The rotation's input step: signs, in its compute type.
+  Value signIn(OpBuilder &b, Location l, Value v, Value j);
+
+  Reader rotatePairs(Reader current, RopeEmitter &rope, Value positions);
+  Reader signInputs(Reader current);
+  void butterflies(Reader current);
+  Reader signOutputs(Reader current);
+  void writeRows(Reader current);
+  void quantizeBlocks(Reader current);
+};
+
+Value TilePhases::signIn(OpBuilder &b, Location l, Value v, Value j) {
+  HadamardOp hadamard = chain.hadamard;
+  Type compute = hadamardCompute();
+  auto [signs, unused] =
+      hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
+  Value x = castFloat(b, l, v, compute);
+  Value sign = signedConstant(
+      b, l, signs, 1.0, compute,
+      arith::AndIOp::create(b, l, j, indexConst(b, l, hadamardGroup() - 1)));
+  return castFloat(b, l, arith::MulFOp::create(b, l, x, sign), compute);
+}
+
+/// The RoPE, a thread per pair (RopeEmitter::pairDims): both elements
+/// rotated before either is written back, with the rotation's input signs
+/// when one follows, or to memory when the RoPE is last.
+Reader TilePhases::rotatePairs(Reader current, RopeEmitter &rope,
+                               Value positions) {
+  bool last = !chain.hadamard && !chain.quantize;
+  rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value t) {
+    Location l = ib.getLoc();
+    auto [ja, jb] = rope.pairDims(ib, l, q);
+    Value position = memref::LoadOp::create(ib, positions, t);
+    auto projected = [&](Value j) { return current(ib, l, i, j); };
+    Value ra = rope.emit(ib, l, ja, projected(ja), projected, position);
+    Value rb = rope.emit(ib, l, jb, projected(jb), projected, position);
+    for (auto [j, v] : {std::pair{ja, ra}, std::pair{jb, rb}}) {
+      if (last)
+        writeOut(ib, l, v, t, j);
+      else if (chain.hadamard)
+        store(ib, l, signIn(ib, l, v, j), i, j);
+      else
+        store(ib, l, v, i, j);
+    }
+  });
+  return reader(chain.hadamard ? hadamardCompute()
+                               : getElementTypeOrSelf(chain.rope.getType()));
+}
+
+/// The rotation's input signs as a phase of their own (no RoPE before).
+Reader TilePhases::signInputs(Reader current) {
+  rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value) {
+    store(ib, ib.getLoc(),
+          signIn(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), j), i, j);
+  });
+  return reader(hadamardCompute());
+}
+
+/// One phase per butterfly stage h, pairing l = (q / h) * 2h + q % h with
+/// l + h: lower gets a + b, upper a - b.
+void TilePhases::butterflies(Reader current) {
+  for (int64_t h = 1; h < hadamardGroup(); h *= 2) {
+    rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value) {
+      Location l = ib.getLoc();
+      Value lower = arith::AddIOp::create(
+          ib,
+          arith::MulIOp::create(
+              ib, arith::DivUIOp::create(ib, q, indexConst(ib, l, h)),
+              indexConst(ib, l, 2 * h)),
+          arith::RemUIOp::create(ib, q, indexConst(ib, l, h)));
+      Value upper = arith::AddIOp::create(ib, lower, indexConst(ib, l, h));
+      Value a = current(ib, l, i, lower), b = current(ib, l, i, upper);
+      store(ib, l, arith::AddFOp::create(ib, a, b), i, lower);
+      store(ib, l, arith::SubFOp::create(ib, a, b), i, upper);
+    });
+  }
+}
+
+/// The rotation's output signs and 1/sqrt(G), applied where the result is
+/// read rather than in a phase of their own.
+Reader TilePhases::signOutputs(Reader butterflies) {
+  HadamardOp hadamard = chain.hadamard;
+  auto [unused, signsOut] =
+      hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
+  SmallVector<int32_t> signs(signsOut);
+  Type storage = getElementTypeOrSelf(hadamard.getType());
+  Type compute = hadamardCompute();
+  int64_t group = hadamardGroup();
+  double magnitude = 1.0 / std::sqrt(double(group));
+  return [=](OpBuilder &b, Location l, Value i, Value j) {
+    Value position = arith::AndIOp::create(
+        b, l, j, arith::ConstantIndexOp::create(b, l, group - 1));
+    Value scale = signedConstant(b, l, signs, magnitude, compute, position);
+    return castFloat(
+        b, l, arith::MulFOp::create(b, l, butterflies(b, l, i, j), scale),
+        storage);
+  };
+}
+
+/// The chain's result, element by element, to memory.
+void TilePhases::writeRows(Reader current) {
+  rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value t) {
+    writeOut(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), t, j);
+  });
+}
+
+/// The quantization: thread q owns block q of its row, reduces it in order,
+/// stores the rounded scale, then the codes from it.
+void TilePhases::quantizeBlocks(Reader current) {
+  QuantizeOp quantize = chain.quantize;
+  KVBlockFormatAttr format = quantize.getFormat();
+  Type compute = quantize.getPrecision().getCompute();
+  Type qacc = quantize.getPrecision().getAccumulate();
+  int64_t block = format.getBlockSize();
+  rowPhase(d / block, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value t) {
+    Location l = ib.getLoc();
+    Value first = arith::MulIOp::create(ib, q, indexConst(ib, l, block));
+    auto widened = [&](OpBuilder &b, Location bl, Value k) {
+      Value j = arith::AddIOp::create(b, bl, first, k);
+      return castFloat(b, bl, castFloat(b, bl, current(b, bl, i, j), compute),
+                       qacc);
+    };
+    auto reduce = scf::ForOp::create(
+        ib, indexConst(ib, l, 0), indexConst(ib, l, block),
+        indexConst(ib, l, 1), ValueRange{floatConst(ib, l, qacc, 0.0)},
+        [&](OpBuilder &fb, Location fl, Value k, ValueRange carried) {
+          scf::YieldOp::create(fb, fl,
+                               quantizeReduceStep(fb, fl, format, carried[0],
+                                                  widened(fb, fl, k)));
+        });
+    Value scale = quantizeScale(ib, l, format, reduce.getResult(0));
+    memref::StoreOp::create(ib, scale, outputs[1], ValueRange{t, head, q});
+    Value stored = castFloat(ib, l, scale, qacc);
+    scf::ForOp::create(
+        ib, indexConst(ib, l, 0), indexConst(ib, l, block),
+        indexConst(ib, l, 1), ValueRange{},
+        [&](OpBuilder &fb, Location fl, Value k, ValueRange) {
+          Value code = quantizeCode(fb, fl, format, widened(fb, fl, k), stored);
+          memref::StoreOp::create(
+              fb, fl, code, outputs[0],
+              ValueRange{t, head, arith::AddIOp::create(fb, fl, first, k)});
+          scf::YieldOp::create(fb, fl);
+        });
+  });
 }
 
 } // namespace
@@ -167,162 +351,23 @@ HeadTileEpilogue::HeadTileEpilogue(ImplicitLocOpBuilder &b,
 
 void HeadTileEpilogue::emit(ImplicitLocOpBuilder &wb, Value row0, Value head,
                             Value tokens, Value sums, int64_t rows) {
-  using Reader = std::function<Value(OpBuilder &, Location, Value, Value)>;
-  Type acc = bufferType;
   int64_t d = cast<RankedTensorType>(chain.input.getType()).getDimSize(2);
-  auto idx = [](OpBuilder &b, Location l, int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(b, l, v);
-  };
-  auto store = [&](OpBuilder &b, Location l, Value v, Value i, Value j) {
-    memref::StoreOp::create(b, l, castFloat(b, l, v, acc), sums,
-                            ValueRange{i, j});
-  };
-  auto writeOut = [&](OpBuilder &b, Location l, Value v, Value t, Value j) {
-    memref::StoreOp::create(b, l, v, outputs[0], ValueRange{t, head, j});
-  };
-  // The buffer's element (i, j) as a value of `type`.
-  auto reader = [&](Type type) -> Reader {
-    return [sums, type](OpBuilder &b, Location l, Value i, Value j) {
-      return castFloat(
-          b, l, memref::LoadOp::create(b, l, sums, ValueRange{i, j}), type);
-    };
-  };
-  auto rowPhase = [&](int64_t perRow, RowBody body) {
-    emitRowPhase(wb, row0, tokens, rows, perRow, body);
-  };
-
+  TilePhases phases{chain, bufferType, d,    wb,   row0,
+                    head,  tokens,     sums, rows, outputs};
   // The value the next op reads at (i, j): first the chain's input.
-  Reader current = reader(getElementTypeOrSelf(chain.input.getType()));
-
-  // The rotation's input step: signs, in its compute type.
-  HadamardOp hadamard = chain.hadamard;
-  Type hadamardCompute =
-      hadamard ? hadamard.getPrecision().getCompute() : Type();
-  int64_t group = hadamard ? hadamard.getRotation().getGroup() : 1;
-  auto groupPosition = [&](OpBuilder &b, Location l, Value j) -> Value {
-    return arith::AndIOp::create(b, l, j, idx(b, l, group - 1));
-  };
-  auto signIn = [&](OpBuilder &b, Location l, Value v, Value j) {
-    auto [signs, unused] =
-        hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
-    Value x = castFloat(b, l, v, hadamardCompute);
-    Value sign = signedConstant(b, l, signs, 1.0, hadamardCompute,
-                                groupPosition(b, l, j));
-    return castFloat(b, l, arith::MulFOp::create(b, l, x, sign),
-                     hadamardCompute);
-  };
-
-  if (chain.rope) {
-    Operation *next = chain.hadamard ? chain.hadamard.getOperation()
-                                     : chain.quantize.getOperation();
-    // A thread per pair (RopeEmitter::pairDims).
-    rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value t) {
-      Location l = ib.getLoc();
-      auto [ja, jb] = rope->pairDims(ib, l, q);
-      Value position = memref::LoadOp::create(ib, positions, t);
-      auto projected = [&](Value j) { return current(ib, l, i, j); };
-      // Both rotated before either is written back.
-      Value ra = rope->emit(ib, l, ja, projected(ja), projected, position);
-      Value rb = rope->emit(ib, l, jb, projected(jb), projected, position);
-      for (auto [j, v] : {std::pair{ja, ra}, std::pair{jb, rb}}) {
-        if (!next)
-          writeOut(ib, l, v, t, j);
-        else if (hadamard)
-          store(ib, l, signIn(ib, l, v, j), i, j);
-        else
-          store(ib, l, v, i, j);
-      }
-    });
-    current = reader(hadamard ? hadamardCompute
-                              : getElementTypeOrSelf(chain.rope.getType()));
-  }
-
-  if (hadamard) {
-    if (!chain.rope) {
-      rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value) {
-        store(ib, ib.getLoc(),
-              signIn(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), j), i, j);
-      });
-      current = reader(hadamardCompute);
-    }
-    // Butterfly stage h pairs l = (q / h) * 2h + q % h with l + h: lower
-    // gets a + b, upper a - b.
-    for (int64_t h = 1; h < group; h *= 2) {
-      rowPhase(d / 2, [&](ImplicitLocOpBuilder &ib, Value i, Value q, Value) {
-        Location l = ib.getLoc();
-        Value lower = arith::AddIOp::create(
-            ib,
-            arith::MulIOp::create(ib,
-                                  arith::DivUIOp::create(ib, q, idx(ib, l, h)),
-                                  idx(ib, l, 2 * h)),
-            arith::RemUIOp::create(ib, q, idx(ib, l, h)));
-        Value upper = arith::AddIOp::create(ib, lower, idx(ib, l, h));
-        Value a = current(ib, l, i, lower), b = current(ib, l, i, upper);
-        store(ib, l, arith::AddFOp::create(ib, a, b), i, lower);
-        store(ib, l, arith::SubFOp::create(ib, a, b), i, upper);
-      });
-    }
-    // The output signs and 1/sqrt(G), applied where the result is read.
-    auto [unused, signsOut] =
-        hadamard.getRotation().getEffectiveSigns(hadamard.getInverse());
-    SmallVector<int32_t> signs(signsOut);
-    Type storage = getElementTypeOrSelf(hadamard.getType());
-    Type compute = hadamardCompute;
-    double magnitude = 1.0 / std::sqrt(double(group));
-    Reader butterflies = current;
-    current = [=](OpBuilder &b, Location l, Value i, Value j) {
-      Value position = arith::AndIOp::create(
-          b, l, j, arith::ConstantIndexOp::create(b, l, group - 1));
-      Value scale = signedConstant(b, l, signs, magnitude, compute, position);
-      return castFloat(
-          b, l, arith::MulFOp::create(b, l, butterflies(b, l, i, j), scale),
-          storage);
-    };
+  Reader current = phases.reader(getElementTypeOrSelf(chain.input.getType()));
+  if (chain.rope)
+    current = phases.rotatePairs(current, *rope, positions);
+  if (chain.hadamard) {
+    if (!chain.rope)
+      current = phases.signInputs(current);
+    phases.butterflies(current);
+    current = phases.signOutputs(current);
     if (!chain.quantize)
-      rowPhase(d, [&](ImplicitLocOpBuilder &ib, Value i, Value j, Value t) {
-        writeOut(ib, ib.getLoc(), current(ib, ib.getLoc(), i, j), t, j);
-      });
+      phases.writeRows(current);
   }
-
-  if (QuantizeOp quantize = chain.quantize) {
-    KVBlockFormatAttr format = quantize.getFormat();
-    Type compute = quantize.getPrecision().getCompute();
-    Type qacc = quantize.getPrecision().getAccumulate();
-    int64_t block = format.getBlockSize();
-    // Thread q owns block q of its row: the reduction in order, the stored
-    // scale, then the codes from it.
-    rowPhase(d / block, [&](ImplicitLocOpBuilder &ib, Value i, Value q,
-                            Value t) {
-      Location l = ib.getLoc();
-      Value first = arith::MulIOp::create(ib, q, idx(ib, l, block));
-      auto widened = [&](OpBuilder &b, Location bl, Value k) {
-        Value j = arith::AddIOp::create(b, bl, first, k);
-        return castFloat(b, bl, castFloat(b, bl, current(b, bl, i, j), compute),
-                         qacc);
-      };
-      auto reduce = scf::ForOp::create(
-          ib, idx(ib, l, 0), idx(ib, l, block), idx(ib, l, 1),
-          ValueRange{floatConst(ib, l, qacc, 0.0)},
-          [&](OpBuilder &fb, Location fl, Value k, ValueRange carried) {
-            scf::YieldOp::create(fb, fl,
-                                 quantizeReduceStep(fb, fl, format, carried[0],
-                                                    widened(fb, fl, k)));
-          });
-      Value scale = quantizeScale(ib, l, format, reduce.getResult(0));
-      memref::StoreOp::create(ib, scale, outputs[1], ValueRange{t, head, q});
-      Value stored = castFloat(ib, l, scale, qacc);
-      scf::ForOp::create(
-          ib, idx(ib, l, 0), idx(ib, l, block), idx(ib, l, 1), ValueRange{},
-          [&](OpBuilder &fb, Location fl, Value k, ValueRange) {
-            Value code =
-                quantizeCode(fb, fl, format, widened(fb, fl, k), stored);
-            memref::StoreOp::create(
-                fb, fl, code, outputs[0],
-                ValueRange{t, head, arith::AddIOp::create(fb, fl, first, k)});
-            scf::YieldOp::create(fb, fl);
-          });
-    });
-  }
+  if (chain.quantize)
+    phases.quantizeBlocks(current);
 }
 
 void HeadTileEpilogue::emitFromInput(ImplicitLocOpBuilder &wb, Value row0,

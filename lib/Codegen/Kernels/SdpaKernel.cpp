@@ -1,4 +1,4 @@
-//===- LowerSdpaWorkgroupTiled.cpp - attn.sdpa as workgroup-tiled kernels -===//
+//===- SdpaKernel.cpp - attn.sdpa as a workgroup-tiled kernel -------------===//
 //
 // The loop-level SDPA (LowerSdpa.cpp) is a sequence of whole-tensor loop
 // nests per KV tile; mapped one thread per output element, every score is
@@ -27,6 +27,13 @@
 // warp reading one column hit distinct banks. The arithmetic, its types and
 // the order of every reduction are those of LowerSdpa; only the tile size
 // differs (B, chosen to fit 48 KiB of static workgroup memory).
+//
+// The code reads in that order: SdpaPlan holds what the op's config and
+// shapes fix and the host values (operands, KV splits, partials);
+// SdpaWorkgroup one workgroup's buffers; each phase is a function
+// (initializeRows, causalBound, then per KV tile stageKV, computeScores,
+// updateRowStatistics, stageKV, accumulateOutput; writeRows; and on the
+// host combineSplits).
 //
 // K or V produced by an attn.dequantize that only the SDPA reads is staged
 // from the quantized codes and scales and dequantized on the way into the
@@ -66,7 +73,8 @@ int64_t workgroupBytes(SdpaOp op, SdpaTiles tiles) {
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
-  Type storage = kType.getElementType(), acc = op.getPrecision().getAccumulate();
+  Type storage = kType.getElementType(),
+       acc = op.getPrecision().getAccumulate();
   return tiles.keys * (std::max(d, dv) + 1) * bytesOf(storage) +
          tiles.rows * (tiles.keys + 1) * bytesOf(acc) +
          tiles.rows * dv * bytesOf(acc) + 3 * tiles.rows * bytesOf(acc) +
@@ -175,547 +183,598 @@ KVSource kvSource(ImplicitLocOpBuilder &b, Value operand) {
   return src;
 }
 
+/// The kernel of one attn.sdpa: first what its shapes and #attn.kernel
+/// config fix (types, sizes, tiles), then the host values that every phase
+/// reads, set by emitOperands and emitSplits (the host code, before the
+/// grid).
+struct SdpaPlan {
+  SdpaPlan(SdpaOp op, SdpaTiles tiles, int64_t targetWorkgroups)
+      : op(op), resultType(cast<RankedTensorType>(op.getType())),
+        compute(op.getPrecision().getCompute()),
+        acc(op.getPrecision().getAccumulate()),
+        storage(resultType.getElementType()),
+        kvStorage(getElementTypeOrSelf(op.getKey().getType())),
+        hq(cast<RankedTensorType>(op.getQuery().getType()).getDimSize(1)),
+        hkv(cast<RankedTensorType>(op.getKey().getType()).getDimSize(1)),
+        d(cast<RankedTensorType>(op.getQuery().getType()).getDimSize(2)),
+        dv(cast<RankedTensorType>(op.getValue().getType()).getDimSize(2)),
+        group(hq / hkv), rowTile(tiles.rows), keyTile(tiles.keys),
+        targetWorkgroups(targetWorkgroups), kvWidth(std::max(d, dv) + 1),
+        scoreWidth(keyTile + 1),
+        scale2(op.getEffectiveScale() * std::numbers::log2e),
+        causal(op.getCausal()) {}
+
+  SdpaOp op;
+  RankedTensorType resultType;
+  Type compute, acc, storage, kvStorage;
+  int64_t hq, hkv, d, dv;
+  /// Query heads per KV head.
+  int64_t group;
+  /// Rows per workgroup (BQ) and keys per KV tile (BK).
+  int64_t rowTile, keyTile;
+  /// The KV length splits when row tiles x KV heads are fewer than this.
+  int64_t targetWorkgroups;
+  /// Row lengths of the K/V tile and of the scores, padded by one element
+  /// so that the threads of a warp reading one column hit distinct banks.
+  int64_t kvWidth, scoreWidth;
+  /// The softmax scale times log2(e): scores live in the exp2 domain.
+  double scale2;
+  bool causal;
+
+  /// The operands as buffers, the query and key counts, the output.
+  Value q, positions, tq, tk, out;
+  KVSource k, v;
+  /// Rows (tq * group) and row tiles (grid.x).
+  Value rowCount, rowTiles;
+  /// KV splits (grid.z), keys per split, and whether there is more than
+  /// one.
+  Value splits, chunk, split;
+  /// Each split's partial max and sum [splits][Tq][Hq] and output
+  /// [splits][Tq][Hq][Dv]; empty without a split.
+  Value partMax, partSum, partOut;
+
+  /// Row t * group + g is query t, query head kvHead * group + g, so that
+  /// the group's query heads share every K/V tile.
+  Value queryOf(OpBuilder &b, Location loc, Value row) const {
+    return arith::DivUIOp::create(b, loc, row, indexConst(b, loc, group));
+  }
+  Value headOf(OpBuilder &b, Location loc, Value kvHead, Value row) const {
+    return arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, kvHead, indexConst(b, loc, group)),
+        arith::RemUIOp::create(b, loc, row, indexConst(b, loc, group)));
+  }
+};
+
+/// One workgroup: its place in the grid and its buffers.
+struct SdpaWorkgroup {
+  Value kvHead, splitIndex;
+  /// The first of its rows.
+  Value row0;
+  /// The staged K or V tile [BK][kvWidth] (carriers), the scores, then
+  /// probabilities [BQ][scoreWidth], the output accumulator [BQ][Dv], and
+  /// per row: the running max and sum, the last tile's rescale and the
+  /// query position.
+  Value kvTile, scores, outAcc, rowMax, rowSum, rowScale, rowPos;
+  /// Keys below it can be visible to some row (causalBound).
+  Value bound;
+};
+
+/// Host code: the operands as buffers, the output, the rows.
+void emitOperands(ImplicitLocOpBuilder &b, SdpaPlan &p) {
+  p.q = readOnlyBuffer(b, p.op.getQuery());
+  p.k = kvSource(b, p.op.getKey());
+  p.v = kvSource(b, p.op.getValue());
+  p.positions =
+      p.op.getPositions() ? readOnlyBuffer(b, p.op.getPositions()) : Value();
+  p.tq = memref::DimOp::create(b, p.q, 0);
+  p.tk = memref::DimOp::create(b, p.k.data, 0);
+  p.out = memref::AllocOp::create(
+      b, MemRefType::get(p.resultType.getShape(), p.storage),
+      p.resultType.isDynamicDim(0) ? ValueRange{p.tq} : ValueRange{});
+  p.rowCount = arith::MulIOp::create(b, p.tq, indexConst(b, p.group));
+  p.rowTiles =
+      arith::CeilDivUIOp::create(b, p.rowCount, indexConst(b, p.rowTile));
+}
+
+/// Host code: the KV length splits into `splits` chunks of whole KV tiles,
+/// each a workgroup of its own (flash-decoding), when there are fewer than
+/// `targetWorkgroups` row tiles x KV heads. Each then leaves its rows'
+/// partial max, sum and output in global memory for one combine.
+void emitSplits(ImplicitLocOpBuilder &b, SdpaPlan &p) {
+  auto c = [&](int64_t n) { return indexConst(b, n); };
+  Value keyTiles = arith::CeilDivUIOp::create(b, p.tk, c(p.keyTile));
+  Value wanted = arith::MaxUIOp::create(
+      b, c(1),
+      arith::DivUIOp::create(
+          b, c(p.targetWorkgroups),
+          arith::MulIOp::create(b, arith::MaxUIOp::create(b, p.rowTiles, c(1)),
+                                c(p.hkv))));
+  Value splitsWanted = arith::MaxUIOp::create(
+      b, c(1), arith::MinUIOp::create(b, keyTiles, wanted));
+  Value tilesPerSplit = arith::MaxUIOp::create(
+      b, c(1), arith::CeilDivUIOp::create(b, keyTiles, splitsWanted));
+  p.splits = arith::MaxUIOp::create(
+      b, c(1), arith::CeilDivUIOp::create(b, keyTiles, tilesPerSplit));
+  p.chunk = arith::MulIOp::create(b, tilesPerSplit, c(p.keyTile));
+  p.split = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, p.splits, c(1));
+  Value partialCount = arith::SelectOp::create(b, p.split, p.splits, c(0));
+  int64_t dyn = ShapedType::kDynamic;
+  p.partMax =
+      memref::AllocOp::create(b, MemRefType::get({dyn, dyn, p.hq}, p.acc),
+                              ValueRange{partialCount, p.tq});
+  p.partSum =
+      memref::AllocOp::create(b, MemRefType::get({dyn, dyn, p.hq}, p.acc),
+                              ValueRange{partialCount, p.tq});
+  p.partOut =
+      memref::AllocOp::create(b, MemRefType::get({dyn, dyn, p.hq, p.dv}, p.acc),
+                              ValueRange{partialCount, p.tq});
+}
+
+/// The workgroup at grid point `ivs` and its buffers.
+SdpaWorkgroup allocateWorkgroup(ImplicitLocOpBuilder &w, const SdpaPlan &p,
+                                ValueRange ivs) {
+  SdpaWorkgroup wg;
+  wg.kvHead = ivs[1];
+  wg.splitIndex = ivs[2];
+  wg.row0 = arith::MulIOp::create(w, ivs[0], indexConst(w, p.rowTile));
+  auto buffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
+    return memref::AllocaOp::create(w, MemRefType::get(shape, type));
+  };
+  wg.kvTile = buffer({p.keyTile, p.kvWidth}, carrierType(p.kvStorage));
+  wg.scores = buffer({p.rowTile, p.scoreWidth}, p.acc);
+  wg.outAcc = buffer({p.rowTile, p.dv}, p.acc);
+  wg.rowMax = buffer({p.rowTile}, p.acc);
+  wg.rowSum = buffer({p.rowTile}, p.acc);
+  wg.rowScale = buffer({p.rowTile}, p.acc);
+  wg.rowPos = buffer({p.rowTile}, w.getI64Type());
+  return wg;
+}
+
+/// Positions of the workgroup's rows (none past the last query: INT64_MIN
+/// masks every key), empty max, sum and output.
+void initializeRows(ImplicitLocOpBuilder &w, const SdpaPlan &p,
+                    const SdpaWorkgroup &wg) {
+  Type i64 = w.getI64Type();
+  double negInf = -std::numeric_limits<double>::infinity();
+  threadPhase(w, w.getLoc(), p.rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
+    Value row = arith::AddIOp::create(ib, wg.row0, i);
+    Value inRange =
+        arith::CmpIOp::create(ib, arith::CmpIPredicate::ult, row, p.rowCount);
+    auto pos = scf::IfOp::create(
+        ib, inRange,
+        [&](OpBuilder &tb, Location tl) {
+          Value t = p.queryOf(tb, tl, row);
+          Value position;
+          if (p.positions) {
+            position =
+                memref::LoadOp::create(tb, tl, p.positions, ValueRange{t});
+            if (position.getType() != i64)
+              position = arith::ExtSIOp::create(tb, tl, i64, position);
+          } else {
+            position = arith::IndexCastOp::create(
+                tb, tl, i64,
+                arith::AddIOp::create(
+                    tb, tl, arith::SubIOp::create(tb, tl, p.tk, p.tq), t));
+          }
+          scf::YieldOp::create(tb, tl, position);
+        },
+        [&](OpBuilder &tb, Location tl) {
+          scf::YieldOp::create(
+              tb, tl,
+              ValueRange{arith::ConstantOp::create(
+                  tb, tl,
+                  tb.getI64IntegerAttr(std::numeric_limits<int64_t>::min()))});
+        });
+    memref::StoreOp::create(ib, pos.getResult(0), wg.rowPos, i);
+    memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), p.acc, negInf),
+                            wg.rowMax, i);
+    memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), p.acc, 0.0),
+                            wg.rowSum, i);
+  });
+  threadPhase(
+      w, w.getLoc(), p.rowTile * p.dv, [&](ImplicitLocOpBuilder &ib, Value e) {
+        Value i = arith::DivUIOp::create(ib, e, indexConst(ib, p.dv));
+        Value col = arith::RemUIOp::create(ib, e, indexConst(ib, p.dv));
+        memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), p.acc, 0.0),
+                                wg.outAcc, ValueRange{i, col});
+      });
+}
+
+/// Keys j < bound can be visible to some row of the workgroup: all of them,
+/// or with causal masking those up to the largest row position. The same
+/// value in every thread, so the KV loop is uniform.
+Value causalBound(ImplicitLocOpBuilder &w, const SdpaPlan &p,
+                  const SdpaWorkgroup &wg) {
+  if (!p.causal)
+    return p.tk;
+  auto c = [&](int64_t n) { return indexConst(w, n); };
+  Value lowest = arith::ConstantOp::create(
+      w, w.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
+  auto maxLoop = scf::ForOp::create(
+      w, c(0), c(p.rowTile), c(1), ValueRange{lowest},
+      [&](OpBuilder &lb, Location ll, Value i, ValueRange carried) {
+        Value position =
+            memref::LoadOp::create(lb, ll, wg.rowPos, ValueRange{i});
+        scf::YieldOp::create(
+            lb, ll,
+            ValueRange{arith::MaxSIOp::create(lb, ll, position, carried[0])});
+      });
+  Value maxPos = maxLoop.getResult(0);
+  // INT64_MIN + 1 would not overflow, but a row past the end has no key:
+  // clamp at 0 before adding.
+  Value visible = arith::AddIOp::create(
+      w,
+      arith::MaxSIOp::create(
+          w, maxPos, arith::ConstantOp::create(w, w.getI64IntegerAttr(-1))),
+      arith::ConstantOp::create(w, w.getI64IntegerAttr(1)));
+  return arith::MinSIOp::create(
+      w, arith::IndexCastOp::create(w, w.getIndexType(), visible), p.tk);
+}
+
+/// Stages rows [j0, j0 + BK) of K or V (head kvHead) into kvTile; rows past
+/// the bound are zeros, so that a masked key contributes exactly 0 * 0. A
+/// dequantized operand is staged from its codes, each element dequantized
+/// with its block's scale as it is stored.
+void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
+             const SdpaWorkgroup &wg, const KVSource &src, Value j0) {
+  int64_t cols = cast<MemRefType>(src.data.getType()).getDimSize(2);
+  DequantizeOp dequant = src.dequant;
+  auto dequantize = [&](OpBuilder &sb, Location sl, Value code, Value j,
+                        Value e) -> Value {
+    KVBlockFormatAttr format = dequant.getFormat();
+    Value block = arith::DivUIOp::create(
+        sb, sl, e,
+        arith::ConstantIndexOp::create(sb, sl, format.getBlockSize()));
+    Value scale = memref::LoadOp::create(
+        sb, sl, src.scales,
+        ValueRange{arith::AddIOp::create(sb, sl, j0, j), wg.kvHead, block});
+    return dequantizeElement(sb, sl, format, src.table, code, scale,
+                             dequant.getPrecision().getCompute(), p.kvStorage);
+  };
+  stageTile(
+      b, loc, src.data, wg.kvTile, p.keyTile, cols, src.vectorWidth,
+      src.aligned,
+      [&](OpBuilder &sb, Location sl, Value j, Value e) {
+        return SmallVector<Value>{arith::AddIOp::create(sb, sl, j0, j),
+                                  wg.kvHead, e};
+      },
+      [&](OpBuilder &sb, Location sl, Value j, Value) -> Value {
+        return arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::ult,
+                                     arith::AddIOp::create(sb, sl, j0, j),
+                                     wg.bound);
+      },
+      dequant ? function_ref<Value(OpBuilder &, Location, Value, Value, Value)>(
+                    dequantize)
+              : nullptr,
+      p.kvStorage);
+}
+
+/// Scores of the KV tile at j0, scaled into the exp2 domain, -inf where a
+/// key is past the bound or, causal, past the row's position. Thread
+/// (ib, jb) owns rows ib*2 + r and keys jb + n * (BK / 4) (a 2x4 register
+/// micro-tile), so a warp reads distinct K rows.
+void computeScores(OpBuilder &b, Location loc, const SdpaPlan &p,
+                   const SdpaWorkgroup &wg, Value j0) {
+  Type i64 = b.getI64Type();
+  double negInf = -std::numeric_limits<double>::infinity();
+  int64_t keyGroups = p.keyTile / kMicroCols;
+  threadPhase(
+      b, loc, (p.rowTile / kMicroRows) * keyGroups,
+      [&](ImplicitLocOpBuilder &ib, Value it) {
+        auto ci = [&](int64_t n) { return indexConst(ib, n); };
+        MicroTile tile = microTile(ib, it, keyGroups, kMicroRows, kMicroCols);
+        ArrayRef<Value> rows = tile.rows, keys = tile.cols;
+        Value lastRow = arith::SubIOp::create(ib, p.rowCount, ci(1));
+        SmallVector<Value> qRows, qHeads;
+        for (Value i : rows) {
+          // A row past the last reads the last one; its scores are masked.
+          Value row = arith::MinUIOp::create(
+              ib, arith::AddIOp::create(ib, wg.row0, i), lastRow);
+          qRows.push_back(p.queryOf(ib, ib.getLoc(), row));
+          qHeads.push_back(p.headOf(ib, ib.getLoc(), wg.kvHead, row));
+        }
+        SmallVector<Value> zeros(kMicroRows * kMicroCols,
+                                 floatConst(ib, ib.getLoc(), p.acc, 0.0));
+        auto dot = scf::ForOp::create(
+            ib, ci(0), ci(p.d), ci(1), zeros,
+            [&](OpBuilder &db, Location dl, Value e, ValueRange sums) {
+              SmallVector<Value> qs, ks, next;
+              for (auto [t, h] : llvm::zip(qRows, qHeads))
+                qs.push_back(
+                    memref::LoadOp::create(db, dl, p.q, ValueRange{t, h, e}));
+              for (Value j : keys)
+                ks.push_back(fromCarrier(
+                    db, dl,
+                    memref::LoadOp::create(db, dl, wg.kvTile, ValueRange{j, e}),
+                    p.kvStorage));
+              for (int64_t r = 0; r < kMicroRows; ++r)
+                for (int64_t n = 0; n < kMicroCols; ++n)
+                  next.push_back(
+                      multiplyAccumulate(db, dl, sums[r * kMicroCols + n],
+                                         qs[r], ks[n], p.compute, p.acc));
+              scf::YieldOp::create(db, dl, next);
+            });
+        Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
+        Value bound64 = arith::IndexCastOp::create(ib, i64, wg.bound);
+        for (int64_t r = 0; r < kMicroRows; ++r) {
+          Value pos = memref::LoadOp::create(ib, wg.rowPos, rows[r]);
+          for (int64_t n = 0; n < kMicroCols; ++n) {
+            Value s = arith::MulFOp::create(
+                ib, dot.getResult(r * kMicroCols + n),
+                floatConst(ib, ib.getLoc(), p.acc, p.scale2));
+            Value key = arith::AddIOp::create(
+                ib, j0i64, arith::IndexCastOp::create(ib, i64, keys[n]));
+            Value hidden = arith::CmpIOp::create(ib, arith::CmpIPredicate::sge,
+                                                 key, bound64);
+            if (p.causal)
+              hidden = arith::OrIOp::create(
+                  ib, hidden,
+                  arith::CmpIOp::create(ib, arith::CmpIPredicate::sgt, key,
+                                        pos));
+            s = arith::SelectOp::create(
+                ib, hidden, floatConst(ib, ib.getLoc(), p.acc, negInf), s);
+            memref::StoreOp::create(ib, s, wg.scores,
+                                    ValueRange{rows[r], keys[n]});
+          }
+        }
+      });
+}
+
+/// The online softmax, one thread per row: the new max, probabilities in
+/// place of the scores, the rescaled sum, and the rescale of the output
+/// (applied by accumulateOutput).
+void updateRowStatistics(OpBuilder &b, Location loc, const SdpaPlan &p,
+                         const SdpaWorkgroup &wg) {
+  threadPhase(b, loc, p.rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
+    auto ci = [&](int64_t n) { return indexConst(ib, n); };
+    Value mOld = memref::LoadOp::create(ib, wg.rowMax, i);
+    auto maxLoop = scf::ForOp::create(
+        ib, ci(0), ci(p.keyTile), ci(1), ValueRange{mOld},
+        [&](OpBuilder &mb, Location ml, Value j, ValueRange m) {
+          Value s = memref::LoadOp::create(mb, ml, wg.scores, ValueRange{i, j});
+          scf::YieldOp::create(
+              mb, ml, ValueRange{arith::MaximumFOp::create(mb, ml, s, m[0])});
+        });
+    Value mNew = maxLoop.getResult(0);
+    Value shift = finiteMax(ib, ib.getLoc(), mNew, p.acc);
+    Value alpha =
+        math::Exp2Op::create(ib, arith::SubFOp::create(ib, mOld, shift));
+    Value lScaled = arith::MulFOp::create(
+        ib, memref::LoadOp::create(ib, wg.rowSum, i), alpha);
+    auto sumLoop = scf::ForOp::create(
+        ib, ci(0), ci(p.keyTile), ci(1), ValueRange{lScaled},
+        [&](OpBuilder &sb, Location sl, Value j, ValueRange l) {
+          Value s = memref::LoadOp::create(sb, sl, wg.scores, ValueRange{i, j});
+          Value prob = math::Exp2Op::create(
+              sb, sl, arith::SubFOp::create(sb, sl, s, shift));
+          memref::StoreOp::create(sb, sl, prob, wg.scores, ValueRange{i, j});
+          scf::YieldOp::create(
+              sb, sl, ValueRange{arith::AddFOp::create(sb, sl, prob, l[0])});
+        });
+    memref::StoreOp::create(ib, mNew, wg.rowMax, i);
+    memref::StoreOp::create(ib, sumLoop.getResult(0), wg.rowSum, i);
+    memref::StoreOp::create(ib, alpha, wg.rowScale, i);
+  });
+}
+
+/// P·V: the output accumulator, rescaled, plus the probabilities times the
+/// staged V tile. Thread (ib, eb) owns rows ib*2 + r and columns
+/// eb + n * (Dv / 4), so a warp reads consecutive V columns.
+void accumulateOutput(OpBuilder &b, Location loc, const SdpaPlan &p,
+                      const SdpaWorkgroup &wg) {
+  int64_t microCols = p.dv % kMicroCols ? 1 : kMicroCols;
+  int64_t colGroups = p.dv / microCols;
+  threadPhase(
+      b, loc, (p.rowTile / kMicroRows) * colGroups,
+      [&](ImplicitLocOpBuilder &ib, Value it) {
+        auto ci = [&](int64_t n) { return indexConst(ib, n); };
+        MicroTile tile = microTile(ib, it, colGroups, kMicroRows, microCols);
+        ArrayRef<Value> rows = tile.rows, cols = tile.cols;
+        SmallVector<Value> init;
+        for (Value i : rows) {
+          Value alpha = memref::LoadOp::create(ib, wg.rowScale, i);
+          for (Value e : cols)
+            init.push_back(arith::MulFOp::create(
+                ib, memref::LoadOp::create(ib, wg.outAcc, ValueRange{i, e}),
+                alpha));
+        }
+        auto accLoop = scf::ForOp::create(
+            ib, ci(0), ci(p.keyTile), ci(1), init,
+            [&](OpBuilder &ab, Location al, Value j, ValueRange sums) {
+              SmallVector<Value> ps, ys, next;
+              for (Value i : rows)
+                ps.push_back(memref::LoadOp::create(ab, al, wg.scores,
+                                                    ValueRange{i, j}));
+              for (Value e : cols)
+                ys.push_back(castFloat(
+                    ab, al,
+                    castFloat(
+                        ab, al,
+                        fromCarrier(ab, al,
+                                    memref::LoadOp::create(ab, al, wg.kvTile,
+                                                           ValueRange{j, e}),
+                                    p.kvStorage),
+                        p.compute),
+                    p.acc));
+              for (size_t r = 0; r < rows.size(); ++r)
+                for (size_t n = 0; n < cols.size(); ++n)
+                  next.push_back(arith::AddFOp::create(
+                      ab, al, sums[r * cols.size() + n],
+                      arith::MulFOp::create(ab, al, ps[r], ys[n])));
+              scf::YieldOp::create(ab, al, next);
+            });
+        for (size_t r = 0; r < rows.size(); ++r)
+          for (size_t n = 0; n < cols.size(); ++n)
+            memref::StoreOp::create(ib, accLoop.getResult(r * cols.size() + n),
+                                    wg.outAcc, ValueRange{rows[r], cols[n]});
+      });
+}
+
+/// The workgroup's KV tiles: those of its split's chunk below the bound,
+/// in order, each staged as K, scored, folded into the row statistics,
+/// staged as V (into the same buffer) and accumulated.
+void walkKVTiles(ImplicitLocOpBuilder &w, const SdpaPlan &p,
+                 const SdpaWorkgroup &wg) {
+  Value chunkStart = arith::MulIOp::create(w, wg.splitIndex, p.chunk);
+  Value chunkEnd = arith::MinUIOp::create(
+      w, wg.bound, arith::AddIOp::create(w, chunkStart, p.chunk));
+  scf::ForOp::create(w, chunkStart, chunkEnd, indexConst(w, p.keyTile),
+                     ValueRange{},
+                     [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
+                       stageKV(lb, ll, p, wg, p.k, j0);
+                       computeScores(lb, ll, p, wg, j0);
+                       updateRowStatistics(lb, ll, p, wg);
+                       stageKV(lb, ll, p, wg, p.v, j0);
+                       accumulateOutput(lb, ll, p, wg);
+                       scf::YieldOp::create(lb, ll);
+                     });
+}
+
+/// Normalizes and writes the rows that exist or, split, leaves their
+/// partials for the combine.
+void writeRows(ImplicitLocOpBuilder &w, const SdpaPlan &p,
+               const SdpaWorkgroup &wg) {
+  threadPhase(
+      w, w.getLoc(), p.rowTile * p.dv, [&](ImplicitLocOpBuilder &ib, Value it) {
+        auto ci = [&](int64_t n) { return indexConst(ib, n); };
+        Value i = arith::DivUIOp::create(ib, it, ci(p.dv));
+        Value e = arith::RemUIOp::create(ib, it, ci(p.dv));
+        Value row = arith::AddIOp::create(ib, wg.row0, i);
+        Value inRange = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
+                                              row, p.rowCount);
+        scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
+          Value t = p.queryOf(tb, tl, row),
+                head = p.headOf(tb, tl, wg.kvHead, row);
+          Value o = memref::LoadOp::create(tb, tl, wg.outAcc, ValueRange{i, e});
+          Value l = memref::LoadOp::create(tb, tl, wg.rowSum, ValueRange{i});
+          scf::IfOp::create(
+              tb, tl, p.split,
+              [&](OpBuilder &pb, Location pl) {
+                memref::StoreOp::create(pb, pl, o, p.partOut,
+                                        ValueRange{wg.splitIndex, t, head, e});
+                Value first = arith::CmpIOp::create(
+                    pb, pl, arith::CmpIPredicate::eq, e, indexConst(pb, pl, 0));
+                scf::IfOp::create(
+                    pb, pl, first, [&](OpBuilder &fb, Location fl) {
+                      memref::StoreOp::create(
+                          fb, fl,
+                          memref::LoadOp::create(fb, fl, wg.rowMax,
+                                                 ValueRange{i}),
+                          p.partMax, ValueRange{wg.splitIndex, t, head});
+                      memref::StoreOp::create(
+                          fb, fl, l, p.partSum,
+                          ValueRange{wg.splitIndex, t, head});
+                      scf::YieldOp::create(fb, fl);
+                    });
+                scf::YieldOp::create(pb, pl);
+              },
+              [&](OpBuilder &nb, Location nl) {
+                memref::StoreOp::create(
+                    nb, nl, normalizedElement(nb, nl, o, l, p.acc, p.storage),
+                    p.out, ValueRange{t, head, e});
+                scf::YieldOp::create(nb, nl);
+              });
+          scf::YieldOp::create(tb, tl);
+        });
+      });
+}
+
+/// Host code after the grid: when split, combines the splits' partials,
+/// each rescaled to the largest max (the exp2 domain, as in the tiles),
+/// summed in split order, then normalized. Not one definition with the
+/// split-KV loop form's combine (LowerSdpaSplitKV.cpp): that one weighs a
+/// split by exp2(finiteMax(m_s) - finiteMax(M)), this one by
+/// exp2(m_s - finiteMax(M)), which is 0 for a split that saw no key.
+void combineSplits(ImplicitLocOpBuilder &b, const SdpaPlan &p) {
+  double negInf = -std::numeric_limits<double>::infinity();
+  scf::IfOp::create(b, p.split, [&](OpBuilder &cb, Location cl) {
+    scf::ForallOp::create(
+        cb, cl,
+        ArrayRef<OpFoldResult>{p.tq, cb.getIndexAttr(p.hq),
+                               cb.getIndexAttr(p.dv)},
+        ValueRange{}, std::nullopt,
+        [&](OpBuilder &fb, Location fl, ValueRange ivs) {
+          ImplicitLocOpBuilder ib(fl, fb);
+          Value t = ivs[0], h = ivs[1], e = ivs[2];
+          auto ci = [&](int64_t n) { return indexConst(ib, n); };
+          auto maxLoop = scf::ForOp::create(
+              ib, ci(0), p.splits, ci(1),
+              ValueRange{floatConst(ib, ib.getLoc(), p.acc, negInf)},
+              [&](OpBuilder &lb, Location ll, Value s, ValueRange m) {
+                Value ms = memref::LoadOp::create(lb, ll, p.partMax,
+                                                  ValueRange{s, t, h});
+                scf::YieldOp::create(
+                    lb, ll,
+                    ValueRange{arith::MaximumFOp::create(lb, ll, ms, m[0])});
+              });
+          Value shift = finiteMax(ib, ib.getLoc(), maxLoop.getResult(0), p.acc);
+          Value zero = floatConst(ib, ib.getLoc(), p.acc, 0.0);
+          auto sumLoop = scf::ForOp::create(
+              ib, ci(0), p.splits, ci(1), ValueRange{zero, zero},
+              [&](OpBuilder &lb, Location ll, Value s, ValueRange sums) {
+                auto load = [&](Value buffer, ValueRange indices) -> Value {
+                  return memref::LoadOp::create(lb, ll, buffer, indices);
+                };
+                Value weight = math::Exp2Op::create(
+                    lb, ll,
+                    arith::SubFOp::create(
+                        lb, ll, load(p.partMax, ValueRange{s, t, h}), shift));
+                Value l = arith::AddFOp::create(
+                    lb, ll, sums[0],
+                    arith::MulFOp::create(
+                        lb, ll, load(p.partSum, ValueRange{s, t, h}), weight));
+                Value o = arith::AddFOp::create(
+                    lb, ll, sums[1],
+                    arith::MulFOp::create(
+                        lb, ll, load(p.partOut, ValueRange{s, t, h, e}),
+                        weight));
+                scf::YieldOp::create(lb, ll, ValueRange{l, o});
+              });
+          memref::StoreOp::create(
+              ib,
+              normalizedElement(ib, ib.getLoc(), sumLoop.getResult(1),
+                                sumLoop.getResult(0), p.acc, p.storage),
+              p.out, ValueRange{t, h, e});
+          scf::InParallelOp::create(ib);
+        });
+    scf::YieldOp::create(cb, cl);
+  });
+}
+
 struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
-    auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    auto kType = cast<RankedTensorType>(op.getKey().getType());
-    auto vType = cast<RankedTensorType>(op.getValue().getType());
-    auto resultType = cast<RankedTensorType>(op.getType());
-    Type compute = op.getPrecision().getCompute();
-    Type acc = op.getPrecision().getAccumulate();
-    Type storage = resultType.getElementType();
-    Type kvStorage = kType.getElementType();
-    int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
-    int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
     KernelConfigAttr config = getKernelConfig(op);
     if (!config || config.getStrategy() != KernelStrategy::WorkgroupTiled)
       return failure();
     SdpaTiles tiles{config.getRows(), config.getKeys()};
     if (std::string why = workgroupSdpaObstacle(op, tiles); !why.empty())
       return rewriter.notifyMatchFailure(op, why);
-    const int64_t group = hq / hkv;
-    const int64_t rowTile = tiles.rows, keyTile = tiles.keys;
-    const int64_t targetWorkgroups = config.getWorkgroups();
-    const int64_t width = std::max(d, dv) + 1; // padded K/V row
-    const int64_t sWidth = keyTile + 1;        // padded score row
 
+    SdpaPlan p(op, tiles, config.getWorkgroups());
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    Type i64 = b.getI64Type();
-    double scale2 = op.getEffectiveScale() * std::numbers::log2e;
-    double negInf = -std::numeric_limits<double>::infinity();
-    auto idx = [&](OpBuilder &bb, Location loc, int64_t n) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, n);
-    };
+    emitOperands(b, p);
+    emitSplits(b, p);
+    workgroupLoop(b, {p.rowTiles, b.getIndexAttr(p.hkv), p.splits},
+                  [&](ImplicitLocOpBuilder &w, ValueRange ivs) {
+                    SdpaWorkgroup wg = allocateWorkgroup(w, p, ivs);
+                    initializeRows(w, p, wg);
+                    wg.bound = causalBound(w, p, wg);
+                    walkKVTiles(w, p, wg);
+                    writeRows(w, p, wg);
+                  });
+    combineSplits(b, p);
 
-    Value q = readOnlyBuffer(b, op.getQuery());
-    KVSource k = kvSource(b, op.getKey()), v = kvSource(b, op.getValue());
-    Value positions =
-        op.getPositions() ? readOnlyBuffer(b, op.getPositions()) : Value();
-    Value tq = memref::DimOp::create(b, q, 0);
-    Value tk = memref::DimOp::create(b, k.data, 0);
-    Value out = memref::AllocOp::create(
-        b, MemRefType::get(resultType.getShape(), storage),
-        resultType.isDynamicDim(0) ? ValueRange{tq} : ValueRange{});
-    // Rows t * group + g: query t, query head kvHead * group + g.
-    Value rowCount = arith::MulIOp::create(b, tq, idx(b, b.getLoc(), group));
-    Value rowTiles =
-        arith::CeilDivUIOp::create(b, rowCount, idx(b, b.getLoc(), rowTile));
-
-    // The KV length splits into `splits` chunks of whole KV tiles, each a
-    // workgroup of its own (flash-decoding), when there are fewer than
-    // `targetWorkgroups` row tiles x KV heads. Each then leaves its rows'
-    // partial max, sum and output in global memory for one combine.
-    auto ci0 = [&](int64_t n) { return idx(b, b.getLoc(), n); };
-    Value keyTiles = arith::CeilDivUIOp::create(b, tk, ci0(keyTile));
-    Value wanted = arith::MaxUIOp::create(
-        b, ci0(1),
-        arith::DivUIOp::create(
-            b, ci0(targetWorkgroups),
-            arith::MulIOp::create(
-                b, arith::MaxUIOp::create(b, rowTiles, ci0(1)), ci0(hkv))));
-    Value splitsWanted = arith::MaxUIOp::create(
-        b, ci0(1), arith::MinUIOp::create(b, keyTiles, wanted));
-    Value tilesPerSplit = arith::MaxUIOp::create(
-        b, ci0(1), arith::CeilDivUIOp::create(b, keyTiles, splitsWanted));
-    Value splits = arith::MaxUIOp::create(
-        b, ci0(1), arith::CeilDivUIOp::create(b, keyTiles, tilesPerSplit));
-    Value chunk = arith::MulIOp::create(b, tilesPerSplit, ci0(keyTile));
-    Value split =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, splits, ci0(1));
-    // Partials, [splits][Tq][Hq] and [splits][Tq][Hq][Dv]; empty without a
-    // split.
-    Value partialCount = arith::SelectOp::create(b, split, splits, ci0(0));
-    int64_t dyn = ShapedType::kDynamic;
-    Value partMax = memref::AllocOp::create(
-        b, MemRefType::get({dyn, dyn, hq}, acc), ValueRange{partialCount, tq});
-    Value partSum = memref::AllocOp::create(
-        b, MemRefType::get({dyn, dyn, hq}, acc), ValueRange{partialCount, tq});
-    Value partOut =
-        memref::AllocOp::create(b, MemRefType::get({dyn, dyn, hq, dv}, acc),
-                                ValueRange{partialCount, tq});
-
-    workgroupLoop(
-        b, {rowTiles, b.getIndexAttr(hkv), splits},
-        [&](ImplicitLocOpBuilder &w, ValueRange ivs) {
-          Location loc = w.getLoc();
-          auto c = [&](int64_t n) { return idx(w, w.getLoc(), n); };
-          Value kvHead = ivs[1], splitIndex = ivs[2];
-          Value row0 = arith::MulIOp::create(w, ivs[0], c(rowTile));
-          // The query and query head of a row.
-          auto queryOf = [&](OpBuilder &qb, Location ql, Value row) {
-            return arith::DivUIOp::create(qb, ql, row, idx(qb, ql, group))
-                .getResult();
-          };
-          auto headOf = [&](OpBuilder &qb, Location ql, Value row) {
-            return arith::AddIOp::create(
-                       qb, ql,
-                       arith::MulIOp::create(qb, ql, kvHead,
-                                             idx(qb, ql, group)),
-                       arith::RemUIOp::create(qb, ql, row, idx(qb, ql, group)))
-                .getResult();
-          };
-          auto workgroupBuffer = [&](ArrayRef<int64_t> shape,
-                                     Type type) -> Value {
-            return memref::AllocaOp::create(w, MemRefType::get(shape, type));
-          };
-          Value kvTile =
-              workgroupBuffer({keyTile, width}, carrierType(kvStorage));
-          Value scores = workgroupBuffer({rowTile, sWidth}, acc);
-          Value outAcc = workgroupBuffer({rowTile, dv}, acc);
-          Value rowMax = workgroupBuffer({rowTile}, acc),
-                rowSum = workgroupBuffer({rowTile}, acc),
-                rowScale = workgroupBuffer({rowTile}, acc);
-          Value rowPos = workgroupBuffer({rowTile}, i64);
-
-          // Positions of the workgroup's rows (none past the last query:
-          // INT64_MIN masks every key), empty max, sum and output.
-          threadPhase(w, loc, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
-            Value row = arith::AddIOp::create(ib, row0, i);
-            Value inRange = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
-                                                  row, rowCount);
-            auto pos = scf::IfOp::create(
-                ib, inRange,
-                [&](OpBuilder &tb, Location tl) {
-                  Value t = queryOf(tb, tl, row);
-                  Value p;
-                  if (positions) {
-                    p = memref::LoadOp::create(tb, tl, positions,
-                                               ValueRange{t});
-                    if (p.getType() != i64)
-                      p = arith::ExtSIOp::create(tb, tl, i64, p);
-                  } else {
-                    p = arith::IndexCastOp::create(
-                        tb, tl, i64,
-                        arith::AddIOp::create(
-                            tb, tl, arith::SubIOp::create(tb, tl, tk, tq), t));
-                  }
-                  scf::YieldOp::create(tb, tl, p);
-                },
-                [&](OpBuilder &tb, Location tl) {
-                  scf::YieldOp::create(
-                      tb, tl,
-                      ValueRange{arith::ConstantOp::create(
-                          tb, tl,
-                          tb.getI64IntegerAttr(
-                              std::numeric_limits<int64_t>::min()))});
-                });
-            memref::StoreOp::create(ib, pos.getResult(0), rowPos, i);
-            memref::StoreOp::create(
-                ib, floatConst(ib, ib.getLoc(), acc, negInf), rowMax, i);
-            memref::StoreOp::create(ib, floatConst(ib, ib.getLoc(), acc, 0.0),
-                                    rowSum, i);
-          });
-          threadPhase(
-              w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value e) {
-                Value i =
-                    arith::DivUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
-                Value col =
-                    arith::RemUIOp::create(ib, e, idx(ib, ib.getLoc(), dv));
-                memref::StoreOp::create(ib,
-                                        floatConst(ib, ib.getLoc(), acc, 0.0),
-                                        outAcc, ValueRange{i, col});
-              });
-
-          // Keys j < bound can be visible to some row of the workgroup; the
-          // same value in every thread, so the KV loop is uniform.
-          Value bound = tk;
-          if (op.getCausal()) {
-            Value lowest = arith::ConstantOp::create(
-                w, w.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
-            auto maxLoop = scf::ForOp::create(
-                w, c(0), c(rowTile), c(1), ValueRange{lowest},
-                [&](OpBuilder &lb, Location ll, Value i, ValueRange carried) {
-                  Value p =
-                      memref::LoadOp::create(lb, ll, rowPos, ValueRange{i});
-                  scf::YieldOp::create(lb, ll,
-                                       ValueRange{arith::MaxSIOp::create(
-                                           lb, ll, p, carried[0])});
-                });
-            Value maxPos = maxLoop.getResult(0);
-            // INT64_MIN + 1 would not overflow, but a row past the end has
-            // no key: clamp at 0 before adding.
-            Value visible = arith::AddIOp::create(
-                w,
-                arith::MaxSIOp::create(
-                    w, maxPos,
-                    arith::ConstantOp::create(w, w.getI64IntegerAttr(-1))),
-                arith::ConstantOp::create(w, w.getI64IntegerAttr(1)));
-            bound = arith::MinSIOp::create(
-                w, arith::IndexCastOp::create(w, w.getIndexType(), visible),
-                tk);
-          }
-
-          // Stage rows [j0, j0 + tile) of K or V (head kvHead, `cols`
-          // elements) into kvTile; rows past `bound` are zeros, so that a
-          // masked key contributes exactly 0 * 0.
-          // A dequantized operand is staged from its codes, each element
-          // dequantized with its block's scale as it is stored.
-          auto stage = [&](OpBuilder &ob2, Location l2, KVSource &src,
-                           Value j0) {
-            int64_t cols = cast<MemRefType>(src.data.getType()).getDimSize(2);
-            auto dequantize = [&](OpBuilder &sb, Location sl, Value code,
-                                  Value j, Value e) -> Value {
-              KVBlockFormatAttr format = src.dequant.getFormat();
-              Value block =
-                  arith::DivUIOp::create(sb, sl, e,
-                                         arith::ConstantIndexOp::create(
-                                             sb, sl, format.getBlockSize()));
-              Value scale = memref::LoadOp::create(
-                  sb, sl, src.scales,
-                  ValueRange{arith::AddIOp::create(sb, sl, j0, j), kvHead,
-                             block});
-              return dequantizeElement(sb, sl, format, src.table, code, scale,
-                                       src.dequant.getPrecision().getCompute(),
-                                       kvStorage);
-            };
-            stageTile(
-                ob2, l2, src.data, kvTile, keyTile, cols, src.vectorWidth,
-                src.aligned,
-                [&](OpBuilder &sb, Location sl, Value j, Value e) {
-                  return SmallVector<Value>{
-                      arith::AddIOp::create(sb, sl, j0, j), kvHead, e};
-                },
-                [&](OpBuilder &sb, Location sl, Value j, Value) -> Value {
-                  return arith::CmpIOp::create(
-                      sb, sl, arith::CmpIPredicate::ult,
-                      arith::AddIOp::create(sb, sl, j0, j), bound);
-                },
-                src.dequant ? function_ref<Value(OpBuilder &, Location, Value,
-                                                 Value, Value)>(dequantize)
-                            : nullptr,
-                kvStorage);
-          };
-
-          bool causal = op.getCausal();
-          Value chunkStart = arith::MulIOp::create(w, splitIndex, chunk);
-          Value chunkEnd = arith::MinUIOp::create(
-              w, bound, arith::AddIOp::create(w, chunkStart, chunk));
-          scf::ForOp::create(
-              w, chunkStart, chunkEnd, c(keyTile), ValueRange{},
-              [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
-                // Scores: thread (ib, jb) owns rows ib*2 + r and keys
-                // jb + n * (tile / 4), so a warp reads distinct K rows.
-                stage(lb, ll, k, j0);
-                int64_t keyGroups = keyTile / kMicroCols;
-                threadPhase(
-                    lb, ll, (rowTile / kMicroRows) * keyGroups,
-                    [&](ImplicitLocOpBuilder &ib, Value it) {
-                      auto ci = [&](int64_t n) {
-                        return idx(ib, ib.getLoc(), n);
-                      };
-                      MicroTile tile =
-                          microTile(ib, it, keyGroups, kMicroRows, kMicroCols);
-                      ArrayRef<Value> rows = tile.rows, keys = tile.cols;
-                      Value lastRow =
-                          arith::SubIOp::create(ib, rowCount, ci(1));
-                      SmallVector<Value> qRows, qHeads;
-                      for (Value i : rows) {
-                        // A row past the last reads the last one; its scores
-                        // are masked.
-                        Value row = arith::MinUIOp::create(
-                            ib, arith::AddIOp::create(ib, row0, i), lastRow);
-                        qRows.push_back(queryOf(ib, ib.getLoc(), row));
-                        qHeads.push_back(headOf(ib, ib.getLoc(), row));
-                      }
-                      SmallVector<Value> zeros(
-                          kMicroRows * kMicroCols,
-                          floatConst(ib, ib.getLoc(), acc, 0.0));
-                      auto dot = scf::ForOp::create(
-                          ib, ci(0), ci(d), ci(1), zeros,
-                          [&](OpBuilder &db, Location dl, Value e,
-                              ValueRange sums) {
-                            SmallVector<Value> qs, ks, next;
-                            for (auto [t, h] : llvm::zip(qRows, qHeads))
-                              qs.push_back(memref::LoadOp::create(
-                                  db, dl, q, ValueRange{t, h, e}));
-                            for (Value j : keys)
-                              ks.push_back(fromCarrier(
-                                  db, dl,
-                                  memref::LoadOp::create(db, dl, kvTile,
-                                                         ValueRange{j, e}),
-                                  kvStorage));
-                            for (int64_t r = 0; r < kMicroRows; ++r)
-                              for (int64_t n = 0; n < kMicroCols; ++n)
-                                next.push_back(multiplyAccumulate(
-                                    db, dl, sums[r * kMicroCols + n], qs[r],
-                                    ks[n], compute, acc));
-                            scf::YieldOp::create(db, dl, next);
-                          });
-                      Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
-                      Value bound64 =
-                          arith::IndexCastOp::create(ib, i64, bound);
-                      for (int64_t r = 0; r < kMicroRows; ++r) {
-                        Value pos = memref::LoadOp::create(ib, rowPos, rows[r]);
-                        for (int64_t n = 0; n < kMicroCols; ++n) {
-                          Value s = arith::MulFOp::create(
-                              ib, dot.getResult(r * kMicroCols + n),
-                              floatConst(ib, ib.getLoc(), acc, scale2));
-                          Value key = arith::AddIOp::create(
-                              ib, j0i64,
-                              arith::IndexCastOp::create(ib, i64, keys[n]));
-                          Value hidden = arith::CmpIOp::create(
-                              ib, arith::CmpIPredicate::sge, key, bound64);
-                          if (causal)
-                            hidden = arith::OrIOp::create(
-                                ib, hidden,
-                                arith::CmpIOp::create(
-                                    ib, arith::CmpIPredicate::sgt, key, pos));
-                          s = arith::SelectOp::create(
-                              ib, hidden,
-                              floatConst(ib, ib.getLoc(), acc, negInf), s);
-                          memref::StoreOp::create(ib, s, scores,
-                                                  ValueRange{rows[r], keys[n]});
-                        }
-                      }
-                    });
-
-                // Row statistics: new max, probabilities in place of the
-                // scores, rescaled sum, and the rescale of the output.
-                threadPhase(
-                    lb, ll, rowTile, [&](ImplicitLocOpBuilder &ib, Value i) {
-                      auto ci = [&](int64_t n) {
-                        return idx(ib, ib.getLoc(), n);
-                      };
-                      Value mOld = memref::LoadOp::create(ib, rowMax, i);
-                      auto maxLoop = scf::ForOp::create(
-                          ib, ci(0), ci(keyTile), ci(1), ValueRange{mOld},
-                          [&](OpBuilder &mb, Location ml, Value j,
-                              ValueRange m) {
-                            Value s = memref::LoadOp::create(mb, ml, scores,
-                                                             ValueRange{i, j});
-                            scf::YieldOp::create(
-                                mb, ml,
-                                ValueRange{arith::MaximumFOp::create(mb, ml, s,
-                                                                     m[0])});
-                          });
-                      Value mNew = maxLoop.getResult(0);
-                      Value shift = finiteMax(ib, ib.getLoc(), mNew, acc);
-                      Value alpha = math::Exp2Op::create(
-                          ib, arith::SubFOp::create(ib, mOld, shift));
-                      Value lScaled = arith::MulFOp::create(
-                          ib, memref::LoadOp::create(ib, rowSum, i), alpha);
-                      auto sumLoop = scf::ForOp::create(
-                          ib, ci(0), ci(keyTile), ci(1), ValueRange{lScaled},
-                          [&](OpBuilder &sb, Location sl, Value j,
-                              ValueRange l) {
-                            Value s = memref::LoadOp::create(sb, sl, scores,
-                                                             ValueRange{i, j});
-                            Value p = math::Exp2Op::create(
-                                sb, sl,
-                                arith::SubFOp::create(sb, sl, s, shift));
-                            memref::StoreOp::create(sb, sl, p, scores,
-                                                    ValueRange{i, j});
-                            scf::YieldOp::create(
-                                sb, sl,
-                                ValueRange{
-                                    arith::AddFOp::create(sb, sl, p, l[0])});
-                          });
-                      memref::StoreOp::create(ib, mNew, rowMax, i);
-                      memref::StoreOp::create(ib, sumLoop.getResult(0), rowSum,
-                                              i);
-                      memref::StoreOp::create(ib, alpha, rowScale, i);
-                    });
-
-                // Output: thread (ib, eb) owns rows ib*2 + r and columns
-                // eb + n * (Dv / 4), so a warp reads consecutive V columns.
-                stage(lb, ll, v, j0);
-                int64_t microCols = dv % kMicroCols ? 1 : kMicroCols;
-                int64_t colGroups = dv / microCols;
-                threadPhase(
-                    lb, ll, (rowTile / kMicroRows) * colGroups,
-                    [&](ImplicitLocOpBuilder &ib, Value it) {
-                      auto ci = [&](int64_t n) {
-                        return idx(ib, ib.getLoc(), n);
-                      };
-                      MicroTile tile =
-                          microTile(ib, it, colGroups, kMicroRows, microCols);
-                      ArrayRef<Value> rows = tile.rows, cols = tile.cols;
-                      SmallVector<Value> init;
-                      for (Value i : rows) {
-                        Value alpha = memref::LoadOp::create(ib, rowScale, i);
-                        for (Value e : cols)
-                          init.push_back(arith::MulFOp::create(
-                              ib,
-                              memref::LoadOp::create(ib, outAcc,
-                                                     ValueRange{i, e}),
-                              alpha));
-                      }
-                      auto accLoop = scf::ForOp::create(
-                          ib, ci(0), ci(keyTile), ci(1), init,
-                          [&](OpBuilder &ab, Location al, Value j,
-                              ValueRange sums) {
-                            SmallVector<Value> ps, ys, next;
-                            for (Value i : rows)
-                              ps.push_back(memref::LoadOp::create(
-                                  ab, al, scores, ValueRange{i, j}));
-                            for (Value e : cols)
-                              ys.push_back(castFloat(
-                                  ab, al,
-                                  castFloat(ab, al,
-                                            fromCarrier(ab, al,
-                                                        memref::LoadOp::create(
-                                                            ab, al, kvTile,
-                                                            ValueRange{j, e}),
-                                                        kvStorage),
-                                            compute),
-                                  acc));
-                            for (size_t r = 0; r < rows.size(); ++r)
-                              for (size_t n = 0; n < cols.size(); ++n)
-                                next.push_back(arith::AddFOp::create(
-                                    ab, al, sums[r * cols.size() + n],
-                                    arith::MulFOp::create(ab, al, ps[r],
-                                                          ys[n])));
-                            scf::YieldOp::create(ab, al, next);
-                          });
-                      for (size_t r = 0; r < rows.size(); ++r)
-                        for (size_t n = 0; n < cols.size(); ++n)
-                          memref::StoreOp::create(
-                              ib, accLoop.getResult(r * cols.size() + n),
-                              outAcc, ValueRange{rows[r], cols[n]});
-                    });
-                scf::YieldOp::create(lb, ll);
-              });
-
-          // Normalize and write the rows that exist, or, split, leave
-          // their partials for the combine.
-          threadPhase(
-              w, loc, rowTile * dv, [&](ImplicitLocOpBuilder &ib, Value it) {
-                auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-                Value i = arith::DivUIOp::create(ib, it, ci(dv));
-                Value e = arith::RemUIOp::create(ib, it, ci(dv));
-                Value row = arith::AddIOp::create(ib, row0, i);
-                Value inRange = arith::CmpIOp::create(
-                    ib, arith::CmpIPredicate::ult, row, rowCount);
-                scf::IfOp::create(ib, inRange, [&](OpBuilder &tb, Location tl) {
-                  Value t = queryOf(tb, tl, row), head = headOf(tb, tl, row);
-                  Value o =
-                      memref::LoadOp::create(tb, tl, outAcc, ValueRange{i, e});
-                  Value l =
-                      memref::LoadOp::create(tb, tl, rowSum, ValueRange{i});
-                  scf::IfOp::create(
-                      tb, tl, split,
-                      [&](OpBuilder &pb, Location pl) {
-                        memref::StoreOp::create(
-                            pb, pl, o, partOut,
-                            ValueRange{splitIndex, t, head, e});
-                        Value first = arith::CmpIOp::create(
-                            pb, pl, arith::CmpIPredicate::eq, e,
-                            idx(pb, pl, 0));
-                        scf::IfOp::create(
-                            pb, pl, first, [&](OpBuilder &fb, Location fl) {
-                              memref::StoreOp::create(
-                                  fb, fl,
-                                  memref::LoadOp::create(fb, fl, rowMax,
-                                                         ValueRange{i}),
-                                  partMax, ValueRange{splitIndex, t, head});
-                              memref::StoreOp::create(
-                                  fb, fl, l, partSum,
-                                  ValueRange{splitIndex, t, head});
-                              scf::YieldOp::create(fb, fl);
-                            });
-                        scf::YieldOp::create(pb, pl);
-                      },
-                      [&](OpBuilder &nb, Location nl) {
-                        memref::StoreOp::create(
-                            nb, nl,
-                            normalizedElement(nb, nl, o, l, acc, storage), out,
-                            ValueRange{t, head, e});
-                        scf::YieldOp::create(nb, nl);
-                      });
-                  scf::YieldOp::create(tb, tl);
-                });
-              });
-        });
-
-    // Combine the splits: each rescaled to the largest max (the exp2
-    // domain, as in the tiles), summed in split order, then normalized.
-    scf::IfOp::create(b, split, [&](OpBuilder &cb, Location cl) {
-      scf::ForallOp::create(
-          cb, cl,
-          ArrayRef<OpFoldResult>{tq, cb.getIndexAttr(hq), cb.getIndexAttr(dv)},
-          ValueRange{}, std::nullopt,
-          [&](OpBuilder &fb, Location fl, ValueRange ivs) {
-            ImplicitLocOpBuilder ib(fl, fb);
-            Value t = ivs[0], h = ivs[1], e = ivs[2];
-            auto ci = [&](int64_t n) { return idx(ib, ib.getLoc(), n); };
-            auto maxLoop = scf::ForOp::create(
-                ib, ci(0), splits, ci(1),
-                ValueRange{floatConst(ib, ib.getLoc(), acc, negInf)},
-                [&](OpBuilder &lb, Location ll, Value sIdx, ValueRange m) {
-                  Value ms = memref::LoadOp::create(lb, ll, partMax,
-                                                    ValueRange{sIdx, t, h});
-                  scf::YieldOp::create(
-                      lb, ll,
-                      ValueRange{arith::MaximumFOp::create(lb, ll, ms, m[0])});
-                });
-            Value shift = finiteMax(ib, ib.getLoc(), maxLoop.getResult(0), acc);
-            Value zero = floatConst(ib, ib.getLoc(), acc, 0.0);
-            auto sumLoop = scf::ForOp::create(
-                ib, ci(0), splits, ci(1), ValueRange{zero, zero},
-                [&](OpBuilder &lb, Location ll, Value sIdx, ValueRange sums) {
-                  Value weight = math::Exp2Op::create(
-                      lb, ll,
-                      arith::SubFOp::create(
-                          lb, ll,
-                          memref::LoadOp::create(lb, ll, partMax,
-                                                 ValueRange{sIdx, t, h}),
-                          shift));
-                  Value l = arith::AddFOp::create(
-                      lb, ll, sums[0],
-                      arith::MulFOp::create(
-                          lb, ll,
-                          memref::LoadOp::create(lb, ll, partSum,
-                                                 ValueRange{sIdx, t, h}),
-                          weight));
-                  Value o = arith::AddFOp::create(
-                      lb, ll, sums[1],
-                      arith::MulFOp::create(
-                          lb, ll,
-                          memref::LoadOp::create(lb, ll, partOut,
-                                                 ValueRange{sIdx, t, h, e}),
-                          weight));
-                  scf::YieldOp::create(lb, ll, ValueRange{l, o});
-                });
-            memref::StoreOp::create(
-                ib,
-                normalizedElement(ib, ib.getLoc(), sumLoop.getResult(1),
-                                  sumLoop.getResult(0), acc, storage),
-                out, ValueRange{t, h, e});
-            scf::InParallelOp::create(ib);
-          });
-      scf::YieldOp::create(cb, cl);
-    });
-
-    Value result = bufferization::ToTensorOp::create(
-        b, resultType, out, /*restrict=*/true, /*writable=*/true);
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               b, p.resultType, p.out, /*restrict=*/true,
+                               /*writable=*/true));
     // The dequantizations read here have no other reader.
-    for (KVSource *src : {&k, &v})
-      if (src->dequant)
-        rewriter.eraseOp(src->dequant);
+    for (DequantizeOp dequant : {p.k.dequant, p.v.dequant})
+      if (dequant)
+        rewriter.eraseOp(dequant);
     return success();
   }
 };

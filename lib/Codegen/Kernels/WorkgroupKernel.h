@@ -35,6 +35,15 @@ llvm::SmallVector<mlir::Value>
 loadAlignedVector(mlir::OpBuilder &b, mlir::Location loc, mlir::Value memref,
                   mlir::ValueRange indices, int64_t width);
 
+/// An index constant.
+inline mlir::Value indexConst(mlir::OpBuilder &b, mlir::Location loc,
+                              int64_t v) {
+  return mlir::arith::ConstantIndexOp::create(b, loc, v);
+}
+inline mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v) {
+  return indexConst(b, b.getLoc(), v);
+}
+
 /// Bytes per element of the int or float type `t`.
 inline int64_t bytesOf(mlir::Type t) {
   return (t.getIntOrFloatBitWidth() + 7) / 8;
