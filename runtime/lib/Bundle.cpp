@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -676,53 +677,93 @@ Result<Tensor> Session::decode(const Tensor &hidden) {
   return run(bundle.decode(), hidden);
 }
 
-Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
-  using R = Result<Tensor>;
-  const Slot &hs = entry.arguments[0];
-  if (hiddenIn.shape.size() != 2 || hiddenIn.shape[1] != hs.shape[1])
-    return R::failure(entry.name + ": hidden_states must be [T, " +
-                      std::to_string(hs.shape[1]) + "], got " +
-                      formatShape(hiddenIn.shape));
-  int64_t t = hiddenIn.shape[0];
-  if (hs.shape[0] >= 0 && hs.shape[0] != t)
-    return R::failure(entry.name + ": takes " + std::to_string(hs.shape[0]) +
-                      " tokens, got " + std::to_string(t));
-  int64_t capacity = kCache.shape[0];
-  if (t < 1 || cached + t > capacity)
-    return R::failure(entry.name + ": " + std::to_string(cached + t) +
-                      " tokens do not fit the KV cache of " +
-                      std::to_string(capacity));
-  Tensor hidden = hiddenIn.convert(hs.dtype);
-  std::vector<double> posValues(static_cast<size_t>(t));
-  std::iota(posValues.begin(), posValues.end(), double(cached));
-  Tensor positions =
-      Tensor::fromDoubles(entry.arguments[1].dtype, {t}, posValues);
+namespace {
 
-  // Packed arguments: args[i] points at the value of parameter i of the
-  // C interface; parameter 0 is the result struct.
+/// Whether hidden_states `hidden` fits `entry`'s argument and, after the
+/// `cached` tokens, a KV cache of `capacity` rows.
+Error checkRunInput(const EntryPoint &entry, const Tensor &hidden,
+                    int64_t cached, int64_t capacity) {
+  const Slot &hs = entry.arguments[0];
+  if (hidden.shape.size() != 2 || hidden.shape[1] != hs.shape[1])
+    return Error::failure(entry.name + ": hidden_states must be [T, " +
+                          std::to_string(hs.shape[1]) + "], got " +
+                          formatShape(hidden.shape));
+  int64_t t = hidden.shape[0];
+  if (hs.shape[0] >= 0 && hs.shape[0] != t)
+    return Error::failure(entry.name + ": takes " +
+                          std::to_string(hs.shape[0]) + " tokens, got " +
+                          std::to_string(t));
+  if (t < 1 || cached + t > capacity)
+    return Error::failure(entry.name + ": " + std::to_string(cached + t) +
+                          " tokens do not fit the KV cache of " +
+                          std::to_string(capacity));
+  return Error::success();
+}
+
+/// The K and V caches an entry point reads and writes: their bytes (host
+/// memory, or managed memory for CUDA bundles) and shapes.
+struct CacheBuffers {
+  std::array<uint8_t *, 2> data;
+  std::array<const std::vector<int64_t> *, 2> shapes;
+};
+
+/// One call of an entry point through its C interface, in three phases:
+/// pack the arguments, call, take the results. Inputs staged in managed
+/// memory (CUDA bundles) go back when the call does, on every way out,
+/// errors included.
+class EntryCall {
+public:
+  EntryCall(const Bundle &bundle, const EntryPoint &entry, Tensor hidden,
+            Tensor positions, CacheBuffers caches, int64_t cacheLen)
+      : bundle(bundle), entry(entry),
+        cudaTarget(bundle.target() == Target::Cuda), hidden(std::move(hidden)),
+        positions(std::move(positions)), caches(caches), cacheLen(cacheLen) {}
+  EntryCall(const EntryCall &) = delete;
+  EntryCall &operator=(const EntryCall &) = delete;
+  ~EntryCall() {
+    for (void *ptr : staged)
+      cuda::freeTemporary(ptr);
+  }
+
+  /// Packed arguments: packed[i] points at the value of parameter i of the
+  /// C interface; parameter 0 is the result struct.
+  Error pack();
+  /// Calls the entry point and, for CUDA bundles, waits for the GPU.
+  Error invoke();
+  /// The output [t, hidden], then the caches (written in place or returned
+  /// as new buffers, which are copied back and freed).
+  Result<Tensor> takeResults(int64_t t);
+
+private:
+  /// Checks and takes result `r`, whose descriptor is `d`.
+  Error takeResult(size_t r, const int64_t *d, Tensor &output);
+  /// Whether a result's `allocated` buffer is one the entry point allocated
+  /// and not yet freed, so ours to free.
+  bool ownsBuffer(const uint8_t *allocated) const;
+
+  const Bundle &bundle;
+  const EntryPoint &entry;
+  bool cudaTarget;
+  Tensor hidden, positions;
+  CacheBuffers caches;
+  int64_t cacheLen;
   std::vector<std::vector<int64_t>> descriptors;
-  descriptors.reserve(entry.arguments.size());
   std::vector<void *> pointers;
-  pointers.reserve(entry.arguments.size() + 1);
   std::vector<void *> packed;
+  std::vector<int64_t> results;
+  std::vector<void *> staged; // inputs copied to managed memory
+  std::vector<void *> freed;  // result buffers already released
+};
+
+Error EntryCall::pack() {
+  descriptors.reserve(entry.arguments.size());
+  pointers.reserve(entry.arguments.size() + 1);
   size_t resultWords = 0;
   for (const Slot &r : entry.results)
     resultWords += 3 + 2 * r.shape.size();
-  std::vector<int64_t> results(resultWords);
+  results.resize(resultWords);
   pointers.push_back(results.data());
   packed.push_back(&pointers.back());
-  int64_t cacheLen = cached;
-  bool cudaTarget = bundle.target() == Target::Cuda;
-  std::vector<void *> staged; // inputs copied to managed memory
-  std::vector<void *> freed;  // result buffers already released
-  // Staged inputs go back on every way out, errors included.
-  struct FreeStaged {
-    std::vector<void *> &blocks;
-    ~FreeStaged() {
-      for (void *ptr : blocks)
-        cuda::freeTemporary(ptr);
-    }
-  } freeStaged{staged};
   for (const Slot &s : entry.arguments) {
     if (s.kind == "cache_len") {
       packed.push_back(&cacheLen);
@@ -736,16 +777,16 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
       if (cudaTarget) {
         data = cuda::allocTemporary(input.bytes.size());
         if (!data)
-          return R::failure(entry.name + ": cannot allocate GPU memory: " +
-                            cuda::synchronizeAndTakeError().message());
+          return Error::failure(entry.name + ": cannot allocate GPU memory: " +
+                                cuda::synchronizeAndTakeError().message());
         cuda::copy(data, input.bytes.data(), input.bytes.size());
         staged.push_back(data);
       }
       shape = &input.shape;
     } else if (s.name == "k_cache" || s.name == "v_cache") {
       int which = s.name == "k_cache" ? 0 : 1;
-      data = cacheData(which);
-      shape = &(which == 0 ? kCache : vCache).shape;
+      data = caches.data[which];
+      shape = caches.shapes[which];
     } else {
       const Tensor &w = bundle.weight(s.name);
       data = cudaTarget ? bundle.deviceWeight(s.name)
@@ -756,88 +797,124 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     pointers.push_back(descriptors.back().data());
     packed.push_back(&pointers.back());
   }
+  return Error::success();
+}
+
+Error EntryCall::invoke() {
   entry.function(packed.data());
   if (cudaTarget)
     if (Error err = cuda::synchronizeAndTakeError())
-      return R::failure(entry.name + " on the GPU: " + err.message());
+      return Error::failure(entry.name + " on the GPU: " + err.message());
+  return Error::success();
+}
 
-  // Results: the output, then the caches (written in place or returned as
-  // new buffers, which are copied back and freed).
-  Tensor output{entry.results[0].dtype, {t, hs.shape[1]}, {}};
+Result<Tensor> EntryCall::takeResults(int64_t t) {
+  Tensor output{entry.results[0].dtype, {t, entry.arguments[0].shape[1]}, {}};
   size_t at = 0;
   for (size_t r = 0; r < entry.results.size(); ++r) {
-    int64_t *d = results.data() + at;
-    size_t rank = entry.results[r].shape.size();
-    auto *allocated = reinterpret_cast<uint8_t *>(intptr_t(d[0]));
-    auto *aligned = reinterpret_cast<uint8_t *>(intptr_t(d[1]));
-    size_t elem = dtypeSize(entry.results[r].dtype);
-    int64_t count = 1;
-    for (size_t i = 0; i < rank; ++i)
-      count *= d[3 + i];
-    // The generated code allocates results with identity layouts; anything
-    // else would be read wrongly below.
-    int64_t stride = 1;
-    for (size_t i = rank; i-- > 0;) {
-      if (d[3 + rank + i] != stride && d[3 + i] != 1)
-        return R::failure(entry.name + ": result " + entry.results[r].name +
-                          " is not a dense row-major buffer");
-      stride *= d[3 + i];
-    }
-    // The result must have exactly the shape the manifest promises.
-    std::vector<int64_t> expected =
-        r == 0 ? std::vector<int64_t>{t, hs.shape[1]}
-               : (r == 1 ? kCache : vCache).shape;
-    if (rank != expected.size())
-      return R::failure(entry.name + ": result " + entry.results[r].name +
-                        " does not have the rank of " + formatShape(expected));
-    for (size_t i = 0; i < rank; ++i)
-      if (d[3 + i] != expected[i])
-        return R::failure(entry.name + ": result " + entry.results[r].name +
-                          " does not have the shape " + formatShape(expected));
-    const uint8_t *src = aligned + d[2] * int64_t(elem);
-    uint8_t *dest = r == 0 ? nullptr : cacheData(int(r) - 1);
-    size_t bytes = size_t(count) * elem;
-    if (r == 0 && cudaTarget) {
-      output.bytes.resize(bytes);
-      cuda::copy(output.bytes.data(), src, bytes);
-    } else if (r == 0) {
-      output.bytes.assign(src, src + bytes);
-    } else if (src != dest) {
-      if (cudaTarget)
-        cuda::copy(dest, src, bytes);
-      else
-        std::memcpy(dest, src, bytes);
-    }
-    // Buffers the entry point allocated are ours to free (with the host's
-    // allocator, or in managed memory for CUDA bundles), once. Not ours:
-    // the caches and inputs we passed, weights, and MLIR's 0xdeadbeef
-    // marker of a constant global.
-    bool ours = allocated != cacheData(0) && allocated != cacheData(1) &&
-                allocated != reinterpret_cast<uint8_t *>(0xdeadbeef) &&
-                allocated != hidden.bytes.data() &&
-                allocated != positions.bytes.data() &&
-                std::find(staged.begin(), staged.end(), allocated) ==
-                    staged.end() &&
-                std::find(freed.begin(), freed.end(), allocated) == freed.end();
-    for (const Slot &s : entry.arguments)
-      if (s.kind == "param")
-        ours &= allocated != (cudaTarget ? bundle.deviceWeight(s.name)
-                                         : bundle.weight(s.name).bytes.data());
-    if (ours) {
-      freed.push_back(allocated);
-      if (cudaTarget)
-        cuda::freeTemporary(allocated);
-      else
-        std::free(allocated);
-    }
-    at += 3 + 2 * rank;
+    if (Error err = takeResult(r, results.data() + at, output))
+      return err;
+    at += 3 + 2 * entry.results[r].shape.size();
   }
   // The driver's copies of the output and caches (synchronous).
   if (cudaTarget)
     if (Error err = cuda::takeError())
-      return R::failure(entry.name + ": copying results from the GPU: " +
-                        err.message());
-  cached += t;
+      return Result<Tensor>::failure(
+          entry.name + ": copying results from the GPU: " + err.message());
+  return output;
+}
+
+Error EntryCall::takeResult(size_t r, const int64_t *d, Tensor &output) {
+  const Slot &slot = entry.results[r];
+  size_t rank = slot.shape.size();
+  auto *allocated = reinterpret_cast<uint8_t *>(intptr_t(d[0]));
+  auto *aligned = reinterpret_cast<uint8_t *>(intptr_t(d[1]));
+  size_t elem = dtypeSize(slot.dtype);
+  int64_t count = 1;
+  for (size_t i = 0; i < rank; ++i)
+    count *= d[3 + i];
+  // The generated code allocates results with identity layouts; anything
+  // else would be read wrongly below.
+  int64_t stride = 1;
+  for (size_t i = rank; i-- > 0;) {
+    if (d[3 + rank + i] != stride && d[3 + i] != 1)
+      return Error::failure(entry.name + ": result " + slot.name +
+                            " is not a dense row-major buffer");
+    stride *= d[3 + i];
+  }
+  // The result must have exactly the shape the manifest promises.
+  const std::vector<int64_t> &expected =
+      r == 0 ? output.shape : *caches.shapes[r - 1];
+  if (rank != expected.size())
+    return Error::failure(entry.name + ": result " + slot.name +
+                          " does not have the rank of " +
+                          formatShape(expected));
+  for (size_t i = 0; i < rank; ++i)
+    if (d[3 + i] != expected[i])
+      return Error::failure(entry.name + ": result " + slot.name +
+                            " does not have the shape " +
+                            formatShape(expected));
+  const uint8_t *src = aligned + d[2] * int64_t(elem);
+  uint8_t *dest = r == 0 ? nullptr : caches.data[r - 1];
+  size_t bytes = size_t(count) * elem;
+  if (r == 0 && cudaTarget) {
+    output.bytes.resize(bytes);
+    cuda::copy(output.bytes.data(), src, bytes);
+  } else if (r == 0) {
+    output.bytes.assign(src, src + bytes);
+  } else if (src != dest) {
+    if (cudaTarget)
+      cuda::copy(dest, src, bytes);
+    else
+      std::memcpy(dest, src, bytes);
+  }
+  if (ownsBuffer(allocated)) {
+    freed.push_back(allocated);
+    if (cudaTarget)
+      cuda::freeTemporary(allocated);
+    else
+      std::free(allocated);
+  }
+  return Error::success();
+}
+
+bool EntryCall::ownsBuffer(const uint8_t *allocated) const {
+  // Buffers the entry point allocated are ours to free (with the host's
+  // allocator, or in managed memory for CUDA bundles), once. Not ours: the
+  // caches and inputs we passed, weights, and MLIR's 0xdeadbeef marker of a
+  // constant global.
+  bool ours =
+      allocated != caches.data[0] && allocated != caches.data[1] &&
+      allocated != reinterpret_cast<uint8_t *>(0xdeadbeef) &&
+      allocated != hidden.bytes.data() && allocated != positions.bytes.data() &&
+      std::find(staged.begin(), staged.end(), allocated) == staged.end() &&
+      std::find(freed.begin(), freed.end(), allocated) == freed.end();
+  for (const Slot &s : entry.arguments)
+    if (s.kind == "param")
+      ours &= allocated != (cudaTarget ? bundle.deviceWeight(s.name)
+                                       : bundle.weight(s.name).bytes.data());
+  return ours;
+}
+
+} // namespace
+
+Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
+  if (Error err = checkRunInput(entry, hiddenIn, cached, kCache.shape[0]))
+    return err;
+  int64_t t = hiddenIn.shape[0];
+  std::vector<double> posValues(static_cast<size_t>(t));
+  std::iota(posValues.begin(), posValues.end(), double(cached));
+  EntryCall call(bundle, entry, hiddenIn.convert(entry.arguments[0].dtype),
+                 Tensor::fromDoubles(entry.arguments[1].dtype, {t}, posValues),
+                 {{cacheData(0), cacheData(1)}, {&kCache.shape, &vCache.shape}},
+                 cached);
+  if (Error err = call.pack())
+    return err;
+  if (Error err = call.invoke())
+    return err;
+  Result<Tensor> output = call.takeResults(t);
+  if (output)
+    cached += t;
   return output;
 }
 

@@ -30,6 +30,305 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+/// What every phase of one attn.sdpa loop reads: the operands (q [Tq, Hq, D],
+/// k [Tk, Hkv, D], v [Tk, Hkv, Dv]), their sizes and element types, and the
+/// dims (t, h, j, e) the indexing maps are written in.
+struct SdpaLoop {
+  /// The op's positions operand (may be null) and causal flag.
+  Value positions;
+  bool causal;
+  /// Keys per tile.
+  int64_t tile;
+  Type compute, acc, i64, storage;
+  Value q, k, v;
+  int64_t hq, hkv, dHead, dv, group;
+  /// The softmax scale times log2(e): scores live in the exp2 domain.
+  double scale2;
+  OpFoldResult tq;
+  Value tk;
+  /// [Tq, Hq] (the row max and sum) and [Tq, Hq, Dv] (the output).
+  SmallVector<OpFoldResult> rowShape, outShape;
+  AffineExpr t, h, j, e;
+
+  AffineMap map(ArrayRef<AffineExpr> exprs, unsigned dims) const {
+    return AffineMap::get(dims, 0, exprs, t.getContext());
+  }
+};
+
+SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
+  SdpaLoop s;
+  s.positions = op.getPositions();
+  s.causal = op.getCausal();
+  s.tile = tile;
+  s.compute = op.getPrecision().getCompute();
+  s.acc = op.getPrecision().getAccumulate();
+  s.i64 = b.getI64Type();
+  s.storage = cast<RankedTensorType>(op.getType()).getElementType();
+  s.q = op.getQuery();
+  s.k = op.getKey();
+  s.v = op.getValue();
+  auto qType = cast<RankedTensorType>(s.q.getType());
+  auto kType = cast<RankedTensorType>(s.k.getType());
+  auto vType = cast<RankedTensorType>(s.v.getType());
+  s.hq = qType.getDimSize(1);
+  s.hkv = kType.getDimSize(1);
+  s.dHead = qType.getDimSize(2);
+  s.dv = vType.getDimSize(2);
+  s.group = s.hq / s.hkv;
+  s.scale2 = op.getEffectiveScale() * std::numbers::log2e;
+  s.tq = tensor::getMixedSize(b, b.getLoc(), s.q, 0);
+  s.tk = tensor::DimOp::create(b, s.k, 0);
+  s.rowShape = {s.tq, b.getIndexAttr(s.hq)};
+  s.outShape = {s.tq, b.getIndexAttr(s.hq), b.getIndexAttr(s.dv)};
+  bindDims(b.getContext(), s.t, s.h, s.j, s.e);
+  return s;
+}
+
+/// Absolute position of each query, as i64: the op's positions, or the last
+/// Tq of the Tk keys.
+Value queryPositions(ImplicitLocOpBuilder &b, const SdpaLoop &s) {
+  Type i64 = s.i64;
+  Value init = emptyTensor(b, {s.tq}, i64);
+  if (Value positions = s.positions)
+    return elementwise(
+        b, init, positions, i64,
+        [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+          if (args[0].getType() == i64)
+            return args[0];
+          return arith::ExtSIOp::create(nb, loc, i64, args[0]);
+        });
+  Value tqValue = getValueOrCreateConstantIndexOp(b, b.getLoc(), s.tq);
+  Value shift = arith::SubIOp::create(b, s.tk, tqValue);
+  return elementwise(b, init, ValueRange{}, i64,
+                     [&](OpBuilder &nb, Location loc, ValueRange) -> Value {
+                       Value t = linalg::IndexOp::create(nb, loc, 0);
+                       return arith::IndexCastOp::create(
+                           nb, loc, i64,
+                           arith::AddIOp::create(nb, loc, t, shift));
+                     });
+}
+
+/// The end of the keys the loop visits: Tk, or with causal masking one past
+/// the largest query position (keys after it are masked for every query).
+Value keyBound(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+               Value queryPositions) {
+  if (!s.causal)
+    return s.tk;
+  MLIRContext *ctx = b.getContext();
+  Type i64 = s.i64;
+  Value lowest = arith::ConstantOp::create(
+      b, b.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
+  Value init =
+      linalg::FillOp::create(
+          b, lowest,
+          tensor::EmptyOp::create(b, ArrayRef<int64_t>{}, i64).getResult())
+          .getResult(0);
+  Value maxPos =
+      linalg::GenericOp::create(
+          b, init.getType(), queryPositions, init,
+          ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1),
+                              AffineMap::get(1, 0, {}, ctx)},
+          iterators(0, 1),
+          [&](OpBuilder &nb, Location loc, ValueRange args) {
+            yieldValue(nb, loc,
+                       arith::MaxSIOp::create(nb, loc, args[0], args[1]));
+          })
+          .getResult(0);
+  Value visible = arith::AddIOp::create(
+      b, tensor::ExtractOp::create(b, maxPos, ValueRange{}),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(1)));
+  visible = arith::MaxSIOp::create(
+      b, visible, arith::ConstantOp::create(b, b.getI64IntegerAttr(0)));
+  return arith::MinSIOp::create(
+      b, arith::IndexCastOp::create(b, b.getIndexType(), visible), s.tk);
+}
+
+/// The running row max m, row sum l and unnormalized output acc.
+struct RunningState {
+  Value m, l, acc;
+};
+
+/// Before any key: m = -inf, l = 0, acc = 0.
+RunningState initialState(ImplicitLocOpBuilder &b, const SdpaLoop &s) {
+  Value m0 = filled(b, s.rowShape, s.acc, kNegInf);
+  Value l0 = filled(b, s.rowShape, s.acc, 0.0);
+  Value acc0 = filled(b, s.outShape, s.acc, 0.0);
+  return {m0, l0, acc0};
+}
+
+/// The keys and values of the tile starting at key j0, and the shape
+/// [Tq, Hq, size] of its scores.
+struct KeyTile {
+  Value j0, k, v;
+  SmallVector<OpFoldResult> scoreShape;
+};
+
+KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
+                     Value bound) {
+  Value size =
+      arith::MinSIOp::create(nb, arith::ConstantIndexOp::create(nb, s.tile),
+                             arith::SubIOp::create(nb, bound, j0));
+  auto tileOf = [&](Value src, int64_t width) {
+    SmallVector<OpFoldResult> offsets = {j0, nb.getIndexAttr(0),
+                                         nb.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {size, nb.getIndexAttr(s.hkv),
+                                       nb.getIndexAttr(width)};
+    SmallVector<OpFoldResult> strides(3, nb.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(nb, src, offsets, sizes, strides)
+        .getResult();
+  };
+  Value kTile = tileOf(s.k, s.dHead), vTile = tileOf(s.v, s.dv);
+  return {j0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
+}
+
+/// Scores s[t, h, j] = q[t, h, :] . k[j, h / group, :], scaled into the exp2
+/// domain, with keys after the query masked to -inf when causal.
+Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
+                 Value queryPositions) {
+  AffineExpr t = s.t, h = s.h, j = s.j, e = s.e;
+  AffineExpr kvHead = h.floorDiv(s.group);
+  Type compute = s.compute, acc = s.acc, i64 = s.i64;
+  Value s0 = filled(nb, kv.scoreShape, acc, 0.0);
+  Value scores =
+      linalg::GenericOp::create(
+          nb, s0.getType(), ValueRange{s.q, kv.k}, s0,
+          ArrayRef<AffineMap>{s.map({t, h, e}, 4), s.map({j, kvHead, e}, 4),
+                              s.map({t, h, j}, 4)},
+          iterators(3, 1),
+          [&](OpBuilder &bb, Location bl, ValueRange args) {
+            yieldValue(bb, bl,
+                       multiplyAccumulate(bb, bl, args[2], args[0], args[1],
+                                          compute, acc));
+          })
+          .getResult(0);
+
+  bool causal = s.causal;
+  double scale2 = s.scale2;
+  Value j0i64 = arith::IndexCastOp::create(nb, i64, kv.j0);
+  return linalg::GenericOp::create(
+             nb, scores.getType(), ValueRange{scores, queryPositions},
+             tensor::EmptyOp::create(nb, kv.scoreShape, acc).getResult(),
+             ArrayRef<AffineMap>{s.map({t, h, j}, 3), s.map({t}, 3),
+                                 s.map({t, h, j}, 3)},
+             iterators(3),
+             [&](OpBuilder &bb, Location bl, ValueRange args) {
+               Value scaled = arith::MulFOp::create(
+                   bb, bl, args[0], floatConst(bb, bl, acc, scale2));
+               if (causal) {
+                 Value key = arith::AddIOp::create(
+                     bb, bl, j0i64,
+                     arith::IndexCastOp::create(
+                         bb, bl, i64, linalg::IndexOp::create(bb, bl, 2)));
+                 Value hidden = arith::CmpIOp::create(
+                     bb, bl, arith::CmpIPredicate::sgt, key, args[1]);
+                 scaled = arith::SelectOp::create(
+                     bb, bl, hidden, floatConst(bb, bl, acc, kNegInf), scaled);
+               }
+               yieldValue(bb, bl, scaled);
+             })
+      .getResult(0);
+}
+
+/// One online-softmax step over a tile's scores: the new max, the tile's
+/// probabilities p = exp2(s - m_new), the correction alpha = exp2(m - m_new)
+/// of what was accumulated under the old max, and l_new = alpha * l + sum p.
+struct SoftmaxStep {
+  Value mNew, probs, alpha, lNew;
+};
+
+SoftmaxStep onlineSoftmax(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                          const KeyTile &kv, Value scores, Value m, Value l) {
+  AffineExpr t = s.t, h = s.h, j = s.j;
+  Type acc = s.acc;
+  Value mNew = reduceInnermost(
+      nb, scores, m, [&](OpBuilder &bb, Location bl, Value x, Value y) {
+        return arith::MaximumFOp::create(bb, bl, x, y).getResult();
+      });
+
+  Value probs =
+      linalg::GenericOp::create(
+          nb, scores.getType(), ValueRange{scores, mNew},
+          tensor::EmptyOp::create(nb, kv.scoreShape, acc).getResult(),
+          ArrayRef<AffineMap>{s.map({t, h, j}, 3), s.map({t, h}, 3),
+                              s.map({t, h, j}, 3)},
+          iterators(3),
+          [&](OpBuilder &bb, Location bl, ValueRange args) {
+            Value diff = arith::SubFOp::create(bb, bl, args[0],
+                                               finiteMax(bb, bl, args[1], acc));
+            yieldValue(bb, bl, math::Exp2Op::create(bb, bl, diff).getResult());
+          })
+          .getResult(0);
+
+  Value alpha =
+      elementwise(nb, m, ValueRange{m, mNew}, acc,
+                  [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
+                    return math::Exp2Op::create(
+                        bb, bl,
+                        arith::SubFOp::create(bb, bl, args[0],
+                                              finiteMax(bb, bl, args[1], acc)));
+                  });
+  Value lScaled =
+      elementwise(nb, l, ValueRange{l, alpha}, acc,
+                  [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
+                    return arith::MulFOp::create(bb, bl, args[0], args[1]);
+                  });
+  Value lNew = reduceInnermost(
+      nb, probs, lScaled, [&](OpBuilder &bb, Location bl, Value x, Value y) {
+        return arith::AddFOp::create(bb, bl, x, y).getResult();
+      });
+  return {mNew, probs, alpha, lNew};
+}
+
+/// acc[t, h, e] = alpha[t, h] * acc[t, h, e]
+///              + sum_j p[t, h, j] * v[j, h / group, e].
+Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                       const KeyTile &kv, const SoftmaxStep &step,
+                       Value accum) {
+  AffineExpr t = s.t, h = s.h, j = s.j, e = s.e;
+  Type compute = s.compute, acc = s.acc;
+  Value accScaled =
+      linalg::GenericOp::create(
+          nb, accum.getType(), ValueRange{accum, step.alpha},
+          tensor::EmptyOp::create(nb, s.outShape, acc).getResult(),
+          ArrayRef<AffineMap>{s.map({t, h, j}, 3), s.map({t, h}, 3),
+                              s.map({t, h, j}, 3)},
+          iterators(3),
+          [&](OpBuilder &bb, Location bl, ValueRange args) {
+            yieldValue(bb, bl, arith::MulFOp::create(bb, bl, args[0], args[1]));
+          })
+          .getResult(0);
+  // Loop order (t, h, e, j) with j the reduction.
+  AffineExpr t4 = t, h4 = h, e4 = j, j4 = e;
+  return linalg::GenericOp::create(
+             nb, accum.getType(), ValueRange{step.probs, kv.v}, accScaled,
+             ArrayRef<AffineMap>{s.map({t4, h4, j4}, 4),
+                                 s.map({j4, h4.floorDiv(s.group), e4}, 4),
+                                 s.map({t4, h4, e4}, 4)},
+             iterators(3, 1),
+             [&](OpBuilder &bb, Location bl, ValueRange args) {
+               Value y =
+                   castFloat(bb, bl, castFloat(bb, bl, args[1], compute), acc);
+               yieldValue(bb, bl,
+                          arith::AddFOp::create(
+                              bb, bl, args[2],
+                              arith::MulFOp::create(bb, bl, args[0], y)));
+             })
+      .getResult(0);
+}
+
+/// The loop body: the running state after the tile of keys at j0.
+RunningState attendToTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                          Value queryPositions, Value bound, Value j0,
+                          const RunningState &state) {
+  KeyTile kv = sliceKeyTile(nb, s, j0, bound);
+  Value scores = tileScores(nb, s, kv, queryPositions);
+  SoftmaxStep step = onlineSoftmax(nb, s, kv, scores, state.m, state.l);
+  Value accNew = accumulateValues(nb, s, kv, step, state.acc);
+  return {step.mNew, step.lNew, accNew};
+}
+
 struct LowerSdpa : OpRewritePattern<SdpaOp> {
   LowerSdpa(MLIRContext *ctx, int64_t tile)
       : OpRewritePattern(ctx), defaultTile(tile) {}
@@ -43,239 +342,24 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     const int64_t tile =
         config && config.getKeys() ? config.getKeys() : defaultTile;
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = b.getContext();
-    Type compute = op.getPrecision().getCompute();
-    Type acc = op.getPrecision().getAccumulate();
-    Type i64 = b.getI64Type();
-    Type storage = cast<RankedTensorType>(op.getType()).getElementType();
-    Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
-    auto qType = cast<RankedTensorType>(q.getType());
-    auto kType = cast<RankedTensorType>(k.getType());
-    auto vType = cast<RankedTensorType>(v.getType());
-    int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
-    int64_t dHead = qType.getDimSize(2), dv = vType.getDimSize(2);
-    int64_t group = hq / hkv;
-    double scale2 = op.getEffectiveScale() * std::numbers::log2e;
-    double negInf = -std::numeric_limits<double>::infinity();
-
-    OpFoldResult tq = tensor::getMixedSize(b, b.getLoc(), q, 0);
-    Value tk = tensor::DimOp::create(b, k, 0);
+    SdpaLoop s = planLoop(b, op, tile);
+    Value positions = queryPositions(b, s);
+    Value bound = keyBound(b, s, positions);
+    RunningState init = initialState(b, s);
     auto idx = [&](int64_t n) {
       return arith::ConstantIndexOp::create(b, n).getResult();
     };
-
-    // Absolute position of each query, as i64.
-    Value queryPositions;
-    {
-      Value init = emptyTensor(b, {tq}, i64);
-      if (Value positions = op.getPositions()) {
-        queryPositions = elementwise(
-            b, init, positions, i64,
-            [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
-              if (args[0].getType() == i64)
-                return args[0];
-              return arith::ExtSIOp::create(nb, loc, i64, args[0]);
-            });
-      } else {
-        Value tqValue = getValueOrCreateConstantIndexOp(b, b.getLoc(), tq);
-        Value shift = arith::SubIOp::create(b, tk, tqValue);
-        queryPositions = elementwise(
-            b, init, ValueRange{}, i64,
-            [&](OpBuilder &nb, Location loc, ValueRange) -> Value {
-              Value t = linalg::IndexOp::create(nb, loc, 0);
-              return arith::IndexCastOp::create(
-                  nb, loc, i64, arith::AddIOp::create(nb, loc, t, shift));
-            });
-      }
-    }
-
-    // Keys past the largest query position are masked for every query.
-    Value bound = tk;
-    if (op.getCausal()) {
-      Value lowest = arith::ConstantOp::create(
-          b, b.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
-      Value init =
-          linalg::FillOp::create(
-              b, lowest, tensor::EmptyOp::create(b, ArrayRef<int64_t>{}, i64).getResult())
-              .getResult(0);
-      Value maxPos =
-          linalg::GenericOp::create(
-              b, init.getType(), queryPositions, init,
-              ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1),
-                                  AffineMap::get(1, 0, {}, ctx)},
-              iterators(0, 1),
-              [&](OpBuilder &nb, Location loc, ValueRange args) {
-                yieldValue(
-                    nb, loc, arith::MaxSIOp::create(nb, loc, args[0], args[1]));
-              })
-              .getResult(0);
-      Value visible = arith::AddIOp::create(
-          b, tensor::ExtractOp::create(b, maxPos, ValueRange{}),
-          arith::ConstantOp::create(b, b.getI64IntegerAttr(1)));
-      visible = arith::MaxSIOp::create(
-          b, visible, arith::ConstantOp::create(b, b.getI64IntegerAttr(0)));
-      bound = arith::MinSIOp::create(
-          b, arith::IndexCastOp::create(b, b.getIndexType(), visible), tk);
-    }
-
-    SmallVector<OpFoldResult> rowShape = {tq, b.getIndexAttr(hq)};
-    SmallVector<OpFoldResult> outShape = {tq, b.getIndexAttr(hq),
-                                          b.getIndexAttr(dv)};
-    Value m0 = filled(b, rowShape, acc, negInf);
-    Value l0 = filled(b, rowShape, acc, 0.0);
-    Value acc0 = filled(b, outShape, acc, 0.0);
-
-    AffineExpr t, h, j, e;
-    bindDims(ctx, t, h, j, e);
-    AffineExpr kvHead = h.floorDiv(group);
-    auto map = [&](ArrayRef<AffineExpr> exprs, unsigned dims) {
-      return AffineMap::get(dims, 0, exprs, ctx);
-    };
-
     auto loop = scf::ForOp::create(
-        b, idx(0), bound, idx(tile), ValueRange{m0, l0, acc0},
+        b, idx(0), bound, idx(tile), ValueRange{init.m, init.l, init.acc},
         [&](OpBuilder &lb, Location loc, Value j0, ValueRange carried) {
           ImplicitLocOpBuilder nb(loc, lb);
-          Value m = carried[0], l = carried[1], accum = carried[2];
-          Value size = arith::MinSIOp::create(
-              nb, arith::ConstantIndexOp::create(nb, tile),
-              arith::SubIOp::create(nb, bound, j0));
-          auto tileOf = [&](Value src, int64_t width) {
-            SmallVector<OpFoldResult> offsets = {j0, nb.getIndexAttr(0),
-                                                 nb.getIndexAttr(0)};
-            SmallVector<OpFoldResult> sizes = {size, nb.getIndexAttr(hkv),
-                                               nb.getIndexAttr(width)};
-            SmallVector<OpFoldResult> strides(3, nb.getIndexAttr(1));
-            return tensor::ExtractSliceOp::create(nb, src, offsets, sizes,
-                                                  strides)
-                .getResult();
-          };
-          Value kTile = tileOf(k, dHead), vTile = tileOf(v, dv);
-
-          // Scores s[t, h, j] = q[t, h, :] . k[j, h / group, :].
-          SmallVector<OpFoldResult> scoreShape = {tq, nb.getIndexAttr(hq),
-                                                  size};
-          Value s0 = filled(nb, scoreShape, acc, 0.0);
-          Value scores =
-              linalg::GenericOp::create(
-                  nb, s0.getType(), ValueRange{q, kTile}, s0,
-                  ArrayRef<AffineMap>{map({t, h, e}, 4), map({j, kvHead, e}, 4),
-                                      map({t, h, j}, 4)},
-                  iterators(3, 1),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    yieldValue(bb, bl,
-                               multiplyAccumulate(bb, bl, args[2], args[0],
-                                                  args[1], compute, acc));
-                  })
-                  .getResult(0);
-
-          // Scale into the exp2 domain and mask keys after the query.
-          bool causal = op.getCausal();
-          Value j0i64 = arith::IndexCastOp::create(nb, i64, j0);
-          Value masked =
-              linalg::GenericOp::create(
-                  nb, scores.getType(), ValueRange{scores, queryPositions},
-                  tensor::EmptyOp::create(nb, scoreShape, acc).getResult(),
-                  ArrayRef<AffineMap>{map({t, h, j}, 3), map({t}, 3),
-                                      map({t, h, j}, 3)},
-                  iterators(3),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    Value scaled = arith::MulFOp::create(
-                        bb, bl, args[0], floatConst(bb, bl, acc, scale2));
-                    if (causal) {
-                      Value key = arith::AddIOp::create(
-                          bb, bl, j0i64,
-                          arith::IndexCastOp::create(
-                              bb, bl, i64, linalg::IndexOp::create(bb, bl, 2)));
-                      Value hidden = arith::CmpIOp::create(
-                          bb, bl, arith::CmpIPredicate::sgt, key, args[1]);
-                      scaled = arith::SelectOp::create(
-                          bb, bl, hidden, floatConst(bb, bl, acc, negInf),
-                          scaled);
-                    }
-                    yieldValue(bb, bl, scaled);
-                  })
-                  .getResult(0);
-
-          // New running max.
-          Value mNew = reduceInnermost(
-              nb, masked, m, [&](OpBuilder &bb, Location bl, Value x, Value y) {
-                return arith::MaximumFOp::create(bb, bl, x, y).getResult();
-              });
-
-          Value probs =
-              linalg::GenericOp::create(
-                  nb, masked.getType(), ValueRange{masked, mNew},
-                  tensor::EmptyOp::create(nb, scoreShape, acc).getResult(),
-                  ArrayRef<AffineMap>{map({t, h, j}, 3), map({t, h}, 3),
-                                      map({t, h, j}, 3)},
-                  iterators(3),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    Value diff = arith::SubFOp::create(bb, bl, args[0],
-                                                       finiteMax(bb, bl, args[1], acc));
-                    yieldValue(bb, bl,
-                                            math::Exp2Op::create(bb, bl, diff)
-                                                .getResult());
-                  })
-                  .getResult(0);
-
-          // Correction of what was accumulated under the old max.
-          Value alpha = elementwise(
-              nb, m, ValueRange{m, mNew}, acc,
-              [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
-                return math::Exp2Op::create(
-                    bb, bl,
-                    arith::SubFOp::create(bb, bl, args[0],
-                                          finiteMax(bb, bl, args[1], acc)));
-              });
-          Value lScaled = elementwise(
-              nb, l, ValueRange{l, alpha}, acc,
-              [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
-                return arith::MulFOp::create(bb, bl, args[0], args[1]);
-              });
-          Value lNew = reduceInnermost(
-              nb, probs, lScaled,
-              [&](OpBuilder &bb, Location bl, Value x, Value y) {
-                return arith::AddFOp::create(bb, bl, x, y).getResult();
-              });
-
-          Value accScaled =
-              linalg::GenericOp::create(
-                  nb, accum.getType(), ValueRange{accum, alpha},
-                  tensor::EmptyOp::create(nb, outShape, acc).getResult(),
-                  ArrayRef<AffineMap>{map({t, h, j}, 3), map({t, h}, 3),
-                                      map({t, h, j}, 3)},
-                  iterators(3),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    yieldValue(
-                        bb, bl, arith::MulFOp::create(bb, bl, args[0], args[1]));
-                  })
-                  .getResult(0);
-          // acc[t, h, e] += sum_j p[t, h, j] * v[j, h / group, e]; loop
-          // order (t, h, e, j) with j the reduction.
-          AffineExpr t4 = t, h4 = h, e4 = j, j4 = e;
-          Value accNew =
-              linalg::GenericOp::create(
-                  nb, accum.getType(), ValueRange{probs, vTile}, accScaled,
-                  ArrayRef<AffineMap>{map({t4, h4, j4}, 4),
-                                      map({j4, h4.floorDiv(group), e4}, 4),
-                                      map({t4, h4, e4}, 4)},
-                  iterators(3, 1),
-                  [&](OpBuilder &bb, Location bl, ValueRange args) {
-                    Value y = castFloat(bb, bl,
-                                        castFloat(bb, bl, args[1], compute), acc);
-                    yieldValue(
-                        bb, bl,
-                        arith::AddFOp::create(
-                            bb, bl, args[2],
-                            arith::MulFOp::create(bb, bl, args[0], y)));
-                  })
-                  .getResult(0);
-          scf::YieldOp::create(nb, ValueRange{mNew, lNew, accNew});
+          RunningState next =
+              attendToTile(nb, s, positions, bound, j0,
+                           {carried[0], carried[1], carried[2]});
+          scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
         });
-
     Value result = normalizeAttention(b, loop.getResult(2), loop.getResult(1),
-                                      acc, storage);
+                                      s.acc, s.storage);
     rewriter.replaceOp(op, result);
     return success();
   }
