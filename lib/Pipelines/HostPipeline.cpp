@@ -86,6 +86,8 @@ void rotor::addHostCodeToLlvm(OpPassManager &pm,
 }
 
 void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
+  // Workgroup buffers are the host's stack memory.
+  pm.addPass(createDropGpuAddressSpaces());
   pm.addPass(createScopeParallelLoopAllocas());
   addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(), openMP);
 }

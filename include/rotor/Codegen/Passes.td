@@ -322,4 +322,18 @@ def AlignWorkgroupBuffers : Pass<"rotor-align-workgroup-buffers"> {
   let dependentDialects = ["mlir::LLVM::LLVMDialect"];
 }
 
+def DropGpuAddressSpaces : Pass<"rotor-drop-gpu-address-spaces", "mlir::ModuleOp"> {
+  let summary = "Make workgroup buffers plain host memory";
+  let description = [{
+    Workgroup kernels allocate their buffers as `memref.alloca` in
+    `#gpu.address_space<workgroup>`, which `rotor-map-workgroup-loops-to-gpu`
+    turns into workgroup attributions of a launch. Where the kernels' loops
+    run on the host instead (the host pipeline), the buffers are ordinary
+    stack memory: this pass drops every `#gpu.address_space` from memref
+    types (results, block arguments, attributes) before the LLVM lowering,
+    which knows no GPU address spaces. GPU code (`gpu.launch`,
+    `gpu.module`) is an error here.
+  }];
+}
+
 #endif // ROTOR_CODEGEN_PASSES_TD

@@ -66,11 +66,13 @@ FailureOr<WorkgroupLoop> matchWorkgroupLoop(scf::ParallelOp loop) {
 
   auto collect = [&](Block &block) -> LogicalResult {
     for (auto alloca : block.getOps<memref::AllocaOp>()) {
-      if (!alloca.getType().hasStaticShape() ||
-          alloca.getType().getMemorySpace())
+      auto space = dyn_cast_or_null<gpu::AddressSpaceAttr>(
+          alloca.getType().getMemorySpace());
+      if (!alloca.getType().hasStaticShape() || !space ||
+          space.getValue() != gpu::AddressSpace::Workgroup)
         return alloca.emitOpError(
-            "a workgroup buffer must have a static shape in the default "
-            "memory space");
+            "a workgroup buffer must have a static shape in "
+            "#gpu.address_space<workgroup>");
       w.allocas.push_back(alloca);
     }
     return success();
@@ -140,7 +142,6 @@ LogicalResult verifyWorkgroupBody(WorkgroupLoop &w) {
 FailureOr<gpu::LaunchOp> createLaunch(OpBuilder &b, WorkgroupLoop &w,
                                       Value &threads, int64_t blockSize) {
   Location loc = w.loop.getLoc();
-  MLIRContext *ctx = b.getContext();
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value grid[3] = {one, one, one};
   for (auto [dim, attr] : llvm::enumerate(w.mapping)) {
@@ -149,14 +150,11 @@ FailureOr<gpu::LaunchOp> createLaunch(OpBuilder &b, WorkgroupLoop &w,
       return w.loop.emitOpError("each block dim x, y, z may be mapped once");
     grid[id] = w.loop.getUpperBound()[dim];
   }
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  // The allocas are in the workgroup address space already: the
+  // attributions take their types as they are.
   SmallVector<Type> buffers;
-  for (memref::AllocaOp alloca : w.allocas) {
-    MemRefType type = alloca.getType();
-    buffers.push_back(MemRefType::get(type.getShape(), type.getElementType(),
-                                      type.getLayout(), workgroup));
-  }
+  for (memref::AllocaOp alloca : w.allocas)
+    buffers.push_back(alloca.getType());
   threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   auto launch = gpu::LaunchOp::create(
       b, loc, grid[0], grid[1], grid[2], threads, one, one,

@@ -124,12 +124,9 @@ GemmWorkgroup allocateWorkgroup(ImplicitLocOpBuilder &wb, const GemmPlan &p,
   GemmWorkgroup wg;
   wg.row0 = arith::MulIOp::create(wb, ivs[0], indexConst(wb, p.tileRows));
   wg.col0 = arith::MulIOp::create(wb, ivs[1], indexConst(wb, p.tileCols));
-  wg.xs = memref::AllocaOp::create(
-      wb, MemRefType::get({p.tileRows, kSlice + 1}, carrierType(p.xElem)));
-  wg.ws = memref::AllocaOp::create(
-      wb, MemRefType::get({p.tileCols, kSlice + 1}, carrierType(p.wElem)));
-  wg.sums = memref::AllocaOp::create(
-      wb, MemRefType::get({p.tileRows, p.tileCols}, p.acc));
+  wg.xs = workgroupBuffer(wb, {p.tileRows, kSlice + 1}, carrierType(p.xElem));
+  wg.ws = workgroupBuffer(wb, {p.tileCols, kSlice + 1}, carrierType(p.wElem));
+  wg.sums = workgroupBuffer(wb, {p.tileRows, p.tileCols}, p.acc);
   return wg;
 }
 

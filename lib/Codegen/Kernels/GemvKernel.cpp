@@ -233,8 +233,8 @@ void emitWorkgroupGemv(ImplicitLocOpBuilder &b, LinearOp op, int64_t blocks,
   workgroupLoop(b, {b.getIndexAttr(blocks)},
                 [&](ImplicitLocOpBuilder &wb, ValueRange ivs) {
                   Value block = ivs[0];
-                  Value partial = memref::AllocaOp::create(
-                      wb, MemRefType::get({p.tokens, kOutputs, kLanes}, p.acc));
+                  Value partial = workgroupBuffer(
+                      wb, {p.tokens, kOutputs, kLanes}, p.acc);
                   sumLaneSlices(wb, p, block, partial);
                   epilogue(wb, block,
                            [&](OpBuilder &tb, Location tl, Value t, Value r) {

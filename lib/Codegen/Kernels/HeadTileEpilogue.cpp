@@ -374,8 +374,7 @@ void HeadTileEpilogue::emitFromInput(ImplicitLocOpBuilder &wb, Value row0,
                                      Value head, Value tokens, int64_t rows) {
   assert(input && "constructed without reading the input");
   int64_t d = cast<RankedTensorType>(chain.input.getType()).getDimSize(2);
-  Value buffer =
-      memref::AllocaOp::create(wb, MemRefType::get({rows, d}, bufferType));
+  Value buffer = workgroupBuffer(wb, {rows, d}, bufferType);
   // Consecutive threads read consecutive elements of a row.
   emitRowPhase(
       wb, row0, tokens, rows, d,

@@ -319,7 +319,7 @@ SdpaWorkgroup allocateWorkgroup(ImplicitLocOpBuilder &w, const SdpaPlan &p,
   wg.splitIndex = ivs[2];
   wg.row0 = arith::MulIOp::create(w, ivs[0], indexConst(w, p.rowTile));
   auto buffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
-    return memref::AllocaOp::create(w, MemRefType::get(shape, type));
+    return workgroupBuffer(w, shape, type);
   };
   wg.kvTile = buffer({p.keyTile, p.kvWidth}, carrierType(p.kvStorage));
   wg.scores = buffer({p.rowTile, p.scoreWidth}, p.acc);

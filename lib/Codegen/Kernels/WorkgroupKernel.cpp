@@ -13,6 +13,14 @@ using namespace mlir;
 
 namespace rotor::attn::lowering {
 
+Value workgroupBuffer(ImplicitLocOpBuilder &b, ArrayRef<int64_t> shape,
+                      Type elem) {
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  return memref::AllocaOp::create(
+      b, MemRefType::get(shape, elem, MemRefLayoutAttrInterface(), workgroup));
+}
+
 Value readOnlyBuffer(ImplicitLocOpBuilder &b, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);

@@ -44,6 +44,14 @@ inline mlir::Value indexConst(mlir::ImplicitLocOpBuilder &b, int64_t v) {
   return indexConst(b, b.getLoc(), v);
 }
 
+/// A workgroup buffer of `shape` x `elem`: a static memref.alloca in
+/// #gpu.address_space<workgroup>, at the top of a workgroup loop's body.
+/// rotor-map-workgroup-loops-to-gpu makes it a workgroup attribution of the
+/// launch; the host drops the address space (rotor-drop-gpu-address-spaces)
+/// and keeps one buffer per workgroup iteration.
+mlir::Value workgroupBuffer(mlir::ImplicitLocOpBuilder &b,
+                            llvm::ArrayRef<int64_t> shape, mlir::Type elem);
+
 /// Bytes per element of the int or float type `t`.
 inline int64_t bytesOf(mlir::Type t) {
   return (t.getIntOrFloatBitWidth() + 7) / 8;

@@ -1,6 +1,7 @@
-// Block-mapped loops become gpu.launch: allocas become workgroup
-// attributions, thread phases block-strided loops each followed by a
-// barrier, and the code between phases runs in every thread.
+// Block-mapped loops become gpu.launch: their allocas in
+// #gpu.address_space<workgroup> become workgroup attributions, thread phases
+// block-strided loops each followed by a barrier, and the code between
+// phases runs in every thread.
 // RUN: rotor-opt %s --pass-pipeline='builtin.module(func.func(rotor-map-workgroup-loops-to-gpu{block-size=64}))' -split-input-file -verify-diagnostics | FileCheck %s
 
 // CHECK-LABEL: func.func @two_phases(
@@ -29,19 +30,34 @@ func.func @two_phases(%in: memref<?x16xf32>, %out: memref<?x16xf32>, %n: index) 
   %c16 = arith.constant 16 : index
   scf.parallel (%b) = (%c0) to (%n) step (%c1) {
     memref.alloca_scope {
-      %buf = memref.alloca() : memref<16xf32>
+      %buf = memref.alloca() : memref<16xf32, #gpu.address_space<workgroup>>
       scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
         %x = memref.load %in[%b, %i] : memref<?x16xf32>
-        memref.store %x, %buf[%i] : memref<16xf32>
+        memref.store %x, %buf[%i] : memref<16xf32, #gpu.address_space<workgroup>>
         scf.reduce
       } {mapping = [#gpu.thread<x>]}
       scf.parallel (%j) = (%c0) to (%c16) step (%c1) {
         %r = arith.subi %c15, %j : index
-        %x = memref.load %buf[%r] : memref<16xf32>
+        %x = memref.load %buf[%r] : memref<16xf32, #gpu.address_space<workgroup>>
         memref.store %x, %out[%b, %j] : memref<?x16xf32>
         scf.reduce
       } {mapping = [#gpu.thread<x>]}
     }
+    scf.reduce
+  } {mapping = [#gpu.block<x>]}
+  return
+}
+
+// -----
+
+// The IR says which allocas are workgroup buffers: one in the default
+// memory space is not guessed to be one.
+func.func @default_space_buffer(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%b) = (%c0) to (%n) step (%c1) {
+    // expected-error @below {{a workgroup buffer must have a static shape in #gpu.address_space<workgroup>}}
+    %m = memref.alloca() : memref<16xf32>
     scf.reduce
   } {mapping = [#gpu.block<x>]}
   return
@@ -134,8 +150,8 @@ func.func @dynamic_buffer(%n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   scf.parallel (%b) = (%c0) to (%n) step (%c1) {
-    // expected-error @below {{a workgroup buffer must have a static shape in the default memory space}}
-    %m = memref.alloca(%n) : memref<?xf32>
+    // expected-error @below {{a workgroup buffer must have a static shape in #gpu.address_space<workgroup>}}
+    %m = memref.alloca(%n) : memref<?xf32, #gpu.address_space<workgroup>>
     scf.reduce
   } {mapping = [#gpu.block<x>]}
   return
@@ -181,14 +197,14 @@ func.func @read_between_phases(%out: memref<?xf32>, %n: index) {
   %c16 = arith.constant 16 : index
   %f = arith.constant 1.0 : f32
   scf.parallel (%b) = (%c0) to (%n) step (%c1) {
-    %buf = memref.alloca() : memref<16xf32>
+    %buf = memref.alloca() : memref<16xf32, #gpu.address_space<workgroup>>
     scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
-      memref.store %f, %buf[%i] : memref<16xf32>
+      memref.store %f, %buf[%i] : memref<16xf32, #gpu.address_space<workgroup>>
       scf.reduce
     } {mapping = [#gpu.thread<x>]}
-    %first = memref.load %buf[%c0] : memref<16xf32>
+    %first = memref.load %buf[%c0] : memref<16xf32, #gpu.address_space<workgroup>>
     scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
-      memref.store %first, %buf[%i] : memref<16xf32>
+      memref.store %first, %buf[%i] : memref<16xf32, #gpu.address_space<workgroup>>
       scf.reduce
     } {mapping = [#gpu.thread<x>]}
     scf.reduce
@@ -203,9 +219,9 @@ func.func @write_between_phases(%n: index) {
   %c1 = arith.constant 1 : index
   %f = arith.constant 1.0 : f32
   scf.parallel (%b) = (%c0) to (%n) step (%c1) {
-    %buf = memref.alloca() : memref<16xf32>
+    %buf = memref.alloca() : memref<16xf32, #gpu.address_space<workgroup>>
     // expected-error @below {{'memref.store' op writes a workgroup buffer outside a thread phase}}
-    memref.store %f, %buf[%c0] : memref<16xf32>
+    memref.store %f, %buf[%c0] : memref<16xf32, #gpu.address_space<workgroup>>
     scf.reduce
   } {mapping = [#gpu.block<x>]}
   return

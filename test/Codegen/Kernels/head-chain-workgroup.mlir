@@ -14,7 +14,7 @@
 // CHECK-DAG: %[[CODES:.+]] = memref.alloc() : memref<1x4x128xi8>
 // CHECK-DAG: %[[SCALES:.+]] = memref.alloc() : memref<1x4x4xf16>
 // CHECK: scf.forall (%{{.+}}, %[[HEAD:.+]]) in (1, 4) {
-// CHECK: %[[BUF:.+]] = memref.alloca() : memref<1x128xf32>
+// CHECK: %[[BUF:.+]] = memref.alloca() : memref<1x128xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.forall (%{{.+}}) in (128) {
 // CHECK: memref.load %[[IN]][%{{.+}}, %[[HEAD]], %{{.+}}]
 // CHECK: memref.store %{{.+}}, %[[BUF]]
@@ -54,7 +54,7 @@ func.func @decode_k(%k: tensor<1x4x128xf32>, %p: tensor<1xi32>)
 // CHECK-LABEL: func.func @rotation(
 // CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x2x64xbf16>
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
-// CHECK: memref.alloca() : memref<8x64xf32>
+// CHECK: memref.alloca() : memref<8x64xf32, #gpu.address_space<workgroup>>
 // CHECK: memref.store %{{.+}}, %[[OUT]]
 // CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
 // CHECK-NOT: linalg.generic

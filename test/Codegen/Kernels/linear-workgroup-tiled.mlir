@@ -12,9 +12,9 @@
 // CHECK-DAG: %[[B:.+]] = bufferization.to_buffer %arg2 read_only
 // CHECK-DAG: %[[Y:.+]] = memref.alloc(%{{.+}}) : memref<?x128xf32>
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
-// CHECK: memref.alloca() : memref<64x33xf32>
-// CHECK: memref.alloca() : memref<64x33xf32>
-// CHECK: memref.alloca() : memref<64x64xf32>
+// CHECK: memref.alloca() : memref<64x33xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<64x33xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<64x64xf32, #gpu.address_space<workgroup>>
 // CHECK: memref.load %[[B]]
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: scf.for %{{.+}} = %c0{{.*}} to %c896{{.*}} step %c32
@@ -45,7 +45,7 @@ func.func @prefill(%x: tensor<?x896xf32>, %w: tensor<128x896xf32>, %b: tensor<12
 // lanes' partial sums are added in a second phase.
 // CHECK-LABEL: func.func @decode(
 // CHECK: scf.forall (%{{.+}}) in (32) {
-// CHECK: memref.alloca() : memref<1x4x32xf32>
+// CHECK: memref.alloca() : memref<1x4x32xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.for %{{.+}} = %c0{{.*}} to %c7{{.*}} step %c1{{.*}} iter_args
 // CHECK: vector.load {{.+}} vector<4xf32>
 // CHECK: } {mapping = [#gpu.thread<x>]}
@@ -62,7 +62,7 @@ func.func @decode(%x: tensor<1x896xf32>, %w: tensor<128x896xf32>) -> tensor<1x12
 
 // bf16 operands are staged as i16 and rounded results written as bf16.
 // CHECK-LABEL: func.func @bf16(
-// CHECK: memref.alloca() : memref<64x33xi16>
+// CHECK: memref.alloca() : memref<64x33xi16, #gpu.address_space<workgroup>>
 // CHECK: vector.load {{.+}} vector<8xbf16>
 // CHECK: arith.truncf {{.+}} : f32 to bf16
 func.func @bf16(%x: tensor<?x64xbf16>, %w: tensor<64x64xbf16>) -> tensor<?x64xbf16> {
@@ -79,7 +79,7 @@ func.func @bf16(%x: tensor<?x64xbf16>, %w: tensor<64x64xbf16>) -> tensor<?x64xbf
 // CHECK-LABEL: func.func @with_rope(
 // CHECK: %[[OUT:.+]] = memref.alloc(%{{.+}}) : memref<?x2x128xbf16>
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
-// CHECK: memref.alloca() : memref<32x128xf32>
+// CHECK: memref.alloca() : memref<32x128xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: linalg.generic
 // CHECK: math.cos
 // CHECK: memref.store %{{.+}}, %[[OUT]][
@@ -112,7 +112,7 @@ func.func @with_rope(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<2
 // CHECK-DAG: %[[CODES:.+]] = memref.alloc(%{{.+}}) : memref<?x2x128xi8>
 // CHECK-DAG: %[[SCALES:.+]] = memref.alloc(%{{.+}}) : memref<?x2x4xf16>
 // CHECK: scf.forall (%{{.+}}, %[[COL:.+]]) in (%{{.+}}, 2) {
-// CHECK: %[[SUMS:.+]] = memref.alloca() : memref<32x128xf32>
+// CHECK: %[[SUMS:.+]] = memref.alloca() : memref<32x128xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.for
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: }
@@ -217,7 +217,7 @@ func.func @rotation_wider_than_sums(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16
 // CHECK-LABEL: func.func @gemv_with_rope(
 // CHECK: %[[OUT:.+]] = memref.alloc() : memref<1x2x128xf32>
 // CHECK: scf.forall (%{{.+}}) in (64) {
-// CHECK: memref.alloca() : memref<1x4x32xf32>
+// CHECK: memref.alloca() : memref<1x4x32xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.forall (%{{.+}}) in (2) {
 // CHECK: math.cos
 // CHECK: memref.store %{{.+}}, %[[OUT]][

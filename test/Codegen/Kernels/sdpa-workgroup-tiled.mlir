@@ -22,9 +22,9 @@
 // CHECK: scf.forall (%[[RT:.+]], %[[KVH:.+]], %[[S:.+]]) in (%{{.+}}, 2, %{{.+}}) {
 // CHECK: memref.alloca_scope {
 // 32 query rows and 32 keys per tile at D = 128 (f32); rows padded by one.
-// CHECK: memref.alloca() : memref<32x129xf32>
-// CHECK: memref.alloca() : memref<32x33xf32>
-// CHECK: memref.alloca() : memref<32x128xf32>
+// CHECK: memref.alloca() : memref<32x129xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<32x33xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<32x128xf32, #gpu.address_space<workgroup>>
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c32
 // CHECK: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<?x2x128xf32, strided<[?, ?, 1], offset: ?>>, vector<4xf32>
@@ -53,7 +53,7 @@ func.func @prefill(%q: tensor<?x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<
 // bf16 K/V: 8 elements per 16-byte load, held in workgroup memory as i16
 // (moved, never converted, until used), and 64-row tiles fit at D = 64.
 // CHECK-LABEL: func.func @prefill_bf16(
-// CHECK: memref.alloca() : memref<64x65xi16>
+// CHECK: memref.alloca() : memref<64x65xi16, #gpu.address_space<workgroup>>
 // CHECK: vector.load {{.+}} vector<8xbf16>
 // CHECK: vector.bitcast {{.+}} : vector<8xbf16> to vector<8xi16>
 func.func @prefill_bf16(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: tensor<?x1x64xbf16>) -> tensor<?x2x64xbf16> {
@@ -80,8 +80,8 @@ func.func @odd_head_dim(%q: tensor<?x2x10xf32>, %k: tensor<?x2x10xf32>, %v: tens
 // One static query row is a decode step: a workgroup's rows are the 2 query
 // heads of one KV head (tiles of 2 rows), with 64-key tiles.
 // CHECK-LABEL: func.func @decode(
-// CHECK: memref.alloca() : memref<64x129xf32>
-// CHECK: memref.alloca() : memref<2x65xf32>
+// CHECK: memref.alloca() : memref<64x129xf32, #gpu.address_space<workgroup>>
+// CHECK: memref.alloca() : memref<2x65xf32, #gpu.address_space<workgroup>>
 // CHECK: #gpu.block<z>
 func.func @decode(%q: tensor<1x4x128xf32>, %k: tensor<?x2x128xf32>, %v: tensor<?x2x128xf32>) -> tensor<1x4x128xf32> {
   %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
