@@ -25,6 +25,12 @@ echo "== rotor-import"
 echo "   entry points:"
 grep -E "func.func" "$work/layer0.mlir" | sed -E 's/^ *func.func (@[a-z0-9_]+).*/     \1/'
 
+echo "== rotor-select-kernel-config: how each op would run on an H100 (sm_90)"
+"$bin/rotor-opt" "$work/layer0.mlir" \
+  --rotor-select-kernel-config="chip=sm_90 workgroup-tiled-sdpa=true workgroup-tiled-linear=true split-kv-decode=true" |
+  sed -nE -e 's/^ *func.func (@[a-z0-9_]+).*/   \1/p' \
+    -e 's/^ *%[^=]+= (attn\.[a-z_]+) .*attn\.kernel = (#attn\.kernel<[^>]*>).*/     \1 \2/p'
+
 echo "== rotor-aot"
 "$bin/rotor-aot" "$work/layer0.mlir" -o "$work/layer0.rotor"
 
