@@ -37,7 +37,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // Every SDPA has a config by now: the conversion's own SDPA options do
   // not apply.
   ConvertAttnToLinalgOptions lowering;
-  lowering.fuseRopeEpilogue = options.useFuseRopeEpilogue(gpu);
+  // Never on a GPU target, whose kernels cannot allocate per head; validate()
+  // reports asking for it, this keeps direct C++ callers safe.
+  lowering.fuseRopeEpilogue = !gpu && options.useFuseRopeEpilogue(gpu);
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));

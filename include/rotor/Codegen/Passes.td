@@ -331,7 +331,9 @@ def DropGpuAddressSpaces : Pass<"rotor-drop-gpu-address-spaces", "mlir::ModuleOp
     run on the host instead (the host pipeline), the buffers are ordinary
     stack memory: this pass drops every `#gpu.address_space` from memref
     types (results, block arguments, attributes) before the LLVM lowering,
-    which knows no GPU address spaces. GPU code (`gpu.launch`,
+    which knows no GPU address spaces (it runs in the host pipeline and, after
+    the launches became thread teams, in the GPU-emulation pipeline). GPU
+    code (`gpu.launch`,
     `gpu.module`) is an error here.
   }];
 }

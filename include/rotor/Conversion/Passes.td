@@ -28,9 +28,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
 
     Precision attributes become explicit `arith.extf`/`arith.truncf` at the
     points the op semantics round. `attn.param` ops must have been outlined
-    (`attn-outline-params`) first. `attn.capture` is not lowered: the host
-    runtime has no capture stream yet, and the pass fails with a diagnostic
-    naming the op.
+    (`attn-outline-params`) first. `attn.capture` becomes a call to the
+    runtime's `rotor_capture(id, data, positions)` (data widened to f32,
+    positions to i64); the module's `attn.captures` lists the tags by id.
   }];
   let dependentDialects = [
     "mlir::arith::ArithDialect",

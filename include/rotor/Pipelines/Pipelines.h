@@ -36,7 +36,8 @@ const char *defaultCudaToolkit();
 struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
   Option<std::string> target{
       *this, "target",
-      llvm::cl::desc("What compileModule builds: host (CPU code), cuda "
+      llvm::cl::desc("What compileModule and rotor-aot build (each "
+                     "registered pipeline is one target): host (CPU code), cuda "
                      "(NVVM kernels and the host code that launches them) "
                      "or gpu-emulation (the GPU's kernels run on the host as "
                      "OpenMP thread teams, to check their arithmetic)"),

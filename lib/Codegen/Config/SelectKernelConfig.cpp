@@ -12,6 +12,7 @@
 #include "rotor/Codegen/Passes.h"
 
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Regex.h"
 
 namespace rotor {
 #define GEN_PASS_DEF_SELECTKERNELCONFIG
@@ -34,6 +35,21 @@ struct SelectKernelConfigPass
       getOperation().emitError()
           << "rotor-select-kernel-config: kv-tile-size must be >= 1, got "
           << kvTileSize.getValue();
+      return signalPassFailure();
+    }
+    // The options must make valid attributes (#attn.kernel's verifier).
+    static const llvm::Regex chipPattern("^sm_[1-9][0-9]+[af]?$");
+    if (!chipPattern.match(chip)) {
+      getOperation().emitError()
+          << "rotor-select-kernel-config: chip '" << chip
+          << "' is not an NVVM chip name of the form sm_NN or sm_NNa";
+      return signalPassFailure();
+    }
+    if (threads < 32 || threads > 1024 || threads % 32) {
+      getOperation().emitError()
+          << "rotor-select-kernel-config: threads must be a multiple of 32 "
+             "between 32 and 1024, got "
+          << threads.getValue();
       return signalPassFailure();
     }
     target = TargetDescription::forChip(chip);
@@ -70,8 +86,16 @@ private:
                             "workgroup-tiled kernel: "
                          << why;
       } else {
-        SdpaTiles tiles = *largestWorkgroupSdpaTiles(op);
-        return get(KernelStrategy::WorkgroupTiled, tiles.rows, tiles.keys,
+        std::optional<SdpaTiles> tiles =
+            largestWorkgroupSdpaTiles(op, target.workgroupMemoryBytes);
+        if (!tiles) {
+          op.emitWarning() << "lowered to the loop-level form, not a "
+                              "workgroup-tiled kernel: no tile fits the "
+                           << target.workgroupMemoryBytes
+                           << " bytes of shared memory of " << target.chip;
+          return get(KernelStrategy::Loops, 0, kvTileSize);
+        }
+        return get(KernelStrategy::WorkgroupTiled, tiles->rows, tiles->keys,
                    /*cols=*/0, target.threadsPerWorkgroup,
                    target.targetWorkgroups());
       }

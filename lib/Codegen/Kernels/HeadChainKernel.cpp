@@ -102,7 +102,8 @@ struct LowerHeadChainToWorkgroupTiles : RewritePattern {
 
 } // namespace
 
-std::string rotor::attn::lowering::headChainObstacle(Operation *op) {
+std::string rotor::attn::lowering::headChainObstacle(Operation *op,
+                                                     int64_t rows) {
   PatternRewriter rewriter(op->getContext());
   std::string why = "not a per-head chain";
   // The match failure's reason, for the kernel-config pass's message.
@@ -117,7 +118,7 @@ std::string rotor::attn::lowering::headChainObstacle(Operation *op) {
   } listener;
   listener.why = &why;
   rewriter.setListener(&listener);
-  if (succeeded(matchHeadChainKernel(op, HeadChainGeometry::rows, rewriter)))
+  if (succeeded(matchHeadChainKernel(op, rows, rewriter)))
     return "";
   return why;
 }

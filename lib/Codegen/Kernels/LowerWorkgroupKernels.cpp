@@ -45,8 +45,11 @@ struct LowerWorkgroupKernelsPass
     config.enableConstantCSE(false);
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+                                     config))) {
+      getOperation().emitError("rotor-lower-workgroup-kernels: building the "
+                               "kernels did not converge");
       return signalPassFailure();
+    }
 
     // A recorded workgroup kernel that was not built is an error, never a
     // silent fallback to the loop-level form.
@@ -86,7 +89,7 @@ struct LowerWorkgroupKernelsPass
                   : "the GEMV has 4 outputs per workgroup of 128 threads only";
       break;
     case KernelStrategy::HeadChain:
-      why = headChainObstacle(op);
+      why = headChainObstacle(op, config.getRows());
       break;
     default:
       break;

@@ -98,7 +98,7 @@ DequantizeOp rotor::attn::lowering::dequantizationReadBySdpa(Value kv) {
 }
 
 std::optional<SdpaTiles>
-rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op) {
+rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op, int64_t bytes) {
   // BQ = BK = B, except that BQ is at most the call's rows (rounded up to a
   // power of two, at least 2) when it has only that many, as decode has.
   std::optional<int64_t> rows = staticRows(op);
@@ -107,7 +107,7 @@ rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op) {
     if (rows)
       bq = std::min<int64_t>(
           keys, std::max<int64_t>(2, llvm::PowerOf2Ceil(uint64_t(*rows))));
-    if (workgroupBytes(op, {bq, keys}) <= kStaticWorkgroupBytes)
+    if (workgroupBytes(op, {bq, keys}) <= std::min(bytes, kStaticWorkgroupBytes))
       return SdpaTiles{bq, keys};
   }
   return std::nullopt;

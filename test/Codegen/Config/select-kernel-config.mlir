@@ -36,6 +36,11 @@
 // SPLIT: attn.sdpa {{.+}} {attn.kernel = #attn.kernel<split_kv, keys = 128>}
 
 // RUN: rotor-opt %s -split-input-file --rotor-select-kernel-config="workgroup-tiled-sdpa=true workgroup-tiled-linear=true" | FileCheck %s
+// Options that would make invalid attributes are refused.
+// RUN: not rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-select-kernel-config="chip=gfx90a" 2>&1 | FileCheck %s --check-prefix=CHIP
+// CHIP: rotor-select-kernel-config: chip 'gfx90a' is not an NVVM chip name of the form sm_NN or sm_NNa
+// RUN: not rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-select-kernel-config="threads=100" 2>&1 | FileCheck %s --check-prefix=THREADS
+// THREADS: rotor-select-kernel-config: threads must be a multiple of 32 between 32 and 1024, got 100
 // RUN: rotor-opt %s -split-input-file --rotor-select-kernel-config="workgroup-tiled-sdpa=true workgroup-tiled-linear=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=WARN
 // WARN-NOT: warning
 // WARN: :[[@LINE+20]]:{{[0-9]+}}: warning: lowered to the loop-level form, not a workgroup-tiled kernel: head dims 2048/2048 leave no tile within 48 KiB of shared memory

@@ -54,3 +54,15 @@ func.func @rope_alone(%k: tensor<1x4x128xf32>, %p: tensor<1xi32>) -> tensor<1x4x
   return %r : tensor<1x4x128xf32>
 }
 
+
+// -----
+
+func.func @head_chain_rows(%k: tensor<?x4x256xf32>, %p: tensor<?xi32>) -> tensor<?x4x256xf32> {
+  %r = attn.rope half_split %k, %p rotary_dim(256) theta(1.0e+06)
+      precision <compute = f32, accumulate = f32> : tensor<?x4x256xf32>, tensor<?xi32>
+  // expected-error @+1 {{'attn.hadamard' op cannot be built as its kernel #attn.kernel<head_chain, rows = 64, threads = 128>: head does not fit a block}}
+  %h = attn.hadamard %r rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [1, 1, -1, 1]>)
+      precision <compute = f32, accumulate = f32>
+      {attn.kernel = #attn.kernel<head_chain, rows = 64, threads = 128>} : tensor<?x4x256xf32>
+  return %h : tensor<?x4x256xf32>
+}

@@ -32,3 +32,28 @@ func.func private @f() attributes {k = #attn.kernel<warp_specialized>}
 // RUN: rotor-opt %s -split-input-file -verify-diagnostics 2>/dev/null | FileCheck %s
 // CHECK: #attn.kernel<gemv, cols = 4, threads = 128>
 func.func private @g() attributes {k = #attn.kernel<gemv, cols = 4, threads = 128>}
+
+// -----
+
+// A config no lowering would read is an error, not a silent fallback.
+func.func @wrong_type(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>) -> tensor<?x128xf32> {
+  // expected-error @+1 {{'attn.kernel' must be a #attn.kernel, got "gemm"}}
+  %y = attn.linear %x, %w precision <compute = f32, accumulate = f32> {attn.kernel = "gemm"}
+      : tensor<?x64xf32>, tensor<128x64xf32> -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
+}
+
+// -----
+
+func.func @wrong_op(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>) -> tensor<?x128xf32> {
+  // expected-error @+1 {{'attn.linear' cannot take the kernel #attn.kernel<split_kv, keys = 64>}}
+  %y = attn.linear %x, %w precision <compute = f32, accumulate = f32>
+      {attn.kernel = #attn.kernel<split_kv, keys = 64>}
+      : tensor<?x64xf32>, tensor<128x64xf32> -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' cannot take the kernel #attn.kernel<loops>}}
+func.func private @not_an_attn_op() attributes {attn.kernel = #attn.kernel<loops>}

@@ -23,7 +23,9 @@ struct TargetDescription {
   /// Streaming multiprocessors of the chip's reference part (H100/H200:
   /// 132).
   int64_t smCount = 132;
-  int64_t warpSize = 32;
+  /// Static shared memory a workgroup's buffers may use (48 KiB on every
+  /// chip without opting in to more), which bounds every kernel's tiles.
+  int64_t workgroupMemoryBytes = 48 * 1024;
   /// Threads per workgroup of the kernels whose phases are strided loops
   /// (SDPA, head chains); the GPU mapping's block size.
   int64_t threadsPerWorkgroup = 128;
@@ -35,7 +37,7 @@ struct TargetDescription {
   /// The description of `chip` (sm_NN[a|f]): the SM count of its reference
   /// part (sm_80 A100 108, sm_86 A10 72, sm_89 L40S 142, sm_90 H100 132,
   /// sm_100 B200 148, sm_120 RTX PRO 6000 188); an unlisted chip takes the
-  /// nearest older one's.
+  /// nearest older listed one's, a chip older than sm_80 sm_80's.
   static TargetDescription forChip(llvm::StringRef chip);
 };
 

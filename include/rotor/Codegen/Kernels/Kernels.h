@@ -28,7 +28,7 @@ constexpr int64_t kMaxGridY = 65535;
 
 /// The GEMM's geometry: output tiles of 64 tokens x 64 columns for 128
 /// threads of 4x8 micro-tiles (a head-chain epilogue uses one head per
-/// column tile instead). Static token counts below kMinRows are GEMVs.
+/// column tile instead). Static token counts below `minRows` are GEMVs.
 struct GemmGeometry {
   static constexpr int64_t rows = 64, cols = 64, threads = 128;
   static constexpr int64_t minRows = 16;
@@ -50,10 +50,11 @@ struct HeadChainGeometry {
 struct SdpaTiles {
   int64_t rows, keys;
 };
-/// The largest tiles whose buffers fit kStaticWorkgroupBytes for `op`
+/// The largest tiles whose buffers fit `bytes` of shared memory for `op`
 /// (keys from 64 down to 8; rows the same, or fewer when the call has
 /// fewer static rows), or nullopt.
-std::optional<SdpaTiles> largestWorkgroupSdpaTiles(SdpaOp op);
+std::optional<SdpaTiles>
+largestWorkgroupSdpaTiles(SdpaOp op, int64_t bytes = kStaticWorkgroupBytes);
 /// Why `op` cannot be a workgroup SDPA with `tiles`, or "" when it can.
 std::string workgroupSdpaObstacle(SdpaOp op, SdpaTiles tiles);
 /// Why `op` cannot be a workgroup SDPA with any tiles, or "".
@@ -62,8 +63,10 @@ std::string workgroupSdpaObstacle(SdpaOp op);
 std::string gemmObstacle(LinearOp op);
 std::string gemvObstacle(LinearOp op);
 /// Why the per-head chain starting at `op` (an attn.rope, attn.hadamard or
-/// attn.quantize) cannot be a head-chain kernel, or "" when it can.
-std::string headChainObstacle(mlir::Operation *op);
+/// attn.quantize) cannot be a head-chain kernel of up to `rows` tokens per
+/// workgroup, or "" when it can.
+std::string headChainObstacle(mlir::Operation *op,
+                              int64_t rows = HeadChainGeometry::rows);
 
 /// The attn.dequantize that produces the SDPA operand `kv` when the SDPA is
 /// its only reader (a workgroup SDPA then stages from its codes), or null.

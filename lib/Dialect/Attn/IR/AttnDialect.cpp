@@ -18,3 +18,34 @@ void AttnDialect::initialize() {
       >();
   registerAttributes();
 }
+
+LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attr) {
+  if (attr.getName() != kKernelConfigAttrName)
+    return success();
+  auto config = dyn_cast<KernelConfigAttr>(attr.getValue());
+  if (!config)
+    return op->emitError() << "'" << kKernelConfigAttrName
+                           << "' must be a #attn.kernel, got "
+                           << attr.getValue();
+  // Which strategies each op can take; a config no lowering reads would be
+  // ignored silently.
+  KernelStrategy s = config.getStrategy();
+  bool fits =
+      llvm::TypeSwitch<Operation *, bool>(op)
+          .Case([&](SdpaOp) {
+            return s == KernelStrategy::Loops || s == KernelStrategy::SplitKV ||
+                   s == KernelStrategy::WorkgroupTiled;
+          })
+          .Case([&](LinearOp) {
+            return s == KernelStrategy::Loops || s == KernelStrategy::Gemm ||
+                   s == KernelStrategy::Gemv;
+          })
+          .Case<RopeOp, HadamardOp, QuantizeOp>(
+              [&](Operation *) { return s == KernelStrategy::HeadChain; })
+          .Default([](Operation *) { return false; });
+  if (!fits)
+    return op->emitError() << "'" << op->getName() << "' cannot take the kernel "
+                           << config;
+  return success();
+}

@@ -285,7 +285,10 @@ def Attn_KernelConfigAttr : AttrDef<Attn_Dialect, "KernelConfig"> {
   let summary = "how one op is computed: its kernel strategy and tiles";
   let description = [{
     The decision of `rotor-select-kernel-config`, recorded on an op as its
-    `attn.kernel` attribute; the lowerings execute it and decide nothing.
+    `attn.kernel` attribute; the lowerings execute it and choose no other
+    kernel. (Whether a GEMM or GEMV also takes the per-head chain its
+    projection feeds into its epilogue follows from the IR: it does when
+    the chain is there and a tile can hold it.)
     Hand-written IR may set it to force a kernel; a kernel that cannot be
     built as recorded is an error, never a silent fallback.
 
@@ -294,7 +297,9 @@ def Attn_KernelConfigAttr : AttrDef<Attn_Dialect, "KernelConfig"> {
       its online-softmax loop.
     * `split_kv` (`attn.sdpa` with one query row): flash-decoding, all KV
       tiles of `keys` keys at once, then one combine.
-    * `workgroup_tiled` (`attn.sdpa`): one workgroup of `threads` threads
+    * `workgroup_tiled` (`attn.sdpa`): one workgroup laid out for `threads`
+      threads (its phases are strided loops, so any block size computes the
+      same; the GPU pipeline launches with its block size)
       per tile of `rows` (query, query head) rows and KV head, walking KV
       tiles of `keys` keys staged in workgroup memory; when there are fewer
       than `workgroups` row tiles x KV heads, the KV length is split across

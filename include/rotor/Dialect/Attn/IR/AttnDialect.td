@@ -27,6 +27,8 @@ def Attn_Dialect : Dialect {
     the result tensor's element type, which is the storage type.
   }];
   let useDefaultAttributePrinterParser = 1;
+  // `attn.kernel` on an op must be a #attn.kernel its op can take.
+  let hasOperationAttrVerify = 1;
   let extraClassDeclaration = [{
     /// Defined beside the attribute storage classes, in AttnAttrs.cpp.
     void registerAttributes();

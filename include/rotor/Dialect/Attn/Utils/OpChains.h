@@ -2,8 +2,8 @@
 //
 // Matchers for producer/consumer chains that a lowering or a kernel
 // computes as one (a projection whose heads feed a RoPE), shared by the
-// lowerings and by the kernel-config pass that decides which form each op
-// takes.
+// loop-level projection+RoPE lowering and the GEMV that rotates in its
+// epilogue.
 //
 //===----------------------------------------------------------------------===//
 
