@@ -27,6 +27,11 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(createCheckStaticSizes());
   pm.addPass(attn::createAttnCheckRopeLayout(check));
   pm.addPass(attn::createAttnOutlineParams());
+  // Folds index arithmetic into constants, so that the verifier (which runs
+  // after every pass) sees a cache offset or length that only folding makes
+  // constant: one past the capacity is then an error, not a write out of
+  // bounds at run time.
+  pm.addPass(mlir::createCanonicalizerPass());
   SelectKernelConfigOptions config;
   config.chip = options.chip;
   config.threads = options.blockSize;
