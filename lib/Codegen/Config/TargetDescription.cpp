@@ -4,8 +4,6 @@
 
 #include "llvm/ADT/bit.h"
 
-#include <algorithm>
-#include <iterator>
 
 using namespace rotor;
 
@@ -28,13 +26,10 @@ TargetDescription TargetDescription::forChip(llvm::StringRef chip) {
       [](char c) { return c >= '0' && c <= '9'; });
   if (!chip.starts_with("sm_") || digits.getAsInteger(10, arch))
     return target;
-  const Part *part = std::find_if(std::rbegin(parts), std::rend(parts),
-                                  [&](const Part &p) { return p.arch <= arch; })
-                         .base();
-  // `base()` of a reverse iterator points one past the element it names.
-  if (part != std::begin(parts))
-    target.smCount = (part - 1)->sms;
-  else
-    target.smCount = parts[0].sms;
+  // The last listed part not newer than the chip; the oldest otherwise.
+  target.smCount = parts[0].sms;
+  for (const Part &p : parts)
+    if (p.arch <= arch)
+      target.smCount = p.sms;
   return target;
 }

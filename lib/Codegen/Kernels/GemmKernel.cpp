@@ -265,11 +265,7 @@ LogicalResult matchGemm(LinearOp op, PatternRewriter &rewriter) {
   KernelConfigAttr config = getKernelConfig(op);
   if (!config || config.getStrategy() != KernelStrategy::Gemm)
     return failure();
-  if (config.getRows() != kTileRows || config.getCols() != kTileCols ||
-      config.getThreads() != kThreads)
-    return rewriter.notifyMatchFailure(
-        op, "the GEMM has 64x64 output tiles for 128 threads only");
-  if (std::string why = gemmObstacle(op); !why.empty())
+  if (std::string why = gemmObstacle(op, config); !why.empty())
     return rewriter.notifyMatchFailure(op, why);
   return success();
 }
@@ -387,7 +383,12 @@ struct LowerLinearWithHeadEpilogueToWorkgroupTiles
 
 } // namespace
 
-std::string rotor::attn::lowering::gemmObstacle(LinearOp op) {
+std::string rotor::attn::lowering::gemmObstacle(LinearOp op,
+                                                KernelConfigAttr config) {
+  if (config && (config.getRows() != kTileRows ||
+                 config.getCols() != kTileCols ||
+                 config.getThreads() != kThreads))
+    return "the GEMM has 64x64 output tiles for 128 threads only";
   auto xType = cast<RankedTensorType>(op.getInput().getType());
   auto wType = cast<RankedTensorType>(op.getWeight().getType());
   if (!xType.isDynamicDim(0) && xType.getDimSize(0) < GemmGeometry::minRows)

@@ -50,10 +50,7 @@ LogicalResult matchGemv(LinearOp op, PatternRewriter &rewriter) {
   KernelConfigAttr config = getKernelConfig(op);
   if (!config || config.getStrategy() != KernelStrategy::Gemv)
     return failure();
-  if (config.getCols() != kOutputs || config.getThreads() != kOutputs * kLanes)
-    return rewriter.notifyMatchFailure(
-        op, "the GEMV has 4 outputs per workgroup of 128 threads only");
-  if (std::string why = gemvObstacle(op); !why.empty())
+  if (std::string why = gemvObstacle(op, config); !why.empty())
     return rewriter.notifyMatchFailure(op, why);
   return success();
 }
@@ -419,7 +416,11 @@ struct LowerLinearWithRopeToWorkgroupGemv : OpRewritePattern<LinearOp> {
 
 } // namespace
 
-std::string rotor::attn::lowering::gemvObstacle(LinearOp op) {
+std::string rotor::attn::lowering::gemvObstacle(LinearOp op,
+                                                KernelConfigAttr config) {
+  if (config && (config.getCols() != kOutputs ||
+                 config.getThreads() != kOutputs * kLanes))
+    return "the GEMV has 4 outputs per workgroup of 128 threads only";
   auto xType = cast<RankedTensorType>(op.getInput().getType());
   auto wType = cast<RankedTensorType>(op.getWeight().getType());
   if (xType.isDynamicDim(0) || xType.getDimSize(0) > GemvGeometry::maxTokens ||

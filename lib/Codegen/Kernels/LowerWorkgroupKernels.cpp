@@ -75,18 +75,11 @@ struct LowerWorkgroupKernelsPass
       break;
     case KernelStrategy::Gemm:
       if (auto linear = dyn_cast<LinearOp>(op))
-        why = config.getRows() == GemmGeometry::rows &&
-                      config.getCols() == GemmGeometry::cols &&
-                      config.getThreads() == GemmGeometry::threads
-                  ? gemmObstacle(linear)
-                  : "the GEMM has 64x64 output tiles for 128 threads only";
+        why = gemmObstacle(linear, config);
       break;
     case KernelStrategy::Gemv:
       if (auto linear = dyn_cast<LinearOp>(op))
-        why = config.getCols() == GemvGeometry::outputs &&
-                      config.getThreads() == GemvGeometry::threads
-                  ? gemvObstacle(linear)
-                  : "the GEMV has 4 outputs per workgroup of 128 threads only";
+        why = gemvObstacle(linear, config);
       break;
     case KernelStrategy::HeadChain:
       why = headChainObstacle(op, config.getRows());

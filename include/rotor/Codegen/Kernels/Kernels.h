@@ -59,9 +59,10 @@ largestWorkgroupSdpaTiles(SdpaOp op, int64_t bytes = kStaticWorkgroupBytes);
 std::string workgroupSdpaObstacle(SdpaOp op, SdpaTiles tiles);
 /// Why `op` cannot be a workgroup SDPA with any tiles, or "".
 std::string workgroupSdpaObstacle(SdpaOp op);
-/// Why `op` cannot be a workgroup GEMM / GEMV, or "" when it can.
-std::string gemmObstacle(LinearOp op);
-std::string gemvObstacle(LinearOp op);
+/// Why `op` cannot be a workgroup GEMM / GEMV (with `config`'s geometry,
+/// when one is given), or "" when it can.
+std::string gemmObstacle(LinearOp op, KernelConfigAttr config = {});
+std::string gemvObstacle(LinearOp op, KernelConfigAttr config = {});
 /// Why the per-head chain starting at `op` (an attn.rope, attn.hadamard or
 /// attn.quantize) cannot be a head-chain kernel of up to `rows` tokens per
 /// workgroup, or "" when it can.
