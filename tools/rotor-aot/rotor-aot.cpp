@@ -71,6 +71,18 @@ static cl::opt<bool> fuseRopeEpilogue(
     cl::desc("Rotate Q/K in the loop-level projection's epilogue (default: "
              "on for host; not available for GPU targets)"),
     cl::init(true));
+static cl::opt<bool> foldKVRotation(
+    "fold-kv-rotation",
+    cl::desc("Rotate Q once instead of inverse-rotating every K/V block "
+             "read from a rotated cache, folding the output's inverse into "
+             "W_o (attn-fold-kv-rotation; default on; =false keeps the "
+             "unfolded graph as the baseline)"),
+    cl::init(true));
+static cl::opt<std::string> foldKVRotationReport(
+    "fold-kv-rotation-report",
+    cl::desc("Write what attn-fold-kv-rotation did and did not do, per "
+             "layer, to this file ('-': stderr)"),
+    cl::init(""));
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("NVVM chip for --target=cuda"),
                                     cl::init("sm_90"));
@@ -123,6 +135,8 @@ int main(int argc, char **argv) {
   // Options are checked before anything is read or written.
   rotor::BundleOptions options;
   options.outputDir = outputDir;
+  options.foldKVRotation = foldKVRotation;
+  options.foldKVRotationReport = foldKVRotationReport;
   fillPipelineOptions(options.pipeline);
   if (llvm::Error err = rotor::validateBundleOptions(options)) {
     llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";

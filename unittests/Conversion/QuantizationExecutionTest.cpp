@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace rotor::unittest {
 namespace {
@@ -80,6 +81,100 @@ TEST_F(HostExecutionTest, QuantizeAbsmaxAndCodebook) {
                               tensorArg(Elem::F32, {rows, dim / block}, scales)};
     expectClose(call("d", dargs, {Elem::F32}, {2})[0], expectedRecon, 1e-6,
                 "dequantize " + what);
+  }
+}
+
+/// The bytes of one packed cache row, written here from the format's
+/// description (attn.pack_blocks): per block the scale's bytes, then the
+/// codes' low `bits` bits, LSB first.
+std::vector<uint8_t> packRow(const std::vector<int> &codes,
+                             const std::vector<uint32_t> &scaleBits,
+                             unsigned bits, int64_t block, int scaleBytes) {
+  std::vector<uint8_t> out;
+  for (size_t blk = 0; blk < scaleBits.size(); ++blk) {
+    for (int k = 0; k < scaleBytes; ++k)
+      out.push_back(uint8_t(scaleBits[blk] >> (8 * k)));
+    std::vector<uint8_t> packed(size_t(block) * bits / 8, 0);
+    for (int64_t i = 0; i < block; ++i) {
+      uint32_t code = uint32_t(codes[blk * block + i]) & ((1u << bits) - 1);
+      for (unsigned bit = 0; bit < bits; ++bit)
+        if (code >> bit & 1) {
+          size_t at = size_t(i) * bits + bit;
+          packed[at / 8] |= uint8_t(1u << (at % 8));
+        }
+    }
+    out.insert(out.end(), packed.begin(), packed.end());
+  }
+  return out;
+}
+
+/// attn.pack_blocks writes the documented bytes (50 per 128 values at
+/// 3 bits with an f16 scale), and attn.unpack_blocks gives back the codes
+/// and scales, for every KV format.
+TEST_F(HostExecutionTest, PackAndUnpackBlocks) {
+  struct Case {
+    const char *name, *scheme, *scaleType;
+    unsigned bits;
+    int64_t block, blockBytes;
+  };
+  for (Case c : {Case{"q8_0", "absmax", "f16", 8, 32, 34},
+                 Case{"q4_0", "absmax", "f16", 4, 32, 18},
+                 Case{"turbo3", "codebook", "f16", 3, 128, 50},
+                 Case{"turbo4", "codebook", "f16", 4, 128, 66},
+                 Case{"2-bit, f32 scale", "codebook", "f32", 2, 64, 20},
+                 Case{"3-bit absmax, bf16 scale", "absmax", "bf16", 3, 32, 14}}) {
+    SCOPED_TRACE(c.name);
+    const int64_t rows = 5, dim = 256, nb = dim / c.block;
+    const int64_t rowBytes = nb * c.blockBytes;
+    Elem scaleElem = std::string(c.scaleType) == "f32"  ? Elem::F32
+                     : std::string(c.scaleType) == "f16" ? Elem::F16
+                                                          : Elem::BF16;
+    int scaleBytes = scaleElem == Elem::F32 ? 4 : 2;
+    std::string format = llvm::formatv(
+        "<bits = {0}, block_size = {1}, scheme = {2}, scale_type = {3}>",
+        c.bits, c.block, c.scheme, c.scaleType);
+    compile(llvm::formatv(R"mlir(
+      func.func @pack(%c: tensor<?x{0}xi8>, %s: tensor<?x{1}x{3}>) -> tensor<?x{2}xi8> {
+        %b = attn.pack_blocks %c, %s format({4}) : tensor<?x{0}xi8>, tensor<?x{1}x{3}> -> tensor<?x{2}xi8>
+        return %b : tensor<?x{2}xi8>
+      }
+      func.func @unpack(%b: tensor<?x{2}xi8>) -> (tensor<?x{0}xi8>, tensor<?x{1}x{3}>) {
+        %c, %s = attn.unpack_blocks %b format({4}) : tensor<?x{2}xi8> -> tensor<?x{0}xi8>, tensor<?x{1}x{3}>
+        return %c, %s : tensor<?x{0}xi8>, tensor<?x{1}x{3}>
+      })mlir", dim, nb, rowBytes, c.scaleType, format).str());
+    bool absmax = std::string(c.scheme) == "absmax";
+    int lo = absmax ? -((1 << (c.bits - 1)) - 1) : 0;
+    int hi = absmax ? (1 << (c.bits - 1)) - 1 : (1 << c.bits) - 1;
+    Vec codes(rows * dim), scales = randomVec(rows * nb, 3.0);
+    for (double &v : codes)
+      v = lo + int(rng() % uint64_t(hi - lo + 1));
+    codes[0] = lo, codes[1] = hi; // the extremes, sign bits included
+    // The scales as stored (rounded to the scale type).
+    Buffer scaleBuffer(scaleElem, {rows, nb}, scales);
+    std::vector<uint8_t> expected;
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<int> rowCodes(codes.begin() + r * dim,
+                                codes.begin() + (r + 1) * dim);
+      std::vector<uint32_t> bits(nb, 0);
+      for (int64_t k = 0; k < nb; ++k)
+        std::memcpy(&bits[k], scaleBuffer.bytes.data() + (r * nb + k) * scaleBytes,
+                    scaleBytes);
+      std::vector<uint8_t> row = packRow(rowCodes, bits, c.bits, c.block, scaleBytes);
+      ASSERT_EQ(int64_t(row.size()), rowBytes);
+      expected.insert(expected.end(), row.begin(), row.end());
+    }
+    std::vector<Arg> args = {tensorArg(Elem::I8, {rows, dim}, codes),
+                             Arg{scaleBuffer, 0}};
+    Vec packed = call("pack", args, {Elem::I8}, {2})[0];
+    ASSERT_EQ(packed.size(), expected.size());
+    for (size_t i = 0; i < packed.size(); ++i)
+      ASSERT_EQ(uint8_t(int8_t(packed[i])), expected[i]) << "byte " << i << ", seed " << seed;
+
+    std::vector<Arg> unpackArgs = {tensorArg(Elem::I8, {rows, rowBytes}, packed)};
+    std::vector<Vec> back = call("unpack", unpackArgs, {Elem::I8, scaleElem}, {2, 2});
+    EXPECT_EQ(back[0], codes);
+    for (int64_t k = 0; k < rows * nb; ++k)
+      ASSERT_EQ(back[1][k], load(scaleElem, scaleBuffer.bytes.data() + k * scaleBytes));
   }
 }
 

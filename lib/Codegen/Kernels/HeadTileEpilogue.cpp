@@ -285,7 +285,8 @@ rotor::attn::lowering::matchHeadChain(Operation *first, Type bufferType,
     chain.rope = rope;
     op = soleUser(rope.getResult());
   }
-  if (auto hadamard = dyn_cast_or_null<HadamardOp>(op)) {
+  if (auto hadamard = dyn_cast_or_null<HadamardOp>(op);
+      hadamard && hadamard.rotatesLastDim()) {
     chain.hadamard = hadamard;
     op = soleUser(hadamard.getResult());
   }

@@ -85,6 +85,7 @@ struct ConvertAttnToLinalgPass
     lowering::populateRopeLoweringPatterns(patterns);
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
+    lowering::populateBlockPackingLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
     lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize,
                                                 splitKVDecode);

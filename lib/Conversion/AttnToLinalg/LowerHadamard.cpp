@@ -30,12 +30,13 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
     auto type = cast<RankedTensorType>(op.getType());
     Type storage = type.getElementType();
     int64_t rank = type.getRank();
+    int64_t dim = op.getRotatedDim();
     HadamardAttr rotation = op.getRotation();
     int64_t g = rotation.getGroup();
     auto [signsIn, signsOut] = rotation.getEffectiveSigns(op.getInverse());
 
     auto groupIndex = [&](OpBuilder &nb, Location loc) {
-      Value d = linalg::IndexOp::create(nb, loc, rank - 1);
+      Value d = linalg::IndexOp::create(nb, loc, dim);
       return arith::AndIOp::create(
                  nb, loc, d, arith::ConstantIndexOp::create(nb, loc, g - 1))
           .getResult();
@@ -65,9 +66,9 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
             Value h = arith::ConstantIndexOp::create(nb, loc, half);
             Value upper = arith::CmpIOp::create(
                 nb, loc, arith::CmpIPredicate::ne,
-                arith::AndIOp::create(nb, loc, indices.back(), h),
+                arith::AndIOp::create(nb, loc, indices[dim], h),
                 arith::ConstantIndexOp::create(nb, loc, 0));
-            indices.back() = arith::XOrIOp::create(nb, loc, indices.back(), h);
+            indices[dim] = arith::XOrIOp::create(nb, loc, indices[dim], h);
             Value mate =
                 tensor::ExtractOp::create(nb, loc, stageInput, indices);
             // Lower element: x + mate; upper element: mate - x.

@@ -81,7 +81,7 @@ std::vector<uint8_t> convertFloats(StringRef bytes, StringRef from,
 /// converted to the element type the kernels declare.
 llvm::Error writeWeights(const json::Object &manifest,
                          const std::optional<std::string> &paramsPath,
-                         const llvm::StringMap<PermutedWeight> &permuted,
+                         const llvm::StringMap<DerivedWeight> &permuted,
                          StringRef outPath) {
   std::vector<safetensors::OwnedTensor> tensors;
   llvm::StringSet<> seen;
@@ -132,20 +132,26 @@ llvm::Error writeWeights(const json::Object &manifest,
         return fail(file + ": tensor '" + source + "' has dtype " +
                     view->dtype + ", which rotor cannot read");
       llvm::StringRef bytes = view->bytes;
-      std::vector<uint8_t> permutedBytes;
+      std::string sourceDtype = view->dtype;
+      std::vector<uint8_t> derivedBytes;
       if (derived != permuted.end()) {
-        permutedBytes = applyWeightPermutation(
-            bytes, shape, safetensors::dtypeSize(view->dtype), derived->second);
+        if (derived->second.computes() && !floatSemantics(sourceDtype))
+          return fail(file + ": tensor '" + source + "' is " + sourceDtype +
+                      "; only a float weight can be rotated");
+        derivedBytes =
+            applyDerivedWeight(bytes, shape, sourceDtype, derived->second);
+        if (derived->second.computes())
+          sourceDtype = "F64";
         bytes = llvm::StringRef(
-            reinterpret_cast<const char *>(permutedBytes.data()),
-            permutedBytes.size());
+            reinterpret_cast<const char *>(derivedBytes.data()),
+            derivedBytes.size());
       }
       std::string dtype = safetensorsDtype(*a.getString("dtype"));
       safetensors::OwnedTensor tensor{name.str(), dtype, shape, {}};
-      if (view->dtype == dtype) {
+      if (sourceDtype == dtype) {
         tensor.bytes.assign(bytes.begin(), bytes.end());
-      } else if (floatSemantics(view->dtype) && floatSemantics(dtype)) {
-        tensor.bytes = convertFloats(bytes, view->dtype, dtype);
+      } else if (floatSemantics(sourceDtype) && floatSemantics(dtype)) {
+        tensor.bytes = convertFloats(bytes, sourceDtype, dtype);
       } else {
         return fail(file + ": tensor '" + source + "' is " + view->dtype +
                     " but the kernels read " + dtype);
@@ -392,14 +398,19 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   progress("outlining parameters");
   {
     PassManager pm(ctx);
+    if (options.foldKVRotation) {
+      attn::AttnFoldKVRotationOptions fold;
+      fold.report = options.foldKVRotationReport;
+      pm.addPass(attn::createAttnFoldKVRotation(fold));
+    }
     attn::AttnCheckRopeLayoutOptions check;
     check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
     pm.addPass(attn::createAttnCheckRopeLayout(check));
     if (failed(pm.run(module)))
-      return fail("checking RoPE layouts failed");
+      return fail("checking RoPE layouts or folding KV rotations failed");
   }
-  llvm::StringMap<PermutedWeight> permuted;
-  foldWeightPermutations(module, permuted);
+  llvm::StringMap<DerivedWeight> permuted;
+  foldDerivedWeights(module, permuted);
   {
     PassManager pm(ctx);
     pm.addPass(attn::createAttnOutlineParams());

@@ -266,14 +266,26 @@ func.func @f(%x: tensor<7x14x64xf32>, %p: tensor<7xi32>) {
 // -----
 // hadamard
 func.func @f(%x: tensor<?x2x48xf32>) {
-  // expected-error @below {{'attn.hadamard' op hadamard group size 32 does not divide the last dim 48}}
+  // expected-error @below {{'attn.hadamard' op hadamard group size 32 does not divide the rotated dim 2 of size 48}}
   %0 = attn.hadamard %x rotation(<group = 32, s1 = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], s2 = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]>) precision <compute = f32, accumulate = f32> : tensor<?x2x48xf32>
   return
 }
 // -----
 func.func @f(%x: tensor<2x?xf32>) {
-  // expected-error @below {{'attn.hadamard' op the last dim of the input must be static}}
+  // expected-error @below {{'attn.hadamard' op the rotated dim 1 of the input must be static}}
   %0 = attn.hadamard %x rotation(<group = 2, s1 = [1, 1], s2 = [1, 1]>) precision <compute = f32, accumulate = f32> : tensor<2x?xf32>
+  return
+}
+// -----
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @below {{'attn.hadamard' op rotated dim 2 is out of range for a rank-2 input}}
+  %0 = attn.hadamard %x rotation(<group = 2, s1 = [1, 1], s2 = [1, -1]>) dim(2) precision <compute = f32, accumulate = f32> : tensor<4x8xf32>
+  return
+}
+// -----
+func.func @f(%x: tensor<3x8xf32>) {
+  // expected-error @below {{'attn.hadamard' op hadamard group size 2 does not divide the rotated dim 0 of size 3}}
+  %0 = attn.hadamard %x rotation(<group = 2, s1 = [1, 1], s2 = [1, -1]>) dim(0) precision <compute = f32, accumulate = f32> : tensor<3x8xf32>
   return
 }
 // -----
@@ -602,5 +614,34 @@ func.func @f(%w: tensor<4x8xf32>) {
 func.func @f(%w: tensor<4x8xf32>) {
   // expected-error @below {{'attn.permute' op permutation is not a permutation: 1 appears twice}}
   %0 = attn.permute %w dim(0) permutation([0, 1, 1, 3]) : tensor<4x8xf32>
+  return
+}
+
+// -----
+func.func @f(%c: tensor<3x8xi8>, %s: tensor<3x2xf16>) {
+  // expected-error @below {{'attn.pack_blocks' op cannot pack 4 codes of 3 bits into whole bytes}}
+  %b = attn.pack_blocks %c, %s format(<bits = 3, block_size = 4, scheme = codebook, scale_type = f16>)
+      : tensor<3x8xi8>, tensor<3x2xf16> -> tensor<3x6xi8>
+  return
+}
+// -----
+func.func @f(%c: tensor<3x64xi8>, %s: tensor<3x2xf16>) {
+  // expected-error @below {{'attn.pack_blocks' op bytes [3, 32] must be [3, 36] for codes [3, 64] (18 bytes per block of 32)}}
+  %b = attn.pack_blocks %c, %s format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      : tensor<3x64xi8>, tensor<3x2xf16> -> tensor<3x32xi8>
+  return
+}
+// -----
+func.func @f(%c: tensor<3x64xi8>, %s: tensor<3x2xf32>) {
+  // expected-error @below {{'attn.pack_blocks' op scales element type 'f32' differs from the format's scale_type 'f16'}}
+  %b = attn.pack_blocks %c, %s format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      : tensor<3x64xi8>, tensor<3x2xf32> -> tensor<3x36xi8>
+  return
+}
+// -----
+func.func @f(%b: tensor<3x36xi8>) {
+  // expected-error @below {{'attn.unpack_blocks' op scales [3, 1] must be [3, 2] for codes [3, 64]}}
+  %c, %s = attn.unpack_blocks %b format(<bits = 4, block_size = 32, scheme = absmax, scale_type = f16>)
+      : tensor<3x36xi8> -> tensor<3x64xi8>, tensor<3x1xf16>
   return
 }

@@ -3,6 +3,11 @@
 // RUN: rotor-opt %s | rotor-opt | FileCheck %s
 // RUN: rotor-opt %s -mlir-print-op-generic | rotor-opt | FileCheck %s
 
+// Each rotation is printed once, as an alias every use refers to.
+// CHECK-DAG: #[[$R4:.+]] = #attn.hadamard<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, -1]>
+// CHECK-DAG: #[[$R8:.+]] = #attn.hadamard<group = 8, s1 = [1, 1, 1, 1, 1, 1, 1, 1], s2 = [1, 1, 1, 1, -1, -1, -1, -1]>
+// CHECK-DAG: #[[$R1:.+]] = #attn.hadamard<group = 1, s1 = [-1], s2 = [1]>
+
 // CHECK-LABEL: func.func @param
 func.func @param() -> tensor<896x896xbf16> {
   // CHECK: %[[W:.+]] = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<896x896xbf16>
@@ -91,11 +96,11 @@ func.func @rope(%q: tensor<?x14x64xf32>, %pos: tensor<?xi32>, %k: tensor<7x2x128
 
 // CHECK-LABEL: func.func @hadamard
 func.func @hadamard(%x: tensor<?x2x8xf32>) -> (tensor<?x2x8xf32>, tensor<?x2x8xf32>) {
-  // CHECK: attn.hadamard %{{.+}} rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, -1]>)
+  // CHECK: attn.hadamard %{{.+}} rotation(#[[$R4]])
   // CHECK-SAME: precision <compute = f32, accumulate = f32> : tensor<?x2x8xf32>
   %0 = attn.hadamard %x rotation(<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, -1]>)
       precision <compute = f32, accumulate = f32> : tensor<?x2x8xf32>
-  // CHECK: attn.hadamard %{{.+}} rotation(<group = 8, s1 = [1, 1, 1, 1, 1, 1, 1, 1], s2 = [1, 1, 1, 1, -1, -1, -1, -1]>) inverse
+  // CHECK: attn.hadamard %{{.+}} rotation(#[[$R8]]) inverse
   %1 = attn.hadamard %x rotation(<group = 8, s1 = [1, 1, 1, 1, 1, 1, 1, 1],
                                   s2 = [1, 1, 1, 1, -1, -1, -1, -1]>) inverse
       precision <compute = f32, accumulate = f32> : tensor<?x2x8xf32>
@@ -122,6 +127,19 @@ func.func @quantize(%k: tensor<?x2x64xf32>) -> tensor<?x2x64xbf16> {
       precision <compute = f32, accumulate = f32>
       : tensor<?x2x64xi8>, tensor<?x2x1xf32> -> tensor<?x2x64xf32>
   return %d : tensor<?x2x64xbf16>
+}
+
+// CHECK-LABEL: func.func @pack_blocks
+func.func @pack_blocks(%c: tensor<?x2x128xi8>, %s: tensor<?x2x1xf16>) -> (tensor<?x2x128xi8>, tensor<?x2x1xf16>) {
+  // CHECK: attn.pack_blocks %{{.+}}, %{{.+}} format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+  // CHECK-SAME: : tensor<?x2x128xi8>, tensor<?x2x1xf16> -> tensor<?x2x50xi8>
+  %b = attn.pack_blocks %c, %s format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+      : tensor<?x2x128xi8>, tensor<?x2x1xf16> -> tensor<?x2x50xi8>
+  // CHECK: attn.unpack_blocks %{{.+}} format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+  // CHECK-SAME: : tensor<?x2x50xi8> -> tensor<?x2x128xi8>, tensor<?x2x1xf16>
+  %c2, %s2 = attn.unpack_blocks %b format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+      : tensor<?x2x50xi8> -> tensor<?x2x128xi8>, tensor<?x2x1xf16>
+  return %c2, %s2 : tensor<?x2x128xi8>, tensor<?x2x1xf16>
 }
 
 // CHECK-LABEL: func.func @kv_cache
@@ -196,7 +214,7 @@ func.func @permute(%w: tensor<4x8xf32>) -> tensor<4x8xf32> {
 // CHECK-SAME: a = #attn.rope_layout<half_split>
 // CHECK-SAME: b = #attn.rope_layout<interleaved>
 // CHECK-SAME: c = #attn.precision<compute = f16, accumulate = f32>
-// CHECK-SAME: d = #attn.hadamard<group = 1, s1 = [-1], s2 = [1]>
+// CHECK-SAME: d = #[[$R1]]
 // CHECK-SAME: e = #attn.kv_block<bits = 8, block_size = 128, scheme = absmax, scale_type = bf16>
 func.func private @attributes() attributes {
   a = #attn.rope_layout<half_split>, b = #attn.rope_layout<interleaved>,

@@ -126,10 +126,12 @@ TEST_F(AttnFoldsTest, HadamardFoldsExactlyWhenTheProductIsTheIdentity) {
       }
       auto inner = HadamardOp::create(
           builder, builder.getUnknownLoc(), x,
-          HadamardAttr::get(&context, g, a1, a2), innerInverse, f32Precision());
+          HadamardAttr::get(&context, g, a1, a2), innerInverse, f32Precision(),
+          IntegerAttr());
       auto outer = HadamardOp::create(
           builder, builder.getUnknownLoc(), inner.getResult(),
-          HadamardAttr::get(&context, g, b1, b2), outerInverse, f32Precision());
+          HadamardAttr::get(&context, g, b1, b2), outerInverse, f32Precision(),
+          IntegerAttr());
 
       SmallVector<OpFoldResult> results;
       bool didFold = succeeded(outer->fold(results));

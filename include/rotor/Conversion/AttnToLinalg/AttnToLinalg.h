@@ -23,6 +23,7 @@ void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
 void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
+void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// SDPA's loop forms: each op as its `attn.kernel` config says (`loops`
 /// or `split_kv`, with its KV tile), or, without one, over tiles of
 /// `kvTileSize` keys, as split-KV attention for one query row when

@@ -45,6 +45,11 @@ struct BundleOptions {
   /// found); or "gpu-emulation": host code whose GPU kernels run as OpenMP
   /// thread teams (a host bundle, for checking the GPU's kernels).
   PipelineOptions pipeline;
+  /// Run attn-fold-kv-rotation first (rotate Q instead of inverse-rotating
+  /// every K/V block read from a rotated cache), writing its report to
+  /// `foldKVRotationReport` when that is not empty ("-": stderr).
+  bool foldKVRotation = true;
+  std::string foldKVRotationReport;
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };
@@ -62,30 +67,40 @@ llvm::Expected<llvm::json::Object> describeEntryPoints(mlir::ModuleOp module);
 /// (and `layer` must then be absent or equal its `attn.layer`).
 llvm::Error selectLayer(mlir::ModuleOp module, std::optional<int64_t> layer);
 
-/// A weight the bundle stores permuted: `source` (an archive tensor) with
-/// each step's permutation applied in turn along its dim (attn.permute's
-/// semantics).
-struct PermutedWeight {
+/// A weight the bundle stores transformed: `source` (an archive tensor) with
+/// each step applied in turn: a permutation along `dim` (attn.permute's
+/// semantics) or a Hadamard rotation of `dim`'s groups (attn.hadamard's,
+/// computed in f64).
+struct DerivedWeight {
   struct Step {
-    int64_t dim;
+    enum class Kind { Permute, Hadamard } kind = Kind::Permute;
+    int64_t dim = 0;
     std::vector<int64_t> permutation;
+    int64_t group = 0;
+    std::vector<int32_t> s1, s2;
+    bool inverse = false;
     bool operator==(const Step &) const = default;
   };
   std::string source;
   std::vector<Step> steps;
+  /// Whether a step computes new values (then the bytes come out as F64).
+  bool computes() const;
 };
 
-/// Replaces every attn.permute of an attn.param by a param of a derived
-/// name (`<source>.permuted`), recorded in `derived`, so that permutations
-/// happen once, when the weights are written, not on every step.
-void foldWeightPermutations(mlir::ModuleOp module,
-                            llvm::StringMap<PermutedWeight> &derived);
+/// Replaces every attn.permute and attn.hadamard of an attn.param by a param
+/// of a derived name (`<source>.permuted`, `<source>.rotated`), recorded in
+/// `derived`, so that they happen once, when the weights are written, not
+/// on every step.
+void foldDerivedWeights(mlir::ModuleOp module,
+                        llvm::StringMap<DerivedWeight> &derived);
 
-/// `bytes` (a row-major tensor of `shape`) with `weight`'s steps applied.
-std::vector<uint8_t> applyWeightPermutation(llvm::StringRef bytes,
-                                            llvm::ArrayRef<int64_t> shape,
-                                            size_t elementSize,
-                                            const PermutedWeight &weight);
+/// `bytes` (a row-major tensor of `shape` and safetensors `dtype`) with
+/// `weight`'s steps applied: the same dtype when every step permutes, F64
+/// when one rotates (rounded once, to the kernels' type, by the caller).
+std::vector<uint8_t> applyDerivedWeight(llvm::StringRef bytes,
+                                        llvm::ArrayRef<int64_t> shape,
+                                        llvm::StringRef dtype,
+                                        const DerivedWeight &weight);
 
 /// Compiles `module` (attn IR) and writes the bundle. The module is lowered
 /// in place. The bundle is built in a temporary sibling directory and

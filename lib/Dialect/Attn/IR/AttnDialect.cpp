@@ -4,6 +4,7 @@
 #include "rotor/Dialect/Attn/IR/AttnAttrs.h"
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -11,12 +12,31 @@ using namespace rotor::attn;
 
 #include "rotor/Dialect/Attn/IR/AttnDialect.cpp.inc"
 
+namespace {
+/// Prints each Hadamard rotation once, as `#rotation = #attn.hadamard<...>`
+/// at the top of the module, and every use by that name: a layer's K and V
+/// paths, its Q after folding and the weights folded with it visibly share
+/// one orientation.
+struct AttnOpAsmInterface : OpAsmDialectInterface {
+  using OpAsmDialectInterface::OpAsmDialectInterface;
+
+  AliasResult getAlias(Attribute attr, raw_ostream &os) const override {
+    if (isa<HadamardAttr>(attr)) {
+      os << "rotation";
+      return AliasResult::FinalAlias;
+    }
+    return AliasResult::NoAlias;
+  }
+};
+} // namespace
+
 void AttnDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "rotor/Dialect/Attn/IR/AttnOps.cpp.inc"
       >();
   registerAttributes();
+  addInterfaces<AttnOpAsmInterface>();
 }
 
 LogicalResult AttnDialect::verifyOperationAttribute(Operation *op,

@@ -33,7 +33,8 @@ OpFoldResult HadamardOp::fold(FoldAdaptor) {
   if (!producer)
     return {};
   HadamardAttr outer = getRotation(), inner = producer.getRotation();
-  if (outer.getGroup() != inner.getGroup())
+  if (outer.getGroup() != inner.getGroup() ||
+      getRotatedDim() != producer.getRotatedDim())
     return {};
   // Applied forwards, R(a, b) = diag(b) H diag(a) / sqrt(G), so
   // R(c, d) R(a, b) = diag(d) (H diag(c ⊙ b) H / G) diag(a). The middle

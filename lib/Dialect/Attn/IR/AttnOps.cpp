@@ -214,16 +214,29 @@ LogicalResult RopeOp::verify() {
 // HadamardOp
 //===----------------------------------------------------------------------===//
 
+int64_t HadamardOp::getRotatedDim() {
+  if (std::optional<int64_t> dim = getDim())
+    return *dim;
+  return rankOf(getInput()) - 1;
+}
+
 LogicalResult HadamardOp::verify() {
-  if (rankOf(getInput()) < 1)
+  int64_t rank = rankOf(getInput());
+  if (rank < 1)
     return emitOpError("input must have rank >= 1");
-  int64_t last = dimOf(getInput(), rankOf(getInput()) - 1);
+  if (std::optional<int64_t> dim = getDim(); dim && (*dim < 0 || *dim >= rank))
+    return emitOpError() << "rotated dim " << *dim << " is out of range for "
+                         << "a rank-" << rank << " input";
+  int64_t dim = getRotatedDim();
+  int64_t size = dimOf(getInput(), dim);
   int64_t group = getRotation().getGroup();
-  if (ShapedType::isDynamic(last))
-    return emitOpError("the last dim of the input must be static");
-  if (last % group != 0)
+  if (ShapedType::isDynamic(size))
+    return emitOpError() << "the rotated dim " << dim
+                         << " of the input must be static";
+  if (size % group != 0)
     return emitOpError() << "hadamard group size " << group
-                         << " does not divide the last dim " << last;
+                         << " does not divide the rotated dim " << dim
+                         << " of size " << size;
   return success();
 }
 
@@ -315,6 +328,66 @@ LogicalResult DequantizeOp::verify() {
                          << " must have the shape of the codes "
                          << shapeOf(getCodes());
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PackBlocksOp / UnpackBlocksOp
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Checks that `codes`, `scales` and `bytes` are one set of blocks of
+/// `format`: the same leading dims, and last dims L, L / B and
+/// (L / B) · blockBytes.
+LogicalResult verifyPackedBlocks(Operation *op, Value codes, Value scales,
+                                 Value bytes, KVBlockFormatAttr format) {
+  auto emit = [&]() { return op->emitOpError(); };
+  int64_t block = format.getBlockSize();
+  if ((block * format.getBits()) % 8 != 0)
+    return emit() << "cannot pack " << block << " codes of "
+                  << format.getBits() << " bits into whole bytes";
+  auto codesType = cast<RankedTensorType>(codes.getType());
+  FailureOr<SmallVector<int64_t>> scaleDims =
+      scaleShape(codesType.getShape(), block, emit);
+  if (failed(scaleDims))
+    return failure();
+  auto scalesType = cast<RankedTensorType>(scales.getType());
+  if (scalesType.getElementType() != format.getScaleType())
+    return emit() << "scales element type " << scalesType.getElementType()
+                  << " differs from the format's scale_type "
+                  << format.getScaleType();
+  SmallVector<int64_t> byteDims(*scaleDims);
+  byteDims.back() *= packedBlockBytes(format);
+  auto compatible = [](ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+    return a.size() == b.size() &&
+           llvm::all_of(llvm::zip_equal(a, b), [](auto d) {
+             return dimsCompatible(std::get<0>(d), std::get<1>(d));
+           });
+  };
+  if (!compatible(scalesType.getShape(), *scaleDims))
+    return emit() << "scales " << shapeOf(scales) << " must be "
+                  << formatShape(*scaleDims) << " for codes " << shapeOf(codes);
+  if (!compatible(cast<RankedTensorType>(bytes.getType()).getShape(), byteDims))
+    return emit() << "bytes " << shapeOf(bytes) << " must be "
+                  << formatShape(byteDims) << " for codes " << shapeOf(codes)
+                  << " (" << packedBlockBytes(format) << " bytes per block of "
+                  << block << ")";
+  return success();
+}
+} // namespace
+
+int64_t rotor::attn::packedBlockBytes(KVBlockFormatAttr format) {
+  return format.getScaleType().getWidth() / 8 +
+         format.getBlockSize() * format.getBits() / 8;
+}
+
+LogicalResult PackBlocksOp::verify() {
+  return verifyPackedBlocks(*this, getCodes(), getScales(), getResult(),
+                            getFormat());
+}
+
+LogicalResult UnpackBlocksOp::verify() {
+  return verifyPackedBlocks(*this, getCodes(), getScales(), getBytes(),
+                            getFormat());
 }
 
 //===----------------------------------------------------------------------===//

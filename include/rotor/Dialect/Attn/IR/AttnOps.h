@@ -27,6 +27,10 @@ inline KernelConfigAttr getKernelConfig(mlir::Operation *op) {
   return op->getAttrOfType<KernelConfigAttr>(kKernelConfigAttrName);
 }
 
+/// The bytes one block of `format` takes packed (attn.pack_blocks): its
+/// scale, then `block_size · bits / 8` bytes of codes.
+int64_t packedBlockBytes(KVBlockFormatAttr format);
+
 } // namespace rotor::attn
 
 #endif // ROTOR_DIALECT_ATTN_IR_ATTNOPS_H

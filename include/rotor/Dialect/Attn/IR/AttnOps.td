@@ -149,34 +149,53 @@ def Attn_RopeOp : Attn_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
 
 def Attn_HadamardOp : Attn_Op<"hadamard", [Pure,
     AllTypesMatch<["input", "result"]>]> {
-  let summary = "Walsh-Hadamard rotation of contiguous groups of the last dim";
+  let summary = "Walsh-Hadamard rotation of contiguous groups of one dim";
   let description = [{
-    The last dim is cut into contiguous groups of `G = rotation.group`
-    elements (`G` divides it), and each group `x_g` becomes
+    The rotated dim (`dim`, the last one when absent) is cut into contiguous
+    groups of `G = rotation.group` elements (`G` divides it), and each group
+    `x_g` becomes
     `R · x_g = diag(s2) · H_G / sqrt(G) · diag(s1) · x_g`, or
     `R^T · x_g = diag(s1) · H_G / sqrt(G) · diag(s2) · x_g` when `inverse` is
     set. The transform runs in the precision's `compute` type.
 
-    Two consecutive rotations of the same group size fold away exactly when
-    their product is the identity: applied forwards as `R(a, b)` then
-    `R(c, d)`, that is when `(c, d) = (b, a)` (a rotation and its inverse)
-    or `(c, d) = (-b, -a)`. In particular `R` is an involution when
-    `s1 = ±s2`, which is why the op does not carry the `Involution` trait.
+    Activations are rotated along their last dim (a head's dims). `dim`
+    exists for weights: `attn-fold-kv-rotation` rotates the rows of `W_v`
+    (dim 0 of `[N, E]`) so that the projection yields rotated values.
+
+    Two consecutive rotations of the same dim and group size fold away
+    exactly when their product is the identity: applied forwards as
+    `R(a, b)` then `R(c, d)`, that is when `(c, d) = (b, a)` (a rotation and
+    its inverse) or `(c, d) = (-b, -a)`. In particular `R` is an involution
+    when `s1 = ±s2`, which is why the op does not carry the `Involution`
+    trait.
 
     ```mlir
     %y = attn.hadamard %x rotation(#attn.hadamard<group = 2, s1 = [1, -1], s2 = [1, 1]>)
         precision <compute = f32, accumulate = f32> : tensor<?x2x64xf32>
+    %w = attn.hadamard %wv rotation(#attn.hadamard<group = 2, s1 = [1, -1], s2 = [1, 1]>)
+        dim(0) precision <compute = f32, accumulate = f32> : tensor<128x896xf32>
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$input, Attn_HadamardAttr:$rotation,
-                       UnitAttr:$inverse, Attn_PrecisionAttr:$precision);
+                       UnitAttr:$inverse, Attn_PrecisionAttr:$precision,
+                       OptionalAttr<I64Attr>:$dim);
   let results = (outs Attn_FloatTensor:$result);
   let assemblyFormat = [{
     $input `rotation` `(` $rotation `)` (`inverse` $inverse^)?
-    `precision` $precision attr-dict `:` type($input)
+    (`dim` `(` $dim^ `)`)? `precision` $precision attr-dict `:` type($input)
   }];
   let hasVerifier = 1;
   let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// The dim whose groups are rotated: `dim`, or the last one.
+    int64_t getRotatedDim();
+    /// Whether the rotation acts on the last dim (a head's dims).
+    bool rotatesLastDim() {
+      return getRotatedDim() ==
+             ::llvm::cast<::mlir::RankedTensorType>(getInput().getType())
+                     .getRank() - 1;
+    }
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -233,6 +252,57 @@ def Attn_DequantizeOp : Attn_Op<"dequantize", [Pure]> {
   let assemblyFormat = [{
     $codes `,` $scales `format` `(` $format `)` `precision` $precision attr-dict
     `:` type($codes) `,` type($scales) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_PackBlocksOp : Attn_Op<"pack_blocks", [Pure]> {
+  let summary = "store block codes and scales as the cache's bytes";
+  let description = [{
+    The bytes a quantized KV cache holds: the last dim of `codes` (`L`
+    codes of `format.bits` bits) and of `scales` (`L / B` scales of
+    `format.scale_type`) become `L / B` blocks of
+    `sizeof(scale) + B · bits / 8` bytes each (`B · bits` must be a multiple
+    of 8). A block is its scale's bytes (little-endian), then its codes
+    bit-packed: code `i` of the block occupies bits `[i · bits, (i + 1) ·
+    bits)` of the code bytes, least significant bit first (two per byte at
+    4 bits, eight per three bytes at 3 bits). Absmax codes are stored in
+    two's complement.
+
+    ```mlir
+    %bytes = attn.pack_blocks %codes, %scales
+        format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+        : tensor<?x2x128xi8>, tensor<?x2x1xf16> -> tensor<?x2x50xi8>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8]>:$codes, Attn_FloatTensor:$scales,
+                       Attn_KVBlockFormatAttr:$format);
+  let results = (outs RankedTensorOf<[I8]>:$result);
+  let assemblyFormat = [{
+    $codes `,` $scales `format` `(` $format `)` attr-dict `:` type($codes) `,`
+    type($scales) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_UnpackBlocksOp : Attn_Op<"unpack_blocks", [Pure]> {
+  let summary = "block codes and scales from the cache's bytes";
+  let description = [{
+    The inverse of `attn.pack_blocks` with the same `format`: the codes
+    (sign-extended for absmax) and scales stored in `bytes`.
+
+    ```mlir
+    %codes, %scales = attn.unpack_blocks %bytes
+        format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+        : tensor<?x2x50xi8> -> tensor<?x2x128xi8>, tensor<?x2x1xf16>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8]>:$bytes,
+                       Attn_KVBlockFormatAttr:$format);
+  let results = (outs RankedTensorOf<[I8]>:$codes, Attn_FloatTensor:$scales);
+  let assemblyFormat = [{
+    $bytes `format` `(` $format `)` attr-dict `:` type($bytes) `->`
+    type($codes) `,` type($scales)
   }];
   let hasVerifier = 1;
 }

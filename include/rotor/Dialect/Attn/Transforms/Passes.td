@@ -64,4 +64,62 @@ def AttnCheckRopeLayout : Pass<"attn-check-rope-layout", "mlir::ModuleOp"> {
   ];
 }
 
+def AttnFoldKVRotation : Pass<"attn-fold-kv-rotation", "mlir::ModuleOp"> {
+  let summary = "Rotate Q once instead of inverse-rotating every K/V block read from a rotated cache";
+  let description = [{
+    A KV cache quantized after a Walsh-Hadamard rotation `R` is read as
+    `Rᵀ·dequantize(...)`. Since `q·(Rᵀk̂) = (Rq)·k̂` and
+    `Σ_j p_j Rᵀv̂_j = Rᵀ Σ_j p_j v̂_j`, this pass rewrites, per `attn.sdpa`:
+
+    * key read through `attn.hadamard inverse` (R): Q is rotated by `R`
+      right before SDPA (after RoPE and q_norm), and SDPA reads the
+      dequantized, still-rotated keys;
+    * value read through `attn.hadamard inverse` (R): SDPA reads the
+      rotated values and its output is inverse-rotated once per head. When
+      nothing but the head merge lies between SDPA and the output
+      projection, that inverse is folded into `W_o`'s columns
+      (`W_o' = W_o·blockdiag(Rᵀ)`, an `attn.hadamard` of `W_o`'s last dim,
+      folded into the weight by rotor-aot); before an `attn.output_gate`
+      (non-linear) it stays an online rotation;
+    * value rotated after `v_proj` with nothing in between: the rotation is
+      folded into `W_v`'s rows and `b_v` (`attn.hadamard ... dim(0)`).
+
+    Each fold happens only when it is exact. Otherwise the IR is left
+    unchanged and a remark names what stopped it:
+    `[different-rotations]` (the cache is written with one rotation and read
+    with another), `[rotation-before-rope]`, `[rotation-before-norm]` (the
+    cache's rotation is applied before RoPE or the q/k norm, which do not
+    commute with it), `[group-spans-heads]` (a group larger than a head),
+    `[non-linear-between]` (an op between the rotation and SDPA),
+    `[sequence-in-group]` (the rotation runs along the token dim),
+    `[low-precision-rotation]` (a rotation computed below f32),
+    `[not-rotated-on-write]` (the cache is read through a rotation it was
+    never written with), `[output-gate]` (the output's inverse stays before
+    the gate).
+
+    `report=FILE` (`-` for stderr) writes what was and was not done, per
+    layer and function.
+
+    `test-apply-mistake` exists only for tests: it applies one of the known
+    wrong rewrites (`q-transposed`, `output-transposed`, `never-unrotated`,
+    `group-spanning-heads`, `rotation-before-rope`, `inverse-across-gate`),
+    skipping the legality checks, so that tests can show each one changes
+    the output far beyond the tolerance.
+  }];
+  let options = [
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write a per-layer report of the folds to this file ('-': stderr)">,
+    Option<"foldOutputProjection", "fold-output-projection", "bool",
+           /*default=*/"true",
+           "Fold the output's inverse rotation into W_o where legal">,
+    Option<"foldValueProjection", "fold-value-projection", "bool",
+           /*default=*/"true",
+           "Fold V's forward rotation into W_v and b_v where legal">,
+    Option<"testApplyMistake", "test-apply-mistake", "std::string",
+           /*default=*/"\"\"",
+           "Tests only: apply a known wrong rewrite, skipping legality">,
+  ];
+  let dependentDialects = ["mlir::tensor::TensorDialect"];
+}
+
 #endif // ROTOR_DIALECT_ATTN_TRANSFORMS_PASSES_TD

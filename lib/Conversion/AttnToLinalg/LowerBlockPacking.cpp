@@ -1,0 +1,248 @@
+//===- LowerBlockPacking.cpp - attn.pack_blocks and attn.unpack_blocks ----===//
+// Each output element is computed on its own (a parallel linalg.generic that
+// reads its inputs through tensor.extract): a packed byte gathers the bits
+// of the at most ceil(8 / bits) + 1 codes that overlap it, an unpacked code
+// reads the two bytes it may straddle.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringUtils.h"
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+Value index(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+Value i32(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+}
+
+/// The indices of the current element of a rank-`rank` generic.
+SmallVector<Value> currentIndices(OpBuilder &b, Location loc, int64_t rank) {
+  SmallVector<Value> indices;
+  for (int64_t i = 0; i < rank; ++i)
+    indices.push_back(linalg::IndexOp::create(b, loc, i));
+  return indices;
+}
+
+/// The i8 element of `t` at `indices` with its last index `last`, zero-
+/// extended to i32.
+Value byteAt(OpBuilder &b, Location loc, Value t, SmallVector<Value> indices,
+             Value last) {
+  indices.back() = last;
+  Value byte = tensor::ExtractOp::create(b, loc, t, indices);
+  return arith::ExtUIOp::create(b, loc, b.getI32Type(), byte);
+}
+
+/// A generic over every element of a fresh tensor shaped like `like` with
+/// element type `type`, computed by `body` from the element's indices.
+Value generate(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
+               Type type,
+               function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  Value init = emptyTensor(b, shape, type);
+  int64_t rank = int64_t(shape.size());
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  return linalg::GenericOp::create(
+             b, init.getType(), ValueRange{}, init,
+             ArrayRef<AffineMap>{identity}, iterators(rank),
+             [&](OpBuilder &nb, Location loc, ValueRange) {
+               yieldValue(nb, loc,
+                          body(nb, loc, currentIndices(nb, loc, rank)));
+             })
+      .getResult(0);
+}
+
+struct LowerPackBlocks : OpRewritePattern<PackBlocksOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(PackBlocksOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KVBlockFormatAttr format = op.getFormat();
+    int64_t bits = format.getBits(), block = format.getBlockSize();
+    int64_t scaleBytes = format.getScaleType().getWidth() / 8;
+    int64_t blockBytes = packedBlockBytes(format);
+    // Codes overlapping one byte: at most this many.
+    int64_t overlap = (8 + bits - 1) / bits + 1;
+    Value codes = op.getCodes(), scales = op.getScales();
+    SmallVector<OpFoldResult> shape = sizesOf(b, codes);
+    shape.back() = b.getIndexAttr(
+        cast<RankedTensorType>(op.getType()).getShape().back());
+    Type scaleInt = b.getIntegerType(scaleBytes * 8);
+
+    Value packed = generate(
+        b, shape, b.getI8Type(),
+        [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
+          Value j = indices.back();
+          Value blk = arith::DivUIOp::create(nb, loc, j, index(nb, loc, blockBytes));
+          Value offset = arith::RemUIOp::create(nb, loc, j, index(nb, loc, blockBytes));
+          // A scale byte.
+          SmallVector<Value> at(indices);
+          at.back() = blk;
+          Value scale = tensor::ExtractOp::create(nb, loc, scales, at);
+          Value scaleBits = arith::BitcastOp::create(nb, loc, scaleInt, scale);
+          if (scaleBytes < 4)
+            scaleBits = arith::ExtUIOp::create(nb, loc, nb.getI32Type(), scaleBits);
+          Value scaleShift = arith::MulIOp::create(
+              nb, loc,
+              arith::IndexCastOp::create(nb, loc, nb.getI32Type(), offset),
+              i32(nb, loc, 8));
+          Value scaleByte = arith::ShRUIOp::create(
+              nb, loc, scaleBits,
+              arith::MinUIOp::create(nb, loc, scaleShift, i32(nb, loc, 24)));
+          // A code byte: bits [8k, 8k + 8) of the block's code stream.
+          Value k = arith::SubIOp::create(
+              nb, loc,
+              arith::MaxUIOp::create(nb, loc, offset, index(nb, loc, scaleBytes)),
+              index(nb, loc, scaleBytes));
+          Value firstBit = arith::MulIOp::create(nb, loc, k, index(nb, loc, 8));
+          Value first = arith::DivUIOp::create(nb, loc, firstBit, index(nb, loc, bits));
+          Value codeByte = i32(nb, loc, 0);
+          for (int64_t c = 0; c < overlap; ++c) {
+            Value i = arith::AddIOp::create(nb, loc, first, index(nb, loc, c));
+            Value inBlock = arith::CmpIOp::create(
+                nb, loc, arith::CmpIPredicate::ult, i, index(nb, loc, block));
+            Value safe = arith::MinUIOp::create(nb, loc, i, index(nb, loc, block - 1));
+            at.back() = arith::AddIOp::create(
+                nb, loc, arith::MulIOp::create(nb, loc, blk, index(nb, loc, block)),
+                safe);
+            Value code = arith::AndIOp::create(
+                nb, loc,
+                arith::ExtSIOp::create(nb, loc, nb.getI32Type(),
+                                       tensor::ExtractOp::create(nb, loc, codes, at)),
+                i32(nb, loc, (1 << bits) - 1));
+            // Where the code starts relative to this byte's first bit.
+            Value start = arith::IndexCastOp::create(
+                nb, loc, nb.getI32Type(),
+                arith::MulIOp::create(nb, loc, i, index(nb, loc, bits)));
+            Value shift = arith::SubIOp::create(
+                nb, loc, start,
+                arith::IndexCastOp::create(nb, loc, nb.getI32Type(), firstBit));
+            Value zero = i32(nb, loc, 0);
+            Value left = arith::ShLIOp::create(
+                nb, loc, code, arith::MaxSIOp::create(nb, loc, shift, zero));
+            Value right = arith::ShRUIOp::create(
+                nb, loc, code,
+                arith::MaxSIOp::create(
+                    nb, loc, arith::SubIOp::create(nb, loc, zero, shift), zero));
+            Value placed = arith::SelectOp::create(
+                nb, loc,
+                arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::sge, shift, zero),
+                left, right);
+            Value overlaps = arith::AndIOp::create(
+                nb, loc, inBlock,
+                arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::slt, shift,
+                                      i32(nb, loc, 8)));
+            codeByte = arith::OrIOp::create(
+                nb, loc, codeByte,
+                arith::SelectOp::create(nb, loc, overlaps, placed, zero));
+          }
+          Value isScale = arith::CmpIOp::create(
+              nb, loc, arith::CmpIPredicate::ult, offset, index(nb, loc, scaleBytes));
+          Value byte = arith::SelectOp::create(nb, loc, isScale, scaleByte, codeByte);
+          return arith::TruncIOp::create(nb, loc, nb.getI8Type(), byte);
+        });
+    rewriter.replaceOp(op, packed);
+    return success();
+  }
+};
+
+struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(UnpackBlocksOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KVBlockFormatAttr format = op.getFormat();
+    int64_t bits = format.getBits(), block = format.getBlockSize();
+    int64_t scaleBytes = format.getScaleType().getWidth() / 8;
+    int64_t blockBytes = packedBlockBytes(format);
+    bool isSigned = format.getScheme() == QuantScheme::Absmax;
+    Value bytes = op.getBytes();
+    int64_t lastByte =
+        cast<RankedTensorType>(bytes.getType()).getShape().back() - 1;
+    auto shapeOf = [&](Value like) {
+      SmallVector<OpFoldResult> shape = sizesOf(b, bytes);
+      shape.back() = b.getIndexAttr(
+          cast<RankedTensorType>(like.getType()).getShape().back());
+      return shape;
+    };
+
+    Value codes = generate(
+        b, shapeOf(op.getCodes()), b.getI8Type(),
+        [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
+          Value j = indices.back();
+          Value blk = arith::DivUIOp::create(nb, loc, j, index(nb, loc, block));
+          Value i = arith::RemUIOp::create(nb, loc, j, index(nb, loc, block));
+          Value bit = arith::MulIOp::create(nb, loc, i, index(nb, loc, bits));
+          Value byteIndex = arith::AddIOp::create(
+              nb, loc,
+              arith::MulIOp::create(nb, loc, blk, index(nb, loc, blockBytes)),
+              arith::AddIOp::create(
+                  nb, loc, index(nb, loc, scaleBytes),
+                  arith::DivUIOp::create(nb, loc, bit, index(nb, loc, 8))));
+          // The code may straddle two bytes; the second may lie past the
+          // row's end, and is then not needed.
+          Value next = arith::MinUIOp::create(
+              nb, loc,
+              arith::AddIOp::create(nb, loc, byteIndex, index(nb, loc, 1)),
+              index(nb, loc, lastByte));
+          Value word = arith::OrIOp::create(
+              nb, loc, byteAt(nb, loc, bytes, indices, byteIndex),
+              arith::ShLIOp::create(nb, loc,
+                                    byteAt(nb, loc, bytes, indices, next),
+                                    i32(nb, loc, 8)));
+          Value shift = arith::IndexCastOp::create(
+              nb, loc, nb.getI32Type(),
+              arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8)));
+          Value code = arith::AndIOp::create(
+              nb, loc, arith::ShRUIOp::create(nb, loc, word, shift),
+              i32(nb, loc, (1 << bits) - 1));
+          if (isSigned) {
+            // Sign-extend from `bits`: shift up to bit 31, then back.
+            Value up = i32(nb, loc, 32 - bits);
+            code = arith::ShRSIOp::create(
+                nb, loc, arith::ShLIOp::create(nb, loc, code, up), up);
+          }
+          return arith::TruncIOp::create(nb, loc, nb.getI8Type(), code);
+        });
+
+    Type scaleInt = b.getIntegerType(scaleBytes * 8);
+    Value scales = generate(
+        b, shapeOf(op.getScales()), format.getScaleType(),
+        [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
+          Value base = arith::MulIOp::create(nb, loc, indices.back(),
+                                             index(nb, loc, blockBytes));
+          Value word = i32(nb, loc, 0);
+          for (int64_t k = 0; k < scaleBytes; ++k) {
+            Value byte = byteAt(
+                nb, loc, bytes, SmallVector<Value>(indices),
+                arith::AddIOp::create(nb, loc, base, index(nb, loc, k)));
+            word = arith::OrIOp::create(
+                nb, loc, word,
+                arith::ShLIOp::create(nb, loc, byte, i32(nb, loc, 8 * k)));
+          }
+          Value raw = scaleBytes == 4
+                          ? word
+                          : arith::TruncIOp::create(nb, loc, scaleInt, word)
+                                .getResult();
+          return arith::BitcastOp::create(nb, loc, format.getScaleType(), raw);
+        });
+    rewriter.replaceOp(op, {codes, scales});
+    return success();
+  }
+};
+
+} // namespace
+
+void rotor::attn::lowering::populateBlockPackingLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerPackBlocks, LowerUnpackBlocks>(patterns.getContext());
+}
