@@ -318,6 +318,12 @@ def main():
     g.add_argument("--k-bias-std", type=float)
     g.add_argument("--k-bias-absmax", type=float)
     g.add_argument("--v-bias-std", type=float)
+    g = p.add_argument_group("outliers")
+    g.add_argument("--kv-outlier-channels", type=int, default=0,
+                   help="N: in every KV head, N dims of K and V whose projection rows are "
+                        "scaled by --kv-outlier-scale (the per-token outlier channels of real "
+                        "checkpoints, which a rotation spreads before quantizing)")
+    g.add_argument("--kv-outlier-scale", type=float, default=10.0)
     g = p.add_argument_group("files")
     g.add_argument("--shards", type=int, default=1, help="N > 1: model-0000K-of-0000N.safetensors + "
                    "model.safetensors.index.json")
@@ -491,13 +497,28 @@ def main():
         return make
 
     q_out, kv_out = heads * head_dim, kv_heads * head_dim
+
+    def outliers(make):
+        """Scales a few rows per KV head: dims whose values are large for
+        every token, and vary with it."""
+        if not a.kv_outlier_channels:
+            return make
+
+        def scaled(r):
+            w = make(r)
+            for h in range(kv_heads):
+                for c in range(a.kv_outlier_channels):
+                    w[h * head_dim + (7 * c + 3) % head_dim] *= np.float32(a.kv_outlier_scale)
+            return w
+        return scaled
     if a.full:
         add("model.embed_tokens.weight", lambda r: r.standard_normal((vocab, hidden), dtype=np.float32))
     for layer in weighted:
         pre = f"model.layers.{layer}."
         at = pre + "self_attn."
         for v, out in (("q", q_out), ("k", kv_out), ("v", kv_out)):
-            add(f"{at}{v}_proj.weight", weight(out, hidden))
+            add(f"{at}{v}_proj.weight",
+                outliers(weight(out, hidden)) if v != "q" else weight(out, hidden))
             if qkv_bias:
                 add(f"{at}{v}_proj.bias", bias(out, v))
         add(f"{at}{fam['o_name']}.weight", weight(hidden, q_out))

@@ -3,6 +3,7 @@
 #include "rotor/Import/ImportLayer.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Import/KVCacheFormat.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -12,6 +13,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <random>
 #include <set>
 
 using namespace mlir;
@@ -102,16 +104,35 @@ llvm::Error checkTensor(CheckpointWeights &weights, const ParamSpec &spec) {
 class LayerBuilder {
 public:
   LayerBuilder(OpBuilder &b, const AttentionConfig &c, const LayerParams &p,
-               FloatType elementType, int64_t capacity, bool captureQK,
+               FloatType elementType, const KVCacheFormat &kv,
+               HadamardAttr rotation, int64_t capacity, bool captureQK,
                Location loc)
-      : b(b), c(c), p(p), elementType(elementType), capacity(capacity),
-        captureQK(captureQK), loc(loc) {
+      : b(b), c(c), p(p), elementType(elementType), kv(kv),
+        rotation(rotation), capacity(capacity), captureQK(captureQK),
+        loc(loc) {
     MLIRContext *ctx = b.getContext();
     FloatType f32 = b.getF32Type();
     // Products in the storage type, sums in f32 (tensor-core semantics);
     // RoPE and the norms compute in f32 whatever the storage.
     mainPrecision = PrecisionAttr::get(ctx, elementType, f32);
     f32Precision = PrecisionAttr::get(ctx, f32, f32);
+    if (kv.quantized())
+      blockFormat = KVBlockFormatAttr::get(
+          ctx, kv.bits, kv.blockSize,
+          kv.codebook ? QuantScheme::Codebook : QuantScheme::Absmax,
+          b.getF16Type());
+  }
+
+  /// The type of one KV cache: [capacity, Hkv, D] floats, or for a
+  /// quantized format [capacity, Hkv, bytes of a head's packed blocks].
+  RankedTensorType cacheType() {
+    int64_t d = c.headDim;
+    if (!kv.quantized())
+      return RankedTensorType::get({capacity, c.numKVHeads, d},
+                                   cacheElementType());
+    return RankedTensorType::get(
+        {capacity, c.numKVHeads, d / kv.blockSize * packedBlockBytes(blockFormat)},
+        b.getI8Type());
   }
 
   func::FuncOp build(StringRef name, bool decode, int64_t layer) {
@@ -120,7 +141,7 @@ public:
     auto tensor = [&](llvm::ArrayRef<int64_t> shape) {
       return RankedTensorType::get(shape, elementType);
     };
-    auto cacheType = tensor({capacity, c.numKVHeads, d});
+    RankedTensorType cacheType = this->cacheType();
     llvm::SmallVector<Type> inputs = {
         tensor({t, e}), RankedTensorType::get({t}, b.getI32Type()), cacheType,
         cacheType};
@@ -129,6 +150,8 @@ public:
     auto type = b.getFunctionType(inputs, {tensor({t, e}), cacheType, cacheType});
     auto func = func::FuncOp::create(b, loc, name, type);
     func->setAttr("attn.layer", b.getI64IntegerAttr(layer));
+    for (unsigned arg : {2u, 3u})
+      setCacheAttrs(func, arg);
     OpBuilder::InsertionGuard guard(b);
     Block *body = func.addEntryBlock();
     b.setInsertionPointToStart(body);
@@ -197,15 +220,14 @@ public:
     Value v = heads(linear(hidden, wv, bv), c.numKVHeads);
 
     Value offset = decode ? body->getArgument(4) : c0;
-    Value kCache1 = KVCacheAppendOp::create(b, loc, k, kCache, offset);
-    Value vCache1 = KVCacheAppendOp::create(b, loc, v, vCache, offset);
-    Value keys = k, values = v;
-    if (decode) {
-      Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
-      Value length = arith::AddIOp::create(b, loc, offset, c1);
-      keys = KVCacheReadOp::create(b, loc, kCache1, length);
-      values = KVCacheReadOp::create(b, loc, vCache1, length);
-    }
+    // Rows [0, length) after this step's append.
+    Value length = decode ? arith::AddIOp::create(
+                                b, loc, offset,
+                                arith::ConstantIndexOp::create(b, loc, 1))
+                                .getResult()
+                          : cast<Value>(tokens);
+    auto [kCache1, keys] = throughCache(k, kCache, offset, length, decode);
+    auto [vCache1, values] = throughCache(v, vCache, offset, length, decode);
     Value o = SdpaOp::create(b, loc, tensor({t, c.numHeads, d}), q, keys,
                              values, Value(), /*causal=*/true, FloatAttr(),
                              mainPrecision);
@@ -218,6 +240,81 @@ public:
   }
 
 private:
+  /// The cache argument's format: `attn.kv_format` (its name) and, for a
+  /// quantized cache, `attn.kv_block` (its blocks) and `attn.kv_rotation`
+  /// (the layer's rotation, when the cache is rotated).
+  void setCacheAttrs(func::FuncOp func, unsigned arg) {
+    func.setArgAttr(arg, "attn.kv_format", b.getStringAttr(kv.name));
+    if (blockFormat)
+      func.setArgAttr(arg, "attn.kv_block", blockFormat);
+    if (rotation)
+      func.setArgAttr(arg, "attn.kv_rotation", rotation);
+  }
+
+  FloatType cacheElementType() {
+    if (kv.floatType == "bf16")
+      return b.getBF16Type();
+    if (kv.floatType == "f16")
+      return b.getF16Type();
+    if (kv.floatType == "f32")
+      return b.getF32Type();
+    return elementType;
+  }
+
+  /// `x` [T, Hkv, D] written into `cache` at `offset` in the cache's format,
+  /// and what attention reads back: the new cache and the rows [0, length)
+  /// as `elementType` (in prefill, when the cache holds floats, `x` itself
+  /// rounded to the cache's type). A quantized cache is the graph a hand
+  /// port writes: rotate, quantize, pack, append; read, unpack, dequantize,
+  /// inverse-rotate.
+  std::pair<Value, Value> throughCache(Value x, Value cache, Value offset,
+                                       Value length, bool decode) {
+    auto type = cast<RankedTensorType>(x.getType());
+    if (!kv.quantized()) {
+      FloatType stored = cacheElementType();
+      auto convert = [&](Value v, FloatType to) -> Value {
+        auto from = cast<RankedTensorType>(v.getType());
+        if (from.getElementType() == to)
+          return v;
+        auto toType = from.clone(to);
+        if (to.getWidth() < cast<FloatType>(from.getElementType()).getWidth())
+          return arith::TruncFOp::create(b, loc, toType, v);
+        return arith::ExtFOp::create(b, loc, toType, v);
+      };
+      Value rows = convert(x, stored);
+      Value updated = KVCacheAppendOp::create(b, loc, rows, cache, offset);
+      if (decode)
+        rows = KVCacheReadOp::create(b, loc, updated, length);
+      return {updated, convert(rows, elementType)};
+    }
+    Value rotated = x;
+    if (rotation)
+      rotated = HadamardOp::create(b, loc, x, rotation, /*inverse=*/false,
+                                   f32Precision, IntegerAttr());
+    auto quantize = QuantizeOp::create(b, loc, rotated, blockFormat, f32Precision);
+    auto rowType = cast<RankedTensorType>(cacheType()).clone(
+        {type.getDimSize(0), c.numKVHeads, cacheType().getDimSize(2)});
+    Value bytes = PackBlocksOp::create(b, loc, rowType, quantize.getCodes(),
+                                       quantize.getScales(), blockFormat);
+    Value updated = KVCacheAppendOp::create(b, loc, bytes, cache, offset);
+    Value rows = KVCacheReadOp::create(b, loc, updated, length);
+    auto rowsType = cast<RankedTensorType>(rows.getType());
+    int64_t n = rowsType.getDimSize(0);
+    auto unpacked = UnpackBlocksOp::create(
+        b, loc,
+        RankedTensorType::get({n, c.numKVHeads, c.headDim}, b.getI8Type()),
+        RankedTensorType::get({n, c.numKVHeads, c.headDim / kv.blockSize},
+                              b.getF16Type()),
+        rows, blockFormat);
+    Value values = DequantizeOp::create(
+        b, loc, RankedTensorType::get({n, c.numKVHeads, c.headDim}, elementType),
+        unpacked.getCodes(), unpacked.getScales(), blockFormat, f32Precision);
+    if (rotation)
+      values = HadamardOp::create(b, loc, values, rotation, /*inverse=*/true,
+                                  f32Precision, IntegerAttr());
+    return {updated, values};
+  }
+
   Attribute scalingAttr() {
     const RopeScalingConfig &s = c.scaling;
     MLIRContext *ctx = b.getContext();
@@ -249,11 +346,34 @@ private:
   const AttentionConfig &c;
   const LayerParams &p;
   FloatType elementType;
+  const KVCacheFormat &kv;
+  HadamardAttr rotation;
+  KVBlockFormatAttr blockFormat;
   int64_t capacity;
   bool captureQK;
   Location loc;
   PrecisionAttr mainPrecision, f32Precision;
 };
+
+/// Layer `layer`'s rotation: signs drawn from `seed` and the layer, with
+/// s1 != ±s2 so that R is not symmetric (a transposed R cannot pass for
+/// it).
+HadamardAttr layerRotation(MLIRContext *ctx, int64_t group, uint64_t seed,
+                           int64_t layer) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + uint64_t(layer) + 1);
+  SmallVector<int32_t> s1(group), s2(group);
+  for (int32_t &s : s1)
+    s = (rng() & 1) ? 1 : -1;
+  for (int32_t &s : s2)
+    s = (rng() & 1) ? 1 : -1;
+  // s2 = ±s1 would make R symmetric; one flipped sign breaks both.
+  bool same = s1 == s2, opposite = true;
+  for (int64_t i = 0; i < group; ++i)
+    opposite &= s1[i] == -s2[i];
+  if (same || opposite)
+    s2[group - 1] = -s2[group - 1];
+  return HadamardAttr::get(ctx, group, s1, s2);
+}
 
 } // namespace
 
@@ -303,6 +423,15 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     return fail("--kv-capacity must lie in [1, 16777216], not " +
                 llvm::Twine(options.kvCapacity));
 
+  llvm::Expected<KVCacheFormat> kvFormat = kvCacheFormat(
+      options.kvCache.empty() ? options.dtype : options.kvCache, config.headDim,
+      options.kvRotationSeed.has_value());
+  if (!kvFormat)
+    return kvFormat.takeError();
+  KVCacheFormat kv = std::move(*kvFormat);
+  if (options.noKVRotation)
+    kv.rotationGroup = 0;
+
   std::vector<int64_t> layers = options.layers;
   if (layers.empty())
     for (int64_t i = 0; i < config.numLayers; ++i)
@@ -338,8 +467,12 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     }
     std::string prefix = "model.layers." + std::to_string(layer) + ".self_attn";
     Location loc = NameLoc::get(b.getStringAttr(prefix), fileLoc);
-    LayerBuilder builder(b, config, params, elementType, capacity,
-                         options.captureQK, loc);
+    HadamardAttr rotation;
+    if (kv.rotationGroup)
+      rotation = layerRotation(context, kv.rotationGroup,
+                               options.kvRotationSeed.value_or(0), layer);
+    LayerBuilder builder(b, config, params, elementType, kv, rotation,
+                         capacity, options.captureQK, loc);
     std::string name = "layer" + std::to_string(layer);
     builder.build(name + "_prefill", /*decode=*/false, layer);
     builder.build(name + "_decode", /*decode=*/true, layer);

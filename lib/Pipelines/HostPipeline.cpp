@@ -48,6 +48,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));
+  // Elementwise arith on tensors (the casts into and out of a bf16 or f16
+  // KV cache that rotor-import writes around f32 activations).
+  pm.addPass(mlir::createConvertElementwiseToLinalgPass());
   pm.addPass(createExportEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

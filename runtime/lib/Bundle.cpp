@@ -361,6 +361,61 @@ Error parseEntryPoint(const nlohmann::json &e, int i,
   return Error::success();
 }
 
+/// Checks that the manifest's `kv_cache` format fits the cache arguments: a
+/// packed (i8) cache is rows of whole blocks of the declared bytes (scale
+/// and bit-packed codes) that hold head_dim values; a float cache has no
+/// block format.
+Error checkKVCacheFormat(const nlohmann::json &m, const EntryPoint &prefill,
+                         const std::string &manifestPath) {
+  auto bad = [&](const std::string &what) {
+    return badManifest(manifestPath, "kv_cache: " + what);
+  };
+  if (!m.contains("kv_cache") || !m["kv_cache"].is_object())
+    return Error::success(); // older bundles: the entry points say it all
+  const nlohmann::json &kv = m["kv_cache"];
+  const Slot &cache = prefill.arguments[2];
+  bool packed = cache.dtype == DType::I8;
+  if (!packed) {
+    if (kv.contains("block"))
+      return bad("a " + std::string(mlirName(cache.dtype)) +
+                 " cache has no block format, but the manifest gives one");
+    return Error::success();
+  }
+  auto isInt = [](const nlohmann::json &j, const char *key) {
+    return j.contains(key) && j[key].is_number_integer() && j[key] > 0;
+  };
+  if (!kv.contains("format") || !kv["format"].is_string() ||
+      !kv.contains("block") || !kv["block"].is_object() ||
+      !isInt(kv["block"], "bits") || !isInt(kv["block"], "block_size") ||
+      !isInt(kv["block"], "bytes") || !kv["block"].contains("scale_type") ||
+      !kv["block"]["scale_type"].is_string() || !isInt(kv, "head_dim"))
+    return bad("an i8 (packed) cache needs its format, head_dim and block "
+               "(bits, block_size, bytes, scale_type)");
+  const nlohmann::json &block = kv["block"];
+  int64_t bits = block["bits"], size = block["block_size"],
+          bytes = block["bytes"];
+  std::string scaleType = block["scale_type"];
+  int64_t scaleBytes = scaleType == "f32" ? 4 : 2;
+  if (bits > 8 || (size * bits) % 8 != 0 ||
+      bytes != scaleBytes + size * bits / 8 ||
+      (scaleType != "f32" && scaleType != "f16" && scaleType != "bf16"))
+    return bad("block " + block.dump() + " is not " +
+               std::to_string(scaleBytes) + " scale bytes plus " +
+               std::to_string(size) + " codes of " + std::to_string(bits) +
+               " bits");
+  for (int c = 2; c < 4; ++c) {
+    const Slot &s = prefill.arguments[c];
+    if (s.shape[2] % bytes != 0 ||
+        s.shape[2] / bytes * size != kv["head_dim"].get<int64_t>())
+      return bad(s.name + " rows of " + std::to_string(s.shape[2]) +
+                 " bytes are not the " + kv["format"].get<std::string>() +
+                 " blocks (" + std::to_string(bytes) + " bytes per " +
+                 std::to_string(size) + " values) of head_dim " +
+                 kv["head_dim"].dump());
+  }
+  return Error::success();
+}
+
 /// Checks that prefill and decode share one KV cache of a static shape and
 /// that each returns its output (and, unless the caches are updated in
 /// place, the caches) typed like its arguments.
@@ -566,6 +621,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
       return err;
   if (Error err = checkCacheAndResults(b->entries, manifestPath))
     return err;
+  if (Error err = checkKVCacheFormat(m, b->entries[0], manifestPath))
+    return err;
 
   Result<std::map<std::string, Tensor>> weights =
       loadWeights(dir, m, b->entries);
@@ -627,6 +684,34 @@ uint8_t *Session::cacheData(int which) {
   return (which == 0 ? kCache : vCache).bytes.data();
 }
 
+Error Session::fillPackedBlocks(Tensor &rows, std::mt19937_64 &rng) const {
+  // Random codes under a scale of 1 in every block: random bytes would make
+  // scales that are not finite.
+  const nlohmann::json &kv = bundle.manifest()["kv_cache"];
+  if (!kv.contains("block") || !kv["block"].contains("bytes") ||
+      !kv["block"]["bytes"].is_number_integer() ||
+      !kv["block"].contains("scale_type") ||
+      !kv["block"]["scale_type"].is_string())
+    return Error::failure("manifest.json: an i8 KV cache needs kv_cache.block "
+                          "with its bytes and scale_type");
+  size_t blockBytes = kv["block"]["bytes"].get<size_t>();
+  std::string scaleType = kv["block"]["scale_type"];
+  uint32_t one = scaleType == "f32"    ? 0x3F800000u
+                 : scaleType == "bf16" ? 0x3F80u
+                                       : 0x3C00u;
+  size_t scaleBytes = scaleType == "f32" ? 4 : 2;
+  if (blockBytes <= scaleBytes || rows.bytes.size() % blockBytes != 0)
+    return Error::failure("manifest.json: kv_cache.block.bytes " +
+                          std::to_string(blockBytes) +
+                          " does not fit the cache rows");
+  for (size_t at = 0; at < rows.bytes.size(); at += blockBytes) {
+    std::memcpy(&rows.bytes[at], &one, scaleBytes);
+    for (size_t i = scaleBytes; i < blockBytes; ++i)
+      rows.bytes[at + i] = uint8_t(rng());
+  }
+  return Error::success();
+}
+
 Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
   if (allocationError)
     return allocationError;
@@ -644,6 +729,9 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
     for (double &v : values)
       v = dist(rng);
     Tensor rows = Tensor::fromDoubles(cache->dtype, {length * rowElems}, values);
+    if (cache->dtype == DType::I8)
+      if (Error err = fillPackedBlocks(rows, rng); err)
+        return err;
     uint8_t *dest = cacheData(cache == &kCache ? 0 : 1);
     if (bundle.target() == Target::Cuda)
       cuda::copy(dest, rows.bytes.data(), rows.bytes.size());

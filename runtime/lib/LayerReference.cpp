@@ -242,6 +242,59 @@ Error applyRope(const nlohmann::json &rope, const LayerGeometry &g, int64_t t,
   return Error::success();
 }
 
+/// The layer's KV rotation (`kv_rotation`: group, s1, s2 and where it is
+/// applied), or none. The reference applies it at exactly those places and
+/// keeps the cache exact, so that it is the layer without the cache's
+/// rounding.
+struct KVRotation {
+  int64_t group = 0;
+  std::vector<int> s1, s2;
+  nlohmann::json applied;
+
+  /// `x` (rows of `d` dims) rotated where `place` says, if it does.
+  void apply(const char *place, Vec &x) const {
+    if (!group || applied[place].is_null())
+      return;
+    x = ref::hadamard(x, group, s1, s2, applied[place] == "inverse");
+  }
+};
+
+Result<KVRotation> readKVRotation(const nlohmann::json &l, int64_t d) {
+  KVRotation r;
+  if (!l.contains("kv_rotation") || l["kv_rotation"].is_null())
+    return r;
+  const nlohmann::json &j = l["kv_rotation"];
+  auto signs = [&](const char *key, std::vector<int> &out) {
+    if (!j.contains(key) || !j[key].is_array())
+      return false;
+    for (const nlohmann::json &v : j[key]) {
+      if (!v.is_number_integer() || (v != 1 && v != -1))
+        return false;
+      out.push_back(v.get<int>());
+    }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("group") ||
+      !j["group"].is_number_integer() || !signs("s1", r.s1) ||
+      !signs("s2", r.s2) || !j.contains("applied") ||
+      !j["applied"].is_object())
+    return malformed("kv_rotation needs group, s1, s2 and applied");
+  r.group = j["group"];
+  if (r.group < 1 || (r.group & (r.group - 1)) || d % r.group != 0 ||
+      int64_t(r.s1.size()) != r.group || int64_t(r.s2.size()) != r.group)
+    return malformed("kv_rotation's group must be a power of two dividing "
+                     "head_dim, with that many signs");
+  r.applied = j["applied"];
+  for (const char *place : {"q", "k_write", "k_read", "v_write", "v_read",
+                            "output"})
+    if (!r.applied.contains(place) ||
+        !(r.applied[place].is_null() || r.applied[place] == "forward" ||
+          r.applied[place] == "inverse"))
+      return malformed(std::string("kv_rotation.applied.") + place +
+                       " must be null, \"forward\" or \"inverse\"");
+  return r;
+}
+
 } // namespace
 
 Result<std::vector<double>> referenceLayer(const Bundle &bundle,
@@ -270,8 +323,17 @@ Result<std::vector<double>> referenceLayer(const Bundle &bundle,
     return err;
   if (Error err = applyRope(l["rope"], g, t, q, k))
     return err;
+  Result<KVRotation> rotation = readKVRotation(l, g.d);
+  if (!rotation)
+    return R::failure(rotation.error());
+  rotation->apply("q", q);
+  rotation->apply("k_write", k);
+  rotation->apply("k_read", k);
+  rotation->apply("v_write", v);
+  rotation->apply("v_read", v);
   Vec o = ref::sdpa(q, k, v, t, t, g.hq, g.hkv, g.d, g.d, /*causal=*/true,
                     std::nullopt, g.scale);
+  rotation->apply("output", o);
   return project(bundle, l["o_proj"], o, t, g.hq * g.d, g.e);
 }
 

@@ -67,6 +67,18 @@ bool parseInt(const char *s, long &out) {
 /// loss of precision that they are (test/Import/precision.test); pass
 /// --tolerance to accept that.
 std::pair<double, const char *> defaultTolerance(const Bundle &bundle) {
+  // A quantized KV cache: the reference is the layer with an exact cache,
+  // so the error is the format's. Measured on the demo checkpoint and the
+  // imported families (docs/KV.md), with a 2-3x margin.
+  const nlohmann::json &kv = bundle.manifest()["kv_cache"];
+  if (kv.contains("format") && kv["format"].is_string()) {
+    std::string format = kv["format"];
+    for (auto [name, limit] : {std::pair("q8_0", 2e-2), std::pair("q4_0", 0.25),
+                               std::pair("turbo4", 0.25),
+                               std::pair("turbo3", 0.4)})
+      if (format == name)
+        return {limit, name};
+  }
   bool f16 = false, bf16 = false;
   for (const EntryPoint *entry : {&bundle.prefill(), &bundle.decode()})
     for (const Slot &s : entry->arguments)
@@ -336,6 +348,20 @@ Result<Timings> benchmark(const Options &o, const Bundle &bundle,
   return total;
 }
 
+/// "KV cache: N bytes per token (FORMAT, ...)": both caches' rows, scales
+/// included, from the entry point's cache arguments.
+std::string kvCacheLine(const Bundle &bundle) {
+  int64_t bytes = 0;
+  for (const Slot *s : {&bundle.kCacheSlot(), &bundle.prefill().arguments[3]})
+    bytes += s->shape[1] * s->shape[2] * int64_t(dtypeSize(s->dtype));
+  const nlohmann::json &kv = bundle.manifest()["kv_cache"];
+  std::string format = kv.contains("format") && kv["format"].is_string()
+                           ? kv["format"].get<std::string>()
+                           : std::string(mlirName(bundle.kCacheSlot().dtype));
+  return "KV cache: " + std::to_string(bytes) + " bytes per token (" + format +
+         ", K and V, scales included)";
+}
+
 /// The summary line: where it ran, what and how long.
 void printSummary(const Options &o, const std::string &deviceLine, int64_t t,
                   const Timings &timings) {
@@ -450,6 +476,7 @@ int main(int argc, char **argv) {
     timings = *mean;
   }
   printSummary(o, deviceLine, t, timings);
+  std::printf("rotor-run: %s\n", kvCacheLine(bundle).c_str());
 
   std::map<std::string, Tensor> outputs;
   outputs["output"] = output->convert(DType::F32);

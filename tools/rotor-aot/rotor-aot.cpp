@@ -17,6 +17,8 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -193,5 +195,22 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.progress("wrote " + outputDir);
+  // What the bundle's layer keeps per token, as rotor-run prints it.
+  llvm::SmallString<256> manifestPath(outputDir.getValue());
+  llvm::sys::path::append(manifestPath, "manifest.json");
+  if (auto text = llvm::MemoryBuffer::getFile(manifestPath)) {
+    llvm::Expected<llvm::json::Value> manifest =
+        llvm::json::parse((*text)->getBuffer());
+    if (!manifest) {
+      llvm::consumeError(manifest.takeError());
+    } else if (const llvm::json::Object *kv =
+                   manifest->getAsObject()->getObject("kv_cache")) {
+      if (std::optional<int64_t> bytes = kv->getInteger("bytes_per_token"))
+        llvm::errs() << "rotor-aot: KV cache: " << *bytes
+                     << " bytes per token ("
+                     << kv->getString("format").value_or("?")
+                     << ", K and V, scales included)\n";
+    }
+  }
   return 0;
 }

@@ -2,6 +2,7 @@
 //
 // rotor-import CKPT_DIR -o LAYER.mlir [--layers 0,3-5] [--dtype f32|bf16]
 //              [--kv-capacity N] [--capture-qk]
+//              [--kv-cache FORMAT [--kv-rotation-seed S] [--no-kv-rotation]]
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +42,22 @@ static cl::opt<bool> captureQK(
     "capture-qk",
     cl::desc("Record post-RoPE Q and K of every layer (attn.capture, tags "
              "layerN.q and layerN.k; rotor-run --captures writes them)"));
+static cl::opt<std::string> kvCache(
+    "kv-cache",
+    cl::desc("KV-cache format: f32, bf16, f16, q8_0, q4_0 (absmax, blocks of "
+             "32, f16 scale), turbo3, turbo4 (Walsh-Hadamard rotated, 3/4-bit "
+             "Lloyd-Max codes, one f16 scale per group of 128, or 64 for "
+             "64-dim heads); codes are bit-packed (default: --dtype)"),
+    cl::value_desc("FORMAT"));
+static cl::opt<uint64_t> kvRotationSeed(
+    "kv-rotation-seed",
+    cl::desc("Seed of each layer's rotation (turbo3/turbo4: default 0; "
+             "q8_0/q4_0: rotated only when given)"),
+    cl::value_desc("S"));
+static cl::opt<bool> noKVRotation(
+    "no-kv-rotation",
+    cl::desc("Build turbo3/turbo4 without their rotation (to measure what "
+             "the rotation buys)"));
 static cl::opt<bool> quiet("quiet", cl::desc("Print errors only"));
 
 static int fail(const llvm::Twine &message) {
@@ -128,6 +145,10 @@ int main(int argc, char **argv) {
   }
   options.dtype = dtype;
   options.kvCapacity = kvCapacity;
+  options.kvCache = kvCache;
+  if (kvRotationSeed.getNumOccurrences())
+    options.kvRotationSeed = kvRotationSeed;
+  options.noKVRotation = noKVRotation;
   options.captureQK = captureQK;
   // Absolute, so that rotor-aot finds it from any directory.
   llvm::SmallString<256> absolute(checkpointDir);
@@ -177,7 +198,9 @@ int main(int argc, char **argv) {
                  << scalingName(c.scaling.kind) << " scaling"
                  << (c.qkvBias ? ", QKV bias" : "")
                  << (c.qkNorm ? ", q_norm/k_norm" : "") << ": " << count
-                 << " layer(s) as " << options.dtype << " -> " << outputFile
+                 << " layer(s) as " << options.dtype << ", KV cache "
+                 << (kvCache.empty() ? options.dtype : kvCache)
+                 << (noKVRotation ? " (unrotated)" : "") << " -> " << outputFile
                  << "\n";
   }
   return 0;

@@ -20,6 +20,7 @@
 #include "mlir/IR/OwningOpRef.h"
 
 #include <functional>
+#include <optional>
 
 namespace rotor::import {
 
@@ -33,6 +34,13 @@ struct ImportOptions {
   bool captureQK = false;
   /// Positions each layer's KV cache holds.
   int64_t kvCapacity = 4096;
+  /// The KV-cache format (see KVCacheFormat.h); empty: `dtype`, unrotated.
+  std::string kvCache;
+  /// The seed of each layer's rotation (its signs s1 != ±s2 drawn from it
+  /// and the layer number); given for q8_0/q4_0, it rotates them too.
+  std::optional<uint64_t> kvRotationSeed;
+  /// Build turbo3/turbo4 without their rotation (to measure what it buys).
+  bool noKVRotation = false;
   /// The checkpoint, recorded as the module's `attn.checkpoint` (rotor-aot
   /// reads the weights from there unless given --params).
   std::string checkpointPath;

@@ -488,11 +488,13 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
       results.erase(results.end() - 1);
     e["kv_cache_update"] = count == 1 ? "in_place" : "returned";
   }
-  // The manifest has the parameter names now; LLVM would warn about an
-  // argument attribute it does not know.
+  // The manifest has the parameter names and cache formats now; LLVM would
+  // warn about an argument attribute it does not know.
   module.walk([](LLVM::LLVMFuncOp func) {
     for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-      func.removeArgAttr(i, StringAttr::get(func.getContext(), "attn.param"));
+      for (StringRef name : {"attn.param", "attn.kv_format", "attn.kv_block",
+                             "attn.kv_rotation"})
+        func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
   });
   progress("generating the host library");
   if (llvm::Error err =

@@ -5,6 +5,7 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -185,9 +186,78 @@ Value throughCaptures(Value v) {
   return v;
 }
 
+/// Where a layer applies its KV rotation: each place's direction (`R` or
+/// `Rᵀ`), unset where it applies none. The exact layer is then the one
+/// with these rotations and without the cache's rounding.
+struct LayerRotations {
+  HadamardAttr rotation;
+  std::optional<bool> q, kWrite, kRead, vWrite, vRead, output;
+  /// False once a rotation differs from the others or is not per head.
+  bool consistent = true;
+
+  /// `v` with a rotation of its last dim peeled into `slot`.
+  Value peel(Value v, std::optional<bool> &slot) {
+    auto h = v.getDefiningOp<HadamardOp>();
+    if (!h)
+      return v;
+    if (!h.rotatesLastDim() || (rotation && rotation != h.getRotation()))
+      consistent = false;
+    rotation = h.getRotation();
+    slot = h.getInverse();
+    return h.getInput();
+  }
+
+  json::Value describe() const {
+    if (!rotation)
+      return nullptr;
+    json::Object places;
+    for (auto [name, slot] :
+         {std::pair("q", q), std::pair("k_write", kWrite),
+          std::pair("k_read", kRead), std::pair("v_write", vWrite),
+          std::pair("v_read", vRead), std::pair("output", output)})
+      places[name] = slot ? json::Value(*slot ? "inverse" : "forward")
+                          : json::Value(nullptr);
+    json::Array s1, s2;
+    for (int32_t v : rotation.getS1())
+      s1.push_back(int64_t(v));
+    for (int32_t v : rotation.getS2())
+      s2.push_back(int64_t(v));
+    return json::Object{{"group", rotation.getGroup()},
+                        {"s1", std::move(s1)},
+                        {"s2", std::move(s2)},
+                        {"applied", std::move(places)}};
+  }
+};
+
+/// `v` read back through a KV cache (dequantize, unpack, read, append,
+/// pack, quantize, and the casts into and out of a 16-bit cache) to what
+/// was written; the reference keeps it exact.
+Value throughKVCache(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (auto dequantize = dyn_cast<DequantizeOp>(def))
+      v = dequantize.getCodes();
+    else if (auto unpack = dyn_cast<UnpackBlocksOp>(def))
+      v = unpack.getBytes();
+    else if (auto read = dyn_cast<KVCacheReadOp>(def))
+      v = read.getCache();
+    else if (auto append = dyn_cast<KVCacheAppendOp>(def))
+      v = append.getUpdate();
+    else if (auto pack = dyn_cast<PackBlocksOp>(def))
+      v = pack.getCodes();
+    else if (auto quantize = dyn_cast<QuantizeOp>(def))
+      v = quantize.getInput();
+    else if (isa<arith::ExtFOp, arith::TruncFOp>(def))
+      v = def->getOperand(0);
+    else
+      break;
+  }
+  return v;
+}
+
 /// The layer, when prefill is the standard biased-projection, RoPE, causal
 /// GQA attention, output projection sublayer that the runtime's reference
-/// knows; nullopt for anything else.
+/// knows (its KV cache in any format, rotated or not); nullopt for anything
+/// else.
 std::optional<json::Object> describeLayer(func::FuncOp prefill) {
   SdpaOp sdpa;
   int count = 0;
@@ -198,8 +268,14 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
   if (count != 1 || !sdpa.getCausal() || sdpa.getPositions())
     return std::nullopt;
   Value hidden = prefill.getArgument(0);
-  auto qRope = throughCaptures(sdpa.getQuery()).getDefiningOp<RopeOp>();
-  auto kRope = throughCaptures(sdpa.getKey()).getDefiningOp<RopeOp>();
+  LayerRotations rot;
+  Value query = throughCaptures(rot.peel(sdpa.getQuery(), rot.q));
+  Value key = rot.peel(throughKVCache(rot.peel(sdpa.getKey(), rot.kRead)),
+                       rot.kWrite);
+  Value value = rot.peel(throughKVCache(rot.peel(sdpa.getValue(), rot.vRead)),
+                         rot.vWrite);
+  auto qRope = query.getDefiningOp<RopeOp>();
+  auto kRope = throughCaptures(key).getDefiningOp<RopeOp>();
   if (!qRope || !kRope || qRope.getLayout() != kRope.getLayout() ||
       qRope.getRotaryDim() != kRope.getRotaryDim() ||
       qRope.getTheta() != kRope.getTheta() ||
@@ -220,16 +296,19 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
       describeProjection(beforeNorm(qRope.getInput()), hidden);
   std::optional<json::Object> k =
       describeProjection(beforeNorm(kRope.getInput()), hidden);
-  std::optional<json::Object> v = describeProjection(sdpa.getValue(), hidden);
+  std::optional<json::Object> v = describeProjection(value, hidden);
   if (!q || !k || !v)
     return std::nullopt;
-  // output = linear(collapse(sdpa), Wo, bo?) is the first result.
+  // output = linear(collapse(sdpa, maybe un-rotated), Wo, bo?) is the first
+  // result.
   auto ret = cast<func::ReturnOp>(prefill.getBody().front().getTerminator());
   auto out = ret.getOperand(0).getDefiningOp<LinearOp>();
   if (!out)
     return std::nullopt;
   auto collapse = out.getInput().getDefiningOp<tensor::CollapseShapeOp>();
-  if (!collapse || collapse.getSrc() != sdpa.getResult())
+  if (!collapse ||
+      rot.peel(collapse.getSrc(), rot.output) != sdpa.getResult() ||
+      !rot.consistent)
     return std::nullopt;
   std::string wo = paramName(out.getWeight());
   if (wo.empty())
@@ -259,7 +338,62 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
       {"q_proj", std::move(*q)},
       {"k_proj", std::move(*k)},
       {"v_proj", std::move(*v)},
-      {"o_proj", json::Object{{"weight", wo}, {"bias", std::move(bo)}}}};
+      {"o_proj", json::Object{{"weight", wo}, {"bias", std::move(bo)}}},
+      {"kv_rotation", rot.describe()}};
+}
+
+/// The manifest's `kv_cache`: geometry, format and bytes per token of
+/// @prefill's K and V caches (arguments 2 and 3). A quantized cache is
+/// [capacity, kv_heads, bytes of a head's packed blocks] of i8, with
+/// `attn.kv_format`, `attn.kv_block` and (when rotated) `attn.kv_rotation`
+/// on the argument; both caches must then have the same format.
+llvm::Expected<json::Object> describeKVCache(func::FuncOp prefill) {
+  auto kCache = cast<RankedTensorType>(prefill.getArgumentTypes()[2]);
+  auto vCache = cast<RankedTensorType>(prefill.getArgumentTypes()[3]);
+  auto attrOf = [&](unsigned arg, StringRef name) {
+    return prefill.getArgAttr(arg, name);
+  };
+  for (StringRef name : {"attn.kv_format", "attn.kv_block", "attn.kv_rotation"})
+    if (attrOf(2, name) != attrOf(3, name))
+      return fail("entry point @prefill: the K and V caches differ in '" +
+                  name + "'; rotor keeps both in one format");
+  auto format = dyn_cast_or_null<StringAttr>(attrOf(2, "attn.kv_format"));
+  auto block = dyn_cast_or_null<KVBlockFormatAttr>(attrOf(2, "attn.kv_block"));
+  auto rotation = dyn_cast_or_null<HadamardAttr>(attrOf(2, "attn.kv_rotation"));
+  int64_t bytesPerToken = 0;
+  for (RankedTensorType cache : {kCache, vCache})
+    bytesPerToken += cache.getDimSize(1) * cache.getDimSize(2) *
+                     int64_t(cache.getElementTypeBitWidth() / 8);
+  json::Object out{{"capacity", kCache.getDimSize(0)},
+                   {"kv_heads", kCache.getDimSize(1)},
+                   {"head_dim", kCache.getDimSize(2)},
+                   {"value_dim", vCache.getDimSize(2)},
+                   {"dtype", dtypeName(kCache.getElementType())},
+                   {"format", format ? format.getValue().str()
+                                     : dtypeName(kCache.getElementType())},
+                   {"bytes_per_token", bytesPerToken}};
+  if (block) {
+    int64_t blockBytes = packedBlockBytes(block);
+    for (auto [key, cache] : {std::pair("head_dim", kCache),
+                              std::pair("value_dim", vCache)}) {
+      if (!kCache.getElementType().isInteger(8) ||
+          cache.getDimSize(2) % blockBytes != 0)
+        return fail("entry point @prefill: a cache of format " +
+                    llvm::Twine(format ? format.getValue() : "?") +
+                    " must be i8 rows of whole " + llvm::Twine(blockBytes) +
+                    "-byte blocks");
+      out[key] = cache.getDimSize(2) / blockBytes * block.getBlockSize();
+    }
+    out["block"] = json::Object{
+        {"bits", int64_t(block.getBits())},
+        {"block_size", block.getBlockSize()},
+        {"scheme", stringifyQuantScheme(block.getScheme())},
+        {"scale_type", dtypeName(block.getScaleType())},
+        {"bytes", blockBytes}};
+  }
+  if (rotation)
+    out["rotation_group"] = rotation.getGroup();
+  return out;
 }
 
 } // namespace
@@ -283,14 +417,10 @@ llvm::Expected<json::Object> rotor::describeEntryPoints(ModuleOp module) {
       return entry.takeError();
     entries.push_back(std::move(*entry));
     if (!decode) {
-      auto kCache = cast<RankedTensorType>(func.getArgumentTypes()[2]);
-      auto vCache = cast<RankedTensorType>(func.getArgumentTypes()[3]);
-      manifest["kv_cache"] = json::Object{
-          {"capacity", kCache.getDimSize(0)},
-          {"kv_heads", kCache.getDimSize(1)},
-          {"head_dim", kCache.getDimSize(2)},
-          {"value_dim", vCache.getDimSize(2)},
-          {"dtype", dtypeName(kCache.getElementType())}};
+      llvm::Expected<json::Object> kvCache = describeKVCache(func);
+      if (!kvCache)
+        return kvCache.takeError();
+      manifest["kv_cache"] = std::move(*kvCache);
       if (std::optional<json::Object> layer = describeLayer(func))
         manifest["layer"] = std::move(*layer);
     }

@@ -6,6 +6,7 @@
 #include "rotor-rt/Tensor.h"
 
 #include <memory>
+#include <random>
 #include <nlohmann/json.hpp>
 
 namespace rotor::rt {
@@ -98,6 +99,8 @@ public:
 
 private:
   Result<Tensor> run(const EntryPoint &entry, const Tensor &hidden);
+  /// Packed cache rows (i8): each block a scale of 1 and random codes.
+  Error fillPackedBlocks(Tensor &rows, std::mt19937_64 &rng) const;
   /// The bytes of a cache the entry points read: host memory, or managed
   /// memory for CUDA bundles.
   uint8_t *cacheData(int which);

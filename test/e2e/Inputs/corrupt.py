@@ -174,6 +174,18 @@ if kind.startswith("bundle-"):
         for e in m["entry_points"]:
             e["arguments"][2]["shape"] = [4294967296, 4294967296, 1]
         json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-kv-block-bytes":
+        m = json.load(open(manifest))
+        m["kv_cache"]["block"]["bytes"] = 48
+        json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-kv-head-dim":
+        m = json.load(open(manifest))
+        m["kv_cache"]["head_dim"] = 64
+        json.dump(m, open(manifest, "w"))
+    elif kind == "bundle-kv-rotation-signs":
+        m = json.load(open(manifest))
+        m["layer"]["kv_rotation"]["s1"][0] = 2
+        json.dump(m, open(manifest, "w"))
     elif kind == "bundle-no-library":
         import os
         os.remove(f"{dst}/host.so")

@@ -12,6 +12,7 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -114,6 +115,12 @@ ReadAnalysis findWriteRotation(HadamardOp onRead, StringRef what) {
       x = append.getUpdate(), written = true;
     else if (auto quantize = dyn_cast<QuantizeOp>(def))
       x = quantize.getInput(), written = true;
+    else if (auto unpack = dyn_cast<UnpackBlocksOp>(def))
+      x = unpack.getBytes();
+    else if (auto pack = dyn_cast<PackBlocksOp>(def))
+      x = pack.getCodes(), written = true;
+    else if (isa<arith::TruncFOp, arith::ExtFOp>(def))
+      x = def->getOperand(0);
     else if (auto capture = dyn_cast<CaptureOp>(def))
       x = capture.getInput();
     else
