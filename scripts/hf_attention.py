@@ -334,6 +334,7 @@ FAMILY_BIASES = {  # (q/k/v bias, o bias) as each transformers module builds its
     "mistral": lambda c: (False, False),
     "stablelm": lambda c: (bool(c.get("use_qkv_bias", False)), False),
     "phi": lambda c: (True, True),
+    "qwen3_next": lambda c: (bool(c.get("attention_bias", False)),) * 2,
 }
 
 
@@ -380,13 +381,25 @@ def checkpoint_attention(ck, layer, hidden, positions, rope, post_rope=None):
         fail(f"hidden_states {list(x.shape)} is not [T, {e}]")
     t = x.shape[0]
     lin = torch.nn.functional.linear
-    q = lin(x, w("q_proj.weight", [heads * d, e]), b("q_proj.bias", heads * d, qkv_bias)).view(t, heads, d)
+    gate = None
+    if family == "qwen3_next":
+        # Qwen3NextAttention: q_proj viewed [T, heads, 2d] and chunked into
+        # the query and the output gate.
+        qg = lin(x, w("q_proj.weight", [heads * d * 2, e]),
+                 b("q_proj.bias", heads * d * 2, qkv_bias)).view(t, heads, 2 * d)
+        q, gate = torch.chunk(qg, 2, dim=-1)
+        gate = gate.reshape(t, heads * d)
+    else:
+        q = lin(x, w("q_proj.weight", [heads * d, e]), b("q_proj.bias", heads * d, qkv_bias)).view(t, heads, d)
     k = lin(x, w("k_proj.weight", [kv_heads * d, e]), b("k_proj.bias", kv_heads * d, qkv_bias)).view(t, kv_heads, d)
     v = lin(x, w("v_proj.weight", [kv_heads * d, e]), b("v_proj.bias", kv_heads * d, qkv_bias)).view(t, kv_heads, d)
-    if family == "qwen3":  # Qwen3RMSNorm over head_dim, per head, before RoPE
+    if family in ("qwen3", "qwen3_next"):  # RMS norm over head_dim, per head, before RoPE
         eps = cfg.get("rms_norm_eps", 1e-6)
         rms = lambda y, g: g * (y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + eps))
-        q, k = rms(q, w("q_norm.weight", [d])), rms(k, w("k_norm.weight", [d]))
+        # Qwen3NextRMSNorm is zero-centred: its gain is 1 + weight.
+        offset = 1.0 if family == "qwen3_next" else 0.0
+        q = rms(q, w("q_norm.weight", [d]) + offset)
+        k = rms(k, w("k_norm.weight", [d]) + offset)
     q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [heads, T, d]
     pos = torch.from_numpy(np.asarray(positions).astype(np.float64))
     freqs = pos[:, None] * rope["inv_freq"][None, :]
@@ -418,6 +431,8 @@ def checkpoint_attention(ck, layer, hidden, positions, rope, post_rope=None):
         allowed &= (i[:, None] - i[None, :]) < window
     scores = scores.masked_fill(~allowed, float("-inf"))
     o = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(t, heads * d)
+    if gate is not None:
+        o = o * torch.sigmoid(gate)
     return lin(o, w(o_name + ".weight", [e, heads * d]), b(o_name + ".bias", e, o_bias))
 
 

@@ -67,6 +67,13 @@ FAMILIES = {
                      o_bias=False, o_name="o_proj", qk_norm=False, post_norm=True),
     "phi": dict(arch="PhiForCausalLM", model_type="phi", norm="layer", qkv_bias=True,
                 o_bias=True, o_name="dense", qk_norm=False, post_norm=False),
+    # Qwen3-Next (the model of field report 003): full-attention layers every
+    # full_attention_interval-th layer (the others Gated DeltaNet, written as
+    # linear_attn placeholders), q_proj yielding each head's query and gate,
+    # zero-centred q/k norms (gain 1 + w).
+    "qwen3_next": dict(arch="Qwen3NextForCausalLM", model_type="qwen3_next", norm="rms",
+                       qkv_bias=False, o_bias=False, o_name="o_proj", qk_norm=True, post_norm=True,
+                       gate=True, zero_centred=True),
 }
 
 # Reduced defaults (no preset).
@@ -83,6 +90,9 @@ REDUCED = {
                      partial=0.25, tie=False),
     "phi": dict(hidden=160, heads=4, kv_heads=4, head_dim=40, theta=10000.0, eps=1e-5, max_pos=2048,
                 partial=0.4, tie=False),
+    # Field report 003's attention: 16 query / 2 KV heads of 256, rotary 0.25.
+    "qwen3_next": dict(hidden=256, heads=16, kv_heads=2, head_dim=256, theta=10000000.0, eps=1e-6,
+                       max_pos=262144, partial=0.25, tie=False, layers=4),
 }
 for _f, _r in REDUCED.items():
     _r.setdefault("layers", 2)
@@ -349,7 +359,8 @@ def main():
     hidden = a.hidden or base["hidden"]
     heads = a.heads or base["heads"]
     kv_heads = a.kv_heads or (heads if family in ("stablelm", "phi") else base["kv_heads"])
-    head_dim = a.head_dim or (base["head_dim"] if not (a.hidden or a.heads) or family == "qwen3"
+    head_dim = a.head_dim or (base["head_dim"]
+                              if not (a.hidden or a.heads) or family in ("qwen3", "qwen3_next")
                               else hidden // heads)
     n_layers = a.num_layers if a.num_layers is not None else base["layers"]
     intermediate = a.intermediate_size or (2 * hidden if not a.preset else base["intermediate"])
@@ -407,10 +418,16 @@ def main():
     else:
         c["layer_norm_eps"] = base["eps"]
         c["hidden_act"] = "gelu_new" if family == "phi" else "silu"
-    if family in ("llama", "mistral", "qwen3") or head_dim * heads != hidden:
+    if family in ("llama", "mistral", "qwen3", "qwen3_next") or head_dim * heads != hidden:
         c["head_dim"] = head_dim
-    if family in ("llama", "mistral", "qwen3"):
+    if family in ("llama", "mistral", "qwen3", "qwen3_next"):
         c["attention_bias"] = qkv_bias
+    full_attention = set(range(n_layers))
+    if family == "qwen3_next":
+        c["full_attention_interval"] = 4
+        c["layer_types"] = ["full_attention" if (i + 1) % 4 == 0 else "linear_attention"
+                            for i in range(n_layers)]
+        full_attention = {i for i in range(n_layers) if (i + 1) % 4 == 0}
     if family == "llama":
         c["mlp_bias"] = False
         c["pretraining_tp"] = 1
@@ -516,7 +533,15 @@ def main():
     for layer in weighted:
         pre = f"model.layers.{layer}."
         at = pre + "self_attn."
-        for v, out in (("q", q_out), ("k", kv_out), ("v", kv_out)):
+        if layer not in full_attention:
+            # A Gated DeltaNet layer: a placeholder of its projection.
+            add(pre + "linear_attn.in_proj_qkvz.weight", weight(4 * kv_out, hidden))
+            add(pre + "input_layernorm.weight", near_one(hidden))
+            continue
+        # Qwen3-Next's q_proj yields, per head, head_dim query rows then
+        # head_dim gate rows.
+        q_rows = 2 * q_out if fam.get("gate") else q_out
+        for v, out in (("q", q_rows), ("k", kv_out), ("v", kv_out)):
             add(f"{at}{v}_proj.weight",
                 outliers(weight(out, hidden)) if v != "q" else weight(out, hidden))
             if qkv_bias:
@@ -525,8 +550,10 @@ def main():
         if o_bias:
             add(f"{at}{fam['o_name']}.bias", bias(hidden, "o"))
         if fam["qk_norm"]:
-            add(at + "q_norm.weight", near_one(head_dim))
-            add(at + "k_norm.weight", near_one(head_dim))
+            # Zero-centred norms store w with gain 1 + w.
+            norm_weight = small(head_dim, 0.1) if fam.get("zero_centred") else near_one(head_dim)
+            add(at + "q_norm.weight", norm_weight)
+            add(at + "k_norm.weight", norm_weight)
         if a.full:
             if family == "phi":
                 add(pre + "mlp.fc1.weight", weight(intermediate, hidden))

@@ -45,6 +45,9 @@ struct Family {
   /// How the family declares sliding windows.
   enum class Window { None, Mistral, Qwen };
   Window window;
+  /// Qwen3-Next: an output gate from q_proj, zero-centred q/k norms, and
+  /// linear-attention layers between the full-attention ones.
+  bool qwen3Next = false;
 };
 
 constexpr Family kFamilies[] = {
@@ -60,6 +63,9 @@ constexpr Family kFamilies[] = {
      "layer_norm_eps", 1e-5, 4096, 32, 0, 0.25, Family::Window::None},
     {"phi", Family::Bias::All, false, "dense", "layer_norm_eps", 1e-5, 2048, 0,
      0, 0.5, Family::Window::None},
+    {"qwen3_next", Family::Bias::FromAttentionBias, true, "o_proj",
+     "rms_norm_eps", 1e-6, 32768, 2, 256, 0.25, Family::Window::None,
+     /*qwen3Next=*/true},
 };
 
 /// A number as messages print it.
@@ -264,6 +270,7 @@ Expected<const Family *> resolveFamily(const ConfigReader &r,
   c.modelType = modelType->str();
   c.outputProjName = family->outputProjName.str();
   c.qkNorm = family->qkNorm;
+  c.outputGate = c.zeroCentredNorm = family->qwen3Next;
   return family;
 }
 
@@ -465,10 +472,43 @@ Error resolveSlidingWindows(const ConfigReader &r, const Family &family,
   return Error::success();
 }
 
+/// Qwen3-Next's layer kinds: `layer_types` ("linear_attention" or
+/// "full_attention" per layer) or, without it, a full-attention layer every
+/// `full_attention_interval` (4) layers, as Qwen3NextConfig derives them.
+Error resolveLayerKinds(const ConfigReader &r, const Family &family,
+                        AttentionConfig &c) {
+  c.linearAttention.assign(c.numLayers, false);
+  if (!family.qwen3Next)
+    return Error::success();
+  const json::Object &root = r.root;
+  if (const json::Value *present = root.get("layer_types");
+      present && present->kind() != json::Value::Null && !present->getAsArray())
+    return r.fail("'layer_types' must be a list of \"linear_attention\" and "
+                  "\"full_attention\", one per layer");
+  if (const json::Array *types = root.getArray("layer_types")) {
+    if (int64_t(types->size()) != c.numLayers)
+      return r.fail("'layer_types' has " + Twine(types->size()) +
+                    " entries for " + Twine(c.numLayers) + " layers");
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      std::optional<StringRef> type = (*types)[i].getAsString();
+      if (!type || (*type != "full_attention" && *type != "linear_attention"))
+        return r.fail("'layer_types' entry " + Twine(i) +
+                      " must be \"full_attention\" or \"linear_attention\"");
+      c.linearAttention[i] = *type == "linear_attention";
+    }
+    return Error::success();
+  }
+  ROTOR_TRY(interval,
+            r.integer(root, "full_attention_interval", int64_t(4), 1));
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    c.linearAttention[i] = (i + 1) % interval != 0;
+  return Error::success();
+}
+
 } // namespace
 
 StringRef rotor::import::supportedModelTypes() {
-  return "qwen2, llama, mistral, qwen3, stablelm, phi";
+  return "qwen2, llama, mistral, qwen3, stablelm, phi, qwen3_next";
 }
 
 Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
@@ -497,6 +537,8 @@ Expected<AttentionConfig> rotor::import::parseHFConfig(StringRef text,
   if (Error err = resolveRope(r, *family, c))
     return std::move(err);
   if (Error err = resolveSlidingWindows(r, *family, c))
+    return std::move(err);
+  if (Error err = resolveLayerKinds(r, *family, c))
     return std::move(err);
 
   if (std::optional<StringRef> dtype = root->getString("torch_dtype"))

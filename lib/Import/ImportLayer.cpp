@@ -63,7 +63,8 @@ LayerParams layerParams(const AttentionConfig &c, int64_t layer) {
   int64_t e = c.hiddenSize, q = c.numHeads * c.headDim,
           kv = c.numKVHeads * c.headDim;
   LayerParams p;
-  p.wq = {prefix + "q_proj.weight", {q, e}, true};
+  // Qwen3-Next's q_proj yields, per head, the query's rows then the gate's.
+  p.wq = {prefix + "q_proj.weight", {c.outputGate ? 2 * q : q, e}, true};
   p.wk = {prefix + "k_proj.weight", {kv, e}, true};
   p.wv = {prefix + "v_proj.weight", {kv, e}, false};
   p.wo = {prefix + c.outputProjName + ".weight", {e, q}, false};
@@ -202,8 +203,8 @@ public:
     auto norm = [&](Value x, Value w) -> Value {
       if (!w)
         return x;
-      return RmsNormOp::create(b, loc, x, w, b.getF64FloatAttr(c.normEpsilon),
-                               f32Precision);
+      return RmsNormOp::create(b, loc, x, normGain(w),
+                               b.getF64FloatAttr(c.normEpsilon), f32Precision);
     };
 
     auto capture = [&](Value x, StringRef what) -> Value {
@@ -213,8 +214,10 @@ public:
           b, loc, x, positions,
           b.getStringAttr("layer" + std::to_string(layer) + "." + what.str()));
     };
-    Value q = capture(
-        rope(norm(heads(linear(hidden, wq, bq), c.numHeads), qNorm)), "q");
+    auto [query, gate] =
+        c.outputGate ? splitQueryAndGate(linear(hidden, wq, bq), tokens, t)
+                     : std::pair(heads(linear(hidden, wq, bq), c.numHeads), Value());
+    Value q = capture(rope(norm(query, qNorm)), "q");
     Value k = capture(
         rope(norm(heads(linear(hidden, wk, bk), c.numKVHeads), kNorm)), "k");
     Value v = heads(linear(hidden, wv, bv), c.numKVHeads);
@@ -231,6 +234,8 @@ public:
     Value o = SdpaOp::create(b, loc, tensor({t, c.numHeads, d}), q, keys,
                              values, Value(), /*causal=*/true, FloatAttr(),
                              mainPrecision);
+    if (gate)
+      o = OutputGateOp::create(b, loc, o, gate, f32Precision);
     Value flat = tensor::CollapseShapeOp::create(
         b, loc, tensor({t, c.numHeads * d}), o,
         llvm::ArrayRef<ReassociationIndices>{{0}, {1, 2}});
@@ -240,6 +245,42 @@ public:
   }
 
 private:
+  /// The RMS norm's gain from its weight `w`: `w`, or Qwen3-Next's 1 + w
+  /// (zero-centred weights).
+  Value normGain(Value w) {
+    if (!c.zeroCentredNorm)
+      return w;
+    auto type = cast<ShapedType>(w.getType());
+    Value one = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getFloatAttr(elementType, 1.0)));
+    return arith::AddFOp::create(b, loc, w, one);
+  }
+
+  /// Qwen3-Next's q_proj output [T, H * 2D] as the query [T, H, D] and the
+  /// gate [T, H, D]: viewed [T, H, 2D], the query the first D of each head
+  /// and the gate the last D (transformers' torch.chunk).
+  std::pair<Value, Value> splitQueryAndGate(Value x, OpFoldResult tokens,
+                                            int64_t t) {
+    int64_t h = c.numHeads, d = c.headDim;
+    auto type = [&](int64_t last) {
+      return RankedTensorType::get({t, h, last}, elementType);
+    };
+    Value both = tensor::ExpandShapeOp::create(
+        b, loc, type(2 * d), x, llvm::ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+        llvm::ArrayRef<OpFoldResult>{tokens, b.getIndexAttr(h),
+                                     b.getIndexAttr(2 * d)});
+    auto half = [&](int64_t offset) -> Value {
+      OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+      return tensor::ExtractSliceOp::create(
+          b, loc, type(d), both,
+          llvm::ArrayRef<OpFoldResult>{zero, zero, b.getIndexAttr(offset)},
+          llvm::ArrayRef<OpFoldResult>{tokens, b.getIndexAttr(h),
+                                       b.getIndexAttr(d)},
+          llvm::ArrayRef<OpFoldResult>{one, one, one});
+    };
+    return {half(0), half(d)};
+  }
+
   /// The cache argument's format: `attn.kv_format` (its name) and, for a
   /// quantized cache, `attn.kv_block` (its blocks) and `attn.kv_rotation`
   /// (the layer's rotation, when the cache is rotated).
@@ -433,9 +474,28 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     kv.rotationGroup = 0;
 
   std::vector<int64_t> layers = options.layers;
-  if (layers.empty())
+  std::vector<int64_t> linear;
+  for (int64_t i = 0; i < config.numLayers; ++i)
+    if (config.linearAttention.size() > size_t(i) && config.linearAttention[i])
+      linear.push_back(i);
+  for (int64_t layer : layers)
+    if (llvm::is_contained(linear, layer))
+      return fail("layer " + llvm::Twine(layer) + " of this " +
+                  config.modelType + " model is a linear-attention (Gated "
+                  "DeltaNet) layer, which rotor does not compile; its "
+                  "full-attention layers are the others");
+  if (layers.empty()) {
     for (int64_t i = 0; i < config.numLayers; ++i)
-      layers.push_back(i);
+      if (!llvm::is_contained(linear, i))
+        layers.push_back(i);
+    if (!linear.empty() && options.note)
+      options.note("skipping " + std::to_string(linear.size()) + " of " +
+                   std::to_string(config.numLayers) + " layers: they are "
+                   "linear-attention (Gated DeltaNet) layers, which rotor "
+                   "does not compile; importing the full-attention layers");
+    if (layers.empty())
+      return fail("the model has no full-attention layer to import");
+  }
 
   Location fileLoc = FileLineColLoc::get(context, options.configPath, 1, 1);
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);

@@ -8,6 +8,7 @@
 
 #include "rotor/Import/ImportLayer.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -188,8 +189,9 @@ int main(int argc, char **argv) {
 
   if (!quiet) {
     const AttentionConfig &c = *config;
-    size_t count = options.layers.empty() ? size_t(c.numLayers)
-                                          : options.layers.size();
+    size_t count = 0;
+    for (auto func : (**module).getOps<mlir::func::FuncOp>())
+      count += func.getSymName().ends_with("_prefill");
     llvm::errs() << "rotor-import: " << c.modelType << ", hidden "
                  << c.hiddenSize << ", " << c.numHeads << " query / "
                  << c.numKVHeads << " KV heads of " << c.headDim

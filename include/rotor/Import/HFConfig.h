@@ -37,7 +37,8 @@ struct RopeScalingConfig {
 
 /// The attention sublayer of one model family as its config describes it.
 struct AttentionConfig {
-  /// `model_type`: qwen2, llama, mistral, qwen3, stablelm or phi.
+  /// `model_type`: qwen2, llama, mistral, qwen3, stablelm, phi or
+  /// qwen3_next.
   std::string modelType;
   int64_t hiddenSize = 0;
   int64_t numHeads = 0;
@@ -53,6 +54,13 @@ struct AttentionConfig {
   bool qkvBias = false, outputBias = false;
   /// Qwen3's per-head RMS norms of Q and K before RoPE, and their epsilon.
   bool qkNorm = false;
+  /// Qwen3-Next: the norms' gain is 1 + w (zero-centred weights), and
+  /// q_proj yields each head's query and then its gate, the attention
+  /// output being multiplied by sigmoid(gate) before o_proj.
+  bool zeroCentredNorm = false, outputGate = false;
+  /// Per layer: whether it is a linear-attention (Gated DeltaNet) layer,
+  /// which rotor does not compile.
+  std::vector<bool> linearAttention;
   double normEpsilon = 1e-6;
   /// The output projection's name under self_attn (`o_proj`, phi: `dense`).
   std::string outputProjName = "o_proj";
