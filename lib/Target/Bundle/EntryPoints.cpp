@@ -5,7 +5,6 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -229,30 +228,9 @@ struct LayerRotations {
   }
 };
 
-/// `v` read back through a KV cache (dequantize, unpack, read, append,
-/// pack, quantize, and the casts into and out of a 16-bit cache) to what
-/// was written; the reference keeps it exact.
-Value throughKVCache(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (auto dequantize = dyn_cast<DequantizeOp>(def))
-      v = dequantize.getCodes();
-    else if (auto unpack = dyn_cast<UnpackBlocksOp>(def))
-      v = unpack.getBytes();
-    else if (auto read = dyn_cast<KVCacheReadOp>(def))
-      v = read.getCache();
-    else if (auto append = dyn_cast<KVCacheAppendOp>(def))
-      v = append.getUpdate();
-    else if (auto pack = dyn_cast<PackBlocksOp>(def))
-      v = pack.getCodes();
-    else if (auto quantize = dyn_cast<QuantizeOp>(def))
-      v = quantize.getInput();
-    else if (isa<arith::ExtFOp, arith::TruncFOp>(def))
-      v = def->getOperand(0);
-    else
-      break;
-  }
-  return v;
-}
+/// `v` read back through a KV cache to what was written; the reference
+/// keeps it exact.
+Value throughKVCache(Value v) { return traceKVCacheWrite(v).source; }
 
 /// The layer, when prefill is the standard biased-projection, RoPE, causal
 /// GQA attention, output projection sublayer that the runtime's reference

@@ -3,6 +3,7 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Matchers.h"
@@ -374,6 +375,32 @@ LogicalResult verifyPackedBlocks(Operation *op, Value codes, Value scales,
   return success();
 }
 } // namespace
+
+KVCacheWriteTrace rotor::attn::traceKVCacheWrite(Value v) {
+  KVCacheWriteTrace trace;
+  while (Operation *def = v.getDefiningOp()) {
+    if (auto dequantize = dyn_cast<DequantizeOp>(def))
+      v = dequantize.getCodes();
+    else if (auto unpack = dyn_cast<UnpackBlocksOp>(def))
+      v = unpack.getBytes();
+    else if (auto read = dyn_cast<KVCacheReadOp>(def))
+      v = read.getCache();
+    else if (auto append = dyn_cast<KVCacheAppendOp>(def))
+      v = append.getUpdate(), trace.throughWrite = true;
+    else if (auto pack = dyn_cast<PackBlocksOp>(def))
+      v = pack.getCodes(), trace.throughWrite = true;
+    else if (auto quantize = dyn_cast<QuantizeOp>(def))
+      v = quantize.getInput(), trace.throughWrite = true;
+    else if (auto capture = dyn_cast<CaptureOp>(def))
+      v = capture.getInput();
+    else if (isa<arith::ExtFOp, arith::TruncFOp>(def))
+      v = def->getOperand(0);
+    else
+      break;
+  }
+  trace.source = v;
+  return trace;
+}
 
 int64_t rotor::attn::packedBlockBytes(KVBlockFormatAttr format) {
   return format.getScaleType().getWidth() / 8 +

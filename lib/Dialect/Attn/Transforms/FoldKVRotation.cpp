@@ -12,7 +12,6 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -102,30 +101,9 @@ Value throughCaptures(Value v) {
 /// dequantize, cache read/append and quantize to the forward rotation, or a
 /// refusal saying why there is none that matches `onRead`.
 ReadAnalysis findWriteRotation(HadamardOp onRead, StringRef what) {
-  Value x = onRead.getInput();
-  // Whether the trace has reached what this function writes into the cache
-  // (else it ends at a cache argument written by another call).
-  bool written = false;
-  while (Operation *def = x.getDefiningOp()) {
-    if (auto dequantize = dyn_cast<DequantizeOp>(def))
-      x = dequantize.getCodes();
-    else if (auto read = dyn_cast<KVCacheReadOp>(def))
-      x = read.getCache();
-    else if (auto append = dyn_cast<KVCacheAppendOp>(def))
-      x = append.getUpdate(), written = true;
-    else if (auto quantize = dyn_cast<QuantizeOp>(def))
-      x = quantize.getInput(), written = true;
-    else if (auto unpack = dyn_cast<UnpackBlocksOp>(def))
-      x = unpack.getBytes();
-    else if (auto pack = dyn_cast<PackBlocksOp>(def))
-      x = pack.getCodes(), written = true;
-    else if (isa<arith::TruncFOp, arith::ExtFOp>(def))
-      x = def->getOperand(0);
-    else if (auto capture = dyn_cast<CaptureOp>(def))
-      x = capture.getInput();
-    else
-      break;
-  }
+  KVCacheWriteTrace trace = traceKVCacheWrite(onRead.getInput());
+  Value x = trace.source;
+  bool written = trace.throughWrite;
   Operation *passed = nullptr;
   HadamardOp onWrite;
   for (int depth = 0; depth < 8 && x.getDefiningOp(); ++depth) {

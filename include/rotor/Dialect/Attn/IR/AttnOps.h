@@ -27,6 +27,18 @@ inline KernelConfigAttr getKernelConfig(mlir::Operation *op) {
   return op->getAttrOfType<KernelConfigAttr>(kKernelConfigAttrName);
 }
 
+/// What a value read from a KV cache was written from: `v` traced back
+/// through dequantize, unpack_blocks, kv_cache_read, kv_cache_append (to
+/// its update), pack_blocks, quantize, attn.capture and the casts into and
+/// out of a 16-bit cache. `throughWrite` says whether the trace passed what
+/// this function writes (an append, pack or quantize); when it did not and
+/// `source` is a block argument, the cache was written by another call.
+struct KVCacheWriteTrace {
+  mlir::Value source;
+  bool throughWrite = false;
+};
+KVCacheWriteTrace traceKVCacheWrite(mlir::Value v);
+
 /// The bytes one block of `format` takes packed (attn.pack_blocks): its
 /// scale, then `block_size · bits / 8` bytes of codes.
 int64_t packedBlockBytes(KVBlockFormatAttr format);
