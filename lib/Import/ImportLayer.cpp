@@ -232,7 +232,8 @@ public:
     auto [kCache1, keys] = throughCache(k, kCache, offset, length, decode);
     auto [vCache1, values] = throughCache(v, vCache, offset, length, decode);
     Value o = SdpaOp::create(b, loc, tensor({t, c.numHeads, d}), q, keys,
-                             values, Value(), /*causal=*/true, FloatAttr(),
+                             values, /*positions=*/Value(), /*key_bias=*/Value(),
+                             RopeParamsAttr(), /*causal=*/true, FloatAttr(),
                              mainPrecision);
     if (gate)
       o = OutputGateOp::create(b, loc, o, gate, f32Precision);
@@ -250,9 +251,13 @@ private:
   Value normGain(Value w) {
     if (!c.zeroCentredNorm)
       return w;
-    auto type = cast<ShapedType>(w.getType());
+    // In f32, as transformers' 1.0 + weight.float(): a bf16 gain near 1
+    // would round away the weight's low bits.
+    auto type = cast<RankedTensorType>(w.getType()).clone(b.getF32Type());
+    if (w.getType() != type)
+      w = arith::ExtFOp::create(b, loc, type, w);
     Value one = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(type, b.getFloatAttr(elementType, 1.0)));
+        b, loc, DenseElementsAttr::get(type, b.getF32FloatAttr(1.0)));
     return arith::AddFOp::create(b, loc, w, one);
   }
 

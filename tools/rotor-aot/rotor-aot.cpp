@@ -85,6 +85,11 @@ static cl::opt<std::string> foldKVRotationReport(
     cl::desc("Write what attn-fold-kv-rotation did and did not do, per "
              "layer, to this file ('-': stderr)"),
     cl::init(""));
+static cl::opt<bool> splitRopeBias(
+    "split-rope-bias",
+    cl::desc("Keep K's bias out of the KV cache: SDPA adds q·RoPE(b_k, p) to "
+             "each score in f32 (attn-split-rope-bias)"),
+    cl::init(false));
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("NVVM chip for --target=cuda"),
                                     cl::init("sm_90"));
@@ -139,6 +144,7 @@ int main(int argc, char **argv) {
   options.outputDir = outputDir;
   options.foldKVRotation = foldKVRotation;
   options.foldKVRotationReport = foldKVRotationReport;
+  options.splitRopeBias = splitRopeBias;
   fillPipelineOptions(options.pipeline);
   if (llvm::Error err = rotor::validateBundleOptions(options)) {
     llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";

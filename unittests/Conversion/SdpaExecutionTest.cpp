@@ -357,3 +357,85 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
 
 } // namespace
 } // namespace rotor::unittest
+
+namespace rotor::unittest {
+namespace {
+
+/// attn.sdpa's key-bias term: q · RoPE(b, j) added to every score equals
+/// attention over keys k + RoPE(b, j) (fp64 reference), for both pair
+/// layouts, partial rotary, a YaRN attention factor, GQA, prefill and a
+/// decode row, with a bias of Qwen2.5's size (|b| up to 171); on the host
+/// and in the GPU pipeline's kernels run as thread teams.
+TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
+  struct Case {
+    const char *layout;
+    int64_t rotary;
+    const char *scaling;
+    ref::RopeLayout refLayout;
+    ref::RopeScaling refScaling;
+  };
+  ref::RopeScaling yarn;
+  yarn.kind = ref::RopeScaling::Kind::Yarn;
+  yarn.factor = 4;
+  yarn.originalMaxPositions = 32;
+  yarn.attentionFactor = 1.2;
+  const int64_t hq = 6, hkv = 2, d = 32, tk = 37;
+  for (bool gpu : {false, true})
+    for (Case c : {Case{"half_split", 32, "", ref::RopeLayout::HalfSplit, {}},
+                   Case{"interleaved", 16, "", ref::RopeLayout::Interleaved, {}},
+                   Case{"half_split", 24,
+                        ", scaling = #attn.yarn_scaling<factor = 4.0, "
+                        "original_max_position_embeddings = 32, beta_fast = 32.0, "
+                        "beta_slow = 1.0, attention_factor = 1.2, truncate = true>",
+                        ref::RopeLayout::HalfSplit, yarn}}) {
+      for (int64_t tq : {tk, int64_t(1)}) {
+        // The GPU kernels once per layout, to keep the test short.
+        if (gpu && (c.scaling[0] || tq == 1))
+          continue;
+        std::string qShape = tq == 1 ? "1" : "?";
+        std::string source = llvm::formatv(R"mlir(
+          func.func @f(%q: tensor<{0}x{1}x{2}xf32>, %k: tensor<?x{3}x{2}xf32>,
+                       %v: tensor<?x{3}x{2}xf32>, %b: tensor<{3}x{2}xf32>) -> tensor<{0}x{1}x{2}xf32> {
+            %o = attn.sdpa %q, %k, %v
+                key_bias(%b : tensor<{3}x{2}xf32> rope(<layout = {4}, rotary_dim = {5}, theta = 1.0e+04{6}>))
+                causal precision <compute = f32, accumulate = f32>
+                : tensor<{0}x{1}x{2}xf32>, tensor<?x{3}x{2}xf32>, tensor<?x{3}x{2}xf32> -> tensor<{0}x{1}x{2}xf32>
+            return %o : tensor<{0}x{1}x{2}xf32>
+          })mlir", qShape, hq, d, hkv, c.layout, c.rotary, c.scaling).str();
+        if (gpu)
+          compileEmulatingGpu(source);
+        else
+          compile(source);
+        // Keys of ~1 next to a bias of up to 171: the term dominates.
+        Vec q = randomVec(tq * hq * d, 0.3), k = randomVec(tk * hkv * d, 1.0);
+        Vec v = randomVec(tk * hkv * d, 1.0), b = randomVec(hkv * d, 20.0);
+        b[3] = 171.0;
+        std::vector<Arg> args = {tensorArg(Elem::F32, {tq, hq, d}, q),
+                                 tensorArg(Elem::F32, {tk, hkv, d}, k),
+                                 tensorArg(Elem::F32, {tk, hkv, d}, v),
+                                 tensorArg(Elem::F32, {hkv, d}, b)};
+        Vec out = call("f", args, {Elem::F32}, {3})[0];
+        // The reference: RoPE(b) at every key position, added to the keys.
+        Vec rows(tk * hkv * d);
+        std::vector<int64_t> positions(tk);
+        for (int64_t j = 0; j < tk; ++j) {
+          positions[j] = j;
+          std::copy(b.begin(), b.end(), rows.begin() + j * hkv * d);
+        }
+        Vec rotated = ref::rope(rows, positions, tk, hkv, d, c.refLayout,
+                                c.rotary, 1e4, c.refScaling);
+        Vec biased(k);
+        for (size_t i = 0; i < biased.size(); ++i)
+          biased[i] += rotated[i];
+        Vec expected = ref::sdpa(q, biased, v, tq, tk, hq, hkv, d, d, true,
+                                 std::nullopt);
+        expectClose(out, expected, 2e-5,
+                    std::string(gpu ? "gpu-emulation " : "host ") + c.layout +
+                        " R " + std::to_string(c.rotary) + " Tq " +
+                        std::to_string(tq));
+      }
+    }
+}
+
+} // namespace
+} // namespace rotor::unittest

@@ -17,6 +17,7 @@
 #include "SdpaUtils.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -50,6 +51,11 @@ struct SdpaLoop {
   Value tk;
   /// [Tq, Hq] (the row max and sum) and [Tq, Hq, Dv] (the output).
   SmallVector<OpFoldResult> rowShape, outShape;
+  /// The key-bias term (when the op has a key bias): per query, head and
+  /// RoPE pair, A and B [Tq, Hq, R/2] in the accumulate type; the pairs'
+  /// inverse frequencies [R/2] (f64) and the RoPE's attention factor.
+  Value biasA, biasB, invFreq;
+  double attentionFactor = 1.0;
   AffineExpr t, h, j, e;
 
   AffineMap map(ArrayRef<AffineExpr> exprs, unsigned dims) const {
@@ -84,6 +90,57 @@ SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   s.outShape = {s.tq, b.getIndexAttr(s.hq), b.getIndexAttr(s.dv)};
   bindDims(b.getContext(), s.t, s.h, s.j, s.e);
   return s;
+}
+
+/// The key-bias term's per-query coefficients (the op description's A and
+/// B, per RoPE pair of the bias's rope) and the pairs' frequencies. The
+/// bias's dims past the rotary dim add one constant per query and head,
+/// which the softmax cancels: they are dropped.
+void planKeyBias(ImplicitLocOpBuilder &b, SdpaOp op, SdpaLoop &s) {
+  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
+  int64_t r = rope.getRotaryDim();
+  std::optional<SmallVector<double>> freqs = getStaticInverseFrequencies(
+      r, rope.getTheta().convertToDouble(), rope.getScaling());
+  s.invFreq = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(RankedTensorType::get({r / 2}, b.getF64Type()),
+                                ArrayRef<double>(*freqs)));
+  s.attentionFactor = getRopeAttentionFactor(rope.getScaling());
+  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
+  Value bias = op.getKeyBias();
+  Type acc = s.acc;
+  SmallVector<OpFoldResult> shape = {s.tq, b.getIndexAttr(s.hq),
+                                     b.getIndexAttr(r / 2)};
+  Value initA = emptyTensor(b, shape, acc), initB = emptyTensor(b, shape, acc);
+  AffineMap identity = b.getMultiDimIdentityMap(3);
+  auto coefficients = linalg::GenericOp::create(
+      b, TypeRange{initA.getType(), initB.getType()}, ValueRange{},
+      ValueRange{initA, initB}, ArrayRef<AffineMap>{identity, identity},
+      iterators(3), [&](OpBuilder &nb, Location loc, ValueRange) {
+        auto idx = [&](int64_t v) {
+          return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+        };
+        Value t = linalg::IndexOp::create(nb, loc, 0);
+        Value h = linalg::IndexOp::create(nb, loc, 1);
+        Value i = linalg::IndexOp::create(nb, loc, 2);
+        Value kvHead = arith::DivUIOp::create(nb, loc, h, idx(s.group));
+        // The pair (a, c): (i, i + R/2) half-split, (2i, 2i + 1) interleaved.
+        Value a = halfSplit ? i : arith::MulIOp::create(nb, loc, i, idx(2));
+        Value c = arith::AddIOp::create(nb, loc, a, idx(halfSplit ? r / 2 : 1));
+        auto load = [&](Value t, ValueRange at) {
+          return castFloat(nb, loc, tensor::ExtractOp::create(nb, loc, t, at),
+                           acc);
+        };
+        Value qa = load(s.q, {t, h, a}), qc = load(s.q, {t, h, c});
+        Value ba = load(bias, {kvHead, a}), bc = load(bias, {kvHead, c});
+        auto mul = [&](Value x, Value y) {
+          return arith::MulFOp::create(nb, loc, x, y).getResult();
+        };
+        Value coefA = arith::AddFOp::create(nb, loc, mul(qa, ba), mul(qc, bc));
+        Value coefB = arith::SubFOp::create(nb, loc, mul(qc, ba), mul(qa, bc));
+        linalg::YieldOp::create(nb, loc, ValueRange{coefA, coefB});
+      });
+  s.biasA = coefficients.getResult(0);
+  s.biasB = coefficients.getResult(1);
 }
 
 /// Absolute position of each query, as i64: the op's positions, or the last
@@ -183,6 +240,63 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
   return {j0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
 }
 
+/// scores[t, h, j] + sum_i A[t, h, i] cos(φ) + B[t, h, i] sin(φ), with
+/// φ = (j0 + j) · inv_freq[i] formed and reduced to [-π, π] in f64 (as
+/// attn.rope does), cos and sin in the accumulate type: the key-bias term
+/// of the tile's keys.
+Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                     const KeyTile &kv, Value scores) {
+  Type acc = s.acc, f64 = nb.getF64Type();
+  int64_t pairs = cast<RankedTensorType>(s.invFreq.getType()).getDimSize(0);
+  // cos and sin per key of the tile and pair, shared by every query and head.
+  SmallVector<OpFoldResult> tableShape = {kv.scoreShape[2],
+                                          nb.getIndexAttr(pairs)};
+  Value cosInit = emptyTensor(nb, tableShape, acc);
+  Value sinInit = emptyTensor(nb, tableShape, acc);
+  AffineMap id2 = nb.getMultiDimIdentityMap(2);
+  double factor = s.attentionFactor;
+  auto table = linalg::GenericOp::create(
+      nb, TypeRange{cosInit.getType(), sinInit.getType()}, ValueRange{},
+      ValueRange{cosInit, sinInit}, ArrayRef<AffineMap>{id2, id2},
+      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange) {
+        Value j = linalg::IndexOp::create(bb, loc, 0);
+        Value i = linalg::IndexOp::create(bb, loc, 1);
+        Value key = arith::AddIOp::create(bb, loc, kv.j0, j);
+        Value pos = arith::SIToFPOp::create(
+            bb, loc, f64, arith::IndexCastOp::create(bb, loc, s.i64, key));
+        Value freq = tensor::ExtractOp::create(bb, loc, s.invFreq, ValueRange{i});
+        Value angle = arith::MulFOp::create(bb, loc, pos, freq);
+        double twoPi = 2 * std::numbers::pi;
+        Value turns = math::RoundEvenOp::create(
+            bb, loc, arith::MulFOp::create(bb, loc, angle,
+                                           floatConst(bb, loc, f64, 1 / twoPi)));
+        angle = arith::SubFOp::create(
+            bb, loc, angle,
+            arith::MulFOp::create(bb, loc, turns, floatConst(bb, loc, f64, twoPi)));
+        Value phi = castFloat(bb, loc, angle, acc);
+        Value scale = floatConst(bb, loc, acc, factor);
+        Value cosv = arith::MulFOp::create(bb, loc, math::CosOp::create(bb, loc, phi), scale);
+        Value sinv = arith::MulFOp::create(bb, loc, math::SinOp::create(bb, loc, phi), scale);
+        linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
+      });
+  AffineExpr t = s.t, h = s.h, j = s.j, i = s.e;
+  return linalg::GenericOp::create(
+             nb, scores.getType(),
+             ValueRange{s.biasA, s.biasB, table.getResult(0), table.getResult(1)},
+             scores,
+             ArrayRef<AffineMap>{s.map({t, h, i}, 4), s.map({t, h, i}, 4),
+                                 s.map({j, i}, 4), s.map({j, i}, 4),
+                                 s.map({t, h, j}, 4)},
+             iterators(3, 1),
+             [&](OpBuilder &bb, Location loc, ValueRange args) {
+               Value term = arith::AddFOp::create(
+                   bb, loc, arith::MulFOp::create(bb, loc, args[0], args[2]),
+                   arith::MulFOp::create(bb, loc, args[1], args[3]));
+               yieldValue(bb, loc, arith::AddFOp::create(bb, loc, args[4], term));
+             })
+      .getResult(0);
+}
+
 /// Scores s[t, h, j] = q[t, h, :] . k[j, h / group, :], scaled into the exp2
 /// domain, with keys after the query masked to -inf when causal.
 Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
@@ -203,6 +317,8 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
                                           compute, acc));
           })
           .getResult(0);
+  if (s.biasA)
+    scores = addKeyBiasTerm(nb, s, kv, scores);
 
   bool causal = s.causal;
   double scale2 = s.scale2;
@@ -343,6 +459,8 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
         config && config.getKeys() ? config.getKeys() : defaultTile;
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     SdpaLoop s = planLoop(b, op, tile);
+    if (op.getKeyBias())
+      planKeyBias(b, op, s);
     Value positions = queryPositions(b, s);
     Value bound = keyBound(b, s, positions);
     RunningState init = initialState(b, s);

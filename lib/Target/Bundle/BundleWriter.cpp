@@ -398,6 +398,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   progress("outlining parameters");
   {
     PassManager pm(ctx);
+    if (options.splitRopeBias)
+      pm.addPass(attn::createAttnSplitRopeBias());
     if (options.foldKVRotation) {
       attn::AttnFoldKVRotationOptions fold;
       fold.report = options.foldKVRotationReport;
@@ -407,7 +409,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
     pm.addPass(attn::createAttnCheckRopeLayout(check));
     if (failed(pm.run(module)))
-      return fail("checking RoPE layouts or folding KV rotations failed");
+      return fail("checking RoPE layouts, splitting the K bias or folding KV "
+                  "rotations failed");
   }
   llvm::StringMap<DerivedWeight> permuted;
   foldDerivedWeights(module, permuted);

@@ -277,6 +277,17 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
   std::optional<json::Object> v = describeProjection(value, hidden);
   if (!q || !k || !v)
     return std::nullopt;
+  // attn-split-rope-bias moved K's bias into SDPA's key-bias term: the
+  // layer is still the one with that bias on k_proj.
+  if (Value keyBias = sdpa.getKeyBias()) {
+    if (auto perHead = keyBias.getDefiningOp<tensor::ExpandShapeOp>())
+      keyBias = perHead.getSrc();
+    std::string name = paramName(keyBias);
+    if (name.empty() || !(*k)["bias"].getAsNull() ||
+        sdpa.getKeyBiasRopeAttr() != getRopeParams(kRope))
+      return std::nullopt;
+    (*k)["bias"] = name;
+  }
   // output = linear(collapse(sdpa, maybe un-rotated), Wo, bo?) is the first
   // result.
   auto ret = cast<func::ReturnOp>(prefill.getBody().front().getTerminator());

@@ -645,3 +645,39 @@ func.func @f(%b: tensor<3x36xi8>) {
       : tensor<3x36xi8> -> tensor<3x64xi8>, tensor<3x1xf16>
   return
 }
+
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<4x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op key_bias [4, 8] must be [Hkv, D] = [2, 8]}}
+  %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<4x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>))
+      causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op key_bias rope rotary_dim 16 exceeds the head dim 8}}
+  %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 16, theta = 1.0e+04>))
+      causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) {
+  // expected-error @below {{rope scaling must be linear, yarn or llama3 (a dynamic scaling depends on the positions)}}
+  %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04, scaling = #attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>>))
+      causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) {
+  // expected-error @below {{rope rotary_dim must be even and >= 0, got 3}}
+  %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 3, theta = 1.0e+04>))
+      causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op a key_bias needs its rope, and a rope its key_bias}}
+  %o = "attn.sdpa"(%q, %k, %k) <{key_bias_rope = #attn.rope<layout = half_split, rotary_dim = 8, theta = 1.0e+04>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, precision = #attn.precision<compute = f32, accumulate = f32>, causal}>
+      : (tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>) -> tensor<?x4x8xf32>
+  return
+}

@@ -129,6 +129,15 @@ func.func @quantize(%k: tensor<?x2x64xf32>) -> tensor<?x2x64xbf16> {
   return %d : tensor<?x2x64xbf16>
 }
 
+// CHECK-LABEL: func.func @sdpa_key_bias
+func.func @sdpa_key_bias(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xbf16>, %v: tensor<?x2x8xbf16>, %b: tensor<2x8xf32>) -> tensor<?x4x8xf32> {
+  // CHECK: attn.sdpa %{{.+}}, %{{.+}}, %{{.+}} key_bias(%{{.+}} : tensor<2x8xf32> rope(<layout = interleaved, rotary_dim = 4, theta = 1.000000e+04, scaling = #attn.linear_scaling<factor = 2.000000e+00>>)) causal
+  %o = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = interleaved, rotary_dim = 4, theta = 1.0e+04, scaling = #attn.linear_scaling<factor = 2.0>>))
+      causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xbf16>, tensor<?x2x8xbf16> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+
 // CHECK-LABEL: func.func @pack_blocks
 func.func @pack_blocks(%c: tensor<?x2x128xi8>, %s: tensor<?x2x1xf16>) -> (tensor<?x2x128xi8>, tensor<?x2x1xf16>) {
   // CHECK: attn.pack_blocks %{{.+}}, %{{.+}} format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)

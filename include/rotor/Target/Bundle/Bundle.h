@@ -50,6 +50,9 @@ struct BundleOptions {
   /// `foldKVRotationReport` when that is not empty ("-": stderr).
   bool foldKVRotation = true;
   std::string foldKVRotationReport;
+  /// Run attn-split-rope-bias first: K's bias leaves the cache and SDPA
+  /// adds q·RoPE(b_k, p) to each score.
+  bool splitRopeBias = false;
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };

@@ -137,6 +137,23 @@ LogicalResult KVBlockFormatAttr::verify(EmitErrorFn emitError, unsigned bits,
   return success();
 }
 
+LogicalResult RopeParamsAttr::verify(EmitErrorFn emitError, RopeLayout layout,
+                                     int64_t rotaryDim, APFloat theta,
+                                     Attribute scaling) {
+  if (rotaryDim < 0 || rotaryDim % 2 != 0)
+    return emitError() << "rope rotary_dim must be even and >= 0, got "
+                       << rotaryDim;
+  double t = theta.convertToDouble();
+  if (!std::isfinite(t) || !(t > 0))
+    return emitError() << "rope theta must be finite and positive";
+  if (scaling && !isa<LinearRopeScalingAttr, YarnRopeScalingAttr,
+                      Llama3RopeScalingAttr>(scaling))
+    return emitError() << "rope scaling must be linear, yarn or llama3 (a "
+                          "dynamic scaling depends on the positions), got "
+                       << scaling;
+  return success();
+}
+
 LogicalResult LinearRopeScalingAttr::verify(EmitErrorFn emitError,
                                             APFloat factor) {
   return verifyFactor(emitError, "linear", factor);

@@ -358,6 +358,11 @@ LogicalResult verifyPackedBlocks(Operation *op, Value codes, Value scales,
                   << format.getScaleType();
   SmallVector<int64_t> byteDims(*scaleDims);
   byteDims.back() *= packedBlockBytes(format);
+  for (Value v : {scales, bytes})
+    if (cast<RankedTensorType>(v.getType()).isDynamicDim(
+            cast<RankedTensorType>(v.getType()).getRank() - 1))
+      return emit() << "the last dims of the scales and bytes must be static, "
+                       "got " << shapeOf(v);
   auto compatible = [](ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
     return a.size() == b.size() &&
            llvm::all_of(llvm::zip_equal(a, b), [](auto d) {
@@ -596,6 +601,17 @@ LogicalResult SdpaOp::verify() {
   if (!acc.isF32() && !acc.isF64())
     return emitOpError() << "softmax must accumulate in f32 or f64, got "
                          << acc;
+  if (bool(getKeyBias()) != bool(getKeyBiasRopeAttr()))
+    return emitOpError("a key_bias needs its rope, and a rope its key_bias");
+  if (Value bias = getKeyBias()) {
+    if (rankOf(bias) != 2 || dimOf(bias, 0) != hkv || dimOf(bias, 1) != d)
+      return emitOpError() << "key_bias " << shapeOf(bias) << " must be [Hkv, D] = "
+                           << formatShape({hkv, d});
+    if (getKeyBiasRopeAttr().getRotaryDim() > d)
+      return emitOpError() << "key_bias rope rotary_dim "
+                           << getKeyBiasRopeAttr().getRotaryDim()
+                           << " exceeds the head dim " << d;
+  }
   return success();
 }
 

@@ -66,12 +66,17 @@ void applyYarn(YarnRopeScalingAttr s, int64_t rotaryDim, double theta,
 
 std::optional<SmallVector<double>>
 rotor::attn::getStaticInverseFrequencies(RopeOp op) {
-  int64_t r = op.getRotaryDim();
-  double theta = op.getTheta().convertToDouble();
+  return getStaticInverseFrequencies(op.getRotaryDim(),
+                                     op.getTheta().convertToDouble(),
+                                     op.getScalingAttr());
+}
+
+std::optional<SmallVector<double>>
+rotor::attn::getStaticInverseFrequencies(int64_t r, double theta,
+                                         Attribute scaling) {
   SmallVector<double> freqs;
   for (int64_t i = 0; i < r / 2; ++i)
     freqs.push_back(std::pow(theta, -2.0 * double(i) / double(r)));
-  Attribute scaling = op.getScalingAttr();
   if (!scaling)
     return freqs;
   bool isStatic = llvm::TypeSwitch<Attribute, bool>(scaling)
@@ -95,7 +100,17 @@ rotor::attn::getStaticInverseFrequencies(RopeOp op) {
 }
 
 double rotor::attn::getRopeAttentionFactor(RopeOp op) {
-  if (auto yarn = dyn_cast_if_present<YarnRopeScalingAttr>(op.getScalingAttr()))
+  return getRopeAttentionFactor(op.getScalingAttr());
+}
+
+double rotor::attn::getRopeAttentionFactor(Attribute scaling) {
+  if (auto yarn = dyn_cast_if_present<YarnRopeScalingAttr>(scaling))
     return yarn.getAttentionFactor().convertToDouble();
   return 1.0;
+}
+
+RopeParamsAttr rotor::attn::getRopeParams(RopeOp op) {
+  return RopeParamsAttr::get(op.getContext(), op.getLayout(),
+                             op.getRotaryDim(), op.getTheta(),
+                             op.getScalingAttr());
 }

@@ -267,6 +267,12 @@ void KVRotationFolder::run(SdpaOp sdpa) {
   ReadAnalysis value = analyzeRead(sdpa.getValue(), "value");
   if (!key.fold && !key.refusal && !value.fold && !value.refusal)
     return; // Nothing rotated: not this pass's business.
+  // SDPA's key-bias term reads the query as it is: a rotated Q would need
+  // a rotated bias.
+  if (key.fold && sdpa.getKeyBias())
+    key = refuse("key-bias-term", "the SDPA adds a key-bias term "
+                                  "(attn-split-rope-bias), computed from the "
+                                  "unrotated query");
   if (key.refusal)
     refused(sdpa, "key", *key.refusal);
   else if (key.fold)
@@ -379,16 +385,22 @@ void KVRotationFolder::foldOutputInverse(SdpaOp sdpa, HadamardOp unrotate) {
                 what + ", kept online before the output gate [output-gate]: "
                        "a gate is non-linear, the inverse may not cross it");
   auto merge = dyn_cast_or_null<tensor::CollapseShapeOp>(user);
+  // Every use of the merged heads must be a projection's input: a linear
+  // that read them as its weight or bias would see o' where it needs M·o'.
   SmallVector<LinearOp> projections;
-  if (merge && merge.getReassociationIndices().size() == 2 &&
-      merge.getReassociationIndices()[1].size() == 2)
+  bool onlyInputs =
+      merge && merge.getReassociationIndices().size() == 2 &&
+      merge.getReassociationIndices()[1].size() == 2 &&
+      llvm::all_of(merge->getUses(), [](OpOperand &use) {
+        auto linear = dyn_cast<LinearOp>(use.getOwner());
+        return linear && use.getOperandNumber() == 0 &&
+               linear.getWeight() != use.get() && linear.getBias() != use.get();
+      });
+  if (onlyInputs)
     for (Operation *mergeUser : merge->getUsers())
-      if (auto linear = dyn_cast<LinearOp>(mergeUser);
-          linear && linear.getInput() == merge.getResult())
-        projections.push_back(linear);
-  if (!outputProjection || projections.empty() ||
-      !llvm::all_of(merge->getUsers(),
-                    [](Operation *op) { return isa<LinearOp>(op); }))
+      if (!llvm::is_contained(projections, cast<LinearOp>(mergeUser)))
+        projections.push_back(cast<LinearOp>(mergeUser));
+  if (!outputProjection || projections.empty())
     return note(sdpa, "value",
                 what + ", kept online (" +
                     (outputProjection ? "no output projection reads the "

@@ -214,3 +214,53 @@ func.func @plain(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8x
 // A bad test option is an error, not a silent no-op.
 // RUN: not rotor-opt %s -split-input-file -attn-fold-kv-rotation="test-apply-mistake=sideways" 2>&1 | FileCheck %s --check-prefix=BADOPT
 // BADOPT: unknown test-apply-mistake 'sideways'
+
+// -----
+
+// The merged heads also feed a projection as its weight (decode, Tq = 1):
+// W_o cannot take the output's inverse; it stays online.
+#r = #attn.hadamard<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, 1]>
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
+// CHECK-LABEL: func.func @merge_read_as_weight
+// CHECK: %[[O:.+]] = attn.sdpa
+// CHECK: %[[U:.+]] = attn.hadamard %[[O]] rotation(#{{.+}}) inverse
+// CHECK: %[[M:.+]] = tensor.collapse_shape %[[U]]
+// CHECK: attn.linear %[[M]], %arg3
+// CHECK: attn.linear %arg4, %[[M]]
+func.func @merge_read_as_weight(%q: tensor<1x4x8xf32>, %kr: tensor<?x2x8xf32>, %vr: tensor<?x2x8xf32>,
+                                %wo: tensor<16x32xf32>, %x: tensor<3x32xf32>) -> (tensor<1x16xf32>, tensor<3x1xf32>) {
+  %kw = attn.hadamard %kr rotation(#r) precision #f32 : tensor<?x2x8xf32>
+  %kk = attn.hadamard %kw rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  %vw = attn.hadamard %vr rotation(#r) precision #f32 : tensor<?x2x8xf32>
+  %vv = attn.hadamard %vw rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+3 {{key: folded}}
+  // expected-remark @+2 {{kept online (no output projection reads the merged heads directly)}}
+  // expected-remark @+1 {{value write: rotation kept online}}
+  %o = attn.sdpa %q, %kk, %vv causal precision #f32
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  %m = tensor.collapse_shape %o [[0], [1, 2]] : tensor<1x4x8xf32> into tensor<1x32xf32>
+  %out = attn.linear %m, %wo precision #f32 : tensor<1x32xf32>, tensor<16x32xf32> -> tensor<1x16xf32>
+  %odd = attn.linear %x, %m precision #f32 : tensor<3x32xf32>, tensor<1x32xf32> -> tensor<3x1xf32>
+  return %out, %odd : tensor<1x16xf32>, tensor<3x1xf32>
+}
+
+// -----
+
+// SDPA adds a key-bias term (attn-split-rope-bias) computed from the query
+// as it is: a rotated Q would need a rotated bias.
+#r = #attn.hadamard<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, 1]>
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
+// CHECK-LABEL: func.func @key_bias_term
+// CHECK: %[[KK:.+]] = attn.hadamard %{{.+}} inverse
+// CHECK: attn.sdpa %arg0, %[[KK]], %arg2 key_bias
+func.func @key_bias_term(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) -> tensor<?x4x8xf32> {
+  %kw = attn.hadamard %k rotation(#r) precision #f32 : tensor<?x2x8xf32>
+  %kk = attn.hadamard %kw rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+1 {{key: not folded [key-bias-term]}}
+  %o = attn.sdpa %q, %kk, %v key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>))
+      causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}

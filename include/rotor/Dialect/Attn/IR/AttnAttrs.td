@@ -265,6 +265,28 @@ def Attn_RopeScalingAttr : AnyAttrOf<[Attn_LinearRopeScalingAttr,
                                       Attn_YarnRopeScalingAttr,
                                       Attn_Llama3RopeScalingAttr]>;
 
+def Attn_RopeParamsAttr : AttrDef<Attn_Dialect, "RopeParams"> {
+  let mnemonic = "rope";
+  let summary = "the parameters of a RoPE, without its operands";
+  let description = [{
+    What `attn.rope` applies at a position: the pair `layout`, the rotary
+    dim `R`, `theta` and the optional `scaling` (one of the static
+    scalings: linear, yarn or llama3; dynamic NTK depends on a call's
+    positions and has no fixed frequencies). `attn.sdpa` uses it to rotate
+    its key bias to each key's position.
+
+    ```mlir
+    #attn.rope<layout = half_split, rotary_dim = 64, theta = 1.0e+06>
+    ```
+  }];
+  let parameters = (ins EnumParameter<Attn_RopeLayout>:$layout,
+                        "int64_t":$rotary_dim,
+                        Attn_F64Parameter<"theta">:$theta,
+                        OptionalParameter<"::mlir::Attribute">:$scaling);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Kernel configuration
 //===----------------------------------------------------------------------===//

@@ -361,15 +361,16 @@ def Attn_KVCacheReadOp : Attn_Op<"kv_cache_read", [Pure,
 // attn.sdpa
 //===----------------------------------------------------------------------===//
 
-def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
+def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
   let summary = "scaled dot-product attention with grouped KV heads";
   let description = [{
     `q: [Tq, Hq, D]`, `k: [Tk, Hkv, D]`, `v: [Tk, Hkv, Dv]`, `Hq % Hkv == 0`;
     the result is `[Tq, Hq, Dv]`, with `Tq` exactly as in `q`. Query head
-    `h` reads KV head `h / (Hq / Hkv)` (Hugging Face's `repeat_kv`
+    `h` reads KV head `h' = h / (Hq / Hkv)` (Hugging Face's `repeat_kv`
     grouping). With `s = scale` (default `1 / sqrt(D)`):
 
-    `o[t, h, :] = sum_j softmax_j(s · q[t, h, :] · k[j, h', :]) · v[j, h', :]`
+    `o[t, h, :] = sum_j softmax_j(s · score(t, h, j)) · v[j, h', :]`,
+    `score(t, h, j) = q[t, h, :] · k[j, h', :]`
 
     With `causal`, key `j` (which sits at absolute position `j`) is visible
     to query `t` only when `j <= pos(t)`, where `pos(t) = positions[t]` if
@@ -377,21 +378,43 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
     the precision's `compute` type; the softmax and the weighted sum
     accumulate in its `accumulate` type, which is `f32` or `f64`.
 
+    With a `key_bias` `b: [Hkv, D]` (and its `key_bias_rope` ρ), each score
+    gains the term that a bias added to K before the RoPE ρ would have
+    given, computed in the `accumulate` type from the key's position:
+
+    `score(t, h, j) = q[t, h, :] · (k[j, h', :] + RoPE_ρ(b[h', :], j))`
+
+    This is how `attn-split-rope-bias` keeps a large K bias out of a
+    low-precision cache. Per RoPE pair `(a, c)` of ρ's layout the term is
+    `A·cos(φ_j) + B·sin(φ_j)` with `A = q_a b_a + q_c b_c`,
+    `B = q_c b_a − q_a b_c`, `φ_j = j · inv_freq`; the dims past the rotary
+    dim add `q · b`, the same for every key of a query and head, which the
+    softmax cancels (lowerings may drop it).
+
     ```mlir
     %o = attn.sdpa %q, %k, %v positions(%pos) causal
         precision <compute = f32, accumulate = f32>
         : tensor<?x14x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?xi32>
+        -> tensor<?x14x64xf32>
+    %o2 = attn.sdpa %q, %k, %v
+        key_bias(%bk : tensor<2x64xf32> rope(<layout = half_split, rotary_dim = 64, theta = 1.0e+06>))
+        causal precision <compute = f32, accumulate = f32>
+        : tensor<?x14x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>
         -> tensor<?x14x64xf32>
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
                        Attn_FloatTensor:$value,
                        Optional<Attn_PositionTensor>:$positions,
+                       Optional<Attn_FloatTensor>:$key_bias,
+                       OptionalAttr<Attn_RopeParamsAttr>:$key_bias_rope,
                        UnitAttr:$causal, OptionalAttr<F64Attr>:$scale,
                        Attn_PrecisionAttr:$precision);
   let results = (outs Attn_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`positions` `(` $positions^ `)`)?
+    (`key_bias` `(` $key_bias^ `:` type($key_bias) `rope` `(` $key_bias_rope
+     `)` `)`)?
     (`causal` $causal^)? (`scale` `(` $scale^ `)`)? `precision` $precision
     attr-dict `:` type($query) `,` type($key) `,` type($value)
     (`,` type($positions)^)? `->` type($result)

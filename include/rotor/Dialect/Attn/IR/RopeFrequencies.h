@@ -17,6 +17,16 @@ std::optional<llvm::SmallVector<double>> getStaticInverseFrequencies(RopeOp op);
 /// The factor cos and sin are multiplied by (YaRN's attention factor, else 1).
 double getRopeAttentionFactor(RopeOp op);
 
+/// The same from a RoPE's parameters (`scaling` may be null); nullopt when
+/// the scaling is dynamic NTK, whose frequencies depend on the positions.
+std::optional<llvm::SmallVector<double>>
+getStaticInverseFrequencies(int64_t rotaryDim, double theta,
+                            mlir::Attribute scaling);
+double getRopeAttentionFactor(mlir::Attribute scaling);
+
+/// `op`'s layout, rotary dim, theta and scaling as one attribute.
+RopeParamsAttr getRopeParams(RopeOp op);
+
 } // namespace rotor::attn
 
 #endif // ROTOR_DIALECT_ATTN_IR_ROPEFREQUENCIES_H

@@ -122,4 +122,29 @@ def AttnFoldKVRotation : Pass<"attn-fold-kv-rotation", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::tensor::TensorDialect"];
 }
 
+def AttnSplitRopeBias : Pass<"attn-split-rope-bias", "mlir::ModuleOp"> {
+  let summary = "Keep K's bias out of the KV cache: SDPA adds q·RoPE(b_k, p) to each score";
+  let description = [{
+    RoPE is linear, so `RoPE(W_k x + b_k, p) = RoPE(W_k x, p) + RoPE(b_k, p)`.
+    For every `attn.sdpa` whose keys are the RoPE of a biased K projection
+    (directly, or written to and read from a KV cache in any format), the
+    pass drops `b_k` from the projection, so that the cache stores only
+    `RoPE(W_k x, p)` (small, and so cheap to store in bf16 or a quantized
+    format), and gives SDPA `b_k` as its `key_bias` with the RoPE's
+    parameters: SDPA adds `q · RoPE(b_k, p_j)` to each score, in f32, from
+    the key's position. Exact in exact arithmetic.
+
+    The rewrite is all or nothing per module, since prefill and decode
+    share the caches: if any SDPA with a biased K cannot be split, none is,
+    and a remark on each names what stopped it: `[norm-between]` (a k_norm
+    between the bias and RoPE is not linear), `[dynamic-scaling]` (dynamic
+    NTK's frequencies depend on the call), `[positions]` (the K RoPE's
+    positions are not the query's, so a key's row is not its position),
+    `[rotated-cache]` (a rotation between RoPE and SDPA), `[capture]` (a
+    capture of K would lose the bias), `[shared-projection]` (the
+    projection or its RoPE has other users).
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect"];
+}
+
 #endif // ROTOR_DIALECT_ATTN_TRANSFORMS_PASSES_TD

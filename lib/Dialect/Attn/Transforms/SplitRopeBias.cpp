@@ -1,0 +1,162 @@
+//===- SplitRopeBias.cpp - K's bias as an SDPA score term -----------------===//
+//
+// RoPE(W_k x + b_k, p) = RoPE(W_k x, p) + RoPE(b_k, p): the cache keeps the
+// first term and SDPA adds q · RoPE(b_k, p_j) to each score from the key's
+// position (attn.sdpa's key_bias). A bias of |171| in a bf16 cache costs
+// one bf16 step of 1.0 per key element; without it the stored values are
+// small and round finely.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
+#include "rotor/Dialect/Attn/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+
+namespace rotor::attn {
+#define GEN_PASS_DEF_ATTNSPLITROPEBIAS
+#include "rotor/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace rotor::attn
+
+using namespace mlir;
+using namespace rotor::attn;
+
+namespace {
+
+/// An SDPA whose keys are the RoPE of a biased K projection.
+struct BiasedKeys {
+  SdpaOp sdpa;
+  RopeOp rope;
+  LinearOp projection;
+  /// Why it cannot be split (a tag and a sentence), or empty.
+  std::string tag, reason;
+};
+
+/// The query's RoPE, through captures, or null.
+RopeOp queryRope(SdpaOp sdpa) {
+  Value q = sdpa.getQuery();
+  while (auto capture = q.getDefiningOp<CaptureOp>())
+    q = capture.getInput();
+  return q.getDefiningOp<RopeOp>();
+}
+
+/// The biased K projection behind `sdpa`'s keys, if any, and whether its
+/// bias can move into the SDPA.
+std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
+  Value source = traceKVCacheWrite(sdpa.getKey()).source;
+  bool rotated = false;
+  // A rotation between the RoPE and SDPA (a rotated cache): the term would
+  // need it too.
+  while (auto hadamard = source.getDefiningOp<HadamardOp>()) {
+    rotated = true;
+    source = traceKVCacheWrite(hadamard.getInput()).source;
+  }
+  auto rope = source.getDefiningOp<RopeOp>();
+  if (!rope)
+    return std::nullopt;
+  Value input = rope.getInput();
+  auto norm = input.getDefiningOp<RmsNormOp>();
+  if (norm)
+    input = norm.getInput();
+  auto split = input.getDefiningOp<tensor::ExpandShapeOp>();
+  auto projection = split ? split.getSrc().getDefiningOp<LinearOp>() : nullptr;
+  if (!projection || !projection.getBias())
+    return std::nullopt;
+  BiasedKeys keys{sdpa, rope, projection, "", ""};
+  auto refuse = [&](StringRef tag, const Twine &reason) {
+    keys.tag = tag.str();
+    keys.reason = reason.str();
+    return keys;
+  };
+  if (norm)
+    return refuse("norm-between", "an RMS norm (k_norm) lies between K's bias "
+                                  "and RoPE, and it is not linear");
+  if (isa_and_nonnull<DynamicRopeScalingAttr>(rope.getScalingAttr()))
+    return refuse("dynamic-scaling", "dynamic NTK scaling rotates K with "
+                                     "frequencies that depend on the call");
+  if (rotated)
+    return refuse("rotated-cache", "the K cache is rotated; the bias term "
+                                   "would need the rotation as well");
+  RopeOp qRope = queryRope(sdpa);
+  Value keyPositions = rope.getPositions();
+  if (!qRope || qRope.getPositions() != keyPositions ||
+      (sdpa.getPositions() && sdpa.getPositions() != keyPositions))
+    return refuse("positions", "K is rotated at positions other than the "
+                               "query's, so a key's row need not be its "
+                               "position");
+  for (Operation *user : rope->getUsers())
+    if (isa<CaptureOp>(user))
+      return refuse("capture", "K is captured after RoPE, and the capture "
+                               "would lose the bias");
+  // The RoPE'd keys may go to the cache (as they are, rounded or
+  // quantized) and to this SDPA; anything else would see them unbiased.
+  bool keyPathsOnly = llvm::all_of(rope->getUses(), [&](OpOperand &use) {
+    Operation *user = use.getOwner();
+    if (user == sdpa.getOperation())
+      return use.get() == sdpa.getKey() && sdpa.getQuery() != use.get() &&
+             sdpa.getValue() != use.get();
+    return isa<KVCacheAppendOp, QuantizeOp, arith::TruncFOp>(user);
+  });
+  // V read from the same keys would lose the bias too.
+  if (traceKVCacheWrite(sdpa.getValue()).source == rope.getResult())
+    keyPathsOnly = false;
+  if (!projection->hasOneUse() || !split->hasOneUse() || !keyPathsOnly)
+    return refuse("shared-projection", "the K projection or its head split "
+                                       "has other users, or its RoPE feeds "
+                                       "more than the cache and SDPA's keys");
+  return keys;
+}
+
+/// Moves the projection's bias into the SDPA's key-bias term.
+void split(BiasedKeys &keys) {
+  LinearOp projection = keys.projection;
+  Value bias = projection.getBias();
+  auto keyType = cast<RankedTensorType>(keys.sdpa.getKey().getType());
+  int64_t hkv = keyType.getDimSize(1), d = keyType.getDimSize(2);
+  OpBuilder b(keys.sdpa);
+  auto biasType = cast<RankedTensorType>(bias.getType());
+  Value perHead = tensor::ExpandShapeOp::create(
+      b, keys.sdpa.getLoc(), biasType.clone({hkv, d}), bias,
+      ArrayRef<ReassociationIndices>{{0, 1}});
+  keys.sdpa.getKeyBiasMutable().assign(perHead);
+  keys.sdpa.setKeyBiasRopeAttr(getRopeParams(keys.rope));
+  projection.getBiasMutable().clear();
+}
+
+struct AttnSplitRopeBiasPass
+    : rotor::attn::impl::AttnSplitRopeBiasBase<AttnSplitRopeBiasPass> {
+  void runOnOperation() override {
+    SmallVector<BiasedKeys> candidates;
+    bool refused = false;
+    getOperation().walk([&](SdpaOp sdpa) {
+      if (sdpa.getKeyBias())
+        return;
+      if (std::optional<BiasedKeys> keys = analyze(sdpa)) {
+        refused |= !keys->tag.empty();
+        candidates.push_back(*keys);
+      }
+    });
+    for (BiasedKeys &keys : candidates) {
+      if (!keys.tag.empty()) {
+        keys.sdpa.emitRemark() << "attn-split-rope-bias: not split ["
+                               << keys.tag << "]: " << keys.reason;
+      } else if (refused) {
+        keys.sdpa.emitRemark()
+            << "attn-split-rope-bias: not split [all-or-nothing]: another "
+               "SDPA of the module keeps its K bias, and they may share a "
+               "cache";
+      } else {
+        split(keys);
+        keys.sdpa.emitRemark()
+            << "attn-split-rope-bias: split: the cache stores RoPE(W_k x) "
+               "and SDPA adds q·RoPE(b_k, p) to each score";
+      }
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,182 @@
+// RUN: rotor-opt %s -split-input-file -attn-split-rope-bias -verify-diagnostics | FileCheck %s
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
+// Prefill and decode of one layer with a bf16 cache: K's bias leaves the
+// projection (and so the cache) in both, and each SDPA gets it as its
+// key_bias with the K RoPE's parameters.
+// CHECK-LABEL: func.func @prefill
+// CHECK: %[[BK:.+]] = attn.param "bk" : tensor<16xf32>
+// CHECK: attn.linear %arg0, %{{[a-z_0-9]+}} precision <compute = f32, accumulate = f32> : tensor<?x16xf32>, tensor<16x16xf32> -> tensor<?x16xf32>
+// CHECK: %[[PER:.+]] = tensor.expand_shape %[[BK]] {{\[}}[0, 1]] output_shape [2, 8] : tensor<16xf32> into tensor<2x8xf32>
+// CHECK: attn.sdpa %{{.+}}, %{{.+}}, %{{.+}} key_bias(%[[PER]] : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 4, theta = 1.000000e+04>)) causal
+func.func @prefill(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %kc: tensor<32x2x8xbf16>, %v: tensor<?x2x8xf32>) -> (tensor<?x4x8xf32>, tensor<32x2x8xbf16>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %wq = attn.param "wq" : tensor<32x16xf32>
+  %wk = attn.param "wk" : tensor<16x16xf32>
+  %bk = attn.param "bk" : tensor<16xf32>
+  %q0 = attn.linear %x, %wq precision #f32 : tensor<?x16xf32>, tensor<32x16xf32> -> tensor<?x32xf32>
+  %q1 = tensor.expand_shape %q0 [[0], [1, 2]] output_shape [%t, 4, 8] : tensor<?x32xf32> into tensor<?x4x8xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(4) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(4) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %kb = arith.truncf %k : tensor<?x2x8xf32> to tensor<?x2x8xbf16>
+  %kc1 = attn.kv_cache_append %kb into %kc at %c0 : tensor<?x2x8xbf16> into tensor<32x2x8xbf16>
+  %ke = arith.extf %kb : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  // expected-remark @+1 {{attn-split-rope-bias: split: the cache stores RoPE(W_k x) and SDPA adds q·RoPE(b_k, p) to each score}}
+  %o = attn.sdpa %q, %ke, %v causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o, %kc1 : tensor<?x4x8xf32>, tensor<32x2x8xbf16>
+}
+
+// CHECK-LABEL: func.func @decode
+// CHECK: attn.sdpa {{.+}} key_bias(
+func.func @decode(%x: tensor<1x16xf32>, %pos: tensor<1xi32>, %kc: tensor<32x2x8xbf16>, %n: index, %v: tensor<?x2x8xf32>) -> (tensor<1x4x8xf32>, tensor<32x2x8xbf16>) {
+  %c1 = arith.constant 1 : index
+  %len = arith.addi %n, %c1 : index
+  %wq = attn.param "wq" : tensor<32x16xf32>
+  %wk = attn.param "wk" : tensor<16x16xf32>
+  %bk = attn.param "bk" : tensor<16xf32>
+  %q0 = attn.linear %x, %wq precision #f32 : tensor<1x16xf32>, tensor<32x16xf32> -> tensor<1x32xf32>
+  %q1 = tensor.expand_shape %q0 [[0], [1, 2]] output_shape [1, 4, 8] : tensor<1x32xf32> into tensor<1x4x8xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(4) theta(1.0e+04) precision #f32 : tensor<1x4x8xf32>, tensor<1xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<1x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<1x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [1, 2, 8] : tensor<1x16xf32> into tensor<1x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(4) theta(1.0e+04) precision #f32 : tensor<1x2x8xf32>, tensor<1xi32>
+  %kb = arith.truncf %k : tensor<1x2x8xf32> to tensor<1x2x8xbf16>
+  %kc1 = attn.kv_cache_append %kb into %kc at %n : tensor<1x2x8xbf16> into tensor<32x2x8xbf16>
+  %kr = attn.kv_cache_read %kc1 length %len : tensor<32x2x8xbf16>
+  %ke = arith.extf %kr : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  // expected-remark @+1 {{split}}
+  %o = attn.sdpa %q, %ke, %v causal precision #f32
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %o, %kc1 : tensor<1x4x8xf32>, tensor<32x2x8xbf16>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
+// A k_norm between the bias and RoPE: refused, and so is every other SDPA
+// of the module (they may share the cache).
+// CHECK-LABEL: func.func @norm_between
+// CHECK: attn.linear %{{.+}}, %{{.+}}, %{{.+}} precision
+// CHECK-NOT: key_bias
+// CHECK-LABEL: func.func @plain
+// CHECK-NOT: key_bias
+func.func @norm_between(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q: tensor<?x4x8xf32>, %wk: tensor<16x16xf32>,
+                        %bk: tensor<16xf32>, %g: tensor<8xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %kn = attn.rms_norm %k1, %g epsilon(1.0e-06) precision #f32 : tensor<?x2x8xf32>, tensor<8xf32>
+  %k = attn.rope half_split %kn, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [norm-between]: an RMS norm (k_norm) lies between K's bias and RoPE, and it is not linear}}
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+func.func @plain(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %wq: tensor<32x16xf32>, %wk: tensor<16x16xf32>,
+                 %bk: tensor<16xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q0 = attn.linear %x, %wq precision #f32 : tensor<?x16xf32>, tensor<32x16xf32> -> tensor<?x32xf32>
+  %q1 = tensor.expand_shape %q0 [[0], [1, 2]] output_shape [%t, 4, 8] : tensor<?x32xf32> into tensor<?x4x8xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [all-or-nothing]}}
+  %o = attn.sdpa %q, %k, %v causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+#r = #attn.hadamard<group = 4, s1 = [1, -1, 1, 1], s2 = [-1, 1, 1, 1]>
+
+// Q rotated at other positions than K; a rotated K cache; a dynamic NTK
+// scaling; a capture of K.
+// CHECK-LABEL: func.func @other_positions
+// CHECK-NOT: key_bias
+func.func @other_positions(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %pos2: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                           %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos2 rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [positions]}}
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+func.func @rotated(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                   %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %kr = attn.hadamard %k rotation(#r) precision #f32 : tensor<?x2x8xf32>
+  %ku = attn.hadamard %kr rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+1 {{not split [rotated-cache]: the K cache is rotated}}
+  %o = attn.sdpa %q, %ku, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+func.func @dynamic(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                   %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [dynamic-scaling]}}
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+func.func @captured(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                    %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %kc = attn.capture %k, %pos tag("layer0.k") : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [capture]}}
+  %o = attn.sdpa %q, %kc, %kc causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
+// V reads the same (biased) keys: moving the bias would change V.
+// CHECK-LABEL: func.func @value_is_key
+// CHECK-NOT: key_bias
+func.func @value_is_key(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                        %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [shared-projection]}}
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
