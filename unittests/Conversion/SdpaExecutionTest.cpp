@@ -379,7 +379,8 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
   yarn.factor = 4;
   yarn.originalMaxPositions = 32;
   yarn.attentionFactor = 1.2;
-  const int64_t hq = 6, hkv = 2, d = 32, tk = 37;
+  // Three tiles of 64 keys: the term at every tile's first key and after.
+  const int64_t hq = 6, hkv = 2, d = 32, tk = 150;
   for (bool gpu : {false, true})
     for (Case c : {Case{"half_split", 32, "", ref::RopeLayout::HalfSplit, {}},
                    Case{"interleaved", 16, "", ref::RopeLayout::Interleaved, {}},

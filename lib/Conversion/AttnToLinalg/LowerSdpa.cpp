@@ -56,6 +56,10 @@ struct SdpaLoop {
   /// inverse frequencies [R/2] (f64) and the RoPE's attention factor.
   Value biasA, biasB, invFreq;
   double attentionFactor = 1.0;
+  /// cos and sin of j · inv_freq[i] for the keys j of one tile [tile, R/2]
+  /// (compile-time constants): a tile's angles are its first key's plus
+  /// these, so each tile takes R/2 sines and cosines, not one per key.
+  Value stepCos, stepSin;
   AffineExpr t, h, j, e;
 
   AffineMap map(ArrayRef<AffineExpr> exprs, unsigned dims) const {
@@ -105,6 +109,23 @@ void planKeyBias(ImplicitLocOpBuilder &b, SdpaOp op, SdpaLoop &s) {
       b, DenseElementsAttr::get(RankedTensorType::get({r / 2}, b.getF64Type()),
                                 ArrayRef<double>(*freqs)));
   s.attentionFactor = getRopeAttentionFactor(rope.getScaling());
+  SmallVector<double> stepCos, stepSin;
+  for (int64_t j = 0; j < s.tile; ++j)
+    for (double f : *freqs) {
+      stepCos.push_back(std::cos(double(j) * f));
+      stepSin.push_back(std::sin(double(j) * f));
+    }
+  auto stepType = RankedTensorType::get({s.tile, r / 2}, b.getF64Type());
+  auto stepTable = [&](ArrayRef<double> values) -> Value {
+    Value table = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(stepType, values));
+    return elementwise(b, table, table, s.acc,
+                       [&](OpBuilder &nb, Location loc, ValueRange args) {
+                         return castFloat(nb, loc, args[0], s.acc);
+                       });
+  };
+  s.stepCos = stepTable(stepCos);
+  s.stepSin = stepTable(stepSin);
   bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
   Value bias = op.getKeyBias();
   Type acc = s.acc;
@@ -248,22 +269,19 @@ Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
                      const KeyTile &kv, Value scores) {
   Type acc = s.acc, f64 = nb.getF64Type();
   int64_t pairs = cast<RankedTensorType>(s.invFreq.getType()).getDimSize(0);
-  // cos and sin per key of the tile and pair, shared by every query and head.
-  SmallVector<OpFoldResult> tableShape = {kv.scoreShape[2],
-                                          nb.getIndexAttr(pairs)};
-  Value cosInit = emptyTensor(nb, tableShape, acc);
-  Value sinInit = emptyTensor(nb, tableShape, acc);
-  AffineMap id2 = nb.getMultiDimIdentityMap(2);
   double factor = s.attentionFactor;
-  auto table = linalg::GenericOp::create(
-      nb, TypeRange{cosInit.getType(), sinInit.getType()}, ValueRange{},
-      ValueRange{cosInit, sinInit}, ArrayRef<AffineMap>{id2, id2},
-      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange) {
-        Value j = linalg::IndexOp::create(bb, loc, 0);
-        Value i = linalg::IndexOp::create(bb, loc, 1);
-        Value key = arith::AddIOp::create(bb, loc, kv.j0, j);
+  // cos and sin at the tile's first key, per pair.
+  SmallVector<OpFoldResult> pairShape = {nb.getIndexAttr(pairs)};
+  Value anchorCos = emptyTensor(nb, pairShape, acc);
+  Value anchorSin = emptyTensor(nb, pairShape, acc);
+  AffineMap id1 = nb.getMultiDimIdentityMap(1);
+  auto anchor = linalg::GenericOp::create(
+      nb, TypeRange{anchorCos.getType(), anchorSin.getType()}, ValueRange{},
+      ValueRange{anchorCos, anchorSin}, ArrayRef<AffineMap>{id1, id1},
+      iterators(1), [&](OpBuilder &bb, Location loc, ValueRange) {
+        Value i = linalg::IndexOp::create(bb, loc, 0);
         Value pos = arith::SIToFPOp::create(
-            bb, loc, f64, arith::IndexCastOp::create(bb, loc, s.i64, key));
+            bb, loc, f64, arith::IndexCastOp::create(bb, loc, s.i64, kv.j0));
         Value freq = tensor::ExtractOp::create(bb, loc, s.invFreq, ValueRange{i});
         Value angle = arith::MulFOp::create(bb, loc, pos, freq);
         double twoPi = 2 * std::numbers::pi;
@@ -277,6 +295,35 @@ Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
         Value scale = floatConst(bb, loc, acc, factor);
         Value cosv = arith::MulFOp::create(bb, loc, math::CosOp::create(bb, loc, phi), scale);
         Value sinv = arith::MulFOp::create(bb, loc, math::SinOp::create(bb, loc, phi), scale);
+        linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
+      });
+  // Each key's cos and sin by angle addition: cos(a + b), sin(a + b).
+  OpFoldResult size = kv.scoreShape[2];
+  auto rows = [&](Value table) -> Value {
+    OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+    return tensor::ExtractSliceOp::create(
+        nb, table, ArrayRef<OpFoldResult>{zero, zero},
+        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(pairs)},
+        ArrayRef<OpFoldResult>{one, one});
+  };
+  SmallVector<OpFoldResult> tableShape = {size, nb.getIndexAttr(pairs)};
+  Value cosInit = emptyTensor(nb, tableShape, acc);
+  Value sinInit = emptyTensor(nb, tableShape, acc);
+  AffineMap id2 = nb.getMultiDimIdentityMap(2);
+  AffineMap perPair = AffineMap::get(2, 0, {nb.getAffineDimExpr(1)}, nb.getContext());
+  auto table = linalg::GenericOp::create(
+      nb, TypeRange{cosInit.getType(), sinInit.getType()},
+      ValueRange{anchor.getResult(0), anchor.getResult(1), rows(s.stepCos),
+                 rows(s.stepSin)},
+      ValueRange{cosInit, sinInit},
+      ArrayRef<AffineMap>{perPair, perPair, id2, id2, id2, id2}, iterators(2),
+      [&](OpBuilder &bb, Location loc, ValueRange args) {
+        auto mul = [&](Value x, Value y) {
+          return arith::MulFOp::create(bb, loc, x, y).getResult();
+        };
+        Value c0 = args[0], s0 = args[1], cj = args[2], sj = args[3];
+        Value cosv = arith::SubFOp::create(bb, loc, mul(c0, cj), mul(s0, sj));
+        Value sinv = arith::AddFOp::create(bb, loc, mul(s0, cj), mul(c0, sj));
         linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
       });
   AffineExpr t = s.t, h = s.h, j = s.j, i = s.e;
