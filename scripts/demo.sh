@@ -7,7 +7,8 @@
 # fp64 reference and, independently, against transformers-style PyTorch.
 # Then the same layer with a rotated, 3-bit turbo3 KV cache, compiled with
 # the rotation folded into Q and W_o and unfolded: bytes per token, accuracy
-# and the decode speed of each.
+# and the decode speed of each; and a bf16 cache with K's bias in it and
+# split out of it into SDPA's score term.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh" >&2
@@ -77,3 +78,17 @@ done
 awk -v f="${step[folded]}" -v u="${step[unfolded]}" 'BEGIN {
   printf "== decode at a 4096-token turbo3 cache: folded %.2f ms/step, unfolded %.2f ms/step, %.2fx faster folded\n", f, u, u / f }'
 echo "   (turbo3 keeps 104 bytes per token where f32 keeps 1024)"
+
+echo "== The K-bias split (rotor-aot --split-rope-bias): a bf16 KV cache with and without K's bias"
+"$bin/rotor-import" "$work/qwen2.5-0.5b" -o "$work/layer0-bf16.mlir" --layers 0 \
+  --kv-cache bf16 --quiet
+for split in false true; do
+  "$bin/rotor-aot" --quiet "$work/layer0-bf16.mlir" -o "$work/bf16-split-$split.rotor" \
+    --split-rope-bias=$split 2>/dev/null
+  echo "   --split-rope-bias=$split:"
+  "$bin/rotor-run" "$work/bf16-split-$split.rotor" \
+    --inputs "$work/inputs.safetensors" --outputs "$work/bf16-split-$split.safetensors" \
+    --decode 4 --reference --tolerance 0.1 | sed 's/^/     /'
+done
+echo "   (the cache then stores RoPE(W_k x) only, and SDPA adds q·RoPE(b_k, p) to each"
+echo "   score in f32: docs/PRECISION.md)"
