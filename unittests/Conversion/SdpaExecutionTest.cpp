@@ -381,7 +381,10 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
   yarn.attentionFactor = 1.2;
   // Three tiles of 64 keys: the term at every tile's first key and after.
   const int64_t hq = 6, hkv = 2, d = 32, tk = 150;
-  for (bool gpu : {false, true})
+  // The loop form, the split-KV decode form (host), and the GPU pipeline's
+  // kernels (split-KV for the decode row) run as thread teams.
+  enum class Lowering { Loops, SplitKV, Gpu };
+  for (Lowering lowering : {Lowering::Loops, Lowering::SplitKV, Lowering::Gpu})
     for (Case c : {Case{"half_split", 32, "", ref::RopeLayout::HalfSplit, {}},
                    Case{"interleaved", 16, "", ref::RopeLayout::Interleaved, {}},
                    Case{"half_split", 24,
@@ -390,8 +393,10 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
                         "beta_slow = 1.0, attention_factor = 1.2, truncate = true>",
                         ref::RopeLayout::HalfSplit, yarn}}) {
       for (int64_t tq : {tk, int64_t(1)}) {
-        // The GPU kernels once per layout, to keep the test short.
-        if (gpu && (c.scaling[0] || tq == 1))
+        // Split-KV is for a decode row; the GPU kernels once per layout,
+        // to keep the test short.
+        if ((lowering == Lowering::SplitKV && tq != 1) ||
+            (lowering == Lowering::Gpu && c.scaling[0]))
           continue;
         std::string qShape = tq == 1 ? "1" : "?";
         std::string source = llvm::formatv(R"mlir(
@@ -403,10 +408,13 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
                 : tensor<{0}x{1}x{2}xf32>, tensor<?x{3}x{2}xf32>, tensor<?x{3}x{2}xf32> -> tensor<{0}x{1}x{2}xf32>
             return %o : tensor<{0}x{1}x{2}xf32>
           })mlir", qShape, hq, d, hkv, c.layout, c.rotary, c.scaling).str();
-        if (gpu)
+        rotor::PipelineOptions options;
+        if (lowering == Lowering::SplitKV)
+          options.splitKVDecode = true;
+        if (lowering == Lowering::Gpu)
           compileEmulatingGpu(source);
         else
-          compile(source);
+          compile(source, options);
         // Keys of ~1 next to a bias of up to 171: the term dominates.
         Vec q = randomVec(tq * hq * d, 0.3), k = randomVec(tk * hkv * d, 1.0);
         Vec v = randomVec(tk * hkv * d, 1.0), b = randomVec(hkv * d, 20.0);
@@ -430,8 +438,11 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
           biased[i] += rotated[i];
         Vec expected = ref::sdpa(q, biased, v, tq, tk, hq, hkv, d, d, true,
                                  std::nullopt);
+        const char *name = lowering == Lowering::Gpu       ? "gpu-emulation "
+                           : lowering == Lowering::SplitKV ? "split-kv "
+                                                           : "loops ";
         expectClose(out, expected, 2e-5,
-                    std::string(gpu ? "gpu-emulation " : "host ") + c.layout +
+                    std::string(name) + c.layout +
                         " R " + std::to_string(c.rotary) + " Tq " +
                         std::to_string(tq));
       }

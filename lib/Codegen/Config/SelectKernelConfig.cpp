@@ -101,9 +101,7 @@ private:
       }
     }
     auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    // The key-bias term is in the loop form only.
-    if (splitKVDecode && !qType.isDynamicDim(0) && qType.getDimSize(0) == 1 &&
-        !op.getKeyBias())
+    if (splitKVDecode && !qType.isDynamicDim(0) && qType.getDimSize(0) == 1)
       return get(KernelStrategy::SplitKV, 0, kvTileSize);
     return get(KernelStrategy::Loops, 0, kvTileSize);
   }

@@ -115,8 +115,8 @@ rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op, int64_t bytes) {
 
 std::string rotor::attn::lowering::workgroupSdpaObstacle(SdpaOp op) {
   if (op.getKeyBias())
-    return "its key-bias term (attn-split-rope-bias) is computed in the loop "
-           "form only";
+    return "its key-bias term (attn-split-rope-bias) is not in the workgroup "
+           "kernel";
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   if (vType.getElementType() != kType.getElementType())

@@ -69,12 +69,7 @@ struct ConvertAttnToLinalgPass
                             << ", which needs an attn.sdpa with one query row";
           return WalkResult::interrupt();
         }
-        if (strategy == KernelStrategy::SplitKV && sdpa.getKeyBias()) {
-          op->emitOpError() << "has the kernel " << config
-                            << ", but its key-bias term is computed in the "
-                               "loop form only";
-          return WalkResult::interrupt();
-        }
+
       }
       return WalkResult::advance();
     });

@@ -17,7 +17,6 @@
 #include "SdpaUtils.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
-#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -51,15 +50,8 @@ struct SdpaLoop {
   Value tk;
   /// [Tq, Hq] (the row max and sum) and [Tq, Hq, Dv] (the output).
   SmallVector<OpFoldResult> rowShape, outShape;
-  /// The key-bias term (when the op has a key bias): per query, head and
-  /// RoPE pair, A and B [Tq, Hq, R/2] in the accumulate type; the pairs'
-  /// inverse frequencies [R/2] (f64) and the RoPE's attention factor.
-  Value biasA, biasB, invFreq;
-  double attentionFactor = 1.0;
-  /// cos and sin of j · inv_freq[i] for the keys j of one tile [tile, R/2]
-  /// (compile-time constants): a tile's angles are its first key's plus
-  /// these, so each tile takes R/2 sines and cosines, not one per key.
-  Value stepCos, stepSin;
+  /// The key-bias term, when the op has a key bias.
+  KeyBiasTerm keyBias;
   AffineExpr t, h, j, e;
 
   AffineMap map(ArrayRef<AffineExpr> exprs, unsigned dims) const {
@@ -94,74 +86,6 @@ SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   s.outShape = {s.tq, b.getIndexAttr(s.hq), b.getIndexAttr(s.dv)};
   bindDims(b.getContext(), s.t, s.h, s.j, s.e);
   return s;
-}
-
-/// The key-bias term's per-query coefficients (the op description's A and
-/// B, per RoPE pair of the bias's rope) and the pairs' frequencies. The
-/// bias's dims past the rotary dim add one constant per query and head,
-/// which the softmax cancels: they are dropped.
-void planKeyBias(ImplicitLocOpBuilder &b, SdpaOp op, SdpaLoop &s) {
-  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
-  int64_t r = rope.getRotaryDim();
-  std::optional<SmallVector<double>> freqs = getStaticInverseFrequencies(
-      r, rope.getTheta().convertToDouble(), rope.getScaling());
-  s.invFreq = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(RankedTensorType::get({r / 2}, b.getF64Type()),
-                                ArrayRef<double>(*freqs)));
-  s.attentionFactor = getRopeAttentionFactor(rope.getScaling());
-  SmallVector<double> stepCos, stepSin;
-  for (int64_t j = 0; j < s.tile; ++j)
-    for (double f : *freqs) {
-      stepCos.push_back(std::cos(double(j) * f));
-      stepSin.push_back(std::sin(double(j) * f));
-    }
-  auto stepType = RankedTensorType::get({s.tile, r / 2}, b.getF64Type());
-  auto stepTable = [&](ArrayRef<double> values) -> Value {
-    Value table = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(stepType, values));
-    return elementwise(b, table, table, s.acc,
-                       [&](OpBuilder &nb, Location loc, ValueRange args) {
-                         return castFloat(nb, loc, args[0], s.acc);
-                       });
-  };
-  s.stepCos = stepTable(stepCos);
-  s.stepSin = stepTable(stepSin);
-  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
-  Value bias = op.getKeyBias();
-  Type acc = s.acc;
-  SmallVector<OpFoldResult> shape = {s.tq, b.getIndexAttr(s.hq),
-                                     b.getIndexAttr(r / 2)};
-  Value initA = emptyTensor(b, shape, acc), initB = emptyTensor(b, shape, acc);
-  AffineMap identity = b.getMultiDimIdentityMap(3);
-  auto coefficients = linalg::GenericOp::create(
-      b, TypeRange{initA.getType(), initB.getType()}, ValueRange{},
-      ValueRange{initA, initB}, ArrayRef<AffineMap>{identity, identity},
-      iterators(3), [&](OpBuilder &nb, Location loc, ValueRange) {
-        auto idx = [&](int64_t v) {
-          return arith::ConstantIndexOp::create(nb, loc, v).getResult();
-        };
-        Value t = linalg::IndexOp::create(nb, loc, 0);
-        Value h = linalg::IndexOp::create(nb, loc, 1);
-        Value i = linalg::IndexOp::create(nb, loc, 2);
-        Value kvHead = arith::DivUIOp::create(nb, loc, h, idx(s.group));
-        // The pair (a, c): (i, i + R/2) half-split, (2i, 2i + 1) interleaved.
-        Value a = halfSplit ? i : arith::MulIOp::create(nb, loc, i, idx(2));
-        Value c = arith::AddIOp::create(nb, loc, a, idx(halfSplit ? r / 2 : 1));
-        auto load = [&](Value t, ValueRange at) {
-          return castFloat(nb, loc, tensor::ExtractOp::create(nb, loc, t, at),
-                           acc);
-        };
-        Value qa = load(s.q, {t, h, a}), qc = load(s.q, {t, h, c});
-        Value ba = load(bias, {kvHead, a}), bc = load(bias, {kvHead, c});
-        auto mul = [&](Value x, Value y) {
-          return arith::MulFOp::create(nb, loc, x, y).getResult();
-        };
-        Value coefA = arith::AddFOp::create(nb, loc, mul(qa, ba), mul(qc, bc));
-        Value coefB = arith::SubFOp::create(nb, loc, mul(qc, ba), mul(qa, bc));
-        linalg::YieldOp::create(nb, loc, ValueRange{coefA, coefB});
-      });
-  s.biasA = coefficients.getResult(0);
-  s.biasB = coefficients.getResult(1);
 }
 
 /// Absolute position of each query, as i64: the op's positions, or the last
@@ -261,75 +185,46 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
   return {j0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
 }
 
-/// scores[t, h, j] + sum_i A[t, h, i] cos(φ) + B[t, h, i] sin(φ), with
-/// φ = (j0 + j) · inv_freq[i] formed and reduced to [-π, π] in f64 (as
-/// attn.rope does), cos and sin in the accumulate type: the key-bias term
-/// of the tile's keys.
+/// scores[t, h, j] + the key-bias term of the tile's keys (attn.sdpa):
+/// cos and sin of each key's angles by angle addition from the tile's first
+/// key, shared by every query and head.
 Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
                      const KeyTile &kv, Value scores) {
-  Type acc = s.acc, f64 = nb.getF64Type();
-  int64_t pairs = cast<RankedTensorType>(s.invFreq.getType()).getDimSize(0);
-  double factor = s.attentionFactor;
-  // cos and sin at the tile's first key, per pair.
-  SmallVector<OpFoldResult> pairShape = {nb.getIndexAttr(pairs)};
-  Value anchorCos = emptyTensor(nb, pairShape, acc);
-  Value anchorSin = emptyTensor(nb, pairShape, acc);
-  AffineMap id1 = nb.getMultiDimIdentityMap(1);
-  auto anchor = linalg::GenericOp::create(
-      nb, TypeRange{anchorCos.getType(), anchorSin.getType()}, ValueRange{},
-      ValueRange{anchorCos, anchorSin}, ArrayRef<AffineMap>{id1, id1},
-      iterators(1), [&](OpBuilder &bb, Location loc, ValueRange) {
-        Value i = linalg::IndexOp::create(bb, loc, 0);
-        Value pos = arith::SIToFPOp::create(
-            bb, loc, f64, arith::IndexCastOp::create(bb, loc, s.i64, kv.j0));
-        Value freq = tensor::ExtractOp::create(bb, loc, s.invFreq, ValueRange{i});
-        Value angle = arith::MulFOp::create(bb, loc, pos, freq);
-        double twoPi = 2 * std::numbers::pi;
-        Value turns = math::RoundEvenOp::create(
-            bb, loc, arith::MulFOp::create(bb, loc, angle,
-                                           floatConst(bb, loc, f64, 1 / twoPi)));
-        angle = arith::SubFOp::create(
-            bb, loc, angle,
-            arith::MulFOp::create(bb, loc, turns, floatConst(bb, loc, f64, twoPi)));
-        Value phi = castFloat(bb, loc, angle, acc);
-        Value scale = floatConst(bb, loc, acc, factor);
-        Value cosv = arith::MulFOp::create(bb, loc, math::CosOp::create(bb, loc, phi), scale);
-        Value sinv = arith::MulFOp::create(bb, loc, math::SinOp::create(bb, loc, phi), scale);
-        linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
-      });
-  // Each key's cos and sin by angle addition: cos(a + b), sin(a + b).
+  const KeyBiasTerm &term = s.keyBias;
+  auto [anchorCos, anchorSin] = keyBiasAnchors(
+      nb, term, nb.getIndexAttr(1),
+      [&](OpBuilder &, Location, Value) { return kv.j0; });
+  // Each key's cos and sin: cos(a + b), sin(a + b).
   OpFoldResult size = kv.scoreShape[2];
   auto rows = [&](Value table) -> Value {
     OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
     return tensor::ExtractSliceOp::create(
         nb, table, ArrayRef<OpFoldResult>{zero, zero},
-        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(pairs)},
+        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(term.pairs)},
         ArrayRef<OpFoldResult>{one, one});
   };
-  SmallVector<OpFoldResult> tableShape = {size, nb.getIndexAttr(pairs)};
+  Type acc = term.acc;
+  SmallVector<OpFoldResult> tableShape = {size, nb.getIndexAttr(term.pairs)};
   Value cosInit = emptyTensor(nb, tableShape, acc);
   Value sinInit = emptyTensor(nb, tableShape, acc);
   AffineMap id2 = nb.getMultiDimIdentityMap(2);
-  AffineMap perPair = AffineMap::get(2, 0, {nb.getAffineDimExpr(1)}, nb.getContext());
+  AffineMap anchorMap = AffineMap::get(
+      2, 0, {nb.getAffineConstantExpr(0), nb.getAffineDimExpr(1)},
+      nb.getContext());
   auto table = linalg::GenericOp::create(
       nb, TypeRange{cosInit.getType(), sinInit.getType()},
-      ValueRange{anchor.getResult(0), anchor.getResult(1), rows(s.stepCos),
-                 rows(s.stepSin)},
+      ValueRange{anchorCos, anchorSin, rows(term.stepCos), rows(term.stepSin)},
       ValueRange{cosInit, sinInit},
-      ArrayRef<AffineMap>{perPair, perPair, id2, id2, id2, id2}, iterators(2),
-      [&](OpBuilder &bb, Location loc, ValueRange args) {
-        auto mul = [&](Value x, Value y) {
-          return arith::MulFOp::create(bb, loc, x, y).getResult();
-        };
-        Value c0 = args[0], s0 = args[1], cj = args[2], sj = args[3];
-        Value cosv = arith::SubFOp::create(bb, loc, mul(c0, cj), mul(s0, sj));
-        Value sinv = arith::AddFOp::create(bb, loc, mul(s0, cj), mul(c0, sj));
+      ArrayRef<AffineMap>{anchorMap, anchorMap, id2, id2, id2, id2},
+      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange args) {
+        auto [cosv, sinv] =
+            addAngles(bb, loc, args[0], args[1], args[2], args[3]);
         linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
       });
   AffineExpr t = s.t, h = s.h, j = s.j, i = s.e;
   return linalg::GenericOp::create(
              nb, scores.getType(),
-             ValueRange{s.biasA, s.biasB, table.getResult(0), table.getResult(1)},
+             ValueRange{term.a, term.b, table.getResult(0), table.getResult(1)},
              scores,
              ArrayRef<AffineMap>{s.map({t, h, i}, 4), s.map({t, h, i}, 4),
                                  s.map({j, i}, 4), s.map({j, i}, 4),
@@ -364,7 +259,7 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
                                           compute, acc));
           })
           .getResult(0);
-  if (s.biasA)
+  if (s.keyBias.a)
     scores = addKeyBiasTerm(nb, s, kv, scores);
 
   bool causal = s.causal;
@@ -507,7 +402,7 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     SdpaLoop s = planLoop(b, op, tile);
     if (op.getKeyBias())
-      planKeyBias(b, op, s);
+      s.keyBias = planKeyBiasTerm(b, op, tile, s.tq);
     Value positions = queryPositions(b, s);
     Value bound = keyBound(b, s, positions);
     RunningState init = initialState(b, s);

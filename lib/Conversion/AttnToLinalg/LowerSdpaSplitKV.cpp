@@ -124,9 +124,45 @@ void emitBounds(ImplicitLocOpBuilder &b, SplitKVPlan &p) {
       arith::SubIOp::create(b, p.bound, arith::ConstantIndexOp::create(b, 1));
 }
 
+/// The key-bias term (attn.sdpa) added to the scores [1, Hq, splits, tile]:
+/// dims (t, h, s, jj, i) with the pairs i reduced, each tile's angles by
+/// angle addition from its first key.
+Value addKeyBiasTerm(ImplicitLocOpBuilder &b, const SplitKVPlan &p,
+                     const KeyBiasTerm &term, Value scores) {
+  int64_t tile = p.tile;
+  auto [anchorCos, anchorSin] = keyBiasAnchors(
+      b, term, p.splits, [&](OpBuilder &bb, Location loc, Value s) -> Value {
+        return arith::MulIOp::create(
+            bb, loc, s, arith::ConstantIndexOp::create(bb, loc, tile));
+      });
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(p.ctx, d0, d1, d2, d3, d4);
+  return linalg::GenericOp::create(
+             b, scores.getType(),
+             ValueRange{term.a, term.b, anchorCos, anchorSin, term.stepCos,
+                        term.stepSin},
+             scores,
+             ArrayRef<AffineMap>{p.map({d0, d1, d4}, 5), p.map({d0, d1, d4}, 5),
+                                 p.map({d2, d4}, 5), p.map({d2, d4}, 5),
+                                 p.map({d3, d4}, 5), p.map({d3, d4}, 5),
+                                 p.map({d0, d1, d2, d3}, 5)},
+             iterators(4, 1),
+             [&](OpBuilder &bb, Location loc, ValueRange args) {
+               auto [cosv, sinv] =
+                   addAngles(bb, loc, args[2], args[3], args[4], args[5]);
+               Value value = arith::AddFOp::create(
+                   bb, loc, arith::MulFOp::create(bb, loc, args[0], cosv),
+                   arith::MulFOp::create(bb, loc, args[1], sinv));
+               yieldValue(bb, loc,
+                          arith::AddFOp::create(bb, loc, args[6], value));
+             })
+      .getResult(0);
+}
+
 /// Steps 1 and 2: the scores of every key, dims (t, h, s, jj, e) with e
 /// reduced, then into the exp2 domain with keys past the bound masked.
-Value maskedScores(ImplicitLocOpBuilder &b, const SplitKVPlan &p) {
+Value maskedScores(ImplicitLocOpBuilder &b, const SplitKVPlan &p,
+                   const KeyBiasTerm *keyBias) {
   AffineExpr d0, d1, d2, d3, d4;
   bindDims(p.ctx, d0, d1, d2, d3, d4);
   double negInf = -std::numeric_limits<double>::infinity();
@@ -149,6 +185,8 @@ Value maskedScores(ImplicitLocOpBuilder &b, const SplitKVPlan &p) {
                                           p.compute, p.acc));
           })
           .getResult(0);
+  if (keyBias)
+    scores = addKeyBiasTerm(b, p, *keyBias, scores);
   return elementwise(
       b, scores, ValueRange{scores}, p.acc,
       [&](OpBuilder &bb, Location bl, ValueRange args) -> Value {
@@ -314,7 +352,10 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
     SplitKVPlan p(op, config ? config.getKeys() : defaultTile);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     emitBounds(b, p);
-    Value masked = maskedScores(b, p);
+    std::optional<KeyBiasTerm> keyBias;
+    if (op.getKeyBias())
+      keyBias = planKeyBiasTerm(b, op, p.tile, b.getIndexAttr(1));
+    Value masked = maskedScores(b, p, keyBias ? &*keyBias : nullptr);
     TileSoftmax tiles = tileSoftmax(b, p, masked);
     Value tileOut = tileOutputs(b, p, tiles.probs);
     rewriter.replaceOp(op, combineTiles(b, p, tiles, tileOut));

@@ -5,6 +5,8 @@
 
 #include "LoweringUtils.h"
 
+#include "rotor/Dialect/Attn/IR/AttnOps.h"
+
 namespace rotor::attn::lowering {
 
 /// `input` reduced over its innermost dim into `init` (of the other dims)
@@ -20,6 +22,40 @@ mlir::Value reduceInnermost(
 mlir::Value normalizeAttention(mlir::ImplicitLocOpBuilder &b, mlir::Value out,
                                mlir::Value sum, mlir::Type acc,
                                mlir::Type storage);
+
+/// attn.sdpa's key-bias term, as both SDPA lowerings form it: per query,
+/// head and RoPE pair, A and B [Tq, Hq, R/2] in the accumulate type; the
+/// pairs' inverse frequencies [R/2] (f64) and the RoPE's attention factor;
+/// and cos and sin of j · inv_freq for the keys j of one tile [tile, R/2]
+/// (compile-time constants): a tile's angles are its first key's plus
+/// these, so each tile takes R/2 sines and cosines, not R/2 per key. The
+/// bias's dims past the rotary dim add one constant per query and head,
+/// which the softmax cancels: they are dropped.
+struct KeyBiasTerm {
+  mlir::Value a, b, invFreq, stepCos, stepSin;
+  double attentionFactor = 1.0;
+  int64_t pairs = 0;
+  mlir::Type acc;
+};
+KeyBiasTerm planKeyBiasTerm(mlir::ImplicitLocOpBuilder &b, SdpaOp op,
+                            int64_t tile, mlir::OpFoldResult tq);
+
+/// cos and sin [rows, R/2] (times the attention factor) of the angles of
+/// key `firstKey(r)` (an index) for each row r.
+std::pair<mlir::Value, mlir::Value> keyBiasAnchors(
+    mlir::ImplicitLocOpBuilder &b, const KeyBiasTerm &term,
+    mlir::OpFoldResult rows,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                   mlir::Value)>
+        firstKey);
+
+/// (cos(a + b), sin(a + b)) from cos and sin of a and of b.
+std::pair<mlir::Value, mlir::Value> addAngles(mlir::OpBuilder &b,
+                                              mlir::Location loc,
+                                              mlir::Value cosA,
+                                              mlir::Value sinA,
+                                              mlir::Value cosB,
+                                              mlir::Value sinB);
 
 } // namespace rotor::attn::lowering
 

@@ -1,0 +1,160 @@
+//===- SdpaKeyBias.cpp - attn.sdpa's key-bias term ------------------------===//
+//
+// q · RoPE(b, j) per score, as A·cos(φ_j) + B·sin(φ_j) per RoPE pair: A and
+// B once per query and head, cos and sin of a tile's keys by angle addition
+// from its first key, so that a tile takes R/2 sines and cosines.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SdpaUtils.h"
+
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cmath>
+#include <numbers>
+
+using namespace mlir;
+using namespace rotor::attn;
+using namespace rotor::attn::lowering;
+
+namespace {
+
+/// A and B [Tq, Hq, R/2] of `op`'s key-bias term.
+std::pair<Value, Value> coefficients(ImplicitLocOpBuilder &b, SdpaOp op,
+                                     OpFoldResult tq, Type acc) {
+  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
+  int64_t r = rope.getRotaryDim();
+  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
+  Value q = op.getQuery(), bias = op.getKeyBias();
+  int64_t hq = cast<RankedTensorType>(q.getType()).getDimSize(1);
+  int64_t group =
+      hq / cast<RankedTensorType>(op.getKey().getType()).getDimSize(1);
+  SmallVector<OpFoldResult> shape = {tq, b.getIndexAttr(hq),
+                                     b.getIndexAttr(r / 2)};
+  Value initA = emptyTensor(b, shape, acc), initB = emptyTensor(b, shape, acc);
+  AffineMap identity = b.getMultiDimIdentityMap(3);
+  auto generic = linalg::GenericOp::create(
+      b, TypeRange{initA.getType(), initB.getType()}, ValueRange{},
+      ValueRange{initA, initB}, ArrayRef<AffineMap>{identity, identity},
+      iterators(3), [&](OpBuilder &nb, Location loc, ValueRange) {
+        auto idx = [&](int64_t v) {
+          return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+        };
+        Value t = linalg::IndexOp::create(nb, loc, 0);
+        Value h = linalg::IndexOp::create(nb, loc, 1);
+        Value i = linalg::IndexOp::create(nb, loc, 2);
+        Value kvHead = arith::DivUIOp::create(nb, loc, h, idx(group));
+        // The pair (a, c): (i, i + R/2) half-split, (2i, 2i + 1) interleaved.
+        Value a = halfSplit ? i : arith::MulIOp::create(nb, loc, i, idx(2));
+        Value c = arith::AddIOp::create(nb, loc, a, idx(halfSplit ? r / 2 : 1));
+        auto load = [&](Value t, ValueRange at) {
+          return castFloat(nb, loc, tensor::ExtractOp::create(nb, loc, t, at),
+                           acc);
+        };
+        Value qa = load(q, {t, h, a}), qc = load(q, {t, h, c});
+        Value ba = load(bias, {kvHead, a}), bc = load(bias, {kvHead, c});
+        auto mul = [&](Value x, Value y) {
+          return arith::MulFOp::create(nb, loc, x, y).getResult();
+        };
+        Value coefA = arith::AddFOp::create(nb, loc, mul(qa, ba), mul(qc, bc));
+        Value coefB = arith::SubFOp::create(nb, loc, mul(qc, ba), mul(qa, bc));
+        linalg::YieldOp::create(nb, loc, ValueRange{coefA, coefB});
+      });
+  return {generic.getResult(0), generic.getResult(1)};
+}
+
+} // namespace
+
+KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
+                                                   SdpaOp op, int64_t tile,
+                                                   OpFoldResult tq) {
+  KeyBiasTerm term;
+  term.acc = op.getPrecision().getAccumulate();
+  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
+  int64_t r = rope.getRotaryDim();
+  term.pairs = r / 2;
+  // The verifier admits only static scalings.
+  std::optional<SmallVector<double>> freqs = getStaticInverseFrequencies(
+      r, rope.getTheta().convertToDouble(), rope.getScaling());
+  term.invFreq = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(RankedTensorType::get({r / 2}, b.getF64Type()),
+                                ArrayRef<double>(*freqs)));
+  term.attentionFactor = getRopeAttentionFactor(rope.getScaling());
+  SmallVector<double> stepCos, stepSin;
+  for (int64_t j = 0; j < tile; ++j)
+    for (double f : *freqs) {
+      stepCos.push_back(std::cos(double(j) * f));
+      stepSin.push_back(std::sin(double(j) * f));
+    }
+  auto stepType = RankedTensorType::get({tile, r / 2}, b.getF64Type());
+  auto stepTable = [&](ArrayRef<double> values) -> Value {
+    Value table =
+        arith::ConstantOp::create(b, DenseElementsAttr::get(stepType, values));
+    return elementwise(b, table, table, term.acc,
+                       [&](OpBuilder &nb, Location loc, ValueRange args) {
+                         return castFloat(nb, loc, args[0], term.acc);
+                       });
+  };
+  term.stepCos = stepTable(stepCos);
+  term.stepSin = stepTable(stepSin);
+  std::tie(term.a, term.b) = coefficients(b, op, tq, term.acc);
+  return term;
+}
+
+std::pair<Value, Value> rotor::attn::lowering::keyBiasAnchors(
+    ImplicitLocOpBuilder &b, const KeyBiasTerm &term, OpFoldResult rows,
+    function_ref<Value(OpBuilder &, Location, Value)> firstKey) {
+  Type acc = term.acc, f64 = b.getF64Type();
+  SmallVector<OpFoldResult> shape = {rows, b.getIndexAttr(term.pairs)};
+  Value cosInit = emptyTensor(b, shape, acc);
+  Value sinInit = emptyTensor(b, shape, acc);
+  AffineMap id2 = b.getMultiDimIdentityMap(2);
+  double factor = term.attentionFactor;
+  auto generic = linalg::GenericOp::create(
+      b, TypeRange{cosInit.getType(), sinInit.getType()}, ValueRange{},
+      ValueRange{cosInit, sinInit}, ArrayRef<AffineMap>{id2, id2},
+      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange) {
+        Value row = linalg::IndexOp::create(bb, loc, 0);
+        Value i = linalg::IndexOp::create(bb, loc, 1);
+        Value pos = arith::SIToFPOp::create(
+            bb, loc, f64,
+            arith::IndexCastOp::create(bb, loc, bb.getI64Type(),
+                                       firstKey(bb, loc, row)));
+        Value freq =
+            tensor::ExtractOp::create(bb, loc, term.invFreq, ValueRange{i});
+        // The angle reduced to [-pi, pi] in f64, as attn.rope forms it.
+        Value angle = arith::MulFOp::create(bb, loc, pos, freq);
+        double twoPi = 2 * std::numbers::pi;
+        Value turns = math::RoundEvenOp::create(
+            bb, loc,
+            arith::MulFOp::create(bb, loc, angle,
+                                  floatConst(bb, loc, f64, 1 / twoPi)));
+        angle = arith::SubFOp::create(
+            bb, loc, angle,
+            arith::MulFOp::create(bb, loc, turns,
+                                  floatConst(bb, loc, f64, twoPi)));
+        Value phi = castFloat(bb, loc, angle, acc);
+        Value scale = floatConst(bb, loc, acc, factor);
+        Value cosv = arith::MulFOp::create(
+            bb, loc, math::CosOp::create(bb, loc, phi), scale);
+        Value sinv = arith::MulFOp::create(
+            bb, loc, math::SinOp::create(bb, loc, phi), scale);
+        linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
+      });
+  return {generic.getResult(0), generic.getResult(1)};
+}
+
+std::pair<Value, Value> rotor::attn::lowering::addAngles(OpBuilder &b,
+                                                        Location loc,
+                                                        Value cosA, Value sinA,
+                                                        Value cosB,
+                                                        Value sinB) {
+  auto mul = [&](Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y).getResult();
+  };
+  Value cosv = arith::SubFOp::create(b, loc, mul(cosA, cosB), mul(sinA, sinB));
+  Value sinv = arith::AddFOp::create(b, loc, mul(sinA, cosB), mul(cosA, sinB));
+  return {cosv, sinv};
+}
