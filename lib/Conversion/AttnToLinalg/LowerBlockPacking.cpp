@@ -59,6 +59,15 @@ Value generate(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
       .getResult(0);
 }
 
+/// What a block of `format` is made of, in bytes and bits.
+struct BlockLayout {
+  explicit BlockLayout(KVBlockFormatAttr format)
+      : bits(format.getBits()), block(format.getBlockSize()),
+        scaleBytes(format.getScaleType().getWidth() / 8),
+        blockBytes(packedBlockBytes(format)) {}
+  int64_t bits, block, scaleBytes, blockBytes;
+};
+
 struct LowerPackBlocks : OpRewritePattern<PackBlocksOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -66,9 +75,7 @@ struct LowerPackBlocks : OpRewritePattern<PackBlocksOp> {
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KVBlockFormatAttr format = op.getFormat();
-    int64_t bits = format.getBits(), block = format.getBlockSize();
-    int64_t scaleBytes = format.getScaleType().getWidth() / 8;
-    int64_t blockBytes = packedBlockBytes(format);
+    auto [bits, block, scaleBytes, blockBytes] = BlockLayout(format);
     // Codes overlapping one byte: at most this many.
     int64_t overlap = (8 + bits - 1) / bits + 1;
     Value codes = op.getCodes(), scales = op.getScales();
@@ -161,9 +168,7 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KVBlockFormatAttr format = op.getFormat();
-    int64_t bits = format.getBits(), block = format.getBlockSize();
-    int64_t scaleBytes = format.getScaleType().getWidth() / 8;
-    int64_t blockBytes = packedBlockBytes(format);
+    auto [bits, block, scaleBytes, blockBytes] = BlockLayout(format);
     bool isSigned = format.getScheme() == QuantScheme::Absmax;
     Value bytes = op.getBytes();
     int64_t lastByte =

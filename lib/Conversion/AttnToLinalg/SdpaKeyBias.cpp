@@ -88,14 +88,19 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
       stepCos.push_back(std::cos(double(j) * f));
       stepSin.push_back(std::sin(double(j) * f));
     }
-  auto stepType = RankedTensorType::get({tile, r / 2}, b.getF64Type());
+  // Constants of the accumulate type (f32 or f64), rounded once here.
+  auto stepType = RankedTensorType::get({tile, r / 2}, term.acc);
   auto stepTable = [&](ArrayRef<double> values) -> Value {
-    Value table =
-        arith::ConstantOp::create(b, DenseElementsAttr::get(stepType, values));
-    return elementwise(b, table, table, term.acc,
-                       [&](OpBuilder &nb, Location loc, ValueRange args) {
-                         return castFloat(nb, loc, args[0], term.acc);
-                       });
+    SmallVector<APFloat> rounded;
+    for (double v : values) {
+      APFloat x(v);
+      bool lost;
+      x.convert(cast<FloatType>(term.acc).getFloatSemantics(),
+                APFloat::rmNearestTiesToEven, &lost);
+      rounded.push_back(x);
+    }
+    return arith::ConstantOp::create(b,
+                                     DenseElementsAttr::get(stepType, rounded));
   };
   term.stepCos = stepTable(stepCos);
   term.stepSin = stepTable(stepSin);
