@@ -541,6 +541,22 @@ rotor::import::importAttentionLayers(MLIRContext *context,
     std::string name = "layer" + std::to_string(layer);
     builder.build(name + "_prefill", /*decode=*/false, layer);
     builder.build(name + "_decode", /*decode=*/true, layer);
+    // The layer's input is hidden_states after the decoder layer's RMS norm:
+    // its gain bounds every projection's values (attn-select-precision).
+    // LayerNorm families (bias, mean removed) and Qwen3-Next's 1 + w gain
+    // are not recorded.
+    std::string gain =
+        "model.layers." + std::to_string(layer) + ".input_layernorm.weight";
+    bool rmsNorm = llvm::is_contained(
+        {"qwen2", "llama", "mistral", "qwen3"}, llvm::StringRef(config.modelType));
+    if (llvm::Expected<const safetensors::TensorView *> t = weights.lookup(gain);
+        !t) {
+      llvm::consumeError(t.takeError());
+    } else if (rmsNorm && (*t)->shape == std::vector<int64_t>{config.hiddenSize}) {
+      for (StringRef suffix : {"_prefill", "_decode"})
+        module->lookupSymbol<func::FuncOp>(name + suffix.str())
+            .setArgAttr(0, "attn.input_norm_gain", b.getStringAttr(gain));
+    }
   }
   if (failed(verify(*module)))
     return fail("the imported module does not verify (see the diagnostics "

@@ -90,6 +90,33 @@ static cl::opt<bool> splitRopeBias(
     cl::desc("Keep K's bias out of the KV cache: SDPA adds q·RoPE(b_k, p) to "
              "each score in f32 (attn-split-rope-bias)"),
     cl::init(false));
+static cl::opt<std::string> precision(
+    "precision",
+    cl::desc("Choose each tensor's type from a rounding-error bound "
+             "(attn-select-precision): 'auto' picks the cheapest plan whose "
+             "predicted error meets --precision-target; f32, bf16, rope-f32 "
+             "and q-f32 apply a named plan. Needs an f32 import"),
+    cl::init(""));
+static cl::opt<double> precisionTarget(
+    "precision-target",
+    cl::desc("The largest predicted max |out - exact| / max |exact| of a "
+             "layer's output (--precision=auto; default 1e-2)"),
+    cl::init(1e-2));
+static cl::opt<std::string> precisionReport(
+    "precision-report",
+    cl::desc("Write attn-select-precision's decisions as JSON to this file "
+             "('-': stderr)"),
+    cl::init(""));
+static cl::opt<double> precisionInputRms(
+    "precision-input-rms",
+    cl::desc("Declared RMS of each input row, for layers whose input norm "
+             "the importer did not record"),
+    cl::init(0));
+static cl::opt<std::string> precisionCalibration(
+    "precision-calibration",
+    cl::desc("Calibration inputs (hidden_states, positions) the precision "
+             "model evaluates the layer on"),
+    cl::init(""));
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("NVVM chip for --target=cuda"),
                                     cl::init("sm_90"));
@@ -145,6 +172,11 @@ int main(int argc, char **argv) {
   options.foldKVRotation = foldKVRotation;
   options.foldKVRotationReport = foldKVRotationReport;
   options.splitRopeBias = splitRopeBias;
+  options.precision = precision;
+  options.precisionTarget = precisionTarget;
+  options.precisionReport = precisionReport;
+  options.precisionInputRms = precisionInputRms;
+  options.precisionCalibration = precisionCalibration;
   fillPipelineOptions(options.pipeline);
   if (llvm::Error err = rotor::validateBundleOptions(options)) {
     llvm::errs() << "rotor-aot: " << llvm::toString(std::move(err)) << "\n";

@@ -386,6 +386,39 @@ llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
   return llvm::Error::success();
 }
 
+/// The graph passes the options ask for, before the weights are written:
+/// precision selection, the K-bias split, KV-rotation folding, and the RoPE
+/// layout check.
+static llvm::Error runGraphPasses(ModuleOp module,
+                                  const BundleOptions &options) {
+  MLIRContext *ctx = module.getContext();
+  PassManager pm(ctx);
+  if (!options.precision.empty()) {
+    attn::AttnSelectPrecisionOptions select;
+    select.plan = options.precision;
+    select.target = options.precisionTarget;
+    select.report = options.precisionReport;
+    select.inputRms = options.precisionInputRms;
+    select.calibration = options.precisionCalibration;
+    select.weights = options.paramsPath.value_or("");
+    pm.addPass(attn::createAttnSelectPrecision(select));
+  }
+  if (options.splitRopeBias)
+    pm.addPass(attn::createAttnSplitRopeBias());
+  if (options.foldKVRotation) {
+    attn::AttnFoldKVRotationOptions fold;
+    fold.report = options.foldKVRotationReport;
+    pm.addPass(attn::createAttnFoldKVRotation(fold));
+  }
+  attn::AttnCheckRopeLayoutOptions check;
+  check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
+  pm.addPass(attn::createAttnCheckRopeLayout(check));
+  if (failed(pm.run(module)))
+    return fail("selecting precisions, checking RoPE layouts, splitting "
+                "the K bias or folding KV rotations failed");
+  return llvm::Error::success();
+}
+
 llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   auto progress = [&](StringRef stage) {
     if (options.progress)
@@ -396,22 +429,8 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     return err;
 
   progress("outlining parameters");
-  {
-    PassManager pm(ctx);
-    if (options.splitRopeBias)
-      pm.addPass(attn::createAttnSplitRopeBias());
-    if (options.foldKVRotation) {
-      attn::AttnFoldKVRotationOptions fold;
-      fold.report = options.foldKVRotationReport;
-      pm.addPass(attn::createAttnFoldKVRotation(fold));
-    }
-    attn::AttnCheckRopeLayoutOptions check;
-    check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
-    pm.addPass(attn::createAttnCheckRopeLayout(check));
-    if (failed(pm.run(module)))
-      return fail("checking RoPE layouts, splitting the K bias or folding KV "
-                  "rotations failed");
-  }
+  if (llvm::Error err = runGraphPasses(module, options))
+    return err;
   llvm::StringMap<DerivedWeight> permuted;
   foldDerivedWeights(module, permuted);
   {
@@ -496,7 +515,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   module.walk([](LLVM::LLVMFuncOp func) {
     for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
       for (StringRef name : {"attn.param", "attn.kv_format", "attn.kv_block",
-                             "attn.kv_rotation"})
+                             "attn.kv_rotation", "attn.input_norm_gain"})
         func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
   });
   progress("generating the host library");

@@ -5,6 +5,7 @@
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 #include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -110,10 +111,23 @@ std::string paramName(Value v) {
   return name ? name.getValue().str() : "";
 }
 
+/// `v` before a storage round trip (extf of truncf: attn-select-precision
+/// storing it narrower); the reference keeps values exact.
+Value beforeRounding(Value v) {
+  while (auto ext = v.getDefiningOp<arith::ExtFOp>()) {
+    auto trunc = ext.getIn().getDefiningOp<arith::TruncFOp>();
+    if (!trunc || trunc.getIn().getType() != ext.getType())
+      break;
+    v = trunc.getIn();
+  }
+  return v;
+}
+
 /// {weight, bias} of a projection of the hidden states, or nullopt.
 std::optional<json::Object> describeProjection(Value v, Value hidden) {
+  v = beforeRounding(v);
   if (auto expand = v.getDefiningOp<tensor::ExpandShapeOp>())
-    v = expand.getSrc();
+    v = beforeRounding(expand.getSrc());
   auto linear = v.getDefiningOp<LinearOp>();
   if (!linear || linear.getInput() != hidden)
     return std::nullopt;
@@ -178,10 +192,12 @@ std::optional<json::Value> describeHeadNorm(Value v) {
       {"weight", weight}, {"epsilon", norm.getEpsilon().convertToDouble()}});
 }
 
-/// `v` with attn.capture ops (identities) looked through.
+/// `v` with attn.capture ops (identities) and storage round trips looked
+/// through.
 Value throughCaptures(Value v) {
+  v = beforeRounding(v);
   while (auto capture = v.getDefiningOp<CaptureOp>())
-    v = capture.getInput();
+    v = beforeRounding(capture.getInput());
   return v;
 }
 
@@ -262,13 +278,16 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
       kRope.getPositions() != prefill.getArgument(1))
     return std::nullopt;
   // Qwen3-style per-head RMS norms between projection and RoPE.
-  std::optional<json::Value> qNorm = describeHeadNorm(qRope.getInput());
-  std::optional<json::Value> kNorm = describeHeadNorm(kRope.getInput());
+  std::optional<json::Value> qNorm =
+      describeHeadNorm(beforeRounding(qRope.getInput()));
+  std::optional<json::Value> kNorm =
+      describeHeadNorm(beforeRounding(kRope.getInput()));
   if (!qNorm || !kNorm)
     return std::nullopt;
   auto beforeNorm = [](Value v) {
+    v = beforeRounding(v);
     auto norm = v.getDefiningOp<RmsNormOp>();
-    return norm ? norm.getInput() : v;
+    return norm ? beforeRounding(norm.getInput()) : v;
   };
   std::optional<json::Object> q =
       describeProjection(beforeNorm(qRope.getInput()), hidden);
@@ -291,12 +310,13 @@ std::optional<json::Object> describeLayer(func::FuncOp prefill) {
   // output = linear(collapse(sdpa, maybe un-rotated), Wo, bo?) is the first
   // result.
   auto ret = cast<func::ReturnOp>(prefill.getBody().front().getTerminator());
-  auto out = ret.getOperand(0).getDefiningOp<LinearOp>();
+  auto out = beforeRounding(ret.getOperand(0)).getDefiningOp<LinearOp>();
   if (!out)
     return std::nullopt;
   auto collapse = out.getInput().getDefiningOp<tensor::CollapseShapeOp>();
   if (!collapse ||
-      rot.peel(collapse.getSrc(), rot.output) != sdpa.getResult() ||
+      beforeRounding(rot.peel(beforeRounding(collapse.getSrc()), rot.output)) !=
+          sdpa.getResult() ||
       !rot.consistent)
     return std::nullopt;
   std::string wo = paramName(out.getWeight());

@@ -53,6 +53,14 @@ struct BundleOptions {
   /// Run attn-split-rope-bias first: K's bias leaves the cache and SDPA
   /// adds q·RoPE(b_k, p) to each score.
   bool splitRopeBias = false;
+  /// attn-select-precision first, when `precision` is not empty: "auto"
+  /// (the cheapest plan whose predicted error meets `precisionTarget`) or a
+  /// named plan; its report goes to `precisionReport` ("-": stderr).
+  std::string precision;
+  double precisionTarget = 1e-2;
+  std::string precisionReport;
+  double precisionInputRms = 0;
+  std::string precisionCalibration;
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };

@@ -148,3 +148,68 @@ def AttnSplitRopeBias : Pass<"attn-split-rope-bias", "mlir::ModuleOp"> {
 }
 
 #endif // ROTOR_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+
+def AttnSelectPrecision : Pass<"attn-select-precision", "mlir::ModuleOp"> {
+  let summary = "Choose every stored tensor's type and every op's compute type from a rounding-error bound";
+  let description = [{
+    Starting from an f32 layer (`rotor-import --dtype f32 --kv-cache f32`),
+    chooses per layer the storage type of the Q/K/V/O weights, of Q as SDPA
+    reads it and of the K and V caches, SDPA's compute type, and whether K's
+    bias moves out of the cache into SDPA's score term
+    (`attn-split-rope-bias`), so that the predicted error of the layer's
+    output, `max |out - exact| / max |exact|`, is at most `target`, at the
+    least cost: KV-cache bytes per token first, then weight bytes, then
+    compute. Biases, RoPE and the layer's output stay f32 (their bytes and
+    arithmetic are negligible).
+
+    The prediction comes from value ranges and a first-order rounding
+    model (`PrecisionModel.h`): the layer is evaluated in f64 on sampled
+    tokens over the cache's context (rows of the input's declared RMS
+    times the input norm's gain, which the importer records as the
+    argument's `attn.input_norm_gain`, or calibration rows), and each
+    rounding site (a weight, an activation, a cache element, SDPA's
+    probabilities, f32 accumulation) contributes `u²/3` times its
+    variance response at the output, carried through projections, norms,
+    RoPE and SDPA's softmax. The bound is `lambda` standard deviations,
+    `lambda = sqrt(2 ln(context · hidden))`, over the largest output.
+    Worst-case ranges (Cauchy-Schwarz from the weights and the input's
+    norm) decide where f16 could overflow.
+
+    `plan` other than `auto` applies a named plan (`f32`, `bf16`: every
+    tensor and op in bf16, `rope-f32`: the same with RoPE computed in f32,
+    `q-f32`: f32 with bf16 caches), with comma-separated overrides
+    (`weights=`, `q=`, `kv=`, `sdpa=` a type, `split`: e.g.
+    `rope-f32,kv=f32` or `q-f32,split`), and reports its predicted error.
+    `report=FILE` (`-`: stderr) writes the decisions and the numbers behind
+    them as JSON; the readable summary is a remark on each layer's SDPA.
+
+    Errors: a target no plan meets (names the op whose rounding dominates
+    the most accurate plan's error), an input without a known range, a
+    layer the model does not cover (names the op), a graph that is not
+    f32, a missing calibration file.
+  }];
+  let options = [
+    Option<"plan", "plan", "std::string", /*default=*/"\"auto\"",
+           "auto, or a named plan (f32, bf16, rope-f32, q-f32) with overrides: rope-f32,kv=f32,split">,
+    Option<"target", "target", "double", /*default=*/"1e-2",
+           "The largest predicted max relative error of a layer's output">,
+    Option<"weights", "weights", "std::string", /*default=*/"\"\"",
+           "The checkpoint to read weights from (default: the module's "
+           "attn.checkpoint)">,
+    Option<"inputRms", "input-rms", "double", /*default=*/"0",
+           "Declared RMS of each input row (0: from the input norm the "
+           "importer recorded, else an error)">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "Calibration inputs (safetensors with hidden_states [T, hidden] "
+           "and positions [T]) to evaluate the layer on instead of "
+           "synthetic rows">,
+    Option<"samples", "samples", "int64_t", /*default=*/"64",
+           "Tokens the model evaluates the layer on">,
+    Option<"contextLength", "context-length", "int64_t", /*default=*/"0",
+           "Context the error is predicted for (0: the KV cache's capacity)">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write the decisions as JSON to this file ('-': stderr)">,
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::tensor::TensorDialect"];
+}
