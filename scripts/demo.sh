@@ -8,7 +8,8 @@
 # Then the same layer with a rotated, 3-bit turbo3 KV cache, compiled with
 # the rotation folded into Q and W_o and unfolded: bytes per token, accuracy
 # and the decode speed of each; and a bf16 cache with K's bias in it and
-# split out of it into SDPA's score term.
+# split out of it into SDPA's score term; and the precision plan
+# attn-select-precision chooses for it at a 1e-2 target, with its report.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh" >&2
@@ -92,3 +93,18 @@ for split in false true; do
 done
 echo "   (the cache then stores RoPE(W_k x) only, and SDPA adds q·RoPE(b_k, p) to each"
 echo "   score in f32: docs/PRECISION.md)"
+
+echo "== Precision from the numbers (rotor-aot --precision=auto --precision-target=1e-2)"
+echo "   attn-select-precision bounds the output error of each choice from the weights"
+echo "   and the input norm, and keeps the cheapest plan (KV bytes, weight bytes, compute)"
+echo "   that meets the target; its reasons, then the measurement:"
+"$bin/rotor-aot" --quiet "$work/layer0.mlir" -o "$work/auto.rotor" --precision=auto \
+  --precision-target=1e-2 --precision-report="$work/precision-report.json" 2>&1 |
+  grep -v '^ *%\|^ *\^' | sed 's/^/   /'
+"$bin/rotor-run" "$work/auto.rotor" --inputs "$work/inputs.safetensors" \
+  --outputs "$work/auto.safetensors" --decode 4 --reference --tolerance 1e-2 | sed 's/^/   /'
+echo "   bf16 everywhere, for comparison (--precision=bf16):"
+"$bin/rotor-aot" --quiet "$work/layer0.mlir" -o "$work/bf16.rotor" --precision=bf16 2>/dev/null
+"$bin/rotor-run" "$work/bf16.rotor" --inputs "$work/inputs.safetensors" \
+  --outputs "$work/bf16.safetensors" --decode 4 --reference --tolerance 10 | sed 's/^/   /'
+echo "   (the JSON report: $work/precision-report.json; docs/PRECISION.md)"
