@@ -185,16 +185,19 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
   return {j0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
 }
 
-/// scores[t, h, j] + the key-bias term of the tile's keys (attn.sdpa):
-/// cos and sin of each key's angles by angle addition from the tile's first
-/// key, shared by every query and head.
-Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
-                     const KeyTile &kv, Value scores) {
+/// The tile's keys with the key bias in them, in the accumulate type:
+/// k'[j, g, d] = k[j, g, d] (rounded to the compute type) + RoPE(b_g, j)[d],
+/// formed once per key and KV head and shared by every query and query head
+/// of the group, so that q·k' = q·k + q·RoPE(b, j) costs one add per key
+/// element. cos and sin of each key's angles (per RoPE pair) come by angle
+/// addition from the tile's first key; past the rotary dim the bias's
+/// coefficients are 0 (the softmax cancels the constant it would add).
+Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                 const KeyTile &kv) {
   const KeyBiasTerm &term = s.keyBias;
   auto [anchorCos, anchorSin] = keyBiasAnchors(
       nb, term, nb.getIndexAttr(1),
       [&](OpBuilder &, Location, Value) { return kv.j0; });
-  // Each key's cos and sin: cos(a + b), sin(a + b).
   OpFoldResult size = kv.scoreShape[2];
   auto rows = [&](Value table) -> Value {
     OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
@@ -203,7 +206,7 @@ Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
         ArrayRef<OpFoldResult>{size, nb.getIndexAttr(term.pairs)},
         ArrayRef<OpFoldResult>{one, one});
   };
-  Type acc = term.acc;
+  Type acc = term.acc, compute = s.compute;
   SmallVector<OpFoldResult> tableShape = {size, nb.getIndexAttr(term.pairs)};
   Value cosInit = emptyTensor(nb, tableShape, acc);
   Value sinInit = emptyTensor(nb, tableShape, acc);
@@ -221,20 +224,35 @@ Value addKeyBiasTerm(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
             addAngles(bb, loc, args[0], args[1], args[2], args[3]);
         linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
       });
-  AffineExpr t = s.t, h = s.h, j = s.j, i = s.e;
+  // d's pair: d mod R/2 (half-split) or d floordiv 2 (interleaved), taken
+  // mod R/2 so that dims past the rotary dim (coefficients 0) read a valid
+  // one.
+  AffineExpr j = nb.getAffineDimExpr(0), g = nb.getAffineDimExpr(1),
+             e = nb.getAffineDimExpr(2);
+  AffineExpr pair = (term.halfSplit ? e : e.floorDiv(2)) % term.pairs;
+  auto map3 = [&](ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(3, 0, exprs, nb.getContext());
+  };
+  SmallVector<OpFoldResult> keyShape = {size, nb.getIndexAttr(s.hkv),
+                                        nb.getIndexAttr(term.dims)};
+  Value init = emptyTensor(nb, keyShape, acc);
+  AffineMap id3 = nb.getMultiDimIdentityMap(3);
   return linalg::GenericOp::create(
-             nb, scores.getType(),
-             ValueRange{term.a, term.b, table.getResult(0), table.getResult(1)},
-             scores,
-             ArrayRef<AffineMap>{s.map({t, h, i}, 4), s.map({t, h, i}, 4),
-                                 s.map({j, i}, 4), s.map({j, i}, 4),
-                                 s.map({t, h, j}, 4)},
-             iterators(3, 1),
-             [&](OpBuilder &bb, Location loc, ValueRange args) {
-               Value term = arith::AddFOp::create(
-                   bb, loc, arith::MulFOp::create(bb, loc, args[0], args[2]),
-                   arith::MulFOp::create(bb, loc, args[1], args[3]));
-               yieldValue(bb, loc, arith::AddFOp::create(bb, loc, args[4], term));
+             nb, TypeRange{init.getType()},
+             ValueRange{kv.k, table.getResult(0), table.getResult(1),
+                        term.biasSelf, term.biasCross},
+             ValueRange{init},
+             ArrayRef<AffineMap>{id3, map3({j, pair}), map3({j, pair}),
+                                 map3({g, e}), map3({g, e}), id3},
+             iterators(3), [&](OpBuilder &bb, Location loc, ValueRange args) {
+               auto mul = [&](Value x, Value y) {
+                 return arith::MulFOp::create(bb, loc, x, y).getResult();
+               };
+               Value key =
+                   castFloat(bb, loc, castFloat(bb, loc, args[0], compute), acc);
+               Value turned = arith::AddFOp::create(bb, loc, mul(args[3], args[1]),
+                                                    mul(args[4], args[2]));
+               yieldValue(bb, loc, arith::AddFOp::create(bb, loc, key, turned));
              })
       .getResult(0);
 }
@@ -247,20 +265,25 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
   AffineExpr kvHead = h.floorDiv(s.group);
   Type compute = s.compute, acc = s.acc, i64 = s.i64;
   Value s0 = filled(nb, kv.scoreShape, acc, 0.0);
+  // With a key bias the keys are already in the accumulate type, rounded to
+  // the compute type before the bias was added (biasedKeys).
+  bool biased = bool(s.keyBias.a);
+  Value keys = biased ? biasedKeys(nb, s, kv) : kv.k;
+  Type keyCompute = biased ? acc : compute;
   Value scores =
       linalg::GenericOp::create(
-          nb, s0.getType(), ValueRange{s.q, kv.k}, s0,
+          nb, s0.getType(), ValueRange{s.q, keys}, s0,
           ArrayRef<AffineMap>{s.map({t, h, e}, 4), s.map({j, kvHead, e}, 4),
                               s.map({t, h, j}, 4)},
           iterators(3, 1),
           [&](OpBuilder &bb, Location bl, ValueRange args) {
+            Value x = castFloat(bb, bl, castFloat(bb, bl, args[0], compute), acc);
+            Value y = castFloat(bb, bl, castFloat(bb, bl, args[1], keyCompute), acc);
             yieldValue(bb, bl,
-                       multiplyAccumulate(bb, bl, args[2], args[0], args[1],
-                                          compute, acc));
+                       arith::AddFOp::create(bb, bl, args[2],
+                                             arith::MulFOp::create(bb, bl, x, y)));
           })
           .getResult(0);
-  if (s.keyBias.a)
-    scores = addKeyBiasTerm(nb, s, kv, scores);
 
   bool causal = s.causal;
   double scale2 = s.scale2;

@@ -65,6 +65,64 @@ std::pair<Value, Value> coefficients(ImplicitLocOpBuilder &b, SdpaOp op,
   return {generic.getResult(0), generic.getResult(1)};
 }
 
+/// The bias's per-dim coefficients of `term` (see KeyBiasTerm), once per
+/// op.
+void planPerDim(ImplicitLocOpBuilder &b, SdpaOp op, KeyBiasTerm &term) {
+  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
+  int64_t r = rope.getRotaryDim();
+  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
+  Value bias = op.getKeyBias();
+  auto biasType = cast<RankedTensorType>(bias.getType());
+  int64_t hkv = biasType.getDimSize(0), d = biasType.getDimSize(1);
+  term.dims = d;
+  term.halfSplit = halfSplit;
+  // self and cross [Hkv, D], once per op.
+  Type acc = term.acc;
+  SmallVector<OpFoldResult> shape = {b.getIndexAttr(hkv), b.getIndexAttr(d)};
+  Value selfInit = emptyTensor(b, shape, acc), crossInit = emptyTensor(b, shape, acc);
+  AffineMap id2 = b.getMultiDimIdentityMap(2);
+  auto generic = linalg::GenericOp::create(
+      b, TypeRange{selfInit.getType(), crossInit.getType()}, ValueRange{},
+      ValueRange{selfInit, crossInit}, ArrayRef<AffineMap>{id2, id2},
+      iterators(2), [&](OpBuilder &nb, Location loc, ValueRange) {
+        auto idx = [&](int64_t v) {
+          return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+        };
+        Value g = linalg::IndexOp::create(nb, loc, 0);
+        Value k = linalg::IndexOp::create(nb, loc, 1);
+        Value inRotary =
+            arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult, k, idx(r));
+        Value first, partner;
+        if (halfSplit) {
+          first = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult, k,
+                                        idx(r / 2));
+          partner = arith::SelectOp::create(
+              nb, loc, first, arith::AddIOp::create(nb, loc, k, idx(r / 2)),
+              arith::SubIOp::create(nb, loc, k, idx(r / 2)));
+        } else {
+          first = arith::CmpIOp::create(
+              nb, loc, arith::CmpIPredicate::eq,
+              arith::AndIOp::create(nb, loc, k, idx(1)), idx(0));
+          partner = arith::XOrIOp::create(nb, loc, k, idx(1));
+        }
+        partner = arith::SelectOp::create(nb, loc, inRotary, partner, idx(0));
+        auto load = [&](Value at) {
+          return castFloat(nb, loc,
+                           tensor::ExtractOp::create(nb, loc, bias, ValueRange{g, at}),
+                           acc);
+        };
+        Value zero = floatConst(nb, loc, acc, 0.0);
+        Value self = arith::SelectOp::create(nb, loc, inRotary, load(k), zero);
+        Value other = load(partner);
+        Value cross = arith::SelectOp::create(
+            nb, loc, first, arith::NegFOp::create(nb, loc, other), other);
+        cross = arith::SelectOp::create(nb, loc, inRotary, cross, zero);
+        linalg::YieldOp::create(nb, loc, ValueRange{self, cross});
+      });
+  term.biasSelf = generic.getResult(0);
+  term.biasCross = generic.getResult(1);
+}
+
 } // namespace
 
 KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
@@ -105,6 +163,7 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
   term.stepCos = stepTable(stepCos);
   term.stepSin = stepTable(stepSin);
   std::tie(term.a, term.b) = coefficients(b, op, tq, term.acc);
+  planPerDim(b, op, term);
   return term;
 }
 

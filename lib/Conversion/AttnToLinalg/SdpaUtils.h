@@ -33,6 +33,14 @@ mlir::Value normalizeAttention(mlir::ImplicitLocOpBuilder &b, mlir::Value out,
 /// which the softmax cancels: they are dropped.
 struct KeyBiasTerm {
   mlir::Value a, b, invFreq, stepCos, stepSin;
+  /// For forms that add RoPE(b, j) to each key instead (the loop form):
+  /// the bias's two coefficients [Hkv, D], RoPE(b, j)[d] = self[d]·cos(φ_i)
+  /// + cross[d]·sin(φ_i) for d's pair i (self b_a and cross -b_c for the
+  /// pair's first dim, b_c and b_a for its second, both 0 past the rotary
+  /// dim), and d's pair as an affine expression of d.
+  mlir::Value biasSelf, biasCross;
+  int64_t dims = 0;
+  bool halfSplit = true;
   double attentionFactor = 1.0;
   int64_t pairs = 0;
   mlir::Type acc;
