@@ -328,6 +328,11 @@ def main():
     g.add_argument("--k-bias-std", type=float)
     g.add_argument("--k-bias-absmax", type=float)
     g.add_argument("--v-bias-std", type=float)
+    g.add_argument("--low-freq-qk-bias", type=float, default=0.0,
+                   help="V: in every head, the Q and K bias of the first dim of the "
+                        "lowest-frequency RoPE pair (dim R/2 - 1, rotate_half's pairing) "
+                        "set to V, so that RoPE turns a large constant slowly: post-RoPE Q "
+                        "and K drift almost linearly with position (for rotor-qk's tests)")
     g = p.add_argument_group("outliers")
     g.add_argument("--kv-outlier-channels", type=int, default=0,
                    help="N: in every KV head, N dims of K and V whose projection rows are "
@@ -515,6 +520,14 @@ def main():
 
     q_out, kv_out = heads * head_dim, kv_heads * head_dim
 
+    def low_freq(make, count):
+        def set_pair(r):
+            b = make(r)
+            for h in range(count):
+                b[h * head_dim + rotary // 2 - 1] = np.float32(a.low_freq_qk_bias)
+            return b
+        return set_pair
+
     def outliers(make):
         """Scales a few rows per KV head: dims whose values are large for
         every token, and vary with it."""
@@ -545,7 +558,10 @@ def main():
             add(f"{at}{v}_proj.weight",
                 outliers(weight(out, hidden)) if v != "q" else weight(out, hidden))
             if qkv_bias:
-                add(f"{at}{v}_proj.bias", bias(out, v))
+                make = bias(out, v)
+                if a.low_freq_qk_bias and v in ("q", "k"):
+                    make = low_freq(make, out // head_dim)
+                add(f"{at}{v}_proj.bias", make)
         add(f"{at}{fam['o_name']}.weight", weight(hidden, q_out))
         if o_bias:
             add(f"{at}{fam['o_name']}.bias", bias(hidden, "o"))

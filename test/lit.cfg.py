@@ -26,7 +26,7 @@ config.substitutions.append(
 
 tool_dirs = [config.rotor_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["rotor-opt", "rotor-aot", "rotor-run", "rotor-import", "FileCheck", "not",
+    ["rotor-opt", "rotor-aot", "rotor-run", "rotor-import", "rotor-qk", "FileCheck", "not",
      "count"],
     tool_dirs)
 
