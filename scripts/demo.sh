@@ -9,7 +9,9 @@
 # the rotation folded into Q and W_o and unfolded: bytes per token, accuracy
 # and the decode speed of each; and a bf16 cache with K's bias in it and
 # split out of it into SDPA's score term; and the precision plan
-# attn-select-precision chooses for it at a 1e-2 target, with its report.
+# attn-select-precision chooses for it at a 1e-2 target, with its report;
+# and ends with rotor-qk's planar rotation analysis of the layer's own
+# captured Q and K, naming the folder it wrote.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh" >&2
@@ -108,3 +110,16 @@ echo "   bf16 everywhere, for comparison (--precision=bf16):"
 "$bin/rotor-run" "$work/bf16.rotor" --inputs "$work/inputs.safetensors" \
   --outputs "$work/bf16.safetensors" --decode 4 --reference --tolerance 10 | sed 's/^/   /'
 echo "   (the JSON report: $work/precision-report.json; docs/PRECISION.md)"
+
+echo "== What RoPE does to Q and K: rotor-qk analyze over the layer's own captures"
+"$bin/rotor-import" "$work/qwen2.5-0.5b" -o "$work/layer0-captures.mlir" --layers 0 \
+  --capture-qk --kv-capacity 512 --quiet
+"$bin/rotor-aot" --quiet "$work/layer0-captures.mlir" -o "$work/captures.rotor" 2>/dev/null
+/usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
+  --inputs "$work/inputs-512.safetensors" --hidden 896 --tokens 512 --seed 5 >/dev/null
+"$bin/rotor-run" "$work/captures.rotor" --inputs "$work/inputs-512.safetensors" \
+  --outputs "$work/captures-out.safetensors" --captures "$work/captures.safetensors" |
+  sed 's/^/   /'
+"$bin/rotor-qk" analyze "$work/captures.safetensors" -o "$work/qk" 2>&1 | sed 's/^/   /'
+/usr/bin/python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('   mean |r_q_a| %.3f, mean |r_k_a| %.3f, plane variance %.1f%%, positive bias strength in %.0f%% of heads' % (s['mean_abs_r_q_a'], s['mean_abs_r_k_a'], 100 * s['mean_plane_var_fraction'], 100 * s['fraction_positive_bias_strength']))" "$work/qk/summary.json"
+echo "   the analysis (rotated.csv, summary.json, figures): $work/qk/index.html (docs/QK.md)"

@@ -82,10 +82,10 @@ std::string rotor::qk::headScatterSvg(const HeadSamples &s,
   svg += "<rect x=\"" + std::to_string(left) + "\" y=\"" + std::to_string(top) +
          "\" width=\"" + std::to_string(pw) + "\" height=\"" +
          std::to_string(ph) + "\" fill=\"none\" stroke=\"#888\"/>\n";
-  // At most 1500 points of each, evenly.
+  // At most 500 points of each, evenly (a figure stays near 100 KB).
   auto points = [&](const Eigen::VectorXd &xs, const Eigen::VectorXd &ys,
                     const Eigen::VectorXd &ts, bool isQuery) {
-    int64_t n = xs.size(), step = std::max<int64_t>(1, n / 1500);
+    int64_t n = xs.size(), step = std::max<int64_t>(1, (n + 499) / 500);
     for (int64_t i = 0; i < n; i += step) {
       std::string colour = ramp(t1 > t0 ? (ts[i] - t0) / (t1 - t0) : 0);
       if (isQuery)
