@@ -416,6 +416,9 @@ public:
   std::array<HeadPath, 2> paths; // Q, K
   // Exact values: projection outputs [S, rows] and sum W^2 x^2.
   std::array<std::vector<double>, 4> y, z2;
+  /// The sum of the squared partial sums of each projection output's dot
+  /// product, in order: the variance of its f32 accumulation per r32.
+  std::array<std::vector<double>, 4> partials;
   // 1/RMS of each (token, head) row a norm divides by.
   std::array<std::vector<double>, 2> normScale;
   // SDPA's inputs [S, H, D], K without its bias, the RoPE compute units.
@@ -459,18 +462,22 @@ void Evaluation::project(int p, const std::vector<double> &in, int64_t cols) {
   const Matrix &m = w[p];
   y[p].assign(S * m.rows, 0);
   z2[p].assign(S * m.rows, 0);
+  partials[p].assign(S * m.rows, 0);
   for (int64_t t = 0; t < S; ++t)
     for (int64_t i = 0; i < m.rows; ++i) {
-      double acc = b[p].data.empty() ? 0 : b[p].data[i], sq = 0;
+      double acc = b[p].data.empty() ? 0 : b[p].data[i], sq = 0, part = 0;
       const double *row = &m.data[i * cols];
       const double *xt = &in[t * cols];
       for (int64_t j = 0; j < cols; ++j) {
         double prod = row[j] * xt[j];
         acc += prod;
         sq += prod * prod;
+        // Each addition of the f32 sum rounds its partial sum.
+        part += acc * acc;
       }
       y[p][t * m.rows + i] = acc;
       z2[p][t * m.rows + i] = sq;
+      partials[p][t * m.rows + i] = part;
     }
 }
 
@@ -645,12 +652,16 @@ std::vector<double> Evaluation::sdpaVariance(const std::vector<double> *eq,
         const double *v = &vIn[(s * hkv + g) * d];
         if (ek || term == SdpaTerm::QKProducts || term == SdpaTerm::Scores) {
           const double *k = &kIn[(s * hkv + g) * d];
-          double c = 0, dot = 0;
+          double c = 0, dot = 0, part = 0;
           for (int64_t i = 0; i < d; ++i) {
             c += q[i] * q[i] *
                  (ek ? (*ek)[(s * hkv + g) * d + i] : k[i] * k[i]);
             dot += q[i] * k[i];
+            part += dot * dot;
           }
+          // The q·k sum in f32: each addition rounds its partial sum.
+          if (term == SdpaTerm::QKProducts)
+            c = part;
           // A score is rounded a few times after its sum (the scale, the
           // log2(e) of exp2, the running max): each an error of u·|s|.
           if (term == SdpaTerm::Scores)
@@ -1070,6 +1081,7 @@ void unitResponses(
   for (int p = QProj; p <= VProj; ++p) {
     StringRef n = projectionName(Projection(p));
     add((n + ".proj").str(), fromProjection(p, ev.z2[p]));
+    add((n + ".acc").str(), fromProjection(p, ev.partials[p]));
     add((n + ".out").str(), fromProjection(p, square(ev.y[p])));
     if (!ev.b[p].data.empty()) {
       // The bias's bf16 rounding, known exactly: the same shift for every
@@ -1124,6 +1136,7 @@ void unitResponses(
   add("sdpa.acc", ev.outputVariance(acc));
   add("attn.out", ev.outputVariance(square(ev.o)));
   add("o_proj.proj", ev.z2[OProj]);
+  add("o_proj.acc", ev.partials[OProj]);
   if (!ev.b[OProj].data.empty()) {
     std::vector<double> shift(ev.out.size());
     for (size_t i = 0; i < shift.size(); ++i) {
@@ -1178,11 +1191,8 @@ llvm::Expected<LayerModel> LayerModel::build(LayerOps ops,
   mean /= ev.out.size();
   for (double v : ev.out)
     model.outputSquares += (v - mean) * (v - mean);
-  // The largest of N Gaussian errors is about sqrt(2 ln N) deviations; one
-  // more covers the model's sampling of the context (the largest measured
-  // error over the test layers was 1.16x the estimate without it).
-  model.lambda =
-      std::sqrt(2 * std::log(double(contextLength * ev.hidden))) + 1;
+  // The largest of N Gaussian errors is about sqrt(2 ln N) deviations.
+  model.lambda = std::sqrt(2 * std::log(double(contextLength * ev.hidden)));
   return model;
 }
 
@@ -1195,10 +1205,10 @@ Estimate LayerModel::estimate(const Plan &plan) const {
   SmallVector<std::pair<std::string, double>> terms;
   for (int p = QProj; p <= VProj; ++p) {
     std::string n = projectionName(Projection(p)).str();
-    // Input and weights rounded to the compute type, and f32 accumulation
-    // over the row (partial sums of random signs: n/2 squared terms).
-    terms.push_back({n + ".proj", 2 * r(plan.weights[p]) +
-                                      r32 * projectionCols[p] / 2});
+    // Input and weights rounded to the compute type, and the f32
+    // accumulation over the row.
+    terms.push_back({n + ".proj", 2 * r(plan.weights[p])});
+    terms.push_back({n + ".acc", r32});
     terms.push_back({p == KProj && plan.splitKeyBias ? n + ".out.split"
                                                      : n + ".out",
                      r(plan.projectionOutputs)});
@@ -1213,13 +1223,13 @@ Estimate LayerModel::estimate(const Plan &plan) const {
   terms.push_back({"v.cache", coarser(plan.valueCache, plan.sdpaCompute)});
   terms.push_back({"q.angle", r32});
   terms.push_back({"k.angle", r32});
-  terms.push_back({"sdpa.qk", r32 * headDim / 2});
+  terms.push_back({"sdpa.qk", r32});
   terms.push_back({"sdpa.score", r32});
   terms.push_back({"sdpa.p", r(plan.sdpaCompute)});
   terms.push_back({"sdpa.acc", r32});
   terms.push_back({"attn.out", r(plan.attentionOutput)});
-  terms.push_back({"o_proj.proj", 2 * r(plan.weights[OProj]) +
-                                      r32 * projectionCols[OProj] / 2});
+  terms.push_back({"o_proj.proj", 2 * r(plan.weights[OProj])});
+  terms.push_back({"o_proj.acc", r32});
   terms.push_back({"o_proj.bias", plan.biases == Storage::F32 ? 0.0 : 1.0});
   terms.push_back({"out", r(plan.layerOutput)});
 
