@@ -4,6 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ConfirmPrecision.h"
+
 #include "rotor/Codegen/Passes.h"
 #include "rotor/Conversion/Passes.h"
 #include "rotor/InitAllDialects.h"
@@ -17,6 +19,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/InitLLVM.h"
@@ -142,6 +145,100 @@ static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
     pipeline.fuseRopeEpilogue = fuseRopeEpilogue;
 }
 
+/// Parses the input, picks the layer, finds the weights and writes the
+/// bundle: 0, or the exit code after the error was printed.
+static int compileOnce(mlir::MLIRContext &context, llvm::SourceMgr &sourceMgr,
+                       rotor::BundleOptions &options) {
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  std::optional<int64_t> layer;
+  if (layerOpt.getNumOccurrences()) {
+    if (layerOpt < 0) {
+      llvm::errs() << "rotor-aot: --layer must be a layer number, not "
+                   << layerOpt << "\n";
+      return 1;
+    }
+    layer = layerOpt;
+  }
+  if (llvm::Error err = rotor::selectLayer(*module, layer)) {
+    llvm::errs() << "rotor-aot: " << inputFile << ": "
+                 << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+
+  if (!paramsFile.empty())
+    options.paramsPath = paramsFile;
+  else if (auto checkpoint =
+               (*module)->getAttrOfType<mlir::StringAttr>("attn.checkpoint")) {
+    // A relative checkpoint is relative to the module's file.
+    llvm::SmallString<256> path(checkpoint.getValue());
+    if (llvm::sys::path::is_relative(path)) {
+      llvm::SmallString<256> base(llvm::sys::path::parent_path(inputFile));
+      llvm::sys::path::append(base, path);
+      path = base;
+    }
+    options.paramsPath = path.str().str();
+  }
+  if (llvm::Error err = rotor::writeBundle(*module, options)) {
+    llvm::errs() << "rotor-aot: " << inputFile << ": "
+                 << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+/// --precision=auto with --precision-calibration: runs the bundle on the
+/// calibration rows on the host and compares with the fp64 reference. A
+/// plan that misses the target there is chosen again against a target
+/// tightened by the miss, up to three plans; if none meets it, the bundle
+/// is removed and the run fails.
+static int confirmPrecision(mlir::MLIRContext &context,
+                            llvm::SourceMgr &sourceMgr,
+                            rotor::BundleOptions &options) {
+  if (precision != "auto" || precisionCalibration.empty())
+    return 0;
+  if (target == "cuda") {
+    llvm::errs() << "rotor-aot: --precision-calibration runs the bundle on "
+                    "the host: compile for --target=host (or gpu-emulation) "
+                    "to confirm a plan\n";
+    return 1;
+  }
+  for (int attempt = 1;; ++attempt) {
+    rotor::CalibrationRun run =
+        rotor::runOnCalibration(outputDir, precisionCalibration);
+    if (!run.error.empty()) {
+      llvm::errs() << "rotor-aot: --precision-calibration: " << run.error
+                   << "\n";
+      return 1;
+    }
+    llvm::errs() << llvm::format(
+        "rotor-aot: calibration: %lld tokens on the host, max relative error "
+        "%.3e (PCC %.9f) against the fp64 reference, target %g",
+        (long long)run.tokens, run.maxRelativeError, run.pcc,
+        precisionTarget.getValue());
+    if (run.maxRelativeError <= precisionTarget) {
+      llvm::errs() << ": the plan is confirmed\n";
+      return 0;
+    }
+    if (attempt == 3) {
+      llvm::errs() << ": missed by three plans; no bundle written\n";
+      llvm::sys::fs::remove_directories(outputDir);
+      return 1;
+    }
+    // The model's prediction scales with the error: ask it for the miss.
+    options.precisionTarget *=
+        0.8 * precisionTarget / run.maxRelativeError;
+    llvm::errs() << llvm::format(": missed; choosing again for a predicted "
+                                 "%.3e\n",
+                                 options.precisionTarget);
+    if (int rc = compileOnce(context, sourceMgr, options))
+      return rc;
+  }
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "Rotor ahead-of-time compiler\n");
@@ -185,39 +282,6 @@ int main(int argc, char **argv) {
 
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sourceMgr, &context);
-  if (!module)
-    return 1;
-
-  std::optional<int64_t> layer;
-  if (layerOpt.getNumOccurrences()) {
-    if (layerOpt < 0) {
-      llvm::errs() << "rotor-aot: --layer must be a layer number, not "
-                   << layerOpt << "\n";
-      return 1;
-    }
-    layer = layerOpt;
-  }
-  if (llvm::Error err = rotor::selectLayer(*module, layer)) {
-    llvm::errs() << "rotor-aot: " << inputFile << ": "
-                 << llvm::toString(std::move(err)) << "\n";
-    return 1;
-  }
-
-  if (!paramsFile.empty())
-    options.paramsPath = paramsFile;
-  else if (auto checkpoint =
-               (*module)->getAttrOfType<mlir::StringAttr>("attn.checkpoint")) {
-    // A relative checkpoint is relative to the module's file.
-    llvm::SmallString<256> path(checkpoint.getValue());
-    if (llvm::sys::path::is_relative(path)) {
-      llvm::SmallString<256> base(llvm::sys::path::parent_path(inputFile));
-      llvm::sys::path::append(base, path);
-      path = base;
-    }
-    options.paramsPath = path.str().str();
-  }
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime();
   options.progress = [&](llvm::StringRef stage) {
     if (quiet)
@@ -227,11 +291,10 @@ int main(int argc, char **argv) {
     llvm::errs() << llvm::format("rotor-aot: [%6.2fs] ", elapsed) << stage
                  << "\n";
   };
-  if (llvm::Error err = rotor::writeBundle(*module, options)) {
-    llvm::errs() << "rotor-aot: " << inputFile << ": "
-                 << llvm::toString(std::move(err)) << "\n";
-    return 1;
-  }
+  if (int rc = compileOnce(context, sourceMgr, options))
+    return rc;
+  if (int rc = confirmPrecision(context, sourceMgr, options))
+    return rc;
   options.progress("wrote " + outputDir);
   // What the bundle's layer keeps per token, as rotor-run prints it.
   llvm::SmallString<256> manifestPath(outputDir.getValue());

@@ -120,7 +120,21 @@ std::string siteWords(StringRef site) {
       {"attn.out", "SDPA's output"},
       {"out", "the layer's output"}};
   auto it = words.find(site.str());
-  return it == words.end() ? site.str() : it->second;
+  if (it != words.end())
+    return it->second;
+  auto [owner, what] = site.split('.');
+  std::string who = owner == "q" ? "Q" : owner == "k" ? "K" : owner.str();
+  if (what == "acc")
+    return who + "'s f32 accumulation";
+  if (what == "out" || what == "out.split")
+    return who + "'s output as stored";
+  if (what == "bias")
+    return who + "'s bias";
+  if (what == "rope")
+    return "RoPE's operands of " + who;
+  if (what == "angle")
+    return "RoPE's angles of " + who;
+  return site.str();
 }
 
 //===----------------------------------------------------------------------===//
