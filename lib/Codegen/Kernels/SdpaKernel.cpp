@@ -39,15 +39,23 @@
 // from the quantized codes and scales and dequantized on the way into the
 // tile (KVSource): the dequantized cache is never written.
 //
+// A key bias (attn-split-rope-bias) is added to K while it is staged, from
+// RoPE(b, j) [Tk, Hkv, D] formed once per call before the grid: the K/V
+// tile then holds the accumulate type, and the scores read K unrounded.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Codegen/Kernels/Kernels.h"
 #include "WorkgroupKernel.h"
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
+#include "rotor/Dialect/Attn/IR/RopeFrequencies.h"
+#include "rotor/Dialect/Attn/Utils/OpArithmetic.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -73,8 +81,9 @@ int64_t workgroupBytes(SdpaOp op, SdpaTiles tiles) {
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   int64_t d = qType.getDimSize(2), dv = vType.getDimSize(2);
-  Type storage = kType.getElementType(),
-       acc = op.getPrecision().getAccumulate();
+  Type acc = op.getPrecision().getAccumulate();
+  // With a key bias the tile holds K + RoPE(b, j) in the accumulate type.
+  Type storage = op.getKeyBias() ? acc : kType.getElementType();
   return tiles.keys * (std::max(d, dv) + 1) * bytesOf(storage) +
          tiles.rows * (tiles.keys + 1) * bytesOf(acc) +
          tiles.rows * dv * bytesOf(acc) + 3 * tiles.rows * bytesOf(acc) +
@@ -114,9 +123,6 @@ rotor::attn::lowering::largestWorkgroupSdpaTiles(SdpaOp op, int64_t bytes) {
 }
 
 std::string rotor::attn::lowering::workgroupSdpaObstacle(SdpaOp op) {
-  if (op.getKeyBias())
-    return "its key-bias term (attn-split-rope-bias) is not in the workgroup "
-           "kernel";
   auto kType = cast<RankedTensorType>(op.getKey().getType());
   auto vType = cast<RankedTensorType>(op.getValue().getType());
   if (vType.getElementType() != kType.getElementType())
@@ -197,6 +203,7 @@ struct SdpaPlan {
         acc(op.getPrecision().getAccumulate()),
         storage(resultType.getElementType()),
         kvStorage(getElementTypeOrSelf(op.getKey().getType())),
+        tileStorage(op.getKeyBias() ? acc : kvStorage),
         hq(cast<RankedTensorType>(op.getQuery().getType()).getDimSize(1)),
         hkv(cast<RankedTensorType>(op.getKey().getType()).getDimSize(1)),
         d(cast<RankedTensorType>(op.getQuery().getType()).getDimSize(2)),
@@ -210,6 +217,9 @@ struct SdpaPlan {
   SdpaOp op;
   RankedTensorType resultType;
   Type compute, acc, storage, kvStorage;
+  /// The K/V tile's element type: the cache's, or the accumulate type when
+  /// K's bias is added while staging.
+  Type tileStorage;
   int64_t hq, hkv, d, dv;
   /// Query heads per KV head.
   int64_t group;
@@ -226,6 +236,8 @@ struct SdpaPlan {
 
   /// The operands as buffers, the query and key counts, the output.
   Value q, positions, tq, tk, out;
+  /// RoPE(b, j) [Tk, Hkv, D] in the accumulate type, with a key bias.
+  Value keyBiasRows;
   KVSource k, v;
   /// Rows (tq * group) and row tiles (grid.x).
   Value rowCount, rowTiles;
@@ -264,6 +276,102 @@ struct SdpaWorkgroup {
 };
 
 /// Host code: the operands as buffers, the output, the rows.
+/// RoPE(b_g, j)[d] for every key row j (its position), KV head g and dim
+/// d, in the accumulate type: per pair (a, c), b_a cos - b_c sin and
+/// b_c cos + b_a sin of the angle j·inv_freq, formed and reduced to
+/// [-pi, pi] in f64 as attn.rope does; 0 past the rotary dim (the softmax
+/// cancels the constant it would add).
+Value rotatedKeyBias(ImplicitLocOpBuilder &b, const SdpaPlan &p) {
+  SdpaOp op = p.op;
+  RopeParamsAttr rope = op.getKeyBiasRopeAttr();
+  int64_t r = rope.getRotaryDim();
+  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
+  // The verifier admits only static scalings.
+  SmallVector<double> freqs = *getStaticInverseFrequencies(
+      r, rope.getTheta().convertToDouble(), rope.getScaling());
+  double factor = getRopeAttentionFactor(rope.getScaling());
+  Value invFreq = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(RankedTensorType::get({r / 2}, b.getF64Type()),
+                                ArrayRef<double>(freqs)));
+  Value bias = op.getKeyBias();
+  Value tk = tensor::DimOp::create(b, op.getKey(), 0);
+  auto type = RankedTensorType::get({ShapedType::kDynamic, p.hkv, p.d}, p.acc);
+  Value init = tensor::EmptyOp::create(b, type, ValueRange{tk});
+  AffineMap id3 = b.getMultiDimIdentityMap(3);
+  Type acc = p.acc, f64 = b.getF64Type();
+  return linalg::GenericOp::create(
+             b, TypeRange{type}, ValueRange{}, ValueRange{init},
+             ArrayRef<AffineMap>{id3},
+             SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location loc, ValueRange) {
+               auto idx = [&](int64_t v) {
+                 return arith::ConstantIndexOp::create(nb, loc, v).getResult();
+               };
+               Value j = linalg::IndexOp::create(nb, loc, 0);
+               Value g = linalg::IndexOp::create(nb, loc, 1);
+               Value d = linalg::IndexOp::create(nb, loc, 2);
+               Value inRotary = arith::CmpIOp::create(
+                   nb, loc, arith::CmpIPredicate::ult, d, idx(r));
+               Value dim = arith::SelectOp::create(nb, loc, inRotary, d, idx(0));
+               Value first, i, partner;
+               if (halfSplit) {
+                 first = arith::CmpIOp::create(nb, loc, arith::CmpIPredicate::ult,
+                                               dim, idx(r / 2));
+                 Value low = arith::SubIOp::create(nb, loc, dim, idx(r / 2));
+                 i = arith::SelectOp::create(nb, loc, first, dim, low);
+                 partner = arith::SelectOp::create(
+                     nb, loc, first,
+                     arith::AddIOp::create(nb, loc, dim, idx(r / 2)), low);
+               } else {
+                 first = arith::CmpIOp::create(
+                     nb, loc, arith::CmpIPredicate::eq,
+                     arith::AndIOp::create(nb, loc, dim, idx(1)), idx(0));
+                 i = arith::ShRUIOp::create(nb, loc, dim, idx(1));
+                 partner = arith::XOrIOp::create(nb, loc, dim, idx(1));
+               }
+               Value pos = arith::SIToFPOp::create(
+                   nb, loc, f64,
+                   arith::IndexCastOp::create(nb, loc, nb.getI64Type(), j));
+               Value angle = arith::MulFOp::create(
+                   nb, loc, pos,
+                   tensor::ExtractOp::create(nb, loc, invFreq, ValueRange{i}));
+               double twoPi = 2 * std::numbers::pi;
+               Value turns = math::RoundEvenOp::create(
+                   nb, loc,
+                   arith::MulFOp::create(nb, loc, angle,
+                                         floatConst(nb, loc, f64, 1 / twoPi)));
+               angle = arith::SubFOp::create(
+                   nb, loc, angle,
+                   arith::MulFOp::create(nb, loc, turns,
+                                         floatConst(nb, loc, f64, twoPi)));
+               Value phi = castFloat(nb, loc, angle, acc);
+               Value scale = floatConst(nb, loc, acc, factor);
+               Value cosv = arith::MulFOp::create(
+                   nb, loc, math::CosOp::create(nb, loc, phi), scale);
+               Value sinv = arith::MulFOp::create(
+                   nb, loc, math::SinOp::create(nb, loc, phi), scale);
+               auto load = [&](Value at) {
+                 return castFloat(
+                     nb, loc,
+                     tensor::ExtractOp::create(nb, loc, bias, ValueRange{g, at}),
+                     acc);
+               };
+               Value self = load(dim), other = load(partner);
+               auto mul = [&](Value x, Value y) {
+                 return arith::MulFOp::create(nb, loc, x, y).getResult();
+               };
+               Value turned = arith::SelectOp::create(
+                   nb, loc, first,
+                   arith::SubFOp::create(nb, loc, mul(self, cosv), mul(other, sinv)),
+                   arith::AddFOp::create(nb, loc, mul(self, cosv), mul(other, sinv)));
+               linalg::YieldOp::create(
+                   nb, loc,
+                   ValueRange{arith::SelectOp::create(
+                       nb, loc, inRotary, turned, floatConst(nb, loc, acc, 0.0))});
+             })
+      .getResult(0);
+}
+
 void emitOperands(ImplicitLocOpBuilder &b, SdpaPlan &p) {
   p.q = readOnlyBuffer(b, p.op.getQuery());
   p.k = kvSource(b, p.op.getKey());
@@ -278,6 +386,8 @@ void emitOperands(ImplicitLocOpBuilder &b, SdpaPlan &p) {
   p.rowCount = arith::MulIOp::create(b, p.tq, indexConst(b, p.group));
   p.rowTiles =
       arith::CeilDivUIOp::create(b, p.rowCount, indexConst(b, p.rowTile));
+  if (p.op.getKeyBias())
+    p.keyBiasRows = readOnlyBuffer(b, rotatedKeyBias(b, p));
 }
 
 /// Host code: the KV length splits into `splits` chunks of whole KV tiles,
@@ -324,7 +434,7 @@ SdpaWorkgroup allocateWorkgroup(ImplicitLocOpBuilder &w, const SdpaPlan &p,
   auto buffer = [&](ArrayRef<int64_t> shape, Type type) -> Value {
     return workgroupBuffer(w, shape, type);
   };
-  wg.kvTile = buffer({p.keyTile, p.kvWidth}, carrierType(p.kvStorage));
+  wg.kvTile = buffer({p.keyTile, p.kvWidth}, carrierType(p.tileStorage));
   wg.scores = buffer({p.rowTile, p.scoreWidth}, p.acc);
   wg.outAcc = buffer({p.rowTile, p.dv}, p.acc);
   wg.rowMax = buffer({p.rowTile}, p.acc);
@@ -420,9 +530,11 @@ Value causalBound(ImplicitLocOpBuilder &w, const SdpaPlan &p,
 /// dequantized operand is staged from its codes, each element dequantized
 /// with its block's scale as it is stored.
 void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
-             const SdpaWorkgroup &wg, const KVSource &src, Value j0) {
+             const SdpaWorkgroup &wg, const KVSource &src, Value j0,
+             bool keys) {
   int64_t cols = cast<MemRefType>(src.data.getType()).getDimSize(2);
   DequantizeOp dequant = src.dequant;
+  bool addBias = keys && p.keyBiasRows;
   auto dequantize = [&](OpBuilder &sb, Location sl, Value code, Value j,
                         Value e) -> Value {
     KVBlockFormatAttr format = dequant.getFormat();
@@ -435,6 +547,22 @@ void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
     return dequantizeElement(sb, sl, format, src.table, code, scale,
                              dequant.getPrecision().getCompute(), p.kvStorage);
   };
+  // The element as the tile holds it: K + RoPE(b, j) in the accumulate
+  // type (K rounded to the compute type first, as the scores would), or
+  // the value itself widened to the tile's type.
+  auto convert = [&](OpBuilder &sb, Location sl, Value x, Value j,
+                     Value e) -> Value {
+    Value value = dequant ? dequantize(sb, sl, x, j, e)
+                          : fromCarrier(sb, sl, x, p.kvStorage);
+    if (!addBias)
+      return castFloat(sb, sl, value, p.tileStorage);
+    Value key = castFloat(sb, sl, castFloat(sb, sl, value, p.compute), p.acc);
+    Value rb = memref::LoadOp::create(
+        sb, sl, p.keyBiasRows,
+        ValueRange{arith::AddIOp::create(sb, sl, j0, j), wg.kvHead, e});
+    return arith::AddFOp::create(sb, sl, key, rb);
+  };
+  bool converts = dequant || addBias || p.tileStorage != p.kvStorage;
   stageTile(
       b, loc, src.data, wg.kvTile, p.keyTile, cols, src.vectorWidth,
       src.aligned,
@@ -447,10 +575,11 @@ void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
                                      arith::AddIOp::create(sb, sl, j0, j),
                                      wg.bound);
       },
-      dequant ? function_ref<Value(OpBuilder &, Location, Value, Value, Value)>(
-                    dequantize)
-              : nullptr,
-      p.kvStorage);
+      converts
+          ? function_ref<Value(OpBuilder &, Location, Value, Value, Value)>(
+                convert)
+          : nullptr,
+      p.tileStorage);
 }
 
 /// Scores of the KV tile at j0, scaled into the exp2 domain, -inf where a
@@ -490,12 +619,20 @@ void computeScores(OpBuilder &b, Location loc, const SdpaPlan &p,
                 ks.push_back(fromCarrier(
                     db, dl,
                     memref::LoadOp::create(db, dl, wg.kvTile, ValueRange{j, e}),
-                    p.kvStorage));
+                    p.tileStorage));
+              // Biased keys are in the accumulate type, already rounded to
+              // the compute type before the bias was added.
+              Type keyCompute = p.keyBiasRows ? p.acc : p.compute;
               for (int64_t r = 0; r < kMicroRows; ++r)
-                for (int64_t n = 0; n < kMicroCols; ++n)
-                  next.push_back(
-                      multiplyAccumulate(db, dl, sums[r * kMicroCols + n],
-                                         qs[r], ks[n], p.compute, p.acc));
+                for (int64_t n = 0; n < kMicroCols; ++n) {
+                  Value x = castFloat(
+                      db, dl, castFloat(db, dl, qs[r], p.compute), p.acc);
+                  Value y = castFloat(
+                      db, dl, castFloat(db, dl, ks[n], keyCompute), p.acc);
+                  next.push_back(arith::AddFOp::create(
+                      db, dl, sums[r * kMicroCols + n],
+                      arith::MulFOp::create(db, dl, x, y)));
+                }
               scf::YieldOp::create(db, dl, next);
             });
         Value j0i64 = arith::IndexCastOp::create(ib, i64, j0);
@@ -597,7 +734,7 @@ void accumulateOutput(OpBuilder &b, Location loc, const SdpaPlan &p,
                         fromCarrier(ab, al,
                                     memref::LoadOp::create(ab, al, wg.kvTile,
                                                            ValueRange{j, e}),
-                                    p.kvStorage),
+                                    p.tileStorage),
                         p.compute),
                     p.acc));
               for (size_t r = 0; r < rows.size(); ++r)
@@ -625,10 +762,10 @@ void walkKVTiles(ImplicitLocOpBuilder &w, const SdpaPlan &p,
   scf::ForOp::create(w, chunkStart, chunkEnd, indexConst(w, p.keyTile),
                      ValueRange{},
                      [&](OpBuilder &lb, Location ll, Value j0, ValueRange) {
-                       stageKV(lb, ll, p, wg, p.k, j0);
+                       stageKV(lb, ll, p, wg, p.k, j0, /*keys=*/true);
                        computeScores(lb, ll, p, wg, j0);
                        updateRowStatistics(lb, ll, p, wg);
-                       stageKV(lb, ll, p, wg, p.v, j0);
+                       stageKV(lb, ll, p, wg, p.v, j0, /*keys=*/false);
                        accumulateOutput(lb, ll, p, wg);
                        scf::YieldOp::create(lb, ll);
                      });
