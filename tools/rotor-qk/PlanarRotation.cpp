@@ -30,11 +30,11 @@ double variance(const VectorXd &v) {
 double covarianceOf(const VectorXd &x, const VectorXd &y) {
   return ((x.array() - x.mean()) * (y.array() - y.mean())).mean();
 }
-/// Pearson correlation; 0 when either side is constant.
+/// Pearson correlation; NaN (undefined) when either side is constant.
 double correlation(const VectorXd &x, const VectorXd &y) {
   double vx = variance(x), vy = variance(y);
   if (vx <= 0 || vy <= 0)
-    return 0;
+    return kNaN;
   return covarianceOf(x, y) / std::sqrt(vx * vy);
 }
 
@@ -54,17 +54,13 @@ HeadMetrics rotor::qk::analyzeHead(const HeadSamples &s, BAxis bAxis) {
   VectorXd c = xc.transpose() * tc / double(n);
   double traceX = xc.array().square().sum() / double(n);
   double varT = tc.squaredNorm() / double(n);
-  // No linear position signal: the best linear correlation with position,
-  // |Cov(X, t)| / sqrt(Var(X·a) Var(t)), is at the level of the f32
-  // captures' rounding (about 1e-7), or t is constant. Dividing by |Cov|
-  // would make a of noise.
-  double varAlong = 0;
-  if (c.norm() > 0) {
-    VectorXd along = xc * c.normalized();
-    varAlong = along.squaredNorm() / double(n);
-  }
-  if (varT <= 0 || varAlong <= 0 ||
-      !(c.norm() / std::sqrt(varAlong * varT) >= 1e-6)) {
+  // No linear position signal: |Cov(X, t)| is within what the f32
+  // captures' rounding alone could give, 10·u·|x|_rms·sd(t) with u = 2^-24
+  // and |x|_rms the rows' uncentred RMS norm (rounding scales with the
+  // values, not their spread), or t is constant. a would be made of noise.
+  double rowNorm = std::sqrt(x.squaredNorm() / double(n));
+  double floor = 10 * std::ldexp(1.0, -24) * rowNorm * std::sqrt(varT);
+  if (varT <= 0 || !(c.norm() > floor)) {
     m.positionSignal = false;
     for (double *v : {&m.positionR, &m.rQA, &m.rKA, &m.alphaQ, &m.alphaK,
                       &m.muQA, &m.muKA, &m.muQB, &m.muKB, &m.biasStrength,
@@ -89,15 +85,16 @@ HeadMetrics rotor::qk::analyzeHead(const HeadSamples &s, BAxis bAxis) {
   } else {
     b = p * delta;
   }
-  // Keep b exactly orthogonal to a, then unit length.
+  // Keep b exactly orthogonal to a, then unit length. With nothing left
+  // of a (D = 1, or centroid with mu_Q - mu_K along a) b is undefined: NaN.
   b -= a * a.dot(b);
-  if (b.norm() == 0) {
-    b = VectorXd::Zero(d);
+  if (!(b.norm() > 0)) {
+    b = VectorXd::Constant(d, kNaN);
   } else {
     b.normalize();
+    if (muQ.dot(b) < muK.dot(b))
+      b = -b;
   }
-  if (muQ.dot(b) < muK.dot(b))
-    b = -b;
 
   VectorXd qa = s.q * a, ka = s.k * a, qb = s.q * b, kb = s.k * b;
   VectorXd xa = x * a, xb = x * b;
@@ -119,14 +116,21 @@ HeadMetrics rotor::qk::analyzeHead(const HeadSamples &s, BAxis bAxis) {
   m.contentVarB = 0.5 * (variance(qb) + variance(kb));
   // The self-test: no direction orthogonal to a and b correlates with
   // position (a takes all of Cov(X, t)).
-  MatrixXd ab(d, 2);
-  ab << a, b;
-  Eigen::HouseholderQR<MatrixXd> qr(ab);
-  MatrixXd basis = qr.householderQ() * MatrixXd::Identity(d, d);
-  double residual = 0;
-  for (int64_t i = 2; i < d; ++i)
-    residual = std::max(residual, std::abs(correlation(x * basis.col(i), t)));
-  m.residualPosR = residual;
+  m.residualPosR = kNaN;
+  if (b.allFinite()) {
+    MatrixXd ab(d, 2);
+    ab << a, b;
+    Eigen::HouseholderQR<MatrixXd> qr(ab);
+    MatrixXd basis = qr.householderQ() * MatrixXd::Identity(d, d);
+    // Directions the cloud does not vary along carry no correlation.
+    double residual = 0;
+    for (int64_t i = 2; i < d; ++i) {
+      double r = correlation(x * basis.col(i), t);
+      if (!std::isnan(r))
+        residual = std::max(residual, std::abs(r));
+    }
+    m.residualPosR = residual;
+  }
   m.a = a;
   m.b = b;
   return m;

@@ -63,11 +63,14 @@ int fail(const std::string &message) {
   return 1;
 }
 
-/// One tag's rows across the files: each file's view.
-struct TagParts {
-  std::vector<std::pair<std::string, const rotor::safetensors::TensorView *>>
-      data, positions;
+/// One file's part of a tag: its rows and their positions.
+struct TagPart {
+  std::string file;
+  const rotor::safetensors::TensorView *data = nullptr, *positions = nullptr;
 };
+
+/// One tag's parts, in file order.
+using TagParts = std::vector<TagPart>;
 
 /// Q and K of one layer, as read.
 struct LayerData {
@@ -76,56 +79,62 @@ struct LayerData {
   std::vector<int64_t> positions;
 };
 
-/// The rows of a tag (f32 [N, H, D]) and their positions (i64 [N]), every
-/// value checked; at most `limit` rows, evenly spaced, when limit > 0.
+/// The rows of a tag (f32 [N, H, D], each file's rows with that file's
+/// positions, i64 [N]) in file order, every value checked; at most `limit`
+/// rows, evenly spaced (row n·i/limit of the concatenation), when
+/// limit > 0. Only the kept rows are held in memory.
 std::optional<std::string> readTag(StringRef tag, const TagParts &parts,
                                    int64_t limit, LayerData &out) {
-  if (parts.positions.size() != parts.data.size())
-    for (auto &[file, view] : parts.data) {
-      bool found = llvm::any_of(parts.positions,
-                                [&](auto &p) { return p.first == file; });
-      if (!found)
-        return file + ": capture " + tag.str() + " has no " + tag.str() +
-               ".positions (rotor-run --captures writes both)";
-    }
-  std::vector<double> rows;
-  std::vector<int64_t> positions;
-  for (size_t i = 0; i < parts.data.size(); ++i) {
-    auto [file, view] = parts.data[i];
-    auto pos = parts.positions[i].second;
-    if (view->dtype != "F32" || view->shape.size() != 3)
-      return file + ": " + tag.str() + " must be F32 [N, heads, head_dim]";
-    if (pos->dtype != "I64" || pos->shape.size() != 1 ||
-        pos->shape[0] != view->shape[0])
-      return file + ": " + tag.str() + ".positions must be I64 [" +
-             std::to_string(view->shape[0]) + "]";
-    if (out.heads && (view->shape[1] != out.heads || view->shape[2] != out.dim))
-      return file + ": " + tag.str() + " has another shape than in the "
-                                        "files before it";
-    out.heads = view->shape[1];
-    out.dim = view->shape[2];
-    int64_t width = out.heads * out.dim;
-    for (int64_t r = 0; r < view->shape[0]; ++r) {
-      int64_t p;
-      std::memcpy(&p, pos->bytes.data() + 8 * r, 8);
-      positions.push_back(p);
+  int64_t n = 0;
+  for (const TagPart &part : parts) {
+    if (!part.data)
+      return part.file + ": " + tag.str() + ".positions without " + tag.str();
+    if (!part.positions)
+      return part.file + ": capture " + tag.str() + " has no " + tag.str() +
+             ".positions (rotor-run --captures writes both)";
+    const auto &view = *part.data;
+    if (view.dtype != "F32" || view.shape.size() != 3)
+      return part.file + ": " + tag.str() + " must be F32 [N, heads, head_dim]";
+    if (part.positions->dtype != "I64" || part.positions->shape.size() != 1 ||
+        part.positions->shape[0] != view.shape[0])
+      return part.file + ": " + tag.str() + ".positions must be I64 [" +
+             std::to_string(view.shape[0]) + "]";
+    if (view.shape[1] < 1 || view.shape[2] < 1)
+      return part.file + ": " + tag.str() + " has no heads or no head dims";
+    if (out.heads && (view.shape[1] != out.heads || view.shape[2] != out.dim))
+      return part.file + ": " + tag.str() + " has another shape than in the "
+                                            "files before it";
+    out.heads = view.shape[1];
+    out.dim = view.shape[2];
+    n += view.shape[0];
+  }
+  if (n == 0)
+    return tag.str() + " has no rows";
+  int64_t width = out.heads * out.dim;
+  int64_t take = limit > 0 ? std::min(n, limit) : n;
+  int64_t next = 0, kept = 0, base = 0;
+  for (const TagPart &part : parts) {
+    const auto &view = *part.data;
+    for (int64_t r = 0; r < view.shape[0]; ++r) {
+      bool keep = kept < take && base + r == next;
       for (int64_t e = 0; e < width; ++e) {
         float f;
-        std::memcpy(&f, view->bytes.data() + 4 * (r * width + e), 4);
+        std::memcpy(&f, view.bytes.data() + 4 * (r * width + e), 4);
         if (!std::isfinite(f))
-          return file + ": " + tag.str() + " row " + std::to_string(r) +
+          return part.file + ": " + tag.str() + " row " + std::to_string(r) +
                  " has a non-finite value";
-        rows.push_back(f);
+        if (keep)
+          out.rows.push_back(f);
+      }
+      if (keep) {
+        int64_t p;
+        std::memcpy(&p, part.positions->bytes.data() + 8 * r, 8);
+        out.positions.push_back(p);
+        ++kept;
+        next = n * kept / take;
       }
     }
-  }
-  int64_t n = positions.size(), width = out.heads * out.dim;
-  int64_t take = limit > 0 ? std::min(n, limit) : n;
-  for (int64_t i = 0; i < take; ++i) {
-    int64_t r = n * i / take;
-    out.positions.push_back(positions[r]);
-    out.rows.insert(out.rows.end(), rows.begin() + r * width,
-                    rows.begin() + (r + 1) * width);
+    base += view.shape[0];
   }
   return std::nullopt;
 }
@@ -149,20 +158,54 @@ HeadSamples headSamples(const LayerData &q, const LayerData &k, int64_t h,
   return s;
 }
 
+std::string pathIn(StringRef dir, StringRef name) {
+  llvm::SmallString<256> p(dir);
+  llvm::sys::path::append(p, name);
+  return std::string(p);
+}
+
 bool writeFile(const std::string &path, StringRef text) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec);
   if (ec)
     return false;
   os << text;
-  return !os.has_error();
+  os.close();
+  // A stream destroyed with its error set aborts the process.
+  bool ok = !os.has_error();
+  os.clear_error();
+  return ok;
 }
 
-std::string pathIn(StringRef dir, StringRef name) {
-  llvm::SmallString<256> p(dir);
-  llvm::sys::path::append(p, name);
-  return std::string(p);
+/// The marker rotor-qk leaves in every analysis it writes.
+constexpr const char *kMarker = ".rotor-qk-analysis";
+
+/// Whether `dir` holds an earlier analysis and nothing else: the marker,
+/// the files rotor-qk writes, and layerN folders of SVG figures. Such a
+/// folder may be replaced; any other is left alone.
+bool isEarlierAnalysis(const std::string &dir) {
+  if (!llvm::sys::fs::exists(pathIn(dir, kMarker)))
+    return false;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    StringRef name = llvm::sys::path::filename(it->path());
+    if (llvm::is_contained({StringRef(kMarker), StringRef("rotated.csv"),
+                            StringRef("summary.json"), StringRef("index.html"),
+                            StringRef("axes.safetensors")},
+                           name))
+      continue;
+    if (!name.starts_with("layer") || !llvm::sys::fs::is_directory(it->path()))
+      return false;
+    for (llvm::sys::fs::directory_iterator f(it->path(), ec); !ec && f != end;
+         f.increment(ec))
+      if (llvm::sys::path::extension(f->path()) != ".svg" ||
+          !llvm::sys::fs::is_regular_file(f->path()))
+        return false;
+  }
+  return !ec;
 }
+
 
 double median(std::vector<double> v) {
   if (v.empty())
@@ -177,37 +220,43 @@ llvm::json::Object summarize(const std::vector<HeadMetrics> &all) {
   int64_t count = 0, positive = 0;
   std::vector<double> ratios;
   llvm::json::Array silent;
+  // Means over the heads where each value is defined (a head with one Q
+  // row has no r_q_a or alpha_q).
+  int64_t nq = 0, nk = 0, np = 0, nb = 0;
   for (const HeadMetrics &m : all) {
     if (!m.positionSignal) {
       silent.push_back(std::to_string(m.layer) + ":" + std::to_string(m.qHead));
       continue;
     }
     ++count;
-    rq += std::abs(m.rQA);
-    rk += std::abs(m.rKA);
-    plane += m.planeVarFraction;
-    positive += m.biasStrength > 0;
-    if (m.alphaQ != 0)
-      ratios.push_back(std::abs(m.alphaK) / std::abs(m.alphaQ));
+    if (!std::isnan(m.rQA))
+      rq += std::abs(m.rQA), ++nq;
+    if (!std::isnan(m.rKA))
+      rk += std::abs(m.rKA), ++nk;
+    if (!std::isnan(m.planeVarFraction))
+      plane += m.planeVarFraction, ++np;
+    if (!std::isnan(m.biasStrength))
+      positive += m.biasStrength > 0, ++nb;
+    double ratio = std::abs(m.alphaK) / std::abs(m.alphaQ);
+    if (std::isfinite(ratio))
+      ratios.push_back(ratio);
   }
-  auto avg = [&](double s) -> llvm::json::Value {
-    if (!count)
+  auto mean = [](double s, int64_t n) -> llvm::json::Value {
+    if (!n)
       return nullptr;
-    return s / count;
+    return s / n;
   };
   double med = median(ratios);
   return llvm::json::Object{
       {"heads", int64_t(all.size())},
       {"heads_with_position_signal", count},
       {"heads_without_position_signal", std::move(silent)},
-      {"mean_abs_r_q_a", avg(rq)},
-      {"mean_abs_r_k_a", avg(rk)},
-      {"mean_plane_var_fraction", avg(plane)},
+      {"mean_abs_r_q_a", mean(rq, nq)},
+      {"mean_abs_r_k_a", mean(rk, nk)},
+      {"mean_plane_var_fraction", mean(plane, np)},
       {"median_abs_alpha_k_over_alpha_q",
        std::isnan(med) ? llvm::json::Value(nullptr) : llvm::json::Value(med)},
-      {"fraction_positive_bias_strength",
-       count ? llvm::json::Value(double(positive) / count)
-             : llvm::json::Value(nullptr)}};
+      {"fraction_positive_bias_strength", mean(positive, nb)}};
 }
 
 } // namespace
@@ -271,8 +320,10 @@ int main(int argc, char **argv) {
       if (number.getAsInteger(10, layer) || (which != "q" && which != "k"))
         continue;
       TagParts &parts = layers[layer][which.str()];
-      (isPositions ? parts.positions : parts.data)
-          .push_back({file, archives.back()->lookup(name)});
+      if (parts.empty() || parts.back().file != file)
+        parts.push_back({file, nullptr, nullptr});
+      (isPositions ? parts.back().positions : parts.back().data) =
+          archives.back()->lookup(name);
     }
   }
   if (layers.empty())
@@ -288,10 +339,10 @@ int main(int argc, char **argv) {
                      "rotation of post-RoPE Q and K</h1>\n";
   for (auto &[layer, tags] : layers) {
     auto q = tags.find("q"), k = tags.find("k");
-    if (q == tags.end() || q->second.data.empty())
+    if (q == tags.end() || q->second.empty())
       return fail("layer " + std::to_string(layer) + " has K captures but no Q "
                   "(layer" + std::to_string(layer) + ".q)");
-    if (k == tags.end() || k->second.data.empty())
+    if (k == tags.end() || k->second.empty())
       return fail("layer " + std::to_string(layer) + " has Q captures but no K "
                   "(layer" + std::to_string(layer) + ".k)");
     LayerData qd, kd;
@@ -329,6 +380,8 @@ int main(int argc, char **argv) {
           headScatterSvg(samples, m);
       if (m.positionSignal)
         for (auto [name, v] : {std::pair("a", &m.a), std::pair("b", &m.b)}) {
+          if (!v->allFinite())
+            continue;
           rotor::safetensors::OwnedTensor t{
               dir + ".head" + std::to_string(h) + "." + name, "F64",
               {int64_t(v->size())}, {}};
@@ -349,25 +402,41 @@ int main(int argc, char **argv) {
               ".svg\">\n";
     all.insert(all.end(), heads.begin(), heads.end());
   }
-  if (all.empty())
-    return fail("--heads: none of the given heads is in the captures");
+  for (auto [layer, head] : only)
+    if (!llvm::any_of(all, [&](const HeadMetrics &m) {
+          return m.layer == layer && m.qHead == head;
+        }))
+      return fail("--heads: layer " + std::to_string(layer) + " head " +
+                  std::to_string(head) + " is not in the captures");
   html += "<p>rotated.csv and summary.json hold the numbers; docs/QK.md "
           "says what each means.</p>\n</body></html>\n";
 
   // Everything goes into a fresh sibling, which replaces OUT_DIR only once
-  // complete; an OUT_DIR that is not a previous analysis is never touched.
+  // complete. An existing OUT_DIR is replaced only when it is an earlier
+  // analysis and nothing else (not a link, no input inside it).
   std::string out = outputDir;
   while (out.size() > 1 && (out.back() == '/'))
     out.pop_back();
-  if (llvm::sys::fs::exists(out)) {
+  bool replacing = false;
+  if (llvm::sys::fs::exists(out) || llvm::sys::fs::is_symlink_file(out)) {
     std::error_code ec;
     llvm::sys::fs::directory_iterator it(out, ec);
     bool empty = !ec && it == llvm::sys::fs::directory_iterator();
-    if (!llvm::sys::fs::is_directory(out) ||
-        (!empty && !llvm::sys::fs::exists(pathIn(out, "rotated.csv"))))
+    if (llvm::sys::fs::is_symlink_file(out) || !llvm::sys::fs::is_directory(out) ||
+        (!empty && !isEarlierAnalysis(out)))
       return fail(outputDir + ": exists and is not an earlier rotor-qk "
-                              "analysis (no rotated.csv); refusing to replace "
-                              "it");
+                              "analysis (a folder holding only what rotor-qk "
+                              "writes); refusing to replace it");
+    llvm::SmallString<256> outReal;
+    llvm::sys::fs::real_path(out, outReal);
+    for (const std::string &file : files) {
+      llvm::SmallString<256> fileReal;
+      llvm::sys::fs::real_path(file, fileReal);
+      if (StringRef(fileReal).starts_with(std::string(outReal) + "/"))
+        return fail(outputDir + ": holds the input " + file +
+                    "; refusing to replace it");
+    }
+    replacing = !empty;
   }
   llvm::SmallString<256> staging;
   llvm::sys::fs::createUniquePath(out + ".partial-%%%%%%", staging, false);
@@ -392,10 +461,26 @@ int main(int argc, char **argv) {
   if (llvm::Error err =
           rotor::safetensors::write(pathIn(staging, "axes.safetensors"), axes))
     return abandon(llvm::toString(std::move(err)));
-  if (llvm::sys::fs::exists(out))
-    llvm::sys::fs::remove_directories(out);
-  if (std::error_code ec = llvm::sys::fs::rename(staging, out))
+  if (!writeFile(pathIn(staging, kMarker), "rotor-qk analyze\n"))
+    return abandon(std::string(staging) + ": cannot write");
+  // The earlier analysis steps aside first, so that OUT_DIR always holds a
+  // whole analysis; it is removed once the new one is in place.
+  llvm::SmallString<256> earlier;
+  if (replacing) {
+    llvm::sys::fs::createUniquePath(out + ".earlier-%%%%%%", earlier, false);
+    if (std::error_code ec = llvm::sys::fs::rename(out, earlier))
+      return abandon(out + ": cannot move the earlier analysis aside: " +
+                     ec.message());
+  } else if (llvm::sys::fs::exists(out)) {
+    llvm::sys::fs::remove(out); // empty
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(staging, out)) {
+    if (replacing)
+      llvm::sys::fs::rename(earlier, out);
     return abandon(out + ": cannot put the analysis in place: " + ec.message());
+  }
+  if (replacing)
+    llvm::sys::fs::remove_directories(earlier);
   if (!quiet)
     llvm::errs() << "rotor-qk: " << all.size() << " heads analysed: " << out
                  << "/index.html\n";

@@ -12,7 +12,10 @@ give back a and b (to rounding) and the slopes alpha_q = 0.3, alpha_k = 0.7.
 K sits at positions 0..2m, Q at 0, 2, ..., 2m (other counts, same mean).
 Query head 3 is position-free (its Q and K rows carry no position signal).
 Writes the planted axes to OUT.axes.npz.
-random: random rows with a drift, 2 layers, 6/2 heads, D 8."""
+random: random rows with a drift, 2 layers, 6/2 heads, D 8 (--parts N also
+writes the same rows cut into N files). nan, nopos, qonly, heads, empty,
+posonly: random with one defect (a NaN, a tag without positions, Q without
+K, mismatched head counts, a tag without rows, a file of positions only)."""
 import argparse
 import json
 import struct
@@ -89,6 +92,7 @@ def silent(rng, path):
 
 
 def random_layers(rng, path, kind):
+    """The tensors of `kind` (written by the caller)."""
     tensors = {}
     for layer in range(2):
         nq, nk, d = 90, 130, 8
@@ -110,7 +114,12 @@ def random_layers(rng, path, kind):
     if kind == "heads":
         tensors["layer1.k"] = np.concatenate([tensors["layer1.k"]] * 2, axis=1)[:, :4]
         tensors["layer1.q"] = tensors["layer1.q"][:, :5]
-    write(path, tensors)
+    if kind == "empty":
+        tensors["layer1.q"] = tensors["layer1.q"][:0]
+        tensors["layer1.q.positions"] = tensors["layer1.q.positions"][:0]
+    if kind == "posonly":
+        tensors = {"layer0.q.positions": tensors["layer0.q.positions"]}
+    return tensors
 
 
 def main():
@@ -118,14 +127,26 @@ def main():
     p.add_argument("out")
     p.add_argument("--kind", required=True)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--parts", type=int, default=1,
+                   help="also write OUT.part0..N-1, the rows cut in N consecutive parts")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     if args.kind == "planted":
         planted(rng, args.out)
     elif args.kind == "silent":
         silent(rng, args.out)
+    elif args.parts > 1:
+        # The same rows cut into consecutive parts, one file each.
+        tensors = random_layers(rng, args.out, args.kind)
+        for part in range(args.parts):
+            piece = {}
+            for name, array in tensors.items():
+                n = len(array)
+                piece[name] = array[n * part // args.parts:n * (part + 1) // args.parts]
+            write(f"{args.out}.part{part}", piece)
+        write(args.out, tensors)
     else:
-        random_layers(rng, args.out, args.kind)
+        write(args.out, random_layers(rng, args.out, args.kind))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
-"""qk_reference.py CAPTURES.safetensors ROTATED.csv [--b-axis eigen|centroid]
-[--planted AXES.npz --axes AXES.safetensors]: an independent float64
-implementation of rotor-qk's metrics (numpy; the formulas of docs/QK.md),
-compared with every value of rotor-qk's CSV: within 1e-9 relative (1e-12
-absolute near 0). With --planted, also checks that the recovered axes are
-the planted ones within 1e-6 and the slopes 0.3 / 0.7 within 1e-6.
-Prints one line per check; exits 1 on a mismatch."""
+"""qk_reference.py ROTATED.csv CAPTURES.safetensors [more...]
+[--b-axis eigen|centroid] [--max-samples N] [--planted AXES.npz --axes
+AXES.safetensors]: an independent float64 implementation of rotor-qk's
+metrics (numpy; the formulas of docs/QK.md), compared with every value of
+rotor-qk's CSV: within 1e-9 relative (1e-12 absolute for values near 0;
+undefined values NaN on both sides). The key head is computed here
+(h // (Hq // Hkv)), rows of several files are concatenated in file order,
+and --max-samples keeps rows n*i//N as rotor-qk does. With --planted, also
+checks that the recovered axes are the planted ones within 1e-6 and the
+slopes 0.3 / 0.7 within 1e-6. Prints one line per check; exits 1 on a
+mismatch."""
 import argparse
 import csv
 import json
@@ -34,7 +38,7 @@ def read(path):
 def corr(x, y):
     x, y = x - x.mean(), y - y.mean()
     vx, vy = (x * x).mean(), (y * y).mean()
-    return 0.0 if vx <= 0 or vy <= 0 else (x * y).mean() / np.sqrt(vx * vy)
+    return np.nan if vx <= 0 or vy <= 0 else (x * y).mean() / np.sqrt(vx * vy)
 
 
 def metrics(q, k, tq, tk, b_axis):
@@ -63,7 +67,8 @@ def metrics(q, k, tq, tk, b_axis):
     trace = (xc ** 2).sum() / len(t)
     alpha_q, alpha_k = covt(qa, tq) / var(tq), covt(ka, tk) / var(tk)
     basis, _ = np.linalg.qr(np.column_stack([a, b]), mode="complete")
-    residual = max(abs(corr(x @ basis[:, i], t)) for i in range(2, len(a)))
+    rs = [abs(corr(x @ basis[:, i], t)) for i in range(2, len(a))]
+    residual = max([r for r in rs if not np.isnan(r)], default=0.0)
     return a, b, {
         "position_r": abs(corr(xa, t)), "r_q_a": corr(qa, tq), "r_k_a": corr(ka, tk),
         "alpha_q": alpha_q, "alpha_k": alpha_k,
@@ -78,34 +83,51 @@ def metrics(q, k, tq, tk, b_axis):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("captures")
     ap.add_argument("rotated")
+    ap.add_argument("captures", nargs="+")
     ap.add_argument("--b-axis", default="eigen")
+    ap.add_argument("--max-samples", type=int, default=0)
     ap.add_argument("--planted")
     ap.add_argument("--axes")
     args = ap.parse_args()
-    caps = read(args.captures)
+    files = [read(f) for f in args.captures]
+    caps = {}
+    for name in {n for f in files for n in f}:
+        caps[name] = np.concatenate([f[name] for f in files if name in f])
+
+    def sampled(v):
+        n, take = len(v), args.max_samples
+        if take <= 0 or take >= n:
+            return v
+        return v[[n * i // take for i in range(take)]]
     rows = list(csv.DictReader(open(args.rotated)))
     worst, checked, ok = 0.0, 0, True
     for row in rows:
-        layer, h, g = int(row["layer"]), int(row["q_head"]), int(row["k_head"])
-        q = caps[f"layer{layer}.q"][:, h].astype(np.float64)
-        k = caps[f"layer{layer}.k"][:, g].astype(np.float64)
-        tq = caps[f"layer{layer}.q.positions"].astype(np.float64)
-        tk = caps[f"layer{layer}.k.positions"].astype(np.float64)
+        layer, h = int(row["layer"]), int(row["q_head"])
+        hq, hkv = caps[f"layer{layer}.q"].shape[1], caps[f"layer{layer}.k"].shape[1]
+        g = h // (hq // hkv)
+        if int(row["k_head"]) != g:
+            ok = False
+            print(f"MISMATCH layer {layer} head {h}: k_head {row['k_head']}, expected {g}")
+        q = sampled(caps[f"layer{layer}.q"])[:, h].astype(np.float64)
+        k = sampled(caps[f"layer{layer}.k"])[:, g].astype(np.float64)
+        tq = sampled(caps[f"layer{layer}.q.positions"]).astype(np.float64)
+        tk = sampled(caps[f"layer{layer}.k.positions"]).astype(np.float64)
         a, b, ref = metrics(q, k, tq, tk, args.b_axis)
         for name, want in ref.items():
             got = float(row[name])
             tol = 1e-9 * max(abs(got), abs(want)) + 1e-12
             checked += 1
-            if name == "residual_pos_r":
+            if np.isnan(got) or np.isnan(want):
+                good = np.isnan(got) and np.isnan(want)
+            elif name == "residual_pos_r":
                 good = got <= 1e-12 and want <= 1e-12
             else:
                 good = abs(got - want) <= tol
             if not good:
                 ok = False
                 print(f"MISMATCH layer {layer} head {h} {name}: rotor-qk {got!r} numpy {want!r}")
-            elif name != "residual_pos_r" and want != 0:
+            elif name != "residual_pos_r" and want != 0 and not np.isnan(want):
                 worst = max(worst, abs(got - want) / abs(want))
         if args.planted:
             planted = np.load(args.planted)
