@@ -259,6 +259,169 @@ llvm::json::Object summarize(const std::vector<HeadMetrics> &all) {
       {"fraction_positive_bias_strength", mean(positive, nb)}};
 }
 
+/// What the analysis writes, gathered over the layers.
+struct Analysis {
+  std::vector<HeadMetrics> all;
+  std::string csv = std::string(csvHeader()) + "\n";
+  std::vector<rotor::safetensors::OwnedTensor> axes;
+  std::map<std::string, std::string> figures;
+  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                     "<title>rotor-qk</title></head><body>\n<h1>Planar "
+                     "rotation of post-RoPE Q and K</h1>\n";
+};
+
+/// Reads one layer's Q and K and analyses its heads (those of `only`, when
+/// given) into `out`: nullopt, or the error.
+std::optional<std::string>
+analyzeLayer(int64_t layer, const std::map<std::string, TagParts> &tags,
+             const std::set<std::pair<int64_t, int64_t>> &only, BAxis bAxis,
+             Analysis &out) {
+  auto q = tags.find("q"), k = tags.find("k");
+  if (q == tags.end() || q->second.empty())
+    return std::string("layer " + std::to_string(layer) + " has K captures but no Q "
+                "(layer" + std::to_string(layer) + ".q)");
+  if (k == tags.end() || k->second.empty())
+    return std::string("layer " + std::to_string(layer) + " has Q captures but no K "
+                "(layer" + std::to_string(layer) + ".k)");
+  LayerData qd, kd;
+  std::string qTag = "layer" + std::to_string(layer) + ".q";
+  std::string kTag = "layer" + std::to_string(layer) + ".k";
+  if (auto err = readTag(qTag, q->second, maxSamples, qd))
+    return *err;
+  if (auto err = readTag(kTag, k->second, maxSamples, kd))
+    return *err;
+  if (qd.dim != kd.dim || kd.heads == 0 || qd.heads % kd.heads != 0)
+    return std::string("layer " + std::to_string(layer) + ": Q has " +
+                std::to_string(qd.heads) + " heads of " +
+                std::to_string(qd.dim) + " and K " +
+                std::to_string(kd.heads) + " heads of " +
+                std::to_string(kd.dim) +
+                ": Q's heads must be a multiple of K's, of one head dim");
+  if (!quiet)
+    llvm::errs() << "rotor-qk: layer " << layer << ": " << qd.heads
+                 << " query heads over " << kd.heads << " key heads, "
+                 << qd.positions.size() << " Q and " << kd.positions.size()
+                 << " K rows\n";
+  std::vector<HeadMetrics> heads;
+  std::string dir = "layer" + std::to_string(layer);
+  for (int64_t h = 0; h < qd.heads; ++h) {
+    if (!only.empty() && !only.count({layer, h}))
+      continue;
+    int64_t g = h / (qd.heads / kd.heads);
+    HeadSamples samples = headSamples(qd, kd, h, g);
+    HeadMetrics m = analyzeHead(samples, bAxis);
+    m.layer = layer;
+    m.qHead = h;
+    m.kHead = g;
+    out.csv += csvRow(m) + "\n";
+    out.figures[dir + "/head" + std::to_string(h) + ".svg"] =
+        headScatterSvg(samples, m);
+    if (m.positionSignal)
+      for (auto [name, v] : {std::pair("a", &m.a), std::pair("b", &m.b)}) {
+        if (!v->allFinite())
+          continue;
+        rotor::safetensors::OwnedTensor t{
+            dir + ".head" + std::to_string(h) + "." + name, "F64",
+            {int64_t(v->size())}, {}};
+        t.bytes.resize(v->size() * 8);
+        std::memcpy(t.bytes.data(), v->data(), t.bytes.size());
+        out.axes.push_back(std::move(t));
+      }
+    heads.push_back(std::move(m));
+  }
+  if (heads.empty())
+    return std::nullopt;
+  out.figures[dir + "/heatmaps.svg"] = layerHeatmapSvg(heads);
+  out.figures[dir + "/bars.svg"] = layerBarsSvg(heads);
+  out.html += "<h2>Layer " + std::to_string(layer) + "</h2>\n<img src=\"" + dir +
+          "/heatmaps.svg\"><br>\n<img src=\"" + dir + "/bars.svg\"><br>\n";
+  for (const HeadMetrics &m : heads)
+    out.html += "<img src=\"" + dir + "/head" + std::to_string(m.qHead) +
+            ".svg\">\n";
+  out.all.insert(out.all.end(), heads.begin(), heads.end());
+  return std::nullopt;
+}
+
+/// Writes the analysis to OUT_DIR, whole or not at all: nullopt, or the
+/// error.
+std::optional<std::string> writeAnalysis(const Analysis &a,
+                                         const std::vector<std::string> &files) {
+  // Everything goes into a fresh sibling, which replaces OUT_DIR only once
+  // complete. An existing OUT_DIR is replaced only when it is an earlier
+  // analysis and nothing else (not a link, no input inside it).
+  std::string out = outputDir;
+  while (out.size() > 1 && (out.back() == '/'))
+    out.pop_back();
+  bool replacing = false;
+  if (llvm::sys::fs::exists(out) || llvm::sys::fs::is_symlink_file(out)) {
+    std::error_code ec;
+    llvm::sys::fs::directory_iterator it(out, ec);
+    bool empty = !ec && it == llvm::sys::fs::directory_iterator();
+    if (llvm::sys::fs::is_symlink_file(out) || !llvm::sys::fs::is_directory(out) ||
+        (!empty && !isEarlierAnalysis(out)))
+      return std::string(outputDir + ": exists and is not an earlier rotor-qk "
+                              "analysis (a folder holding only what rotor-qk "
+                              "writes); refusing to replace it");
+    llvm::SmallString<256> outReal;
+    llvm::sys::fs::real_path(out, outReal);
+    for (const std::string &file : files) {
+      llvm::SmallString<256> fileReal;
+      llvm::sys::fs::real_path(file, fileReal);
+      if (StringRef(fileReal).starts_with(std::string(outReal) + "/"))
+        return std::string(outputDir + ": holds the input " + file +
+                    "; refusing to replace it");
+    }
+    replacing = !empty;
+  }
+  llvm::SmallString<256> staging;
+  llvm::sys::fs::createUniquePath(out + ".partial-%%%%%%", staging, false);
+  if (std::error_code ec = llvm::sys::fs::create_directories(staging))
+    return std::string(std::string(staging) + ": cannot create: " + ec.message());
+  auto abandon = [&](const std::string &why) {
+    llvm::sys::fs::remove_directories(staging);
+    return std::string(why);
+  };
+  std::string summary;
+  llvm::raw_string_ostream(summary)
+      << llvm::formatv("{0:2}", llvm::json::Value(summarize(a.all))) << "\n";
+  std::map<std::string, std::string> texts = {
+      {"rotated.csv", a.csv}, {"summary.json", summary}, {"index.html", a.html}};
+  texts.insert(a.figures.begin(), a.figures.end());
+  for (auto &[name, text] : texts) {
+    std::string path = pathIn(staging, name);
+    llvm::sys::fs::create_directories(llvm::sys::path::parent_path(path));
+    if (!writeFile(path, text))
+      return abandon(path + ": cannot write");
+  }
+  if (llvm::Error err =
+          rotor::safetensors::write(pathIn(staging, "axes.safetensors"), a.axes))
+    return abandon(llvm::toString(std::move(err)));
+  if (!writeFile(pathIn(staging, kMarker), "rotor-qk analyze\n"))
+    return abandon(std::string(staging) + ": cannot write");
+  // The earlier analysis steps aside first, so that OUT_DIR always holds a
+  // whole analysis; it is removed once the new one is in place.
+  llvm::SmallString<256> earlier;
+  if (replacing) {
+    llvm::sys::fs::createUniquePath(out + ".earlier-%%%%%%", earlier, false);
+    if (std::error_code ec = llvm::sys::fs::rename(out, earlier))
+      return abandon(out + ": cannot move the earlier analysis aside: " +
+                     ec.message());
+  } else if (llvm::sys::fs::exists(out)) {
+    llvm::sys::fs::remove(out); // empty
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(staging, out)) {
+    if (replacing)
+      llvm::sys::fs::rename(earlier, out);
+    return abandon(out + ": cannot put the analysis in place: " + ec.message());
+  }
+  if (replacing)
+    llvm::sys::fs::remove_directories(earlier);
+  if (!quiet)
+    llvm::errs() << "rotor-qk: " << a.all.size() << " heads analysed: " << out
+                 << "/index.html\n";
+  return std::nullopt;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -330,159 +493,19 @@ int main(int argc, char **argv) {
     return fail("no captures of Q and K (layerN.q, layerN.k) in " + files[0] +
                 (files.size() > 1 ? " and the other files" : ""));
 
-  std::vector<HeadMetrics> all;
-  std::string csv = std::string(csvHeader()) + "\n";
-  std::vector<rotor::safetensors::OwnedTensor> axes;
-  std::map<std::string, std::string> figures;
-  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                     "<title>rotor-qk</title></head><body>\n<h1>Planar "
-                     "rotation of post-RoPE Q and K</h1>\n";
-  for (auto &[layer, tags] : layers) {
-    auto q = tags.find("q"), k = tags.find("k");
-    if (q == tags.end() || q->second.empty())
-      return fail("layer " + std::to_string(layer) + " has K captures but no Q "
-                  "(layer" + std::to_string(layer) + ".q)");
-    if (k == tags.end() || k->second.empty())
-      return fail("layer " + std::to_string(layer) + " has Q captures but no K "
-                  "(layer" + std::to_string(layer) + ".k)");
-    LayerData qd, kd;
-    std::string qTag = "layer" + std::to_string(layer) + ".q";
-    std::string kTag = "layer" + std::to_string(layer) + ".k";
-    if (auto err = readTag(qTag, q->second, maxSamples, qd))
+  Analysis analysis;
+  for (auto &[layer, tags] : layers)
+    if (auto err = analyzeLayer(layer, tags, only, bAxis, analysis))
       return fail(*err);
-    if (auto err = readTag(kTag, k->second, maxSamples, kd))
-      return fail(*err);
-    if (qd.dim != kd.dim || kd.heads == 0 || qd.heads % kd.heads != 0)
-      return fail("layer " + std::to_string(layer) + ": Q has " +
-                  std::to_string(qd.heads) + " heads of " +
-                  std::to_string(qd.dim) + " and K " +
-                  std::to_string(kd.heads) + " heads of " +
-                  std::to_string(kd.dim) +
-                  ": Q's heads must be a multiple of K's, of one head dim");
-    if (!quiet)
-      llvm::errs() << "rotor-qk: layer " << layer << ": " << qd.heads
-                   << " query heads over " << kd.heads << " key heads, "
-                   << qd.positions.size() << " Q and " << kd.positions.size()
-                   << " K rows\n";
-    std::vector<HeadMetrics> heads;
-    std::string dir = "layer" + std::to_string(layer);
-    for (int64_t h = 0; h < qd.heads; ++h) {
-      if (!only.empty() && !only.count({layer, h}))
-        continue;
-      int64_t g = h / (qd.heads / kd.heads);
-      HeadSamples samples = headSamples(qd, kd, h, g);
-      HeadMetrics m = analyzeHead(samples, bAxis);
-      m.layer = layer;
-      m.qHead = h;
-      m.kHead = g;
-      csv += csvRow(m) + "\n";
-      figures[dir + "/head" + std::to_string(h) + ".svg"] =
-          headScatterSvg(samples, m);
-      if (m.positionSignal)
-        for (auto [name, v] : {std::pair("a", &m.a), std::pair("b", &m.b)}) {
-          if (!v->allFinite())
-            continue;
-          rotor::safetensors::OwnedTensor t{
-              dir + ".head" + std::to_string(h) + "." + name, "F64",
-              {int64_t(v->size())}, {}};
-          t.bytes.resize(v->size() * 8);
-          std::memcpy(t.bytes.data(), v->data(), t.bytes.size());
-          axes.push_back(std::move(t));
-        }
-      heads.push_back(std::move(m));
-    }
-    if (heads.empty())
-      continue;
-    figures[dir + "/heatmaps.svg"] = layerHeatmapSvg(heads);
-    figures[dir + "/bars.svg"] = layerBarsSvg(heads);
-    html += "<h2>Layer " + std::to_string(layer) + "</h2>\n<img src=\"" + dir +
-            "/heatmaps.svg\"><br>\n<img src=\"" + dir + "/bars.svg\"><br>\n";
-    for (const HeadMetrics &m : heads)
-      html += "<img src=\"" + dir + "/head" + std::to_string(m.qHead) +
-              ".svg\">\n";
-    all.insert(all.end(), heads.begin(), heads.end());
-  }
   for (auto [layer, head] : only)
-    if (!llvm::any_of(all, [&](const HeadMetrics &m) {
+    if (!llvm::any_of(analysis.all, [&](const HeadMetrics &m) {
           return m.layer == layer && m.qHead == head;
         }))
       return fail("--heads: layer " + std::to_string(layer) + " head " +
                   std::to_string(head) + " is not in the captures");
-  html += "<p>rotated.csv and summary.json hold the numbers; docs/QK.md "
-          "says what each means.</p>\n</body></html>\n";
-
-  // Everything goes into a fresh sibling, which replaces OUT_DIR only once
-  // complete. An existing OUT_DIR is replaced only when it is an earlier
-  // analysis and nothing else (not a link, no input inside it).
-  std::string out = outputDir;
-  while (out.size() > 1 && (out.back() == '/'))
-    out.pop_back();
-  bool replacing = false;
-  if (llvm::sys::fs::exists(out) || llvm::sys::fs::is_symlink_file(out)) {
-    std::error_code ec;
-    llvm::sys::fs::directory_iterator it(out, ec);
-    bool empty = !ec && it == llvm::sys::fs::directory_iterator();
-    if (llvm::sys::fs::is_symlink_file(out) || !llvm::sys::fs::is_directory(out) ||
-        (!empty && !isEarlierAnalysis(out)))
-      return fail(outputDir + ": exists and is not an earlier rotor-qk "
-                              "analysis (a folder holding only what rotor-qk "
-                              "writes); refusing to replace it");
-    llvm::SmallString<256> outReal;
-    llvm::sys::fs::real_path(out, outReal);
-    for (const std::string &file : files) {
-      llvm::SmallString<256> fileReal;
-      llvm::sys::fs::real_path(file, fileReal);
-      if (StringRef(fileReal).starts_with(std::string(outReal) + "/"))
-        return fail(outputDir + ": holds the input " + file +
-                    "; refusing to replace it");
-    }
-    replacing = !empty;
-  }
-  llvm::SmallString<256> staging;
-  llvm::sys::fs::createUniquePath(out + ".partial-%%%%%%", staging, false);
-  if (std::error_code ec = llvm::sys::fs::create_directories(staging))
-    return fail(std::string(staging) + ": cannot create: " + ec.message());
-  auto abandon = [&](const std::string &why) {
-    llvm::sys::fs::remove_directories(staging);
-    return fail(why);
-  };
-  std::string summary;
-  llvm::raw_string_ostream(summary)
-      << llvm::formatv("{0:2}", llvm::json::Value(summarize(all))) << "\n";
-  std::map<std::string, std::string> texts = {
-      {"rotated.csv", csv}, {"summary.json", summary}, {"index.html", html}};
-  texts.insert(figures.begin(), figures.end());
-  for (auto &[name, text] : texts) {
-    std::string path = pathIn(staging, name);
-    llvm::sys::fs::create_directories(llvm::sys::path::parent_path(path));
-    if (!writeFile(path, text))
-      return abandon(path + ": cannot write");
-  }
-  if (llvm::Error err =
-          rotor::safetensors::write(pathIn(staging, "axes.safetensors"), axes))
-    return abandon(llvm::toString(std::move(err)));
-  if (!writeFile(pathIn(staging, kMarker), "rotor-qk analyze\n"))
-    return abandon(std::string(staging) + ": cannot write");
-  // The earlier analysis steps aside first, so that OUT_DIR always holds a
-  // whole analysis; it is removed once the new one is in place.
-  llvm::SmallString<256> earlier;
-  if (replacing) {
-    llvm::sys::fs::createUniquePath(out + ".earlier-%%%%%%", earlier, false);
-    if (std::error_code ec = llvm::sys::fs::rename(out, earlier))
-      return abandon(out + ": cannot move the earlier analysis aside: " +
-                     ec.message());
-  } else if (llvm::sys::fs::exists(out)) {
-    llvm::sys::fs::remove(out); // empty
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(staging, out)) {
-    if (replacing)
-      llvm::sys::fs::rename(earlier, out);
-    return abandon(out + ": cannot put the analysis in place: " + ec.message());
-  }
-  if (replacing)
-    llvm::sys::fs::remove_directories(earlier);
-  if (!quiet)
-    llvm::errs() << "rotor-qk: " << all.size() << " heads analysed: " << out
-                 << "/index.html\n";
+  analysis.html += "<p>rotated.csv and summary.json hold the numbers; "
+                   "docs/QK.md says what each means.</p>\n</body></html>\n";
+  if (auto err = writeAnalysis(analysis, files))
+    return fail(*err);
   return 0;
 }
