@@ -332,19 +332,10 @@ Value rotatedKeyBias(ImplicitLocOpBuilder &b, const SdpaPlan &p) {
                Value pos = arith::SIToFPOp::create(
                    nb, loc, f64,
                    arith::IndexCastOp::create(nb, loc, nb.getI64Type(), j));
-               Value angle = arith::MulFOp::create(
-                   nb, loc, pos,
-                   tensor::ExtractOp::create(nb, loc, invFreq, ValueRange{i}));
-               double twoPi = 2 * std::numbers::pi;
-               Value turns = math::RoundEvenOp::create(
-                   nb, loc,
-                   arith::MulFOp::create(nb, loc, angle,
-                                         floatConst(nb, loc, f64, 1 / twoPi)));
-               angle = arith::SubFOp::create(
-                   nb, loc, angle,
-                   arith::MulFOp::create(nb, loc, turns,
-                                         floatConst(nb, loc, f64, twoPi)));
-               Value phi = castFloat(nb, loc, angle, acc);
+               Value freq =
+                   tensor::ExtractOp::create(nb, loc, invFreq, ValueRange{i});
+               Value phi = castFloat(
+                   nb, loc, reducedRopeAngle(nb, loc, pos, freq), acc);
                Value scale = floatConst(nb, loc, acc, factor);
                Value cosv = arith::MulFOp::create(
                    nb, loc, math::CosOp::create(nb, loc, phi), scale);

@@ -188,18 +188,8 @@ std::pair<Value, Value> rotor::attn::lowering::keyBiasAnchors(
                                        firstKey(bb, loc, row)));
         Value freq =
             tensor::ExtractOp::create(bb, loc, term.invFreq, ValueRange{i});
-        // The angle reduced to [-pi, pi] in f64, as attn.rope forms it.
-        Value angle = arith::MulFOp::create(bb, loc, pos, freq);
-        double twoPi = 2 * std::numbers::pi;
-        Value turns = math::RoundEvenOp::create(
-            bb, loc,
-            arith::MulFOp::create(bb, loc, angle,
-                                  floatConst(bb, loc, f64, 1 / twoPi)));
-        angle = arith::SubFOp::create(
-            bb, loc, angle,
-            arith::MulFOp::create(bb, loc, turns,
-                                  floatConst(bb, loc, f64, twoPi)));
-        Value phi = castFloat(bb, loc, angle, acc);
+        Value phi =
+            castFloat(bb, loc, reducedRopeAngle(bb, loc, pos, freq), acc);
         Value scale = floatConst(bb, loc, acc, factor);
         Value cosv = arith::MulFOp::create(
             bb, loc, math::CosOp::create(bb, loc, phi), scale);

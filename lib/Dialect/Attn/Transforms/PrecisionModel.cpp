@@ -297,6 +297,29 @@ double halfToDouble(uint16_t bits, bool bf16) {
       .convertToDouble();
 }
 
+/// The elements of an F32, BF16 or F16 tensor as doubles (empty for any
+/// other dtype).
+std::vector<double> floatValues(const rotor::safetensors::TensorView &t) {
+  size_t size = t.dtype == "F32" ? 4 : (t.dtype == "BF16" || t.dtype == "F16") ? 2 : 0;
+  std::vector<double> out;
+  if (!size)
+    return out;
+  out.resize(t.bytes.size() / size);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const char *p = t.bytes.data() + i * size;
+    if (size == 4) {
+      float f;
+      std::memcpy(&f, p, 4);
+      out[i] = f;
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, p, 2);
+      out[i] = halfToDouble(bits, t.dtype == "BF16");
+    }
+  }
+  return out;
+}
+
 /// `v` rounded to bf16 (to nearest, ties to even, through f32).
 double roundToBF16(double v) {
   float f = float(v);
@@ -337,30 +360,18 @@ llvm::Expected<Matrix> loadValues(Value v, rotor::import::CheckpointWeights &w) 
   if (!view)
     return view.takeError();
   const auto &t = **view;
-  size_t size = t.dtype == "F32" ? 4 : (t.dtype == "BF16" || t.dtype == "F16") ? 2 : 0;
-  if (!size)
-    return failAt(param, "attn-select-precision: weight '" + param.getName() +
-                             "' has dtype " + t.dtype +
-                             " (expected F32, BF16 or F16)");
   Matrix m;
   m.rows = t.shape.empty() ? 1 : t.shape[0];
   m.cols = t.shape.size() > 1 ? t.shape[1] : 1;
-  m.data.resize(t.bytes.size() / size);
-  for (size_t i = 0; i < m.data.size(); ++i) {
-    const char *p = t.bytes.data() + i * size;
-    if (size == 4) {
-      float f;
-      std::memcpy(&f, p, 4);
-      m.data[i] = f;
-    } else {
-      uint16_t bits;
-      std::memcpy(&bits, p, 2);
-      m.data[i] = halfToDouble(bits, t.dtype == "BF16");
-    }
-    if (!std::isfinite(m.data[i]))
+  m.data = floatValues(t);
+  if (m.data.empty())
+    return failAt(param, "attn-select-precision: weight '" + param.getName() +
+                             "' has dtype " + t.dtype +
+                             " (expected F32, BF16 or F16)");
+  for (double v : m.data)
+    if (!std::isfinite(v))
       return failAt(param, "attn-select-precision: weight '" +
                                param.getName() + "' has a non-finite value");
-  }
   return m;
 }
 
@@ -622,7 +633,6 @@ std::vector<double> Evaluation::sdpaVariance(const std::vector<double> *eq,
   for (int64_t t = 0; t < S; ++t)
     for (int64_t h = 0; h < hq; ++h) {
       int64_t g = h / group;
-      const double *p = &probs[(t * hq + h) * S];
       const double *q = &qIn[(t * hq + h) * d];
       double *vt = &var[(t * hq + h) * d];
       pricedKeys(t, h, keys, ot);
@@ -919,29 +929,16 @@ llvm::Error sampleTokens(LayerOps &ops, const InputModel &input,
       return view.takeError();
     gain.rows = ev.hidden;
     gain.cols = 1;
-    gain.data.resize(ev.hidden);
     const auto &t = **view;
-    if (t.dtype != "F32" && t.dtype != "BF16" && t.dtype != "F16")
+    gain.data = floatValues(t);
+    if (gain.data.empty())
       return llvm::createStringError("attn-select-precision: the input norm's "
                                      "gain '" + input.normGain +
                                      "' is not a float tensor");
-    size_t size = t.dtype == "F32" ? 4 : 2;
-    if (t.bytes.size() != size_t(ev.hidden) * size)
+    if (int64_t(gain.data.size()) != ev.hidden)
       return llvm::createStringError(
           "attn-select-precision: the input norm's gain '" + input.normGain +
           "' does not have " + std::to_string(ev.hidden) + " elements");
-    for (int64_t i = 0; i < ev.hidden; ++i) {
-      const char *p = t.bytes.data() + i * size;
-      if (size == 4) {
-        float f;
-        std::memcpy(&f, p, 4);
-        gain.data[i] = f;
-      } else {
-        uint16_t bits;
-        std::memcpy(&bits, p, 2);
-        gain.data[i] = halfToDouble(bits, t.dtype == "BF16");
-      }
-    }
   }
   double rms = input.rms > 0 ? input.rms : 1.0;
   inputNorm = std::sqrt(double(ev.hidden)) * rms;

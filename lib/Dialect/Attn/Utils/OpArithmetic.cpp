@@ -209,6 +209,19 @@ std::pair<Value, Value> RopeEmitter::pairDims(OpBuilder &b, Location loc,
   return {ja, jb};
 }
 
+Value rotor::attn::lowering::reducedRopeAngle(OpBuilder &b, Location loc,
+                                              Value position, Value freq) {
+  Type f64 = b.getF64Type();
+  Value phi = arith::MulFOp::create(b, loc, position, freq);
+  double twoPi = 2 * std::numbers::pi;
+  Value turns = math::RoundEvenOp::create(
+      b, loc,
+      arith::MulFOp::create(b, loc, phi, floatConst(b, loc, f64, 1 / twoPi)));
+  return arith::SubFOp::create(
+      b, loc, phi,
+      arith::MulFOp::create(b, loc, turns, floatConst(b, loc, f64, twoPi)));
+}
+
 /// The angle pos * inv_freq is formed and reduced to [-pi, pi] in f64, so
 /// that long positions lose no accuracy; cos and sin are evaluated in f32
 /// (at least) and rounded to the compute type, where the rotation happens.
@@ -251,15 +264,7 @@ Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
   Value other = loadPartner(partner);
   Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
   Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
-  Value phi = arith::MulFOp::create(nb, loc, pos, freq);
-  double twoPi = 2 * std::numbers::pi;
-  Value turns = math::RoundEvenOp::create(
-      nb, loc,
-      arith::MulFOp::create(nb, loc, phi, floatConst(nb, loc, f64, 1 / twoPi)));
-  phi = arith::SubFOp::create(
-      nb, loc, phi,
-      arith::MulFOp::create(nb, loc, turns, floatConst(nb, loc, f64, twoPi)));
-  Value angle = castFloat(nb, loc, phi, trig);
+  Value angle = castFloat(nb, loc, reducedRopeAngle(nb, loc, pos, freq), trig);
   Value cos = math::CosOp::create(nb, loc, angle);
   Value sin = math::SinOp::create(nb, loc, angle);
   if (attentionFactor != 1.0) {

@@ -35,6 +35,12 @@ mlir::Value multiplyAccumulate(mlir::OpBuilder &b, mlir::Location loc,
 mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type,
                        double value);
 
+/// RoPE's angle `position · freq` (both f64) reduced to [-pi, pi] in f64,
+/// so that long positions lose no accuracy: the one definition attn.rope,
+/// the key-bias term and the kernels share.
+mlir::Value reducedRopeAngle(mlir::OpBuilder &b, mlir::Location loc,
+                             mlir::Value position, mlir::Value freq);
+
 /// Emits the RoPE of one element, shared by the standalone RoPE lowering
 /// and the projection that fuses RoPE into its epilogue. The constructor
 /// materializes the inverse-frequency table before the loop nest.
