@@ -200,20 +200,18 @@ static int confirmPrecision(mlir::MLIRContext &context,
                             rotor::BundleOptions &options) {
   if (precision != "auto" || precisionCalibration.empty())
     return 0;
-  if (target == "cuda") {
-    llvm::errs() << "rotor-aot: --precision-calibration runs the bundle on "
-                    "the host: compile for --target=host (or gpu-emulation) "
-                    "to confirm a plan\n";
+  // A plan calibration did not confirm leaves no bundle behind.
+  auto reject = [&](const std::string &why) {
+    llvm::errs() << "rotor-aot: --precision-calibration: " << why
+                 << "; no bundle written\n";
+    llvm::sys::fs::remove_directories(outputDir);
     return 1;
-  }
+  };
   for (int attempt = 1;; ++attempt) {
     rotor::CalibrationRun run =
         rotor::runOnCalibration(outputDir, precisionCalibration);
-    if (!run.error.empty()) {
-      llvm::errs() << "rotor-aot: --precision-calibration: " << run.error
-                   << "\n";
-      return 1;
-    }
+    if (!run.error.empty())
+      return reject(run.error);
     llvm::errs() << llvm::format(
         "rotor-aot: calibration: %lld tokens on the host, max relative error "
         "%.3e (PCC %.9f) against the fp64 reference, target %g",
@@ -224,9 +222,8 @@ static int confirmPrecision(mlir::MLIRContext &context,
       return 0;
     }
     if (attempt == 3) {
-      llvm::errs() << ": missed by three plans; no bundle written\n";
-      llvm::sys::fs::remove_directories(outputDir);
-      return 1;
+      llvm::errs() << "\n";
+      return reject("missed by three plans");
     }
     // The model's prediction scales with the error: ask it for the miss.
     options.precisionTarget *=
@@ -234,8 +231,8 @@ static int confirmPrecision(mlir::MLIRContext &context,
     llvm::errs() << llvm::format(": missed; choosing again for a predicted "
                                  "%.3e\n",
                                  options.precisionTarget);
-    if (int rc = compileOnce(context, sourceMgr, options))
-      return rc;
+    if (compileOnce(context, sourceMgr, options))
+      return reject("no plan for the tightened target");
   }
 }
 
@@ -291,6 +288,14 @@ int main(int argc, char **argv) {
     llvm::errs() << llvm::format("rotor-aot: [%6.2fs] ", elapsed) << stage
                  << "\n";
   };
+  // Calibration confirms a plan by running it here, on the host.
+  if (precision == "auto" && !precisionCalibration.empty() &&
+      target == "cuda") {
+    llvm::errs() << "rotor-aot: --precision-calibration runs the bundle on "
+                    "the host: compile for --target=host (or gpu-emulation) "
+                    "to confirm a plan\n";
+    return 1;
+  }
   if (int rc = compileOnce(context, sourceMgr, options))
     return rc;
   if (int rc = confirmPrecision(context, sourceMgr, options))
