@@ -446,6 +446,8 @@ public:
   }
   void project(int p, const std::vector<double> &in, int64_t cols);
   void headStage(int path, std::vector<double> &v, bool withRoundingUnit);
+  void rotateRows(const HeadPath &hp, std::vector<double> &v,
+                  std::vector<double> &unit, std::vector<double> &angles) const;
   std::vector<double> headVariance(int path, std::vector<double> e) const;
   void attend();
   enum class SdpaTerm { Inputs, QKProducts, Scores, Probabilities };
@@ -500,6 +502,40 @@ static std::pair<int64_t, int64_t> ropePair(RopeOp rope, int64_t i) {
   return {2 * i, 2 * i + 1};
 }
 
+/// RoPE of every (token, head) row of `v` at its sample's position, in
+/// place, with the units of RoPE's compute rounding and of its angle's
+/// rounding for each element.
+void Evaluation::rotateRows(const HeadPath &hp, std::vector<double> &v,
+                            std::vector<double> &unit,
+                            std::vector<double> &angles) const {
+  RopeOp rope = hp.rope;
+  int64_t pairs = int64_t(rope.getRotaryDim()) / 2;
+  for (int64_t t = 0; t < S; ++t)
+    for (int64_t h = 0; h < hp.heads; ++h) {
+      double *row = &v[(t * hp.heads + h) * d];
+      double *u = &unit[(t * hp.heads + h) * d];
+      double *au = &angles[(t * hp.heads + h) * d];
+      for (int64_t i = 0; i < pairs; ++i) {
+        auto [a, c] = ropePair(rope, i);
+        double angle = double(pos[t]) * hp.invFreq[i];
+        double cs = std::cos(angle) * hp.attentionFactor,
+               sn = std::sin(angle) * hp.attentionFactor;
+        double xa = row[a], xc = row[c];
+        row[a] = xa * cs - xc * sn;
+        row[c] = xc * cs + xa * sn;
+        // Operands and cos/sin rounded to the compute type; the angle is
+        // formed in f64 and reduced to [-pi, pi] before its f32 cos/sin
+        // (RopeEmitter), so its error, u·|phi| radians, does not grow with
+        // the position.
+        u[a] = 2 * (xa * xa * cs * cs + xc * xc * sn * sn);
+        u[c] = 2 * (xc * xc * cs * cs + xa * xa * sn * sn);
+        double reduced = std::remainder(angle, 2 * M_PI);
+        au[a] = reduced * reduced * row[c] * row[c];
+        au[c] = reduced * reduced * row[a] * row[a];
+      }
+    }
+}
+
 /// Norm and RoPE of one head stage, in place, recording the norm's scale and
 /// the unit of RoPE's compute rounding (operands and cos/sin rounded).
 void Evaluation::headStage(int path, std::vector<double> &v,
@@ -519,31 +555,7 @@ void Evaluation::headStage(int path, std::vector<double> &v,
     }
   }
   std::vector<double> unit(v.size(), 0), angles(v.size(), 0);
-  int64_t pairs = int64_t(hp.rope.getRotaryDim()) / 2;
-  for (int64_t t = 0; t < S; ++t)
-    for (int64_t h = 0; h < hp.heads; ++h) {
-      double *row = &v[(t * hp.heads + h) * d];
-      double *u = &unit[(t * hp.heads + h) * d];
-      double *au = &angles[(t * hp.heads + h) * d];
-      for (int64_t i = 0; i < pairs; ++i) {
-        auto [a, c] = ropePair(hp.rope, i);
-        double angle = double(pos[t]) * hp.invFreq[i];
-        double cs = std::cos(angle) * hp.attentionFactor,
-               sn = std::sin(angle) * hp.attentionFactor;
-        double xa = row[a], xc = row[c];
-        row[a] = xa * cs - xc * sn;
-        row[c] = xc * cs + xa * sn;
-        // Operands and cos/sin rounded to the compute type; the angle is
-        // formed in f64 and reduced to [-pi, pi] before its f32 cos/sin
-        // (RopeEmitter), so its error, u·|phi| radians, does not grow with
-        // the position.
-        u[a] = 2 * (xa * xa * cs * cs + xc * xc * sn * sn);
-        u[c] = 2 * (xc * xc * cs * cs + xa * xa * sn * sn);
-        double reduced = std::remainder(angle, 2 * M_PI);
-        au[a] = reduced * reduced * row[c] * row[c];
-        au[c] = reduced * reduced * row[a] * row[a];
-      }
-    }
+  rotateRows(hp, v, unit, angles);
   if (withRoundingUnit) {
     ropeUnit[path] = std::move(unit);
     angleUnit[path] = std::move(angles);
@@ -726,21 +738,9 @@ std::vector<double> Evaluation::headShift(int path,
     for (int64_t row = 0; row < S * hp.heads; ++row)
       for (int64_t k = 0; k < d; ++k)
         dy[row * d + k] *= normScale[path][row] * hp.normGain.data[k];
-  RopeOp rope = hp.rope;
-  int64_t pairs = int64_t(rope.getRotaryDim()) / 2;
-  for (int64_t t = 0; t < S; ++t)
-    for (int64_t h = 0; h < hp.heads; ++h) {
-      double *row = &dy[(t * hp.heads + h) * d];
-      for (int64_t i = 0; i < pairs; ++i) {
-        auto [a, c] = ropePair(rope, i);
-        double angle = double(pos[t]) * hp.invFreq[i];
-        double cs = std::cos(angle) * hp.attentionFactor,
-               sn = std::sin(angle) * hp.attentionFactor;
-        double xa = row[a], xc = row[c];
-        row[a] = xa * cs - xc * sn;
-        row[c] = xc * cs + xa * sn;
-      }
-    }
+  // A shift is carried through RoPE as values are: the same rotation.
+  std::vector<double> unit(dy.size()), angles(dy.size());
+  rotateRows(hp, dy, unit, angles);
   return dy;
 }
 
