@@ -45,6 +45,8 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // Never on a GPU target, whose kernels cannot allocate per head; validate()
   // reports asking for it, this keeps direct C++ callers safe.
   lowering.fuseRopeEpilogue = !gpu && options.useFuseRopeEpilogue(gpu);
+  // GPU kernels cannot allocate a block's temporaries.
+  lowering.sdpaQueryBlock = gpu ? 0 : options.sdpaQueryBlock.getValue();
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));
@@ -71,6 +73,10 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(mlir::createConvertBufferizationToMemRefPass());
   pm.addPass(mlir::createForallToParallelLoopPass());
   pm.addPass(createMemrefCopyToLinalg());
+  // The GPU's kernels keep linalg's order of every sum, so that its
+  // emulation agrees with the loop-level definition bit for bit.
+  if (!gpu && options.vectorizeReductions)
+    pm.addPass(createLowerReductionsToRegisterLoops());
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
   // The invariant the runtime relies on: weights are never written.
   pm.addPass(createCheckParamsReadOnly());
@@ -95,11 +101,20 @@ void rotor::addHostCodeToLlvm(OpPassManager &pm,
   pm.addPass(mlir::createReconcileUnrealizedCastsPass());
 }
 
-void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP) {
+void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP,
+                                  bool threadedLoops) {
   // Workgroup buffers are the host's stack memory.
   pm.addPass(createDropGpuAddressSpaces());
+  // Before any parallel loop becomes serial: a serial loop's body is no
+  // allocation scope of its own.
   pm.addPass(createScopeParallelLoopAllocas());
-  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(), openMP);
+  if (threadedLoops) {
+    pm.addPass(createChooseThreadedLoops());
+    pm.addPass(mlir::createConvertSCFToOpenMPPass());
+    pm.addPass(createInlineAllocaScopes());
+  }
+  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(),
+                    openMP || threadedLoops);
 }
 
 void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
@@ -121,5 +136,5 @@ void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
 void rotor::buildHostPipeline(OpPassManager &pm,
                               const PipelineOptions &options) {
   buildLoopLevelPipeline(pm, options, /*gpu=*/false);
-  buildHostLlvmLowering(pm);
+  buildHostLlvmLowering(pm, /*openMP=*/false, /*threadedLoops=*/true);
 }

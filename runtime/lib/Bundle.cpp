@@ -4,6 +4,7 @@
 
 #include "rotor-rt/Cuda.h"
 #include "rotor-rt/File.h"
+#include "rotor-rt/HostCpu.h"
 #include "rotor-rt/Sha256.h"
 
 #include <dlfcn.h>
@@ -588,6 +589,15 @@ Error loadLibrary(const std::string &dir, const nlohmann::json &m,
 
 } // namespace
 
+bool Bundle::setThreads(int threads) const {
+  auto *set = reinterpret_cast<void (*)(int)>(
+      dlsym(library, "rotor_set_num_threads"));
+  if (!set)
+    return false;
+  set(threads);
+  return true;
+}
+
 Bundle::~Bundle() {
   for (auto &[name, ptr] : deviceWeights)
     cuda::freeBlock(ptr);
@@ -605,6 +615,8 @@ Result<std::unique_ptr<Bundle>> Bundle::open(const std::string &dir) {
   if (!manifest)
     return R::failure(manifest.error());
   nlohmann::json &m = *manifest;
+  if (Error err = checkHostCpu(m, manifestPath))
+    return err;
   std::unique_ptr<Bundle> b(new Bundle());
   b->filePaths.push_back(manifestPath);
   if (Error err = verifyFiles(dir, manifestPath, m["files"], b->filePaths))

@@ -2,7 +2,7 @@
 //
 // rotor-run OUT.rotor --inputs IN.safetensors --outputs OUT.safetensors
 //           [--device auto|host|cuda] [--decode N] [--bench ITERS]
-//           [--reference] [--tolerance REL]
+//           [--reference] [--tolerance REL] [--threads N]
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +10,7 @@
 #include "rotor-rt/Capture.h"
 #include "rotor-rt/Cuda.h"
 #include "rotor-rt/File.h"
+#include "rotor-rt/HostCpu.h"
 #include "rotor-rt/LayerReference.h"
 #include "rotor-rt/Reference.h"
 
@@ -31,7 +32,7 @@ const char *kUsage =
     "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs OUT.safetensors\n"
     "                 [--device auto|host|cuda] [--decode N] [--bench ITERS]\n"
     "                 [--reference] [--tolerance REL] [--kv-length L]\n"
-    "                 [--captures CAPTURES.safetensors]\n"
+    "                 [--captures CAPTURES.safetensors] [--threads N]\n"
     "Runs the bundle's prefill on hidden_states [T, hidden] (positions\n"
     "0..T-1), feeding the last N rows one token at a time with --decode N,\n"
     "and writes `output` [T, hidden]. --reference compares with the fp64\n"
@@ -42,6 +43,8 @@ const char *kUsage =
     "is decoded after a cache pre-filled with L tokens of random keys/values.\n"
     "--captures writes what the bundle's attn.capture ops recorded: per tag,\n"
     "`TAG` [N, ...] (f32) and `TAG.positions` [N] (i64).\n"
+    "--threads N runs the host code's parallel loops on N threads (default:\n"
+    "every core this process may use); results do not depend on N.\n"
     "Outputs are written whole or not at all, and never over an input.\n";
 
 int fail(const std::string &message, int code = 1) {
@@ -172,7 +175,7 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
 struct Options {
   std::string bundlePath, inputsPath, outputsPath, capturesPath,
       device = "auto";
-  long decodeSteps = 0, benchIters = 0, kvLength = -1;
+  long decodeSteps = 0, benchIters = 0, kvLength = -1, threads = 0;
   bool reference = false;
   double tolerance = -1;
 };
@@ -206,6 +209,10 @@ std::optional<int> parseOptions(int argc, char **argv, Options &o) {
       (a == "--decode"  ? o.decodeSteps
        : a == "--bench" ? o.benchIters
                         : o.kvLength) = n;
+    } else if (a == "--threads") {
+      const char *v = value();
+      if (!v || !parseInt(v, o.threads) || o.threads < 1 || o.threads > 4096)
+        return fail("--threads needs a count from 1 to 4096", 2);
     } else if (a == "--tolerance") {
       const char *v = value();
       char *end = nullptr;
@@ -436,6 +443,11 @@ int main(int argc, char **argv) {
   const Bundle &bundle = **opened;
   if (Error err = checkDevice(o, bundle))
     return fail(err.message());
+  int threads = o.threads > 0 ? int(o.threads) : availableCores();
+  // A CUDA bundle's host code only launches kernels: it has no threads.
+  if (bundle.target() == Target::Host && !bundle.setThreads(threads))
+    return fail(o.bundlePath + ": host.so has no rotor_set_num_threads: "
+                "recompile the bundle with this rotor-aot");
   if (Error err = checkOutputPaths(o, bundle))
     return fail(err.message(), 2);
   // Before the first run: the modules are loaded and counted by then.
@@ -443,7 +455,8 @@ int main(int argc, char **argv) {
                                ? "cuda (" + rotor::rt::cuda::deviceName() +
                                      "; " + rotor::rt::cuda::moduleSummary() +
                                      ")"
-                               : "host";
+                               : "host (" + std::to_string(threads) +
+                                     (threads == 1 ? " thread)" : " threads)");
   Result<Tensor> hidden = readHiddenStates(o, bundle);
   if (!hidden)
     return fail(hidden.error());

@@ -71,6 +71,13 @@ static cl::opt<std::string> target(
     cl::desc("host (default), cuda, or gpu-emulation (a host bundle whose "
              "code is the GPU's kernels run as OpenMP thread teams)"),
     cl::init("host"));
+static cl::opt<std::string> hostCpu(
+    "host-cpu",
+    cl::desc("The CPU the host code is for: native (default: this machine's "
+             "CPU and its instruction-set extensions) or an LLVM CPU name "
+             "(x86-64-v2, x86-64-v3, znver3, ...). The manifest records the "
+             "extensions used, and the runtime refuses a CPU without them"),
+    cl::init("native"));
 static cl::opt<bool> fuseRopeEpilogue(
     "fuse-rope-epilogue",
     cl::desc("Rotate Q/K in the loop-level projection's epilogue (default: "
@@ -254,7 +261,8 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
-  // GPU-emulation bundles run their launches as OpenMP parallel regions.
+  // Host code runs its parallel loops, and GPU-emulation bundles their
+  // launches, as OpenMP parallel regions.
   mlir::registerOpenMPDialectTranslation(registry);
   mlir::MLIRContext context(registry);
   // Errors name the op and its location; a dump of it helps nobody.
@@ -266,6 +274,7 @@ int main(int argc, char **argv) {
   options.foldKVRotation = foldKVRotation;
   options.foldKVRotationReport = foldKVRotationReport;
   options.splitRopeBias = splitRopeBias;
+  options.hostCpu = hostCpu;
   options.precision = precision;
   options.precisionTarget = precisionTarget;
   options.precisionReport = precisionReport;

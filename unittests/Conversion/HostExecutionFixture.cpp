@@ -130,9 +130,10 @@ HostExecutionTest::HostExecutionTest() {
 
 void HostExecutionTest::compile(const std::string &source,
                                 const rotor::PipelineOptions &pipeline) {
-  compileWith(source, [&](PassManager &pm) {
-    rotor::buildHostPipeline(pm, pipeline);
-  });
+  // Host code runs its parallel loops on the OpenMP runtime.
+  compileWith(
+      source, [&](PassManager &pm) { rotor::buildHostPipeline(pm, pipeline); },
+      {ROTOR_LIBOMP});
 }
 
 void HostExecutionTest::compileEmulatingGpu(

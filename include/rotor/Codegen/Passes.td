@@ -109,6 +109,67 @@ def MemrefCopyToLinalg : Pass<"rotor-memref-copy-to-linalg"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def LowerReductionsToRegisterLoops
+    : Pass<"rotor-lower-reductions-to-register-loops"> {
+  let summary = "Reductions as loops that keep their sum in a register";
+  let description = [{
+    A linalg.generic on buffers with one output indexed by its parallel
+    dims, and its reduction dims innermost, becomes an `scf.parallel` over
+    the parallel dims around `scf.for` loops that carry the partial sum as
+    an iter_arg; the output is loaded once and stored once.
+    `convert-linalg-to-parallel-loops` instead loads and stores the output
+    at every step, which LLVM cannot keep in a register (it cannot prove the
+    output distinct from the inputs) and so never vectorizes.
+
+    The accumulating `arith.addf` gets `reassoc` and `contract`, and a
+    product it adds `contract`: LLVM's loop vectorizer then sums in SIMD
+    lanes with FMAs. The order of that sum is fixed by the target's vector
+    width and the unroll LLVM picks, so results depend on the CPU the
+    bundle was built for, never on the number of threads.
+
+    Example: `y[t, n] += x[t, e] * W[n, e]` becomes
+    `scf.parallel (t, n) { s = scf.for e iter_args(a = y[t, n]) { a + x*W };
+    y[t, n] = s }`.
+  }];
+  let dependentDialects = ["mlir::affine::AffineDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
+def ChooseThreadedLoops : Pass<"rotor-choose-threaded-loops"> {
+  let summary = "Keep scf.parallel only on the loops worth running on threads";
+  let description = [{
+    `convert-scf-to-openmp` makes every `scf.parallel` an OpenMP parallel
+    region. A nested one would enter the OpenMP runtime on every iteration
+    of its parent, and a short elementwise loop costs more to fork than to
+    run. This pass rewrites every `scf.parallel` that is nested in another,
+    or that has no inner loop and fewer than `min-iterations` iterations
+    known at compile time, into `scf.for` nests; the rest run on threads.
+
+    Every iteration of a threaded loop computes its own outputs with its
+    own sequential sums, so results never depend on the number of threads;
+    a loop that reduces across iterations (results) is an error.
+  }];
+  let options = [
+    Option<"minIterations", "min-iterations", "int64_t", "16384",
+           "Iterations below which a loop without inner loops stays serial">
+  ];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
+def InlineAllocaScopes : Pass<"rotor-inline-alloca-scopes"> {
+  let summary = "Inline memref.alloca_scope regions into their parents";
+  let description = [{
+    `convert-scf-to-openmp` wraps each threaded loop body in a
+    `memref.alloca_scope`, whose region must stay one block; lowering the
+    loops inside it to branches then fails to verify. On the host every
+    parallel body's stack is already scoped per iteration
+    (`rotor-scope-parallel-loop-allocas`, which runs first), so the scope is
+    redundant and this pass inlines it.
+  }];
+}
+
 def ScopeParallelLoopAllocas : Pass<"rotor-scope-parallel-loop-allocas"> {
   let summary = "Keep the allocas of an scf.parallel body per iteration";
   let description = [{
@@ -253,7 +314,8 @@ def TileParallelLoopsForGpu : Pass<"rotor-tile-parallel-loops-for-gpu", "mlir::f
     neighbouring elements) and tiled by `block-size`: the outer loop becomes
     the grid, the inner one the threads of a block, for
     `gpu-map-parallel-loops`. Out-of-range threads of the last block are
-    guarded, not clamped.
+    guarded, not clamped. A loop that reduces across its iterations
+    (results) is an error: the grid's blocks cannot sum into one value.
   }];
   let dependentDialects = ["mlir::affine::AffineDialect", "mlir::arith::ArithDialect",
                            "mlir::scf::SCFDialect"];

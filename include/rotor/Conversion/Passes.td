@@ -33,6 +33,7 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     positions to i64); the module's `attn.captures` lists the tags by id.
   }];
   let dependentDialects = [
+    "mlir::affine::AffineDialect",
     "mlir::arith::ArithDialect",
     "mlir::bufferization::BufferizationDialect",
     "mlir::func::FuncDialect",
@@ -51,6 +52,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "attn.kernel config as split-KV attention (flash-decoding): every "
            "KV tile at once, then one combine, instead of a loop over the "
            "tiles">,
+    Option<"sdpaQueryBlock", "sdpa-query-block", "int64_t", /*default=*/"0",
+           "Queries per block of the loop-form attn.sdpa (flash-style: an "
+           "scf.forall over blocks, each visiting the key tiles up to its "
+           "last query); 0 runs all queries through each tile at once. Not "
+           "for GPU targets (a block's temporaries are allocations)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

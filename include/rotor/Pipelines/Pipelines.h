@@ -68,6 +68,21 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "default: on for the host; GPU targets cannot (its "
                      "per-head temporaries would be allocations in kernels)"),
       llvm::cl::init(true)};
+  Option<int64_t> sdpaQueryBlock{
+      *this, "sdpa-query-block",
+      llvm::cl::desc("Host only: queries per block of the loop-form SDPA "
+                     "(flash-style prefill: blocks run on threads, each "
+                     "visiting the key tiles up to its last query); 0: all "
+                     "queries through each key tile at once"),
+      llvm::cl::init(32)};
+  Option<bool> vectorizeReductions{
+      *this, "vectorize-reductions",
+      llvm::cl::desc("Host only: sums keep their partial sum in a register "
+                     "and may be split across SIMD lanes "
+                     "(rotor-lower-reductions-to-register-loops); off keeps "
+                     "linalg's sequential order, the definition the GPU's "
+                     "kernels are checked against bit for bit"),
+      llvm::cl::init(true)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",
       llvm::cl::desc("A RoPE layout that disagrees with its weights' row "
@@ -136,8 +151,11 @@ llvm::Error compileModule(mlir::ModuleOp module,
                           const PipelineOptions &options);
 
 /// The host's lowering of the loop-level form to the LLVM dialect (the
-/// second half of buildHostPipeline), OpenMP ops included with `openMP`.
-void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false);
+/// second half of buildHostPipeline), OpenMP ops included with `openMP`;
+/// with `threadedLoops` the outermost parallel loops worth it become
+/// OpenMP worksharing loops (rotor-choose-threaded-loops).
+void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false,
+                           bool threadedLoops = false);
 
 /// The lowering of host code (loops, memrefs, arith, math, func) to the
 /// LLVM dialect shared by the host and the GPU pipelines' host side;

@@ -32,10 +32,20 @@ struct TileParallelLoopsForGpuPass
       return signalPassFailure();
     }
     SmallVector<scf::ParallelOp> outermost;
-    getOperation().walk([&](scf::ParallelOp op) {
+    WalkResult reductions = getOperation().walk([&](scf::ParallelOp op) {
+      // A grid has no cross-block sum: the loop's result would be lost.
+      if (op.getNumResults() != 0) {
+        op.emitOpError("reduces across its iterations, which a GPU grid of "
+                       "independent blocks cannot; write the sum as a loop "
+                       "inside one iteration");
+        return WalkResult::interrupt();
+      }
       if (!op->getParentOfType<scf::ParallelOp>())
         outermost.push_back(op);
+      return WalkResult::advance();
     });
+    if (reductions.wasInterrupted())
+      return signalPassFailure();
     IRRewriter rewriter(&getContext());
     for (scf::ParallelOp op : outermost) {
       scf::ParallelOp flat = op;

@@ -11,6 +11,7 @@
 #include "rotor/Conversion/Passes.h"
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -87,7 +88,8 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateBlockPackingLoweringPatterns(patterns);
-    lowering::populateSdpaLoweringPatterns(patterns, kvTileSize);
+    lowering::populateSdpaLoweringPatterns(patterns, kvTileSize,
+                                           sdpaQueryBlock);
     lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize,
                                                 splitKVDecode);
     lowering::populateCaptureLoweringPatterns(patterns);

@@ -18,6 +18,7 @@
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -410,9 +411,81 @@ RunningState attendToTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
   return {step.mNew, step.lNew, accNew};
 }
 
+/// Every tile of keys up to `bound` for the queries of `s`, then the
+/// normalized output [Tq, Hq, Dv] in the op's storage type.
+Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                   Value positions) {
+  Value bound = keyBound(b, s, positions);
+  RunningState init = initialState(b, s);
+  auto idx = [&](int64_t n) {
+    return arith::ConstantIndexOp::create(b, n).getResult();
+  };
+  auto loop = scf::ForOp::create(
+      b, idx(0), bound, idx(s.tile), ValueRange{init.m, init.l, init.acc},
+      [&](OpBuilder &lb, Location loc, Value j0, ValueRange carried) {
+        ImplicitLocOpBuilder nb(loc, lb);
+        RunningState next = attendToTile(nb, s, positions, bound, j0,
+                                         {carried[0], carried[1], carried[2]});
+        scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
+      });
+  return normalizeAttention(b, loop.getResult(2), loop.getResult(1), s.acc,
+                            s.storage);
+}
+
+/// Flash-style prefill: an scf.forall over blocks of `block` queries, each
+/// visiting the key tiles up to its own last query (causal tiles past the
+/// diagonal are skipped) with its running state small enough to stay in
+/// cache. Exact: a tile a query cannot see changes neither its max, nor its
+/// sum, nor its output.
+Value attendInQueryBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                          Value positions, int64_t block) {
+  MLIRContext *ctx = b.getContext();
+  Value tq = getValueOrCreateConstantIndexOp(b, b.getLoc(), s.tq);
+  AffineExpr d0, d1;
+  bindDims(ctx, d0, d1);
+  Value blocks = affine::makeComposedAffineApply(
+                     b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(block)),
+                     {OpFoldResult(tq)})
+                     .getResult();
+  Value out = emptyTensor(b, s.outShape, s.storage);
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{OpFoldResult(blocks)},
+      ValueRange{out}, std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder nb(loc, fb);
+        Value t0 = affine::AffineApplyOp::create(
+            nb, AffineMap::get(1, 0, d0 * block), ValueRange{args[0]});
+        Value rows = affine::AffineMinOp::create(
+            nb, AffineMap::get(2, 0, {nb.getAffineConstantExpr(block), d1 - d0},
+                               ctx),
+            ValueRange{t0, tq});
+        SdpaLoop sb = s;
+        OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+        sb.q = tensor::ExtractSliceOp::create(
+            nb, s.q, ArrayRef<OpFoldResult>{t0, zero, zero},
+            ArrayRef<OpFoldResult>{rows, nb.getIndexAttr(s.hq),
+                                   nb.getIndexAttr(s.dHead)},
+            ArrayRef<OpFoldResult>{one, one, one});
+        sb.tq = rows;
+        sb.rowShape = {rows, nb.getIndexAttr(s.hq)};
+        sb.outShape = {rows, nb.getIndexAttr(s.hq), nb.getIndexAttr(s.dv)};
+        Value blockPositions = tensor::ExtractSliceOp::create(
+            nb, positions, ArrayRef<OpFoldResult>{t0},
+            ArrayRef<OpFoldResult>{rows}, ArrayRef<OpFoldResult>{one});
+        Value result = attendToKeys(nb, sb, blockPositions);
+        auto inParallel = scf::InParallelOp::create(nb);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(
+            nb, result, args[1], ArrayRef<OpFoldResult>{t0, zero, zero},
+            sb.outShape, ArrayRef<OpFoldResult>{one, one, one});
+      });
+  return forall.getResult(0);
+}
+
 struct LowerSdpa : OpRewritePattern<SdpaOp> {
-  LowerSdpa(MLIRContext *ctx, int64_t tile)
-      : OpRewritePattern(ctx), defaultTile(tile) {}
+  LowerSdpa(MLIRContext *ctx, int64_t tile, int64_t queryBlock)
+      : OpRewritePattern(ctx), defaultTile(tile), queryBlock(queryBlock) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
@@ -427,33 +500,27 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     if (op.getKeyBias())
       s.keyBias = planKeyBiasTerm(b, op, tile, s.tq);
     Value positions = queryPositions(b, s);
-    Value bound = keyBound(b, s, positions);
-    RunningState init = initialState(b, s);
-    auto idx = [&](int64_t n) {
-      return arith::ConstantIndexOp::create(b, n).getResult();
-    };
-    auto loop = scf::ForOp::create(
-        b, idx(0), bound, idx(tile), ValueRange{init.m, init.l, init.acc},
-        [&](OpBuilder &lb, Location loc, Value j0, ValueRange carried) {
-          ImplicitLocOpBuilder nb(loc, lb);
-          RunningState next =
-              attendToTile(nb, s, positions, bound, j0,
-                           {carried[0], carried[1], carried[2]});
-          scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
-        });
-    Value result = normalizeAttention(b, loop.getResult(2), loop.getResult(1),
-                                      s.acc, s.storage);
+    // More than one block of queries (or a count known only at run time):
+    // one block at a time. The key-bias term is planned for all queries at
+    // once, so such an op keeps the single loop.
+    std::optional<int64_t> tq = getConstantIntValue(s.tq);
+    bool blocked = queryBlock > 0 && !op.getKeyBias() &&
+                   (!tq || *tq > queryBlock);
+    Value result = blocked ? attendInQueryBlocks(b, s, positions, queryBlock)
+                           : attendToKeys(b, s, positions);
     rewriter.replaceOp(op, result);
     return success();
   }
 
   /// Keys per tile of an op without an attn.kernel config.
   int64_t defaultTile;
+  /// Queries per block of the flash-style form; 0: all at once.
+  int64_t queryBlock;
 };
 
 } // namespace
 
 void rotor::attn::lowering::populateSdpaLoweringPatterns(
-    RewritePatternSet &patterns, int64_t kvTileSize) {
-  patterns.add<LowerSdpa>(patterns.getContext(), kvTileSize);
+    RewritePatternSet &patterns, int64_t kvTileSize, int64_t queryBlock) {
+  patterns.add<LowerSdpa>(patterns.getContext(), kvTileSize, queryBlock);
 }

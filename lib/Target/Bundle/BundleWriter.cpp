@@ -371,6 +371,8 @@ llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
                   pipeline.toolkit +
                   "' has no nvvm/libdevice: pass --cuda-toolkit DIR");
   }
+  if (llvm::Expected<HostCpu> cpu = resolveHostCpu(options.hostCpu); !cpu)
+    return cpu.takeError();
   if (options.outputDir.empty())
     return fail("no output directory given (-o)");
   std::string out = normalizedOutput(options.outputDir);
@@ -519,10 +521,18 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
         func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
   });
   progress("generating the host library");
+  llvm::Expected<HostCpu> hostCpu = resolveHostCpu(options.hostCpu);
+  if (!hostCpu)
+    return hostCpu.takeError();
   if (llvm::Error err =
           emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest),
-                          /*openMP=*/pipeline.target == "gpu-emulation"))
+                          *hostCpu, /*openMP=*/!cuda))
     return err;
+  json::Array features;
+  for (const std::string &feature : hostCpu->features)
+    features.push_back(feature);
+  (*manifest)["host_cpu"] =
+      json::Object{{"name", hostCpu->name}, {"features", std::move(features)}};
 
   if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
     json::Array list;

@@ -7,6 +7,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Program.h"
@@ -52,12 +53,72 @@ void addPackedWrappers(Module &module) {
   }
 }
 
-} // namespace
+/// The x86 instruction-set extensions a bundle may use: those the runtime
+/// can check before it loads host.so (runtime/lib/HostCpu.cpp has the same
+/// names). Code is generated for x86-64 plus the ones the CPU has, so no
+/// instruction outside this list can appear in a bundle.
+constexpr const char *kCheckableX86Features[] = {
+    "sse3",    "ssse3",    "sse4.1",   "sse4.2",   "popcnt",     "cx16",
+    "avx",     "avx2",     "fma",      "f16c",     "bmi",        "bmi2",
+    "lzcnt",   "movbe",    "avx512f",  "avx512bw", "avx512dq",   "avx512vl",
+    "avx512cd", "avx512bf16", "avx512fp16", "avx512vnni", "avxvnni"};
 
-Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
-                             StringRef abi, bool openMP) {
+const Target *hostTarget(const Triple &triple, std::string &error) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
+  return TargetRegistry::lookupTarget(triple, error);
+}
+
+/// `void rotor_set_num_threads(int)`: the runtime's way to choose how many
+/// threads the bundle's parallel loops use, without linking OpenMP itself.
+void addThreadCountSetter(Module &module) {
+  LLVMContext &ctx = module.getContext();
+  FunctionType *type =
+      FunctionType::get(Type::getVoidTy(ctx), {Type::getInt32Ty(ctx)}, false);
+  FunctionCallee omp = module.getOrInsertFunction("omp_set_num_threads", type);
+  auto *setter = Function::Create(type, GlobalValue::ExternalLinkage,
+                                  "rotor_set_num_threads", module);
+  IRBuilder<> b(BasicBlock::Create(ctx, "entry", setter));
+  b.CreateCall(omp, {setter->getArg(0)});
+  b.CreateRetVoid();
+}
+
+} // namespace
+
+Expected<rotor::HostCpu> rotor::resolveHostCpu(StringRef requested) {
+  Triple triple(sys::getProcessTriple());
+  HostCpu cpu;
+  cpu.name = requested == "native" ? sys::getHostCPUName().str()
+                                   : requested.str();
+  if (!triple.isX86())
+    return cpu;
+  std::string error;
+  const Target *target = hostTarget(triple, error);
+  if (!target)
+    return fail("no LLVM target for " + triple.str() + ": " + error);
+  std::unique_ptr<MCSubtargetInfo> info(
+      target->createMCSubtargetInfo(triple, cpu.name, ""));
+  if (!info || !info->isCPUStringValid(cpu.name))
+    return fail("--host-cpu=" + requested +
+                ": not a CPU LLVM knows for " + triple.str() +
+                " (try native, x86-64-v2, x86-64-v3 or a name such as "
+                "znver3 or skylake)");
+  StringMap<bool> native;
+  if (requested == "native")
+    native = sys::getHostCPUFeatures();
+  for (const char *feature : kCheckableX86Features) {
+    bool has = requested == "native"
+                   ? native.lookup(feature)
+                   : info->checkFeatures(std::string("+") + feature);
+    if (has)
+      cpu.features.push_back(feature);
+  }
+  return cpu;
+}
+
+Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
+                             StringRef abi, const HostCpu &hostCpu,
+                             bool openMP) {
 
   LLVMContext ctx;
   std::unique_ptr<Module> llvmModule =
@@ -67,22 +128,32 @@ Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
 
   Triple triple(sys::getProcessTriple());
   std::string error;
-  const Target *target = TargetRegistry::lookupTarget(triple, error);
+  const Target *target = hostTarget(triple, error);
   if (!target)
     return fail("no LLVM target for " + triple.str() + ": " + error);
-  // A baseline x86-64 CPU (SSE4.2, POPCNT): the bundle is built here and
-  // may run on another machine.
-  StringRef cpu = triple.isX86() ? "x86-64-v2" : "generic";
+  // The baseline ISA plus exactly the recorded extensions, which the runtime
+  // checks on the CPU that loads the bundle; the named CPU only tunes
+  // scheduling.
+  StringRef cpu = triple.isX86() ? "x86-64" : "generic";
+  std::string features;
+  for (const std::string &feature : hostCpu.features)
+    features += (features.empty() ? "+" : ",+") + feature;
   TargetOptions targetOptions;
   // Constructors (CUDA bundles load their kernels in one) go to
   // .init_array, which the dynamic loader runs; .ctors it ignores.
   targetOptions.UseInitArray = true;
   std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, "", targetOptions, Reloc::PIC_, std::nullopt,
+      triple, cpu, features, targetOptions, Reloc::PIC_, std::nullopt,
       CodeGenOptLevel::Aggressive));
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
+  if (triple.isX86())
+    for (Function &f : *llvmModule)
+      if (!f.isDeclaration())
+        f.addFnAttr("tune-cpu", hostCpu.name);
   addPackedWrappers(*llvmModule);
+  if (openMP)
+    addThreadCountSetter(*llvmModule);
   // The ABI the code was compiled for, which the runtime compares with the
   // manifest before the first call.
   new GlobalVariable(*llvmModule, ArrayType::get(Type::getInt8Ty(ctx), abi.size() + 1),
@@ -114,12 +185,12 @@ Error rotor::emitHostLibrary(mlir::ModuleOp module, StringRef path,
   std::string out = path.str(), obj = objectPath.str().str();
   SmallVector<StringRef> argv = {*linker, "-shared", "-fuse-ld=lld", "-o", out,
                                  obj, "-lm"};
-  // Emulated GPU launches are OpenMP parallel regions.
+  // Threaded loops and emulated GPU launches are OpenMP parallel regions.
   std::string libomp = ROTOR_LIBOMP;
   if (openMP) {
     if (libomp.empty())
       return fail("the OpenMP runtime (libomp) was not found when Rotor was "
-                  "built; GPU-emulation bundles need it");
+                  "built; host code runs its parallel loops on it");
     argv.push_back(libomp);
   }
   std::string message;

@@ -13,8 +13,9 @@ namespace rotor::rt {
 
 /// The format version of bundles this runtime runs. Version 2 records each
 /// file's size and SHA-256 in the manifest, and host.so's entry points'
-/// signatures in its `rotor_bundle_abi` string.
-constexpr int kBundleFormatVersion = 2;
+/// signatures in its `rotor_bundle_abi` string; version 3 the CPU
+/// extensions the host code uses (`host_cpu`) and a thread-count setter.
+constexpr int kBundleFormatVersion = 3;
 
 /// One argument or result of an entry point, from the manifest.
 struct Slot {
@@ -52,6 +53,9 @@ public:
   }
 
   const nlohmann::json &manifest() const { return manifestJson; }
+  /// How many threads the host code's parallel loops use from now on;
+  /// false when the library has no setter.
+  bool setThreads(int threads) const;
   const EntryPoint &prefill() const { return entries[0]; }
   const EntryPoint &decode() const { return entries[1]; }
   const Tensor &weight(const std::string &name) const {

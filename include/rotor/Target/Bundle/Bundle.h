@@ -33,7 +33,7 @@
 namespace rotor {
 
 /// The bundle format this compiler writes and the runtime accepts.
-constexpr int kBundleFormatVersion = 2;
+constexpr int kBundleFormatVersion = 3;
 
 struct BundleOptions {
   std::string outputDir;
@@ -61,6 +61,8 @@ struct BundleOptions {
   std::string precisionReport;
   double precisionInputRms = 0;
   std::string precisionCalibration;
+  /// The CPU the host code is for: `native` or an LLVM CPU name.
+  std::string hostCpu = "native";
   /// Called with a one-line description of each compilation stage.
   std::function<void(llvm::StringRef)> progress;
 };
@@ -120,13 +122,27 @@ std::vector<uint8_t> applyDerivedWeight(llvm::StringRef bytes,
 /// an empty directory or a bundle.
 llvm::Error writeBundle(mlir::ModuleOp module, const BundleOptions &options);
 
+/// The CPU host code is compiled for: a name LLVM knows (it tunes the
+/// schedule) and the instruction-set extensions the code may use, which the
+/// manifest records and the runtime checks before loading host.so.
+struct HostCpu {
+  std::string name;
+  std::vector<std::string> features;
+};
+
+/// `native` (this machine's CPU and extensions) or an LLVM CPU name
+/// (x86-64-v2, x86-64-v3, znver3, ...): its extensions among those the
+/// runtime can check. An unknown name is an error that says so.
+llvm::Expected<HostCpu> resolveHostCpu(llvm::StringRef requested);
+
 /// Translates the LLVM-dialect `module` to a shared library at `path`, with
 /// a packed `rotor_<name>(void **)` wrapper for every `_mlir_ciface_<name>`
 /// and the constant string `rotor_bundle_abi` holding `abi` (the entry
-/// points' signatures as JSON, which the runtime checks); linked against
-/// the OpenMP runtime with `openMP`.
+/// points' signatures as JSON, which the runtime checks), for `cpu`;
+/// linked against the OpenMP runtime with `openMP`.
 llvm::Error emitHostLibrary(mlir::ModuleOp module, llvm::StringRef path,
-                            llvm::StringRef abi, bool openMP = false);
+                            llvm::StringRef abi, const HostCpu &cpu,
+                            bool openMP = false);
 
 /// Checks the options that do not depend on the module (target, GPU chip
 /// and format, toolkit, output directory) before anything is written.

@@ -1,0 +1,119 @@
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops | FileCheck %s --enable-var-scope
+
+// A projection y[t, n] += x[t, e] * W[n, e]: both inputs contiguous along the
+// reduction, so the sum is carried in a register, loaded and stored once,
+// and the add may reassociate (SIMD lanes) and contract (FMA).
+// CHECK-LABEL: func.func @dot_product
+// CHECK-SAME: (%[[X:.*]]: memref<3x5xf32>, %[[W:.*]]: memref<4x5xf32>, %[[Y:.*]]: memref<3x4xf32>)
+// CHECK: scf.parallel (%[[T:.*]], %[[N:.*]]) =
+// CHECK:   %[[INIT:.*]] = memref.load %[[Y]][%[[T]], %[[N]]]
+// CHECK:   %[[SUM:.*]] = scf.for %[[E:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (f32)
+// CHECK:     %[[XV:.*]] = memref.load %[[X]][%[[T]], %[[E]]]
+// CHECK:     %[[WV:.*]] = memref.load %[[W]][%[[N]], %[[E]]]
+// CHECK:     %[[P:.*]] = arith.mulf %[[XV]], %[[WV]] fastmath<contract>
+// CHECK:     %[[S:.*]] = arith.addf %[[ACC]], %[[P]] fastmath<reassoc,contract>
+// CHECK:     scf.yield %[[S]]
+// CHECK:   memref.store %[[SUM]], %[[Y]][%[[T]], %[[N]]]
+// CHECK-NOT: linalg.generic
+func.func @dot_product(%x: memref<3x5xf32>, %w: memref<4x5xf32>,
+                       %y: memref<3x4xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<3x5xf32>, memref<4x5xf32>) outs(%y : memref<3x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A row of P·V, o[h, d] += p[h, j] * V[j, d]: V is strided along the
+// reduction but contiguous along the output's last dim, so that dim is the
+// innermost loop; each element is summed in order (no reassoc).
+// CHECK-LABEL: func.func @row_times_matrix
+// CHECK-SAME: (%[[P:.*]]: memref<2x7xf32>, %[[V:.*]]: memref<7x8xf32>, %[[O:.*]]: memref<2x8xf32>)
+// CHECK: scf.parallel (%[[H:.*]]) =
+// CHECK:   scf.for %[[J:.*]] =
+// CHECK:     scf.for %[[D:.*]] =
+// CHECK:       %[[ACC:.*]] = memref.load %[[O]][%[[H]], %[[D]]]
+// CHECK:       memref.load %[[P]][%[[H]], %[[J]]]
+// CHECK:       memref.load %[[V]][%[[J]], %[[D]]]
+// CHECK:       %[[S:.*]] = arith.addf %[[ACC]], %{{.*}} fastmath<contract>
+// CHECK:       memref.store %[[S]], %[[O]][%[[H]], %[[D]]]
+func.func @row_times_matrix(%p: memref<2x7xf32>, %v: memref<7x8xf32>,
+                            %o: memref<2x8xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, d, j) -> (h, j)>,
+                       affine_map<(h, d, j) -> (j, d)>,
+                       affine_map<(h, d, j) -> (h, d)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<2x7xf32>, memref<7x8xf32>) outs(%o : memref<2x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// linalg.index becomes the loop's iv; a max is carried like a sum but gets
+// no fast-math flags.
+// CHECK-LABEL: func.func @indexed_max
+// CHECK: scf.parallel (%[[I:.*]]) =
+// CHECK:   scf.for %[[J:.*]] = {{.*}} iter_args
+// CHECK:     arith.index_cast %[[J]]
+// CHECK:     arith.maximumf
+// CHECK-NOT: fastmath
+// CHECK:     scf.yield
+func.func @indexed_max(%x: memref<4x6xf32>, %y: memref<4xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
+      iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<4x6xf32>) outs(%y : memref<4xf32>) {
+  ^bb0(%a: f32, %c: f32):
+    %j = linalg.index 1 : index
+    %ji = arith.index_cast %j : index to i32
+    %jf = arith.sitofp %ji : i32 to f32
+    %v = arith.addf %a, %jf : f32
+    %m = arith.maximumf %c, %v : f32
+    linalg.yield %m : f32
+  }
+  return
+}
+
+// -----
+
+// Left to linalg's lowering: a full reduction (no parallel dim to carry the
+// sum in), and a sum whose inputs are contiguous along neither the
+// reduction nor the output.
+// CHECK-LABEL: func.func @left_alone
+// CHECK-COUNT-2: linalg.generic
+func.func @left_alone(%x: memref<8xf32>, %s: memref<f32>,
+                      %a: memref<5x4xf32>, %b: memref<4xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> ()>],
+      iterator_types = ["reduction"]}
+      ins(%x : memref<8xf32>) outs(%s : memref<f32>) {
+  ^bb0(%v: f32, %c: f32):
+    %r = arith.addf %c, %v : f32
+    linalg.yield %r : f32
+  }
+  // b[i] += a[j, i]: the reduction runs down a column.
+  linalg.generic {
+      indexing_maps = [affine_map<(i, j) -> (j, i)>, affine_map<(i, j) -> (i)>],
+      iterator_types = ["parallel", "reduction"]}
+      ins(%a : memref<5x4xf32>) outs(%b : memref<4xf32>) {
+  ^bb0(%v: f32, %c: f32):
+    %r = arith.addf %c, %v : f32
+    linalg.yield %r : f32
+  }
+  return
+}

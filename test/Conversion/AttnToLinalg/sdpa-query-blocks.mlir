@@ -1,0 +1,50 @@
+// RUN: rotor-opt %s -convert-attn-to-linalg=sdpa-query-block=16 -split-input-file -mlir-print-local-scope | FileCheck %s --enable-var-scope
+// RUN: rotor-opt %s -convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
+
+// Flash-style prefill: an scf.forall over ceil(Tq / 16) blocks of queries;
+// each block slices its queries and positions, visits the key tiles up to
+// one past its own largest position (causal tiles past the diagonal are
+// never visited), and inserts its normalized rows.
+// CHECK-LABEL: func.func @blocked_causal
+// CHECK: %[[TQ:.+]] = tensor.dim %{{.+}}, %c0
+// CHECK: %[[BLOCKS:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 16)>()[%[[TQ]]]
+// CHECK: scf.forall (%[[B:.+]]) in (%[[BLOCKS]]) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x4x8xf32>)
+// CHECK:   %[[T0:.+]] = affine.apply affine_map<(d0) -> (d0 * 16)>(%[[B]])
+// CHECK:   %[[ROWS:.+]] = affine.min affine_map<(d0, d1) -> (16, d1 - d0)>(%[[T0]], %[[TQ]])
+// CHECK:   tensor.extract_slice %{{.+}}[%[[T0]], 0, 0] [%[[ROWS]], 4, 8] [1, 1, 1]
+// CHECK:   tensor.extract_slice %{{.+}}[%[[T0]]] [%[[ROWS]]] [1]
+// CHECK:   %[[BOUND:.+]] = arith.minsi %{{.+}}, %{{.+}} : index
+// CHECK:   scf.for %{{.+}} = %{{.+}} to %[[BOUND]] step %c64
+// CHECK:   scf.forall.in_parallel
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[T0]], 0, 0] [%[[ROWS]], 4, 8] [1, 1, 1]
+// OFF-LABEL: func.func @blocked_causal
+// OFF-NOT: scf.forall
+func.func @blocked_causal(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}
+
+// -----
+
+// At most one block of queries (a decode step, a short prefill): one loop.
+// CHECK-LABEL: func.func @one_block
+// CHECK-NOT: scf.forall
+// CHECK: scf.for
+func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<16x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<16x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<16x4x8xf32>
+  return %0 : tensor<16x4x8xf32>
+}
+
+// -----
+
+// The key-bias term is planned for all queries at once: no blocks.
+// CHECK-LABEL: func.func @key_bias
+// CHECK-NOT: scf.forall
+// CHECK: scf.for
+func.func @key_bias(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) -> tensor<?x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}
