@@ -75,8 +75,10 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(createMemrefCopyToLinalg());
   // The GPU's kernels keep linalg's order of every sum, so that its
   // emulation agrees with the loop-level definition bit for bit.
-  if (!gpu && options.vectorizeReductions)
+  if (!gpu && options.vectorizeReductions) {
     pm.addPass(createLowerReductionsToRegisterLoops());
+    pm.addPass(createApproximateExpForSimd());
+  }
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
   // The invariant the runtime relies on: weights are never written.
   pm.addPass(createCheckParamsReadOnly());

@@ -8,6 +8,10 @@
 
 #include "HostExecutionFixture.h"
 
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -173,6 +177,60 @@ TEST_F(HostExecutionTest, BF16StorageAndCompute) {
   expectClose(call("rope", ropeArgs, {Elem::BF16}, {3})[0],
               ref::rope(x, pos, t, h, d, ref::RopeLayout::HalfSplit, d, 1e6),
               1.6e-2, "bf16 rope");
+}
+
+// The host's vectorizable exp2 (rotor-approximate-exp-for-simd) against
+// std::exp2 in double: within 4 f32 ulp over the normal range, within two
+// of the smallest subnormal below it, 0 for -inf (a masked score) and far
+// below, +inf from 128 up, NaN kept.
+TEST_F(HostExecutionTest, HostExp2WithinUlpsOfExact) {
+  compile(R"mlir(
+    func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {
+      %c0 = arith.constant 0 : index
+      %n = tensor.dim %x, %c0 : tensor<?xf32>
+      %e = tensor.empty(%n) : tensor<?xf32>
+      %y = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                           iterator_types = ["parallel"]}
+          ins(%x : tensor<?xf32>) outs(%e : tensor<?xf32>) {
+      ^bb0(%a: f32, %b: f32):
+        %r = math.exp2 %a : f32
+        linalg.yield %r : f32
+      } -> tensor<?xf32>
+      return %y : tensor<?xf32>
+    })mlir");
+  Vec x;
+  for (double v = -152.0; v <= 127.0; v += 0.0137)
+    x.push_back(float(v));
+  for (double v : {-0.5, 0.5, -1e-7, 0.0, 1e-7, 127.99, -126.99})
+    x.push_back(float(v));
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double v : {-inf, -200.0, -127.5, 128.0, 300.0, inf})
+    x.push_back(v);
+  std::vector<Arg> args = {tensorArg(Elem::F32, {int64_t(x.size())}, x)};
+  Vec y = call("f", args, {Elem::F32}, {1})[0];
+  ASSERT_EQ(y.size(), x.size());
+  double worstUlps = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double exact = std::exp2(x[i]);
+    if (x[i] < -151.0) {
+      EXPECT_EQ(y[i], 0.0) << "exp2(" << x[i] << ")";
+    } else if (x[i] < -126.0) {
+      EXPECT_LE(std::abs(y[i] - exact), std::ldexp(1.0, -148))
+          << "exp2(" << x[i] << ")";
+    } else if (x[i] >= 128.0) {
+      EXPECT_EQ(y[i], inf) << "exp2(" << x[i] << ")";
+    } else {
+      // One f32 ulp of the exact value (normal range).
+      double ulp = std::ldexp(1.0, std::ilogb(exact) - 23);
+      worstUlps = std::max(worstUlps, std::abs(y[i] - exact) / ulp);
+    }
+  }
+  EXPECT_LE(worstUlps, 4.0);
+  std::printf("host exp2: %zu inputs, worst %.2f ulp\n", x.size(), worstUlps);
+
+  Vec nan = {std::numeric_limits<double>::quiet_NaN()};
+  std::vector<Arg> nanArgs = {tensorArg(Elem::F32, {1}, nan)};
+  EXPECT_TRUE(std::isnan(call("f", nanArgs, {Elem::F32}, {1})[0][0]));
 }
 
 } // namespace

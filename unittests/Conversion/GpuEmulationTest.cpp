@@ -257,8 +257,10 @@ void expectEmulationMatchesPhases(HostExecutionTest &test, EmulationCase &c) {
   std::vector<Vec> emulated =
       test.call(c.function, emulatedArgs, c.results, c.ranks);
   // The same kernels as the GPU's (which never fuses the loop-level
-  // projection + RoPE), their phases run one after another on the host.
+  // projection + RoPE), their phases run one after another on the host,
+  // with the GPU's arithmetic (no SIMD lane sums, libm's exp2).
   rotor::PipelineOptions phasedOptions;
+  phasedOptions.vectorizeReductions = false;
   phasedOptions.splitKVDecode = true;
   phasedOptions.workgroupTiledSdpa = true;
   phasedOptions.workgroupTiledLinear = true;

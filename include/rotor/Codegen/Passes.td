@@ -170,6 +170,25 @@ def InlineAllocaScopes : Pass<"rotor-inline-alloca-scopes"> {
   }];
 }
 
+def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
+  let summary = "f32 exp2 as arithmetic that vectorizes";
+  let description = [{
+    On the host, `math.exp2` (the softmax's exponential) is a call to libm's
+    scalar `exp2f` per score, which keeps every loop around it scalar. This
+    pass writes each f32 `math.exp2` as arith ops: x = n + f with n =
+    roundeven(x) and |f| <= 1/2 (exact), 2^f by its degree-7 Taylor
+    polynomial (truncation error below 1e-8 relative, multiply-adds that
+    may contract into FMAs), times 2^n as two powers of two formed in the
+    exponent bits (so results round into the subnormal range and overflow
+    to +inf as exp2's do). -inf (a masked score) gives 0, NaN stays NaN.
+    Its error is a few f32 ulp; the fp64 reference checks of
+    every host lowering bound it. The host pipeline runs it with
+    `vectorize-reductions`.
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect"];
+}
+
 def ScopeParallelLoopAllocas : Pass<"rotor-scope-parallel-loop-allocas"> {
   let summary = "Keep the allocas of an scf.parallel body per iteration";
   let description = [{
