@@ -80,8 +80,9 @@ static cl::opt<std::string> hostCpu(
     cl::init("native"));
 static cl::opt<bool> fuseRopeEpilogue(
     "fuse-rope-epilogue",
-    cl::desc("Rotate Q/K in the loop-level projection's epilogue (default: "
-             "on for host; not available for GPU targets)"),
+    cl::desc("Rotate Q/K in the loop-level projection's epilogue (host "
+             "only; default off: the register-blocked projection plus a "
+             "RoPE pass measured faster)"),
     cl::init(true));
 static cl::opt<bool> foldKVRotation(
     "fold-kv-rotation",

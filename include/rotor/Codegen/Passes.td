@@ -121,6 +121,19 @@ def LowerReductionsToRegisterLoops
     at every step, which LLVM cannot keep in a register (it cannot prove the
     output distinct from the inputs) and so never vectorizes.
 
+    A projection (two parallel dims, one reduction, an even static column
+    count) is register-blocked: 4 tokens x 2 columns share one reduction
+    loop with eight sums, so each loaded weight vector feeds four FMAs
+    (the last T mod 4 tokens go one output at a time). When its weight is
+    larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs in chunks
+    of 256 (an `scf.for` around the parallel loops, partial sums in the
+    output) with the columns outermost, so the weight chunk a thread
+    needs stays in cache across every token.
+
+    When an input is strided along the reduction but contiguous along the
+    output's last dim (a row of P·V), the reduction loops go outside that
+    dim instead, which is then vectorized; each element is summed in order.
+
     The accumulating `arith.addf` gets `reassoc` and `contract`, and a
     product it adds `contract`: LLVM's loop vectorizer then sums in SIMD
     lanes with FMAs. The order of that sum is fixed by the target's vector

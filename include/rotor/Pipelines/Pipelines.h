@@ -64,10 +64,12 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::init(false)};
   Option<bool> fuseRopeEpilogue{
       *this, "fuse-rope-epilogue",
-      llvm::cl::desc("Rotate Q/K in the loop-level projection's epilogue; "
-                     "default: on for the host; GPU targets cannot (its "
-                     "per-head temporaries would be allocations in kernels)"),
-      llvm::cl::init(true)};
+      llvm::cl::desc("Rotate Q/K in the loop-level projection's epilogue "
+                     "(host only; default off: the register-blocked "
+                     "projection plus a RoPE pass is faster there); GPU "
+                     "targets cannot (its per-head temporaries would be "
+                     "allocations in kernels)"),
+      llvm::cl::init(false)};
   Option<int64_t> sdpaQueryBlock{
       *this, "sdpa-query-block",
       llvm::cl::desc("Host only: queries per block of the loop-form SDPA "

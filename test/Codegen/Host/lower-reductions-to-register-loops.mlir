@@ -1,10 +1,11 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops | FileCheck %s --enable-var-scope
 
-// A projection y[t, n] += x[t, e] * W[n, e]: both inputs contiguous along the
-// reduction, so the sum is carried in a register, loaded and stored once,
-// and the add may reassociate (SIMD lanes) and contract (FMA).
+// A dot product y[t, n] += x[t, e] * W[n, e] with an odd column count:
+// both inputs contiguous along the reduction, so the sum is carried in a
+// register, loaded and stored once, and the add may reassociate (SIMD
+// lanes) and contract (FMA).
 // CHECK-LABEL: func.func @dot_product
-// CHECK-SAME: (%[[X:.*]]: memref<3x5xf32>, %[[W:.*]]: memref<4x5xf32>, %[[Y:.*]]: memref<3x4xf32>)
+// CHECK-SAME: (%[[X:.*]]: memref<3x5xf32>, %[[W:.*]]: memref<3x5xf32>, %[[Y:.*]]: memref<3x3xf32>)
 // CHECK: scf.parallel (%[[T:.*]], %[[N:.*]]) =
 // CHECK:   %[[INIT:.*]] = memref.load %[[Y]][%[[T]], %[[N]]]
 // CHECK:   %[[SUM:.*]] = scf.for %[[E:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (f32)
@@ -15,14 +16,75 @@
 // CHECK:     scf.yield %[[S]]
 // CHECK:   memref.store %[[SUM]], %[[Y]][%[[T]], %[[N]]]
 // CHECK-NOT: linalg.generic
-func.func @dot_product(%x: memref<3x5xf32>, %w: memref<4x5xf32>,
-                       %y: memref<3x4xf32>) {
+func.func @dot_product(%x: memref<3x5xf32>, %w: memref<3x5xf32>,
+                       %y: memref<3x3xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<3x5xf32>, memref<4x5xf32>) outs(%y : memref<3x4xf32>) {
+      ins(%x, %w : memref<3x5xf32>, memref<3x5xf32>) outs(%y : memref<3x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A projection with an even column count is register-blocked 4 tokens x 2
+// columns: eight sums in one reduction loop; the last T mod 4 tokens are
+// summed one output at a time.
+// CHECK-LABEL: func.func @projection
+// CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<6x8xf32>, %[[Y:.*]]: memref<?x6xf32>)
+// CHECK: %[[T:.*]] = memref.dim %[[X]]
+// CHECK: %[[REM:.*]] = arith.remui %[[T]], %{{.*}} : index
+// CHECK: %[[MAIN:.*]] = arith.subi %[[T]], %[[REM]] : index
+// CHECK: scf.parallel (%[[T0:.*]], %[[N0:.*]]) = (%{{.*}}, %{{.*}}) to (%[[MAIN]], %{{.*}}) step (%c4{{.*}}, %c2{{.*}})
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK-COUNT-8: arith.addf {{.*}} fastmath<reassoc,contract>
+// CHECK:   scf.yield
+// CHECK-COUNT-8: memref.store
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %{{.*}}) to (%[[T]], %{{.*}}) step (%c1{{.*}}, %c1{{.*}})
+// CHECK:   scf.for {{.*}} -> (f32)
+func.func @projection(%x: memref<?x8xf32>, %w: memref<6x8xf32>,
+                      %y: memref<?x6xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x8xf32>, memref<6x8xf32>) outs(%y : memref<?x6xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A weight larger than the cache (2048 x 2048 f32, 16 MiB) is summed in
+// chunks of 256 along the reduction, the partial sums kept in the output,
+// with the columns outermost so each thread's weight rows stay in cache.
+// CHECK-LABEL: func.func @large_projection
+// CHECK: scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
+// CHECK:   %[[END:.*]] = arith.minsi %{{.*}}, %c2048
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c2{{.*}}, %c4{{.*}})
+// CHECK:     scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK:   scf.parallel
+// CHECK:     scf.for %{{.*}} = %[[E0]] to %[[END]] step
+func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
+                            %y: memref<?x2048xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x2048xf32>, memref<2048x2048xf32>) outs(%y : memref<?x2048xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32

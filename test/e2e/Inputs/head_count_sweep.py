@@ -30,7 +30,7 @@ def run(*argv):
 inputs = os.path.join(work, "in.safetensors")
 run(python, os.path.join(scripts, "make_layer_inputs.py"), "--inputs", inputs,
     "--hidden", "64", "--tokens", "7", "--seed", "11")
-lowerings = {"default": [], "unfused-rope": ["--fuse-rope-epilogue=false"],
+lowerings = {"default": [], "fused-rope": ["--fuse-rope-epilogue"],
              "workgroup-linear": ["--workgroup-tiled-linear"],
              "workgroup-all": ["--workgroup-tiled-linear",
                                "--workgroup-tiled-sdpa", "--split-kv-decode"],
