@@ -1,40 +1,126 @@
 #!/usr/bin/env bash
-# Host benchmark of the example layer (Qwen2.5-0.5B shapes: hidden 896, 14
-# query heads, 2 KV heads, head dim 64): prefill at T = 512 and 2048, decode
-# at KV lengths 1k, 4k and 16k, each against PyTorch on the CPU (one thread,
-# float32) in the same run. Prints a markdown table; the ratio is PyTorch's
-# time over Rotor's (above 1: Rotor is faster).
+# Host benchmark (issue 16): Rotor's host bundles against a fair PyTorch
+# eager baseline in the same run, with the machine's limits measured too.
+#
+#   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
+#            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
+#   modes    prefill T = 512 and 2048; decode at KV 1k, 4k and 16k
+#   threads  1 and 2 (ROTOR_BENCH_THREADS), the same for Rotor, torch and
+#            OpenBLAS
+#
+# Baselines: bench/host/torch_fair.py (OpenBLAS, fused QKV GEMM,
+# preallocated KV cache written in place, GQA without repeating K/V, causal
+# query blocks; which BLAS torch calls is printed) and, for the example
+# shape on one thread, the transformers-style sublayer
+# (bench/host/torch_baseline.py: rotate_half, repeat_kv, torch.cat).
+# Limits: bench/host/machine_limits.c (peak FMA GFLOP/s, copy and read
+# GB/s at the thread count). Prints markdown tables; ratios above 1 mean
+# Rotor is faster. ROTOR_BENCH_SHAPES / ROTOR_BENCH_THREADS narrow the run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 "$root/scripts/setup.sh" >&2
+"$root/bench/host/setup.sh" >&2
 build_dir="${ROTOR_BUILD_DIR:-$root/build}"
 work="$build_dir/bench-host"
 mkdir -p "$work"
 py=/usr/bin/python3
+shapes="${ROTOR_BENCH_SHAPES:-example qwen7b}"
+threads_list="${ROTOR_BENCH_THREADS:-1 2}"
+runs=3
 
-# The example layer with a KV cache long enough for 16k-token decode.
-sed 's/4096x2x64/16400x2x64/g' "$root/examples/qwen2.5-0.5b-attention.mlir" \
-  > "$work/layer.mlir"
-$py "$root/scripts/make_layer_inputs.py" --weights "$work/w.safetensors" \
-  --inputs "$work/in-4.safetensors" --tokens 4 --seed 1 >&2
-"$build_dir/bin/rotor-aot" --quiet "$work/layer.mlir" -o "$work/layer.rotor" \
-  --params "$work/w.safetensors"
+cc -O3 -march=native -fopenmp "$root/bench/host/machine_limits.c" \
+  -o "$work/machine_limits"
 
-echo "| shape | Rotor host (ms) | PyTorch CPU (ms) | PyTorch / Rotor |"
-echo "| --- | --- | --- | --- |"
-for t in 512 2048; do
-  $py "$root/scripts/make_layer_inputs.py" --inputs "$work/in-$t.safetensors" \
-    --tokens "$t" --seed 1 >&2
-  rotor=$("$build_dir/bin/rotor-run" "$work/layer.rotor" \
-    --inputs "$work/in-$t.safetensors" --outputs "$work/out.safetensors" \
-    --bench 2 | sed -n 's/.*prefill [0-9]* tokens \([0-9.]*\) ms.*/\1/p')
-  torch=$($py "$root/bench/host/torch_baseline.py" "$work/w.safetensors" prefill "$t")
-  echo "| prefill T=$t | $rotor | $torch | $(awk -v a="$torch" -v b="$rotor" 'BEGIN { printf "%.2f", a / b }') |"
+# The example layer with a cache long enough for 16k decode; the 7B layer is
+# the same sublayer at Qwen2.5-7B's sizes.
+$py - "$root/examples/qwen2.5-0.5b-attention.mlir" "$work" <<'PY'
+import sys
+src, work = sys.argv[1], sys.argv[2]
+text = open(src).read()
+open(f"{work}/example.mlir", "w").write(text.replace("4096x", "16400x"))
+for a, b in [("128x896", "512x3584"), ("896x896", "3584x3584"),
+             ("tensor<896xf32>", "tensor<3584xf32>"),
+             ("tensor<128xf32>", "tensor<512xf32>"), ("x896xf32", "x3584xf32"),
+             ("x128xf32", "x512xf32"), ("x14x64", "x28x128"),
+             ("x2x64", "x4x128"), (", 14, 64]", ", 28, 128]"),
+             (", 2, 64]", ", 4, 128]"), ("rotary_dim(64)", "rotary_dim(128)"),
+             ("4096x", "16400x")]:
+    text = text.replace(a, b)
+open(f"{work}/qwen7b.mlir", "w").write(text)
+PY
+
+dims() { # hidden q_heads kv_heads head_dim
+  case "$1" in example) echo "896 14 2 64" ;; qwen7b) echo "3584 28 4 128" ;; esac
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+for n in $threads_list; do
+  "$work/machine_limits" "$n" > "$work/limits-$n.txt"
 done
-for kv in 1024 4096 16384; do
-  rotor=$("$build_dir/bin/rotor-run" "$work/layer.rotor" \
-    --inputs "$work/in-4.safetensors" --outputs "$work/out.safetensors" \
-    --kv-length "$kv" --bench 3 | sed -n 's/.*decode steps \([0-9.]*\) ms\/step.*/\1/p')
-  torch=$($py "$root/bench/host/torch_baseline.py" "$work/w.safetensors" decode "$kv")
-  echo "| decode KV=$kv | $rotor | $torch | $(awk -v a="$torch" -v b="$rotor" 'BEGIN { printf "%.2f", a / b }') |"
+echo "### Machine limits"
+echo
+echo "| threads | peak FMA (GFLOP/s) | copy (GB/s) | read (GB/s) |"
+echo "| --- | --- | --- | --- |"
+for n in $threads_list; do
+  l="$work/limits-$n.txt"
+  echo "| $n | $(awk '/peak_fma_gflops/ {print $2}' "$l") | $(awk '/copy_gbps/ {print $2}' "$l") | $(awk '/read_gbps/ {print $2}' "$l") |"
+done
+echo
+
+for shape in $shapes; do
+  read -r hidden hq hkv d < <(dims "$shape")
+  args=(--hidden "$hidden" --q-heads "$hq" --kv-heads "$hkv" --head-dim "$d")
+  $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
+    --weights "$work/$shape-w.safetensors" --inputs "$work/$shape-in-4.safetensors" \
+    --tokens 4 --seed 1 >&2
+  start=$(date +%s.%N)
+  "$build_dir/bin/rotor-aot" --quiet "$work/$shape.mlir" -o "$work/$shape.rotor" \
+    --params "$work/$shape-w.safetensors" 2>/dev/null
+  compile=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+  for t in 512 2048; do
+    $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
+      --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
+  done
+  # FLOPs of a prefill (projections + causal attention) and bytes a decode
+  # step must read (weights + the KV cache).
+  proj_params=$(( hidden * (2 * hq * d + 2 * hkv * d) ))
+  echo "### $shape (hidden $hidden, $hq/$hkv heads, D $d; bundle compiled in ${compile} s)"
+  echo
+  echo "| case | threads | Rotor (ms) | PyTorch fair (ms) | fair / Rotor | Rotor | of limit |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for n in $threads_list; do
+    peak=$(awk '/peak_fma_gflops/ {print $2}' "$work/limits-$n.txt")
+    readbw=$(awk '/read_gbps/ {print $2}' "$work/limits-$n.txt")
+    for t in 512 2048; do
+      rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
+        --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
+        --bench "$runs" | sed -n 's/.*prefill [0-9]* tokens \([0-9.]*\) ms.*/\1/p')
+      torch=$($py "$root/bench/host/torch_fair.py" --shape "$shape" --mode prefill \
+        --n "$t" --threads "$n" --runs "$runs" --weights "$work/$shape-w.safetensors")
+      flops=$(awk -v t="$t" -v p="$proj_params" -v h="$hq" -v d="$d" \
+        'BEGIN { printf "%.0f", 2 * t * p + 2 * h * d * t * (t + 1) }')
+      gflops=$(awk -v f="$flops" -v ms="$rotor" 'BEGIN { printf "%.1f", f / ms / 1e6 }')
+      echo "| prefill T=$t | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gflops GFLOP/s | $(ratio "$gflops" "$peak") of peak |"
+    done
+    for kv in 1024 4096 16384; do
+      rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
+        --inputs "$work/$shape-in-4.safetensors" --outputs "$work/out.safetensors" \
+        --kv-length "$kv" --bench "$runs" | sed -n 's/.*decode steps \([0-9.]*\) ms\/step.*/\1/p')
+      torch=$($py "$root/bench/host/torch_fair.py" --shape "$shape" --mode decode \
+        --n "$kv" --threads "$n" --runs "$runs" --weights "$work/$shape-w.safetensors")
+      bytes=$(( 4 * (proj_params + kv * 2 * hkv * d) ))
+      gbps=$(awk -v b="$bytes" -v ms="$rotor" 'BEGIN { printf "%.1f", b / ms / 1e6 }')
+      echo "| decode KV=$kv | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gbps GB/s | $(ratio "$gbps" "$readbw") of read |"
+    done
+  done
+  if [[ "$shape" == example && " $threads_list " == *" 1 "* ]]; then
+    for t in 512 2048; do
+      hf=$($py "$root/bench/host/torch_baseline.py" "$work/$shape-w.safetensors" prefill "$t")
+      rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads 1 \
+        --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
+        --bench "$runs" | sed -n 's/.*prefill [0-9]* tokens \([0-9.]*\) ms.*/\1/p')
+      echo "| prefill T=$t, transformers-style | 1 | $rotor | $hf | $(ratio "$hf" "$rotor") | | |"
+    done
+  fi
+  echo
 done

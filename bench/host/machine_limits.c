@@ -1,0 +1,181 @@
+/* Machine limits for the host benchmarks: peak multiply-add throughput and
+ * memory bandwidth on K OpenMP threads, to put measured kernel speeds in
+ * context (roofline).
+ *
+ * Build:  cc -O3 -march=native -fopenmp machine_limits.c -o machine_limits
+ *         (gcc + libgomp. Clang also works; Debian's clang-22 here ships no
+ *         omp.h, which this file does without, but needs libomp's directory:
+ *         clang -O3 -march=native -fopenmp -L/usr/lib/llvm-14/lib ...)
+ * Run:    ./machine_limits K
+ * Prints:
+ *   peak_fma_gflops G  vector FMA throughput, 2 flops per lane per FMA, best
+ *                      of several ~0.2 s runs, 12 independent chains/thread
+ *   copy_gbps G        memcpy of a 256 MiB source into a 256 MiB destination,
+ *                      each thread copying its slice; bytes copied per second
+ *   read_gbps G        read-only sum of a 256 MiB float array with vector
+ *                      accumulators; bytes read per second
+ * (1 GB = 1e9 bytes, 1 GFLOP = 1e9 flops.)
+ */
+#include <immintrin.h>
+#if defined(__has_include)
+#if __has_include(<omp.h>)
+#include <omp.h>
+#define HAVE_OMP_H 1
+#endif
+#endif
+#ifndef HAVE_OMP_H /* the few OpenMP runtime calls used here */
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+double omp_get_wtime(void);
+void omp_set_dynamic(int);
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUNS 7
+#define BYTES ((size_t)256 << 20)
+
+#if defined(__AVX512F__)
+typedef __m512 vec;
+#define VLANES 16
+#define vset1 _mm512_set1_ps
+#define vfma _mm512_fmadd_ps
+#define vadd _mm512_add_ps
+#define vload _mm512_loadu_ps
+#define vzero _mm512_setzero_ps
+#define ISA "avx512f"
+#elif defined(__FMA__) && defined(__AVX__)
+typedef __m256 vec;
+#define VLANES 8
+#define vset1 _mm256_set1_ps
+#define vfma _mm256_fmadd_ps
+#define vadd _mm256_add_ps
+#define vload _mm256_loadu_ps
+#define vzero _mm256_setzero_ps
+#define ISA "avx2+fma"
+#else
+typedef __m128 vec; /* no FMA: counts a mul+add pair as one "FMA" */
+#define VLANES 4
+#define vset1 _mm_set1_ps
+static inline vec vfma(vec a, vec b, vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+#define vadd _mm_add_ps
+#define vload _mm_loadu_ps
+#define vzero _mm_setzero_ps
+#define ISA "sse (mul+add)"
+#endif
+
+static volatile float sink;
+
+static inline float hsum(vec v) {
+  float t[VLANES];
+  memcpy(t, &v, sizeof t);
+  float s = 0;
+  for (int i = 0; i < VLANES; i++) s += t[i];
+  return s;
+}
+
+/* 12 independent FMA chains per thread: enough to cover latency x pipes
+ * (e.g. 4-5 cycles x 2 FMA units). The multiplier and addend come from a
+ * volatile, so the compiler cannot fold the loop. */
+static double fma_run(long iters, int threads) {
+  volatile float vm = 0.999999f, va = 1e-7f;
+  float m = vm, a = va;
+  double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+  {
+    vec mul = vset1(m), add = vset1(a);
+    vec c0 = vset1(1.0f + omp_get_thread_num()), c1 = vadd(c0, add), c2 = vadd(c1, add),
+        c3 = vadd(c2, add), c4 = vadd(c3, add), c5 = vadd(c4, add), c6 = vadd(c5, add),
+        c7 = vadd(c6, add), c8 = vadd(c7, add), c9 = vadd(c8, add), c10 = vadd(c9, add),
+        c11 = vadd(c10, add);
+    for (long i = 0; i < iters; i++) {
+      c0 = vfma(c0, mul, add); c1 = vfma(c1, mul, add); c2 = vfma(c2, mul, add);
+      c3 = vfma(c3, mul, add); c4 = vfma(c4, mul, add); c5 = vfma(c5, mul, add);
+      c6 = vfma(c6, mul, add); c7 = vfma(c7, mul, add); c8 = vfma(c8, mul, add);
+      c9 = vfma(c9, mul, add); c10 = vfma(c10, mul, add); c11 = vfma(c11, mul, add);
+#if defined(__GNUC__)
+      __asm__ volatile("" ::: "memory");
+#endif
+    }
+    vec s = vadd(vadd(vadd(c0, c1), vadd(c2, c3)), vadd(vadd(c4, c5), vadd(c6, c7)));
+    s = vadd(s, vadd(vadd(c8, c9), vadd(c10, c11)));
+    float r = hsum(s);
+#pragma omp atomic
+    sink += r;
+  }
+  return omp_get_wtime() - t0;
+}
+
+int main(int argc, char **argv) {
+  int threads = argc > 1 ? atoi(argv[1]) : 1;
+  if (threads < 1) threads = 1;
+  omp_set_dynamic(0);
+  fprintf(stderr, "machine_limits: %d thread(s), %s, %d lanes\n", threads, ISA, VLANES);
+
+  /* Peak FMA: calibrate to ~0.2 s per run. */
+  long iters = 1 << 20;
+  double t;
+  while ((t = fma_run(iters, threads)) < 0.05) iters *= 2;
+  iters = (long)(iters * 0.2 / t);
+  double best = 1e30;
+  for (int r = 0; r < RUNS; r++) {
+    t = fma_run(iters, threads);
+    if (t < best) best = t;
+  }
+  printf("peak_fma_gflops %.1f\n", 2.0 * 12 * VLANES * (double)iters * threads / best / 1e9);
+  fflush(stdout);
+
+  /* Bandwidth: 256 MiB arrays, first-touched by the threads that use them. */
+  size_t n = BYTES / sizeof(float);
+  float *src = aligned_alloc(64, BYTES), *dst = aligned_alloc(64, BYTES);
+  if (!src || !dst) { fprintf(stderr, "out of memory\n"); return 1; }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (size_t i = 0; i < n; i++) { src[i] = (float)(i & 1023) * 1e-3f; dst[i] = 0; }
+
+  best = 1e30;
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+    {
+      int id = omp_get_thread_num(), k = omp_get_num_threads();
+      size_t lo = n * id / k, hi = n * (id + 1) / k;
+      memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
+    }
+    t = omp_get_wtime() - t0;
+    if (t < best) best = t;
+    sink += dst[(size_t)r * 4099 % n]; /* the copy is observed */
+  }
+  printf("copy_gbps %.1f\n", (double)BYTES / best / 1e9);
+  fflush(stdout);
+
+  best = 1e30;
+  for (int r = 0; r < RUNS; r++) {
+    float total = 0;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      int id = omp_get_thread_num(), k = omp_get_num_threads();
+      size_t per = n / k / (4 * VLANES) * (4 * VLANES);
+      size_t lo = per * id, hi = id == k - 1 ? n : lo + per;
+      vec a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+      size_t i = lo;
+      for (; i + 4 * VLANES <= hi; i += 4 * VLANES) {
+        a0 = vadd(a0, vload(src + i));
+        a1 = vadd(a1, vload(src + i + VLANES));
+        a2 = vadd(a2, vload(src + i + 2 * VLANES));
+        a3 = vadd(a3, vload(src + i + 3 * VLANES));
+      }
+      float s = hsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+      for (; i < hi; i++) s += src[i];
+      total += s;
+    }
+    t = omp_get_wtime() - t0;
+    if (t < best) best = t;
+    sink += total;
+  }
+  printf("read_gbps %.1f\n", (double)BYTES / best / 1e9);
+  free(src);
+  free(dst);
+  return 0;
+}
