@@ -56,7 +56,9 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "Queries per block of the loop-form attn.sdpa (flash-style: an "
            "scf.forall over blocks, each visiting the key tiles up to its "
            "last query); 0 runs all queries through each tile at once. Not "
-           "for GPU targets (a block's temporaries are allocations)">,
+           "for GPU targets (a block's temporaries are allocations), and "
+           "not used by the host pipeline yet: after bufferization and "
+           "deallocation each block's last running state is leaked">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

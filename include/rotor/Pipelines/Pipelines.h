@@ -70,13 +70,6 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "targets cannot (its per-head temporaries would be "
                      "allocations in kernels)"),
       llvm::cl::init(false)};
-  Option<int64_t> sdpaQueryBlock{
-      *this, "sdpa-query-block",
-      llvm::cl::desc("Host only: queries per block of the loop-form SDPA "
-                     "(flash-style prefill: blocks run on threads, each "
-                     "visiting the key tiles up to its last query); 0: all "
-                     "queries through each key tile at once"),
-      llvm::cl::init(32)};
   Option<bool> vectorizeReductions{
       *this, "vectorize-reductions",
       llvm::cl::desc("Host only: sums keep their partial sum in a register "
