@@ -9,6 +9,8 @@
 
 #include "rotor-rt/HostCpu.h"
 
+#include <cstdlib>
+#include <sstream>
 #include <thread>
 #if defined(__linux__)
 #include <sched.h>
@@ -42,6 +44,22 @@ int cpuHas(const std::string &f) {
 int cpuHas(const std::string &) { return -1; }
 #endif
 
+/// Whether ROTOR_HOST_CPU_DISABLE (a comma-separated list of the names
+/// above) masks `f`: the runtime then treats this CPU as lacking it, as
+/// oneDNN's ONEDNN_MAX_CPU_ISA does, to see how a bundle fares on an older
+/// CPU (and to test the refusal on a CPU that has every extension).
+bool maskedByEnvironment(const std::string &f) {
+  const char *list = std::getenv("ROTOR_HOST_CPU_DISABLE");
+  if (!list)
+    return false;
+  std::stringstream names(list);
+  std::string name;
+  while (std::getline(names, name, ','))
+    if (name == f)
+      return true;
+  return false;
+}
+
 } // namespace
 
 Error checkHostCpu(const nlohmann::json &m, const std::string &manifestPath) {
@@ -64,12 +82,14 @@ Error checkHostCpu(const nlohmann::json &m, const std::string &manifestPath) {
       return bad("host_cpu.features names '" + f.get<std::string>() +
                  "', which this runtime cannot check on this CPU; refusing "
                  "to load code that may use it");
-    if (has == 0)
+    bool masked = has == 1 && maskedByEnvironment(f.get<std::string>());
+    if (has == 0 || masked)
       return Error::failure(
           manifestPath + ": the host code was compiled for " + name +
-          " and uses " + f.get<std::string>() +
-          ", which this CPU lacks: rebuild the bundle here (rotor-aot "
-          "--host-cpu=native) or for an older CPU (--host-cpu=x86-64-v2)");
+          " and uses " + f.get<std::string>() + ", which this CPU lacks" +
+          (masked ? " (masked by ROTOR_HOST_CPU_DISABLE)" : "") +
+          ": rebuild the bundle here (rotor-aot --host-cpu=native) or for "
+          "an older CPU (--host-cpu=x86-64-v2)");
   }
   return Error::success();
 }

@@ -128,11 +128,19 @@ def LowerReductionsToRegisterLoops
     larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs in chunks
     of 256 (an `scf.for` around the parallel loops, partial sums in the
     output) with the columns outermost, so the weight chunk a thread
-    needs stays in cache across every token.
+    needs stays in cache across every token. Any other reduction with two
+    or more parallel dims whose last one some input does not depend on
+    (the scores of a tile of keys, q·k: q's row is shared) is jammed 4
+    wide along that dim, its remainder one output at a time.
 
     When an input is strided along the reduction but contiguous along the
     output's last dim (a row of P·V), the reduction loops go outside that
-    dim instead, which is then vectorized; each element is summed in order.
+    dim instead; each element is summed in order. When that dim is static
+    (at most 128) and every input is read along it contiguously or not at
+    all, the output row is a `vector` iter_arg of the reduction loops (in
+    registers: one load and one store per row, not per step); otherwise
+    the innermost loop loads and stores each element and LLVM vectorizes it
+    behind a run-time overlap check.
 
     The accumulating `arith.addf` gets `reassoc` and `contract`, and a
     product it adds `contract`: LLVM's loop vectorizer then sums in SIMD
@@ -147,18 +155,21 @@ def LowerReductionsToRegisterLoops
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect",
-                           "mlir::scf::SCFDialect"];
+                           "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
 }
 
 def ChooseThreadedLoops : Pass<"rotor-choose-threaded-loops"> {
   let summary = "Keep scf.parallel only on the loops worth running on threads";
   let description = [{
     `convert-scf-to-openmp` makes every `scf.parallel` an OpenMP parallel
-    region. A nested one would enter the OpenMP runtime on every iteration
-    of its parent, and a short elementwise loop costs more to fork than to
-    run. This pass rewrites every `scf.parallel` that is nested in another,
-    or that has no inner loop and fewer than `min-iterations` iterations
-    known at compile time, into `scf.for` nests; the rest run on threads.
+    region. One nested in another loop (`scf.parallel`, or the `scf.for`
+    over an SDPA's key tiles) would enter the OpenMP runtime on every
+    iteration of its parent, and a short elementwise loop costs more to fork
+    than to run. This pass rewrites every `scf.parallel` that is nested in
+    any loop, or that has no inner loop and fewer than `min-iterations`
+    iterations known at compile time, into `scf.for` nests; the rest run on
+    threads.
 
     Every iteration of a threaded loop computes its own outputs with its
     own sequential sums, so results never depend on the number of threads;
@@ -251,21 +262,6 @@ def CheckParamsReadOnly : Pass<"rotor-check-params-read-only", "mlir::ModuleOp">
     (a call, an op without the effects interface), is an error naming the
     op and the parameter.
   }];
-}
-
-def FreeParallelBodyAllocs : Pass<"rotor-free-parallel-body-allocs"> {
-  let summary = "Free the heap buffers an scf.forall iteration allocates";
-  let description = [{
-    Upstream's ownership-based deallocation leaves a `memref.alloc` made in
-    the body of an `scf.forall` without a `memref.dealloc` (the fused
-    projection + RoPE loop allocates per-head temporaries there), which
-    leaked a few hundred bytes per (token, head) on every call. Such a
-    buffer cannot outlive its iteration: a memref-typed `scf.forall` has
-    no results and its terminator yields nothing. So each one that the
-    body does not already free is freed at the end of the body. Runs after
-    `buffer-deallocation-pipeline`.
-  }];
-  let dependentDialects = ["mlir::memref::MemRefDialect"];
 }
 
 def CheckDimIndices : Pass<"rotor-check-dim-indices"> {

@@ -54,11 +54,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "tiles">,
     Option<"sdpaQueryBlock", "sdpa-query-block", "int64_t", /*default=*/"0",
            "Queries per block of the loop-form attn.sdpa (flash-style: an "
-           "scf.forall over blocks, each visiting the key tiles up to its "
-           "last query); 0 runs all queries through each tile at once. Not "
-           "for GPU targets (a block's temporaries are allocations), and "
-           "not used by the host pipeline yet: after bufferization and "
-           "deallocation each block's last running state is leaked">,
+           "scf.forall over blocks x KV heads, each attending one KV head's "
+           "group of query heads to the key tiles up to its last query); 0 "
+           "runs all queries and heads through each tile at once. The "
+           "host pipeline uses 32; not for GPU targets (a block's "
+           "temporaries are allocations)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

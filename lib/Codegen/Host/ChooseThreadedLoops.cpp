@@ -3,7 +3,7 @@
 // convert-scf-to-openmp turns every scf.parallel into an OpenMP region. A
 // nested one would fork (or, serialized by the runtime, still pay a call)
 // on every iteration of its parent, and a short elementwise loop costs more
-// to fork than to run. So only outermost loops with enough work keep
+// to fork than to run. So only loops in no other loop, with enough work, keep
 // scf.parallel; every other becomes scf.for nests here, before that pass.
 //
 //===----------------------------------------------------------------------===//
@@ -79,7 +79,9 @@ struct ChooseThreadedLoopsPass
                          "depend on the number of threads");
         return WalkResult::interrupt();
       }
-      bool outermost = !loop->getParentOfType<scf::ParallelOp>();
+      // Inside any loop (an SDPA's scf.for over key tiles), a fork would
+      // happen on every iteration of it.
+      bool outermost = !loop->getParentOfType<LoopLikeOpInterface>();
       if (!outermost || !worthThreads(loop, minIterations))
         serial.push_back(loop);
       return WalkResult::advance();

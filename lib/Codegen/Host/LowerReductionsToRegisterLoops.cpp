@@ -20,8 +20,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace rotor {
 #define GEN_PASS_DEF_LOWERREDUCTIONSTOREGISTERLOOPS
@@ -108,6 +110,8 @@ ReductionForm chooseForm(linalg::GenericOp op) {
 
 /// The register block of a projection: rows (tokens) x columns (outputs).
 constexpr int64_t kJamRows = 4, kJamColumns = 2;
+/// Keys per register block of a score tile (one query row, four keys).
+constexpr int64_t kJamKeys = 4;
 /// Reduction elements per chunk of a projection: 256 f32 of each of a
 /// thread's weight rows and of every token row (1 KiB each).
 constexpr int64_t kReductionChunk = 256;
@@ -300,7 +304,35 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
                     *columns % kJamColumns == 0 &&
                     getConstantIntValue(all.lbs[0]) == 0;
   if (!projection) {
-    emitRegisterLoops(rewriter, loc, op, all, lbs, ubs, single);
+    // Scores q·k over a tile of keys: the last parallel dim (the key) is
+    // jammed kJamKeys wide when some input does not depend on it (the
+    // query row, loaded once for kJamKeys keys), giving LLVM independent
+    // sums to overlap instead of one FMA chain per score; its remainder
+    // goes one output at a time.
+    unsigned last = parallel - 1;
+    bool reused = parallel >= 2 && llvm::any_of(
+        op.getDpsInputOperands(), [&](OpOperand *input) {
+          return isa<MemRefType>(input->get().getType()) &&
+                 !op.getMatchingIndexingMap(input).isFunctionOfDim(last);
+        });
+    if (!reused) {
+      emitRegisterLoops(rewriter, loc, op, all, lbs, ubs, single);
+      rewriter.eraseOp(op);
+      return;
+    }
+    Value extent = arith::SubIOp::create(rewriter, loc, ubs[last], lbs[last]);
+    Value split = arith::SubIOp::create(
+        rewriter, loc, ubs[last],
+        arith::RemUIOp::create(
+            rewriter, loc, extent,
+            arith::ConstantIndexOp::create(rewriter, loc, kJamKeys)));
+    SmallVector<int64_t> jam(single);
+    jam[last] = kJamKeys;
+    SmallVector<Value> mainUbs(ubs), restLbs(lbs);
+    mainUbs[last] = split;
+    restLbs[last] = split;
+    emitRegisterLoops(rewriter, loc, op, all, lbs, mainUbs, jam);
+    emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs, single);
     rewriter.eraseOp(op);
     return;
   }
@@ -344,9 +376,9 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
 /// the reduction dims in order, then the output's contiguous dim innermost,
 /// loading and storing each output element (LLVM vectorizes that loop
 /// behind a run-time overlap check).
-void lowerToContiguousOutputLoops(IRRewriter &rewriter, linalg::GenericOp op) {
+void lowerToContiguousOutputLoops(IRRewriter &rewriter, linalg::GenericOp op,
+                                  const LoopBounds &all) {
   Location loc = op.getLoc();
-  LoopBounds all = loopBounds(rewriter, op);
   unsigned loops = op.getNumLoops();
   Value output = op.getDpsInitOperand(0)->get();
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
@@ -388,6 +420,148 @@ void lowerToContiguousOutputLoops(IRRewriter &rewriter, linalg::GenericOp op) {
   rewriter.eraseOp(op);
 }
 
+/// The widest output row the RowInRegisters form carries (128 f32: 16 AVX2
+/// registers, Qwen's head dim).
+constexpr int64_t kMaxRowInRegisters = 128;
+
+/// Whether `value`'s memref is contiguous along its last axis.
+bool unitInnerStride(Value value) {
+  auto type = cast<MemRefType>(value.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(type.getStridesAndOffset(strides, offset)) &&
+         !strides.empty() && strides.back() == 1;
+}
+
+/// The static size of the output's contiguous dim, when a ContiguousOutput
+/// reduction can carry that whole row in registers: it starts at 0 and has
+/// at most kMaxRowInRegisters elements; every input is read along it
+/// contiguously or not at all; the payload is elementwise arithmetic.
+std::optional<int64_t> rowInRegisters(linalg::GenericOp op,
+                                      const LoopBounds &all) {
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  unsigned inner = *contiguousDim(outMap);
+  std::optional<int64_t> size = getConstantIntValue(all.ubs[inner]);
+  if (!size || *size < 1 || *size > kMaxRowInRegisters ||
+      getConstantIntValue(all.lbs[inner]) != 0 ||
+      getConstantIntValue(all.steps[inner]) != 1 ||
+      !unitInnerStride(op.getDpsInitOperand(0)->get()))
+    return std::nullopt;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(input->get().getType()))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (!map.isFunctionOfDim(inner))
+      continue;
+    if (contiguousDim(map) != inner || !unitInnerStride(input->get()) ||
+        llvm::any_of(map.getResults().drop_back(), [&](AffineExpr e) {
+          return e.isFunctionOfDim(inner);
+        }))
+      return std::nullopt;
+  }
+  for (Operation &inner : op.getRegion().front().without_terminator())
+    if (inner.getNumResults() != 1 || inner.getNumRegions() != 0 ||
+        !inner.hasTrait<OpTrait::Elementwise>() || !isPure(&inner))
+      return std::nullopt;
+  return size;
+}
+
+/// RowInRegisters form: as ContiguousOutput, but the output row of `width`
+/// elements is a vector iter_arg of the reduction loops, loaded and stored
+/// once; each step loads the inputs' rows (or broadcasts an element read
+/// once per step) and applies the payload to whole vectors. Each element is
+/// still summed in order (no reassoc): bit-identical to ContiguousOutput.
+void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
+                               const LoopBounds &all, int64_t width) {
+  Location loc = op.getLoc();
+  unsigned loops = op.getNumLoops(), parallel = op.getNumParallelLoops();
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  unsigned inner = *contiguousDim(outMap);
+  Block &body = op.getRegion().front();
+  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
+  SmallVector<unsigned> outer;
+  SmallVector<Value> lbs, ubs, steps;
+  for (unsigned i = 0; i < parallel; ++i) {
+    if (i == inner)
+      continue;
+    outer.push_back(i);
+    lbs.push_back(all.lbs[i]);
+    ubs.push_back(all.ubs[i]);
+    steps.push_back(all.steps[i]);
+  }
+  scf::ParallelOp::create(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange outerIvs) {
+        SmallVector<Value> ivs(loops);
+        for (auto [dim, iv] : llvm::zip(outer, outerIvs))
+          ivs[dim] = iv;
+        ivs[inner] = all.lbs[inner];
+        SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs);
+        Type element = body.getArguments().back().getType();
+        Value row = vector::LoadOp::create(b, l, rowType(element), output,
+                                           outIndices);
+        std::function<Value(OpBuilder &, unsigned, Value)> reduce =
+            [&](OpBuilder &nb, unsigned dim, Value acc) -> Value {
+          if (dim < loops) {
+            auto loop = scf::ForOp::create(
+                nb, l, all.lbs[dim], all.ubs[dim], all.steps[dim],
+                ValueRange{acc},
+                [&](OpBuilder &fb, Location, Value iv, ValueRange args) {
+                  ivs[dim] = iv;
+                  scf::YieldOp::create(fb, l, reduce(fb, dim + 1, args[0]));
+                });
+            return loop.getResult(0);
+          }
+          // The payload on rows: block arguments and results as vectors,
+          // values from outside (and elements read once) broadcast.
+          IRMapping rows;
+          auto asRow = [&](Value v) -> Value {
+            if (Value mapped = rows.lookupOrNull(v))
+              return mapped;
+            return vector::BroadcastOp::create(nb, l, rowType(v.getType()), v);
+          };
+          for (OpOperand *input : op.getDpsInputOperands()) {
+            Value arg = body.getArgument(input->getOperandNumber());
+            Value src = input->get();
+            if (!isa<MemRefType>(src.getType())) {
+              rows.map(arg, asRow(src));
+              continue;
+            }
+            AffineMap map = op.getMatchingIndexingMap(input);
+            SmallVector<Value> at = applyMap(nb, l, map, ivs);
+            rows.map(arg, map.isFunctionOfDim(inner)
+                              ? vector::LoadOp::create(
+                                    nb, l, rowType(arg.getType()), src, at)
+                                    .getResult()
+                              : asRow(memref::LoadOp::create(nb, l, src, at)));
+          }
+          rows.map(body.getArguments().back(), acc);
+          for (Operation &scalar : body.without_terminator()) {
+            SmallVector<Value> operands =
+                llvm::map_to_vector(scalar.getOperands(), asRow);
+            OperationState state(l, scalar.getName().getStringRef(), operands,
+                                 TypeRange{rowType(
+                                     scalar.getResult(0).getType())},
+                                 scalar.getAttrs());
+            rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
+          }
+          Value sum = asRow(body.getTerminator()->getOperand(0));
+          // As emitPayload: the product and the add contract to an FMA.
+          if (auto add = sum.getDefiningOp<arith::AddFOp>()) {
+            add.setFastmath(arith::FastMathFlags::contract);
+            Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+            if (auto mul = other.getDefiningOp<arith::MulFOp>())
+              mul.setFastmath(arith::FastMathFlags::contract);
+          }
+          return sum;
+        };
+        Value sum = reduce(b, parallel, row);
+        vector::StoreOp::create(b, l, sum, output, outIndices);
+      });
+  rewriter.eraseOp(op);
+}
+
 struct LowerReductionsToRegisterLoopsPass
     : rotor::impl::LowerReductionsToRegisterLoopsBase<
           LowerReductionsToRegisterLoopsPass> {
@@ -401,10 +575,15 @@ struct LowerReductionsToRegisterLoopsPass
     });
     IRRewriter rewriter(&getContext());
     for (auto [op, form] : reductions) {
-      if (form == ReductionForm::Register)
+      if (form == ReductionForm::Register) {
         lowerToRegisterLoops(rewriter, op);
+        continue;
+      }
+      LoopBounds all = loopBounds(rewriter, op);
+      if (std::optional<int64_t> width = rowInRegisters(op, all))
+        lowerToRowInRegisterLoops(rewriter, op, all, *width);
       else
-        lowerToContiguousOutputLoops(rewriter, op);
+        lowerToContiguousOutputLoops(rewriter, op, all);
     }
   }
 };

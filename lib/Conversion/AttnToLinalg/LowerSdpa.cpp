@@ -370,15 +370,16 @@ Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
                        Value accum) {
   AffineExpr t = s.t, h = s.h, j = s.j, e = s.e;
   Type compute = s.compute, acc = s.acc;
+  // Scaled in place (acc is the only operand it writes, and only reads
+  // through its own block argument): the loop then yields the buffer it was
+  // given, so bufferization neither allocates nor copies acc per tile.
   Value accScaled =
       linalg::GenericOp::create(
-          nb, accum.getType(), ValueRange{accum, step.alpha},
-          tensor::EmptyOp::create(nb, s.outShape, acc).getResult(),
-          ArrayRef<AffineMap>{s.map({t, h, j}, 3), s.map({t, h}, 3),
-                              s.map({t, h, j}, 3)},
+          nb, accum.getType(), ValueRange{step.alpha}, accum,
+          ArrayRef<AffineMap>{s.map({t, h}, 3), s.map({t, h, j}, 3)},
           iterators(3),
           [&](OpBuilder &bb, Location bl, ValueRange args) {
-            yieldValue(bb, bl, arith::MulFOp::create(bb, bl, args[0], args[1]));
+            yieldValue(bb, bl, arith::MulFOp::create(bb, bl, args[1], args[0]));
           })
           .getResult(0);
   // Loop order (t, h, e, j) with j the reduction.
@@ -432,43 +433,65 @@ Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
                             s.storage);
 }
 
-/// Flash-style prefill: an scf.forall over blocks of `block` queries, each
-/// visiting the key tiles up to its own last query (causal tiles past the
-/// diagonal are skipped) with its running state small enough to stay in
-/// cache. Exact: a tile a query cannot see changes neither its max, nor its
-/// sum, nor its output.
-Value attendInQueryBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
-                          Value positions, int64_t block) {
+/// Flash-style attention on the host: an scf.forall over (blocks of `block`
+/// queries) x (KV heads). Each iteration attends the `group` query heads
+/// that share one KV head (GQA folded: every K/V element is read once per
+/// KV head and query block, while its tile is in L1) to the key tiles up to
+/// its own last query (causal tiles past the diagonal are skipped), with a
+/// running state small enough to stay in cache. Exact: a tile a query
+/// cannot see changes neither its max, nor its sum, nor its output, and the
+/// heads of a group are independent.
+Value attendInBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                     Value positions, int64_t block) {
   MLIRContext *ctx = b.getContext();
   Value tq = getValueOrCreateConstantIndexOp(b, b.getLoc(), s.tq);
   AffineExpr d0, d1;
   bindDims(ctx, d0, d1);
-  Value blocks = affine::makeComposedAffineApply(
-                     b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(block)),
-                     {OpFoldResult(tq)})
-                     .getResult();
+  OpFoldResult blocks = affine::makeComposedFoldedAffineApply(
+      b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(block)), {s.tq});
   Value out = emptyTensor(b, s.outShape, s.storage);
   auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{OpFoldResult(blocks)},
+      b, b.getLoc(), ArrayRef<OpFoldResult>{blocks, b.getIndexAttr(s.hkv)},
       ValueRange{out}, std::nullopt,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder nb(loc, fb);
-        Value t0 = affine::AffineApplyOp::create(
-            nb, AffineMap::get(1, 0, d0 * block), ValueRange{args[0]});
-        Value rows = affine::AffineMinOp::create(
-            nb, AffineMap::get(2, 0, {nb.getAffineConstantExpr(block), d1 - d0},
-                               ctx),
-            ValueRange{t0, tq});
-        SdpaLoop sb = s;
+        // One block (a decode step): all queries, static when Tq is.
+        OpFoldResult t0 = nb.getIndexAttr(0), rows = s.tq;
+        if (!isConstantIntValue(blocks, 1)) {
+          Value first = affine::AffineApplyOp::create(
+              nb, AffineMap::get(1, 0, d0 * block), ValueRange{args[0]});
+          t0 = first;
+          rows = affine::AffineMinOp::create(
+                     nb,
+                     AffineMap::get(
+                         2, 0, {nb.getAffineConstantExpr(block), d1 - d0}, ctx),
+                     ValueRange{first, tq})
+                     .getResult();
+        }
+        Value h0 = affine::AffineApplyOp::create(
+            nb, AffineMap::get(1, 0, d0 * s.group), ValueRange{args[1]});
         OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+        SmallVector<OpFoldResult> ones(3, one);
+        auto headsOf = [&](Value src, int64_t width) {
+          return tensor::ExtractSliceOp::create(
+                     nb, src, ArrayRef<OpFoldResult>{zero, args[1], zero},
+                     ArrayRef<OpFoldResult>{s.tk, one, nb.getIndexAttr(width)},
+                     ones)
+              .getResult();
+        };
+        SdpaLoop sb = s;
         sb.q = tensor::ExtractSliceOp::create(
-            nb, s.q, ArrayRef<OpFoldResult>{t0, zero, zero},
-            ArrayRef<OpFoldResult>{rows, nb.getIndexAttr(s.hq),
+            nb, s.q, ArrayRef<OpFoldResult>{t0, h0, zero},
+            ArrayRef<OpFoldResult>{rows, nb.getIndexAttr(s.group),
                                    nb.getIndexAttr(s.dHead)},
-            ArrayRef<OpFoldResult>{one, one, one});
+            ones);
+        sb.k = headsOf(s.k, s.dHead);
+        sb.v = headsOf(s.v, s.dv);
+        sb.hq = s.group;
+        sb.hkv = 1;
         sb.tq = rows;
-        sb.rowShape = {rows, nb.getIndexAttr(s.hq)};
-        sb.outShape = {rows, nb.getIndexAttr(s.hq), nb.getIndexAttr(s.dv)};
+        sb.rowShape = {rows, nb.getIndexAttr(s.group)};
+        sb.outShape = {rows, nb.getIndexAttr(s.group), nb.getIndexAttr(s.dv)};
         Value blockPositions = tensor::ExtractSliceOp::create(
             nb, positions, ArrayRef<OpFoldResult>{t0},
             ArrayRef<OpFoldResult>{rows}, ArrayRef<OpFoldResult>{one});
@@ -477,8 +500,8 @@ Value attendInQueryBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(
-            nb, result, args[1], ArrayRef<OpFoldResult>{t0, zero, zero},
-            sb.outShape, ArrayRef<OpFoldResult>{one, one, one});
+            nb, result, args[2], ArrayRef<OpFoldResult>{t0, h0, zero},
+            sb.outShape, ones);
       });
   return forall.getResult(0);
 }
@@ -500,13 +523,14 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     if (op.getKeyBias())
       s.keyBias = planKeyBiasTerm(b, op, tile, s.tq);
     Value positions = queryPositions(b, s);
-    // More than one block of queries (or a count known only at run time):
-    // one block at a time. The key-bias term is planned for all queries at
-    // once, so such an op keeps the single loop.
+    // More than one block of queries (or a count known only at run time),
+    // or more than one KV head: one block and KV head at a time. The
+    // key-bias term is planned for all queries and heads at once, so such
+    // an op keeps the single loop.
     std::optional<int64_t> tq = getConstantIntValue(s.tq);
     bool blocked = queryBlock > 0 && !op.getKeyBias() &&
-                   (!tq || *tq > queryBlock);
-    Value result = blocked ? attendInQueryBlocks(b, s, positions, queryBlock)
+                   (!tq || *tq > queryBlock || s.hkv > 1);
+    Value result = blocked ? attendInBlocks(b, s, positions, queryBlock)
                            : attendToKeys(b, s, positions);
     rewriter.replaceOp(op, result);
     return success();

@@ -1,33 +1,68 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops | FileCheck %s --enable-var-scope
 
-// A dot product y[t, n] += x[t, e] * W[n, e] with an odd column count:
-// both inputs contiguous along the reduction, so the sum is carried in a
-// register, loaded and stored once, and the add may reassociate (SIMD
-// lanes) and contract (FMA).
+// Row-wise dot products y[t, n] += x[t, n, e] * W[t, n, e]: both inputs
+// contiguous along the reduction, so the sum is carried in a register,
+// loaded and stored once, and the add may reassociate (SIMD lanes) and
+// contract (FMA). No input is shared across n: one output per loop.
 // CHECK-LABEL: func.func @dot_product
-// CHECK-SAME: (%[[X:.*]]: memref<3x5xf32>, %[[W:.*]]: memref<3x5xf32>, %[[Y:.*]]: memref<3x3xf32>)
+// CHECK-SAME: (%[[X:.*]]: memref<3x3x5xf32>, %[[W:.*]]: memref<3x3x5xf32>, %[[Y:.*]]: memref<3x3xf32>)
 // CHECK: scf.parallel (%[[T:.*]], %[[N:.*]]) =
 // CHECK:   %[[INIT:.*]] = memref.load %[[Y]][%[[T]], %[[N]]]
 // CHECK:   %[[SUM:.*]] = scf.for %[[E:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (f32)
-// CHECK:     %[[XV:.*]] = memref.load %[[X]][%[[T]], %[[E]]]
-// CHECK:     %[[WV:.*]] = memref.load %[[W]][%[[N]], %[[E]]]
+// CHECK:     %[[XV:.*]] = memref.load %[[X]][%[[T]], %[[N]], %[[E]]]
+// CHECK:     %[[WV:.*]] = memref.load %[[W]][%[[T]], %[[N]], %[[E]]]
 // CHECK:     %[[P:.*]] = arith.mulf %[[XV]], %[[WV]] fastmath<contract>
 // CHECK:     %[[S:.*]] = arith.addf %[[ACC]], %[[P]] fastmath<reassoc,contract>
 // CHECK:     scf.yield %[[S]]
 // CHECK:   memref.store %[[SUM]], %[[Y]][%[[T]], %[[N]]]
+// CHECK-NOT: scf.parallel
 // CHECK-NOT: linalg.generic
-func.func @dot_product(%x: memref<3x5xf32>, %w: memref<3x5xf32>,
+func.func @dot_product(%x: memref<3x3x5xf32>, %w: memref<3x3x5xf32>,
                        %y: memref<3x3xf32>) {
   linalg.generic {
-      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
-                       affine_map<(t, n, e) -> (n, e)>,
+      indexing_maps = [affine_map<(t, n, e) -> (t, n, e)>,
+                       affine_map<(t, n, e) -> (t, n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<3x5xf32>, memref<3x5xf32>) outs(%y : memref<3x3xf32>) {
+      ins(%x, %w : memref<3x3x5xf32>, memref<3x3x5xf32>) outs(%y : memref<3x3xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Scores of a tile of keys s[h, j] += q[h, e] * k[j, e], the tile's size
+// known at run time: q's row does not depend on the key, so the keys are
+// jammed 4 wide (four sums per reduction loop, q loaded once for four
+// keys) up to the tile's size rounded down to 4; the rest one at a time.
+// CHECK-LABEL: func.func @score_tile
+// CHECK-SAME: (%[[Q:.*]]: memref<7x64xf32>, %[[K:.*]]: memref<?x64xf32>, %[[S:.*]]: memref<7x?xf32>)
+// CHECK: %[[REM:.*]] = arith.remui %{{.*}}, %c4
+// CHECK: %[[SPLIT:.*]] = arith.subi %{{.*}}, %[[REM]]
+// CHECK: scf.parallel (%[[H:.*]], %[[J:.*]]) = (%{{.*}}, %{{.*}}) to (%{{.*}}, %[[SPLIT]]) step (%{{.*}}, %c4{{.*}})
+// CHECK:   arith.addi %[[J]], %c1
+// CHECK:   arith.addi %[[J]], %c2
+// CHECK:   arith.addi %[[J]], %c3
+// CHECK:   scf.for %[[E:.*]] = {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, f32, f32)
+// CHECK-COUNT-4: arith.addf {{.*}} fastmath<reassoc,contract>
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %[[SPLIT]]) to
+// CHECK:   scf.for {{.*}} -> (f32)
+func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
+                      %s: memref<7x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, j, e) -> (h, e)>,
+                       affine_map<(h, j, e) -> (j, e)>,
+                       affine_map<(h, j, e) -> (h, j)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<7x64xf32>, memref<?x64xf32>) outs(%s : memref<7x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.addf %c, %p : f32
+    linalg.yield %r : f32
   }
   return
 }
@@ -96,18 +131,22 @@ func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
 // -----
 
 // A row of P·V, o[h, d] += p[h, j] * V[j, d]: V is strided along the
-// reduction but contiguous along the output's last dim, so that dim is the
-// innermost loop; each element is summed in order (no reassoc).
+// reduction but contiguous along the output's last dim, a static 8 wide, so
+// the output row is a vector carried through the loop over j (one load and
+// one store per row); p's element is broadcast, V's row loaded; each element
+// is summed in order (contract, no reassoc).
 // CHECK-LABEL: func.func @row_times_matrix
 // CHECK-SAME: (%[[P:.*]]: memref<2x7xf32>, %[[V:.*]]: memref<7x8xf32>, %[[O:.*]]: memref<2x8xf32>)
 // CHECK: scf.parallel (%[[H:.*]]) =
-// CHECK:   scf.for %[[J:.*]] =
-// CHECK:     scf.for %[[D:.*]] =
-// CHECK:       %[[ACC:.*]] = memref.load %[[O]][%[[H]], %[[D]]]
-// CHECK:       memref.load %[[P]][%[[H]], %[[J]]]
-// CHECK:       memref.load %[[V]][%[[J]], %[[D]]]
-// CHECK:       %[[S:.*]] = arith.addf %[[ACC]], %{{.*}} fastmath<contract>
-// CHECK:       memref.store %[[S]], %[[O]][%[[H]], %[[D]]]
+// CHECK:   %[[ROW:.*]] = vector.load %[[O]][%[[H]], %{{.*}}] : memref<2x8xf32>, vector<8xf32>
+// CHECK:   %[[SUM:.*]] = scf.for %[[J:.*]] = {{.*}} iter_args(%[[ACC:.*]] = %[[ROW]]) -> (vector<8xf32>)
+// CHECK:     %[[PJ:.*]] = memref.load %[[P]][%[[H]], %[[J]]]
+// CHECK:     %[[PB:.*]] = vector.broadcast %[[PJ]] : f32 to vector<8xf32>
+// CHECK:     %[[VJ:.*]] = vector.load %[[V]][%[[J]], %{{.*}}] : memref<7x8xf32>, vector<8xf32>
+// CHECK:     %[[M:.*]] = arith.mulf %[[PB]], %[[VJ]] fastmath<contract> : vector<8xf32>
+// CHECK:     %[[S:.*]] = arith.addf %[[ACC]], %[[M]] fastmath<contract> : vector<8xf32>
+// CHECK:     scf.yield %[[S]]
+// CHECK:   vector.store %[[SUM]], %[[O]][%[[H]], %{{.*}}]
 func.func @row_times_matrix(%p: memref<2x7xf32>, %v: memref<7x8xf32>,
                             %o: memref<2x8xf32>) {
   linalg.generic {
@@ -116,6 +155,38 @@ func.func @row_times_matrix(%p: memref<2x7xf32>, %v: memref<7x8xf32>,
                        affine_map<(h, d, j) -> (h, d)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%p, %v : memref<2x7xf32>, memref<7x8xf32>) outs(%o : memref<2x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// The same with a row width known only at run time: the reduction loop
+// outside the output's last dim, which is the innermost loop, loading and
+// storing each element (LLVM vectorizes it).
+// CHECK-LABEL: func.func @row_times_matrix_dynamic
+// CHECK-SAME: (%[[P:.*]]: memref<2x7xf32>, %[[V:.*]]: memref<7x?xf32>, %[[O:.*]]: memref<2x?xf32>)
+// CHECK-NOT: vector
+// CHECK: scf.parallel (%[[H:.*]]) =
+// CHECK:   scf.for %[[J:.*]] =
+// CHECK:     scf.for %[[D:.*]] =
+// CHECK:       %[[ACC:.*]] = memref.load %[[O]][%[[H]], %[[D]]]
+// CHECK:       memref.load %[[P]][%[[H]], %[[J]]]
+// CHECK:       memref.load %[[V]][%[[J]], %[[D]]]
+// CHECK:       %[[S:.*]] = arith.addf %[[ACC]], %{{.*}} fastmath<contract>
+// CHECK:       memref.store %[[S]], %[[O]][%[[H]], %[[D]]]
+func.func @row_times_matrix_dynamic(%p: memref<2x7xf32>, %v: memref<7x?xf32>,
+                                    %o: memref<2x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, d, j) -> (h, j)>,
+                       affine_map<(h, d, j) -> (j, d)>,
+                       affine_map<(h, d, j) -> (h, d)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<2x7xf32>, memref<7x?xf32>) outs(%o : memref<2x?xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %m = arith.mulf %a, %b : f32
     %s = arith.addf %c, %m : f32

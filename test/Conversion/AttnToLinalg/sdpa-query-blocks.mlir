@@ -1,22 +1,28 @@
-// RUN: rotor-opt %s -convert-attn-to-linalg=sdpa-query-block=16 -split-input-file -mlir-print-local-scope | FileCheck %s --enable-var-scope
+// RUN: rotor-opt %s -convert-attn-to-linalg="sdpa-query-block=16 split-kv-decode=false" -split-input-file -mlir-print-local-scope | FileCheck %s --enable-var-scope
 // RUN: rotor-opt %s -convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 
-// Flash-style prefill: an scf.forall over ceil(Tq / 16) blocks of queries;
-// each block slices its queries and positions, visits the key tiles up to
-// one past its own largest position (causal tiles past the diagonal are
-// never visited), and inserts its normalized rows.
+// Flash-style attention: an scf.forall over ceil(Tq / 16) blocks of
+// queries times the 2 KV heads; each iteration slices its queries, the 2
+// query heads of its KV head's group (GQA folded), that KV head's keys and
+// values and its positions, visits the key tiles up to one past its own
+// largest position (causal tiles past the diagonal are never visited), and
+// inserts its normalized rows.
 // CHECK-LABEL: func.func @blocked_causal
 // CHECK: %[[TQ:.+]] = tensor.dim %{{.+}}, %c0
+// CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BLOCKS:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 16)>()[%[[TQ]]]
-// CHECK: scf.forall (%[[B:.+]]) in (%[[BLOCKS]]) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x4x8xf32>)
+// CHECK: scf.forall (%[[B:.+]], %[[G:.+]]) in (%[[BLOCKS]], 2) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x4x8xf32>)
 // CHECK:   %[[T0:.+]] = affine.apply affine_map<(d0) -> (d0 * 16)>(%[[B]])
 // CHECK:   %[[ROWS:.+]] = affine.min affine_map<(d0, d1) -> (16, d1 - d0)>(%[[T0]], %[[TQ]])
-// CHECK:   tensor.extract_slice %{{.+}}[%[[T0]], 0, 0] [%[[ROWS]], 4, 8] [1, 1, 1]
+// CHECK:   %[[H0:.+]] = affine.apply affine_map<(d0) -> (d0 * 2)>(%[[G]])
+// CHECK:   tensor.extract_slice %{{.+}}[%[[T0]], %[[H0]], 0] [%[[ROWS]], 2, 8] [1, 1, 1] : tensor<?x4x8xf32> to tensor<?x2x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[0, %[[G]], 0] [%[[TK]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[0, %[[G]], 0] [%[[TK]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
 // CHECK:   tensor.extract_slice %{{.+}}[%[[T0]]] [%[[ROWS]]] [1]
 // CHECK:   %[[BOUND:.+]] = arith.minsi %{{.+}}, %{{.+}} : index
 // CHECK:   scf.for %{{.+}} = %{{.+}} to %[[BOUND]] step %c64
 // CHECK:   scf.forall.in_parallel
-// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[T0]], 0, 0] [%[[ROWS]], 4, 8] [1, 1, 1]
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[T0]], %[[H0]], 0] [%[[ROWS]], 2, 8] [1, 1, 1]
 // OFF-LABEL: func.func @blocked_causal
 // OFF-NOT: scf.forall
 func.func @blocked_causal(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
@@ -27,13 +33,29 @@ func.func @blocked_causal(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tens
 
 // -----
 
-// At most one block of queries (a decode step, a short prefill): one loop.
+// A decode step (in the loop form, as on the host) with grouped KV heads: one block, one iteration per KV head,
+// whose scores are a [1, group, tile] block read from that head's keys only.
+// CHECK-LABEL: func.func @decode_kv_heads
+// CHECK: scf.forall (%{{.+}}, %[[G:.+]]) in (1, 2)
+// CHECK:   tensor.extract_slice %{{.+}}[0, %[[G]], 0] [%{{.+}}, 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:   scf.for
+// CHECK:     linalg.generic
+// CHECK-SAME:  outs(%{{.+}} : tensor<1x2x?xf32>)
+func.func @decode_kv_heads(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<1x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+// One block of queries and one KV head: one loop.
 // CHECK-LABEL: func.func @one_block
 // CHECK-NOT: scf.forall
 // CHECK: scf.for
-func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<16x4x8xf32> {
+func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?x1x8xf32>) -> tensor<16x4x8xf32> {
   %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
-      : tensor<16x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<16x4x8xf32>
+      : tensor<16x4x8xf32>, tensor<?x1x8xf32>, tensor<?x1x8xf32> -> tensor<16x4x8xf32>
   return %0 : tensor<16x4x8xf32>
 }
 

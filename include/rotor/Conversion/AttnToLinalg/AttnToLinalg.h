@@ -28,8 +28,9 @@ void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// or `split_kv`, with its KV tile), or, without one, over tiles of
 /// `kvTileSize` keys, as split-KV attention for one query row when
 /// `splitKVWithoutConfig`. With `queryBlock` > 0, the loop form runs over
-/// blocks of that many queries (an scf.forall), each visiting only the key
-/// tiles it can see.
+/// blocks of that many queries times KV heads (an scf.forall), each
+/// attending one KV head's group of query heads to the key tiles it can
+/// see.
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize, int64_t queryBlock = 0);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
