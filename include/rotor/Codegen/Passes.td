@@ -163,13 +163,15 @@ def ChooseThreadedLoops : Pass<"rotor-choose-threaded-loops"> {
   let summary = "Keep scf.parallel only on the loops worth running on threads";
   let description = [{
     `convert-scf-to-openmp` makes every `scf.parallel` an OpenMP parallel
-    region. One nested in another loop (`scf.parallel`, or the `scf.for`
-    over an SDPA's key tiles) would enter the OpenMP runtime on every
-    iteration of its parent, and a short elementwise loop costs more to fork
-    than to run. This pass rewrites every `scf.parallel` that is nested in
-    any loop, or that has no inner loop and fewer than `min-iterations`
-    iterations known at compile time, into `scf.for` nests; the rest run on
-    threads.
+    region. One nested in another `scf.parallel` would enter the OpenMP
+    runtime on every iteration of its parent, and a short elementwise loop
+    costs more to fork than to run. This pass rewrites into `scf.for` nests
+    every `scf.parallel` that is nested in another, and every one without
+    an inner loop that either runs inside a sequential loop (the elementwise
+    steps of an SDPA's loop over key tiles, forked per tile otherwise) or
+    has fewer than `min-iterations` iterations known at compile time; the
+    rest run on threads (a projection's loops inside its loop over
+    reduction chunks among them).
 
     Every iteration of a threaded loop computes its own outputs with its
     own sequential sums, so results never depend on the number of threads;

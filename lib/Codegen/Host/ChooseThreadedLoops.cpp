@@ -3,7 +3,7 @@
 // convert-scf-to-openmp turns every scf.parallel into an OpenMP region. A
 // nested one would fork (or, serialized by the runtime, still pay a call)
 // on every iteration of its parent, and a short elementwise loop costs more
-// to fork than to run. So only loops in no other loop, with enough work, keep
+// to fork than to run. So only outermost loops with enough work keep
 // scf.parallel; every other becomes scf.for nests here, before that pass.
 //
 //===----------------------------------------------------------------------===//
@@ -25,7 +25,9 @@ using namespace mlir;
 namespace {
 
 /// Whether `loop` is worth a fork: it has an inner loop (a reduction, a
-/// row), a size known only at run time, or at least `minIterations`
+/// row), or, unless it runs inside a sequential loop (which would fork it
+/// on every iteration: the elementwise steps of an SDPA's loop over key
+/// tiles), a size known only at run time or at least `minIterations`
 /// iterations.
 bool worthThreads(scf::ParallelOp loop, int64_t minIterations) {
   bool innerLoop = false;
@@ -35,6 +37,8 @@ bool worthThreads(scf::ParallelOp loop, int64_t minIterations) {
   });
   if (innerLoop)
     return true;
+  if (loop->getParentOfType<LoopLikeOpInterface>())
+    return false;
   int64_t total = 1;
   for (auto [lb, ub, step] : llvm::zip(loop.getLowerBound(),
                                        loop.getUpperBound(), loop.getStep())) {
@@ -79,9 +83,7 @@ struct ChooseThreadedLoopsPass
                          "depend on the number of threads");
         return WalkResult::interrupt();
       }
-      // Inside any loop (an SDPA's scf.for over key tiles), a fork would
-      // happen on every iteration of it.
-      bool outermost = !loop->getParentOfType<LoopLikeOpInterface>();
+      bool outermost = !loop->getParentOfType<scf::ParallelOp>();
       if (!outermost || !worthThreads(loop, minIterations))
         serial.push_back(loop);
       return WalkResult::advance();

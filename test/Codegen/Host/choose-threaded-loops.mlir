@@ -47,21 +47,30 @@ func.func @sizes(%m: memref<8xf32>, %d: memref<?xf32>, %n: index, %v: f32) {
 
 // -----
 
-// A loop inside a sequential loop (an SDPA's loop over key tiles) would fork
-// on every iteration of it, whatever its size: it becomes scf.for.
+// An elementwise loop inside a sequential loop (an SDPA's loop over key
+// tiles) would fork on every iteration of it, whatever its size: it becomes
+// scf.for. One with an inner loop (a projection's loops inside its loop
+// over reduction chunks) keeps its threads.
 // CHECK-LABEL: func.func @in_sequential_loop
-// CHECK-NOT: scf.parallel
 // CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1
+// CHECK-NOT: scf.parallel
 // CHECK:   scf.for %[[I:.*]] = %c0 to %[[N:.*]] step %c1
 // CHECK:     memref.store %{{.*}}, %{{.*}}[%[[T]], %[[I]]]
+// CHECK:   scf.parallel (%[[R:.*]]) =
+// CHECK:     scf.for
 // LOW-LABEL: func.func @in_sequential_loop
-// LOW-NOT: scf.parallel
+// LOW-COUNT-1: scf.parallel
 func.func @in_sequential_loop(%m: memref<?x?xf32>, %tiles: index, %n: index, %v: f32) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   scf.for %t = %c0 to %tiles step %c1 {
     scf.parallel (%i) = (%c0) to (%n) step (%c1) {
       memref.store %v, %m[%t, %i] : memref<?x?xf32>
+    }
+    scf.parallel (%r) = (%c0) to (%n) step (%c1) {
+      scf.for %e = %c0 to %n step %c1 {
+        memref.store %v, %m[%r, %e] : memref<?x?xf32>
+      }
     }
   }
   return
