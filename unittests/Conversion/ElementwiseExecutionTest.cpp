@@ -212,11 +212,9 @@ TEST_F(HostExecutionTest, HostExp2WithinUlpsOfExact) {
   double worstUlps = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     double exact = std::exp2(x[i]);
-    if (x[i] < -151.0) {
+    if (x[i] < -126.0) {
+      // Flushed: no subnormal results (they slow every FMA reading them).
       EXPECT_EQ(y[i], 0.0) << "exp2(" << x[i] << ")";
-    } else if (x[i] < -126.0) {
-      EXPECT_LE(std::abs(y[i] - exact), std::ldexp(1.0, -148))
-          << "exp2(" << x[i] << ")";
     } else if (x[i] >= 128.0) {
       EXPECT_EQ(y[i], inf) << "exp2(" << x[i] << ")";
     } else {

@@ -205,8 +205,11 @@ def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
     roundeven(x) and |f| <= 1/2 (exact), 2^f by its degree-7 Taylor
     polynomial (truncation error below 1e-8 relative, multiply-adds that
     may contract into FMAs), times 2^n as two powers of two formed in the
-    exponent bits (so results round into the subnormal range and overflow
-    to +inf as exp2's do). -inf (a masked score) gives 0, NaN stays NaN.
+    exponent bits (so results near the top overflow to +inf as exp2's do).
+    Results below 2^-126 are flushed to 0: a subnormal probability costs
+    every FMA that reads it a microcode assist on x86 (3x on a prefill at
+    T=2048), and a softmax weight under 2^-126 of its row's largest changes
+    no sum of it. -inf (a masked score) gives 0, NaN stays NaN.
     Its error is a few f32 ulp; the fp64 reference checks of
     every host lowering bound it. The host pipeline runs it with
     `vectorize-reductions`.

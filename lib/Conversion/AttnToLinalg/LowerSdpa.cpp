@@ -487,6 +487,19 @@ Value attendInBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
             ones);
         sb.k = headsOf(s.k, s.dHead);
         sb.v = headsOf(s.v, s.dv);
+        // The key-bias term's per-dim coefficients [Hkv, D]: this KV head's.
+        if (s.keyBias.a) {
+          auto headOf = [&](Value coefficients) {
+            return tensor::ExtractSliceOp::create(
+                       nb, coefficients, ArrayRef<OpFoldResult>{args[1], zero},
+                       ArrayRef<OpFoldResult>{one,
+                                              nb.getIndexAttr(s.keyBias.dims)},
+                       ArrayRef<OpFoldResult>{one, one})
+                .getResult();
+          };
+          sb.keyBias.biasSelf = headOf(s.keyBias.biasSelf);
+          sb.keyBias.biasCross = headOf(s.keyBias.biasCross);
+        }
         sb.hq = s.group;
         sb.hkv = 1;
         sb.tq = rows;
@@ -524,12 +537,10 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
       s.keyBias = planKeyBiasTerm(b, op, tile, s.tq);
     Value positions = queryPositions(b, s);
     // More than one block of queries (or a count known only at run time),
-    // or more than one KV head: one block and KV head at a time. The
-    // key-bias term is planned for all queries and heads at once, so such
-    // an op keeps the single loop.
+    // or more than one KV head: one block and KV head at a time.
     std::optional<int64_t> tq = getConstantIntValue(s.tq);
-    bool blocked = queryBlock > 0 && !op.getKeyBias() &&
-                   (!tq || *tq > queryBlock || s.hkv > 1);
+    bool blocked =
+        queryBlock > 0 && (!tq || *tq > queryBlock || s.hkv > 1);
     Value result = blocked ? attendInBlocks(b, s, positions, queryBlock)
                            : attendToKeys(b, s, positions);
     rewriter.replaceOp(op, result);

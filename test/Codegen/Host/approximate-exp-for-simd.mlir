@@ -1,8 +1,8 @@
 // RUN: rotor-opt %s -rotor-approximate-exp-for-simd | FileCheck %s
 
 // f32 exp2 as arith: x clamped to [-160, 130], n = roundeven(x), the
-// polynomial in f = x - n, 2^n as 2^h * 2^(n-h) from the exponent bits; NaN
-// passes through.
+// polynomial in f = x - n, 2^n as 2^h * 2^(n-h) from the exponent bits;
+// below 2^-126 (x < -126) 0, no subnormal; NaN passes through.
 // Other types keep math.exp2.
 // CHECK-LABEL: func.func @exp2
 // CHECK-SAME: (%[[X:.*]]: f32, %[[Y:.*]]: f64)
@@ -18,8 +18,10 @@
 // CHECK: arith.mulf
 // CHECK: arith.bitcast %{{.*}} : i32 to f32
 // CHECK: %[[R:.*]] = arith.mulf
+// CHECK: %[[TINY:.*]] = arith.cmpf olt, %[[X]], %{{.*}} : f32
+// CHECK: %[[FLUSHED:.*]] = arith.select %[[TINY]], %{{.*}}, %[[R]] : f32
 // CHECK: %[[NAN:.*]] = arith.cmpf uno, %[[X]], %[[X]] : f32
-// CHECK: %[[OUT:.*]] = arith.select %[[NAN]], %[[X]], %[[R]] : f32
+// CHECK: %[[OUT:.*]] = arith.select %[[NAN]], %[[X]], %[[FLUSHED]] : f32
 // CHECK-NOT: math.exp2 %[[X]]
 // CHECK: math.exp2 %[[Y]] : f64
 // CHECK: return %[[OUT]]

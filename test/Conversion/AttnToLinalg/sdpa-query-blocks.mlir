@@ -61,10 +61,15 @@ func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?
 
 // -----
 
-// The key-bias term is planned for all queries at once: no blocks.
+// With the key-bias term: the same blocks, each adding its own KV head's
+// RoPE(b, j) to the keys of its tiles (the term's [Hkv, D] coefficients
+// sliced to that head).
 // CHECK-LABEL: func.func @key_bias
-// CHECK-NOT: scf.forall
-// CHECK: scf.for
+// CHECK: scf.forall (%{{.+}}, %[[G:.+]]) in (%{{.+}}, 2)
+// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK:   scf.for
+// CHECK:   scf.forall.in_parallel
 func.func @key_bias(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) -> tensor<?x4x8xf32> {
   %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
       : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
