@@ -122,13 +122,14 @@ def LowerReductionsToRegisterLoops
     output distinct from the inputs) and so never vectorizes.
 
     A projection (two parallel dims, one reduction, an even static column
-    count) is register-blocked: 4 tokens x 2 columns share one reduction
-    loop with eight sums, so each loaded weight vector feeds four FMAs
-    (the last T mod 4 tokens go one output at a time). When its weight is
-    larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs in chunks
-    of 256 (an `scf.for` around the parallel loops, partial sums in the
-    output) with the columns outermost, so the weight chunk a thread
-    needs stays in cache across every token. Any other reduction with two
+    count) runs as one loop over blocks of 32 columns (the threads' work),
+    in each of which 4 tokens x 2 columns share one reduction loop with
+    eight sums, so each loaded weight vector feeds four FMAs and each token
+    vector two (the last T mod 4 tokens go one output at a time); the
+    block's weight rows are reused from cache by every token. When the
+    weight is larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs
+    in chunks of 256 inside the block (partial sums in the output), so the
+    block's rows of a chunk (32 KiB) stay in L1 across every token. Any other reduction with two
     or more parallel dims whose last one some input does not depend on
     (the scores of a tile of keys, q·k: q's row is shared) is jammed 4
     wide along that dim, its remainder one output at a time.

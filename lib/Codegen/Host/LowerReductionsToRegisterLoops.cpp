@@ -117,6 +117,9 @@ constexpr int64_t kJamKeys = 4;
 constexpr int64_t kReductionChunk = 256;
 /// Weights up to this size (as f32) are not chunked: they stay in cache.
 constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
+/// Columns per thread's block of a projection (even: whole column pairs);
+/// 32 weight rows of a 256-element chunk are 32 KiB, an L1.
+constexpr int64_t kColumnBlock = 32;
 
 /// The indices `map` selects from the loop ivs.
 SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map,
@@ -202,23 +205,13 @@ LoopBounds loopBounds(IRRewriter &rewriter, linalg::GenericOp op) {
 /// in one reduction loop nest carrying all their sums. With jam 4 x 2 on a
 /// projection, each loaded weight vector feeds four rows and each input
 /// vector two, where one output per loop loads two vectors per FMA.
-/// With `reversed`, the scf.parallel's dims are the op's in reverse order
-/// (a projection's columns outermost: each thread's weight rows stay in
-/// cache while it runs over the tokens).
 void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
                        const LoopBounds &all, ArrayRef<Value> lbs,
-                       ArrayRef<Value> ubs, ArrayRef<int64_t> jam,
-                       bool reversed = false) {
+                       ArrayRef<Value> ubs, ArrayRef<int64_t> jam) {
   unsigned parallel = lbs.size(), loops = op.getNumLoops();
   SmallVector<Value> steps;
   for (int64_t j : jam)
     steps.push_back(arith::ConstantIndexOp::create(rb, loc, j));
-  SmallVector<Value> loopLbs(lbs), loopUbs(ubs), loopSteps(steps);
-  if (reversed) {
-    std::reverse(loopLbs.begin(), loopLbs.end());
-    std::reverse(loopUbs.begin(), loopUbs.end());
-    std::reverse(loopSteps.begin(), loopSteps.end());
-  }
   // Every offset vector below `jam`, the last dim fastest.
   SmallVector<SmallVector<int64_t>> offsets = {{}};
   for (int64_t j : jam) {
@@ -233,11 +226,8 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
   Value output = op.getDpsInitOperand(0)->get();
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   scf::ParallelOp::create(
-      rb, loc, loopLbs, loopUbs, loopSteps,
-      [&](OpBuilder &b, Location l, ValueRange loopIvs) {
-        SmallVector<Value> parallelIvs(loopIvs);
-        if (reversed)
-          std::reverse(parallelIvs.begin(), parallelIvs.end());
+      rb, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange parallelIvs) {
         SmallVector<SmallVector<Value>> ivs;
         SmallVector<SmallVector<Value>> outIndices;
         SmallVector<Value> inits;
@@ -286,12 +276,12 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
 
 /// Register form: scf.parallel over the parallel dims, the sum carried
 /// through one scf.for per reduction dim. A projection (two parallel dims,
-/// one reduction, an even static column count) is jammed 4 rows x 2
-/// columns, its last T mod 4 rows summed one output at a time; its
-/// reduction runs in chunks of kReductionChunk (an scf.for around the
-/// parallel loops, the partial sums kept in the output), so that the
-/// chunk of every weight row a thread needs stays in cache across all
-/// tokens instead of the whole weight streaming from memory per row block.
+/// one reduction, an even static column count) runs as an scf.parallel
+/// over blocks of kColumnBlock columns, in each of which the tokens are
+/// jammed 4 rows x 2 columns (the last T mod 4 rows one output at a time);
+/// a weight too large for the cache has its reduction in chunks of
+/// kReductionChunk inside the block (the partial sums kept in the output),
+/// so that the block's chunk of weight rows stays in L1 across all tokens.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
   Location loc = op.getLoc();
   LoopBounds all = loopBounds(rewriter, op);
@@ -342,32 +332,45 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
       arith::RemUIOp::create(
           rewriter, loc, rows,
           arith::ConstantIndexOp::create(rewriter, loc, kJamRows)));
-  auto emitChunk = [&](OpBuilder &b, const LoopBounds &chunk,
-                       bool columnsOuter) {
-    emitRegisterLoops(b, loc, op, chunk, lbs, {main, ubs[1]},
-                      {kJamRows, kJamColumns}, columnsOuter);
-    emitRegisterLoops(b, loc, op, chunk, {main, lbs[1]}, ubs, single);
-  };
   // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
   // faster unchunked (measured 1.25x).
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
-  if (!depth || *depth <= kReductionChunk ||
-      *columns * *depth * 4 <= kCachedWeightBytes ||
-      getConstantIntValue(all.lbs[2]) != 0) {
-    emitChunk(rewriter, all, /*columnsOuter=*/false);
-    rewriter.eraseOp(op);
-    return;
-  }
-  Value step = arith::ConstantIndexOp::create(rewriter, loc, kReductionChunk);
-  scf::ForOp::create(
-      rewriter, loc, all.lbs[2], all.ubs[2], step, ValueRange{},
-      [&](OpBuilder &b, Location l, Value e0, ValueRange) {
-        LoopBounds chunk = all;
-        chunk.lbs[2] = e0;
-        chunk.ubs[2] = arith::MinSIOp::create(
-            b, l, arith::AddIOp::create(b, l, e0, step), all.ubs[2]);
-        emitChunk(b, chunk, /*columnsOuter=*/true);
-        scf::YieldOp::create(b, l);
+  bool chunked = depth && *depth > kReductionChunk &&
+                 *columns * *depth * 4 > kCachedWeightBytes &&
+                 getConstantIntValue(all.lbs[2]) == 0;
+  // One thread per block of kColumnBlock columns; in it, every block of
+  // tokens against every column pair of the block: the block's weight rows
+  // (of one reduction chunk) are reused from cache by all tokens, and each
+  // token block's rows by all the block's columns.
+  Value blockStep = arith::ConstantIndexOp::create(rewriter, loc, kColumnBlock);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{lbs[1]}, ValueRange{ubs[1]},
+      ValueRange{blockStep}, [&](OpBuilder &b, Location l, ValueRange n0) {
+        Value n1 = arith::MinSIOp::create(
+            b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
+        auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk) {
+          emitRegisterLoops(cb, l, op, chunk, {lbs[0], n0[0]}, {main, n1},
+                            {kJamRows, kJamColumns});
+          emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {ubs[0], n1},
+                            single);
+        };
+        if (!chunked) {
+          emitBlock(b, all);
+        } else {
+          Value step = arith::ConstantIndexOp::create(b, l, kReductionChunk);
+          scf::ForOp::create(
+              b, l, all.lbs[2], all.ubs[2], step, ValueRange{},
+              [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
+                LoopBounds chunk = all;
+                chunk.lbs[2] = e0;
+                chunk.ubs[2] = arith::MinSIOp::create(
+                    fb, fl, arith::AddIOp::create(fb, fl, e0, step),
+                    all.ubs[2]);
+                emitBlock(fb, chunk);
+                scf::YieldOp::create(fb, fl);
+              });
+        }
+        scf::ReduceOp::create(b, l);
       });
   rewriter.eraseOp(op);
 }

@@ -69,29 +69,32 @@ func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
 
 // -----
 
-// A projection with an even column count is register-blocked 4 tokens x 2
-// columns: eight sums in one reduction loop; the last T mod 4 tokens are
+// A projection with an even column count: one (threaded) loop over blocks
+// of 32 columns, and in each the tokens register-blocked 4 tokens x 2
+// columns (eight sums in one reduction loop); the last T mod 4 tokens are
 // summed one output at a time.
 // CHECK-LABEL: func.func @projection
-// CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<6x8xf32>, %[[Y:.*]]: memref<?x6xf32>)
+// CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
 // CHECK: %[[REM:.*]] = arith.remui %[[T]], %{{.*}} : index
 // CHECK: %[[MAIN:.*]] = arith.subi %[[T]], %[[REM]] : index
-// CHECK: scf.parallel (%[[T0:.*]], %[[N0:.*]]) = (%{{.*}}, %{{.*}}) to (%[[MAIN]], %{{.*}}) step (%c4{{.*}}, %c2{{.*}})
-// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c32{{.*}})
+// CHECK:   %[[BEND:.*]] = arith.minsi %{{.*}}, %c64
+// CHECK:   scf.parallel (%[[T0:.*]], %[[N0:.*]]) = (%{{.*}}, %[[B]]) to (%[[MAIN]], %[[BEND]]) step (%c4{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK-COUNT-8: arith.addf {{.*}} fastmath<reassoc,contract>
-// CHECK:   scf.yield
+// CHECK:     scf.yield
 // CHECK-COUNT-8: memref.store
-// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %{{.*}}) to (%[[T]], %{{.*}}) step (%c1{{.*}}, %c1{{.*}})
-// CHECK:   scf.for {{.*}} -> (f32)
-func.func @projection(%x: memref<?x8xf32>, %w: memref<6x8xf32>,
-                      %y: memref<?x6xf32>) {
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %[[B]]) to (%[[T]], %[[BEND]]) step (%c1{{.*}}, %c1{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32)
+func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
+                      %y: memref<?x64xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<?x8xf32>, memref<6x8xf32>) outs(%y : memref<?x6xf32>) {
+      ins(%x, %w : memref<?x8xf32>, memref<64x8xf32>) outs(%y : memref<?x64xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
@@ -103,15 +106,17 @@ func.func @projection(%x: memref<?x8xf32>, %w: memref<6x8xf32>,
 // -----
 
 // A weight larger than the cache (2048 x 2048 f32, 16 MiB) is summed in
-// chunks of 256 along the reduction, the partial sums kept in the output,
-// with the columns outermost so each thread's weight rows stay in cache.
+// chunks of 256 along the reduction inside each block of 32 columns, the
+// partial sums kept in the output, so the block's weight rows of a chunk
+// (32 KiB) stay in L1 across every token.
 // CHECK-LABEL: func.func @large_projection
-// CHECK: scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
-// CHECK:   %[[END:.*]] = arith.minsi %{{.*}}, %c2048
-// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c2{{.*}}, %c4{{.*}})
-// CHECK:     scf.for %{{.*}} = %[[E0]] to %[[END]] step
-// CHECK:   scf.parallel
-// CHECK:     scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
+// CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
+// CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c2048
+// CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
+// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK:     scf.parallel
+// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
 func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
                             %y: memref<?x2048xf32>) {
   linalg.generic {
