@@ -190,69 +190,73 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
 /// k'[j, g, d] = k[j, g, d] (rounded to the compute type) + RoPE(b_g, j)[d],
 /// formed once per key and KV head and shared by every query and query head
 /// of the group, so that q·k' = q·k + q·RoPE(b, j) costs one add per key
-/// element. cos and sin of each key's angles (per RoPE pair) come by angle
-/// addition from the tile's first key; past the rotary dim the bias's
-/// coefficients are 0 (the softmax cancels the constant it would add).
+/// element. cos and sin of each key's angles come by angle addition from
+/// the tile's first key (its anchor), per dim: every operand of the pass is
+/// read contiguously along D, so it vectorizes. Past the rotary dim the
+/// bias's coefficients and the steps are 0 (the softmax cancels the
+/// constant such a dim would add).
 Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
                  const KeyTile &kv) {
   const KeyBiasTerm &term = s.keyBias;
   auto [anchorCos, anchorSin] = keyBiasAnchors(
       nb, term, nb.getIndexAttr(1),
       [&](OpBuilder &, Location, Value) { return kv.j0; });
+  Type acc = term.acc, compute = s.compute;
+  MLIRContext *ctx = nb.getContext();
+  // The anchors per dim [1, D]: d's pair is d mod R/2 (half-split) or
+  // d floordiv 2 (interleaved), taken mod R/2 past the rotary dim.
+  AffineExpr d0 = nb.getAffineDimExpr(0), d1 = nb.getAffineDimExpr(1);
+  AffineExpr pair = (term.halfSplit ? d1 : d1.floorDiv(2)) % term.pairs;
+  SmallVector<OpFoldResult> anchorShape = {nb.getIndexAttr(1),
+                                           nb.getIndexAttr(term.dims)};
+  Value cosInit = emptyTensor(nb, anchorShape, acc);
+  Value sinInit = emptyTensor(nb, anchorShape, acc);
+  AffineMap id2 = nb.getMultiDimIdentityMap(2);
+  AffineMap pairMap = AffineMap::get(2, 0, {d0, pair}, ctx);
+  auto anchors = linalg::GenericOp::create(
+      nb, TypeRange{cosInit.getType(), sinInit.getType()},
+      ValueRange{anchorCos, anchorSin}, ValueRange{cosInit, sinInit},
+      ArrayRef<AffineMap>{pairMap, pairMap, id2, id2}, iterators(2),
+      [&](OpBuilder &bb, Location loc, ValueRange args) {
+        linalg::YieldOp::create(bb, loc, ValueRange{args[0], args[1]});
+      });
   OpFoldResult size = kv.scoreShape[2];
-  auto rows = [&](Value table) -> Value {
+  auto steps = [&](Value table) -> Value {
     OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
     return tensor::ExtractSliceOp::create(
         nb, table, ArrayRef<OpFoldResult>{zero, zero},
-        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(term.pairs)},
+        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(term.dims)},
         ArrayRef<OpFoldResult>{one, one});
   };
-  Type acc = term.acc, compute = s.compute;
-  SmallVector<OpFoldResult> tableShape = {size, nb.getIndexAttr(term.pairs)};
-  Value cosInit = emptyTensor(nb, tableShape, acc);
-  Value sinInit = emptyTensor(nb, tableShape, acc);
-  AffineMap id2 = nb.getMultiDimIdentityMap(2);
-  AffineMap anchorMap = AffineMap::get(
-      2, 0, {nb.getAffineConstantExpr(0), nb.getAffineDimExpr(1)},
-      nb.getContext());
-  auto table = linalg::GenericOp::create(
-      nb, TypeRange{cosInit.getType(), sinInit.getType()},
-      ValueRange{anchorCos, anchorSin, rows(term.stepCos), rows(term.stepSin)},
-      ValueRange{cosInit, sinInit},
-      ArrayRef<AffineMap>{anchorMap, anchorMap, id2, id2, id2, id2},
-      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange args) {
-        auto [cosv, sinv] =
-            addAngles(bb, loc, args[0], args[1], args[2], args[3]);
-        linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
-      });
-  // d's pair: d mod R/2 (half-split) or d floordiv 2 (interleaved), taken
-  // mod R/2 so that dims past the rotary dim (coefficients 0) read a valid
-  // one.
   AffineExpr j = nb.getAffineDimExpr(0), g = nb.getAffineDimExpr(1),
              e = nb.getAffineDimExpr(2);
-  AffineExpr pair = (term.halfSplit ? e : e.floorDiv(2)) % term.pairs;
   auto map3 = [&](ArrayRef<AffineExpr> exprs) {
-    return AffineMap::get(3, 0, exprs, nb.getContext());
+    return AffineMap::get(3, 0, exprs, ctx);
   };
   SmallVector<OpFoldResult> keyShape = {size, nb.getIndexAttr(s.hkv),
                                         nb.getIndexAttr(term.dims)};
   Value init = emptyTensor(nb, keyShape, acc);
   AffineMap id3 = nb.getMultiDimIdentityMap(3);
+  AffineMap anchorMap = map3({nb.getAffineConstantExpr(0), e});
   return linalg::GenericOp::create(
              nb, TypeRange{init.getType()},
-             ValueRange{kv.k, table.getResult(0), table.getResult(1),
+             ValueRange{kv.k, anchors.getResult(0), anchors.getResult(1),
+                        steps(term.stepCosPerDim), steps(term.stepSinPerDim),
                         term.biasSelf, term.biasCross},
              ValueRange{init},
-             ArrayRef<AffineMap>{id3, map3({j, pair}), map3({j, pair}),
-                                 map3({g, e}), map3({g, e}), id3},
+             ArrayRef<AffineMap>{id3, anchorMap, anchorMap, map3({j, e}),
+                                 map3({j, e}), map3({g, e}), map3({g, e}),
+                                 id3},
              iterators(3), [&](OpBuilder &bb, Location loc, ValueRange args) {
                auto mul = [&](Value x, Value y) {
                  return arith::MulFOp::create(bb, loc, x, y).getResult();
                };
+               auto [cosv, sinv] =
+                   addAngles(bb, loc, args[1], args[2], args[3], args[4]);
                Value key =
                    castFloat(bb, loc, castFloat(bb, loc, args[0], compute), acc);
-               Value turned = arith::AddFOp::create(bb, loc, mul(args[3], args[1]),
-                                                    mul(args[4], args[2]));
+               Value turned = arith::AddFOp::create(bb, loc, mul(args[5], cosv),
+                                                    mul(args[6], sinv));
                yieldValue(bb, loc, arith::AddFOp::create(bb, loc, key, turned));
              })
       .getResult(0);

@@ -162,6 +162,33 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
   };
   term.stepCos = stepTable(stepCos);
   term.stepSin = stepTable(stepSin);
+  // The same per dim [tile, D]: d's pair is d mod R/2 (half-split) or
+  // d floordiv 2 (interleaved); past R, 0.
+  int64_t d = cast<RankedTensorType>(op.getKeyBias().getType()).getDimSize(1);
+  bool halfSplit = rope.getLayout() == RopeLayout::HalfSplit;
+  SmallVector<double> cosPerDim, sinPerDim;
+  for (int64_t j = 0; j < tile; ++j)
+    for (int64_t k = 0; k < d; ++k) {
+      int64_t pair = halfSplit ? k % (r / 2) : k / 2;
+      bool rotated = k < r;
+      cosPerDim.push_back(rotated ? stepCos[j * (r / 2) + pair] : 0.0);
+      sinPerDim.push_back(rotated ? stepSin[j * (r / 2) + pair] : 0.0);
+    }
+  auto perDimType = RankedTensorType::get({tile, d}, term.acc);
+  auto perDimTable = [&](ArrayRef<double> values) -> Value {
+    SmallVector<APFloat> rounded;
+    for (double v : values) {
+      APFloat x(v);
+      bool lost;
+      x.convert(cast<FloatType>(term.acc).getFloatSemantics(),
+                APFloat::rmNearestTiesToEven, &lost);
+      rounded.push_back(x);
+    }
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(perDimType, rounded));
+  };
+  term.stepCosPerDim = perDimTable(cosPerDim);
+  term.stepSinPerDim = perDimTable(sinPerDim);
   std::tie(term.a, term.b) = coefficients(b, op, tq, term.acc);
   planPerDim(b, op, term);
   return term;

@@ -39,6 +39,10 @@ struct KeyBiasTerm {
   /// pair's first dim, b_c and b_a for its second, both 0 past the rotary
   /// dim), and d's pair as an affine expression of d.
   mlir::Value biasSelf, biasCross;
+  /// stepCos/stepSin per dim [tile, D]: each dim's pair's value (0 past
+  /// the rotary dim), so that the loop form's per-key pass reads them
+  /// contiguously along D.
+  mlir::Value stepCosPerDim, stepSinPerDim;
   int64_t dims = 0;
   bool halfSplit = true;
   double attentionFactor = 1.0;

@@ -66,9 +66,17 @@ func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?
 // sliced to that head).
 // CHECK-LABEL: func.func @key_bias
 // CHECK: scf.forall (%{{.+}}, %[[G:.+]]) in (%{{.+}}, 2)
-// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
-// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK:   %[[SELF:.+]] = tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK:   %[[CROSS:.+]] = tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
 // CHECK:   scf.for
+// The biased keys: the tile's anchors spread per dim (d mod R/2), then one
+// pass whose operands are all read along D (anchors, per-dim step tables,
+// coefficients), so that it vectorizes.
+// CHECK:     %[[ANCHORS:.+]]:2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1 mod 4)>, affine_map<(d0, d1) -> (d0, d1 mod 4)>
+// CHECK:     %[[COS:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 8] [1, 1] : tensor<64x8xf32> to tensor<?x8xf32>
+// CHECK:     %[[SIN:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 8] [1, 1] : tensor<64x8xf32> to tensor<?x8xf32>
+// CHECK:     linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (0, d2)>, affine_map<(d0, d1, d2) -> (0, d2)>, affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>]
+// CHECK-SAME: ins(%{{.+}}, %[[ANCHORS]]#0, %[[ANCHORS]]#1, %[[COS]], %[[SIN]], %[[SELF]], %[[CROSS]] :
 // CHECK:   scf.forall.in_parallel
 func.func @key_bias(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) -> tensor<?x4x8xf32> {
   %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
