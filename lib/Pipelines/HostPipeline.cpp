@@ -93,7 +93,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // The GPU's kernels keep linalg's order of every sum, so that its
   // emulation agrees with the loop-level definition bit for bit.
   if (!gpu && options.vectorizeReductions) {
-    pm.addPass(createLowerReductionsToRegisterLoops());
+    LowerReductionsToRegisterLoopsOptions registerLoops;
+    registerLoops.vectorRegisters = options.hostVectorRegisters;
+    pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     pm.addPass(createApproximateExpForSimd());
   }
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());

@@ -78,6 +78,13 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "linalg's sequential order, the definition the GPU's "
                      "kernels are checked against bit for bit"),
       llvm::cl::init(true)};
+  Option<int64_t> hostVectorRegisters{
+      *this, "host-vector-registers",
+      llvm::cl::desc("Host only: SIMD registers of the CPU the code is for "
+                     "(16 with AVX2, 32 with AVX-512; rotor-aot sets it from "
+                     "--host-cpu); 32 register-blocks a projection 4 tokens "
+                     "x 4 columns instead of 4 x 2"),
+      llvm::cl::init(16)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",
       llvm::cl::desc("A RoPE layout that disagrees with its weights' row "

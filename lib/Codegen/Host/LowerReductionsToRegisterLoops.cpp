@@ -108,8 +108,9 @@ ReductionForm chooseForm(linalg::GenericOp op) {
   return ReductionForm::Default;
 }
 
-/// The register block of a projection: rows (tokens) x columns (outputs).
-constexpr int64_t kJamRows = 4, kJamColumns = 2;
+/// The register block of a projection: rows (tokens) x columns (outputs);
+/// with 32 vector registers (AVX-512), kWideJamColumns columns.
+constexpr int64_t kJamRows = 4, kJamColumns = 2, kWideJamColumns = 4;
 /// Keys per register block of a score tile (one query row, four keys).
 constexpr int64_t kJamKeys = 4;
 /// Reduction elements per chunk of a projection: 256 f32 of each of a
@@ -282,7 +283,8 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
 /// a weight too large for the cache has its reduction in chunks of
 /// kReductionChunk inside the block (the partial sums kept in the output),
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
-void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
+void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
+                          int64_t vectorRegisters) {
   Location loc = op.getLoc();
   LoopBounds all = loopBounds(rewriter, op);
   unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
@@ -290,8 +292,13 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
       ubs(ArrayRef(all.ubs).take_front(parallel));
   SmallVector<int64_t> single(parallel, 1);
   std::optional<int64_t> columns = getConstantIntValue(all.ubs[1 % loops]);
+  // Sixteen sums fit 32 registers (AVX-512), not 16 (AVX2: they spill).
+  int64_t jamColumns = vectorRegisters >= 32 && columns &&
+                               *columns % kWideJamColumns == 0
+                           ? kWideJamColumns
+                           : kJamColumns;
   bool projection = parallel == 2 && loops == 3 && columns &&
-                    *columns % kJamColumns == 0 &&
+                    *columns % jamColumns == 0 &&
                     getConstantIntValue(all.lbs[0]) == 0;
   if (!projection) {
     // Scores q·k over a tile of keys: the last parallel dim (the key) is
@@ -350,7 +357,7 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op) {
             b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
         auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk) {
           emitRegisterLoops(cb, l, op, chunk, {lbs[0], n0[0]}, {main, n1},
-                            {kJamRows, kJamColumns});
+                            {kJamRows, jamColumns});
           emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {ubs[0], n1},
                             single);
         };
@@ -568,6 +575,8 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 struct LowerReductionsToRegisterLoopsPass
     : rotor::impl::LowerReductionsToRegisterLoopsBase<
           LowerReductionsToRegisterLoopsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<std::pair<linalg::GenericOp, ReductionForm>> reductions;
     getOperation()->walk([&](linalg::GenericOp op) {
@@ -579,7 +588,7 @@ struct LowerReductionsToRegisterLoopsPass
     IRRewriter rewriter(&getContext());
     for (auto [op, form] : reductions) {
       if (form == ReductionForm::Register) {
-        lowerToRegisterLoops(rewriter, op);
+        lowerToRegisterLoops(rewriter, op, vectorRegisters);
         continue;
       }
       LoopBounds all = loopBounds(rewriter, op);

@@ -468,7 +468,14 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
                                      inBundle("weights.safetensors")))
     return err;
 
-  const PipelineOptions &pipeline = options.pipeline;
+  // The host code's register blocking follows the CPU it is compiled for.
+  llvm::Expected<HostCpu> hostCpu = resolveHostCpu(options.hostCpu);
+  if (!hostCpu)
+    return hostCpu.takeError();
+  PipelineOptions pipeline;
+  pipeline.copyOptionValuesFrom(options.pipeline);
+  pipeline.hostVectorRegisters =
+      llvm::is_contained(hostCpu->features, "avx512f") ? 32 : 16;
   bool cuda = pipeline.target == "cuda";
   progress(cuda ? "lowering to NVVM kernels (" + pipeline.chip + ")"
            : pipeline.target == "gpu-emulation"
@@ -521,9 +528,6 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
         func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
   });
   progress("generating the host library");
-  llvm::Expected<HostCpu> hostCpu = resolveHostCpu(options.hostCpu);
-  if (!hostCpu)
-    return hostCpu.takeError();
   if (llvm::Error err =
           emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest),
                           *hostCpu, /*openMP=*/!cuda))

@@ -1,4 +1,5 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops | FileCheck %s --enable-var-scope
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=32 | FileCheck %s --check-prefix=WIDE
 
 // Row-wise dot products y[t, n] += x[t, n, e] * W[t, n, e]: both inputs
 // contiguous along the reduction, so the sum is carried in a register,
@@ -87,6 +88,11 @@ func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
 // CHECK-COUNT-8: memref.store
 // CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %[[B]]) to (%[[T]], %[[BEND]]) step (%c1{{.*}}, %c1{{.*}})
 // CHECK:     scf.for {{.*}} -> (f32)
+// With 32 vector registers (AVX-512) the block is 4 tokens x 4 columns,
+// sixteen sums.
+// WIDE-LABEL: func.func @projection
+// WIDE: scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c4{{.*}})
+// WIDE:   scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
                       %y: memref<?x64xf32>) {
   linalg.generic {
