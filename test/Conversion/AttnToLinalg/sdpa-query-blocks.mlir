@@ -2,7 +2,7 @@
 // RUN: rotor-opt %s -convert-attn-to-linalg -split-input-file | FileCheck %s --check-prefix=OFF
 
 // Flash-style attention: an scf.forall over ceil(Tq / 16) blocks of
-// queries times the 2 KV heads; each iteration slices its queries, the 2
+// queries times the 2 KV heads; each iteration slices its block's queries, the 2
 // query heads of its KV head's group (GQA folded), that KV head's keys and
 // values and its positions, visits the key tiles up to one past its own
 // largest position (causal tiles past the diagonal are never visited), and
@@ -12,7 +12,15 @@
 // CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BLOCKS:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 16)>()[%[[TQ]]]
 // CHECK: scf.forall (%[[B:.+]], %[[G:.+]]) in (%[[BLOCKS]], 2) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<?x4x8xf32>)
-// CHECK:   %[[T0:.+]] = affine.apply affine_map<(d0) -> (d0 * 16)>(%[[B]])
+// Iteration B takes block B/2 (even B) or BLOCKS-1-B/2 (odd B): small and
+// large causal blocks alternate, so each thread's contiguous range of
+// iterations gets about the same work.
+// CHECK:   %[[HALF:.+]] = arith.divui %[[B]], %c2
+// CHECK:   %[[REM:.+]] = arith.remui %[[B]], %c2
+// CHECK:   %[[ODD:.+]] = arith.cmpi ne, %[[REM]], %{{.+}}
+// CHECK:   %[[MIRROR:.+]] = affine.apply affine_map<(d0, d1) -> (d1 - d0 - 1)>(%[[HALF]], %[[BLOCKS]])
+// CHECK:   %[[BLOCK:.+]] = arith.select %[[ODD]], %[[MIRROR]], %[[HALF]]
+// CHECK:   %[[T0:.+]] = affine.apply affine_map<(d0) -> (d0 * 16)>(%[[BLOCK]])
 // CHECK:   %[[ROWS:.+]] = affine.min affine_map<(d0, d1) -> (16, d1 - d0)>(%[[T0]], %[[TQ]])
 // CHECK:   %[[H0:.+]] = affine.apply affine_map<(d0) -> (d0 * 2)>(%[[G]])
 // CHECK:   tensor.extract_slice %{{.+}}[%[[T0]], %[[H0]], 0] [%[[ROWS]], 2, 8] [1, 1, 1] : tensor<?x4x8xf32> to tensor<?x2x8xf32>
