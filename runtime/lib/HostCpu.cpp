@@ -54,9 +54,14 @@ bool maskedByEnvironment(const std::string &f) {
     return false;
   std::stringstream names(list);
   std::string name;
-  while (std::getline(names, name, ','))
-    if (name == f)
+  while (std::getline(names, name, ',')) {
+    // "avx2, fma" names fma too.
+    size_t first = name.find_first_not_of(" \t");
+    size_t last = name.find_last_not_of(" \t");
+    if (first != std::string::npos &&
+        name.substr(first, last - first + 1) == f)
       return true;
+  }
   return false;
 }
 

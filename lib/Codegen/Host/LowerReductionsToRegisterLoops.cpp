@@ -557,8 +557,10 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
             rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
           }
           Value sum = asRow(body.getTerminator()->getOperand(0));
-          // As emitPayload: the product and the add contract to an FMA.
-          if (auto add = sum.getDefiningOp<arith::AddFOp>()) {
+          // As emitPayload: the product and the add of the sum contract to
+          // an FMA.
+          auto add = sum.getDefiningOp<arith::AddFOp>();
+          if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
             add.setFastmath(arith::FastMathFlags::contract);
             Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
             if (auto mul = other.getDefiningOp<arith::MulFOp>())

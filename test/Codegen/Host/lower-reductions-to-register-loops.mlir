@@ -176,6 +176,35 @@ func.func @row_times_matrix(%p: memref<2x7xf32>, %v: memref<7x8xf32>,
 
 // -----
 
+// A payload with a comparison and a select (a masked P·V) in the row form:
+// the compare gives a vector of i1, the select picks per lane, and a value
+// from outside the body is broadcast; no fast-math on an add that is not
+// the running sum's.
+// CHECK-LABEL: func.func @masked_row
+// CHECK: scf.for {{.*}} -> (vector<8xf32>)
+// CHECK:   %[[CMP:.*]] = arith.cmpf ogt, %{{.*}}, %{{.*}} : vector<8xf32>
+// CHECK:   %[[SEL:.*]] = arith.select %[[CMP]], %{{.*}}, %{{.*}} : vector<8xi1>, vector<8xf32>
+// CHECK:   arith.addf %{{.*}}, %[[SEL]] fastmath<contract> : vector<8xf32>
+func.func @masked_row(%p: memref<2x7xf32>, %v: memref<7x8xf32>,
+                      %o: memref<2x8xf32>, %floor: f32) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, d, j) -> (h, j)>,
+                       affine_map<(h, d, j) -> (j, d)>,
+                       affine_map<(h, d, j) -> (h, d)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<2x7xf32>, memref<7x8xf32>) outs(%o : memref<2x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %keep = arith.cmpf ogt, %m, %floor : f32
+    %x = arith.select %keep, %m, %floor : f32
+    %s = arith.addf %c, %x : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // The same with a row width known only at run time: the reduction loop
 // outside the output's last dim, which is the innermost loop, loading and
 // storing each element (LLVM vectorizes it).
