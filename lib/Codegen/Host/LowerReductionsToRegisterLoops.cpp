@@ -382,6 +382,28 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   rewriter.eraseOp(op);
 }
 
+/// The parallel dims other than `inner` (the output's contiguous dim), and
+/// their bounds: the scf.parallel of the ContiguousOutput and
+/// RowInRegisters forms.
+struct OuterLoops {
+  SmallVector<unsigned> dims;
+  SmallVector<Value> lbs, ubs, steps;
+};
+
+OuterLoops outerParallelLoops(linalg::GenericOp op, const LoopBounds &all,
+                              unsigned inner) {
+  OuterLoops outer;
+  for (unsigned i = 0, e = op.getNumParallelLoops(); i < e; ++i) {
+    if (i == inner)
+      continue;
+    outer.dims.push_back(i);
+    outer.lbs.push_back(all.lbs[i]);
+    outer.ubs.push_back(all.ubs[i]);
+    outer.steps.push_back(all.steps[i]);
+  }
+  return outer;
+}
+
 /// ContiguousOutput form: scf.parallel over the other parallel dims, then
 /// the reduction dims in order, then the output's contiguous dim innermost,
 /// loading and storing each output element (LLVM vectorizes that loop
@@ -394,16 +416,7 @@ void lowerToContiguousOutputLoops(IRRewriter &rewriter, linalg::GenericOp op,
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   unsigned inner = *contiguousDim(outMap);
   unsigned parallel = op.getNumParallelLoops();
-  SmallVector<unsigned> outer;
-  SmallVector<Value> lbs, ubs, steps;
-  for (unsigned i = 0; i < parallel; ++i) {
-    if (i == inner)
-      continue;
-    outer.push_back(i);
-    lbs.push_back(all.lbs[i]);
-    ubs.push_back(all.ubs[i]);
-    steps.push_back(all.steps[i]);
-  }
+  auto [outer, lbs, ubs, steps] = outerParallelLoops(op, all, inner);
   // Loop order: the outer parallel dims, the reduction dims, `inner`.
   SmallVector<unsigned> serialDims;
   for (unsigned i = parallel; i < loops; ++i)
@@ -490,16 +503,7 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   unsigned inner = *contiguousDim(outMap);
   Block &body = op.getRegion().front();
   auto rowType = [&](Type element) { return VectorType::get({width}, element); };
-  SmallVector<unsigned> outer;
-  SmallVector<Value> lbs, ubs, steps;
-  for (unsigned i = 0; i < parallel; ++i) {
-    if (i == inner)
-      continue;
-    outer.push_back(i);
-    lbs.push_back(all.lbs[i]);
-    ubs.push_back(all.ubs[i]);
-    steps.push_back(all.steps[i]);
-  }
+  auto [outer, lbs, ubs, steps] = outerParallelLoops(op, all, inner);
   scf::ParallelOp::create(
       rewriter, loc, lbs, ubs, steps,
       [&](OpBuilder &b, Location l, ValueRange outerIvs) {

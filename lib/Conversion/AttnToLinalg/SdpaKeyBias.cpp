@@ -147,8 +147,7 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
       stepSin.push_back(std::sin(double(j) * f));
     }
   // Constants of the accumulate type (f32 or f64), rounded once here.
-  auto stepType = RankedTensorType::get({tile, r / 2}, term.acc);
-  auto stepTable = [&](ArrayRef<double> values) -> Value {
+  auto table = [&](ArrayRef<int64_t> shape, ArrayRef<double> values) -> Value {
     SmallVector<APFloat> rounded;
     for (double v : values) {
       APFloat x(v);
@@ -157,8 +156,12 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
                 APFloat::rmNearestTiesToEven, &lost);
       rounded.push_back(x);
     }
-    return arith::ConstantOp::create(b,
-                                     DenseElementsAttr::get(stepType, rounded));
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(RankedTensorType::get(shape, term.acc),
+                                  rounded));
+  };
+  auto stepTable = [&](ArrayRef<double> values) {
+    return table({tile, r / 2}, values);
   };
   term.stepCos = stepTable(stepCos);
   term.stepSin = stepTable(stepSin);
@@ -174,21 +177,8 @@ KeyBiasTerm rotor::attn::lowering::planKeyBiasTerm(ImplicitLocOpBuilder &b,
       cosPerDim.push_back(rotated ? stepCos[j * (r / 2) + pair] : 0.0);
       sinPerDim.push_back(rotated ? stepSin[j * (r / 2) + pair] : 0.0);
     }
-  auto perDimType = RankedTensorType::get({tile, d}, term.acc);
-  auto perDimTable = [&](ArrayRef<double> values) -> Value {
-    SmallVector<APFloat> rounded;
-    for (double v : values) {
-      APFloat x(v);
-      bool lost;
-      x.convert(cast<FloatType>(term.acc).getFloatSemantics(),
-                APFloat::rmNearestTiesToEven, &lost);
-      rounded.push_back(x);
-    }
-    return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(perDimType, rounded));
-  };
-  term.stepCosPerDim = perDimTable(cosPerDim);
-  term.stepSinPerDim = perDimTable(sinPerDim);
+  term.stepCosPerDim = table({tile, d}, cosPerDim);
+  term.stepSinPerDim = table({tile, d}, sinPerDim);
   std::tie(term.a, term.b) = coefficients(b, op, tq, term.acc);
   planPerDim(b, op, term);
   return term;
