@@ -17,35 +17,6 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
-/// [..., L] viewed as [..., L / B, B].
-Value expandBlocks(ImplicitLocOpBuilder &b, Value v, int64_t blockSize) {
-  auto type = cast<RankedTensorType>(v.getType());
-  int64_t rank = type.getRank();
-  SmallVector<int64_t> shape(type.getShape());
-  shape.back() /= blockSize;
-  shape.push_back(blockSize);
-  SmallVector<ReassociationIndices> groups;
-  for (int64_t i = 0; i < rank - 1; ++i)
-    groups.push_back({i});
-  groups.push_back({rank - 1, rank});
-  SmallVector<OpFoldResult> outputShape = sizesOf(b, v);
-  outputShape.back() = b.getIndexAttr(shape[rank - 1]);
-  outputShape.push_back(b.getIndexAttr(blockSize));
-  return tensor::ExpandShapeOp::create(
-      b, RankedTensorType::get(shape, type.getElementType()), v, groups,
-      outputShape);
-}
-
-/// [..., L / B, B] back to [..., L].
-Value collapseBlocks(ImplicitLocOpBuilder &b, Value v) {
-  int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
-  SmallVector<ReassociationIndices> groups;
-  for (int64_t i = 0; i < rank - 2; ++i)
-    groups.push_back({i});
-  groups.push_back({rank - 2, rank - 1});
-  return tensor::CollapseShapeOp::create(b, v, groups);
-}
-
 /// Maps of a blocked tensor [..., nb, B] and its per-block values [..., nb].
 std::pair<AffineMap, AffineMap> blockMaps(OpBuilder &b, int64_t rank) {
   AffineMap all = b.getMultiDimIdentityMap(rank);

@@ -190,11 +190,16 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
 /// k'[j, g, d] = k[j, g, d] (rounded to the compute type) + RoPE(b_g, j)[d],
 /// formed once per key and KV head and shared by every query and query head
 /// of the group, so that q·k' = q·k + q·RoPE(b, j) costs one add per key
-/// element. cos and sin of each key's angles come by angle addition from
-/// the tile's first key (its anchor), per dim: every operand of the pass is
-/// read contiguously along D, so it vectorizes. Past the rotary dim the
-/// bias's coefficients and the steps are 0 (the softmax cancels the
-/// constant such a dim would add).
+/// element. Key j's angle is the tile's first key's (its anchor a) plus a
+/// compile-time step s_j, so with RoPE(b)[d] = self·cos + cross·sin,
+///   RoPE(b, j)[d] = P[d]·cos(s_j) + Q[d]·sin(s_j),
+///   P = self·cos(a) + cross·sin(a),  Q = cross·cos(a) − self·sin(a),
+/// where P and Q [Hkv, D] are formed once per tile: two FMAs per key
+/// element, every operand read contiguously along D, so it vectorizes. The
+/// steps are a [tile, R/2] table for the half-split layout (both dims of a
+/// pair share it), else one per dim [tile, D].
+/// Past the rotary dim the bias's coefficients and the steps are 0 (the
+/// softmax cancels the constant such a dim would add).
 Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
                  const KeyTile &kv) {
   const KeyBiasTerm &term = s.keyBias;
@@ -203,63 +208,83 @@ Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
       [&](OpBuilder &, Location, Value) { return kv.j0; });
   Type acc = term.acc, compute = s.compute;
   MLIRContext *ctx = nb.getContext();
-  // The anchors per dim [1, D]: d's pair is d mod R/2 (half-split) or
-  // d floordiv 2 (interleaved), taken mod R/2 past the rotary dim.
-  AffineExpr d0 = nb.getAffineDimExpr(0), d1 = nb.getAffineDimExpr(1);
+  auto mul = [](OpBuilder &bb, Location loc, Value x, Value y) {
+    return arith::MulFOp::create(bb, loc, x, y).getResult();
+  };
+  // P and Q per KV head and dim [Hkv, D]: d's pair is d mod R/2
+  // (half-split) or d floordiv 2 (interleaved), taken mod R/2 past the
+  // rotary dim.
+  AffineExpr d1 = nb.getAffineDimExpr(1);
   AffineExpr pair = (term.halfSplit ? d1 : d1.floorDiv(2)) % term.pairs;
-  SmallVector<OpFoldResult> anchorShape = {nb.getIndexAttr(1),
+  SmallVector<OpFoldResult> perDimShape = {nb.getIndexAttr(s.hkv),
                                            nb.getIndexAttr(term.dims)};
-  Value cosInit = emptyTensor(nb, anchorShape, acc);
-  Value sinInit = emptyTensor(nb, anchorShape, acc);
+  Value pInit = emptyTensor(nb, perDimShape, acc);
+  Value qInit = emptyTensor(nb, perDimShape, acc);
   AffineMap id2 = nb.getMultiDimIdentityMap(2);
-  AffineMap pairMap = AffineMap::get(2, 0, {d0, pair}, ctx);
-  auto anchors = linalg::GenericOp::create(
-      nb, TypeRange{cosInit.getType(), sinInit.getType()},
-      ValueRange{anchorCos, anchorSin}, ValueRange{cosInit, sinInit},
-      ArrayRef<AffineMap>{pairMap, pairMap, id2, id2}, iterators(2),
-      [&](OpBuilder &bb, Location loc, ValueRange args) {
-        linalg::YieldOp::create(bb, loc, ValueRange{args[0], args[1]});
+  AffineMap anchorMap =
+      AffineMap::get(2, 0, {nb.getAffineConstantExpr(0), pair}, ctx);
+  auto perTile = linalg::GenericOp::create(
+      nb, TypeRange{pInit.getType(), qInit.getType()},
+      ValueRange{anchorCos, anchorSin, term.biasSelf, term.biasCross},
+      ValueRange{pInit, qInit},
+      ArrayRef<AffineMap>{anchorMap, anchorMap, id2, id2, id2, id2},
+      iterators(2), [&](OpBuilder &bb, Location loc, ValueRange args) {
+        Value cosA = args[0], sinA = args[1], self = args[2], cross = args[3];
+        Value p = arith::AddFOp::create(bb, loc, mul(bb, loc, self, cosA),
+                                        mul(bb, loc, cross, sinA));
+        Value q = arith::SubFOp::create(bb, loc, mul(bb, loc, cross, cosA),
+                                        mul(bb, loc, self, sinA));
+        linalg::YieldOp::create(bb, loc, ValueRange{p, q});
       });
+  // The steps [tile, W]: per pair (W = R/2) when the layout is half-split
+  // and R/2 divides D, with k, P and Q viewed as [.., D / W, W] (d's pair
+  // is then its index in the last dim), else per dim (W = D).
+  bool perPair = term.halfSplit && term.dims % term.pairs == 0;
+  int64_t width = perPair ? term.pairs : term.dims;
   OpFoldResult size = kv.scoreShape[2];
   auto steps = [&](Value table) -> Value {
     OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
     return tensor::ExtractSliceOp::create(
         nb, table, ArrayRef<OpFoldResult>{zero, zero},
-        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(term.dims)},
+        ArrayRef<OpFoldResult>{size, nb.getIndexAttr(width)},
         ArrayRef<OpFoldResult>{one, one});
   };
-  AffineExpr j = nb.getAffineDimExpr(0), g = nb.getAffineDimExpr(1),
-             e = nb.getAffineDimExpr(2);
-  auto map3 = [&](ArrayRef<AffineExpr> exprs) {
-    return AffineMap::get(3, 0, exprs, ctx);
+  Value stepCos = steps(perPair ? term.stepCos : term.stepCosPerDim);
+  Value stepSin = steps(perPair ? term.stepSin : term.stepSinPerDim);
+  auto view = [&](Value v) {
+    return perPair ? expandBlocks(nb, v, width) : v;
   };
-  SmallVector<OpFoldResult> keyShape = {size, nb.getIndexAttr(s.hkv),
-                                        nb.getIndexAttr(term.dims)};
-  Value init = emptyTensor(nb, keyShape, acc);
-  AffineMap id3 = nb.getMultiDimIdentityMap(3);
-  AffineMap anchorMap = map3({nb.getAffineConstantExpr(0), e});
-  return linalg::GenericOp::create(
-             nb, TypeRange{init.getType()},
-             ValueRange{kv.k, anchors.getResult(0), anchors.getResult(1),
-                        steps(term.stepCosPerDim), steps(term.stepSinPerDim),
-                        term.biasSelf, term.biasCross},
-             ValueRange{init},
-             ArrayRef<AffineMap>{id3, anchorMap, anchorMap, map3({j, e}),
-                                 map3({j, e}), map3({g, e}), map3({g, e}),
-                                 id3},
-             iterators(3), [&](OpBuilder &bb, Location loc, ValueRange args) {
-               auto mul = [&](Value x, Value y) {
-                 return arith::MulFOp::create(bb, loc, x, y).getResult();
-               };
-               auto [cosv, sinv] =
-                   addAngles(bb, loc, args[1], args[2], args[3], args[4]);
-               Value key =
-                   castFloat(bb, loc, castFloat(bb, loc, args[0], compute), acc);
-               Value turned = arith::AddFOp::create(bb, loc, mul(args[5], cosv),
-                                                    mul(args[6], sinv));
-               yieldValue(bb, loc, arith::AddFOp::create(bb, loc, key, turned));
-             })
-      .getResult(0);
+  Value keys = view(kv.k);
+  int64_t rank = cast<RankedTensorType>(keys.getType()).getRank();
+  SmallVector<AffineExpr> dims;
+  for (int64_t i = 0; i < rank; ++i)
+    dims.push_back(nb.getAffineDimExpr(i));
+  auto map = [&](ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(rank, 0, exprs, ctx);
+  };
+  // Key j, KV head g, [chunk c,] element e of the last dim.
+  AffineMap id = nb.getMultiDimIdentityMap(rank);
+  AffineMap stepMap = map({dims.front(), dims.back()});
+  AffineMap perHeadMap = map(ArrayRef<AffineExpr>(dims).drop_front());
+  Value init = emptyTensor(nb, sizesOf(nb, keys), acc);
+  Value biased =
+      linalg::GenericOp::create(
+          nb, TypeRange{init.getType()},
+          ValueRange{keys, stepCos, stepSin, view(perTile.getResult(0)),
+                     view(perTile.getResult(1))},
+          ValueRange{init},
+          ArrayRef<AffineMap>{id, stepMap, stepMap, perHeadMap, perHeadMap,
+                              id},
+          iterators(rank), [&](OpBuilder &bb, Location loc, ValueRange args) {
+            Value key =
+                castFloat(bb, loc, castFloat(bb, loc, args[0], compute), acc);
+            Value turned =
+                arith::AddFOp::create(bb, loc, mul(bb, loc, args[3], args[1]),
+                                      mul(bb, loc, args[4], args[2]));
+            yieldValue(bb, loc, arith::AddFOp::create(bb, loc, key, turned));
+          })
+          .getResult(0);
+  return perPair ? collapseBlocks(nb, biased) : biased;
 }
 
 /// Scores s[t, h, j] = q[t, h, :] . k[j, h / group, :], scaled into the exp2

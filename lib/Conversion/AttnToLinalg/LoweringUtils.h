@@ -32,6 +32,13 @@ mlir::Value emptyTensor(mlir::ImplicitLocOpBuilder &b,
 llvm::SmallVector<mlir::OpFoldResult> sizesOf(mlir::ImplicitLocOpBuilder &b,
                                               mlir::Value v);
 
+/// [..., L] viewed as [..., L / B, B].
+mlir::Value expandBlocks(mlir::ImplicitLocOpBuilder &b, mlir::Value v,
+                         int64_t blockSize);
+
+/// [..., L / B, B] back to [..., L].
+mlir::Value collapseBlocks(mlir::ImplicitLocOpBuilder &b, mlir::Value v);
+
 /// A tensor of `shape` filled with `value`.
 mlir::Value filled(mlir::ImplicitLocOpBuilder &b,
                    llvm::ArrayRef<mlir::OpFoldResult> shape,

@@ -208,3 +208,48 @@ func.func @capture_kept(%q: tensor<?x2x8xf32>, %pos: tensor<?xi32>) {
   %0 = attn.capture %q, %pos tag("q") : tensor<?x2x8xf32>, tensor<?xi32>
   return
 }
+
+// -----
+
+// SDPA reads a narrow cache as stored: K and V widened by arith.extf are
+// read directly (SDPA rounds them to its compute type as it reads them).
+// CHECK-LABEL: func.func @sdpa_reads_narrow_kv
+// CHECK-SAME: (%[[Q:.+]]: tensor<?x4x8xf32>, %[[K:.+]]: tensor<?x2x8xbf16>, %[[V:.+]]: tensor<?x2x8xbf16>)
+// CHECK-NOT: arith.extf
+// CHECK: attn.sdpa %[[Q]], %[[K]], %[[V]] causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xbf16>, tensor<?x2x8xbf16>
+func.func @sdpa_reads_narrow_kv(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xbf16>, %v: tensor<?x2x8xbf16>) -> tensor<?x4x8xf32> {
+  %k32 = arith.extf %k : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %v32 = arith.extf %v : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %0 = attn.sdpa %q, %k32, %v32 causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}
+
+// -----
+
+// Only K and V together, from one type: the workgroup kernel stages them
+// alike. Here V is widened from f16 and K from bf16, so neither moves.
+// CHECK-LABEL: func.func @sdpa_mixed_narrow_kv
+// CHECK: %[[K32:.+]] = arith.extf
+// CHECK: %[[V32:.+]] = arith.extf
+// CHECK: attn.sdpa %{{.+}}, %[[K32]], %[[V32]]
+func.func @sdpa_mixed_narrow_kv(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xbf16>, %v: tensor<?x2x8xf16>) -> tensor<?x4x8xf32> {
+  %k32 = arith.extf %k : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %v32 = arith.extf %v : tensor<?x2x8xf16> to tensor<?x2x8xf32>
+  %0 = attn.sdpa %q, %k32, %v32 causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}
+
+// -----
+
+// Only V widened: K is read as given, and nothing moves.
+// CHECK-LABEL: func.func @sdpa_one_widened
+// CHECK: %[[V32:.+]] = arith.extf
+// CHECK: attn.sdpa %{{.+}}, %{{.+}}, %[[V32]]
+func.func @sdpa_one_widened(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xbf16>) -> tensor<?x4x8xf32> {
+  %v32 = arith.extf %v : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %0 = attn.sdpa %q, %k, %v32 causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}

@@ -615,6 +615,39 @@ LogicalResult SdpaOp::verify() {
   return success();
 }
 
+namespace {
+
+/// sdpa(q, extf(k), extf(v)) -> sdpa(q, k, v): SDPA rounds K and V to its
+/// compute type as it reads them, which gives the same values from the
+/// narrow ones (widening is exact), so a narrow cache is read as stored
+/// instead of being widened in full first. K and V move together, so that
+/// they keep one element type (the workgroup kernel stages them alike).
+struct ReadNarrowKeysAndValues : OpRewritePattern<SdpaOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SdpaOp op,
+                                PatternRewriter &rewriter) const override {
+    auto keyExt = op.getKey().getDefiningOp<arith::ExtFOp>();
+    auto valueExt = op.getValue().getDefiningOp<arith::ExtFOp>();
+    if (!keyExt || !valueExt ||
+        getElementTypeOrSelf(keyExt.getIn()) !=
+            getElementTypeOrSelf(valueExt.getIn()))
+      return rewriter.notifyMatchFailure(op, "K and V are not both widened "
+                                             "from one float type");
+    rewriter.modifyOpInPlace(op, [&] {
+      op.getKeyMutable().assign(keyExt.getIn());
+      op.getValueMutable().assign(valueExt.getIn());
+    });
+    return success();
+  }
+};
+
+} // namespace
+
+void SdpaOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                         MLIRContext *context) {
+  results.add<ReadNarrowKeysAndValues>(context);
+}
+
 //===----------------------------------------------------------------------===//
 // OutputGateOp
 //===----------------------------------------------------------------------===//

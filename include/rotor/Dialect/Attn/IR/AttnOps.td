@@ -377,6 +377,12 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     `positions` is given and `Tk - Tq + t` otherwise. Scores are formed in
     the precision's `compute` type; the softmax and the weighted sum
     accumulate in its `accumulate` type, which is `f32` or `f64`.
+    K and V are rounded to the `compute` type as they are read, so they
+    may be stored narrower than it: canonicalization turns
+    `sdpa(q, extf(k), extf(v))` into `sdpa(q, k, v)` (exact: widening a
+    float loses nothing, and rounding it to `compute` gives what rounding
+    the narrow value would), so a bf16 cache is read as bf16, not widened
+    in full before every step.
 
     With a `key_bias` `b: [Hkv, D]` (and its `key_bias_rope` ρ), each score
     gains the term that a bias added to K before the RoPE ρ would have
@@ -420,6 +426,7 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     (`,` type($positions)^)? `->` type($result)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
     /// The softmax scale: the `scale` attribute, or 1/sqrt(D).
     double getEffectiveScale();
