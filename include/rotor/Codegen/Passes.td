@@ -121,8 +121,19 @@ def LowerReductionsToRegisterLoops
     at every step, which LLVM cannot keep in a register (it cannot prove the
     output distinct from the inputs) and so never vectorizes.
 
-    A projection (two parallel dims, one reduction, an even static column
-    count) runs as one loop over blocks of 32 columns (the threads' work),
+    A projection `y[t, n] += x[t, e] * W[n, e]` with at least 16 tokens
+    (tested at run time when T is dynamic) and a static column count that
+    the block width divides (16 columns, two AVX2 vectors; 64 with
+    `vector-registers=32`) runs packed: one loop over blocks of that many
+    columns (the threads' work), each copying its weight rows into a
+    heap panel `[E, width]` (element e of every column contiguous) and then
+    running blocks of 6 tokens as outer products, each token's row of sums
+    a `vector` iter_arg: per e, one load of the panel's row feeds six
+    broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels). Each
+    output is summed in order over e (contract, no reassoc).
+
+    A projection with fewer tokens (a decode step) or other column counts
+    (an even static count) runs as one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns share one reduction loop with
     eight sums, so each loaded weight vector feeds four FMAs and each token
     vector two (the last T mod 4 tokens go one output at a time); the

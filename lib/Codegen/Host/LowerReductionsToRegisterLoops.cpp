@@ -283,10 +283,9 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
 /// a weight too large for the cache has its reduction in chunks of
 /// kReductionChunk inside the block (the partial sums kept in the output),
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
-void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                          int64_t vectorRegisters) {
+void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
+                      const LoopBounds &all, int64_t vectorRegisters) {
   Location loc = op.getLoc();
-  LoopBounds all = loopBounds(rewriter, op);
   unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
   SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
       ubs(ArrayRef(all.ubs).take_front(parallel));
@@ -314,7 +313,6 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
         });
     if (!reused) {
       emitRegisterLoops(rewriter, loc, op, all, lbs, ubs, single);
-      rewriter.eraseOp(op);
       return;
     }
     Value extent = arith::SubIOp::create(rewriter, loc, ubs[last], lbs[last]);
@@ -330,7 +328,6 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     restLbs[last] = split;
     emitRegisterLoops(rewriter, loc, op, all, lbs, mainUbs, jam);
     emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs, single);
-    rewriter.eraseOp(op);
     return;
   }
   Value rows = all.ubs[0];
@@ -379,7 +376,6 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
         }
         scf::ReduceOp::create(b, l);
       });
-  rewriter.eraseOp(op);
 }
 
 /// The parallel dims other than `inner` (the output's contiguous dim), and
@@ -456,6 +452,16 @@ bool unitInnerStride(Value value) {
          !strides.empty() && strides.back() == 1;
 }
 
+/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
+/// (so that it applies to whole vectors).
+bool elementwisePayload(linalg::GenericOp op) {
+  return llvm::all_of(
+      op.getRegion().front().without_terminator(), [](Operation &inner) {
+        return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
+               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner);
+      });
+}
+
 /// The static size of the output's contiguous dim, when a ContiguousOutput
 /// reduction can carry that whole row in registers: it starts at 0 and has
 /// at most kMaxRowInRegisters elements; every input is read along it
@@ -482,11 +488,54 @@ std::optional<int64_t> rowInRegisters(linalg::GenericOp op,
         }))
       return std::nullopt;
   }
-  for (Operation &inner : op.getRegion().front().without_terminator())
-    if (inner.getNumResults() != 1 || inner.getNumRegions() != 0 ||
-        !inner.hasTrait<OpTrait::Elementwise>() || !isPure(&inner))
-      return std::nullopt;
+  if (!elementwisePayload(op))
+    return std::nullopt;
   return size;
+}
+
+/// The payload of `op` on rows of `width` elements: block arguments and
+/// results as vectors, values from outside (and elements read once)
+/// broadcast. `inputValue` gives each memref input's value at the current
+/// step, a row or an element; `acc` is the running row. The product and
+/// the add of the sum contract to an FMA (no reassoc: each element is
+/// summed in order).
+Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
+                     int64_t width, Value acc,
+                     function_ref<Value(OpOperand *)> inputValue) {
+  Block &body = op.getRegion().front();
+  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
+  IRMapping rows;
+  auto asRow = [&](Value v) -> Value {
+    if (Value mapped = rows.lookupOrNull(v))
+      return mapped;
+    if (isa<VectorType>(v.getType()))
+      return v;
+    return vector::BroadcastOp::create(nb, l, rowType(v.getType()), v);
+  };
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    Value arg = body.getArgument(input->getOperandNumber());
+    Value src = input->get();
+    rows.map(arg, asRow(isa<MemRefType>(src.getType()) ? inputValue(input)
+                                                         : src));
+  }
+  rows.map(body.getArguments().back(), acc);
+  for (Operation &scalar : body.without_terminator()) {
+    SmallVector<Value> operands =
+        llvm::map_to_vector(scalar.getOperands(), asRow);
+    OperationState state(l, scalar.getName().getStringRef(), operands,
+                         TypeRange{rowType(scalar.getResult(0).getType())},
+                         scalar.getAttrs());
+    rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
+  }
+  Value sum = asRow(body.getTerminator()->getOperand(0));
+  auto add = sum.getDefiningOp<arith::AddFOp>();
+  if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
+    add.setFastmath(arith::FastMathFlags::contract);
+    Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+    if (auto mul = other.getDefiningOp<arith::MulFOp>())
+      mul.setFastmath(arith::FastMathFlags::contract);
+  }
+  return sum;
 }
 
 /// RowInRegisters form: as ContiguousOutput, but the output row of `width`
@@ -527,54 +576,198 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                 });
             return loop.getResult(0);
           }
-          // The payload on rows: block arguments and results as vectors,
-          // values from outside (and elements read once) broadcast.
-          IRMapping rows;
-          auto asRow = [&](Value v) -> Value {
-            if (Value mapped = rows.lookupOrNull(v))
-              return mapped;
-            return vector::BroadcastOp::create(nb, l, rowType(v.getType()), v);
-          };
-          for (OpOperand *input : op.getDpsInputOperands()) {
-            Value arg = body.getArgument(input->getOperandNumber());
-            Value src = input->get();
-            if (!isa<MemRefType>(src.getType())) {
-              rows.map(arg, asRow(src));
-              continue;
-            }
+          return emitRowPayload(nb, l, op, width, acc, [&](OpOperand *input) {
             AffineMap map = op.getMatchingIndexingMap(input);
             SmallVector<Value> at = applyMap(nb, l, map, ivs);
-            rows.map(arg, map.isFunctionOfDim(inner)
-                              ? vector::LoadOp::create(
-                                    nb, l, rowType(arg.getType()), src, at)
-                                    .getResult()
-                              : asRow(memref::LoadOp::create(nb, l, src, at)));
-          }
-          rows.map(body.getArguments().back(), acc);
-          for (Operation &scalar : body.without_terminator()) {
-            SmallVector<Value> operands =
-                llvm::map_to_vector(scalar.getOperands(), asRow);
-            OperationState state(l, scalar.getName().getStringRef(), operands,
-                                 TypeRange{rowType(
-                                     scalar.getResult(0).getType())},
-                                 scalar.getAttrs());
-            rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
-          }
-          Value sum = asRow(body.getTerminator()->getOperand(0));
-          // As emitPayload: the product and the add of the sum contract to
-          // an FMA.
-          auto add = sum.getDefiningOp<arith::AddFOp>();
-          if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
-            add.setFastmath(arith::FastMathFlags::contract);
-            Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
-            if (auto mul = other.getDefiningOp<arith::MulFOp>())
-              mul.setFastmath(arith::FastMathFlags::contract);
-          }
-          return sum;
+            Type argType =
+                body.getArgument(input->getOperandNumber()).getType();
+            return map.isFunctionOfDim(inner)
+                       ? vector::LoadOp::create(nb, l, rowType(argType),
+                                                input->get(), at)
+                             .getResult()
+                       : memref::LoadOp::create(nb, l, input->get(), at)
+                             .getResult();
+          });
         };
         Value sum = reduce(b, parallel, row);
         vector::StoreOp::create(b, l, sum, output, outIndices);
       });
+  rewriter.eraseOp(op);
+}
+
+//===----------------------------------------------------------------------===//
+// Packed projections
+//===----------------------------------------------------------------------===//
+
+/// Tokens per register block of a packed projection, and the fewest tokens
+/// for which packing pays (below, the dot-product form runs).
+constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
+
+/// A projection y[t, n] += x[t, e] * W[n, e] that the packed form takes.
+struct PackedProjection {
+  OpOperand *input = nullptr, *weight = nullptr;
+  /// Columns per block: four vectors with 32 registers (AVX-512: 6 x 4
+  /// sums, 4 weight vectors), two with 16 (AVX2: 6 x 2 and 2).
+  int64_t width = 0;
+};
+
+std::optional<PackedProjection>
+packedProjection(linalg::GenericOp op, const LoopBounds &all,
+                 int64_t vectorRegisters) {
+  if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
+      !elementwisePayload(op) ||
+      !unitInnerStride(op.getDpsInitOperand(0)->get()))
+    return std::nullopt;
+  MLIRContext *ctx = op.getContext();
+  AffineExpr t = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+             e = getAffineDimExpr(2, ctx);
+  if (op.getMatchingIndexingMap(op.getDpsInitOperand(0)) !=
+      AffineMap::get(3, 0, {t, n}, ctx))
+    return std::nullopt;
+  for (unsigned i = 0; i < 3; ++i)
+    if (getConstantIntValue(all.lbs[i]) != 0 ||
+        getConstantIntValue(all.steps[i]) != 1)
+      return std::nullopt;
+  PackedProjection p;
+  p.width = vectorRegisters >= 32 ? 64 : 16;
+  std::optional<int64_t> columns = getConstantIntValue(all.ubs[1]);
+  if (!columns || *columns % p.width != 0)
+    return std::nullopt;
+  for (OpOperand *operand : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(operand->get().getType()))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    if (map == AffineMap::get(3, 0, {t, e}, ctx) && !p.input)
+      p.input = operand;
+    else if (map == AffineMap::get(3, 0, {n, e}, ctx) && !p.weight)
+      p.weight = operand;
+    else
+      return std::nullopt;
+  }
+  if (!p.input || !p.weight)
+    return std::nullopt;
+  return p;
+}
+
+/// The packed form of a projection: one thread per block of `width`
+/// columns packs the block's weight rows into a panel [E, width] (element
+/// e of every column contiguous), then runs every block of kPackedRows
+/// tokens against it as outer products: per e, the panel's row is loaded
+/// once (width / 16 vectors) and each token's x[t, e] broadcast, each
+/// token's row of sums a vector iter_arg. Each output is summed in order
+/// over e, from its initial value. Packing costs E x width copies per block
+/// and call, against T x E x width FMAs (Goto's GEMM packs per call too).
+void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
+                          const LoopBounds &all, const PackedProjection &p) {
+  Location loc = op.getLoc();
+  Value output = op.getDpsInitOperand(0)->get();
+  Value weight = p.weight->get();
+  Type weightElement = cast<MemRefType>(weight.getType()).getElementType();
+  Type sumElement = op.getRegion().front().getArguments().back().getType();
+  Value tokens = all.ubs[0], depth = all.ubs[2];
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto panelType = MemRefType::get({ShapedType::kDynamic, p.width},
+                                   weightElement);
+  auto rowType = [&](Type element) {
+    return VectorType::get({p.width}, element);
+  };
+  Value zero = index(rewriter, loc, 0), one = index(rewriter, loc, 1);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
+      ValueRange{index(rewriter, loc, p.width)},
+      [&](OpBuilder &b, Location l, ValueRange n0) {
+        Value panel = memref::AllocOp::create(b, l, panelType, depth);
+        scf::ForOp::create(
+            b, l, zero, depth, one, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+              scf::ForOp::create(
+                  eb, el, zero, index(eb, el, p.width), one, ValueRange{},
+                  [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                    Value n = arith::AddIOp::create(cb, cl, n0[0], c);
+                    Value w = memref::LoadOp::create(cb, cl, weight,
+                                                     ValueRange{n, e});
+                    memref::StoreOp::create(cb, cl, w, panel,
+                                            ValueRange{e, c});
+                    scf::YieldOp::create(cb, cl);
+                  });
+              scf::YieldOp::create(eb, el);
+            });
+        // Token blocks [lo, hi) of `rows` tokens each.
+        auto tokenBlocks = [&](Value lo, Value hi, int64_t rows) {
+          scf::ForOp::create(
+              b, l, lo, hi, index(b, l, rows), ValueRange{},
+              [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+                SmallVector<Value> ts, inits;
+                for (int64_t m = 0; m < rows; ++m) {
+                  ts.push_back(m == 0 ? t0
+                                      : arith::AddIOp::create(
+                                            tb, tl, t0, index(tb, tl, m)));
+                  inits.push_back(vector::LoadOp::create(
+                      tb, tl, rowType(sumElement), output,
+                      ValueRange{ts.back(), n0[0]}));
+                }
+                auto loop = scf::ForOp::create(
+                    tb, tl, zero, depth, one, inits,
+                    [&](OpBuilder &fb, Location fl, Value e,
+                        ValueRange sums) {
+                      Value w = vector::LoadOp::create(
+                          fb, fl, rowType(weightElement), panel,
+                          ValueRange{e, zero});
+                      SmallVector<Value> next;
+                      for (auto [t, sum] : llvm::zip(ts, sums))
+                        next.push_back(emitRowPayload(
+                            fb, fl, op, p.width, sum, [&](OpOperand *in) {
+                              if (in == p.weight)
+                                return w;
+                              return memref::LoadOp::create(
+                                         fb, fl, in->get(), ValueRange{t, e})
+                                  .getResult();
+                            }));
+                      scf::YieldOp::create(fb, fl, next);
+                    });
+                for (auto [t, sum] : llvm::zip(ts, loop.getResults()))
+                  vector::StoreOp::create(tb, tl, sum, output,
+                                          ValueRange{t, n0[0]});
+                scf::YieldOp::create(tb, tl);
+              });
+        };
+        Value main = arith::SubIOp::create(
+            b, l, tokens,
+            arith::RemUIOp::create(b, l, tokens, index(b, l, kPackedRows)));
+        tokenBlocks(zero, main, kPackedRows);
+        tokenBlocks(main, tokens, 1);
+        memref::DeallocOp::create(b, l, panel);
+        scf::ReduceOp::create(b, l);
+      });
+}
+
+/// A Register-form reduction: a projection with enough tokens takes the
+/// packed form (behind a run-time test of T when T is dynamic), everything
+/// else emitRegisterForm.
+void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
+                          int64_t vectorRegisters) {
+  LoopBounds all = loopBounds(rewriter, op);
+  std::optional<PackedProjection> packed =
+      packedProjection(op, all, vectorRegisters);
+  std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
+  if (!packed || (tokens && *tokens < kPackedMinRows)) {
+    emitRegisterForm(rewriter, op, all, vectorRegisters);
+  } else if (tokens) {
+    emitPackedProjection(rewriter, op, all, *packed);
+  } else {
+    Location loc = op.getLoc();
+    Value enough = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::uge, all.ubs[0],
+        arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows));
+    auto choice = scf::IfOp::create(rewriter, loc, enough,
+                                    /*withElseRegion=*/true);
+    rewriter.setInsertionPoint(choice.thenBlock()->getTerminator());
+    emitPackedProjection(rewriter, op, all, *packed);
+    rewriter.setInsertionPoint(choice.elseBlock()->getTerminator());
+    emitRegisterForm(rewriter, op, all, vectorRegisters);
+  }
   rewriter.eraseOp(op);
 }
 

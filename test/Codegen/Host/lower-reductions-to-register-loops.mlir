@@ -70,13 +70,46 @@ func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
 
 // -----
 
-// A projection with an even column count: one (threaded) loop over blocks
-// of 32 columns, and in each the tokens register-blocked 4 tokens x 2
-// columns (eight sums in one reduction loop); the last T mod 4 tokens are
-// summed one output at a time.
+// A projection y[t, n] += x[t, e] * W[n, e] whose column count the block
+// width divides: with at least 16 tokens (a run-time test, T being
+// dynamic) the packed form runs, one (threaded) loop over blocks of 16
+// columns (two AVX2 vectors; 64 with AVX-512), each packing its weight rows
+// into a panel [E, 16] (element e of every column contiguous) and then
+// running blocks of 6 tokens as outer products: per e one vector load of
+// the panel, each token's x[t, e] broadcast, each token's sums a vector
+// iter_arg (summed in order, contract only); the last T mod 6 tokens one at
+// a time; the panel freed at the end of the block.
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
+// CHECK: %[[ENOUGH:.*]] = arith.cmpi uge, %[[T]], %c16
+// CHECK: scf.if %[[ENOUGH]] {
+// CHECK:   scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c16{{.*}})
+// CHECK:     %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
+// CHECK:     scf.for %[[E:.*]] = {{.*}} to %c8
+// CHECK:       scf.for %[[C:.*]] = {{.*}} to %c16
+// CHECK:         %[[N:.*]] = arith.addi %[[N0]], %[[C]]
+// CHECK:         %[[WV:.*]] = memref.load %[[W]][%[[N]], %[[E]]]
+// CHECK:         memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
+// CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
+// CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
+// CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PMAIN]] step %c6
+// CHECK-COUNT-6: vector.load %[[Y]]
+// CHECK:       scf.for %[[E2:.*]] = {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:         %[[ROW:.*]] = vector.load %[[PANEL]][%[[E2]], %{{.*}}] : memref<?x16xf32>, vector<16xf32>
+// CHECK:         %[[XV:.*]] = memref.load %[[X]][%[[T0]], %[[E2]]]
+// CHECK:         %[[XB:.*]] = vector.broadcast %[[XV]] : f32 to vector<16xf32>
+// CHECK:         %[[P:.*]] = arith.mulf %[[XB]], %[[ROW]] fastmath<contract> : vector<16xf32>
+// CHECK:         arith.addf %{{.*}}, %[[P]] fastmath<contract> : vector<16xf32>
+// CHECK-COUNT-6: vector.store {{.*}}, %[[Y]]
+// CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[T]] step %c1
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>)
+// CHECK:     memref.dealloc %[[PANEL]]
+// Fewer tokens: the dot-product form, one (threaded) loop over blocks of
+// 32 columns, and in each the tokens register-blocked 4 tokens x 2 columns
+// (eight sums in one reduction loop); the last T mod 4 tokens are summed
+// one output at a time.
+// CHECK: } else {
 // CHECK: %[[REM:.*]] = arith.remui %[[T]], %{{.*}} : index
 // CHECK: %[[MAIN:.*]] = arith.subi %[[T]], %[[REM]] : index
 // CHECK: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c32{{.*}})
@@ -88,9 +121,13 @@ func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
 // CHECK-COUNT-8: memref.store
 // CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %[[B]]) to (%[[T]], %[[BEND]]) step (%c1{{.*}}, %c1{{.*}})
 // CHECK:     scf.for {{.*}} -> (f32)
-// With 32 vector registers (AVX-512) the block is 4 tokens x 4 columns,
-// sixteen sums.
+// With 32 vector registers (AVX-512) the packed block is 64 columns (four
+// vectors) and the dot-product block 4 tokens x 4 columns, sixteen sums.
 // WIDE-LABEL: func.func @projection
+// WIDE: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c64{{.*}}) step (%c64{{.*}})
+// WIDE:   memref.alloc(%c8{{.*}}) : memref<?x64xf32>
+// WIDE:   scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
+// WIDE: } else {
 // WIDE: scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c4{{.*}})
 // WIDE:   scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
@@ -115,7 +152,9 @@ func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
 // chunks of 256 along the reduction inside each block of 32 columns, the
 // partial sums kept in the output, so the block's weight rows of a chunk
 // (32 KiB) stay in L1 across every token.
+// (With 16 tokens or more the packed form runs instead.)
 // CHECK-LABEL: func.func @large_projection
+// CHECK: } else {
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
 // CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
 // CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c2048
@@ -287,6 +326,73 @@ func.func @left_alone(%x: memref<8xf32>, %s: memref<f32>,
   ^bb0(%v: f32, %c: f32):
     %r = arith.addf %c, %v : f32
     linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// A static token count: 16 or more take the packed form alone, fewer (a
+// decode step) the dot-product form alone.
+// CHECK-LABEL: func.func @static_tokens
+// CHECK-NOT: scf.if
+// CHECK: memref.alloc
+// CHECK: vector<16xf32>
+// CHECK-LABEL: func.func @decode_tokens
+// CHECK-NOT: scf.if
+// CHECK-NOT: memref.alloc
+// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32)
+func.func @static_tokens(%x: memref<16x8xf32>, %w: memref<32x8xf32>,
+                         %y: memref<16x32xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x8xf32>, memref<32x8xf32>) outs(%y : memref<16x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
+                         %y: memref<4x32xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<4x8xf32>, memref<32x8xf32>) outs(%y : memref<4x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A column count the block width does not divide (24 of 16): the
+// dot-product form, without a run-time test.
+// CHECK-LABEL: func.func @ragged_columns
+// CHECK-NOT: scf.if
+// CHECK-NOT: memref.alloc
+// CHECK: scf.parallel
+func.func @ragged_columns(%x: memref<?x8xf32>, %w: memref<24x8xf32>,
+                          %y: memref<?x24xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x8xf32>, memref<24x8xf32>) outs(%y : memref<?x24xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
   }
   return
 }
