@@ -208,10 +208,15 @@ std::pair<Value, Value> rotor::attn::lowering::keyBiasAnchors(
         Value phi =
             castFloat(bb, loc, reducedRopeAngle(bb, loc, pos, freq), acc);
         Value scale = floatConst(bb, loc, acc, factor);
-        Value cosv = arith::MulFOp::create(
-            bb, loc, math::CosOp::create(bb, loc, phi), scale);
-        Value sinv = arith::MulFOp::create(
-            bb, loc, math::SinOp::create(bb, loc, phi), scale);
+        Value cosPhi, sinPhi;
+        if (acc.isF32()) {
+          std::tie(cosPhi, sinPhi) = cosSinF32(bb, loc, phi);
+        } else {
+          cosPhi = math::CosOp::create(bb, loc, phi);
+          sinPhi = math::SinOp::create(bb, loc, phi);
+        }
+        Value cosv = arith::MulFOp::create(bb, loc, cosPhi, scale);
+        Value sinv = arith::MulFOp::create(bb, loc, sinPhi, scale);
         linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});
       });
   return {generic.getResult(0), generic.getResult(1)};

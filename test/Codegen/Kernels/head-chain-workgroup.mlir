@@ -20,7 +20,7 @@
 // CHECK: memref.store %{{.+}}, %[[BUF]]
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: scf.forall (%{{.+}}) in (64) {
-// CHECK: math.cos
+// CHECK: math.roundeven %{{.+}} : f32
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: scf.forall (%{{.+}}) in (64) {
 // CHECK: } {mapping = [#gpu.thread<x>]}

@@ -81,7 +81,7 @@ func.func @bf16(%x: tensor<?x64xbf16>, %w: tensor<64x64xbf16>) -> tensor<?x64xbf
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) {
 // CHECK: memref.alloca() : memref<32x128xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: linalg.generic
-// CHECK: math.cos
+// CHECK: math.roundeven %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[OUT]][
 // CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>]}
 // CHECK-NOT: linalg.generic
@@ -117,7 +117,7 @@ func.func @with_rope(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>, %b: tensor<2
 // CHECK: } {mapping = [#gpu.thread<x>]}
 // CHECK: }
 // CHECK: scf.forall (%{{.+}}) in (2048) {
-// CHECK: math.cos
+// CHECK: math.roundeven %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[SUMS]]
 // CHECK: memref.store %{{.+}}, %[[SUMS]]
 // CHECK: } {mapping = [#gpu.thread<x>]}
@@ -219,7 +219,7 @@ func.func @rotation_wider_than_sums(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16
 // CHECK: scf.forall (%{{.+}}) in (64) {
 // CHECK: memref.alloca() : memref<1x4x32xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.forall (%{{.+}}) in (2) {
-// CHECK: math.cos
+// CHECK: math.roundeven %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[OUT]][
 // CHECK: memref.store %{{.+}}, %[[OUT]][
 // CHECK: } {mapping = [#gpu.thread<x>]}

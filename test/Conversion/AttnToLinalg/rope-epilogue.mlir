@@ -8,7 +8,7 @@
 // CHECK: tensor.extract_slice %{{.+}}[%{{.+}}, 0] [8, 16] [1, 1]
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
 // CHECK: tensor.extract %{{.+}}[%[[T]]] : tensor<?xi32>
-// CHECK: math.cos
+// CHECK: math.roundeven %{{.+}} : f32
 // CHECK: scf.forall.in_parallel
 // CHECK-NEXT: tensor.parallel_insert_slice %{{.+}} into %[[S]][%[[T]], %[[H]], 0] [1, 1, 8] [1, 1, 1]
 // CHECK-NOT: attn.

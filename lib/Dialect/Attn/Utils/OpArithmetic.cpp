@@ -222,6 +222,63 @@ Value rotor::attn::lowering::reducedRopeAngle(OpBuilder &b, Location loc,
       arith::MulFOp::create(b, loc, turns, floatConst(b, loc, f64, twoPi)));
 }
 
+std::pair<Value, Value> rotor::attn::lowering::cosSinF32(OpBuilder &b,
+                                                        Location loc,
+                                                        Value angle) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  auto c = [&](double v) { return floatConst(b, loc, f32, v); };
+  auto mul = [&](Value x, Value y) {
+    return arith::MulFOp::create(b, loc, x, y).getResult();
+  };
+  auto add = [&](Value x, Value y) {
+    return arith::AddFOp::create(b, loc, x, y).getResult();
+  };
+  auto sub = [&](Value x, Value y) {
+    return arith::SubFOp::create(b, loc, x, y).getResult();
+  };
+  // k = round(angle / (pi/2)), |k| <= 2: k times each part of pi/2 is
+  // exact, so r = angle - k pi/2 loses nothing but its own rounding.
+  Value k = math::RoundEvenOp::create(b, loc, mul(angle, c(2 / std::numbers::pi)));
+  Value r = sub(sub(sub(angle, mul(k, c(1.5703125))),
+                    mul(k, c(4.837512969970703125e-4))),
+                mul(k, c(7.54978995489188216e-8)));
+  Value z = mul(r, r);
+  // Cephes sinf and cosf on [-pi/4, pi/4].
+  Value s = add(mul(mul(sub(mul(add(mul(c(-1.9515295891e-4), z),
+                                    c(8.3321608736e-3)),
+                                z),
+                            c(1.6666654611e-1)),
+                        z),
+                    r),
+                r);
+  Value cp = add(mul(add(mul(c(2.443315711809948e-5), z),
+                         c(-1.388731625493765e-3)),
+                     z),
+                 c(4.166664568298827e-2));
+  Value co = add(sub(mul(mul(cp, z), z), mul(c(0.5), z)), c(1.0));
+  // Quadrant q = k mod 4: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s).
+  Value q = arith::FPToSIOp::create(b, loc, i32, k);
+  auto bit = [&](Value v, int64_t m) {
+    Value one = arith::ConstantIntOp::create(b, loc, i32, m);
+    return arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, v, one),
+        arith::ConstantIntOp::create(b, loc, i32, 0));
+  };
+  Value swap = bit(q, 1);
+  Value sinNegative = bit(q, 2);
+  Value cosNegative =
+      bit(arith::AddIOp::create(b, loc, q,
+                                arith::ConstantIntOp::create(b, loc, i32, 1)),
+          2);
+  Value sinv = arith::SelectOp::create(b, loc, swap, co, s);
+  Value cosv = arith::SelectOp::create(b, loc, swap, s, co);
+  sinv = arith::SelectOp::create(b, loc, sinNegative,
+                                 arith::NegFOp::create(b, loc, sinv), sinv);
+  cosv = arith::SelectOp::create(b, loc, cosNegative,
+                                 arith::NegFOp::create(b, loc, cosv), cosv);
+  return {cosv, sinv};
+}
+
 /// The angle pos * inv_freq is formed and reduced to [-pi, pi] in f64, so
 /// that long positions lose no accuracy; cos and sin are evaluated in f32
 /// (at least) and rounded to the compute type, where the rotation happens.
@@ -265,8 +322,13 @@ Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
   Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
   Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
   Value angle = castFloat(nb, loc, reducedRopeAngle(nb, loc, pos, freq), trig);
-  Value cos = math::CosOp::create(nb, loc, angle);
-  Value sin = math::SinOp::create(nb, loc, angle);
+  Value cos, sin;
+  if (trig.isF32()) {
+    std::tie(cos, sin) = cosSinF32(nb, loc, angle);
+  } else {
+    cos = math::CosOp::create(nb, loc, angle);
+    sin = math::SinOp::create(nb, loc, angle);
+  }
   if (attentionFactor != 1.0) {
     Value af = floatConst(nb, loc, trig, attentionFactor);
     cos = arith::MulFOp::create(nb, loc, cos, af);
