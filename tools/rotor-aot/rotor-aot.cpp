@@ -160,10 +160,10 @@ static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
     pipeline.fuseRopeEpilogue = fuseRopeEpilogue;
 }
 
-/// Parses the input, picks the layer, finds the weights and writes the
-/// bundle: 0, or the exit code after the error was printed.
-/// Compiles a copy of `parsed` (a retry of calibration compiles again, and
-/// the passes change the module they run on).
+/// Picks the layer of a copy of the parsed input (a calibration retry
+/// compiles again, and the passes change the module they run on), finds
+/// the weights and writes the bundle: 0, or the exit code after the error
+/// was printed.
 static int compileOnce(mlir::ModuleOp parsed, rotor::BundleOptions &options) {
   mlir::OwningOpRef<mlir::ModuleOp> module(parsed.clone());
 

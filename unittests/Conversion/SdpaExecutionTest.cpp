@@ -380,12 +380,16 @@ TEST_F(HostExecutionTest, SdpaKeyBiasTermEqualsBiasedKeys) {
   yarn.originalMaxPositions = 32;
   yarn.attentionFactor = 1.2;
   // Three tiles of 64 keys: the term at every tile's first key and after.
-  const int64_t hq = 6, hkv = 2, d = 32, tk = 150;
+  const int64_t hq = 6, hkv = 2, d = 64, tk = 150;
   // The loop form, the split-KV decode form (host), and the GPU pipeline's
   // kernels (split-KV for the decode row) run as thread teams.
   enum class Lowering { Loops, SplitKV, Gpu };
   for (Lowering lowering : {Lowering::Loops, Lowering::SplitKV, Lowering::Gpu})
-    for (Case c : {Case{"half_split", 32, "", ref::RopeLayout::HalfSplit, {}},
+    // Half-split with R = D (the loop form's per-pair step tables), with
+    // R = D/2 (per-pair, the dims past R zero), interleaved partial, and
+    // half-split with 12 pairs (per-dim tables) and YaRN.
+    for (Case c : {Case{"half_split", 64, "", ref::RopeLayout::HalfSplit, {}},
+                   Case{"half_split", 32, "", ref::RopeLayout::HalfSplit, {}},
                    Case{"interleaved", 16, "", ref::RopeLayout::Interleaved, {}},
                    Case{"half_split", 24,
                         ", scaling = #attn.yarn_scaling<factor = 4.0, "

@@ -130,7 +130,10 @@ def LowerReductionsToRegisterLoops
     running blocks of 6 tokens as outer products, each token's row of sums
     a `vector` iter_arg: per e, one load of the panel's row feeds six
     broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels). Each
-    output is summed in order over e (contract, no reassoc).
+    output is summed in order over e (contract, no reassoc), so a
+    token's bits depend on whether its call had 16 tokens or more (as a
+    BLAS's do on the shapes it is called with); never on the threads.
+    Only f32 sums (the block sizes count f32 registers).
 
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
@@ -154,15 +157,17 @@ def LowerReductionsToRegisterLoops
     the innermost loop loads and stores each element and LLVM vectorizes it
     behind a run-time overlap check.
 
-    The accumulating `arith.addf` gets `reassoc` and `contract`, and a
-    product it adds `contract`: LLVM's loop vectorizer then sums in SIMD
-    lanes with FMAs. The order of that sum is fixed by the target's vector
+    In the dot-product forms (projections with few tokens, scores) the
+    accumulating `arith.addf` gets `reassoc` and `contract`, and a product
+    it adds `contract`: LLVM's loop vectorizer then sums in SIMD lanes with
+    FMAs. The order of that sum is fixed by the target's vector
     width and the unroll LLVM picks, so results depend on the CPU the
     bundle was built for, never on the number of threads.
 
-    With `vector-registers=32` (AVX-512) a projection's block is 4 tokens x
-    4 columns, sixteen sums (1.1x on Qwen2.5-7B's prefill; with AVX2's 16
-    registers it spills and runs 0.9x, so 16 keeps 4 x 2).
+    With `vector-registers=32` (AVX-512) the dot-product form's block is 4
+    tokens x 4 columns, sixteen sums (1.1x on Qwen2.5-7B's prefill before
+    the packed form; with AVX2's 16 registers it spills and runs 0.9x, so
+    16 keeps 4 x 2).
 
     Example: `y[t, n] += x[t, e] * W[n, e]` becomes
     `scf.parallel (t, n) { s = scf.for e iter_args(a = y[t, n]) { a + x*W };

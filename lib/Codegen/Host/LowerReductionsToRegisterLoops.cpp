@@ -8,6 +8,9 @@
 // scf.for iter_args, with the accumulating add marked reassociable: LLVM's
 // loop vectorizer then splits it into SIMD-lane partial sums (a fixed order,
 // so the result depends on the target's vector width, never on threads).
+// A projection with enough tokens instead runs packed (outer products on a
+// panel of the weight, each output summed in order): a token's bits then
+// depend on whether its call had 16 tokens or more.
 //
 //===----------------------------------------------------------------------===//
 
@@ -614,9 +617,12 @@ struct PackedProjection {
 std::optional<PackedProjection>
 packedProjection(linalg::GenericOp op, const LoopBounds &all,
                  int64_t vectorRegisters) {
+  // The block sizes count f32 sums (24 zmm with AVX-512): wider sums
+  // would spill.
   if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
       !elementwisePayload(op) ||
-      !unitInnerStride(op.getDpsInitOperand(0)->get()))
+      !unitInnerStride(op.getDpsInitOperand(0)->get()) ||
+      !op.getRegion().front().getArguments().back().getType().isF32())
     return std::nullopt;
   MLIRContext *ctx = op.getContext();
   AffineExpr t = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),

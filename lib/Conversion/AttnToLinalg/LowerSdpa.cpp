@@ -194,10 +194,11 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
 /// compile-time step s_j, so with RoPE(b)[d] = self·cos + cross·sin,
 ///   RoPE(b, j)[d] = P[d]·cos(s_j) + Q[d]·sin(s_j),
 ///   P = self·cos(a) + cross·sin(a),  Q = cross·cos(a) − self·sin(a),
-/// where P and Q [Hkv, D] are formed once per tile: two FMAs per key
-/// element, every operand read contiguously along D, so it vectorizes. The
-/// steps are a [tile, R/2] table for the half-split layout (both dims of a
-/// pair share it), else one per dim [tile, D].
+/// where P and Q [Hkv, D] are formed once per tile: two multiply-adds per
+/// key element, every operand read contiguously along D, so it vectorizes.
+/// The steps are a [tile, R/2] table for the half-split layout when R/2 is
+/// at least 16 and divides D (both dims of a pair share it), else one per
+/// dim [tile, D].
 /// Past the rotary dim the bias's coefficients and the steps are 0 (the
 /// softmax cancels the constant such a dim would add).
 Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
@@ -237,9 +238,11 @@ Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
         linalg::YieldOp::create(bb, loc, ValueRange{p, q});
       });
   // The steps [tile, W]: per pair (W = R/2) when the layout is half-split
-  // and R/2 divides D, with k, P and Q viewed as [.., D / W, W] (d's pair
+  // and R/2 (at least 16) divides D, with k, P and Q viewed as [.., D / W, W] (d's pair
   // is then its index in the last dim), else per dim (W = D).
-  bool perPair = term.halfSplit && term.dims % term.pairs == 0;
+  // (At least 16 pairs: a narrower last dim would not fill a vector.)
+  bool perPair =
+      term.halfSplit && term.pairs >= 16 && term.dims % term.pairs == 0;
   int64_t width = perPair ? term.pairs : term.dims;
   OpFoldResult size = kv.scoreShape[2];
   auto steps = [&](Value table) -> Value {

@@ -94,14 +94,22 @@ func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
 // CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
 // CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PMAIN]] step %c6
-// CHECK-COUNT-6: vector.load %[[Y]]
+// CHECK:       %[[Y0:.*]] = vector.load %[[Y]][%[[T0]], %[[N0]]]
+// CHECK:       %[[T1:.*]] = arith.addi %[[T0]], %c1
+// CHECK:       vector.load %[[Y]][%[[T1]], %[[N0]]]
+// CHECK-COUNT-4: vector.load %[[Y]]
 // CHECK:       scf.for %[[E2:.*]] = {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:         %[[ROW:.*]] = vector.load %[[PANEL]][%[[E2]], %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // CHECK:         %[[XV:.*]] = memref.load %[[X]][%[[T0]], %[[E2]]]
 // CHECK:         %[[XB:.*]] = vector.broadcast %[[XV]] : f32 to vector<16xf32>
 // CHECK:         %[[P:.*]] = arith.mulf %[[XB]], %[[ROW]] fastmath<contract> : vector<16xf32>
 // CHECK:         arith.addf %{{.*}}, %[[P]] fastmath<contract> : vector<16xf32>
-// CHECK-COUNT-6: vector.store {{.*}}, %[[Y]]
+// CHECK:         %[[X1:.*]] = memref.load %[[X]][%[[T1]], %[[E2]]]
+// CHECK:         %[[X1B:.*]] = vector.broadcast %[[X1]] : f32 to vector<16xf32>
+// CHECK:         arith.mulf %[[X1B]], %[[ROW]] fastmath<contract> : vector<16xf32>
+// CHECK:       vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]]
+// CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
+// CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
 // CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[T]] step %c1
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>)
 // CHECK:     memref.dealloc %[[PANEL]]
@@ -393,6 +401,30 @@ func.func @ragged_columns(%x: memref<?x8xf32>, %w: memref<24x8xf32>,
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// f64 sums: the packed block sizes count f32 registers, so the dot-product
+// form runs even with many tokens.
+// CHECK-LABEL: func.func @f64_sums
+// CHECK-NOT: scf.if
+// CHECK-NOT: memref.alloc
+// CHECK: scf.parallel
+func.func @f64_sums(%x: memref<64x8xf64>, %w: memref<32x8xf64>,
+                    %y: memref<64x32xf64>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<64x8xf64>, memref<32x8xf64>) outs(%y : memref<64x32xf64>) {
+  ^bb0(%a: f64, %b: f64, %c: f64):
+    %p = arith.mulf %a, %b : f64
+    %s = arith.addf %c, %p : f64
+    linalg.yield %s : f64
   }
   return
 }

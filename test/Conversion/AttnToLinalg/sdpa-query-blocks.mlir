@@ -78,24 +78,21 @@ func.func @one_block(%q: tensor<16x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?
 // CHECK:   %[[CROSS:.+]] = tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
 // CHECK:   scf.for
 // The biased keys: per tile, P and Q [1, D] from the anchors (spread per
-// dim, d mod R/2) and the coefficients; then one pass of two FMAs per key
-// element over the keys viewed as [.., D / (R/2), R/2], with the per-pair
-// step tables [tile, R/2] (half-split: both dims of a pair share them), so
-// that every operand is read along the last dim and it vectorizes.
+// dim, d mod R/2) and the coefficients; then one pass of two multiply-adds
+// per key element with step tables per dim [tile, D] (R/2 = 4 pairs is
+// narrower than a vector, so no per-pair view), every operand read along
+// D, so that it vectorizes.
 // CHECK:     %[[PQ:.+]]:2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (0, d1 mod 4)>, affine_map<(d0, d1) -> (0, d1 mod 4)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-SAME: ins(%{{.+}}, %{{.+}}, %[[SELF]], %[[CROSS]] :
-// CHECK:     %[[COS:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 4] [1, 1] : tensor<64x4xf32> to tensor<?x4xf32>
-// CHECK:     %[[SIN:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 4] [1, 1] : tensor<64x4xf32> to tensor<?x4xf32>
-// CHECK:     %[[KEYS:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0], [1], [2, 3]] output_shape [%{{.+}}, 1, 2, 4] : tensor<?x1x8xf32> into tensor<?x1x2x4xf32>
-// CHECK:     %[[P:.+]] = tensor.expand_shape %[[PQ]]#0 {{\[}}[0], [1, 2]] output_shape [1, 2, 4]
-// CHECK:     %[[Q:.+]] = tensor.expand_shape %[[PQ]]#1
-// CHECK:     %[[BIASED:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3)>, affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>]
-// CHECK-SAME: ins(%[[KEYS]], %[[COS]], %[[SIN]], %[[P]], %[[Q]] :
+// CHECK:     %[[COS:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 8] [1, 1] : tensor<64x8xf32> to tensor<?x8xf32>
+// CHECK:     %[[SIN:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 8] [1, 1] : tensor<64x8xf32> to tensor<?x8xf32>
+// CHECK-NOT: tensor.expand_shape
+// CHECK:     %[[K2:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>]
+// CHECK-SAME: ins(%{{.+}}, %[[COS]], %[[SIN]], %[[PQ]]#0, %[[PQ]]#1 :
 // CHECK:       arith.mulf
 // CHECK-NEXT:  arith.mulf
 // CHECK-NEXT:  arith.addf
 // CHECK-NEXT:  arith.addf
-// CHECK:     %[[K2:.+]] = tensor.collapse_shape %[[BIASED]] {{\[}}[0], [1], [2, 3]] : tensor<?x1x2x4xf32> into tensor<?x1x8xf32>
 // CHECK:     linalg.generic
 // CHECK-SAME: ins(%{{.+}}, %[[K2]] :
 // CHECK:   scf.forall.in_parallel
@@ -120,4 +117,34 @@ func.func @key_bias_interleaved(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v
   %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = interleaved, rotary_dim = 8, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
       : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
   return %0 : tensor<?x4x8xf32>
+}
+
+// -----
+
+// Half-split with R/2 = 16 pairs dividing D = 32: the keys are viewed as
+// [.., D / (R/2), R/2] and the step tables are per pair [tile, R/2] (both
+// dims of a pair share them), so that every operand is read along the last
+// dim.
+// CHECK-LABEL: func.func @key_bias_per_pair
+// CHECK: scf.for
+// CHECK:     %[[PQ:.+]]:2 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (0, d1 mod 16)>, affine_map<(d0, d1) -> (0, d1 mod 16)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-SAME: ins(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} :
+// CHECK:     %[[COS:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 16] [1, 1] : tensor<64x16xf32> to tensor<?x16xf32>
+// CHECK:     %[[SIN:.+]] = tensor.extract_slice %{{.+}}[0, 0] [%{{.+}}, 16] [1, 1] : tensor<64x16xf32> to tensor<?x16xf32>
+// CHECK:     %[[KEYS:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0], [1], [2, 3]] output_shape [%{{.+}}, 1, 2, 16] : tensor<?x1x32xf32> into tensor<?x1x2x16xf32>
+// CHECK:     %[[P:.+]] = tensor.expand_shape %[[PQ]]#0 {{\[}}[0], [1, 2]] output_shape [1, 2, 16]
+// CHECK:     %[[Q:.+]] = tensor.expand_shape %[[PQ]]#1
+// CHECK:     %[[BIASED:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d3)>, affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>]
+// CHECK-SAME: ins(%[[KEYS]], %[[COS]], %[[SIN]], %[[P]], %[[Q]] :
+// CHECK:       arith.mulf
+// CHECK-NEXT:  arith.mulf
+// CHECK-NEXT:  arith.addf
+// CHECK-NEXT:  arith.addf
+// CHECK:     %[[K2:.+]] = tensor.collapse_shape %[[BIASED]] {{\[}}[0], [1], [2, 3]] : tensor<?x1x2x16xf32> into tensor<?x1x32xf32>
+// CHECK:     linalg.generic
+// CHECK-SAME: ins(%{{.+}}, %[[K2]] :
+func.func @key_bias_per_pair(%q: tensor<?x4x32xf32>, %k: tensor<?x2x32xf32>, %v: tensor<?x2x32xf32>, %b: tensor<2x32xf32>) -> tensor<?x4x32xf32> {
+  %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x32xf32> rope(<layout = half_split, rotary_dim = 32, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x32xf32>, tensor<?x2x32xf32>, tensor<?x2x32xf32> -> tensor<?x4x32xf32>
+  return %0 : tensor<?x4x32xf32>
 }

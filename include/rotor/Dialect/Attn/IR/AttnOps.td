@@ -379,7 +379,9 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     accumulate in its `accumulate` type, which is `f32` or `f64`.
     K and V are rounded to the `compute` type as they are read, so they
     may be stored narrower than it: canonicalization turns
-    `sdpa(q, extf(k), extf(v))` into `sdpa(q, k, v)` (exact: widening a
+    `sdpa(q, extf(k), extf(v))` into `sdpa(q, k, v)` when K and V are both
+    widened from one element type (the workgroup kernel stages them alike;
+    exact: widening a
     float loses nothing, and rounding it to `compute` gives what rounding
     the narrow value would), so a bf16 cache is read as bf16, not widened
     in full before every step.
