@@ -65,6 +65,10 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   pm.addPass(createExportEntryPoints());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  // A quantized cache's unpacking and dequantization run per key tile of
+  // decode's SDPA, not as whole-cache passes before it.
+  if (!gpu)
+    pm.addPass(createFuseProducersIntoTileSlices());
   // An elementwise result that is only appended to a KV cache (the decode K
   // RoPE) is computed in the cache's rows: no append copy.
   pm.addPass(bufferization::createEmptyTensorEliminationPass());

@@ -185,6 +185,30 @@ def LowerReductionsToRegisterLoops
                            "mlir::vector::VectorDialect"];
 }
 
+def FuseProducersIntoTileSlices
+    : Pass<"rotor-fuse-producers-into-tile-slices"> {
+  let summary = "Compute an elementwise producer per tile where it is sliced";
+  let description = [{
+    `tensor.extract_slice(linalg.generic)` becomes the generic on the
+    slice (through the TilingInterface, which offsets `linalg.index`), when
+    the generic is elementwise, the slice is its only use, and every loop
+    around the slice that does not hold the producer takes a different
+    slice in each iteration (its induction variable feeds the offsets, or
+    it runs once), so nothing is computed twice. Slices of reshapes are
+    bubbled up to reach the producer.
+
+    SDPA's loop form slices K and V per KV head and per key tile; with a
+    quantized cache they are a bit-unpacking and a dequantization of the
+    whole cache, which otherwise run as full passes over memory before
+    every decode step. Fused, they run per tile. Prefill's query blocks all
+    read every key tile, so there the producers stay whole.
+  }];
+  let dependentDialects = ["mlir::affine::AffineDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 def ChooseThreadedLoops : Pass<"rotor-choose-threaded-loops"> {
   let summary = "Keep scf.parallel only on the loops worth running on threads";
   let description = [{

@@ -1,0 +1,144 @@
+// RUN: rotor-opt %s -split-input-file -rotor-fuse-producers-into-tile-slices | FileCheck %s --enable-var-scope
+
+// Decode's SDPA shape: a dequantization of the whole cache, sliced per KV
+// head (forall) and per key tile (for). The dequantization moves into the
+// tile loop and runs on each tile's codes and scales.
+// CHECK-LABEL: func.func @per_tile
+// CHECK-SAME: (%[[CODES:.+]]: tensor<?x2x64xi8>, %[[SCALES:.+]]: tensor<?x2xf32>, %[[N:.+]]: index)
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall (%[[H:.+]]) in (2)
+// CHECK:   %[[HC:.+]] = tensor.extract_slice %[[CODES]][0, %[[H]], 0]
+// CHECK:   %[[HS:.+]] = tensor.extract_slice %[[SCALES]][0, %[[H]]]
+// CHECK-NOT: linalg.generic
+// CHECK:   scf.for %[[J:[a-z0-9_]+]] =
+// CHECK:     %[[C:.+]] = tensor.extract_slice %[[HC]][%[[J]], 0, 0] [64, 1, 64]
+// CHECK:     %[[S:.+]] = tensor.extract_slice %[[HS]][%[[J]], 0] [64, 1]
+// CHECK:     linalg.generic {{.*}} ins(%[[C]], %[[S]] :
+// CHECK:       arith.sitofp
+#id = affine_map<(a, b, c) -> (a, b, c)>
+#perRow = affine_map<(a, b, c) -> (a, b)>
+func.func @per_tile(%codes: tensor<?x2x64xi8>, %scales: tensor<?x2xf32>, %n: index) -> tensor<2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id, #perRow, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes, %scales : tensor<?x2x64xi8>, tensor<?x2xf32>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %s: f32, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    %v = arith.mulf %f, %s : f32
+    linalg.yield %v : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty() : tensor<2x64xf32>
+  %r = scf.forall (%h) in (2) shared_outs(%o = %out0) -> (tensor<2x64xf32>) {
+    %head = tensor.extract_slice %deq[0, %h, 0] [%t, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %zero = arith.constant 0.0 : f32
+    %acc0 = tensor.empty() : tensor<1x64xf32>
+    %acc1 = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<1x64xf32>) -> tensor<1x64xf32>
+    %sum = scf.for %j = %c0 to %n step %c64 iter_args(%acc = %acc1) -> tensor<1x64xf32> {
+      %tile = tensor.extract_slice %head[%j, 0, 0] [64, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<64x1x64xf32>
+      %red = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (b, c)>], iterator_types = ["reduction", "parallel", "parallel"]}
+          ins(%tile : tensor<64x1x64xf32>) outs(%acc : tensor<1x64xf32>) {
+      ^bb0(%x: f32, %y: f32):
+        %z = arith.addf %x, %y : f32
+        linalg.yield %z : f32
+      } -> tensor<1x64xf32>
+      scf.yield %red : tensor<1x64xf32>
+    }
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %sum into %o[%h, 0] [1, 64] [1, 1] : tensor<1x64xf32> into tensor<2x64xf32>
+    }
+  }
+  return %r : tensor<2x64xf32>
+}
+
+// -----
+
+// Prefill's shape: the forall also runs over query blocks, which all take
+// the same head's keys; fused, each block would dequantize them again, so
+// the producer stays whole.
+// CHECK-LABEL: func.func @repeated_by_blocks
+// CHECK: linalg.generic
+// CHECK: scf.forall (%{{.+}}, %[[H:.+]]) in (4, 2)
+// CHECK:   tensor.extract_slice %{{.+}}[0, %[[H]], 0]
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall.in_parallel
+#id2 = affine_map<(a, b, c) -> (a, b, c)>
+func.func @repeated_by_blocks(%codes: tensor<?x2x64xi8>) -> tensor<4x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty() : tensor<4x2x64xf32>
+  %r = scf.forall (%b, %h) in (4, 2) shared_outs(%o = %out0) -> (tensor<4x2x64xf32>) {
+    %head = tensor.extract_slice %deq[0, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<1x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %head into %o[%b, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x1x64xf32> into tensor<4x2x64xf32>
+    }
+  }
+  return %r : tensor<4x2x64xf32>
+}
+
+// -----
+
+// A producer with another use stays whole (the other use needs all of it).
+// CHECK-LABEL: func.func @other_use
+// CHECK: %[[G:.+]] = linalg.generic
+// CHECK: scf.forall
+// CHECK:   tensor.extract_slice %[[G]]
+func.func @other_use(%x: tensor<2x64xf32>) -> (tensor<2x64xf32>, tensor<2x64xf32>) {
+  %e = tensor.empty() : tensor<2x64xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b) -> (a, b)>, affine_map<(a, b) -> (a, b)>], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<2x64xf32>) outs(%e : tensor<2x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = arith.negf %a : f32
+    linalg.yield %y : f32
+  } -> tensor<2x64xf32>
+  %r = scf.forall (%h) in (2) shared_outs(%o = %e) -> (tensor<2x64xf32>) {
+    %s = tensor.extract_slice %g[%h, 0] [1, 64] [1, 1] : tensor<2x64xf32> to tensor<1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %s into %o[%h, 0] [1, 64] [1, 1] : tensor<1x64xf32> into tensor<2x64xf32>
+    }
+  }
+  return %r, %g : tensor<2x64xf32>, tensor<2x64xf32>
+}
+
+// -----
+
+// A slice of a reshape of the producer (a dequantization's [.., blocks, B]
+// view collapsed back) reaches the producer, and a size read from the
+// reshape (tensor.dim) is read from the producer's operands instead, so
+// the whole producer goes away.
+// CHECK-LABEL: func.func @through_reshape
+// CHECK-SAME: (%[[X:.+]]: tensor<?x2x1x64xi8>)
+// CHECK-NOT: tensor.collapse_shape %{{.+}} : tensor<?x2x1x64xf32>
+// CHECK: scf.forall (%[[H:.+]]) in (2)
+// CHECK:   %[[XS:.+]] = tensor.extract_slice %[[X]][0, %[[H]], 0, 0]
+// CHECK:   %[[G:.+]] = linalg.generic {{.*}} ins(%[[XS]] :
+// CHECK:   tensor.collapse_shape %[[G]]
+func.func @through_reshape(%x: tensor<?x2x1x64xi8>) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x2x1x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x1x64xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : tensor<?x2x1x64xi8>) outs(%e : tensor<?x2x1x64xf32>) {
+  ^bb0(%a: i8, %o: f32):
+    %f = arith.sitofp %a : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x1x64xf32>
+  %c = tensor.collapse_shape %g [[0], [1], [2, 3]] : tensor<?x2x1x64xf32> into tensor<?x2x64xf32>
+  %n = tensor.dim %c, %c0 : tensor<?x2x64xf32>
+  %out0 = tensor.empty(%n) : tensor<?x2x64xf32>
+  %r = scf.forall (%h) in (2) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %s = tensor.extract_slice %c[0, %h, 0] [%n, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %s into %o[0, %h, 0] [%n, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
