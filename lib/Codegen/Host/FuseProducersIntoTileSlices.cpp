@@ -36,46 +36,74 @@ using namespace mlir;
 
 namespace {
 
-/// Whether `target` is among the values `roots` are computed from.
-bool dependsOn(ValueRange roots, Value target) {
-  SmallVector<Value> worklist(roots.begin(), roots.end());
-  llvm::SmallPtrSet<Value, 16> seen;
-  while (!worklist.empty()) {
-    Value v = worklist.pop_back_val();
-    if (v == target)
-      return true;
-    if (!seen.insert(v).second)
+/// Whether iterations of a loop whose induction variable `iv` steps by
+/// `step` take disjoint slices: `iv` (or `iv * c`) is the offset of some
+/// dim whose size is at most the distance between iterations (a constant,
+/// or a tile clamped by min(rest, step)).
+bool disjointAlong(tensor::ExtractSliceOp slice, Value iv, OpFoldResult step) {
+  std::optional<int64_t> stride = getConstantIntValue(step);
+  if (!stride)
+    return false;
+  for (auto [offset, size] :
+       llvm::zip(slice.getMixedOffsets(), slice.getMixedSizes())) {
+    auto value = dyn_cast<Value>(offset);
+    if (!value)
       continue;
-    if (Operation *def = v.getDefiningOp())
-      llvm::append_range(worklist, def->getOperands());
+    int64_t distance = *stride;
+    if (value != iv) {
+      // iv * c, as SDPA's head offsets are formed.
+      auto apply = value.getDefiningOp<affine::AffineApplyOp>();
+      if (!apply || apply.getMapOperands().size() != 1 ||
+          apply.getMapOperands().front() != iv)
+        continue;
+      auto product = dyn_cast<AffineBinaryOpExpr>(
+          apply.getAffineMap().getResult(0));
+      auto factor = product && product.getKind() == AffineExprKind::Mul
+                        ? dyn_cast<AffineConstantExpr>(product.getRHS())
+                        : AffineConstantExpr();
+      if (!factor || !isa<AffineDimExpr>(product.getLHS()))
+        continue;
+      distance *= factor.getValue();
+    }
+    if (std::optional<int64_t> extent = getConstantIntValue(size))
+      if (*extent <= distance)
+        return true;
+    if (auto min = dyn_cast_if_present<Value>(size)
+                       ? cast<Value>(size).getDefiningOp<arith::MinSIOp>()
+                       : arith::MinSIOp())
+      if (getConstantIntValue(min.getLhs()) == distance ||
+          getConstantIntValue(min.getRhs()) == distance)
+        return true;
   }
   return false;
 }
 
 /// Whether every loop around `slice` that does not also hold `producer`
-/// takes a different slice in each of its iterations: each induction
-/// variable of a loop with more than one iteration feeds the offsets.
+/// takes disjoint slices in its iterations (or runs once), so that the
+/// producer, computed per slice, computes no element twice.
 bool takesDistinctSlices(tensor::ExtractSliceOp slice, Operation *producer) {
-  ValueRange offsets = slice.getOffsets();
-  auto repeats = [&](Value iv, OpFoldResult lb, OpFoldResult ub) {
+  auto distinct = [&](Value iv, OpFoldResult lb, OpFoldResult ub,
+                      OpFoldResult step) {
     std::optional<int64_t> l = getConstantIntValue(lb),
                            u = getConstantIntValue(ub);
-    bool single = l && u && *u - *l <= 1;
-    return !single && !dependsOn(offsets, iv);
+    if (l && u && *u - *l <= 1)
+      return true;
+    return disjointAlong(slice, iv, step);
   };
   for (Operation *op = slice->getParentOp(); op && !op->isAncestor(producer);
        op = op->getParentOp()) {
     if (auto loop = dyn_cast<scf::ForOp>(op)) {
-      if (repeats(loop.getInductionVar(), loop.getLowerBound(),
-                  loop.getUpperBound()))
+      if (!distinct(loop.getInductionVar(), loop.getLowerBound(),
+                    loop.getUpperBound(), loop.getStep()))
         return false;
     } else if (auto loop = dyn_cast<scf::ForallOp>(op)) {
-      for (auto [iv, lb, ub] :
+      for (auto [iv, lb, ub, step] :
            llvm::zip(loop.getInductionVars(), loop.getMixedLowerBound(),
-                     loop.getMixedUpperBound()))
-        if (repeats(iv, lb, ub))
+                     loop.getMixedUpperBound(), loop.getMixedStep()))
+        if (!distinct(iv, lb, ub, step))
           return false;
-    } else if (isa<LoopLikeOpInterface>(op)) {
+    } else if (!isa<scf::IfOp>(op)) {
+      // Other regions may run more than once (a payload, a while).
       return false;
     }
   }
@@ -104,10 +132,13 @@ struct FuseElementwiseProducerIntoSlice
       return rewriter.notifyMatchFailure(slice, "would recompute");
     FailureOr<TilingResult> tiled = tensor::replaceExtractSliceWithTiledProducer(
         rewriter, slice, cast<OpResult>(slice.getSource()));
-    if (failed(tiled) || tiled->tiledValues.size() != 1 ||
-        tiled->tiledValues.front().getType() != slice.getType())
+    if (failed(tiled) || tiled->tiledValues.size() != 1)
       return rewriter.notifyMatchFailure(slice, "not tileable");
-    rewriter.replaceOp(slice, tiled->tiledValues.front());
+    Value value = tiled->tiledValues.front();
+    if (value.getType() != slice.getType())
+      value = tensor::CastOp::create(rewriter, slice.getLoc(), slice.getType(),
+                                     value);
+    rewriter.replaceOp(slice, value);
     return success();
   }
 };
@@ -120,7 +151,8 @@ struct DimOfUnitCollapseGroup : OpRewritePattern<tensor::DimOp> {
                                 PatternRewriter &rewriter) const override {
     auto collapse = dim.getSource().getDefiningOp<tensor::CollapseShapeOp>();
     std::optional<int64_t> index = dim.getConstantIndex();
-    if (!collapse || !index)
+    if (!collapse || !index || *index < 0 ||
+        *index >= collapse.getResultType().getRank())
       return failure();
     ReassociationIndices group = collapse.getReassociationIndices()[*index];
     if (group.size() != 1)
@@ -138,7 +170,8 @@ struct DimOfExpandShape : OpRewritePattern<tensor::DimOp> {
                                 PatternRewriter &rewriter) const override {
     auto expand = dim.getSource().getDefiningOp<tensor::ExpandShapeOp>();
     std::optional<int64_t> index = dim.getConstantIndex();
-    if (!expand || !index)
+    if (!expand || !index || *index < 0 ||
+        *index >= expand.getResultType().getRank())
       return failure();
     OpFoldResult size = expand.getMixedOutputShape()[*index];
     rewriter.replaceOp(dim, getValueOrCreateConstantIndexOp(
@@ -175,6 +208,9 @@ struct FuseProducersIntoTileSlicesPass
     // Slices of reshapes (a dequantization's [.., blocks, B] view) become
     // reshapes of slices, so that they reach the producer.
     tensor::populateBubbleUpExtractSliceOpPatterns(patterns);
+    // A fused producer's init, a slice of the whole result's tensor.empty,
+    // becomes an empty tile.
+    tensor::populateFoldTensorEmptyPatterns(patterns);
     // A size read from the producer or its reshape (tensor.dim) would keep
     // the whole producer alive: sizes are read from its operands instead.
     patterns.add<DimOfUnitCollapseGroup, DimOfExpandShape, DimOfDestinationResult>(

@@ -142,3 +142,54 @@ func.func @through_reshape(%x: tensor<?x2x1x64xi8>) -> tensor<?x2x64xf32> {
   }
   return %r : tensor<?x2x64xf32>
 }
+
+// -----
+
+// Overlapping slices (128 rows per 64-row step) or an offset that is not
+// the induction variable itself (j floordiv 2, repeated for two j) would
+// compute rows twice: the producer stays whole.
+// CHECK-LABEL: func.func @overlapping
+// CHECK: %[[G:.+]] = linalg.generic
+// CHECK: scf.for
+// CHECK:   tensor.extract_slice %[[G]]
+// CHECK-LABEL: func.func @not_the_iv
+// CHECK: %[[G:.+]] = linalg.generic
+// CHECK: scf.for
+// CHECK:   tensor.extract_slice %[[G]]
+func.func @overlapping(%x: tensor<1024x64xf32>, %n: index) -> tensor<128x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  %e = tensor.empty() : tensor<1024x64xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b) -> (a, b)>, affine_map<(a, b) -> (a, b)>], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<1024x64xf32>) outs(%e : tensor<1024x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = arith.negf %a : f32
+    linalg.yield %y : f32
+  } -> tensor<1024x64xf32>
+  %z = tensor.empty() : tensor<128x64xf32>
+  %r = scf.for %j = %c0 to %n step %c64 iter_args(%acc = %z) -> tensor<128x64xf32> {
+    %s = tensor.extract_slice %g[%j, 0] [128, 64] [1, 1] : tensor<1024x64xf32> to tensor<128x64xf32>
+    %sum = arith.addf %acc, %s : tensor<128x64xf32>
+    scf.yield %sum : tensor<128x64xf32>
+  }
+  return %r : tensor<128x64xf32>
+}
+func.func @not_the_iv(%x: tensor<1024x64xf32>, %n: index) -> tensor<64x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %e = tensor.empty() : tensor<1024x64xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b) -> (a, b)>, affine_map<(a, b) -> (a, b)>], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<1024x64xf32>) outs(%e : tensor<1024x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %y = arith.negf %a : f32
+    linalg.yield %y : f32
+  } -> tensor<1024x64xf32>
+  %z = tensor.empty() : tensor<64x64xf32>
+  %r = scf.for %j = %c0 to %n step %c1 iter_args(%acc = %z) -> tensor<64x64xf32> {
+    %half = affine.apply affine_map<(d0) -> (d0 floordiv 2)>(%j)
+    %s = tensor.extract_slice %g[%half, 0] [64, 64] [1, 1] : tensor<1024x64xf32> to tensor<64x64xf32>
+    %sum = arith.addf %acc, %s : tensor<64x64xf32>
+    scf.yield %sum : tensor<64x64xf32>
+  }
+  return %r : tensor<64x64xf32>
+}
