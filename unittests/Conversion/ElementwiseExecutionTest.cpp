@@ -231,7 +231,7 @@ TEST_F(HostExecutionTest, HostExp2WithinUlpsOfExact) {
   EXPECT_TRUE(std::isnan(call("f", nanArgs, {Elem::F32}, {1})[0][0]));
 }
 
-// RoPE's cos and sin (cosSinF32: f64 angle reduction, then Cephes's f32
+// RoPE's cos and sin (ropeCosSin: f64 angle reduction, then Cephes's f32
 // polynomials, which vectorize where libm's cosf/sinf are scalar calls):
 // the pair (1, 0) at position p with inverse frequency 1 (theta^0) turns
 // into (cos p, sin p). Over 2^17 positions the worst absolute error is

@@ -22,7 +22,6 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
-#include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/TilingInterface.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/SmallPtrSet.h"
@@ -180,25 +179,6 @@ struct DimOfExpandShape : OpRewritePattern<tensor::DimOp> {
   }
 };
 
-/// dim(r, i) -> dim(init, i) for a result r of a destination-style op
-/// (its result has its init's shape).
-struct DimOfDestinationResult : OpRewritePattern<tensor::DimOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(tensor::DimOp dim,
-                                PatternRewriter &rewriter) const override {
-    auto result = dyn_cast<OpResult>(dim.getSource());
-    auto dps = result ? dyn_cast<DestinationStyleOpInterface>(
-                            result.getOwner())
-                      : DestinationStyleOpInterface();
-    if (!dps || !dps.hasPureTensorSemantics())
-      return failure();
-    Value init = dps.getTiedOpOperand(result)->get();
-    rewriter.modifyOpInPlace(dim,
-                             [&] { dim.getSourceMutable().assign(init); });
-    return success();
-  }
-};
-
 struct FuseProducersIntoTileSlicesPass
     : rotor::impl::FuseProducersIntoTileSlicesBase<
           FuseProducersIntoTileSlicesPass> {
@@ -213,8 +193,10 @@ struct FuseProducersIntoTileSlicesPass
     tensor::populateFoldTensorEmptyPatterns(patterns);
     // A size read from the producer or its reshape (tensor.dim) would keep
     // the whole producer alive: sizes are read from its operands instead.
-    patterns.add<DimOfUnitCollapseGroup, DimOfExpandShape, DimOfDestinationResult>(
-        &getContext());
+    // (tensor.dim's canonicalizations read a destination-style result's
+    // size from its init.)
+    patterns.add<DimOfUnitCollapseGroup, DimOfExpandShape>(&getContext());
+    tensor::DimOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -208,13 +208,7 @@ std::pair<Value, Value> rotor::attn::lowering::keyBiasAnchors(
         Value phi =
             castFloat(bb, loc, reducedRopeAngle(bb, loc, pos, freq), acc);
         Value scale = floatConst(bb, loc, acc, factor);
-        Value cosPhi, sinPhi;
-        if (acc.isF32()) {
-          std::tie(cosPhi, sinPhi) = cosSinF32(bb, loc, phi);
-        } else {
-          cosPhi = math::CosOp::create(bb, loc, phi);
-          sinPhi = math::SinOp::create(bb, loc, phi);
-        }
+        auto [cosPhi, sinPhi] = ropeCosSin(bb, loc, phi);
         Value cosv = arith::MulFOp::create(bb, loc, cosPhi, scale);
         Value sinv = arith::MulFOp::create(bb, loc, sinPhi, scale);
         linalg::YieldOp::create(bb, loc, ValueRange{cosv, sinv});

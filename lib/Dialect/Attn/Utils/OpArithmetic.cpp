@@ -222,9 +222,12 @@ Value rotor::attn::lowering::reducedRopeAngle(OpBuilder &b, Location loc,
       arith::MulFOp::create(b, loc, turns, floatConst(b, loc, f64, twoPi)));
 }
 
-std::pair<Value, Value> rotor::attn::lowering::cosSinF32(OpBuilder &b,
-                                                        Location loc,
-                                                        Value angle) {
+std::pair<Value, Value> rotor::attn::lowering::ropeCosSin(OpBuilder &b,
+                                                         Location loc,
+                                                         Value angle) {
+  if (!angle.getType().isF32())
+    return {math::CosOp::create(b, loc, angle),
+            math::SinOp::create(b, loc, angle)};
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   auto c = [&](double v) { return floatConst(b, loc, f32, v); };
   auto mul = [&](Value x, Value y) {
@@ -322,13 +325,7 @@ Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
   Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
   Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
   Value angle = castFloat(nb, loc, reducedRopeAngle(nb, loc, pos, freq), trig);
-  Value cos, sin;
-  if (trig.isF32()) {
-    std::tie(cos, sin) = cosSinF32(nb, loc, angle);
-  } else {
-    cos = math::CosOp::create(nb, loc, angle);
-    sin = math::SinOp::create(nb, loc, angle);
-  }
+  auto [cos, sin] = ropeCosSin(nb, loc, angle);
   if (attentionFactor != 1.0) {
     Value af = floatConst(nb, loc, trig, attentionFactor);
     cos = arith::MulFOp::create(nb, loc, cos, af);

@@ -41,14 +41,15 @@ mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type,
 mlir::Value reducedRopeAngle(mlir::OpBuilder &b, mlir::Location loc,
                              mlir::Value position, mlir::Value freq);
 
-/// (cos, sin) of an f32 `angle` in [-pi, pi] (a reducedRopeAngle), as
+/// (cos, sin) of `angle` in [-pi, pi] (a reducedRopeAngle). In f32, as
 /// arithmetic that vectorizes: reduced by multiples of pi/2 (three-part
 /// pi/2, exact products) to [-pi/4, pi/4], Cephes's sinf/cosf polynomials
-/// there (about 1 ulp), the quadrant chosen by selects. libm's cosf and
+/// there (about 1 ulp), the quadrant chosen by selects; libm's cosf and
 /// sinf are scalar calls, one per element, that LLVM cannot vectorize.
-std::pair<mlir::Value, mlir::Value> cosSinF32(mlir::OpBuilder &b,
-                                              mlir::Location loc,
-                                              mlir::Value angle);
+/// Other types use math.cos and math.sin.
+std::pair<mlir::Value, mlir::Value> ropeCosSin(mlir::OpBuilder &b,
+                                               mlir::Location loc,
+                                               mlir::Value angle);
 
 /// Emits the RoPE of one element, shared by the standalone RoPE lowering
 /// and the projection that fuses RoPE into its epilogue. The constructor
