@@ -130,8 +130,8 @@ void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP,
                                   bool threadedLoops) {
   // Workgroup buffers are the host's stack memory.
   pm.addPass(createDropGpuAddressSpaces());
-  // Before any parallel loop becomes serial: a serial loop's body is no
-  // allocation scope of its own.
+  // Before scf-to-cf: a loop body's allocas live for one iteration (after
+  // canonicalization, also those of an emulated GPU block's alloca_scope).
   pm.addPass(createScopeParallelLoopAllocas());
   if (threadedLoops) {
     pm.addPass(createChooseThreadedLoops());

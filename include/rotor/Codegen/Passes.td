@@ -269,14 +269,17 @@ def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
 }
 
 def ScopeParallelLoopAllocas : Pass<"rotor-scope-parallel-loop-allocas"> {
-  let summary = "Keep the allocas of an scf.parallel body per iteration";
+  let summary = "Keep the allocas of a loop body per iteration";
   let description = [{
-    `scf.parallel` is an automatic allocation scope: a `memref.alloca` in
-    its body lives for one iteration. Lowered to sequential loops
-    (`convert-scf-to-cf`) that is lost, and the stack grows by every
-    iteration's allocas until it overflows (the workgroup buffers of the
-    workgroup-tiled SDPA are such allocas). This saves the stack pointer at
-    the start of each such body and restores it at its end
+    `scf.parallel`, `scf.forall` and `scf.for` are automatic allocation
+    scopes: a `memref.alloca` in their body lives for one iteration (the
+    canonicalizer relies on it for `scf.for`, inlining a
+    `memref.alloca_scope` that ends the body into the body: the per-block
+    scope of the emulated GPU launches becomes such allocas). Lowered to
+    branches (`convert-scf-to-cf`) that is lost, and the stack grows by
+    every iteration's allocas until it overflows (the workgroup buffers of
+    the workgroup-tiled SDPA are such allocas). This saves the stack
+    pointer at the start of each such body and restores it at its end
     (`llvm.intr.stacksave`/`stackrestore`; a `memref.alloca_scope` would
     have to stay one block, which lowering the loops inside it breaks).
   }];

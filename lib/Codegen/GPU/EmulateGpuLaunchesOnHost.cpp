@@ -77,8 +77,9 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
         arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, size, one),
                               loop.getInductionVar()));
   }
-  // A block's buffers live as long as the block: an alloca scope per block
-  // (allocas in a loop body would otherwise pile up on the stack).
+  // A block's buffers live as long as the block: an alloca scope per block.
+  // The canonicalizer inlines it into the scf.for (itself an allocation
+  // scope); rotor-scope-parallel-loop-allocas keeps them per iteration.
   auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
   b.createBlock(&scope.getBodyRegion());
   memref::AllocaScopeReturnOp::create(b, loc);
