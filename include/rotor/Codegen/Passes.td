@@ -143,10 +143,24 @@ def LowerReductionsToRegisterLoops
     block's weight rows are reused from cache by every token. When the
     weight is larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs
     in chunks of 256 inside the block (partial sums in the output), so the
-    block's rows of a chunk (32 KiB) stay in L1 across every token. Any other reduction with two
-    or more parallel dims whose last one some input does not depend on
-    (the scores of a tile of keys, q·k: q's row is shared) is jammed 4
-    wide along that dim, its remainder one output at a time.
+    block's rows of a chunk (32 KiB) stay in L1 across every token.
+
+    A tile of scores `s[.., j] += q[.., e] * k[j, .., e]` (the key j the
+    last parallel dim, one reduction dim e that the f32 lanes divide: 8
+    with AVX2, 16 with AVX-512; every input read along e contiguously)
+    runs in blocks of one register's lanes of keys; with few query rows
+    (static, at most 16 KiB: a decode step's heads) the key blocks are the
+    outermost loop (each block's keys read from memory once and reused
+    from L1 by every row), else the rows are. Each key's sum is a vector of lane partial sums
+    through the loop over e (FMAs; q's row loaded once per step for all the
+    block's keys); then a tree of shuffles and adds sums the block's
+    vectors together (lane r: key r, `lanes - 1` adds where a horizontal sum
+    per score would take log2(lanes) shuffles and adds each) and the
+    result is added to the output as one vector. Keys past the last whole
+    block go one score at a time. Any other reduction with two or more
+    parallel dims whose last one some input does not depend on (scores
+    over a depth the lanes do not divide) is jammed 4 wide along that dim,
+    its remainder one output at a time.
 
     When an input is strided along the reduction but contiguous along the
     output's last dim (a row of P·V), the reduction loops go outside that
@@ -155,9 +169,22 @@ def LowerReductionsToRegisterLoops
     all, the output row is a `vector` iter_arg of the reduction loops (in
     registers: one load and one store per row, not per step); otherwise
     the innermost loop loads and stores each element and LLVM vectorizes it
-    behind a run-time overlap check.
+    behind a run-time overlap check. In that register form the rows of the
+    last outer dim are jammed (up to 4, half the registers holding sums),
+    an input that does not depend on it loaded once per step for all; and
+    with few rows (static, at most 16 KiB) inside a threaded loop (an SDPA
+    decode block) a single reduction dim goes in blocks of 16 outside the
+    rows (16 rows of V read from memory once and reused from L1 by every
+    head's row). Each element is still summed in order.
 
-    In the dot-product forms (projections with few tokens, scores) the
+    A row `maximumf`/`minimumf` (f32 or f64, contiguous along its one
+    reduction dim: the softmax's row max) runs as a vector of partial
+    results, combined across lanes, then the rest one at a time: exact,
+    since both are associative and commutative (LLVM runs them one
+    element at a time: x86 has no IEEE maximum instruction).
+
+    In the dot-product forms (projections with few tokens, scores over a
+    depth the lanes do not divide) the
     accumulating `arith.addf` gets `reassoc` and `contract`, and a product
     it adds `contract`: LLVM's loop vectorizer then sums in SIMD lanes with
     FMAs. The order of that sum is fixed by the target's vector

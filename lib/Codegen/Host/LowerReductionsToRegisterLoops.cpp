@@ -10,7 +10,9 @@
 // so the result depends on the target's vector width, never on threads).
 // A projection with enough tokens instead runs packed (outer products on a
 // panel of the weight, each output summed in order): a token's bits then
-// depend on whether its call had 16 tokens or more.
+// depend on whether its call had 16 tokens or more. A tile of scores runs
+// in blocks of keys whose lane partial sums a shuffle tree reduces
+// together; a row max or min keeps lane partial results (exact).
 //
 //===----------------------------------------------------------------------===//
 
@@ -125,6 +127,8 @@ constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
 /// 32 weight rows of a 256-element chunk are 32 KiB, an L1.
 constexpr int64_t kColumnBlock = 32;
 
+/// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).
+constexpr int64_t kFewRowsBytes = 16 << 10;
 /// The indices `map` selects from the loop ivs.
 SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map,
                             ValueRange ivs) {
@@ -278,6 +282,389 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
       });
 }
 
+/// Whether `value`'s memref is contiguous along its last axis.
+bool unitInnerStride(Value value) {
+  auto type = cast<MemRefType>(value.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  return succeeded(type.getStridesAndOffset(strides, offset)) &&
+         !strides.empty() && strides.back() == 1;
+}
+
+/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
+/// (so that it applies to whole vectors).
+bool elementwisePayload(linalg::GenericOp op) {
+  return llvm::all_of(
+      op.getRegion().front().without_terminator(), [](Operation &inner) {
+        return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
+               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner);
+      });
+}
+
+/// The payload of `op` on rows of `width` elements: block arguments and
+/// results as vectors, values from outside (and elements read once)
+/// broadcast. `inputValue` gives each memref input's value at the current
+/// step, a row or an element; `acc` is the running row. The product and
+/// the add of the sum contract to an FMA (no reassoc: each element is
+/// summed in order).
+Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
+                     int64_t width, Value acc,
+                     function_ref<Value(OpOperand *)> inputValue) {
+  Block &body = op.getRegion().front();
+  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
+  IRMapping rows;
+  auto asRow = [&](Value v) -> Value {
+    if (Value mapped = rows.lookupOrNull(v))
+      return mapped;
+    if (isa<VectorType>(v.getType()))
+      return v;
+    return vector::BroadcastOp::create(nb, l, rowType(v.getType()), v);
+  };
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    Value arg = body.getArgument(input->getOperandNumber());
+    Value src = input->get();
+    rows.map(arg, asRow(isa<MemRefType>(src.getType()) ? inputValue(input)
+                                                         : src));
+  }
+  rows.map(body.getArguments().back(), acc);
+  for (Operation &scalar : body.without_terminator()) {
+    SmallVector<Value> operands =
+        llvm::map_to_vector(scalar.getOperands(), asRow);
+    OperationState state(l, scalar.getName().getStringRef(), operands,
+                         TypeRange{rowType(scalar.getResult(0).getType())},
+                         scalar.getAttrs());
+    rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
+  }
+  Value sum = asRow(body.getTerminator()->getOperand(0));
+  auto add = sum.getDefiningOp<arith::AddFOp>();
+  if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
+    add.setFastmath(arith::FastMathFlags::contract);
+    Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+    if (auto mul = other.getDefiningOp<arith::MulFOp>())
+      mul.setFastmath(arith::FastMathFlags::contract);
+  }
+  return sum;
+}
+
+/// f32 lanes of one SIMD register: 16 with AVX-512 (the x86 ISA with 32
+/// registers), else 8 (AVX2).
+int64_t f32Lanes(int64_t vectorRegisters) {
+  return vectorRegisters >= 32 ? 16 : 8;
+}
+
+/// Whether the rows that `dims` (static extents) index, `rowElements`
+/// elements of `op`'s sum type each, fit in kFewRowsBytes: a decode step's
+/// heads, which then stay in L1 while a loop around them streams another
+/// input from memory.
+bool fewRows(linalg::GenericOp op, const LoopBounds &all,
+             ArrayRef<unsigned> dims, int64_t rowElements) {
+  Type sum = op.getRegion().front().getArguments().back().getType();
+  int64_t bytes = rowElements * int64_t(sum.getIntOrFloatBitWidth() / 8);
+  for (unsigned dim : dims) {
+    std::optional<int64_t> lb = getConstantIntValue(all.lbs[dim]),
+                           ub = getConstantIntValue(all.ubs[dim]),
+                           step = getConstantIntValue(all.steps[dim]);
+    if (!lb || !ub || step != 1)
+      return false;
+    bytes *= std::max<int64_t>(*ub - *lb, 0);
+  }
+  return bytes <= kFewRowsBytes;
+}
+
+/// Whether `op` is a tile of scores the key-block form takes:
+/// s[.., j] += f(a[.., e], k[j, .., e]) with the key j the last parallel
+/// dim (the output contiguous along it) and one reduction dim e, static and
+/// a multiple of `lanes`, along which every input read with e is
+/// contiguous; the payload adds to the sum something that does not read
+/// it (so that lanes may hold partial sums); f32 sums.
+bool isKeyBlockScores(linalg::GenericOp op, const LoopBounds &all,
+                      int64_t lanes) {
+  unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
+  if (loops != parallel + 1)
+    return false;
+  unsigned key = parallel - 1, red = parallel;
+  Block &body = op.getRegion().front();
+  BlockArgument acc = body.getArguments().back();
+  auto add = body.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!acc.getType().isF32() || !elementwisePayload(op) || !add ||
+      !acc.hasOneUse() || (add.getLhs() != acc && add.getRhs() != acc) ||
+      add.getLhs() == add.getRhs())
+    return false;
+  std::optional<int64_t> depth = getConstantIntValue(all.ubs[red]);
+  if (!depth || *depth % lanes != 0 ||
+      getConstantIntValue(all.lbs[red]) != 0 ||
+      getConstantIntValue(all.steps[red]) != 1 ||
+      getConstantIntValue(all.steps[key]) != 1)
+    return false;
+  Value output = op.getDpsInitOperand(0)->get();
+  if (contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0))) !=
+          key ||
+      !unitInnerStride(output))
+    return false;
+  bool keyed = false;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(input->get().getType()))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(input);
+    keyed |= map.isFunctionOfDim(key);
+    if (!map.isFunctionOfDim(red))
+      continue;
+    if (contiguousDim(map) != red || !unitInnerStride(input->get()) ||
+        llvm::any_of(map.getResults().drop_back(),
+                     [&](AffineExpr e) { return e.isFunctionOfDim(red); }))
+      return false;
+  }
+  return keyed;
+}
+
+/// The sums of the lanes of each of `partials` (one vector per key, as many
+/// keys as lanes), as one vector: lane r is key r's sum. Each level adds
+/// pairs of vectors after two shuffles, halving the vectors and doubling
+/// the keys each holds (lanes - 1 adds in all), where a horizontal sum per
+/// key takes log2(lanes) shuffles and adds each.
+Value sumLanesOfEach(OpBuilder &b, Location l, SmallVector<Value> partials) {
+  int64_t lanes = partials.size();
+  for (int64_t block = 2; block <= lanes; block *= 2) {
+    // Lane base + r of a pair's sum: for r < half key r of the first
+    // vector's block, else key r - half of the second's.
+    int64_t half = block / 2;
+    SmallVector<int64_t> low(lanes), high(lanes);
+    for (int64_t i = 0; i < lanes; ++i) {
+      int64_t r = i % block, base = i - r;
+      low[i] = r < half ? base + r : lanes + base + r - half;
+      high[i] = r < half ? base + r + half : lanes + base + r;
+    }
+    SmallVector<Value> next;
+    for (size_t p = 0; p < partials.size(); p += 2) {
+      Value x = vector::ShuffleOp::create(b, l, partials[p], partials[p + 1],
+                                          low);
+      Value y = vector::ShuffleOp::create(b, l, partials[p], partials[p + 1],
+                                          high);
+      next.push_back(arith::AddFOp::create(b, l, x, y));
+    }
+    partials = std::move(next);
+  }
+  return partials.front();
+}
+
+/// Key-block form of a tile of scores: `lanes` keys at a time, each key's
+/// sum a vector of lane partial sums (the reduction dim read a vector at a
+/// time, FMAs), the block's sums then reduced together (sumLanesOfEach) and
+/// added to the output as one vector; inputs that do not depend on the key
+/// (the query row) are loaded once per step for all the block's keys. The
+/// keys past the last whole block go one score at a time.
+void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
+                        const LoopBounds &all, int64_t lanes) {
+  Location loc = op.getLoc();
+  unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
+           red = parallel;
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  Block &body = op.getRegion().front();
+  auto vectorOf = [&](Type element) {
+    return VectorType::get({lanes}, element);
+  };
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
+      ubs(ArrayRef(all.ubs).take_front(parallel)),
+      steps(parallel, index(rewriter, loc, 1));
+  Value extent = arith::SubIOp::create(rewriter, loc, ubs[key], lbs[key]);
+  Value split = arith::SubIOp::create(
+      rewriter, loc, ubs[key],
+      arith::RemUIOp::create(rewriter, loc, extent,
+                             index(rewriter, loc, lanes)));
+  SmallVector<Value> mainUbs(ubs), restLbs(lbs);
+  mainUbs[key] = split;
+  restLbs[key] = split;
+  steps[key] = index(rewriter, loc, lanes);
+  Type f32 = rewriter.getF32Type();
+  // With few query rows (a decode step's heads: their rows fit L1 with
+  // room to spare) the key blocks go outermost (serialized, a loop nest
+  // runs its dims in order): each block's keys are read from memory once
+  // and then reused from L1 by every row, so the misses spread over the
+  // tile's work instead of all falling in its first row's. With many rows
+  // (a prefill block) the rows go outermost: the tile's keys stay in L1
+  // from earlier rows anyway, and each row's inputs stay in L1 across its
+  // key blocks.
+  bool keysOutermost =
+      fewRows(op, all, ArrayRef<unsigned>(llvm::to_vector(llvm::seq(0u, key))),
+              *getConstantIntValue(all.ubs[red]));
+  auto ordered = [&](ArrayRef<Value> dims) {
+    if (!keysOutermost)
+      return SmallVector<Value>(dims);
+    SmallVector<Value> order = {dims[key]};
+    llvm::append_range(order, dims.drop_back());
+    return order;
+  };
+  scf::ParallelOp::create(
+      rewriter, loc, ordered(lbs), ordered(mainUbs), ordered(steps),
+      [&](OpBuilder &b, Location l, ValueRange orderedIvs) {
+        SmallVector<Value> blockIvs(orderedIvs);
+        if (keysOutermost) {
+          blockIvs.assign(orderedIvs.begin() + 1, orderedIvs.end());
+          blockIvs.push_back(orderedIvs.front());
+        }
+        // The ivs of each key of the block, the reduction's appended below.
+        SmallVector<SmallVector<Value>> ivs;
+        for (int64_t r = 0; r < lanes; ++r) {
+          ivs.emplace_back(blockIvs);
+          if (r > 0)
+            ivs.back()[key] =
+                arith::AddIOp::create(b, l, blockIvs[key], index(b, l, r));
+        }
+        Value zero = arith::ConstantOp::create(
+            b, l, DenseElementsAttr::get(vectorOf(f32), 0.0f));
+        auto loop = scf::ForOp::create(
+            b, l, all.lbs[red], all.ubs[red], index(b, l, lanes),
+            SmallVector<Value>(lanes, zero),
+            [&](OpBuilder &fb, Location fl, Value e0, ValueRange sums) {
+              DenseMap<OpOperand *, Value> shared;
+              SmallVector<Value> next;
+              for (int64_t r = 0; r < lanes; ++r) {
+                SmallVector<Value> at(ivs[r]);
+                at.push_back(e0);
+                next.push_back(emitRowPayload(
+                    fb, fl, op, lanes, sums[r], [&](OpOperand *input) {
+                      AffineMap map = op.getMatchingIndexingMap(input);
+                      bool perKey = map.isFunctionOfDim(key);
+                      if (Value v = perKey ? Value() : shared.lookup(input))
+                        return v;
+                      SmallVector<Value> indices = applyMap(fb, fl, map, at);
+                      Type element =
+                          body.getArgument(input->getOperandNumber()).getType();
+                      Value v =
+                          map.isFunctionOfDim(red)
+                              ? vector::LoadOp::create(fb, fl, vectorOf(element),
+                                                       input->get(), indices)
+                                    .getResult()
+                              : memref::LoadOp::create(fb, fl, input->get(),
+                                                       indices)
+                                    .getResult();
+                      if (!perKey)
+                        shared[input] = v;
+                      return v;
+                    }));
+              }
+              scf::YieldOp::create(fb, fl, next);
+            });
+        Value scores = sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
+        SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs.front());
+        Value init =
+            vector::LoadOp::create(b, l, vectorOf(f32), output, outIndices);
+        vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, init, scores),
+                                output, outIndices);
+        scf::ReduceOp::create(b, l);
+      });
+  emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs,
+                    SmallVector<int64_t>(parallel, 1));
+}
+
+/// The vector combining kind of a reduction that `lanes`-wide partial
+/// results compute bit for bit: one reduction dim, static step 1, the
+/// payload `maximumf` or `minimumf` of the one f32 or f64 input (read
+/// contiguously along that dim) and the running value. Both are exactly associative and
+/// commutative (NaN wins, -0 < +0: a total order), so any grouping gives
+/// the in-order result. (LLVM would instead run them one element at a time:
+/// x86 has no instruction for IEEE maximum, and its compare-and-select
+/// expansion is not vectorized as a reduction.)
+std::optional<vector::CombiningKind> exactLaneReduction(linalg::GenericOp op,
+                                                        const LoopBounds &all) {
+  unsigned parallel = op.getNumParallelLoops();
+  if (op.getNumLoops() != parallel + 1 || op.getNumDpsInputs() != 1 ||
+      getConstantIntValue(all.steps[parallel]) != 1)
+    return std::nullopt;
+  OpOperand *input = op.getDpsInputOperand(0);
+  if (!isa<MemRefType>(input->get().getType()) ||
+      contiguousDim(op.getMatchingIndexingMap(input)) != parallel ||
+      !unitInnerStride(input->get()) ||
+      llvm::any_of(op.getMatchingIndexingMap(input).getResults().drop_back(),
+                   [&](AffineExpr e) { return e.isFunctionOfDim(parallel); }))
+    return std::nullopt;
+  Block &body = op.getRegion().front();
+  if (!llvm::hasSingleElement(body.without_terminator()))
+    return std::nullopt;
+  Operation &combine = body.front();
+  if (combine.getNumOperands() != 2 || combine.getNumResults() != 1 ||
+      body.getTerminator()->getOperand(0) != combine.getResult(0) ||
+      !llvm::is_contained(combine.getOperands(), body.getArgument(0)) ||
+      !llvm::is_contained(combine.getOperands(), body.getArgument(1)) ||
+      !(body.getArgument(0).getType().isF32() ||
+        body.getArgument(0).getType().isF64()) ||
+      body.getArgument(0).getType() != body.getArgument(1).getType())
+    return std::nullopt;
+  if (isa<arith::MaximumFOp>(combine))
+    return vector::CombiningKind::MAXIMUMF;
+  if (isa<arith::MinimumFOp>(combine))
+    return vector::CombiningKind::MINIMUMF;
+  return std::nullopt;
+}
+
+/// An exact lane reduction (exactLaneReduction): per output, a vector of
+/// `lanes` partial results through the whole vectors of the reduction dim,
+/// combined across lanes (vector.reduction), then the rest one element at a
+/// time.
+void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
+                       const LoopBounds &all, vector::CombiningKind kind,
+                       int64_t lanes) {
+  Location loc = op.getLoc();
+  unsigned parallel = op.getNumParallelLoops(), red = parallel;
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  OpOperand *input = op.getDpsInputOperand(0);
+  AffineMap inMap = op.getMatchingIndexingMap(input);
+  Type element = op.getRegion().front().getArgument(0).getType();
+  auto vectorType = VectorType::get({lanes}, element);
+  Operation &combine = op.getRegion().front().front();
+  auto combined = [&](OpBuilder &b, Location l, Value x, Value y) {
+    OperationState state(l, combine.getName().getStringRef(), {x, y},
+                         TypeRange{x.getType()}, combine.getAttrs());
+    return b.create(state)->getResult(0);
+  };
+  SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
+      ubs(ArrayRef(all.ubs).take_front(parallel)),
+      steps(ArrayRef(all.steps).take_front(parallel));
+  scf::ParallelOp::create(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange parallelIvs) {
+        SmallVector<Value> ivs(parallelIvs);
+        SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs);
+        Value init = memref::LoadOp::create(b, l, output, outIndices);
+        Value lb = all.lbs[red], ub = all.ubs[red];
+        Value step = arith::ConstantIndexOp::create(b, l, lanes);
+        Value split = arith::SubIOp::create(
+            b, l, ub,
+            arith::RemUIOp::create(b, l, arith::SubIOp::create(b, l, ub, lb),
+                                   step));
+        auto vectors = scf::ForOp::create(
+            b, l, lb, split, step,
+            ValueRange{vector::BroadcastOp::create(b, l, vectorType, init)},
+            [&](OpBuilder &fb, Location fl, Value j, ValueRange acc) {
+              ivs.push_back(j);
+              Value x = vector::LoadOp::create(fb, fl, vectorType,
+                                               input->get(),
+                                               applyMap(fb, fl, inMap, ivs));
+              ivs.pop_back();
+              scf::YieldOp::create(fb, fl, combined(fb, fl, x, acc[0]));
+            });
+        Value across = vector::ReductionOp::create(b, l, kind,
+                                                   vectors.getResult(0));
+        auto rest = scf::ForOp::create(
+            b, l, split, ub, arith::ConstantIndexOp::create(b, l, 1),
+            ValueRange{across},
+            [&](OpBuilder &fb, Location fl, Value j, ValueRange acc) {
+              ivs.push_back(j);
+              Value x = memref::LoadOp::create(fb, fl, input->get(),
+                                               applyMap(fb, fl, inMap, ivs));
+              ivs.pop_back();
+              scf::YieldOp::create(fb, fl, combined(fb, fl, x, acc[0]));
+            });
+        memref::StoreOp::create(b, l, rest.getResult(0), output, outIndices);
+        scf::ReduceOp::create(b, l);
+      });
+}
+
 /// Register form: scf.parallel over the parallel dims, the sum carried
 /// through one scf.for per reduction dim. A projection (two parallel dims,
 /// one reduction, an even static column count) runs as an scf.parallel
@@ -288,6 +675,13 @@ void emitRegisterLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
 void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, int64_t vectorRegisters) {
+  if (std::optional<vector::CombiningKind> kind = exactLaneReduction(op, all)) {
+    Type element = op.getRegion().front().getArgument(0).getType();
+    int64_t lanes = f32Lanes(vectorRegisters) * 32 /
+                    int64_t(element.getIntOrFloatBitWidth());
+    emitLaneReduction(rewriter, op, all, *kind, std::max<int64_t>(lanes, 1));
+    return;
+  }
   Location loc = op.getLoc();
   unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
   SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
@@ -302,6 +696,10 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   bool projection = parallel == 2 && loops == 3 && columns &&
                     *columns % jamColumns == 0 &&
                     getConstantIntValue(all.lbs[0]) == 0;
+  if (!projection && isKeyBlockScores(op, all, f32Lanes(vectorRegisters))) {
+    emitKeyBlockScores(rewriter, op, all, f32Lanes(vectorRegisters));
+    return;
+  }
   if (!projection) {
     // Scores q·k over a tile of keys: the last parallel dim (the key) is
     // jammed kJamKeys wide when some input does not depend on it (the
@@ -445,25 +843,11 @@ void lowerToContiguousOutputLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// The widest output row the RowInRegisters form carries (128 f32: 16 AVX2
 /// registers, Qwen's head dim).
 constexpr int64_t kMaxRowInRegisters = 128;
-
-/// Whether `value`'s memref is contiguous along its last axis.
-bool unitInnerStride(Value value) {
-  auto type = cast<MemRefType>(value.getType());
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  return succeeded(type.getStridesAndOffset(strides, offset)) &&
-         !strides.empty() && strides.back() == 1;
-}
-
-/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
-/// (so that it applies to whole vectors).
-bool elementwisePayload(linalg::GenericOp op) {
-  return llvm::all_of(
-      op.getRegion().front().without_terminator(), [](Operation &inner) {
-        return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
-               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner);
-      });
-}
+/// The most rows the RowInRegisters form jams.
+constexpr int64_t kMaxJamRows = 4;
+/// Reduction steps per block of the RowInRegisters form inside a threaded
+/// loop (16 keys of P·V: 4 KiB of V rows with D = 64).
+constexpr int64_t kRowReductionBlock = 16;
 
 /// The static size of the output's contiguous dim, when a ContiguousOutput
 /// reduction can carry that whole row in registers: it starts at 0 and has
@@ -496,58 +880,14 @@ std::optional<int64_t> rowInRegisters(linalg::GenericOp op,
   return size;
 }
 
-/// The payload of `op` on rows of `width` elements: block arguments and
-/// results as vectors, values from outside (and elements read once)
-/// broadcast. `inputValue` gives each memref input's value at the current
-/// step, a row or an element; `acc` is the running row. The product and
-/// the add of the sum contract to an FMA (no reassoc: each element is
-/// summed in order).
-Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
-                     int64_t width, Value acc,
-                     function_ref<Value(OpOperand *)> inputValue) {
-  Block &body = op.getRegion().front();
-  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
-  IRMapping rows;
-  auto asRow = [&](Value v) -> Value {
-    if (Value mapped = rows.lookupOrNull(v))
-      return mapped;
-    if (isa<VectorType>(v.getType()))
-      return v;
-    return vector::BroadcastOp::create(nb, l, rowType(v.getType()), v);
-  };
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    Value arg = body.getArgument(input->getOperandNumber());
-    Value src = input->get();
-    rows.map(arg, asRow(isa<MemRefType>(src.getType()) ? inputValue(input)
-                                                         : src));
-  }
-  rows.map(body.getArguments().back(), acc);
-  for (Operation &scalar : body.without_terminator()) {
-    SmallVector<Value> operands =
-        llvm::map_to_vector(scalar.getOperands(), asRow);
-    OperationState state(l, scalar.getName().getStringRef(), operands,
-                         TypeRange{rowType(scalar.getResult(0).getType())},
-                         scalar.getAttrs());
-    rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
-  }
-  Value sum = asRow(body.getTerminator()->getOperand(0));
-  auto add = sum.getDefiningOp<arith::AddFOp>();
-  if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
-    add.setFastmath(arith::FastMathFlags::contract);
-    Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
-    if (auto mul = other.getDefiningOp<arith::MulFOp>())
-      mul.setFastmath(arith::FastMathFlags::contract);
-  }
-  return sum;
-}
-
 /// RowInRegisters form: as ContiguousOutput, but the output row of `width`
 /// elements is a vector iter_arg of the reduction loops, loaded and stored
 /// once; each step loads the inputs' rows (or broadcasts an element read
 /// once per step) and applies the payload to whole vectors. Each element is
 /// still summed in order (no reassoc): bit-identical to ContiguousOutput.
 void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                               const LoopBounds &all, int64_t width) {
+                               const LoopBounds &all, int64_t width,
+                               int64_t vectorRegisters) {
   Location loc = op.getLoc();
   unsigned loops = op.getNumLoops(), parallel = op.getNumParallelLoops();
   Value output = op.getDpsInitOperand(0)->get();
@@ -556,45 +896,134 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   Block &body = op.getRegion().front();
   auto rowType = [&](Type element) { return VectorType::get({width}, element); };
   auto [outer, lbs, ubs, steps] = outerParallelLoops(op, all, inner);
-  scf::ParallelOp::create(
-      rewriter, loc, lbs, ubs, steps,
-      [&](OpBuilder &b, Location l, ValueRange outerIvs) {
-        SmallVector<Value> ivs(loops);
-        for (auto [dim, iv] : llvm::zip(outer, outerIvs))
-          ivs[dim] = iv;
-        ivs[inner] = all.lbs[inner];
-        SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs);
-        Type element = body.getArguments().back().getType();
-        Value row = vector::LoadOp::create(b, l, rowType(element), output,
-                                           outIndices);
-        std::function<Value(OpBuilder &, unsigned, Value)> reduce =
-            [&](OpBuilder &nb, unsigned dim, Value acc) -> Value {
-          if (dim < loops) {
-            auto loop = scf::ForOp::create(
-                nb, l, all.lbs[dim], all.ubs[dim], all.steps[dim],
-                ValueRange{acc},
-                [&](OpBuilder &fb, Location, Value iv, ValueRange args) {
-                  ivs[dim] = iv;
-                  scf::YieldOp::create(fb, l, reduce(fb, dim + 1, args[0]));
-                });
-            return loop.getResult(0);
+  Type element = body.getArguments().back().getType();
+  // Rows of the last outer dim jammed `jam` at a time: their sums are
+  // independent FMA chains (one row's chains alone wait on the FMA's
+  // latency at every step), and an input that does not depend on that dim
+  // is loaded once per step for all of them. Half the registers hold sums.
+  int64_t vectorsPerRow = llvm::divideCeil(
+      width * int64_t(element.getIntOrFloatBitWidth()),
+      32 * f32Lanes(vectorRegisters));
+  int64_t jam = outer.empty()
+                    ? 1
+                    : std::clamp<int64_t>(
+                          vectorRegisters / 2 / vectorsPerRow, 1, kMaxJamRows);
+  // The rows [rowLbs, rowUbs) stepping by `rowJam` on the jammed dim, over
+  // the reduction range `red`.
+  auto emitRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red,
+                      ArrayRef<Value> rowLbs, ArrayRef<Value> rowUbs,
+                      int64_t rowJam) {
+    SmallVector<Value> rowSteps(steps);
+    if (!outer.empty())
+      rowSteps.back() = arith::ConstantIndexOp::create(rb, rl, rowJam);
+    scf::ParallelOp::create(
+        rb, rl, rowLbs, rowUbs, rowSteps,
+        [&](OpBuilder &b, Location l, ValueRange outerIvs) {
+          SmallVector<SmallVector<Value>> ivs;
+          SmallVector<SmallVector<Value>> outIndices;
+          SmallVector<Value> rows;
+          for (int64_t r = 0; r < rowJam; ++r) {
+            SmallVector<Value> at(loops);
+            for (auto [dim, iv] : llvm::zip(outer, outerIvs))
+              at[dim] = iv;
+            if (r > 0)
+              at[outer.back()] = arith::AddIOp::create(
+                  b, l, outerIvs.back(),
+                  arith::ConstantIndexOp::create(b, l, r));
+            at[inner] = all.lbs[inner];
+            outIndices.push_back(applyMap(b, l, outMap, at));
+            rows.push_back(vector::LoadOp::create(b, l, rowType(element),
+                                                  output, outIndices.back()));
+            ivs.push_back(std::move(at));
           }
-          return emitRowPayload(nb, l, op, width, acc, [&](OpOperand *input) {
-            AffineMap map = op.getMatchingIndexingMap(input);
-            SmallVector<Value> at = applyMap(nb, l, map, ivs);
-            Type argType =
-                body.getArgument(input->getOperandNumber()).getType();
-            return map.isFunctionOfDim(inner)
-                       ? vector::LoadOp::create(nb, l, rowType(argType),
-                                                input->get(), at)
-                             .getResult()
-                       : memref::LoadOp::create(nb, l, input->get(), at)
-                             .getResult();
-          });
-        };
-        Value sum = reduce(b, parallel, row);
-        vector::StoreOp::create(b, l, sum, output, outIndices);
-      });
+          std::function<SmallVector<Value>(OpBuilder &, unsigned, ValueRange)>
+              reduce = [&](OpBuilder &nb, unsigned dim,
+                           ValueRange accs) -> SmallVector<Value> {
+            if (dim < loops) {
+              auto loop = scf::ForOp::create(
+                  nb, l, red.lbs[dim], red.ubs[dim], red.steps[dim], accs,
+                  [&](OpBuilder &fb, Location, Value iv, ValueRange args) {
+                    for (SmallVector<Value> &at : ivs)
+                      at[dim] = iv;
+                    scf::YieldOp::create(fb, l, reduce(fb, dim + 1, args));
+                  });
+              return SmallVector<Value>(loop.getResults());
+            }
+            DenseMap<OpOperand *, Value> shared;
+            SmallVector<Value> sums;
+            for (auto [at, acc] : llvm::zip(ivs, accs))
+              sums.push_back(emitRowPayload(
+                  nb, l, op, width, acc, [&](OpOperand *input) -> Value {
+                    AffineMap map = op.getMatchingIndexingMap(input);
+                    bool perRow = !outer.empty() &&
+                                  map.isFunctionOfDim(outer.back());
+                    if (Value v = perRow ? Value() : shared.lookup(input))
+                      return v;
+                    SmallVector<Value> indices = applyMap(nb, l, map, at);
+                    Type argType =
+                        body.getArgument(input->getOperandNumber()).getType();
+                    Value v = map.isFunctionOfDim(inner)
+                                  ? vector::LoadOp::create(nb, l,
+                                                           rowType(argType),
+                                                           input->get(), indices)
+                                        .getResult()
+                                  : memref::LoadOp::create(nb, l, input->get(),
+                                                           indices)
+                                        .getResult();
+                    if (!perRow)
+                      shared[input] = v;
+                    return v;
+                  }));
+            return sums;
+          };
+          SmallVector<Value> sums = reduce(b, parallel, rows);
+          for (auto [sum, indices] : llvm::zip(sums, outIndices))
+            vector::StoreOp::create(b, l, sum, output, indices);
+        });
+  };
+  // Whole groups of `jam` rows, then the rest one row at a time.
+  auto emitAllRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red) {
+    if (jam == 1) {
+      emitRows(rb, rl, red, lbs, ubs, 1);
+      return;
+    }
+    Value lb = lbs.back(), ub = ubs.back();
+    Value split = arith::SubIOp::create(
+        rb, rl, ub,
+        arith::RemUIOp::create(rb, rl, arith::SubIOp::create(rb, rl, ub, lb),
+                               arith::ConstantIndexOp::create(rb, rl, jam)));
+    SmallVector<Value> mainUbs(ubs), restLbs(lbs);
+    mainUbs.back() = split;
+    restLbs.back() = split;
+    emitRows(rb, rl, red, lbs, mainUbs, jam);
+    emitRows(rb, rl, red, restLbs, ubs, 1);
+  };
+  // Few rows (fewRows: a decode step's heads) inside a threaded loop (an
+  // SDPA block, whose loops here all run in order): one reduction dim goes
+  // in blocks of kRowReductionBlock outside the rows, each block's inputs
+  // (16 rows of V) read from memory once and reused from L1 by every row,
+  // so the misses spread over the tile's work; the rows are loaded and
+  // stored once per block, from L1. Each element is still summed in the
+  // same order. (Outside a threaded loop the rows are the threads' work;
+  // many rows, a prefill block's, would not stay in L1.)
+  if (loops != parallel + 1 || !op->getParentOfType<scf::ParallelOp>() ||
+      !fewRows(op, all, outer, width)) {
+    emitAllRows(rewriter, loc, all);
+  } else {
+    unsigned red = parallel;
+    Value block = arith::ConstantIndexOp::create(rewriter, loc,
+                                                 kRowReductionBlock);
+    scf::ForOp::create(
+        rewriter, loc, all.lbs[red], all.ubs[red], block, ValueRange{},
+        [&](OpBuilder &fb, Location fl, Value r0, ValueRange) {
+          LoopBounds blockBounds = all;
+          blockBounds.lbs[red] = r0;
+          blockBounds.ubs[red] = arith::MinSIOp::create(
+              fb, fl, arith::AddIOp::create(fb, fl, r0, block), all.ubs[red]);
+          emitAllRows(fb, fl, blockBounds);
+          scf::YieldOp::create(fb, fl);
+        });
+  }
   rewriter.eraseOp(op);
 }
 
@@ -798,7 +1227,7 @@ struct LowerReductionsToRegisterLoopsPass
       }
       LoopBounds all = loopBounds(rewriter, op);
       if (std::optional<int64_t> width = rowInRegisters(op, all))
-        lowerToRowInRegisterLoops(rewriter, op, all, *width);
+        lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
       else
         lowerToContiguousOutputLoops(rewriter, op, all);
     }

@@ -37,11 +37,73 @@ func.func @dot_product(%x: memref<3x3x5xf32>, %w: memref<3x3x5xf32>,
 // -----
 
 // Scores of a tile of keys s[h, j] += q[h, e] * k[j, e], the tile's size
-// known at run time: q's row does not depend on the key, so the keys are
-// jammed 4 wide (four sums per reduction loop, q loaded once for four
-// keys) up to the tile's size rounded down to 4; the rest one at a time.
+// known at run time, e (64) a multiple of the lanes (8 for AVX2, 16 for
+// AVX-512): the key-block form. A block of 8 keys, the outermost loop (its
+// keys read once for every h), carries one vector of lane partial sums per
+// key through the loop over e, q's row loaded once per step for all 8;
+// the 8 vectors are then summed together by a tree of shuffles and adds
+// (lane r: key r) and added to the output as one vector. Keys past the last
+// whole block go one score at a time.
 // CHECK-LABEL: func.func @score_tile
 // CHECK-SAME: (%[[Q:.*]]: memref<7x64xf32>, %[[K:.*]]: memref<?x64xf32>, %[[S:.*]]: memref<7x?xf32>)
+// CHECK: %[[REM:.*]] = arith.remui %{{.*}}, %c8
+// CHECK: %[[SPLIT:.*]] = arith.subi %{{.*}}, %[[REM]]
+// CHECK: scf.parallel (%[[J:.*]], %[[H:.*]]) = (%{{.*}}, %{{.*}}) to (%[[SPLIT]], %c7{{.*}}) step (%c8{{.*}}, %c1{{.*}})
+// CHECK:   %[[J1:.*]] = arith.addi %[[J]], %c1
+// CHECK:   %[[SUMS:.*]]:8 = scf.for %[[E:.*]] = %{{.*}} to %c64 step %c8{{.*}} iter_args(%[[A0:[^ ]*]] = %[[ZERO:[^,]*]], %[[A1:[^ ]*]] = %[[ZERO]], {{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:     %[[QV:.*]] = vector.load %[[Q]][%[[H]], %[[E]]] : memref<7x64xf32>, vector<8xf32>
+// CHECK:     %[[K0:.*]] = vector.load %[[K]][%[[J]], %[[E]]] : memref<?x64xf32>, vector<8xf32>
+// CHECK:     %[[P0:.*]] = arith.mulf %[[QV]], %[[K0]] fastmath<contract> : vector<8xf32>
+// CHECK:     arith.addf %[[A0]], %[[P0]] fastmath<contract> : vector<8xf32>
+// CHECK-NOT: vector.load %[[Q]]
+// CHECK:     %[[K1:.*]] = vector.load %[[K]][%[[J1]], %[[E]]]
+// CHECK:     arith.mulf %[[QV]], %[[K1]]
+// CHECK-COUNT-6: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[Q]]
+// CHECK:     scf.yield
+// CHECK:   %[[X:.*]] = vector.shuffle %[[SUMS]]#0, %[[SUMS]]#1 [0, 8, 2, 10, 4, 12, 6, 14]
+// CHECK:   %[[Y:.*]] = vector.shuffle %[[SUMS]]#0, %[[SUMS]]#1 [1, 9, 3, 11, 5, 13, 7, 15]
+// CHECK:   arith.addf %[[X]], %[[Y]] : vector<8xf32>
+// CHECK:   vector.shuffle {{.*}} [0, 1, 8, 9, 4, 5, 12, 13]
+// CHECK:   vector.shuffle {{.*}} [2, 3, 10, 11, 6, 7, 14, 15]
+// CHECK:   %[[LOW:.*]] = vector.shuffle {{.*}} [0, 1, 2, 3, 8, 9, 10, 11]
+// CHECK:   %[[HIGH:.*]] = vector.shuffle {{.*}} [4, 5, 6, 7, 12, 13, 14, 15]
+// CHECK:   %[[SCORES:.*]] = arith.addf %[[LOW]], %[[HIGH]] : vector<8xf32>
+// CHECK:   %[[INIT:.*]] = vector.load %[[S]][%[[H]], %[[J]]] : memref<7x?xf32>, vector<8xf32>
+// CHECK:   %[[NEW:.*]] = arith.addf %[[INIT]], %[[SCORES]] : vector<8xf32>
+// CHECK:   vector.store %[[NEW]], %[[S]][%[[H]], %[[J]]]
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %[[SPLIT]]) to
+// CHECK:   scf.for {{.*}} -> (f32)
+// With AVX-512's 16 lanes: blocks of 16 keys, four levels of shuffles.
+// WIDE-LABEL: func.func @score_tile
+// WIDE: arith.remui %{{.*}}, %c16
+// WIDE: scf.for {{.*}} to %c64 step %c16{{.*}} -> (vector<16xf32>, {{.*}}) {
+// WIDE: vector.shuffle {{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// WIDE: vector.shuffle {{.*}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
+func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
+                      %s: memref<7x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, j, e) -> (h, e)>,
+                       affine_map<(h, j, e) -> (j, e)>,
+                       affine_map<(h, j, e) -> (h, j)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<7x64xf32>, memref<?x64xf32>) outs(%s : memref<7x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.addf %c, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// Scores over a reduction (36) that the lanes do not divide: q's row does
+// not depend on the key, so the keys are jammed 4 wide (four sums per
+// reduction loop, q loaded once for four keys) up to the tile's size
+// rounded down to 4; the rest one at a time.
+// CHECK-LABEL: func.func @score_tile_ragged_depth
+// CHECK-SAME: (%[[Q:.*]]: memref<7x36xf32>, %[[K:.*]]: memref<?x36xf32>, %[[S:.*]]: memref<7x?xf32>)
 // CHECK: %[[REM:.*]] = arith.remui %{{.*}}, %c4
 // CHECK: %[[SPLIT:.*]] = arith.subi %{{.*}}, %[[REM]]
 // CHECK: scf.parallel (%[[H:.*]], %[[J:.*]]) = (%{{.*}}, %{{.*}}) to (%{{.*}}, %[[SPLIT]]) step (%{{.*}}, %c4{{.*}})
@@ -52,14 +114,15 @@ func.func @dot_product(%x: memref<3x3x5xf32>, %w: memref<3x3x5xf32>,
 // CHECK-COUNT-4: arith.addf {{.*}} fastmath<reassoc,contract>
 // CHECK: scf.parallel (%{{.*}}, %{{.*}}) = (%{{.*}}, %[[SPLIT]]) to
 // CHECK:   scf.for {{.*}} -> (f32)
-func.func @score_tile(%q: memref<7x64xf32>, %k: memref<?x64xf32>,
-                      %s: memref<7x?xf32>) {
+// CHECK-NOT: vector.shuffle
+func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
+                                   %s: memref<7x?xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(h, j, e) -> (h, e)>,
                        affine_map<(h, j, e) -> (j, e)>,
                        affine_map<(h, j, e) -> (h, j)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%q, %k : memref<7x64xf32>, memref<?x64xf32>) outs(%s : memref<7x?xf32>) {
+      ins(%q, %k : memref<7x36xf32>, memref<?x36xf32>) outs(%s : memref<7x?xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %r = arith.addf %c, %p : f32
@@ -425,6 +488,166 @@ func.func @f64_sums(%x: memref<64x8xf64>, %w: memref<32x8xf64>,
     %p = arith.mulf %a, %b : f64
     %s = arith.addf %c, %p : f64
     linalg.yield %s : f64
+  }
+  return
+}
+
+// -----
+
+// P·V rows inside a threaded loop (an SDPA block): the reduction j goes in
+// blocks of 16 outside the rows (each block's rows of V read from memory
+// once, reused from L1 by every row), and within a block the rows h are
+// jammed 4 at a time (8 f32 per row: one register each, half the 16
+// registers for sums), so their sums are independent FMA chains and v's
+// row, which does not depend on h, is loaded once per step for all four.
+// Each element is still summed in order over j. The rest of the rows go
+// one at a time.
+// CHECK-LABEL: func.func @rows_in_threaded_loop
+// CHECK-SAME: (%[[P:.*]]: memref<7x?xf32>, %[[V:.*]]: memref<?x8xf32>, %[[O:.*]]: memref<7x8xf32>, %{{.*}}: index)
+// CHECK: scf.parallel
+// CHECK:   %[[DIM:.*]] = memref.dim %[[P]]
+// CHECK:   scf.for %[[J0:.*]] = %{{.*}} to %[[DIM]] step %c16
+// CHECK:     %[[J1:.*]] = arith.minsi %{{.*}}, %[[DIM]]
+// CHECK:     scf.parallel (%[[H:.*]]) = {{.*}} step (%c4{{.*}})
+// CHECK-COUNT-4: vector.load %[[O]]
+// CHECK:       scf.for %[[J:.*]] = %[[J0]] to %[[J1]] step %{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:         memref.load %[[P]][%[[H]], %[[J]]]
+// CHECK:         %[[VROW:.*]] = vector.load %[[V]][%[[J]], %{{.*}}] : memref<?x8xf32>, vector<8xf32>
+// CHECK:         arith.mulf %{{.*}}, %[[VROW]] fastmath<contract>
+// CHECK-NOT:     vector.load %[[V]]
+// CHECK:         scf.yield
+// CHECK-COUNT-4: vector.store {{.*}}, %[[O]]
+// CHECK:     scf.parallel (%{{.*}}) = {{.*}} step (%c1{{.*}})
+// CHECK:       scf.for %{{.*}} = %[[J0]] to %[[J1]] {{.*}} -> (vector<8xf32>)
+func.func @rows_in_threaded_loop(%p: memref<7x?xf32>, %v: memref<?x8xf32>,
+                                 %o: memref<7x8xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    linalg.generic {
+        indexing_maps = [affine_map<(h, e, j) -> (h, j)>,
+                         affine_map<(h, e, j) -> (j, e)>,
+                         affine_map<(h, e, j) -> (h, e)>],
+        iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%p, %v : memref<7x?xf32>, memref<?x8xf32>) outs(%o : memref<7x8xf32>) {
+    ^bb0(%a: f32, %b: f32, %c: f32):
+      %m = arith.mulf %a, %b : f32
+      %s = arith.addf %c, %m : f32
+      linalg.yield %s : f32
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A row max (maximumf is exactly associative and commutative: NaN wins,
+// -0 < +0): a vector of 8 partial maxima through the whole vectors of the
+// row, combined across lanes, then the rest one element at a time. The
+// result is the in-order max bit for bit.
+// CHECK-LABEL: func.func @row_max
+// CHECK-SAME: (%[[X:.*]]: memref<3x7x?xf32>, %[[M:.*]]: memref<3x7xf32>)
+// CHECK: scf.parallel (%[[T:.*]], %[[H:.*]]) =
+// CHECK:   %[[INIT:.*]] = memref.load %[[M]][%[[T]], %[[H]]]
+// CHECK:   %[[REM:.*]] = arith.remui %{{.*}}, %c8
+// CHECK:   %[[SPLIT:.*]] = arith.subi %{{.*}}, %[[REM]]
+// CHECK:   %[[BCAST:.*]] = vector.broadcast %[[INIT]] : f32 to vector<8xf32>
+// CHECK:   %[[LANES:.*]] = scf.for %[[J:.*]] = %{{.*}} to %[[SPLIT]] step %c8{{.*}} iter_args(%[[ACC:.*]] = %[[BCAST]]) -> (vector<8xf32>)
+// CHECK:     %[[XV:.*]] = vector.load %[[X]][%[[T]], %[[H]], %[[J]]] : memref<3x7x?xf32>, vector<8xf32>
+// CHECK:     arith.maximumf %[[XV]], %[[ACC]] : vector<8xf32>
+// CHECK:   %[[ACROSS:.*]] = vector.reduction <maximumf>, %[[LANES]] : vector<8xf32> into f32
+// CHECK:   %[[ALL:.*]] = scf.for %{{.*}} = %[[SPLIT]] to %{{.*}} iter_args(%[[R:.*]] = %[[ACROSS]]) -> (f32)
+// CHECK:     arith.maximumf %{{.*}}, %[[R]] : f32
+// CHECK:   memref.store %[[ALL]], %[[M]][%[[T]], %[[H]]]
+// WIDE-LABEL: func.func @row_max
+// WIDE: vector.reduction <maximumf>, %{{.*}} : vector<16xf32> into f32
+func.func @row_max(%x: memref<3x7x?xf32>, %m: memref<3x7xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, j) -> (t, h, j)>,
+                       affine_map<(t, h, j) -> (t, h)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x : memref<3x7x?xf32>) outs(%m : memref<3x7xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.maximumf %a, %b : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// A row sum that is not exactly associative (addf) stays in the dot-product
+// form: no vector.reduction here, LLVM's vectorizer reassociates it.
+// CHECK-LABEL: func.func @row_sum
+// CHECK-NOT: vector.reduction
+// CHECK: arith.addf {{.*}} fastmath<reassoc,contract>
+func.func @row_sum(%x: memref<3x7x?xf32>, %m: memref<3x7xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, j) -> (t, h, j)>,
+                       affine_map<(t, h, j) -> (t, h)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x : memref<3x7x?xf32>) outs(%m : memref<3x7xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// Scores for a number of query rows known only at run time (a prefill
+// block): the rows go outermost, each row's q staying in L1 across its key
+// blocks (the key blocks go outermost only for few rows, as in @score_tile).
+// CHECK-LABEL: func.func @score_tile_many_rows
+// CHECK-SAME: (%[[Q:.*]]: memref<?x64xf32>, %[[K:.*]]: memref<?x64xf32>, %[[S:.*]]: memref<?x?xf32>)
+// CHECK: scf.parallel (%[[H:.*]], %[[J:.*]]) = {{.*}} step (%c1{{.*}}, %c8{{.*}})
+// CHECK:   scf.for {{.*}} -> (vector<8xf32>,
+// CHECK:     vector.load %[[Q]][%[[H]], %{{.*}}]
+// CHECK:     vector.load %[[K]][%[[J]], %{{.*}}]
+func.func @score_tile_many_rows(%q: memref<?x64xf32>, %k: memref<?x64xf32>,
+                                %s: memref<?x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, j, e) -> (h, e)>,
+                       affine_map<(h, j, e) -> (j, e)>,
+                       affine_map<(h, j, e) -> (h, j)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<?x64xf32>, memref<?x64xf32>) outs(%s : memref<?x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.addf %c, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// P·V rows in a threaded loop, but many (dynamic) rows: no block loop over
+// j around them (they would not stay in L1); each row jammed and carried
+// in registers through the whole of j.
+// CHECK-LABEL: func.func @many_rows_in_threaded_loop
+// CHECK: scf.parallel
+// CHECK-NOT: step %c16
+// CHECK:   scf.parallel (%{{.*}}) = {{.*}} step (%c4{{.*}})
+func.func @many_rows_in_threaded_loop(%p: memref<?x?xf32>, %v: memref<?x8xf32>,
+                                      %o: memref<?x8xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    linalg.generic {
+        indexing_maps = [affine_map<(h, e, j) -> (h, j)>,
+                         affine_map<(h, e, j) -> (j, e)>,
+                         affine_map<(h, e, j) -> (h, e)>],
+        iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%p, %v : memref<?x?xf32>, memref<?x8xf32>) outs(%o : memref<?x8xf32>) {
+    ^bb0(%a: f32, %b: f32, %c: f32):
+      %m = arith.mulf %a, %b : f32
+      %s = arith.addf %c, %m : f32
+      linalg.yield %s : f32
+    }
+    scf.reduce
   }
   return
 }
