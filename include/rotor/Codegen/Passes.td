@@ -157,7 +157,8 @@ def LowerReductionsToRegisterLoops
     vectors together (lane r: key r, `lanes - 1` adds where a horizontal sum
     per score would take log2(lanes) shuffles and adds each) and the
     result is added to the output as one vector. Keys past the last whole
-    block go one score at a time. Any other reduction with two or more
+    block go one score at a time. (A two-dim tile with a static, even key
+    count is taken as a projection first, and jammed as one.) Any other reduction with two or more
     parallel dims whose last one some input does not depend on (scores
     over a depth the lanes do not divide) is jammed 4 wide along that dim,
     its remainder one output at a time.
@@ -179,9 +180,12 @@ def LowerReductionsToRegisterLoops
 
     A row `maximumf`/`minimumf` (f32 or f64, contiguous along its one
     reduction dim: the softmax's row max) runs as a vector of partial
-    results, combined across lanes, then the rest one at a time: exact,
-    since both are associative and commutative (LLVM runs them one
-    element at a time: x86 has no IEEE maximum instruction).
+    results, combined across lanes, then the rest one at a time. As IEEE
+    operations both are associative and commutative; the bits differ from
+    the in-order loop only in the sign of a zero result or a NaN's payload
+    (the host's scalar expansion keeps the first of +0 and -0 it meets),
+    which a softmax never sees. (LLVM runs the in-order loop one element
+    at a time: x86 has no IEEE maximum instruction.)
 
     In the dot-product forms (projections with few tokens, scores over a
     depth the lanes do not divide) the

@@ -359,6 +359,8 @@ int64_t f32Lanes(int64_t vectorRegisters) {
 bool fewRows(linalg::GenericOp op, const LoopBounds &all,
              ArrayRef<unsigned> dims, int64_t rowElements) {
   Type sum = op.getRegion().front().getArguments().back().getType();
+  if (!sum.isIntOrFloat())
+    return false;
   int64_t bytes = rowElements * int64_t(sum.getIntOrFloatBitWidth() / 8);
   for (unsigned dim : dims) {
     std::optional<int64_t> lb = getConstantIntValue(all.lbs[dim]),
@@ -387,8 +389,7 @@ bool isKeyBlockScores(linalg::GenericOp op, const LoopBounds &all,
   BlockArgument acc = body.getArguments().back();
   auto add = body.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
   if (!acc.getType().isF32() || !elementwisePayload(op) || !add ||
-      !acc.hasOneUse() || (add.getLhs() != acc && add.getRhs() != acc) ||
-      add.getLhs() == add.getRhs())
+      !acc.hasOneUse() || (add.getLhs() != acc && add.getRhs() != acc))
     return false;
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[red]);
   if (!depth || *depth % lanes != 0 ||
@@ -481,8 +482,8 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
   steps[key] = index(rewriter, loc, lanes);
   Type f32 = rewriter.getF32Type();
   // With few query rows (a decode step's heads: their rows fit L1 with
-  // room to spare) the key blocks go outermost (serialized, a loop nest
-  // runs its dims in order): each block's keys are read from memory once
+  // room to spare) the key blocks go outermost (inside a threaded loop, an
+  // SDPA block's, the loop nest runs its dims in order): each block's keys are read from memory once
   // and then reused from L1 by every row, so the misses spread over the
   // tile's work instead of all falling in its first row's. With many rows
   // (a prefill block) the rows go outermost: the tile's keys stay in L1
@@ -562,14 +563,18 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
 }
 
 /// The vector combining kind of a reduction that `lanes`-wide partial
-/// results compute bit for bit: one reduction dim, static step 1, the
-/// payload `maximumf` or `minimumf` of the one f32 or f64 input (read
-/// contiguously along that dim) and the running value. Both are exactly associative and
-/// commutative (NaN wins, -0 < +0: a total order), so any grouping gives
-/// the in-order result. (LLVM would instead run them one element at a time:
-/// x86 has no instruction for IEEE maximum, and its compare-and-select
-/// expansion is not vectorized as a reduction.)
-std::optional<vector::CombiningKind> exactLaneReduction(linalg::GenericOp op,
+/// results may compute: one reduction dim, static step 1, the payload
+/// `maximumf` or `minimumf` of the one f32 or f64 input (read contiguously
+/// along that dim) and the running value. As IEEE operations both are
+/// associative and commutative, so the grouping cannot change the value;
+/// the bits can differ from the in-order loop only in the sign of a zero
+/// result and a NaN's payload (the host expands scalar `maximumf` to
+/// compare-and-select, which keeps the first of +0 and -0 it meets; the
+/// lanes' combination is IEEE's). A softmax, exp(x - max), sees neither.
+/// (LLVM runs the in-order loop one element at a time: x86 has no IEEE
+/// maximum instruction, and the expansion is not vectorized as a
+/// reduction.)
+std::optional<vector::CombiningKind> laneReductionKind(linalg::GenericOp op,
                                                         const LoopBounds &all) {
   unsigned parallel = op.getNumParallelLoops();
   if (op.getNumLoops() != parallel + 1 || op.getNumDpsInputs() != 1 ||
@@ -601,7 +606,7 @@ std::optional<vector::CombiningKind> exactLaneReduction(linalg::GenericOp op,
   return std::nullopt;
 }
 
-/// An exact lane reduction (exactLaneReduction): per output, a vector of
+/// An exact lane reduction (laneReductionKind): per output, a vector of
 /// `lanes` partial results through the whole vectors of the reduction dim,
 /// combined across lanes (vector.reduction), then the rest one element at a
 /// time.
@@ -675,7 +680,7 @@ void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
 void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, int64_t vectorRegisters) {
-  if (std::optional<vector::CombiningKind> kind = exactLaneReduction(op, all)) {
+  if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {
     Type element = op.getRegion().front().getArgument(0).getType();
     int64_t lanes = f32Lanes(vectorRegisters) * 32 /
                     int64_t(element.getIntOrFloatBitWidth());
@@ -901,9 +906,11 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   // independent FMA chains (one row's chains alone wait on the FMA's
   // latency at every step), and an input that does not depend on that dim
   // is loaded once per step for all of them. Half the registers hold sums.
-  int64_t vectorsPerRow = llvm::divideCeil(
-      width * int64_t(element.getIntOrFloatBitWidth()),
-      32 * f32Lanes(vectorRegisters));
+  int64_t vectorsPerRow =
+      element.isIntOrFloat()
+          ? llvm::divideCeil(width * int64_t(element.getIntOrFloatBitWidth()),
+                             32 * f32Lanes(vectorRegisters))
+          : vectorRegisters;
   int64_t jam = outer.empty()
                     ? 1
                     : std::clamp<int64_t>(

@@ -542,10 +542,11 @@ func.func @rows_in_threaded_loop(%p: memref<7x?xf32>, %v: memref<?x8xf32>,
 
 // -----
 
-// A row max (maximumf is exactly associative and commutative: NaN wins,
-// -0 < +0): a vector of 8 partial maxima through the whole vectors of the
-// row, combined across lanes, then the rest one element at a time. The
-// result is the in-order max bit for bit.
+// A row max (maximumf, as IEEE defines it, is associative and commutative):
+// a vector of 8 partial maxima through the whole vectors of the row,
+// combined across lanes, then the rest one element at a time. The value is
+// the in-order max's (its bits may differ only in a zero's sign or a NaN's
+// payload).
 // CHECK-LABEL: func.func @row_max
 // CHECK-SAME: (%[[X:.*]]: memref<3x7x?xf32>, %[[M:.*]]: memref<3x7xf32>)
 // CHECK: scf.parallel (%[[T:.*]], %[[H:.*]]) =
@@ -648,6 +649,28 @@ func.func @many_rows_in_threaded_loop(%p: memref<?x?xf32>, %v: memref<?x8xf32>,
       linalg.yield %s : f32
     }
     scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Rows of index elements (no bit width to count registers by): one row at
+// a time, as before the rows were jammed.
+// CHECK-LABEL: func.func @pv_index
+// CHECK: scf.parallel (%{{.*}}) = {{.*}} step (%c1{{.*}})
+// CHECK:   scf.for {{.*}} -> (vector<8xindex>)
+func.func @pv_index(%p: memref<7x?xindex>, %v: memref<?x8xindex>, %o: memref<7x8xindex>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(h, e, j) -> (h, j)>,
+                       affine_map<(h, e, j) -> (j, e)>,
+                       affine_map<(h, e, j) -> (h, e)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<7x?xindex>, memref<?x8xindex>) outs(%o : memref<7x8xindex>) {
+  ^bb0(%a: index, %b: index, %c: index):
+    %m = arith.muli %a, %b : index
+    %s = arith.addi %c, %m : index
+    linalg.yield %s : index
   }
   return
 }
