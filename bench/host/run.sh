@@ -4,7 +4,9 @@
 #
 #   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
-#   modes    prefill T = 512 and 2048; decode at KV 1k, 4k and 16k
+#   modes    prefill T = 512 and 2048; decode at KV 1k, 4k and 16k; the
+#            projections alone at T = 512 and 2048 (a bundle of the layer
+#            with SDPA's output replaced by Q, so SDPA is dead code)
 #   threads  1 and 2 (ROTOR_BENCH_THREADS), the same for Rotor, torch and
 #            OpenBLAS
 #
@@ -14,8 +16,10 @@
 # shape on one thread, the transformers-style sublayer
 # (bench/host/torch_baseline.py: rotate_half, repeat_kv, torch.cat).
 # Limits: bench/host/machine_limits.c (peak FMA GFLOP/s, copy and read
-# GB/s at the thread count). Prints markdown tables; ratios above 1 mean
-# Rotor is faster. ROTOR_BENCH_SHAPES / ROTOR_BENCH_THREADS narrow the run.
+# GB/s at the thread count): prefill against the FMA peak, decode's bytes
+# (weights + KV cache) per second against both copy bandwidth (bytes copied
+# per second: issue 16's measure) and the read-only sum's (stricter). Prints
+# markdown tables; ratios above 1 mean Rotor is faster. ROTOR_BENCH_SHAPES / ROTOR_BENCH_THREADS narrow the run.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 "$root/scripts/setup.sh" >&2
@@ -47,6 +51,14 @@ for a, b in [("128x896", "512x3584"), ("896x896", "3584x3584"),
              ("4096x", "16400x")]:
     text = text.replace(a, b)
 open(f"{work}/qwen7b.mlir", "w").write(text)
+# The projections on their own: each layer with attention's output replaced
+# by Q (SDPA and Q's RoPE are then dead); K's RoPE and the cache append stay.
+for shape in ("example", "qwen7b"):
+    layer = open(f"{work}/{shape}.mlir").read()
+    assert layer.count("tensor.collapse_shape %o [[0], [1, 2]]") == 2
+    layer = layer.replace("tensor.collapse_shape %o [[0], [1, 2]]",
+                          "tensor.collapse_shape %q3 [[0], [1, 2]]")
+    open(f"{work}/{shape}-proj.mlir", "w").write(layer)
 PY
 
 dims() { # hidden q_heads kv_heads head_dim
@@ -77,6 +89,8 @@ for shape in $shapes; do
   "$build_dir/bin/rotor-aot" --quiet "$work/$shape.mlir" -o "$work/$shape.rotor" \
     --params "$work/$shape-w.safetensors" 2>/dev/null
   compile=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+  "$build_dir/bin/rotor-aot" --quiet "$work/$shape-proj.mlir" -o "$work/$shape-proj.rotor" \
+    --params "$work/$shape-w.safetensors" 2>/dev/null
   for t in 512 2048; do
     $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
       --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
@@ -91,6 +105,7 @@ for shape in $shapes; do
   for n in $threads_list; do
     peak=$(awk '/peak_fma_gflops/ {print $2}' "$work/limits-$n.txt")
     readbw=$(awk '/read_gbps/ {print $2}' "$work/limits-$n.txt")
+    copybw=$(awk '/copy_gbps/ {print $2}' "$work/limits-$n.txt")
     for t in 512 2048; do
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
         --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
@@ -102,6 +117,14 @@ for shape in $shapes; do
       gflops=$(awk -v f="$flops" -v ms="$rotor" 'BEGIN { printf "%.1f", f / ms / 1e6 }')
       echo "| prefill T=$t | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gflops GFLOP/s | $(ratio "$gflops" "$peak") of peak |"
     done
+    for t in 512 2048; do
+      proj=$("$build_dir/bin/rotor-run" "$work/$shape-proj.rotor" --threads "$n" \
+        --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
+        --bench "$runs" | sed -n 's/.*prefill [0-9]* tokens \([0-9.]*\) ms.*/\1/p')
+      gflops=$(awk -v t="$t" -v p="$proj_params" -v ms="$proj" \
+        'BEGIN { printf "%.1f", 2 * t * p / ms / 1e6 }')
+      echo "| projections only, prefill T=$t | $n | $proj | | | $gflops GFLOP/s | $(ratio "$gflops" "$peak") of peak |"
+    done
     for kv in 1024 4096 16384; do
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
         --inputs "$work/$shape-in-4.safetensors" --outputs "$work/out.safetensors" \
@@ -110,7 +133,7 @@ for shape in $shapes; do
         --n "$kv" --threads "$n" --runs "$runs" --weights "$work/$shape-w.safetensors")
       bytes=$(( 4 * (proj_params + kv * 2 * hkv * d) ))
       gbps=$(awk -v b="$bytes" -v ms="$rotor" 'BEGIN { printf "%.1f", b / ms / 1e6 }')
-      echo "| decode KV=$kv | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gbps GB/s | $(ratio "$gbps" "$readbw") of read |"
+      echo "| decode KV=$kv | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gbps GB/s | $(ratio "$gbps" "$copybw") of copy, $(ratio "$gbps" "$readbw") of read |"
     done
   done
   if [[ "$shape" == example && " $threads_list " == *" 1 "* ]]; then
