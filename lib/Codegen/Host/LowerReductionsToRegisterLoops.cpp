@@ -311,7 +311,9 @@ Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
                      int64_t width, Value acc,
                      function_ref<Value(OpOperand *)> inputValue) {
   Block &body = op.getRegion().front();
-  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
+  auto rowType = [&](Type element) {
+    return VectorType::get({width}, element);
+  };
   IRMapping rows;
   auto asRow = [&](Value v) -> Value {
     if (Value mapped = rows.lookupOrNull(v))
@@ -344,6 +346,15 @@ Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
       mul.setFastmath(arith::FastMathFlags::contract);
   }
   return sum;
+}
+
+/// The `type` vector of `memref` starting at `indices` when `vector`, else
+/// the element there.
+Value loadVectorOrElement(OpBuilder &b, Location l, Value memref,
+                          ValueRange indices, VectorType type, bool vector) {
+  if (vector)
+    return vector::LoadOp::create(b, l, type, memref, indices);
+  return memref::LoadOp::create(b, l, memref, indices);
 }
 
 /// f32 lanes of one SIMD register: 16 with AVX-512 (the x86 ISA with 32
@@ -483,9 +494,10 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
   Type f32 = rewriter.getF32Type();
   // With few query rows (a decode step's heads: their rows fit L1 with
   // room to spare) the key blocks go outermost (inside a threaded loop, an
-  // SDPA block's, the loop nest runs its dims in order): each block's keys are read from memory once
-  // and then reused from L1 by every row, so the misses spread over the
-  // tile's work instead of all falling in its first row's. With many rows
+  // SDPA block's, the loop nest runs its dims in order): each block's keys
+  // are read from memory once and then reused from L1 by every row, so the
+  // misses spread over the tile's work instead of all falling in its first
+  // row's. With many rows
   // (a prefill block) the rows go outermost: the tile's keys stay in L1
   // from earlier rows anyway, and each row's inputs stay in L1 across its
   // key blocks.
@@ -535,14 +547,9 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
                       SmallVector<Value> indices = applyMap(fb, fl, map, at);
                       Type element =
                           body.getArgument(input->getOperandNumber()).getType();
-                      Value v =
-                          map.isFunctionOfDim(red)
-                              ? vector::LoadOp::create(fb, fl, vectorOf(element),
-                                                       input->get(), indices)
-                                    .getResult()
-                              : memref::LoadOp::create(fb, fl, input->get(),
-                                                       indices)
-                                    .getResult();
+                      Value v = loadVectorOrElement(
+                          fb, fl, input->get(), indices, vectorOf(element),
+                          map.isFunctionOfDim(red));
                       if (!perKey)
                         shared[input] = v;
                       return v;
@@ -550,7 +557,8 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
               }
               scf::YieldOp::create(fb, fl, next);
             });
-        Value scores = sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
+        Value scores =
+            sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
         SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs.front());
         Value init =
             vector::LoadOp::create(b, l, vectorOf(f32), output, outIndices);
@@ -899,7 +907,9 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   unsigned inner = *contiguousDim(outMap);
   Block &body = op.getRegion().front();
-  auto rowType = [&](Type element) { return VectorType::get({width}, element); };
+  auto rowType = [&](Type element) {
+    return VectorType::get({width}, element);
+  };
   auto [outer, lbs, ubs, steps] = outerParallelLoops(op, all, inner);
   Type element = body.getArguments().back().getType();
   // Rows of the last outer dim jammed `jam` at a time: their sums are
@@ -969,14 +979,9 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                     SmallVector<Value> indices = applyMap(nb, l, map, at);
                     Type argType =
                         body.getArgument(input->getOperandNumber()).getType();
-                    Value v = map.isFunctionOfDim(inner)
-                                  ? vector::LoadOp::create(nb, l,
-                                                           rowType(argType),
-                                                           input->get(), indices)
-                                        .getResult()
-                                  : memref::LoadOp::create(nb, l, input->get(),
-                                                           indices)
-                                        .getResult();
+                    Value v = loadVectorOrElement(
+                        nb, l, input->get(), indices, rowType(argType),
+                        map.isFunctionOfDim(inner));
                     if (!perRow)
                       shared[input] = v;
                     return v;
