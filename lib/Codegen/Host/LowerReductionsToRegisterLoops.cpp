@@ -357,6 +357,37 @@ Value loadVectorOrElement(OpBuilder &b, Location l, Value memref,
   return memref::LoadOp::create(b, l, memref, indices);
 }
 
+/// The payload of `op` on rows of `width` elements (emitRowPayload) at each
+/// of `positions` (the loop ivs of one sum each), with running rows `accs`:
+/// an input read along dim `along` is loaded as a row, any other as an
+/// element; an input that does not depend on dim `jammed` (where the
+/// positions differ) is loaded once for all of them.
+SmallVector<Value> emitSharedRowPayloads(OpBuilder &b, Location l,
+                                         linalg::GenericOp op, int64_t width,
+                                         ArrayRef<SmallVector<Value>> positions,
+                                         ValueRange accs, unsigned jammed,
+                                         unsigned along) {
+  Block &body = op.getRegion().front();
+  DenseMap<OpOperand *, Value> shared;
+  SmallVector<Value> sums;
+  for (auto [at, acc] : llvm::zip(positions, accs))
+    sums.push_back(
+        emitRowPayload(b, l, op, width, acc, [&](OpOperand *input) -> Value {
+          AffineMap map = op.getMatchingIndexingMap(input);
+          bool perPosition = map.isFunctionOfDim(jammed);
+          if (Value v = perPosition ? Value() : shared.lookup(input))
+            return v;
+          Type element = body.getArgument(input->getOperandNumber()).getType();
+          Value v = loadVectorOrElement(
+              b, l, input->get(), applyMap(b, l, map, at),
+              VectorType::get({width}, element), map.isFunctionOfDim(along));
+          if (!perPosition)
+            shared[input] = v;
+          return v;
+        }));
+  return sums;
+}
+
 /// f32 lanes of one SIMD register: 16 with AVX-512 (the x86 ISA with 32
 /// registers), else 8 (AVX2).
 int64_t f32Lanes(int64_t vectorRegisters) {
@@ -472,7 +503,6 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
            red = parallel;
   Value output = op.getDpsInitOperand(0)->get();
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-  Block &body = op.getRegion().front();
   auto vectorOf = [&](Type element) {
     return VectorType::get({lanes}, element);
   };
@@ -533,29 +563,12 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
             b, l, all.lbs[red], all.ubs[red], index(b, l, lanes),
             SmallVector<Value>(lanes, zero),
             [&](OpBuilder &fb, Location fl, Value e0, ValueRange sums) {
-              DenseMap<OpOperand *, Value> shared;
-              SmallVector<Value> next;
-              for (int64_t r = 0; r < lanes; ++r) {
-                SmallVector<Value> at(ivs[r]);
-                at.push_back(e0);
-                next.push_back(emitRowPayload(
-                    fb, fl, op, lanes, sums[r], [&](OpOperand *input) {
-                      AffineMap map = op.getMatchingIndexingMap(input);
-                      bool perKey = map.isFunctionOfDim(key);
-                      if (Value v = perKey ? Value() : shared.lookup(input))
-                        return v;
-                      SmallVector<Value> indices = applyMap(fb, fl, map, at);
-                      Type element =
-                          body.getArgument(input->getOperandNumber()).getType();
-                      Value v = loadVectorOrElement(
-                          fb, fl, input->get(), indices, vectorOf(element),
-                          map.isFunctionOfDim(red));
-                      if (!perKey)
-                        shared[input] = v;
-                      return v;
-                    }));
-              }
-              scf::YieldOp::create(fb, fl, next);
+              SmallVector<SmallVector<Value>> at(ivs);
+              for (SmallVector<Value> &keyIvs : at)
+                keyIvs.push_back(e0);
+              scf::YieldOp::create(
+                  fb, fl,
+                  emitSharedRowPayloads(fb, fl, op, lanes, at, sums, key, red));
             });
         Value scores =
             sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
@@ -966,27 +979,10 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                   });
               return SmallVector<Value>(loop.getResults());
             }
-            DenseMap<OpOperand *, Value> shared;
-            SmallVector<Value> sums;
-            for (auto [at, acc] : llvm::zip(ivs, accs))
-              sums.push_back(emitRowPayload(
-                  nb, l, op, width, acc, [&](OpOperand *input) -> Value {
-                    AffineMap map = op.getMatchingIndexingMap(input);
-                    bool perRow = !outer.empty() &&
-                                  map.isFunctionOfDim(outer.back());
-                    if (Value v = perRow ? Value() : shared.lookup(input))
-                      return v;
-                    SmallVector<Value> indices = applyMap(nb, l, map, at);
-                    Type argType =
-                        body.getArgument(input->getOperandNumber()).getType();
-                    Value v = loadVectorOrElement(
-                        nb, l, input->get(), indices, rowType(argType),
-                        map.isFunctionOfDim(inner));
-                    if (!perRow)
-                      shared[input] = v;
-                    return v;
-                  }));
-            return sums;
+            // With no outer dim there is one row: nothing to share.
+            unsigned jammed = outer.empty() ? inner : outer.back();
+            return emitSharedRowPayloads(nb, l, op, width, ivs, accs, jammed,
+                                         inner);
           };
           SmallVector<Value> sums = reduce(b, parallel, rows);
           for (auto [sum, indices] : llvm::zip(sums, outIndices))
