@@ -22,7 +22,7 @@ for fold in true false; do
   echo "| kernel | registers | shared memory (B) | barriers |"
   echo "| --- | --- | --- | --- |"
   for ptx in "$work/$fold.rotor"/kernels/decode*.ptx; do
-    info=$("$ptxas" -v -arch=sm_90 "$ptx" -o /dev/null 2>&1 | grep -m1 "registers")
+    info=$("$ptxas" -v -arch=sm_90 "$ptx" -o /dev/null 2>&1 | awk '/registers/ && !seen { print; seen = 1 }')
     regs=$(echo "$info" | sed -n 's/.*Used \([0-9]*\) registers.*/\1/p')
     smem=$(echo "$info" | sed -n 's/.* \([0-9]*\) bytes smem.*/\1/p')
     bars=$(echo "$info" | sed -n 's/.*used \([0-9]*\) barriers.*/\1/p')

@@ -94,6 +94,12 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   if (gpu)
     pm.addPass(mlir::createForallToParallelLoopPass());
   pm.addPass(createMemrefCopyToLinalg());
+  // Exact, so not tied to vectorize-reductions.
+  if (!gpu) {
+    VectorizeBlockDecodingOptions blockDecoding;
+    blockDecoding.vectorRegisters = options.hostVectorRegisters;
+    pm.addPass(createVectorizeBlockDecoding(blockDecoding));
+  }
   // The GPU's kernels keep linalg's order of every sum, so that its
   // emulation agrees with the loop-level definition bit for bit.
   if (!gpu && options.vectorizeReductions) {

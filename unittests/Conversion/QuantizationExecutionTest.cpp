@@ -175,6 +175,42 @@ TEST_F(HostExecutionTest, PackAndUnpackBlocks) {
     EXPECT_EQ(back[0], codes);
     for (int64_t k = 0; k < rows * nb; ++k)
       ASSERT_EQ(back[1][k], load(scaleElem, scaleBuffer.bytes.data() + k * scaleBytes));
+
+    // dequantize(unpack_blocks) lowers to one generic that decodes each
+    // value from the bytes; the host decodes it a block at a time with 8 or
+    // 16 lanes (rotor-vectorize-block-decoding), the GPU's form value by
+    // value. All three give f32(scale) * f32(level), rounded once.
+    std::string decode = llvm::formatv(R"mlir(
+      func.func @decode(%b: tensor<?x{2}xi8>) -> tensor<?x{0}xf32> {
+        %c, %s = attn.unpack_blocks %b format({4}) : tensor<?x{2}xi8> -> tensor<?x{0}xi8>, tensor<?x{1}x{3}>
+        %x = attn.dequantize %c, %s format({4}) precision <compute = f32, accumulate = f32>
+            : tensor<?x{0}xi8>, tensor<?x{1}x{3}> -> tensor<?x{0}xf32>
+        return %x : tensor<?x{0}xf32>
+      })mlir", dim, nb, rowBytes, c.scaleType, format).str();
+    Vec centroids = absmax ? Vec{} : ref::lloydMaxCentroids(c.bits);
+    Vec expectedValues(codes.size());
+    for (int64_t i = 0; i < rows * dim; ++i) {
+      int64_t k = (i / dim) * nb + (i % dim) / c.block;
+      float scale = float(load(scaleElem, scaleBuffer.bytes.data() + k * scaleBytes));
+      float level = absmax ? float(codes[i]) : float(centroids[size_t(codes[i])]);
+      expectedValues[i] = double(scale * level);
+    }
+    for (int64_t registers : {16, 32, 0}) {
+      SCOPED_TRACE(registers ? "host, " + std::to_string(registers) + " registers"
+                             : std::string("GPU emulation"));
+      rotor::PipelineOptions options;
+      if (registers) {
+        options.hostVectorRegisters = registers;
+        compile(decode, options);
+      } else {
+        compileEmulatingGpu(decode);
+      }
+      std::vector<Arg> decodeArgs = {tensorArg(Elem::I8, {rows, rowBytes}, packed)};
+      Vec values = call("decode", decodeArgs, {Elem::F32}, {2})[0];
+      ASSERT_EQ(values.size(), expectedValues.size());
+      for (size_t i = 0; i < values.size(); ++i)
+        ASSERT_EQ(values[i], expectedValues[i]) << "value " << i << ", seed " << seed;
+    }
   }
 }
 

@@ -216,6 +216,38 @@ def LowerReductionsToRegisterLoops
                            "mlir::vector::VectorDialect"];
 }
 
+def VectorizeBlockDecoding : Pass<"rotor-vectorize-block-decoding"> {
+  let summary = "Decode a quantized KV cache's blocks with SIMD vectors";
+  let description = [{
+    convert-attn-to-linalg lowers `attn.dequantize(attn.unpack_blocks)` to
+    one elementwise linalg.generic, marked `attn.block_decoding`, that
+    decodes each value from the cache's bytes on its own; LLVM leaves that
+    loop scalar. On buffers, this pass replaces a marked generic with loops
+    over its rows and blocks that decode `lanes` codes at a time (16 with
+    AVX-512, 8 with AVX2): one vector load of their bytes, two constant
+    shuffles that give each lane the (at most two) bytes its code spans,
+    constant per-lane shifts and a mask, a sign extension for absmax
+    codes, and for a codebook a select on each bit of the code. Each value
+    is the scalar form's, bit for bit. A generic whose block is not a
+    multiple of `lanes` codes, whose output rows are not contiguous, or
+    whose byte rows are not, stays as it is.
+
+    Example (q8_0, 16 lanes): for each key and head, for each block `b`:
+    `s = extf(bitcast(bytes[.., 34 b] | bytes[.., 34 b + 1] << 8))`, then
+    `out[.., b, 0:16] = s * sitofp(vector.load bytes[.., 34 b + 2 : 16])`
+    and the same for codes 16-31.
+  }];
+  let options = [
+    Option<"vectorRegisters", "vector-registers", "int64_t", "16",
+           "SIMD registers of the target CPU (16 AVX2: 8 lanes, 32 "
+           "AVX-512: 16 lanes)">
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect"];
+}
+
 def FuseProducersIntoTileSlices
     : Pass<"rotor-fuse-producers-into-tile-slices"> {
   let summary = "Compute an elementwise producer per tile where it is sliced";

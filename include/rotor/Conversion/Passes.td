@@ -16,7 +16,12 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     RoPE to one elementwise `linalg.generic` with the inverse frequencies as
     an f64 constant (or computed in the kernel for dynamic NTK scaling),
     Hadamard rotations to log2(G) butterfly stages, RMS norm and block
-    quantization to a reduction plus an elementwise pass, the KV cache to
+    quantization to a reduction plus an elementwise pass, block packing
+    and unpacking to elementwise passes that read the bytes a value spans
+    (an unpacking read only by a dequantization becomes one generic over
+    [.., blocks, groups, codes per group] that decodes each value from the
+    bytes, marked `attn.block_decoding` for the host's
+    rotor-vectorize-block-decoding), the KV cache to
     `tensor.insert_slice`/`tensor.extract_slice`, and SDPA to an `scf.for`
     over KV tiles carrying the running max, sum and output (online softmax
     in the exp2 domain, fully masked tiles skipped) or, for one query row

@@ -10,6 +10,8 @@
 
 #include "rotor/Dialect/Attn/IR/AttnOps.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace rotor::attn;
 using namespace rotor::attn::lowering;
@@ -34,8 +36,9 @@ SmallVector<Value> currentIndices(OpBuilder &b, Location loc, int64_t rank) {
 
 /// The i8 element of `t` at `indices` with its last index `last`, zero-
 /// extended to i32.
-Value byteAt(OpBuilder &b, Location loc, Value t, SmallVector<Value> indices,
+Value byteAt(OpBuilder &b, Location loc, Value t, ValueRange rowIndices,
              Value last) {
+  SmallVector<Value> indices(rowIndices);
   indices.back() = last;
   Value byte = tensor::ExtractOp::create(b, loc, t, indices);
   return arith::ExtUIOp::create(b, loc, b.getI32Type(), byte);
@@ -161,6 +164,56 @@ struct LowerPackBlocks : OpRewritePattern<PackBlocksOp> {
   }
 };
 
+/// The code whose first bit is bit `shift` of byte `byteIndex` of the row
+/// at `indices`, sign-extended for absmax, as i8. The code may straddle two
+/// bytes; the second may lie past the row's end (`lastByte`), and is then
+/// not needed.
+Value codeAt(OpBuilder &b, Location loc, Value bytes, ValueRange indices,
+             Value byteIndex, Value shift, const BlockLayout &layout,
+             bool isSigned, int64_t lastByte) {
+  Value next = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, byteIndex, index(b, loc, 1)),
+      index(b, loc, lastByte));
+  Value word = arith::OrIOp::create(
+      b, loc, byteAt(b, loc, bytes, indices, byteIndex),
+      arith::ShLIOp::create(b, loc, byteAt(b, loc, bytes, indices, next),
+                            i32(b, loc, 8)));
+  Value code = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(
+          b, loc, word,
+          arith::IndexCastOp::create(b, loc, b.getI32Type(), shift)),
+      i32(b, loc, (1 << layout.bits) - 1));
+  if (isSigned) {
+    // Sign-extend from `bits`: shift up to bit 31, then back.
+    Value up = i32(b, loc, 32 - layout.bits);
+    code = arith::ShRSIOp::create(b, loc,
+                                  arith::ShLIOp::create(b, loc, code, up), up);
+  }
+  return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
+}
+
+/// The scale of block `blk` of the row at `indices`: its first bytes,
+/// little-endian.
+Value scaleAt(OpBuilder &b, Location loc, Value bytes, ValueRange indices,
+              Value blk, const BlockLayout &layout, FloatType scaleType) {
+  Value base = arith::MulIOp::create(b, loc, blk,
+                                     index(b, loc, layout.blockBytes));
+  Value word = i32(b, loc, 0);
+  for (int64_t k = 0; k < layout.scaleBytes; ++k) {
+    Value byte =
+        byteAt(b, loc, bytes, indices,
+               arith::AddIOp::create(b, loc, base, index(b, loc, k)));
+    word = arith::OrIOp::create(
+        b, loc, word, arith::ShLIOp::create(b, loc, byte, i32(b, loc, 8 * k)));
+  }
+  Type scaleInt = b.getIntegerType(layout.scaleBytes * 8);
+  Value raw = layout.scaleBytes == 4
+                  ? word
+                  : arith::TruncIOp::create(b, loc, scaleInt, word).getResult();
+  return arith::BitcastOp::create(b, loc, scaleType, raw);
+}
+
 struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -168,7 +221,7 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
                                 PatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KVBlockFormatAttr format = op.getFormat();
-    auto [bits, block, scaleBytes, blockBytes] = BlockLayout(format);
+    BlockLayout layout(format);
     bool isSigned = format.getScheme() == QuantScheme::Absmax;
     Value bytes = op.getBytes();
     int64_t lastByte =
@@ -184,63 +237,114 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
         b, shapeOf(op.getCodes()), b.getI8Type(),
         [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
           Value j = indices.back();
-          Value blk = arith::DivUIOp::create(nb, loc, j, index(nb, loc, block));
-          Value i = arith::RemUIOp::create(nb, loc, j, index(nb, loc, block));
-          Value bit = arith::MulIOp::create(nb, loc, i, index(nb, loc, bits));
+          Value blk = arith::DivUIOp::create(nb, loc, j, index(nb, loc, layout.block));
+          Value i = arith::RemUIOp::create(nb, loc, j, index(nb, loc, layout.block));
+          Value bit = arith::MulIOp::create(nb, loc, i, index(nb, loc, layout.bits));
           Value byteIndex = arith::AddIOp::create(
               nb, loc,
-              arith::MulIOp::create(nb, loc, blk, index(nb, loc, blockBytes)),
+              arith::MulIOp::create(nb, loc, blk, index(nb, loc, layout.blockBytes)),
               arith::AddIOp::create(
-                  nb, loc, index(nb, loc, scaleBytes),
+                  nb, loc, index(nb, loc, layout.scaleBytes),
                   arith::DivUIOp::create(nb, loc, bit, index(nb, loc, 8))));
-          // The code may straddle two bytes; the second may lie past the
-          // row's end, and is then not needed.
-          Value next = arith::MinUIOp::create(
-              nb, loc,
-              arith::AddIOp::create(nb, loc, byteIndex, index(nb, loc, 1)),
-              index(nb, loc, lastByte));
-          Value word = arith::OrIOp::create(
-              nb, loc, byteAt(nb, loc, bytes, indices, byteIndex),
-              arith::ShLIOp::create(nb, loc,
-                                    byteAt(nb, loc, bytes, indices, next),
-                                    i32(nb, loc, 8)));
-          Value shift = arith::IndexCastOp::create(
-              nb, loc, nb.getI32Type(),
-              arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8)));
-          Value code = arith::AndIOp::create(
-              nb, loc, arith::ShRUIOp::create(nb, loc, word, shift),
-              i32(nb, loc, (1 << bits) - 1));
-          if (isSigned) {
-            // Sign-extend from `bits`: shift up to bit 31, then back.
-            Value up = i32(nb, loc, 32 - bits);
-            code = arith::ShRSIOp::create(
-                nb, loc, arith::ShLIOp::create(nb, loc, code, up), up);
-          }
-          return arith::TruncIOp::create(nb, loc, nb.getI8Type(), code);
+          Value shift = arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8));
+          return codeAt(nb, loc, bytes, indices, byteIndex, shift, layout,
+                        isSigned, lastByte);
         });
 
-    Type scaleInt = b.getIntegerType(scaleBytes * 8);
     Value scales = generate(
         b, shapeOf(op.getScales()), format.getScaleType(),
         [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
-          Value base = arith::MulIOp::create(nb, loc, indices.back(),
-                                             index(nb, loc, blockBytes));
-          Value word = i32(nb, loc, 0);
-          for (int64_t k = 0; k < scaleBytes; ++k) {
-            Value byte = byteAt(
-                nb, loc, bytes, SmallVector<Value>(indices),
-                arith::AddIOp::create(nb, loc, base, index(nb, loc, k)));
-            word = arith::OrIOp::create(
-                nb, loc, word,
-                arith::ShLIOp::create(nb, loc, byte, i32(nb, loc, 8 * k)));
-          }
-          Value raw = scaleBytes == 4
-                          ? word
-                          : arith::TruncIOp::create(nb, loc, scaleInt, word)
-                                .getResult();
-          return arith::BitcastOp::create(nb, loc, format.getScaleType(), raw);
+          return scaleAt(nb, loc, bytes, indices, indices.back(), layout,
+                         format.getScaleType());
         });
     rewriter.replaceOp(op, {codes, scales});
+    return success();
+  }
+};
+
+/// dequantize(unpack_blocks(bytes)) as one elementwise generic that decodes
+/// each value from the bytes, with no code or scale tensors between them.
+/// Its loop nest is [.., blocks, groups, codes per group], where a group is
+/// the fewest whole bytes that hold whole codes (1 byte at 8 and 4 bits, 3
+/// at 3 bits): once LLVM unrolls the innermost dim its shifts are constants
+/// and the groups vectorize, where unpacking code by code kept a scalar
+/// loop of variable shifts, and a separate dequantization pass.
+struct LowerUnpackIntoDequantize : OpRewritePattern<UnpackBlocksOp> {
+  LowerUnpackIntoDequantize(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(UnpackBlocksOp op,
+                                PatternRewriter &rewriter) const override {
+    KVBlockFormatAttr format = op.getFormat();
+    Value codes = op.getCodes(), scales = op.getScales();
+    auto dequant = dyn_cast<DequantizeOp>(
+        codes.hasOneUse() ? *codes.getUsers().begin() : nullptr);
+    if (!dequant || !scales.hasOneUse() || dequant.getCodes() != codes ||
+        dequant.getScales() != scales || dequant.getFormat() != format)
+      return rewriter.notifyMatchFailure(op, "not read by one dequantize");
+    BlockLayout layout(format);
+    int64_t groupBits = std::lcm<int64_t>(layout.bits, 8);
+    int64_t perGroup = groupBits / layout.bits, groupBytes = groupBits / 8;
+    if (layout.block % perGroup != 0)
+      return rewriter.notifyMatchFailure(op, "block of partial groups");
+
+    rewriter.setInsertionPoint(dequant);
+    ImplicitLocOpBuilder b(dequant.getLoc(), rewriter);
+    Value bytes = op.getBytes();
+    auto bytesType = cast<RankedTensorType>(bytes.getType());
+    int64_t lastByte = bytesType.getShape().back() - 1;
+    int64_t lead = bytesType.getRank() - 1;
+    auto resultType = cast<RankedTensorType>(dequant.getType());
+    SmallVector<OpFoldResult> shape = sizesOf(b, bytes);
+    shape.back() =
+        b.getIndexAttr(resultType.getShape().back() / layout.block);
+    shape.push_back(b.getIndexAttr(layout.block / perGroup));
+    shape.push_back(b.getIndexAttr(perGroup));
+    bool isSigned = format.getScheme() == QuantScheme::Absmax;
+    Type compute = dequant.getPrecision().getCompute();
+    Value table = codebookTable(b, format);
+
+    Value values = generate(
+        b, shape, resultType.getElementType(),
+        [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
+          ValueRange row = indices.take_front(lead);
+          Value blk = indices[lead], group = indices[lead + 1];
+          Value c = indices[lead + 2];
+          Value bit = arith::MulIOp::create(nb, loc, c, index(nb, loc, layout.bits));
+          Value byteIndex = arith::AddIOp::create(
+              nb, loc,
+              arith::AddIOp::create(
+                  nb, loc,
+                  arith::MulIOp::create(nb, loc, blk,
+                                        index(nb, loc, layout.blockBytes)),
+                  arith::MulIOp::create(nb, loc, group,
+                                        index(nb, loc, groupBytes))),
+              arith::AddIOp::create(
+                  nb, loc, index(nb, loc, layout.scaleBytes),
+                  arith::DivUIOp::create(nb, loc, bit, index(nb, loc, 8))));
+          Value shift = arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8));
+          SmallVector<Value> rowIndices(row);
+          rowIndices.push_back(byteIndex);
+          Value code = codeAt(nb, loc, bytes, rowIndices, byteIndex, shift,
+                              layout, isSigned, lastByte);
+          Value scale = scaleAt(nb, loc, bytes, rowIndices, blk, layout,
+                                format.getScaleType());
+          return dequantizeElement(nb, loc, format, table, code, scale,
+                                   compute, resultType.getElementType());
+        });
+
+    // What the host's rotor-vectorize-block-decoding needs to decode a
+    // whole block at a time.
+    Operation *decoder = values.getDefiningOp();
+    decoder->setAttr(kBlockDecodingAttrName, format);
+    decoder->setAttr(kBlockDecodingComputeAttrName, TypeAttr::get(compute));
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0; i < lead; ++i)
+      groups.push_back({i});
+    groups.push_back({lead, lead + 1, lead + 2});
+    rewriter.replaceOp(dequant,
+                       tensor::CollapseShapeOp::create(b, values, groups));
+    rewriter.eraseOp(op);
     return success();
   }
 };
@@ -249,5 +353,6 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
 
 void rotor::attn::lowering::populateBlockPackingLoweringPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LowerPackBlocks, LowerUnpackBlocks>(patterns.getContext());
+  patterns.add<LowerPackBlocks, LowerUnpackBlocks, LowerUnpackIntoDequantize>(
+      patterns.getContext());
 }

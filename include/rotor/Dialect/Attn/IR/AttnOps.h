@@ -22,6 +22,16 @@ namespace rotor::attn {
 /// #attn.kernel and rotor-select-kernel-config).
 constexpr llvm::StringLiteral kKernelConfigAttrName = "attn.kernel";
 
+/// Discardable attributes of the linalg.generic that convert-attn-to-linalg
+/// builds for dequantize(unpack_blocks(bytes)): the block format it decodes
+/// and the dequantization's compute type. Host code generation decodes such
+/// a generic a block at a time with SIMD vectors
+/// (rotor-vectorize-block-decoding); without them it is an ordinary
+/// elementwise generic.
+constexpr llvm::StringLiteral kBlockDecodingAttrName = "attn.block_decoding";
+constexpr llvm::StringLiteral kBlockDecodingComputeAttrName =
+    "attn.block_decoding_compute";
+
 /// The `attn.kernel` config of `op`, or null.
 inline KernelConfigAttr getKernelConfig(mlir::Operation *op) {
   return op->getAttrOfType<KernelConfigAttr>(kKernelConfigAttrName);
