@@ -56,6 +56,10 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // whole.
   if (!gpu)
     lowering.sdpaQueryBlock = kHostSdpaQueryBlock;
+  // A rotation (a rotated KV cache's, or Q's once folded) in one pass over
+  // memory, in the host's f32 lanes; exact, like the stage generics.
+  if (!gpu)
+    lowering.hadamardLanes = options.hostVectorRegisters >= 32 ? 16 : 8;
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));

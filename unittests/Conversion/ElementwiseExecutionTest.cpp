@@ -86,8 +86,12 @@ TEST_F(HostExecutionTest, RopeEveryLayoutPartialRotaryAndScaling) {
   }
 }
 
+/// The host rotates each row's groups in SIMD vectors (8 lanes with 16
+/// registers, 16 with 32); the GPU's form is one generic per butterfly
+/// stage. Both against the fp64 transform, and the vector forms bit for bit
+/// against the stages, in f32 and with a bf16 tensor.
 TEST_F(HostExecutionTest, HadamardForwardAndInverse) {
-  for (int64_t g : {32, 64, 128, 256}) {
+  for (int64_t g : {8, 32, 64, 128, 256}) {
     for (bool inverse : {false, true}) {
       std::vector<int> s1(g), s2(g);
       for (int &s : s1)
@@ -98,20 +102,43 @@ TEST_F(HostExecutionTest, HadamardForwardAndInverse) {
         return llvm::join(llvm::map_range(s, [](int v) { return std::to_string(v); }),
                           ", ");
       };
-      const int64_t rows = 3, dim = 2 * g;
-      compile(llvm::formatv(R"mlir(
-        func.func @f(%x: tensor<{0}x{1}xf32>) -> tensor<{0}x{1}xf32> {
+      const int64_t rows = 3, heads = 2, dim = 2 * g;
+      std::string what = "hadamard G=" + std::to_string(g) +
+                         (inverse ? " inverse" : "");
+      std::string source = llvm::formatv(R"mlir(
+        func.func @f(%x: tensor<?x{0}x{1}xf32>) -> tensor<?x{0}x{1}xf32> {
           %y = attn.hadamard %x rotation(<group = {2}, s1 = [{3}], s2 = [{4}]>) {5}
-              precision <compute = f32, accumulate = f32> : tensor<{0}x{1}xf32>
-          return %y : tensor<{0}x{1}xf32>
-        })mlir", rows, dim, g, list(s1), list(s2), inverse ? "inverse" : "").str());
-      Vec x = randomVec(rows * dim, 3.0);
+              precision <compute = f32, accumulate = f32> : tensor<?x{0}x{1}xf32>
+          return %y : tensor<?x{0}x{1}xf32>
+        }
+        func.func @h(%x: tensor<?x{0}x{1}xbf16>) -> tensor<?x{0}x{1}xbf16> {
+          %y = attn.hadamard %x rotation(<group = {2}, s1 = [{3}], s2 = [{4}]>) {5}
+              precision <compute = f32, accumulate = f32> : tensor<?x{0}x{1}xbf16>
+          return %y : tensor<?x{0}x{1}xbf16>
+        })mlir", heads, dim, g, list(s1), list(s2), inverse ? "inverse" : "").str();
+      Vec x = randomVec(rows * heads * dim, 3.0);
       x[5] = 400; // an outlier, what rotations are for
-      std::vector<Arg> args = {tensorArg(Elem::F32, {rows, dim}, x)};
-      Vec y = call("f", args, {Elem::F32}, {2})[0];
-      expectClose(y, ref::hadamard(x, g, s1, s2, inverse), 1e-5,
-                  "hadamard G=" + std::to_string(g) +
-                      (inverse ? " inverse" : ""));
+      Vec xb = randomBF16Vec(rows * heads * dim, 3.0);
+      auto run = [&](const char *name, Elem elem, const Vec &in) {
+        std::vector<Arg> args = {tensorArg(elem, {rows, heads, dim}, in)};
+        return call(name, args, {elem}, {3})[0];
+      };
+      compileEmulatingGpu(source);
+      Vec stages = run("f", Elem::F32, x), stagesBF16 = run("h", Elem::BF16, xb);
+      expectClose(stages, ref::hadamard(x, g, s1, s2, inverse), 1e-5,
+                  what + ", stages");
+      for (int64_t registers : {16, 32}) {
+        rotor::PipelineOptions options;
+        options.hostVectorRegisters = registers;
+        compile(source, options);
+        std::string form = what + ", host " + std::to_string(registers) +
+                           " registers";
+        Vec y = run("f", Elem::F32, x);
+        expectClose(y, ref::hadamard(x, g, s1, s2, inverse), 1e-5, form);
+        EXPECT_EQ(y, stages) << form << ": not the stages' bits, seed " << seed;
+        EXPECT_EQ(run("h", Elem::BF16, xb), stagesBF16)
+            << form << ", bf16: not the stages' bits, seed " << seed;
+      }
     }
   }
 }

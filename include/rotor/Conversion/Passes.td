@@ -15,7 +15,8 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     `scf.forall` over tokens and heads that projects and rotates each head),
     RoPE to one elementwise `linalg.generic` with the inverse frequencies as
     an f64 constant (or computed in the kernel for dynamic NTK scaling),
-    Hadamard rotations to log2(G) butterfly stages, RMS norm and block
+    Hadamard rotations to log2(G) butterfly stages (or, with
+    `hadamard-lanes`, each row's groups rotated in SIMD vectors), RMS norm and block
     quantization to a reduction plus an elementwise pass, block packing
     and unpacking to elementwise passes that read the bytes a value spans
     (an unpacking read only by a dequantization becomes one generic over
@@ -47,6 +48,7 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     "mlir::memref::MemRefDialect",
     "mlir::scf::SCFDialect",
     "mlir::tensor::TensorDialect",
+    "mlir::vector::VectorDialect",
   ];
   let options = [
     Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
@@ -64,6 +66,12 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "runs all queries and heads through each tile at once. The "
            "host pipeline uses 32; not for GPU targets (a block's "
            "temporaries are allocations)">,
+    Option<"hadamardLanes", "hadamard-lanes", "int64_t", /*default=*/"0",
+           "Rotate each row's Hadamard groups in SIMD vectors of this many "
+           "lanes, one pass over memory (an scf.forall over rows; groups "
+           "must be whole vectors along the innermost dim); 0 emits one "
+           "elementwise generic per butterfly stage. The host pipeline uses "
+           "its f32 lanes (16 with AVX-512, 8 with AVX2)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

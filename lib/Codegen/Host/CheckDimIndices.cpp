@@ -48,9 +48,10 @@ struct CheckDimIndicesPass
 bool bytesFit(ShapedType type) {
   if (!type.hasRank())
     return true;
-  uint64_t bits = type.getElementType().isIntOrIndexOrFloat()
-                      ? type.getElementTypeBitWidth()
-                      : 64;
+  // `index` has no bit width of its own (asking for one crashed on an
+  // index memref); it is 64 bits on every target Rotor builds for.
+  Type element = type.getElementType();
+  uint64_t bits = element.isIntOrFloat() ? element.getIntOrFloatBitWidth() : 64;
   uint64_t bytes = std::max<uint64_t>(1, bits / 8);
   for (int64_t d : type.getShape())
     if (!ShapedType::isDynamic(d) &&

@@ -111,25 +111,6 @@ FailureOr<Decoder> matchDecoder(linalg::GenericOp op, int64_t lanes) {
   return d;
 }
 
-/// `v` (a vector) converted to element type `to` as castFloat converts a
-/// scalar.
-Value castVector(OpBuilder &b, Location loc, Value v, Type to) {
-  auto type = cast<VectorType>(v.getType());
-  Type from = type.getElementType();
-  if (from == to)
-    return v;
-  auto vectorOf = [&](Type t) { return VectorType::get(type.getShape(), t); };
-  unsigned fromWidth = from.getIntOrFloatBitWidth();
-  unsigned toWidth = to.getIntOrFloatBitWidth();
-  if (fromWidth == toWidth)
-    return arith::TruncFOp::create(
-        b, loc, vectorOf(to),
-        arith::ExtFOp::create(b, loc, vectorOf(b.getF32Type()), v));
-  if (fromWidth < toWidth)
-    return arith::ExtFOp::create(b, loc, vectorOf(to), v);
-  return arith::TruncFOp::create(b, loc, vectorOf(to), v);
-}
-
 Value splat(OpBuilder &b, Location loc, VectorType type, Value scalar) {
   return vector::BroadcastOp::create(b, loc, type, scalar);
 }
@@ -277,12 +258,12 @@ struct RowDecoder {
       Value level =
           d.format.getScheme() == QuantScheme::Codebook
               ? lookup(code)
-              : castVector(b, loc,
+              : castFloat(b, loc,
                            arith::SIToFPOp::create(
                                b, loc,
                                VectorType::get({lanes}, b.getF32Type()), code),
                            d.compute);
-      Value value = castVector(
+      Value value = castFloat(
           b, loc, arith::MulFOp::create(b, loc, scales, level), d.storage);
       SmallVector<Value> at(outIndex);
       at.push_back(blk);

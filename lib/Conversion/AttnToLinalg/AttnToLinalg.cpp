@@ -20,6 +20,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace rotor {
@@ -85,7 +86,7 @@ struct ConvertAttnToLinalgPass
     lowering::populateNormAndGateLoweringPatterns(patterns);
     lowering::populateDataMovementLoweringPatterns(patterns);
     lowering::populateRopeLoweringPatterns(patterns);
-    lowering::populateHadamardLoweringPatterns(patterns);
+    lowering::populateHadamardLoweringPatterns(patterns, hadamardLanes);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateBlockPackingLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize,

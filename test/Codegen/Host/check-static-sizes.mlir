@@ -21,3 +21,11 @@ func.func @fits(%x: tensor<?x1024x1024xf32>) {
   %0 = tensor.empty() : tensor<1048576x1024xf32>
   return
 }
+
+// -----
+
+// index elements count 8 bytes (asking index for a bit width crashed).
+// expected-error @below {{argument 0 of type 'memref<1152921504606846976x2xindex>' has more bytes than int64 can count}}
+func.func @index_elements(%x: memref<1152921504606846976x2xindex>, %y: memref<7x8xindex>) {
+  return
+}

@@ -21,7 +21,10 @@ void populateDataMovementLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
 void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
-void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns);
+/// `vectorLanes` > 0: rows whose groups are whole vectors of that many
+/// lanes are rotated in SIMD vectors (the host); 0: butterfly-stage generics.
+void populateHadamardLoweringPatterns(mlir::RewritePatternSet &patterns,
+                                      int64_t vectorLanes = 0);
 void populateQuantizationLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// SDPA's loop forms: each op as its `attn.kernel` config says (`loops`

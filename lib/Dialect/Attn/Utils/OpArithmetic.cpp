@@ -20,17 +20,21 @@ using namespace rotor::attn::lowering;
 namespace rotor::attn::lowering {
 
 Value castFloat(OpBuilder &b, Location loc, Value v, Type to) {
-  Type from = v.getType();
+  auto vector = dyn_cast<VectorType>(v.getType());
+  Type from = getElementTypeOrSelf(v.getType());
   if (from == to)
     return v;
+  auto like = [&](Type element) -> Type {
+    return vector ? VectorType::get(vector.getShape(), element) : element;
+  };
   unsigned fromWidth = from.getIntOrFloatBitWidth();
   unsigned toWidth = to.getIntOrFloatBitWidth();
   if (fromWidth == toWidth) // bf16 <-> f16: both are exact in f32.
     return arith::TruncFOp::create(
-        b, loc, to, arith::ExtFOp::create(b, loc, b.getF32Type(), v));
+        b, loc, like(to), arith::ExtFOp::create(b, loc, like(b.getF32Type()), v));
   if (fromWidth < toWidth)
-    return arith::ExtFOp::create(b, loc, to, v);
-  return arith::TruncFOp::create(b, loc, to, v);
+    return arith::ExtFOp::create(b, loc, like(to), v);
+  return arith::TruncFOp::create(b, loc, like(to), v);
 }
 
 Value multiplyAccumulate(OpBuilder &b, Location loc, Value sum, Value lhs,

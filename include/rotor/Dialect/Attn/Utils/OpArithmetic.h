@@ -19,7 +19,8 @@
 namespace rotor::attn::lowering {
 
 /// Rounds or widens a float scalar to `to` (round-to-nearest-even when
-/// narrowing; bf16 <-> f16 goes through f32, which is exact).
+/// narrowing; bf16 <-> f16 goes through f32, which is exact); a vector of
+/// floats lane by lane, to a vector of `to`.
 mlir::Value castFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
                       mlir::Type to);
 
