@@ -252,7 +252,9 @@ TEST_F(HostExecutionTest, SdpaWorkgroupTiledPrefill) {
 // and dequantizes each K/V tile while staging it, so the dequantized cache
 // never reaches memory. Bit-exact against the same kernel reading K and V
 // dequantized apart (@apart also returns them, so there they are not
-// fused), and within 1e-5 of the fp64 reference on those values, for
+// fused), and, staged from a packed cache's bytes (@packed: each code and
+// scale unpacked while staging), bit-exact against both; within 1e-5 of
+// the fp64 reference on those values, for
 // prefill and a split decode step, absmax and codebook formats, f16 and f32
 // scales, f32 and bf16 values.
 TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
@@ -297,6 +299,26 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
         llvm::formatv("%q: {0}, %kc: {1}, %ks: {2}, %vc: {1}, %vs: {2}", qType,
                       codesType, scalesType)
             .str();
+    // The same K and V packed into a cache's bytes (@pack): @packed stages
+    // its tiles from the bytes, unpacking each code and scale on the way.
+    int64_t scaleBytes = std::string(c.scaleType) == "f16" ? 2 : 4;
+    int64_t rowBytes = (c.d / c.block) * (scaleBytes + c.block * c.bits / 8);
+    std::string bytesType =
+        llvm::formatv("tensor<?x{0}x{1}xi8>", c.hkv, rowBytes).str();
+    std::string packed = llvm::formatv(R"mlir(
+      func.func @pack(%c: {1}, %s: {2}) -> {3} {{
+        %b = attn.pack_blocks %c, %s format({0}) : {1}, {2} -> {3}
+        return %b : {3}
+      }
+      func.func @packed(%q: {4}, %kb: {3}, %vb: {3}) -> {4} {{
+        %kc, %ks = attn.unpack_blocks %kb format({0}) : {3} -> {1}, {2}
+        %vc, %vs = attn.unpack_blocks %vb format({0}) : {3} -> {1}, {2}
+        {5}
+        return %o : {4}
+      })mlir",
+                                       format, codesType, scalesType,
+                                       bytesType, qType, body)
+                             .str();
     rotor::PipelineOptions options;
     options.workgroupTiledSdpa = true;
     compile(llvm::formatv(R"mlir(
@@ -305,8 +327,9 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
       }
       func.func @apart({0}) -> ({1}, {3}, {3}) {{{2}
         return %o, %k, %v : {1}, {3}, {3}
-      })mlir",
-                          args, qType, body, kvType)
+      }
+      {4})mlir",
+                          args, qType, body, kvType, packed)
                 .str(),
             options);
     Elem e = std::string(c.elem) == "bf16" ? Elem::BF16 : Elem::F32;
@@ -344,6 +367,22 @@ TEST_F(HostExecutionTest, SdpaDequantizesQuantizedKVWhileStaging) {
     for (size_t i = 0; i < fused.size(); ++i)
       ASSERT_EQ(fused[i], apart[0][i])
           << what << ": element " << i << ", seed " << seed;
+    auto pack = [&](const Vec &codes, const Vec &scales) {
+      std::vector<Arg> packArgs = {
+          tensorArg(Elem::I8, {c.tk, c.hkv, c.d}, codes),
+          tensorArg(scaleElem, {c.tk, c.hkv, c.d / c.block}, scales)};
+      return call("pack", packArgs, {Elem::I8}, {3})[0];
+    };
+    std::vector<Arg> packedArgs = {
+        tensorArg(e, {c.t, c.hq, c.d}, q),
+        tensorArg(Elem::I8, {c.tk, c.hkv, rowBytes}, pack(kc, ks)),
+        tensorArg(Elem::I8, {c.tk, c.hkv, rowBytes}, pack(vc, vs))};
+    Vec fromBytes = call("packed", packedArgs, {e}, {3})[0];
+    ASSERT_EQ(fromBytes.size(), fused.size());
+    for (size_t i = 0; i < fused.size(); ++i)
+      ASSERT_EQ(fromBytes[i], fused[i])
+          << what << ", staged from the packed bytes: element " << i
+          << ", seed " << seed;
     Vec qRounded = q;
     if (e == Elem::BF16)
       for (double &x : qRounded)

@@ -33,6 +33,7 @@ namespace rotor {
 using namespace mlir;
 using namespace rotor::attn;
 using rotor::attn::lowering::castFloat;
+using rotor::attn::lowering::unpackScale;
 
 namespace {
 
@@ -145,27 +146,13 @@ struct RowDecoder {
     return memref::LoadOp::create(b, loc, d.bytes, at);
   }
 
-  /// The block's scale in the compute type.
-  Value scale(Value blockStart) {
-    Value word = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0);
-    for (int64_t k = 0; k < scaleBytes(); ++k) {
-      Value byte = arith::ExtUIOp::create(
-          b, loc, b.getI32Type(),
-          byteAt(arith::AddIOp::create(b, loc, blockStart, index(k))));
-      word = arith::OrIOp::create(
-          b, loc, word,
-          arith::ShLIOp::create(
-              b, loc, byte,
-              arith::ConstantIntOp::create(b, loc, b.getI32Type(), 8 * k)));
-    }
-    FloatType scaleType = d.format.getScaleType();
-    Value raw = scaleBytes() == 4
-                    ? word
-                    : arith::TruncIOp::create(
-                          b, loc, b.getIntegerType(scaleBytes() * 8), word)
-                          .getResult();
-    return castFloat(b, loc, arith::BitcastOp::create(b, loc, scaleType, raw),
-                     d.compute);
+  /// Block `blk`'s scale in the compute type.
+  Value scale(Value blk) {
+    return castFloat(
+        b, loc,
+        unpackScale(b, loc, [&](Value column) { return byteAt(column); }, blk,
+                    d.format),
+        d.compute);
   }
 
   /// Codes [first, first + lanes) of the block at `blockStart`, as i32
@@ -250,7 +237,7 @@ struct RowDecoder {
   void decodeBlock(Value blk) {
     Value blockStart =
         arith::MulIOp::create(b, loc, blk, index(blockBytes()));
-    Value s = scale(blockStart);
+    Value s = scale(blk);
     auto computeType = VectorType::get({lanes}, d.compute);
     Value scales = splat(b, loc, computeType, s);
     for (int64_t first = 0; first < d.format.getBlockSize(); first += lanes) {

@@ -37,7 +37,10 @@
 //
 // K or V produced by an attn.dequantize that only the SDPA reads is staged
 // from the quantized codes and scales and dequantized on the way into the
-// tile (KVSource): the dequantized cache is never written.
+// tile (KVSource): the dequantized cache is never written. When the codes
+// and scales are an attn.unpack_blocks only that dequantization reads, the
+// tile is staged from the packed bytes, each code and scale unpacked on
+// the way: no unpacking pass over the cache either.
 //
 // A key bias (attn-split-rope-bias) is added to K while it is staged, from
 // RoPE(b, j) [Tk, Hkv, D] formed once per call before the grid: the K/V
@@ -165,6 +168,11 @@ struct KVSource {
   Value data;
   DequantizeOp dequant;
   Value scales, table;
+  /// When the codes and scales are an unpacking only this dequantization
+  /// reads: `data` is the packed bytes, each code and scale unpacked while
+  /// staging (3 bits per element read instead of 8 for turbo3, and no
+  /// unpacking kernel over the whole cache before the SDPA).
+  UnpackBlocksOp unpack;
   /// Elements per 16-byte vector load of `data`, or 1.
   int64_t vectorWidth = 1;
   /// Whether `data`'s rows are 16-byte aligned (null when vectorWidth is 1).
@@ -176,9 +184,17 @@ KVSource kvSource(ImplicitLocOpBuilder &b, Value operand) {
   Value values = operand;
   if (DequantizeOp dequant = dequantizationReadBySdpa(operand)) {
     src.dequant = dequant;
+    src.table = codebookTable(b, dequant.getFormat());
+    auto unpack = dequant.getCodes().getDefiningOp<UnpackBlocksOp>();
+    if (unpack && unpack.getScales() == dequant.getScales() &&
+        unpack.getFormat() == dequant.getFormat() &&
+        unpack.getCodes().hasOneUse() && unpack.getScales().hasOneUse()) {
+      src.unpack = unpack;
+      src.data = readOnlyBuffer(b, unpack.getBytes());
+      return src; // bytes, one at a time
+    }
     values = dequant.getCodes();
     src.scales = readOnlyBuffer(b, dequant.getScales());
-    src.table = codebookTable(b, dequant.getFormat());
   }
   src.data = readOnlyBuffer(b, values);
   auto type = cast<MemRefType>(src.data.getType());
@@ -523,18 +539,57 @@ Value causalBound(ImplicitLocOpBuilder &w, const SdpaPlan &p,
 void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
              const SdpaWorkgroup &wg, const KVSource &src, Value j0,
              bool keys) {
-  int64_t cols = cast<MemRefType>(src.data.getType()).getDimSize(2);
+  int64_t cols = keys ? p.d : p.dv;
   DequantizeOp dequant = src.dequant;
   bool addBias = keys && p.keyBiasRows;
+  auto ci = [](OpBuilder &cb, Location cl, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(cb, cl, v);
+  };
+  // Element e of a packed row: block e / B, bit (e mod B) * bits of the
+  // block's codes, which follow its scale.
+  auto packedBit = [&](OpBuilder &sb, Location sl, Value e) {
+    KVBlockFormatAttr format = dequant.getFormat();
+    Value blk = arith::DivUIOp::create(sb, sl, e,
+                                       ci(sb, sl, format.getBlockSize()));
+    Value bit = arith::MulIOp::create(
+        sb, sl,
+        arith::RemUIOp::create(sb, sl, e, ci(sb, sl, format.getBlockSize())),
+        ci(sb, sl, format.getBits()));
+    int64_t scaleBytes = format.getScaleType().getWidth() / 8;
+    Value byteIndex = arith::AddIOp::create(
+        sb, sl,
+        arith::MulIOp::create(sb, sl, blk,
+                              ci(sb, sl, packedBlockBytes(format))),
+        arith::AddIOp::create(sb, sl, ci(sb, sl, scaleBytes),
+                              arith::DivUIOp::create(sb, sl, bit,
+                                                     ci(sb, sl, 8))));
+    return std::make_tuple(blk, byteIndex,
+                           arith::RemUIOp::create(sb, sl, bit, ci(sb, sl, 8))
+                               .getResult());
+  };
   auto dequantize = [&](OpBuilder &sb, Location sl, Value code, Value j,
                         Value e) -> Value {
     KVBlockFormatAttr format = dequant.getFormat();
-    Value block = arith::DivUIOp::create(
-        sb, sl, e,
-        arith::ConstantIndexOp::create(sb, sl, format.getBlockSize()));
-    Value scale = memref::LoadOp::create(
-        sb, sl, src.scales,
-        ValueRange{arith::AddIOp::create(sb, sl, j0, j), wg.kvHead, block});
+    Value row = arith::AddIOp::create(sb, sl, j0, j);
+    Value scale;
+    if (src.unpack) {
+      // `code` is the first byte the code spans; unpackCode reads it again
+      // (the same address) with the second.
+      auto byteAt = [&](Value column) -> Value {
+        return memref::LoadOp::create(sb, sl, src.data,
+                                      ValueRange{row, wg.kvHead, column});
+      };
+      auto [blk, byteIndex, shift] = packedBit(sb, sl, e);
+      int64_t lastByte =
+          cast<MemRefType>(src.data.getType()).getDimSize(2) - 1;
+      code = unpackCode(sb, sl, byteAt, byteIndex, shift, format, lastByte);
+      scale = unpackScale(sb, sl, byteAt, blk, format);
+    } else {
+      Value block = arith::DivUIOp::create(sb, sl, e,
+                                           ci(sb, sl, format.getBlockSize()));
+      scale = memref::LoadOp::create(sb, sl, src.scales,
+                                     ValueRange{row, wg.kvHead, block});
+    }
     return dequantizeElement(sb, sl, format, src.table, code, scale,
                              dequant.getPrecision().getCompute(), p.kvStorage);
   };
@@ -558,8 +613,11 @@ void stageKV(OpBuilder &b, Location loc, const SdpaPlan &p,
       b, loc, src.data, wg.kvTile, p.keyTile, cols, src.vectorWidth,
       src.aligned,
       [&](OpBuilder &sb, Location sl, Value j, Value e) {
+        Value column = e;
+        if (src.unpack)
+          column = std::get<1>(packedBit(sb, sl, e));
         return SmallVector<Value>{arith::AddIOp::create(sb, sl, j0, j),
-                                  wg.kvHead, e};
+                                  wg.kvHead, column};
       },
       [&](OpBuilder &sb, Location sl, Value j, Value) -> Value {
         return arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::ult,
@@ -902,10 +960,14 @@ struct LowerSdpaToWorkgroupTiles : OpRewritePattern<SdpaOp> {
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                b, p.resultType, p.out, /*restrict=*/true,
                                /*writable=*/true));
-    // The dequantizations read here have no other reader.
-    for (DequantizeOp dequant : {p.k.dequant, p.v.dequant})
-      if (dequant)
-        rewriter.eraseOp(dequant);
+    // The dequantizations read here have no other reader, nor have the
+    // unpackings staged from their bytes.
+    for (const KVSource *src : {&p.k, &p.v}) {
+      if (src->dequant)
+        rewriter.eraseOp(src->dequant);
+      if (src->unpack)
+        rewriter.eraseOp(src->unpack);
+    }
     return success();
   }
 };

@@ -34,16 +34,6 @@ SmallVector<Value> currentIndices(OpBuilder &b, Location loc, int64_t rank) {
   return indices;
 }
 
-/// The i8 element of `t` at `indices` with its last index `last`, zero-
-/// extended to i32.
-Value byteAt(OpBuilder &b, Location loc, Value t, ValueRange rowIndices,
-             Value last) {
-  SmallVector<Value> indices(rowIndices);
-  indices.back() = last;
-  Value byte = tensor::ExtractOp::create(b, loc, t, indices);
-  return arith::ExtUIOp::create(b, loc, b.getI32Type(), byte);
-}
-
 /// A generic over every element of a fresh tensor shaped like `like` with
 /// element type `type`, computed by `body` from the element's indices.
 Value generate(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
@@ -164,54 +154,14 @@ struct LowerPackBlocks : OpRewritePattern<PackBlocksOp> {
   }
 };
 
-/// The code whose first bit is bit `shift` of byte `byteIndex` of the row
-/// at `indices`, sign-extended for absmax, as i8. The code may straddle two
-/// bytes; the second may lie past the row's end (`lastByte`), and is then
-/// not needed.
-Value codeAt(OpBuilder &b, Location loc, Value bytes, ValueRange indices,
-             Value byteIndex, Value shift, const BlockLayout &layout,
-             bool isSigned, int64_t lastByte) {
-  Value next = arith::MinUIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, byteIndex, index(b, loc, 1)),
-      index(b, loc, lastByte));
-  Value word = arith::OrIOp::create(
-      b, loc, byteAt(b, loc, bytes, indices, byteIndex),
-      arith::ShLIOp::create(b, loc, byteAt(b, loc, bytes, indices, next),
-                            i32(b, loc, 8)));
-  Value code = arith::AndIOp::create(
-      b, loc,
-      arith::ShRUIOp::create(
-          b, loc, word,
-          arith::IndexCastOp::create(b, loc, b.getI32Type(), shift)),
-      i32(b, loc, (1 << layout.bits) - 1));
-  if (isSigned) {
-    // Sign-extend from `bits`: shift up to bit 31, then back.
-    Value up = i32(b, loc, 32 - layout.bits);
-    code = arith::ShRSIOp::create(b, loc,
-                                  arith::ShLIOp::create(b, loc, code, up), up);
-  }
-  return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
-}
-
-/// The scale of block `blk` of the row at `indices`: its first bytes,
-/// little-endian.
-Value scaleAt(OpBuilder &b, Location loc, Value bytes, ValueRange indices,
-              Value blk, const BlockLayout &layout, FloatType scaleType) {
-  Value base = arith::MulIOp::create(b, loc, blk,
-                                     index(b, loc, layout.blockBytes));
-  Value word = i32(b, loc, 0);
-  for (int64_t k = 0; k < layout.scaleBytes; ++k) {
-    Value byte =
-        byteAt(b, loc, bytes, indices,
-               arith::AddIOp::create(b, loc, base, index(b, loc, k)));
-    word = arith::OrIOp::create(
-        b, loc, word, arith::ShLIOp::create(b, loc, byte, i32(b, loc, 8 * k)));
-  }
-  Type scaleInt = b.getIntegerType(layout.scaleBytes * 8);
-  Value raw = layout.scaleBytes == 4
-                  ? word
-                  : arith::TruncIOp::create(b, loc, scaleInt, word).getResult();
-  return arith::BitcastOp::create(b, loc, scaleType, raw);
+/// Reads the i8 bytes of the row of `bytes` at `row` (its last index
+/// replaced).
+auto bytesOfRow(OpBuilder &b, Location loc, Value bytes, ValueRange row) {
+  return [&b, loc, bytes, row](Value column) -> Value {
+    SmallVector<Value> at(row);
+    at.back() = column;
+    return tensor::ExtractOp::create(b, loc, bytes, at);
+  };
 }
 
 struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
@@ -222,7 +172,6 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KVBlockFormatAttr format = op.getFormat();
     BlockLayout layout(format);
-    bool isSigned = format.getScheme() == QuantScheme::Absmax;
     Value bytes = op.getBytes();
     int64_t lastByte =
         cast<RankedTensorType>(bytes.getType()).getShape().back() - 1;
@@ -247,15 +196,15 @@ struct LowerUnpackBlocks : OpRewritePattern<UnpackBlocksOp> {
                   nb, loc, index(nb, loc, layout.scaleBytes),
                   arith::DivUIOp::create(nb, loc, bit, index(nb, loc, 8))));
           Value shift = arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8));
-          return codeAt(nb, loc, bytes, indices, byteIndex, shift, layout,
-                        isSigned, lastByte);
+          return unpackCode(nb, loc, bytesOfRow(nb, loc, bytes, indices),
+                            byteIndex, shift, format, lastByte);
         });
 
     Value scales = generate(
         b, shapeOf(op.getScales()), format.getScaleType(),
         [&](OpBuilder &nb, Location loc, ValueRange indices) -> Value {
-          return scaleAt(nb, loc, bytes, indices, indices.back(), layout,
-                         format.getScaleType());
+          return unpackScale(nb, loc, bytesOfRow(nb, loc, bytes, indices),
+                             indices.back(), format);
         });
     rewriter.replaceOp(op, {codes, scales});
     return success();
@@ -300,7 +249,6 @@ struct LowerUnpackIntoDequantize : OpRewritePattern<UnpackBlocksOp> {
         b.getIndexAttr(resultType.getShape().back() / layout.block);
     shape.push_back(b.getIndexAttr(layout.block / perGroup));
     shape.push_back(b.getIndexAttr(perGroup));
-    bool isSigned = format.getScheme() == QuantScheme::Absmax;
     Type compute = dequant.getPrecision().getCompute();
     Value table = codebookTable(b, format);
 
@@ -325,10 +273,10 @@ struct LowerUnpackIntoDequantize : OpRewritePattern<UnpackBlocksOp> {
           Value shift = arith::RemUIOp::create(nb, loc, bit, index(nb, loc, 8));
           SmallVector<Value> rowIndices(row);
           rowIndices.push_back(byteIndex);
-          Value code = codeAt(nb, loc, bytes, rowIndices, byteIndex, shift,
-                              layout, isSigned, lastByte);
-          Value scale = scaleAt(nb, loc, bytes, rowIndices, blk, layout,
-                                format.getScaleType());
+          auto byteAt = bytesOfRow(nb, loc, bytes, rowIndices);
+          Value code =
+              unpackCode(nb, loc, byteAt, byteIndex, shift, format, lastByte);
+          Value scale = unpackScale(nb, loc, byteAt, blk, format);
           return dequantizeElement(nb, loc, format, table, code, scale,
                                    compute, resultType.getElementType());
         });

@@ -128,3 +128,39 @@ func.func @quantized_kv(%q: tensor<1x8x128xf32>, %kc: tensor<?x2x128xi8>, %ks: t
       : tensor<1x8x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x8x128xf32>
   return %o : tensor<1x8x128xf32>
 }
+
+// -----
+
+// A cache read as packed bytes (unpack_blocks read only by the
+// dequantizations): the kernel stages K and V from the bytes, unpacking
+// each 3-bit code (two bytes, a shift, a mask) and each block's f16 scale
+// while staging; no unpacking pass over the whole cache remains.
+// CHECK-LABEL: func.func @packed_kv(
+// CHECK-NOT: attn.unpack_blocks
+// CHECK-NOT: attn.dequantize
+// CHECK-NOT: linalg.generic
+// CHECK-DAG: %[[KB:.+]] = bufferization.to_buffer %arg1 read_only : tensor<?x2x52xi8>
+// CHECK: scf.forall
+// CHECK: %[[NEXT:.+]] = arith.minui %{{.+}}, %c51 : index
+// CHECK: memref.load %[[KB]][%{{.+}}, %{{.+}}, %[[NEXT]]]
+// CHECK: arith.shrui
+// CHECK: arith.andi %{{.+}}, %c7_i32
+// CHECK: arith.bitcast %{{.+}} : i16 to f16
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @packed_kv(%q: tensor<1x8x128xf32>, %kb: tensor<?x2x52xi8>, %vb: tensor<?x2x52xi8>) -> tensor<1x8x128xf32> {
+  %kc, %ks = attn.unpack_blocks %kb format(<bits = 3, block_size = 64, scheme = codebook, scale_type = f16>)
+      : tensor<?x2x52xi8> -> tensor<?x2x128xi8>, tensor<?x2x2xf16>
+  %vc, %vs = attn.unpack_blocks %vb format(<bits = 3, block_size = 64, scheme = codebook, scale_type = f16>)
+      : tensor<?x2x52xi8> -> tensor<?x2x128xi8>, tensor<?x2x2xf16>
+  %k = attn.dequantize %kc, %ks format(<bits = 3, block_size = 64, scheme = codebook, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x2xf16> -> tensor<?x2x128xf32>
+  %v = attn.dequantize %vc, %vs format(<bits = 3, block_size = 64, scheme = codebook, scale_type = f16>)
+      precision <compute = f32, accumulate = f32>
+      : tensor<?x2x128xi8>, tensor<?x2x2xf16> -> tensor<?x2x128xf32>
+  %o = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x8x128xf32>, tensor<?x2x128xf32>, tensor<?x2x128xf32> -> tensor<1x8x128xf32>
+  return %o : tensor<1x8x128xf32>
+}

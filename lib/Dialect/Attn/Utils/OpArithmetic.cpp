@@ -389,6 +389,67 @@ Value rotor::attn::lowering::dequantizeElement(OpBuilder &b, Location loc,
   return castFloat(b, loc, arith::MulFOp::create(b, loc, s, level), storage);
 }
 
+Value rotor::attn::lowering::unpackCode(OpBuilder &b, Location loc,
+                                        function_ref<Value(Value)> byteAt,
+                                        Value byteIndex, Value shift,
+                                        KVBlockFormatAttr format,
+                                        int64_t lastByte) {
+  int64_t bits = format.getBits();
+  Type i32 = b.getI32Type();
+  auto word32 = [&](Value byte) {
+    return arith::ExtUIOp::create(b, loc, i32, byte).getResult();
+  };
+  Value next = arith::MinUIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, byteIndex,
+                            arith::ConstantIndexOp::create(b, loc, 1)),
+      arith::ConstantIndexOp::create(b, loc, lastByte));
+  Value word = arith::OrIOp::create(
+      b, loc, word32(byteAt(byteIndex)),
+      arith::ShLIOp::create(b, loc, word32(byteAt(next)),
+                            arith::ConstantIntOp::create(b, loc, i32, 8)));
+  Value code = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, word,
+                             arith::IndexCastOp::create(b, loc, i32, shift)),
+      arith::ConstantIntOp::create(b, loc, i32, (1 << bits) - 1));
+  if (format.getScheme() == QuantScheme::Absmax) {
+    // Sign-extend from `bits`: shift up to bit 31, then back.
+    Value up = arith::ConstantIntOp::create(b, loc, i32, 32 - bits);
+    code = arith::ShRSIOp::create(b, loc,
+                                  arith::ShLIOp::create(b, loc, code, up), up);
+  }
+  return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
+}
+
+Value rotor::attn::lowering::unpackScale(OpBuilder &b, Location loc,
+                                         function_ref<Value(Value)> byteAt,
+                                         Value blk, KVBlockFormatAttr format) {
+  FloatType scaleType = format.getScaleType();
+  int64_t scaleBytes = scaleType.getWidth() / 8;
+  Type i32 = b.getI32Type();
+  Value base = arith::MulIOp::create(
+      b, loc, blk,
+      arith::ConstantIndexOp::create(b, loc, packedBlockBytes(format)));
+  Value word = arith::ConstantIntOp::create(b, loc, i32, 0);
+  for (int64_t k = 0; k < scaleBytes; ++k) {
+    Value byte = arith::ExtUIOp::create(
+        b, loc, i32,
+        byteAt(arith::AddIOp::create(
+            b, loc, base, arith::ConstantIndexOp::create(b, loc, k))));
+    word = arith::OrIOp::create(
+        b, loc, word,
+        arith::ShLIOp::create(b, loc, byte,
+                              arith::ConstantIntOp::create(b, loc, i32, 8 * k)));
+  }
+  Value raw = scaleBytes == 4
+                  ? word
+                  : arith::TruncIOp::create(
+                        b, loc, b.getIntegerType(scaleBytes * 8), word)
+                        .getResult();
+  return arith::BitcastOp::create(b, loc, scaleType, raw);
+}
+
 Value rotor::attn::lowering::quantizeReduceStep(OpBuilder &b, Location loc,
                                                 KVBlockFormatAttr format,
                                                 Value reduced, Value x) {

@@ -103,6 +103,21 @@ mlir::Value dequantizeElement(mlir::OpBuilder &b, mlir::Location loc,
                               mlir::Value code, mlir::Value scale,
                               mlir::Type compute, mlir::Type storage);
 
+/// The scalar steps of unpacking a block-packed row (attn.unpack_blocks),
+/// shared by its lowering, the decoding generic and the SDPA kernel that
+/// stages K/V from the packed bytes. `byteAt(column)` reads the row's i8
+/// byte at an index column. The code whose first bit is bit `shift` of byte
+/// `byteIndex`, sign-extended for absmax, as i8; it may straddle two bytes,
+/// the second read at most at `lastByte` (past it, it is not needed).
+mlir::Value unpackCode(mlir::OpBuilder &b, mlir::Location loc,
+                       llvm::function_ref<mlir::Value(mlir::Value)> byteAt,
+                       mlir::Value byteIndex, mlir::Value shift,
+                       KVBlockFormatAttr format, int64_t lastByte);
+/// The scale of block `blk`: the block's first bytes, little-endian.
+mlir::Value unpackScale(mlir::OpBuilder &b, mlir::Location loc,
+                        llvm::function_ref<mlir::Value(mlir::Value)> byteAt,
+                        mlir::Value blk, KVBlockFormatAttr format);
+
 /// signs[pos] * magnitude (signs are +-1) as a `type` constant, for the
 /// index `pos`: read from 64-bit sign masks rather than a table, so that a
 /// kernel loads nothing for it. The Hadamard rotation's signs, in its
