@@ -229,8 +229,10 @@ def VectorizeBlockDecoding : Pass<"rotor-vectorize-block-decoding"> {
     constant per-lane shifts and a mask, a sign extension for absmax
     codes, and for a codebook a select on each bit of the code. Each value
     is the scalar form's, bit for bit. A generic whose block is not a
-    multiple of `lanes` codes, whose output rows are not contiguous, or
-    whose byte rows are not, stays as it is.
+    multiple of `lanes` codes, whose output blocks or byte rows are not
+    contiguous, or that covers only some of a row's blocks (tiled along
+    them), stays as it is. The mark is a contract: the pass rebuilds the
+    decoding from the format, not from the generic's body.
 
     Example (q8_0, 16 lanes): for each key and head, for each block `b`:
     `s = extf(bitcast(bytes[.., 34 b] | bytes[.., 34 b + 1] << 8))`, then

@@ -69,7 +69,8 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
     Option<"hadamardLanes", "hadamard-lanes", "int64_t", /*default=*/"0",
            "Rotate each row's Hadamard groups in SIMD vectors of this many "
            "lanes, one pass over memory (an scf.forall over rows; groups "
-           "must be whole vectors along the innermost dim); 0 emits one "
+           "must be whole vectors along the innermost dim, read without a "
+           "stride, and the compute type f32 or f64); 0 emits one "
            "elementwise generic per butterfly stage. The host pipeline uses "
            "its f32 lanes (16 with AVX-512, 8 with AVX2)">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",

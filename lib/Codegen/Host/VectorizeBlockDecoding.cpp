@@ -66,8 +66,12 @@ FailureOr<Decoder> matchDecoder(linalg::GenericOp op, int64_t lanes) {
   if (d.lead < 0 || ShapedType::isDynamic(shape[rank - 3]) ||
       shape[rank - 2] * shape[rank - 1] != block || block % lanes != 0 ||
       (lanes * d.format.getBits()) % 8 != 0 ||
-      !memref::CollapseShapeOp::isGuaranteedCollapsible(
-          outType, {{rank - 2, rank - 1}}))
+      op.getMatchingIndexingMap(op.getDpsInitOperand(0)) !=
+          AffineMap::getMultiDimIdentityMap(rank, op.getContext()))
+    return failure();
+  // Each output block's codes contiguous: the vector stores' rows.
+  auto [outStrides, outOffset] = outType.getStridesAndOffset();
+  if (outStrides[rank - 1] != 1 || outStrides[rank - 2] != shape[rank - 1])
     return failure();
   d.blocks = shape[rank - 3];
 
@@ -76,6 +80,8 @@ FailureOr<Decoder> matchDecoder(linalg::GenericOp op, int64_t lanes) {
     // The codebook's table, which the select tree replaces.
     if (load.getMemRef().getDefiningOp<memref::GetGlobalOp>())
       continue;
+    if (int64_t(load.getIndices().size()) != d.lead + 1)
+      return failure();
     if (!d.bytes) {
       d.bytes = load.getMemRef();
       d.rowIndex.assign(load.getIndices().begin(),
@@ -93,6 +99,11 @@ FailureOr<Decoder> matchDecoder(linalg::GenericOp op, int64_t lanes) {
     return failure();
   auto [strides, offset] = bytesType.getStridesAndOffset();
   if (strides.back() != 1)
+    return failure();
+  // The output covers every block of a byte row. A generic tiled along the
+  // blocks keeps the mark, but its block 0 is not the row's: the scalar
+  // body (whose linalg.index the tiling offset) stays.
+  if (bytesType.getShape().back() != d.blocks * packedBlockBytes(d.format))
     return failure();
 
   // The row indices may only depend on the output's leading dims.

@@ -88,6 +88,27 @@ struct LowerHadamard : OpRewritePattern<HadamardOp> {
   }
 };
 
+/// Whether `v`'s buffer keeps its innermost dim contiguous: the views it
+/// is made of (slices, reshapes, casts) do not stride or drop that dim.
+/// Anything else is a fresh buffer, and function arguments have the
+/// identity layout on the host.
+bool unitInnerStrideView(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(def)) {
+      if (slice.getType().getRank() != slice.getSourceType().getRank() ||
+          getConstantIntValue(slice.getMixedStrides().back()) != 1)
+        return false;
+      v = slice.getSource();
+    } else if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp,
+                   tensor::CastOp>(def)) {
+      v = def->getOperand(0);
+    } else {
+      return true;
+    }
+  }
+  return true;
+}
+
 /// The same transform with each row's groups held in SIMD vectors of
 /// `lanes` elements: one pass over memory where the stage generics make
 /// log2(G) + 2. A stage of h >= lanes pairs whole vectors, a smaller one
@@ -107,6 +128,14 @@ struct LowerHadamardInVectors : OpRewritePattern<HadamardOp> {
     if (rank < 2 || op.getRotatedDim() != rank - 1 ||
         ShapedType::isDynamic(width) || width % g != 0 || g % lanes != 0)
       return rewriter.notifyMatchFailure(op, "not whole vectors per group");
+    // A bf16/f16 compute type rounds after every stage; the host emulates
+    // those types with contractible f32 casts, which a chain of vector
+    // adds would let fold away. The stage generics round through memory.
+    Type computeType = op.getPrecision().getCompute();
+    if (!computeType.isF32() && !computeType.isF64())
+      return rewriter.notifyMatchFailure(op, "compute narrower than f32");
+    if (!unitInnerStrideView(op.getInput()))
+      return rewriter.notifyMatchFailure(op, "a strided view of the rows");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Type storage = type.getElementType();
     SmallVector<OpFoldResult> sizes = sizesOf(b, op.getInput());

@@ -124,3 +124,55 @@ func.func @short_block(%b: tensor<?x20xi8>) -> tensor<?x16xf32> {
       precision <compute = f32, accumulate = f32> : tensor<?x16xi8>, tensor<?x2xf16> -> tensor<?x16xf32>
   return %x : tensor<?x16xf32>
 }
+
+// -----
+
+// A marked generic tiled along the blocks (here block 1 of a row of 4):
+// its block 0 is not the row's, so the scalar body, whose indices the
+// tiling offset, stays.
+// CHECK-LABEL: func.func @tiled_along_blocks
+// CHECK: linalg.generic
+// CHECK-SAME: attn.block_decoding
+// CHECK-NOT: vector.load
+func.func @tiled_along_blocks(%bytes: memref<4x136xi8>, %out: memref<4x1x32x1xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      outs(%out : memref<4x1x32x1xf32>)
+      attrs = {attn.block_decoding = #attn.kv_block<bits = 8, block_size = 32, scheme = absmax, scale_type = f16>,
+               attn.block_decoding_compute = f32} {
+  ^bb0(%o: f32):
+    %c36 = arith.constant 36 : index
+    %row = linalg.index 0 : index
+    %g = linalg.index 2 : index
+    %column = arith.addi %g, %c36 : index
+    %byte = memref.load %bytes[%row, %column] : memref<4x136xi8>
+    %x = arith.sitofp %byte : i8 to f32
+    linalg.yield %x : f32
+  }
+  return
+}
+
+// -----
+
+// Output blocks that are not contiguous (a stride of 2 between codes) stay.
+// CHECK-LABEL: func.func @strided_output
+// CHECK: linalg.generic
+// CHECK-SAME: attn.block_decoding
+// CHECK-NOT: vector.store
+func.func @strided_output(%bytes: memref<4x34xi8>, %out: memref<4x1x32x1xf32, strided<[64, 64, 2, 1]>>) {
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      outs(%out : memref<4x1x32x1xf32, strided<[64, 64, 2, 1]>>)
+      attrs = {attn.block_decoding = #attn.kv_block<bits = 8, block_size = 32, scheme = absmax, scale_type = f16>,
+               attn.block_decoding_compute = f32} {
+  ^bb0(%o: f32):
+    %c2 = arith.constant 2 : index
+    %row = linalg.index 0 : index
+    %g = linalg.index 2 : index
+    %column = arith.addi %g, %c2 : index
+    %byte = memref.load %bytes[%row, %column] : memref<4x34xi8>
+    %x = arith.sitofp %byte : i8 to f32
+    linalg.yield %x : f32
+  }
+  return
+}

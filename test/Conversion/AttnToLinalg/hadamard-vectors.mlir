@@ -76,3 +76,31 @@ func.func @small_group(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
       precision <compute = f32, accumulate = f32> : tensor<4x16xf32>
   return %y : tensor<4x16xf32>
 }
+
+// -----
+
+// A bf16 compute type rounds after every stage: the stage generics keep
+// that (a chain of vector adds would let the host's bf16 emulation fold
+// the roundings away).
+// CHECK-LABEL: func.func @bf16_compute
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @bf16_compute(%x: tensor<4x16xbf16>) -> tensor<4x16xbf16> {
+  %y = attn.hadamard %x rotation(<group = 16, s1 = [1, -1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1], s2 = [-1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]>)
+      precision <compute = bf16, accumulate = f32> : tensor<4x16xbf16>
+  return %y : tensor<4x16xbf16>
+}
+
+// -----
+
+// Rows read through a slice with a stride of 2 along them: not vector
+// loads; the stage generics.
+// CHECK-LABEL: func.func @strided_rows
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @strided_rows(%x: tensor<4x32xf32>) -> tensor<4x16xf32> {
+  %s = tensor.extract_slice %x[0, 0] [4, 16] [1, 2] : tensor<4x32xf32> to tensor<4x16xf32>
+  %y = attn.hadamard %s rotation(<group = 16, s1 = [1, -1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1], s2 = [-1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]>)
+      precision <compute = f32, accumulate = f32> : tensor<4x16xf32>
+  return %y : tensor<4x16xf32>
+}
