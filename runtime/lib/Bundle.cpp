@@ -1,6 +1,7 @@
 //===- Bundle.cpp - Open a kernel bundle and run it -----------------------===//
 
 #include "rotor-rt/Bundle.h"
+#include "rotor-rt/HostHeap.h"
 
 #include "rotor-rt/Cuda.h"
 #include "rotor-rt/File.h"
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 
 namespace rotor::rt {
@@ -577,6 +579,14 @@ Error loadLibrary(const std::string &dir, const nlohmann::json &m,
                                     "with this rotor-aot");
   if (Error diff = checkAbi(abi, entries, m["entry_points"]))
     return Error::failure(libPath + ": " + diff.message());
+  // A host bundle's buffers come from the runtime's pool (HostHeap.h);
+  // bundles from before rotor_set_heap keep libc's heap.
+  bool cudaTarget = m.contains("target") && m["target"] == "cuda";
+  if (auto *setHeap = reinterpret_cast<void (*)(void *(*)(size_t),
+                                               void (*)(void *))>(
+          dlsym(library, "rotor_set_heap"));
+      setHeap && !cudaTarget)
+    setHeap(hostHeapAllocate, hostHeapFree);
   for (int i = 0; i < 2; ++i) {
     std::string symbol = m["entry_points"][i]["symbol"];
     void *fn = dlsym(library, symbol.c_str());
@@ -808,21 +818,24 @@ struct CacheBuffers {
 };
 
 /// One call of an entry point through its C interface, in three phases:
-/// pack the arguments, call, take the results. Inputs staged in managed
-/// memory (CUDA bundles) go back when the call does, on every way out,
-/// errors included.
+/// pack the arguments, call, take the results. The inputs' copies (in the
+/// host pool, or managed memory for CUDA bundles) go back when the call
+/// does, on every way out, errors included.
 class EntryCall {
 public:
-  EntryCall(const Bundle &bundle, const EntryPoint &entry, Tensor hidden,
-            Tensor positions, CacheBuffers caches, int64_t cacheLen)
+  /// The entry point may write its inputs: `hidden` and `positions` are
+  /// the call's own.
+  EntryCall(const Bundle &bundle, const EntryPoint &entry,
+            const Tensor &hidden, Tensor positions, CacheBuffers caches,
+            int64_t cacheLen)
       : bundle(bundle), entry(entry),
-        cudaTarget(bundle.target() == Target::Cuda), hidden(std::move(hidden)),
+        cudaTarget(bundle.target() == Target::Cuda), hidden(hidden),
         positions(std::move(positions)), caches(caches), cacheLen(cacheLen) {}
   EntryCall(const EntryCall &) = delete;
   EntryCall &operator=(const EntryCall &) = delete;
   ~EntryCall() {
     for (void *ptr : staged)
-      cuda::freeTemporary(ptr);
+      cudaTarget ? cuda::freeTemporary(ptr) : hostHeapFree(ptr);
   }
 
   /// Packed arguments: packed[i] points at the value of parameter i of the
@@ -844,14 +857,15 @@ private:
   const Bundle &bundle;
   const EntryPoint &entry;
   bool cudaTarget;
-  Tensor hidden, positions;
+  const Tensor &hidden;
+  Tensor positions;
   CacheBuffers caches;
   int64_t cacheLen;
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<void *> pointers;
   std::vector<void *> packed;
   std::vector<int64_t> results;
-  std::vector<void *> staged; // inputs copied to managed memory
+  std::vector<void *> staged; // the inputs' copies (pool or managed memory)
   std::vector<void *> freed;  // result buffers already released
 };
 
@@ -872,9 +886,19 @@ Error EntryCall::pack() {
     void *data;
     const std::vector<int64_t> *shape;
     if (s.name == "hidden_states" || s.name == "positions") {
-      Tensor &input = s.name == "hidden_states" ? hidden : positions;
-      data = input.bytes.data();
-      if (cudaTarget) {
+      const Tensor &input = s.name == "hidden_states" ? hidden : positions;
+      // The call's own copy of each input, which the entry point may write;
+      // on the host from the pool, whose blocks are already mapped (fresh
+      // pages would fault in on every call).
+      if (!cudaTarget) {
+        data = hostHeapAllocate(input.bytes.size());
+        if (!data)
+          return Error::failure(entry.name + ": cannot allocate " +
+                                std::to_string(input.bytes.size()) +
+                                " bytes for " + s.name);
+        std::memcpy(data, input.bytes.data(), input.bytes.size());
+        staged.push_back(data);
+      } else {
         data = cuda::allocTemporary(input.bytes.size());
         if (!data)
           return Error::failure(entry.name + ": cannot allocate GPU memory: " +
@@ -973,7 +997,7 @@ Error EntryCall::takeResult(size_t r, const int64_t *d, Tensor &output) {
     if (cudaTarget)
       cuda::freeTemporary(allocated);
     else
-      std::free(allocated);
+      hostHeapFree(allocated);
   }
   return Error::success();
 }
@@ -1004,7 +1028,12 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
   int64_t t = hiddenIn.shape[0];
   std::vector<double> posValues(static_cast<size_t>(t));
   std::iota(posValues.begin(), posValues.end(), double(cached));
-  EntryCall call(bundle, entry, hiddenIn.convert(entry.arguments[0].dtype),
+  // Converted only where the dtype differs: pack() copies it anyway.
+  DType dtype = entry.arguments[0].dtype;
+  std::optional<Tensor> converted;
+  if (hiddenIn.dtype != dtype)
+    converted = hiddenIn.convert(dtype);
+  EntryCall call(bundle, entry, converted ? *converted : hiddenIn,
                  Tensor::fromDoubles(entry.arguments[1].dtype, {t}, posValues),
                  {{cacheData(0), cacheData(1)}, {&kCache.shape, &vCache.shape}},
                  cached);

@@ -11,6 +11,7 @@
 #include "rotor-rt/Cuda.h"
 #include "rotor-rt/File.h"
 #include "rotor-rt/HostCpu.h"
+#include "rotor-rt/HostHeap.h"
 #include "rotor-rt/LayerReference.h"
 #include "rotor-rt/Reference.h"
 
@@ -147,7 +148,9 @@ Result<Tensor> runOnce(const Bundle &bundle, const Tensor &hidden,
     if (Result<int64_t> filled = session.fillSynthetic(kvLength, 1); !filled)
       return Result<Tensor>::failure(filled.error());
   } else {
-    Result<Tensor> out = session.prefill(rows(0, prefillTokens));
+    Tensor prompt = rows(0, prefillTokens);
+    start = clock::now();
+    Result<Tensor> out = session.prefill(prompt);
     timings.prefillMs =
         std::chrono::duration<double, std::milli>(clock::now() - start).count();
     if (!out)
@@ -337,9 +340,12 @@ Error writeCaptures(const Options &o, const Bundle &bundle,
   return writeSafetensors(o.capturesPath, out);
 }
 
-/// --bench: the mean timings of that many more runs.
+/// --bench: the mean timings of that many more runs, each of whose outputs
+/// must equal the first run's bit for bit (later runs get memory the
+/// earlier ones used, so code that read what it had not written, or
+/// depended on timing, would differ).
 Result<Timings> benchmark(const Options &o, const Bundle &bundle,
-                          const Tensor &hidden) {
+                          const Tensor &hidden, const Tensor &first) {
   Timings total;
   for (long i = 0; i < o.benchIters; ++i) {
     Timings one;
@@ -347,6 +353,11 @@ Result<Timings> benchmark(const Options &o, const Bundle &bundle,
         runOnce(bundle, hidden, o.decodeSteps, o.kvLength, one);
     if (!again)
       return Result<Timings>::failure(again.error());
+    if (again->bytes != first.bytes)
+      return Result<Timings>::failure(
+          "--bench: run " + std::to_string(i + 2) + " of " + o.bundlePath +
+          " gave a different output from the first run's (the code reads "
+          "memory it did not write, or is not deterministic)");
     total.prefillMs += one.prefillMs;
     total.decodeMs += one.decodeMs;
   }
@@ -483,13 +494,21 @@ int main(int argc, char **argv) {
     if (Error err = writeCaptures(o, bundle, captures))
       return fail(err.message());
   if (o.benchIters > 0) {
-    Result<Timings> mean = benchmark(o, bundle, *hidden);
+    Result<Timings> mean = benchmark(o, bundle, *hidden, *output);
     if (!mean)
       return fail(mean.error());
     timings = *mean;
   }
   printSummary(o, deviceLine, t, timings);
   std::printf("rotor-run: %s\n", kvCacheLine(bundle).c_str());
+  // How well the host code's buffers were kept between the runs.
+  if (o.benchIters > 0 && bundle.target() == Target::Host) {
+    const BlockCache &heap = hostHeapBlocks();
+    std::printf("rotor-run: host buffers: %zu of %zu allocations of 64 KiB "
+                "or more reused, %.1f MiB kept\n",
+                heap.reusedBlocks(), heap.reusedBlocks() + heap.freshBlocks(),
+                double(heap.cachedBytes()) / double(1 << 20));
+  }
 
   std::map<std::string, Tensor> outputs;
   outputs["output"] = output->convert(DType::F32);
