@@ -3,6 +3,7 @@
 #include "rotor-rt/HostHeap.h"
 
 #include <cstdlib>
+#include <string_view>
 
 namespace rotor::rt {
 
@@ -16,8 +17,16 @@ BlockCache &hostHeapBlocks() {
   return *blocks;
 }
 
+bool hostHeapCaches() {
+  static const bool caches = [] {
+    const char *off = std::getenv("ROTOR_NO_HOST_HEAP_CACHE");
+    return !off || !*off || std::string_view(off) == "0";
+  }();
+  return caches;
+}
+
 void *hostHeapAllocate(size_t bytes) {
-  if (bytes < kPooledBytes)
+  if (bytes < kPooledBytes || !hostHeapCaches())
     return std::malloc(bytes);
   return hostHeapBlocks().get(bytes);
 }

@@ -504,7 +504,11 @@ int main(int argc, char **argv) {
   // How well the host code's buffers were kept between the runs.
   if (o.benchIters > 0 && bundle.target() == Target::Host) {
     const BlockCache &heap = hostHeapBlocks();
-    std::printf("rotor-run: host buffers: %zu of %zu allocations of 64 KiB "
+    if (!hostHeapCaches())
+      std::printf("rotor-run: host buffers: not kept between calls "
+                  "(ROTOR_NO_HOST_HEAP_CACHE)\n");
+    else
+      std::printf("rotor-run: host buffers: %zu of %zu allocations of 64 KiB "
                 "or more reused, %.1f MiB kept\n",
                 heap.reusedBlocks(), heap.reusedBlocks() + heap.freshBlocks(),
                 double(heap.cachedBytes()) / double(1 << 20));

@@ -13,6 +13,8 @@ using namespace rotor::rt;
 namespace {
 
 TEST(HostHeapTest, KeepsLargeBlocksForTheNextCall) {
+  if (!hostHeapCaches())
+    GTEST_SKIP() << "ROTOR_NO_HOST_HEAP_CACHE is set";
   BlockCache &blocks = hostHeapBlocks();
   size_t reused = blocks.reusedBlocks();
   // One "call": a projection's output and a panel, freed at its end.
@@ -53,6 +55,8 @@ TEST(HostHeapTest, SmallBlocksAndLibcBlocksGoToLibc) {
 }
 
 TEST(HostHeapTest, KeepsNoMoreThanTheLimit) {
+  if (!hostHeapCaches())
+    GTEST_SKIP() << "ROTOR_NO_HOST_HEAP_CACHE is set";
   BlockCache &blocks = hostHeapBlocks();
   blocks.trim();
   // Twice the limit in blocks freed together: half of them go back.

@@ -10,6 +10,10 @@
 // of at least kPooledBytes are kept between calls by size (a BlockCache,
 // up to kCachedBytesLimit), smaller ones go to libc.
 //
+// ROTOR_NO_HOST_HEAP_CACHE=1 in the environment turns the keeping off
+// (every block from libc), for memory checkers such as valgrind, which
+// cannot see a use after free inside the pool, and for A/B timings.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef ROTOR_RT_HOSTHEAP_H
@@ -26,6 +30,8 @@ constexpr size_t kPooledBytes = size_t(64) << 10;
 /// The most bytes of freed blocks kept for the next call.
 constexpr size_t kCachedBytesLimit = size_t(512) << 20;
 
+/// Whether blocks are kept (ROTOR_NO_HOST_HEAP_CACHE unset, empty or 0).
+bool hostHeapCaches();
 /// malloc for a host bundle's code: 64-byte aligned when pooled.
 void *hostHeapAllocate(size_t bytes);
 /// free for hostHeapAllocate's blocks (and any of libc's malloc).
