@@ -56,6 +56,11 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // whole.
   if (!gpu)
     lowering.sdpaQueryBlock = kHostSdpaQueryBlock;
+  // A decode step's keys in ranges, so that a KV head's keys run on several
+  // threads (flash-decoding); a range of 2048 keys of a 128-dim f32 head is
+  // 1 MiB of K and V, long enough to stream.
+  if (!gpu)
+    lowering.sdpaKeySplit = options.hostSdpaKeySplit;
   // A rotation (a rotated KV cache's, or Q's once folded) in one pass over
   // memory, in the host's f32 lanes; exact, like the stage generics.
   if (!gpu)

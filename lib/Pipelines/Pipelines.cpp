@@ -43,6 +43,9 @@ llvm::Error PipelineOptions::validate(bool gpu) const {
   if (kvTileSize < 1)
     return fail("kv-tile-size must be at least 1, got " +
                 llvm::Twine(kvTileSize.getValue()));
+  if (hostSdpaKeySplit < 0)
+    return fail("host-sdpa-key-split must be at least 0, got " +
+                llvm::Twine(hostSdpaKeySplit.getValue()));
   // sm_NN with an optional architecture-specific suffix (sm_90a, sm_100f).
   static const llvm::Regex chipPattern("^sm_[1-9][0-9]+[af]?$");
   if (!chipPattern.match(chip))

@@ -51,6 +51,12 @@ static cl::opt<bool> splitKVDecode(
     cl::desc("Decode SDPA as split-KV attention (flash-decoding) rather than "
              "a loop over KV tiles (default: on for cuda, off for host)"),
     cl::init(false));
+static cl::opt<int64_t> hostSdpaKeySplit(
+    "host-sdpa-key-split",
+    cl::desc("Host: keys per range of a decode step's attention, whose KV "
+             "heads x ranges run on the threads before one combine (0: one "
+             "range per KV head)"),
+    cl::init(2048));
 static cl::opt<bool> workgroupTiledSdpa(
     "workgroup-tiled-sdpa",
     cl::desc("Prefill SDPA as workgroup-tiled attention, KV tiles staged in "
@@ -150,6 +156,7 @@ static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
   pipeline.chip = gpuChip;
   pipeline.toolkit = cudaToolkit;
   pipeline.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
+  pipeline.hostSdpaKeySplit = hostSdpaKeySplit;
   if (splitKVDecode.getNumOccurrences())
     pipeline.splitKVDecode = splitKVDecode;
   if (workgroupTiledSdpa.getNumOccurrences())

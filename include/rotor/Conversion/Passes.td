@@ -66,6 +66,15 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "runs all queries and heads through each tile at once. The "
            "host pipeline uses 32; not for GPU targets (a block's "
            "temporaries are allocations)">,
+    Option<"sdpaKeySplit", "sdpa-key-split", "int64_t", /*default=*/"0",
+           "Keys per range of a decode step's loop-form attn.sdpa (one block "
+           "of sdpa-query-block queries, which must be > 0): an scf.forall "
+           "over KV heads x ranges of this many keys, each attending its "
+           "range's tiles, then one combine in range order (flash-decoding "
+           "in the host's loop form: a KV head's keys on several threads; "
+           "the ranges depend only on the number of keys, so the results do "
+           "not depend on the threads); 0 keeps one range. The host "
+           "pipeline uses 2048">,
     Option<"hadamardLanes", "hadamard-lanes", "int64_t", /*default=*/"0",
            "Rotate each row's Hadamard groups in SIMD vectors of this many "
            "lanes, one pass over memory (an scf.forall over rows; groups "

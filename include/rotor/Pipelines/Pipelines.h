@@ -85,6 +85,13 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "--host-cpu); 32 register-blocks a projection 4 tokens "
                      "x 4 columns instead of 4 x 2"),
       llvm::cl::init(16)};
+  Option<int64_t> hostSdpaKeySplit{
+      *this, "host-sdpa-key-split",
+      llvm::cl::desc("Host only: keys per range of a decode step's SDPA, "
+                     "which runs over KV heads x ranges on the threads and "
+                     "then combines the ranges (0: one range per KV head, "
+                     "so no more threads than KV heads)"),
+      llvm::cl::init(2048)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",
       llvm::cl::desc("A RoPE layout that disagrees with its weights' row "

@@ -45,6 +45,14 @@ struct ConvertAttnToLinalgPass
                                  << kvTileSize.getValue();
       return signalPassFailure();
     }
+    if (sdpaKeySplit < 0 || (sdpaKeySplit > 0 && sdpaQueryBlock < 1)) {
+      getOperation().emitError()
+          << "convert-attn-to-linalg: sdpa-key-split must be >= 0, and > 0 "
+             "only with sdpa-query-block > 0; got "
+          << sdpaKeySplit.getValue() << " with sdpa-query-block "
+          << sdpaQueryBlock.getValue();
+      return signalPassFailure();
+    }
     // Name what cannot be lowered rather than leaving it to the generic
     // "failed to legalize" message.
     WalkResult unsupported = getOperation().walk([](Operation *op) {
@@ -90,7 +98,7 @@ struct ConvertAttnToLinalgPass
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateBlockPackingLoweringPatterns(patterns);
     lowering::populateSdpaLoweringPatterns(patterns, kvTileSize,
-                                           sdpaQueryBlock);
+                                           sdpaQueryBlock, sdpaKeySplit);
     lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize,
                                                 splitKVDecode);
     lowering::populateCaptureLoweringPatterns(patterns);

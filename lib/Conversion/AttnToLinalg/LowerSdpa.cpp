@@ -10,6 +10,10 @@
 // h floordiv (Hq / Hkv) through the indexing map; K and V are never
 // repeated in memory.
 //
+// On the host the loop runs per block of queries and KV head (an
+// scf.forall), and a decode step's, per KV head and range of keys, whose
+// states one combine merges (flash-decoding, with the fast tile loop).
+//
 // Emits an scf.for over KV tiles of linalg.generic/linalg.fill steps.
 //
 //===----------------------------------------------------------------------===//
@@ -161,15 +165,17 @@ RunningState initialState(ImplicitLocOpBuilder &b, const SdpaLoop &s) {
   return {m0, l0, acc0};
 }
 
-/// The keys and values of the tile starting at key j0, and the shape
-/// [Tq, Hq, size] of its scores.
+/// The keys and values of the tile starting at row j0 of `s`'s keys, which
+/// is key key0 of the whole cache (they differ in a split of the keys), and
+/// the shape [Tq, Hq, size] of its scores.
 struct KeyTile {
-  Value j0, k, v;
+  Value j0, key0, k, v;
   SmallVector<OpFoldResult> scoreShape;
 };
 
+/// `keyBase`: the cache index of `s`'s first key (null: 0).
 KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
-                     Value bound) {
+                     Value bound, Value keyBase) {
   Value size =
       arith::MinSIOp::create(nb, arith::ConstantIndexOp::create(nb, s.tile),
                              arith::SubIOp::create(nb, bound, j0));
@@ -183,7 +189,8 @@ KeyTile sliceKeyTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value j0,
         .getResult();
   };
   Value kTile = tileOf(s.k, s.dHead), vTile = tileOf(s.v, s.dv);
-  return {j0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
+  Value key0 = keyBase ? arith::AddIOp::create(nb, keyBase, j0) : j0;
+  return {j0, key0, kTile, vTile, {s.tq, nb.getIndexAttr(s.hq), size}};
 }
 
 /// The tile's keys with the key bias in them, in the accumulate type:
@@ -206,7 +213,7 @@ Value biasedKeys(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
   const KeyBiasTerm &term = s.keyBias;
   auto [anchorCos, anchorSin] = keyBiasAnchors(
       nb, term, nb.getIndexAttr(1),
-      [&](OpBuilder &, Location, Value) { return kv.j0; });
+      [&](OpBuilder &, Location, Value) { return kv.key0; });
   Type acc = term.acc, compute = s.compute;
   MLIRContext *ctx = nb.getContext();
   auto mul = [](OpBuilder &bb, Location loc, Value x, Value y) {
@@ -320,7 +327,7 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
 
   bool causal = s.causal;
   double scale2 = s.scale2;
-  Value j0i64 = arith::IndexCastOp::create(nb, i64, kv.j0);
+  Value j0i64 = arith::IndexCastOp::create(nb, i64, kv.key0);
   return linalg::GenericOp::create(
              nb, scores.getType(), ValueRange{scores, queryPositions},
              tensor::EmptyOp::create(nb, kv.scoreShape, acc).getResult(),
@@ -435,20 +442,19 @@ Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
 
 /// The loop body: the running state after the tile of keys at j0.
 RunningState attendToTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
-                          Value queryPositions, Value bound, Value j0,
-                          const RunningState &state) {
-  KeyTile kv = sliceKeyTile(nb, s, j0, bound);
+                          Value queryPositions, Value bound, Value keyBase,
+                          Value j0, const RunningState &state) {
+  KeyTile kv = sliceKeyTile(nb, s, j0, bound, keyBase);
   Value scores = tileScores(nb, s, kv, queryPositions);
   SoftmaxStep step = onlineSoftmax(nb, s, kv, scores, state.m, state.l);
   Value accNew = accumulateValues(nb, s, kv, step, state.acc);
   return {step.mNew, step.lNew, accNew};
 }
 
-/// Every tile of keys up to `bound` for the queries of `s`, then the
-/// normalized output [Tq, Hq, Dv] in the op's storage type.
-Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
-                   Value positions) {
-  Value bound = keyBound(b, s, positions);
+/// The running state after every tile of `s`'s keys up to `bound`, the
+/// first of which is key `keyBase` of the cache (null: 0).
+RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                              Value positions, Value bound, Value keyBase) {
   RunningState init = initialState(b, s);
   auto idx = [&](int64_t n) {
     return arith::ConstantIndexOp::create(b, n).getResult();
@@ -457,12 +463,65 @@ Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
       b, idx(0), bound, idx(s.tile), ValueRange{init.m, init.l, init.acc},
       [&](OpBuilder &lb, Location loc, Value j0, ValueRange carried) {
         ImplicitLocOpBuilder nb(loc, lb);
-        RunningState next = attendToTile(nb, s, positions, bound, j0,
-                                         {carried[0], carried[1], carried[2]});
+        RunningState next =
+            attendToTile(nb, s, positions, bound, keyBase, j0,
+                         {carried[0], carried[1], carried[2]});
         scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
       });
-  return normalizeAttention(b, loop.getResult(2), loop.getResult(1), s.acc,
-                            s.storage);
+  return {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+}
+
+/// Every tile of keys up to `bound` for the queries of `s`, then the
+/// normalized output [Tq, Hq, Dv] in the op's storage type.
+Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                   Value positions) {
+  Value bound = keyBound(b, s, positions);
+  RunningState state = attendToKeyTiles(b, s, positions, bound, Value());
+  return normalizeAttention(b, state.acc, state.l, s.acc, s.storage);
+}
+
+/// `s` narrowed to the query rows [t0, t0 + rows), the group of query heads
+/// [h0, h0 + group) that share KV head `kvHead`, and the keys
+/// [k0, k0 + keys).
+SdpaLoop groupOfKVHead(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
+                       Value kvHead, Value h0, OpFoldResult t0,
+                       OpFoldResult rows, OpFoldResult k0,
+                       OpFoldResult keys) {
+  OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+  SmallVector<OpFoldResult> ones(3, one);
+  auto headOf = [&](Value src, int64_t width) {
+    return tensor::ExtractSliceOp::create(
+               nb, src, ArrayRef<OpFoldResult>{k0, kvHead, zero},
+               ArrayRef<OpFoldResult>{keys, one, nb.getIndexAttr(width)}, ones)
+        .getResult();
+  };
+  SdpaLoop sb = s;
+  sb.q = tensor::ExtractSliceOp::create(
+      nb, s.q, ArrayRef<OpFoldResult>{t0, h0, zero},
+      ArrayRef<OpFoldResult>{rows, nb.getIndexAttr(s.group),
+                             nb.getIndexAttr(s.dHead)},
+      ones);
+  sb.k = headOf(s.k, s.dHead);
+  sb.v = headOf(s.v, s.dv);
+  sb.tk = getValueOrCreateConstantIndexOp(nb, nb.getLoc(), keys);
+  // The key-bias term's per-dim coefficients [Hkv, D]: this KV head's.
+  if (s.keyBias.a) {
+    auto coefficientsOf = [&](Value coefficients) {
+      return tensor::ExtractSliceOp::create(
+                 nb, coefficients, ArrayRef<OpFoldResult>{kvHead, zero},
+                 ArrayRef<OpFoldResult>{one, nb.getIndexAttr(s.keyBias.dims)},
+                 ArrayRef<OpFoldResult>{one, one})
+          .getResult();
+    };
+    sb.keyBias.biasSelf = coefficientsOf(s.keyBias.biasSelf);
+    sb.keyBias.biasCross = coefficientsOf(s.keyBias.biasCross);
+  }
+  sb.hq = s.group;
+  sb.hkv = 1;
+  sb.tq = rows;
+  sb.rowShape = {rows, nb.getIndexAttr(s.group)};
+  sb.outShape = {rows, nb.getIndexAttr(s.group), nb.getIndexAttr(s.dv)};
+  return sb;
 }
 
 /// Flash-style attention on the host: an scf.forall over (blocks of `block`
@@ -520,41 +579,10 @@ Value attendInBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
         }
         Value h0 = affine::AffineApplyOp::create(
             nb, AffineMap::get(1, 0, d0 * s.group), ValueRange{args[1]});
+        SdpaLoop sb = groupOfKVHead(nb, s, args[1], h0, t0, rows,
+                                    nb.getIndexAttr(0), s.tk);
         OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
         SmallVector<OpFoldResult> ones(3, one);
-        auto headsOf = [&](Value src, int64_t width) {
-          return tensor::ExtractSliceOp::create(
-                     nb, src, ArrayRef<OpFoldResult>{zero, args[1], zero},
-                     ArrayRef<OpFoldResult>{s.tk, one, nb.getIndexAttr(width)},
-                     ones)
-              .getResult();
-        };
-        SdpaLoop sb = s;
-        sb.q = tensor::ExtractSliceOp::create(
-            nb, s.q, ArrayRef<OpFoldResult>{t0, h0, zero},
-            ArrayRef<OpFoldResult>{rows, nb.getIndexAttr(s.group),
-                                   nb.getIndexAttr(s.dHead)},
-            ones);
-        sb.k = headsOf(s.k, s.dHead);
-        sb.v = headsOf(s.v, s.dv);
-        // The key-bias term's per-dim coefficients [Hkv, D]: this KV head's.
-        if (s.keyBias.a) {
-          auto headOf = [&](Value coefficients) {
-            return tensor::ExtractSliceOp::create(
-                       nb, coefficients, ArrayRef<OpFoldResult>{args[1], zero},
-                       ArrayRef<OpFoldResult>{one,
-                                              nb.getIndexAttr(s.keyBias.dims)},
-                       ArrayRef<OpFoldResult>{one, one})
-                .getResult();
-          };
-          sb.keyBias.biasSelf = headOf(s.keyBias.biasSelf);
-          sb.keyBias.biasCross = headOf(s.keyBias.biasCross);
-        }
-        sb.hq = s.group;
-        sb.hkv = 1;
-        sb.tq = rows;
-        sb.rowShape = {rows, nb.getIndexAttr(s.group)};
-        sb.outShape = {rows, nb.getIndexAttr(s.group), nb.getIndexAttr(s.dv)};
         Value blockPositions = tensor::ExtractSliceOp::create(
             nb, positions, ArrayRef<OpFoldResult>{t0},
             ArrayRef<OpFoldResult>{rows}, ArrayRef<OpFoldResult>{one});
@@ -569,9 +597,137 @@ Value attendInBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
   return forall.getResult(0);
 }
 
+/// The output [Tq, Hq, Dv] from the splits' running states (m and l
+/// [splits, Tq, Hq], acc [splits, Tq, Hq, Dv]): with M the largest m and
+/// w_s = exp2(m_s - M), out = sum_s w_s acc_s / sum_s w_s l_s, each sum in
+/// split order. A split no query sees (m = -inf) weighs 0.
+Value combineKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s, Value m,
+                       Value l, Value acc) {
+  MLIRContext *ctx = b.getContext();
+  Type accType = s.acc;
+  AffineExpr t, h, e, x;
+  bindDims(ctx, t, h, e, x);
+  auto map = [&](ArrayRef<AffineExpr> exprs, unsigned dims) {
+    return AffineMap::get(dims, 0, exprs, ctx);
+  };
+  // Loops (t, h, split): the split is the reduction.
+  AffineExpr split3 = e;
+  Value mMax =
+      linalg::GenericOp::create(
+          b, TypeRange{emptyTensor(b, s.rowShape, accType).getType()},
+          ValueRange{m}, ValueRange{filled(b, s.rowShape, accType, kNegInf)},
+          ArrayRef<AffineMap>{map({split3, t, h}, 3), map({t, h}, 3)},
+          iterators(2, 1),
+          [&](OpBuilder &bb, Location bl, ValueRange args) {
+            yieldValue(bb, bl,
+                       arith::MaximumFOp::create(bb, bl, args[0], args[1]));
+          })
+          .getResult(0);
+  // w [splits, Tq, Hq].
+  Value weights =
+      linalg::GenericOp::create(
+          b, m.getType(), ValueRange{m, mMax}, ValueRange{emptyLike(b, m, accType)},
+          ArrayRef<AffineMap>{map({t, h, e}, 3), map({h, e}, 3),
+                              map({t, h, e}, 3)},
+          iterators(3),
+          [&](OpBuilder &bb, Location bl, ValueRange args) {
+            Value diff = arith::SubFOp::create(
+                bb, bl, args[0], finiteMax(bb, bl, args[1], accType));
+            yieldValue(bb, bl, math::Exp2Op::create(bb, bl, diff).getResult());
+          })
+          .getResult(0);
+  auto weightedSum = [&](Value parts, ArrayRef<OpFoldResult> shape,
+                         ArrayRef<AffineExpr> outDims,
+                         ArrayRef<AffineExpr> partDims, AffineExpr split,
+                         unsigned dims) {
+    SmallVector<AffineExpr> weightDims = {split, t, h};
+    return linalg::GenericOp::create(
+               b, TypeRange{emptyTensor(b, shape, accType).getType()},
+               ValueRange{weights, parts},
+               ValueRange{filled(b, shape, accType, 0.0)},
+               ArrayRef<AffineMap>{map(weightDims, dims), map(partDims, dims),
+                                   map(outDims, dims)},
+               iterators(dims - 1, 1),
+               [&](OpBuilder &bb, Location bl, ValueRange args) {
+                 yieldValue(bb, bl,
+                            arith::AddFOp::create(
+                                bb, bl, args[2],
+                                arith::MulFOp::create(bb, bl, args[0],
+                                                      args[1])));
+               })
+        .getResult(0);
+  };
+  Value sum = weightedSum(l, s.rowShape, {t, h}, {split3, t, h}, split3, 3);
+  Value out = weightedSum(acc, s.outShape, {t, h, e}, {x, t, h, e}, x, 4);
+  return normalizeAttention(b, out, sum, s.acc, s.storage);
+}
+
+/// A decode step's attention with its keys split in ranges of `splitKeys`:
+/// an scf.forall over KV heads x key ranges, each attending its group of
+/// query heads to its range's tiles (the fast form of attendInBlocks), then
+/// one combine (flash-decoding). Each KV head's keys then run on as many
+/// threads as there are ranges, not on one, and the ranges depend only on
+/// the number of keys, never on the threads, so results do not either.
+Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                        Value positions, int64_t splitKeys) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr d0, d1;
+  bindDims(ctx, d0, d1);
+  Value bound = keyBound(b, s, positions);
+  OpFoldResult splits = affine::makeComposedFoldedAffineApply(
+      b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(splitKeys)), {bound});
+  SmallVector<OpFoldResult> rowParts = {splits, s.tq, b.getIndexAttr(s.hq)};
+  SmallVector<OpFoldResult> outParts = {splits, s.tq, b.getIndexAttr(s.hq),
+                                        b.getIndexAttr(s.dv)};
+  Value mInit = emptyTensor(b, rowParts, s.acc);
+  Value lInit = emptyTensor(b, rowParts, s.acc);
+  Value accInit = emptyTensor(b, outParts, s.acc);
+  auto forall = scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{b.getIndexAttr(s.hkv), splits},
+      ValueRange{mInit, lInit, accInit}, std::nullopt,
+      [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder nb(loc, fb);
+        Value kvHead = args[0], split = args[1];
+        Value k0 = affine::AffineApplyOp::create(
+            nb, AffineMap::get(1, 0, d0 * splitKeys), ValueRange{split});
+        // Clamped as sliceKeyTile clamps a tile, so that
+        // rotor-fuse-producers-into-tile-slices sees disjoint ranges.
+        Value keys = arith::MinSIOp::create(
+            nb, arith::ConstantIndexOp::create(nb, splitKeys),
+            arith::SubIOp::create(nb, bound, k0));
+        Value h0 = affine::AffineApplyOp::create(
+            nb, AffineMap::get(1, 0, d0 * s.group), ValueRange{kvHead});
+        SdpaLoop sb = groupOfKVHead(nb, s, kvHead, h0, nb.getIndexAttr(0),
+                                    s.tq, k0, keys);
+        RunningState state =
+            attendToKeyTiles(nb, sb, positions, keys, /*keyBase=*/k0);
+        OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+        auto inParallel = scf::InParallelOp::create(nb);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        // [Tq, group] and [Tq, group, Dv] into the split's row of parts.
+        for (auto [part, dest] : {std::pair{state.m, args[2]},
+                                  std::pair{state.l, args[3]}})
+          tensor::ParallelInsertSliceOp::create(
+              nb, part, dest, ArrayRef<OpFoldResult>{split, zero, h0},
+              ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.group)},
+              SmallVector<OpFoldResult>(3, one));
+        tensor::ParallelInsertSliceOp::create(
+            nb, state.acc, args[4],
+            ArrayRef<OpFoldResult>{split, zero, h0, zero},
+            ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.group),
+                                   nb.getIndexAttr(s.dv)},
+            SmallVector<OpFoldResult>(4, one));
+      });
+  return combineKeySplits(b, s, forall.getResult(0), forall.getResult(1),
+                          forall.getResult(2));
+}
+
 struct LowerSdpa : OpRewritePattern<SdpaOp> {
-  LowerSdpa(MLIRContext *ctx, int64_t tile, int64_t queryBlock)
-      : OpRewritePattern(ctx), defaultTile(tile), queryBlock(queryBlock) {}
+  LowerSdpa(MLIRContext *ctx, int64_t tile, int64_t queryBlock,
+            int64_t splitKeys)
+      : OpRewritePattern(ctx), defaultTile(tile), queryBlock(queryBlock),
+        splitKeys(splitKeys) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
@@ -589,6 +745,11 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
     // More than one block of queries (or a count known only at run time),
     // or more than one KV head: one block and KV head at a time.
     std::optional<int64_t> tq = getConstantIntValue(s.tq);
+    // A decode step (one block of queries): its keys in ranges.
+    if (splitKeys > 0 && queryBlock > 0 && tq && *tq <= queryBlock) {
+      rewriter.replaceOp(op, attendInKeySplits(b, s, positions, splitKeys));
+      return success();
+    }
     bool blocked =
         queryBlock > 0 && (!tq || *tq > queryBlock || s.hkv > 1);
     Value result = blocked ? attendInBlocks(b, s, positions, queryBlock)
@@ -601,11 +762,15 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
   int64_t defaultTile;
   /// Queries per block of the flash-style form; 0: all at once.
   int64_t queryBlock;
+  /// Keys per range of a decode step's split form; 0: not split.
+  int64_t splitKeys;
 };
 
 } // namespace
 
 void rotor::attn::lowering::populateSdpaLoweringPatterns(
-    RewritePatternSet &patterns, int64_t kvTileSize, int64_t queryBlock) {
-  patterns.add<LowerSdpa>(patterns.getContext(), kvTileSize, queryBlock);
+    RewritePatternSet &patterns, int64_t kvTileSize, int64_t queryBlock,
+    int64_t splitKeys) {
+  patterns.add<LowerSdpa>(patterns.getContext(), kvTileSize, queryBlock,
+                          splitKeys);
 }

@@ -33,9 +33,11 @@ void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// `splitKVWithoutConfig`. With `queryBlock` > 0, the loop form runs over
 /// blocks of that many queries times KV heads (an scf.forall), each
 /// attending one KV head's group of query heads to the key tiles it can
-/// see.
+/// see; and with `splitKeys` > 0 too, a single block (a decode step) runs
+/// over KV heads times ranges of that many keys, then a combine.
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
-                                  int64_t kvTileSize, int64_t queryBlock = 0);
+                                  int64_t kvTileSize, int64_t queryBlock = 0,
+                                  int64_t splitKeys = 0);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize,
                                        bool splitKVWithoutConfig);

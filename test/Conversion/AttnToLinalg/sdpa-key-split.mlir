@@ -1,0 +1,94 @@
+// RUN: rotor-opt %s -convert-attn-to-linalg="sdpa-query-block=16 sdpa-key-split=128 split-kv-decode=false" -split-input-file -mlir-print-local-scope | FileCheck %s --enable-var-scope
+// RUN: not rotor-opt %s -convert-attn-to-linalg="sdpa-key-split=128 split-kv-decode=false" -split-input-file 2>&1 | FileCheck %s --check-prefix=NOBLOCK
+
+// A decode step with its keys in ranges of 128 (flash-decoding in the
+// host's loop form): an scf.forall over the 2 KV heads x ceil(bound / 128)
+// ranges, the number of keys alone fixing the ranges. Each iteration
+// slices its group's query heads and its range of its KV head's keys and
+// values (clamped as a tile is, min(128, bound - k0)), attends the
+// range's tiles with the mask comparing each key's cache index (k0 + j0 +
+// j) with the query's position, and inserts its running max, sum and
+// unnormalized output into the range's row of the parts.
+// CHECK-LABEL: func.func @decode_split
+// CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
+// CHECK: %[[BOUND:.+]] = arith.minsi %{{.+}}, %[[TK]] : index
+// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>()[%[[BOUND]]]
+// CHECK: %[[PARTS:.+]]:3 = scf.forall (%[[G:.+]], %[[R:.+]]) in (2, %[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 128)>(%[[R]])
+// CHECK:   %[[REST:.+]] = arith.subi %[[BOUND]], %[[K0]]
+// CHECK:   %[[KEYS:.+]] = arith.minsi %c128, %[[REST]]
+// CHECK:   tensor.extract_slice %{{.+}}[0, %{{.+}}, 0] [1, 2, 8] [1, 1, 1] : tensor<1x4x8xf32> to tensor<1x2x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], %[[G]], 0] [%[[KEYS]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], %[[G]], 0] [%[[KEYS]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %[[KEYS]] step %c64
+// CHECK:     %[[KEY0:.+]] = arith.addi %[[K0]], %[[J0]] : index
+// CHECK:     %[[KEY0I:.+]] = arith.index_cast %[[KEY0]] : index to i64
+// CHECK:     linalg.generic
+// CHECK:       arith.addi %[[KEY0I]], %{{.+}} : i64
+// CHECK:       arith.cmpi sgt
+// CHECK:   scf.forall.in_parallel
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[M]][%[[R]], 0, %{{.+}}] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[L]][%[[R]], 0, %{{.+}}] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[ACC]][%[[R]], 0, %{{.+}}, 0] [1, 1, 2, 8] [1, 1, 1, 1] : tensor<1x2x8xf32> into tensor<?x1x4x8xf32>
+// The combine, in range order: the largest max M, each range's weight
+// exp2(m - M), the weighted sums of l and of acc, then acc / l.
+// CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PARTS]]#0 : tensor<?x1x4xf32>)
+// CHECK:   arith.maximumf
+// CHECK: %[[W:.+]] = linalg.generic {{.+}} ins(%[[PARTS]]#0, %[[MAX]] : tensor<?x1x4xf32>, tensor<1x4xf32>)
+// CHECK:   arith.subf
+// CHECK:   math.exp2
+// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0, d1)>, affine_map<(d0, d1, d2) -> (d2, d0, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[W]], %[[PARTS]]#1 : tensor<?x1x4xf32>, tensor<?x1x4xf32>)
+// CHECK: %[[OUT:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d3, d0, d1)>, affine_map<(d0, d1, d2, d3) -> (d3, d0, d1, d2)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[W]], %[[PARTS]]#2 : tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
+// CHECK: linalg.generic {{.+}} ins(%[[OUT]], %[[SUM]] : tensor<1x4x8xf32>, tensor<1x4xf32>)
+// CHECK:   arith.divf
+// NOBLOCK: error: convert-attn-to-linalg: sdpa-key-split must be >= 0, and > 0 only with sdpa-query-block > 0; got 128 with sdpa-query-block 0
+func.func @decode_split(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<1x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+// One KV head (multi-query attention): unsplit, its decode step had no
+// parallel loop at all; split, its ranges are the threads' work.
+// CHECK-LABEL: func.func @decode_one_kv_head
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, %{{.+}})
+// CHECK:   scf.for
+func.func @decode_one_kv_head(%q: tensor<1x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?x1x8xf32>) -> tensor<1x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<1x4x8xf32>, tensor<?x1x8xf32>, tensor<?x1x8xf32> -> tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+// Prefill (more queries than a block, or a count known only at run time)
+// keeps the blocks of queries: every block reads every key tile it can see.
+// CHECK-LABEL: func.func @prefill_not_split
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (%{{.+}}, 2) shared_outs(%{{.+}} = %{{.+}}) -> (tensor<?x4x8xf32>)
+// CHECK-NOT: ceildiv 128
+func.func @prefill_not_split(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %0 : tensor<?x4x8xf32>
+}
+
+// -----
+
+// With the key-bias term: each range's tiles anchor RoPE(b, j) at the
+// tile's first key's cache index (k0 + j0), not its index in the range.
+// CHECK-LABEL: func.func @key_bias_split
+// CHECK: scf.forall (%[[G:.+]], %[[R:.+]]) in (2, %{{.+}})
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 128)>(%[[R]])
+// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c64
+// CHECK:     %[[KEY0:.+]] = arith.addi %[[K0]], %[[J0]] : index
+// CHECK:     linalg.generic
+// CHECK:       %[[ANCHOR:.+]] = arith.index_cast %[[KEY0]] : index to i64
+// CHECK-NEXT:  arith.sitofp %[[ANCHOR]] : i64 to f64
+func.func @key_bias_split(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) -> tensor<1x4x8xf32> {
+  %0 = attn.sdpa %q, %k, %v key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04>)) causal precision <compute = f32, accumulate = f32>
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
