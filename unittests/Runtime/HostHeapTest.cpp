@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 using namespace rotor::rt;
 
@@ -70,6 +71,13 @@ TEST(HostHeapTest, KeepsNoMoreThanTheLimit) {
   EXPECT_GE(blocks.cachedBytes(), kCachedBytesLimit - block);
   blocks.trim();
   EXPECT_EQ(blocks.cachedBytes(), 0u);
+}
+
+TEST(HostHeapTest, RefusesSizesNoBlockCanHave) {
+  // As libc's malloc: null, not a small block from a wrapped-around size.
+  for (size_t bytes : {std::numeric_limits<size_t>::max(),
+                       std::numeric_limits<size_t>::max() - 100})
+    EXPECT_EQ(hostHeapAllocate(bytes), nullptr) << bytes;
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -38,9 +39,13 @@ public:
 
   /// A block of at least `bytes` (sizes round up to 256 bytes, the
   /// driver's alignment): a freed one of the smallest size that fits, up to
-  /// twice as large, else a new one. When the driver has no memory left,
+  /// twice as large, else a new one (null for a size no block can have).
+  /// When the driver has no memory left,
   /// the cached blocks go back and the allocation is tried once more.
   void *get(size_t bytes) {
+    // Rounding up would wrap past SIZE_MAX: no block is that large.
+    if (bytes > std::numeric_limits<size_t>::max() - 255)
+      return nullptr;
     size_t size = roundUp(bytes);
     {
       std::lock_guard<std::mutex> lock(mutex);

@@ -10,6 +10,10 @@
 // of at least kPooledBytes are kept between calls by size (a BlockCache,
 // up to kCachedBytesLimit), smaller ones go to libc.
 //
+// One pool per process: two copies of this runtime (two static links) that
+// load the same host.so would each install theirs, and the last one wins
+// for both.
+//
 // ROTOR_NO_HOST_HEAP_CACHE=1 in the environment turns the keeping off
 // (every block from libc), for memory checkers such as valgrind, which
 // cannot see a use after free inside the pool, and for A/B timings.

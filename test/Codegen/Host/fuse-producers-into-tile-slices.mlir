@@ -193,3 +193,98 @@ func.func @not_the_iv(%x: tensor<1024x64xf32>, %n: index) -> tensor<64x64xf32> {
   }
   return %r : tensor<64x64xf32>
 }
+
+// -----
+
+// A decode step in key ranges (sdpa-key-split): the forall runs over KV
+// heads x ranges, each range a slice at r * 128 of at most 128 keys
+// (clamped like a tile), then tiles. Ranges are disjoint, so the
+// dequantization moves into each range, then into each tile.
+// CHECK-LABEL: func.func @per_range_tile
+// CHECK-SAME: (%[[CODES:.+]]: tensor<?x2x64xi8>, %[[SCALES:.+]]: tensor<?x2xf32>, %[[N:.+]]: index)
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall (%[[H:.+]], %[[R:.+]]) in (2, %{{.+}})
+// CHECK:   %[[KEYS:.+]] = arith.minsi
+// CHECK:   %[[RC:.+]] = tensor.extract_slice %[[CODES]][%{{.+}}, %[[H]], 0] [%[[KEYS]], 1, 64]
+// CHECK:   %[[RS:.+]] = tensor.extract_slice %[[SCALES]][%{{.+}}, %[[H]]] [%[[KEYS]], 1]
+// CHECK-NOT: linalg.generic
+// CHECK:   scf.for %[[J:[a-z0-9_]+]] =
+// CHECK:     %[[C:.+]] = tensor.extract_slice %[[RC]][%[[J]], 0, 0] [64, 1, 64]
+// CHECK:     %[[S:.+]] = tensor.extract_slice %[[RS]][%[[J]], 0] [64, 1]
+// CHECK:     linalg.generic {{.*}} ins(%[[C]], %[[S]] :
+// CHECK:       arith.sitofp
+#id = affine_map<(a, b, c) -> (a, b, c)>
+#perRow = affine_map<(a, b, c) -> (a, b)>
+func.func @per_range_tile(%codes: tensor<?x2x64xi8>, %scales: tensor<?x2xf32>, %n: index) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  %c128 = arith.constant 128 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id, #perRow, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes, %scales : tensor<?x2x64xi8>, tensor<?x2xf32>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %s: f32, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    %v = arith.mulf %f, %s : f32
+    linalg.yield %v : f32
+  } -> tensor<?x2x64xf32>
+  %ranges = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>()[%n]
+  %out0 = tensor.empty(%ranges) : tensor<?x2x64xf32>
+  %r = scf.forall (%h, %g) in (2, %ranges) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %k0 = affine.apply affine_map<(d0) -> (d0 * 128)>(%g)
+    %rest = arith.subi %n, %k0 : index
+    %keys = arith.minsi %c128, %rest : index
+    %range = tensor.extract_slice %deq[%k0, %h, 0] [%keys, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %zero = arith.constant 0.0 : f32
+    %acc0 = tensor.empty() : tensor<1x64xf32>
+    %acc1 = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<1x64xf32>) -> tensor<1x64xf32>
+    %sum = scf.for %j = %c0 to %keys step %c64 iter_args(%acc = %acc1) -> tensor<1x64xf32> {
+      %tile = tensor.extract_slice %range[%j, 0, 0] [64, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<64x1x64xf32>
+      %red = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (b, c)>], iterator_types = ["reduction", "parallel", "parallel"]}
+          ins(%tile : tensor<64x1x64xf32>) outs(%acc : tensor<1x64xf32>) {
+      ^bb0(%x: f32, %y: f32):
+        %z = arith.addf %x, %y : f32
+        linalg.yield %z : f32
+      } -> tensor<1x64xf32>
+      scf.yield %red : tensor<1x64xf32>
+    }
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %sum into %o[%g, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
+
+// -----
+
+// Ranges of up to 256 keys 128 apart overlap: fused, each range would
+// dequantize its neighbour's keys again, so the producer stays whole.
+// CHECK-LABEL: func.func @overlapping_ranges
+// CHECK: linalg.generic
+// CHECK: scf.forall
+func.func @overlapping_ranges(%codes: tensor<?x2x64xi8>, %scales: tensor<?x2xf32>, %n: index) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c256 = arith.constant 256 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b)>, affine_map<(a, b, c) -> (a, b, c)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes, %scales : tensor<?x2x64xi8>, tensor<?x2xf32>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %s: f32, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    %v = arith.mulf %f, %s : f32
+    linalg.yield %v : f32
+  } -> tensor<?x2x64xf32>
+  %ranges = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>()[%n]
+  %out0 = tensor.empty(%ranges) : tensor<?x2x64xf32>
+  %r = scf.forall (%h, %g) in (2, %ranges) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %k0 = affine.apply affine_map<(d0) -> (d0 * 128)>(%g)
+    %rest = arith.subi %n, %k0 : index
+    %keys = arith.minsi %c256, %rest : index
+    %range = tensor.extract_slice %deq[%k0, %h, 0] [%keys, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %first = tensor.extract_slice %range[0, 0, 0] [1, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<1x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %first into %o[%g, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
