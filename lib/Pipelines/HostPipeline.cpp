@@ -61,6 +61,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // 1 MiB of K and V, long enough to stream.
   if (!gpu)
     lowering.sdpaKeySplit = options.hostSdpaKeySplit;
+  // RoPE's cos and sin once per token and pair, not per element.
+  if (!gpu)
+    lowering.ropeCosSinTable = true;
   // A rotation (a rotated KV cache's, or Q's once folded) in one pass over
   // memory, in the host's f32 lanes; exact, like the stage generics.
   if (!gpu)

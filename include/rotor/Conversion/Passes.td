@@ -66,6 +66,13 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "runs all queries and heads through each tile at once. The "
            "host pipeline uses 32; not for GPU targets (a block's "
            "temporaries are allocations)">,
+    Option<"ropeCosSinTable", "rope-cos-sin-table", "bool",
+           /*default=*/"false",
+           "Lower attn.rope as a table of cos and sin per token and RoPE pair "
+           "and one pass over the pairs (both elements of a pair read "
+           "through affine maps, so it vectorizes), instead of one generic "
+           "computing the angle and its cos and sin per element; "
+           "bit-identical. The host pipeline uses it">,
     Option<"sdpaKeySplit", "sdpa-key-split", "int64_t", /*default=*/"0",
            "Keys per range of a decode step's loop-form attn.sdpa (one block "
            "of sdpa-query-block queries, which must be > 0): an scf.forall "

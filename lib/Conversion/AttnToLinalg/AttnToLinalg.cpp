@@ -93,7 +93,7 @@ struct ConvertAttnToLinalgPass
       lowering::populateRopeEpilogueFusionPatterns(patterns);
     lowering::populateNormAndGateLoweringPatterns(patterns);
     lowering::populateDataMovementLoweringPatterns(patterns);
-    lowering::populateRopeLoweringPatterns(patterns);
+    lowering::populateRopeLoweringPatterns(patterns, ropeCosSinTable);
     lowering::populateHadamardLoweringPatterns(patterns, hadamardLanes);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateBlockPackingLoweringPatterns(patterns);

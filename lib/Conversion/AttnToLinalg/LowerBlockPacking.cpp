@@ -226,7 +226,8 @@ struct LowerUnpackIntoDequantize : OpRewritePattern<UnpackBlocksOp> {
                                 PatternRewriter &rewriter) const override {
     KVBlockFormatAttr format = op.getFormat();
     Value codes = op.getCodes(), scales = op.getScales();
-    auto dequant = dyn_cast<DequantizeOp>(
+    // Codes that nothing reads (or more than one op) have no dequantize.
+    auto dequant = dyn_cast_if_present<DequantizeOp>(
         codes.hasOneUse() ? *codes.getUsers().begin() : nullptr);
     if (!dequant || !scales.hasOneUse() || dequant.getCodes() != codes ||
         dequant.getScales() != scales || dequant.getFormat() != format)

@@ -68,3 +68,17 @@ func.func @codes_used_elsewhere(%b: tensor<?x18xi8>) -> (tensor<?x32xf32>, tenso
       precision <compute = f32, accumulate = f32> : tensor<?x32xi8>, tensor<?x1xf16> -> tensor<?x32xf32>
   return %x, %c : tensor<?x32xf32>, tensor<?x32xi8>
 }
+
+// -----
+
+// Codes that nothing reads (only the scales are used): no dequantize to
+// decode into, so the plain unpacking lowering takes it (the fuzzer found
+// this crashing).
+// CHECK-LABEL: func.func @unused_codes
+// CHECK-NOT: attn.unpack_blocks
+// CHECK: return
+func.func @unused_codes(%bytes: tensor<?x2x50xi8>) -> tensor<?x2x1xf16> {
+  %codes, %scales = attn.unpack_blocks %bytes format(<bits = 3, block_size = 128, scheme = codebook, scale_type = f16>)
+      : tensor<?x2x50xi8> -> tensor<?x2x128xi8>, tensor<?x2x1xf16>
+  return %scales : tensor<?x2x1xf16>
+}

@@ -18,7 +18,10 @@ namespace rotor::attn::lowering {
 void populateLinearLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateNormAndGateLoweringPatterns(mlir::RewritePatternSet &patterns);
 void populateDataMovementLoweringPatterns(mlir::RewritePatternSet &patterns);
-void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns);
+/// `cosSinTable`: cos and sin once per token and pair, then one pass over
+/// the pairs (the host's form); else one generic computing them per element.
+void populateRopeLoweringPatterns(mlir::RewritePatternSet &patterns,
+                                  bool cosSinTable = false);
 void populateRopeEpilogueFusionPatterns(mlir::RewritePatternSet &patterns);
 void populateCaptureLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// `vectorLanes` > 0: rows whose groups are whole vectors of that many

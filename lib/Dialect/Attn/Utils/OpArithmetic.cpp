@@ -290,16 +290,48 @@ std::pair<Value, Value> rotor::attn::lowering::ropeCosSin(OpBuilder &b,
 /// that long positions lose no accuracy; cos and sin are evaluated in f32
 /// (at least) and rounded to the compute type, where the rotation happens.
 /// Dims >= R are copied unchanged.
+std::pair<Value, Value> RopeEmitter::cosSin(OpBuilder &nb, Location loc,
+                                            Value freqIndex, Value position) {
+  Type f64 = nb.getF64Type();
+  Type compute = op.getPrecision().getCompute();
+  Type trig = compute.getIntOrFloatBitWidth() < 32 ? nb.getF32Type() : compute;
+  double attentionFactor = getRopeAttentionFactor(op);
+  Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
+  Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
+  Value angle = castFloat(nb, loc, reducedRopeAngle(nb, loc, pos, freq), trig);
+  auto [cos, sin] = ropeCosSin(nb, loc, angle);
+  if (attentionFactor != 1.0) {
+    Value af = floatConst(nb, loc, trig, attentionFactor);
+    cos = arith::MulFOp::create(nb, loc, cos, af);
+    sin = arith::MulFOp::create(nb, loc, sin, af);
+  }
+  return {castFloat(nb, loc, cos, compute), castFloat(nb, loc, sin, compute)};
+}
+
+Value RopeEmitter::rotatePair(OpBuilder &nb, Location loc, Value first,
+                              Value self, Value other, Value cos, Value sin) {
+  Type compute = op.getPrecision().getCompute();
+  Type storage = self.getType();
+  Value a = castFloat(nb, loc, self, compute);
+  Value mate = castFloat(nb, loc, other, compute);
+  // (a, b) -> (a cos - b sin, a sin + b cos); `self` is a for the first
+  // element of the pair and b for the second.
+  Value asFirst =
+      arith::SubFOp::create(nb, loc, arith::MulFOp::create(nb, loc, a, cos),
+                            arith::MulFOp::create(nb, loc, mate, sin));
+  Value asSecond =
+      arith::AddFOp::create(nb, loc, arith::MulFOp::create(nb, loc, mate, sin),
+                            arith::MulFOp::create(nb, loc, a, cos));
+  return castFloat(nb, loc,
+                   arith::SelectOp::create(nb, loc, first, asFirst, asSecond),
+                   storage);
+}
+
 Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
                         function_ref<Value(Value)> loadPartner,
                         Value position) {
   int64_t r = op.getRotaryDim();
-  Type f64 = nb.getF64Type();
-  Type compute = op.getPrecision().getCompute();
-  Type trig = compute.getIntOrFloatBitWidth() < 32 ? nb.getF32Type() : compute;
-  Type storage = self.getType();
   bool halfSplit = op.getLayout() == RopeLayout::HalfSplit;
-  double attentionFactor = getRopeAttentionFactor(op);
   auto idx = [&](int64_t v) {
     return arith::ConstantIndexOp::create(nb, loc, v).getResult();
   };
@@ -326,31 +358,8 @@ Value RopeEmitter::emit(OpBuilder &nb, Location loc, Value d, Value self,
   partner = arith::SelectOp::create(nb, loc, inRotary, partner, d);
 
   Value other = loadPartner(partner);
-  Value freq = tensor::ExtractOp::create(nb, loc, invFreq, freqIndex);
-  Value pos = arith::SIToFPOp::create(nb, loc, f64, position);
-  Value angle = castFloat(nb, loc, reducedRopeAngle(nb, loc, pos, freq), trig);
-  auto [cos, sin] = ropeCosSin(nb, loc, angle);
-  if (attentionFactor != 1.0) {
-    Value af = floatConst(nb, loc, trig, attentionFactor);
-    cos = arith::MulFOp::create(nb, loc, cos, af);
-    sin = arith::MulFOp::create(nb, loc, sin, af);
-  }
-  cos = castFloat(nb, loc, cos, compute);
-  sin = castFloat(nb, loc, sin, compute);
-
-  Value a = castFloat(nb, loc, self, compute);
-  Value mate = castFloat(nb, loc, other, compute);
-  // (a, b) -> (a cos - b sin, a sin + b cos); `self` is a for the first
-  // element of the pair and b for the second.
-  Value asFirst =
-      arith::SubFOp::create(nb, loc, arith::MulFOp::create(nb, loc, a, cos),
-                            arith::MulFOp::create(nb, loc, mate, sin));
-  Value asSecond =
-      arith::AddFOp::create(nb, loc, arith::MulFOp::create(nb, loc, mate, sin),
-                            arith::MulFOp::create(nb, loc, a, cos));
-  Value rotated = castFloat(
-      nb, loc, arith::SelectOp::create(nb, loc, first, asFirst, asSecond),
-      storage);
+  auto [cos, sin] = cosSin(nb, loc, freqIndex, position);
+  Value rotated = rotatePair(nb, loc, first, self, other, cos, sin);
   return arith::SelectOp::create(nb, loc, inRotary, rotated, self);
 }
 

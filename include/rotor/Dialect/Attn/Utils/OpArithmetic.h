@@ -65,6 +65,19 @@ public:
                    mlir::Value self,
                    llvm::function_ref<mlir::Value(mlir::Value)> loadPartner,
                    mlir::Value position);
+  /// cos and sin of pair `freqIndex`'s angle at the integer `position`,
+  /// times the attention factor, in the compute type: the first half of
+  /// emit(), for forms that share them across heads.
+  std::pair<mlir::Value, mlir::Value> cosSin(mlir::OpBuilder &b,
+                                             mlir::Location loc,
+                                             mlir::Value freqIndex,
+                                             mlir::Value position);
+  /// The rotated value of `self` (storage type) whose pair partner is
+  /// `other`, from cosSin(): a cos - b sin for the pair's first element
+  /// (`first`, i1), a sin + b cos for its second; the second half of emit().
+  mlir::Value rotatePair(mlir::OpBuilder &b, mlir::Location loc,
+                         mlir::Value first, mlir::Value self,
+                         mlir::Value other, mlir::Value cos, mlir::Value sin);
   /// The head dims of pair `q` (0 <= q < D/2), for kernels that give a
   /// thread one pair: (q, q + R/2) in a half-split head's rotary part, else
   /// (2q, 2q + 1), which past R pass through. The pairs cover the head.
