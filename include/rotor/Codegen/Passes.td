@@ -286,7 +286,13 @@ def ChooseThreadedLoops : Pass<"rotor-choose-threaded-loops"> {
     steps of an SDPA's loop over key tiles, forked per tile otherwise) or
     has fewer than `min-iterations` iterations known at compile time; the
     rest run on threads (a projection's loops inside its loop over
-    reduction chunks among them).
+    reduction chunks among them). A threaded loop of several dims without
+    an inner loop keeps its last dim as an inner `scf.for`:
+    `convert-scf-to-openmp` collapses all of a loop's dims into one index
+    that each iteration divides back into the dims, which LLVM does not
+    vectorize, where it does vectorize an inner loop over the last,
+    contiguous dim (RoPE's pass and cos/sin table: 1.09x on the example
+    layer's prefill at T=512).
 
     Every iteration of a threaded loop computes its own outputs with its
     own sequential sums, so results never depend on the number of threads;

@@ -70,12 +70,45 @@ void serialize(IRRewriter &rewriter, scf::ParallelOp loop) {
   rewriter.eraseOp(loop);
 }
 
+/// Whether `loop`'s body has no loop of its own.
+bool innermost(scf::ParallelOp loop) {
+  bool inner = false;
+  loop.getBody()->walk([&](LoopLikeOpInterface) {
+    inner = true;
+    return WalkResult::interrupt();
+  });
+  return !inner;
+}
+
+/// Keeps all but `loop`'s last dim threaded and runs the last as an scf.for
+/// inside. convert-scf-to-openmp collapses every dim of a threaded loop
+/// into one index that each iteration divides back into its dims, which
+/// LLVM cannot vectorize; an inner loop over the last (contiguous) dim it
+/// can (the host's elementwise passes: RoPE, its cos/sin table, bias).
+void keepLastDimSequential(IRRewriter &rewriter, scf::ParallelOp loop) {
+  Location loc = loop.getLoc();
+  rewriter.setInsertionPoint(loop);
+  auto outer = scf::ParallelOp::create(
+      rewriter, loc, loop.getLowerBound().drop_back(),
+      loop.getUpperBound().drop_back(), loop.getStep().drop_back());
+  rewriter.setInsertionPoint(outer.getBody()->getTerminator());
+  auto inner = scf::ForOp::create(rewriter, loc, loop.getLowerBound().back(),
+                                  loop.getUpperBound().back(),
+                                  loop.getStep().back());
+  SmallVector<Value> ivs(outer.getInductionVars());
+  ivs.push_back(inner.getInductionVar());
+  Block *body = loop.getBody();
+  rewriter.eraseOp(body->getTerminator());
+  rewriter.inlineBlockBefore(body, inner.getBody()->getTerminator(), ivs);
+  rewriter.eraseOp(loop);
+}
+
 struct ChooseThreadedLoopsPass
     : rotor::impl::ChooseThreadedLoopsBase<ChooseThreadedLoopsPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<scf::ParallelOp> serial;
+    SmallVector<scf::ParallelOp> serial, split;
     WalkResult result = getOperation()->walk([&](scf::ParallelOp loop) {
       // A sum across threads would depend on how many there are.
       if (loop.getNumResults() != 0) {
@@ -86,6 +119,8 @@ struct ChooseThreadedLoopsPass
       bool outermost = !loop->getParentOfType<scf::ParallelOp>();
       if (!outermost || !worthThreads(loop, minIterations))
         serial.push_back(loop);
+      else if (loop.getNumLoops() > 1 && innermost(loop))
+        split.push_back(loop);
       return WalkResult::advance();
     });
     if (result.wasInterrupted())
@@ -94,6 +129,8 @@ struct ChooseThreadedLoopsPass
     // Post-order: inner loops first, so that each parent is still intact.
     for (scf::ParallelOp loop : serial)
       serialize(rewriter, loop);
+    for (scf::ParallelOp loop : split)
+      keepLastDimSequential(rewriter, loop);
   }
 };
 

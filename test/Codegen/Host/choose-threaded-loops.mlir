@@ -95,3 +95,23 @@ func.func @reduction(%m: memref<8xf32>) -> f32 {
   }
   return %r : f32
 }
+
+// -----
+
+// An elementwise nest on threads keeps its last dim as an inner scf.for:
+// convert-scf-to-openmp would collapse every dim into one index, divided
+// back into the dims in each iteration, which LLVM does not vectorize.
+// CHECK-LABEL: func.func @elementwise_nest
+// CHECK: scf.parallel (%[[I:.*]], %[[J:.*]]) = (%c0, %c0) to (%[[N:.*]], %c4) step (%c1, %c1)
+// CHECK-NEXT: scf.for %[[K:.*]] = %c0 to %c32 step %c1
+// CHECK-NEXT:   memref.store %{{.*}}, %{{.*}}[%[[I]], %[[J]], %[[K]]]
+func.func @elementwise_nest(%m: memref<?x4x32xf32>, %n: index, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c32 = arith.constant 32 : index
+  scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%n, %c4, %c32) step (%c1, %c1, %c1) {
+    memref.store %v, %m[%i, %j, %k] : memref<?x4x32xf32>
+  }
+  return
+}
