@@ -24,18 +24,23 @@ using namespace mlir;
 
 namespace {
 
+/// Whether `loop`'s body has no loop of its own.
+bool innermost(scf::ParallelOp loop) {
+  bool inner = false;
+  loop.getBody()->walk([&](LoopLikeOpInterface) {
+    inner = true;
+    return WalkResult::interrupt();
+  });
+  return !inner;
+}
+
 /// Whether `loop` is worth a fork: it has an inner loop (a reduction, a
 /// row), or, unless it runs inside a sequential loop (which would fork it
 /// on every iteration: the elementwise steps of an SDPA's loop over key
 /// tiles), a size known only at run time or at least `minIterations`
 /// iterations.
 bool worthThreads(scf::ParallelOp loop, int64_t minIterations) {
-  bool innerLoop = false;
-  loop.getBody()->walk([&](LoopLikeOpInterface) {
-    innerLoop = true;
-    return WalkResult::interrupt();
-  });
-  if (innerLoop)
+  if (!innermost(loop))
     return true;
   if (loop->getParentOfType<LoopLikeOpInterface>())
     return false;
@@ -68,16 +73,6 @@ void serialize(IRRewriter &rewriter, scf::ParallelOp loop) {
   rewriter.inlineBlockBefore(body, rewriter.getInsertionBlock(),
                              rewriter.getInsertionPoint(), ivs);
   rewriter.eraseOp(loop);
-}
-
-/// Whether `loop`'s body has no loop of its own.
-bool innermost(scf::ParallelOp loop) {
-  bool inner = false;
-  loop.getBody()->walk([&](LoopLikeOpInterface) {
-    inner = true;
-    return WalkResult::interrupt();
-  });
-  return !inner;
 }
 
 /// Keeps all but `loop`'s last dim threaded and runs the last as an scf.for
