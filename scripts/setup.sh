@@ -12,7 +12,7 @@ build_dir="${ROTOR_BUILD_DIR:-$root/build}"
 # that only it ships. libomp5-14 is the OpenMP runtime the tests that run
 # GPU kernels as host thread teams load.
 packages=(
-  cmake ninja-build ccache python3 python3-numpy python3-torch libgtest-dev
+  cmake ninja-build ccache g++ python3 python3-numpy python3-torch libgtest-dev
   nlohmann-json3-dev libclang-rt-22-dev libomp5-14 libeigen3-dev
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
 )

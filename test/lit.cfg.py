@@ -35,6 +35,12 @@ if os.path.exists(os.path.join(config.rotor_tools_dir, "rotor-checkpoint-fuzzer"
     config.available_features.add("libfuzzer")
     llvm_config.add_tool_substitutions(["rotor-checkpoint-fuzzer"], tool_dirs)
 
+# GCC (scripts/setup.sh installs it): the runtime must build with it, since
+# the GPU machines' image has GCC and no clang.
+import shutil
+if shutil.which("g++"):
+    config.available_features.add("gxx")
+
 # Debian's python3 (with python3-numpy), not a pyenv one earlier on PATH.
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(

@@ -12,9 +12,12 @@ shape=(--hidden 3584 --q-heads 28 --kv-heads 4 --head-dim 128)
 cmake -S "$root/runtime" -B /tmp/rotor-rt -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build /tmp/rotor-rt >/dev/null
 run=/tmp/rotor-rt/bin/rotor-run
-# The weights, byte for byte what rotor-aot wrote (same script, same seed).
-$py "$root/scripts/make_layer_inputs.py" --weights "$dir/layer.rotor/weights.safetensors" \
+# The weights, byte for byte what rotor-aot wrote: the same script and seed
+# give the tensors, prepare.sh's header their order and offsets.
+$py "$root/scripts/make_layer_inputs.py" --weights /tmp/rotor-w.safetensors \
   --inputs "$dir/in-check.safetensors" "${shape[@]}" --tokens 64 --seed 7 >/dev/null
+$py "$root/bench/gpu/rebuild_weights.py" "$dir/weights.header" /tmp/rotor-w.safetensors \
+  "$dir/layer.rotor/weights.safetensors"
 $run "$dir/layer.rotor" --inputs "$dir/in-check.safetensors" \
   --outputs /tmp/out-check.safetensors --device cuda --decode 8 --tolerance 5e-5 >&2
 

@@ -15,34 +15,91 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace rotor::rt {
 namespace {
 
 #if defined(__x86_64__) || defined(__i386__)
+/// Where CPUID reports one extension: leaf, subleaf, register, bit.
+struct CpuidBit {
+  const char *name;
+  unsigned leaf, subleaf, reg /*0 eax .. 3 edx*/, bit;
+  bool needsAvxState, needsAvx512State;
+};
+
 /// The extensions rotor-aot may use (lib/Target/Bundle/HostLibrary.cpp has
-/// the same list) and whether this CPU has each. __builtin_cpu_supports
-/// takes only literals, hence one line per name.
-int cpuHas(const std::string &f) {
-  __builtin_cpu_init();
-#define ROTOR_FEATURE(name)                                                    \
-  if (f == name)                                                               \
-    return __builtin_cpu_supports(name) ? 1 : 0;
-  ROTOR_FEATURE("sse3") ROTOR_FEATURE("ssse3") ROTOR_FEATURE("sse4.1")
-  ROTOR_FEATURE("sse4.2") ROTOR_FEATURE("popcnt") ROTOR_FEATURE("cx16")
-  ROTOR_FEATURE("avx") ROTOR_FEATURE("avx2") ROTOR_FEATURE("fma")
-  ROTOR_FEATURE("f16c") ROTOR_FEATURE("bmi") ROTOR_FEATURE("bmi2")
-  ROTOR_FEATURE("lzcnt") ROTOR_FEATURE("movbe") ROTOR_FEATURE("avx512f")
-  ROTOR_FEATURE("avx512bw") ROTOR_FEATURE("avx512dq") ROTOR_FEATURE("avx512vl")
-  ROTOR_FEATURE("avx512cd") ROTOR_FEATURE("avx512bf16")
-  ROTOR_FEATURE("avx512fp16") ROTOR_FEATURE("avx512vnni")
-  ROTOR_FEATURE("avxvnni")
-#undef ROTOR_FEATURE
+/// the same list), read from CPUID itself rather than with
+/// __builtin_cpu_supports: GCC 12 and 13 reject "cx16" at compile time, and
+/// the runtime must build with the GPU machines' GCC as well as with clang.
+constexpr CpuidBit kCpuidBits[] = {
+    {"sse3", 1, 0, 2, 0, false, false},
+    {"ssse3", 1, 0, 2, 9, false, false},
+    {"fma", 1, 0, 2, 12, true, false},
+    {"cx16", 1, 0, 2, 13, false, false},
+    {"sse4.1", 1, 0, 2, 19, false, false},
+    {"sse4.2", 1, 0, 2, 20, false, false},
+    {"movbe", 1, 0, 2, 22, false, false},
+    {"popcnt", 1, 0, 2, 23, false, false},
+    {"avx", 1, 0, 2, 28, true, false},
+    {"f16c", 1, 0, 2, 29, true, false},
+    {"bmi", 7, 0, 1, 3, false, false},
+    {"avx2", 7, 0, 1, 5, true, false},
+    {"bmi2", 7, 0, 1, 8, false, false},
+    {"avx512f", 7, 0, 1, 16, true, true},
+    {"avx512dq", 7, 0, 1, 17, true, true},
+    {"avx512cd", 7, 0, 1, 28, true, true},
+    {"avx512bw", 7, 0, 1, 30, true, true},
+    {"avx512vl", 7, 0, 1, 31, true, true},
+    {"avx512vnni", 7, 0, 2, 11, true, true},
+    {"avx512fp16", 7, 0, 3, 23, true, true},
+    {"avxvnni", 7, 1, 0, 4, true, false},
+    {"avx512bf16", 7, 1, 0, 5, true, true},
+    {"lzcnt", 0x80000001u, 0, 2, 5, false, false},
+};
+
+/// Whether the OS saves the AVX (XMM+YMM) and AVX-512 (opmask, ZMM) state
+/// across context switches: without it the instructions fault even where
+/// CPUID lists them.
+void osSavedState(bool &avx, bool &avx512) {
+  unsigned eax, ebx, ecx, edx;
+  avx = avx512 = false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27)))
+    return;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  avx = (lo & 0x6) == 0x6;
+  avx512 = avx && (lo & 0xe0) == 0xe0;
+}
+
+} // namespace
+
+int hostCpuHas(const std::string &f) {
+  for (const CpuidBit &b : kCpuidBits) {
+    if (f != b.name)
+      continue;
+    unsigned r[4] = {0, 0, 0, 0};
+    if (!__get_cpuid_count(b.leaf, b.subleaf, &r[0], &r[1], &r[2], &r[3]))
+      return 0;
+    if (!(r[b.reg] & (1u << b.bit)))
+      return 0;
+    bool avx, avx512;
+    osSavedState(avx, avx512);
+    if ((b.needsAvxState && !avx) || (b.needsAvx512State && !avx512))
+      return 0;
+    return 1;
+  }
   return -1;
 }
 #else
-int cpuHas(const std::string &) { return -1; }
+} // namespace
+
+int hostCpuHas(const std::string &) { return -1; }
 #endif
+
+namespace {
 
 /// Whether ROTOR_HOST_CPU_DISABLE (a comma-separated list of the names
 /// above) masks `f`: the runtime then treats this CPU as lacking it, as
@@ -82,7 +139,7 @@ Error checkHostCpu(const nlohmann::json &m, const std::string &manifestPath) {
   for (const nlohmann::json &f : cpu["features"]) {
     if (!f.is_string())
       return bad("host_cpu.features must be strings");
-    int has = cpuHas(f.get<std::string>());
+    int has = hostCpuHas(f.get<std::string>());
     if (has < 0)
       return bad("host_cpu.features names '" + f.get<std::string>() +
                  "', which this runtime cannot check on this CPU; refusing "

@@ -17,6 +17,11 @@ namespace rotor::rt {
 Error checkHostCpu(const nlohmann::json &manifest,
                    const std::string &manifestPath);
 
+/// 1 if this CPU and OS support the instruction-set extension `name` (one of
+/// the names rotor-aot records, e.g. "avx2"), 0 if not, -1 if `name` is not
+/// one this runtime can check. ROTOR_HOST_CPU_DISABLE is not applied here.
+int hostCpuHas(const std::string &name);
+
 /// The cores this process may run on (its affinity mask).
 int availableCores();
 
