@@ -117,6 +117,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   if (!gpu && options.vectorizeReductions) {
     LowerReductionsToRegisterLoopsOptions registerLoops;
     registerLoops.vectorRegisters = options.hostVectorRegisters;
+    registerLoops.packedEpilogues = options.hostPackedEpilogues;
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     pm.addPass(createApproximateExpForSimd());
   }

@@ -20,9 +20,10 @@
 #endif
 
 namespace rotor::rt {
-namespace {
 
 #if defined(__x86_64__) || defined(__i386__)
+namespace {
+
 /// Where CPUID reports one extension: leaf, subleaf, register, bit.
 struct CpuidBit {
   const char *name;
@@ -94,8 +95,6 @@ int hostCpuHas(const std::string &f) {
   return -1;
 }
 #else
-} // namespace
-
 int hostCpuHas(const std::string &) { return -1; }
 #endif
 

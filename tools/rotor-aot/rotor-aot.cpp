@@ -57,6 +57,12 @@ static cl::opt<int64_t> hostSdpaKeySplit(
              "heads x ranges run on the threads before one combine (0: one "
              "range per KV head)"),
     cl::init(2048));
+static cl::opt<bool> hostPackedEpilogues(
+    "host-packed-epilogues",
+    cl::desc("Host: prefill projections start from their bias and apply a "
+             "half-split RoPE to their rows in registers (off: separate "
+             "passes over memory; the same bits)"),
+    cl::init(true));
 static cl::opt<bool> workgroupTiledSdpa(
     "workgroup-tiled-sdpa",
     cl::desc("Prefill SDPA as workgroup-tiled attention, KV tiles staged in "
@@ -157,6 +163,7 @@ static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
   pipeline.toolkit = cudaToolkit;
   pipeline.allowRopeLayoutMismatch = allowRopeLayoutMismatch;
   pipeline.hostSdpaKeySplit = hostSdpaKeySplit;
+  pipeline.hostPackedEpilogues = hostPackedEpilogues;
   if (splitKVDecode.getNumOccurrences())
     pipeline.splitKVDecode = splitKVDecode;
   if (workgroupTiledSdpa.getNumOccurrences())

@@ -135,6 +135,22 @@ def LowerReductionsToRegisterLoops
     BLAS's do on the shapes it is called with); never on the threads.
     Only f32 sums (the block sizes count f32 registers).
 
+    Epilogues (`packed-epilogues`, on by default). When the op right before
+    a packed projection initializes its output (a generic broadcasting a
+    bias `y[t, n] = b[n]`, or a `linalg.fill`), the sums start from the
+    bias loaded into registers and that pass over the output is gone. When
+    the output then feeds only a half-split RoPE (a generic over the output
+    viewed as `[T, H, 2, D/2]` reading `y[t, h, 0, i]`, `y[t, h, 1, i]` and
+    tables `[t, i]`, with D a multiple of the block width), each panel takes
+    the two halves of the same pairs (columns `hD + qw/2 + j` and D/2
+    further, for block q of head h), so a finished row of sums holds both
+    elements of each pair: it is rotated in registers and stored straight
+    into the RoPE's output, and the RoPE's pass over memory is gone. The
+    fused projection is emitted at the RoPE's place, which needs every op
+    in between to write only fresh buffers and leave the projection's
+    buffers alone. The arithmetic is the same, op for op: the outputs are
+    bit-identical to the unfused passes.
+
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns share one reduction loop with
@@ -207,7 +223,12 @@ def LowerReductionsToRegisterLoops
   let options = [
     Option<"vectorRegisters", "vector-registers", "int64_t", "16",
            "SIMD registers of the target CPU (16 AVX2, 32 AVX-512): how "
-           "many sums a projection's register block may carry">
+           "many sums a projection's register block may carry">,
+    Option<"packedEpilogues", "packed-epilogues", "bool", "true",
+           "A packed projection starts its sums from the bias that "
+           "initializes its output, and applies a half-split RoPE that "
+           "reads only its output to each block of rows before storing it "
+           "(off: a fill pass before, a RoPE pass after; same bits)">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",

@@ -92,6 +92,14 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "then combines the ranges (0: one range per KV head, "
                      "so no more threads than KV heads)"),
       llvm::cl::init(2048)};
+  Option<bool> hostPackedEpilogues{
+      *this, "host-packed-epilogues",
+      llvm::cl::desc("Host only: a packed projection (prefill of 16 tokens "
+                     "or more) starts its sums from the bias and applies a "
+                     "half-split RoPE to its rows in registers, instead of "
+                     "separate passes over memory (bit-identical either "
+                     "way)"),
+      llvm::cl::init(true)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",
       llvm::cl::desc("A RoPE layout that disagrees with its weights' row "

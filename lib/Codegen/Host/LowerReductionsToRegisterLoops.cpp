@@ -1052,8 +1052,7 @@ struct PackedProjection {
 };
 
 std::optional<PackedProjection>
-packedProjection(linalg::GenericOp op, const LoopBounds &all,
-                 int64_t vectorRegisters) {
+packedProjection(linalg::GenericOp op, int64_t vectorRegisters) {
   // The block sizes count f32 sums (24 zmm with AVX-512): wider sums
   // would spill.
   if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
@@ -1067,14 +1066,11 @@ packedProjection(linalg::GenericOp op, const LoopBounds &all,
   if (op.getMatchingIndexingMap(op.getDpsInitOperand(0)) !=
       AffineMap::get(3, 0, {t, n}, ctx))
     return std::nullopt;
-  for (unsigned i = 0; i < 3; ++i)
-    if (getConstantIntValue(all.lbs[i]) != 0 ||
-        getConstantIntValue(all.steps[i]) != 1)
-      return std::nullopt;
+  // A generic's loops start at 0 with step 1; only the extents vary.
   PackedProjection p;
   p.width = vectorRegisters >= 32 ? 64 : 16;
-  std::optional<int64_t> columns = getConstantIntValue(all.ubs[1]);
-  if (!columns || *columns % p.width != 0)
+  int64_t columns = op.getStaticLoopRanges()[1];
+  if (ShapedType::isDynamic(columns) || columns % p.width != 0)
     return std::nullopt;
   for (OpOperand *operand : op.getDpsInputOperands()) {
     if (!isa<MemRefType>(operand->get().getType()))
@@ -1092,16 +1088,419 @@ packedProjection(linalg::GenericOp op, const LoopBounds &all,
   return p;
 }
 
+//===----------------------------------------------------------------------===//
+// Packed projection epilogues
+//===----------------------------------------------------------------------===//
+
+/// What a packed projection does besides summing: the value its sums start
+/// from (the bias a generic broadcasts into the output, or a fill's
+/// constant) and a half-split RoPE that reads only its output. The packed
+/// form then starts the sums from the bias in registers and applies RoPE to
+/// each block of rows before storing it, instead of a fill pass over the
+/// output before and a RoPE pass over it after.
+struct PackedEpilogue {
+  /// The op that initializes the output: y[t, n] = bias[n] (a generic) or a
+  /// linalg.fill. Null: the sums start from the output as it is.
+  Operation *init = nullptr;
+  /// The 1-D bias of a generic `init`, or the scalar of a fill.
+  Value bias, fillValue;
+  /// The RoPE generic z[t, h, p, i] = f(y[t, h, 0, i], y[t, h, 1, i],
+  /// tables[t, i]..., p) over the output viewed as [T, H, 2, D/2].
+  linalg::GenericOp rope;
+  memref::ExpandShapeOp view;
+  int64_t headDim = 0;
+};
+
+/// The buffer `value` views (through view-like ops), or `value` itself.
+Value rootBuffer(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return value;
+}
+
+/// Whether `from` may move down to `to` (one block) past the ops between:
+/// each has no memory effects, is an allocation, one of `skip`, or a linalg op that writes
+/// only buffers allocated in the same block, none of them one of `readOnly`
+/// (by root buffer), and has none of `untouched` as an operand.
+bool onlyFreshWritesBetween(Operation *from, Operation *to,
+                            ArrayRef<Operation *> skip,
+                            ArrayRef<Value> untouched,
+                            ArrayRef<Value> readOnly) {
+  SmallVector<Value> roots = llvm::map_to_vector(readOnly, rootBuffer);
+  for (Operation *it = from->getNextNode(); it && it != to;
+       it = it->getNextNode()) {
+    if (llvm::is_contained(skip, it) || isMemoryEffectFree(it) ||
+        isa<memref::AllocOp>(it))
+      continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(it);
+    if (!linalgOp || !linalgOp.hasPureBufferSemantics())
+      return false;
+    for (Value operand : it->getOperands())
+      if (llvm::is_contained(untouched, operand))
+        return false;
+    for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
+      auto alloc = init.get().getDefiningOp<memref::AllocOp>();
+      if (!alloc || alloc->getBlock() != it->getBlock() ||
+          llvm::is_contained(roots, init.get()))
+        return false;
+    }
+  }
+  return true;
+}
+
+/// Whether `it` writes every element of the 2-D buffer `y` from nothing
+/// but its own inputs: a linalg.fill of y (its value in `fillValue`) or a
+/// generic y[t, n] = bias[n] (the contiguous bias in `bias`).
+bool initializesOutput(Operation *it, Value y, Value &bias,
+                       Value &fillValue) {
+  if (auto fill = dyn_cast<linalg::FillOp>(it)) {
+    if (!fill.hasPureBufferSemantics() || fill.getOutputs()[0] != y)
+      return false;
+    fillValue = fill.getInputs()[0];
+    return true;
+  }
+  auto generic = dyn_cast<linalg::GenericOp>(it);
+  MLIRContext *ctx = it->getContext();
+  AffineExpr t = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx);
+  if (!generic || !generic.hasPureBufferSemantics() ||
+      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getDpsInitOperand(0)->get() != y ||
+      generic.getIndexingMapsArray() !=
+          SmallVector<AffineMap>{AffineMap::get(2, 0, {n}, ctx),
+                                 AffineMap::get(2, 0, {t, n}, ctx)})
+    return false;
+  Block &body = generic.getRegion().front();
+  if (body.getOperations().size() != 1 ||
+      body.getTerminator()->getOperand(0) != body.getArgument(0) ||
+      !unitInnerStride(generic.getDpsInputOperand(0)->get()))
+    return false;
+  bias = generic.getDpsInputOperand(0)->get();
+  return true;
+}
+
+/// The op that initializes `op`'s output: the last op before it that uses
+/// the output, when that op writes all of it (initializesOutput).
+Operation *outputInit(linalg::GenericOp op, Value &bias, Value &fillValue) {
+  Value y = op.getDpsInitOperand(0)->get();
+  for (Operation *it = op->getPrevNode(); it; it = it->getPrevNode())
+    if (llvm::is_contained(it->getOperands(), y))
+      return initializesOutput(it, y, bias, fillValue) ? it : nullptr;
+  return nullptr;
+}
+
+/// Whether `y`'s values after `rope` are never read: every use of `y` (or
+/// of a view of it) after `rope` in its block comes at or after an op that
+/// writes all of `y` afresh (bufferization reuses a projection's buffer for
+/// the next projection once the RoPE has read it).
+bool overwrittenAfter(Value y, Operation *rope,
+                      ArrayRef<Operation *> before) {
+  Operation *first = nullptr;
+  SmallVector<Value> buffers = {y};
+  while (!buffers.empty()) {
+    Value buffer = buffers.pop_back_val();
+    for (Operation *user : buffer.getUsers()) {
+      if (llvm::is_contained(before, user) || isa<memref::DeallocOp>(user))
+        continue;
+      // A use nested in a loop counts where the loop is.
+      Operation *at = rope->getBlock()->findAncestorOpInBlock(*user);
+      if (!at || !rope->isBeforeInBlock(at))
+        return false;
+      if (isa<ViewLikeOpInterface>(user)) {
+        buffers.push_back(user->getResult(0));
+        continue;
+      }
+      if (!first || at->isBeforeInBlock(first))
+        first = at;
+    }
+  }
+  Value bias, fillValue;
+  return !first || initializesOutput(first, y, bias, fillValue);
+}
+
+/// Whether `rope` is a half-split RoPE over `view` ([T, H, 2, D/2] of the
+/// output) that the packed form can apply to its rows: its two halves read
+/// through maps (t, h, 0, i) and (t, h, 1, i), every other input a table
+/// [t, i], an identity-mapped contiguous output, and a payload of pure
+/// elementwise ops that reads only dim 2 (which half it writes).
+bool isPackedRope(linalg::GenericOp rope, memref::ExpandShapeOp view,
+                  int64_t width) {
+  MLIRContext *ctx = rope.getContext();
+  AffineExpr t = getAffineDimExpr(0, ctx), h = getAffineDimExpr(1, ctx),
+             i = getAffineDimExpr(3, ctx);
+  auto viewType = cast<MemRefType>(view.getType());
+  if (!rope.hasPureBufferSemantics() || rope.getNumDpsInits() != 1 ||
+      rope.getNumLoops() != 4 || rope.getNumReductionLoops() != 0 ||
+      viewType.getRank() != 4 || viewType.getDimSize(2) != 2 ||
+      ShapedType::isDynamic(viewType.getDimSize(3)) ||
+      (2 * viewType.getDimSize(3)) % width != 0 ||
+      view.getReassociationIndices() !=
+          SmallVector<ReassociationIndices>{{0}, {1, 2, 3}} ||
+      !rope.getMatchingIndexingMap(rope.getDpsInitOperand(0)).isIdentity() ||
+      !unitInnerStride(rope.getDpsInitOperand(0)->get()))
+    return false;
+  Block &body = rope.getRegion().front();
+  if (!body.getArguments().back().use_empty())
+    return false;
+  int halves = 0;
+  for (OpOperand *input : rope.getDpsInputOperands()) {
+    AffineMap map = rope.getMatchingIndexingMap(input);
+    if (input->get() == view.getResult()) {
+      for (int64_t half = 0; half < 2; ++half)
+        if (map == AffineMap::get(4, 0,
+                                  {t, h, getAffineConstantExpr(half, ctx), i},
+                                  ctx))
+          halves |= 1 << half;
+    } else if (map != AffineMap::get(4, 0, {t, i}, ctx) ||
+               !isa<MemRefType>(input->get().getType()) ||
+               !unitInnerStride(input->get())) {
+      return false;
+    }
+  }
+  if (halves != 3)
+    return false;
+  return llvm::all_of(body.without_terminator(), [](Operation &inner) {
+    if (auto index = dyn_cast<linalg::IndexOp>(inner))
+      return index.getDim() == 2;
+    return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
+           isPure(&inner) &&
+           (inner.hasTrait<OpTrait::Elementwise>() ||
+            inner.hasTrait<OpTrait::ConstantLike>());
+  });
+}
+
+/// The epilogue a packed projection `op` can take: its output's init, and a
+/// RoPE when the output feeds nothing else and every op between the
+/// projection and the RoPE leaves the buffers they use alone (the fused
+/// projection is emitted at the RoPE's place).
+PackedEpilogue packedEpilogue(linalg::GenericOp op, const PackedProjection &p) {
+  PackedEpilogue epi;
+  Value y = op.getDpsInitOperand(0)->get();
+  if (!y.getDefiningOp<memref::AllocOp>())
+    return epi;
+  Operation *init = outputInit(op, epi.bias, epi.fillValue);
+  SmallVector<Value> read = {p.input->get(), p.weight->get()};
+  if (epi.bias)
+    read.push_back(epi.bias);
+  if (!init || !onlyFreshWritesBetween(init, op, {}, {y}, read))
+    return PackedEpilogue();
+  epi.init = init;
+  // The view the RoPE reads: the first use of the output after the
+  // projection.
+  memref::ExpandShapeOp view;
+  for (Operation *it = op->getNextNode(); it && !view; it = it->getNextNode())
+    if (llvm::is_contained(it->getOperands(), y))
+      if (!(view = dyn_cast<memref::ExpandShapeOp>(it)))
+        return epi;
+  if (!view || view->use_empty())
+    return epi;
+  // The RoPE reads the view twice (both halves of each pair), and nothing
+  // else reads it.
+  Operation *reader = *view->getUsers().begin();
+  if (llvm::any_of(view->getUsers(),
+                   [&](Operation *user) { return user != reader; }))
+    return epi;
+  auto rope = dyn_cast<linalg::GenericOp>(reader);
+  int64_t columns = cast<MemRefType>(y.getType()).getDimSize(1);
+  if (!rope || rope->getBlock() != op->getBlock() ||
+      !isPackedRope(rope, view, p.width) ||
+      !overwrittenAfter(y, rope, {init, op, view}))
+    return epi;
+
+  int64_t headDim = 2 * cast<MemRefType>(view.getType()).getDimSize(3);
+  // The projection (and its init) move down to the RoPE: what they read
+  // must not change on the way (the RoPE's tables may be written there:
+  // the RoPE reads them where it was).
+  if (columns % headDim != 0 ||
+      !onlyFreshWritesBetween(op, rope, {view}, {y, view.getResult()}, read))
+    return epi;
+  epi.rope = rope;
+  epi.view = view;
+  epi.headDim = headDim;
+  return epi;
+}
+
+/// `rope`'s payload on rows of `width` elements for half `half` of each
+/// pair: its inputs given by `inputValue`, linalg.index 2 the constant
+/// `half`; ops on scalars alone stay scalar (and fold), the rest become
+/// vector ops, a select keeping a scalar condition.
+Value emitRopeHalf(OpBuilder &b, Location l, linalg::GenericOp rope,
+                   int64_t half, int64_t width,
+                   function_ref<Value(OpOperand *)> inputValue) {
+  Block &body = rope.getRegion().front();
+  IRMapping map;
+  for (OpOperand *input : rope.getDpsInputOperands())
+    map.map(body.getArgument(input->getOperandNumber()), inputValue(input));
+  for (Operation &inner : body.without_terminator()) {
+    if (isa<linalg::IndexOp>(inner)) {
+      map.map(inner.getResult(0), arith::ConstantIndexOp::create(b, l, half));
+      continue;
+    }
+    SmallVector<Value> operands = llvm::map_to_vector(
+        inner.getOperands(), [&](Value v) { return map.lookupOrDefault(v); });
+    if (llvm::none_of(operands,
+                      [](Value v) { return isa<VectorType>(v.getType()); })) {
+      map.map(inner.getResult(0), b.clone(inner, map)->getResult(0));
+      continue;
+    }
+    for (auto [k, operand] : llvm::enumerate(operands))
+      if (!isa<VectorType>(operand.getType()) &&
+          !(k == 0 && isa<arith::SelectOp>(inner)))
+        operand = vector::BroadcastOp::create(
+            b, l, VectorType::get({width}, operand.getType()), operand);
+    OperationState state(
+        l, inner.getName().getStringRef(), operands,
+        TypeRange{VectorType::get({width}, inner.getResult(0).getType())},
+        inner.getAttrs());
+    map.map(inner.getResult(0), b.create(state)->getResult(0));
+  }
+  return map.lookupOrDefault(body.getTerminator()->getOperand(0));
+}
+
+//===----------------------------------------------------------------------===//
+// Packed projections, continued
+//===----------------------------------------------------------------------===//
+
+/// The columns of a packed projection's panel that starts at slot `n0`:
+/// [n0, n0 + width) without RoPE; with it, the two halves of `width / 2`
+/// columns of the same pairs, so that both elements of each pair are in
+/// the same row of sums: head h = n0 / D, quarter q = n0 mod D / width,
+/// first half from h D + q width / 2, second half D / 2 further.
+struct PanelColumns {
+  Value head, pairOffset, first, second;
+};
+
+PanelColumns panelColumns(OpBuilder &b, Location l, Value n0, int64_t width,
+                          const PackedEpilogue &epi) {
+  PanelColumns c;
+  if (!epi.rope) {
+    c.first = n0;
+    c.second = arith::AddIOp::create(
+        b, l, n0, arith::ConstantIndexOp::create(b, l, width / 2));
+    return c;
+  }
+  int64_t d = epi.headDim;
+  AffineExpr s = getAffineDimExpr(0, b.getContext());
+  auto apply = [&](AffineExpr e) -> Value {
+    return affine::AffineApplyOp::create(
+        b, l, AffineMap::get(1, 0, e), ValueRange{n0});
+  };
+  c.head = apply(s.floorDiv(d));
+  c.pairOffset = apply((s % d).floorDiv(width) * (width / 2));
+  c.first = apply(s.floorDiv(d) * d + (s % d).floorDiv(width) * (width / 2));
+  c.second = apply(s.floorDiv(d) * d + d / 2 +
+                   (s % d).floorDiv(width) * (width / 2));
+  return c;
+}
+
+/// Copies the weight rows of a panel's columns into `panel` [E, width]:
+/// element e of every column contiguous; in two halves with RoPE.
+void packPanel(OpBuilder &b, Location l, Value weight, Value panel,
+               Value depth, const PanelColumns &cols, int64_t width,
+               bool halves) {
+  Value zero = arith::ConstantIndexOp::create(b, l, 0),
+        one = arith::ConstantIndexOp::create(b, l, 1),
+        halfWidth = arith::ConstantIndexOp::create(b, l, width / 2),
+        fullWidth = arith::ConstantIndexOp::create(b, l, width);
+  SmallVector<Value> starts = {cols.first};
+  if (halves)
+    starts.push_back(cols.second);
+  scf::ForOp::create(
+      b, l, zero, depth, one, ValueRange{},
+      [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+        for (auto [slot, start] : llvm::enumerate(starts))
+          scf::ForOp::create(
+              eb, el, zero, halves ? halfWidth : fullWidth, one, ValueRange{},
+              [&, start = start, slot = slot](OpBuilder &cb, Location cl,
+                                               Value c, ValueRange) {
+                Value n = arith::AddIOp::create(cb, cl, start, c);
+                Value w = memref::LoadOp::create(cb, cl, weight,
+                                                 ValueRange{n, e});
+                Value at = slot == 0 ? c
+                                     : arith::AddIOp::create(cb, cl, c,
+                                                             halfWidth);
+                memref::StoreOp::create(cb, cl, w, panel, ValueRange{e, at});
+                scf::YieldOp::create(cb, cl);
+              });
+        scf::YieldOp::create(eb, el);
+      });
+}
+
+/// The sums a row of the panel starts from: the output's row as it is, or
+/// with an epilogue the bias's columns, in two halves with RoPE (or the
+/// fill's value).
+Value initialSums(OpBuilder &b, Location l, Value output, Value t,
+                  const PanelColumns &cols, VectorType rowType,
+                  const PackedEpilogue &epi) {
+  if (!epi.init)
+    return vector::LoadOp::create(b, l, rowType, output,
+                                  ValueRange{t, cols.first});
+  if (epi.fillValue)
+    return vector::BroadcastOp::create(b, l, rowType, epi.fillValue);
+  if (!epi.rope)
+    return vector::LoadOp::create(b, l, rowType, epi.bias, cols.first);
+  int64_t half = rowType.getDimSize(0) / 2;
+  auto halfType = VectorType::get({half}, rowType.getElementType());
+  Value sums = arith::ConstantOp::create(b, l, rowType,
+                                         b.getZeroAttr(rowType));
+  for (auto [k, start] :
+       llvm::enumerate(SmallVector<Value>{cols.first, cols.second}))
+    sums = vector::InsertStridedSliceOp::create(
+        b, l, vector::LoadOp::create(b, l, halfType, epi.bias, start), sums,
+        ArrayRef<int64_t>{int64_t(k) * half}, ArrayRef<int64_t>{1});
+  return sums;
+}
+
+/// Stores a finished row of sums: to the output, or with RoPE each half of
+/// each pair rotated into the RoPE's output [t, h, half, q width / 2].
+void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
+               const PanelColumns &cols, PackedEpilogue epi) {
+  if (!epi.rope) {
+    vector::StoreOp::create(b, l, sums, output, ValueRange{t, cols.first});
+    return;
+  }
+  int64_t half = cast<VectorType>(sums.getType()).getDimSize(0) / 2;
+  Value halves[2];
+  for (int64_t k = 0; k < 2; ++k)
+    halves[k] = vector::ExtractStridedSliceOp::create(
+        b, l, sums, ArrayRef<int64_t>{k * half}, ArrayRef<int64_t>{half},
+        ArrayRef<int64_t>{1});
+  Value out = epi.rope.getDpsInitOperand(0)->get();
+  DenseMap<OpOperand *, Value> tables;
+  for (int64_t k = 0; k < 2; ++k) {
+    Value rotated = emitRopeHalf(
+        b, l, epi.rope, k, half, [&](OpOperand *input) -> Value {
+          AffineMap map = epi.rope.getMatchingIndexingMap(input);
+          if (input->get() == epi.view.getResult())
+            return halves[cast<AffineConstantExpr>(map.getResult(2))
+                              .getValue()];
+          Value &table = tables[input];
+          if (!table)
+            table = vector::LoadOp::create(
+                b, l,
+                VectorType::get({half}, getElementTypeOrSelf(
+                                            input->get().getType())),
+                input->get(), ValueRange{t, cols.pairOffset});
+          return table;
+        });
+    Value at = arith::ConstantIndexOp::create(b, l, k);
+    vector::StoreOp::create(b, l, rotated, out,
+                            ValueRange{t, cols.head, at, cols.pairOffset});
+  }
+}
+
 /// The packed form of a projection: one thread per block of `width`
 /// columns packs the block's weight rows into a panel [E, width] (element
 /// e of every column contiguous), then runs every block of kPackedRows
 /// tokens against it as outer products: per e, the panel's row is loaded
 /// once (width / 16 vectors) and each token's x[t, e] broadcast, each
 /// token's row of sums a vector iter_arg. Each output is summed in order
-/// over e, from its initial value. Packing costs E x width copies per block
-/// and call, against T x E x width FMAs (Goto's GEMM packs per call too).
+/// over e, from its initial value (or the epilogue's bias), and stored (or
+/// rotated by the epilogue's RoPE). Packing costs E x width copies per
+/// block and call, against T x E x width FMAs (Goto's GEMM packs per call
+/// too).
 void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
-                          const LoopBounds &all, const PackedProjection &p) {
+                          const LoopBounds &all, const PackedProjection &p,
+                          const PackedEpilogue &epi) {
   Location loc = op.getLoc();
   Value output = op.getDpsInitOperand(0)->get();
   Value weight = p.weight->get();
@@ -1121,22 +1520,10 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
       rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
       ValueRange{index(rewriter, loc, p.width)},
       [&](OpBuilder &b, Location l, ValueRange n0) {
+        PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
         Value panel = memref::AllocOp::create(b, l, panelType, depth);
-        scf::ForOp::create(
-            b, l, zero, depth, one, ValueRange{},
-            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-              scf::ForOp::create(
-                  eb, el, zero, index(eb, el, p.width), one, ValueRange{},
-                  [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                    Value n = arith::AddIOp::create(cb, cl, n0[0], c);
-                    Value w = memref::LoadOp::create(cb, cl, weight,
-                                                     ValueRange{n, e});
-                    memref::StoreOp::create(cb, cl, w, panel,
-                                            ValueRange{e, c});
-                    scf::YieldOp::create(cb, cl);
-                  });
-              scf::YieldOp::create(eb, el);
-            });
+        packPanel(b, l, weight, panel, depth, cols, p.width,
+                  bool(epi.rope));
         // Token blocks [lo, hi) of `rows` tokens each.
         auto tokenBlocks = [&](Value lo, Value hi, int64_t rows) {
           scf::ForOp::create(
@@ -1147,9 +1534,8 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                   ts.push_back(m == 0 ? t0
                                       : arith::AddIOp::create(
                                             tb, tl, t0, index(tb, tl, m)));
-                  inits.push_back(vector::LoadOp::create(
-                      tb, tl, rowType(sumElement), output,
-                      ValueRange{ts.back(), n0[0]}));
+                  inits.push_back(initialSums(tb, tl, output, ts.back(), cols,
+                                              rowType(sumElement), epi));
                 }
                 auto loop = scf::ForOp::create(
                     tb, tl, zero, depth, one, inits,
@@ -1171,8 +1557,7 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                       scf::YieldOp::create(fb, fl, next);
                     });
                 for (auto [t, sum] : llvm::zip(ts, loop.getResults()))
-                  vector::StoreOp::create(tb, tl, sum, output,
-                                          ValueRange{t, n0[0]});
+                  storeSums(tb, tl, sum, output, t, cols, epi);
                 scf::YieldOp::create(tb, tl);
               });
         };
@@ -1188,17 +1573,25 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
 
 /// A Register-form reduction: a projection with enough tokens takes the
 /// packed form (behind a run-time test of T when T is dynamic), everything
-/// else emitRegisterForm.
+/// else emitRegisterForm. A packed projection takes its epilogue (the
+/// output's init and a RoPE) when it has one: the fused form is emitted at
+/// the RoPE's place (or the projection's), and the dot-product form behind
+/// the test of T runs the init, the projection and the RoPE unfused.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                          int64_t vectorRegisters) {
+                          PackedEpilogue epi, int64_t vectorRegisters) {
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<PackedProjection> packed =
-      packedProjection(op, all, vectorRegisters);
+      packedProjection(op, vectorRegisters);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
     emitRegisterForm(rewriter, op, all, vectorRegisters);
-  } else if (tokens) {
-    emitPackedProjection(rewriter, op, all, *packed);
+    rewriter.eraseOp(op);
+    return;
+  }
+  Operation *at = epi.rope ? epi.rope.getOperation() : op.getOperation();
+  rewriter.setInsertionPoint(at);
+  if (tokens) {
+    emitPackedProjection(rewriter, op, all, *packed, epi);
   } else {
     Location loc = op.getLoc();
     Value enough = arith::CmpIOp::create(
@@ -1207,11 +1600,19 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     auto choice = scf::IfOp::create(rewriter, loc, enough,
                                     /*withElseRegion=*/true);
     rewriter.setInsertionPoint(choice.thenBlock()->getTerminator());
-    emitPackedProjection(rewriter, op, all, *packed);
+    emitPackedProjection(rewriter, op, all, *packed, epi);
     rewriter.setInsertionPoint(choice.elseBlock()->getTerminator());
+    if (epi.init)
+      rewriter.clone(*epi.init);
     emitRegisterForm(rewriter, op, all, vectorRegisters);
+    if (epi.rope)
+      rewriter.clone(*epi.rope);
   }
   rewriter.eraseOp(op);
+  if (epi.rope)
+    rewriter.eraseOp(epi.rope);
+  if (epi.init)
+    rewriter.eraseOp(epi.init);
 }
 
 struct LowerReductionsToRegisterLoopsPass
@@ -1227,10 +1628,23 @@ struct LowerReductionsToRegisterLoopsPass
       if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
         reductions.push_back({op, form});
     });
+    // Every epilogue is matched before any is fused: a fused projection
+    // emitted at its RoPE's place may land between another projection and
+    // its RoPE, where the matcher would no longer see plain linalg ops.
     IRRewriter rewriter(&getContext());
+    DenseMap<Operation *, PackedEpilogue> epilogues;
+    if (packedEpilogues)
+      for (auto [op, form] : reductions) {
+        if (form != ReductionForm::Register)
+          continue;
+        if (std::optional<PackedProjection> packed =
+                packedProjection(op, vectorRegisters))
+          epilogues[op] = packedEpilogue(op, *packed);
+      }
     for (auto [op, form] : reductions) {
       if (form == ReductionForm::Register) {
-        lowerToRegisterLoops(rewriter, op, vectorRegisters);
+        lowerToRegisterLoops(rewriter, op, epilogues.lookup(op),
+                             vectorRegisters);
         continue;
       }
       LoopBounds all = loopBounds(rewriter, op);
