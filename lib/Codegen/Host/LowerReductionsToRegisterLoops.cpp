@@ -1154,7 +1154,9 @@ bool onlyFreshWritesBetween(Operation *from, Operation *to,
 bool initializesOutput(Operation *it, Value y, Value &bias,
                        Value &fillValue) {
   if (auto fill = dyn_cast<linalg::FillOp>(it)) {
-    if (!fill.hasPureBufferSemantics() || fill.getOutputs()[0] != y)
+    // A fill may convert its value; the sums' broadcast may not.
+    if (!fill.hasPureBufferSemantics() || fill.getOutputs()[0] != y ||
+        fill.getInputs()[0].getType() != getElementTypeOrSelf(y.getType()))
       return false;
     fillValue = fill.getInputs()[0];
     return true;
@@ -1186,6 +1188,25 @@ Operation *outputInit(linalg::GenericOp op, Value &bias, Value &fillValue) {
     if (llvm::is_contained(it->getOperands(), y))
       return initializesOutput(it, y, bias, fillValue) ? it : nullptr;
   return nullptr;
+}
+
+/// The uses of `buffer` and of every view of it, each as the op in
+/// `block` that holds it (a use nested in a loop counts where the loop is;
+/// null when outside `block`).
+SmallVector<Operation *> usesThroughViews(Value buffer, Block *block) {
+  SmallVector<Operation *> uses;
+  SmallVector<Value> buffers = {buffer};
+  while (!buffers.empty()) {
+    Value b = buffers.pop_back_val();
+    for (Operation *user : b.getUsers()) {
+      if (isa<ViewLikeOpInterface>(user)) {
+        buffers.push_back(user->getResult(0));
+        continue;
+      }
+      uses.push_back(block->findAncestorOpInBlock(*user));
+    }
+  }
+  return uses;
 }
 
 /// Whether `y`'s values after `rope` are never read: every use of `y` (or
@@ -1245,11 +1266,17 @@ bool isPackedRope(linalg::GenericOp rope, memref::ExpandShapeOp view,
   for (OpOperand *input : rope.getDpsInputOperands()) {
     AffineMap map = rope.getMatchingIndexingMap(input);
     if (input->get() == view.getResult()) {
+      // Any other read of the view (another head, an identity map) would
+      // not be in the row of sums at hand.
+      int found = 0;
       for (int64_t half = 0; half < 2; ++half)
         if (map == AffineMap::get(4, 0,
                                   {t, h, getAffineConstantExpr(half, ctx), i},
                                   ctx))
-          halves |= 1 << half;
+          found = 1 << half;
+      if (!found)
+        return false;
+      halves |= found;
     } else if (map != AffineMap::get(4, 0, {t, i}, ctx) ||
                !isa<MemRefType>(input->get().getType()) ||
                !unitInnerStride(input->get())) {
@@ -1283,6 +1310,11 @@ PackedEpilogue packedEpilogue(linalg::GenericOp op, const PackedProjection &p) {
     read.push_back(epi.bias);
   if (!init || !onlyFreshWritesBetween(init, op, {}, {y}, read))
     return PackedEpilogue();
+  // The init moves into the sums: nothing may read y (through a view
+  // either) between it and the projection.
+  for (Operation *use : usesThroughViews(y, op->getBlock()))
+    if (!use || (init->isBeforeInBlock(use) && use->isBeforeInBlock(op)))
+      return PackedEpilogue();
   epi.init = init;
   // The view the RoPE reads: the first use of the output after the
   // projection.
@@ -1304,6 +1336,14 @@ PackedEpilogue packedEpilogue(linalg::GenericOp op, const PackedProjection &p) {
   if (!rope || rope->getBlock() != op->getBlock() ||
       !isPackedRope(rope, view, p.width) ||
       !overwrittenAfter(y, rope, {init, op, view}))
+    return epi;
+  // The fused form writes the RoPE's output while other panels still read
+  // x, W and the bias: it must be none of them, nor y (in place).
+  Value out = rootBuffer(rope.getDpsInitOperand(0)->get());
+  for (Value v : read)
+    if (rootBuffer(v) == out)
+      return epi;
+  if (out == y)
     return epi;
 
   int64_t headDim = 2 * cast<MemRefType>(view.getType()).getDimSize(3);

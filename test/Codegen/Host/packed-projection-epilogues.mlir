@@ -284,3 +284,107 @@ func.func @input_written_between(%w: memref<64x8xf32>, %cos: memref<16x16xf32>,
   }
   return %z : memref<16x2x2x16xf32>
 }
+
+// -----
+
+// Not fused (review findings): a RoPE that also reads another head of the
+// view (not in the row of sums at hand); a RoPE whose output is a view of
+// the projection's input, which other panels still read. And no bias in
+// the sums when y is read through a view between its init and the
+// projection: the init generic stays.
+// CHECK-LABEL: func.func @other_head_read
+// CHECK-NOT: vector.extract_strided_slice
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK-LABEL: func.func @output_aliases_input
+// CHECK-NOT: vector.extract_strided_slice
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK-LABEL: func.func @init_read_through_view
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<64xf32>)
+// CHECK: linalg.copy
+// CHECK-NOT: vector.load %{{.*}} : memref<64xf32>
+// CHECK: return
+#bias = affine_map<(t, n) -> (n)>
+#id2 = affine_map<(t, n) -> (t, n)>
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+#half0 = affine_map<(t, h, p, i) -> (t, h, 0, i)>
+#half1 = affine_map<(t, h, p, i) -> (t, h, 1, i)>
+#head0 = affine_map<(t, h, p, i) -> (t, 0, 0, i)>
+#table = affine_map<(t, h, p, i) -> (t, i)>
+#id4 = affine_map<(t, h, p, i) -> (t, h, p, i)>
+func.func @other_head_read(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
+                           %cos: memref<16x16xf32>) -> memref<16x2x2x16xf32> {
+  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+  linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  }
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%a: f32, %bb: f32, %c: f32):
+    %p = arith.mulf %a, %bb : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
+  %z = memref.alloc() {alignment = 64 : i64} : memref<16x2x2x16xf32>
+  linalg.generic {indexing_maps = [#half0, #half1, #head0, #table, #id4],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%v, %v, %v, %cos : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>)
+      outs(%z : memref<16x2x2x16xf32>) {
+  ^bb0(%a: f32, %bb: f32, %h0: f32, %c: f32, %out: f32):
+    %u = arith.mulf %a, %c : f32
+    %r = arith.addf %u, %h0 : f32
+    linalg.yield %r : f32
+  }
+  return %z : memref<16x2x2x16xf32>
+}
+func.func @output_aliases_input(%x: memref<16x64xf32>, %w: memref<64x64xf32>, %b: memref<64xf32>,
+                                %cos: memref<16x16xf32>) {
+  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+  linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  }
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x64xf32>, memref<64x64xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%a: f32, %bb: f32, %c: f32):
+    %p = arith.mulf %a, %bb : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
+  %z = memref.expand_shape %x [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
+  linalg.generic {indexing_maps = [#half0, #half1, #table, #id4],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%v, %v, %cos : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>)
+      outs(%z : memref<16x2x2x16xf32>) {
+  ^bb0(%a: f32, %bb: f32, %c: f32, %out: f32):
+    %r = arith.mulf %a, %c : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+func.func @init_read_through_view(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>)
+    -> (memref<16x64xf32>, memref<16x2x32xf32>) {
+  %copy = memref.alloc() {alignment = 64 : i64} : memref<16x2x32xf32>
+  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+  %v = memref.expand_shape %y [[0], [1, 2]] output_shape [16, 2, 32] : memref<16x64xf32> into memref<16x2x32xf32>
+  linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  }
+  linalg.copy ins(%v : memref<16x2x32xf32>) outs(%copy : memref<16x2x32xf32>)
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+  ^bb0(%a: f32, %bb: f32, %c: f32):
+    %p = arith.mulf %a, %bb : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return %y, %copy : memref<16x64xf32>, memref<16x2x32xf32>
+}
