@@ -5,7 +5,7 @@ improved the max relative error; exits 1 below the required factors."""
 import re
 import sys
 
-required = {"bf16": 10.0, "q8_0": 10.0, "q4_0": 3.0}
+required = {"bf16": 10.0, "q8_0": 10.0, "q4_0": 3.0, "turbo4": 4.0, "turbo3": 3.0}
 errors, fmt = {}, None
 for line in sys.stdin:
     m = re.match(r"(\S+) split=(true|false)", line)
@@ -16,7 +16,7 @@ for line in sys.stdin:
     if m and fmt:
         errors[(fmt, split)] = float(m.group(1))
 ok = True
-for f in ("f32", "bf16", "q8_0", "q4_0"):
+for f in ("f32", "bf16", "q8_0", "q4_0", "turbo4", "turbo3"):
     split, unsplit = errors[(f, True)], errors[(f, False)]
     if f == "f32":
         good = split <= 2e-5 and unsplit <= 2e-5

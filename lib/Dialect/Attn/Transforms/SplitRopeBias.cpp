@@ -48,13 +48,26 @@ RopeOp queryRope(SdpaOp sdpa) {
 /// bias can move into the SDPA.
 std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
   Value source = traceKVCacheWrite(sdpa.getKey()).source;
-  bool rotated = false;
-  // A rotation between the RoPE and SDPA (a rotated cache): the term would
-  // need it too.
+  // A rotated cache read back through the inverse of the rotation it was
+  // written with gives SDPA keys in the RoPE's own basis (MᵀM = I, the
+  // quantization between them rotated back), so the term needs no
+  // rotation: `unrotatedOnRead` is that pair. Any other rotation between
+  // the RoPE and SDPA (one side only, or different rotations) would need
+  // the term rotated too.
+  HadamardOp onRead, onWrite;
+  int rotations = 0;
   while (auto hadamard = source.getDefiningOp<HadamardOp>()) {
-    rotated = true;
+    (rotations++ == 0 ? onRead : onWrite) = hadamard;
     source = traceKVCacheWrite(hadamard.getInput()).source;
   }
+  bool unrotatedOnRead =
+      rotations == 2 && onRead.getRotation() == onWrite.getRotation() &&
+      onRead.getInverse() != onWrite.getInverse() &&
+      onRead.rotatesLastDim() && onWrite.rotatesLastDim() &&
+      llvm::all_of(onWrite->getUsers(), [](Operation *user) {
+        return isa<KVCacheAppendOp, QuantizeOp, arith::TruncFOp>(user);
+      });
+  bool rotated = rotations != 0 && !unrotatedOnRead;
   auto rope = source.getDefiningOp<RopeOp>();
   if (!rope)
     return std::nullopt;
@@ -79,8 +92,10 @@ std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
     return refuse("dynamic-scaling", "dynamic NTK scaling rotates K with "
                                      "frequencies that depend on the call");
   if (rotated)
-    return refuse("rotated-cache", "the K cache is rotated; the bias term "
-                                   "would need the rotation as well");
+    return refuse("rotated-cache", "the K cache is rotated and SDPA reads it "
+                                   "rotated (not through the inverse of the "
+                                   "rotation it was written with); the bias "
+                                   "term would need the rotation as well");
   RopeOp qRope = queryRope(sdpa);
   Value keyPositions = rope.getPositions();
   if (!qRope || qRope.getPositions() != keyPositions ||
@@ -99,6 +114,9 @@ std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
     if (user == sdpa.getOperation())
       return use.get() == sdpa.getKey() && sdpa.getQuery() != use.get() &&
              sdpa.getValue() != use.get();
+    // The write side of a cache SDPA reads back unrotated.
+    if (unrotatedOnRead && user == onWrite.getOperation())
+      return true;
     return isa<KVCacheAppendOp, QuantizeOp, arith::TruncFOp>(user);
   });
   // V read from the same keys would lose the bias too.

@@ -126,9 +126,9 @@ func.func @rotated(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8x
   %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
   %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
   %kr = attn.hadamard %k rotation(#r) precision #f32 : tensor<?x2x8xf32>
-  %ku = attn.hadamard %kr rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
-  // expected-remark @+1 {{not split [rotated-cache]: the K cache is rotated}}
-  %o = attn.sdpa %q, %ku, %k causal precision #f32
+  // SDPA reads the keys rotated (as after attn-fold-kv-rotation).
+  // expected-remark @+1 {{not split [rotated-cache]: the K cache is rotated and SDPA reads it rotated}}
+  %o = attn.sdpa %q, %kr, %k causal precision #f32
       : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
   return %o : tensor<?x4x8xf32>
 }
@@ -179,4 +179,79 @@ func.func @value_is_key(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?
   %o = attn.sdpa %q, %k, %k causal precision #f32
       : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
   return %o : tensor<?x4x8xf32>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+#r = #attn.hadamard<group = 8, s1 = [1, -1, 1, 1, -1, 1, 1, 1], s2 = [1, 1, -1, 1, 1, 1, -1, -1]>
+#r2 = #attn.hadamard<group = 8, s1 = [1, 1, 1, 1, -1, 1, 1, 1], s2 = [1, 1, -1, 1, 1, 1, -1, -1]>
+#q4 = #attn.kv_block<bits = 4, block_size = 8, scheme = absmax, scale_type = f16>
+
+// A rotated, quantized K cache read back through the inverse of its
+// rotation (rotor-import's form, before attn-fold-kv-rotation): SDPA's keys
+// are in the RoPE's basis, so K's bias splits as with a float cache; the
+// cache stores R·RoPE(W_k x), quantized without the bias's range.
+// CHECK-LABEL: func.func @rotated_cache_read_unrotated
+// CHECK: attn.linear %arg0, %arg3 precision <compute = f32, accumulate = f32> : tensor<1x16xf32>, tensor<16x16xf32> -> tensor<1x16xf32>
+// CHECK: %[[KR:.+]] = attn.hadamard %{{.+}} rotation(#{{.+}}) precision
+// CHECK: attn.quantize %[[KR]]
+// CHECK: %[[KU:.+]] = attn.hadamard %{{.+}} rotation(#{{.+}}) inverse precision
+// CHECK: attn.sdpa %{{.+}}, %[[KU]], %arg5 key_bias(%{{.+}} : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.000000e+04>))
+func.func @rotated_cache_read_unrotated(%x: tensor<1x16xf32>, %pos: tensor<1xi32>, %q1: tensor<1x4x8xf32>,
+    %wk: tensor<16x16xf32>, %bk: tensor<16xf32>, %v: tensor<?x2x8xf32>,
+    %kcodes: tensor<64x2x8xi8>, %kscales: tensor<64x2x1xf16>, %n: index) -> tensor<1x4x8xf32> {
+  %c1 = arith.constant 1 : index
+  %len = arith.addi %n, %c1 : index
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x4x8xf32>, tensor<1xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<1x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<1x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [1, 2, 8] : tensor<1x16xf32> into tensor<1x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x2x8xf32>, tensor<1xi32>
+  %kr = attn.hadamard %k rotation(#r) precision #f32 : tensor<1x2x8xf32>
+  %kc, %ks = attn.quantize %kr format(#q4) precision #f32 : tensor<1x2x8xf32>
+  %kc1 = attn.kv_cache_append %kc into %kcodes at %n : tensor<1x2x8xi8> into tensor<64x2x8xi8>
+  %ks1 = attn.kv_cache_append %ks into %kscales at %n : tensor<1x2x1xf16> into tensor<64x2x1xf16>
+  %kc2 = attn.kv_cache_read %kc1 length %len : tensor<64x2x8xi8>
+  %ks2 = attn.kv_cache_read %ks1 length %len : tensor<64x2x1xf16>
+  %kd = attn.dequantize %kc2, %ks2 format(#q4) precision #f32 : tensor<?x2x8xi8>, tensor<?x2x1xf16> -> tensor<?x2x8xf32>
+  %kk = attn.hadamard %kd rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+1 {{split: the cache stores RoPE(W_k x)}}
+  %o = attn.sdpa %q, %kk, %v causal precision #f32
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %o : tensor<1x4x8xf32>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+#r = #attn.hadamard<group = 8, s1 = [1, -1, 1, 1, -1, 1, 1, 1], s2 = [1, 1, -1, 1, 1, 1, -1, -1]>
+#r2 = #attn.hadamard<group = 8, s1 = [1, 1, 1, 1, -1, 1, 1, 1], s2 = [1, 1, -1, 1, 1, 1, -1, -1]>
+#q4 = #attn.kv_block<bits = 4, block_size = 8, scheme = absmax, scale_type = f16>
+
+// Read back through another rotation than the one written: SDPA's keys
+// are not in the RoPE's basis, so the term would be wrong. Not split.
+// CHECK-LABEL: func.func @rotated_cache_other_rotation
+// CHECK: attn.linear %arg0, %arg3, %arg4
+// CHECK-NOT: key_bias
+func.func @rotated_cache_other_rotation(%x: tensor<1x16xf32>, %pos: tensor<1xi32>, %q1: tensor<1x4x8xf32>,
+    %wk: tensor<16x16xf32>, %bk: tensor<16xf32>, %v: tensor<?x2x8xf32>,
+    %kcodes: tensor<64x2x8xi8>, %kscales: tensor<64x2x1xf16>, %n: index) -> tensor<1x4x8xf32> {
+  %c1 = arith.constant 1 : index
+  %len = arith.addi %n, %c1 : index
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x4x8xf32>, tensor<1xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<1x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<1x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [1, 2, 8] : tensor<1x16xf32> into tensor<1x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x2x8xf32>, tensor<1xi32>
+  %kr = attn.hadamard %k rotation(#r) precision #f32 : tensor<1x2x8xf32>
+  %kc, %ks = attn.quantize %kr format(#q4) precision #f32 : tensor<1x2x8xf32>
+  %kc1 = attn.kv_cache_append %kc into %kcodes at %n : tensor<1x2x8xi8> into tensor<64x2x8xi8>
+  %ks1 = attn.kv_cache_append %ks into %kscales at %n : tensor<1x2x1xf16> into tensor<64x2x1xf16>
+  %kc2 = attn.kv_cache_read %kc1 length %len : tensor<64x2x8xi8>
+  %ks2 = attn.kv_cache_read %ks1 length %len : tensor<64x2x1xf16>
+  %kd = attn.dequantize %kc2, %ks2 format(#q4) precision #f32 : tensor<?x2x8xi8>, tensor<?x2x1xf16> -> tensor<?x2x8xf32>
+  %kk = attn.hadamard %kd rotation(#r2) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+1 {{not split [rotated-cache]}}
+  %o = attn.sdpa %q, %kk, %v causal precision #f32
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %o : tensor<1x4x8xf32>
 }

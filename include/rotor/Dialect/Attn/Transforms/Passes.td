@@ -140,7 +140,11 @@ def AttnSplitRopeBias : Pass<"attn-split-rope-bias", "mlir::ModuleOp"> {
     between the bias and RoPE is not linear), `[dynamic-scaling]` (dynamic
     NTK's frequencies depend on the call), `[positions]` (the K RoPE's
     positions are not the query's, so a key's row is not its position),
-    `[rotated-cache]` (a rotation between RoPE and SDPA), `[capture]` (a
+    `[rotated-cache]` (a rotation between RoPE and SDPA that SDPA does not
+    undo: a rotated cache read back through the inverse of its rotation,
+    rotor-import's form, splits like a float one, and
+    `attn-fold-kv-rotation` then leaves the K rotation on the read side),
+    `[capture]` (a
     capture of K would lose the bias), `[shared-projection]` (the
     projection or its RoPE has other users).
   }];
