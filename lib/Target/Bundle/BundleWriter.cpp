@@ -405,8 +405,14 @@ static llvm::Error runGraphPasses(ModuleOp module,
     select.weights = options.paramsPath.value_or("");
     pm.addPass(attn::createAttnSelectPrecision(select));
   }
-  if (options.splitRopeBias)
+  if (options.splitRopeBias) {
     pm.addPass(attn::createAttnSplitRopeBias());
+  } else if (options.precision.empty()) {
+    // Say where a split would keep K's bias out of a narrow cache.
+    attn::AttnSplitRopeBiasOptions suggest;
+    suggest.suggestOnly = true;
+    pm.addPass(attn::createAttnSplitRopeBias(suggest));
+  }
   if (options.foldKVRotation) {
     attn::AttnFoldKVRotationOptions fold;
     fold.report = options.foldKVRotationReport;

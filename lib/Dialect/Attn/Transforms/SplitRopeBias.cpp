@@ -145,8 +145,72 @@ void split(BiasedKeys &keys) {
   projection.getBiasMutable().clear();
 }
 
+/// The `attn.kv_format` rotor-import gave the cache `bytes` were read from
+/// (back through unpack, read and append to the function's argument), or
+/// empty.
+std::string cacheFormatName(Value bytes) {
+  for (int depth = 0; depth < 8; ++depth) {
+    if (auto arg = dyn_cast<BlockArgument>(bytes)) {
+      auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+      auto name = func ? func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                           "attn.kv_format")
+                       : StringAttr();
+      return name ? name.str() : "";
+    }
+    Operation *def = bytes.getDefiningOp();
+    if (auto append = dyn_cast_if_present<KVCacheAppendOp>(def))
+      bytes = append.getCache();
+    else if (isa_and_present<UnpackBlocksOp, KVCacheReadOp>(def))
+      bytes = def->getOperand(0);
+    else
+      return "";
+  }
+  return "";
+}
+
+/// How SDPA's keys are stored when narrower than f32: "bf16", "f16" or the
+/// quantized cache's format; empty for f32 keys.
+std::string narrowKeyStorage(SdpaOp sdpa) {
+  Value key = sdpa.getKey();
+  while (auto hadamard = key.getDefiningOp<HadamardOp>())
+    key = hadamard.getInput();
+  if (auto dequantize = key.getDefiningOp<DequantizeOp>()) {
+    std::string name = cacheFormatName(dequantize.getOperand(0));
+    if (!name.empty())
+      return name;
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << "quantized (" << dequantize.getFormat() << ")";
+    return s;
+  }
+  if (auto ext = key.getDefiningOp<arith::ExtFOp>())
+    key = ext.getIn();
+  Type element = getElementTypeOrSelf(key.getType());
+  if (element.isF32() || element.isF64())
+    return "";
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << element;
+  return s;
+}
+
 struct AttnSplitRopeBiasPass
     : rotor::attn::impl::AttnSplitRopeBiasBase<AttnSplitRopeBiasPass> {
+  using Base::Base;
+
+  void suggest(MutableArrayRef<BiasedKeys> candidates) {
+    for (BiasedKeys &keys : candidates) {
+      std::string storage = narrowKeyStorage(keys.sdpa);
+      if (!keys.tag.empty() || storage.empty())
+        continue;
+      keys.sdpa.emitWarning()
+          << "K's bias goes into a " << storage
+          << " KV cache, which rounds it with the keys (a Qwen2.5-like bias "
+             "can cost most of the layer's accuracy); rotor-aot "
+             "--split-rope-bias keeps it out (docs/PRECISION.md)";
+    }
+  }
+
   void runOnOperation() override {
     SmallVector<BiasedKeys> candidates;
     bool refused = false;
@@ -158,6 +222,8 @@ struct AttnSplitRopeBiasPass
         candidates.push_back(*keys);
       }
     });
+    if (suggestOnly)
+      return suggest(candidates);
     for (BiasedKeys &keys : candidates) {
       if (!keys.tag.empty()) {
         keys.sdpa.emitRemark() << "attn-split-rope-bias: not split ["
