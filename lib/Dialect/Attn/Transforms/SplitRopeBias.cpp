@@ -119,8 +119,12 @@ std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
       return true;
     return isa<KVCacheAppendOp, QuantizeOp, arith::TruncFOp>(user);
   });
-  // V read from the same keys would lose the bias too.
-  if (traceKVCacheWrite(sdpa.getValue()).source == rope.getResult())
+  // V read from the same keys would lose the bias too, also through the
+  // cache's rotations.
+  Value valueSource = traceKVCacheWrite(sdpa.getValue()).source;
+  while (auto hadamard = valueSource.getDefiningOp<HadamardOp>())
+    valueSource = traceKVCacheWrite(hadamard.getInput()).source;
+  if (valueSource == rope.getResult())
     keyPathsOnly = false;
   if (!projection->hasOneUse() || !split->hasOneUse() || !keyPathsOnly)
     return refuse("shared-projection", "the K projection or its head split "
@@ -151,7 +155,9 @@ void split(BiasedKeys &keys) {
 std::string cacheFormatName(Value bytes) {
   for (int depth = 0; depth < 8; ++depth) {
     if (auto arg = dyn_cast<BlockArgument>(bytes)) {
-      auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+      auto func = arg.getOwner()->isEntryBlock()
+                      ? dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp())
+                      : func::FuncOp();
       auto name = func ? func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
                                                            "attn.kv_format")
                        : StringAttr();
@@ -174,7 +180,14 @@ std::string narrowKeyStorage(SdpaOp sdpa) {
   Value key = sdpa.getKey();
   while (auto hadamard = key.getDefiningOp<HadamardOp>())
     key = hadamard.getInput();
+  // Keys computed narrow without a cache are not this warning's business:
+  // they must come through a cache write (or from a cache written
+  // elsewhere), or be the narrow values a cache append stores.
+  KVCacheWriteTrace trace = traceKVCacheWrite(key);
+  bool stored = trace.throughWrite || isa<BlockArgument>(trace.source);
   if (auto dequantize = key.getDefiningOp<DequantizeOp>()) {
+    if (!stored)
+      return "";
     std::string name = cacheFormatName(dequantize.getOperand(0));
     if (!name.empty())
       return name;
@@ -185,8 +198,9 @@ std::string narrowKeyStorage(SdpaOp sdpa) {
   }
   if (auto ext = key.getDefiningOp<arith::ExtFOp>())
     key = ext.getIn();
+  stored |= llvm::any_of(key.getUsers(), llvm::IsaPred<KVCacheAppendOp>);
   Type element = getElementTypeOrSelf(key.getType());
-  if (element.isF32() || element.isF64())
+  if (!stored || element.isF32() || element.isF64())
     return "";
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -198,10 +212,15 @@ struct AttnSplitRopeBiasPass
     : rotor::attn::impl::AttnSplitRopeBiasBase<AttnSplitRopeBiasPass> {
   using Base::Base;
 
-  void suggest(MutableArrayRef<BiasedKeys> candidates) {
+  /// Warns only where `--split-rope-bias` would split: not when any SDPA
+  /// of the module refuses (all or nothing), and only for keys read from a
+  /// cache.
+  void suggest(MutableArrayRef<BiasedKeys> candidates, bool refused) {
+    if (refused)
+      return;
     for (BiasedKeys &keys : candidates) {
       std::string storage = narrowKeyStorage(keys.sdpa);
-      if (!keys.tag.empty() || storage.empty())
+      if (storage.empty())
         continue;
       keys.sdpa.emitWarning()
           << "K's bias goes into a " << storage
@@ -223,7 +242,7 @@ struct AttnSplitRopeBiasPass
       }
     });
     if (suggestOnly)
-      return suggest(candidates);
+      return suggest(candidates, refused);
     for (BiasedKeys &keys : candidates) {
       if (!keys.tag.empty()) {
         keys.sdpa.emitRemark() << "attn-split-rope-bias: not split ["

@@ -69,3 +69,56 @@ func.func @f32_cache(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q: tensor<?x4x8
       : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
   return %o, %kc1 : tensor<?x4x8xf32>, tensor<32x2x8xf32>
 }
+
+// -----
+
+// No warning where --split-rope-bias would not split: another SDPA of the
+// module refuses (dynamic NTK scaling), so none splits (all or nothing);
+// and keys rounded to bf16 without a cache are not a cache's business.
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+func.func @refused(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q1: tensor<?x4x8xf32>,
+                   %wk: tensor<16x16xf32>, %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) scaling(#attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+func.func @bf16_cache_in_refused_module(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q: tensor<?x4x8xf32>,
+                      %wk: tensor<16x16xf32>, %bk: tensor<16xf32>, %kc: tensor<32x2x8xbf16>,
+                      %v: tensor<?x2x8xf32>) -> (tensor<?x4x8xf32>, tensor<32x2x8xbf16>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q2 = attn.rope half_split %q, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %kb = arith.truncf %k : tensor<?x2x8xf32> to tensor<?x2x8xbf16>
+  %kc1 = attn.kv_cache_append %kb into %kc at %c0 : tensor<?x2x8xbf16> into tensor<32x2x8xbf16>
+  %ke = arith.extf %kb : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %o = attn.sdpa %q2, %ke, %v causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o, %kc1 : tensor<?x4x8xf32>, tensor<32x2x8xbf16>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+func.func @bf16_no_cache(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q: tensor<?x4x8xf32>,
+                         %wk: tensor<16x16xf32>, %bk: tensor<16xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %q2 = attn.rope half_split %q, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x4x8xf32>, tensor<?xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  %kb = arith.truncf %k : tensor<?x2x8xf32> to tensor<?x2x8xbf16>
+  %ke = arith.extf %kb : tensor<?x2x8xbf16> to tensor<?x2x8xf32>
+  %o = attn.sdpa %q2, %ke, %v causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}

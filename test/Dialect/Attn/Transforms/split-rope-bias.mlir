@@ -255,3 +255,30 @@ func.func @rotated_cache_other_rotation(%x: tensor<1x16xf32>, %pos: tensor<1xi32
       : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
   return %o : tensor<1x4x8xf32>
 }
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+#r = #attn.hadamard<group = 8, s1 = [1, -1, 1, 1, -1, 1, 1, 1], s2 = [1, 1, -1, 1, 1, 1, -1, -1]>
+
+// V reads the same keys, through the cache's rotation and back: V would
+// lose the bias. Not split.
+// CHECK-LABEL: func.func @value_is_rotated_key
+// CHECK-NOT: key_bias
+func.func @value_is_rotated_key(%x: tensor<1x16xf32>, %pos: tensor<1xi32>, %q1: tensor<1x4x8xf32>,
+    %wk: tensor<16x16xf32>, %bk: tensor<16xf32>, %kc: tensor<64x2x8xf32>, %n: index) -> tensor<1x4x8xf32> {
+  %c1 = arith.constant 1 : index
+  %len = arith.addi %n, %c1 : index
+  %q = attn.rope half_split %q1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x4x8xf32>, tensor<1xi32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<1x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<1x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [1, 2, 8] : tensor<1x16xf32> into tensor<1x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(8) theta(1.0e+04) precision #f32 : tensor<1x2x8xf32>, tensor<1xi32>
+  %kr = attn.hadamard %k rotation(#r) precision #f32 : tensor<1x2x8xf32>
+  %kc1 = attn.kv_cache_append %kr into %kc at %n : tensor<1x2x8xf32> into tensor<64x2x8xf32>
+  %kd = attn.kv_cache_read %kc1 length %len : tensor<64x2x8xf32>
+  %kk = attn.hadamard %kd rotation(#r) inverse precision #f32 : tensor<?x2x8xf32>
+  // expected-remark @+1 {{not split [shared-projection]}}
+  %o = attn.sdpa %q, %kk, %kk causal precision #f32
+      : tensor<1x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<1x4x8xf32>
+  return %o : tensor<1x4x8xf32>
+}
