@@ -1213,26 +1213,15 @@ SmallVector<Operation *> usesThroughViews(Value buffer, Block *block) {
 /// of a view of it) after `rope` in its block comes at or after an op that
 /// writes all of `y` afresh (bufferization reuses a projection's buffer for
 /// the next projection once the RoPE has read it).
-bool overwrittenAfter(Value y, Operation *rope,
-                      ArrayRef<Operation *> before) {
+bool overwrittenAfter(Value y, Operation *rope, ArrayRef<Operation *> skip) {
   Operation *first = nullptr;
-  SmallVector<Value> buffers = {y};
-  while (!buffers.empty()) {
-    Value buffer = buffers.pop_back_val();
-    for (Operation *user : buffer.getUsers()) {
-      if (llvm::is_contained(before, user) || isa<memref::DeallocOp>(user))
-        continue;
-      // A use nested in a loop counts where the loop is.
-      Operation *at = rope->getBlock()->findAncestorOpInBlock(*user);
-      if (!at || !rope->isBeforeInBlock(at))
-        return false;
-      if (isa<ViewLikeOpInterface>(user)) {
-        buffers.push_back(user->getResult(0));
-        continue;
-      }
-      if (!first || at->isBeforeInBlock(first))
-        first = at;
-    }
+  for (Operation *at : usesThroughViews(y, rope->getBlock())) {
+    if (at && (llvm::is_contained(skip, at) || isa<memref::DeallocOp>(at)))
+      continue;
+    if (!at || !rope->isBeforeInBlock(at))
+      return false;
+    if (!first || at->isBeforeInBlock(first))
+      first = at;
   }
   Value bias, fillValue;
   return !first || initializesOutput(first, y, bias, fillValue);
@@ -1335,7 +1324,7 @@ PackedEpilogue packedEpilogue(linalg::GenericOp op, const PackedProjection &p) {
   int64_t columns = cast<MemRefType>(y.getType()).getDimSize(1);
   if (!rope || rope->getBlock() != op->getBlock() ||
       !isPackedRope(rope, view, p.width) ||
-      !overwrittenAfter(y, rope, {init, op, view}))
+      !overwrittenAfter(y, rope, {init, op, rope}))
     return epi;
   // The fused form writes the RoPE's output while other panels still read
   // x, W and the bias: it must be none of them, nor y (in place).
@@ -1564,6 +1553,12 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
         Value panel = memref::AllocOp::create(b, l, panelType, depth);
         packPanel(b, l, weight, panel, depth, cols, p.width,
                   bool(epi.rope));
+        // With an epilogue every row starts from the same bias vector:
+        // built once per panel, not per token.
+        Value panelInit =
+            epi.init ? initialSums(b, l, output, /*t=*/Value(), cols,
+                                   rowType(sumElement), epi)
+                     : Value();
         // Token blocks [lo, hi) of `rows` tokens each.
         auto tokenBlocks = [&](Value lo, Value hi, int64_t rows) {
           scf::ForOp::create(
@@ -1574,7 +1569,9 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                   ts.push_back(m == 0 ? t0
                                       : arith::AddIOp::create(
                                             tb, tl, t0, index(tb, tl, m)));
-                  inits.push_back(initialSums(tb, tl, output, ts.back(), cols,
+                  inits.push_back(
+                      panelInit ? panelInit
+                                : initialSums(tb, tl, output, ts.back(), cols,
                                               rowType(sumElement), epi));
                 }
                 auto loop = scf::ForOp::create(
