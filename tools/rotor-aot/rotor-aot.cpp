@@ -59,9 +59,11 @@ static cl::opt<int64_t> hostSdpaKeySplit(
     cl::init(2048));
 static cl::opt<bool> hostPackedEpilogues(
     "host-packed-epilogues",
-    cl::desc("Host: prefill projections start from their bias and apply a "
-             "half-split RoPE to their rows in registers (off: separate "
-             "passes over memory; the same bits)"),
+    cl::desc("Host: prefill projections start from their bias, apply a "
+             "half-split RoPE to their rows in registers, and run the KV "
+             "cache's rotation, quantization and packing on each chunk of "
+             "a head's rows while it is in cache (off: separate passes "
+             "over memory)"),
     cl::init(true));
 static cl::opt<bool> workgroupTiledSdpa(
     "workgroup-tiled-sdpa",

@@ -151,6 +151,28 @@ def LowerReductionsToRegisterLoops
     buffers alone. The arithmetic is the same, op for op: the outputs are
     bit-identical to the unfused passes.
 
+    Row epilogues (also `packed-epilogues`). The ops after the projection
+    (or its RoPE) that compute each row (token t, head h) of what they
+    write from the same rows of the projection's heads alone (a KV cache's
+    write path: a rotation's loop, a quantization's scale and codes, the
+    bit-packing into the cache's slots; Qwen3's per-head RMSNorm; a RoPE
+    that is not taken into the registers; Q's folded rotation) run on each
+    chunk of a head's rows right after the projection computed it, while
+    the rows are in cache. Every op that touches a buffer the chain writes
+    must be row-local (its accesses of those buffers at the same (t, h)
+    pair of its loop dims or ivs, through views that keep the token and
+    head axes), else the chain ends before it; every other op in between
+    must commute with the chain (it stays before the fused form, emitted
+    at the last row op's place). The panels are then all packed first (one
+    buffer), and one thread per (head, chunk of 48 rows per panel of the
+    head) runs the chunk against each of the head's panels, then each row
+    op on the chunk: a linalg op as its tile (TilingInterface), a loop with
+    its token and head bounds clamped. The same ops on fewer rows: bit-
+    identical to the unfused passes, except where the tile of a reduction
+    takes another loop form than the whole (a per-head RMSNorm's sum of
+    squares, unfused jammed over 4 tokens x 4 heads), which moves its
+    rounding by an ulp.
+
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns share one reduction loop with
@@ -159,7 +181,10 @@ def LowerReductionsToRegisterLoops
     block's weight rows are reused from cache by every token. When the
     weight is larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs
     in chunks of 256 inside the block (partial sums in the output), so the
-    block's rows of a chunk (32 KiB) stay in L1 across every token.
+    block's rows of a chunk (32 KiB) stay in L1 across every token; with
+    fewer static tokens than a jam of rows (a decode step: no weight row is
+    reused) it does not, and each output sums its whole row, the weight
+    read as one stream.
 
     A tile of scores `s[.., j] += q[.., e] * k[j, .., e]` (the key j the
     last parallel dim, one reduction dim e that the f32 lanes divide: 8
@@ -226,9 +251,11 @@ def LowerReductionsToRegisterLoops
            "many sums a projection's register block may carry">,
     Option<"packedEpilogues", "packed-epilogues", "bool", "true",
            "A packed projection starts its sums from the bias that "
-           "initializes its output, and applies a half-split RoPE that "
-           "reads only its output to each block of rows before storing it "
-           "(off: a fill pass before, a RoPE pass after; same bits)">
+           "initializes its output, applies a half-split RoPE that reads "
+           "only its output to each block of rows before storing it, and "
+           "runs the row-local ops after it (a cache's rotation, "
+           "quantization and packing) on each chunk of a head's rows "
+           "(off: a fill pass before, separate passes after)">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",

@@ -95,10 +95,11 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
   Option<bool> hostPackedEpilogues{
       *this, "host-packed-epilogues",
       llvm::cl::desc("Host only: a packed projection (prefill of 16 tokens "
-                     "or more) starts its sums from the bias and applies a "
-                     "half-split RoPE to its rows in registers, instead of "
-                     "separate passes over memory (bit-identical either "
-                     "way)"),
+                     "or more) starts its sums from the bias, applies a "
+                     "half-split RoPE to its rows in registers and runs the "
+                     "row-local ops after it (a KV cache's rotation, "
+                     "quantization and packing) on each chunk of a head's "
+                     "rows, instead of separate passes over memory"),
       llvm::cl::init(true)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",

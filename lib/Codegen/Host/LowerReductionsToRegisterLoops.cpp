@@ -29,6 +29,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/TilingInterface.h"
 
 namespace rotor {
 #define GEN_PASS_DEF_LOWERREDUCTIONSTOREGISTERLOOPS
@@ -766,7 +767,14 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
   // faster unchunked (measured 1.25x).
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
-  bool chunked = depth && *depth > kReductionChunk &&
+  // A decode step's few tokens (static, fewer than a row jam) reuse no
+  // weight row from cache: each output then sums its whole row, the rows
+  // read in order as one stream. Chunked, the block's 32 rows were 32
+  // interleaved streams of 1 KiB pieces (measured on an AMD EPYC, Qwen2.5-
+  // 7B's decode at 1k keys: 1.4x slower).
+  std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
+  bool fewTokens = tokenCount && *tokenCount < kJamRows;
+  bool chunked = !fewTokens && depth && *depth > kReductionChunk &&
                  *columns * *depth * 4 > kCachedWeightBytes &&
                  getConstantIntValue(all.lbs[2]) == 0;
   // One thread per block of kColumnBlock columns; in it, every block of
@@ -1109,6 +1117,16 @@ struct PackedEpilogue {
   linalg::GenericOp rope;
   memref::ExpandShapeOp view;
   int64_t headDim = 0;
+  /// Ops after the projection (and its RoPE) that compute each row (token,
+  /// head) of what they write from the same rows of the projection's heads
+  /// alone: a cache's rotation, quantization and bit-packing. The fused
+  /// form runs them on each chunk of a head's rows right after computing
+  /// it, while the rows are in cache, and is emitted at the last one's
+  /// place. Their rows: `rowHeads` heads of `rowHeadDim` columns.
+  SmallVector<Operation *> rowOps;
+  /// Each row op's token and head dims (loop dims, or ivs of a loop).
+  SmallVector<std::pair<unsigned, unsigned>> rowDims;
+  int64_t rowHeads = 0, rowHeadDim = 0;
 };
 
 /// The buffer `value` views (through view-like ops), or `value` itself.
@@ -1348,6 +1366,443 @@ PackedEpilogue packedEpilogue(linalg::GenericOp op, const PackedProjection &p) {
   return epi;
 }
 
+//===----------------------------------------------------------------------===//
+// Packed projection row epilogues
+//===----------------------------------------------------------------------===//
+
+/// Whether `root` (a rootBuffer) is a buffer of its own: an allocation, a
+/// global, or an argument of the function. Other memrefs (a transpose, a
+/// loop's iter_arg, a region's result) may alias any of those.
+bool knownRoot(Value root) {
+  if (auto arg = dyn_cast<BlockArgument>(root))
+    return arg.getOwner()->isEntryBlock() &&
+           isa<FunctionOpInterface>(arg.getOwner()->getParentOp());
+  return root.getDefiningOp<memref::AllocOp>() ||
+         root.getDefiningOp<memref::AllocaOp>() ||
+         root.getDefiningOp<memref::GetGlobalOp>();
+}
+
+/// The buffers (roots) an op reads and writes, with everything nested in
+/// it (a free counts as a write); false when some effect is on no buffer
+/// known here (a call, an opaque resource, an aliasing memref, a write to a
+/// global).
+bool bufferEffects(Operation *op, DenseSet<Value> &reads,
+                   DenseSet<Value> &writes) {
+  WalkResult result = op->walk([&](Operation *it) {
+    auto effecting = dyn_cast<MemoryEffectOpInterface>(it);
+    if (!effecting) {
+      bool nested = it->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
+                    it->hasTrait<OpTrait::IsTerminator>();
+      return nested ? WalkResult::advance() : WalkResult::interrupt();
+    }
+    SmallVector<MemoryEffects::EffectInstance> effects;
+    effecting.getEffects(effects);
+    for (const MemoryEffects::EffectInstance &effect : effects) {
+      if (isa<MemoryEffects::Allocate>(effect.getEffect()))
+        continue;
+      Value value = effect.getValue();
+      if (!value || !isa<MemRefType>(value.getType()))
+        return WalkResult::interrupt();
+      Value root = rootBuffer(value);
+      bool read = isa<MemoryEffects::Read>(effect.getEffect());
+      if (!knownRoot(root) ||
+          (!read && root.getDefiningOp<memref::GetGlobalOp>()))
+        return WalkResult::interrupt();
+      (read ? reads : writes).insert(root);
+    }
+    return WalkResult::advance();
+  });
+  return !result.wasInterrupted();
+}
+
+/// How a memref views its root buffer's rows: the number of heads (axis 1)
+/// and the token rows (axis 0): their count and their offset in the root.
+struct RowView {
+  int64_t heads = 0;
+  OpFoldResult rows, offset;
+};
+
+/// How `value` views its root buffer with axis 0 the token and axis 1 the
+/// head, when it does: through reshapes that keep both axes alone in their
+/// groups, a subview that keeps axis 1 whole (offset on axis 0 only where
+/// `offsetRows`: a cache's slots at their position), or an expansion
+/// [T, N] -> [T, H, ...] of the 2-D root itself (a projection's output
+/// split into heads).
+std::optional<RowView> rowViewOf(Value value, bool offsetRows) {
+  auto type = dyn_cast<MemRefType>(value.getType());
+  if (!type || type.getRank() < 2 || type.isDynamicDim(1))
+    return std::nullopt;
+  Builder b(value.getContext());
+  RowView view;
+  view.heads = type.getDimSize(1);
+  view.offset = b.getIndexAttr(0);
+  auto alone = [](ArrayRef<ReassociationIndices> groups) {
+    return groups.size() >= 2 && groups[0] == ReassociationIndices{0} &&
+           groups[1] == ReassociationIndices{1};
+  };
+  bool offsetSeen = false;
+  while (Operation *def = value.getDefiningOp()) {
+    if (auto expand = dyn_cast<memref::ExpandShapeOp>(def)) {
+      SmallVector<ReassociationIndices> groups =
+          expand.getReassociationIndices();
+      if (!alone(groups)) {
+        // [T, N] -> [T, H, ...]: the head axis starts here.
+        Value source = expand.getSrc();
+        if (groups[0] != ReassociationIndices{0} || groups.size() != 2 ||
+            groups[1].front() != 1 ||
+            cast<MemRefType>(source.getType()).getRank() != 2 ||
+            rootBuffer(source) != source)
+          return std::nullopt;
+      }
+      if (!view.rows)
+        view.rows = expand.getMixedOutputShape()[0];
+      value = expand.getSrc();
+    } else if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def)) {
+      if (!alone(collapse.getReassociationIndices()))
+        return std::nullopt;
+      value = collapse.getSrc();
+    } else if (auto subview = dyn_cast<memref::SubViewOp>(def)) {
+      auto source = cast<MemRefType>(subview.getSource().getType());
+      ArrayRef<int64_t> offsets = subview.getStaticOffsets(),
+                        sizes = subview.getStaticSizes(),
+                        strides = subview.getStaticStrides();
+      bool offset = offsets[0] != 0;
+      if (subview.getType().getRank() != source.getRank() ||
+          strides[0] != 1 || strides[1] != 1 || offsets[1] != 0 ||
+          sizes[1] != source.getDimSize(1) ||
+          (offset && (!offsetRows || offsetSeen)))
+        return std::nullopt;
+      if (offset) {
+        offsetSeen = true;
+        view.offset = subview.getMixedOffsets()[0];
+      }
+      if (!view.rows)
+        view.rows = subview.getMixedSizes()[0];
+      value = subview.getSource();
+    } else if (isa<ViewLikeOpInterface>(def)) {
+      return std::nullopt;
+    } else {
+      break;
+    }
+  }
+  if (!view.rows) {
+    if (auto alloc = value.getDefiningOp<memref::AllocOp>())
+      view.rows = alloc.getMixedSizes()[0];
+    else if (!type.isDynamicDim(0))
+      view.rows = b.getIndexAttr(type.getDimSize(0));
+    else
+      return std::nullopt;
+  }
+  return view;
+}
+
+/// What the row epilogue's matcher knows so far: the buffers the
+/// projection and the row ops accepted write (the chain) and read (with
+/// what the projection itself reads), its heads and token rows, and the
+/// row offset at which it writes each function argument (a cache).
+struct RowChain {
+  DenseSet<Value> writes, reads;
+  int64_t heads = 0;
+  OpFoldResult rows;
+  DenseMap<Value, OpFoldResult> argumentOffsets;
+
+  /// Whether `v`'s buffer is written by the chain, or by the op at hand
+  /// (`opWrites`), so that its rows must be read and written in place.
+  bool inPlace(Value v, const DenseSet<Value> &opWrites) const {
+    Value root = rootBuffer(v);
+    return writes.contains(root) || opWrites.contains(root);
+  }
+  /// Whether `v` views the chain's rows: `heads` heads (the first view
+  /// seen sets it), the projection's token count, and for an argument of
+  /// the function one row offset for every view of it.
+  bool rowView(Value v) {
+    Value root = rootBuffer(v);
+    bool argument = isa<BlockArgument>(root);
+    std::optional<RowView> view = rowViewOf(v, argument);
+    if (!view || (heads && view->heads != heads) ||
+        !isEqualConstantIntOrValue(view->rows, rows))
+      return false;
+    if (argument) {
+      auto [it, inserted] = argumentOffsets.try_emplace(root, view->offset);
+      if (!inserted && !isEqualConstantIntOrValue(it->second, view->offset))
+        return false;
+    }
+    heads = view->heads;
+    return true;
+  }
+};
+
+/// Whether the linalg op `op` computes each row (t, h) of what it writes
+/// from rows (t, h) alone of the chain's buffers: its first output indexed
+/// (t, h, ...) by two parallel dims, every chain operand at the same two
+/// dims, and loads in its payload (a bit-packer's) at linalg.index of
+/// them.
+bool rowLocalLinalg(linalg::LinalgOp op, RowChain &chain,
+                    const DenseSet<Value> &opWrites,
+                    std::pair<unsigned, unsigned> &dims) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInits() == 0)
+    return false;
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (outMap.getNumResults() < 2)
+    return false;
+  auto t = dyn_cast<AffineDimExpr>(outMap.getResult(0));
+  auto h = dyn_cast<AffineDimExpr>(outMap.getResult(1));
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  if (!t || !h || t == h ||
+      iterators[t.getPosition()] != utils::IteratorType::parallel ||
+      iterators[h.getPosition()] != utils::IteratorType::parallel)
+    return false;
+  for (OpOperand &operand : op->getOpOperands()) {
+    if (!isa<MemRefType>(operand.get().getType()) ||
+        !chain.inPlace(operand.get(), opWrites))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (map.getNumResults() < 2 || map.getResult(0) != t ||
+        map.getResult(1) != h || !chain.rowView(operand.get()))
+      return false;
+  }
+  for (Operation &inner : op->getRegion(0).getOps()) {
+    if (isMemoryEffectFree(&inner))
+      continue;
+    auto load = dyn_cast<memref::LoadOp>(inner);
+    if (!load || load.getIndices().size() < 2)
+      return false;
+    if (!chain.inPlace(load.getMemRef(), opWrites))
+      continue;
+    auto ti = load.getIndices()[0].getDefiningOp<linalg::IndexOp>();
+    auto hi = load.getIndices()[1].getDefiningOp<linalg::IndexOp>();
+    if (!ti || !hi || ti.getDim() != t.getPosition() ||
+        hi.getDim() != h.getPosition() || !chain.rowView(load.getMemRef()))
+      return false;
+  }
+  dims = {t.getPosition(), h.getPosition()};
+  return true;
+}
+
+/// The indices along axes 0 and 1 at which `user` accesses its operand
+/// `use` (a load, a store, a vector transfer, or a subview of single rows),
+/// or nothing when it is another kind of use.
+std::optional<std::pair<Value, Value>> rowIndices(Operation *user,
+                                                  OpOperand &use) {
+  SmallVector<Value> indices;
+  if (auto subview = dyn_cast<memref::SubViewOp>(user)) {
+    SmallVector<OpFoldResult> offsets = subview.getMixedOffsets();
+    ArrayRef<int64_t> sizes = subview.getStaticSizes(),
+                      strides = subview.getStaticStrides();
+    if (sizes.size() < 2 || sizes[0] != 1 || sizes[1] != 1 ||
+        strides[0] != 1 || strides[1] != 1)
+      return std::nullopt;
+    Value t = dyn_cast<Value>(offsets[0]), h = dyn_cast<Value>(offsets[1]);
+    if (!t || !h)
+      return std::nullopt;
+    return std::make_pair(t, h);
+  }
+  // A vector must span axes past the head's (of one row), not tokens or
+  // heads.
+  auto pastHead = [](AffineMap permutation) {
+    return llvm::all_of(permutation.getResults(), [](AffineExpr e) {
+      auto dim = dyn_cast<AffineDimExpr>(e);
+      return !dim || dim.getPosition() >= 2;
+    });
+  };
+  auto trailing = [&](VectorType vector) {
+    return vector.getRank() + 2 <=
+           cast<MemRefType>(use.get().getType()).getRank();
+  };
+  if (auto load = dyn_cast<memref::LoadOp>(user)) {
+    indices = load.getIndices();
+  } else if (auto store = dyn_cast<memref::StoreOp>(user);
+             store && use.get() == store.getMemRef()) {
+    indices = store.getIndices();
+  } else if (auto read = dyn_cast<vector::TransferReadOp>(user)) {
+    if (!pastHead(read.getPermutationMap()))
+      return std::nullopt;
+    indices = read.getIndices();
+  } else if (auto write = dyn_cast<vector::TransferWriteOp>(user);
+             write && use.get() == write.getBase()) {
+    if (!pastHead(write.getPermutationMap()))
+      return std::nullopt;
+    indices = write.getIndices();
+  } else if (auto load = dyn_cast<vector::LoadOp>(user)) {
+    if (!trailing(load.getVectorType()))
+      return std::nullopt;
+    indices = load.getIndices();
+  } else if (auto store = dyn_cast<vector::StoreOp>(user);
+             store && use.get() == store.getBase()) {
+    if (!trailing(store.getVectorType()))
+      return std::nullopt;
+    indices = store.getIndices();
+  }
+  if (indices.size() < 2)
+    return std::nullopt;
+  return std::make_pair(indices[0], indices[1]);
+}
+
+/// Whether the scf.parallel `loop` computes each row (t, h) of what it
+/// writes from rows (t, h) alone of the chain's buffers: every use inside
+/// it of a chain buffer's view from outside is an access (or a subview of
+/// one row) at the same two of its ivs, each of step 1 (a Hadamard
+/// rotation's loop over tokens and heads). Sets `dims` to their positions.
+bool rowLocalParallel(scf::ParallelOp loop, RowChain &chain,
+                      const DenseSet<Value> &opWrites,
+                      std::pair<unsigned, unsigned> &dims) {
+  if (loop.getNumResults() != 0)
+    return false;
+  auto ivPosition = [&](Value v) -> std::optional<unsigned> {
+    for (auto [i, iv] : llvm::enumerate(loop.getInductionVars()))
+      if (iv == v && getConstantIntValue(loop.getStep()[i]) == 1)
+        return unsigned(i);
+    return std::nullopt;
+  };
+  std::optional<std::pair<unsigned, unsigned>> found;
+  WalkResult result = loop.getBody()->walk([&](Operation *user) {
+    for (OpOperand &use : user->getOpOperands()) {
+      Value v = use.get();
+      if (!isa<MemRefType>(v.getType()) ||
+          loop.getRegion().isAncestor(v.getParentRegion()) ||
+          !chain.inPlace(v, opWrites))
+        continue;
+      std::optional<std::pair<Value, Value>> at = rowIndices(user, use);
+      if (!at || !chain.rowView(v))
+        return WalkResult::interrupt();
+      std::optional<unsigned> t = ivPosition(at->first),
+                              h = ivPosition(at->second);
+      if (!t || !h || (found && *found != std::make_pair(*t, *h)))
+        return WalkResult::interrupt();
+      found = std::make_pair(*t, *h);
+    }
+    return WalkResult::advance();
+  });
+  if (result.wasInterrupted() || !found || found->first == found->second)
+    return false;
+  // It covers the projection's rows and heads, no more (the fused form runs
+  // it on chunks of those); no linalg op inside (this pass would lower it
+  // on its own).
+  auto [t, h] = *found;
+  Builder b(loop.getContext());
+  if (!isConstantIntValue(loop.getLowerBound()[t], 0) ||
+      !isConstantIntValue(loop.getLowerBound()[h], 0) ||
+      !isEqualConstantIntOrValue(loop.getUpperBound()[t], chain.rows) ||
+      !isEqualConstantIntOrValue(loop.getUpperBound()[h],
+                                 b.getIndexAttr(chain.heads)))
+    return false;
+  if (loop.getBody()
+          ->walk([](linalg::LinalgOp) { return WalkResult::interrupt(); })
+          .wasInterrupted())
+    return false;
+  dims = *found;
+  return true;
+}
+
+/// Finds the row epilogue of a packed projection `op` (see PackedEpilogue):
+/// after it (or its fused RoPE), each op that touches a buffer the chain
+/// reads or writes must be row-local, and then joins the chain; the chain
+/// ends at the first that is not. Every other op between stays before the
+/// fused form (emitted at the last row op's place), so it must commute
+/// with the chain's ops before it: write nothing they read or write, read
+/// nothing they write. (Another chain's ops between may move down with
+/// their own fused form: every op only moves down, past ops its own chain's
+/// matcher checked.)
+void matchRowEpilogue(linalg::GenericOp op, const PackedProjection &p,
+                      PackedEpilogue &epi) {
+  Value y = op.getDpsInitOperand(0)->get();
+  Operation *start = epi.rope ? epi.rope.getOperation() : op.getOperation();
+  Value source = epi.rope ? rootBuffer(epi.rope.getDpsInitOperand(0)->get())
+                          : y;
+  if (!source.getDefiningOp<memref::AllocOp>())
+    return;
+  RowChain chain;
+  chain.writes.insert(source);
+  // The fused projection reads x, W, the bias (or y itself, without an
+  // init) and the RoPE's tables; writes only its output.
+  DenseSet<Value> groupReads = {rootBuffer(p.input->get()),
+                                rootBuffer(p.weight->get())};
+  if (epi.bias)
+    groupReads.insert(rootBuffer(epi.bias));
+  if (!epi.init)
+    groupReads.insert(rootBuffer(y));
+  if (epi.rope)
+    for (OpOperand *input : epi.rope.getDpsInputOperands())
+      if (input->get() != epi.view.getResult())
+        groupReads.insert(rootBuffer(input->get()));
+  chain.reads = groupReads;
+  int64_t columns = op.getStaticLoopRanges()[1];
+  std::optional<RowView> rows = rowViewOf(y, /*offsetRows=*/false);
+  if (ShapedType::isDynamic(columns) || !rows)
+    return;
+  chain.rows = rows->rows;
+  // The RoPE writes the rows of its heads in place.
+  if (epi.rope) {
+    chain.heads = columns / epi.headDim;
+    if (!chain.rowView(epi.rope.getDpsInitOperand(0)->get()))
+      return;
+  }
+
+  SmallVector<Operation *> rowOps;
+  SmallVector<std::pair<unsigned, unsigned>> rowDims;
+  for (Operation *it = start->getNextNode();
+       it && !it->hasTrait<OpTrait::IsTerminator>(); it = it->getNextNode()) {
+    DenseSet<Value> reads, writes;
+    if (!bufferEffects(it, reads, writes))
+      break;
+    bool touches = llvm::any_of(reads, [&](Value v) {
+                     return chain.writes.contains(v);
+                   }) ||
+                   llvm::any_of(writes, [&](Value v) {
+                     return chain.writes.contains(v) || chain.reads.contains(v);
+                   });
+    if (!touches) {
+      // Stays before the fused form: fine, it commutes with the chain.
+      continue;
+    }
+    // A writer of what the chain reads but does not write (x, W) is no row
+    // op: the fused form reads them after it. Nor is a reader of rows the
+    // chain wrote into a function's argument (a cache, written at an
+    // offset): the rows it reads need not be the chunk's.
+    if (llvm::any_of(writes,
+                     [&](Value v) {
+                       return chain.reads.contains(v) &&
+                              !chain.writes.contains(v);
+                     }) ||
+        llvm::any_of(reads, [&](Value v) {
+          return isa<BlockArgument>(v) &&
+                 (chain.writes.contains(v) || writes.contains(v));
+        }))
+      break;
+    RowChain tried = chain;
+    std::pair<unsigned, unsigned> dims;
+    bool local = false;
+    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(it))
+      local = isa<TilingInterface>(it) &&
+              rowLocalLinalg(linalgOp, tried, writes, dims);
+    else if (auto loop = dyn_cast<scf::ParallelOp>(it))
+      local = rowLocalParallel(loop, tried, writes, dims);
+    if (!local)
+      break;
+    chain = std::move(tried);
+    chain.writes.insert(writes.begin(), writes.end());
+    chain.reads.insert(reads.begin(), reads.end());
+    rowOps.push_back(it);
+    rowDims.push_back(dims);
+  }
+  if (rowOps.empty() || !chain.heads || columns % chain.heads != 0)
+    return;
+  int64_t headDim = columns / chain.heads;
+  if (headDim % p.width != 0 || (epi.rope && headDim != epi.headDim))
+    return;
+  // The chain writes nothing the projection reads (other heads still read
+  // it while a head's rows are written) but the projection's own output
+  // (read in place without an init).
+  if (llvm::any_of(chain.writes, [&](Value v) {
+        return v != rootBuffer(y) && groupReads.contains(v);
+      }))
+    return;
+  epi.rowOps = std::move(rowOps);
+  epi.rowDims = std::move(rowDims);
+  epi.rowHeads = chain.heads;
+  epi.rowHeadDim = headDim;
+}
+
 /// `rope`'s payload on rows of `width` elements for half `half` of each
 /// pair: its inputs given by `inputValue`, linalg.index 2 the constant
 /// `half`; ops on scalars alone stay scalar (and fold), the rest become
@@ -1422,7 +1877,12 @@ PanelColumns panelColumns(OpBuilder &b, Location l, Value n0, int64_t width,
 }
 
 /// Copies the weight rows of a panel's columns into `panel` [E, width]:
-/// element e of every column contiguous; in two halves with RoPE.
+/// element e of every column contiguous; in two halves with RoPE. Each
+/// weight row is read whole, in order (one stream from memory at a time),
+/// and written down a column of the panel, which stays in cache: read
+/// element e of every row in turn, the panel's 64 rows were 64 interleaved
+/// streams that the prefetchers did not follow (Qwen2.5-7B's weights
+/// packed at 2.4 GB/s on an AMD EPYC).
 void packPanel(OpBuilder &b, Location l, Value weight, Value panel,
                Value depth, const PanelColumns &cols, int64_t width,
                bool halves) {
@@ -1433,25 +1893,25 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel,
   SmallVector<Value> starts = {cols.first};
   if (halves)
     starts.push_back(cols.second);
-  scf::ForOp::create(
-      b, l, zero, depth, one, ValueRange{},
-      [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-        for (auto [slot, start] : llvm::enumerate(starts))
+  for (auto [slot, start] : llvm::enumerate(starts))
+    scf::ForOp::create(
+        b, l, zero, halves ? halfWidth : fullWidth, one, ValueRange{},
+        [&, start = start, slot = slot](OpBuilder &cb, Location cl, Value c,
+                                         ValueRange) {
+          Value n = arith::AddIOp::create(cb, cl, start, c);
+          Value at = slot == 0
+                         ? c
+                         : arith::AddIOp::create(cb, cl, c, halfWidth);
           scf::ForOp::create(
-              eb, el, zero, halves ? halfWidth : fullWidth, one, ValueRange{},
-              [&, start = start, slot = slot](OpBuilder &cb, Location cl,
-                                               Value c, ValueRange) {
-                Value n = arith::AddIOp::create(cb, cl, start, c);
-                Value w = memref::LoadOp::create(cb, cl, weight,
+              cb, cl, zero, depth, one, ValueRange{},
+              [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+                Value w = memref::LoadOp::create(eb, el, weight,
                                                  ValueRange{n, e});
-                Value at = slot == 0 ? c
-                                     : arith::AddIOp::create(cb, cl, c,
-                                                             halfWidth);
-                memref::StoreOp::create(cb, cl, w, panel, ValueRange{e, at});
-                scf::YieldOp::create(cb, cl);
+                memref::StoreOp::create(eb, el, w, panel, ValueRange{e, at});
+                scf::YieldOp::create(eb, el);
               });
-        scf::YieldOp::create(eb, el);
-      });
+          scf::YieldOp::create(cb, cl);
+        });
 }
 
 /// The sums a row of the panel starts from: the output's row as it is, or
@@ -1517,139 +1977,307 @@ void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
   }
 }
 
+/// Runs token rows [lo, hi) against a packed `panel` [E, width] of the
+/// columns `cols`: blocks of kPackedRows tokens as outer products (per e,
+/// the panel's row is loaded once, width / 16 vectors, and each token's
+/// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
+/// rest one token at a time. Each output is summed in order over e, from
+/// its initial value (or the epilogue's bias), and stored (or rotated by
+/// the epilogue's RoPE).
+void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
+                   const PackedProjection &p, const PackedEpilogue &epi,
+                   Value panel, const PanelColumns &cols, Value depth,
+                   Value lo, Value hi) {
+  Value output = op.getDpsInitOperand(0)->get();
+  Type weightElement = cast<MemRefType>(p.weight->get().getType())
+                           .getElementType();
+  Type sumElement = op.getRegion().front().getArguments().back().getType();
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  auto rowType = [&](Type element) {
+    return VectorType::get({p.width}, element);
+  };
+  Value zero = index(b, l, 0), one = index(b, l, 1);
+  // With an epilogue every row starts from the same bias vector: built
+  // once per panel, not per token.
+  Value panelInit = epi.init ? initialSums(b, l, output, /*t=*/Value(), cols,
+                                           rowType(sumElement), epi)
+                             : Value();
+  // Token blocks [from, to) of `rows` tokens each.
+  auto tokenBlocks = [&](Value from, Value to, int64_t rows) {
+    scf::ForOp::create(
+        b, l, from, to, index(b, l, rows), ValueRange{},
+        [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+          SmallVector<Value> ts, inits;
+          for (int64_t m = 0; m < rows; ++m) {
+            ts.push_back(m == 0 ? t0
+                                : arith::AddIOp::create(tb, tl, t0,
+                                                        index(tb, tl, m)));
+            inits.push_back(panelInit
+                                ? panelInit
+                                : initialSums(tb, tl, output, ts.back(), cols,
+                                              rowType(sumElement), epi));
+          }
+          auto loop = scf::ForOp::create(
+              tb, tl, zero, depth, one, inits,
+              [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
+                Value w = vector::LoadOp::create(
+                    fb, fl, rowType(weightElement), panel,
+                    ValueRange{e, zero});
+                SmallVector<Value> next;
+                for (auto [t, sum] : llvm::zip(ts, sums))
+                  next.push_back(emitRowPayload(
+                      fb, fl, op, p.width, sum, [&](OpOperand *in) {
+                        if (in == p.weight)
+                          return w;
+                        return memref::LoadOp::create(fb, fl, in->get(),
+                                                      ValueRange{t, e})
+                            .getResult();
+                      }));
+                scf::YieldOp::create(fb, fl, next);
+              });
+          for (auto [t, sum] : llvm::zip(ts, loop.getResults()))
+            storeSums(tb, tl, sum, output, t, cols, epi);
+          scf::YieldOp::create(tb, tl);
+        });
+  };
+  Value span = isConstantIntValue(lo, 0) ? hi
+                                          : arith::SubIOp::create(b, l, hi, lo);
+  Value main = arith::SubIOp::create(
+      b, l, hi, arith::RemUIOp::create(b, l, span, index(b, l, kPackedRows)));
+  tokenBlocks(lo, main, kPackedRows);
+  tokenBlocks(main, hi, 1);
+}
+
+/// Rows per chunk of a head on which a row epilogue runs, per panel of the
+/// head: the chunk's rows (48 x 64 f32 per panel, 12 KiB) are still in
+/// cache when its row ops read them, and each panel is swept that many
+/// rows before the next (with several panels per head, each is fetched
+/// again per chunk).
+constexpr int64_t kRowChunk = 48;
+
+/// Emits the row op `row` on rows [t0, t1) of head `h`: a linalg op as its
+/// tile (the TilingInterface offsets its linalg.index ops, so a payload's
+/// loads stay in the row), a loop with its token and head ivs' bounds
+/// clamped to them. Generics created go to `created`.
+void emitRowOpOnRows(OpBuilder &b, Location l, Operation *row,
+                     std::pair<unsigned, unsigned> dims, Value t0, Value t1,
+                     Value h, SmallVectorImpl<linalg::GenericOp> &created) {
+  Value one = arith::ConstantIndexOp::create(b, l, 1);
+  Value h1 = arith::AddIOp::create(b, l, h, one);
+  if (auto loop = dyn_cast<scf::ParallelOp>(row)) {
+    SmallVector<Value> lbs(loop.getLowerBound()), ubs(loop.getUpperBound());
+    auto clamp = [&](unsigned d, Value lo, Value hi) {
+      lbs[d] = arith::MaxSIOp::create(b, l, lbs[d], lo);
+      ubs[d] = arith::MinSIOp::create(b, l, ubs[d], hi);
+    };
+    clamp(dims.first, t0, t1);
+    clamp(dims.second, h, h1);
+    auto clone = cast<scf::ParallelOp>(b.clone(*loop));
+    clone.getLowerBoundMutable().assign(lbs);
+    clone.getUpperBoundMutable().assign(ubs);
+    return;
+  }
+  auto tileable = cast<TilingInterface>(row);
+  // (TilingInterface's getIterationDomain would build the sizes at `row`,
+  // after the fused form.)
+  SmallVector<Range> domain =
+      cast<linalg::LinalgOp>(row).createLoopRanges(b, l);
+  SmallVector<OpFoldResult> offsets, sizes;
+  for (auto [d, range] : llvm::enumerate(domain)) {
+    if (d == dims.second) {
+      offsets.push_back(h);
+      sizes.push_back(b.getIndexAttr(1));
+    } else if (d == dims.first) {
+      Value end = arith::MinSIOp::create(
+          b, l, t1, getValueOrCreateConstantIndexOp(b, l, range.size));
+      offsets.push_back(t0);
+      sizes.push_back(arith::MaxSIOp::create(
+                          b, l, arith::SubIOp::create(b, l, end, t0),
+                          arith::ConstantIndexOp::create(b, l, 0))
+                          .getResult());
+    } else {
+      offsets.push_back(range.offset);
+      sizes.push_back(range.size);
+    }
+  }
+  FailureOr<TilingResult> tiled =
+      tileable.getTiledImplementation(b, offsets, sizes);
+  assert(succeeded(tiled) && "matchRowEpilogue took an untileable op");
+  for (Operation *op : tiled->tiledOps)
+    if (auto generic = dyn_cast<linalg::GenericOp>(op))
+      created.push_back(generic);
+}
+
 /// The packed form of a projection: one thread per block of `width`
 /// columns packs the block's weight rows into a panel [E, width] (element
-/// e of every column contiguous), then runs every block of kPackedRows
-/// tokens against it as outer products: per e, the panel's row is loaded
-/// once (width / 16 vectors) and each token's x[t, e] broadcast, each
-/// token's row of sums a vector iter_arg. Each output is summed in order
-/// over e, from its initial value (or the epilogue's bias), and stored (or
-/// rotated by the epilogue's RoPE). Packing costs E x width copies per
-/// block and call, against T x E x width FMAs (Goto's GEMM packs per call
-/// too).
+/// e of every column contiguous), then runs every token against it
+/// (emitPanelRows). Packing costs E x width copies per block and call,
+/// against T x E x width FMAs (Goto's GEMM packs per call too).
+///
+/// With a row epilogue, every panel is packed first (one buffer, in
+/// parallel), then one thread per chunk of a head's rows runs the chunk
+/// against each of the head's panels and then the row ops on the chunk.
 void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                           const LoopBounds &all, const PackedProjection &p,
-                          const PackedEpilogue &epi) {
+                          const PackedEpilogue &epi,
+                          SmallVectorImpl<linalg::GenericOp> &created) {
   Location loc = op.getLoc();
-  Value output = op.getDpsInitOperand(0)->get();
   Value weight = p.weight->get();
   Type weightElement = cast<MemRefType>(weight.getType()).getElementType();
-  Type sumElement = op.getRegion().front().getArguments().back().getType();
   Value tokens = all.ubs[0], depth = all.ubs[2];
   auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
   auto panelType = MemRefType::get({ShapedType::kDynamic, p.width},
                                    weightElement);
-  auto rowType = [&](Type element) {
-    return VectorType::get({p.width}, element);
+  Value zero = index(rewriter, loc, 0);
+  if (epi.rowOps.empty()) {
+    scf::ParallelOp::create(
+        rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
+        ValueRange{index(rewriter, loc, p.width)},
+        [&](OpBuilder &b, Location l, ValueRange n0) {
+          PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
+          Value panel = memref::AllocOp::create(b, l, panelType, depth);
+          packPanel(b, l, weight, panel, depth, cols, p.width,
+                    bool(epi.rope));
+          emitPanelRows(b, l, op, p, epi, panel, cols, depth, zero, tokens);
+          memref::DeallocOp::create(b, l, panel);
+          scf::ReduceOp::create(b, l);
+        });
+    return;
+  }
+  // Panel k is rows [k E, (k + 1) E) of one buffer.
+  int64_t columns = *getConstantIntValue(all.ubs[1]);
+  Value packed = memref::AllocOp::create(
+      rewriter, loc, panelType,
+      ValueRange{arith::MulIOp::create(
+          rewriter, loc, index(rewriter, loc, columns / p.width), depth)});
+  auto panelAt = [&](OpBuilder &b, Location l, Value k) -> Value {
+    Value row = arith::MulIOp::create(b, l, k, depth);
+    return memref::SubViewOp::create(
+        b, l, packed, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{depth, b.getIndexAttr(p.width)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   };
-  Value zero = index(rewriter, loc, 0), one = index(rewriter, loc, 1);
+  Value widthValue = index(rewriter, loc, p.width);
   scf::ParallelOp::create(
       rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
-      ValueRange{index(rewriter, loc, p.width)},
-      [&](OpBuilder &b, Location l, ValueRange n0) {
+      ValueRange{widthValue}, [&](OpBuilder &b, Location l, ValueRange n0) {
         PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
-        Value panel = memref::AllocOp::create(b, l, panelType, depth);
-        packPanel(b, l, weight, panel, depth, cols, p.width,
-                  bool(epi.rope));
-        // With an epilogue every row starts from the same bias vector:
-        // built once per panel, not per token.
-        Value panelInit =
-            epi.init ? initialSums(b, l, output, /*t=*/Value(), cols,
-                                   rowType(sumElement), epi)
-                     : Value();
-        // Token blocks [lo, hi) of `rows` tokens each.
-        auto tokenBlocks = [&](Value lo, Value hi, int64_t rows) {
-          scf::ForOp::create(
-              b, l, lo, hi, index(b, l, rows), ValueRange{},
-              [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
-                SmallVector<Value> ts, inits;
-                for (int64_t m = 0; m < rows; ++m) {
-                  ts.push_back(m == 0 ? t0
-                                      : arith::AddIOp::create(
-                                            tb, tl, t0, index(tb, tl, m)));
-                  inits.push_back(
-                      panelInit ? panelInit
-                                : initialSums(tb, tl, output, ts.back(), cols,
-                                              rowType(sumElement), epi));
-                }
-                auto loop = scf::ForOp::create(
-                    tb, tl, zero, depth, one, inits,
-                    [&](OpBuilder &fb, Location fl, Value e,
-                        ValueRange sums) {
-                      Value w = vector::LoadOp::create(
-                          fb, fl, rowType(weightElement), panel,
-                          ValueRange{e, zero});
-                      SmallVector<Value> next;
-                      for (auto [t, sum] : llvm::zip(ts, sums))
-                        next.push_back(emitRowPayload(
-                            fb, fl, op, p.width, sum, [&](OpOperand *in) {
-                              if (in == p.weight)
-                                return w;
-                              return memref::LoadOp::create(
-                                         fb, fl, in->get(), ValueRange{t, e})
-                                  .getResult();
-                            }));
-                      scf::YieldOp::create(fb, fl, next);
-                    });
-                for (auto [t, sum] : llvm::zip(ts, loop.getResults()))
-                  storeSums(tb, tl, sum, output, t, cols, epi);
-                scf::YieldOp::create(tb, tl);
-              });
-        };
-        Value main = arith::SubIOp::create(
-            b, l, tokens,
-            arith::RemUIOp::create(b, l, tokens, index(b, l, kPackedRows)));
-        tokenBlocks(zero, main, kPackedRows);
-        tokenBlocks(main, tokens, 1);
-        memref::DeallocOp::create(b, l, panel);
+        packPanel(b, l, weight,
+                  panelAt(b, l, arith::DivUIOp::create(b, l, n0[0],
+                                                       widthValue)),
+                  depth, cols, p.width, bool(epi.rope));
         scf::ReduceOp::create(b, l);
       });
+  int64_t panelsPerHead = epi.rowHeadDim / p.width;
+  Value chunk = index(rewriter, loc, kRowChunk * panelsPerHead);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{zero, zero},
+      ValueRange{index(rewriter, loc, epi.rowHeads), tokens},
+      ValueRange{index(rewriter, loc, 1), chunk},
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Value h = ivs[0], t0 = ivs[1];
+        Value t1 = arith::MinSIOp::create(
+            b, l, arith::AddIOp::create(b, l, t0, chunk), tokens);
+        for (int64_t j = 0; j < panelsPerHead; ++j) {
+          Value k = arith::AddIOp::create(
+              b, l, arith::MulIOp::create(b, l, h, index(b, l, panelsPerHead)),
+              index(b, l, j));
+          Value n0 = arith::MulIOp::create(b, l, k, widthValue);
+          PanelColumns cols = panelColumns(b, l, n0, p.width, epi);
+          emitPanelRows(b, l, op, p, epi, panelAt(b, l, k), cols, depth, t0,
+                        t1);
+        }
+        for (auto [row, dims] : llvm::zip(epi.rowOps, epi.rowDims))
+          emitRowOpOnRows(b, l, row, dims, t0, t1, h, created);
+        scf::ReduceOp::create(b, l);
+      });
+  memref::DeallocOp::create(rewriter, loc, packed);
 }
 
 /// A Register-form reduction: a projection with enough tokens takes the
 /// packed form (behind a run-time test of T when T is dynamic), everything
 /// else emitRegisterForm. A packed projection takes its epilogue (the
-/// output's init and a RoPE) when it has one: the fused form is emitted at
-/// the RoPE's place (or the projection's), and the dot-product form behind
-/// the test of T runs the init, the projection and the RoPE unfused.
+/// output's init, a RoPE, row ops) when it has one: the fused form is
+/// emitted at the place of the last op it takes, and the dot-product form
+/// behind the test of T runs them all unfused there. Generics created that
+/// this pass must still lower (row ops' tiles and clones) go to `created`.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                          PackedEpilogue epi, int64_t vectorRegisters) {
+                          PackedEpilogue epi, int64_t vectorRegisters,
+                          SmallVectorImpl<linalg::GenericOp> &created) {
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<PackedProjection> packed =
       packedProjection(op, vectorRegisters);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
+    assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
     emitRegisterForm(rewriter, op, all, vectorRegisters);
     rewriter.eraseOp(op);
     return;
   }
-  Operation *at = epi.rope ? epi.rope.getOperation() : op.getOperation();
-  rewriter.setInsertionPoint(at);
+  Operation *group = epi.rope ? epi.rope.getOperation() : op.getOperation();
+  rewriter.setInsertionPoint(epi.rowOps.empty() ? group : epi.rowOps.back());
   if (tokens) {
-    emitPackedProjection(rewriter, op, all, *packed, epi);
+    emitPackedProjection(rewriter, op, all, *packed, epi, created);
   } else {
+    // Behind a test of T, the unfused form: the init, the projection and
+    // the RoPE at the RoPE's place (the projection's output, which the fused
+    // form never writes, may be reused once the RoPE has read it), the row
+    // ops at the last one's.
     Location loc = op.getLoc();
+    Value minRows =
+        arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows);
     Value enough = arith::CmpIOp::create(
-        rewriter, loc, arith::CmpIPredicate::uge, all.ubs[0],
-        arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows));
+        rewriter, loc, arith::CmpIPredicate::uge, all.ubs[0], minRows);
     auto choice = scf::IfOp::create(rewriter, loc, enough,
                                     /*withElseRegion=*/true);
     rewriter.setInsertionPoint(choice.thenBlock()->getTerminator());
-    emitPackedProjection(rewriter, op, all, *packed, epi);
+    emitPackedProjection(rewriter, op, all, *packed, epi, created);
     rewriter.setInsertionPoint(choice.elseBlock()->getTerminator());
+    for (Operation *row : epi.rowOps)
+      if (auto generic = dyn_cast<linalg::GenericOp>(rewriter.clone(*row)))
+        created.push_back(generic);
+    if (!epi.rowOps.empty()) {
+      rewriter.setInsertionPoint(group);
+      Value few = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::ult, all.ubs[0],
+          arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows));
+      auto unfused = scf::IfOp::create(rewriter, loc, few,
+                                       /*withElseRegion=*/false);
+      rewriter.setInsertionPoint(unfused.thenBlock()->getTerminator());
+    }
     if (epi.init)
       rewriter.clone(*epi.init);
     emitRegisterForm(rewriter, op, all, vectorRegisters);
     if (epi.rope)
       rewriter.clone(*epi.rope);
   }
+  for (Operation *row : llvm::reverse(epi.rowOps))
+    rewriter.eraseOp(row);
   rewriter.eraseOp(op);
   if (epi.rope)
     rewriter.eraseOp(epi.rope);
   if (epi.init)
     rewriter.eraseOp(epi.init);
+}
+
+/// Lowers a reduction generic of a form other than Default.
+void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
+                    ReductionForm form, const PackedEpilogue &epi,
+                    int64_t vectorRegisters,
+                    SmallVectorImpl<linalg::GenericOp> &created) {
+  if (form == ReductionForm::Register) {
+    lowerToRegisterLoops(rewriter, op, epi, vectorRegisters, created);
+    return;
+  }
+  LoopBounds all = loopBounds(rewriter, op);
+  if (std::optional<int64_t> width = rowInRegisters(op, all))
+    lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
+  else
+    lowerToContiguousOutputLoops(rewriter, op, all);
 }
 
 struct LowerReductionsToRegisterLoopsPass
@@ -1666,29 +2294,54 @@ struct LowerReductionsToRegisterLoopsPass
         reductions.push_back({op, form});
     });
     // Every epilogue is matched before any is fused: a fused projection
-    // emitted at its RoPE's place may land between another projection and
-    // its RoPE, where the matcher would no longer see plain linalg ops.
+    // emitted at its RoPE's or last row op's place may land between
+    // another projection and its epilogue, where the matcher would no
+    // longer see plain linalg ops.
     IRRewriter rewriter(&getContext());
     DenseMap<Operation *, PackedEpilogue> epilogues;
+    DenseSet<Operation *> claimed, rowOps;
     if (packedEpilogues)
       for (auto [op, form] : reductions) {
         if (form != ReductionForm::Register)
           continue;
-        if (std::optional<PackedProjection> packed =
-                packedProjection(op, vectorRegisters))
-          epilogues[op] = packedEpilogue(op, *packed);
+        std::optional<PackedProjection> packed =
+            packedProjection(op, vectorRegisters);
+        if (!packed)
+          continue;
+        PackedEpilogue epi = packedEpilogue(op, *packed);
+        int64_t tokens = op.getStaticLoopRanges()[0];
+        if ((ShapedType::isDynamic(tokens) || tokens >= kPackedMinRows))
+          matchRowEpilogue(op, *packed, epi);
+        // An op that two epilogues would take (as a row op, or as the
+        // projection, its init or its RoPE) stays with the first.
+        Operation *own[] = {op, epi.init, epi.rope};
+        if (llvm::any_of(own,
+                         [&](Operation *it) { return claimed.contains(it); }))
+          epi = PackedEpilogue();
+        if (llvm::any_of(epi.rowOps,
+                         [&](Operation *row) { return claimed.contains(row); }))
+          epi.rowOps.clear(), epi.rowDims.clear();
+        for (Operation *it :
+             {op.getOperation(), epi.init, epi.rope.getOperation()})
+          if (it)
+            claimed.insert(it);
+        claimed.insert(epi.rowOps.begin(), epi.rowOps.end());
+        rowOps.insert(epi.rowOps.begin(), epi.rowOps.end());
+        epilogues[op] = std::move(epi);
       }
-    for (auto [op, form] : reductions) {
-      if (form == ReductionForm::Register) {
-        lowerToRegisterLoops(rewriter, op, epilogues.lookup(op),
-                             vectorRegisters);
+    SmallVector<linalg::GenericOp> created;
+    for (auto [op, form] : reductions)
+      if (!rowOps.contains(op))
+        lowerReduction(rewriter, op, form, epilogues.lookup(op),
+                       vectorRegisters, created);
+    // The row ops' tiles and clones (a cache's scale is a reduction).
+    while (!created.empty()) {
+      linalg::GenericOp op = created.pop_back_val();
+      if (!isRegisterReduction(op))
         continue;
-      }
-      LoopBounds all = loopBounds(rewriter, op);
-      if (std::optional<int64_t> width = rowInRegisters(op, all))
-        lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
-      else
-        lowerToContiguousOutputLoops(rewriter, op, all);
+      if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
+        lowerReduction(rewriter, op, form, PackedEpilogue(), vectorRegisters,
+                       created);
     }
   }
 };

@@ -149,9 +149,9 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK: scf.if %[[ENOUGH]] {
 // CHECK:   scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c16{{.*}})
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
-// CHECK:     scf.for %[[E:.*]] = {{.*}} to %c8
-// CHECK:       scf.for %[[C:.*]] = {{.*}} to %c16
-// CHECK:         %[[N:.*]] = arith.addi %[[N0]], %[[C]]
+// CHECK:     scf.for %[[C:.*]] = {{.*}} to %c16
+// CHECK:       %[[N:.*]] = arith.addi %[[N0]], %[[C]]
+// CHECK:       scf.for %[[E:.*]] = {{.*}} to %c8
 // CHECK:         %[[WV:.*]] = memref.load %[[W]][%[[N]], %[[E]]]
 // CHECK:         memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
@@ -241,6 +241,35 @@ func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %w : memref<?x2048xf32>, memref<2048x2048xf32>) outs(%y : memref<?x2048xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A decode step's one token reuses no weight row, so the same weight is not
+// chunked: each output sums its whole row (one stream through the weight),
+// in blocks of 32 columns per thread.
+// CHECK-LABEL: func.func @large_projection_one_token
+// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
+// CHECK-NOT: step %c256
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
+// CHECK:   scf.parallel
+// CHECK:     scf.for %{{.*}} = %c0{{.*}} to %c2048{{.*}} step %c1
+// CHECK-NOT: step %c256
+// CHECK: return
+func.func @large_projection_one_token(%x: memref<1x2048xf32>, %w: memref<2048x2048xf32>,
+                                      %y: memref<1x2048xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x2048xf32>, memref<2048x2048xf32>) outs(%y : memref<1x2048xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32

@@ -29,15 +29,16 @@
 // CHECK:     %[[C1ST:.*]] = affine.apply #[[$FIRST]](%[[N0]])
 // CHECK:     %[[C2ND:.*]] = affine.apply #[[$SECOND]](%[[N0]])
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%{{.*}}) : memref<?x16xf32>
-// CHECK:     scf.for %[[E:.*]] =
-// CHECK:       scf.for %[[C:.*]] = %{{.*}} to %c8
-// CHECK:         %[[N:.*]] = arith.addi %[[C1ST]], %[[C]]
+// CHECK:     scf.for %[[C:.*]] = %{{.*}} to %c8
+// CHECK:       %[[N:.*]] = arith.addi %[[C1ST]], %[[C]]
+// CHECK:       scf.for %[[E:.*]] =
 // CHECK:         memref.load %[[W]][%[[N]], %[[E]]]
 // CHECK:         memref.store %{{.*}}, %[[PANEL]][%[[E]], %[[C]]]
-// CHECK:       scf.for %[[C:.*]] = %{{.*}} to %c8
-// CHECK:         %[[N:.*]] = arith.addi %[[C2ND]], %[[C]]
+// CHECK:     scf.for %[[C:.*]] = %{{.*}} to %c8
+// CHECK:       %[[N:.*]] = arith.addi %[[C2ND]], %[[C]]
+// CHECK:       %[[AT:.*]] = arith.addi %[[C]], %c8
+// CHECK:       scf.for %[[E:.*]] =
 // CHECK:         memref.load %[[W]][%[[N]], %[[E]]]
-// CHECK:         %[[AT:.*]] = arith.addi %[[C]], %c8
 // CHECK:         memref.store %{{.*}}, %[[PANEL]][%[[E]], %[[AT]]]
 // The bias's two halves, once per panel: every token row starts from them.
 // CHECK:     %[[LO:.*]] = vector.load %[[B]][%[[C1ST]]] : memref<64xf32>, vector<8xf32>
@@ -197,11 +198,13 @@ func.func @static_then_reused(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: me
 
 // Not fused: the RoPE's input is read again after it (the copy), and a
 // RoPE whose head (32 columns) the block does not divide would not be
-// either. The bias still starts the sums; the RoPE stays a generic.
+// either. The bias still starts the sums; the RoPE stays a generic, run on
+// each chunk of a head's rows as a row op (packed-projection-row-epilogues
+// .mlir), the projection's output written whole before the copy.
 // CHECK-LABEL: func.func @read_after_rope
 // CHECK: vector.load %{{.*}} : memref<64xf32>, vector<16xf32>
 // CHECK-NOT: vector.extract_strided_slice
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<?x1x2x16xf32, {{.*}}>)
 // CHECK: memref.copy
 #x = affine_map<(t, n, e) -> (t, e)>
 #w = affine_map<(t, n, e) -> (n, e)>
