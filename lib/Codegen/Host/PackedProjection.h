@@ -1,0 +1,116 @@
+//===- PackedProjection.h - The host's packed projections -------*- C++ -*-===//
+//
+// Shared by rotor-lower-reductions-to-register-loops
+// (LowerReductionsToRegisterLoops.cpp: which reductions take which loop
+// form) and its packed prefill projection with its epilogues
+// (PackedProjection.cpp: the bias, a half-split RoPE in registers, and the
+// row ops run on each chunk of a head's rows).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ROTOR_LIB_CODEGEN_HOST_PACKEDPROJECTION_H
+#define ROTOR_LIB_CODEGEN_HOST_PACKEDPROJECTION_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <optional>
+#include <utility>
+
+namespace rotor::host {
+
+/// Each loop dim's lower bound, upper bound and step, created before `op`.
+struct LoopBounds {
+  llvm::SmallVector<mlir::Value> lbs, ubs, steps;
+};
+
+
+/// Whether `value`'s memref is contiguous along its last axis.
+bool unitInnerStride(mlir::Value value);
+
+/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
+/// (so that it applies to whole vectors).
+bool elementwisePayload(mlir::linalg::GenericOp op);
+
+/// The payload of `op` on rows of `width` elements: block arguments and
+/// results as vectors, values from outside (and elements read once)
+/// broadcast. `inputValue` gives each memref input's value at the current
+/// step, a row or an element; `acc` is the running row. The product and
+/// the add of the sum contract to an FMA (no reassoc: each element is
+/// summed in order).
+mlir::Value
+emitRowPayload(mlir::OpBuilder &nb, mlir::Location l, mlir::linalg::GenericOp op,
+               int64_t width, mlir::Value acc,
+               llvm::function_ref<mlir::Value(mlir::OpOperand *)> inputValue);
+
+/// Tokens per register block of a packed projection, and the fewest tokens
+/// for which packing pays (below, the dot-product form runs).
+constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
+
+/// A projection y[t, n] += x[t, e] * W[n, e] that the packed form takes.
+struct PackedProjection {
+  mlir::OpOperand *input = nullptr, *weight = nullptr;
+  /// Columns per block: four vectors with 32 registers (AVX-512: 6 x 4
+  /// sums, 4 weight vectors), two with 16 (AVX2: 6 x 2 and 2).
+  int64_t width = 0;
+};
+
+/// What a packed projection does besides summing: the value its sums start
+/// from (the bias a generic broadcasts into the output, or a fill's
+/// constant) and a half-split RoPE that reads only its output. The packed
+/// form then starts the sums from the bias in registers and applies RoPE to
+/// each block of rows before storing it, instead of a fill pass over the
+/// output before and a RoPE pass over it after.
+struct PackedEpilogue {
+  /// The op that initializes the output: y[t, n] = bias[n] (a generic) or a
+  /// linalg.fill. Null: the sums start from the output as it is.
+  mlir::Operation *init = nullptr;
+  /// The 1-D bias of a generic `init`, or the scalar of a fill.
+  mlir::Value bias, fillValue;
+  /// The RoPE generic z[t, h, p, i] = f(y[t, h, 0, i], y[t, h, 1, i],
+  /// tables[t, i]..., p) over the output viewed as [T, H, 2, D/2].
+  mlir::linalg::GenericOp rope;
+  mlir::memref::ExpandShapeOp view;
+  int64_t headDim = 0;
+  /// Ops after the projection (and its RoPE) that compute each row (token,
+  /// head) of what they write from the same rows of the projection's heads
+  /// alone: a cache's rotation, quantization and bit-packing. The fused
+  /// form runs them on each chunk of a head's rows right after computing
+  /// it, while the rows are in cache, and is emitted at the last one's
+  /// place. Their rows: `rowHeads` heads of `rowHeadDim` columns.
+  llvm::SmallVector<mlir::Operation *> rowOps;
+  /// Each row op's token and head dims (loop dims, or ivs of a loop).
+  llvm::SmallVector<std::pair<unsigned, unsigned>> rowDims;
+  int64_t rowHeads = 0, rowHeadDim = 0;
+};
+
+
+/// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
+/// AVX-512).
+std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
+                                                 int64_t vectorRegisters);
+
+/// The epilogue a packed projection `op` can take: its output's init, and a
+/// RoPE when the output feeds nothing else and every op between the
+/// projection and the RoPE leaves the buffers they use alone (the fused
+/// projection is emitted at the RoPE's place).
+PackedEpilogue packedEpilogue(mlir::linalg::GenericOp op,
+                              const PackedProjection &p);
+
+/// Adds to `epi` the row ops after `op` (and its RoPE) that it can run on
+/// each chunk of a head's rows (PackedEpilogue::rowOps), when there are.
+void matchRowEpilogue(mlir::linalg::GenericOp op, const PackedProjection &p,
+                      PackedEpilogue &epi);
+
+/// Emits the packed form of `op` with its epilogue at the rewriter's
+/// insertion point; generics created that the pass must still lower (row
+/// ops' tiles) go to `created`.
+void emitPackedProjection(mlir::IRRewriter &rewriter,
+                          mlir::linalg::GenericOp op, const LoopBounds &all,
+                          const PackedProjection &p, const PackedEpilogue &epi,
+                          llvm::SmallVectorImpl<mlir::linalg::GenericOp> &created);
+
+} // namespace rotor::host
+
+#endif // ROTOR_LIB_CODEGEN_HOST_PACKEDPROJECTION_H
