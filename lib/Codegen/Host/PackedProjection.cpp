@@ -1019,9 +1019,9 @@ constexpr int64_t kRowChunk = 48;
 void emitRowOpOnRows(OpBuilder &b, Location l, Operation *row,
                      std::pair<unsigned, unsigned> dims, Value t0, Value t1,
                      Value h, SmallVectorImpl<linalg::GenericOp> &created) {
-  Value one = arith::ConstantIndexOp::create(b, l, 1);
-  Value h1 = arith::AddIOp::create(b, l, h, one);
   if (auto loop = dyn_cast<scf::ParallelOp>(row)) {
+    Value h1 = arith::AddIOp::create(b, l, h,
+                                     arith::ConstantIndexOp::create(b, l, 1));
     SmallVector<Value> lbs(loop.getLowerBound()), ubs(loop.getUpperBound());
     auto clamp = [&](unsigned d, Value lo, Value hi) {
       lbs[d] = arith::MaxSIOp::create(b, l, lbs[d], lo);
