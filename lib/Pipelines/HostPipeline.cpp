@@ -121,6 +121,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     pm.addPass(createApproximateExpForSimd());
   }
+  // A decode step's attention prefetches its next tile of the KV cache.
+  if (!gpu)
+    pm.addPass(createPrefetchNextKeyTile());
   pm.addPass(mlir::createConvertLinalgToParallelLoopsPass());
   // The invariant the runtime relies on: weights are never written.
   pm.addPass(createCheckParamsReadOnly());

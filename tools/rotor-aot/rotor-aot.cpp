@@ -53,9 +53,11 @@ static cl::opt<bool> splitKVDecode(
     cl::init(false));
 static cl::opt<int64_t> hostSdpaKeySplit(
     "host-sdpa-key-split",
-    cl::desc("Host: keys per range of a decode step's attention, whose KV "
-             "heads x ranges run on the threads before one combine (0: one "
-             "range per KV head)"),
+    cl::desc("Host: a decode step's attention runs over ranges of the KV "
+             "cache on the threads before one combine; each range holds "
+             "this many keys' worth of one KV head, split among all KV "
+             "heads (N / Hkv keys of each), so that it is one contiguous "
+             "run of the cache (0: one range per KV head)"),
     cl::init(2048));
 static cl::opt<bool> hostPackedEpilogues(
     "host-packed-epilogues",

@@ -365,6 +365,34 @@ def InlineAllocaScopes : Pass<"rotor-inline-alloca-scopes"> {
   }];
 }
 
+def PrefetchNextKeyTile : Pass<"rotor-prefetch-next-key-tile"> {
+  let summary = "Prefetch a decode step's next tile of the KV cache";
+  let description = [{
+    A decode step's attention reads each tile of keys and values once, from
+    memory, in a loop (`scf.for` marked `attn.streamed_key_tiles` by
+    convert-attn-to-linalg) whose tiles alternate memory-bound reads with
+    compute on what was read: the hardware prefetchers, which follow one
+    stream at a time, leave most of each tile's load latency exposed (on a
+    Zen 4 the step's attention read its cache at about 0.4 of the read
+    bandwidth). At the top of each iteration this pass prefetches the rows
+    of the next tile of every buffer the loop takes a tile of (a
+    `memref.subview` of a buffer defined outside the loop, offset along dim 0
+    by the tile, whole and contiguous in the other dims: K and V, or a
+    quantized cache's blocks), one `memref.prefetch` per 64-byte line, for
+    the rows the next iteration will read (none past the loop's bound).
+    Prefetches change no value, only when memory is read.
+  }];
+  let options = [
+    Option<"locality", "locality", "int64_t", /*default=*/"3",
+           "The prefetches' locality hint (0-3; 3 keeps the lines in every "
+           "cache level)">,
+  ];
+  let dependentDialects = ["mlir::affine::AffineDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
 def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
   let summary = "f32 exp2 as arithmetic that vectorizes";
   let description = [{

@@ -74,14 +74,17 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "computing the angle and its cos and sin per element; "
            "bit-identical. The host pipeline uses it">,
     Option<"sdpaKeySplit", "sdpa-key-split", "int64_t", /*default=*/"0",
-           "Keys per range of a decode step's loop-form attn.sdpa (one block "
-           "of sdpa-query-block queries, which must be > 0): an scf.forall "
-           "over KV heads x ranges of this many keys, each attending its "
-           "range's tiles, then one combine in range order (flash-decoding "
-           "in the host's loop form: a KV head's keys on several threads; "
-           "the ranges depend only on the number of keys, so the results do "
-           "not depend on the threads); 0 keeps one range. The host "
-           "pipeline uses 2048">,
+           "Ranges of a decode step's loop-form attn.sdpa (one block of "
+           "sdpa-query-block queries, which must be > 0), counted in keys "
+           "of one KV head: an scf.forall over ranges of sdpa-key-split / "
+           "Hkv keys of every KV head (whole tiles where that is at least "
+           "one; a range is then one contiguous run of the cache, its tile "
+           "loop marked attn.streamed_key_tiles), each attending all query "
+           "heads to its range's tiles, then one combine in range order "
+           "(flash-decoding in the host's loop form; the ranges depend only "
+           "on the number of keys, so the results do not depend on the "
+           "threads); 0 keeps one range per KV head. The host pipeline "
+           "uses 2048">,
     Option<"hadamardLanes", "hadamard-lanes", "int64_t", /*default=*/"0",
            "Rotate each row's Hadamard groups in SIMD vectors of this many "
            "lanes, one pass over memory (an scf.forall over rows; groups "

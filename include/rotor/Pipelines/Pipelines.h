@@ -87,10 +87,11 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::init(16)};
   Option<int64_t> hostSdpaKeySplit{
       *this, "host-sdpa-key-split",
-      llvm::cl::desc("Host only: keys per range of a decode step's SDPA, "
-                     "which runs over KV heads x ranges on the threads and "
-                     "then combines the ranges (0: one range per KV head, "
-                     "so no more threads than KV heads)"),
+      llvm::cl::desc("Host only: a decode step's SDPA runs over ranges of "
+                     "the KV cache on the threads and then combines them; a "
+                     "range holds this many keys' worth of one KV head, "
+                     "taken as N / Hkv keys of every KV head (0: one range "
+                     "per KV head, so no more threads than KV heads)"),
       llvm::cl::init(2048)};
   Option<bool> hostPackedEpilogues{
       *this, "host-packed-epilogues",

@@ -11,7 +11,7 @@
 // repeated in memory.
 //
 // On the host the loop runs per block of queries and KV head (an
-// scf.forall), and a decode step's, per KV head and range of keys, whose
+// scf.forall), and a decode step's per range of keys (every KV head), whose
 // states one combine merges (flash-decoding, with the fast tile loop).
 //
 // Emits an scf.for over KV tiles of linalg.generic/linalg.fill steps.
@@ -468,6 +468,9 @@ RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
                          {carried[0], carried[1], carried[2]});
         scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
       });
+  // A decode step's keys (one split) are read once, from memory.
+  if (keyBase)
+    loop->setAttr(kStreamedKeyTilesAttrName, b.getUnitAttr());
   return {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
 }
 
@@ -662,20 +665,50 @@ Value combineKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s, Value m,
   return normalizeAttention(b, out, sum, s.acc, s.storage);
 }
 
-/// A decode step's attention with its keys split in ranges of `splitKeys`:
-/// an scf.forall over KV heads x key ranges, each attending its group of
-/// query heads to its range's tiles (the fast form of attendInBlocks), then
-/// one combine (flash-decoding). Each KV head's keys then run on as many
-/// threads as there are ranges, not on one, and the ranges depend only on
-/// the number of keys, never on the threads, so results do not either.
+/// `s` narrowed to the keys [k0, k0 + keys), every head kept.
+SdpaLoop keyRange(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value k0,
+                  Value keys) {
+  OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+  auto rangeOf = [&](Value src, int64_t width) {
+    return tensor::ExtractSliceOp::create(
+               nb, src, ArrayRef<OpFoldResult>{k0, zero, zero},
+               ArrayRef<OpFoldResult>{keys, nb.getIndexAttr(s.hkv),
+                                      nb.getIndexAttr(width)},
+               SmallVector<OpFoldResult>(3, one))
+        .getResult();
+  };
+  SdpaLoop sr = s;
+  sr.k = rangeOf(s.k, s.dHead);
+  sr.v = rangeOf(s.v, s.dv);
+  sr.tk = keys;
+  return sr;
+}
+
+/// Keys per range of a decode step's split: `splitKeys` counts the keys of
+/// one KV head, and a range holds every KV head's, so it takes splitKeys /
+/// Hkv keys (the same bytes of K and V whatever Hkv is), whole tiles where
+/// that is at least one.
+int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
+  int64_t keys = std::max<int64_t>(1, splitKeys / s.hkv);
+  return keys >= s.tile ? keys / s.tile * s.tile : keys;
+}
+
+/// A decode step's attention with its keys split in ranges (flash-decoding):
+/// an scf.forall over the ranges, each attending every query head to its
+/// range's tiles (the fast form of attendInBlocks), then one combine. A
+/// range takes all KV heads of its keys, so its tiles are whole runs of the
+/// cache ([keys, Hkv, D] is contiguous), read as one stream; GQA is folded
+/// in the tile's indexing maps as in attendToKeys. The ranges depend only
+/// on the number of keys, never on the threads, so results do not either.
 Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
                         Value positions, int64_t splitKeys) {
   MLIRContext *ctx = b.getContext();
-  AffineExpr d0, d1;
-  bindDims(ctx, d0, d1);
+  AffineExpr d0;
+  bindDims(ctx, d0);
+  int64_t rangeKeys = keysPerRange(s, splitKeys);
   Value bound = keyBound(b, s, positions);
   OpFoldResult splits = affine::makeComposedFoldedAffineApply(
-      b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(splitKeys)), {bound});
+      b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(rangeKeys)), {bound});
   SmallVector<OpFoldResult> rowParts = {splits, s.tq, b.getIndexAttr(s.hq)};
   SmallVector<OpFoldResult> outParts = {splits, s.tq, b.getIndexAttr(s.hq),
                                         b.getIndexAttr(s.dv)};
@@ -683,39 +716,36 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
   Value lInit = emptyTensor(b, rowParts, s.acc);
   Value accInit = emptyTensor(b, outParts, s.acc);
   auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{b.getIndexAttr(s.hkv), splits},
+      b, b.getLoc(), ArrayRef<OpFoldResult>{splits},
       ValueRange{mInit, lInit, accInit}, std::nullopt,
       [&](OpBuilder &fb, Location loc, ValueRange args) {
         ImplicitLocOpBuilder nb(loc, fb);
-        Value kvHead = args[0], split = args[1];
+        Value split = args[0];
         Value k0 = affine::AffineApplyOp::create(
-            nb, AffineMap::get(1, 0, d0 * splitKeys), ValueRange{split});
+            nb, AffineMap::get(1, 0, d0 * rangeKeys), ValueRange{split});
         // Clamped as sliceKeyTile clamps a tile, so that
         // rotor-fuse-producers-into-tile-slices sees disjoint ranges.
         Value keys = arith::MinSIOp::create(
-            nb, arith::ConstantIndexOp::create(nb, splitKeys),
+            nb, arith::ConstantIndexOp::create(nb, rangeKeys),
             arith::SubIOp::create(nb, bound, k0));
-        Value h0 = affine::AffineApplyOp::create(
-            nb, AffineMap::get(1, 0, d0 * s.group), ValueRange{kvHead});
-        SdpaLoop sb = groupOfKVHead(nb, s, kvHead, h0, nb.getIndexAttr(0),
-                                    s.tq, k0, keys);
+        SdpaLoop sr = keyRange(nb, s, k0, keys);
         RunningState state =
-            attendToKeyTiles(nb, sb, positions, keys, /*keyBase=*/k0);
+            attendToKeyTiles(nb, sr, positions, keys, /*keyBase=*/k0);
         OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
         auto inParallel = scf::InParallelOp::create(nb);
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());
-        // [Tq, group] and [Tq, group, Dv] into the split's row of parts.
-        for (auto [part, dest] : {std::pair{state.m, args[2]},
-                                  std::pair{state.l, args[3]}})
+        // [Tq, Hq] and [Tq, Hq, Dv] into the split's row of parts.
+        for (auto [part, dest] : {std::pair{state.m, args[1]},
+                                  std::pair{state.l, args[2]}})
           tensor::ParallelInsertSliceOp::create(
-              nb, part, dest, ArrayRef<OpFoldResult>{split, zero, h0},
-              ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.group)},
+              nb, part, dest, ArrayRef<OpFoldResult>{split, zero, zero},
+              ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq)},
               SmallVector<OpFoldResult>(3, one));
         tensor::ParallelInsertSliceOp::create(
-            nb, state.acc, args[4],
-            ArrayRef<OpFoldResult>{split, zero, h0, zero},
-            ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.group),
+            nb, state.acc, args[3],
+            ArrayRef<OpFoldResult>{split, zero, zero, zero},
+            ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq),
                                    nb.getIndexAttr(s.dv)},
             SmallVector<OpFoldResult>(4, one));
       });

@@ -1,35 +1,38 @@
 // RUN: rotor-opt %s -convert-attn-to-linalg="sdpa-query-block=16 sdpa-key-split=128 split-kv-decode=false" -split-input-file -mlir-print-local-scope | FileCheck %s --enable-var-scope
 // RUN: not rotor-opt %s -convert-attn-to-linalg="sdpa-key-split=128 split-kv-decode=false" -split-input-file 2>&1 | FileCheck %s --check-prefix=NOBLOCK
 
-// A decode step with its keys in ranges of 128 (flash-decoding in the
-// host's loop form): an scf.forall over the 2 KV heads x ceil(bound / 128)
-// ranges, the number of keys alone fixing the ranges. Each iteration
-// slices its group's query heads and its range of its KV head's keys and
-// values (clamped as a tile is, min(128, bound - k0)), attends the
-// range's tiles with the mask comparing each key's cache index (k0 + j0 +
-// j) with the query's position, and inserts its running max, sum and
+// A decode step with its keys in ranges (flash-decoding in the host's loop
+// form): sdpa-key-split=128 counts one KV head's keys, and a range takes
+// both KV heads' keys, so it holds 128 / 2 = 64 keys (one whole tile). An
+// scf.forall over ceil(bound / 64) ranges, the number of keys alone fixing
+// them. Each iteration slices its range of every KV head's keys and values
+// (one contiguous run of the cache; clamped as a tile is, min(64, bound -
+// k0)), attends all query heads to the range's tiles (GQA through the
+// indexing maps) with the mask comparing each key's cache index (k0 + j0 +
+// j) with the query's position, marks the tile loop as streaming the cache
+// (rotor-prefetch-next-key-tile), and inserts its running max, sum and
 // unnormalized output into the range's row of the parts.
 // CHECK-LABEL: func.func @decode_split
 // CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BOUND:.+]] = arith.minsi %{{.+}}, %[[TK]] : index
-// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>()[%[[BOUND]]]
-// CHECK: %[[PARTS:.+]]:3 = scf.forall (%[[G:.+]], %[[R:.+]]) in (2, %[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
-// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 128)>(%[[R]])
+// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 64)>()[%[[BOUND]]]
+// CHECK: %[[PARTS:.+]]:3 = scf.forall (%[[R:.+]]) in (%[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 64)>(%[[R]])
 // CHECK:   %[[REST:.+]] = arith.subi %[[BOUND]], %[[K0]]
-// CHECK:   %[[KEYS:.+]] = arith.minsi %c128, %[[REST]]
-// CHECK:   tensor.extract_slice %{{.+}}[0, %{{.+}}, 0] [1, 2, 8] [1, 1, 1] : tensor<1x4x8xf32> to tensor<1x2x8xf32>
-// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], %[[G]], 0] [%[[KEYS]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
-// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], %[[G]], 0] [%[[KEYS]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:   %[[KEYS:.+]] = arith.minsi %c64, %[[REST]]
+// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
+// CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
 // CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %[[KEYS]] step %c64
 // CHECK:     %[[KEY0:.+]] = arith.addi %[[K0]], %[[J0]] : index
+// CHECK:     linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, affine_map<(d0, d1, d2, d3) -> (d2, d1 floordiv 2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>]
 // CHECK:     %[[KEY0I:.+]] = arith.index_cast %[[KEY0]] : index to i64
-// CHECK:     linalg.generic
 // CHECK:       arith.addi %[[KEY0I]], %{{.+}} : i64
 // CHECK:       arith.cmpi sgt
+// CHECK:   } {attn.streamed_key_tiles}
 // CHECK:   scf.forall.in_parallel
-// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[M]][%[[R]], 0, %{{.+}}] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
-// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[L]][%[[R]], 0, %{{.+}}] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
-// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[ACC]][%[[R]], 0, %{{.+}}, 0] [1, 1, 2, 8] [1, 1, 1, 1] : tensor<1x2x8xf32> into tensor<?x1x4x8xf32>
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[M]][%[[R]], 0, 0] [1, 1, 4] [1, 1, 1] : tensor<1x4xf32> into tensor<?x1x4xf32>
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[L]][%[[R]], 0, 0] [1, 1, 4] [1, 1, 1] : tensor<1x4xf32> into tensor<?x1x4xf32>
+// CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[ACC]][%[[R]], 0, 0, 0] [1, 1, 4, 8] [1, 1, 1, 1] : tensor<1x4x8xf32> into tensor<?x1x4x8xf32>
 // The combine, in range order: the largest max M, each range's weight
 // exp2(m - M), the weighted sums of l and of acc, then acc / l.
 // CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PARTS]]#0 : tensor<?x1x4xf32>)
@@ -51,9 +54,11 @@ func.func @decode_split(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor
 // -----
 
 // One KV head (multi-query attention): unsplit, its decode step had no
-// parallel loop at all; split, its ranges are the threads' work.
+// parallel loop at all; split, its ranges (of 128 keys) are the threads'
+// work.
 // CHECK-LABEL: func.func @decode_one_kv_head
-// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, %{{.+}})
+// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>
+// CHECK: scf.forall (%{{.+}}) in (%[[RANGES]])
 // CHECK:   scf.for
 func.func @decode_one_kv_head(%q: tensor<1x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?x1x8xf32>) -> tensor<1x4x8xf32> {
   %0 = attn.sdpa %q, %k, %v causal precision <compute = f32, accumulate = f32>
@@ -79,9 +84,8 @@ func.func @prefill_not_split(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: t
 // With the key-bias term: each range's tiles anchor RoPE(b, j) at the
 // tile's first key's cache index (k0 + j0), not its index in the range.
 // CHECK-LABEL: func.func @key_bias_split
-// CHECK: scf.forall (%[[G:.+]], %[[R:.+]]) in (2, %{{.+}})
-// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 128)>(%[[R]])
-// CHECK:   tensor.extract_slice %{{.+}}[%[[G]], 0] [1, 8] [1, 1] : tensor<2x8xf32> to tensor<1x8xf32>
+// CHECK: scf.forall (%[[R:.+]]) in (%{{.+}})
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 64)>(%[[R]])
 // CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c64
 // CHECK:     %[[KEY0:.+]] = arith.addi %[[K0]], %[[J0]] : index
 // CHECK:     linalg.generic

@@ -32,6 +32,13 @@ constexpr llvm::StringLiteral kBlockDecodingAttrName = "attn.block_decoding";
 constexpr llvm::StringLiteral kBlockDecodingComputeAttrName =
     "attn.block_decoding_compute";
 
+/// A discardable unit attribute on the scf.for over key tiles of a decode
+/// step's loop-form attn.sdpa, which reads each tile of the KV cache once
+/// and from memory: host code generation prefetches the next tile's rows
+/// while this one is computed (rotor-prefetch-next-key-tile).
+constexpr llvm::StringLiteral kStreamedKeyTilesAttrName =
+    "attn.streamed_key_tiles";
+
 /// The `attn.kernel` config of `op`, or null.
 inline KernelConfigAttr getKernelConfig(mlir::Operation *op) {
   return op->getAttrOfType<KernelConfigAttr>(kKernelConfigAttrName);
