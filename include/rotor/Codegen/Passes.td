@@ -376,11 +376,15 @@ def PrefetchNextKeyTile : Pass<"rotor-prefetch-next-key-tile"> {
     Zen 4 the step's attention read its cache at about 0.4 of the read
     bandwidth). At the top of each iteration this pass prefetches the rows
     of the next tile of every buffer the loop takes a tile of (a
-    `memref.subview` of a buffer defined outside the loop, offset along dim 0
-    by the tile, whole and contiguous in the other dims: K and V, or a
-    quantized cache's blocks), one `memref.prefetch` per 64-byte line, for
-    the rows the next iteration will read (none past the loop's bound).
-    Prefetches change no value, only when memory is read.
+    `memref.subview` of a buffer of integers or floats defined outside the
+    loop, offset along dim 0 by the induction variable plus what the loop
+    does not change, whole and contiguous in the other dims: K and V of an
+    f32, bf16 or f16 cache), one `memref.prefetch` per 64-byte line, for the
+    rows the next iteration will read: min(step, ub - iv - step) from the
+    offset plus the step (none past the loop's bound; the view is taken to
+    hold `step` rows, as a tile does). A quantized cache's blocks are read
+    by the fused decoding's own loads, not through a subview, and get no
+    prefetch. Prefetches change no value, only when memory is read.
   }];
   let options = [
     Option<"locality", "locality", "int64_t", /*default=*/"3",

@@ -89,6 +89,10 @@ std::optional<StreamedTile> streamedTile(scf::ForOp loop,
     return std::nullopt;
   auto type = cast<MemRefType>(source.getType());
   int64_t rank = type.getRank();
+  // Scalars of whole bytes only (not index, vectors or complex numbers,
+  // whose size in memory the memref type does not give).
+  if (!type.getElementType().isIntOrFloat())
+    return std::nullopt;
   unsigned bits = type.getElementTypeBitWidth();
   if (rank < 1 || bits < 8 || bits % 8 != 0 || kLineBytes % (bits / 8) != 0)
     return std::nullopt;

@@ -686,8 +686,10 @@ SdpaLoop keyRange(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value k0,
 
 /// Keys per range of a decode step's split: `splitKeys` counts the keys of
 /// one KV head, and a range holds every KV head's, so it takes splitKeys /
-/// Hkv keys (the same bytes of K and V whatever Hkv is), whole tiles where
-/// that is at least one.
+/// Hkv keys (about the bytes of K and V that splitKeys keys of one head
+/// were), rounded down to whole tiles where that is at least one. A step
+/// with fewer keys than that has one range: its attention runs on one
+/// thread, where the KV heads' ranges ran on up to Hkv.
 int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
   int64_t keys = std::max<int64_t>(1, splitKeys / s.hkv);
   return keys >= s.tile ? keys / s.tile * s.tile : keys;

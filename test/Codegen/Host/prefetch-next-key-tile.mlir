@@ -95,3 +95,55 @@ func.func @packed_blocks(%k: memref<?x2x2x34xi8>, %bound: index) {
   } {attn.streamed_key_tiles}
   return
 }
+
+// -----
+
+// Buffers of index or vector elements (whose size in memory the type does
+// not give) are not prefetched.
+// CHECK-LABEL: func.func @not_scalar_bytes
+// CHECK-NOT: memref.prefetch
+// CHECK: return
+func.func @not_scalar_bytes(%i: memref<?x4xindex>, %v: memref<?x4xvector<8xf32>>, %bound: index) {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  scf.for %j0 = %c0 to %bound step %c64 {
+    %it = memref.subview %i[%j0, 0] [64, 4] [1, 1] : memref<?x4xindex> to memref<64x4xindex, strided<[4, 1], offset: ?>>
+    %vt = memref.subview %v[%j0, 0] [64, 4] [1, 1] : memref<?x4xvector<8xf32>> to memref<64x4xvector<8xf32>, strided<[4, 1], offset: ?>>
+    "test.use"(%it, %vt) : (memref<64x4xindex, strided<[4, 1], offset: ?>>, memref<64x4xvector<8xf32>, strided<[4, 1], offset: ?>>) -> ()
+  } {attn.streamed_key_tiles}
+  return
+}
+
+// -----
+
+// A loop from a lower bound other than 0, nested in another marked loop:
+// each gets its own prefetches, the inner loop's rows from its own
+// induction variable and bound.
+// CHECK-LABEL: func.func @nested
+// CHECK: scf.for %[[OUTER:.+]] = %{{.+}} to %{{.+}} step %c128
+// CHECK:   memref.subview %{{.+}}[%[[OUTER]], 0]
+// CHECK:   arith.addi %[[OUTER]], %c128
+// CHECK:   memref.prefetch
+// CHECK:   scf.for %[[INNER:.+]] = %c8 to %[[UB:.+]] step %c16
+// CHECK:     memref.subview %{{.+}}[%[[INNER]], 0]
+// CHECK:     %[[NEXT:.+]] = arith.addi %[[INNER]], %c16
+// CHECK:     arith.subi %[[UB]], %[[NEXT]]
+// CHECK:     memref.prefetch
+// CHECK:   } {attn.streamed_key_tiles}
+// CHECK: } {attn.streamed_key_tiles}
+func.func @nested(%k: memref<?x16xf32>, %v: memref<?x16xf32>, %bound: index) {
+  %c0 = arith.constant 0 : index
+  %c8 = arith.constant 8 : index
+  %c16 = arith.constant 16 : index
+  %c128 = arith.constant 128 : index
+  scf.for %o = %c0 to %bound step %c128 {
+    %kt = memref.subview %k[%o, 0] [128, 16] [1, 1] : memref<?x16xf32> to memref<128x16xf32, strided<[16, 1], offset: ?>>
+    %ub = arith.addi %o, %c128 : index
+    scf.for %j0 = %c8 to %ub step %c16 {
+      %vt = memref.subview %v[%j0, 0] [16, 16] [1, 1] : memref<?x16xf32> to memref<16x16xf32, strided<[16, 1], offset: ?>>
+      "test.use"(%vt) : (memref<16x16xf32, strided<[16, 1], offset: ?>>) -> ()
+    } {attn.streamed_key_tiles}
+    "test.use"(%kt) : (memref<128x16xf32, strided<[16, 1], offset: ?>>) -> ()
+  } {attn.streamed_key_tiles}
+  return
+}
