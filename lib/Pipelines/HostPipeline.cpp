@@ -119,7 +119,9 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     registerLoops.vectorRegisters = options.hostVectorRegisters;
     registerLoops.packedEpilogues = options.hostPackedEpilogues;
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
-    pm.addPass(createApproximateExpForSimd());
+    ApproximateExpForSimdOptions exp;
+    exp.fma = options.hostFma;
+    pm.addPass(createApproximateExpForSimd(exp));
   }
   // A decode step's attention prefetches its next tile of the KV cache.
   if (!gpu)

@@ -404,9 +404,13 @@ def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
     scalar `exp2f` per score, which keeps every loop around it scalar. This
     pass writes each f32 `math.exp2` as arith ops: x = n + f with n =
     roundeven(x) and |f| <= 1/2 (exact), 2^f by its degree-7 Taylor
-    polynomial (truncation error below 1e-8 relative, multiply-adds that
-    may contract into FMAs), times 2^n as two powers of two formed in the
-    exponent bits (so results near the top overflow to +inf as exp2's do).
+    polynomial (truncation error below 1e-8 relative; its steps `math.fma`,
+    or with `fma=false` a multiply and an add, never a pair that LLVM may
+    contract: it fused such pairs in some copies of a vectorized loop and
+    not in others, and an OpenMP chunk's bounds decide which copy computes
+    which element, so results depended on the thread count), times 2^n as
+    two powers of two formed in the exponent bits (so results near the top
+    overflow to +inf as exp2's do).
     Results below 2^-126 are flushed to 0: a subnormal probability costs
     every FMA that reads it a microcode assist on x86 (3x on a prefill at
     T=2048), and a softmax weight under 2^-126 of its row's largest changes
@@ -415,6 +419,12 @@ def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
     every host lowering bound it. The host pipeline runs it with
     `vectorize-reductions`.
   }];
+  let options = [
+    Option<"fma", "fma", "bool", /*default=*/"true",
+           "The CPU has fused multiply-add: the polynomial's steps are "
+           "math.fma (false: a multiply and an add, for CPUs where "
+           "math.fma would be a library call)">,
+  ];
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::math::MathDialect"];
 }

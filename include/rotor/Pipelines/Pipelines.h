@@ -85,6 +85,13 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "--host-cpu); 32 register-blocks a projection 4 tokens "
                      "x 4 columns instead of 4 x 2"),
       llvm::cl::init(16)};
+  Option<bool> hostFma{
+      *this, "host-fma",
+      llvm::cl::desc("Host only: the CPU has fused multiply-add (rotor-aot "
+                     "sets it from --host-cpu); the softmax's exp2 "
+                     "polynomial then uses explicit FMAs, else separate "
+                     "multiplies and adds"),
+      llvm::cl::init(true)};
   Option<int64_t> hostSdpaKeySplit{
       *this, "host-sdpa-key-split",
       llvm::cl::desc("Host only: a decode step's SDPA runs over ranges of "

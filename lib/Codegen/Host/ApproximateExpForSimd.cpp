@@ -6,6 +6,14 @@
 // integer and |f| <= 1/2 (exactly), 2^f by its degree-7 Taylor polynomial
 // (truncation below 1e-8 relative), times 2^n built in the exponent bits.
 //
+// The polynomial's steps are explicit FMAs (math.fma), not a multiply and
+// an add that may contract: LLVM fused those in some copies of a loop it
+// vectorized and not in others (the X86 backend merged an epilogue's
+// 4-wide chains into 16-wide multiplies and adds without the flag), and
+// since an OpenMP chunk's bounds decide which copy computes which element,
+// the bits depended on the thread count. On a CPU without FMA they are a
+// multiply and an add, never contracted.
+//
 //===----------------------------------------------------------------------===//
 
 #include "rotor/Codegen/Passes.h"
@@ -27,11 +35,10 @@ namespace {
 
 /// 2^x for an f32 scalar x; below 2^-126 (and for -inf, a masked score) 0,
 /// +inf gives +inf, NaN stays NaN.
-Value exp2OfF32(OpBuilder &b, Location loc, Value x) {
+Value exp2OfF32(OpBuilder &b, Location loc, Value x, bool fma) {
   auto f32c = [&](double v) -> Value {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
   };
-  auto contract = arith::FastMathFlags::contract;
   // Past [-160, 130] the result is 0 or +inf either way; the clamp keeps
   // n's conversion to an integer defined (and -inf, a masked score, in it).
   Value clamped = arith::MinimumFOp::create(
@@ -43,9 +50,12 @@ Value exp2OfF32(OpBuilder &b, Location loc, Value x) {
   double factorial = 5040.0;
   for (int k = 6; k >= 0; --k) {
     factorial /= (k + 1);
-    p = arith::AddFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, p, f, contract),
-        f32c(std::pow(M_LN2, k) / factorial), contract);
+    Value coefficient = f32c(std::pow(M_LN2, k) / factorial);
+    p = fma ? math::FmaOp::create(b, loc, p, f, coefficient).getResult()
+            : arith::AddFOp::create(b, loc,
+                                    arith::MulFOp::create(b, loc, p, f),
+                                    coefficient)
+                  .getResult();
   }
   // 2^n as 2^h * 2^(n-h), h = n >> 1: both factors normal floats built in
   // the exponent bits, so results near the overflow and into the subnormal
@@ -79,6 +89,8 @@ Value exp2OfF32(OpBuilder &b, Location loc, Value x) {
 
 struct ApproximateExpForSimdPass
     : rotor::impl::ApproximateExpForSimdBase<ApproximateExpForSimdPass> {
+  using ApproximateExpForSimdBase::ApproximateExpForSimdBase;
+
   void runOnOperation() override {
     SmallVector<math::Exp2Op> exps;
     getOperation()->walk([&](math::Exp2Op op) {
@@ -88,7 +100,8 @@ struct ApproximateExpForSimdPass
     IRRewriter rewriter(&getContext());
     for (math::Exp2Op op : exps) {
       rewriter.setInsertionPoint(op);
-      rewriter.replaceOp(op, exp2OfF32(rewriter, op.getLoc(), op.getOperand()));
+      rewriter.replaceOp(
+          op, exp2OfF32(rewriter, op.getLoc(), op.getOperand(), fma));
     }
   }
 };

@@ -482,6 +482,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   pipeline.copyOptionValuesFrom(options.pipeline);
   pipeline.hostVectorRegisters =
       llvm::is_contained(hostCpu->features, "avx512f") ? 32 : 16;
+  pipeline.hostFma = llvm::is_contained(hostCpu->features, "fma");
   bool cuda = pipeline.target == "cuda";
   progress(cuda ? "lowering to NVVM kernels (" + pipeline.chip + ")"
            : pipeline.target == "gpu-emulation"
