@@ -468,9 +468,6 @@ RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
                          {carried[0], carried[1], carried[2]});
         scf::YieldOp::create(nb, ValueRange{next.m, next.l, next.acc});
       });
-  // A decode step's keys (one split) are read once, from memory.
-  if (keyBase)
-    loop->setAttr(kStreamedKeyTilesAttrName, b.getUnitAttr());
   return {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
 }
 
@@ -733,6 +730,10 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
         SdpaLoop sr = keyRange(nb, s, k0, keys);
         RunningState state =
             attendToKeyTiles(nb, sr, positions, keys, /*keyBase=*/k0);
+        // A decode step's range is read once, from memory: its tile loop
+        // may prefetch the next tile (rotor-prefetch-next-key-tile).
+        state.m.getDefiningOp<scf::ForOp>()->setAttr(
+            kStreamedKeyTilesAttrName, nb.getUnitAttr());
         OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
         auto inParallel = scf::InParallelOp::create(nb);
         OpBuilder::InsertionGuard guard(nb);
