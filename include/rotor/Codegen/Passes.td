@@ -189,10 +189,26 @@ def LowerReductionsToRegisterLoops
     A tile of scores `s[.., j] += q[.., e] * k[j, .., e]` (the key j the
     last parallel dim, one reduction dim e that the f32 lanes divide: 8
     with AVX2, 16 with AVX-512; every input read along e contiguously)
-    runs in blocks of one register's lanes of keys; with few query rows
-    (static, at most 16 KiB: a decode step's heads) the key blocks are the
-    outermost loop (each block's keys read from memory once and reused
-    from L1 by every row), else the rows are. Each key's sum is a vector of lane partial sums
+    with many query rows (not static and within 16 KiB: a prefill block)
+    runs packed when k is the one input that depends on the key and reads
+    the same keys for every row (its other indices read no row dim, or an
+    axis of static size 1: a GQA group's heads reading their KV head
+    through `h floordiv group`). Per block of `width` keys (64 with
+    AVX-512, 16 with AVX2) the keys are transposed into a panel `[E,
+    width]` (lanes x lanes at a time, in registers, by log2(lanes) levels
+    of two-source shuffles; the keys of a partial block one element at a
+    time, the panel's columns past the tile's end zero); then the rows (the
+    parallel dims but the key, linearized) go in blocks of 6 as outer
+    products, as a packed projection's: per e, one load of the panel's row
+    feeds a broadcast FMA per row, each row's scores a `vector` iter_arg
+    loaded and stored through the mask of the keys present (a tile's end).
+    Each score is summed in order over e (contract, no reassoc).
+
+    Other tiles of scores (few rows: a decode step's heads, or keys that
+    differ per row) run in blocks of one register's lanes of keys; with
+    few query rows the key blocks are the outermost loop (each block's
+    keys read from memory once and reused from L1 by every row), else the
+    rows are. Each key's sum is a vector of lane partial sums
     through the loop over e (FMAs; q's row loaded once per step for all the
     block's keys); then a tree of shuffles and adds sums the block's
     vectors together (lane r: key r, `lanes - 1` adds where a horizontal sum
@@ -217,7 +233,15 @@ def LowerReductionsToRegisterLoops
     with few rows (static, at most 16 KiB) inside a threaded loop (an SDPA
     decode block) a single reduction dim goes in blocks of 16 outside the
     rows (16 rows of V read from memory once and reused from L1 by every
-    head's row). Each element is still summed in order.
+    head's row). Each element is still summed in order. With many rows (a
+    prefill block's P·V), one reduction dim, f32 sums, a row width that
+    blocks of 64 columns (AVX-512; 16 with AVX2) divide, and every input
+    read along the row the same for every row (V, through the group's size-1
+    head axis), the rows (every outer dim, linearized) instead go in
+    blocks of 6 against each column block: one load of V's row per step
+    feeds a broadcast FMA per row and vector, where jamming the last outer
+    dim alone ran a GQA group's 7 heads as 4 + 1 + 1 + 1 rows. Same order
+    of every sum, so the same bits.
 
     A row `maximumf`/`minimumf` (f32 or f64, contiguous along its one
     reduction dim: the softmax's row max) runs as a vector of partial

@@ -360,11 +360,24 @@ Value loadVectorOrElement(OpBuilder &b, Location l, Value memref,
   return memref::LoadOp::create(b, l, memref, indices);
 }
 
+/// Whether `map` reads operand `value` at the same element whatever dims
+/// `dims` are: every index that depends on one of them is on an axis of
+/// static size 1 (a GQA group's heads reading their one KV head through
+/// `h floordiv group`), so in bounds it is 0.
+bool sameAlongDims(AffineMap map, Value value, ArrayRef<unsigned> dims) {
+  auto type = cast<MemRefType>(value.getType());
+  for (auto [axis, e] : llvm::enumerate(map.getResults()))
+    if (type.getDimSize(axis) != 1 &&
+        llvm::any_of(dims, [&](unsigned d) { return e.isFunctionOfDim(d); }))
+      return false;
+  return true;
+}
+
 /// The payload of `op` on rows of `width` elements (emitRowPayload) at each
 /// of `positions` (the loop ivs of one sum each), with running rows `accs`:
 /// an input read along dim `along` is loaded as a row, any other as an
-/// element; an input that does not depend on dim `jammed` (where the
-/// positions differ) is loaded once for all of them.
+/// element; an input that reads the same element whatever dim `jammed`
+/// (where the positions differ) is loaded once for all of them.
 SmallVector<Value> emitSharedRowPayloads(OpBuilder &b, Location l,
                                          linalg::GenericOp op, int64_t width,
                                          ArrayRef<SmallVector<Value>> positions,
@@ -377,7 +390,7 @@ SmallVector<Value> emitSharedRowPayloads(OpBuilder &b, Location l,
     sums.push_back(
         emitRowPayload(b, l, op, width, acc, [&](OpOperand *input) -> Value {
           AffineMap map = op.getMatchingIndexingMap(input);
-          bool perPosition = map.isFunctionOfDim(jammed);
+          bool perPosition = !sameAlongDims(map, input->get(), {jammed});
           if (Value v = perPosition ? Value() : shared.lookup(input))
             return v;
           Type element = body.getArgument(input->getOperandNumber()).getType();
@@ -586,6 +599,304 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
                     SmallVector<int64_t>(parallel, 1));
 }
 
+/// The columns of the square matrix whose rows are `rows` (`rows.size()`
+/// vectors of as many lanes, a power of two): each level swaps the
+/// off-diagonal s x s blocks of every 2s x 2s block, one two-source shuffle
+/// per vector (log2(lanes) levels).
+SmallVector<Value> transposeLanes(OpBuilder &b, Location l,
+                                  SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t s = 1; s < n; s *= 2) {
+    SmallVector<int64_t> low(n), high(n);
+    for (int64_t j = 0; j < n; ++j) {
+      bool upper = j & s;
+      low[j] = upper ? n + j - s : j;
+      high[j] = upper ? n + j : j + s;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & s)
+        continue;
+      Value a = rows[i], c = rows[i + s];
+      rows[i] = vector::ShuffleOp::create(b, l, a, c, low);
+      rows[i + s] = vector::ShuffleOp::create(b, l, a, c, high);
+    }
+  }
+  return rows;
+}
+
+/// An outer-product tile's rows, columns and reduction: the row dims (the
+/// parallel dims but the column, linearized with the last fastest), their
+/// extents and count, the column dim and the one reduction dim.
+struct RowPanelTile {
+  SmallVector<unsigned> rowDims;
+  SmallVector<OpFoldResult> extents;
+  Value rows;
+  unsigned column, reduction;
+};
+
+RowPanelTile rowPanelTile(OpBuilder &b, Location l, const LoopBounds &all,
+                          unsigned column, unsigned reduction) {
+  RowPanelTile tile;
+  tile.column = column;
+  tile.reduction = reduction;
+  tile.rows = arith::ConstantIndexOp::create(b, l, 1);
+  for (unsigned d = 0; d < reduction; ++d) {
+    if (d == column)
+      continue;
+    Value extent = arith::SubIOp::create(b, l, all.ubs[d], all.lbs[d]);
+    tile.rowDims.push_back(d);
+    tile.extents.push_back(extent);
+    tile.rows = arith::MulIOp::create(b, l, tile.rows, extent);
+  }
+  return tile;
+}
+
+/// Rows [from, to) of `tile`, `block` at a time, against its `width`
+/// columns from `c0`: each row's sums a vector iter_arg of the reduction
+/// loop, started from the output and stored back (through `mask` when
+/// there is one). Per step the input read along the column (`columnRow`
+/// gives its row at the step's ivs) is loaded once for all the block's
+/// rows, so are inputs that read the same element for every row
+/// (sameAlongDims), the rest an element per row; the payload then runs on
+/// rows (emitRowPayload: a broadcast FMA per row and vector). Each output is
+/// summed in order (contract, no reassoc).
+void emitRowPanelBlocks(
+    OpBuilder &b, Location l, linalg::GenericOp op, const LoopBounds &all,
+    const RowPanelTile &tile, Value c0, int64_t width, Value from, Value to,
+    int64_t block, Value mask,
+    function_ref<Value(OpBuilder &, Location, OpOperand *, ArrayRef<Value>)>
+        columnRow) {
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  Type sumElement = op.getRegion().front().getArguments().back().getType();
+  auto sumsType = VectorType::get({width}, sumElement);
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  Value zeroSums = mask ? arith::ConstantOp::create(
+                              b, l, DenseElementsAttr::get(
+                                        sumsType, b.getZeroAttr(sumElement)))
+                        : Value();
+  scf::ParallelOp::create(
+      b, l, ValueRange{from}, ValueRange{to}, ValueRange{index(b, l, block)},
+      [&](OpBuilder &rb, Location rl, ValueRange r0) {
+        SmallVector<SmallVector<Value>> ivs;
+        SmallVector<SmallVector<Value>> outIndices;
+        SmallVector<Value> inits;
+        for (int64_t m = 0; m < block; ++m) {
+          Value r = m == 0 ? r0[0]
+                           : arith::AddIOp::create(rb, rl, r0[0],
+                                                   index(rb, rl, m));
+          auto split = affine::AffineDelinearizeIndexOp::create(
+              rb, rl, r, tile.extents, /*hasOuterBound=*/true);
+          SmallVector<Value> at(all.lbs);
+          for (auto [i, d] : llvm::enumerate(tile.rowDims))
+            at[d] = arith::AddIOp::create(rb, rl, all.lbs[d],
+                                          split.getResult(i));
+          at[tile.column] = c0;
+          outIndices.push_back(applyMap(rb, rl, outMap, at));
+          inits.push_back(
+              mask ? vector::MaskedLoadOp::create(rb, rl, sumsType, output,
+                                                  outIndices.back(), mask,
+                                                  zeroSums)
+                         .getResult()
+                   : vector::LoadOp::create(rb, rl, sumsType, output,
+                                            outIndices.back())
+                         .getResult());
+          ivs.push_back(std::move(at));
+        }
+        unsigned red = tile.reduction;
+        auto loop = scf::ForOp::create(
+            rb, rl, all.lbs[red], all.ubs[red], all.steps[red], inits,
+            [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
+              for (SmallVector<Value> &at : ivs)
+                at[red] = e;
+              DenseMap<OpOperand *, Value> shared;
+              SmallVector<Value> next;
+              for (auto [at, sum] : llvm::zip(ivs, sums))
+                next.push_back(emitRowPayload(
+                    fb, fl, op, width, sum, [&](OpOperand *in) -> Value {
+                      if (Value v = shared.lookup(in))
+                        return v;
+                      AffineMap map = op.getMatchingIndexingMap(in);
+                      Value v;
+                      if (map.isFunctionOfDim(tile.column))
+                        v = columnRow(fb, fl, in, at);
+                      else
+                        v = memref::LoadOp::create(fb, fl, in->get(),
+                                                   applyMap(fb, fl, map, at));
+                      if (map.isFunctionOfDim(tile.column) ||
+                          sameAlongDims(map, in->get(), tile.rowDims))
+                        shared[in] = v;
+                      return v;
+                    }));
+              scf::YieldOp::create(fb, fl, next);
+            });
+        for (auto [sum, indices] : llvm::zip(loop.getResults(), outIndices)) {
+          if (mask)
+            vector::MaskedStoreOp::create(rb, rl, output, indices, mask, sum);
+          else
+            vector::StoreOp::create(rb, rl, sum, output, indices);
+        }
+        scf::ReduceOp::create(rb, rl);
+      });
+}
+
+/// The key input of a tile of scores that the packed form takes: a
+/// key-block tile (isKeyBlockScores) with many query rows (not fewRows: a
+/// prefill block, where each key is reused by every row) whose one input
+/// that depends on the key is read at [.., key, .., e], every other index
+/// of it the same for every row (it reads no row dim, or an axis of static
+/// size 1), so that one packed copy of the tile's keys serves all rows.
+OpOperand *packedScoresKeys(linalg::GenericOp op, const LoopBounds &all,
+                            int64_t lanes) {
+  unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
+           red = parallel;
+  if (parallel < 2 || !isKeyBlockScores(op, all, lanes))
+    return nullptr;
+  SmallVector<unsigned> rowDims = llvm::to_vector(llvm::seq(0u, key));
+  if (fewRows(op, all, rowDims, *getConstantIntValue(all.ubs[red])))
+    return nullptr;
+  OpOperand *keys = nullptr;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (!isa<MemRefType>(input->get().getType()) || !map.isFunctionOfDim(key))
+      continue;
+    if (keys || !map.isFunctionOfDim(red))
+      return nullptr;
+    keys = input;
+    AffineExpr keyDim = getAffineDimExpr(key, op.getContext());
+    if (!sameAlongDims(map, input->get(), rowDims) ||
+        llvm::count(map.getResults(), keyDim) != 1 ||
+        llvm::count_if(map.getResults(), [&](AffineExpr e) {
+          return e.isFunctionOfDim(key);
+        }) != 1)
+      return nullptr;
+  }
+  return keys;
+}
+
+/// Packed form of a tile of scores with many rows (packedScoresKeys): per
+/// block of `width` keys, the keys are copied into a panel [E, width]
+/// (element e of every key contiguous, the keys past the tile's end zero),
+/// then blocks of kPackedRows query rows (the row dims linearized) run as
+/// outer products: per e, one load of the panel's row feeds one broadcast
+/// FMA per row, each row's scores a vector iter_arg (6 x 4 AVX-512 sums, as
+/// a projection's packed form). In the key-block form each FMA loaded a key
+/// vector of its own and every 16 scores took a tree of shuffles. Each
+/// score is summed in order over e (contract, no reassoc). A block of
+/// fewer than `width` keys (a tile's end) loads and stores its scores
+/// through a mask.
+void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
+                      const LoopBounds &all, OpOperand *keys, int64_t width,
+                      int64_t lanes) {
+  Location loc = op.getLoc();
+  unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
+           red = parallel;
+  AffineMap keyMap = op.getMatchingIndexingMap(keys);
+  Type keyElement = cast<MemRefType>(keys->get().getType()).getElementType();
+  int64_t depth = *getConstantIntValue(all.ubs[red]);
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto maskType = VectorType::get({width}, rewriter.getI1Type());
+  Value zero = index(rewriter, loc, 0), one = index(rewriter, loc, 1);
+  RowPanelTile tile = rowPanelTile(rewriter, loc, all, key, red);
+  Value mainRows = arith::SubIOp::create(
+      rewriter, loc, tile.rows,
+      arith::RemUIOp::create(rewriter, loc, tile.rows,
+                             index(rewriter, loc, kPackedRows)));
+  Value panel = memref::AllocOp::create(
+      rewriter, loc, MemRefType::get({depth, width}, keyElement),
+      rewriter.getI64IntegerAttr(64));
+  Value keyStep = index(rewriter, loc, width);
+  scf::ForOp::create(
+      rewriter, loc, all.lbs[key], all.ubs[key], keyStep, ValueRange{},
+      [&](OpBuilder &b, Location l, Value j0, ValueRange) {
+        Value count = arith::MinSIOp::create(
+            b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
+        // Pack: blocks of `lanes` keys x `lanes` elements transposed in
+        // registers; the keys of a last partial block one element at a
+        // time, the columns past the tile's end zeroed.
+        Value lanesStep = index(b, l, lanes);
+        Value wholeKeys = arith::SubIOp::create(
+            b, l, count, arith::RemUIOp::create(b, l, count, lanesStep));
+        scf::ForOp::create(
+            b, l, zero, wholeKeys, lanesStep, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
+              scf::ForOp::create(
+                  cb, cl, zero, index(cb, cl, depth), lanesStep, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+                    SmallVector<Value> rowsOfKeys;
+                    SmallVector<Value> at(all.lbs);
+                    at[red] = e0;
+                    for (int64_t i = 0; i < lanes; ++i) {
+                      at[key] = arith::AddIOp::create(
+                          eb, el, j0,
+                          arith::AddIOp::create(eb, el, c0, index(eb, el, i)));
+                      rowsOfKeys.push_back(vector::LoadOp::create(
+                          eb, el, VectorType::get({lanes}, keyElement),
+                          keys->get(), applyMap(eb, el, keyMap, at)));
+                    }
+                    for (auto [i, column] :
+                         llvm::enumerate(transposeLanes(eb, el, rowsOfKeys)))
+                      vector::StoreOp::create(
+                          eb, el, column, panel,
+                          ValueRange{arith::AddIOp::create(
+                                         eb, el, e0, index(eb, el, i)),
+                                     c0});
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+        SmallVector<Value> at(all.lbs);
+        scf::ForOp::create(
+            b, l, wholeKeys, count, one, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              at[key] = arith::AddIOp::create(cb, cl, j0, c);
+              scf::ForOp::create(
+                  cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+                    at[red] = e;
+                    Value k = memref::LoadOp::create(
+                        eb, el, keys->get(), applyMap(eb, el, keyMap, at));
+                    memref::StoreOp::create(eb, el, k, panel,
+                                            ValueRange{e, c});
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+        Value zeroKey = arith::ConstantOp::create(
+            b, l, keyElement, b.getZeroAttr(keyElement));
+        scf::ForOp::create(
+            b, l, count, keyStep, one, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              scf::ForOp::create(
+                  cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+                    memref::StoreOp::create(eb, el, zeroKey, panel,
+                                            ValueRange{e, c});
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+        Value mask = vector::CreateMaskOp::create(b, l, maskType,
+                                                  ValueRange{count});
+        auto panelRow = [&](OpBuilder &fb, Location fl, OpOperand *,
+                            ArrayRef<Value> at) -> Value {
+          return vector::LoadOp::create(
+              fb, fl, VectorType::get({width}, keyElement), panel,
+              ValueRange{at[red], zero});
+        };
+        emitRowPanelBlocks(b, l, op, all, tile, j0, width, zero, mainRows,
+                           kPackedRows, mask, panelRow);
+        emitRowPanelBlocks(b, l, op, all, tile, j0, width, mainRows, tile.rows,
+                           1, mask, panelRow);
+        scf::YieldOp::create(b, l);
+      });
+  memref::DeallocOp::create(rewriter, loc, panel);
+}
+
 /// The vector combining kind of a reduction that `lanes`-wide partial
 /// results may compute: one reduction dim, static step 1, the payload
 /// `maximumf` or `minimumf` of the one f32 or f64 input (read contiguously
@@ -725,6 +1036,14 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   bool projection = parallel == 2 && loops == 3 && columns &&
                     *columns % jamColumns == 0 &&
                     getConstantIntValue(all.lbs[0]) == 0;
+  if (OpOperand *keys = projection ? nullptr
+                                    : packedScoresKeys(
+                                          op, all, f32Lanes(vectorRegisters))) {
+    emitPackedScores(rewriter, op, all, keys,
+                     f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2),
+                     f32Lanes(vectorRegisters));
+    return;
+  }
   if (!projection && isKeyBlockScores(op, all, f32Lanes(vectorRegisters))) {
     emitKeyBlockScores(rewriter, op, all, f32Lanes(vectorRegisters));
     return;
@@ -1111,6 +1430,84 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     rewriter.eraseOp(epi.init);
 }
 
+/// The columns per block of the RowPanel form of a RowInRegisters
+/// reduction whose output rows are `width` wide, when it takes that form:
+/// one reduction dim, many rows (not fewRows: a prefill block's P·V, not a
+/// decode step's), and every input read along the output's contiguous dim
+/// the same for every row (sameAlongDims: a GQA group's heads all read their
+/// KV head's V row), so one load of it feeds every row of a block. A block
+/// is four vectors with 32 registers (6 x 4 sums, as a projection's packed
+/// form), two with 16; it must divide `width`.
+std::optional<int64_t> rowPanelColumns(linalg::GenericOp op,
+                                       const LoopBounds &all, int64_t width,
+                                       int64_t vectorRegisters) {
+  unsigned parallel = op.getNumParallelLoops();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  unsigned inner = *contiguousDim(outMap);
+  Type sum = op.getRegion().front().getArguments().back().getType();
+  int64_t columns =
+      f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2);
+  if (op.getNumLoops() != parallel + 1 || parallel < 2 || !sum.isF32() ||
+      width % columns != 0)
+    return std::nullopt;
+  SmallVector<unsigned> rowDims;
+  for (unsigned d = 0; d < parallel; ++d)
+    if (d != inner)
+      rowDims.push_back(d);
+  if (fewRows(op, all, rowDims, width))
+    return std::nullopt;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (isa<MemRefType>(input->get().getType()) &&
+        map.isFunctionOfDim(inner) &&
+        !sameAlongDims(map, input->get(), rowDims))
+      return std::nullopt;
+  }
+  return columns;
+}
+
+/// RowPanel form (rowPanelColumns): the rows (every parallel dim but the
+/// output's contiguous one, linearized) in blocks of kPackedRows, against
+/// each block of `columns` of the output row: per reduction step, one load
+/// of the shared input's row (V's) feeds a broadcast FMA per row and
+/// vector (emitRowPanelBlocks). The RowInRegisters form jams the last
+/// outer dim only (a GQA group's 7 heads went 4 + 1 + 1 + 1), its single
+/// rows loading a vector per FMA. Each element is summed in order, as
+/// there: bit-identical to it.
+void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
+                          const LoopBounds &all, int64_t width,
+                          int64_t columns) {
+  Location loc = op.getLoc();
+  unsigned red = op.getNumParallelLoops();
+  unsigned inner =
+      *contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
+  RowPanelTile tile = rowPanelTile(rewriter, loc, all, inner, red);
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value mainRows = arith::SubIOp::create(
+      rewriter, loc, tile.rows,
+      arith::RemUIOp::create(
+          rewriter, loc, tile.rows,
+          arith::ConstantIndexOp::create(rewriter, loc, kPackedRows)));
+  auto inputRow = [&](OpBuilder &fb, Location fl, OpOperand *in,
+                      ArrayRef<Value> at) -> Value {
+    Type element = op.getRegion().front().getArgument(
+        in->getOperandNumber()).getType();
+    return vector::LoadOp::create(
+        fb, fl, VectorType::get({columns}, element), in->get(),
+        applyMap(fb, fl, op.getMatchingIndexingMap(in), at));
+  };
+  for (int64_t c = 0; c < width; c += columns) {
+    Value c0 = arith::AddIOp::create(
+        rewriter, loc, all.lbs[inner],
+        arith::ConstantIndexOp::create(rewriter, loc, c));
+    emitRowPanelBlocks(rewriter, loc, op, all, tile, c0, columns, zero,
+                       mainRows, kPackedRows, Value(), inputRow);
+    emitRowPanelBlocks(rewriter, loc, op, all, tile, c0, columns, mainRows,
+                       tile.rows, 1, Value(), inputRow);
+  }
+  rewriter.eraseOp(op);
+}
+
 /// Lowers a reduction generic of a form other than Default.
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
@@ -1121,10 +1518,16 @@ void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
     return;
   }
   LoopBounds all = loopBounds(rewriter, op);
-  if (std::optional<int64_t> width = rowInRegisters(op, all))
-    lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
-  else
+  std::optional<int64_t> width = rowInRegisters(op, all);
+  if (!width) {
     lowerToContiguousOutputLoops(rewriter, op, all);
+    return;
+  }
+  if (std::optional<int64_t> columns =
+          rowPanelColumns(op, all, *width, vectorRegisters))
+    lowerToRowPanelLoops(rewriter, op, all, *width, *columns);
+  else
+    lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
 }
 
 struct LowerReductionsToRegisterLoopsPass

@@ -628,14 +628,55 @@ func.func @row_sum(%x: memref<3x7x?xf32>, %m: memref<3x7xf32>) {
 // -----
 
 // Scores for a number of query rows known only at run time (a prefill
-// block): the rows go outermost, each row's q staying in L1 across its key
-// blocks (the key blocks go outermost only for few rows, as in @score_tile).
+// block) take the packed form: per block of 16 keys (two AVX2 vectors) the
+// keys are transposed into a panel [64, 16], 8 x 8 at a time in registers
+// (three levels of shuffles), the keys of a partial block one element at
+// a time and the panel's columns past the tile's end zeroed; then blocks of
+// 6 query rows run as outer products (per e, one load of the panel's row
+// and a broadcast FMA per row), each row's 16 scores a vector iter_arg,
+// loaded and stored through the mask of the keys present; the rows past
+// the last whole block go one at a time. Each score is summed in order
+// (contract, no reassoc).
 // CHECK-LABEL: func.func @score_tile_many_rows
 // CHECK-SAME: (%[[Q:.*]]: memref<?x64xf32>, %[[K:.*]]: memref<?x64xf32>, %[[S:.*]]: memref<?x?xf32>)
-// CHECK: scf.parallel (%[[H:.*]], %[[J:.*]]) = {{.*}} step (%c1{{.*}}, %c8{{.*}})
-// CHECK:   scf.for {{.*}} -> (vector<8xf32>,
-// CHECK:     vector.load %[[Q]][%[[H]], %{{.*}}]
-// CHECK:     vector.load %[[K]][%[[J]], %{{.*}}]
+// CHECK: %[[PANEL:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x16xf32>
+// CHECK: scf.for %[[J0:.*]] = %{{.*}} to %{{.*}} step %c16
+// CHECK:   %[[COUNT:.*]] = arith.minsi %c16{{.*}}, %{{.*}}
+// CHECK:   scf.for %[[C0:.*]] = {{.*}} step %c8
+// CHECK:     scf.for %[[E0:.*]] = {{.*}} step %c8
+// CHECK-COUNT-8: vector.load %[[K]]{{.*}} : memref<?x64xf32>, vector<8xf32>
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-COUNT-8: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[C0]]] : memref<64x16xf32>, vector<8xf32>
+// CHECK:   scf.for
+// CHECK:     scf.for
+// CHECK:       %[[KE:.*]] = memref.load %[[K]]
+// CHECK:       memref.store %[[KE]], %[[PANEL]]
+// CHECK:   scf.for %{{.*}} = %[[COUNT]] to %c16
+// CHECK:     scf.for
+// CHECK:       memref.store %cst{{.*}}, %[[PANEL]]
+// CHECK:   %[[MASK:.*]] = vector.create_mask %[[COUNT]] : vector<16xi1>
+// CHECK:   scf.parallel (%{{.*}}) = {{.*}} step (%c6{{.*}})
+// CHECK-COUNT-6: vector.maskedload %[[S]][%{{.*}}, %[[J0]]], %[[MASK]]
+// CHECK:     scf.for %[[E:[a-z0-9_]+]] = {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:       %[[QE:.*]] = memref.load %[[Q]][%{{.*}}, %[[E]]]
+// CHECK:       %[[QB:.*]] = vector.broadcast %[[QE]] : f32 to vector<16xf32>
+// CHECK:       %[[KR:.*]] = vector.load %[[PANEL]][%[[E]], %{{.*}}] : memref<64x16xf32>, vector<16xf32>
+// CHECK:       %[[M:.*]] = arith.mulf %[[QB]], %[[KR]] fastmath<contract>
+// CHECK:       arith.addf %{{.*}}, %[[M]] fastmath<contract>
+// CHECK-NOT:   vector.load %[[PANEL]]
+// CHECK:       scf.yield
+// CHECK-COUNT-6: vector.maskedstore %[[S]][%{{.*}}, %[[J0]]], %[[MASK]]
+// CHECK:   scf.parallel (%{{.*}}) = {{.*}} step (%c1{{.*}})
+// CHECK:     scf.for {{.*}} -> (vector<16xf32>)
+// CHECK: memref.dealloc %[[PANEL]]
+// With AVX-512's 32 registers: 64 keys (four vectors) per panel, 16 x 16
+// transposes (four levels).
+// WIDE-LABEL: func.func @score_tile_many_rows
+// WIDE: memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+// WIDE-COUNT-16: vector.load %{{.*}} : memref<?x64xf32>, vector<16xf32>
+// WIDE-COUNT-64: vector.shuffle
+// WIDE: vector.create_mask %{{.*}} : vector<64xi1>
+// WIDE: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
 func.func @score_tile_many_rows(%q: memref<?x64xf32>, %k: memref<?x64xf32>,
                                 %s: memref<?x?xf32>) {
   linalg.generic {
@@ -648,6 +689,132 @@ func.func @score_tile_many_rows(%q: memref<?x64xf32>, %k: memref<?x64xf32>,
     %p = arith.mulf %a, %b : f32
     %r = arith.addf %c, %p : f32
     linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// A prefill block's scores with GQA folded: tokens x a group's 7 heads
+// read their one KV head through h floordiv 7, an axis of size 1, so the
+// panel serves every row; the rows (t, h) are linearized, blocks of 6
+// crossing heads and tokens, and a bf16 K is packed as bf16 and widened
+// per row of the panel.
+// CHECK-LABEL: func.func @gqa_score_tile
+// CHECK-SAME: (%[[Q:.*]]: memref<?x7x64xf32>, %[[K:.*]]: memref<?x1x64xbf16>, %[[S:.*]]: memref<?x7x?xf32>)
+// CHECK: %[[PANEL:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64x16xbf16>
+// CHECK: scf.parallel (%[[R:.*]]) = {{.*}} step (%c6{{.*}})
+// CHECK:   affine.delinearize_index %[[R]] into (%{{.*}}, %{{.*}}) : index, index
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     %[[KR:.*]] = vector.load %[[PANEL]][%{{.*}}, %{{.*}}] : memref<64x16xbf16>, vector<16xbf16>
+// CHECK:     arith.extf %[[KR]] : vector<16xbf16> to vector<16xf32>
+func.func @gqa_score_tile(%q: memref<?x7x64xf32>, %k: memref<?x1x64xbf16>,
+                          %s: memref<?x7x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, j, e) -> (t, h, e)>,
+                       affine_map<(t, h, j, e) -> (j, h floordiv 7, e)>,
+                       affine_map<(t, h, j, e) -> (t, h, j)>],
+      iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<?x7x64xf32>, memref<?x1x64xbf16>) outs(%s : memref<?x7x?xf32>) {
+  ^bb0(%a: f32, %b: bf16, %c: f32):
+    %w = arith.extf %b : bf16 to f32
+    %p = arith.mulf %a, %w : f32
+    %r = arith.addf %c, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// Keys that differ between rows (two KV heads, h floordiv 7 on an axis of
+// size 2): no panel serves every row, so the key-block form runs (a key's
+// lane partial sums, then a tree of shuffles).
+// CHECK-LABEL: func.func @score_tile_keys_per_row
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: vector.maskedload
+// CHECK: scf.parallel
+// CHECK: vector.shuffle
+func.func @score_tile_keys_per_row(%q: memref<?x14x64xf32>, %k: memref<?x2x64xf32>,
+                                   %s: memref<?x14x?xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, j, e) -> (t, h, e)>,
+                       affine_map<(t, h, j, e) -> (j, h floordiv 7, e)>,
+                       affine_map<(t, h, j, e) -> (t, h, j)>],
+      iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<?x14x64xf32>, memref<?x2x64xf32>) outs(%s : memref<?x14x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %r = arith.addf %c, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}
+
+// -----
+
+// A prefill block's P·V, o[t, h, d] += p[t, h, j] * V[j, h floordiv 7, d],
+// many rows (dynamic tokens x 7 heads): the rows linearized in blocks of 6
+// against each block of 16 columns (two AVX2 vectors; four blocks of the
+// 64), V's row loaded once per step for all six rows (its head axis has
+// size 1), a broadcast FMA per row; then the rest one row at a time.
+// CHECK-LABEL: func.func @gqa_pv_many_rows
+// CHECK-SAME: (%[[P:.*]]: memref<?x7x?xf32>, %[[V:.*]]: memref<?x1x64xf32>, %[[O:.*]]: memref<?x7x64xf32>)
+// CHECK: scf.parallel (%[[R:.*]]) = {{.*}} step (%c6{{.*}})
+// CHECK:   affine.delinearize_index %[[R]] into
+// CHECK-COUNT-6: vector.load %[[O]]{{.*}} : memref<?x7x64xf32>, vector<16xf32>
+// CHECK:   scf.for %[[J:[a-z0-9_]+]] = {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     memref.load %[[P]][%{{.*}}, %{{.*}}, %[[J]]]
+// CHECK:     vector.load %[[V]][%[[J]], %{{.*}}, %{{.*}}] : memref<?x1x64xf32>, vector<16xf32>
+// CHECK-NOT: vector.load %[[V]]
+// CHECK:     scf.yield
+// CHECK-COUNT-6: vector.store %{{.*}}, %[[O]]
+// CHECK:   scf.parallel (%{{.*}}) = {{.*}} step (%c1{{.*}})
+// CHECK-COUNT-3: scf.parallel (%{{.*}}) = {{.*}} step (%c6{{.*}})
+// CHECK: // -----
+// With AVX-512: one block of 64 columns (four vectors).
+// WIDE-LABEL: func.func @gqa_pv_many_rows
+// WIDE: scf.parallel (%{{.*}}) = {{.*}} step (%c6{{.*}})
+// WIDE: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
+// WIDE: scf.parallel (%{{.*}}) = {{.*}} step (%c1{{.*}})
+// WIDE-NOT: scf.parallel
+// WIDE: // -----
+func.func @gqa_pv_many_rows(%p: memref<?x7x?xf32>, %v: memref<?x1x64xf32>,
+                            %o: memref<?x7x64xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, d, j) -> (t, h, j)>,
+                       affine_map<(t, h, d, j) -> (j, h floordiv 7, d)>,
+                       affine_map<(t, h, d, j) -> (t, h, d)>],
+      iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<?x7x?xf32>, memref<?x1x64xf32>) outs(%o : memref<?x7x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// V rows that differ between rows (two KV heads): the RowInRegisters form
+// (rows of the last outer dim jammed, 4 at a time with AVX2's 16 registers
+// holding 4 x 2 sums... here one row of 4 vectors, so jammed 2).
+// CHECK-LABEL: func.func @pv_values_per_row
+// CHECK-NOT: affine.delinearize_index
+// CHECK: scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
+func.func @pv_values_per_row(%p: memref<?x14x?xf32>, %v: memref<?x2x32xf32>,
+                             %o: memref<?x14x32xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, h, d, j) -> (t, h, j)>,
+                       affine_map<(t, h, d, j) -> (j, h floordiv 7, d)>,
+                       affine_map<(t, h, d, j) -> (t, h, d)>],
+      iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<?x14x?xf32>, memref<?x2x32xf32>) outs(%o : memref<?x14x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %m : f32
+    linalg.yield %s : f32
   }
   return
 }
