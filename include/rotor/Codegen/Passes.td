@@ -189,15 +189,17 @@ def LowerReductionsToRegisterLoops
     A tile of scores `s[.., j] += q[.., e] * k[j, .., e]` (the key j the
     last parallel dim, one reduction dim e that the f32 lanes divide: 8
     with AVX2, 16 with AVX-512; every input read along e contiguously)
-    with many query rows (not static and within 16 KiB: a prefill block)
+    with many query rows (their count not static, or over 16 KiB: a
+    prefill block)
     runs packed when k is the one input that depends on the key and reads
     the same keys for every row (its other indices read no row dim, or an
     axis of static size 1: a GQA group's heads reading their KV head
     through `h floordiv group`). Per block of `width` keys (64 with
     AVX-512, 16 with AVX2) the keys are transposed into a panel `[E,
     width]` (lanes x lanes at a time, in registers, by log2(lanes) levels
-    of two-source shuffles; the keys of a partial block one element at a
-    time, the panel's columns past the tile's end zero); then the rows (the
+    of two-source shuffles; the last `count mod lanes` keys of a partial
+    block one element at a time, the panel's columns past the tile's end
+    zero); then the rows (the
     parallel dims but the key, linearized) go in blocks of 6 as outer
     products, as a packed projection's: per e, one load of the panel's row
     feeds a broadcast FMA per row, each row's scores a `vector` iter_arg

@@ -11,9 +11,12 @@
 // A projection with enough tokens instead runs packed (PackedProjection.cpp:
 // outer products on a panel of the weight, each output summed in order,
 // with its epilogues): a token's bits then depend on whether its call had
-// 16 tokens or more. A tile of scores runs
-// in blocks of keys whose lane partial sums a shuffle tree reduces
-// together; a row max or min keeps lane partial results (exact).
+// 16 tokens or more. A prefill block's tile of scores (many rows) runs as
+// the same outer products on a panel of its keys transposed in registers,
+// and its P·V on V's rows, each score or output summed in order; a decode
+// step's (few rows) in blocks of keys whose lane partial sums a shuffle
+// tree reduces together. A row max or min keeps lane partial results
+// (exact).
 //
 //===----------------------------------------------------------------------===//
 
@@ -816,8 +819,8 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
         Value count = arith::MinSIOp::create(
             b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
         // Pack: blocks of `lanes` keys x `lanes` elements transposed in
-        // registers; the keys of a last partial block one element at a
-        // time, the columns past the tile's end zeroed.
+        // registers; the last count mod lanes keys one element at a time,
+        // the columns past the tile's end zeroed.
         Value lanesStep = index(b, l, lanes);
         Value wholeKeys = arith::SubIOp::create(
             b, l, count, arith::RemUIOp::create(b, l, count, lanesStep));
@@ -1013,6 +1016,8 @@ void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
 /// a weight too large for the cache has its reduction in chunks of
 /// kReductionChunk inside the block (the partial sums kept in the output),
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
+/// A tile of scores with many rows runs packed (emitPackedScores), one with
+/// few rows in key blocks (emitKeyBlockScores).
 void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, int64_t vectorRegisters) {
   if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {

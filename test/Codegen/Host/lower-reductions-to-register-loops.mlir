@@ -630,8 +630,8 @@ func.func @row_sum(%x: memref<3x7x?xf32>, %m: memref<3x7xf32>) {
 // Scores for a number of query rows known only at run time (a prefill
 // block) take the packed form: per block of 16 keys (two AVX2 vectors) the
 // keys are transposed into a panel [64, 16], 8 x 8 at a time in registers
-// (three levels of shuffles), the keys of a partial block one element at
-// a time and the panel's columns past the tile's end zeroed; then blocks of
+// (three levels of shuffles), the last count mod 8 keys of a partial block
+// one element at a time and the panel's columns past the tile's end zeroed; then blocks of
 // 6 query rows run as outer products (per e, one load of the panel's row
 // and a broadcast FMA per row), each row's 16 scores a vector iter_arg,
 // loaded and stored through the mask of the keys present; the rows past
@@ -797,9 +797,9 @@ func.func @gqa_pv_many_rows(%p: memref<?x7x?xf32>, %v: memref<?x1x64xf32>,
 
 // -----
 
-// V rows that differ between rows (two KV heads): the RowInRegisters form
-// (rows of the last outer dim jammed, 4 at a time with AVX2's 16 registers
-// holding 4 x 2 sums... here one row of 4 vectors, so jammed 2).
+// V rows that differ between rows (two KV heads): the RowInRegisters form,
+// rows of the last outer dim jammed (a 32-f32 row is 4 AVX2 vectors, so 2
+// rows at a time: half the 16 registers hold sums).
 // CHECK-LABEL: func.func @pv_values_per_row
 // CHECK-NOT: affine.delinearize_index
 // CHECK: scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
