@@ -333,8 +333,11 @@ def FuseProducersIntoTileSlices
     the generic is elementwise, the slice is its only use, and every loop
     around the slice that does not hold the producer takes a different
     slice in each iteration (its induction variable feeds the offsets, or
-    it runs once), so nothing is computed twice. Slices of reshapes are
-    bubbled up to reach the producer.
+    it runs once), so nothing is computed twice. A producer with several
+    uses is fused into each when every use is such a slice and no two can
+    both run (each in its own branch of an scf.if: a decode step's two
+    forms of its ranges). Slices of reshapes are bubbled up to reach the
+    producer.
 
     SDPA's loop form slices K and V per KV head and per key tile; with a
     quantized cache they are a bit-unpacking and a dequantization of the

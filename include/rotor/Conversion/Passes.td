@@ -83,8 +83,11 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "heads to its range's tiles, then one combine in range order "
            "(flash-decoding in the host's loop form; the ranges depend only "
            "on the number of keys, so the results do not depend on the "
-           "threads); 0 keeps one range per KV head. The host pipeline "
-           "uses 2048">,
+           "threads). A step with no more keys than one range holds runs "
+           "its one range as an scf.forall over the KV heads instead (each "
+           "its group of query heads), so that it still has Hkv iterations "
+           "for the threads. 0 keeps one range per KV head. The host "
+           "pipeline uses 2048">,
     Option<"hadamardLanes", "hadamard-lanes", "int64_t", /*default=*/"0",
            "Rotate each row's Hadamard groups in SIMD vectors of this many "
            "lanes, one pass over memory (an scf.forall over rows; groups "

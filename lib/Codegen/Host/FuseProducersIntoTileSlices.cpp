@@ -109,9 +109,51 @@ bool takesDistinctSlices(tensor::ExtractSliceOp slice, Operation *producer) {
   return true;
 }
 
+/// Whether at most one of `a` and `b` runs: they are in different
+/// branches of the closest scf.if around both.
+bool inExclusiveBranches(Operation *a, Operation *b) {
+  for (Operation *around = a->getParentOp(); around;
+       around = around->getParentOp()) {
+    if (!around->isProperAncestor(b))
+      continue;
+    if (!isa<scf::IfOp>(around))
+      return false;
+    for (Region &region : around->getRegions())
+      if (region.findAncestorOpInRegion(*a))
+        return !region.findAncestorOpInRegion(*b);
+    return false;
+  }
+  return false;
+}
+
+/// Whether `source` (a producer's result) may be computed per slice at
+/// every use: its only use is `slice`, or every use is a slice that takes
+/// distinct slices (takesDistinctSlices), each in its own branch of an
+/// scf.if (a decode step's two forms of its ranges), so that however many
+/// copies there are, one runs.
+bool slicedOnceWherever(Value source, tensor::ExtractSliceOp slice,
+                        Operation *producer) {
+  if (source.hasOneUse())
+    return takesDistinctSlices(slice, producer);
+  SmallVector<tensor::ExtractSliceOp> slices;
+  for (Operation *user : source.getUsers()) {
+    auto other = dyn_cast<tensor::ExtractSliceOp>(user);
+    if (!other || other.getSource() != source ||
+        other->getBlock() == producer->getBlock() ||
+        !takesDistinctSlices(other, producer))
+      return false;
+    for (tensor::ExtractSliceOp seen : slices)
+      if (!inExclusiveBranches(seen, other))
+        return false;
+    slices.push_back(other);
+  }
+  return true;
+}
+
 /// extract_slice(generic) -> the generic on that slice, for an elementwise
-/// generic whose only use is the slice, inside loops that take distinct
-/// slices. The TilingInterface offsets the producer's linalg.index ops, so
+/// generic whose only use is the slice (or whose uses are all slices in
+/// exclusive branches: slicedOnceWherever), inside loops that take
+/// distinct slices. The TilingInterface offsets the producer's linalg.index ops, so
 /// payloads that index captured tensors (bit-unpacking) stay correct.
 struct FuseElementwiseProducerIntoSlice
     : OpRewritePattern<tensor::ExtractSliceOp> {
@@ -120,14 +162,13 @@ struct FuseElementwiseProducerIntoSlice
                                 PatternRewriter &rewriter) const override {
     auto producer = slice.getSource().getDefiningOp<linalg::GenericOp>();
     if (!producer || producer->getNumResults() != 1 ||
-        !slice.getSource().hasOneUse() ||
         producer.getNumLoops() != producer.getNumParallelLoops())
       return rewriter.notifyMatchFailure(slice, "no elementwise producer");
     if (!slice.hasUnitStride() ||
         slice.getType().getRank() != slice.getSourceType().getRank())
       return rewriter.notifyMatchFailure(slice, "strided or rank-reducing");
     if (producer->getBlock() == slice->getBlock() ||
-        !takesDistinctSlices(slice, producer))
+        !slicedOnceWherever(slice.getSource(), slice, producer))
       return rewriter.notifyMatchFailure(slice, "would recompute");
     FailureOr<TilingResult> tiled = tensor::replaceExtractSliceWithTiledProducer(
         rewriter, slice, cast<OpResult>(slice.getSource()));

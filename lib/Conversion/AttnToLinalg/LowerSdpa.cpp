@@ -685,11 +685,52 @@ SdpaLoop keyRange(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value k0,
 /// one KV head, and a range holds every KV head's, so it takes splitKeys /
 /// Hkv keys (about the bytes of K and V that splitKeys keys of one head
 /// were), rounded down to whole tiles where that is at least one. A step
-/// with fewer keys than that has one range: its attention runs on one
-/// thread, where the KV heads' ranges ran on up to Hkv.
+/// with no more keys than that has one range, which attendInKeySplits runs
+/// per KV head instead (else its attention would run on one thread).
 int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
   int64_t keys = std::max<int64_t>(1, splitKeys / s.hkv);
   return keys >= s.tile ? keys / s.tile * s.tile : keys;
+}
+
+/// A decode step's one range (no more keys than a range holds) as an
+/// scf.forall over the KV heads, each its group of query heads over all
+/// `bound` keys, into `parts` (m, l [1, Tq, Hq], acc [1, Tq, Hq, Dv]) at
+/// its heads: the parts the ranges' forall gives, on up to Hkv threads
+/// where one range would run on one.
+scf::ForallOp attendOneRangePerKVHead(ImplicitLocOpBuilder &b,
+                                      const SdpaLoop &s, Value positions,
+                                      Value bound, ValueRange parts) {
+  AffineExpr d0 = b.getAffineDimExpr(0);
+  return scf::ForallOp::create(
+      b, b.getLoc(), ArrayRef<OpFoldResult>{b.getIndexAttr(s.hkv)}, parts,
+      std::nullopt, [&](OpBuilder &fb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder nb(loc, fb);
+        Value h0 = affine::AffineApplyOp::create(
+            nb, AffineMap::get(1, 0, d0 * s.group), ValueRange{args[0]});
+        OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+        SdpaLoop sh =
+            groupOfKVHead(nb, s, args[0], h0, zero, s.tq, zero, bound);
+        RunningState state =
+            attendToKeyTiles(nb, sh, positions, bound, /*keyBase=*/Value());
+        // Read once, from memory, as a range is.
+        state.m.getDefiningOp<scf::ForOp>()->setAttr(kStreamedKeyTilesAttrName,
+                                                     nb.getUnitAttr());
+        auto inParallel = scf::InParallelOp::create(nb);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        OpFoldResult group = nb.getIndexAttr(s.group);
+        for (auto [part, dest] :
+             {std::pair{state.m, args[1]}, std::pair{state.l, args[2]}})
+          tensor::ParallelInsertSliceOp::create(
+              nb, part, dest, ArrayRef<OpFoldResult>{zero, zero, h0},
+              ArrayRef<OpFoldResult>{one, s.tq, group},
+              SmallVector<OpFoldResult>(3, one));
+        tensor::ParallelInsertSliceOp::create(
+            nb, state.acc, args[3],
+            ArrayRef<OpFoldResult>{zero, zero, h0, zero},
+            ArrayRef<OpFoldResult>{one, s.tq, group, nb.getIndexAttr(s.dv)},
+            SmallVector<OpFoldResult>(4, one));
+      });
 }
 
 /// A decode step's attention with its keys split in ranges (flash-decoding):
@@ -699,6 +740,9 @@ int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
 /// cache ([keys, Hkv, D] is contiguous), read as one stream; GQA is folded
 /// in the tile's indexing maps as in attendToKeys. The ranges depend only
 /// on the number of keys, never on the threads, so results do not either.
+/// With one range (and more than one KV head), an scf.if runs it as an
+/// scf.forall over the KV heads instead, each its group of query heads
+/// over all the keys: the same parts, computed on up to Hkv threads.
 Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
                         Value positions, int64_t splitKeys) {
   MLIRContext *ctx = b.getContext();
@@ -714,46 +758,69 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
   Value mInit = emptyTensor(b, rowParts, s.acc);
   Value lInit = emptyTensor(b, rowParts, s.acc);
   Value accInit = emptyTensor(b, outParts, s.acc);
-  auto forall = scf::ForallOp::create(
-      b, b.getLoc(), ArrayRef<OpFoldResult>{splits},
-      ValueRange{mInit, lInit, accInit}, std::nullopt,
-      [&](OpBuilder &fb, Location loc, ValueRange args) {
-        ImplicitLocOpBuilder nb(loc, fb);
-        Value split = args[0];
-        Value k0 = affine::AffineApplyOp::create(
-            nb, AffineMap::get(1, 0, d0 * rangeKeys), ValueRange{split});
-        // Clamped as sliceKeyTile clamps a tile, so that
-        // rotor-fuse-producers-into-tile-slices sees disjoint ranges.
-        Value keys = arith::MinSIOp::create(
-            nb, arith::ConstantIndexOp::create(nb, rangeKeys),
-            arith::SubIOp::create(nb, bound, k0));
-        SdpaLoop sr = keyRange(nb, s, k0, keys);
-        RunningState state =
-            attendToKeyTiles(nb, sr, positions, keys, /*keyBase=*/k0);
-        // A decode step's range is read once, from memory: its tile loop
-        // may prefetch the next tile (rotor-prefetch-next-key-tile).
-        state.m.getDefiningOp<scf::ForOp>()->setAttr(
-            kStreamedKeyTilesAttrName, nb.getUnitAttr());
-        OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
-        auto inParallel = scf::InParallelOp::create(nb);
-        OpBuilder::InsertionGuard guard(nb);
-        nb.setInsertionPointToStart(inParallel.getBody());
-        // [Tq, Hq] and [Tq, Hq, Dv] into the split's row of parts.
-        for (auto [part, dest] : {std::pair{state.m, args[1]},
-                                  std::pair{state.l, args[2]}})
+  auto ranges = [&](ImplicitLocOpBuilder &b) {
+    return scf::ForallOp::create(
+        b, b.getLoc(), ArrayRef<OpFoldResult>{splits},
+        ValueRange{mInit, lInit, accInit}, std::nullopt,
+        [&](OpBuilder &fb, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder nb(loc, fb);
+          Value split = args[0];
+          Value k0 = affine::AffineApplyOp::create(
+              nb, AffineMap::get(1, 0, d0 * rangeKeys), ValueRange{split});
+          // Clamped as sliceKeyTile clamps a tile, so that
+          // rotor-fuse-producers-into-tile-slices sees disjoint ranges.
+          Value keys = arith::MinSIOp::create(
+              nb, arith::ConstantIndexOp::create(nb, rangeKeys),
+              arith::SubIOp::create(nb, bound, k0));
+          SdpaLoop sr = keyRange(nb, s, k0, keys);
+          RunningState state =
+              attendToKeyTiles(nb, sr, positions, keys, /*keyBase=*/k0);
+          // A decode step's range is read once, from memory: its tile loop
+          // may prefetch the next tile (rotor-prefetch-next-key-tile).
+          state.m.getDefiningOp<scf::ForOp>()->setAttr(
+              kStreamedKeyTilesAttrName, nb.getUnitAttr());
+          OpFoldResult zero = nb.getIndexAttr(0), one = nb.getIndexAttr(1);
+          auto inParallel = scf::InParallelOp::create(nb);
+          OpBuilder::InsertionGuard guard(nb);
+          nb.setInsertionPointToStart(inParallel.getBody());
+          // [Tq, Hq] and [Tq, Hq, Dv] into the split's row of parts.
+          for (auto [part, dest] :
+               {std::pair{state.m, args[1]}, std::pair{state.l, args[2]}})
+            tensor::ParallelInsertSliceOp::create(
+                nb, part, dest, ArrayRef<OpFoldResult>{split, zero, zero},
+                ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq)},
+                SmallVector<OpFoldResult>(3, one));
           tensor::ParallelInsertSliceOp::create(
-              nb, part, dest, ArrayRef<OpFoldResult>{split, zero, zero},
-              ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq)},
-              SmallVector<OpFoldResult>(3, one));
-        tensor::ParallelInsertSliceOp::create(
-            nb, state.acc, args[3],
-            ArrayRef<OpFoldResult>{split, zero, zero, zero},
-            ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq),
-                                   nb.getIndexAttr(s.dv)},
-            SmallVector<OpFoldResult>(4, one));
-      });
-  return combineKeySplits(b, s, forall.getResult(0), forall.getResult(1),
-                          forall.getResult(2));
+              nb, state.acc, args[3],
+              ArrayRef<OpFoldResult>{split, zero, zero, zero},
+              ArrayRef<OpFoldResult>{one, s.tq, nb.getIndexAttr(s.hq),
+                                     nb.getIndexAttr(s.dv)},
+              SmallVector<OpFoldResult>(4, one));
+        });
+  };
+  auto perKVHead = [&](ImplicitLocOpBuilder &b) {
+    return attendOneRangePerKVHead(b, s, positions, bound,
+                                   {mInit, lInit, accInit});
+  };
+  if (s.hkv == 1) {
+    scf::ForallOp forall = ranges(b);
+    return combineKeySplits(b, s, forall.getResult(0), forall.getResult(1),
+                            forall.getResult(2));
+  }
+  auto branch = [&](auto form) {
+    return [&, form](OpBuilder &ib, Location il) {
+      ImplicitLocOpBuilder bb(il, ib);
+      scf::YieldOp::create(bb, form(bb).getResults());
+    };
+  };
+  Value oneRange =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ule, bound,
+                            arith::ConstantIndexOp::create(b, rangeKeys));
+  // The parts' types come from the branches' yields.
+  auto split =
+      scf::IfOp::create(b, oneRange, branch(perKVHead), branch(ranges));
+  return combineKeySplits(b, s, split.getResult(0), split.getResult(1),
+                          split.getResult(2));
 }
 
 struct LowerSdpa : OpRewritePattern<SdpaOp> {

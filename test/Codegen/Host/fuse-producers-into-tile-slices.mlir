@@ -288,3 +288,101 @@ func.func @overlapping_ranges(%codes: tensor<?x2x64xi8>, %scales: tensor<?x2xf32
   }
   return %r : tensor<?x2x64xf32>
 }
+
+// -----
+
+// A decode step's two forms of its ranges (the KV heads' forall when there
+// is one range, the ranges' forall else), each in its branch of an scf.if:
+// at most one runs, so the dequantization is fused into both, per tile,
+// and the whole-cache pass is gone.
+// CHECK-LABEL: func.func @exclusive_branches
+// CHECK-NOT: linalg.generic
+// CHECK: scf.if
+// CHECK:   scf.forall (%[[H:.+]]) in (2)
+// CHECK:     tensor.extract_slice %{{.+}}[0, %[[H]], 0] [%{{.+}}, 1, 64]
+// CHECK:     linalg.generic
+// CHECK:       arith.sitofp
+// CHECK: } else {
+// CHECK:   scf.forall (%[[R:.+]]) in (%{{.+}})
+// CHECK:     tensor.extract_slice %{{.+}}[%{{.+}}, 0, 0] [64, 2, 64]
+// CHECK:     linalg.generic
+// CHECK:       arith.sitofp
+#id = affine_map<(a, b, c) -> (a, b, c)>
+#sum = affine_map<(a, b, c) -> (b, c)>
+func.func @exclusive_branches(%codes: tensor<?x2x64xi8>, %one: i1, %ranges: index) -> tensor<2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty() : tensor<2x64xf32>
+  %r = scf.if %one -> (tensor<2x64xf32>) {
+    %a = scf.forall (%h) in (2) shared_outs(%o = %out0) -> (tensor<2x64xf32>) {
+      %head = tensor.extract_slice %deq[0, %h, 0] [%t, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+      %acc0 = tensor.empty() : tensor<1x64xf32>
+      %red = linalg.generic {indexing_maps = [#id, #sum], iterator_types = ["reduction", "parallel", "parallel"]}
+          ins(%head : tensor<?x1x64xf32>) outs(%acc0 : tensor<1x64xf32>) {
+      ^bb0(%x: f32, %y: f32):
+        %z = arith.addf %x, %y : f32
+        linalg.yield %z : f32
+      } -> tensor<1x64xf32>
+      scf.forall.in_parallel {
+        tensor.parallel_insert_slice %red into %o[%h, 0] [1, 64] [1, 1] : tensor<1x64xf32> into tensor<2x64xf32>
+      }
+    }
+    scf.yield %a : tensor<2x64xf32>
+  } else {
+    %b = scf.forall (%i) in (%ranges) shared_outs(%o = %out0) -> (tensor<2x64xf32>) {
+      %k0 = affine.apply affine_map<(d0) -> (d0 * 64)>(%i)
+      %range = tensor.extract_slice %deq[%k0, 0, 0] [64, 2, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<64x2x64xf32>
+      %acc0 = tensor.empty() : tensor<2x64xf32>
+      %red = linalg.generic {indexing_maps = [#id, #sum], iterator_types = ["reduction", "parallel", "parallel"]}
+          ins(%range : tensor<64x2x64xf32>) outs(%acc0 : tensor<2x64xf32>) {
+      ^bb0(%x: f32, %y: f32):
+        %z = arith.addf %x, %y : f32
+        linalg.yield %z : f32
+      } -> tensor<2x64xf32>
+      scf.forall.in_parallel {
+        tensor.parallel_insert_slice %red into %o[0, 0] [2, 64] [1, 1] : tensor<2x64xf32> into tensor<2x64xf32>
+      }
+    }
+    scf.yield %b : tensor<2x64xf32>
+  }
+  return %r : tensor<2x64xf32>
+}
+
+// -----
+
+// Two slices that may both run (the same branch): computed per slice, the
+// producer would run twice over the same elements, so it stays whole.
+// CHECK-LABEL: func.func @both_run
+// CHECK: linalg.generic
+// CHECK:   arith.sitofp
+// CHECK: scf.forall
+// CHECK-NOT: arith.sitofp
+#id = affine_map<(a, b, c) -> (a, b, c)>
+func.func @both_run(%codes: tensor<?x2x64xi8>) -> (tensor<2x?x1x64xf32>, tensor<2x?x1x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty(%t) : tensor<2x?x1x64xf32>
+  %r:2 = scf.forall (%h) in (2) shared_outs(%o = %out0, %p = %out0) -> (tensor<2x?x1x64xf32>, tensor<2x?x1x64xf32>) {
+    %a = tensor.extract_slice %deq[0, %h, 0] [%t, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %b = tensor.extract_slice %deq[0, %h, 0] [%t, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %a into %o[%h, 0, 0, 0] [1, %t, 1, 64] [1, 1, 1, 1] : tensor<?x1x64xf32> into tensor<2x?x1x64xf32>
+      tensor.parallel_insert_slice %b into %p[%h, 0, 0, 0] [1, %t, 1, 64] [1, 1, 1, 1] : tensor<?x1x64xf32> into tensor<2x?x1x64xf32>
+    }
+  }
+  return %r#0, %r#1 : tensor<2x?x1x64xf32>, tensor<2x?x1x64xf32>
+}

@@ -12,14 +12,32 @@
 // j) with the query's position, marks the tile loop as streaming the cache
 // (rotor-prefetch-next-key-tile), and inserts its running max, sum and
 // unnormalized output into the range's row of the parts.
+// A step with no more keys than one range holds (bound <= 64) has one
+// range, whose attention would run on one thread: it runs instead as an
+// scf.forall over the KV heads, each its group of query heads (2) over all
+// the keys, into the one range's row of the parts at its heads.
 // CHECK-LABEL: func.func @decode_split
 // CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BOUND:.+]] = arith.minsi %{{.+}}, %[[TK]] : index
 // CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 64)>()[%[[BOUND]]]
-// CHECK: %[[PARTS:.+]]:3 = scf.forall (%[[R:.+]]) in (%[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
+// CHECK: %[[ONE:.+]] = arith.cmpi ule, %[[BOUND]], %c64{{.*}} : index
+// CHECK: %[[PARTS:.+]]:3 = scf.if %[[ONE]] -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
+// CHECK:   scf.forall (%[[H:.+]]) in (2) shared_outs(%[[HM:.+]] = %{{.+}}, %[[HL:.+]] = %{{.+}}, %[[HACC:.+]] = %{{.+}})
+// CHECK:     %[[H0:.+]] = affine.apply affine_map<(d0) -> (d0 * 2)>(%[[H]])
+// CHECK:     tensor.extract_slice %{{.+}}[0, %[[H0]], 0] [1, 2, 8] [1, 1, 1] : tensor<1x4x8xf32> to tensor<1x2x8xf32>
+// CHECK:     tensor.extract_slice %{{.+}}[0, %[[H]], 0] [%[[BOUND]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:     tensor.extract_slice %{{.+}}[0, %[[H]], 0] [%[[BOUND]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
+// CHECK:     scf.for %{{.+}} = %{{.+}} to %[[BOUND]] step %c64
+// CHECK:     } {attn.streamed_key_tiles}
+// CHECK:     scf.forall.in_parallel
+// CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[HM]][0, 0, %[[H0]]] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
+// CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[HL]][0, 0, %[[H0]]] [1, 1, 2] [1, 1, 1] : tensor<1x2xf32> into tensor<?x1x4xf32>
+// CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[HACC]][0, 0, %[[H0]], 0] [1, 1, 2, 8] [1, 1, 1, 1] : tensor<1x2x8xf32> into tensor<?x1x4x8xf32>
+// CHECK: } else {
+// CHECK:   scf.forall (%[[R:.+]]) in (%[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
 // CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 64)>(%[[R]])
 // CHECK:   %[[REST:.+]] = arith.subi %[[BOUND]], %[[K0]]
-// CHECK:   %[[KEYS:.+]] = arith.minsi %c64, %[[REST]]
+// CHECK:   %[[KEYS:.+]] = arith.minsi %c64{{.*}}, %[[REST]]
 // CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
 // CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
 // CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %[[KEYS]] step %c64
@@ -33,6 +51,7 @@
 // CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[M]][%[[R]], 0, 0] [1, 1, 4] [1, 1, 1] : tensor<1x4xf32> into tensor<?x1x4xf32>
 // CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[L]][%[[R]], 0, 0] [1, 1, 4] [1, 1, 1] : tensor<1x4xf32> into tensor<?x1x4xf32>
 // CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[ACC]][%[[R]], 0, 0, 0] [1, 1, 4, 8] [1, 1, 1, 1] : tensor<1x4x8xf32> into tensor<?x1x4x8xf32>
+// CHECK:   scf.yield
 // The combine, in range order: the largest max M, each range's weight
 // exp2(m - M), the weighted sums of l and of acc, then acc / l.
 // CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[PARTS]]#0 : tensor<?x1x4xf32>)
@@ -56,8 +75,10 @@ func.func @decode_split(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor
 // One KV head (multi-query attention): unsplit, its decode step had no
 // parallel loop at all; split, its ranges (of 128 keys) are the threads'
 // work.
+// One KV head has no per-head form to fall back on: no scf.if.
 // CHECK-LABEL: func.func @decode_one_kv_head
 // CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>
+// CHECK-NOT: scf.if
 // CHECK: scf.forall (%{{.+}}) in (%[[RANGES]])
 // CHECK:   scf.for
 func.func @decode_one_kv_head(%q: tensor<1x4x8xf32>, %k: tensor<?x1x8xf32>, %v: tensor<?x1x8xf32>) -> tensor<1x4x8xf32> {

@@ -15,13 +15,14 @@
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: scf.for
 
-// A decode step's tile loop prefetches the next tile of K and of V
+// A decode step's tile loops (one per KV head when there is one range,
+// else the ranges') prefetch the next tile of K and of V
 // (rotor-prefetch-next-key-tile); prefill's tiles, which every block of
 // queries reads again, are not.
 // RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline | FileCheck %s --check-prefix=PREFETCH
 // PREFETCH-LABEL: llvm.func @prefill(
 // PREFETCH-NOT: llvm.intr.prefetch
 // PREFETCH-LABEL: llvm.func @decode(
-// PREFETCH-COUNT-2: "llvm.intr.prefetch"({{.*}}) <{cache = 1 : i32, hint = 3 : i32, rw = 0 : i32}>
+// PREFETCH-COUNT-4: "llvm.intr.prefetch"({{.*}}) <{cache = 1 : i32, hint = 3 : i32, rw = 0 : i32}>
 // PREFETCH-NOT: llvm.intr.prefetch
 // PREFETCH-LABEL: llvm.func @_mlir_ciface_decode(
