@@ -109,15 +109,21 @@ bool takesDistinctSlices(tensor::ExtractSliceOp slice, Operation *producer) {
   return true;
 }
 
-/// Whether at most one of `a` and `b` runs: they are in different
-/// branches of the closest scf.if around both.
-bool inExclusiveBranches(Operation *a, Operation *b) {
+/// Whether at most one of `a` and `b` runs for each time `producer` does:
+/// they are in different branches of the closest scf.if around both, and
+/// nothing but scf.ifs lies between that if and the producer's block (in
+/// a loop, the two branches could run in different iterations).
+bool inExclusiveBranches(Operation *a, Operation *b, Operation *producer) {
   for (Operation *around = a->getParentOp(); around;
        around = around->getParentOp()) {
     if (!around->isProperAncestor(b))
       continue;
     if (!isa<scf::IfOp>(around))
       return false;
+    for (Operation *up = around->getParentOp(); up && !up->isAncestor(producer);
+         up = up->getParentOp())
+      if (!isa<scf::IfOp>(up))
+        return false;
     for (Region &region : around->getRegions())
       if (region.findAncestorOpInRegion(*a))
         return !region.findAncestorOpInRegion(*b);
@@ -143,7 +149,7 @@ bool slicedOnceWherever(Value source, tensor::ExtractSliceOp slice,
         !takesDistinctSlices(other, producer))
       return false;
     for (tensor::ExtractSliceOp seen : slices)
-      if (!inExclusiveBranches(seen, other))
+      if (!inExclusiveBranches(seen, other, producer))
         return false;
     slices.push_back(other);
   }

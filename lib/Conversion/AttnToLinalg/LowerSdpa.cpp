@@ -686,16 +686,17 @@ SdpaLoop keyRange(ImplicitLocOpBuilder &nb, const SdpaLoop &s, Value k0,
 /// Hkv keys (about the bytes of K and V that splitKeys keys of one head
 /// were), rounded down to whole tiles where that is at least one. A step
 /// with no more keys than that has one range, which attendInKeySplits runs
-/// per KV head instead (else its attention would run on one thread).
+/// per KV head instead when there are several (else its attention would
+/// run on one thread).
 int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
   int64_t keys = std::max<int64_t>(1, splitKeys / s.hkv);
   return keys >= s.tile ? keys / s.tile * s.tile : keys;
 }
 
-/// A decode step's one range (no more keys than a range holds) as an
-/// scf.forall over the KV heads, each its group of query heads over all
-/// `bound` keys, into `parts` (m, l [1, Tq, Hq], acc [1, Tq, Hq, Dv]) at
-/// its heads: the parts the ranges' forall gives, on up to Hkv threads
+/// A decode step's one range (1 to rangeKeys keys) as an scf.forall over
+/// the KV heads, each its group of query heads over all `bound` keys, into
+/// row 0 of `parts` (m, l [splits, Tq, Hq], acc [splits, Tq, Hq, Dv],
+/// splits being 1 here) at its heads: the parts the ranges' forall gives, on up to Hkv threads
 /// where one range would run on one.
 scf::ForallOp attendOneRangePerKVHead(ImplicitLocOpBuilder &b,
                                       const SdpaLoop &s, Value positions,
@@ -813,9 +814,12 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
       scf::YieldOp::create(bb, form(bb).getResults());
     };
   };
-  Value oneRange =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ule, bound,
-                            arith::ConstantIndexOp::create(b, rangeKeys));
+  // Exactly one range: with no keys at all (bound 0) there are no parts'
+  // rows to write, and the ranges' forall runs no iteration.
+  Value oneRange = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::eq,
+      getValueOrCreateConstantIndexOp(b, b.getLoc(), splits),
+      arith::ConstantIndexOp::create(b, 1));
   // The parts' types come from the branches' yields.
   auto split =
       scf::IfOp::create(b, oneRange, branch(perKVHead), branch(ranges));

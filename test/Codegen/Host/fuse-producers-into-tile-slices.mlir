@@ -386,3 +386,43 @@ func.func @both_run(%codes: tensor<?x2x64xi8>) -> (tensor<2x?x1x64xf32>, tensor<
   }
   return %r#0, %r#1 : tensor<2x?x1x64xf32>, tensor<2x?x1x64xf32>
 }
+
+// -----
+
+// The scf.if inside a loop that does not hold the producer: both branches
+// run, in different iterations, and their slices overlap (row 0 of head 1
+// in both), so fused into both the producer would compute those elements
+// twice. It stays whole.
+// CHECK-LABEL: func.func @branches_in_a_loop
+// CHECK: linalg.generic
+// CHECK:   arith.sitofp
+// CHECK: scf.for
+// CHECK-NOT: arith.sitofp
+#id = affine_map<(a, b, c) -> (a, b, c)>
+func.func @branches_in_a_loop(%codes: tensor<4x2x64xi8>, %acc: tensor<4x1x64xf32>) -> tensor<4x1x64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %e = tensor.empty() : tensor<4x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<4x2x64xi8>) outs(%e : tensor<4x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<4x2x64xf32>
+  %r = scf.for %i = %c0 to %c2 step %c1 iter_args(%a = %acc) -> (tensor<4x1x64xf32>) {
+    %first = arith.cmpi eq, %i, %c0 : index
+    %x = scf.if %first -> (tensor<4x1x64xf32>) {
+      %row = tensor.extract_slice %deq[%i, 0, 0] [1, 2, 64] [1, 1, 1] : tensor<4x2x64xf32> to tensor<1x2x64xf32>
+      %c = tensor.collapse_shape %row [[0, 1], [2]] : tensor<1x2x64xf32> into tensor<2x64xf32>
+      %d = tensor.expand_shape %c [[0], [1, 2]] output_shape [2, 1, 64] : tensor<2x64xf32> into tensor<2x1x64xf32>
+      %w = tensor.insert_slice %d into %a[0, 0, 0] [2, 1, 64] [1, 1, 1] : tensor<2x1x64xf32> into tensor<4x1x64xf32>
+      scf.yield %w : tensor<4x1x64xf32>
+    } else {
+      %head = tensor.extract_slice %deq[0, %i, 0] [4, 1, 64] [1, 1, 1] : tensor<4x2x64xf32> to tensor<4x1x64xf32>
+      scf.yield %head : tensor<4x1x64xf32>
+    }
+    scf.yield %x : tensor<4x1x64xf32>
+  }
+  return %r : tensor<4x1x64xf32>
+}

@@ -12,15 +12,15 @@
 // j) with the query's position, marks the tile loop as streaming the cache
 // (rotor-prefetch-next-key-tile), and inserts its running max, sum and
 // unnormalized output into the range's row of the parts.
-// A step with no more keys than one range holds (bound <= 64) has one
-// range, whose attention would run on one thread: it runs instead as an
+// A step with exactly one range (1 to 64 keys; with none there is no
+// range to write), whose attention would run on one thread, runs instead as an
 // scf.forall over the KV heads, each its group of query heads (2) over all
 // the keys, into the one range's row of the parts at its heads.
 // CHECK-LABEL: func.func @decode_split
 // CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BOUND:.+]] = arith.minsi %{{.+}}, %[[TK]] : index
 // CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 64)>()[%[[BOUND]]]
-// CHECK: %[[ONE:.+]] = arith.cmpi ule, %[[BOUND]], %c64{{.*}} : index
+// CHECK: %[[ONE:.+]] = arith.cmpi eq, %[[RANGES]], %c1{{.*}} : index
 // CHECK: %[[PARTS:.+]]:3 = scf.if %[[ONE]] -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
 // CHECK:   scf.forall (%[[H:.+]]) in (2) shared_outs(%[[HM:.+]] = %{{.+}}, %[[HL:.+]] = %{{.+}}, %[[HACC:.+]] = %{{.+}})
 // CHECK:     %[[H0:.+]] = affine.apply affine_map<(d0) -> (d0 * 2)>(%[[H]])
