@@ -768,6 +768,31 @@ Result<int64_t> Session::fillSynthetic(int64_t length, uint64_t seed) {
   return length;
 }
 
+Error Session::truncate(int64_t length) {
+  if (allocationError)
+    return allocationError;
+  if (length < 0 || length > cached)
+    return Error::failure("truncate: the session holds " +
+                          std::to_string(cached) + " tokens; cannot keep " +
+                          std::to_string(length));
+  for (int which = 0; which < 2; ++which) {
+    const Tensor &cache = which == 0 ? kCache : vCache;
+    size_t rowBytes = cache.bytes.size() / size_t(cache.shape[0]);
+    uint8_t *from = cacheData(which) + size_t(length) * rowBytes;
+    size_t bytes = size_t(cached - length) * rowBytes;
+    if (bundle.target() == Target::Cuda)
+      cuda::zero(from, bytes);
+    else
+      std::memset(from, 0, bytes);
+  }
+  if (bundle.target() == Target::Cuda)
+    if (Error err = cuda::takeError())
+      return Error::failure("truncate: clearing the KV cache on the GPU: " +
+                            err.message());
+  cached = length;
+  return Error::success();
+}
+
 Result<Tensor> Session::prefill(const Tensor &hidden) {
   if (allocationError)
     return allocationError;

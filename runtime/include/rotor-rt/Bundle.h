@@ -97,6 +97,12 @@ public:
   /// length(); returns the output [1, hidden].
   Result<Tensor> decode(const Tensor &hidden);
   int64_t length() const { return cached; }
+  /// Drops the cached tokens from position `length` on (0 <= length <=
+  /// length()), as transformers' DynamicCache.crop: their rows are cleared,
+  /// so the cache is as a session that had decoded only the first `length`
+  /// tokens left it, and the next step decodes at position `length` (a
+  /// rejected speculative draft, a rewound turn, a benchmark's repeat).
+  Error truncate(int64_t length);
   /// Benchmarking only: fills the first `length` cache rows with random
   /// keys and values of unit scale, as if that many tokens were cached.
   Result<int64_t> fillSynthetic(int64_t length, uint64_t seed);
