@@ -55,9 +55,11 @@ static cl::opt<int64_t> hostSdpaKeySplit(
     "host-sdpa-key-split",
     cl::desc("Host: a decode step's attention runs over ranges of the KV "
              "cache on the threads before one combine; each range holds "
-             "this many keys' worth of one KV head, split among all KV "
-             "heads (N / Hkv keys of each), so that it is one contiguous "
-             "run of the cache (0: one range per KV head)"),
+             "up to this many keys' worth of one KV head, split among all "
+             "KV heads (N / Hkv keys of each), so that it is one contiguous "
+             "run of the cache; the ranges (usually an even count when "
+             "more than one) share the keys about equally (0: one range "
+             "per KV head)"),
     cl::init(2048));
 static cl::opt<bool> hostPackedEpilogues(
     "host-packed-epilogues",

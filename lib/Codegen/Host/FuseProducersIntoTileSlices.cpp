@@ -35,10 +35,48 @@ using namespace mlir;
 
 namespace {
 
+/// A distance between offsets: a constant, or a value the loop does not
+/// change (a decode step's range size, a function of its key count).
+using Distance = PointerUnion<Value, Attribute>;
+
+/// The distance between the offsets `offset` takes in consecutive
+/// iterations of a loop whose induction variable `iv` steps by `step`:
+/// step for iv, step * c for iv * c (as SDPA's head offsets are formed),
+/// and s for iv * s with step 1, s defined outside the loop (as its ranges
+/// of keys are).
+std::optional<Distance> offsetDistance(Value offset, Value iv, int64_t step,
+                                       MLIRContext *ctx) {
+  auto constant = [&](int64_t v) -> Distance {
+    return IntegerAttr::get(IndexType::get(ctx), v);
+  };
+  if (offset == iv)
+    return constant(step);
+  auto apply = offset.getDefiningOp<affine::AffineApplyOp>();
+  if (!apply || apply.getMapOperands().empty() ||
+      apply.getMapOperands().front() != iv ||
+      apply.getAffineMap().getNumDims() != 1)
+    return std::nullopt;
+  auto product =
+      dyn_cast<AffineBinaryOpExpr>(apply.getAffineMap().getResult(0));
+  if (!product || product.getKind() != AffineExprKind::Mul ||
+      !isa<AffineDimExpr>(product.getLHS()))
+    return std::nullopt;
+  if (auto factor = dyn_cast<AffineConstantExpr>(product.getRHS()))
+    return constant(step * factor.getValue());
+  auto symbol = dyn_cast<AffineSymbolExpr>(product.getRHS());
+  Operation *loop = iv.getParentBlock()->getParentOp();
+  if (!symbol || step != 1)
+    return std::nullopt;
+  Value size = apply.getMapOperands()[1 + symbol.getPosition()];
+  if (loop->isAncestor(size.getParentBlock()->getParentOp()))
+    return std::nullopt;
+  return Distance(size);
+}
+
 /// Whether iterations of a loop whose induction variable `iv` steps by
-/// `step` take disjoint slices: `iv` (or `iv * c`) is the offset of some
-/// dim whose size is at most the distance between iterations (a constant,
-/// or a tile clamped by min(rest, step)).
+/// `step` take disjoint slices: some dim's offset moves by a distance
+/// (offsetDistance) at least its size (that distance as a constant, or a
+/// tile clamped by min(rest, distance)).
 bool disjointAlong(tensor::ExtractSliceOp slice, Value iv, OpFoldResult step) {
   std::optional<int64_t> stride = getConstantIntValue(step);
   if (!stride)
@@ -48,30 +86,24 @@ bool disjointAlong(tensor::ExtractSliceOp slice, Value iv, OpFoldResult step) {
     auto value = dyn_cast<Value>(offset);
     if (!value)
       continue;
-    int64_t distance = *stride;
-    if (value != iv) {
-      // iv * c, as SDPA's head offsets are formed.
-      auto apply = value.getDefiningOp<affine::AffineApplyOp>();
-      if (!apply || apply.getMapOperands().size() != 1 ||
-          apply.getMapOperands().front() != iv)
-        continue;
-      auto product = dyn_cast<AffineBinaryOpExpr>(
-          apply.getAffineMap().getResult(0));
-      auto factor = product && product.getKind() == AffineExprKind::Mul
-                        ? dyn_cast<AffineConstantExpr>(product.getRHS())
-                        : AffineConstantExpr();
-      if (!factor || !isa<AffineDimExpr>(product.getLHS()))
-        continue;
-      distance *= factor.getValue();
-    }
-    if (std::optional<int64_t> extent = getConstantIntValue(size))
-      if (*extent <= distance)
-        return true;
+    std::optional<Distance> distance =
+        offsetDistance(value, iv, *stride, slice.getContext());
+    if (!distance)
+      continue;
+    auto isDistance = [&](Value v) {
+      if (auto constant = dyn_cast<Attribute>(*distance))
+        return getConstantIntValue(v) ==
+               cast<IntegerAttr>(constant).getInt();
+      return v == cast<Value>(*distance);
+    };
+    std::optional<int64_t> extent = getConstantIntValue(size);
+    if (extent && isa<Attribute>(*distance) &&
+        *extent <= cast<IntegerAttr>(cast<Attribute>(*distance)).getInt())
+      return true;
     if (auto min = dyn_cast_if_present<Value>(size)
                        ? cast<Value>(size).getDefiningOp<arith::MinSIOp>()
                        : arith::MinSIOp())
-      if (getConstantIntValue(min.getLhs()) == distance ||
-          getConstantIntValue(min.getRhs()) == distance)
+      if (isDistance(min.getLhs()) || isDistance(min.getRhs()))
         return true;
   }
   return false;

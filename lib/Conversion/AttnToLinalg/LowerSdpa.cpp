@@ -693,11 +693,53 @@ int64_t keysPerRange(const SdpaLoop &s, int64_t splitKeys) {
   return keys >= s.tile ? keys / s.tile * s.tile : keys;
 }
 
+/// How a decode step's `bound` keys split into ranges of at most
+/// `rangeKeys`: `keys` per range (the last range takes the rest) and the
+/// number of `splits`, both functions of `bound` alone.
+struct KeyRanges {
+  Value keys, splits;
+};
+
+/// Ranges of (nearly) equal size: ceil(bound / rangeKeys) of them, rounded
+/// up to an even count when more than one, share the keys, so that two
+/// threads (or any even number that divides the count) take equal work.
+/// Ranges of exactly rangeKeys left a short last range: at 1028 keys of
+/// the example layer (rangeKeys 1024) one thread took 1024 keys and the
+/// other 4, and at 4100 keys a static schedule gave one thread three
+/// ranges and the other two, one of them 4 keys. The share is rounded up
+/// to a multiple of 16 keys (a key block of the host's score tiles) when
+/// rangeKeys is one, so that no range exceeds rangeKeys; the count is then
+/// recomputed from it, so that no range is empty. That recount is one
+/// less, and odd, where the rounding would have left the last range
+/// empty (many ranges of few keys: 15 of 240 at 3585 keys and
+/// rangeKeys 256).
+KeyRanges balancedKeyRanges(ImplicitLocOpBuilder &b, Value bound,
+                            int64_t rangeKeys) {
+  AffineExpr d0 = b.getAffineDimExpr(0);
+  int64_t grain = rangeKeys % 16 == 0 ? 16 : 1;
+  auto apply = [&](AffineExpr e, Value operand) -> Value {
+    return affine::AffineApplyOp::create(b, AffineMap::get(1, 0, e),
+                                         ValueRange{operand});
+  };
+  Value needed = apply(d0.ceilDiv(rangeKeys), bound);
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  // 0 or 1 range as it is; more, up to an even count.
+  Value target = arith::SelectOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, needed, one),
+      apply((d0 + 1).floorDiv(2) * 2, needed), one);
+  Value keys = arith::MaxSIOp::create(
+      b,
+      apply(d0.ceilDiv(grain) * grain,
+            arith::CeilDivUIOp::create(b, bound, target)),
+      arith::ConstantIndexOp::create(b, grain));
+  return {keys, arith::CeilDivUIOp::create(b, bound, keys)};
+}
+
 /// A decode step's one range (1 to rangeKeys keys) as an scf.forall over
 /// the KV heads, each its group of query heads over all `bound` keys, into
 /// row 0 of `parts` (m, l [splits, Tq, Hq], acc [splits, Tq, Hq, Dv],
-/// splits being 1 here) at its heads: the parts the ranges' forall gives, on up to Hkv threads
-/// where one range would run on one.
+/// splits being 1 here) at its heads: the parts the ranges' forall gives,
+/// on up to Hkv threads where one range would run on one.
 scf::ForallOp attendOneRangePerKVHead(ImplicitLocOpBuilder &b,
                                       const SdpaLoop &s, Value positions,
                                       Value bound, ValueRange parts) {
@@ -749,10 +791,10 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
   MLIRContext *ctx = b.getContext();
   AffineExpr d0;
   bindDims(ctx, d0);
-  int64_t rangeKeys = keysPerRange(s, splitKeys);
   Value bound = keyBound(b, s, positions);
-  OpFoldResult splits = affine::makeComposedFoldedAffineApply(
-      b, b.getLoc(), AffineMap::get(1, 0, d0.ceilDiv(rangeKeys)), {bound});
+  KeyRanges ranged =
+      balancedKeyRanges(b, bound, keysPerRange(s, splitKeys));
+  OpFoldResult splits = ranged.splits;
   SmallVector<OpFoldResult> rowParts = {splits, s.tq, b.getIndexAttr(s.hq)};
   SmallVector<OpFoldResult> outParts = {splits, s.tq, b.getIndexAttr(s.hq),
                                         b.getIndexAttr(s.dv)};
@@ -767,12 +809,12 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
           ImplicitLocOpBuilder nb(loc, fb);
           Value split = args[0];
           Value k0 = affine::AffineApplyOp::create(
-              nb, AffineMap::get(1, 0, d0 * rangeKeys), ValueRange{split});
+              nb, AffineMap::get(1, 1, d0 * nb.getAffineSymbolExpr(0)),
+              ValueRange{split, ranged.keys});
           // Clamped as sliceKeyTile clamps a tile, so that
           // rotor-fuse-producers-into-tile-slices sees disjoint ranges.
           Value keys = arith::MinSIOp::create(
-              nb, arith::ConstantIndexOp::create(nb, rangeKeys),
-              arith::SubIOp::create(nb, bound, k0));
+              nb, ranged.keys, arith::SubIOp::create(nb, bound, k0));
           SdpaLoop sr = keyRange(nb, s, k0, keys);
           RunningState state =
               attendToKeyTiles(nb, sr, positions, keys, /*keyBase=*/k0);

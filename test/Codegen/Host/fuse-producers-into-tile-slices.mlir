@@ -291,6 +291,106 @@ func.func @overlapping_ranges(%codes: tensor<?x2x64xi8>, %scales: tensor<?x2xf32
 
 // -----
 
+// Balanced ranges (a decode step's split, its range size %size computed
+// from the key count before the loop): range g at g * size, of at most
+// size keys. Consecutive ranges are size apart, so they are disjoint and
+// the dequantization moves into each range. The same slice with a size
+// clamped by another value (%wide), or a size computed in the loop, could
+// overlap: those keep the producer whole.
+// CHECK-LABEL: func.func @balanced_ranges
+// CHECK-SAME: (%[[CODES:.+]]: tensor<?x2x64xi8>, %{{.+}}: index, %[[SIZE:.+]]: index, %{{.+}}: index)
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall (%{{.+}}, %[[G:.+]]) in (2, %{{.+}})
+// CHECK:   affine.apply #{{.+}}(%[[G]])[%[[SIZE]]]
+// CHECK:   %[[KEYS:.+]] = arith.minsi %[[SIZE]], %{{.+}}
+// CHECK:   tensor.extract_slice %[[CODES]][%{{.+}}, %{{.+}}, 0] [%[[KEYS]], 1, 64]
+// CHECK:   linalg.generic
+// CHECK-LABEL: func.func @ranges_clamped_by_another_size
+// CHECK: linalg.generic
+// CHECK: scf.forall (
+// CHECK-LABEL: func.func @range_size_varies
+// CHECK: linalg.generic
+// CHECK: scf.forall (
+func.func @balanced_ranges(%codes: tensor<?x2x64xi8>, %n: index, %size: index, %ranges: index) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty(%ranges) : tensor<?x2x64xf32>
+  %r = scf.forall (%h, %g) in (2, %ranges) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %k0 = affine.apply affine_map<(d0)[s0] -> (d0 * s0)>(%g)[%size]
+    %rest = arith.subi %n, %k0 : index
+    %keys = arith.minsi %size, %rest : index
+    %range = tensor.extract_slice %deq[%k0, %h, 0] [%keys, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %first = tensor.extract_slice %range[0, 0, 0] [1, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<1x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %first into %o[%g, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
+
+// -----
+
+func.func @ranges_clamped_by_another_size(%codes: tensor<?x2x64xi8>, %n: index, %size: index, %wide: index, %ranges: index) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty(%ranges) : tensor<?x2x64xf32>
+  %r = scf.forall (%h, %g) in (2, %ranges) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %k0 = affine.apply affine_map<(d0)[s0] -> (d0 * s0)>(%g)[%size]
+    %rest = arith.subi %n, %k0 : index
+    %keys = arith.minsi %wide, %rest : index
+    %range = tensor.extract_slice %deq[%k0, %h, 0] [%keys, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %first = tensor.extract_slice %range[0, 0, 0] [1, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<1x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %first into %o[%g, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
+
+// -----
+
+func.func @range_size_varies(%codes: tensor<?x2x64xi8>, %n: index, %ranges: index) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %codes, %c0 : tensor<?x2x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x64xf32>
+  %deq = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, affine_map<(a, b, c) -> (a, b, c)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%codes : tensor<?x2x64xi8>) outs(%e : tensor<?x2x64xf32>) {
+  ^bb0(%q: i8, %o: f32):
+    %f = arith.sitofp %q : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x64xf32>
+  %out0 = tensor.empty(%ranges) : tensor<?x2x64xf32>
+  %r = scf.forall (%h, %g) in (2, %ranges) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    // A size that varies with the range: range g + 1 may start inside g.
+    %size = affine.apply affine_map<(d0) -> (d0 + 64)>(%g)
+    %k0 = affine.apply affine_map<(d0)[s0] -> (d0 * s0)>(%g)[%size]
+    %rest = arith.subi %n, %k0 : index
+    %keys = arith.minsi %size, %rest : index
+    %range = tensor.extract_slice %deq[%k0, %h, 0] [%keys, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<?x1x64xf32>
+    %first = tensor.extract_slice %range[0, 0, 0] [1, 1, 64] [1, 1, 1] : tensor<?x1x64xf32> to tensor<1x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %first into %o[%g, %h, 0] [1, 1, 64] [1, 1, 1] : tensor<1x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
+
+// -----
+
 // A decode step's two forms of its ranges (the KV heads' forall when there
 // is one range, the ranges' forall else), each in its branch of an scf.if:
 // at most one runs, so the dequantization is fused into both, per tile,

@@ -3,23 +3,33 @@
 
 // A decode step with its keys in ranges (flash-decoding in the host's loop
 // form): sdpa-key-split=128 counts one KV head's keys, and a range takes
-// both KV heads' keys, so it holds 128 / 2 = 64 keys (one whole tile). An
-// scf.forall over ceil(bound / 64) ranges, the number of keys alone fixing
-// them. Each iteration slices its range of every KV head's keys and values
-// (one contiguous run of the cache; clamped as a tile is, min(64, bound -
-// k0)), attends all query heads to the range's tiles (GQA through the
-// indexing maps) with the mask comparing each key's cache index (k0 + j0 +
-// j) with the query's position, marks the tile loop as streaming the cache
+// both KV heads' keys, so it holds up to 128 / 2 = 64 keys (one whole
+// tile). The ranges are balanced: ceil(bound / 64) of them, rounded up to
+// an even count when more than one, share the keys equally (the share
+// rounded up to 16 keys, the count recomputed from it), the number of keys
+// alone fixing them. An scf.forall over the ranges; each iteration slices
+// its range of every KV head's keys and values (one contiguous run of the
+// cache; clamped as a tile is, min(size, bound - k0)), attends all query
+// heads to the range's tiles (GQA through the indexing maps) with the mask
+// comparing each key's cache index (k0 + j0 + j) with the query's
+// position, marks the tile loop as streaming the cache
 // (rotor-prefetch-next-key-tile), and inserts its running max, sum and
 // unnormalized output into the range's row of the parts.
 // A step with exactly one range (1 to 64 keys; with none there is no
-// range to write), whose attention would run on one thread, runs instead as an
-// scf.forall over the KV heads, each its group of query heads (2) over all
-// the keys, into the one range's row of the parts at its heads.
+// range to write), whose attention would run on one thread, runs instead
+// as an scf.forall over the KV heads, each its group of query heads (2)
+// over all the keys, into the one range's row of the parts at its heads.
 // CHECK-LABEL: func.func @decode_split
 // CHECK: %[[TK:.+]] = tensor.dim %{{.+}}, %c0
 // CHECK: %[[BOUND:.+]] = arith.minsi %{{.+}}, %[[TK]] : index
-// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 64)>()[%[[BOUND]]]
+// CHECK: %[[NEEDED:.+]] = affine.apply affine_map<(d0) -> (d0 ceildiv 64)>(%[[BOUND]])
+// CHECK: %[[MANY:.+]] = arith.cmpi ugt, %[[NEEDED]], %[[C1:.+]] : index
+// CHECK: %[[EVEN:.+]] = affine.apply affine_map<(d0) -> (((d0 + 1) floordiv 2) * 2)>(%[[NEEDED]])
+// CHECK: %[[TARGET:.+]] = arith.select %[[MANY]], %[[EVEN]], %[[C1]] : index
+// CHECK: %[[SHARE:.+]] = arith.ceildivui %[[BOUND]], %[[TARGET]] : index
+// CHECK: %[[ROUNDED:.+]] = affine.apply affine_map<(d0) -> ((d0 ceildiv 16) * 16)>(%[[SHARE]])
+// CHECK: %[[SIZE:.+]] = arith.maxsi %[[ROUNDED]], %c16{{.*}} : index
+// CHECK: %[[RANGES:.+]] = arith.ceildivui %[[BOUND]], %[[SIZE]] : index
 // CHECK: %[[ONE:.+]] = arith.cmpi eq, %[[RANGES]], %c1{{.*}} : index
 // CHECK: %[[PARTS:.+]]:3 = scf.if %[[ONE]] -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
 // CHECK:   scf.forall (%[[H:.+]]) in (2) shared_outs(%[[HM:.+]] = %{{.+}}, %[[HL:.+]] = %{{.+}}, %[[HACC:.+]] = %{{.+}})
@@ -35,9 +45,9 @@
 // CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[HACC]][0, 0, %[[H0]], 0] [1, 1, 2, 8] [1, 1, 1, 1] : tensor<1x2x8xf32> into tensor<?x1x4x8xf32>
 // CHECK: } else {
 // CHECK:   scf.forall (%[[R:.+]]) in (%[[RANGES]]) shared_outs(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4x8xf32>)
-// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 64)>(%[[R]])
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0)[s0] -> (d0 * s0)>(%[[R]])[%[[SIZE]]]
 // CHECK:   %[[REST:.+]] = arith.subi %[[BOUND]], %[[K0]]
-// CHECK:   %[[KEYS:.+]] = arith.minsi %c64{{.*}}, %[[REST]]
+// CHECK:   %[[KEYS:.+]] = arith.minsi %[[SIZE]], %[[REST]]
 // CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
 // CHECK:   tensor.extract_slice %{{.+}}[%[[K0]], 0, 0] [%[[KEYS]], 2, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x2x8xf32>
 // CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %[[KEYS]] step %c64
@@ -77,7 +87,9 @@ func.func @decode_split(%q: tensor<1x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor
 // work.
 // One KV head has no per-head form to fall back on: no scf.if.
 // CHECK-LABEL: func.func @decode_one_kv_head
-// CHECK: %[[RANGES:.+]] = affine.apply affine_map<()[s0] -> (s0 ceildiv 128)>
+// CHECK: affine.apply affine_map<(d0) -> (d0 ceildiv 128)>
+// CHECK: %[[SIZE:.+]] = arith.maxsi
+// CHECK: %[[RANGES:.+]] = arith.ceildivui %{{.+}}, %[[SIZE]]
 // CHECK-NOT: scf.if
 // CHECK: scf.forall (%{{.+}}) in (%[[RANGES]])
 // CHECK:   scf.for
@@ -106,7 +118,7 @@ func.func @prefill_not_split(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: t
 // tile's first key's cache index (k0 + j0), not its index in the range.
 // CHECK-LABEL: func.func @key_bias_split
 // CHECK: scf.forall (%[[R:.+]]) in (%{{.+}})
-// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0) -> (d0 * 64)>(%[[R]])
+// CHECK:   %[[K0:.+]] = affine.apply affine_map<(d0)[s0] -> (d0 * s0)>(%[[R]])
 // CHECK:   scf.for %[[J0:.+]] = %{{.+}} to %{{.+}} step %c64
 // CHECK:     %[[KEY0:.+]] = arith.addi %[[K0]], %[[J0]] : index
 // CHECK:     linalg.generic
