@@ -662,6 +662,13 @@ func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) 
 }
 // -----
 func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op key_bias rope rotary_dim must be > 0: with no rotated dims q · b is the same for every key, which softmax cancels}}
+  %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 0, theta = 1.0e+04>))
+      causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %b: tensor<2x8xf32>) {
   // expected-error @below {{rope scaling must be linear, yarn or llama3 (a dynamic scaling depends on the positions)}}
   %o = attn.sdpa %q, %k, %k key_bias(%b : tensor<2x8xf32> rope(<layout = half_split, rotary_dim = 8, theta = 1.0e+04, scaling = #attn.dynamic_scaling<factor = 2.0, original_max_position_embeddings = 16>>))
       causal precision <compute = f32, accumulate = f32> : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>

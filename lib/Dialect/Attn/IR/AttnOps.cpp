@@ -611,6 +611,12 @@ LogicalResult SdpaOp::verify() {
       return emitOpError() << "key_bias rope rotary_dim "
                            << getKeyBiasRopeAttr().getRotaryDim()
                            << " exceeds the head dim " << d;
+    // Unrotated, q · b is the same for every key of a row, and softmax
+    // cancels it: such a term is a mistake upstream, not a computation.
+    if (getKeyBiasRopeAttr().getRotaryDim() == 0)
+      return emitOpError("key_bias rope rotary_dim must be > 0: with no "
+                         "rotated dims q · b is the same for every key, "
+                         "which softmax cancels");
   }
   return success();
 }

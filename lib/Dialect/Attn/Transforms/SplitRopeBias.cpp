@@ -85,6 +85,10 @@ std::optional<BiasedKeys> analyze(SdpaOp sdpa) {
     keys.reason = reason.str();
     return keys;
   };
+  if (rope.getRotaryDim() == 0)
+    return refuse("no-rotary-dims", "K's RoPE rotates no dims (rotary_dim "
+                                    "0), so there is no position term to "
+                                    "split off");
   if (norm)
     return refuse("norm-between", "an RMS norm (k_norm) lies between K's bias "
                                   "and RoPE, and it is not linear");

@@ -59,6 +59,28 @@ func.func @decode(%x: tensor<1x16xf32>, %pos: tensor<1xi32>, %kc: tensor<32x2x8x
 
 #f32 = #attn.precision<compute = f32, accumulate = f32>
 
+// A RoPE that rotates no dims (rotary_dim 0) has no position term to
+// split off: refused (an SDPA key_bias must rotate some dims).
+// CHECK-LABEL: func.func @no_rotary_dims
+// CHECK: attn.linear %{{.+}}, %{{.+}}, %{{.+}} precision
+// CHECK-NOT: key_bias
+func.func @no_rotary_dims(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %q: tensor<?x4x8xf32>, %wk: tensor<16x16xf32>,
+                          %bk: tensor<16xf32>) -> tensor<?x4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x16xf32>
+  %k0 = attn.linear %x, %wk, %bk precision #f32 : tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<?x16xf32>
+  %k1 = tensor.expand_shape %k0 [[0], [1, 2]] output_shape [%t, 2, 8] : tensor<?x16xf32> into tensor<?x2x8xf32>
+  %k = attn.rope half_split %k1, %pos rotary_dim(0) theta(1.0e+04) precision #f32 : tensor<?x2x8xf32>, tensor<?xi32>
+  // expected-remark @+1 {{not split [no-rotary-dims]: K's RoPE rotates no dims (rotary_dim 0), so there is no position term to split off}}
+  %o = attn.sdpa %q, %k, %k causal precision #f32
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return %o : tensor<?x4x8xf32>
+}
+
+// -----
+
+#f32 = #attn.precision<compute = f32, accumulate = f32>
+
 // A k_norm between the bias and RoPE: refused, and so is every other SDPA
 // of the module (they may share the cache).
 // CHECK-LABEL: func.func @norm_between

@@ -397,7 +397,8 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     `A·cos(φ_j) + B·sin(φ_j)` with `A = q_a b_a + q_c b_c`,
     `B = q_c b_a − q_a b_c`, `φ_j = j · inv_freq`; the dims past the rotary
     dim add `q · b`, the same for every key of a query and head, which the
-    softmax cancels (lowerings may drop it).
+    softmax cancels (lowerings may drop it). ρ must rotate some dims
+    (`rotary_dim > 0`): with none the whole term is such a constant.
 
     ```mlir
     %o = attn.sdpa %q, %k, %v positions(%pos) causal
