@@ -29,6 +29,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   attn::AttnCheckRopeLayoutOptions check;
   check.allowMismatch = options.allowRopeLayoutMismatch;
   pm.addPass(createCheckDimIndices());
+  pm.addPass(createCheckSliceStrides());
   pm.addPass(createCheckStaticSizes());
   pm.addPass(attn::createAttnCheckRopeLayout(check));
   pm.addPass(attn::createAttnOutlineParams());

@@ -533,6 +533,19 @@ def CheckStaticSizes : Pass<"rotor-check-static-sizes"> {
   }];
 }
 
+def CheckSliceStrides : Pass<"rotor-check-slice-strides"> {
+  let summary = "Reject slices with a static stride that is not positive";
+  let description = [{
+    A tensor or memref slice (`tensor.extract_slice`, `tensor.insert_slice`,
+    `tensor.parallel_insert_slice`, `memref.subview`) with a constant stride
+    of 0 or less verifies, but bufferization turns it into a rank-reducing
+    `memref.subview` whose dropped-dims computation read out of bounds and
+    crashed the host pipeline. Rotor's own lowerings only make positive
+    strides; its pipelines start with this check and fail with an error
+    naming the op and the stride instead.
+  }];
+}
+
 def HostAllocsToGpu : Pass<"rotor-host-allocs-to-gpu", "mlir::ModuleOp"> {
   let summary = "Allocate the host code's buffers in GPU-visible memory";
   let description = [{

@@ -1,12 +1,14 @@
-//===- CheckDimIndices.cpp - Constant dim indices within the rank ----------===//
+//===- CheckDimIndices.cpp - Input checks before upstream passes ----------===//
 
 #include "rotor/Codegen/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace rotor {
 #define GEN_PASS_DEF_CHECKDIMINDICES
+#define GEN_PASS_DEF_CHECKSLICESTRIDES
 #define GEN_PASS_DEF_CHECKSTATICSIZES
 #include "rotor/Codegen/Passes.h.inc"
 } // namespace rotor
@@ -39,6 +41,24 @@ struct CheckDimIndicesPass
         ok = checkIndex(op, dim.getSource(), dim.getIndex());
       return failed(ok) ? WalkResult::interrupt() : WalkResult::advance();
     });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+struct CheckSliceStridesPass
+    : rotor::impl::CheckSliceStridesBase<CheckSliceStridesPass> {
+  void runOnOperation() override {
+    WalkResult result =
+        getOperation()->walk([](OffsetSizeAndStrideOpInterface slice) {
+          for (auto [i, stride] : llvm::enumerate(slice.getStaticStrides()))
+            if (!ShapedType::isDynamic(stride) && stride <= 0) {
+              slice->emitError() << "stride " << stride << " of dim " << i
+                                 << " is not positive";
+              return WalkResult::interrupt();
+            }
+          return WalkResult::advance();
+        });
     if (result.wasInterrupted())
       signalPassFailure();
   }
