@@ -25,7 +25,8 @@
 # one cache allocated once: torch_fair.py's best_of, and rotor-run --bench's
 # "best", whose runs reuse one session truncated back to its start (a
 # fresh session's first decode step finds the weights out of cache: the
-# example at KV 1k took 0.46 ms for it, 0.19-0.20 ms for the next ones).
+# example at KV 1k took 0.46 ms for it, 0.26 ms for the second, 0.19-0.20
+# ms from the third on).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 "$root/scripts/setup.sh" >&2
