@@ -534,15 +534,17 @@ def CheckStaticSizes : Pass<"rotor-check-static-sizes"> {
 }
 
 def CheckSliceStrides : Pass<"rotor-check-slice-strides"> {
-  let summary = "Reject slices with a static stride that is not positive";
+  let summary = "Reject slices whose strides upstream passes mishandle";
   let description = [{
     A tensor or memref slice (`tensor.extract_slice`, `tensor.insert_slice`,
-    `tensor.parallel_insert_slice`, `memref.subview`) with a constant stride
-    of 0 or less verifies, but bufferization turns it into a rank-reducing
-    `memref.subview` whose dropped-dims computation read out of bounds and
-    crashed the host pipeline. Rotor's own lowerings only make positive
-    strides; its pipelines start with this check and fail with an error
-    naming the op and the stride instead.
+    `tensor.parallel_insert_slice`, `memref.subview`) verifies with a
+    constant stride (an attribute, or an `arith.constant` operand) of 0 or
+    less, and a rank-reducing one with strides other than 1. After
+    bufferization either becomes a rank-reducing `memref.subview` whose
+    dropped-dims computation read out of bounds and crashed the host
+    pipeline (strides 0 and 4096 found by scripts/fuzz_ir.py). Rotor's own
+    lowerings make unit strides only; its pipelines start with this check,
+    which names the op, the stride and its dim.
   }];
 }
 

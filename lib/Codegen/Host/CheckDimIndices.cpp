@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace rotor {
@@ -46,17 +47,50 @@ struct CheckDimIndicesPass
   }
 };
 
+/// The ranks of the sliced (larger) and the slice (smaller) side of `op`,
+/// one of the slices the check takes.
+std::pair<int64_t, int64_t> sliceRanks(Operation *op) {
+  auto rank = [](Value v) { return cast<ShapedType>(v.getType()).getRank(); };
+  if (auto s = dyn_cast<tensor::ExtractSliceOp>(op))
+    return {rank(s.getSource()), rank(s.getResult())};
+  if (auto s = dyn_cast<tensor::InsertSliceOp>(op))
+    return {rank(s.getDest()), rank(s.getSource())};
+  if (auto s = dyn_cast<tensor::ParallelInsertSliceOp>(op))
+    return {rank(s.getDest()), rank(s.getSource())};
+  auto s = cast<memref::SubViewOp>(op);
+  return {rank(s.getSource()), rank(s.getResult())};
+}
+
 struct CheckSliceStridesPass
     : rotor::impl::CheckSliceStridesBase<CheckSliceStridesPass> {
   void runOnOperation() override {
     WalkResult result =
         getOperation()->walk([](OffsetSizeAndStrideOpInterface slice) {
-          for (auto [i, stride] : llvm::enumerate(slice.getStaticStrides()))
-            if (!ShapedType::isDynamic(stride) && stride <= 0) {
-              slice->emitError() << "stride " << stride << " of dim " << i
-                                 << " is not positive";
+          // Slices only: a view such as memref.reinterpret_cast may
+          // broadcast through a stride of 0.
+          if (!isa<tensor::ExtractSliceOp, tensor::InsertSliceOp,
+                   tensor::ParallelInsertSliceOp, memref::SubViewOp>(
+                  slice.getOperation()))
+            return WalkResult::advance();
+          auto [sliced, kept] = sliceRanks(slice);
+          bool rankReducing = kept < sliced;
+          // Attribute or constant operand alike: folding makes the one
+          // the other before bufferization.
+          for (auto [i, stride] : llvm::enumerate(slice.getMixedStrides())) {
+            std::optional<int64_t> s = getConstantIntValue(stride);
+            if (s && *s <= 0) {
+              slice->emitOpError() << "stride " << *s << " of dim " << i
+                                   << " is not positive";
               return WalkResult::interrupt();
             }
+            if (rankReducing && s != 1) {
+              slice->emitOpError()
+                  << "drops dims and has stride "
+                  << (s ? std::to_string(*s) : std::string("?")) << " in dim "
+                  << i << "; a rank-reducing slice must have unit strides";
+              return WalkResult::interrupt();
+            }
+          }
           return WalkResult::advance();
         });
     if (result.wasInterrupted())
