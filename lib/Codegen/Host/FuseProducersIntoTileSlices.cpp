@@ -221,6 +221,32 @@ struct FuseElementwiseProducerIntoSlice
   }
 };
 
+/// extract_slice with a size of 0 -> tensor.empty: nothing to compute.
+/// Ahead of the bubble-up through reshapes (a higher benefit), which built
+/// a slice with a null size from one of 0 (a crash found by
+/// scripts/fuzz_ir.py).
+struct EmptySliceToEmptyTensor : OpRewritePattern<tensor::ExtractSliceOp> {
+  explicit EmptySliceToEmptyTensor(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+  LogicalResult matchAndRewrite(tensor::ExtractSliceOp slice,
+                                PatternRewriter &rewriter) const override {
+    if (!llvm::is_contained(slice.getStaticSizes(), 0))
+      return rewriter.notifyMatchFailure(slice, "not empty");
+    llvm::SmallBitVector dropped = slice.getDroppedDims();
+    SmallVector<OpFoldResult> sizes;
+    for (auto [i, size] : llvm::enumerate(slice.getMixedSizes()))
+      if (!dropped.test(i))
+        sizes.push_back(size);
+    Value empty = tensor::EmptyOp::create(rewriter, slice.getLoc(), sizes,
+                                          slice.getType().getElementType());
+    if (empty.getType() != slice.getType())
+      empty = tensor::CastOp::create(rewriter, slice.getLoc(), slice.getType(),
+                                     empty);
+    rewriter.replaceOp(slice, empty);
+    return success();
+  }
+};
+
 /// dim(collapse_shape(x), i) -> dim(x, k) when result dim i collapses x's
 /// dim k alone.
 struct DimOfUnitCollapseGroup : OpRewritePattern<tensor::DimOp> {
@@ -263,7 +289,8 @@ struct FuseProducersIntoTileSlicesPass
           FuseProducersIntoTileSlicesPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseElementwiseProducerIntoSlice>(&getContext());
+    patterns.add<FuseElementwiseProducerIntoSlice, EmptySliceToEmptyTensor>(
+        &getContext());
     // Slices of reshapes (a dequantization's [.., blocks, B] view) become
     // reshapes of slices, so that they reach the producer.
     tensor::populateBubbleUpExtractSliceOpPatterns(patterns);

@@ -526,3 +526,33 @@ func.func @branches_in_a_loop(%codes: tensor<4x2x64xi8>, %acc: tensor<4x1x64xf32
   }
   return %r : tensor<4x1x64xf32>
 }
+
+// -----
+
+// A slice of 0 keys is an empty tensor: nothing to fuse. (Upstream's
+// bubble-up through the reshape built a slice with a null size from it;
+// found by scripts/fuzz_ir.py.)
+// CHECK-LABEL: func.func @empty_slice
+// CHECK: scf.forall
+// CHECK:   %[[E:.+]] = tensor.empty() : tensor<0x1x64xf32>
+// CHECK:   tensor.parallel_insert_slice %[[E]]
+func.func @empty_slice(%x: tensor<?x2x1x64xi8>) -> tensor<?x2x64xf32> {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x2x1x64xi8>
+  %e = tensor.empty(%t) : tensor<?x2x1x64xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%x : tensor<?x2x1x64xi8>) outs(%e : tensor<?x2x1x64xf32>) {
+  ^bb0(%a: i8, %o: f32):
+    %f = arith.sitofp %a : i8 to f32
+    linalg.yield %f : f32
+  } -> tensor<?x2x1x64xf32>
+  %c = tensor.collapse_shape %g [[0], [1], [2, 3]] : tensor<?x2x1x64xf32> into tensor<?x2x64xf32>
+  %out0 = tensor.empty(%t) : tensor<?x2x64xf32>
+  %r = scf.forall (%h) in (2) shared_outs(%o = %out0) -> (tensor<?x2x64xf32>) {
+    %s = tensor.extract_slice %c[0, %h, 0] [0, 1, 64] [1, 1, 1] : tensor<?x2x64xf32> to tensor<0x1x64xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %s into %o[0, %h, 0] [0, 1, 64] [1, 1, 1] : tensor<0x1x64xf32> into tensor<?x2x64xf32>
+    }
+  }
+  return %r : tensor<?x2x64xf32>
+}
