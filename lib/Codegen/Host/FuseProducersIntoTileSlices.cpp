@@ -35,22 +35,16 @@ using namespace mlir;
 
 namespace {
 
-/// A distance between offsets: a constant, or a value the loop does not
-/// change (a decode step's range size, a function of its key count).
-using Distance = PointerUnion<Value, Attribute>;
-
 /// The distance between the offsets `offset` takes in consecutive
-/// iterations of a loop whose induction variable `iv` steps by `step`:
-/// step for iv, step * c for iv * c (as SDPA's head offsets are formed),
-/// and s for iv * s with step 1, s defined outside the loop (as its ranges
-/// of keys are).
-std::optional<Distance> offsetDistance(Value offset, Value iv, int64_t step,
-                                       MLIRContext *ctx) {
-  auto constant = [&](int64_t v) -> Distance {
-    return IntegerAttr::get(IndexType::get(ctx), v);
-  };
+/// iterations of a loop whose induction variable `iv` steps by `step`, as
+/// a constant or a value the loop does not change: step for iv, step * c
+/// for iv * c (as SDPA's head offsets are formed), and s for iv * s with
+/// step 1, s defined outside the loop (a decode step's range size, a
+/// function of its key count).
+std::optional<OpFoldResult> offsetDistance(Value offset, Value iv,
+                                           int64_t step, Builder &b) {
   if (offset == iv)
-    return constant(step);
+    return OpFoldResult(b.getIndexAttr(step));
   auto apply = offset.getDefiningOp<affine::AffineApplyOp>();
   if (!apply || apply.getMapOperands().empty() ||
       apply.getMapOperands().front() != iv ||
@@ -62,7 +56,7 @@ std::optional<Distance> offsetDistance(Value offset, Value iv, int64_t step,
       !isa<AffineDimExpr>(product.getLHS()))
     return std::nullopt;
   if (auto factor = dyn_cast<AffineConstantExpr>(product.getRHS()))
-    return constant(step * factor.getValue());
+    return OpFoldResult(b.getIndexAttr(step * factor.getValue()));
   auto symbol = dyn_cast<AffineSymbolExpr>(product.getRHS());
   Operation *loop = iv.getParentBlock()->getParentOp();
   if (!symbol || step != 1)
@@ -70,7 +64,7 @@ std::optional<Distance> offsetDistance(Value offset, Value iv, int64_t step,
   Value size = apply.getMapOperands()[1 + symbol.getPosition()];
   if (loop->isAncestor(size.getParentBlock()->getParentOp()))
     return std::nullopt;
-  return Distance(size);
+  return OpFoldResult(size);
 }
 
 /// Whether iterations of a loop whose induction variable `iv` steps by
@@ -86,19 +80,18 @@ bool disjointAlong(tensor::ExtractSliceOp slice, Value iv, OpFoldResult step) {
     auto value = dyn_cast<Value>(offset);
     if (!value)
       continue;
-    std::optional<Distance> distance =
-        offsetDistance(value, iv, *stride, slice.getContext());
+    Builder builder(slice.getContext());
+    std::optional<OpFoldResult> distance =
+        offsetDistance(value, iv, *stride, builder);
     if (!distance)
       continue;
+    std::optional<int64_t> constant = getConstantIntValue(*distance);
     auto isDistance = [&](Value v) {
-      if (auto constant = dyn_cast<Attribute>(*distance))
-        return getConstantIntValue(v) ==
-               cast<IntegerAttr>(constant).getInt();
-      return v == cast<Value>(*distance);
+      return constant ? getConstantIntValue(v) == constant
+                      : v == cast<Value>(*distance);
     };
     std::optional<int64_t> extent = getConstantIntValue(size);
-    if (extent && isa<Attribute>(*distance) &&
-        *extent <= cast<IntegerAttr>(cast<Attribute>(*distance)).getInt())
+    if (extent && constant && *extent <= *constant)
       return true;
     if (auto min = dyn_cast_if_present<Value>(size)
                        ? cast<Value>(size).getDefiningOp<arith::MinSIOp>()
