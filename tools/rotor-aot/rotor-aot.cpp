@@ -66,8 +66,9 @@ static cl::opt<bool> hostPackedEpilogues(
     cl::desc("Host: prefill projections start from their bias, apply a "
              "half-split RoPE to their rows in registers, and run the KV "
              "cache's rotation, quantization and packing on each chunk of "
-             "a head's rows while it is in cache (off: separate passes "
-             "over memory)"),
+             "a head's rows while it is in cache; a prefill block's scores "
+             "are scaled, masked and reduced to their row max in registers "
+             "(off: separate passes over memory)"),
     cl::init(true));
 static cl::opt<bool> workgroupTiledSdpa(
     "workgroup-tiled-sdpa",

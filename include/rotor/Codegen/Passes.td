@@ -206,6 +206,28 @@ def LowerReductionsToRegisterLoops
     loaded and stored through the mask of the keys present (a tile's end).
     Each score is summed in order over e (contract, no reassoc).
 
+    Softmax epilogue of packed scores (also `packed-epilogues`). When the
+    scores are an allocation of their own, filled before them, and the ops
+    after them up to a row max `m[..] = maximumf(s[.., j], m[..])` are
+    elementwise generics rewriting the scores in place (an online
+    softmax's scale and causal mask: other inputs read at an index that
+    does not depend on the key, `linalg.index` allowed) and ops that
+    commute with them (pure ops, allocations, and writes only to buffers
+    allocated since the scores that nothing moved past them reads: the
+    running max's copy), the packed form is emitted at the row max's place
+    and takes them: the sums start from the fill's value in registers, and
+    each row of sums is scaled and masked (the key's `linalg.index` the
+    column block's start plus a `vector.step`), its greatest lane folded
+    into the running max, and the row stored once, instead of a fill pass,
+    a pass per elementwise op and a row max pass over the tile. The
+    greatest lane is a tree of `a > b ? a : b` (x86's `vmaxps`, one
+    instruction a level; the lanes past the tile's end -inf) and is folded
+    in with the row max's own `maximumf`. The elementwise ops are the same
+    ops on the same values and a max is exact, so the outputs are
+    bit-identical to the unfused passes; the tree's max differs from
+    `maximumf`'s only where the row holds a NaN (the output is NaN through
+    `exp(s - max)` either way) or zeros of both signs.
+
     Other tiles of scores (few rows: a decode step's heads, or keys that
     differ per row) run in blocks of one register's lanes of keys; with
     few query rows the key blocks are the outermost loop (each block's
@@ -280,8 +302,10 @@ def LowerReductionsToRegisterLoops
            "initializes its output, applies a half-split RoPE that reads "
            "only its output to each block of rows before storing it, and "
            "runs the row-local ops after it (a cache's rotation, "
-           "quantization and packing) on each chunk of a head's rows "
-           "(off: a fill pass before, separate passes after)">
+           "quantization and packing) on each chunk of a head's rows; "
+           "packed scores start from their fill and apply an online "
+           "softmax's scale, mask and row max to each row before storing "
+           "it (off: a fill pass before, separate passes after)">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",

@@ -107,7 +107,10 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "half-split RoPE to its rows in registers and runs the "
                      "row-local ops after it (a KV cache's rotation, "
                      "quantization and packing) on each chunk of a head's "
-                     "rows, instead of separate passes over memory"),
+                     "rows; a prefill block's packed scores start from "
+                     "their fill and are scaled, masked and reduced to their "
+                     "row max in registers, instead of separate passes over "
+                     "memory"),
       llvm::cl::init(true)};
   Option<bool> allowRopeLayoutMismatch{
       *this, "allow-rope-layout-mismatch",

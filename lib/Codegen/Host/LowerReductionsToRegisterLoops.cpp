@@ -12,8 +12,10 @@
 // outer products on a panel of the weight, each output summed in order,
 // with its epilogues): a token's bits then depend on whether its call had
 // 16 tokens or more. A prefill block's tile of scores (many rows) runs as
-// the same outer products on a panel of its keys transposed in registers,
-// and its P·V on V's rows, each score or output summed in order; a decode
+// the same outer products on a panel of its keys transposed in registers
+// (with its online softmax's scale, mask and row max applied to each row
+// in registers: ScoresEpilogue.cpp), and its P·V on V's rows, each score
+// or output summed in order; a decode
 // step's (few rows) in blocks of keys whose lane partial sums a shuffle
 // tree reduces together. A row max or min keeps lane partial results
 // (exact).
@@ -21,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "PackedProjection.h"
+#include "ScoresEpilogue.h"
 #include "rotor/Codegen/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -45,6 +48,21 @@ using namespace mlir;
 using namespace rotor::host;
 
 namespace rotor::host {
+
+/// The indices `map` selects from the loop ivs.
+SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map,
+                            ValueRange ivs) {
+  SmallVector<Value> indices;
+  for (AffineExpr e : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(e)) {
+      indices.push_back(ivs[dim.getPosition()]);
+      continue;
+    }
+    indices.push_back(affine::AffineApplyOp::create(
+        b, loc, AffineMap::get(map.getNumDims(), 0, e), ivs));
+  }
+  return indices;
+}
 
 /// Whether `value`'s memref is contiguous along its last axis.
 bool unitInnerStride(Value value) {
@@ -206,20 +224,6 @@ constexpr int64_t kColumnBlock = 32;
 
 /// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).
 constexpr int64_t kFewRowsBytes = 16 << 10;
-/// The indices `map` selects from the loop ivs.
-SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map,
-                            ValueRange ivs) {
-  SmallVector<Value> indices;
-  for (AffineExpr e : map.getResults()) {
-    if (auto dim = dyn_cast<AffineDimExpr>(e)) {
-      indices.push_back(ivs[dim.getPosition()]);
-      continue;
-    }
-    indices.push_back(affine::AffineApplyOp::create(
-        b, loc, AffineMap::get(map.getNumDims(), 0, e), ivs));
-  }
-  return indices;
-}
 
 /// The payload at `ivs` with the running sum `acc`: inputs loaded,
 /// linalg.index replaced by the ivs; returns the new sum. An add of the sum
@@ -654,6 +658,16 @@ RowPanelTile rowPanelTile(OpBuilder &b, Location l, const LoopBounds &all,
   return tile;
 }
 
+/// What a row panel's sums start from and what is stored, when not the
+/// output's values and the sums themselves.
+struct RowPanelEnds {
+  /// The scalar every sum starts from (the output's fill, fused).
+  Value init;
+  /// Maps each row of sums (at its parallel dims' position) to the row
+  /// stored.
+  function_ref<Value(OpBuilder &, Location, ArrayRef<Value>, Value)> store;
+};
+
 /// Rows [from, to) of `tile`, `block` at a time, against its `width`
 /// columns from `c0`: each row's sums a vector iter_arg of the reduction
 /// loop, started from the output and stored back (through `mask` when
@@ -662,13 +676,15 @@ RowPanelTile rowPanelTile(OpBuilder &b, Location l, const LoopBounds &all,
 /// rows, so are inputs that read the same element for every row
 /// (sameAlongDims), the rest an element per row; the payload then runs on
 /// rows (emitRowPayload: a broadcast FMA per row and vector). Each output is
-/// summed in order (contract, no reassoc).
+/// summed in order (contract, no reassoc). `ends`, when given, changes
+/// what the sums start from and what is stored.
 void emitRowPanelBlocks(
     OpBuilder &b, Location l, linalg::GenericOp op, const LoopBounds &all,
     const RowPanelTile &tile, Value c0, int64_t width, Value from, Value to,
     int64_t block, Value mask,
     function_ref<Value(OpBuilder &, Location, OpOperand *, ArrayRef<Value>)>
-        columnRow) {
+        columnRow,
+    const RowPanelEnds *ends = nullptr) {
   Value output = op.getDpsInitOperand(0)->get();
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
   Type sumElement = op.getRegion().front().getArguments().back().getType();
@@ -680,6 +696,9 @@ void emitRowPanelBlocks(
                               b, l, DenseElementsAttr::get(
                                         sumsType, b.getZeroAttr(sumElement)))
                         : Value();
+  Value initSums = ends && ends->init
+                       ? vector::BroadcastOp::create(b, l, sumsType, ends->init)
+                       : Value();
   scf::ParallelOp::create(
       b, l, ValueRange{from}, ValueRange{to}, ValueRange{index(b, l, block)},
       [&](OpBuilder &rb, Location rl, ValueRange r0) {
@@ -699,7 +718,8 @@ void emitRowPanelBlocks(
           at[tile.column] = c0;
           outIndices.push_back(applyMap(rb, rl, outMap, at));
           inits.push_back(
-              mask ? vector::MaskedLoadOp::create(rb, rl, sumsType, output,
+              initSums ? initSums
+              : mask   ? vector::MaskedLoadOp::create(rb, rl, sumsType, output,
                                                   outIndices.back(), mask,
                                                   zeroSums)
                          .getResult()
@@ -735,11 +755,15 @@ void emitRowPanelBlocks(
                     }));
               scf::YieldOp::create(fb, fl, next);
             });
-        for (auto [sum, indices] : llvm::zip(loop.getResults(), outIndices)) {
+        for (auto [sum, indices, at] :
+             llvm::zip(loop.getResults(), outIndices, ivs)) {
+          Value row = ends && ends->store
+                          ? ends->store(rb, rl, ArrayRef(at).take_front(red), sum)
+                          : sum;
           if (mask)
-            vector::MaskedStoreOp::create(rb, rl, output, indices, mask, sum);
+            vector::MaskedStoreOp::create(rb, rl, output, indices, mask, row);
           else
-            vector::StoreOp::create(rb, rl, sum, output, indices);
+            vector::StoreOp::create(rb, rl, row, output, indices);
         }
         scf::ReduceOp::create(rb, rl);
       });
@@ -789,10 +813,11 @@ OpOperand *packedScoresKeys(linalg::GenericOp op, const LoopBounds &all,
 /// vector of its own and every 16 scores took a tree of shuffles. Each
 /// score is summed in order over e (contract, no reassoc). A block of
 /// fewer than `width` keys (a tile's end) loads and stores its scores
-/// through a mask.
+/// through a mask. With `scores`, each row of sums takes that epilogue
+/// (the softmax's scale, mask and row max) before its store.
 void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, OpOperand *keys, int64_t width,
-                      int64_t lanes) {
+                      int64_t lanes, const ScoresEpilogue *scores) {
   Location loc = op.getLoc();
   unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
            red = parallel;
@@ -891,10 +916,21 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
               fb, fl, VectorType::get({width}, keyElement), panel,
               ValueRange{at[red], zero});
         };
+        auto epilogue = [&](OpBuilder &eb, Location el, ArrayRef<Value> at,
+                            Value row) {
+          return emitScoresEpilogueRow(eb, el, *scores, at, key, width, lanes,
+                                       row, mask);
+        };
+        RowPanelEnds ends;
+        if (scores) {
+          if (scores->init)
+            ends.init = scores->init->getOperand(0);
+          ends.store = epilogue;
+        }
         emitRowPanelBlocks(b, l, op, all, tile, j0, width, zero, mainRows,
-                           kPackedRows, mask, panelRow);
+                           kPackedRows, mask, panelRow, &ends);
         emitRowPanelBlocks(b, l, op, all, tile, j0, width, mainRows, tile.rows,
-                           1, mask, panelRow);
+                           1, mask, panelRow, &ends);
         scf::YieldOp::create(b, l);
       });
   memref::DeallocOp::create(rewriter, loc, panel);
@@ -1016,16 +1052,18 @@ void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
 /// a weight too large for the cache has its reduction in chunks of
 /// kReductionChunk inside the block (the partial sums kept in the output),
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
-/// A tile of scores with many rows runs packed (emitPackedScores), one with
-/// few rows in key blocks (emitKeyBlockScores).
-void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
-                      const LoopBounds &all, int64_t vectorRegisters) {
+/// A tile of scores with many rows runs packed (emitPackedScores, with
+/// `scores` fused and emitted at its row max's place: returns true), one
+/// with few rows in key blocks (emitKeyBlockScores).
+bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
+                      const LoopBounds &all, int64_t vectorRegisters,
+                      const ScoresEpilogue *scores = nullptr) {
   if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {
     Type element = op.getRegion().front().getArgument(0).getType();
     int64_t lanes = f32Lanes(vectorRegisters) * 32 /
                     int64_t(element.getIntOrFloatBitWidth());
     emitLaneReduction(rewriter, op, all, *kind, std::max<int64_t>(lanes, 1));
-    return;
+    return false;
   }
   Location loc = op.getLoc();
   unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
@@ -1044,14 +1082,16 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   if (OpOperand *keys = projection ? nullptr
                                     : packedScoresKeys(
                                           op, all, f32Lanes(vectorRegisters))) {
+    if (scores)
+      rewriter.setInsertionPoint(scores->rowMax);
     emitPackedScores(rewriter, op, all, keys,
                      f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2),
-                     f32Lanes(vectorRegisters));
-    return;
+                     f32Lanes(vectorRegisters), scores);
+    return scores != nullptr;
   }
   if (!projection && isKeyBlockScores(op, all, f32Lanes(vectorRegisters))) {
     emitKeyBlockScores(rewriter, op, all, f32Lanes(vectorRegisters));
-    return;
+    return false;
   }
   if (!projection) {
     // Scores q·k over a tile of keys: the last parallel dim (the key) is
@@ -1067,7 +1107,7 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
         });
     if (!reused) {
       emitRegisterLoops(rewriter, loc, op, all, lbs, ubs, single);
-      return;
+      return false;
     }
     Value extent = arith::SubIOp::create(rewriter, loc, ubs[last], lbs[last]);
     Value split = arith::SubIOp::create(
@@ -1082,7 +1122,7 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     restLbs[last] = split;
     emitRegisterLoops(rewriter, loc, op, all, lbs, mainUbs, jam);
     emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs, single);
-    return;
+    return false;
   }
   Value rows = all.ubs[0];
   Value main = arith::SubIOp::create(
@@ -1137,6 +1177,7 @@ void emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
         }
         scf::ReduceOp::create(b, l);
       });
+  return false;
 }
 
 /// The parallel dims other than `inner` (the output's contiguous dim), and
@@ -1374,10 +1415,14 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// else emitRegisterForm. A packed projection takes its epilogue (the
 /// output's init, a RoPE, row ops) when it has one: the fused form is
 /// emitted at the place of the last op it takes, and the dot-product form
-/// behind the test of T runs them all unfused there. Generics created that
-/// this pass must still lower (row ops' tiles and clones) go to `created`.
+/// behind the test of T runs them all unfused there. A tile of scores that
+/// runs packed takes its epilogue `scores` when it has one; else the row
+/// max of that epilogue is lowered on its own. Generics created that this
+/// pass must still lower (row ops' tiles and clones, an unfused row max) go
+/// to `created`.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                          PackedEpilogue epi, int64_t vectorRegisters,
+                          PackedEpilogue epi, const ScoresEpilogue *scores,
+                          int64_t vectorRegisters,
                           SmallVectorImpl<linalg::GenericOp> &created) {
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<PackedProjection> packed =
@@ -1385,10 +1430,20 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
-    emitRegisterForm(rewriter, op, all, vectorRegisters);
+    bool fused = emitRegisterForm(rewriter, op, all, vectorRegisters, scores);
+    if (scores && fused) {
+      rewriter.eraseOp(scores->rowMax);
+      for (linalg::GenericOp elementwise : llvm::reverse(scores->elementwise))
+        rewriter.eraseOp(elementwise);
+      if (scores->init)
+        rewriter.eraseOp(scores->init);
+    } else if (scores) {
+      created.push_back(scores->rowMax);
+    }
     rewriter.eraseOp(op);
     return;
   }
+  assert(!scores && "scores epilogues are matched for non-projections only");
   Operation *group = epi.rope ? epi.rope.getOperation() : op.getOperation();
   rewriter.setInsertionPoint(epi.rowOps.empty() ? group : epi.rowOps.back());
   if (tokens) {
@@ -1516,12 +1571,13 @@ void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// Lowers a reduction generic of a form other than Default.
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
-                    int64_t vectorRegisters,
+                    const ScoresEpilogue *scores, int64_t vectorRegisters,
                     SmallVectorImpl<linalg::GenericOp> &created) {
   if (form == ReductionForm::Register) {
-    lowerToRegisterLoops(rewriter, op, epi, vectorRegisters, created);
+    lowerToRegisterLoops(rewriter, op, epi, scores, vectorRegisters, created);
     return;
   }
+  assert(!scores && "scores epilogues are matched for the register form");
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<int64_t> width = rowInRegisters(op, all);
   if (!width) {
@@ -1584,19 +1640,45 @@ struct LowerReductionsToRegisterLoopsPass
         rowOps.insert(epi.rowOps.begin(), epi.rowOps.end());
         epilogues[op] = std::move(epi);
       }
+    // A tile of scores' softmax steps (ScoresEpilogue.cpp); its row max is
+    // then lowered with it, not on its own.
+    DenseMap<Operation *, ScoresEpilogue> scoresEpilogues;
+    if (packedEpilogues)
+      for (auto [op, form] : reductions) {
+        if (form != ReductionForm::Register || claimed.contains(op) ||
+            packedProjection(op, vectorRegisters))
+          continue;
+        std::optional<ScoresEpilogue> scores = matchScoresEpilogue(op);
+        if (!scores || claimed.contains(scores->rowMax) ||
+            llvm::any_of(scores->elementwise, [&](linalg::GenericOp it) {
+              return claimed.contains(it);
+            }))
+          continue;
+        claimed.insert(op);
+        claimed.insert(scores->rowMax);
+        for (linalg::GenericOp it : scores->elementwise)
+          claimed.insert(it);
+        rowOps.insert(scores->rowMax);
+        scoresEpilogues[op] = std::move(*scores);
+      }
     SmallVector<linalg::GenericOp> created;
-    for (auto [op, form] : reductions)
-      if (!rowOps.contains(op))
-        lowerReduction(rewriter, op, form, epilogues.lookup(op),
-                       vectorRegisters, created);
+    for (auto [op, form] : reductions) {
+      if (rowOps.contains(op))
+        continue;
+      auto scores = scoresEpilogues.find(op);
+      lowerReduction(rewriter, op, form, epilogues.lookup(op),
+                     scores == scoresEpilogues.end() ? nullptr
+                                                     : &scores->second,
+                     vectorRegisters, created);
+    }
     // The row ops' tiles and clones (a cache's scale is a reduction).
     while (!created.empty()) {
       linalg::GenericOp op = created.pop_back_val();
       if (!isRegisterReduction(op))
         continue;
       if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
-        lowerReduction(rewriter, op, form, PackedEpilogue(), vectorRegisters,
-                       created);
+        lowerReduction(rewriter, op, form, PackedEpilogue(), nullptr,
+                       vectorRegisters, created);
     }
   }
 };

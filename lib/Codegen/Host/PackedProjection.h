@@ -26,6 +26,11 @@ struct LoopBounds {
 };
 
 
+/// The indices `map` selects from the loop ivs.
+llvm::SmallVector<mlir::Value> applyMap(mlir::OpBuilder &b, mlir::Location loc,
+                                        mlir::AffineMap map,
+                                        mlir::ValueRange ivs);
+
 /// Whether `value`'s memref is contiguous along its last axis.
 bool unitInnerStride(mlir::Value value);
 
