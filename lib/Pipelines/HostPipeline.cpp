@@ -41,7 +41,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   SelectKernelConfigOptions config;
   config.chip = options.chip;
   config.threads = options.blockSize;
-  config.kvTileSize = options.kvTileSize;
+  config.kvTileSize = options.useKvTileSize(gpu);
   config.splitKVDecode = options.useSplitKVDecode(gpu);
   config.workgroupTiledSdpa = options.useWorkgroupTiledSdpa(gpu);
   config.workgroupTiledLinear = options.useWorkgroupTiledLinear(gpu);

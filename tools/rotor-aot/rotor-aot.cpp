@@ -43,9 +43,10 @@ static cl::opt<int64_t> layerOpt(
     "layer", cl::desc("Which layer of a multi-layer module (rotor-import's "
                       "@layerN_prefill/@layerN_decode) to compile"),
     cl::init(0));
-static cl::opt<int64_t> kvTileSize("kv-tile-size",
-                                   cl::desc("Keys per SDPA tile (default 64)"),
-                                   cl::init(64));
+static cl::opt<int64_t>
+    kvTileSize("kv-tile-size",
+               cl::desc("Keys per SDPA tile of the loop-level forms "
+                        "(default: 128 for the host, 64 for GPU targets)"));
 static cl::opt<bool> splitKVDecode(
     "split-kv-decode",
     cl::desc("Decode SDPA as split-KV attention (flash-decoding) rather than "
@@ -165,7 +166,8 @@ static cl::opt<std::string> cudaToolkit(
 /// given, so that the target's defaults apply otherwise.
 static void fillPipelineOptions(rotor::PipelineOptions &pipeline) {
   pipeline.target = target;
-  pipeline.kvTileSize = kvTileSize;
+  if (kvTileSize.getNumOccurrences())
+    pipeline.kvTileSize = kvTileSize;
   pipeline.chip = gpuChip;
   pipeline.toolkit = cudaToolkit;
   pipeline.allowRopeLayoutMismatch = allowRopeLayoutMismatch;

@@ -44,7 +44,8 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::init("host")};
   Option<int64_t> kvTileSize{
       *this, "kv-tile-size",
-      llvm::cl::desc("Keys per tile of the loop-level SDPA forms"),
+      llvm::cl::desc("Keys per tile of the loop-level SDPA forms (default: "
+                     "128 for the host, 64 for GPU targets)"),
       llvm::cl::init(64)};
   Option<bool> splitKVDecode{
       *this, "split-kv-decode",
@@ -144,6 +145,7 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
   bool useWorkgroupTiledSdpa(bool gpu) const;
   bool useWorkgroupTiledLinear(bool gpu) const;
   bool useFuseRopeEpilogue(bool gpu) const;
+  int64_t useKvTileSize(bool gpu) const;
 
   /// Checks every value (target, chip, format, sizes) and the combinations
   /// the pipelines cannot build for `gpu`; the error names the option.
