@@ -207,15 +207,16 @@ def LowerReductionsToRegisterLoops
     Each score is summed in order over e (contract, no reassoc).
 
     Softmax epilogue of packed scores (also `packed-epilogues`). When the
-    scores are an allocation of their own, filled before them, and the ops
-    after them up to a row max `m[..] = maximumf(s[.., j], m[..])` are
-    elementwise generics rewriting the scores in place (an online
-    softmax's scale and causal mask: other inputs read at an index that
-    does not depend on the key, `linalg.index` allowed) and ops that
-    commute with them (pure ops, allocations, and writes only to buffers
-    allocated since the scores that nothing moved past them reads: the
-    running max's copy), the packed form is emitted at the row max's place
-    and takes them: the sums start from the fill's value in registers, and
+    scores are an allocation, filled before them, and the ops after them up
+    to a row max `m[..] = maximumf(s[.., j], m[..])` are elementwise
+    generics rewriting the scores in place (an online softmax's scale and
+    causal mask: other inputs read at an index that does not depend on the
+    key, `linalg.index` allowed), pure ops without regions, allocations,
+    and `linalg.copy`/`linalg.fill` into those allocations (the running
+    max's copy, which must be one of them); when before the row max nothing
+    else uses the scores (under their name: no view, transpose or select of
+    them) and nothing but its init and the row max uses such a buffer, the
+    packed form is emitted at the row max's place and takes them: the sums start from the fill's value in registers, and
     each row of sums is scaled and masked (the key's `linalg.index` the
     column block's start plus a `vector.step`), its greatest lane folded
     into the running max, and the row stored once, instead of a fill pass,

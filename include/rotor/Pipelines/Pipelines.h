@@ -45,8 +45,7 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
   Option<int64_t> kvTileSize{
       *this, "kv-tile-size",
       llvm::cl::desc("Keys per tile of the loop-level SDPA forms (default: "
-                     "128 for the host, 64 for GPU targets)"),
-      llvm::cl::init(64)};
+                     "128 for the host, 64 for GPU targets)")};
   Option<bool> splitKVDecode{
       *this, "split-kv-decode",
       llvm::cl::desc("Decode SDPA as split-KV attention (flash-decoding); "

@@ -73,25 +73,36 @@ bool unitInnerStride(Value value) {
          !strides.empty() && strides.back() == 1;
 }
 
-/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
-/// (so that it applies to whole vectors).
-bool elementwisePayload(linalg::GenericOp op) {
+/// Whether `op`'s payload is pure elementwise arithmetic on scalars, one
+/// result per op (so that it applies to whole vectors); with `indices`,
+/// linalg.index and scalar constants too.
+bool elementwisePayload(linalg::GenericOp op, bool indices) {
   return llvm::all_of(
-      op.getRegion().front().without_terminator(), [](Operation &inner) {
+      op.getRegion().front().without_terminator(), [&](Operation &inner) {
+        if (indices && isa<linalg::IndexOp>(inner))
+          return true;
+        if (indices && isa<arith::ConstantOp>(inner))
+          return inner.getResult(0).getType().isIntOrIndexOrFloat();
         return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
-               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner);
+               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner) &&
+               llvm::all_of(inner.getOperandTypes(), [](Type t) {
+                 return t.isIntOrIndexOrFloat();
+               });
       });
 }
 
 /// The payload of `op` on rows of `width` elements: block arguments and
 /// results as vectors, values from outside (and elements read once)
 /// broadcast. `inputValue` gives each memref input's value at the current
-/// step, a row or an element; `acc` is the running row. The product and
+/// step, a row or an element; `acc` is the running row; `indexRow` each
+/// linalg.index's row (or element). With `contractSum`, the product and
 /// the add of the sum contract to an FMA (no reassoc: each element is
 /// summed in order).
 Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
                      int64_t width, Value acc,
-                     function_ref<Value(OpOperand *)> inputValue) {
+                     function_ref<Value(OpOperand *)> inputValue,
+                     function_ref<Value(unsigned)> indexRow,
+                     bool contractSum) {
   Block &body = op.getRegion().front();
   auto rowType = [&](Type element) {
     return VectorType::get({width}, element);
@@ -112,16 +123,24 @@ Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
   }
   rows.map(body.getArguments().back(), acc);
   for (Operation &scalar : body.without_terminator()) {
-    SmallVector<Value> operands =
-        llvm::map_to_vector(scalar.getOperands(), asRow);
-    OperationState state(l, scalar.getName().getStringRef(), operands,
-                         TypeRange{rowType(scalar.getResult(0).getType())},
-                         scalar.getAttrs());
-    rows.map(scalar.getResult(0), nb.create(state)->getResult(0));
+    Value row;
+    if (auto index = dyn_cast<linalg::IndexOp>(scalar)) {
+      row = asRow(indexRow(index.getDim()));
+    } else if (isa<arith::ConstantOp>(scalar)) {
+      row = asRow(nb.clone(scalar)->getResult(0));
+    } else {
+      SmallVector<Value> operands =
+          llvm::map_to_vector(scalar.getOperands(), asRow);
+      OperationState state(l, scalar.getName().getStringRef(), operands,
+                           TypeRange{rowType(scalar.getResult(0).getType())},
+                           scalar.getAttrs());
+      row = nb.create(state)->getResult(0);
+    }
+    rows.map(scalar.getResult(0), row);
   }
   Value sum = asRow(body.getTerminator()->getOperand(0));
   auto add = sum.getDefiningOp<arith::AddFOp>();
-  if (add && (add.getLhs() == acc || add.getRhs() == acc)) {
+  if (contractSum && add && (add.getLhs() == acc || add.getRhs() == acc)) {
     add.setFastmath(arith::FastMathFlags::contract);
     Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
     if (auto mul = other.getDefiningOp<arith::MulFOp>())
@@ -803,6 +822,86 @@ OpOperand *packedScoresKeys(linalg::GenericOp op, const LoopBounds &all,
   return keys;
 }
 
+/// Copies keys [j0, j0 + count) of `op`'s key input into `panel` [E,
+/// width] (element e of key c at [e, c]): blocks of `lanes` keys x `lanes`
+/// elements transposed in registers, the last count mod lanes keys one
+/// element at a time, and the columns from count on zeroed.
+void packKeyPanel(OpBuilder &b, Location l, linalg::GenericOp op,
+                  const LoopBounds &all, OpOperand *keys, Value panel,
+                  Value j0, Value count, int64_t width, int64_t lanes) {
+  unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
+  AffineMap keyMap = op.getMatchingIndexingMap(keys);
+  Type keyElement = cast<MemRefType>(keys->get().getType()).getElementType();
+  int64_t depth = *getConstantIntValue(all.ubs[red]);
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  Value zero = index(b, l, 0), one = index(b, l, 1);
+  Value keyStep = index(b, l, width);
+  Value lanesStep = index(b, l, lanes);
+  Value wholeKeys = arith::SubIOp::create(
+      b, l, count, arith::RemUIOp::create(b, l, count, lanesStep));
+  scf::ForOp::create(
+      b, l, zero, wholeKeys, lanesStep, ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
+        scf::ForOp::create(
+            cb, cl, zero, index(cb, cl, depth), lanesStep, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+              SmallVector<Value> rowsOfKeys;
+              SmallVector<Value> at(all.lbs);
+              at[red] = e0;
+              for (int64_t i = 0; i < lanes; ++i) {
+                at[key] = arith::AddIOp::create(
+                    eb, el, j0,
+                    arith::AddIOp::create(eb, el, c0, index(eb, el, i)));
+                rowsOfKeys.push_back(vector::LoadOp::create(
+                    eb, el, VectorType::get({lanes}, keyElement),
+                    keys->get(), applyMap(eb, el, keyMap, at)));
+              }
+              for (auto [i, column] :
+                   llvm::enumerate(transposeLanes(eb, el, rowsOfKeys)))
+                vector::StoreOp::create(
+                    eb, el, column, panel,
+                    ValueRange{arith::AddIOp::create(
+                                   eb, el, e0, index(eb, el, i)),
+                               c0});
+              scf::YieldOp::create(eb, el);
+            });
+        scf::YieldOp::create(cb, cl);
+      });
+  SmallVector<Value> at(all.lbs);
+  scf::ForOp::create(
+      b, l, wholeKeys, count, one, ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+        at[key] = arith::AddIOp::create(cb, cl, j0, c);
+        scf::ForOp::create(
+            cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+              at[red] = e;
+              Value k = memref::LoadOp::create(
+                  eb, el, keys->get(), applyMap(eb, el, keyMap, at));
+              memref::StoreOp::create(eb, el, k, panel,
+                                      ValueRange{e, c});
+              scf::YieldOp::create(eb, el);
+            });
+        scf::YieldOp::create(cb, cl);
+      });
+  Value zeroKey = arith::ConstantOp::create(
+      b, l, keyElement, b.getZeroAttr(keyElement));
+  scf::ForOp::create(
+      b, l, count, keyStep, one, ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+        scf::ForOp::create(
+            cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+              memref::StoreOp::create(eb, el, zeroKey, panel,
+                                      ValueRange{e, c});
+              scf::YieldOp::create(eb, el);
+            });
+        scf::YieldOp::create(cb, cl);
+      });
+}
+
 /// Packed form of a tile of scores with many rows (packedScoresKeys): per
 /// block of `width` keys, the keys are copied into a panel [E, width]
 /// (element e of every key contiguous, the keys past the tile's end zero),
@@ -821,14 +920,13 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
   Location loc = op.getLoc();
   unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
            red = parallel;
-  AffineMap keyMap = op.getMatchingIndexingMap(keys);
   Type keyElement = cast<MemRefType>(keys->get().getType()).getElementType();
   int64_t depth = *getConstantIntValue(all.ubs[red]);
   auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
   auto maskType = VectorType::get({width}, rewriter.getI1Type());
-  Value zero = index(rewriter, loc, 0), one = index(rewriter, loc, 1);
+  Value zero = index(rewriter, loc, 0);
   RowPanelTile tile = rowPanelTile(rewriter, loc, all, key, red);
   Value mainRows = arith::SubIOp::create(
       rewriter, loc, tile.rows,
@@ -843,71 +941,7 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
       [&](OpBuilder &b, Location l, Value j0, ValueRange) {
         Value count = arith::MinSIOp::create(
             b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
-        // Pack: blocks of `lanes` keys x `lanes` elements transposed in
-        // registers; the last count mod lanes keys one element at a time,
-        // the columns past the tile's end zeroed.
-        Value lanesStep = index(b, l, lanes);
-        Value wholeKeys = arith::SubIOp::create(
-            b, l, count, arith::RemUIOp::create(b, l, count, lanesStep));
-        scf::ForOp::create(
-            b, l, zero, wholeKeys, lanesStep, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
-              scf::ForOp::create(
-                  cb, cl, zero, index(cb, cl, depth), lanesStep, ValueRange{},
-                  [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
-                    SmallVector<Value> rowsOfKeys;
-                    SmallVector<Value> at(all.lbs);
-                    at[red] = e0;
-                    for (int64_t i = 0; i < lanes; ++i) {
-                      at[key] = arith::AddIOp::create(
-                          eb, el, j0,
-                          arith::AddIOp::create(eb, el, c0, index(eb, el, i)));
-                      rowsOfKeys.push_back(vector::LoadOp::create(
-                          eb, el, VectorType::get({lanes}, keyElement),
-                          keys->get(), applyMap(eb, el, keyMap, at)));
-                    }
-                    for (auto [i, column] :
-                         llvm::enumerate(transposeLanes(eb, el, rowsOfKeys)))
-                      vector::StoreOp::create(
-                          eb, el, column, panel,
-                          ValueRange{arith::AddIOp::create(
-                                         eb, el, e0, index(eb, el, i)),
-                                     c0});
-                    scf::YieldOp::create(eb, el);
-                  });
-              scf::YieldOp::create(cb, cl);
-            });
-        SmallVector<Value> at(all.lbs);
-        scf::ForOp::create(
-            b, l, wholeKeys, count, one, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              at[key] = arith::AddIOp::create(cb, cl, j0, c);
-              scf::ForOp::create(
-                  cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
-                  [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-                    at[red] = e;
-                    Value k = memref::LoadOp::create(
-                        eb, el, keys->get(), applyMap(eb, el, keyMap, at));
-                    memref::StoreOp::create(eb, el, k, panel,
-                                            ValueRange{e, c});
-                    scf::YieldOp::create(eb, el);
-                  });
-              scf::YieldOp::create(cb, cl);
-            });
-        Value zeroKey = arith::ConstantOp::create(
-            b, l, keyElement, b.getZeroAttr(keyElement));
-        scf::ForOp::create(
-            b, l, count, keyStep, one, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              scf::ForOp::create(
-                  cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
-                  [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-                    memref::StoreOp::create(eb, el, zeroKey, panel,
-                                            ValueRange{e, c});
-                    scf::YieldOp::create(eb, el);
-                  });
-              scf::YieldOp::create(cb, cl);
-            });
+        packKeyPanel(b, l, op, all, keys, panel, j0, count, width, lanes);
         Value mask = vector::CreateMaskOp::create(b, l, maskType,
                                                   ValueRange{count});
         auto panelRow = [&](OpBuilder &fb, Location fl, OpOperand *,
@@ -1643,6 +1677,7 @@ struct LowerReductionsToRegisterLoopsPass
     // A tile of scores' softmax steps (ScoresEpilogue.cpp); its row max is
     // then lowered with it, not on its own.
     DenseMap<Operation *, ScoresEpilogue> scoresEpilogues;
+    DenseSet<Operation *> rowMaxes;
     if (packedEpilogues)
       for (auto [op, form] : reductions) {
         if (form != ReductionForm::Register || claimed.contains(op) ||
@@ -1658,12 +1693,12 @@ struct LowerReductionsToRegisterLoopsPass
         claimed.insert(scores->rowMax);
         for (linalg::GenericOp it : scores->elementwise)
           claimed.insert(it);
-        rowOps.insert(scores->rowMax);
+        rowMaxes.insert(scores->rowMax);
         scoresEpilogues[op] = std::move(*scores);
       }
     SmallVector<linalg::GenericOp> created;
     for (auto [op, form] : reductions) {
-      if (rowOps.contains(op))
+      if (rowOps.contains(op) || rowMaxes.contains(op))
         continue;
       auto scores = scoresEpilogues.find(op);
       lowerReduction(rewriter, op, form, epilogues.lookup(op),

@@ -34,20 +34,24 @@ llvm::SmallVector<mlir::Value> applyMap(mlir::OpBuilder &b, mlir::Location loc,
 /// Whether `value`'s memref is contiguous along its last axis.
 bool unitInnerStride(mlir::Value value);
 
-/// Whether `op`'s payload is pure elementwise arithmetic, one result per op
-/// (so that it applies to whole vectors).
-bool elementwisePayload(mlir::linalg::GenericOp op);
+/// Whether `op`'s payload is pure elementwise arithmetic on scalars, one
+/// result per op (so that it applies to whole vectors); with `indices`,
+/// linalg.index and scalar constants too.
+bool elementwisePayload(mlir::linalg::GenericOp op, bool indices = false);
 
 /// The payload of `op` on rows of `width` elements: block arguments and
 /// results as vectors, values from outside (and elements read once)
 /// broadcast. `inputValue` gives each memref input's value at the current
-/// step, a row or an element; `acc` is the running row. The product and
-/// the add of the sum contract to an FMA (no reassoc: each element is
-/// summed in order).
-mlir::Value
-emitRowPayload(mlir::OpBuilder &nb, mlir::Location l, mlir::linalg::GenericOp op,
-               int64_t width, mlir::Value acc,
-               llvm::function_ref<mlir::Value(mlir::OpOperand *)> inputValue);
+/// step, a row or an element; `acc` is the running row; `indexRow` each
+/// linalg.index's row (or element; only needed when the payload has one).
+/// With `contractSum`, the product and the add of the sum contract to an
+/// FMA (no reassoc: each element is summed in order).
+mlir::Value emitRowPayload(
+    mlir::OpBuilder &nb, mlir::Location l, mlir::linalg::GenericOp op,
+    int64_t width, mlir::Value acc,
+    llvm::function_ref<mlir::Value(mlir::OpOperand *)> inputValue,
+    llvm::function_ref<mlir::Value(unsigned)> indexRow = nullptr,
+    bool contractSum = true);
 
 /// Tokens per register block of a packed projection, and the fewest tokens
 /// for which packing pays (below, the dot-product form runs).

@@ -8,9 +8,11 @@
 // each row of sums in registers at the end of its reduction; here the
 // scale, the mask and the row's max are applied there, before the row's
 // one store, with the rows of a block as independent chains. The
-// elementwise ops are the same ops on the same values (bit-identical); the
-// max is exact whatever the grouping (its bits may differ only in a zero's
-// sign or a NaN's payload, as the lane form's).
+// elementwise ops are the same ops on the same values (bit-identical). The
+// max is exact whatever the grouping; its compare-and-select tree differs
+// from maximumf only where a row holds a NaN (which the tree may drop:
+// exp(s - max) makes that row's output NaN either way) or zeros of both
+// signs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,7 +24,6 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 
 using namespace mlir;
 
@@ -59,18 +60,7 @@ bool isInPlaceElementwise(linalg::GenericOp op, Value s, unsigned rank) {
                           map.isFunctionOfDim(rank - 1)))
       return false;
   }
-  return llvm::all_of(
-      op.getRegion().front().without_terminator(), [](Operation &inner) {
-        if (isa<linalg::IndexOp>(inner))
-          return true;
-        if (isa<arith::ConstantOp>(inner))
-          return inner.getResult(0).getType().isIntOrIndexOrFloat();
-        return inner.getNumResults() == 1 && inner.getNumRegions() == 0 &&
-               inner.hasTrait<OpTrait::Elementwise>() && isPure(&inner) &&
-               llvm::all_of(inner.getOperandTypes(), [](Type t) {
-                 return t.isIntOrIndexOrFloat();
-               });
-      });
+  return elementwisePayload(op, /*indices=*/true);
 }
 
 /// Whether `op` is the row max of the f32 scores `s` (`rank` dims, the key
@@ -98,33 +88,26 @@ bool isRowMax(linalg::GenericOp op, Value s, unsigned rank) {
          (max.getLhs() == running && max.getRhs() == score);
 }
 
-/// The buffer `value` views (through view-like ops), or `value` itself.
-Value viewedBuffer(Value value) {
-  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
-    value = view.getViewSource();
-  return value;
+/// The buffer a linalg.copy or linalg.fill between the scores and the row
+/// max initializes: an allocation made since the scores (in `fresh`), named
+/// directly; null for any other op.
+Value freshInit(Operation *op, const DenseSet<Value> &fresh) {
+  if (!isa<linalg::CopyOp, linalg::FillOp>(op))
+    return Value();
+  auto linalgOp = cast<linalg::LinalgOp>(op);
+  Value init = linalgOp.getDpsInitOperand(0)->get();
+  return linalgOp.hasPureBufferSemantics() && fresh.contains(init) ? init
+                                                                   : Value();
 }
 
-/// The buffers `op` writes (or frees), when they are all allocations in
-/// `fresh`; nothing when it writes anything else or its effects are
-/// unknown.
-std::optional<SmallVector<Value>> freshWrites(Operation *op,
-                                              const DenseSet<Value> &fresh) {
-  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
-  if (!effects)
-    return std::nullopt;
-  SmallVector<MemoryEffects::EffectInstance> instances;
-  effects.getEffects(instances);
-  SmallVector<Value> written;
-  for (MemoryEffects::EffectInstance &instance : instances) {
-    if (isa<MemoryEffects::Read>(instance.getEffect()))
-      continue;
-    Value value = instance.getValue();
-    if (!value || !fresh.contains(viewedBuffer(value)))
-      return std::nullopt;
-    written.push_back(viewedBuffer(value));
-  }
-  return written;
+/// Whether every op in `block` before `end` that uses `buffer` (directly or
+/// inside it) is one of `allowed`.
+bool usedOnlyBy(Value buffer, Block *block, Operation *end,
+                ArrayRef<Operation *> allowed) {
+  return llvm::all_of(buffer.getUsers(), [&](Operation *user) {
+    Operation *at = block->findAncestorOpInBlock(*user);
+    return at && (end->isBeforeInBlock(at) || llvm::is_contained(allowed, at));
+  });
 }
 
 /// One elementwise op of the epilogue on a row of scores (`width` lanes
@@ -133,49 +116,24 @@ std::optional<SmallVector<Value>> freshWrites(Operation *op,
 Value emitElementwiseRow(OpBuilder &b, Location l, linalg::GenericOp op,
                          ArrayRef<Value> at, unsigned key, int64_t width,
                          Value scores) {
-  Block &body = op.getRegion().front();
-  auto rowOf = [&](Type element) { return VectorType::get({width}, element); };
-  IRMapping rows;
-  auto asRow = [&](Value v) -> Value {
-    if (Value mapped = rows.lookupOrNull(v))
-      return mapped;
-    return vector::BroadcastOp::create(b, l, rowOf(v.getType()), v);
-  };
   Value s = op.getDpsInitOperand(0)->get();
-  for (OpOperand &operand : op->getOpOperands()) {
-    Value arg = body.getArgument(operand.getOperandNumber());
-    if (operand.get() == s)
-      rows.map(arg, scores);
-    else if (arg.use_empty())
-      continue;
-    else if (isa<MemRefType>(operand.get().getType()))
-      rows.map(arg, asRow(memref::LoadOp::create(
-                        b, l, operand.get(),
-                        applyMap(b, l, op.getMatchingIndexingMap(&operand),
-                                 at))));
-    else
-      rows.map(arg, asRow(operand.get()));
-  }
-  for (Operation &scalar : body.without_terminator()) {
-    Value row;
-    if (auto index = dyn_cast<linalg::IndexOp>(scalar)) {
-      row = asRow(at[index.getDim()]);
-      if (index.getDim() == key)
-        row = arith::AddIOp::create(
-            b, l, row, vector::StepOp::create(b, l, rowOf(b.getIndexType())));
-    } else if (isa<arith::ConstantOp>(scalar)) {
-      row = asRow(b.clone(scalar)->getResult(0));
-    } else {
-      SmallVector<Value> operands =
-          llvm::map_to_vector(scalar.getOperands(), asRow);
-      OperationState state(l, scalar.getName().getStringRef(), operands,
-                           TypeRange{rowOf(scalar.getResult(0).getType())},
-                           scalar.getAttrs());
-      row = b.create(state)->getResult(0);
-    }
-    rows.map(scalar.getResult(0), row);
-  }
-  return asRow(body.getTerminator()->getOperand(0));
+  auto inputValue = [&](OpOperand *input) -> Value {
+    if (input->get() == s)
+      return scores;
+    return memref::LoadOp::create(
+        b, l, input->get(),
+        applyMap(b, l, op.getMatchingIndexingMap(input), at));
+  };
+  auto indexRow = [&](unsigned dim) -> Value {
+    if (dim != key)
+      return at[dim];
+    auto keys = VectorType::get({width}, b.getIndexType());
+    return arith::AddIOp::create(
+        b, l, vector::BroadcastOp::create(b, l, keys, at[dim]),
+        vector::StepOp::create(b, l, keys));
+  };
+  return emitRowPayload(b, l, op, width, scores, inputValue, indexRow,
+                        /*contractSum=*/false);
 }
 
 /// The largest lane of `row` by a tree of `a > b ? a : b` (x86's vmaxps,
@@ -225,14 +183,10 @@ std::optional<ScoresEpilogue> matchScoresEpilogue(linalg::GenericOp scores) {
     return std::nullopt;
   OpOperand *init = scores.getDpsInitOperand(0);
   Value s = init->get();
-  // The scores are an allocation that no view aliases, so every op that
-  // reads or writes them names them.
   if (!s.getDefiningOp<memref::AllocOp>() ||
-      !leadingDims(scores.getMatchingIndexingMap(init), rank) ||
-      llvm::any_of(s.getUsers(), [](Operation *user) {
-        return isa<ViewLikeOpInterface>(user);
-      }))
+      !leadingDims(scores.getMatchingIndexingMap(init), rank))
     return std::nullopt;
+  Block *block = scores->getBlock();
   ScoresEpilogue epi;
   // Every element of the scores is summed (their op's parallel dims index
   // them whole), so a fill before it only gives the sums' start.
@@ -246,39 +200,49 @@ std::optional<ScoresEpilogue> matchScoresEpilogue(linalg::GenericOp scores) {
       epi.init = fill;
     break;
   }
-  // The ops that move down to the row max's place, past every op between.
-  SmallVector<Operation *> moved = {scores};
+  // Between the scores and the row max: the epilogue's elementwise ops,
+  // and ops that stay before the fused form, which may only be pure,
+  // allocate, or initialize a buffer allocated since the scores (the
+  // running max's copy).
   DenseSet<Value> fresh;
+  SmallVector<Operation *> inits;
   for (Operation *it = scores->getNextNode(); it && !epi.rowMax;
        it = it->getNextNode()) {
-    if (llvm::any_of(s.getUsers(),
-                     [&](Operation *user) { return it->isAncestor(user); })) {
-      auto generic = dyn_cast<linalg::GenericOp>(it);
-      if (generic && isRowMax(generic, s, rank))
-        epi.rowMax = generic;
-      else if (generic && isInPlaceElementwise(generic, s, rank))
-        epi.elementwise.push_back(generic), moved.push_back(generic);
-      else
-        return std::nullopt;
-      continue;
-    }
-    if (auto alloc = dyn_cast<memref::AllocOp>(it)) {
+    auto generic = dyn_cast<linalg::GenericOp>(it);
+    if (generic && isRowMax(generic, s, rank))
+      epi.rowMax = generic;
+    else if (generic && isInPlaceElementwise(generic, s, rank))
+      epi.elementwise.push_back(generic);
+    else if (auto alloc = dyn_cast<memref::AllocOp>(it))
       fresh.insert(alloc);
-      continue;
-    }
-    if (it->getNumRegions() == 0 && isPure(it))
-      continue;
-    // Stays before the fused form: it may write only buffers allocated
-    // since the scores, none of them read by an op that moves past it.
-    std::optional<SmallVector<Value>> writes = freshWrites(it, fresh);
-    if (!writes)
+    else if (freshInit(it, fresh))
+      inits.push_back(it);
+    else if (it->getNumRegions() != 0 || !isPure(it))
       return std::nullopt;
-    for (Operation *op : moved)
-      for (Value operand : op->getOperands())
-        if (llvm::is_contained(*writes, viewedBuffer(operand)))
-          return std::nullopt;
   }
   if (!epi.rowMax)
+    return std::nullopt;
+  // No other op before the row max touches the scores, under their name or
+  // another (a view, a transpose, a select, a region's value), so none sees
+  // them at another step than the unfused passes would. A buffer
+  // initialized on the way, the running max among them, is touched before
+  // the row max only by its init and the row max: the moved ops never read
+  // it, so they may run after its init.
+  SmallVector<Operation *> scoresOps = {scores, epi.rowMax};
+  if (epi.init)
+    scoresOps.push_back(epi.init);
+  scoresOps.append(epi.elementwise.begin(), epi.elementwise.end());
+  if (!usedOnlyBy(s, block, epi.rowMax, scoresOps))
+    return std::nullopt;
+  for (Operation *it : inits)
+    if (!usedOnlyBy(freshInit(it, fresh), block, epi.rowMax,
+                    {it, epi.rowMax}))
+      return std::nullopt;
+  // The running max itself is one of those buffers, so it is updated after
+  // every block of rows without an op that moved past it reading it.
+  Value running = epi.rowMax.getDpsInitOperand(0)->get();
+  if (llvm::none_of(inits,
+                    [&](Operation *it) { return freshInit(it, fresh) == running; }))
     return std::nullopt;
   return epi;
 }

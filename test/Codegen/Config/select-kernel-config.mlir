@@ -21,7 +21,7 @@
 // A100-LABEL: func.func @decode(
 // A100: attn.sdpa {{.+}} {attn.kernel = #attn.kernel<workgroup_tiled, rows = 8, keys = 64, threads = 256, workgroups = 128>}
 
-// The host's defaults: loop-level projections, SDPA over KV tiles of 64
+// The pass's defaults: loop-level projections, SDPA over KV tiles of 64
 // keys (the decode step too, unless split-KV is allowed).
 // RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-select-kernel-config | FileCheck %s --check-prefix=HOST
 // RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-select-kernel-config="split-kv-decode=true kv-tile-size=128" | FileCheck %s --check-prefix=SPLIT
@@ -119,3 +119,15 @@ func.func @forced(%q: tensor<?x2x64xf32>, %k: tensor<?x2x64xf32>,
       : tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32> -> tensor<?x2x64xf32>
   return %o : tensor<?x2x64xf32>
 }
+
+// The pipelines' tile defaults: 128 keys for the host, 64 for GPU targets
+// (their loop-level form), and kv-tile-size overrides either.
+// RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline -mlir-print-ir-after=rotor-select-kernel-config -o /dev/null 2>&1 | FileCheck %s --check-prefix=HOSTPIPE
+// RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-gpu-emulation-pipeline="workgroup-tiled-sdpa=false" -mlir-print-ir-after=rotor-select-kernel-config -o /dev/null 2>&1 | FileCheck %s --check-prefix=GPUPIPE
+// RUN: rotor-opt %examples/qwen2.5-0.5b-attention.mlir --rotor-host-pipeline="kv-tile-size=32" -mlir-print-ir-after=rotor-select-kernel-config -o /dev/null 2>&1 | FileCheck %s --check-prefix=GIVEN
+// HOSTPIPE-LABEL: func.func @prefill(
+// HOSTPIPE: attn.sdpa {{.+}} {attn.kernel = #attn.kernel<loops, keys = 128>}
+// GPUPIPE-LABEL: func.func @prefill(
+// GPUPIPE: attn.sdpa {{.+}} {attn.kernel = #attn.kernel<loops, keys = 64>}
+// GIVEN-LABEL: func.func @prefill(
+// GIVEN: attn.sdpa {{.+}} {attn.kernel = #attn.kernel<loops, keys = 32>}
