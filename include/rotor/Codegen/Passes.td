@@ -457,14 +457,16 @@ def ApproximateExpForSimd : Pass<"rotor-approximate-exp-for-simd"> {
     On the host, `math.exp2` (the softmax's exponential) is a call to libm's
     scalar `exp2f` per score, which keeps every loop around it scalar. This
     pass writes each f32 `math.exp2` as arith ops: x = n + f with n =
-    roundeven(x) and |f| <= 1/2 (exact), 2^f by its degree-7 Taylor
-    polynomial (truncation error below 1e-8 relative; its steps `math.fma`,
+    roundeven(x) and |f| <= 1/2 (exact), 2^f by a degree-6 polynomial
+    fitted for relative error (1.9e-9; its constant term 1, so 2^n is
+    exact; its steps `math.fma`,
     or with `fma=false` a multiply and an add, never a pair that LLVM may
     contract: it fused such pairs in some copies of a vectorized loop and
     not in others, and an OpenMP chunk's bounds decide which copy computes
-    which element, so results depended on the thread count), times 2^n as
-    two powers of two formed in the exponent bits (so results near the top
-    overflow to +inf as exp2's do).
+    which element, so results depended on the thread count), times 2^n by
+    adding n to the result's exponent bits (an integer add, where two
+    multiplies by powers of two took the FMA units: exact wherever the
+    result is normal); from x = 128 up the result is +inf, as exp2's.
     Results below 2^-126 are flushed to 0: a subnormal probability costs
     every FMA that reads it a microcode assist on x86 (3x on a prefill at
     T=2048), and a softmax weight under 2^-126 of its row's largest changes
