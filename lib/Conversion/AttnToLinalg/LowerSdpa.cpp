@@ -12,7 +12,9 @@
 //
 // On the host the loop runs per block of queries and KV head (an
 // scf.forall), and a decode step's per range of keys (every KV head), whose
-// states one combine merges (flash-decoding, with the fast tile loop).
+// states one combine merges (flash-decoding, with the fast tile loop). A
+// block's tiles that all its queries see run in a loop of their own without
+// the causal mask's compare and select per score.
 //
 // Emits an scf.for over KV tiles of linalg.generic/linalg.fill steps.
 //
@@ -117,34 +119,45 @@ Value queryPositions(ImplicitLocOpBuilder &b, const SdpaLoop &s) {
                      });
 }
 
-/// The end of the keys the loop visits: Tk, or with causal masking one past
-/// the largest query position (keys after it are masked for every query).
-Value keyBound(ImplicitLocOpBuilder &b, const SdpaLoop &s,
-               Value queryPositions) {
-  if (!s.causal)
-    return s.tk;
+/// The largest (or the smallest) query position, as an i64.
+Value extremePosition(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                      Value queryPositions, bool largest) {
   MLIRContext *ctx = b.getContext();
   Type i64 = s.i64;
-  Value lowest = arith::ConstantOp::create(
-      b, b.getI64IntegerAttr(std::numeric_limits<int64_t>::min()));
+  Value start = arith::ConstantOp::create(
+      b, b.getI64IntegerAttr(largest ? std::numeric_limits<int64_t>::min()
+                                     : std::numeric_limits<int64_t>::max()));
   Value init =
       linalg::FillOp::create(
-          b, lowest,
+          b, start,
           tensor::EmptyOp::create(b, ArrayRef<int64_t>{}, i64).getResult())
           .getResult(0);
-  Value maxPos =
+  Value extreme =
       linalg::GenericOp::create(
           b, init.getType(), queryPositions, init,
           ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1),
                               AffineMap::get(1, 0, {}, ctx)},
           iterators(0, 1),
           [&](OpBuilder &nb, Location loc, ValueRange args) {
-            yieldValue(nb, loc,
-                       arith::MaxSIOp::create(nb, loc, args[0], args[1]));
+            Value next =
+                largest ? arith::MaxSIOp::create(nb, loc, args[0], args[1])
+                              .getResult()
+                        : arith::MinSIOp::create(nb, loc, args[0], args[1])
+                              .getResult();
+            yieldValue(nb, loc, next);
           })
           .getResult(0);
+  return tensor::ExtractOp::create(b, extreme, ValueRange{});
+}
+
+/// The end of the keys the loop visits: Tk, or with causal masking one past
+/// the largest query position (keys after it are masked for every query).
+Value keyBound(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+               Value queryPositions) {
+  if (!s.causal)
+    return s.tk;
   Value visible = arith::AddIOp::create(
-      b, tensor::ExtractOp::create(b, maxPos, ValueRange{}),
+      b, extremePosition(b, s, queryPositions, /*largest=*/true),
       arith::ConstantOp::create(b, b.getI64IntegerAttr(1)));
   visible = arith::MaxSIOp::create(
       b, visible, arith::ConstantOp::create(b, b.getI64IntegerAttr(0)));
@@ -451,16 +464,15 @@ RunningState attendToTile(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
   return {step.mNew, step.lNew, accNew};
 }
 
-/// The running state after every tile of `s`'s keys up to `bound`, the
-/// first of which is key `keyBase` of the cache (null: 0).
-RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
-                              Value positions, Value bound, Value keyBase) {
-  RunningState init = initialState(b, s);
-  auto idx = [&](int64_t n) {
-    return arith::ConstantIndexOp::create(b, n).getResult();
-  };
+/// The running state after the tiles of `s`'s keys from `from` (a tile's
+/// start) to `to` (at most `bound`, the end of the keys) from `init`, the
+/// first key of `s` being key `keyBase` of the cache (null: 0).
+RunningState attendToTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                           Value positions, Value from, Value to, Value bound,
+                           Value keyBase, const RunningState &init) {
   auto loop = scf::ForOp::create(
-      b, idx(0), bound, idx(s.tile), ValueRange{init.m, init.l, init.acc},
+      b, from, to, arith::ConstantIndexOp::create(b, s.tile),
+      ValueRange{init.m, init.l, init.acc},
       [&](OpBuilder &lb, Location loc, Value j0, ValueRange carried) {
         ImplicitLocOpBuilder nb(loc, lb);
         RunningState next =
@@ -471,12 +483,57 @@ RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
   return {loop.getResult(0), loop.getResult(1), loop.getResult(2)};
 }
 
+/// The running state after every tile of `s`'s keys up to `bound`, the
+/// first of which is key `keyBase` of the cache (null: 0).
+RunningState attendToKeyTiles(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                              Value positions, Value bound, Value keyBase) {
+  return attendToTiles(b, s, positions, arith::ConstantIndexOp::create(b, 0),
+                       bound, bound, keyBase, initialState(b, s));
+}
+
+/// The keys below `bound` that causal masking hides from no query of `s`,
+/// in whole tiles: those up to its smallest position (clamped first, so
+/// that adding one cannot overflow), rounded down to the tile.
+Value keysSeenByAll(ImplicitLocOpBuilder &b, const SdpaLoop &s,
+                    Value queryPositions, Value bound) {
+  Value boundI64 = arith::IndexCastOp::create(b, s.i64, bound);
+  Value seen = arith::AddIOp::create(
+      b,
+      arith::MinSIOp::create(
+          b, extremePosition(b, s, queryPositions, /*largest=*/false),
+          boundI64),
+      arith::ConstantOp::create(b, b.getI64IntegerAttr(1)));
+  seen = arith::MinSIOp::create(
+      b,
+      arith::MaxSIOp::create(
+          b, seen, arith::ConstantOp::create(b, b.getI64IntegerAttr(0))),
+      boundI64);
+  AffineExpr d0 = b.getAffineDimExpr(0);
+  return affine::AffineApplyOp::create(
+      b, AffineMap::get(1, 0, d0.floorDiv(s.tile) * s.tile),
+      ValueRange{arith::IndexCastOp::create(b, b.getIndexType(), seen)});
+}
+
 /// Every tile of keys up to `bound` for the queries of `s`, then the
-/// normalized output [Tq, Hq, Dv] in the op's storage type.
+/// normalized output [Tq, Hq, Dv] in the op's storage type. With
+/// `unmaskedFirst` and causal masking, the tiles every query sees run
+/// first without the mask (its compare and select per score), the rest
+/// with it: the same tiles in the same order, so the same values.
 Value attendToKeys(ImplicitLocOpBuilder &b, const SdpaLoop &s,
-                   Value positions) {
+                   Value positions, bool unmaskedFirst = false) {
   Value bound = keyBound(b, s, positions);
-  RunningState state = attendToKeyTiles(b, s, positions, bound, Value());
+  RunningState state;
+  if (unmaskedFirst && s.causal) {
+    SdpaLoop open = s;
+    open.causal = false;
+    Value seen = keysSeenByAll(b, s, positions, bound);
+    state = attendToTiles(b, open, positions,
+                          arith::ConstantIndexOp::create(b, 0), seen, bound,
+                          Value(), initialState(b, s));
+    state = attendToTiles(b, s, positions, seen, bound, bound, Value(), state);
+  } else {
+    state = attendToKeyTiles(b, s, positions, bound, Value());
+  }
   return normalizeAttention(b, state.acc, state.l, s.acc, s.storage);
 }
 
@@ -586,7 +643,8 @@ Value attendInBlocks(ImplicitLocOpBuilder &b, const SdpaLoop &s,
         Value blockPositions = tensor::ExtractSliceOp::create(
             nb, positions, ArrayRef<OpFoldResult>{t0},
             ArrayRef<OpFoldResult>{rows}, ArrayRef<OpFoldResult>{one});
-        Value result = attendToKeys(nb, sb, blockPositions);
+        Value result =
+            attendToKeys(nb, sb, blockPositions, /*unmaskedFirst=*/true);
         auto inParallel = scf::InParallelOp::create(nb);
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());

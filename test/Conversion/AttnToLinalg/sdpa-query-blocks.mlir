@@ -28,7 +28,15 @@
 // CHECK:   tensor.extract_slice %{{.+}}[0, %[[G]], 0] [%[[TK]], 1, 8] [1, 1, 1] : tensor<?x2x8xf32> to tensor<?x1x8xf32>
 // CHECK:   tensor.extract_slice %{{.+}}[%[[T0]]] [%[[ROWS]]] [1]
 // CHECK:   %[[BOUND:.+]] = arith.minsi %{{.+}}, %{{.+}} : index
-// CHECK:   scf.for %{{.+}} = %{{.+}} to %[[BOUND]] step %c64
+// The keys every query of the block sees (up to its smallest position, in
+// whole tiles) run first without the causal mask, the rest with it: the
+// same tiles in the same order.
+// CHECK:     arith.minsi %{{.+}}, %{{.+}} : i64
+// CHECK:   %[[SEEN:.+]] = affine.apply affine_map<(d0) -> ((d0 floordiv 64) * 64)>
+// CHECK:   %[[OPEN:.+]]:3 = scf.for %{{.+}} = %{{.+}} to %[[SEEN]] step %c64
+// CHECK-NOT: arith.cmpi sgt
+// CHECK:   scf.for %{{.+}} = %[[SEEN]] to %[[BOUND]] step %c64{{.*}} iter_args(%{{.+}} = %[[OPEN]]#0, %{{.+}} = %[[OPEN]]#1, %{{.+}} = %[[OPEN]]#2)
+// CHECK:     arith.cmpi sgt
 // CHECK:   scf.forall.in_parallel
 // CHECK:     tensor.parallel_insert_slice %{{.+}} into %[[OUT]][%[[T0]], %[[H0]], 0] [%[[ROWS]], 2, 8] [1, 1, 1]
 // OFF-LABEL: func.func @blocked_causal
