@@ -869,37 +869,42 @@ void packKeyPanel(OpBuilder &b, Location l, linalg::GenericOp op,
             });
         scf::YieldOp::create(cb, cl);
       });
+  // Panel columns [from, to) one element at a time: `element` gives the
+  // value of element e of column c, after `column` (if any) ran once for c.
+  auto eachElement =
+      [&](Value from, Value to,
+          function_ref<void(OpBuilder &, Location, Value)> column,
+          function_ref<Value(OpBuilder &, Location, Value, Value)> element) {
+        scf::ForOp::create(
+            b, l, from, to, one, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              if (column)
+                column(cb, cl, c);
+              scf::ForOp::create(
+                  cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+                    memref::StoreOp::create(eb, el, element(eb, el, c, e),
+                                            panel, ValueRange{e, c});
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+      };
   SmallVector<Value> at(all.lbs);
-  scf::ForOp::create(
-      b, l, wholeKeys, count, one, ValueRange{},
-      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+  eachElement(
+      wholeKeys, count,
+      [&](OpBuilder &cb, Location cl, Value c) {
         at[key] = arith::AddIOp::create(cb, cl, j0, c);
-        scf::ForOp::create(
-            cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
-            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-              at[red] = e;
-              Value k = memref::LoadOp::create(
-                  eb, el, keys->get(), applyMap(eb, el, keyMap, at));
-              memref::StoreOp::create(eb, el, k, panel,
-                                      ValueRange{e, c});
-              scf::YieldOp::create(eb, el);
-            });
-        scf::YieldOp::create(cb, cl);
+      },
+      [&](OpBuilder &eb, Location el, Value, Value e) -> Value {
+        at[red] = e;
+        return memref::LoadOp::create(eb, el, keys->get(),
+                                      applyMap(eb, el, keyMap, at));
       });
-  Value zeroKey = arith::ConstantOp::create(
-      b, l, keyElement, b.getZeroAttr(keyElement));
-  scf::ForOp::create(
-      b, l, count, keyStep, one, ValueRange{},
-      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-        scf::ForOp::create(
-            cb, cl, zero, index(cb, cl, depth), one, ValueRange{},
-            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-              memref::StoreOp::create(eb, el, zeroKey, panel,
-                                      ValueRange{e, c});
-              scf::YieldOp::create(eb, el);
-            });
-        scf::YieldOp::create(cb, cl);
-      });
+  Value zeroKey =
+      arith::ConstantOp::create(b, l, keyElement, b.getZeroAttr(keyElement));
+  eachElement(count, keyStep, nullptr,
+              [&](OpBuilder &, Location, Value, Value) { return zeroKey; });
 }
 
 /// Packed form of a tile of scores with many rows (packedScoresKeys): per
