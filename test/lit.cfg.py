@@ -48,6 +48,23 @@ config.substitutions.append(
 config.substitutions.append(
     ("%scripts", os.path.join(config.rotor_src_root, "scripts")))
 
+# Host code that uses AVX512-BF16 (vdpbf16ps) runs only where the CPU has
+# it; elsewhere lit reports those tests UNSUPPORTED (REQUIRES:
+# host-avx512bf16).
+def _host_cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+if "avx512_bf16" in _host_cpu_flags():
+    config.available_features.add("host-avx512bf16")
+
 # Kernels that use math functions need the CUDA toolkit's libdevice.
 if config.cuda_toolkit:
     config.available_features.add("cuda-toolkit")

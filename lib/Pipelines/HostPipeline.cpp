@@ -119,6 +119,8 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     LowerReductionsToRegisterLoopsOptions registerLoops;
     registerLoops.vectorRegisters = options.hostVectorRegisters;
     registerLoops.packedEpilogues = options.hostPackedEpilogues;
+    registerLoops.bf16DotProduct =
+        options.hostBf16Dot && options.hostVectorRegisters >= 32;
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     ApproximateExpForSimdOptions exp;
     exp.fma = options.hostFma;
@@ -163,7 +165,10 @@ void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP,
     pm.addPass(mlir::createConvertSCFToOpenMPPass());
     pm.addPass(createInlineAllocaScopes());
   }
-  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(),
+  // The host's prefill projections may use AVX512-BF16 dot products.
+  ConvertVectorToLLVMPassOptions vectorToLlvm;
+  vectorToLlvm.x86Vector = true;
+  addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(vectorToLlvm),
                     openMP || threadedLoops);
 }
 

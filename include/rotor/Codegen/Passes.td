@@ -173,6 +173,22 @@ def LowerReductionsToRegisterLoops
     squares, unfused jammed over 4 tokens x 4 heads), which moves its
     rounding by an ulp.
 
+    bf16 products (`bf16-dot-product`, for CPUs with AVX512-BF16). When a
+    packed projection's payload rounds both operands to bf16 (an `f32`
+    input through `arith.truncf`, round to nearest even, or a `bf16`
+    input), widens them and adds their product to an `f32` sum (an
+    `attn.linear` with `compute = bf16, accumulate = f32`), and its depth
+    is a multiple of 32, its panels hold bf16 pairs `[E/2, 2 x width]` and
+    each step of two e is one `x86vector.avx512.dot` (vdpbf16ps) per
+    vector of 16 sums, against the token's pair of inputs broadcast from a
+    bf16 copy of its row made once per call. vdpbf16ps is two FMAs in
+    sequence, first the pair's odd element then its even one (measured on
+    AMD Zen 4, as Intel's SDM defines it); each pair is stored swapped, so
+    the sums take e in order: the bits are those of the f32 form's FMAs
+    on the rounded operands, except that the instruction treats bf16
+    denormal operands and f32 denormal sums as zero. Twice the products
+    per instruction of the f32 form, half the panel's bytes.
+
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns share one reduction loop with
@@ -306,13 +322,18 @@ def LowerReductionsToRegisterLoops
            "quantization and packing) on each chunk of a head's rows; "
            "packed scores start from their fill and apply an online "
            "softmax's scale, mask and row max to each row before storing "
-           "it (off: a fill pass before, separate passes after)">
+           "it (off: a fill pass before, separate passes after)">,
+    Option<"bf16DotProduct", "bf16-dot-product", "bool", "false",
+           "The CPU has AVX512-BF16 (with vector-registers=32): a packed "
+           "projection that rounds both operands to bf16 and sums in f32 "
+           "runs as vdpbf16ps on panels of bf16 pairs">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::scf::SCFDialect",
-                           "mlir::vector::VectorDialect"];
+                           "mlir::vector::VectorDialect",
+                           "mlir::x86vector::X86VectorDialect"];
 }
 
 def VectorizeBlockDecoding : Pass<"rotor-vectorize-block-decoding"> {

@@ -92,6 +92,14 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "polynomial then uses explicit FMAs, else separate "
                      "multiplies and adds"),
       llvm::cl::init(true)};
+  Option<bool> hostBf16Dot{
+      *this, "host-bf16-dot",
+      llvm::cl::desc("Host only: the CPU has AVX512-BF16 (rotor-aot sets "
+                     "it from --host-cpu); a prefill projection with bf16 "
+                     "compute and f32 accumulation then runs as vdpbf16ps "
+                     "on bf16 pairs, same bits as the FMA form but for "
+                     "denormals"),
+      llvm::cl::init(false)};
   Option<int64_t> hostSdpaKeySplit{
       *this, "host-sdpa-key-split",
       llvm::cl::desc("Host only: a decode step's SDPA runs over ranges of "

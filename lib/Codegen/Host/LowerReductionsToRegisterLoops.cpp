@@ -34,6 +34,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -1461,11 +1462,11 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// to `created`.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                           PackedEpilogue epi, const ScoresEpilogue *scores,
-                          int64_t vectorRegisters,
+                          int64_t vectorRegisters, bool bf16Dot,
                           SmallVectorImpl<linalg::GenericOp> &created) {
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<PackedProjection> packed =
-      packedProjection(op, vectorRegisters);
+      packedProjection(op, vectorRegisters, bf16Dot);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
@@ -1611,9 +1612,10 @@ void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
                     const ScoresEpilogue *scores, int64_t vectorRegisters,
-                    SmallVectorImpl<linalg::GenericOp> &created) {
+                    bool bf16Dot, SmallVectorImpl<linalg::GenericOp> &created) {
   if (form == ReductionForm::Register) {
-    lowerToRegisterLoops(rewriter, op, epi, scores, vectorRegisters, created);
+    lowerToRegisterLoops(rewriter, op, epi, scores, vectorRegisters, bf16Dot,
+                         created);
     return;
   }
   assert(!scores && "scores epilogues are matched for the register form");
@@ -1709,7 +1711,7 @@ struct LowerReductionsToRegisterLoopsPass
       lowerReduction(rewriter, op, form, epilogues.lookup(op),
                      scores == scoresEpilogues.end() ? nullptr
                                                      : &scores->second,
-                     vectorRegisters, created);
+                     vectorRegisters, bf16DotProduct, created);
     }
     // The row ops' tiles and clones (a cache's scale is a reduction).
     while (!created.empty()) {
@@ -1718,7 +1720,7 @@ struct LowerReductionsToRegisterLoopsPass
         continue;
       if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
         lowerReduction(rewriter, op, form, PackedEpilogue(), nullptr,
-                       vectorRegisters, created);
+                       vectorRegisters, bf16DotProduct, created);
     }
   }
 };

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/TilingInterface.h"
@@ -30,8 +31,71 @@ namespace rotor::host {
 // Packed projections
 //===----------------------------------------------------------------------===//
 
+/// Elements per vector of the bf16 pair form's packing: 32 bf16, one zmm.
+constexpr int64_t kPairRun = 32;
+
+namespace {
+
+/// The payload's block argument that a bf16 product operand reads, and
+/// whether it is f32 rounded to bf16 (ext(truncf(arg)), round to nearest
+/// even) or bf16 (ext(arg)).
+std::optional<std::pair<BlockArgument, bool>> bf16Operand(Value value) {
+  auto ext = value.getDefiningOp<arith::ExtFOp>();
+  if (!ext || !ext.getType().isF32() || !ext.getIn().getType().isBF16())
+    return std::nullopt;
+  Value in = ext.getIn();
+  bool round = false;
+  if (auto trunc = in.getDefiningOp<arith::TruncFOp>()) {
+    if (trunc.getRoundingmodeAttr() || !trunc.getIn().getType().isF32())
+      return std::nullopt;
+    in = trunc.getIn();
+    round = true;
+  }
+  auto arg = dyn_cast<BlockArgument>(in);
+  if (!arg)
+    return std::nullopt;
+  return std::make_pair(arg, round);
+}
+
+/// The bf16 pair form of the packed projection `p` of `op`: a payload of
+/// sum + ext(bf16(x)) * ext(bf16(W)) in f32 and nothing else, AVX-512's
+/// 64 columns a panel, and a depth of whole runs of kPairRun (the
+/// packing's vectors) along rows contiguous in memory.
+std::optional<BF16Pairs> bf16PairsOf(linalg::GenericOp op,
+                                     const PackedProjection &p) {
+  int64_t depth = op.getStaticLoopRanges()[2];
+  if (p.width != 64 || ShapedType::isDynamic(depth) || depth % kPairRun != 0 ||
+      !unitInnerStride(p.input->get()) || !unitInnerStride(p.weight->get()))
+    return std::nullopt;
+  Block &body = op.getRegion().front();
+  BlockArgument sum = body.getArguments().back();
+  auto add = cast<linalg::YieldOp>(body.getTerminator())
+                 .getValues()[0]
+                 .getDefiningOp<arith::AddFOp>();
+  if (!add || (add.getLhs() != sum && add.getRhs() != sum))
+    return std::nullopt;
+  auto mul = (add.getLhs() == sum ? add.getRhs() : add.getLhs())
+                 .getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return std::nullopt;
+  auto x = bf16Operand(mul.getLhs()), w = bf16Operand(mul.getRhs());
+  if (!x || !w)
+    return std::nullopt;
+  if (x->first == op.getMatchingBlockArgument(p.weight))
+    std::swap(x, w);
+  if (x->first != op.getMatchingBlockArgument(p.input) ||
+      w->first != op.getMatchingBlockArgument(p.weight))
+    return std::nullopt;
+  // The add, the product, two widenings, the roundings and the yield.
+  if (body.getOperations().size() != 5 + x->second + w->second)
+    return std::nullopt;
+  return BF16Pairs{x->second, w->second};
+}
+
+} // namespace
+
 std::optional<PackedProjection>
-packedProjection(linalg::GenericOp op, int64_t vectorRegisters) {
+packedProjection(linalg::GenericOp op, int64_t vectorRegisters, bool bf16Dot) {
   // The block sizes count f32 sums (24 zmm with AVX-512): wider sums
   // would spill.
   if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
@@ -64,6 +128,8 @@ packedProjection(linalg::GenericOp op, int64_t vectorRegisters) {
   }
   if (!p.input || !p.weight)
     return std::nullopt;
+  if (bf16Dot)
+    p.bf16Pairs = bf16PairsOf(op, p);
   return p;
 }
 
@@ -82,9 +148,10 @@ Value rootBuffer(Value value) {
 }
 
 /// Whether `from` may move down to `to` (one block) past the ops between:
-/// each has no memory effects, is an allocation, one of `skip`, or a linalg op that writes
-/// only buffers allocated in the same block, none of them one of `readOnly`
-/// (by root buffer), and has none of `untouched` as an operand.
+/// each has no memory effects, is an allocation, one of `skip`, or a linalg
+/// op that writes only buffers allocated in the same block, none of them one
+/// of `readOnly` (by root buffer), and has none of `untouched` as an
+/// operand.
 bool onlyFreshWritesBetween(Operation *from, Operation *to,
                             ArrayRef<Operation *> skip,
                             ArrayRef<Value> untouched,
@@ -831,16 +898,12 @@ PanelColumns panelColumns(OpBuilder &b, Location l, Value n0, int64_t width,
   return c;
 }
 
-/// Copies the weight rows of a panel's columns into `panel` [E, width]:
-/// element e of every column contiguous; in two halves with RoPE. Each
-/// weight row is read whole, in order (one stream from memory at a time),
-/// and written down a column of the panel, which stays in cache: read
-/// element e of every row in turn, the panel's 64 rows were 64 interleaved
-/// streams that the prefetchers did not follow (Qwen2.5-7B's weights
-/// packed at 2.4 GB/s on an AMD EPYC).
-void packPanel(OpBuilder &b, Location l, Value weight, Value panel,
-               Value depth, const PanelColumns &cols, int64_t width,
-               bool halves) {
+/// Calls `column(b, l, n, at)` for each column of a panel: weight row n
+/// into the panel's slot `at`, in two halves with RoPE.
+void eachPanelColumn(
+    OpBuilder &b, Location l, const PanelColumns &cols, int64_t width,
+    bool halves,
+    function_ref<void(OpBuilder &, Location, Value, Value)> column) {
   Value zero = arith::ConstantIndexOp::create(b, l, 0),
         one = arith::ConstantIndexOp::create(b, l, 1),
         halfWidth = arith::ConstantIndexOp::create(b, l, width / 2),
@@ -857,16 +920,182 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel,
           Value at = slot == 0
                          ? c
                          : arith::AddIOp::create(cb, cl, c, halfWidth);
-          scf::ForOp::create(
-              cb, cl, zero, depth, one, ValueRange{},
-              [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-                Value w = memref::LoadOp::create(eb, el, weight,
-                                                 ValueRange{n, e});
-                memref::StoreOp::create(eb, el, w, panel, ValueRange{e, at});
-                scf::YieldOp::create(eb, el);
-              });
+          column(cb, cl, n, at);
           scf::YieldOp::create(cb, cl);
         });
+}
+
+/// Copies the weight rows of a panel's columns into `panel` [E, width]:
+/// element e of every column contiguous; in two halves with RoPE. Each
+/// weight row is read whole, in order (one stream from memory at a time),
+/// and written down a column of the panel, which stays in cache: read
+/// element e of every row in turn, the panel's 64 rows were 64 interleaved
+/// streams that the prefetchers did not follow (Qwen2.5-7B's weights
+/// packed at 2.4 GB/s on an AMD EPYC).
+void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
+               const PanelColumns &cols, int64_t width, bool halves) {
+  Value zero = arith::ConstantIndexOp::create(b, l, 0),
+        one = arith::ConstantIndexOp::create(b, l, 1);
+  eachPanelColumn(
+      b, l, cols, width, halves,
+      [&](OpBuilder &cb, Location cl, Value n, Value at) {
+        scf::ForOp::create(
+            cb, cl, zero, depth, one, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+              Value w =
+                  memref::LoadOp::create(eb, el, weight, ValueRange{n, e});
+              memref::StoreOp::create(eb, el, w, panel, ValueRange{e, at});
+              scf::YieldOp::create(eb, el);
+            });
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// bf16 pairs
+//===----------------------------------------------------------------------===//
+
+/// kPairRun elements of row `row` of `source` from column `e` as bf16
+/// (rounded to nearest even from f32 when `round`), each pair swapped:
+/// vdpbf16ps adds a pair's odd element's product first, so element e goes
+/// to the odd slot and the sum takes e in order.
+Value swappedPairRun(OpBuilder &b, Location l, Value source, Value row, Value e,
+                     bool round) {
+  Type element = getElementTypeOrSelf(source.getType());
+  Value run = vector::LoadOp::create(b, l, VectorType::get({kPairRun}, element),
+                                     source, ValueRange{row, e});
+  if (round)
+    run = arith::TruncFOp::create(
+        b, l, VectorType::get({kPairRun}, b.getBF16Type()), run);
+  SmallVector<int64_t> swap;
+  for (int64_t i = 0; i < kPairRun; ++i)
+    swap.push_back(i ^ 1);
+  return vector::ShuffleOp::create(b, l, run, run, swap);
+}
+
+/// The input x [T, E] as bf16 pairs (swappedPairRun), made once per call
+/// (in parallel over tokens): each step broadcasts a token's pair from it.
+Value pairInputRows(OpBuilder &b, Location l, Value input, Value tokens,
+                    int64_t depth, bool round) {
+  Value pairs = memref::AllocOp::create(
+      b, l, MemRefType::get({ShapedType::kDynamic, depth}, b.getBF16Type()),
+      tokens);
+  Value zero = arith::ConstantIndexOp::create(b, l, 0),
+        one = arith::ConstantIndexOp::create(b, l, 1),
+        run = arith::ConstantIndexOp::create(b, l, kPairRun),
+        end = arith::ConstantIndexOp::create(b, l, depth);
+  scf::ParallelOp::create(
+      b, l, ValueRange{zero}, ValueRange{tokens}, ValueRange{one},
+      [&](OpBuilder &pb, Location pl, ValueRange t) {
+        scf::ForOp::create(
+            pb, pl, zero, end, run, ValueRange{},
+            [&](OpBuilder &fb, Location fl, Value e, ValueRange) {
+              vector::StoreOp::create(
+                  fb, fl, swappedPairRun(fb, fl, input, t[0], e, round), pairs,
+                  ValueRange{t[0], e});
+              scf::YieldOp::create(fb, fl);
+            });
+        scf::ReduceOp::create(pb, pl);
+      });
+  return pairs;
+}
+
+/// Copies the weight rows of a panel's columns into a panel of bf16 pairs
+/// `panel` [E/2, 2 x width]: row k holds each column's pair (2k, 2k + 1),
+/// swapped (swappedPairRun); each weight row read whole, as packPanel's.
+void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
+                   int64_t depth, const PanelColumns &cols, int64_t width,
+                   bool halves, bool round) {
+  Value zero = arith::ConstantIndexOp::create(b, l, 0),
+        run = arith::ConstantIndexOp::create(b, l, kPairRun),
+        end = arith::ConstantIndexOp::create(b, l, depth);
+  AffineExpr d0 = getAffineDimExpr(0, b.getContext());
+  eachPanelColumn(
+      b, l, cols, width, halves,
+      [&](OpBuilder &cb, Location cl, Value n, Value at) {
+        Value slot = arith::AddIOp::create(cb, cl, at, at);
+        scf::ForOp::create(
+            cb, cl, zero, end, run, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange) {
+              Value pairs = swappedPairRun(eb, el, weight, n, e, round);
+              for (int64_t j = 0; j < kPairRun / 2; ++j) {
+                Value k = affine::AffineApplyOp::create(
+                    eb, el, AffineMap::get(1, 0, d0.floorDiv(2) + j),
+                    ValueRange{e});
+                vector::StoreOp::create(
+                    eb, el,
+                    vector::ExtractStridedSliceOp::create(
+                        eb, el, pairs, ArrayRef<int64_t>{2 * j},
+                        ArrayRef<int64_t>{2}, ArrayRef<int64_t>{1}),
+                    panel, ValueRange{k, slot});
+              }
+              scf::YieldOp::create(eb, el);
+            });
+      });
+}
+
+/// The depth loop of a block of token rows `ts` against a panel of bf16
+/// pairs: per pair of e, the panel's row is loaded once (width / 16
+/// vectors of 16 pairs) and each token's pair broadcast from `pairs`, one
+/// vdpbf16ps per vector of sums. Returns each row's finished sums.
+SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
+                                 Value pairs, ArrayRef<Value> ts,
+                                 ValueRange inits, int64_t depth,
+                                 int64_t width) {
+  int64_t parts = width / 16;
+  auto sumType = VectorType::get({16}, b.getF32Type());
+  auto runType = VectorType::get({kPairRun}, b.getBF16Type());
+  SmallVector<Value> partSums;
+  for (Value init : inits)
+    for (int64_t q = 0; q < parts; ++q)
+      partSums.push_back(vector::ExtractStridedSliceOp::create(
+          b, l, init, ArrayRef<int64_t>{16 * q}, ArrayRef<int64_t>{16},
+          ArrayRef<int64_t>{1}));
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  auto loop = scf::ForOp::create(
+      b, l, index(b, l, 0), index(b, l, depth / 2), index(b, l, 1), partSums,
+      [&](OpBuilder &fb, Location fl, Value k, ValueRange sums) {
+        SmallVector<Value> w;
+        for (int64_t q = 0; q < parts; ++q)
+          w.push_back(vector::LoadOp::create(
+              fb, fl, runType, panel,
+              ValueRange{k, index(fb, fl, kPairRun * q)}));
+        Value e = arith::AddIOp::create(fb, fl, k, k);
+        SmallVector<Value> next;
+        for (auto [r, t] : llvm::enumerate(ts)) {
+          // The token's pair as one 32-bit word in every lane (LLVM folds
+          // the broadcast into vdpbf16ps's memory operand).
+          Value pair = vector::LoadOp::create(
+              fb, fl, VectorType::get({2}, fb.getBF16Type()), pairs,
+              ValueRange{t, e});
+          Value word = vector::ExtractOp::create(
+              fb, fl,
+              vector::BitCastOp::create(
+                  fb, fl, VectorType::get({1}, fb.getI32Type()), pair),
+              ArrayRef<int64_t>{0});
+          Value x = vector::BitCastOp::create(
+              fb, fl, runType,
+              vector::BroadcastOp::create(
+                  fb, fl, VectorType::get({16}, fb.getI32Type()), word));
+          for (int64_t q = 0; q < parts; ++q)
+            next.push_back(x86vector::DotBF16Op::create(
+                fb, fl, sumType, sums[r * parts + q], w[q], x));
+        }
+        scf::YieldOp::create(fb, fl, next);
+      });
+  SmallVector<Value> rows;
+  auto rowType = VectorType::get({width}, b.getF32Type());
+  for (size_t r = 0; r < ts.size(); ++r) {
+    Value row =
+        arith::ConstantOp::create(b, l, rowType, b.getZeroAttr(rowType));
+    for (int64_t q = 0; q < parts; ++q)
+      row = vector::InsertStridedSliceOp::create(
+          b, l, loop.getResult(r * parts + q), row, ArrayRef<int64_t>{16 * q},
+          ArrayRef<int64_t>{1});
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 /// The sums a row of the panel starts from: the output's row as it is, or
@@ -938,11 +1167,12 @@ void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
 /// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
 /// rest one token at a time. Each output is summed in order over e, from
 /// its initial value (or the epilogue's bias), and stored (or rotated by
-/// the epilogue's RoPE).
+/// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
+/// holds bf16 pairs and the sums are pairPanelSums'.
 void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    const PackedProjection &p, const PackedEpilogue &epi,
-                   Value panel, const PanelColumns &cols, Value depth,
-                   Value lo, Value hi) {
+                   Value panel, Value pairs, const PanelColumns &cols,
+                   Value depth, Value lo, Value hi) {
   Value output = op.getDpsInitOperand(0)->get();
   Type weightElement = cast<MemRefType>(p.weight->get().getType())
                            .getElementType();
@@ -973,6 +1203,15 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                                 ? panelInit
                                 : initialSums(tb, tl, output, ts.back(), cols,
                                               rowType(sumElement), epi));
+          }
+          if (pairs) {
+            SmallVector<Value> rows =
+                pairPanelSums(tb, tl, panel, pairs, ts, inits,
+                              *getConstantIntValue(depth), p.width);
+            for (auto [t, sum] : llvm::zip(ts, rows))
+              storeSums(tb, tl, sum, output, t, cols, epi);
+            scf::YieldOp::create(tb, tl);
+            return;
           }
           auto loop = scf::ForOp::create(
               tb, tl, zero, depth, one, inits,
@@ -1082,13 +1321,31 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                           SmallVectorImpl<linalg::GenericOp> &created) {
   Location loc = op.getLoc();
   Value weight = p.weight->get();
-  Type weightElement = cast<MemRefType>(weight.getType()).getElementType();
   Value tokens = all.ubs[0], depth = all.ubs[2];
   auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
-  auto panelType = MemRefType::get({ShapedType::kDynamic, p.width},
-                                   weightElement);
+  // A panel: [E, width] of the weight's type, or [E/2, 2 x width] bf16
+  // pairs.
+  bool bf16 = p.bf16Pairs.has_value();
+  auto panelType = MemRefType::get(
+      {ShapedType::kDynamic, bf16 ? 2 * p.width : p.width},
+      bf16 ? rewriter.getBF16Type()
+           : cast<MemRefType>(weight.getType()).getElementType());
+  Value panelRows =
+      bf16 ? index(rewriter, loc, *getConstantIntValue(depth) / 2) : depth;
+  auto pack = [&](OpBuilder &b, Location l, Value panel,
+                  const PanelColumns &cols) {
+    if (bf16)
+      packPairPanel(b, l, weight, panel, *getConstantIntValue(depth), cols,
+                    p.width, bool(epi.rope), p.bf16Pairs->roundWeight);
+    else
+      packPanel(b, l, weight, panel, depth, cols, p.width, bool(epi.rope));
+  };
+  Value pairs =
+      bf16 ? pairInputRows(rewriter, loc, p.input->get(), tokens,
+                           *getConstantIntValue(depth), p.bf16Pairs->roundInput)
+           : Value();
   Value zero = index(rewriter, loc, 0);
   if (epi.rowOps.empty()) {
     scf::ParallelOp::create(
@@ -1096,13 +1353,15 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
         ValueRange{index(rewriter, loc, p.width)},
         [&](OpBuilder &b, Location l, ValueRange n0) {
           PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
-          Value panel = memref::AllocOp::create(b, l, panelType, depth);
-          packPanel(b, l, weight, panel, depth, cols, p.width,
-                    bool(epi.rope));
-          emitPanelRows(b, l, op, p, epi, panel, cols, depth, zero, tokens);
+          Value panel = memref::AllocOp::create(b, l, panelType, panelRows);
+          pack(b, l, panel, cols);
+          emitPanelRows(b, l, op, p, epi, panel, pairs, cols, depth, zero,
+                        tokens);
           memref::DeallocOp::create(b, l, panel);
           scf::ReduceOp::create(b, l);
         });
+    if (pairs)
+      memref::DeallocOp::create(rewriter, loc, pairs);
     return;
   }
   // Panel k is rows [k E, (k + 1) E) of one buffer.
@@ -1110,12 +1369,13 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
   Value packed = memref::AllocOp::create(
       rewriter, loc, panelType,
       ValueRange{arith::MulIOp::create(
-          rewriter, loc, index(rewriter, loc, columns / p.width), depth)});
+          rewriter, loc, index(rewriter, loc, columns / p.width), panelRows)});
   auto panelAt = [&](OpBuilder &b, Location l, Value k) -> Value {
-    Value row = arith::MulIOp::create(b, l, k, depth);
+    Value row = arith::MulIOp::create(b, l, k, panelRows);
     return memref::SubViewOp::create(
         b, l, packed, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
-        ArrayRef<OpFoldResult>{depth, b.getIndexAttr(p.width)},
+        ArrayRef<OpFoldResult>{panelRows,
+                               b.getIndexAttr(panelType.getDimSize(1))},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   };
   Value widthValue = index(rewriter, loc, p.width);
@@ -1123,10 +1383,9 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
       rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
       ValueRange{widthValue}, [&](OpBuilder &b, Location l, ValueRange n0) {
         PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
-        packPanel(b, l, weight,
-                  panelAt(b, l, arith::DivUIOp::create(b, l, n0[0],
-                                                       widthValue)),
-                  depth, cols, p.width, bool(epi.rope));
+        pack(b, l,
+             panelAt(b, l, arith::DivUIOp::create(b, l, n0[0], widthValue)),
+             cols);
         scf::ReduceOp::create(b, l);
       });
   int64_t panelsPerHead = epi.rowHeadDim / p.width;
@@ -1145,14 +1404,16 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
               index(b, l, j));
           Value n0 = arith::MulIOp::create(b, l, k, widthValue);
           PanelColumns cols = panelColumns(b, l, n0, p.width, epi);
-          emitPanelRows(b, l, op, p, epi, panelAt(b, l, k), cols, depth, t0,
-                        t1);
+          emitPanelRows(b, l, op, p, epi, panelAt(b, l, k), pairs, cols, depth,
+                        t0, t1);
         }
         for (auto [row, dims] : llvm::zip(epi.rowOps, epi.rowDims))
           emitRowOpOnRows(b, l, row, dims, t0, t1, h, created);
         scf::ReduceOp::create(b, l);
       });
   memref::DeallocOp::create(rewriter, loc, packed);
+  if (pairs)
+    memref::DeallocOp::create(rewriter, loc, pairs);
 }
 
 } // namespace rotor::host

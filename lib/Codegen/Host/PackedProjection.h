@@ -57,12 +57,22 @@ mlir::Value emitRowPayload(
 /// for which packing pays (below, the dot-product form runs).
 constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
 
+/// A projection whose payload is sum + ext(bf16(x)) * ext(bf16(W)) in f32
+/// (compute bf16, accumulate f32), run with AVX512-BF16 dot products on
+/// bf16 pairs (see rotor-lower-reductions-to-register-loops).
+struct BF16Pairs {
+  /// Whether x and W are f32, rounded to bf16 on packing (else bf16).
+  bool roundInput = false, roundWeight = false;
+};
+
 /// A projection y[t, n] += x[t, e] * W[n, e] that the packed form takes.
 struct PackedProjection {
   mlir::OpOperand *input = nullptr, *weight = nullptr;
   /// Columns per block: four vectors with 32 registers (AVX-512: 6 x 4
   /// sums, 4 weight vectors), two with 16 (AVX2: 6 x 2 and 2).
   int64_t width = 0;
+  /// Set when the projection runs on bf16 pairs.
+  std::optional<BF16Pairs> bf16Pairs;
 };
 
 /// What a packed projection does besides summing: the value its sums start
@@ -94,11 +104,12 @@ struct PackedEpilogue {
   int64_t rowHeads = 0, rowHeadDim = 0;
 };
 
-
 /// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
-/// AVX-512).
+/// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
+/// the payload rounds both operands to bf16.
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
-                                                 int64_t vectorRegisters);
+                                                 int64_t vectorRegisters,
+                                                 bool bf16Dot = false);
 
 /// The epilogue a packed projection `op` can take: its output's init, and a
 /// RoPE when the output feeds nothing else and every op between the
@@ -115,10 +126,10 @@ void matchRowEpilogue(mlir::linalg::GenericOp op, const PackedProjection &p,
 /// Emits the packed form of `op` with its epilogue at the rewriter's
 /// insertion point; generics created that the pass must still lower (row
 /// ops' tiles) go to `created`.
-void emitPackedProjection(mlir::IRRewriter &rewriter,
-                          mlir::linalg::GenericOp op, const LoopBounds &all,
-                          const PackedProjection &p, const PackedEpilogue &epi,
-                          llvm::SmallVectorImpl<mlir::linalg::GenericOp> &created);
+void emitPackedProjection(
+    mlir::IRRewriter &rewriter, mlir::linalg::GenericOp op,
+    const LoopBounds &all, const PackedProjection &p, const PackedEpilogue &epi,
+    llvm::SmallVectorImpl<mlir::linalg::GenericOp> &created);
 
 } // namespace rotor::host
 

@@ -483,6 +483,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   pipeline.hostVectorRegisters =
       llvm::is_contained(hostCpu->features, "avx512f") ? 32 : 16;
   pipeline.hostFma = llvm::is_contained(hostCpu->features, "fma");
+  pipeline.hostBf16Dot = llvm::is_contained(hostCpu->features, "avx512bf16");
   bool cuda = pipeline.target == "cuda";
   progress(cuda ? "lowering to NVVM kernels (" + pipeline.chip + ")"
            : pipeline.target == "gpu-emulation"
