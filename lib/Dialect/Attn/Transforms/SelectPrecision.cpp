@@ -425,12 +425,17 @@ bool AttnSelectPrecisionPass::keyBiasSplits() {
   return split;
 }
 
-/// The module's layers, each entry point matched, all in f32.
+/// The module's layers, each entry point matched, all in f32. An entry
+/// point's layer is its `attn.layer` (rotor-import's), else the module's
+/// for a function with an SDPA (a hand-written single-layer module).
 LogicalResult
 AttnSelectPrecisionPass::collectLayers(std::map<int64_t, Layer> &layers) {
   ModuleOp module = getOperation();
+  auto moduleLayer = module->getAttrOfType<IntegerAttr>("attn.layer");
   for (auto fn : module.getOps<func::FuncOp>()) {
     auto index = fn->getAttrOfType<IntegerAttr>("attn.layer");
+    if (!index && moduleLayer && !fn.getOps<SdpaOp>().empty())
+      index = moduleLayer;
     if (!index)
       continue;
     if (failed(checkF32(fn)))
@@ -547,6 +552,13 @@ void AttnSelectPrecisionPass::runOnOperation() {
   std::map<int64_t, Layer> layers;
   if (failed(collectLayers(layers)))
     return signalPassFailure();
+  if (layers.empty()) {
+    module.emitError() << "attn-select-precision: no entry point belongs to "
+                          "a layer (rotor-import marks each function with "
+                          "attn.layer; a single-layer module may carry it "
+                          "itself), so there is nothing to choose";
+    return signalPassFailure();
+  }
   splittable = keyBiasSplits();
 
   json::Array report;

@@ -51,3 +51,14 @@ func.func @layer0_prefill(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: 
   %8 = attn.linear %collapsed, %o_proj_weight precision <compute = f32, accumulate = f32> : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
   return %8, %5, %6 : tensor<?x64xf32>, tensor<32x2x16xf32>, tensor<32x2x16xf32>
 }
+
+// -----
+
+// A module whose functions carry no attn.layer (and the module none
+// either): nothing would be chosen, and the bundle would silently keep f32.
+// expected-error @+1 {{attn-select-precision: no entry point belongs to a layer}}
+module {
+  func.func @prefill(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+    return %x : tensor<4x8xf32>
+  }
+}
