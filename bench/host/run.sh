@@ -6,7 +6,9 @@
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
 #   modes    prefill T = 512 and 2048; decode at KV 1k, 4k and 16k; the
 #            projections alone at T = 512 and 2048 (a bundle of the layer
-#            with SDPA's output replaced by Q, so SDPA is dead code)
+#            with SDPA's output replaced by Q, so SDPA is dead code); on CPUs
+#            with AVX512-BF16, prefill with the projections in bf16 compute
+#            against torch's bf16 GEMMs (torch_fair.py --proj-dtype bf16)
 #   threads  1 and 2 (ROTOR_BENCH_THREADS), the same for Rotor, torch and
 #            OpenBLAS
 #
@@ -15,8 +17,9 @@
 # query blocks; which BLAS torch calls is printed) and, for the example
 # shape on one thread, the transformers-style sublayer
 # (bench/host/torch_baseline.py: rotate_half, repeat_kv, torch.cat).
-# Limits: bench/host/machine_limits.c (peak FMA GFLOP/s, copy and read
-# GB/s at the thread count): prefill against the FMA peak, decode's bytes
+# Limits: bench/host/machine_limits.c (peak FMA GFLOP/s, the AVX512-BF16
+# dot product's where the CPU has it, copy and read GB/s at the thread
+# count): prefill against the FMA peak, decode's bytes
 # (weights + KV cache) per second against both copy bandwidth (bytes copied
 # per second: issue 16's measure) and the read-only sum's (stricter). Prints
 # markdown tables; ratios above 1 mean Rotor is faster. ROTOR_BENCH_SHAPES / ROTOR_BENCH_THREADS narrow the run.
@@ -66,6 +69,15 @@ for shape in ("example", "qwen7b"):
     layer = layer.replace("tensor.collapse_shape %o [[0], [1, 2]]",
                           "tensor.collapse_shape %q3 [[0], [1, 2]]")
     open(f"{work}/{shape}-proj.mlir", "w").write(layer)
+# The projections in bf16 compute (f32 weights, rounded as the panels are
+# packed; accumulate f32), attention in f32: what --precision=bf16 does to
+# the projections, run as AVX512-BF16 dot products where the CPU has them.
+for shape in ("example", "qwen7b"):
+    layer = open(f"{work}/{shape}.mlir").read().splitlines(keepends=True)
+    layer = [l.replace("compute = f32", "compute = bf16")
+             if "attn.linear" in l else l for l in layer]
+    assert sum("compute = bf16" in l for l in layer) == 8
+    open(f"{work}/{shape}-bf16.mlir", "w").write("".join(layer))
 PY
 
 dims() { # hidden q_heads kv_heads head_dim
@@ -78,12 +90,14 @@ for n in $threads_list; do
 done
 echo "### Machine limits"
 echo
-echo "| threads | peak FMA (GFLOP/s) | copy (GB/s) | read (GB/s) |"
-echo "| --- | --- | --- | --- |"
+echo "| threads | peak FMA (GFLOP/s) | peak bf16 dot (GFLOP/s) | copy (GB/s) | read (GB/s) |"
+echo "| --- | --- | --- | --- | --- |"
 for n in $threads_list; do
   l="$work/limits-$n.txt"
-  echo "| $n | $(awk '/peak_fma_gflops/ {print $2}' "$l") | $(awk '/copy_gbps/ {print $2}' "$l") | $(awk '/read_gbps/ {print $2}' "$l") |"
+  echo "| $n | $(awk '/peak_fma_gflops/ {print $2}' "$l") | $(awk '/peak_bf16_dot_gflops/ {print $2}' "$l") | $(awk '/copy_gbps/ {print $2}' "$l") | $(awk '/read_gbps/ {print $2}' "$l") |"
 done
+# The bf16 rows need AVX512-BF16 (machine_limits then measures its peak).
+bf16_dot=$(awk '/peak_bf16_dot_gflops/ {print $2}' "$work/limits-${threads_list%% *}.txt")
 echo
 
 for shape in $shapes; do
@@ -98,6 +112,10 @@ for shape in $shapes; do
   compile=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
   "$build_dir/bin/rotor-aot" --quiet "$work/$shape-proj.mlir" -o "$work/$shape-proj.rotor" \
     --params "$work/$shape-w.safetensors" 2>/dev/null
+  if [[ -n "$bf16_dot" ]]; then
+    "$build_dir/bin/rotor-aot" --quiet "$work/$shape-bf16.mlir" -o "$work/$shape-bf16.rotor" \
+      --params "$work/$shape-w.safetensors" 2>/dev/null
+  fi
   for t in 512 2048; do
     $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
       --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
@@ -131,6 +149,21 @@ for shape in $shapes; do
       gflops=$(awk -v t="$t" -v p="$proj_params" -v ms="$proj" \
         'BEGIN { printf "%.1f", 2 * t * p / ms / 1e6 }')
       echo "| projections only, prefill T=$t | $n | $proj | | | $gflops GFLOP/s | $(ratio "$gflops" "$peak") of peak |"
+    done
+    # bf16 projections: the time at the peaks counts the projections at
+    # the bf16 dot peak and attention at the FMA peak.
+    for t in 512 2048; do
+      [[ -n "$bf16_dot" ]] || break
+      dotpeak=$(awk '/peak_bf16_dot_gflops/ {print $2}' "$work/limits-$n.txt")
+      rotor=$("$build_dir/bin/rotor-run" "$work/$shape-bf16.rotor" --threads "$n" \
+        --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
+        --bench "$runs" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')
+      torch=$($py "$root/bench/host/torch_fair.py" --shape "$shape" --mode prefill \
+        --n "$t" --threads "$n" --runs "$runs" --weights "$work/$shape-w.safetensors" \
+        --proj-dtype bf16)
+      atpeak=$(awk -v t="$t" -v p="$proj_params" -v h="$hq" -v d="$d" -v dp="$dotpeak" -v fp="$peak" \
+        'BEGIN { printf "%.3f", 2 * t * p / dp / 1e6 + 2 * h * d * t * (t + 1) / fp / 1e6 }')
+      echo "| prefill T=$t, bf16 projections | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | | $(ratio "$atpeak" "$rotor") of the peaks |"
     done
     for kv in 1024 4096 16384; do
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
