@@ -63,9 +63,11 @@ def parse_args():
                    "{q,k,v,o}_proj.{weight,bias}; default random (std 0.02)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--proj-dtype", choices=["f32", "bf16"], default="f32",
-                   help="bf16: prefill projections with bf16 weights and "
-                   "inputs (torch's bf16 GEMM: oneDNN where it has "
-                   "AVX512-BF16), f32 results; attention stays f32")
+                   help="bf16: prefill projections with bf16 weights, "
+                   "inputs and bias (torch's bf16 GEMM: oneDNN where it has "
+                   "AVX512-BF16; its results rounded to bf16, then widened "
+                   "to f32); attention stays f32. Timing only, not with "
+                   "--check")
     p.add_argument("--check", action="store_true",
                    help="check against a float64 reference and exit")
     return p.parse_args()
@@ -347,6 +349,9 @@ def main():
     shape = SHAPES[a.shape]
     hidden = shape[0]
     report_blas()
+    if a.check and a.proj_dtype != "f32":
+        sys.exit("torch_fair: --check compares the f32 baseline; drop "
+                 "--proj-dtype")
     if a.check:
         ok = check(shape, a.weights, a.seed)
         print("torch_fair --check:", "passed" if ok else "FAILED", file=sys.stderr)

@@ -189,6 +189,19 @@ def LowerReductionsToRegisterLoops
     denormal operands and f32 denormal sums as zero. Twice the products
     per instruction of the f32 form, half the panel's bytes.
 
+    Rounding hoisted out of the loops. When a projection or other
+    register-form reduction runs in a form other than the bf16 pair form
+    (the packed f32 form, the dot-product form of a decode step or of a
+    prefill of fewer than 16 tokens) and its payload rounds an input to a
+    narrower float and widens it back (compute narrower than the operand)
+    while reading each element of that input more than once (a parallel
+    dim its map leaves out has more than one iteration, or an unknown
+    number: a decode step's x for every row of W, a prefill's W for every
+    block of tokens), that input is first rounded once into a buffer of its
+    own at the reduction's place and read from there: the same values,
+    without the rounding's integer arithmetic at every step. (The row and
+    contiguous-output forms, e.g. SDPA's P·V, still round at every step.)
+
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns share one reduction loop with

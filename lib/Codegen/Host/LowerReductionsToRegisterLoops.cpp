@@ -1450,6 +1450,70 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   rewriter.eraseOp(op);
 }
 
+/// Rounds once, into a buffer of its own created at the rewriter's
+/// insertion point, each input of `op` that its payload only rounds to a
+/// narrower float and widens back (an attn op whose compute type is
+/// narrower than the operand's) and that it reads more than once (a
+/// parallel dim its map leaves out has more than one iteration, or an
+/// unknown number); `op` then reads the rounded values as they are. The
+/// same values, but a decode step's x is no longer rounded again for every
+/// row of W, nor a prefill's W for every block of tokens. Returns the
+/// buffers, which the caller frees after the lowered form.
+SmallVector<Value> hoistOperandRounding(IRRewriter &rewriter,
+                                        linalg::GenericOp op) {
+  SmallVector<Value> buffers;
+  SmallVector<int64_t> extents = op.getStaticLoopRanges();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    auto type = dyn_cast<MemRefType>(in->get().getType());
+    BlockArgument arg = op.getMatchingBlockArgument(in);
+    if (!type || !arg.hasOneUse())
+      continue;
+    auto trunc = dyn_cast<arith::TruncFOp>(*arg.getUsers().begin());
+    if (!trunc || trunc.getRoundingmodeAttr() || !trunc->hasOneUse())
+      continue;
+    auto ext = dyn_cast<arith::ExtFOp>(*trunc->getUsers().begin());
+    if (!ext || ext.getType() != arg.getType())
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(in);
+    bool reused = false;
+    for (auto [d, iterator] : llvm::enumerate(iterators))
+      reused |= iterator == utils::IteratorType::parallel &&
+                !map.isFunctionOfDim(d) &&
+                (ShapedType::isDynamic(extents[d]) || extents[d] > 1);
+    if (!reused)
+      continue;
+    Location loc = op.getLoc();
+    SmallVector<Value> dynamicSizes;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.isDynamicDim(i))
+        dynamicSizes.push_back(
+            memref::DimOp::create(rewriter, loc, in->get(), i));
+    Value rounded = memref::AllocOp::create(
+        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        dynamicSizes);
+    AffineMap identity = rewriter.getMultiDimIdentityMap(type.getRank());
+    linalg::GenericOp::create(
+        rewriter, loc, ValueRange{in->get()}, ValueRange{rounded},
+        ArrayRef<AffineMap>{identity, identity},
+        SmallVector<utils::IteratorType>(type.getRank(),
+                                         utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value narrow =
+              arith::TruncFOp::create(b, l, trunc.getType(), args[0]);
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{arith::ExtFOp::create(b, l, ext.getType(), narrow)});
+        });
+    in->set(rounded);
+    rewriter.replaceAllUsesWith(ext.getResult(), arg);
+    rewriter.eraseOp(ext);
+    rewriter.eraseOp(trunc);
+    buffers.push_back(rounded);
+  }
+  return buffers;
+}
+
 /// A Register-form reduction: a projection with enough tokens takes the
 /// packed form (behind a run-time test of T when T is dynamic), everything
 /// else emitRegisterForm. A packed projection takes its epilogue (the
@@ -1468,9 +1532,16 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   std::optional<PackedProjection> packed =
       packedProjection(op, vectorRegisters, bf16Dot);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
+  auto freeBuffers = [&](ArrayRef<Value> buffers) {
+    for (Value buffer : buffers)
+      memref::DeallocOp::create(rewriter, op.getLoc(), buffer);
+  };
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
+    SmallVector<Value> rounded =
+        scores ? SmallVector<Value>() : hoistOperandRounding(rewriter, op);
     bool fused = emitRegisterForm(rewriter, op, all, vectorRegisters, scores);
+    freeBuffers(rounded);
     if (scores && fused) {
       rewriter.eraseOp(scores->rowMax);
       for (linalg::GenericOp elementwise : llvm::reverse(scores->elementwise))
@@ -1484,8 +1555,15 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     return;
   }
   assert(!scores && "scores epilogues are matched for non-projections only");
+  // Rounded at the op's place, which dominates every form's (the bf16 pair
+  // form rounds its operands as it packs them).
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> rounded = packed->bf16Pairs
+                                   ? SmallVector<Value>()
+                                   : hoistOperandRounding(rewriter, op);
   Operation *group = epi.rope ? epi.rope.getOperation() : op.getOperation();
   rewriter.setInsertionPoint(epi.rowOps.empty() ? group : epi.rowOps.back());
+  OpBuilder::InsertPoint afterForms = rewriter.saveInsertionPoint();
   if (tokens) {
     emitPackedProjection(rewriter, op, all, *packed, epi, created);
   } else {
@@ -1517,10 +1595,19 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     }
     if (epi.init)
       rewriter.clone(*epi.init);
+    // The pair form above hoisted nothing; the dot-product form rounds as
+    // the f32 one's does (the same payload, so the same bits as a CPU
+    // without AVX512-BF16: LLVM's vectorization of it follows the payload).
+    SmallVector<Value> fewRounded = packed->bf16Pairs
+                                        ? hoistOperandRounding(rewriter, op)
+                                        : SmallVector<Value>();
     emitRegisterForm(rewriter, op, all, vectorRegisters);
+    freeBuffers(fewRounded);
     if (epi.rope)
       rewriter.clone(*epi.rope);
   }
+  rewriter.restoreInsertionPoint(afterForms);
+  freeBuffers(rounded);
   for (Operation *row : llvm::reverse(epi.rowOps))
     rewriter.eraseOp(row);
   rewriter.eraseOp(op);

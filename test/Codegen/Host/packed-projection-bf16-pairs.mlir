@@ -13,6 +13,9 @@
 // broadcast as one 32-bit word, one avx512.dot per vector of 16 sums. The
 // finished sums are stored as the f32 form's. Without the option, or with
 // AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
+// CHECK-DAG: #[[$K0:.*]] = affine_map<(d0) -> (d0 floordiv 2)>
+// CHECK-DAG: #[[$K1:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 1)>
+// CHECK-DAG: #[[$K15:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 15)>
 // CHECK-LABEL: func.func @round_both
 // CHECK-SAME: (%[[X:.*]]: memref<32x64xf32>, %[[W:.*]]: memref<128x64xf32>, %[[Y:.*]]: memref<32x128xf32>)
 // CHECK: %[[XP:.*]] = memref.alloc() : memref<32x64xbf16>
@@ -31,10 +34,16 @@
 // CHECK:       %[[WR:.*]] = vector.load %[[W]][%[[N]], %[[E]]] : memref<128x64xf32>, vector<32xf32>
 // CHECK:       %[[WB:.*]] = arith.truncf %[[WR]] : vector<32xf32> to vector<32xbf16>
 // CHECK:       %[[WS:.*]] = vector.shuffle %[[WB]], %[[WB]] [1, 0, 3, 2,
-// CHECK:       %[[K0:.*]] = affine.apply #{{.*}}(%[[E]])
+// CHECK:       %[[K0:.*]] = affine.apply #[[$K0]](%[[E]])
 // CHECK:       %[[P0:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [0], sizes = [2], strides = [1]}
 // CHECK:       vector.store %[[P0]], %[[PANEL]][%[[K0]], %[[SLOT]]] : memref<32x128xbf16>, vector<2xbf16>
-// CHECK-COUNT-15: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<2xbf16>
+// CHECK:       %[[K1:.*]] = affine.apply #[[$K1]](%[[E]])
+// CHECK:       %[[P1:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [2], sizes = [2], strides = [1]}
+// CHECK:       vector.store %[[P1]], %[[PANEL]][%[[K1]], %[[SLOT]]]
+// CHECK-COUNT-13: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<2xbf16>
+// CHECK:       %[[K15:.*]] = affine.apply #[[$K15]](%[[E]])
+// CHECK:       %[[P15:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [30], sizes = [2], strides = [1]}
+// CHECK:       vector.store %[[P15]], %[[PANEL]][%[[K15]], %[[SLOT]]]
 // CHECK:   scf.for %[[T0:.*]] = %c0 to %c30 step %c6
 // CHECK:     scf.for %[[K:.*]] = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, {{.*}}vector<16xf32>)
 // CHECK:       %[[W0:.*]] = vector.load %[[PANEL]][%[[K]], %c0] : memref<32x128xbf16>, vector<32xbf16>
@@ -114,7 +123,7 @@ func.func @bf16_weight(%x: memref<32x64xf32>, %w: memref<64x64xbf16>, %y: memref
 // -----
 
 // Not taken: a depth that runs of 32 do not divide (48); the f32 form
-// rounds its operands at each step.
+// runs on x and W rounded once each (hoisted out of its loops).
 // CHECK-LABEL: func.func @depth_48
 // CHECK-NOT: x86vector
 // CHECK: arith.mulf {{.*}} fastmath<contract> : vector<64xf32>
