@@ -114,6 +114,20 @@ echo "   bf16 everywhere, for comparison (--precision=bf16):"
 "$bin/rotor-aot" --quiet "$work/layer0.mlir" -o "$work/bf16.rotor" --precision=bf16 2>/dev/null
 "$bin/rotor-run" "$work/bf16.rotor" --inputs "$work/inputs.safetensors" \
   --outputs "$work/bf16.safetensors" --decode 4 --reference --tolerance 10 | sed 's/^/   /'
+echo "   what bf16 buys on this CPU: a 512-token prefill in f32 and in the bf16 plan"
+echo "   (its projections run as AVX512-BF16 dot products where the CPU has them):"
+/usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
+  --inputs "$work/inputs-512.safetensors" --hidden 896 --tokens 512 --seed 5 >/dev/null
+for plan in layer0 bf16; do
+  "$bin/rotor-run" "$work/$plan.rotor" --inputs "$work/inputs-512.safetensors" \
+    --outputs "$work/speed-$plan.safetensors" --bench 3 |
+    sed -n "s/.*\(best prefill [0-9.]* ms\).*/   $plan: \1/p"
+done
+if grep -q '"avx512bf16"' "$work/bf16.rotor/manifest.json"; then
+  echo "   (this CPU has AVX512-BF16: docs/PERF.md)"
+else
+  echo "   (no AVX512-BF16 here: bf16 is rounded in f32 code, once per operand)"
+fi
 echo "   (the JSON report: $work/precision-report.json; docs/PRECISION.md)"
 
 echo "== What RoPE does to Q and K: rotor-qk analyze over the layer's own captures"
