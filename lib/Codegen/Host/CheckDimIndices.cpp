@@ -127,9 +127,9 @@ struct CheckStaticSizesPass
         for (Block &block : region)
           for (BlockArgument arg : block.getArguments())
             if (tooLarge(arg)) {
-              op->emitError() << "argument " << arg.getArgNumber() << " of type "
-                              << arg.getType()
-                              << " has more bytes than int64 can count";
+              op->emitError()
+                  << "argument " << arg.getArgNumber() << " of type "
+                  << arg.getType() << " has more bytes than int64 can count";
               return WalkResult::interrupt();
             }
       for (Value result : op->getResults())

@@ -1,4 +1,4 @@
-//===- CheckParamsReadOnly.cpp - No code writes a weight -------------------===//
+//===- CheckParamsReadOnly.cpp - No code writes a weight ------------------===//
 
 #include "rotor/Codegen/Passes.h"
 

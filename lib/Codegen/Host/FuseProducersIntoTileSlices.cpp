@@ -184,8 +184,8 @@ bool slicedOnceWherever(Value source, tensor::ExtractSliceOp slice,
 /// extract_slice(generic) -> the generic on that slice, for an elementwise
 /// generic whose only use is the slice (or whose uses are all slices in
 /// exclusive branches: slicedOnceWherever), inside loops that take
-/// distinct slices. The TilingInterface offsets the producer's linalg.index ops, so
-/// payloads that index captured tensors (bit-unpacking) stay correct.
+/// distinct slices. The TilingInterface offsets the producer's linalg.index
+/// ops, so payloads that index captured tensors (bit-unpacking) stay correct.
 struct FuseElementwiseProducerIntoSlice
     : OpRewritePattern<tensor::ExtractSliceOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -201,8 +201,9 @@ struct FuseElementwiseProducerIntoSlice
     if (producer->getBlock() == slice->getBlock() ||
         !slicedOnceWherever(slice.getSource(), slice, producer))
       return rewriter.notifyMatchFailure(slice, "would recompute");
-    FailureOr<TilingResult> tiled = tensor::replaceExtractSliceWithTiledProducer(
-        rewriter, slice, cast<OpResult>(slice.getSource()));
+    FailureOr<TilingResult> tiled =
+        tensor::replaceExtractSliceWithTiledProducer(
+            rewriter, slice, cast<OpResult>(slice.getSource()));
     if (failed(tiled) || tiled->tiledValues.size() != 1)
       return rewriter.notifyMatchFailure(slice, "not tileable");
     Value value = tiled->tiledValues.front();

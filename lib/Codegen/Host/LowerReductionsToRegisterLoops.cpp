@@ -777,9 +777,10 @@ void emitRowPanelBlocks(
             });
         for (auto [sum, indices, at] :
              llvm::zip(loop.getResults(), outIndices, ivs)) {
-          Value row = ends && ends->store
-                          ? ends->store(rb, rl, ArrayRef(at).take_front(red), sum)
-                          : sum;
+          Value row =
+              ends && ends->store
+                  ? ends->store(rb, rl, ArrayRef(at).take_front(red), sum)
+                  : sum;
           if (mask)
             vector::MaskedStoreOp::create(rb, rl, output, indices, mask, row);
           else
@@ -1125,7 +1126,8 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     if (scores)
       rewriter.setInsertionPoint(scores->rowMax);
     emitPackedScores(rewriter, op, all, keys,
-                     f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2),
+                     f32Lanes(vectorRegisters) *
+                         (vectorRegisters >= 32 ? 4 : 2),
                      f32Lanes(vectorRegisters), scores);
     return scores != nullptr;
   }

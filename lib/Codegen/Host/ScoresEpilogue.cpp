@@ -241,8 +241,9 @@ std::optional<ScoresEpilogue> matchScoresEpilogue(linalg::GenericOp scores) {
   // The running max itself is one of those buffers, so it is updated after
   // every block of rows without an op that moved past it reading it.
   Value running = epi.rowMax.getDpsInitOperand(0)->get();
-  if (llvm::none_of(inits,
-                    [&](Operation *it) { return freshInit(it, fresh) == running; }))
+  if (llvm::none_of(inits, [&](Operation *it) {
+        return freshInit(it, fresh) == running;
+      }))
     return std::nullopt;
   return epi;
 }
@@ -275,8 +276,8 @@ Value emitScoresEpilogueRow(OpBuilder &b, Location l,
   IRMapping values;
   values.map(body.getArgument(0), tileMax);
   values.map(body.getArgument(1), running);
-  Operation *next = b.clone(*body.getTerminator()->getOperand(0).getDefiningOp(),
-                            values);
+  Operation *next =
+      b.clone(*body.getTerminator()->getOperand(0).getDefiningOp(), values);
   memref::StoreOp::create(b, l, next->getResult(0), out->get(), indices);
   return row;
 }

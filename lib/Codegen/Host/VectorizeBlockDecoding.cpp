@@ -202,8 +202,9 @@ struct RowDecoder {
     if (straddles)
       word = arith::OrIOp::create(
           b, loc, word,
-          arith::ShLIOp::create(b, loc, lanesOf(high),
-                                i32Vector(b, loc, SmallVector<int32_t>(lanes, 8))));
+          arith::ShLIOp::create(
+              b, loc, lanesOf(high),
+              i32Vector(b, loc, SmallVector<int32_t>(lanes, 8))));
     if (shifted)
       word = arith::ShRUIOp::create(b, loc, word, i32Vector(b, loc, shifts));
     Value code = arith::AndIOp::create(
