@@ -198,7 +198,8 @@ def LowerReductionsToRegisterLoops
     dim its map leaves out has more than one iteration, or an unknown
     number: a decode step's x for every row of W, a prefill's W for every
     block of tokens), that input is first rounded once into a buffer of its
-    own at the reduction's place and read from there: the same values,
+    own at the reduction's place (not inside a loop, where the copy would
+    be made at every iteration) and read from there: the same values,
     without the rounding's integer arithmetic at every step. (The row and
     contiguous-output forms, e.g. SDPA's P·V, still round at every step.)
 

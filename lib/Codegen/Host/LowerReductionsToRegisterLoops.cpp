@@ -37,6 +37,7 @@
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/LoopLikeInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/TilingInterface.h"
 
@@ -1459,11 +1460,15 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// parallel dim its map leaves out has more than one iteration, or an
 /// unknown number); `op` then reads the rounded values as they are. The
 /// same values, but a decode step's x is no longer rounded again for every
-/// row of W, nor a prefill's W for every block of tokens. Returns the
-/// buffers, which the caller frees after the lowered form.
+/// row of W, nor a prefill's W for every block of tokens. Not in a loop.
+/// Returns the buffers, which the caller frees after the lowered form.
 SmallVector<Value> hoistOperandRounding(IRRewriter &rewriter,
                                         linalg::GenericOp op) {
   SmallVector<Value> buffers;
+  // In a loop the copy (and its allocation) would be made at every
+  // iteration.
+  if (op->getParentOfType<LoopLikeOpInterface>())
+    return buffers;
   SmallVector<int64_t> extents = op.getStaticLoopRanges();
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   for (OpOperand *in : op.getDpsInputOperands()) {

@@ -126,3 +126,31 @@ func.func @used_twice(%x: memref<1x64xf32>, %w: memref<128x64xbf16>, %y: memref<
   }
   return
 }
+
+// -----
+
+// Not hoisted: a projection inside a loop, where the copy would be made
+// (and allocated) at every iteration.
+// CHECK-LABEL: func.func @in_a_loop
+// CHECK-NOT: memref.alloc
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+func.func @in_a_loop(%x: memref<1x64xf32>, %w: memref<128x64xbf16>, %y: memref<1x128xf32>, %steps: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %steps step %c1 {
+    linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%x, %w : memref<1x64xf32>, memref<128x64xbf16>) outs(%y : memref<1x128xf32>) {
+    ^bb0(%a: f32, %b: bf16, %s: f32):
+      %0 = arith.truncf %a : f32 to bf16
+      %1 = arith.extf %0 : bf16 to f32
+      %3 = arith.extf %b : bf16 to f32
+      %4 = arith.mulf %1, %3 : f32
+      %5 = arith.addf %s, %4 : f32
+      linalg.yield %5 : f32
+    }
+  }
+  return
+}
