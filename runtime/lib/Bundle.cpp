@@ -278,6 +278,14 @@ Result<nlohmann::json> readManifest(const std::string &dir,
   if (!m.contains("entry_points") || !m["entry_points"].is_array() ||
       m["entry_points"].size() != 2)
     return bad("entry_points must list prefill and decode");
+  if (m.contains("compute_types")) {
+    const nlohmann::json &types = m["compute_types"];
+    if (!types.is_array())
+      return bad("compute_types must be a list");
+    for (const nlohmann::json &type : types)
+      if (!type.is_string() || (type != "bf16" && type != "f16"))
+        return bad("compute_types lists bf16 and f16 only, got " + type.dump());
+  }
 
   if (!m.contains("files") || !m["files"].is_object())
     return bad("no \"files\" (each file's size and SHA-256): recompile the "

@@ -30,7 +30,8 @@ using namespace rotor::rt;
 namespace {
 
 const char *kUsage =
-    "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs OUT.safetensors\n"
+    "usage: rotor-run BUNDLE --inputs IN.safetensors --outputs "
+    "OUT.safetensors\n"
     "                 [--device auto|host|cuda] [--decode N] [--bench ITERS]\n"
     "                 [--reference] [--tolerance REL] [--kv-length L]\n"
     "                 [--captures CAPTURES.safetensors] [--threads N]\n"
@@ -38,8 +39,8 @@ const char *kUsage =
     "0..T-1), feeding the last N rows one token at a time with --decode N,\n"
     "and writes `output` [T, hidden]. --reference compares with the fp64\n"
     "reference and fails (exit 3) past a max relative error of --tolerance\n"
-    "(default: 1e-4 when the bundle stores f32 only, 2.5e-3 with f16,\n"
-    "2e-2 with bf16) or on any value that is not finite.\n"
+    "(default: 1e-4 when the bundle stores and computes in f32 only,\n"
+    "2.5e-3 with f16, 2e-2 with bf16) or on any value that is not finite.\n"
     "--kv-length L (benchmarking only) skips prefill: every row of the inputs\n"
     "is decoded after a cache pre-filled with L tokens of random keys/values.\n"
     "--bench ITERS runs that many more times in the same session, its cache\n"
@@ -64,10 +65,11 @@ bool parseInt(const char *s, long &out) {
 
 /// The tolerance --reference applies without --tolerance, from the least
 /// precise float type the bundle stores (hidden states, KV cache, weights;
-/// integer types are exact). f32 layers agree to about 1e-5 (the f32
-/// tests), so 1e-4 leaves a 10x margin. A 16-bit layer's error is set by
-/// the rounding of what it stores (unit roundoff u = 2^-8 for bf16, 2^-11
-/// for f16): the imported families without large biases measure 0.8-1.3 u
+/// integer types are exact) or computes in (its ops' `precision`). f32
+/// layers agree to about 1e-5 (the f32 tests), so 1e-4 leaves a 10x
+/// margin. A 16-bit layer's error is set by the rounding of what it
+/// stores or computes (unit roundoff u = 2^-8 for bf16, 2^-11 for f16):
+/// the imported families without large biases measure 0.8-1.3 u
 /// (bf16 3.3e-3..5.2e-3, f16 3.8e-4..6.1e-4, 16-40 tokens), so the default
 /// is 5 u: 2e-2 for bf16, 2.5e-3 for f16. Layers whose keys carry
 /// Qwen2.5-sized biases (std 20) measure 7-18 u in bf16 and fail it, as the
@@ -93,6 +95,14 @@ std::pair<double, const char *> defaultTolerance(const Bundle &bundle) {
         f16 |= s.dtype == DType::F16;
         bf16 |= s.dtype == DType::BF16;
       }
+  // An op computing in bf16 or f16 rounds as storing in it does (the
+  // manifest's list is checked when the bundle opens).
+  const nlohmann::json &manifest = bundle.manifest();
+  if (manifest.contains("compute_types"))
+    for (const nlohmann::json &type : manifest["compute_types"]) {
+      f16 |= type == "f16";
+      bf16 |= type == "bf16";
+    }
   if (bf16)
     return {2e-2, "bf16"};
   if (f16)

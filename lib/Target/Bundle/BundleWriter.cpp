@@ -4,6 +4,7 @@
 #include "rotor/Import/Checkpoint.h"
 #include "rotor/Support/Safetensors.h"
 
+#include "rotor/Dialect/Attn/IR/AttnAttrs.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -21,6 +22,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cstring>
+#include <set>
 
 using namespace mlir;
 using namespace rotor;
@@ -356,6 +358,39 @@ std::string normalizedOutput(StringRef outputDir) {
   return std::string(path);
 }
 
+/// The pipeline's options (`pipeline`) from `options`, with the host code's
+/// register blocking and instructions following the CPU it is compiled for.
+void configurePipeline(PipelineOptions &pipeline, const BundleOptions &options,
+                       const HostCpu &hostCpu) {
+  pipeline.copyOptionValuesFrom(options.pipeline);
+  auto has = [&](StringRef feature) {
+    return llvm::is_contained(hostCpu.features, feature);
+  };
+  pipeline.hostVectorRegisters = has("avx512f") ? 32 : 16;
+  pipeline.hostFma = has("fma");
+  pipeline.hostBf16Dot = has("avx512bf16");
+}
+
+/// The compute types narrower than f32 that the module's ops use (their
+/// `precision`): they set rotor-run's default tolerance as narrow storage
+/// types do.
+json::Array narrowComputeTypes(ModuleOp module) {
+  std::set<std::string> narrow;
+  module.walk([&](Operation *op) {
+    for (NamedAttribute attr : op->getAttrs())
+      if (auto precision = dyn_cast<attn::PrecisionAttr>(attr.getValue())) {
+        if (precision.getCompute().isBF16())
+          narrow.insert("bf16");
+        else if (precision.getCompute().isF16())
+          narrow.insert("f16");
+      }
+  });
+  json::Array types;
+  for (const std::string &type : narrow)
+    types.push_back(type);
+  return types;
+}
+
 } // namespace
 
 llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
@@ -450,6 +485,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   llvm::Expected<json::Object> manifest = describeEntryPoints(module);
   if (!manifest)
     return manifest.takeError();
+  (*manifest)["compute_types"] = narrowComputeTypes(module);
 
   // Everything is written into a fresh sibling of the output, which takes
   // its place only once the bundle is complete.
@@ -474,16 +510,11 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
                                      inBundle("weights.safetensors")))
     return err;
 
-  // The host code's register blocking follows the CPU it is compiled for.
   llvm::Expected<HostCpu> hostCpu = resolveHostCpu(options.hostCpu);
   if (!hostCpu)
     return hostCpu.takeError();
   PipelineOptions pipeline;
-  pipeline.copyOptionValuesFrom(options.pipeline);
-  pipeline.hostVectorRegisters =
-      llvm::is_contained(hostCpu->features, "avx512f") ? 32 : 16;
-  pipeline.hostFma = llvm::is_contained(hostCpu->features, "fma");
-  pipeline.hostBf16Dot = llvm::is_contained(hostCpu->features, "avx512bf16");
+  configurePipeline(pipeline, options, *hostCpu);
   bool cuda = pipeline.target == "cuda";
   progress(cuda ? "lowering to NVVM kernels (" + pipeline.chip + ")"
            : pipeline.target == "gpu-emulation"
