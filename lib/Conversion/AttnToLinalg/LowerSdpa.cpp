@@ -75,7 +75,7 @@ SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   s.acc = op.getPrecision().getAccumulate();
   s.i64 = b.getI64Type();
   s.storage = cast<RankedTensorType>(op.getType()).getElementType();
-  s.q = op.getQuery();
+  s.q = queryInComputePrecision(b, op.getQuery(), s.compute, s.acc);
   s.k = op.getKey();
   s.v = op.getValue();
   auto qType = cast<RankedTensorType>(s.q.getType());
@@ -330,7 +330,9 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
                               s.map({t, h, j}, 4)},
           iterators(3, 1),
           [&](OpBuilder &bb, Location bl, ValueRange args) {
-            Value x = castFloat(bb, bl, castFloat(bb, bl, args[0], compute), acc);
+            // q is in the compute precision already
+            // (queryInComputePrecision).
+            Value x = args[0];
             Value y = castFloat(bb, bl, castFloat(bb, bl, args[1], keyCompute), acc);
             yieldValue(bb, bl,
                        arith::AddFOp::create(bb, bl, args[2],

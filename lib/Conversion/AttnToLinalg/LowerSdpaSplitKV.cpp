@@ -180,9 +180,14 @@ Value maskedScores(ImplicitLocOpBuilder &b, const SplitKVPlan &p,
           [&](OpBuilder &bb, Location bl, ValueRange args) {
             Value kv = p.loadKV(bb, bl, p.k, /*sDim=*/2, /*jDim=*/3,
                                 /*eDim=*/4);
+            // q is in the compute precision already
+            // (queryInComputePrecision).
+            Value y =
+                castFloat(bb, bl, castFloat(bb, bl, kv, p.compute), p.acc);
             yieldValue(bb, bl,
-                       multiplyAccumulate(bb, bl, args[1], args[0], kv,
-                                          p.compute, p.acc));
+                       arith::AddFOp::create(
+                           bb, bl, args[1],
+                           arith::MulFOp::create(bb, bl, args[0], y)));
           })
           .getResult(0);
   if (keyBias)
@@ -351,6 +356,7 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
 
     SplitKVPlan p(op, config ? config.getKeys() : defaultTile);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    p.q = queryInComputePrecision(b, p.q, p.compute, p.acc);
     emitBounds(b, p);
     std::optional<KeyBiasTerm> keyBias;
     if (op.getKeyBias())

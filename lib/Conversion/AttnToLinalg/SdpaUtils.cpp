@@ -11,6 +11,21 @@ using namespace mlir;
 
 namespace rotor::attn::lowering {
 
+Value queryInComputePrecision(ImplicitLocOpBuilder &b, Value q, Type compute,
+                              Type acc) {
+  Type element = getElementTypeOrSelf(q.getType());
+  if (element == acc && compute == acc)
+    return q;
+  if (auto widened = q.getDefiningOp<arith::ExtFOp>())
+    if (element == acc &&
+        getElementTypeOrSelf(widened.getIn().getType()) == compute)
+      return q;
+  return elementwise(
+      b, q, q, acc, [&](OpBuilder &nb, Location l, ValueRange args) {
+        return castFloat(nb, l, castFloat(nb, l, args[0], compute), acc);
+      });
+}
+
 Value reduceInnermost(
     ImplicitLocOpBuilder &b, Value input, Value init,
     function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {

@@ -9,6 +9,17 @@
 
 namespace rotor::attn::lowering {
 
+/// The query as both SDPA lowerings read it: each element rounded to
+/// `compute` and widened to `acc` once, as a tensor, since the scores read
+/// every element once per key (a per-step rounding there cost more than the
+/// scores' FMAs). A query that already is such a widening (`arith.extf` of
+/// a `compute` tensor to `acc`: what attn-select-precision's plans give) is
+/// taken as it is. The values are the per-step rounding's, so the results
+/// are the same bits.
+mlir::Value queryInComputePrecision(mlir::ImplicitLocOpBuilder &b,
+                                    mlir::Value q, mlir::Type compute,
+                                    mlir::Type acc);
+
 /// `input` reduced over its innermost dim into `init` (of the other dims)
 /// with `combine(element, accumulated)`.
 mlir::Value reduceInnermost(
