@@ -659,6 +659,8 @@ struct RowPanelTile {
   SmallVector<unsigned> rowDims;
   SmallVector<OpFoldResult> extents;
   Value rows;
+  /// The rows that whole blocks of kPackedRows cover.
+  Value blockedRows;
   unsigned column, reduction;
 };
 
@@ -676,6 +678,10 @@ RowPanelTile rowPanelTile(OpBuilder &b, Location l, const LoopBounds &all,
     tile.extents.push_back(extent);
     tile.rows = arith::MulIOp::create(b, l, tile.rows, extent);
   }
+  tile.blockedRows = arith::SubIOp::create(
+      b, l, tile.rows,
+      arith::RemUIOp::create(
+          b, l, tile.rows, arith::ConstantIndexOp::create(b, l, kPackedRows)));
   return tile;
 }
 
@@ -687,6 +693,11 @@ struct RowPanelEnds {
   /// Maps each row of sums (at its parallel dims' position) to the row
   /// stored.
   function_ref<Value(OpBuilder &, Location, ArrayRef<Value>, Value)> store;
+  /// Replaces the reduction loop: the finished sums of the block's rows
+  /// (their linear indices in the tile) from their initial rows.
+  function_ref<SmallVector<Value>(OpBuilder &, Location, ArrayRef<Value>,
+                                  ValueRange)>
+      sums;
 };
 
 /// Rows [from, to) of `tile`, `block` at a time, against its `width`
@@ -725,11 +736,12 @@ void emitRowPanelBlocks(
       [&](OpBuilder &rb, Location rl, ValueRange r0) {
         SmallVector<SmallVector<Value>> ivs;
         SmallVector<SmallVector<Value>> outIndices;
-        SmallVector<Value> inits;
+        SmallVector<Value> inits, rowIds;
         for (int64_t m = 0; m < block; ++m) {
           Value r = m == 0 ? r0[0]
                            : arith::AddIOp::create(rb, rl, r0[0],
                                                    index(rb, rl, m));
+          rowIds.push_back(r);
           auto split = affine::AffineDelinearizeIndexOp::create(
               rb, rl, r, tile.extents, /*hasOuterBound=*/true);
           SmallVector<Value> at(all.lbs);
@@ -750,6 +762,23 @@ void emitRowPanelBlocks(
           ivs.push_back(std::move(at));
         }
         unsigned red = tile.reduction;
+        auto storeRows = [&](ValueRange finished) {
+          for (auto [sum, indices, at] : llvm::zip(finished, outIndices, ivs)) {
+            Value row =
+                ends && ends->store
+                    ? ends->store(rb, rl, ArrayRef(at).take_front(red), sum)
+                    : sum;
+            if (mask)
+              vector::MaskedStoreOp::create(rb, rl, output, indices, mask, row);
+            else
+              vector::StoreOp::create(rb, rl, row, output, indices);
+          }
+          scf::ReduceOp::create(rb, rl);
+        };
+        if (ends && ends->sums) {
+          storeRows(ends->sums(rb, rl, rowIds, inits));
+          return;
+        }
         auto loop = scf::ForOp::create(
             rb, rl, all.lbs[red], all.ubs[red], all.steps[red], inits,
             [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
@@ -776,19 +805,23 @@ void emitRowPanelBlocks(
                     }));
               scf::YieldOp::create(fb, fl, next);
             });
-        for (auto [sum, indices, at] :
-             llvm::zip(loop.getResults(), outIndices, ivs)) {
-          Value row =
-              ends && ends->store
-                  ? ends->store(rb, rl, ArrayRef(at).take_front(red), sum)
-                  : sum;
-          if (mask)
-            vector::MaskedStoreOp::create(rb, rl, output, indices, mask, row);
-          else
-            vector::StoreOp::create(rb, rl, row, output, indices);
-        }
-        scf::ReduceOp::create(rb, rl);
+        storeRows(loop.getResults());
       });
+}
+
+/// Every row of `tile` against the panel at `c0` (emitRowPanelBlocks):
+/// its blockedRows kPackedRows at a time, the rest one at a time.
+void emitRowPanel(
+    OpBuilder &b, Location l, linalg::GenericOp op, const LoopBounds &all,
+    const RowPanelTile &tile, Value c0, int64_t width, Value mask,
+    function_ref<Value(OpBuilder &, Location, OpOperand *, ArrayRef<Value>)>
+        columnRow,
+    const RowPanelEnds *ends = nullptr) {
+  Value zero = arith::ConstantIndexOp::create(b, l, 0);
+  emitRowPanelBlocks(b, l, op, all, tile, c0, width, zero, tile.blockedRows,
+                     kPackedRows, mask, columnRow, ends);
+  emitRowPanelBlocks(b, l, op, all, tile, c0, width, tile.blockedRows,
+                     tile.rows, 1, mask, columnRow, ends);
 }
 
 /// The key input of a tile of scores that the packed form takes: a
@@ -936,10 +969,6 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
   auto maskType = VectorType::get({width}, rewriter.getI1Type());
   Value zero = index(rewriter, loc, 0);
   RowPanelTile tile = rowPanelTile(rewriter, loc, all, key, red);
-  Value mainRows = arith::SubIOp::create(
-      rewriter, loc, tile.rows,
-      arith::RemUIOp::create(rewriter, loc, tile.rows,
-                             index(rewriter, loc, kPackedRows)));
   Value panel = memref::AllocOp::create(
       rewriter, loc, MemRefType::get({depth, width}, keyElement),
       rewriter.getI64IntegerAttr(64));
@@ -969,13 +998,180 @@ void emitPackedScores(IRRewriter &rewriter, linalg::GenericOp op,
             ends.init = scores->init->getOperand(0);
           ends.store = epilogue;
         }
-        emitRowPanelBlocks(b, l, op, all, tile, j0, width, zero, mainRows,
-                           kPackedRows, mask, panelRow, &ends);
-        emitRowPanelBlocks(b, l, op, all, tile, j0, width, mainRows, tile.rows,
-                           1, mask, panelRow, &ends);
+        emitRowPanel(b, l, op, all, tile, j0, width, mask, panelRow, &ends);
         scf::YieldOp::create(b, l);
       });
   memref::DeallocOp::create(rewriter, loc, panel);
+}
+
+/// The bf16 pair form of the packed scores of `op` whose key input is
+/// `keys` (packedScoresKeys), `width` keys a block: its query input when
+/// the payload is a dot product's step on bf16 operands
+/// (bf16ProductOperands: q and k bf16, or f32 rounded to it) and both are
+/// read along a depth of whole runs of kPairRun, contiguous in memory.
+OpOperand *pairScoresQuery(linalg::GenericOp op, const LoopBounds &all,
+                           OpOperand *keys, int64_t width) {
+  unsigned red = op.getNumParallelLoops();
+  std::optional<int64_t> depth = getConstantIntValue(all.ubs[red]);
+  if (width != 64 || op.getNumLoops() != red + 1 || !depth ||
+      *depth % kPairRun != 0 || op.getNumDpsInputs() != 2)
+    return nullptr;
+  OpOperand *query = op.getDpsInputOperand(0) == keys
+                         ? op.getDpsInputOperand(1)
+                         : op.getDpsInputOperand(0);
+  AffineExpr e = getAffineDimExpr(red, op.getContext());
+  for (OpOperand *input : {query, keys}) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (!isa<MemRefType>(input->get().getType()) || map.getNumResults() == 0 ||
+        map.getResults().back() != e || !unitInnerStride(input->get()))
+      return nullptr;
+  }
+  return bf16ProductOperands(op, query, keys) ? query : nullptr;
+}
+
+/// The packed scores (emitPackedScores) as AVX512-BF16 dot products, for
+/// a tile whose pairScoresQuery is `query`: the tile's query rows made bf16
+/// pairs once (swappedPairRun), each block of `width` keys a panel of
+/// pairs [E/2, 2 x width] (the keys past the tile's end zero), and each
+/// block of rows summed by pairPanelSums: per pair of e, one vdpbf16ps per
+/// 16 scores. Each pair is stored swapped, so every score sums e in order
+/// and has the f32 form's bits (but for bf16 denormals, which the
+/// instruction flushes). `scores`, when given, is fused as in the f32 form.
+void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
+                    const LoopBounds &all, OpOperand *query, OpOperand *keys,
+                    int64_t width, int64_t lanes,
+                    const ScoresEpilogue *scores) {
+  Location loc = op.getLoc();
+  unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
+  int64_t depth = *getConstantIntValue(all.ubs[red]);
+  BF16Pairs round = *bf16ProductOperands(op, query, keys);
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Type bf16 = rewriter.getBF16Type();
+  Value zero = index(rewriter, loc, 0), one = index(rewriter, loc, 1),
+        run = index(rewriter, loc, kPairRun), end = index(rewriter, loc, depth);
+  RowPanelTile tile = rowPanelTile(rewriter, loc, all, key, red);
+  // Each pair of kPairRun elements from `at` (along e) into `store`.
+  auto eachRun =
+      [&](OpBuilder &b, Location l, OpOperand *input, SmallVector<Value> at,
+          bool rounded,
+          function_ref<void(OpBuilder &, Location, Value, Value)> store) {
+        scf::ForOp::create(
+            b, l, zero, end, run, ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+              at[red] = e0;
+              store(eb, el, e0,
+                    swappedPairRun(
+                        eb, el, input->get(),
+                        applyMap(eb, el, op.getMatchingIndexingMap(input), at),
+                        rounded));
+              scf::YieldOp::create(eb, el);
+            });
+      };
+  Value queryPairs = memref::AllocOp::create(
+      rewriter, loc, MemRefType::get({ShapedType::kDynamic, depth}, bf16),
+      ValueRange{tile.rows});
+  scf::ForOp::create(
+      rewriter, loc, zero, tile.rows, one, ValueRange{},
+      [&](OpBuilder &b, Location l, Value r, ValueRange) {
+        auto split = affine::AffineDelinearizeIndexOp::create(
+            b, l, r, tile.extents, /*hasOuterBound=*/true);
+        SmallVector<Value> at(all.lbs);
+        for (auto [i, d] : llvm::enumerate(tile.rowDims))
+          at[d] = arith::AddIOp::create(b, l, all.lbs[d], split.getResult(i));
+        eachRun(b, l, query, at, round.roundInput,
+                [&](OpBuilder &sb, Location sl, Value e0, Value pairs) {
+                  vector::StoreOp::create(sb, sl, pairs, queryPairs,
+                                          ValueRange{r, e0});
+                });
+        scf::YieldOp::create(b, l);
+      });
+  Value panel = memref::AllocOp::create(
+      rewriter, loc, MemRefType::get({depth / 2, 2 * width}, bf16),
+      rewriter.getI64IntegerAttr(64));
+  AffineExpr d0 = rewriter.getAffineDimExpr(0);
+  Value keyStep = index(rewriter, loc, width);
+  Value zeroPair = arith::ConstantOp::create(
+      rewriter, loc,
+      DenseElementsAttr::get(VectorType::get({2}, bf16),
+                             rewriter.getZeroAttr(bf16)));
+  scf::ForOp::create(
+      rewriter, loc, all.lbs[key], all.ubs[key], keyStep, ValueRange{},
+      [&](OpBuilder &b, Location l, Value j0, ValueRange) {
+        Value count = arith::MinSIOp::create(
+            b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
+        // Key c's pairs in column pair c of the panel, row k pair k.
+        scf::ForOp::create(
+            b, l, zero, count, one, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              SmallVector<Value> at(all.lbs);
+              at[key] = arith::AddIOp::create(cb, cl, j0, c);
+              Value slot = arith::AddIOp::create(cb, cl, c, c);
+              eachRun(cb, cl, keys, at, round.roundWeight,
+                      [&](OpBuilder &sb, Location sl, Value e0, Value pairs) {
+                        for (int64_t p = 0; p < kPairRun / 2; ++p)
+                          vector::StoreOp::create(
+                              sb, sl,
+                              vector::ExtractStridedSliceOp::create(
+                                  sb, sl, pairs, ArrayRef<int64_t>{2 * p},
+                                  ArrayRef<int64_t>{2}, ArrayRef<int64_t>{1}),
+                              panel,
+                              ValueRange{
+                                  affine::AffineApplyOp::create(
+                                      sb, sl,
+                                      AffineMap::get(1, 0, d0.floorDiv(2) + p),
+                                      ValueRange{e0}),
+                                  slot});
+                      });
+              scf::YieldOp::create(cb, cl);
+            });
+        scf::ForOp::create(
+            b, l, count, keyStep, one, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              Value slot = arith::AddIOp::create(cb, cl, c, c);
+              scf::ForOp::create(
+                  cb, cl, zero, index(cb, cl, depth / 2), one, ValueRange{},
+                  [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+                    vector::StoreOp::create(kb, kl, zeroPair, panel,
+                                            ValueRange{k, slot});
+                    scf::YieldOp::create(kb, kl);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+        Value mask = vector::CreateMaskOp::create(
+            b, l, VectorType::get({width}, b.getI1Type()), ValueRange{count});
+        auto epilogue = [&](OpBuilder &eb, Location el, ArrayRef<Value> at,
+                            Value row) {
+          return emitScoresEpilogueRow(eb, el, *scores, at, key, width, lanes,
+                                       row, mask);
+        };
+        auto pairSums = [&](OpBuilder &sb, Location sl, ArrayRef<Value> rows,
+                            ValueRange inits) {
+          return pairPanelSums(sb, sl, panel, queryPairs, rows, inits, depth,
+                               width);
+        };
+        RowPanelEnds ends;
+        ends.sums = pairSums;
+        if (scores) {
+          if (scores->init)
+            ends.init = scores->init->getOperand(0);
+          ends.store = epilogue;
+        }
+        // The sums come from `ends.sums`: no input is read by the rows.
+        auto noColumnRow = [](OpBuilder &, Location, OpOperand *,
+                              ArrayRef<Value>) -> Value { return Value(); };
+        emitRowPanel(b, l, op, all, tile, j0, width, mask, noColumnRow, &ends);
+        scf::YieldOp::create(b, l);
+      });
+  memref::DeallocOp::create(rewriter, loc, panel);
+  memref::DeallocOp::create(rewriter, loc, queryPairs);
+}
+
+/// Keys per block of the packed scores: four vectors with 32 registers
+/// (AVX-512: 6 x 4 sums), two with 16.
+int64_t packedScoresWidth(int64_t vectorRegisters) {
+  return f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2);
 }
 
 /// The vector combining kind of a reduction that `lanes`-wide partial
@@ -1086,6 +1282,40 @@ void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
       });
 }
 
+/// The columns a jam of the projection form of emitRegisterForm covers,
+/// when `op` takes that form: two parallel dims (tokens from 0, a static
+/// count of columns that the jam divides) and one reduction.
+std::optional<int64_t> projectionJamColumns(linalg::GenericOp op,
+                                            const LoopBounds &all,
+                                            int64_t vectorRegisters) {
+  if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
+      getConstantIntValue(all.lbs[0]) != 0)
+    return std::nullopt;
+  std::optional<int64_t> columns = getConstantIntValue(all.ubs[1]);
+  if (!columns)
+    return std::nullopt;
+  // Sixteen sums fit 32 registers (AVX-512), not 16 (AVX2: they spill).
+  int64_t jam = vectorRegisters >= 32 && *columns % kWideJamColumns == 0
+                    ? kWideJamColumns
+                    : kJamColumns;
+  if (*columns % jam != 0)
+    return std::nullopt;
+  return jam;
+}
+
+/// Whether `op` takes the bf16 pair form of the packed scores in
+/// emitRegisterForm (with `bf16Dot`): that form rounds its operands as it
+/// makes their pairs, so nothing is hoisted for it.
+bool takesPairScores(linalg::GenericOp op, const LoopBounds &all,
+                     int64_t vectorRegisters, bool bf16Dot) {
+  if (!bf16Dot || laneReductionKind(op, all) ||
+      projectionJamColumns(op, all, vectorRegisters))
+    return false;
+  OpOperand *keys = packedScoresKeys(op, all, f32Lanes(vectorRegisters));
+  return keys &&
+         pairScoresQuery(op, all, keys, packedScoresWidth(vectorRegisters));
+}
+
 /// Register form: scf.parallel over the parallel dims, the sum carried
 /// through one scf.for per reduction dim. A projection (two parallel dims,
 /// one reduction, an even static column count) runs as an scf.parallel
@@ -1099,7 +1329,8 @@ void emitLaneReduction(IRRewriter &rewriter, linalg::GenericOp op,
 /// with few rows in key blocks (emitKeyBlockScores).
 bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, int64_t vectorRegisters,
-                      const ScoresEpilogue *scores = nullptr) {
+                      const ScoresEpilogue *scores = nullptr,
+                      bool bf16Dot = false) {
   if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {
     Type element = op.getRegion().front().getArgument(0).getType();
     int64_t lanes = f32Lanes(vectorRegisters) * 32 /
@@ -1108,28 +1339,28 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     return false;
   }
   Location loc = op.getLoc();
-  unsigned parallel = op.getNumParallelLoops(), loops = op.getNumLoops();
+  unsigned parallel = op.getNumParallelLoops();
   SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
       ubs(ArrayRef(all.ubs).take_front(parallel));
   SmallVector<int64_t> single(parallel, 1);
-  std::optional<int64_t> columns = getConstantIntValue(all.ubs[1 % loops]);
-  // Sixteen sums fit 32 registers (AVX-512), not 16 (AVX2: they spill).
-  int64_t jamColumns = vectorRegisters >= 32 && columns &&
-                               *columns % kWideJamColumns == 0
-                           ? kWideJamColumns
-                           : kJamColumns;
-  bool projection = parallel == 2 && loops == 3 && columns &&
-                    *columns % jamColumns == 0 &&
-                    getConstantIntValue(all.lbs[0]) == 0;
+  std::optional<int64_t> columns =
+      getConstantIntValue(all.ubs[1 % op.getNumLoops()]);
+  std::optional<int64_t> projectionJam =
+      projectionJamColumns(op, all, vectorRegisters);
+  bool projection = projectionJam.has_value();
   if (OpOperand *keys = projection ? nullptr
                                     : packedScoresKeys(
                                           op, all, f32Lanes(vectorRegisters))) {
     if (scores)
       rewriter.setInsertionPoint(scores->rowMax);
-    emitPackedScores(rewriter, op, all, keys,
-                     f32Lanes(vectorRegisters) *
-                         (vectorRegisters >= 32 ? 4 : 2),
+    int64_t width = packedScoresWidth(vectorRegisters);
+    if (OpOperand *query =
+            bf16Dot ? pairScoresQuery(op, all, keys, width) : nullptr)
+      emitPairScores(rewriter, op, all, query, keys, width,
                      f32Lanes(vectorRegisters), scores);
+    else
+      emitPackedScores(rewriter, op, all, keys, width,
+                       f32Lanes(vectorRegisters), scores);
     return scores != nullptr;
   }
   if (!projection && isKeyBlockScores(op, all, f32Lanes(vectorRegisters))) {
@@ -1198,7 +1429,7 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
             b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
         auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk) {
           emitRegisterLoops(cb, l, op, chunk, {lbs[0], n0[0]}, {main, n1},
-                            {kJamRows, jamColumns});
+                            {kJamRows, *projectionJam});
           emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {ubs[0], n1},
                             single);
         };
@@ -1546,8 +1777,11 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   if (!packed || (tokens && *tokens < kPackedMinRows)) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
     SmallVector<Value> rounded =
-        scores ? SmallVector<Value>() : hoistOperandRounding(rewriter, op);
-    bool fused = emitRegisterForm(rewriter, op, all, vectorRegisters, scores);
+        scores || takesPairScores(op, all, vectorRegisters, bf16Dot)
+            ? SmallVector<Value>()
+            : hoistOperandRounding(rewriter, op);
+    bool fused =
+        emitRegisterForm(rewriter, op, all, vectorRegisters, scores, bf16Dot);
     freeBuffers(rounded);
     if (scores && fused) {
       rewriter.eraseOp(scores->rowMax);
@@ -1677,11 +1911,6 @@ void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
       *contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
   RowPanelTile tile = rowPanelTile(rewriter, loc, all, inner, red);
   Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value mainRows = arith::SubIOp::create(
-      rewriter, loc, tile.rows,
-      arith::RemUIOp::create(
-          rewriter, loc, tile.rows,
-          arith::ConstantIndexOp::create(rewriter, loc, kPackedRows)));
   auto inputRow = [&](OpBuilder &fb, Location fl, OpOperand *in,
                       ArrayRef<Value> at) -> Value {
     Type element = op.getRegion().front().getArgument(
@@ -1694,10 +1923,7 @@ void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
     Value c0 = arith::AddIOp::create(
         rewriter, loc, all.lbs[inner],
         arith::ConstantIndexOp::create(rewriter, loc, c));
-    emitRowPanelBlocks(rewriter, loc, op, all, tile, c0, columns, zero,
-                       mainRows, kPackedRows, Value(), inputRow);
-    emitRowPanelBlocks(rewriter, loc, op, all, tile, c0, columns, mainRows,
-                       tile.rows, 1, Value(), inputRow);
+    emitRowPanel(rewriter, loc, op, all, tile, c0, columns, Value(), inputRow);
   }
   rewriter.eraseOp(op);
 }

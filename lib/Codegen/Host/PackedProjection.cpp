@@ -31,9 +31,6 @@ namespace rotor::host {
 // Packed projections
 //===----------------------------------------------------------------------===//
 
-/// Elements per vector of the bf16 pair form's packing: 32 bf16, one zmm.
-constexpr int64_t kPairRun = 32;
-
 namespace {
 
 /// The payload's block argument that a bf16 product operand reads, and
@@ -57,18 +54,14 @@ std::optional<std::pair<BlockArgument, bool>> bf16Operand(Value value) {
   return std::make_pair(arg, round);
 }
 
-/// The bf16 pair form of the packed projection `p` of `op`: a payload of
-/// sum + ext(bf16(x)) * ext(bf16(W)) in f32 and nothing else, AVX-512's
-/// 64 columns a panel, and a depth of whole runs of kPairRun (the
-/// packing's vectors) along rows contiguous in memory.
-std::optional<BF16Pairs> bf16PairsOf(linalg::GenericOp op,
-                                     const PackedProjection &p) {
-  int64_t depth = op.getStaticLoopRanges()[2];
-  if (p.width != 64 || ShapedType::isDynamic(depth) || depth % kPairRun != 0 ||
-      !unitInnerStride(p.input->get()) || !unitInnerStride(p.weight->get()))
-    return std::nullopt;
+} // namespace
+
+std::optional<BF16Pairs> bf16ProductOperands(linalg::GenericOp op,
+                                             OpOperand *lhs, OpOperand *rhs) {
   Block &body = op.getRegion().front();
   BlockArgument sum = body.getArguments().back();
+  if (!sum.getType().isF32())
+    return std::nullopt;
   auto add = cast<linalg::YieldOp>(body.getTerminator())
                  .getValues()[0]
                  .getDefiningOp<arith::AddFOp>();
@@ -81,15 +74,30 @@ std::optional<BF16Pairs> bf16PairsOf(linalg::GenericOp op,
   auto x = bf16Operand(mul.getLhs()), w = bf16Operand(mul.getRhs());
   if (!x || !w)
     return std::nullopt;
-  if (x->first == op.getMatchingBlockArgument(p.weight))
+  if (x->first == op.getMatchingBlockArgument(rhs))
     std::swap(x, w);
-  if (x->first != op.getMatchingBlockArgument(p.input) ||
-      w->first != op.getMatchingBlockArgument(p.weight))
+  if (x->first != op.getMatchingBlockArgument(lhs) ||
+      w->first != op.getMatchingBlockArgument(rhs))
     return std::nullopt;
   // The add, the product, two widenings, the roundings and the yield.
   if (body.getOperations().size() != 5 + x->second + w->second)
     return std::nullopt;
   return BF16Pairs{x->second, w->second};
+}
+
+namespace {
+
+/// The bf16 pair form of the packed projection `p` of `op`
+/// (bf16ProductOperands of x and W), AVX-512's 64 columns a panel, and a
+/// depth of whole runs of kPairRun (the packing's vectors) along rows
+/// contiguous in memory.
+std::optional<BF16Pairs> bf16PairsOf(linalg::GenericOp op,
+                                     const PackedProjection &p) {
+  int64_t depth = op.getStaticLoopRanges()[2];
+  if (p.width != 64 || ShapedType::isDynamic(depth) || depth % kPairRun != 0 ||
+      !unitInnerStride(p.input->get()) || !unitInnerStride(p.weight->get()))
+    return std::nullopt;
+  return bf16ProductOperands(op, p.input, p.weight);
 }
 
 } // namespace
@@ -954,15 +962,13 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
 // bf16 pairs
 //===----------------------------------------------------------------------===//
 
-/// kPairRun elements of row `row` of `source` from column `e` as bf16
-/// (rounded to nearest even from f32 when `round`), each pair swapped:
-/// vdpbf16ps adds a pair's odd element's product first, so element e goes
-/// to the odd slot and the sum takes e in order.
-Value swappedPairRun(OpBuilder &b, Location l, Value source, Value row, Value e,
+} // namespace
+
+Value swappedPairRun(OpBuilder &b, Location l, Value source, ValueRange at,
                      bool round) {
   Type element = getElementTypeOrSelf(source.getType());
   Value run = vector::LoadOp::create(b, l, VectorType::get({kPairRun}, element),
-                                     source, ValueRange{row, e});
+                                     source, at);
   if (round)
     run = arith::TruncFOp::create(
         b, l, VectorType::get({kPairRun}, b.getBF16Type()), run);
@@ -971,6 +977,8 @@ Value swappedPairRun(OpBuilder &b, Location l, Value source, Value row, Value e,
     swap.push_back(i ^ 1);
   return vector::ShuffleOp::create(b, l, run, run, swap);
 }
+
+namespace {
 
 /// The input x [T, E] as bf16 pairs (swappedPairRun), made once per call
 /// (in parallel over tokens): each step broadcasts a token's pair from it.
@@ -990,8 +998,9 @@ Value pairInputRows(OpBuilder &b, Location l, Value input, Value tokens,
             pb, pl, zero, end, run, ValueRange{},
             [&](OpBuilder &fb, Location fl, Value e, ValueRange) {
               vector::StoreOp::create(
-                  fb, fl, swappedPairRun(fb, fl, input, t[0], e, round), pairs,
-                  ValueRange{t[0], e});
+                  fb, fl,
+                  swappedPairRun(fb, fl, input, ValueRange{t[0], e}, round),
+                  pairs, ValueRange{t[0], e});
               scf::YieldOp::create(fb, fl);
             });
         scf::ReduceOp::create(pb, pl);
@@ -1016,7 +1025,8 @@ void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
         scf::ForOp::create(
             cb, cl, zero, end, run, ValueRange{},
             [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-              Value pairs = swappedPairRun(eb, el, weight, n, e, round);
+              Value pairs =
+                  swappedPairRun(eb, el, weight, ValueRange{n, e}, round);
               for (int64_t j = 0; j < kPairRun / 2; ++j) {
                 Value k = affine::AffineApplyOp::create(
                     eb, el, AffineMap::get(1, 0, d0.floorDiv(2) + j),
@@ -1033,10 +1043,8 @@ void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
       });
 }
 
-/// The depth loop of a block of token rows `ts` against a panel of bf16
-/// pairs: per pair of e, the panel's row is loaded once (width / 16
-/// vectors of 16 pairs) and each token's pair broadcast from `pairs`, one
-/// vdpbf16ps per vector of sums. Returns each row's finished sums.
+} // namespace
+
 SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
                                  Value pairs, ArrayRef<Value> ts,
                                  ValueRange inits, int64_t depth,
@@ -1097,6 +1105,8 @@ SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
   }
   return rows;
 }
+
+namespace {
 
 /// The sums a row of the panel starts from: the output's row as it is, or
 /// with an epilogue the bias's columns, in two halves with RoPE (or the

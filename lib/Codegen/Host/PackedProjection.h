@@ -60,6 +60,9 @@ constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
 /// A projection whose payload is sum + ext(bf16(x)) * ext(bf16(W)) in f32
 /// (compute bf16, accumulate f32), run with AVX512-BF16 dot products on
 /// bf16 pairs (see rotor-lower-reductions-to-register-loops).
+/// Elements per vector of the bf16 pair forms' packing: 32 bf16, one zmm.
+constexpr int64_t kPairRun = 32;
+
 struct BF16Pairs {
   /// Whether x and W are f32, rounded to bf16 on packing (else bf16).
   bool roundInput = false, roundWeight = false;
@@ -107,6 +110,32 @@ struct PackedEpilogue {
 /// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
 /// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
 /// the payload rounds both operands to bf16.
+/// Whether `op`'s payload is a dot product's step on bf16 operands and
+/// nothing else: sum + ext(bf16(a)) * ext(bf16(b)) in f32, `a` read through
+/// `lhs` and `b` through `rhs`, each f32 rounded to nearest even
+/// (roundInput for `lhs`, roundWeight for `rhs`) or bf16.
+std::optional<BF16Pairs> bf16ProductOperands(mlir::linalg::GenericOp op,
+                                             mlir::OpOperand *lhs,
+                                             mlir::OpOperand *rhs);
+
+/// kPairRun elements of `source` from `at` (its last index the one that
+/// advances) as bf16 (rounded to nearest even from f32 when `round`), each
+/// pair swapped: vdpbf16ps adds a pair's odd element's product first, so
+/// element e goes to the odd slot and the sum takes e in order.
+mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
+                           mlir::Value source, mlir::ValueRange at, bool round);
+
+/// The depth loop of a block of rows against a panel of bf16 pairs
+/// [depth / 2, 2 x width]: per pair of e, the panel's row is loaded once
+/// (width / 16 vectors of 16 pairs) and each row's pair broadcast from
+/// `pairs` [rows, depth] (swappedPairRun's order) at row `ts[i]`, one
+/// vdpbf16ps per vector of sums, started from `inits` (a `width` row
+/// each). Returns each row's finished sums.
+llvm::SmallVector<mlir::Value>
+pairPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
+              mlir::Value pairs, llvm::ArrayRef<mlir::Value> ts,
+              mlir::ValueRange inits, int64_t depth, int64_t width);
+
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
                                                  int64_t vectorRegisters,
                                                  bool bf16Dot = false);

@@ -332,7 +332,7 @@ Value tileScores(ImplicitLocOpBuilder &nb, const SdpaLoop &s, const KeyTile &kv,
           [&](OpBuilder &bb, Location bl, ValueRange args) {
             // q is in the compute precision already
             // (queryInComputePrecision).
-            Value x = args[0];
+            Value x = castFloat(bb, bl, args[0], acc);
             Value y = castFloat(bb, bl, castFloat(bb, bl, args[1], keyCompute), acc);
             yieldValue(bb, bl,
                        arith::AddFOp::create(bb, bl, args[2],

@@ -187,7 +187,8 @@ Value maskedScores(ImplicitLocOpBuilder &b, const SplitKVPlan &p,
             yieldValue(bb, bl,
                        arith::AddFOp::create(
                            bb, bl, args[1],
-                           arith::MulFOp::create(bb, bl, args[0], y)));
+                           arith::MulFOp::create(
+                               bb, bl, castFloat(bb, bl, args[0], p.acc), y)));
           })
           .getResult(0);
   if (keyBias)

@@ -14,16 +14,15 @@ namespace rotor::attn::lowering {
 Value queryInComputePrecision(ImplicitLocOpBuilder &b, Value q, Type compute,
                               Type acc) {
   Type element = getElementTypeOrSelf(q.getType());
-  if (element == acc && compute == acc)
+  if (element == compute)
     return q;
   if (auto widened = q.getDefiningOp<arith::ExtFOp>())
-    if (element == acc &&
-        getElementTypeOrSelf(widened.getIn().getType()) == compute)
-      return q;
-  return elementwise(
-      b, q, q, acc, [&](OpBuilder &nb, Location l, ValueRange args) {
-        return castFloat(nb, l, castFloat(nb, l, args[0], compute), acc);
-      });
+    if (getElementTypeOrSelf(widened.getIn().getType()) == compute)
+      return widened.getIn();
+  return elementwise(b, q, q, compute,
+                     [&](OpBuilder &nb, Location l, ValueRange args) {
+                       return castFloat(nb, l, args[0], compute);
+                     });
 }
 
 Value reduceInnermost(

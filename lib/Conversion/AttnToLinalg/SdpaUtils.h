@@ -9,13 +9,15 @@
 
 namespace rotor::attn::lowering {
 
-/// The query as both SDPA lowerings read it: each element rounded to
-/// `compute` and widened to `acc` once, as a tensor, since the scores read
-/// every element once per key (a per-step rounding there cost more than the
-/// scores' FMAs). A query that already is such a widening (`arith.extf` of
-/// a `compute` tensor to `acc`: what attn-select-precision's plans give) is
-/// taken as it is. The values are the per-step rounding's, so the results
-/// are the same bits.
+/// The query as both SDPA lowerings read it: a tensor of the `compute`
+/// type, each element rounded once, since the scores read every element
+/// once per key (a per-step rounding there cost more than the scores'
+/// FMAs). The scores' payload only widens it to `acc`, so where `compute`
+/// is bf16 it is a product of bf16 values, which the host's packed scores
+/// run as AVX512-BF16 dot products. A query that is a widening of a
+/// `compute` tensor (`arith.extf`: what attn-select-precision's plans give)
+/// is read narrow, not rounded again. The values are the per-step
+/// rounding's, so the results are the same bits.
 mlir::Value queryInComputePrecision(mlir::ImplicitLocOpBuilder &b,
                                     mlir::Value q, mlir::Type compute,
                                     mlir::Type acc);
