@@ -111,6 +111,13 @@ static cl::opt<bool> foldKVRotation(
              "W_o (attn-fold-kv-rotation; default on; =false keeps the "
              "unfolded graph as the baseline)"),
     cl::init(true));
+static cl::opt<bool> narrowRoundedWeights(
+    "narrow-rounded-weights",
+    cl::desc("Store a weight that every projection reading it rounds to one "
+             "narrower compute type (e.g. compute = bf16 on an f32 weight) "
+             "in that type, rounded once (attn-narrow-rounded-weights; "
+             "default on; the results are the same bits)"),
+    cl::init(true));
 static cl::opt<std::string> foldKVRotationReport(
     "fold-kv-rotation-report",
     cl::desc("Write what attn-fold-kv-rotation did and did not do, per "
@@ -301,6 +308,7 @@ int main(int argc, char **argv) {
   options.outputDir = outputDir;
   options.foldKVRotation = foldKVRotation;
   options.foldKVRotationReport = foldKVRotationReport;
+  options.narrowRoundedWeights = narrowRoundedWeights;
   options.splitRopeBias = splitRopeBias;
   options.hostCpu = hostCpu;
   options.precision = precision;

@@ -424,8 +424,8 @@ llvm::Error rotor::validateBundleOptions(const BundleOptions &options) {
 }
 
 /// The graph passes the options ask for, before the weights are written:
-/// precision selection, the K-bias split, KV-rotation folding, and the RoPE
-/// layout check.
+/// precision selection, the K-bias split, KV-rotation folding, weights
+/// stored as their projections round them, and the RoPE layout check.
 static llvm::Error runGraphPasses(ModuleOp module,
                                   const BundleOptions &options) {
   MLIRContext *ctx = module.getContext();
@@ -453,12 +453,15 @@ static llvm::Error runGraphPasses(ModuleOp module,
     fold.report = options.foldKVRotationReport;
     pm.addPass(attn::createAttnFoldKVRotation(fold));
   }
+  if (options.narrowRoundedWeights)
+    pm.addPass(attn::createAttnNarrowRoundedWeights());
   attn::AttnCheckRopeLayoutOptions check;
   check.allowMismatch = options.pipeline.allowRopeLayoutMismatch;
   pm.addPass(attn::createAttnCheckRopeLayout(check));
   if (failed(pm.run(module)))
     return fail("selecting precisions, checking RoPE layouts, splitting "
-                "the K bias or folding KV rotations failed");
+                "the K bias, folding KV rotations or narrowing weights "
+                "failed");
   return llvm::Error::success();
 }
 

@@ -50,6 +50,9 @@ struct BundleOptions {
   /// `foldKVRotationReport` when that is not empty ("-": stderr).
   bool foldKVRotation = true;
   std::string foldKVRotationReport;
+  /// Run attn-narrow-rounded-weights last: a weight that every use rounds
+  /// to one narrower compute type is stored in that type (the same bits).
+  bool narrowRoundedWeights = true;
   /// Run attn-split-rope-bias first: K's bias leaves the cache and SDPA
   /// adds q·RoPE(b_k, p) to each score.
   bool splitRopeBias = false;

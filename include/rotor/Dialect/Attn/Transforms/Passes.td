@@ -229,3 +229,35 @@ def AttnSelectPrecision : Pass<"attn-select-precision", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::tensor::TensorDialect"];
 }
+
+def AttnNarrowRoundedWeights
+    : Pass<"attn-narrow-rounded-weights", "mlir::ModuleOp"> {
+  let summary = "Store each weight that every use rounds to one narrower type in that type";
+  let description = [{
+    An `attn.linear` whose precision's `compute` type is narrower than its
+    weight's element type rounds the weight to it at every step. A
+    parameter (every `attn.param` of its name, in every function) that only
+    such linears read, as their weight and all with the same compute type,
+    directly or through `attn.permute`, is retyped to that type: the bundle
+    then holds it rounded once, to nearest even as the ops round, and no
+    kernel rounds a weight. Every op reads the same values, so the results
+    are the same bits; the bundle holds half the bytes of an f32 weight, and
+    a decode step reads half of them.
+
+    `attn-select-precision`'s plans store their weights narrow already;
+    this is for precisions written by hand or by another tool. A parameter
+    read by anything else (a bias, a norm's gain, a linear of another
+    compute type) is left as it is.
+
+    ```mlir
+    // Before: W is stored f32 and rounded to bf16 by the projection.
+    %w = attn.param "q_proj.weight" : tensor<896x896xf32>
+    %q = attn.linear %x, %w precision <compute = bf16, accumulate = f32>
+        : tensor<?x896xf32>, tensor<896x896xf32> -> tensor<?x896xf32>
+    // After:
+    %w = attn.param "q_proj.weight" : tensor<896x896xbf16>
+    %q = attn.linear %x, %w precision <compute = bf16, accumulate = f32>
+        : tensor<?x896xf32>, tensor<896x896xbf16> -> tensor<?x896xf32>
+    ```
+  }];
+}
