@@ -130,6 +130,12 @@ Value emitRowPayload(OpBuilder &nb, Location l, linalg::GenericOp op,
       row = asRow(indexRow(index.getDim()));
     } else if (isa<arith::ConstantOp>(scalar)) {
       row = asRow(nb.clone(scalar)->getResult(0));
+    } else if (isa<arith::ExtFOp>(scalar) &&
+               getElementTypeOrSelf(asRow(scalar.getOperand(0))) ==
+                   scalar.getResult(0).getType()) {
+      // An input the caller gave already widened (emitKeyBlockScores'
+      // panel): extf is exact, so the widened row is its result.
+      row = asRow(scalar.getOperand(0));
     } else {
       SmallVector<Value> operands =
           llvm::map_to_vector(scalar.getOperands(), asRow);
@@ -405,18 +411,24 @@ bool sameAlongDims(AffineMap map, Value value, ArrayRef<unsigned> dims) {
 /// of `positions` (the loop ivs of one sum each), with running rows `accs`:
 /// an input read along dim `along` is loaded as a row, any other as an
 /// element; an input that reads the same element whatever dim `jammed`
-/// (where the positions differ) is loaded once for all of them.
-SmallVector<Value> emitSharedRowPayloads(OpBuilder &b, Location l,
-                                         linalg::GenericOp op, int64_t width,
-                                         ArrayRef<SmallVector<Value>> positions,
-                                         ValueRange accs, unsigned jammed,
-                                         unsigned along) {
+/// (where the positions differ) is loaded once for all of them. `load`,
+/// when given, gives an input's row at a position (its index and ivs) in
+/// place of the loaded one (null: load it).
+SmallVector<Value>
+emitSharedRowPayloads(OpBuilder &b, Location l, linalg::GenericOp op,
+                      int64_t width, ArrayRef<SmallVector<Value>> positions,
+                      ValueRange accs, unsigned jammed, unsigned along,
+                      function_ref<Value(OpBuilder &, Location, OpOperand *,
+                                         int64_t, ArrayRef<Value>)>
+                          load = nullptr) {
   Block &body = op.getRegion().front();
   DenseMap<OpOperand *, Value> shared;
   SmallVector<Value> sums;
-  for (auto [at, acc] : llvm::zip(positions, accs))
+  for (auto [position, at, acc] : llvm::enumerate(positions, accs))
     sums.push_back(
         emitRowPayload(b, l, op, width, acc, [&](OpOperand *input) -> Value {
+          if (Value given = load ? load(b, l, input, position, at) : Value())
+            return given;
           AffineMap map = op.getMatchingIndexingMap(input);
           bool perPosition = !sameAlongDims(map, input->get(), {jammed});
           if (Value v = perPosition ? Value() : shared.lookup(input))
@@ -534,6 +546,160 @@ Value sumLanesOfEach(OpBuilder &b, Location l, SmallVector<Value> partials) {
   return partials.front();
 }
 
+/// The key input of a key-block scores tile (isKeyBlockScores) that
+/// emitWidenedKeyBlocks widens once per block for the rows that share it,
+/// and how they share it: the one input read with the key, a float
+/// narrower than f32 that the payload only widens to f32 (arith.extf),
+/// read at the same element along every other parallel dim
+/// (sameAlongDims) but at most one, `groupDim`, read only as
+/// `groupDim floordiv group` (a decode step's query heads, `group` to a KV
+/// head); at least two rows share each element.
+struct WidenedKeys {
+  OpOperand *keys = nullptr;
+  std::optional<unsigned> groupDim;
+  int64_t group = 1;
+};
+
+std::optional<WidenedKeys>
+widenedKeyInput(linalg::GenericOp op, const LoopBounds &all, unsigned key) {
+  WidenedKeys widened;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(input->get().getType()) ||
+        !op.getMatchingIndexingMap(input).isFunctionOfDim(key))
+      continue;
+    if (widened.keys)
+      return std::nullopt;
+    widened.keys = input;
+  }
+  if (!widened.keys)
+    return std::nullopt;
+  AffineMap map = op.getMatchingIndexingMap(widened.keys);
+  int64_t rows = 1;
+  for (unsigned d = 0; d < key; ++d) {
+    std::optional<int64_t> lb = getConstantIntValue(all.lbs[d]),
+                           ub = getConstantIntValue(all.ubs[d]);
+    if (!lb || !ub)
+      return std::nullopt;
+    if (sameAlongDims(map, widened.keys->get(), {d})) {
+      rows *= *ub - *lb;
+      continue;
+    }
+    // Every result that reads d is d floordiv G, for one G dividing d's
+    // extent (from 0).
+    std::optional<int64_t> group;
+    for (AffineExpr e : map.getResults()) {
+      if (!e.isFunctionOfDim(d))
+        continue;
+      auto div = dyn_cast<AffineBinaryOpExpr>(e);
+      auto by = div ? dyn_cast<AffineConstantExpr>(div.getRHS()) : nullptr;
+      if (!by || div.getKind() != AffineExprKind::FloorDiv ||
+          div.getLHS() != getAffineDimExpr(d, op.getContext()) ||
+          (group && *group != by.getValue()))
+        return std::nullopt;
+      group = by.getValue();
+    }
+    if (widened.groupDim || *lb != 0 || *group <= 0 || *ub % *group != 0)
+      return std::nullopt;
+    widened.groupDim = d;
+    widened.group = *group;
+    rows *= *group;
+  }
+  BlockArgument arg =
+      op.getRegion().front().getArgument(widened.keys->getOperandNumber());
+  auto narrow = dyn_cast<FloatType>(arg.getType());
+  if (rows < 2 || !narrow || narrow.getWidth() >= 32 || !arg.hasOneUse())
+    return std::nullopt;
+  auto widen = dyn_cast<arith::ExtFOp>(*arg.getUsers().begin());
+  if (!widen || !widen.getType().isF32())
+    return std::nullopt;
+  return widened;
+}
+
+/// The key blocks [lbs, split) of a key-block scores tile whose key input
+/// `widened` describes: per block (and group of rows), its `lanes` keys
+/// widened to f32 once into a panel on the stack [lanes, E], then each of
+/// the group's rows sums (`emitBlock`) reading the keys from the panel, an
+/// FMA with a memory operand per key and step, where a bf16 key read per
+/// row costs a load, a widening and a shift in every row.
+void emitWidenedKeyBlocks(
+    IRRewriter &rewriter, linalg::GenericOp op, const LoopBounds &all,
+    const WidenedKeys &widened, int64_t lanes, Value split,
+    function_ref<void(OpBuilder &, Location, ArrayRef<Value>,
+                      function_ref<Value(OpBuilder &, Location, OpOperand *,
+                                         int64_t, ArrayRef<Value>)>)>
+        emitBlock) {
+  Location loc = op.getLoc();
+  unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
+  int64_t depth = *getConstantIntValue(all.ubs[red]);
+  OpOperand *keys = widened.keys;
+  Type f32 = rewriter.getF32Type();
+  Type narrow =
+      op.getRegion().front().getArgument(keys->getOperandNumber()).getType();
+  AffineMap map = op.getMatchingIndexingMap(keys);
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  // The key blocks, and the groups of rows when the key input has them.
+  SmallVector<Value> lbs = {all.lbs[key]}, ubs = {split},
+                     steps = {index(rewriter, loc, lanes)};
+  if (widened.groupDim) {
+    lbs.push_back(index(rewriter, loc, 0));
+    ubs.push_back(all.ubs[*widened.groupDim]);
+    steps.push_back(index(rewriter, loc, widened.group));
+  }
+  scf::ParallelOp::create(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        SmallVector<Value> rowLbs(ArrayRef(all.lbs).take_front(key)),
+            rowUbs(ArrayRef(all.ubs).take_front(key));
+        if (widened.groupDim) {
+          rowLbs[*widened.groupDim] = ivs[1];
+          rowUbs[*widened.groupDim] =
+              arith::AddIOp::create(b, l, ivs[1], index(b, l, widened.group));
+        }
+        Value panel =
+            memref::AllocaOp::create(b, l, MemRefType::get({lanes, depth}, f32),
+                                     b.getI64IntegerAttr(64));
+        for (int64_t r = 0; r < lanes; ++r) {
+          SmallVector<Value> at(rowLbs);
+          at.push_back(arith::AddIOp::create(b, l, ivs[0], index(b, l, r)));
+          at.push_back(Value());
+          scf::ForOp::create(
+              b, l, index(b, l, 0), index(b, l, depth), index(b, l, lanes),
+              ValueRange{},
+              [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+                at[red] = e0;
+                Value row = vector::LoadOp::create(
+                    eb, el, VectorType::get({lanes}, narrow), keys->get(),
+                    applyMap(eb, el, map, at));
+                vector::StoreOp::create(
+                    eb, el,
+                    arith::ExtFOp::create(eb, el, VectorType::get({lanes}, f32),
+                                          row),
+                    panel, ValueRange{index(eb, el, r), e0});
+                scf::YieldOp::create(eb, el);
+              });
+        }
+        // Key r of the block (position r of emitBlock) at the step's e.
+        auto fromPanel = [&](OpBuilder &pb, Location pl, OpOperand *input,
+                             int64_t r, ArrayRef<Value> at) -> Value {
+          if (input != keys)
+            return Value();
+          return vector::LoadOp::create(pb, pl, VectorType::get({lanes}, f32),
+                                        panel,
+                                        ValueRange{index(pb, pl, r), at[red]});
+        };
+        scf::buildLoopNest(b, l, rowLbs, rowUbs,
+                           SmallVector<Value>(key, index(b, l, 1)),
+                           [&](OpBuilder &nb, Location nl, ValueRange rowIvs) {
+                             SmallVector<Value> blockIvs(rowIvs);
+                             blockIvs.push_back(ivs[0]);
+                             emitBlock(nb, nl, blockIvs, fromPanel);
+                           });
+        scf::ReduceOp::create(b, l);
+      });
+}
+
 /// Key-block form of a tile of scores: `lanes` keys at a time, each key's
 /// sum a vector of lane partial sums (the reduction dim read a vector at a
 /// time, FMAs), the block's sums then reduced together (sumLanesOfEach) and
@@ -585,14 +751,14 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
     llvm::append_range(order, dims.drop_back());
     return order;
   };
-  scf::ParallelOp::create(
-      rewriter, loc, ordered(lbs), ordered(mainUbs), ordered(steps),
-      [&](OpBuilder &b, Location l, ValueRange orderedIvs) {
-        SmallVector<Value> blockIvs(orderedIvs);
-        if (keysOutermost) {
-          blockIvs.assign(orderedIvs.begin() + 1, orderedIvs.end());
-          blockIvs.push_back(orderedIvs.front());
-        }
+  // One block of keys for one row (blockIvs: the parallel dims' ivs, the
+  // key's the block's first): lane partial sums per key, reduced together
+  // and added to the output. `load` overrides inputs' rows (the panel).
+  auto emitBlock =
+      [&](OpBuilder &b, Location l, ArrayRef<Value> blockIvs,
+          function_ref<Value(OpBuilder &, Location, OpOperand *, int64_t,
+                             ArrayRef<Value>)>
+              load) {
         // The ivs of each key of the block, the reduction's appended below.
         SmallVector<SmallVector<Value>> ivs;
         for (int64_t r = 0; r < lanes; ++r) {
@@ -610,9 +776,9 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
               SmallVector<SmallVector<Value>> at(ivs);
               for (SmallVector<Value> &keyIvs : at)
                 keyIvs.push_back(e0);
-              scf::YieldOp::create(
-                  fb, fl,
-                  emitSharedRowPayloads(fb, fl, op, lanes, at, sums, key, red));
+              scf::YieldOp::create(fb, fl,
+                                   emitSharedRowPayloads(fb, fl, op, lanes, at,
+                                                         sums, key, red, load));
             });
         Value scores =
             sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
@@ -621,8 +787,25 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
             vector::LoadOp::create(b, l, vectorOf(f32), output, outIndices);
         vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, init, scores),
                                 output, outIndices);
-        scf::ReduceOp::create(b, l);
-      });
+      };
+  std::optional<WidenedKeys> widened;
+  if (keysOutermost)
+    widened = widenedKeyInput(op, all, key);
+  if (widened) {
+    emitWidenedKeyBlocks(rewriter, op, all, *widened, lanes, split, emitBlock);
+  } else {
+    scf::ParallelOp::create(
+        rewriter, loc, ordered(lbs), ordered(mainUbs), ordered(steps),
+        [&](OpBuilder &b, Location l, ValueRange orderedIvs) {
+          SmallVector<Value> blockIvs(orderedIvs);
+          if (keysOutermost) {
+            blockIvs.assign(orderedIvs.begin() + 1, orderedIvs.end());
+            blockIvs.push_back(orderedIvs.front());
+          }
+          emitBlock(b, l, blockIvs, nullptr);
+          scf::ReduceOp::create(b, l);
+        });
+  }
   emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs,
                     SmallVector<int64_t>(parallel, 1));
 }
@@ -1910,7 +2093,6 @@ void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
   unsigned inner =
       *contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
   RowPanelTile tile = rowPanelTile(rewriter, loc, all, inner, red);
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
   auto inputRow = [&](OpBuilder &fb, Location fl, OpOperand *in,
                       ArrayRef<Value> at) -> Value {
     Type element = op.getRegion().front().getArgument(
