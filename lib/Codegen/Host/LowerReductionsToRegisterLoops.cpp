@@ -1738,6 +1738,80 @@ std::optional<int64_t> rowInRegisters(linalg::GenericOp op,
   return size;
 }
 
+/// The input of a RowInRegisters reduction (a decode step's P·V) that
+/// lowerToRowInRegisterLoops widens once per block of reduction steps for
+/// all its rows: read along the output's row (`inner`), with the
+/// reduction `red` as its first index and nowhere else, its other axes
+/// static, a float narrower than f32 that the payload only widens to f32
+/// (a bf16 cache's V: per row and key it was loaded, widened and shifted
+/// by each of the GQA group's heads, or by every head where a jam of rows
+/// crosses KV heads).
+OpOperand *widenedBlockInput(linalg::GenericOp op, unsigned red,
+                             unsigned inner) {
+  OpOperand *widened = nullptr;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    auto type = dyn_cast<MemRefType>(input->get().getType());
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (!type || !map.isFunctionOfDim(inner))
+      continue;
+    BlockArgument arg =
+        op.getRegion().front().getArgument(input->getOperandNumber());
+    auto narrow = dyn_cast<FloatType>(arg.getType());
+    if (!narrow || narrow.getWidth() >= 32 || !arg.hasOneUse() ||
+        map.getNumResults() < 2 ||
+        map.getResult(0) != getAffineDimExpr(red, op.getContext()) ||
+        llvm::any_of(map.getResults().drop_front(),
+                     [&](AffineExpr e) { return e.isFunctionOfDim(red); }) ||
+        llvm::any_of(type.getShape().drop_front(), ShapedType::isDynamic))
+      continue;
+    auto widen = dyn_cast<arith::ExtFOp>(*arg.getUsers().begin());
+    if (widen && widen.getType().isF32())
+      widened = input;
+  }
+  return widened;
+}
+
+/// `widened`'s slice [from, to) along its first axis (at most `block`
+/// long), widened to f32 into a panel on the stack [block, ...] whose row
+/// k is the input's row from + k.
+Value widenBlock(OpBuilder &b, Location l, linalg::GenericOp op,
+                 OpOperand *widened, Value from, Value to, int64_t block) {
+  auto type = cast<MemRefType>(widened->get().getType());
+  SmallVector<int64_t> shape(type.getShape());
+  shape.front() = block;
+  Value panel = memref::AllocaOp::create(
+      b, l, MemRefType::get(shape, b.getF32Type()), b.getI64IntegerAttr(64));
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  // Every row of the slice, a vector of its last axis at a time.
+  SmallVector<Value> lbs(shape.size(), index(0)), ubs,
+      steps(shape.size(), index(1));
+  ubs.push_back(arith::SubIOp::create(b, l, to, from));
+  for (int64_t size : ArrayRef(shape).drop_front())
+    ubs.push_back(index(size));
+  ubs.pop_back();
+  lbs.pop_back();
+  steps.pop_back();
+  Type narrow = type.getElementType();
+  scf::buildLoopNest(
+      b, l, lbs, ubs, steps, [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+        SmallVector<Value> at(ivs);
+        at.push_back(arith::ConstantIndexOp::create(nb, nl, 0));
+        SmallVector<Value> source(at);
+        source.front() = arith::AddIOp::create(nb, nl, from, at.front());
+        Value row = vector::LoadOp::create(
+            nb, nl, VectorType::get({shape.back()}, narrow), widened->get(),
+            source);
+        vector::StoreOp::create(
+            nb, nl,
+            arith::ExtFOp::create(
+                nb, nl, VectorType::get({shape.back()}, nb.getF32Type()), row),
+            panel, at);
+      });
+  return panel;
+}
+
 /// RowInRegisters form: as ContiguousOutput, but the output row of `width`
 /// elements is a vector iter_arg of the reduction loops, loaded and stored
 /// once; each step loads the inputs' rows (or broadcasts an element read
@@ -1770,6 +1844,10 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                     ? 1
                     : std::clamp<int64_t>(
                           vectorRegisters / 2 / vectorsPerRow, 1, kMaxJamRows);
+  // Inputs' rows given in place of loads (a block's widened panel).
+  function_ref<Value(OpBuilder &, Location, OpOperand *, int64_t,
+                     ArrayRef<Value>)>
+      rowLoad = nullptr;
   // The rows [rowLbs, rowUbs) stepping by `rowJam` on the jammed dim, over
   // the reduction range `red`.
   auto emitRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red,
@@ -1814,7 +1892,7 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
             // With no outer dim there is one row: nothing to share.
             unsigned jammed = outer.empty() ? inner : outer.back();
             return emitSharedRowPayloads(nb, l, op, width, ivs, accs, jammed,
-                                         inner);
+                                         inner, rowLoad);
           };
           SmallVector<Value> sums = reduce(b, parallel, rows);
           for (auto [sum, indices] : llvm::zip(sums, outIndices))
@@ -1853,6 +1931,7 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     unsigned red = parallel;
     Value block = arith::ConstantIndexOp::create(rewriter, loc,
                                                  kRowReductionBlock);
+    OpOperand *widened = widenedBlockInput(op, red, inner);
     scf::ForOp::create(
         rewriter, loc, all.lbs[red], all.ubs[red], block, ValueRange{},
         [&](OpBuilder &fb, Location fl, Value r0, ValueRange) {
@@ -1860,7 +1939,26 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
           blockBounds.lbs[red] = r0;
           blockBounds.ubs[red] = arith::MinSIOp::create(
               fb, fl, arith::AddIOp::create(fb, fl, r0, block), all.ubs[red]);
-          emitAllRows(fb, fl, blockBounds);
+          if (!widened) {
+            emitAllRows(fb, fl, blockBounds);
+          } else {
+            Value panel = widenBlock(fb, fl, op, widened, r0,
+                                     blockBounds.ubs[red], kRowReductionBlock);
+            auto fromPanel = [&](OpBuilder &pb, Location pl, OpOperand *input,
+                                 int64_t, ArrayRef<Value> at) -> Value {
+              if (input != widened)
+                return Value();
+              SmallVector<Value> indices =
+                  applyMap(pb, pl, op.getMatchingIndexingMap(input), at);
+              indices.front() = arith::SubIOp::create(pb, pl, at[red], r0);
+              return vector::LoadOp::create(
+                  pb, pl, VectorType::get({width}, pb.getF32Type()), panel,
+                  indices);
+            };
+            rowLoad = fromPanel;
+            emitAllRows(fb, fl, blockBounds);
+            rowLoad = nullptr;
+          }
           scf::YieldOp::create(fb, fl);
         });
   }

@@ -249,6 +249,12 @@ def AttnNarrowRoundedWeights
     read by anything else (a bias, a norm's gain, a linear of another
     compute type) is left as it is.
 
+    `rotor-run --reference` computes its fp64 reference from the weights
+    the bundle stores: after this pass it measures the kernels against the
+    rounded weights, and the weights' own rounding error is not in the
+    figure (rotor-aot --narrow-rounded-weights=false keeps the weights as
+    written, and the reference then counts it).
+
     ```mlir
     // Before: W is stored f32 and rounded to bf16 by the projection.
     %w = attn.param "q_proj.weight" : tensor<896x896xf32>
