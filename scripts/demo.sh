@@ -123,6 +123,12 @@ for plan in layer0 bf16; do
     --outputs "$work/speed-$plan.safetensors" --bench 3 |
     sed -n "s/.*\(best prefill [0-9.]* ms\).*/   $plan: \1/p"
 done
+echo "   and a decode step after 4000 cached tokens (the bf16 cache holds half the bytes):"
+for plan in layer0 bf16; do
+  "$bin/rotor-run" "$work/$plan.rotor" --inputs "$work/inputs-4.safetensors" \
+    --outputs "$work/speed-decode-$plan.safetensors" --kv-length 4000 --bench 3 |
+    sed -n "s/.*\(best decode [0-9.]* ms\/step\).*/   $plan: \1/p"
+done
 if grep -q '"avx512bf16"' "$work/bf16.rotor/manifest.json"; then
   echo "   (this CPU has AVX512-BF16: docs/PERF.md)"
 else

@@ -37,7 +37,8 @@ import sys
 PIPELINES = [
     ["--rotor-host-pipeline"],
     # The graph passes that rewrite across SDPA, then the host pipeline.
-    ["-attn-split-rope-bias", "-attn-fold-kv-rotation", "--rotor-host-pipeline"],
+    ["-attn-split-rope-bias", "-attn-fold-kv-rotation",
+     "-attn-narrow-rounded-weights", "--rotor-host-pipeline"],
     ["--rotor-gpu-pipeline=format=isa"],
     ["--rotor-gpu-emulation-pipeline"],
 ]
