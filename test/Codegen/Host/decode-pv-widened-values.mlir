@@ -1,10 +1,16 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=32 -canonicalize | FileCheck %s --enable-var-scope
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=16 -canonicalize | FileCheck %s --check-prefix=AVX2
 
 // A decode step's P·V on a bf16 cache, two KV heads (h floordiv 7), in a
 // threaded loop: per block of 16 keys, V's rows are widened to f32 once
 // into a panel on the stack [16, 2, 64], and every head (jams of 4 that
 // cross KV heads, then single rows) reads its KV head's rows from the
 // panel, with no widening of its own.
+// The same panel with 16 registers (AVX2).
+// AVX2-LABEL: func.func @decode_pv_two_kv_heads
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<16x2x64xf32>
+// AVX2-LABEL: func.func @no_panel
+// AVX2-NOT: memref.alloca
 // CHECK-LABEL: func.func @decode_pv_two_kv_heads
 // CHECK-SAME: (%[[P:.*]]: memref<1x14x?xf32>, %[[V:.*]]: memref<?x2x64xbf16>, %[[O:.*]]: memref<1x14x64xf32>)
 // CHECK: scf.for %[[J0:.*]] = %{{.*}} to %{{.*}} step %c16

@@ -1,9 +1,18 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=32 -canonicalize | FileCheck %s --enable-var-scope
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=16 -canonicalize | FileCheck %s --check-prefix=AVX2
 
 // A decode step's scores on a bf16 cache, two KV heads (h floordiv 7):
 // per block of 16 keys and group of 7 query heads, the keys are widened
 // once into an f32 panel on the stack, and each of the group's rows reads
 // the panel (no widening per row).
+// With 16 registers (AVX2) the blocks are of 8 keys.
+// AVX2-LABEL: func.func @decode_scores_two_kv_heads
+// AVX2: scf.parallel (%{{.*}}, %{{.*}}) = (%c0, %c0) to (%{{.*}}, %c14) step (%c8, %c7)
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<8x64xf32>
+// AVX2-LABEL: func.func @decode_scores_one_kv_head
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<8x64xf32>
+// AVX2-LABEL: func.func @no_panel
+// AVX2-NOT: memref.alloca
 // CHECK-LABEL: func.func @decode_scores_two_kv_heads
 // CHECK-SAME: (%[[Q:.*]]: memref<1x14x64xf32>, %[[K:.*]]: memref<?x2x64xbf16>, %[[S:.*]]: memref<1x14x?xf32>)
 // CHECK-DAG: %[[C7:.*]] = arith.constant 7 : index
