@@ -437,6 +437,16 @@ SmallVector<Value> emitSharedRowPayloads(OpBuilder &b, Location l,
   return sums;
 }
 
+bool onlyWidenedToF32(linalg::GenericOp op, OpOperand *input) {
+  BlockArgument arg =
+      op.getRegion().front().getArgument(input->getOperandNumber());
+  auto narrow = dyn_cast<FloatType>(arg.getType());
+  if (!narrow || narrow.getWidth() >= 32 || !arg.hasOneUse())
+    return false;
+  auto widen = dyn_cast<arith::ExtFOp>(*arg.getUsers().begin());
+  return widen && widen.getType().isF32();
+}
+
 /// f32 lanes of one SIMD register: 16 with AVX-512 (the x86 ISA with 32
 /// registers), else 8 (AVX2).
 int64_t f32Lanes(int64_t vectorRegisters) {
@@ -865,18 +875,11 @@ OpOperand *widenedBlockInput(linalg::GenericOp op, unsigned red,
     AffineMap map = op.getMatchingIndexingMap(input);
     if (!type || !map.isFunctionOfDim(inner))
       continue;
-    BlockArgument arg =
-        op.getRegion().front().getArgument(input->getOperandNumber());
-    auto narrow = dyn_cast<FloatType>(arg.getType());
-    if (!narrow || narrow.getWidth() >= 32 || !arg.hasOneUse() ||
-        map.getNumResults() < 2 ||
-        map.getResult(0) != getAffineDimExpr(red, op.getContext()) ||
-        llvm::any_of(map.getResults().drop_front(),
-                     [&](AffineExpr e) { return e.isFunctionOfDim(red); }) ||
-        llvm::any_of(type.getShape().drop_front(), ShapedType::isDynamic))
-      continue;
-    auto widen = dyn_cast<arith::ExtFOp>(*arg.getUsers().begin());
-    if (widen && widen.getType().isF32())
+    if (onlyWidenedToF32(op, input) && map.getNumResults() >= 2 &&
+        map.getResult(0) == getAffineDimExpr(red, op.getContext()) &&
+        llvm::none_of(map.getResults().drop_front(),
+                      [&](AffineExpr e) { return e.isFunctionOfDim(red); }) &&
+        llvm::none_of(type.getShape().drop_front(), ShapedType::isDynamic))
       widened = input;
   }
   return widened;

@@ -57,12 +57,12 @@ mlir::Value emitRowPayload(
 /// for which packing pays (below, the dot-product form runs).
 constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
 
-/// A projection whose payload is sum + ext(bf16(x)) * ext(bf16(W)) in f32
-/// (compute bf16, accumulate f32), run with AVX512-BF16 dot products on
-/// bf16 pairs (see rotor-lower-reductions-to-register-loops).
 /// Elements per vector of the bf16 pair forms' packing: 32 bf16, one zmm.
 constexpr int64_t kPairRun = 32;
 
+/// A projection whose payload is sum + ext(bf16(x)) * ext(bf16(W)) in f32
+/// (compute bf16, accumulate f32), run with AVX512-BF16 dot products on
+/// bf16 pairs (see rotor-lower-reductions-to-register-loops).
 struct BF16Pairs {
   /// Whether x and W are f32, rounded to bf16 on packing (else bf16).
   bool roundInput = false, roundWeight = false;
@@ -107,9 +107,6 @@ struct PackedEpilogue {
   int64_t rowHeads = 0, rowHeadDim = 0;
 };
 
-/// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
-/// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
-/// the payload rounds both operands to bf16.
 /// Whether `op`'s payload is a dot product's step on bf16 operands and
 /// nothing else: sum + ext(bf16(a)) * ext(bf16(b)) in f32, `a` read through
 /// `lhs` and `b` through `rhs`, each f32 rounded to nearest even
@@ -136,6 +133,9 @@ pairPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
               mlir::Value pairs, llvm::ArrayRef<mlir::Value> ts,
               mlir::ValueRange inits, int64_t depth, int64_t width);
 
+/// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
+/// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
+/// the payload rounds both operands to bf16.
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
                                                  int64_t vectorRegisters,
                                                  bool bf16Dot = false);

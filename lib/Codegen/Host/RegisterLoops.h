@@ -54,6 +54,10 @@ emitSharedRowPayloads(mlir::OpBuilder &b, mlir::Location l,
                       mlir::ValueRange accs, unsigned jammed, unsigned along,
                       RowLoad load = nullptr);
 
+/// Whether `op`'s payload reads `input` only to widen it to f32 from a
+/// narrower float (arith.extf: exact), so a caller may give it widened.
+bool onlyWidenedToF32(mlir::linalg::GenericOp op, mlir::OpOperand *input);
+
 /// f32 lanes of one SIMD register: 16 with 32 registers (AVX-512), else 8.
 int64_t f32Lanes(int64_t vectorRegisters);
 

@@ -158,13 +158,7 @@ widenedKeyInput(linalg::GenericOp op, const LoopBounds &all, unsigned key) {
     widened.group = *group;
     rows *= *group;
   }
-  BlockArgument arg =
-      op.getRegion().front().getArgument(widened.keys->getOperandNumber());
-  auto narrow = dyn_cast<FloatType>(arg.getType());
-  if (rows < 2 || !narrow || narrow.getWidth() >= 32 || !arg.hasOneUse())
-    return std::nullopt;
-  auto widen = dyn_cast<arith::ExtFOp>(*arg.getUsers().begin());
-  if (!widen || !widen.getType().isF32())
+  if (rows < 2 || !onlyWidenedToF32(op, widened.keys))
     return std::nullopt;
   return widened;
 }

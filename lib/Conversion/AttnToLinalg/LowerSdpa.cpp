@@ -75,7 +75,7 @@ SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   s.acc = op.getPrecision().getAccumulate();
   s.i64 = b.getI64Type();
   s.storage = cast<RankedTensorType>(op.getType()).getElementType();
-  s.q = queryInComputePrecision(b, op.getQuery(), s.compute, s.acc);
+  s.q = queryInComputePrecision(b, op.getQuery(), s.compute);
   s.k = op.getKey();
   s.v = op.getValue();
   auto qType = cast<RankedTensorType>(s.q.getType());

@@ -357,7 +357,7 @@ struct LowerDecodeSdpaAsSplitKV : OpRewritePattern<SdpaOp> {
 
     SplitKVPlan p(op, config ? config.getKeys() : defaultTile);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    p.q = queryInComputePrecision(b, p.q, p.compute, p.acc);
+    p.q = queryInComputePrecision(b, p.q, p.compute);
     emitBounds(b, p);
     std::optional<KeyBiasTerm> keyBias;
     if (op.getKeyBias())

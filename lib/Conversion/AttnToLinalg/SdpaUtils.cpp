@@ -11,8 +11,7 @@ using namespace mlir;
 
 namespace rotor::attn::lowering {
 
-Value queryInComputePrecision(ImplicitLocOpBuilder &b, Value q, Type compute,
-                              Type acc) {
+Value queryInComputePrecision(ImplicitLocOpBuilder &b, Value q, Type compute) {
   Type element = getElementTypeOrSelf(q.getType());
   if (element == compute)
     return q;

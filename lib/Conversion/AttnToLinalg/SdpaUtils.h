@@ -19,8 +19,7 @@ namespace rotor::attn::lowering {
 /// is read narrow, not rounded again. The values are the per-step
 /// rounding's, so the results are the same bits.
 mlir::Value queryInComputePrecision(mlir::ImplicitLocOpBuilder &b,
-                                    mlir::Value q, mlir::Type compute,
-                                    mlir::Type acc);
+                                    mlir::Value q, mlir::Type compute);
 
 /// `input` reduced over its innermost dim into `init` (of the other dims)
 /// with `combine(element, accumulated)`.
