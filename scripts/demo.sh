@@ -115,7 +115,8 @@ echo "   bf16 everywhere, for comparison (--precision=bf16):"
 "$bin/rotor-run" "$work/bf16.rotor" --inputs "$work/inputs.safetensors" \
   --outputs "$work/bf16.safetensors" --decode 4 --reference --tolerance 10 | sed 's/^/   /'
 echo "   what bf16 buys on this CPU: a 512-token prefill in f32 and in the bf16 plan"
-echo "   (its projections run as AVX512-BF16 dot products where the CPU has them):"
+echo "   (its projections, scores and P·V run as AVX512-BF16 dot products where the CPU"
+echo "   has them; P·V because the plan's SDPA rounds its probabilities to bf16):"
 /usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
   --inputs "$work/inputs-512.safetensors" --hidden 896 --tokens 512 --seed 5 >/dev/null
 for plan in layer0 bf16; do

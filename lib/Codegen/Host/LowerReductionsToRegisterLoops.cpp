@@ -926,6 +926,158 @@ Value widenBlock(OpBuilder &b, Location l, linalg::GenericOp op,
   return panel;
 }
 
+/// The input of a RowInRegisters reduction (a decode step's P·V with
+/// rounded probabilities: a bf16 P) that lowerToRowInRegisterLoops widens
+/// once per block of reduction steps: read as an element per step (not
+/// along the output's row `inner`), with the reduction `red` as its last
+/// index and nowhere else, its other axes static, a float narrower than f32
+/// that the payload only widens to f32. Each row widened its element of it
+/// at every step, as a whole row of `width` lanes after broadcasting it.
+OpOperand *widenedRunInput(linalg::GenericOp op, unsigned red, unsigned inner) {
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    auto type = dyn_cast<MemRefType>(input->get().getType());
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (type && !map.isFunctionOfDim(inner) && onlyWidenedToF32(op, input) &&
+        map.getNumResults() >= 1 &&
+        map.getResults().back() == getAffineDimExpr(red, op.getContext()) &&
+        llvm::none_of(map.getResults().drop_back(),
+                      [&](AffineExpr e) { return e.isFunctionOfDim(red); }) &&
+        llvm::none_of(type.getShape().drop_back(), ShapedType::isDynamic) &&
+        unitInnerStride(input->get()))
+      return input;
+  }
+  return nullptr;
+}
+
+/// `widened`'s run [from, to) along its last axis (at most `block` long)
+/// for every index of its other axes, widened to f32 into a panel on the
+/// stack [..., block] whose element k is the input's at from + k: a whole
+/// block as one vector load, a shorter run (the keys' last block) an
+/// element at a time. (A masked load of a bf16 vector would be promoted
+/// to f32 and rounded back through __truncsfbf2 on a CPU without
+/// AVX512-BF16, a libcall the bundle cannot resolve.)
+Value widenRunBlock(OpBuilder &b, Location l, OpOperand *widened, Value from,
+                    Value to, int64_t block) {
+  auto type = cast<MemRefType>(widened->get().getType());
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = block;
+  Value panel = memref::AllocaOp::create(
+      b, l, MemRefType::get(shape, b.getF32Type()), b.getI64IntegerAttr(64));
+  Value zero = arith::ConstantIndexOp::create(b, l, 0),
+        one = arith::ConstantIndexOp::create(b, l, 1);
+  SmallVector<Value> lbs(shape.size() - 1, zero), steps(shape.size() - 1, one),
+      ubs;
+  for (int64_t size : ArrayRef(shape).drop_back())
+    ubs.push_back(arith::ConstantIndexOp::create(b, l, size));
+  Type narrow = type.getElementType(), f32 = b.getF32Type();
+  Value count = arith::SubIOp::create(b, l, to, from);
+  Value whole =
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, count,
+                            arith::ConstantIndexOp::create(b, l, block));
+  scf::buildLoopNest(
+      b, l, lbs, ubs, steps, [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+        SmallVector<Value> source(ivs), at(ivs);
+        source.push_back(from);
+        at.push_back(zero);
+        scf::IfOp::create(
+            nb, nl, whole,
+            [&](OpBuilder &tb, Location tl) {
+              Value run = vector::LoadOp::create(
+                  tb, tl, VectorType::get({block}, narrow), widened->get(),
+                  source);
+              vector::StoreOp::create(
+                  tb, tl,
+                  arith::ExtFOp::create(tb, tl, VectorType::get({block}, f32),
+                                        run),
+                  panel, at);
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::ForOp::create(
+                  eb, el, zero, count, one, ValueRange{},
+                  [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+                    SmallVector<Value> src(source), dst(at);
+                    src.back() = arith::AddIOp::create(kb, kl, from, k);
+                    dst.back() = k;
+                    Value x =
+                        memref::LoadOp::create(kb, kl, widened->get(), src);
+                    memref::StoreOp::create(
+                        kb, kl, arith::ExtFOp::create(kb, kl, f32, x), panel,
+                        dst);
+                    scf::YieldOp::create(kb, kl);
+                  });
+              scf::YieldOp::create(eb, el);
+            });
+      });
+  return panel;
+}
+
+/// Emits a RowInRegisters reduction's rows over the reduction range given,
+/// `RowLoad` giving inputs' rows in place of loads (null: load them).
+using EmitRows =
+    function_ref<void(OpBuilder &, Location, const LoopBounds &, RowLoad)>;
+
+/// Few rows (fewRows: a decode step's heads) inside a threaded loop (an
+/// SDPA block, whose loops here all run in order): the one reduction dim
+/// goes in blocks of kRowReductionBlock outside the rows (`emitRows`), each
+/// block's inputs (16 rows of V) read from memory once and reused from L1
+/// by every row, so the misses spread over the tile's work; the rows are
+/// loaded and stored once per block, from L1. A narrow V (widenedBlockInput)
+/// and a narrow P (widenedRunInput) are widened once per block into panels
+/// that the rows read. Each element is still summed in the same order.
+/// (Outside a threaded loop the rows are the threads' work; many rows, a
+/// prefill block's, would not stay in L1.)
+void emitReductionBlocks(IRRewriter &rewriter, linalg::GenericOp op,
+                         const LoopBounds &all, int64_t width,
+                         EmitRows emitRows) {
+  Location loc = op.getLoc();
+  unsigned red = op.getNumParallelLoops();
+  unsigned inner =
+      *contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
+  Value block =
+      arith::ConstantIndexOp::create(rewriter, loc, kRowReductionBlock);
+  OpOperand *widened = widenedBlockInput(op, red, inner);
+  OpOperand *widenedRun = widenedRunInput(op, red, inner);
+  scf::ForOp::create(
+      rewriter, loc, all.lbs[red], all.ubs[red], block, ValueRange{},
+      [&](OpBuilder &fb, Location fl, Value r0, ValueRange) {
+        LoopBounds blockBounds = all;
+        blockBounds.lbs[red] = r0;
+        blockBounds.ubs[red] = arith::MinSIOp::create(
+            fb, fl, arith::AddIOp::create(fb, fl, r0, block), all.ubs[red]);
+        if (!widened && !widenedRun) {
+          emitRows(fb, fl, blockBounds, nullptr);
+          scf::YieldOp::create(fb, fl);
+          return;
+        }
+        Value panel = widened
+                          ? widenBlock(fb, fl, op, widened, r0,
+                                       blockBounds.ubs[red], kRowReductionBlock)
+                          : Value();
+        Value runPanel =
+            widenedRun ? widenRunBlock(fb, fl, widenedRun, r0,
+                                       blockBounds.ubs[red], kRowReductionBlock)
+                       : Value();
+        auto fromPanel = [&](OpBuilder &pb, Location pl, OpOperand *input,
+                             int64_t, ArrayRef<Value> at) -> Value {
+          if (input != widened && input != widenedRun)
+            return Value();
+          SmallVector<Value> indices =
+              applyMap(pb, pl, op.getMatchingIndexingMap(input), at);
+          if (input == widenedRun) {
+            indices.back() = arith::SubIOp::create(pb, pl, at[red], r0);
+            return memref::LoadOp::create(pb, pl, runPanel, indices);
+          }
+          indices.front() = arith::SubIOp::create(pb, pl, at[red], r0);
+          return vector::LoadOp::create(
+              pb, pl, VectorType::get({width}, pb.getF32Type()), panel,
+              indices);
+        };
+        emitRows(fb, fl, blockBounds, fromPanel);
+        scf::YieldOp::create(fb, fl);
+      });
+}
+
 /// RowInRegisters form: as ContiguousOutput, but the output row of `width`
 /// elements is a vector iter_arg of the reduction loops, loaded and stored
 /// once; each step loads the inputs' rows (or broadcasts an element read
@@ -956,17 +1108,14 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
           : vectorRegisters;
   int64_t jam = outer.empty()
                     ? 1
-                    : std::clamp<int64_t>(
-                          vectorRegisters / 2 / vectorsPerRow, 1, kMaxJamRows);
-  // Inputs' rows given in place of loads (a block's widened panel).
-  function_ref<Value(OpBuilder &, Location, OpOperand *, int64_t,
-                     ArrayRef<Value>)>
-      rowLoad = nullptr;
+                    : std::clamp<int64_t>(vectorRegisters / 2 / vectorsPerRow,
+                                          1, kMaxJamRows);
   // The rows [rowLbs, rowUbs) stepping by `rowJam` on the jammed dim, over
-  // the reduction range `red`.
+  // the reduction range `red`; `rowLoad` gives inputs' rows in place of
+  // loads (a block's widened panel).
   auto emitRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red,
                       ArrayRef<Value> rowLbs, ArrayRef<Value> rowUbs,
-                      int64_t rowJam) {
+                      int64_t rowJam, RowLoad rowLoad) {
     SmallVector<Value> rowSteps(steps);
     if (!outer.empty())
       rowSteps.back() = arith::ConstantIndexOp::create(rb, rl, rowJam);
@@ -1014,9 +1163,10 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
         });
   };
   // Whole groups of `jam` rows, then the rest one row at a time.
-  auto emitAllRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red) {
+  auto emitAllRows = [&](OpBuilder &rb, Location rl, const LoopBounds &red,
+                         RowLoad rowLoad) {
     if (jam == 1) {
-      emitRows(rb, rl, red, lbs, ubs, 1);
+      emitRows(rb, rl, red, lbs, ubs, 1, rowLoad);
       return;
     }
     Value lb = lbs.back(), ub = ubs.back();
@@ -1027,55 +1177,14 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     SmallVector<Value> mainUbs(ubs), restLbs(lbs);
     mainUbs.back() = split;
     restLbs.back() = split;
-    emitRows(rb, rl, red, lbs, mainUbs, jam);
-    emitRows(rb, rl, red, restLbs, ubs, 1);
+    emitRows(rb, rl, red, lbs, mainUbs, jam, rowLoad);
+    emitRows(rb, rl, red, restLbs, ubs, 1, rowLoad);
   };
-  // Few rows (fewRows: a decode step's heads) inside a threaded loop (an
-  // SDPA block, whose loops here all run in order): one reduction dim goes
-  // in blocks of kRowReductionBlock outside the rows, each block's inputs
-  // (16 rows of V) read from memory once and reused from L1 by every row,
-  // so the misses spread over the tile's work; the rows are loaded and
-  // stored once per block, from L1. Each element is still summed in the
-  // same order. (Outside a threaded loop the rows are the threads' work;
-  // many rows, a prefill block's, would not stay in L1.)
   if (loops != parallel + 1 || !op->getParentOfType<scf::ParallelOp>() ||
-      !fewRows(op, all, outer, width)) {
-    emitAllRows(rewriter, loc, all);
-  } else {
-    unsigned red = parallel;
-    Value block = arith::ConstantIndexOp::create(rewriter, loc,
-                                                 kRowReductionBlock);
-    OpOperand *widened = widenedBlockInput(op, red, inner);
-    scf::ForOp::create(
-        rewriter, loc, all.lbs[red], all.ubs[red], block, ValueRange{},
-        [&](OpBuilder &fb, Location fl, Value r0, ValueRange) {
-          LoopBounds blockBounds = all;
-          blockBounds.lbs[red] = r0;
-          blockBounds.ubs[red] = arith::MinSIOp::create(
-              fb, fl, arith::AddIOp::create(fb, fl, r0, block), all.ubs[red]);
-          if (!widened) {
-            emitAllRows(fb, fl, blockBounds);
-          } else {
-            Value panel = widenBlock(fb, fl, op, widened, r0,
-                                     blockBounds.ubs[red], kRowReductionBlock);
-            auto fromPanel = [&](OpBuilder &pb, Location pl, OpOperand *input,
-                                 int64_t, ArrayRef<Value> at) -> Value {
-              if (input != widened)
-                return Value();
-              SmallVector<Value> indices =
-                  applyMap(pb, pl, op.getMatchingIndexingMap(input), at);
-              indices.front() = arith::SubIOp::create(pb, pl, at[red], r0);
-              return vector::LoadOp::create(
-                  pb, pl, VectorType::get({width}, pb.getF32Type()), panel,
-                  indices);
-            };
-            rowLoad = fromPanel;
-            emitAllRows(fb, fl, blockBounds);
-            rowLoad = nullptr;
-          }
-          scf::YieldOp::create(fb, fl);
-        });
-  }
+      !fewRows(op, all, outer, width))
+    emitAllRows(rewriter, loc, all, nullptr);
+  else
+    emitReductionBlocks(rewriter, op, all, width, emitAllRows);
   rewriter.eraseOp(op);
 }
 
@@ -1253,75 +1362,6 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     rewriter.eraseOp(epi.init);
 }
 
-/// The columns per block of the RowPanel form of a RowInRegisters
-/// reduction whose output rows are `width` wide, when it takes that form:
-/// one reduction dim, many rows (not fewRows: a prefill block's P·V, not a
-/// decode step's), and every input read along the output's contiguous dim
-/// the same for every row (sameAlongDims: a GQA group's heads all read their
-/// KV head's V row), so one load of it feeds every row of a block. A block
-/// is four vectors with 32 registers (6 x 4 sums, as a projection's packed
-/// form), two with 16; it must divide `width`.
-std::optional<int64_t> rowPanelColumns(linalg::GenericOp op,
-                                       const LoopBounds &all, int64_t width,
-                                       int64_t vectorRegisters) {
-  unsigned parallel = op.getNumParallelLoops();
-  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-  unsigned inner = *contiguousDim(outMap);
-  Type sum = op.getRegion().front().getArguments().back().getType();
-  int64_t columns =
-      f32Lanes(vectorRegisters) * (vectorRegisters >= 32 ? 4 : 2);
-  if (op.getNumLoops() != parallel + 1 || parallel < 2 || !sum.isF32() ||
-      width % columns != 0)
-    return std::nullopt;
-  SmallVector<unsigned> rowDims;
-  for (unsigned d = 0; d < parallel; ++d)
-    if (d != inner)
-      rowDims.push_back(d);
-  if (fewRows(op, all, rowDims, width))
-    return std::nullopt;
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    AffineMap map = op.getMatchingIndexingMap(input);
-    if (isa<MemRefType>(input->get().getType()) &&
-        map.isFunctionOfDim(inner) &&
-        !sameAlongDims(map, input->get(), rowDims))
-      return std::nullopt;
-  }
-  return columns;
-}
-
-/// RowPanel form (rowPanelColumns): the rows (every parallel dim but the
-/// output's contiguous one, linearized) in blocks of kPackedRows, against
-/// each block of `columns` of the output row: per reduction step, one load
-/// of the shared input's row (V's) feeds a broadcast FMA per row and
-/// vector (emitRowPanelBlocks). The RowInRegisters form jams the last
-/// outer dim only (a GQA group's 7 heads went 4 + 1 + 1 + 1), its single
-/// rows loading a vector per FMA. Each element is summed in order, as
-/// there: bit-identical to it.
-void lowerToRowPanelLoops(IRRewriter &rewriter, linalg::GenericOp op,
-                          const LoopBounds &all, int64_t width,
-                          int64_t columns) {
-  Location loc = op.getLoc();
-  unsigned red = op.getNumParallelLoops();
-  unsigned inner =
-      *contiguousDim(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
-  RowPanelTile tile = rowPanelTile(rewriter, loc, all, inner, red);
-  auto inputRow = [&](OpBuilder &fb, Location fl, OpOperand *in,
-                      ArrayRef<Value> at) -> Value {
-    Type element = op.getRegion().front().getArgument(
-        in->getOperandNumber()).getType();
-    return vector::LoadOp::create(
-        fb, fl, VectorType::get({columns}, element), in->get(),
-        applyMap(fb, fl, op.getMatchingIndexingMap(in), at));
-  };
-  for (int64_t c = 0; c < width; c += columns) {
-    Value c0 = arith::AddIOp::create(
-        rewriter, loc, all.lbs[inner],
-        arith::ConstantIndexOp::create(rewriter, loc, c));
-    emitRowPanel(rewriter, loc, op, all, tile, c0, columns, Value(), inputRow);
-  }
-  rewriter.eraseOp(op);
-}
-
 /// Lowers a reduction generic of a form other than Default.
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
@@ -1340,9 +1380,14 @@ void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
     return;
   }
   if (std::optional<int64_t> columns =
-          rowPanelColumns(op, all, *width, vectorRegisters))
-    lowerToRowPanelLoops(rewriter, op, all, *width, *columns);
-  else
+          rowPanelColumns(op, all, *width, vectorRegisters)) {
+    if (OpOperand *probs =
+            bf16Dot ? pairValuesProbabilities(op, all, *width, *columns)
+                    : nullptr)
+      emitPairValues(rewriter, op, all, probs, *width, *columns);
+    else
+      lowerToRowPanelLoops(rewriter, op, all, *width, *columns);
+  } else
     lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
 }
 

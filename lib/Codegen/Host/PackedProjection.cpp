@@ -1047,7 +1047,7 @@ void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
 
 SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
                                  Value pairs, ArrayRef<Value> ts,
-                                 ValueRange inits, int64_t depth,
+                                 ValueRange inits, Value pairSteps,
                                  int64_t width) {
   int64_t parts = width / 16;
   auto sumType = VectorType::get({16}, b.getF32Type());
@@ -1062,7 +1062,7 @@ SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
     return arith::ConstantIndexOp::create(ib, il, v);
   };
   auto loop = scf::ForOp::create(
-      b, l, index(b, l, 0), index(b, l, depth / 2), index(b, l, 1), partSums,
+      b, l, index(b, l, 0), pairSteps, index(b, l, 1), partSums,
       [&](OpBuilder &fb, Location fl, Value k, ValueRange sums) {
         SmallVector<Value> w;
         for (int64_t q = 0; q < parts; ++q)
@@ -1215,9 +1215,9 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                                               rowType(sumElement), epi));
           }
           if (pairs) {
-            SmallVector<Value> rows =
-                pairPanelSums(tb, tl, panel, pairs, ts, inits,
-                              *getConstantIntValue(depth), p.width);
+            SmallVector<Value> rows = pairPanelSums(
+                tb, tl, panel, pairs, ts, inits,
+                index(tb, tl, *getConstantIntValue(depth) / 2), p.width);
             for (auto [t, sum] : llvm::zip(ts, rows))
               storeSums(tb, tl, sum, output, t, cols, epi);
             scf::YieldOp::create(tb, tl);

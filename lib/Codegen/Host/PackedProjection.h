@@ -123,7 +123,8 @@ mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
                            mlir::Value source, mlir::ValueRange at, bool round);
 
 /// The depth loop of a block of rows against a panel of bf16 pairs
-/// [depth / 2, 2 x width]: per pair of e, the panel's row is loaded once
+/// [depth / 2, 2 x width], `pairSteps` pairs of e (an index; depth / 2 or
+/// fewer): per pair of e, the panel's row is loaded once
 /// (width / 16 vectors of 16 pairs) and each row's pair broadcast from
 /// `pairs` [rows, depth] (swappedPairRun's order) at row `ts[i]`, one
 /// vdpbf16ps per vector of sums, started from `inits` (a `width` row
@@ -131,7 +132,7 @@ mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
 llvm::SmallVector<mlir::Value>
 pairPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
               mlir::Value pairs, llvm::ArrayRef<mlir::Value> ts,
-              mlir::ValueRange inits, int64_t depth, int64_t width);
+              mlir::ValueRange inits, mlir::Value pairSteps, int64_t width);
 
 /// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
 /// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and

@@ -2,8 +2,8 @@
 //
 // What rotor-lower-reductions-to-register-loops (LowerReductionsToRegister-
 // Loops.cpp) and its forms for tiles of attention scores (ScoresForms.cpp)
-// share: the loop helpers of the register forms, and the scores forms the
-// lowering chooses among.
+// and for a prefill block's P·V (ValuesForms.cpp) share: the loop helpers
+// of the register forms, and the forms the lowering chooses among.
 //
 //===----------------------------------------------------------------------===//
 
@@ -153,6 +153,30 @@ void emitPairScores(mlir::IRRewriter &rewriter, mlir::linalg::GenericOp op,
 
 /// Keys per block of the packed scores.
 int64_t packedScoresWidth(int64_t vectorRegisters);
+
+//===----------------------------------------------------------------------===//
+// A prefill block's P·V (ValuesForms.cpp)
+//===----------------------------------------------------------------------===//
+
+/// The columns per block when a RowInRegisters reduction with output rows
+/// `width` wide takes the RowPanel form (many rows sharing V's rows).
+std::optional<int64_t> rowPanelColumns(mlir::linalg::GenericOp op,
+                                       const LoopBounds &all, int64_t width,
+                                       int64_t vectorRegisters);
+/// The RowPanel form: blocks of kPackedRows rows as outer products on V's
+/// rows, `columns` at a time.
+void lowerToRowPanelLoops(mlir::IRRewriter &rewriter,
+                          mlir::linalg::GenericOp op, const LoopBounds &all,
+                          int64_t width, int64_t columns);
+/// The probabilities input when the RowPanel form can run on bf16 pairs
+/// of keys (AVX512-BF16 dot products), or null.
+mlir::OpOperand *pairValuesProbabilities(mlir::linalg::GenericOp op,
+                                         const LoopBounds &all, int64_t width,
+                                         int64_t columns);
+/// The RowPanel form as bf16 pair dot products.
+void emitPairValues(mlir::IRRewriter &rewriter, mlir::linalg::GenericOp op,
+                    const LoopBounds &all, mlir::OpOperand *probs,
+                    int64_t width, int64_t columns);
 
 } // namespace rotor::host
 

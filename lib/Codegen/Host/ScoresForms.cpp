@@ -851,8 +851,8 @@ void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
         };
         auto pairSums = [&](OpBuilder &sb, Location sl, ArrayRef<Value> rows,
                             ValueRange inits) {
-          return pairPanelSums(sb, sl, panel, queryPairs, rows, inits, depth,
-                               width);
+          return pairPanelSums(sb, sl, panel, queryPairs, rows, inits,
+                               index(sb, sl, depth / 2), width);
         };
         RowPanelEnds ends;
         ends.sums = pairSums;

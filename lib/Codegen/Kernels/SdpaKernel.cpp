@@ -773,8 +773,10 @@ void accumulateOutput(OpBuilder &b, Location loc, const SdpaPlan &p,
             [&](OpBuilder &ab, Location al, Value j, ValueRange sums) {
               SmallVector<Value> ps, ys, next;
               for (Value i : rows)
-                ps.push_back(memref::LoadOp::create(ab, al, wg.scores,
-                                                    ValueRange{i, j}));
+                ps.push_back(probabilityForValues(
+                    ab, al,
+                    memref::LoadOp::create(ab, al, wg.scores, ValueRange{i, j}),
+                    p.op));
               for (Value e : cols)
                 ys.push_back(castFloat(
                     ab, al,

@@ -43,6 +43,8 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 /// k [Tk, Hkv, D], v [Tk, Hkv, Dv]), their sizes and element types, and the
 /// dims (t, h, j, e) the indexing maps are written in.
 struct SdpaLoop {
+  /// Whether P·V rounds the probabilities to `compute`.
+  bool roundProbabilities;
   /// The op's positions operand (may be null) and causal flag.
   Value positions;
   bool causal;
@@ -68,6 +70,7 @@ struct SdpaLoop {
 
 SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   SdpaLoop s;
+  s.roundProbabilities = op.getRoundProbabilities();
   s.positions = op.getPositions();
   s.causal = op.getCausal();
   s.tile = tile;
@@ -436,10 +439,21 @@ Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
             yieldValue(bb, bl, arith::MulFOp::create(bb, bl, args[1], args[0]));
           })
           .getResult(0);
+  // With round_probabilities, the tile's probabilities rounded once, as a
+  // tensor of the compute type (as the query is): P·V then reads each
+  // many times (once per output column block and row), widening only, and
+  // its payload is a product of bf16 values, which the host runs as
+  // AVX512-BF16 dot products.
+  Value probs = step.probs;
+  if (s.roundProbabilities)
+    probs = elementwise(nb, probs, probs, compute,
+                        [&](OpBuilder &bb, Location bl, ValueRange args) {
+                          return castFloat(bb, bl, args[0], compute);
+                        });
   // Loop order (t, h, e, j) with j the reduction.
   AffineExpr t4 = t, h4 = h, e4 = j, j4 = e;
   return linalg::GenericOp::create(
-             nb, accum.getType(), ValueRange{step.probs, kv.v}, accScaled,
+             nb, accum.getType(), ValueRange{probs, kv.v}, accScaled,
              ArrayRef<AffineMap>{s.map({t4, h4, j4}, 4),
                                  s.map({j4, h4.floorDiv(s.group), e4}, 4),
                                  s.map({t4, h4, e4}, 4)},
@@ -447,10 +461,11 @@ Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
              [&](OpBuilder &bb, Location bl, ValueRange args) {
                Value y =
                    castFloat(bb, bl, castFloat(bb, bl, args[1], compute), acc);
-               yieldValue(bb, bl,
-                          arith::AddFOp::create(
-                              bb, bl, args[2],
-                              arith::MulFOp::create(bb, bl, args[0], y)));
+               Value p = castFloat(bb, bl, args[0], acc);
+               yieldValue(
+                   bb, bl,
+                   arith::AddFOp::create(bb, bl, args[2],
+                                         arith::MulFOp::create(bb, bl, p, y)));
              })
       .getResult(0);
 }

@@ -267,10 +267,11 @@ Value tileOutputs(ImplicitLocOpBuilder &b, const SplitKVPlan &p, Value probs) {
                                       /*eDim=*/3);
                Value y = castFloat(bb, bl, castFloat(bb, bl, value, p.compute),
                                    p.acc);
+               Value prob = probabilityForValues(bb, bl, args[0], p.op);
                yieldValue(bb, bl,
                           arith::AddFOp::create(
                               bb, bl, args[1],
-                              arith::MulFOp::create(bb, bl, args[0], y)));
+                              arith::MulFOp::create(bb, bl, prob, y)));
              })
       .getResult(0);
 }

@@ -96,3 +96,65 @@ func.func @no_panel(%p: memref<1x7x?xf32>, %vf: memref<?x1x64xf32>,
   }
   return
 }
+
+// -----
+
+// Probabilities that attn.sdpa rounds (round_probabilities: a bf16 P that
+// the payload widens): per block of 16 keys each head's 16 probabilities
+// are widened once too, into a panel [1, 14, 16] (a whole block one vector
+// load, the last short block an element at a time: a masked bf16 load
+// would need a libcall on CPUs without AVX512-BF16); each step broadcasts
+// its f32 element from there, where each row widened a whole broadcast row
+// of 64 lanes per key.
+// AVX2-LABEL: func.func @decode_pv_rounded_probabilities
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<1x14x16xf32>
+// CHECK-LABEL: func.func @decode_pv_rounded_probabilities
+// CHECK-SAME: (%[[P:.*]]: memref<1x14x?xbf16>, %[[V:.*]]: memref<?x2x64xbf16>, %[[O:.*]]: memref<1x14x64xf32>)
+// CHECK: scf.for %[[J0:.*]] = %{{.*}} to %{{.*}} step %c16
+// CHECK:   %[[END:.*]] = arith.minsi
+// CHECK:   memref.alloca() {alignment = 64 : i64} : memref<16x2x64xf32>
+// CHECK:   %[[PPANEL:.*]] = memref.alloca() {alignment = 64 : i64} : memref<1x14x16xf32>
+// CHECK:   %[[COUNT:.*]] = arith.subi %[[END]], %[[J0]]
+// CHECK:   %[[WHOLE:.*]] = arith.cmpi eq, %[[COUNT]], %c16
+// CHECK:   scf.for %[[H:.*]] = %c0 to %c14 step %c1
+// CHECK:     scf.if %[[WHOLE]]
+// CHECK:       %[[PROBS:.*]] = vector.load %[[P]][%c0, %[[H]], %[[J0]]] : memref<1x14x?xbf16>, vector<16xbf16>
+// CHECK:       %[[W:.*]] = arith.extf %[[PROBS]] : vector<16xbf16> to vector<16xf32>
+// CHECK:       vector.store %[[W]], %[[PPANEL]][%c0, %[[H]], %c0]
+// CHECK:     } else {
+// CHECK:       scf.for %[[K:.*]] = %c0 to %[[COUNT]] step %c1
+// CHECK:         %[[JK:.*]] = arith.addi %[[J0]], %[[K]]
+// CHECK:         %[[PK:.*]] = memref.load %[[P]][%c0, %[[H]], %[[JK]]] : memref<1x14x?xbf16>
+// CHECK:         %[[PW:.*]] = arith.extf %[[PK]] : bf16 to f32
+// CHECK:         memref.store %[[PW]], %[[PPANEL]][%c0, %[[H]], %[[K]]]
+// CHECK:   scf.parallel
+// CHECK:     scf.for %[[J:.*]] = %[[J0]] to %[[END]]
+// CHECK-NOT:   arith.extf
+// CHECK:       %[[OFF:.*]] = arith.subi %[[J]], %[[J0]]
+// CHECK:       %[[PE:.*]] = memref.load %[[PPANEL]][%c0, %{{.*}}, %[[OFF]]] : memref<1x14x16xf32>
+// CHECK:       vector.broadcast %[[PE]] : f32 to vector<64xf32>
+// CHECK-NOT:   arith.extf
+// CHECK:     scf.yield
+func.func @decode_pv_rounded_probabilities(%p: memref<1x14x?xbf16>, %v: memref<?x2x64xbf16>,
+                                           %o: memref<1x14x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+    linalg.generic {
+        indexing_maps = [affine_map<(t, h, d, j) -> (t, h, j)>,
+                         affine_map<(t, h, d, j) -> (j, h floordiv 7, d)>,
+                         affine_map<(t, h, d, j) -> (t, h, d)>],
+        iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+        ins(%p, %v : memref<1x14x?xbf16>, memref<?x2x64xbf16>) outs(%o : memref<1x14x64xf32>) {
+    ^bb0(%a: bf16, %b: bf16, %c: f32):
+      %pw = arith.extf %a : bf16 to f32
+      %w = arith.extf %b : bf16 to f32
+      %m = arith.mulf %pw, %w : f32
+      %r = arith.addf %c, %m : f32
+      linalg.yield %r : f32
+    }
+    scf.reduce
+  }
+  return
+}

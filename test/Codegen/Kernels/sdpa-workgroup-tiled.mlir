@@ -64,6 +64,30 @@ func.func @prefill_bf16(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: te
 
 // -----
 
+// With round_probabilities, P·V's phase rounds each probability it reads
+// from the scores tile to bf16 (and widens it back) before its products;
+// V's elements are only widened.
+// CHECK-LABEL: func.func @prefill_bf16_rounded_probabilities(
+// The row statistics' two exp2 (the correction and each probability).
+// CHECK-COUNT-2: math.exp2
+// CHECK: scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-NEXT: %[[P:.+]] = memref.load %[[SCORES:.+]][%{{.+}}, %[[J]]] : memref<64x65xf32, #gpu.address_space<workgroup>>
+// CHECK-NEXT: %[[PR:.+]] = arith.truncf %[[P]] : f32 to bf16
+// CHECK-NEXT: arith.extf %[[PR]] : bf16 to f32
+// CHECK-NEXT: memref.load %[[SCORES]][%{{.+}}, %[[J]]]
+// CHECK-NEXT: arith.truncf
+// CHECK-NEXT: arith.extf
+// CHECK-NEXT: memref.load %{{.+}}[%[[J]], %{{.+}}] : memref<64x65xi16, #gpu.address_space<workgroup>>
+// CHECK-NEXT: arith.bitcast
+// CHECK-NEXT: arith.extf
+func.func @prefill_bf16_rounded_probabilities(%q: tensor<?x2x64xbf16>, %k: tensor<?x1x64xbf16>, %v: tensor<?x1x64xbf16>) -> tensor<?x2x64xbf16> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32> round_probabilities
+      : tensor<?x2x64xbf16>, tensor<?x1x64xbf16>, tensor<?x1x64xbf16> -> tensor<?x2x64xbf16>
+  return %o : tensor<?x2x64xbf16>
+}
+
+// -----
+
 // A head dim that is not whole 16-byte vectors: scalar loads only.
 // CHECK-LABEL: func.func @odd_head_dim(
 // CHECK-NOT: vector.load

@@ -688,3 +688,10 @@ func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>) {
       : (tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>) -> tensor<?x4x8xf32>
   return
 }
+// -----
+func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>) {
+  // expected-error @below {{'attn.sdpa' op round_probabilities needs a compute type narrower than the accumulate type, got compute 'f32' and accumulate 'f32' (nothing would be rounded)}}
+  %o = attn.sdpa %q, %k, %k causal precision <compute = f32, accumulate = f32> round_probabilities
+      : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32> -> tensor<?x4x8xf32>
+  return
+}

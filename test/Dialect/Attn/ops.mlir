@@ -193,6 +193,9 @@ func.func @sdpa(%q: tensor<?x14x64xf32>, %k: tensor<?x2x64xf32>, %v: tensor<?x2x
   // CHECK-SAME: : tensor<?x14x64xf32>, tensor<?x2x64xf32>, tensor<?x2x32xf32>, tensor<?xi32> -> tensor<?x14x32xbf16>
   %2 = attn.sdpa %q, %k, %v positions(%pos) causal precision <compute = f32, accumulate = f64>
       : tensor<?x14x64xf32>, tensor<?x2x64xf32>, tensor<?x2x32xf32>, tensor<?xi32> -> tensor<?x14x32xbf16>
+  // CHECK: attn.sdpa %{{.+}}, %{{.+}}, %{{.+}} causal precision <compute = bf16, accumulate = f32> round_probabilities :
+  %3 = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32> round_probabilities
+      : tensor<?x14x64xf32>, tensor<?x2x64xf32>, tensor<?x2x32xf32> -> tensor<?x14x32xf32>
   return
 }
 

@@ -601,6 +601,12 @@ LogicalResult SdpaOp::verify() {
   if (!acc.isF32() && !acc.isF64())
     return emitOpError() << "softmax must accumulate in f32 or f64, got "
                          << acc;
+  if (getRoundProbabilities() &&
+      getPrecision().getCompute().getWidth() >= acc.getWidth())
+    return emitOpError() << "round_probabilities needs a compute type "
+                            "narrower than the accumulate type, got compute "
+                         << getPrecision().getCompute() << " and accumulate "
+                         << acc << " (nothing would be rounded)";
   if (bool(getKeyBias()) != bool(getKeyBiasRopeAttr()))
     return emitOpError("a key_bias needs its rope, and a rope its key_bias");
   if (Value bias = getKeyBias()) {

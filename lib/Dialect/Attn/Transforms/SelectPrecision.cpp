@@ -270,6 +270,9 @@ void applyPlan(func::FuncOp fn, LayerOps ops, const Plan &plan) {
     }
   }
   setCompute(ops.sdpa, plan.sdpaCompute);
+  // The error model's "sdpa.p" term counts the probabilities rounded to
+  // SDPA's compute type.
+  ops.sdpa.setRoundProbabilities(plan.sdpaCompute != Storage::F32);
   roundThrough(ops.sdpa.getResult(), plan.attentionOutput);
   roundThrough(ops.projections[OProj].getResult(), plan.layerOutput);
   // The signature follows the retyped caches.
@@ -720,7 +723,9 @@ json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
   explain("sdpa compute",
           variants([](Plan &a, Storage s) { a.sdpaCompute = s; }, wide,
                    plan.sdpaCompute),
-          "");
+          plan.sdpaCompute == Storage::F32
+              ? ""
+              : "(probabilities rounded to it for P·V)");
   auto [fn, ops] = layer.entries.front();
   ops.sdpa.emitRemark() << text;
 

@@ -45,6 +45,13 @@ Value multiplyAccumulate(OpBuilder &b, Location loc, Value sum, Value lhs,
                                arith::MulFOp::create(b, loc, x, y));
 }
 
+Value probabilityForValues(OpBuilder &b, Location loc, Value p, SdpaOp op) {
+  if (!op.getRoundProbabilities())
+    return p;
+  return castFloat(b, loc, castFloat(b, loc, p, op.getPrecision().getCompute()),
+                   p.getType());
+}
+
 Value signedConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> signs,
                      double magnitude, Type type, Value pos) {
   Value plus = floatConst(b, loc, type, magnitude);

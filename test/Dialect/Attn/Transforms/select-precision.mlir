@@ -43,21 +43,28 @@
 
 // A named plan: everything bf16 (RoPE and SDPA computed in bf16, every
 // activation stored in bf16 between ops), its predicted error reported.
+// SDPA rounds its probabilities to bf16 where they multiply V
+// (round_probabilities: the error model's "sdpa.p" term counts it).
 // RUN: rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 plan=bf16" 2>&1 | FileCheck %s --check-prefix=BF16
 // BF16: layer 0: applied, predicted max relative error
+// BF16: sdpa compute: bf16 (probabilities rounded to it for P·V) (the output error bound with f32:
 // BF16-LABEL: func.func @layer0_prefill(
 // BF16-SAME: tensor<32x2x16xbf16> {attn.kv_format = "bf16"}
 // BF16: %[[Q:.*]] = attn.linear {{.*}} precision <compute = bf16, accumulate = f32>
 // BF16-NEXT: %[[T:.*]] = arith.truncf %[[Q]] : tensor<?x64xf32> to tensor<?x64xbf16>
 // BF16-NEXT: arith.extf %[[T]]
 // BF16: attn.rope {{.*}} precision <compute = bf16, accumulate = f32>
-// BF16: attn.sdpa {{.*}} precision <compute = bf16, accumulate = f32>
+// BF16: attn.sdpa {{.*}} precision <compute = bf16, accumulate = f32> round_probabilities :
 
 // Overrides of a named plan: f32 with 16-bit caches and the split.
 // RUN: rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 plan=q-f32,kv=f16,split" 2>&1 | FileCheck %s --check-prefix=OVERRIDE
 // OVERRIDE: k/v caches: f16 after the bias split
 // OVERRIDE: tensor<32x2x16xf16> {attn.kv_format = "f16"}
 // OVERRIDE: key_bias(
+// OVERRIDE-NOT: round_probabilities
+// OVERRIDE: func.func @layer0_decode
+// OVERRIDE-NOT: round_probabilities
+// OVERRIDE: return
 
 // The JSON report: every decision with its alternatives, the ranges, and
 // the shares of the predicted error.

@@ -386,6 +386,19 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     the narrow value would), so a bf16 cache is read as bf16, not widened
     in full before every step.
 
+    With `round_probabilities`, each probability is rounded to the compute
+    type where it multiplies V (the weighted sum still accumulates in the
+    accumulate type, and the row sum adds the unrounded values), as
+    FlashAttention's P·V on bf16 tensor cores does; the compute type must
+    then be narrower than the accumulate type. The probabilities rounded are
+    the online softmax's, `exp(s - m)` against the running maximum `m` of
+    the keys seen so far, so which values are rounded depends on the tiling
+    (within a unit of the compute type's rounding per probability, as the
+    order of the sums does within the accumulate type's).
+    `attn-select-precision` sets it with a bf16 SDPA, whose error model
+    counts this rounding. On the host it lets P·V run as bf16 dot products
+    (AVX512-BF16).
+
     With a `key_bias` `b: [Hkv, D]` (and its `key_bias_rope` ρ), each score
     gains the term that a bias added to K before the RoPE ρ would have
     given, computed in the `accumulate` type from the key's position:
@@ -410,6 +423,10 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
         causal precision <compute = f32, accumulate = f32>
         : tensor<?x14x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>
         -> tensor<?x14x64xf32>
+    %o3 = attn.sdpa %q, %k, %v positions(%pos) causal
+        precision <compute = bf16, accumulate = f32> round_probabilities
+        : tensor<?x14x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16>, tensor<?xi32>
+        -> tensor<?x14x64xf32>
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
@@ -418,14 +435,15 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
                        Optional<Attn_FloatTensor>:$key_bias,
                        OptionalAttr<Attn_RopeParamsAttr>:$key_bias_rope,
                        UnitAttr:$causal, OptionalAttr<F64Attr>:$scale,
-                       Attn_PrecisionAttr:$precision);
+                       Attn_PrecisionAttr:$precision,
+                       UnitAttr:$round_probabilities);
   let results = (outs Attn_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`positions` `(` $positions^ `)`)?
     (`key_bias` `(` $key_bias^ `:` type($key_bias) `rope` `(` $key_bias_rope
      `)` `)`)?
     (`causal` $causal^)? (`scale` `(` $scale^ `)`)? `precision` $precision
-    attr-dict `:` type($query) `,` type($key) `,` type($value)
+    (`round_probabilities` $round_probabilities^)? attr-dict `:` type($query) `,` type($key) `,` type($value)
     (`,` type($positions)^)? `->` type($result)
   }];
   let hasVerifier = 1;

@@ -32,6 +32,12 @@ mlir::Value multiplyAccumulate(mlir::OpBuilder &b, mlir::Location loc,
                                mlir::Value rhs, mlir::Type compute,
                                mlir::Type acc);
 
+/// A probability `p` (in `acc`) as attn.sdpa multiplies it with V: rounded
+/// to `compute` and widened back when the op has `round_probabilities`,
+/// else as it is.
+mlir::Value probabilityForValues(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::Value p, SdpaOp op);
+
 /// A float constant of type `type`.
 mlir::Value floatConst(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type,
                        double value);
