@@ -62,6 +62,10 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // 1 MiB of K and V, long enough to stream.
   if (!gpu)
     lowering.sdpaKeySplit = options.hostSdpaKeySplit;
+  // Rounded probabilities as bf16 where P·V can run on their pairs.
+  if (!gpu)
+    lowering.narrowProbabilities =
+        options.hostBf16Dot && options.hostVectorRegisters >= 32;
   // RoPE's cos and sin once per token and pair, not per element.
   if (!gpu)
     lowering.ropeCosSinTable = true;

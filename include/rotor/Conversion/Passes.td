@@ -100,6 +100,17 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            "stride, and the compute type f32 or f64); 0 emits one "
            "elementwise generic per butterfly stage. The host pipeline uses "
            "its f32 lanes (16 with AVX-512, 8 with AVX2)">,
+    Option<"narrowProbabilities", "narrow-probabilities", "bool",
+           /*default=*/"false",
+           "Where an attn.sdpa rounds its probabilities "
+           "(round_probabilities), the loop form's tiles of many query rows "
+           "(not a decode step's key ranges) round them into a tensor of "
+           "the compute type, which P·V widens (a product of bf16 values: "
+           "the host's AVX512-BF16 P·V reads it as pairs); otherwise into an "
+           "f32 tensor of the rounded values, which P·V reads as it reads "
+           "unrounded ones (a broadcast, with no conversion per use). The "
+           "same values either way. The host pipeline sets it with "
+           "host-bf16-dot">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

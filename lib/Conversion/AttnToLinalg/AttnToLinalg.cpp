@@ -97,8 +97,8 @@ struct ConvertAttnToLinalgPass
     lowering::populateHadamardLoweringPatterns(patterns, hadamardLanes);
     lowering::populateQuantizationLoweringPatterns(patterns);
     lowering::populateBlockPackingLoweringPatterns(patterns);
-    lowering::populateSdpaLoweringPatterns(patterns, kvTileSize,
-                                           sdpaQueryBlock, sdpaKeySplit);
+    lowering::populateSdpaLoweringPatterns(patterns, kvTileSize, sdpaQueryBlock,
+                                           sdpaKeySplit, narrowProbabilities);
     lowering::populateSplitKVDecodeSdpaPatterns(patterns, kvTileSize,
                                                 splitKVDecode);
     lowering::populateCaptureLoweringPatterns(patterns);

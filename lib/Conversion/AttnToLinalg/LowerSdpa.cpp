@@ -43,8 +43,10 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 /// k [Tk, Hkv, D], v [Tk, Hkv, Dv]), their sizes and element types, and the
 /// dims (t, h, j, e) the indexing maps are written in.
 struct SdpaLoop {
-  /// Whether P·V rounds the probabilities to `compute`.
-  bool roundProbabilities;
+  /// The type of the tensor of rounded probabilities that P·V reads
+  /// (round_probabilities): `compute`, or `acc` holding the rounded
+  /// values; null when they are not rounded.
+  Type roundedProbabilities;
   /// The op's positions operand (may be null) and causal flag.
   Value positions;
   bool causal;
@@ -70,12 +72,12 @@ struct SdpaLoop {
 
 SdpaLoop planLoop(ImplicitLocOpBuilder &b, SdpaOp op, int64_t tile) {
   SdpaLoop s;
-  s.roundProbabilities = op.getRoundProbabilities();
   s.positions = op.getPositions();
   s.causal = op.getCausal();
   s.tile = tile;
   s.compute = op.getPrecision().getCompute();
   s.acc = op.getPrecision().getAccumulate();
+  s.roundedProbabilities = op.getRoundProbabilities() ? s.acc : Type();
   s.i64 = b.getI64Type();
   s.storage = cast<RankedTensorType>(op.getType()).getElementType();
   s.q = queryInComputePrecision(b, op.getQuery(), s.compute);
@@ -439,16 +441,19 @@ Value accumulateValues(ImplicitLocOpBuilder &nb, const SdpaLoop &s,
             yieldValue(bb, bl, arith::MulFOp::create(bb, bl, args[1], args[0]));
           })
           .getResult(0);
-  // With round_probabilities, the tile's probabilities rounded once, as a
-  // tensor of the compute type (as the query is): P·V then reads each
-  // many times (once per output column block and row), widening only, and
-  // its payload is a product of bf16 values, which the host runs as
-  // AVX512-BF16 dot products.
+  // With round_probabilities, the tile's probabilities rounded once (P·V
+  // reads each once per row block and output column block): as a tensor
+  // of the compute type, P·V's payload a product of bf16 values that the
+  // host's AVX512-BF16 P·V takes as pairs; or as f32 values, which the
+  // other forms broadcast with no conversion per use (from a bf16 element
+  // each would widen a whole broadcast row).
   Value probs = step.probs;
-  if (s.roundProbabilities)
-    probs = elementwise(nb, probs, probs, compute,
+  if (Type rounded = s.roundedProbabilities)
+    probs = elementwise(nb, probs, probs, rounded,
                         [&](OpBuilder &bb, Location bl, ValueRange args) {
-                          return castFloat(bb, bl, args[0], compute);
+                          return castFloat(bb, bl,
+                                           castFloat(bb, bl, args[0], compute),
+                                           rounded);
                         });
   // Loop order (t, h, e, j) with j the reduction.
   AffineExpr t4 = t, h4 = h, e4 = j, j4 = e;
@@ -946,9 +951,9 @@ Value attendInKeySplits(ImplicitLocOpBuilder &b, const SdpaLoop &s,
 
 struct LowerSdpa : OpRewritePattern<SdpaOp> {
   LowerSdpa(MLIRContext *ctx, int64_t tile, int64_t queryBlock,
-            int64_t splitKeys)
+            int64_t splitKeys, bool narrowProbabilities)
       : OpRewritePattern(ctx), defaultTile(tile), queryBlock(queryBlock),
-        splitKeys(splitKeys) {}
+        splitKeys(splitKeys), narrowProbabilities(narrowProbabilities) {}
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
@@ -971,6 +976,9 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
       rewriter.replaceOp(op, attendInKeySplits(b, s, positions, splitKeys));
       return success();
     }
+    // Many query rows: their P·V may run on pairs of bf16 probabilities.
+    if (narrowProbabilities && s.roundedProbabilities)
+      s.roundedProbabilities = s.compute;
     bool blocked =
         queryBlock > 0 && (!tq || *tq > queryBlock || s.hkv > 1);
     Value result = blocked ? attendInBlocks(b, s, positions, queryBlock)
@@ -985,13 +993,16 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
   int64_t queryBlock;
   /// Keys per range of a decode step's split form; 0: not split.
   int64_t splitKeys;
+  /// Rounded probabilities as a compute-typed tensor (not in a decode
+  /// step's ranges).
+  bool narrowProbabilities;
 };
 
 } // namespace
 
 void rotor::attn::lowering::populateSdpaLoweringPatterns(
     RewritePatternSet &patterns, int64_t kvTileSize, int64_t queryBlock,
-    int64_t splitKeys) {
+    int64_t splitKeys, bool narrowProbabilities) {
   patterns.add<LowerSdpa>(patterns.getContext(), kvTileSize, queryBlock,
-                          splitKeys);
+                          splitKeys, narrowProbabilities);
 }

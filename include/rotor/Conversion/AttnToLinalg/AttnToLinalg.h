@@ -37,10 +37,13 @@ void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// blocks of that many queries times KV heads (an scf.forall), each
 /// attending one KV head's group of query heads to the key tiles it can
 /// see; and with `splitKeys` > 0 too, a single block (a decode step) runs
-/// over KV heads times ranges of that many keys, then a combine.
+/// over KV heads times ranges of that many keys, then a combine. Rounded
+/// probabilities (round_probabilities) are a compute-typed tensor in tiles
+/// of many query rows with `narrowProbabilities`, else f32.
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize, int64_t queryBlock = 0,
-                                  int64_t splitKeys = 0);
+                                  int64_t splitKeys = 0,
+                                  bool narrowProbabilities = false);
 void populateSplitKVDecodeSdpaPatterns(mlir::RewritePatternSet &patterns,
                                        int64_t kvTileSize,
                                        bool splitKVWithoutConfig);
