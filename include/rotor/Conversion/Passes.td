@@ -104,13 +104,14 @@ def ConvertAttnToLinalg : Pass<"convert-attn-to-linalg", "mlir::ModuleOp"> {
            /*default=*/"false",
            "Where an attn.sdpa rounds its probabilities "
            "(round_probabilities), the loop form's tiles of many query rows "
-           "(not a decode step's key ranges) round them into a tensor of "
-           "the compute type, which P·V widens (a product of bf16 values: "
-           "the host's AVX512-BF16 P·V reads it as pairs); otherwise into an "
-           "f32 tensor of the rounded values, which P·V reads as it reads "
-           "unrounded ones (a broadcast, with no conversion per use). The "
-           "same values either way. The host pipeline sets it with "
-           "host-bf16-dot">,
+           "(a query count known only at run time or above "
+           "sdpa-query-block) whose V head dim is whole blocks of 64 round "
+           "them into a tensor of the compute type, which P·V widens (a "
+           "product of bf16 values: the host's AVX512-BF16 P·V reads it as "
+           "pairs); otherwise into an f32 tensor of the rounded values, "
+           "which P·V reads as it reads unrounded ones (a broadcast, with "
+           "no conversion per use). The same values either way. The host "
+           "pipeline sets it with host-bf16-dot">,
     Option<"fuseRopeEpilogue", "fuse-rope-epilogue", "bool", /*default=*/"true",
            "Rotate Q/K heads in the projection's epilogue (scf.forall over "
            "tokens and heads) when the projection feeds only the RoPE">,

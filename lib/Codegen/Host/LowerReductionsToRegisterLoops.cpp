@@ -926,92 +926,6 @@ Value widenBlock(OpBuilder &b, Location l, linalg::GenericOp op,
   return panel;
 }
 
-/// The input of a RowInRegisters reduction (a decode step's P·V with
-/// rounded probabilities: a bf16 P) that lowerToRowInRegisterLoops widens
-/// once per block of reduction steps: read as an element per step (not
-/// along the output's row `inner`), with the reduction `red` as its last
-/// index and nowhere else, its other axes static, a float narrower than f32
-/// that the payload only widens to f32. Each row widened its element of it
-/// at every step, as a whole row of `width` lanes after broadcasting it.
-OpOperand *widenedRunInput(linalg::GenericOp op, unsigned red, unsigned inner) {
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    auto type = dyn_cast<MemRefType>(input->get().getType());
-    AffineMap map = op.getMatchingIndexingMap(input);
-    if (type && !map.isFunctionOfDim(inner) && onlyWidenedToF32(op, input) &&
-        map.getNumResults() >= 1 &&
-        map.getResults().back() == getAffineDimExpr(red, op.getContext()) &&
-        llvm::none_of(map.getResults().drop_back(),
-                      [&](AffineExpr e) { return e.isFunctionOfDim(red); }) &&
-        llvm::none_of(type.getShape().drop_back(), ShapedType::isDynamic) &&
-        unitInnerStride(input->get()))
-      return input;
-  }
-  return nullptr;
-}
-
-/// `widened`'s run [from, to) along its last axis (at most `block` long)
-/// for every index of its other axes, widened to f32 into a panel on the
-/// stack [..., block] whose element k is the input's at from + k: a whole
-/// block as one vector load, a shorter run (the keys' last block) an
-/// element at a time. (A masked load of a bf16 vector would be promoted
-/// to f32 and rounded back through __truncsfbf2 on a CPU without
-/// AVX512-BF16, a libcall the bundle cannot resolve.)
-Value widenRunBlock(OpBuilder &b, Location l, OpOperand *widened, Value from,
-                    Value to, int64_t block) {
-  auto type = cast<MemRefType>(widened->get().getType());
-  SmallVector<int64_t> shape(type.getShape());
-  shape.back() = block;
-  Value panel = memref::AllocaOp::create(
-      b, l, MemRefType::get(shape, b.getF32Type()), b.getI64IntegerAttr(64));
-  Value zero = arith::ConstantIndexOp::create(b, l, 0),
-        one = arith::ConstantIndexOp::create(b, l, 1);
-  SmallVector<Value> lbs(shape.size() - 1, zero), steps(shape.size() - 1, one),
-      ubs;
-  for (int64_t size : ArrayRef(shape).drop_back())
-    ubs.push_back(arith::ConstantIndexOp::create(b, l, size));
-  Type narrow = type.getElementType(), f32 = b.getF32Type();
-  Value count = arith::SubIOp::create(b, l, to, from);
-  Value whole =
-      arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, count,
-                            arith::ConstantIndexOp::create(b, l, block));
-  scf::buildLoopNest(
-      b, l, lbs, ubs, steps, [&](OpBuilder &nb, Location nl, ValueRange ivs) {
-        SmallVector<Value> source(ivs), at(ivs);
-        source.push_back(from);
-        at.push_back(zero);
-        scf::IfOp::create(
-            nb, nl, whole,
-            [&](OpBuilder &tb, Location tl) {
-              Value run = vector::LoadOp::create(
-                  tb, tl, VectorType::get({block}, narrow), widened->get(),
-                  source);
-              vector::StoreOp::create(
-                  tb, tl,
-                  arith::ExtFOp::create(tb, tl, VectorType::get({block}, f32),
-                                        run),
-                  panel, at);
-              scf::YieldOp::create(tb, tl);
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::ForOp::create(
-                  eb, el, zero, count, one, ValueRange{},
-                  [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
-                    SmallVector<Value> src(source), dst(at);
-                    src.back() = arith::AddIOp::create(kb, kl, from, k);
-                    dst.back() = k;
-                    Value x =
-                        memref::LoadOp::create(kb, kl, widened->get(), src);
-                    memref::StoreOp::create(
-                        kb, kl, arith::ExtFOp::create(kb, kl, f32, x), panel,
-                        dst);
-                    scf::YieldOp::create(kb, kl);
-                  });
-              scf::YieldOp::create(eb, el);
-            });
-      });
-  return panel;
-}
-
 /// Emits a RowInRegisters reduction's rows over the reduction range given,
 /// `RowLoad` giving inputs' rows in place of loads (null: load them).
 using EmitRows =
@@ -1022,11 +936,11 @@ using EmitRows =
 /// goes in blocks of kRowReductionBlock outside the rows (`emitRows`), each
 /// block's inputs (16 rows of V) read from memory once and reused from L1
 /// by every row, so the misses spread over the tile's work; the rows are
-/// loaded and stored once per block, from L1. A narrow V (widenedBlockInput)
-/// and a narrow P (widenedRunInput) are widened once per block into panels
-/// that the rows read. Each element is still summed in the same order.
-/// (Outside a threaded loop the rows are the threads' work; many rows, a
-/// prefill block's, would not stay in L1.)
+/// loaded and stored once per block, from L1. A narrow V
+/// (widenedBlockInput) is widened once per block into a panel that the
+/// rows read. Each element is still summed in the same order. (Outside a
+/// threaded loop the rows are the threads' work; many rows, a prefill
+/// block's, would not stay in L1.)
 void emitReductionBlocks(IRRewriter &rewriter, linalg::GenericOp op,
                          const LoopBounds &all, int64_t width,
                          EmitRows emitRows) {
@@ -1037,7 +951,6 @@ void emitReductionBlocks(IRRewriter &rewriter, linalg::GenericOp op,
   Value block =
       arith::ConstantIndexOp::create(rewriter, loc, kRowReductionBlock);
   OpOperand *widened = widenedBlockInput(op, red, inner);
-  OpOperand *widenedRun = widenedRunInput(op, red, inner);
   scf::ForOp::create(
       rewriter, loc, all.lbs[red], all.ubs[red], block, ValueRange{},
       [&](OpBuilder &fb, Location fl, Value r0, ValueRange) {
@@ -1045,29 +958,19 @@ void emitReductionBlocks(IRRewriter &rewriter, linalg::GenericOp op,
         blockBounds.lbs[red] = r0;
         blockBounds.ubs[red] = arith::MinSIOp::create(
             fb, fl, arith::AddIOp::create(fb, fl, r0, block), all.ubs[red]);
-        if (!widened && !widenedRun) {
+        if (!widened) {
           emitRows(fb, fl, blockBounds, nullptr);
           scf::YieldOp::create(fb, fl);
           return;
         }
-        Value panel = widened
-                          ? widenBlock(fb, fl, op, widened, r0,
-                                       blockBounds.ubs[red], kRowReductionBlock)
-                          : Value();
-        Value runPanel =
-            widenedRun ? widenRunBlock(fb, fl, widenedRun, r0,
-                                       blockBounds.ubs[red], kRowReductionBlock)
-                       : Value();
+        Value panel = widenBlock(fb, fl, op, widened, r0, blockBounds.ubs[red],
+                                 kRowReductionBlock);
         auto fromPanel = [&](OpBuilder &pb, Location pl, OpOperand *input,
                              int64_t, ArrayRef<Value> at) -> Value {
-          if (input != widened && input != widenedRun)
+          if (input != widened)
             return Value();
           SmallVector<Value> indices =
               applyMap(pb, pl, op.getMatchingIndexingMap(input), at);
-          if (input == widenedRun) {
-            indices.back() = arith::SubIOp::create(pb, pl, at[red], r0);
-            return memref::LoadOp::create(pb, pl, runPanel, indices);
-          }
           indices.front() = arith::SubIOp::create(pb, pl, at[red], r0);
           return vector::LoadOp::create(
               pb, pl, VectorType::get({width}, pb.getF32Type()), panel,

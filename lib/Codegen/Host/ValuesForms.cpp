@@ -246,8 +246,9 @@ void packValuePairs(OpBuilder &b, Location l, linalg::GenericOp op,
 /// pairs of keys (packValuePairs) and the rows summed by pairPanelSums: per
 /// pair of keys, one vdpbf16ps per 16 columns and row where the f32 form
 /// takes two FMAs. Each sum adds its keys in order, so the bits are the f32
-/// form's but for bf16 denormals (which the instruction flushes) and the
-/// sign of a zero sum (a missing last key adds +0).
+/// form's but for denormals (the instruction flushes bf16 inputs and f32
+/// sums and results below f32's normal range) and the sign of a zero sum
+/// (a missing last key adds +0).
 void emitPairValues(IRRewriter &rewriter, linalg::GenericOp op,
                     const LoopBounds &all, OpOperand *probs, int64_t width,
                     int64_t columns) {

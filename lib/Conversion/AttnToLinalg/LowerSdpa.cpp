@@ -976,8 +976,12 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
       rewriter.replaceOp(op, attendInKeySplits(b, s, positions, splitKeys));
       return success();
     }
-    // Many query rows: their P·V may run on pairs of bf16 probabilities.
-    if (narrowProbabilities && s.roundedProbabilities)
+    // Many query rows (a count known only at run time, or more than a
+    // block) and whole 64-column blocks of V: their P·V may run on pairs
+    // of bf16 probabilities. Other P·V forms broadcast each probability,
+    // and a bf16 one would be widened at every use.
+    if (narrowProbabilities && s.roundedProbabilities &&
+        (!tq || *tq > queryBlock) && s.dv % 64 == 0)
       s.roundedProbabilities = s.compute;
     bool blocked =
         queryBlock > 0 && (!tq || *tq > queryBlock || s.hkv > 1);
@@ -993,8 +997,8 @@ struct LowerSdpa : OpRewritePattern<SdpaOp> {
   int64_t queryBlock;
   /// Keys per range of a decode step's split form; 0: not split.
   int64_t splitKeys;
-  /// Rounded probabilities as a compute-typed tensor (not in a decode
-  /// step's ranges).
+  /// Rounded probabilities as a compute-typed tensor (in tiles of many
+  /// query rows, V's head dim whole 64-column blocks).
   bool narrowProbabilities;
 };
 

@@ -13,6 +13,9 @@
 // stay f32 even with narrow-probabilities (its P·V has few rows, which
 // broadcast each probability).
 // RUN: rotor-opt %s -convert-attn-to-linalg="split-kv-decode=false sdpa-query-block=32 sdpa-key-split=2048 narrow-probabilities=true" -split-input-file -mlir-print-local-scope | FileCheck %s --check-prefix=RANGES
+// So does one without key ranges (a static row count within a block of
+// queries: few rows).
+// RUN: rotor-opt %s -convert-attn-to-linalg="split-kv-decode=false sdpa-query-block=32 narrow-probabilities=true" -split-input-file -mlir-print-local-scope | FileCheck %s --check-prefix=RANGES
 
 // RANGES-LABEL: func.func @prefill_rounds_p
 // CHECK-LABEL: func.func @prefill_rounds_p
@@ -93,4 +96,23 @@ func.func @decode_rounds_p(%q: tensor<1x4x64xf32>, %k: tensor<?x2x64xbf16>, %v: 
   %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32> round_probabilities
       : tensor<1x4x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x64xbf16> -> tensor<1x4x64xf32>
   return %o : tensor<1x4x64xf32>
+}
+
+// -----
+
+// A V head dim that is not whole 64-column blocks (no pair form): the
+// rounded probabilities stay f32 with narrow-probabilities too.
+// CHECK-LABEL: func.func @prefill_dv32
+// NARROW-LABEL: func.func @prefill_dv32
+// NARROW: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]} ins(%{{.+}} : tensor<?x4x?xf32>) outs(%{{.+}} : tensor<?x4x?xf32>)
+// NARROW-NEXT: ^bb0
+// NARROW-NEXT: arith.truncf %{{.+}} : f32 to bf16
+// NARROW-NEXT: arith.extf
+// NARROW-NOT: tensor<?x4x?xbf16>
+// NARROW: return
+// RANGES-LABEL: func.func @prefill_dv32
+func.func @prefill_dv32(%q: tensor<?x4x64xf32>, %k: tensor<?x2x64xbf16>, %v: tensor<?x2x32xbf16>) -> tensor<?x4x32xf32> {
+  %o = attn.sdpa %q, %k, %v causal precision <compute = bf16, accumulate = f32> round_probabilities
+      : tensor<?x4x64xf32>, tensor<?x2x64xbf16>, tensor<?x2x32xbf16> -> tensor<?x4x32xf32>
+  return %o : tensor<?x4x32xf32>
 }

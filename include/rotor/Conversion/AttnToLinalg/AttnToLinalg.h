@@ -38,8 +38,10 @@ void populateBlockPackingLoweringPatterns(mlir::RewritePatternSet &patterns);
 /// attending one KV head's group of query heads to the key tiles it can
 /// see; and with `splitKeys` > 0 too, a single block (a decode step) runs
 /// over KV heads times ranges of that many keys, then a combine. Rounded
-/// probabilities (round_probabilities) are a compute-typed tensor in tiles
-/// of many query rows with `narrowProbabilities`, else f32.
+/// probabilities (round_probabilities) are a compute-typed tensor with
+/// `narrowProbabilities` in tiles of many query rows (a dynamic count, or
+/// more than `queryBlock`) when V's head dim is whole 64-column blocks,
+/// else an f32 tensor of the rounded values.
 void populateSdpaLoweringPatterns(mlir::RewritePatternSet &patterns,
                                   int64_t kvTileSize, int64_t queryBlock = 0,
                                   int64_t splitKeys = 0,

@@ -395,8 +395,8 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure, AttrSizedOperandSegments]> {
     the keys seen so far, so which values are rounded depends on the tiling
     (within a unit of the compute type's rounding per probability, as the
     order of the sums does within the accumulate type's).
-    `attn-select-precision` sets it with a bf16 SDPA, whose error model
-    counts this rounding. On the host it lets P·V run as bf16 dot products
+    `attn-select-precision` sets it when it computes SDPA narrower than
+    f32 (bf16), as its error model counts this rounding. On the host it lets P·V run as bf16 dot products
     (AVX512-BF16).
 
     With a `key_bias` `b: [Hkv, D]` (and its `key_bias_rope` ρ), each score
