@@ -965,10 +965,17 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
 } // namespace
 
 Value swappedPairRun(OpBuilder &b, Location l, Value source, ValueRange at,
-                     bool round) {
+                     bool round, Value mask) {
   Type element = getElementTypeOrSelf(source.getType());
-  Value run = vector::LoadOp::create(b, l, VectorType::get({kPairRun}, element),
-                                     source, at);
+  auto runType = VectorType::get({kPairRun}, element);
+  Value run =
+      mask ? vector::MaskedLoadOp::create(
+                 b, l, runType, source, at, mask,
+                 arith::ConstantOp::create(
+                     b, l,
+                     DenseElementsAttr::get(runType, b.getZeroAttr(element))))
+                 .getResult()
+           : vector::LoadOp::create(b, l, runType, source, at).getResult();
   if (round)
     run = arith::TruncFOp::create(
         b, l, VectorType::get({kPairRun}, b.getBF16Type()), run);

@@ -118,9 +118,11 @@ std::optional<BF16Pairs> bf16ProductOperands(mlir::linalg::GenericOp op,
 /// kPairRun elements of `source` from `at` (its last index the one that
 /// advances) as bf16 (rounded to nearest even from f32 when `round`), each
 /// pair swapped: vdpbf16ps adds a pair's odd element's product first, so
-/// element e goes to the odd slot and the sum takes e in order.
+/// element e goes to the odd slot and the sum takes e in order. With
+/// `mask`, the elements it leaves out are not read and are zero.
 mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
-                           mlir::Value source, mlir::ValueRange at, bool round);
+                           mlir::Value source, mlir::ValueRange at, bool round,
+                           mlir::Value mask = {});
 
 /// The depth loop of a block of rows against a panel of bf16 pairs
 /// [depth / 2, 2 x width], `pairSteps` pairs of e (an index; depth / 2 or

@@ -95,6 +95,12 @@ struct RowPanelTile {
 RowPanelTile rowPanelTile(mlir::OpBuilder &b, mlir::Location l,
                           const LoopBounds &all, unsigned column,
                           unsigned reduction);
+/// The loop ivs of `tile`'s row `r` (its linear index): the row dims'
+/// positions, every other dim at its lower bound.
+llvm::SmallVector<mlir::Value> rowPosition(mlir::OpBuilder &b, mlir::Location l,
+                                           const LoopBounds &all,
+                                           const RowPanelTile &tile,
+                                           mlir::Value r);
 
 /// What a row panel's sums start from and what is stored, when not the
 /// output's values and the sums themselves.

@@ -402,6 +402,16 @@ RowPanelTile rowPanelTile(OpBuilder &b, Location l, const LoopBounds &all,
   return tile;
 }
 
+SmallVector<Value> rowPosition(OpBuilder &b, Location l, const LoopBounds &all,
+                               const RowPanelTile &tile, Value r) {
+  auto split = affine::AffineDelinearizeIndexOp::create(b, l, r, tile.extents,
+                                                        /*hasOuterBound=*/true);
+  SmallVector<Value> at(all.lbs);
+  for (auto [i, d] : llvm::enumerate(tile.rowDims))
+    at[d] = arith::AddIOp::create(b, l, all.lbs[d], split.getResult(i));
+  return at;
+}
+
 /// Rows [from, to) of `tile`, `block` at a time, against its `width`
 /// columns from `c0`: each row's sums a vector iter_arg of the reduction
 /// loop, started from the output and stored back (through `mask` when
@@ -445,12 +455,7 @@ void emitRowPanelBlocks(
               m == 0 ? r0[0]
                      : arith::AddIOp::create(rb, rl, r0[0], index(rb, rl, m));
           rowIds.push_back(r);
-          auto split = affine::AffineDelinearizeIndexOp::create(
-              rb, rl, r, tile.extents, /*hasOuterBound=*/true);
-          SmallVector<Value> at(all.lbs);
-          for (auto [i, d] : llvm::enumerate(tile.rowDims))
-            at[d] =
-                arith::AddIOp::create(rb, rl, all.lbs[d], split.getResult(i));
+          SmallVector<Value> at = rowPosition(rb, rl, all, tile, r);
           at[tile.column] = c0;
           outIndices.push_back(applyMap(rb, rl, outMap, at));
           inits.push_back(
@@ -778,11 +783,7 @@ void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
   scf::ForOp::create(
       rewriter, loc, zero, tile.rows, one, ValueRange{},
       [&](OpBuilder &b, Location l, Value r, ValueRange) {
-        auto split = affine::AffineDelinearizeIndexOp::create(
-            b, l, r, tile.extents, /*hasOuterBound=*/true);
-        SmallVector<Value> at(all.lbs);
-        for (auto [i, d] : llvm::enumerate(tile.rowDims))
-          at[d] = arith::AddIOp::create(b, l, all.lbs[d], split.getResult(i));
+        SmallVector<Value> at = rowPosition(b, l, all, tile, r);
         eachRun(b, l, query, at, round.roundInput,
                 [&](OpBuilder &sb, Location sl, Value e0, Value pairs) {
                   vector::StoreOp::create(sb, sl, pairs, queryPairs,

@@ -147,22 +147,11 @@ Value pairProbabilityRows(OpBuilder &b, Location l, linalg::GenericOp op,
       MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
                       b.getBF16Type()),
       ValueRange{tile.rows, padded}, b.getI64IntegerAttr(64));
-  Type element = getElementTypeOrSelf(probs->get().getType());
-  auto runType = VectorType::get({kPairRun}, element);
-  Value zeros = arith::ConstantOp::create(
-      b, l, DenseElementsAttr::get(runType, b.getZeroAttr(element)));
-  SmallVector<int64_t> swap;
-  for (int64_t i = 0; i < kPairRun; ++i)
-    swap.push_back(i ^ 1);
   unsigned red = tile.reduction;
   scf::ForOp::create(
       b, l, index(0), tile.rows, index(1), ValueRange{},
       [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-        auto split = affine::AffineDelinearizeIndexOp::create(
-            rb, rl, r, tile.extents, /*hasOuterBound=*/true);
-        SmallVector<Value> at(all.lbs);
-        for (auto [i, d] : llvm::enumerate(tile.rowDims))
-          at[d] = arith::AddIOp::create(rb, rl, all.lbs[d], split.getResult(i));
+        SmallVector<Value> at = rowPosition(rb, rl, all, tile, r);
         scf::ForOp::create(
             rb, rl, index(0), padded, index(kPairRun), ValueRange{},
             [&](OpBuilder &jb, Location jl, Value j0, ValueRange) {
@@ -170,15 +159,12 @@ Value pairProbabilityRows(OpBuilder &b, Location l, linalg::GenericOp op,
               Value mask = vector::CreateMaskOp::create(
                   jb, jl, VectorType::get({kPairRun}, jb.getI1Type()),
                   ValueRange{arith::SubIOp::create(jb, jl, count, j0)});
-              Value run = vector::MaskedLoadOp::create(
-                  jb, jl, runType, probs->get(),
-                  applyMap(jb, jl, op.getMatchingIndexingMap(probs), at), mask,
-                  zeros);
-              if (round)
-                run = arith::TruncFOp::create(
-                    jb, jl, VectorType::get({kPairRun}, jb.getBF16Type()), run);
               vector::StoreOp::create(
-                  jb, jl, vector::ShuffleOp::create(jb, jl, run, run, swap),
+                  jb, jl,
+                  swappedPairRun(
+                      jb, jl, probs->get(),
+                      applyMap(jb, jl, op.getMatchingIndexingMap(probs), at),
+                      round, mask),
                   pairs, ValueRange{r, j0});
               scf::YieldOp::create(jb, jl);
             });
