@@ -185,6 +185,11 @@ class FairAttention:
         rows = min(B, n) * group
         self.scores = torch.empty(nkv * rows * n)
         self.pv = torch.empty(nkv * rows * d)
+        # The projections' outputs too, as Rotor's runtime reuses its
+        # output (fresh tensors of this size fault in their pages each run).
+        self.qkv = torch.empty(n, (self.nq + 2 * nkv) * d)
+        self.vt = torch.empty(nkv, n, d)
+        self.out = torch.empty(n, self.w_o_t.shape[1])
         # Diagonal-block causal mask: row (token r, head j) x key c, masked
         # where c > r. Precomputed for the full block and the tail block.
         self.masks = {}
@@ -203,7 +208,8 @@ class FairAttention:
             qkv = torch.addmm(self.b_qkv_p, x.to(self.proj_dtype),
                               self.w_qkv_t).float()
         else:
-            qkv = torch.addmm(self.b_qkv, x, self.w_qkv_t)  # [n, (nq+2nkv)*d]
+            qkv = torch.addmm(self.b_qkv, x, self.w_qkv_t,
+                              out=self.qkv)  # [n, (nq+2nkv)*d]
         cos3, sin3 = self.cos[:n, None, :], self.sin[:n, None, :]
         cos4, sin4 = cos3[:, None], sin3[:, None]
         # q [n, nkv, group, d] -> qr [nkv, n, group, d]; k [n, nkv, d] -> kr [nkv, d, n]
@@ -217,7 +223,8 @@ class FairAttention:
             torch.mul(x2, cos, out=dst[..., h:])
             dst[..., h:].addcmul_(x1, sin)
         # v [nkv, n, d]: one small copy (n*nkv*d) so each block's GEMM reads dense rows
-        v = qkv[:, (nq + nkv) * d:].view(n, nkv, d).transpose(0, 1).contiguous()
+        v = self.vt
+        v.copy_(qkv[:, (nq + nkv) * d:].view(n, nkv, d).transpose(0, 1))
         qr, kr = self.qr, self.kr
         ao = self.ao
         for i0 in range(0, n, B):
@@ -235,7 +242,7 @@ class FairAttention:
         if self.proj_dtype:
             return torch.mm(ao.view(n, nq * d).to(self.proj_dtype),
                             self.w_o_t).float()
-        return torch.mm(ao.view(n, nq * d), self.w_o_t)
+        return torch.mm(ao.view(n, nq * d), self.w_o_t, out=self.out)
 
     # ---------------- decode ----------------
     def decode_setup(self, n, steps, seed=1):

@@ -802,22 +802,36 @@ Error Session::truncate(int64_t length) {
 }
 
 Result<Tensor> Session::prefill(const Tensor &hidden) {
-  if (allocationError)
-    return allocationError;
-  if (cached != 0)
-    return Result<Tensor>::failure(
-        "prefill: the session already holds " + std::to_string(cached) +
-        " tokens; prefill starts an empty cache");
-  return run(bundle.prefill(), hidden);
+  Tensor output;
+  if (Error err = prefill(hidden, output))
+    return err;
+  return output;
 }
 
 Result<Tensor> Session::decode(const Tensor &hidden) {
+  Tensor output;
+  if (Error err = decode(hidden, output))
+    return err;
+  return output;
+}
+
+Error Session::prefill(const Tensor &hidden, Tensor &output) {
+  if (allocationError)
+    return allocationError;
+  if (cached != 0)
+    return Error::failure("prefill: the session already holds " +
+                          std::to_string(cached) +
+                          " tokens; prefill starts an empty cache");
+  return run(bundle.prefill(), hidden, output);
+}
+
+Error Session::decode(const Tensor &hidden, Tensor &output) {
   if (allocationError)
     return allocationError;
   if (hidden.shape.size() != 2 || hidden.shape[0] != 1)
-    return Result<Tensor>::failure("decode: takes one token [1, hidden], got " +
-                                   formatShape(hidden.shape));
-  return run(bundle.decode(), hidden);
+    return Error::failure("decode: takes one token [1, hidden], got " +
+                          formatShape(hidden.shape));
+  return run(bundle.decode(), hidden, output);
 }
 
 namespace {
@@ -876,9 +890,10 @@ public:
   Error pack();
   /// Calls the entry point and, for CUDA bundles, waits for the GPU.
   Error invoke();
-  /// The output [t, hidden], then the caches (written in place or returned
-  /// as new buffers, which are copied back and freed).
-  Result<Tensor> takeResults(int64_t t);
+  /// The output [t, hidden] into `output` (its bytes reused where large
+  /// enough), then the caches (written in place or returned as new
+  /// buffers, which are copied back and freed).
+  Error takeResults(int64_t t, Tensor &output);
 
 private:
   /// Checks and takes result `r`, whose descriptor is `d`.
@@ -965,8 +980,9 @@ Error EntryCall::invoke() {
   return Error::success();
 }
 
-Result<Tensor> EntryCall::takeResults(int64_t t) {
-  Tensor output{entry.results[0].dtype, {t, entry.arguments[0].shape[1]}, {}};
+Error EntryCall::takeResults(int64_t t, Tensor &output) {
+  output.dtype = entry.results[0].dtype;
+  output.shape = {t, entry.arguments[0].shape[1]};
   size_t at = 0;
   for (size_t r = 0; r < entry.results.size(); ++r) {
     if (Error err = takeResult(r, results.data() + at, output))
@@ -976,9 +992,9 @@ Result<Tensor> EntryCall::takeResults(int64_t t) {
   // The driver's copies of the output and caches (synchronous).
   if (cudaTarget)
     if (Error err = cuda::takeError())
-      return Result<Tensor>::failure(
-          entry.name + ": copying results from the GPU: " + err.message());
-  return output;
+      return Error::failure(entry.name +
+                            ": copying results from the GPU: " + err.message());
+  return Error::success();
 }
 
 Error EntryCall::takeResult(size_t r, const int64_t *d, Tensor &output) {
@@ -1055,7 +1071,8 @@ bool EntryCall::ownsBuffer(const uint8_t *allocated) const {
 
 } // namespace
 
-Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
+Error Session::run(const EntryPoint &entry, const Tensor &hiddenIn,
+                   Tensor &output) {
   if (Error err = checkRunInput(entry, hiddenIn, cached, kCache.shape[0]))
     return err;
   int64_t t = hiddenIn.shape[0];
@@ -1074,10 +1091,10 @@ Result<Tensor> Session::run(const EntryPoint &entry, const Tensor &hiddenIn) {
     return err;
   if (Error err = call.invoke())
     return err;
-  Result<Tensor> output = call.takeResults(t);
-  if (output)
-    cached += t;
-  return output;
+  if (Error err = call.takeResults(t, output))
+    return err;
+  cached += t;
+  return Error::success();
 }
 
 } // namespace rotor::rt

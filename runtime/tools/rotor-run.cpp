@@ -139,14 +139,15 @@ struct Timings {
   double prefillMs = 0, decodeMs = 0;
 };
 
-/// One prefill plus `decodeSteps` decode steps; with `kvLength` >= 0,
-/// decode steps only, after a synthetic cache. A session that ran before
-/// is truncated back (to no tokens, or to the synthetic cache), so each
-/// run starts from the same cache in memory already touched: as an eager
-/// baseline's repeated runs on its preallocated cache.
-Result<Tensor> runOnce(const Bundle &bundle, Session &session,
-                       const Tensor &hidden, long decodeSteps, long kvLength,
-                       Timings &timings) {
+/// One prefill plus `decodeSteps` decode steps into `output`; with
+/// `kvLength` >= 0, decode steps only, after a synthetic cache. A session
+/// that ran before is truncated back (to no tokens, or to the synthetic
+/// cache), so each run starts from the same cache in memory already
+/// touched, and `output`'s bytes are reused: as an eager baseline's
+/// repeated runs on its preallocated cache and outputs.
+Error runOnce(const Bundle &bundle, Session &session, const Tensor &hidden,
+              long decodeSteps, long kvLength, Timings &timings,
+              Tensor &output) {
   using clock = std::chrono::steady_clock;
   int64_t t = hidden.shape[0], e = hidden.shape[1];
   size_t rowBytes = size_t(e) * dtypeSize(hidden.dtype);
@@ -158,33 +159,34 @@ Result<Tensor> runOnce(const Bundle &bundle, Session &session,
   };
   int64_t prefillTokens = t - decodeSteps;
   // Steps return the bundle's element type, whatever the input's was.
-  Tensor output{bundle.hiddenDtype(), {0, e}, {}};
+  output.dtype = bundle.hiddenDtype();
+  output.shape = {0, e};
+  output.bytes.clear();
   auto start = clock::now();
   if (kvLength >= 0 && session.length() > 0) {
     if (Error err = session.truncate(kvLength))
-      return Result<Tensor>::failure(err.message());
+      return err;
   } else if (kvLength >= 0) {
     if (Result<int64_t> filled = session.fillSynthetic(kvLength, 1); !filled)
-      return Result<Tensor>::failure(filled.error());
+      return Error::failure(filled.error());
   } else {
     if (Error err = session.truncate(0))
-      return Result<Tensor>::failure(err.message());
+      return err;
     Tensor prompt = rows(0, prefillTokens);
     start = clock::now();
-    Result<Tensor> out = session.prefill(prompt);
+    Error err = session.prefill(prompt, output);
     timings.prefillMs =
         std::chrono::duration<double, std::milli>(clock::now() - start).count();
-    if (!out)
-      return out;
-    output = *out;
+    if (err)
+      return err;
   }
+  Tensor step;
   start = clock::now();
   for (int64_t i = prefillTokens; i < t; ++i) {
-    Result<Tensor> step = session.decode(rows(i, i + 1));
-    if (!step)
-      return step;
-    output.bytes.insert(output.bytes.end(), step->bytes.begin(),
-                        step->bytes.end());
+    if (Error err = session.decode(rows(i, i + 1), step))
+      return err;
+    output.bytes.insert(output.bytes.end(), step.bytes.begin(),
+                        step.bytes.end());
   }
   if (decodeSteps)
     timings.decodeMs =
@@ -192,7 +194,7 @@ Result<Tensor> runOnce(const Bundle &bundle, Session &session,
             .count() /
         double(decodeSteps);
   output.shape = {t, e};
-  return output;
+  return Error::success();
 }
 
 /// What the command line asks for.
@@ -376,13 +378,13 @@ Result<BenchTimings> benchmark(const Options &o, const Bundle &bundle,
   using R = Result<BenchTimings>;
   BenchTimings bench;
   Timings &total = bench.mean;
+  Tensor again;
   for (long i = 0; i < o.benchIters; ++i) {
     Timings one;
-    Result<Tensor> again =
-        runOnce(bundle, session, hidden, o.decodeSteps, o.kvLength, one);
-    if (!again)
-      return R::failure(again.error());
-    if (again->bytes != first.bytes)
+    if (Error err = runOnce(bundle, session, hidden, o.decodeSteps, o.kvLength,
+                            one, again))
+      return err;
+    if (again.bytes != first.bytes)
       return R::failure(
           "--bench: run " + std::to_string(i + 2) + " of " + o.bundlePath +
           " gave a different output from the first run's (the code reads "
@@ -525,18 +527,17 @@ int main(int argc, char **argv) {
 
   Timings timings, best;
   Session session(bundle);
-  Result<Tensor> output =
-      runOnce(bundle, session, *hidden, o.decodeSteps, o.kvLength, timings);
-  if (!output)
-    return fail(output.error());
+  Tensor output;
+  if (Error err = runOnce(bundle, session, *hidden, o.decodeSteps, o.kvLength,
+                          timings, output))
+    return fail(err.message());
   // What the first run recorded; later (benchmark) runs record again.
   std::map<int64_t, CaptureStream> captures = takeCaptures();
   if (!o.capturesPath.empty())
     if (Error err = writeCaptures(o, bundle, captures))
       return fail(err.message());
   if (o.benchIters > 0) {
-    Result<BenchTimings> bench =
-        benchmark(o, bundle, session, *hidden, *output);
+    Result<BenchTimings> bench = benchmark(o, bundle, session, *hidden, output);
     if (!bench)
       return fail(bench.error());
     timings = bench->mean;
@@ -558,10 +559,10 @@ int main(int argc, char **argv) {
   }
 
   std::map<std::string, Tensor> outputs;
-  outputs["output"] = output->convert(DType::F32);
+  outputs["output"] = output.convert(DType::F32);
   if (Error err = writeSafetensors(o.outputsPath, outputs))
     return fail(err.message());
   if (o.reference)
-    return compareWithReference(o, bundle, *hidden, *output);
+    return compareWithReference(o, bundle, *hidden, output);
   return 0;
 }

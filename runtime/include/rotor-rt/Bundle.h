@@ -96,6 +96,14 @@ public:
   /// Runs one decode step on hidden_states [1, hidden] at position
   /// length(); returns the output [1, hidden].
   Result<Tensor> decode(const Tensor &hidden);
+  /// As prefill(hidden) and decode(hidden), into `output`, whose bytes are
+  /// reused where their capacity suffices: a caller that keeps one output
+  /// between calls pays no fresh memory for it (from libc, a large output
+  /// is mapped afresh and faults in a page per 4 KiB on every call: ~1,800
+  /// for the example layer's prefill at T = 2048). On error, `output`
+  /// holds nothing meaningful.
+  Error prefill(const Tensor &hidden, Tensor &output);
+  Error decode(const Tensor &hidden, Tensor &output);
   int64_t length() const { return cached; }
   /// Drops the cached tokens from position `length` on (0 <= length <=
   /// length()), as transformers' DynamicCache.crop: their rows are cleared,
@@ -108,7 +116,7 @@ public:
   Result<int64_t> fillSynthetic(int64_t length, uint64_t seed);
 
 private:
-  Result<Tensor> run(const EntryPoint &entry, const Tensor &hidden);
+  Error run(const EntryPoint &entry, const Tensor &hidden, Tensor &output);
   /// Packed cache rows (i8): each block a scale of 1 and random codes.
   Error fillPackedBlocks(Tensor &rows, std::mt19937_64 &rng) const;
   /// The bytes of a cache the entry points read: host memory, or managed
