@@ -115,6 +115,13 @@ std::optional<BF16Pairs> bf16ProductOperands(mlir::linalg::GenericOp op,
                                              mlir::OpOperand *lhs,
                                              mlir::OpOperand *rhs);
 
+/// The columns of the square matrix whose rows are `rows` (`rows.size()`
+/// vectors of as many lanes, a power of two), transposed in registers by
+/// two-source shuffles (ScoresForms.cpp).
+llvm::SmallVector<mlir::Value>
+transposeLanes(mlir::OpBuilder &b, mlir::Location l,
+               llvm::SmallVector<mlir::Value> rows);
+
 /// kPairRun elements of `source` from `at` (its last index the one that
 /// advances) as bf16 (rounded to nearest even from f32 when `round`), each
 /// pair swapped: vdpbf16ps adds a pair's odd element's product first, so

@@ -58,7 +58,7 @@ func.func @decode_step(%x: memref<1x64xf32>, %w: memref<128x64xf32>, %y: memref<
 // CHECK: %[[WR:.*]] = memref.alloc() : memref<128x64xf32>
 // CHECK: linalg.generic {{.*}} ins(%[[W]] : memref<128x64xf32>) outs(%[[WR]] : memref<128x64xf32>)
 // CHECK: scf.if
-// CHECK:   memref.load %[[WR]]
+// CHECK:   vector.load %[[WR]]
 // CHECK:   memref.load %[[XR]]
 // CHECK-NOT: arith.truncf
 // CHECK: } else {

@@ -137,11 +137,13 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // width divides: with at least 16 tokens (a run-time test, T being
 // dynamic) the packed form runs, one (threaded) loop over blocks of 16
 // columns (two AVX2 vectors; 64 with AVX-512), each packing its weight rows
-// into a panel [E, 16] (element e of every column contiguous) and then
-// running blocks of 6 tokens as outer products: per e one vector load of
-// the panel, each token's x[t, e] broadcast, each token's sums a vector
-// iter_arg (summed in order, contract only); the last T mod 6 tokens one at
-// a time; the panel freed at the end of the block.
+// into a panel [E, 16] (element e of every column contiguous: blocks of 8
+// weight rows x 8 elements loaded as vectors, transposed by shuffles in
+// registers and stored as panel rows, no element-wise copy when the lanes
+// divide E) and then running blocks of 6 tokens as outer products: per e
+// one vector load of the panel, each token's x[t, e] broadcast, each
+// token's sums a vector iter_arg (summed in order, contract only); the last
+// T mod 6 tokens one at a time; the panel freed at the end of the block.
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
@@ -149,11 +151,18 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK: scf.if %[[ENOUGH]] {
 // CHECK:   scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c16{{.*}})
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
-// CHECK:     scf.for %[[C:.*]] = {{.*}} to %c16
-// CHECK:       %[[N:.*]] = arith.addi %[[N0]], %[[C]]
-// CHECK:       scf.for %[[E:.*]] = {{.*}} to %c8
-// CHECK:         %[[WV:.*]] = memref.load %[[W]][%[[N]], %[[E]]]
-// CHECK:         memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
+// CHECK:     scf.for %[[C0:.*]] = %{{.*}} to %c16{{.*}} step %[[LANES:c8[_0-9]*]]
+// CHECK:       %[[N:.*]] = arith.addi %[[N0]], %[[C0]]
+// CHECK:       %[[AT:.*]] = arith.addi %[[C0]], %c0
+// CHECK:       scf.for %[[E0:.*]] = %{{.*}} to %c8{{.*}} step %[[LANES]]
+// CHECK:         %[[R0:.*]] = arith.addi %[[N]], %c0
+// CHECK:         vector.load %[[W]][%[[R0]], %[[E0]]] : memref<64x8xf32>, vector<8xf32>
+// CHECK-COUNT-7: vector.load %[[W]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK:         %[[P0:.*]] = arith.addi %[[E0]], %c0
+// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[P0]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
+// CHECK-COUNT-7: vector.store %{{.*}}, %[[PANEL]]
+// CHECK-NOT:   memref.store {{.*}}, %[[PANEL]]
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
 // CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
 // CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PMAIN]] step %c6
@@ -209,6 +218,39 @@ func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %w : memref<?x8xf32>, memref<64x8xf32>) outs(%y : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A depth the lanes do not divide (E = 12, AVX2's 8 lanes): the packing
+// transposes the first 8 elements of each block of 8 weight rows in
+// registers and copies elements 8 to 11 of each row one at a time.
+// CHECK-LABEL: func.func @projection_ragged_depth
+// CHECK-SAME: (%{{.*}}: memref<?x12xf32>, %[[W:.*]]: memref<16x12xf32>, %{{.*}}: memref<?x16xf32>)
+// CHECK: scf.if
+// CHECK:   %[[PANEL:.*]] = memref.alloc(%c12{{.*}}) : memref<?x16xf32>
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %[[LANES:c8[_0-9]*]]
+// CHECK:     scf.for %[[E0:.*]] = %{{.*}} to %[[WHOLE:c8[_0-9]*]] step %[[LANES]]
+// CHECK-COUNT-8: vector.load %[[W]]{{.*}} : memref<16x12xf32>, vector<8xf32>
+// CHECK-COUNT-8: vector.store %{{.*}}, %[[PANEL]]
+// CHECK:   scf.for %[[C:.*]] = %{{.*}} to %c16
+// CHECK:     scf.for %[[E:.*]] = %[[WHOLE]] to %c12
+// CHECK:       %[[WV:.*]] = memref.load %[[W]][%{{.*}}, %[[E]]]
+// CHECK:       memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
+func.func @projection_ragged_depth(%x: memref<?x12xf32>, %w: memref<16x12xf32>,
+                                   %y: memref<?x16xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x12xf32>, memref<16x12xf32>) outs(%y : memref<?x16xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32

@@ -8,11 +8,14 @@
 // as bf16 with each pair swapped (element e into the odd slot, which
 // vdpbf16ps adds first); each panel of 64 columns holds bf16 pairs
 // [E/2, 128], row k holding every column's pair (2k, 2k + 1) swapped, packed
-// from whole runs of 32 of each weight row; the steps go over pairs, the
+// from whole runs of 32 of each weight row (16 rows at a time, their 16 x 16
+// pairs transposed in registers as i32 lanes, each panel row a store of 16
+// pairs); the steps go over pairs, the
 // panel's row loaded as four vectors of 16 pairs and each token's pair
 // broadcast as one 32-bit word, one avx512.dot per vector of 16 sums. The
 // finished sums are stored as the f32 form's. Without the option, or with
 // AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
+// CHECK-DAG: #[[$TWICE:.*]] = affine_map<(d0) -> (d0 * 2)>
 // CHECK-DAG: #[[$K0:.*]] = affine_map<(d0) -> (d0 floordiv 2)>
 // CHECK-DAG: #[[$K1:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 1)>
 // CHECK-DAG: #[[$K15:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 15)>
@@ -27,23 +30,27 @@
 // CHECK:     vector.store %[[XS]], %[[XP]][%[[T]], %[[E]]]
 // CHECK: scf.parallel (%[[N0:.*]]) = (%c0) to (%c128) step (%c64)
 // CHECK:   %[[PANEL:.*]] = memref.alloc() : memref<32x128xbf16>
-// CHECK:   scf.for %[[C:.*]] = %c0 to %c64 step %c1
-// CHECK:     %[[N:.*]] = arith.addi %[[N0]], %[[C]]
-// CHECK:     %[[SLOT:.*]] = arith.addi %[[C]], %[[C]]
+// CHECK:   scf.for %[[C0:.*]] = %c0 to %c64 step %c16
+// CHECK:     %[[N:.*]] = arith.addi %[[N0]], %[[C0]]
+// CHECK:     %[[SLOT:.*]] = affine.apply #[[$TWICE]](%[[C0]])
 // CHECK:     scf.for %[[E:.*]] = %c0 to %c64 step %c32
 // CHECK:       %[[WR:.*]] = vector.load %[[W]][%[[N]], %[[E]]] : memref<128x64xf32>, vector<32xf32>
 // CHECK:       %[[WB:.*]] = arith.truncf %[[WR]] : vector<32xf32> to vector<32xbf16>
 // CHECK:       %[[WS:.*]] = vector.shuffle %[[WB]], %[[WB]] [1, 0, 3, 2,
+// CHECK:       %[[WP:.*]] = vector.bitcast %[[WS]] : vector<32xbf16> to vector<16xi32>
+// CHECK:       %[[N1:.*]] = arith.addi %[[N]], %c1
+// CHECK:       vector.load %[[W]][%[[N1]], %[[E]]]
+// CHECK-COUNT-14: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
+// CHECK:       vector.shuffle %[[WP]], %{{.*}} [0, 16, 2, 18, {{.*}}] : vector<16xi32>, vector<16xi32>
+// CHECK-COUNT-63: vector.shuffle %{{.*}} : vector<16xi32>, vector<16xi32>
 // CHECK:       %[[K0:.*]] = affine.apply #[[$K0]](%[[E]])
-// CHECK:       %[[P0:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [0], sizes = [2], strides = [1]}
-// CHECK:       vector.store %[[P0]], %[[PANEL]][%[[K0]], %[[SLOT]]] : memref<32x128xbf16>, vector<2xbf16>
+// CHECK:       %[[P0:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<32xbf16>
+// CHECK:       vector.store %[[P0]], %[[PANEL]][%[[K0]], %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[K1:.*]] = affine.apply #[[$K1]](%[[E]])
-// CHECK:       %[[P1:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [2], sizes = [2], strides = [1]}
-// CHECK:       vector.store %[[P1]], %[[PANEL]][%[[K1]], %[[SLOT]]]
-// CHECK-COUNT-13: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<2xbf16>
+// CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K1]], %[[SLOT]]]
+// CHECK-COUNT-13: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[K15:.*]] = affine.apply #[[$K15]](%[[E]])
-// CHECK:       %[[P15:.*]] = vector.extract_strided_slice %[[WS]] {offsets = [30], sizes = [2], strides = [1]}
-// CHECK:       vector.store %[[P15]], %[[PANEL]][%[[K15]], %[[SLOT]]]
+// CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K15]], %[[SLOT]]]
 // CHECK:   scf.for %[[T0:.*]] = %c0 to %c30 step %c6
 // CHECK:     scf.for %[[K:.*]] = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, {{.*}}vector<16xf32>)
 // CHECK:       %[[W0:.*]] = vector.load %[[PANEL]][%[[K]], %c0] : memref<32x128xbf16>, vector<32xbf16>

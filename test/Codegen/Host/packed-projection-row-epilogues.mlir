@@ -28,7 +28,7 @@
 // CHECK:   %[[PACKED:.*]] = memref.alloc(%{{.*}}) : memref<?x16xf32>
 // CHECK:   scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c16{{.*}})
 // CHECK:     memref.subview %[[PACKED]]
-// CHECK:     memref.load %[[W]]
+// CHECK:     vector.load %[[W]]{{.*}} : memref<64x8xf32>, vector<8xf32>
 // CHECK:   scf.parallel (%[[H:.*]], %[[T0:.*]]) = (%{{.*}}, %{{.*}}) to (%c2{{.*}}, %{{.*}}) step (%c1{{.*}}, %c96)
 // CHECK:     %[[END:.*]] = arith.addi %[[T0]], %c96
 // CHECK:     %[[T1:.*]] = arith.minsi %[[END]]
