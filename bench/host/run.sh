@@ -4,7 +4,8 @@
 #
 #   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
-#   modes    prefill T = 512 and 2048; decode at KV 1k, 4k and 16k; the
+#   modes    prefill T = 64 (a short prompt: the weights' packing shows), 512
+#            and 2048; decode at KV 1k, 4k and 16k; the
 #            projections alone at T = 512 and 2048 (a bundle of the layer
 #            with SDPA's output replaced by Q, so SDPA is dead code); on CPUs
 #            with AVX512-BF16, prefill with the projections in bf16 compute
@@ -116,7 +117,7 @@ for shape in $shapes; do
     "$build_dir/bin/rotor-aot" --quiet "$work/$shape-bf16.mlir" -o "$work/$shape-bf16.rotor" \
       --params "$work/$shape-w.safetensors" 2>/dev/null
   fi
-  for t in 512 2048; do
+  for t in 64 512 2048; do
     $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
       --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
   done
@@ -131,7 +132,7 @@ for shape in $shapes; do
     peak=$(awk '/peak_fma_gflops/ {print $2}' "$work/limits-$n.txt")
     readbw=$(awk '/read_gbps/ {print $2}' "$work/limits-$n.txt")
     copybw=$(awk '/copy_gbps/ {print $2}' "$work/limits-$n.txt")
-    for t in 512 2048; do
+    for t in 64 512 2048; do
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
         --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
         --bench "$runs" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')
