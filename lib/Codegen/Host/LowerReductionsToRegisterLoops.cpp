@@ -1181,7 +1181,7 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     for (Value buffer : buffers)
       memref::DeallocOp::create(rewriter, op.getLoc(), buffer);
   };
-  if (!packed || (tokens && *tokens < kPackedMinRows)) {
+  if (!packed || (tokens && *tokens < packedMinRows(*packed))) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
     SmallVector<Value> rounded =
         scores || takesPairScores(op, all, vectorRegisters, bf16Dot)
@@ -1221,7 +1221,7 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     // ops at the last one's.
     Location loc = op.getLoc();
     Value minRows =
-        arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows);
+        arith::ConstantIndexOp::create(rewriter, loc, packedMinRows(*packed));
     Value enough = arith::CmpIOp::create(
         rewriter, loc, arith::CmpIPredicate::uge, all.ubs[0], minRows);
     auto choice = scf::IfOp::create(rewriter, loc, enough,
@@ -1236,7 +1236,8 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
       rewriter.setInsertionPoint(group);
       Value few = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::ult, all.ubs[0],
-          arith::ConstantIndexOp::create(rewriter, loc, kPackedMinRows));
+          arith::ConstantIndexOp::create(rewriter, loc,
+                                         packedMinRows(*packed)));
       auto unfused = scf::IfOp::create(rewriter, loc, few,
                                        /*withElseRegion=*/false);
       rewriter.setInsertionPoint(unfused.thenBlock()->getTerminator());
@@ -1319,12 +1320,12 @@ struct LowerReductionsToRegisterLoopsPass
         if (form != ReductionForm::Register)
           continue;
         std::optional<PackedProjection> packed =
-            packedProjection(op, vectorRegisters);
+            packedProjection(op, vectorRegisters, bf16DotProduct);
         if (!packed)
           continue;
         PackedEpilogue epi = packedEpilogue(op, *packed);
         int64_t tokens = op.getStaticLoopRanges()[0];
-        if ((ShapedType::isDynamic(tokens) || tokens >= kPackedMinRows))
+        if ((ShapedType::isDynamic(tokens) || tokens >= packedMinRows(*packed)))
           matchRowEpilogue(op, *packed, epi);
         // An op that two epilogues would take (as a row op, or as the
         // projection, its init or its RoPE) stays with the first.

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "PackedProjection.h"
+#include "RegisterLoops.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -953,7 +954,18 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
   // with AVX2 (PackedProjection::width).
   int64_t lanes = width == 64 ? 16 : 8;
   Type element = cast<MemRefType>(weight.getType()).getElementType();
+  Type panelElement = cast<MemRefType>(panel.getType()).getElementType();
   auto laneType = VectorType::get({lanes}, element);
+  // A narrower weight widened into an f32 panel (exact): once per call,
+  // not once per token block in the sums' loop.
+  auto widen = [&](OpBuilder &wb, Location wl, Value v) -> Value {
+    if (element == panelElement)
+      return v;
+    Type to = isa<VectorType>(v.getType())
+                  ? Type(VectorType::get({lanes}, panelElement))
+                  : panelElement;
+    return arith::ExtFOp::create(wb, wl, to, v);
+  };
   Value lanesStep = index(b, l, lanes);
   std::optional<int64_t> staticDepth = getConstantIntValue(depth);
   Value whole =
@@ -978,11 +990,13 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
               [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
                 SmallVector<Value> rows;
                 for (int64_t i = 0; i < lanes; ++i)
-                  rows.push_back(vector::LoadOp::create(
-                      eb, el, laneType, weight,
-                      ValueRange{
-                          arith::AddIOp::create(eb, el, n0, index(eb, el, i)),
-                          e0}));
+                  rows.push_back(
+                      widen(eb, el,
+                            vector::LoadOp::create(
+                                eb, el, laneType, weight,
+                                ValueRange{arith::AddIOp::create(
+                                               eb, el, n0, index(eb, el, i)),
+                                           e0})));
                 for (auto [j, column] :
                      llvm::enumerate(transposeLanes(eb, el, rows)))
                   vector::StoreOp::create(
@@ -1003,8 +1017,9 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
         scf::ForOp::create(
             cb, cl, whole, depth, one, ValueRange{},
             [&](OpBuilder &eb, Location el, Value e, ValueRange) {
-              Value w =
-                  memref::LoadOp::create(eb, el, weight, ValueRange{n, e});
+              Value w = widen(
+                  eb, el,
+                  memref::LoadOp::create(eb, el, weight, ValueRange{n, e}));
               memref::StoreOp::create(eb, el, w, panel, ValueRange{e, at});
               scf::YieldOp::create(eb, el);
             });
@@ -1268,8 +1283,9 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    Value panel, Value pairs, const PanelColumns &cols,
                    Value depth, Value lo, Value hi) {
   Value output = op.getDpsInitOperand(0)->get();
-  Type weightElement = cast<MemRefType>(p.weight->get().getType())
-                           .getElementType();
+  // The panel's element: the weight's, or f32 for a narrower weight that
+  // the payload only widens (packPanel widened it).
+  Type weightElement = cast<MemRefType>(panel.getType()).getElementType();
   Type sumElement = op.getRegion().front().getArguments().back().getType();
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
@@ -1422,10 +1438,12 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
   // A panel: [E, width] of the weight's type, or [E/2, 2 x width] bf16
   // pairs.
   bool bf16 = p.bf16Pairs.has_value();
+  Type panelElement = bf16 ? rewriter.getBF16Type()
+                      : onlyWidenedToF32(op, p.weight)
+                          ? rewriter.getF32Type()
+                          : cast<MemRefType>(weight.getType()).getElementType();
   auto panelType = MemRefType::get(
-      {ShapedType::kDynamic, bf16 ? 2 * p.width : p.width},
-      bf16 ? rewriter.getBF16Type()
-           : cast<MemRefType>(weight.getType()).getElementType());
+      {ShapedType::kDynamic, bf16 ? 2 * p.width : p.width}, panelElement);
   Value panelRows =
       bf16 ? index(rewriter, loc, *getConstantIntValue(depth) / 2) : depth;
   auto pack = [&](OpBuilder &b, Location l, Value panel,

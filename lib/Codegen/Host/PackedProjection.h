@@ -53,9 +53,8 @@ mlir::Value emitRowPayload(
     llvm::function_ref<mlir::Value(unsigned)> indexRow = nullptr,
     bool contractSum = true);
 
-/// Tokens per register block of a packed projection, and the fewest tokens
-/// for which packing pays (below, the dot-product form runs).
-constexpr int64_t kPackedRows = 6, kPackedMinRows = 16;
+/// Tokens per register block of a packed projection.
+constexpr int64_t kPackedRows = 6;
 
 /// Elements per vector of the bf16 pair forms' packing: 32 bf16, one zmm.
 constexpr int64_t kPairRun = 32;
@@ -77,6 +76,19 @@ struct PackedProjection {
   /// Set when the projection runs on bf16 pairs.
   std::optional<BF16Pairs> bf16Pairs;
 };
+
+/// The fewest tokens for which the packed form pays (below, the
+/// dot-product form runs): 16 in f32, where packing the panels costs about
+/// what 16 tokens of the dot-product form's loads do; one register block
+/// on bf16 pairs, two products per instruction (the example layer's bf16
+/// plan at 6 tokens: 0.22 ms packed, 0.33 ms not; at 4: 0.25 and 0.17).
+/// A CPU without AVX512-BF16 keeps 16 (its packed form on bf16 weights ran
+/// 3x slower than the dot-product form at 6 to 15 tokens), so there bundles
+/// for the two CPUs sum in different orders (the packed forms in order, the
+/// dot-product form reassociated): the same bits from 16 tokens on only.
+inline int64_t packedMinRows(const PackedProjection &p) {
+  return p.bf16Pairs ? kPackedRows : 16;
+}
 
 /// What a packed projection does besides summing: the value its sums start
 /// from (the bias a generic broadcasts into the output, or a fill's

@@ -129,6 +129,62 @@ func.func @bf16_weight(%x: memref<32x64xf32>, %w: memref<64x64xbf16>, %y: memref
 
 // -----
 
+// Few tokens: the pair form packs from one register block of 6 tokens on
+// (8 static tokens here; with a dynamic count the run-time test is T >= 6),
+// where the f32 form (OFF) keeps the dot-product form below 16.
+// CHECK-LABEL: func.func @eight_tokens
+// CHECK: x86vector.avx512.dot
+// OFF-LABEL: func.func @eight_tokens
+// OFF-NOT: memref<?x64xbf16>
+// OFF: scf.parallel
+// CHECK-LABEL: func.func @dynamic_tokens
+// CHECK: %[[T:.*]] = memref.dim
+// CHECK: arith.cmpi uge, %[[T]], %c6
+// CHECK: x86vector.avx512.dot
+// OFF-LABEL: func.func @dynamic_tokens
+// OFF: arith.cmpi uge, %{{.*}}, %c16
+// The f32 form's panel of a bf16 weight that the payload only widens is
+// f32, widened as it is packed (not in the sums' loop).
+// (Both OFF runs: 64 columns of 16 lanes, or 16 of 8.)
+// OFF: %[[OPANEL:.*]] = memref.alloc(%{{.*}}) : memref<?x{{16|64}}xf32>
+// OFF: %[[OROW:.*]] = vector.load %{{.*}} : memref<64x64xbf16>, vector<{{8|16}}xbf16>
+// OFF-NEXT: arith.extf %[[OROW]] : vector<{{8|16}}xbf16> to vector<{{8|16}}xf32>
+// OFF: vector.store %{{.*}}, %[[OPANEL]]{{.*}} : memref<?x{{16|64}}xf32>, vector<{{8|16}}xf32>
+// OFF: vector.load %[[OPANEL]]{{.*}} : memref<?x{{16|64}}xf32>, vector<{{16|64}}xf32>
+// OFF-NOT: arith.extf {{.*}} : vector<{{16|64}}xbf16> to vector<{{16|64}}xf32>
+// OFF: } else {
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+func.func @eight_tokens(%x: memref<8x64xf32>, %w: memref<64x64xbf16>, %y: memref<8x64xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<8x64xf32>, memref<64x64xbf16>) outs(%y : memref<8x64xf32>) {
+  ^bb0(%a: f32, %b: bf16, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %3 = arith.extf %b : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return
+}
+func.func @dynamic_tokens(%x: memref<?x64xf32>, %w: memref<64x64xbf16>, %y: memref<?x64xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x64xf32>, memref<64x64xbf16>) outs(%y : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: bf16, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %3 = arith.extf %b : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return
+}
+
+// -----
+
 // Not taken: a depth that runs of 32 do not divide (48); the f32 form
 // runs on x and W rounded once each (hoisted out of its loops).
 // CHECK-LABEL: func.func @depth_48
