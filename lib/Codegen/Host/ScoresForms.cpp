@@ -805,9 +805,56 @@ void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
       [&](OpBuilder &b, Location l, Value j0, ValueRange) {
         Value count = arith::MinSIOp::create(
             b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
-        // Key c's pairs in column pair c of the panel, row k pair k.
+        // Key c's pairs in column pair c of the panel, row k pair k: whole
+        // blocks of 16 keys x 16 pairs transposed in registers as i32
+        // lanes (each panel row a store of 16 pairs), the last count mod 16
+        // keys a store per pair.
+        constexpr int64_t blockKeys = kPairRun / 2;
+        Value blockStep = index(b, l, blockKeys);
+        Value whole = arith::SubIOp::create(
+            b, l, count, arith::RemUIOp::create(b, l, count, blockStep));
+        auto pairsType = VectorType::get({blockKeys}, b.getI32Type());
+        auto runType = VectorType::get({kPairRun}, bf16);
         scf::ForOp::create(
-            b, l, zero, count, one, ValueRange{},
+            b, l, zero, whole, blockStep, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
+              Value slot = arith::AddIOp::create(cb, cl, c0, c0);
+              scf::ForOp::create(
+                  cb, cl, zero, end, run, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+                    SmallVector<Value> rows;
+                    SmallVector<Value> at(all.lbs);
+                    at[red] = e0;
+                    for (int64_t i = 0; i < blockKeys; ++i) {
+                      at[key] = arith::AddIOp::create(
+                          eb, el, j0,
+                          arith::AddIOp::create(eb, el, c0, index(eb, el, i)));
+                      rows.push_back(vector::BitCastOp::create(
+                          eb, el, pairsType,
+                          swappedPairRun(
+                              eb, el, keys->get(),
+                              applyMap(eb, el, op.getMatchingIndexingMap(keys),
+                                       at),
+                              round.roundWeight)));
+                    }
+                    for (auto [p, column] :
+                         llvm::enumerate(transposeLanes(eb, el, rows)))
+                      vector::StoreOp::create(
+                          eb, el,
+                          vector::BitCastOp::create(eb, el, runType, column),
+                          panel,
+                          ValueRange{affine::AffineApplyOp::create(
+                                         eb, el,
+                                         AffineMap::get(
+                                             1, 0, d0.floorDiv(2) + int64_t(p)),
+                                         ValueRange{e0}),
+                                     slot});
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+        scf::ForOp::create(
+            b, l, whole, count, one, ValueRange{},
             [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
               SmallVector<Value> at(all.lbs);
               at[key] = arith::AddIOp::create(cb, cl, j0, c);

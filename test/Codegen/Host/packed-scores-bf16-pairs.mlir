@@ -8,8 +8,9 @@
 // The tile's query rows (t, h linearized) are copied once as bf16 with
 // each pair swapped (element e into the odd slot, which vdpbf16ps adds
 // first); each block of 64 keys becomes a panel of bf16 pairs [32, 128],
-// row k holding every key's pair (2k, 2k + 1) swapped, the columns past
-// the tile's end zero; blocks of 6 rows then run over the pairs, the
+// row k holding every key's pair (2k, 2k + 1) swapped (16 keys x 16 pairs
+// at a time transposed in registers as i32 lanes, the last keys of a
+// ragged block a pair at a time), the columns past the tile's end zero; blocks of 6 rows then run over the pairs, the
 // panel's row loaded as four vectors of 16 pairs and each row's pair
 // broadcast as one 32-bit word, one avx512.dot per vector of 16 scores,
 // loaded and stored through the mask of the keys present; the rows past
@@ -32,7 +33,23 @@
 // CHECK: %[[PANEL:.*]] = memref.alloc() {alignment = 64 : i64} : memref<32x128xbf16>
 // CHECK: scf.for %[[J0:.*]] = %c0 to %[[KEYS]] step %c64
 // CHECK:   %[[COUNT:.*]] = arith.minsi %{{.*}}, %c64
-// CHECK:   scf.for %[[C:.*]] = %c0 to %[[COUNT]] step %c1
+// CHECK:   %[[REST:.*]] = arith.remui %[[COUNT]], %c16
+// CHECK:   %[[WHOLE:.*]] = arith.subi %[[COUNT]], %[[REST]]
+// CHECK:   scf.for %[[C0:.*]] = %c0 to %[[WHOLE]] step %c16
+// CHECK:     %[[BSLOT:.*]] = arith.addi %[[C0]], %[[C0]]
+// CHECK:     scf.for %[[EB:.*]] = %c0 to %c64 step %c32
+// CHECK:       %[[JB:.*]] = arith.addi %[[J0]], %[[C0]]
+// CHECK:       %[[KB:.*]] = vector.load %[[K]][%[[JB]], %c0, %[[EB]]] : memref<?x1x64xbf16>, vector<32xbf16>
+// CHECK:       %[[KBS:.*]] = vector.shuffle %[[KB]], %[[KB]] [1, 0, 3, 2,
+// CHECK:       vector.bitcast %[[KBS]] : vector<32xbf16> to vector<16xi32>
+// CHECK-COUNT-15: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
+// CHECK-COUNT-64: vector.shuffle %{{.*}} : vector<16xi32>, vector<16xi32>
+// CHECK:       %[[BP0:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<32xbf16>
+// CHECK:       %[[BK0:.*]] = affine.apply #[[$K0]](%[[EB]])
+// CHECK:       vector.store %[[BP0]], %[[PANEL]][%[[BK0]], %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// CHECK-COUNT-15: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// The last count mod 16 keys, a pair at a time:
+// CHECK:   scf.for %[[C:.*]] = %[[WHOLE]] to %[[COUNT]] step %c1
 // CHECK:     %[[J:.*]] = arith.addi %[[J0]], %[[C]]
 // CHECK:     %[[SLOT:.*]] = arith.addi %[[C]], %[[C]]
 // CHECK:     scf.for %[[EK:.*]] = %c0 to %c64 step %c32
