@@ -4,9 +4,9 @@
 #
 #   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
-#   modes    prefill T = 64 (a short prompt: the weights' packing shows), 512
-#            and 2048; decode at KV 1k, 4k and 16k; the
-#            projections alone at T = 512 and 2048 (a bundle of the layer
+#   modes    prefill T = 64 (a short prompt: the weights' packing shows),
+#            512 and 2048; decode at KV 1k, 4k and 16k; the projections
+#            alone at T = 512 and 2048 (a bundle of the layer
 #            with SDPA's output replaced by Q, so SDPA is dead code); on CPUs
 #            with AVX512-BF16, prefill with the projections in bf16 compute
 #            against torch's bf16 GEMMs (torch_fair.py --proj-dtype bf16)

@@ -815,23 +815,39 @@ Result<Tensor> Session::decode(const Tensor &hidden) {
   return output;
 }
 
+namespace {
+
+/// `err`, with `output` emptied when it is a failure (the Session calls'
+/// promise, whichever step failed).
+Error emptiedOnFailure(Error err, Tensor &output) {
+  if (err)
+    output = Tensor();
+  return err;
+}
+
+} // namespace
+
 Error Session::prefill(const Tensor &hidden, Tensor &output) {
   if (allocationError)
-    return allocationError;
+    return emptiedOnFailure(allocationError, output);
   if (cached != 0)
-    return Error::failure("prefill: the session already holds " +
-                          std::to_string(cached) +
-                          " tokens; prefill starts an empty cache");
-  return run(bundle.prefill(), hidden, output);
+    return emptiedOnFailure(
+        Error::failure("prefill: the session already holds " +
+                       std::to_string(cached) +
+                       " tokens; prefill starts an empty cache"),
+        output);
+  return emptiedOnFailure(run(bundle.prefill(), hidden, output), output);
 }
 
 Error Session::decode(const Tensor &hidden, Tensor &output) {
   if (allocationError)
-    return allocationError;
+    return emptiedOnFailure(allocationError, output);
   if (hidden.shape.size() != 2 || hidden.shape[0] != 1)
-    return Error::failure("decode: takes one token [1, hidden], got " +
-                          formatShape(hidden.shape));
-  return run(bundle.decode(), hidden, output);
+    return emptiedOnFailure(
+        Error::failure("decode: takes one token [1, hidden], got " +
+                       formatShape(hidden.shape)),
+        output);
+  return emptiedOnFailure(run(bundle.decode(), hidden, output), output);
 }
 
 namespace {

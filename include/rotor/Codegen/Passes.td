@@ -122,18 +122,21 @@ def LowerReductionsToRegisterLoops
     output distinct from the inputs) and so never vectorizes.
 
     A projection `y[t, n] += x[t, e] * W[n, e]` with at least 16 tokens
-    (tested at run time when T is dynamic) and a static column count that
-    the block width divides (16 columns, two AVX2 vectors; 64 with
-    `vector-registers=32`) runs packed: one loop over blocks of that many
-    columns (the threads' work), each copying its weight rows into a
-    heap panel `[E, width]` (element e of every column contiguous) and then
-    running blocks of 6 tokens as outer products, each token's row of sums
-    a `vector` iter_arg: per e, one load of the panel's row feeds six
+    (6 for the bf16 pair form below; tested at run time when T is
+    dynamic) and a static column count that the block width divides (16
+    columns, two AVX2 vectors; 64 with `vector-registers=32`) runs packed:
+    one loop over blocks of that many columns (the threads' work), each
+    copying its weight rows into a heap panel `[E, width]` (element e of
+    every column contiguous: blocks of 16 x 16 elements, 8 x 8 with AVX2,
+    transposed in registers, the last E mod 16 one at a time; a narrower
+    weight that the payload only widens is widened into an f32 panel) and
+    then running blocks of 6 tokens as outer products, each token's row of
+    sums a `vector` iter_arg: per e, one load of the panel's row feeds six
     broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels). Each
-    output is summed in order over e (contract, no reassoc), so a
-    token's bits depend on whether its call had 16 tokens or more (as a
-    BLAS's do on the shapes it is called with); never on the threads.
-    Only f32 sums (the block sizes count f32 registers).
+    output is summed in order over e (contract, no reassoc), so a token's
+    bits depend on whether its call took the packed form (as a BLAS's do
+    on the shapes it is called with); never on the threads. Only f32 sums
+    (the block sizes count f32 registers).
 
     Epilogues (`packed-epilogues`, on by default). When the op right before
     a packed projection initializes its output (a generic broadcasting a
@@ -178,7 +181,8 @@ def LowerReductionsToRegisterLoops
     input through `arith.truncf`, round to nearest even, or a `bf16`
     input), widens them and adds their product to an `f32` sum (an
     `attn.linear` with `compute = bf16, accumulate = f32`), and its depth
-    is a multiple of 32, its panels hold bf16 pairs `[E/2, 2 x width]` and
+    is a multiple of 32, its panels hold bf16 pairs `[E/2, 2 x width]`
+    (16 rows x 16 pairs at a time, transposed in registers as i32 lanes) and
     each step of two e is one `x86vector.avx512.dot` (vdpbf16ps) per
     vector of 16 sums, against the token's pair of inputs broadcast from a
     bf16 copy of its row made once per call. vdpbf16ps is two FMAs in
@@ -192,7 +196,7 @@ def LowerReductionsToRegisterLoops
     Rounding hoisted out of the loops. When a projection or other
     register-form reduction runs in a form other than the bf16 pair form
     (the packed f32 form, the dot-product form of a decode step or of a
-    prefill of fewer than 16 tokens) and its payload rounds an input to a
+    prefill too short to pack) and its payload rounds an input to a
     narrower float and widens it back (compute narrower than the operand)
     while reading each element of that input more than once (a parallel
     dim its map leaves out has more than one iteration, or an unknown

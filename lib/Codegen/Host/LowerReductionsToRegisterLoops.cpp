@@ -11,14 +11,14 @@
 // A projection with enough tokens instead runs packed (PackedProjection.cpp:
 // outer products on a panel of the weight, each output summed in order,
 // with its epilogues): a token's bits then depend on whether its call had
-// 16 tokens or more. A prefill block's tile of scores (many rows) runs as
-// the same outer products on a panel of its keys transposed in registers
-// (with its online softmax's scale, mask and row max applied to each row
-// in registers: ScoresEpilogue.cpp), and its P·V on V's rows, each score
-// or output summed in order; a decode step's (few rows) in blocks of keys
-// whose lane partial sums a shuffle tree reduces together (the scores'
-// forms and the row panels: ScoresForms.cpp). A row max or min keeps lane
-// partial results (exact).
+// enough tokens to pack (packedMinRows). A prefill block's tile of scores (many
+// rows) runs as the same outer products on a panel of its keys transposed in
+// registers (with its online softmax's scale, mask and row max applied to each
+// row in registers: ScoresEpilogue.cpp), and its P·V on V's rows, each score or
+// output summed in order; a decode step's (few rows) in blocks of keys whose
+// lane partial sums a shuffle tree reduces together (the scores' forms and the
+// row panels: ScoresForms.cpp). A row max or min keeps lane partial results
+// (exact).
 //
 //===----------------------------------------------------------------------===//
 

@@ -907,14 +907,15 @@ PanelColumns panelColumns(OpBuilder &b, Location l, Value n0, int64_t width,
   return c;
 }
 
-/// Calls `column(b, l, n, at)` for each column of a panel: weight row n
-/// into the panel's slot `at`, in two halves with RoPE.
+/// Calls `column(b, l, n, at)` for every `step`-th column of a panel:
+/// weight rows [n, n + step) into the panel's slots [at, at + step), in
+/// two halves with RoPE (`step` divides a half).
 void eachPanelColumn(
     OpBuilder &b, Location l, const PanelColumns &cols, int64_t width,
-    bool halves,
+    bool halves, int64_t step,
     function_ref<void(OpBuilder &, Location, Value, Value)> column) {
   Value zero = arith::ConstantIndexOp::create(b, l, 0),
-        one = arith::ConstantIndexOp::create(b, l, 1),
+        stepValue = arith::ConstantIndexOp::create(b, l, step),
         halfWidth = arith::ConstantIndexOp::create(b, l, width / 2),
         fullWidth = arith::ConstantIndexOp::create(b, l, width);
   SmallVector<Value> starts = {cols.first};
@@ -922,9 +923,9 @@ void eachPanelColumn(
     starts.push_back(cols.second);
   for (auto [slot, start] : llvm::enumerate(starts))
     scf::ForOp::create(
-        b, l, zero, halves ? halfWidth : fullWidth, one, ValueRange{},
+        b, l, zero, halves ? halfWidth : fullWidth, stepValue, ValueRange{},
         [&, start = start, slot = slot](OpBuilder &cb, Location cl, Value c,
-                                         ValueRange) {
+                                        ValueRange) {
           Value n = arith::AddIOp::create(cb, cl, start, c);
           Value at = slot == 0
                          ? c
@@ -934,28 +935,35 @@ void eachPanelColumn(
         });
 }
 
+/// `base + i` (`base` itself for 0, which the tests read as such).
+Value offsetBy(OpBuilder &b, Location l, Value base, int64_t i) {
+  if (i == 0)
+    return base;
+  return arith::AddIOp::create(b, l, base,
+                               arith::ConstantIndexOp::create(b, l, i));
+}
+
 /// Copies the weight rows of a panel's columns into `panel` [E, width]:
 /// element e of every column contiguous; in two halves with RoPE. Blocks
 /// of `lanes` weight rows x `lanes` elements are transposed in registers
 /// (each block row a vector load, each panel row a vector store), the
 /// blocks of a row band in order along e, so `lanes` streams from memory
-/// at a time; the last E mod lanes elements one at a time. (One element
-/// at a time, a weight row read in order and written down a panel column,
-/// the stores became scatters: 2/3 of the example layer's prefill of 16
-/// tokens was packing. Element e of every row in turn, the panel's 64
-/// rows were 64 streams that the prefetchers did not follow.)
+/// at a time; the last E mod lanes elements (all of them for a weight not
+/// contiguous along E) one at a time. (One element at a time, a weight row
+/// read in order and written down a panel column, the stores became
+/// scatters: 2/3 of the projections' time in the example layer's prefill
+/// of 16 tokens. Element e of every row in turn, the panel's 64 rows were
+/// 64 streams that the prefetchers did not follow.)
 void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
                const PanelColumns &cols, int64_t width, bool halves) {
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
   };
-  Value zero = index(b, l, 0), one = index(b, l, 1);
-  // f32 lanes of the panel's vectors: four per panel row with AVX-512, two
-  // with AVX2 (PackedProjection::width).
+  // f32 lanes of the panel's vectors: four per panel row with AVX-512
+  // (width 64), two with AVX2 (width 16).
   int64_t lanes = width == 64 ? 16 : 8;
   Type element = cast<MemRefType>(weight.getType()).getElementType();
   Type panelElement = cast<MemRefType>(panel.getType()).getElementType();
-  auto laneType = VectorType::get({lanes}, element);
   // A narrower weight widened into an f32 panel (exact): once per call,
   // not once per token block in the sums' loop.
   auto widen = [&](OpBuilder &wb, Location wl, Value v) -> Value {
@@ -968,54 +976,43 @@ void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
   };
   Value lanesStep = index(b, l, lanes);
   std::optional<int64_t> staticDepth = getConstantIntValue(depth);
+  bool blocks = unitInnerStride(weight);
   Value whole =
-      staticDepth
+      !blocks ? index(b, l, 0)
+      : staticDepth
           ? index(b, l, *staticDepth - *staticDepth % lanes)
           : arith::SubIOp::create(
                 b, l, depth, arith::RemUIOp::create(b, l, depth, lanesStep))
                 .getResult();
-  int64_t span = halves ? width / 2 : width;
-  SmallVector<Value> starts = {cols.first};
-  if (halves)
-    starts.push_back(cols.second);
-  for (auto [slot, start] : llvm::enumerate(starts)) {
-    int64_t slotBase = int64_t(slot) * span;
-    scf::ForOp::create(
-        b, l, zero, index(b, l, span), lanesStep, ValueRange{},
-        [&, start = start](OpBuilder &cb, Location cl, Value c0, ValueRange) {
-          Value n0 = arith::AddIOp::create(cb, cl, start, c0);
-          Value at = arith::AddIOp::create(cb, cl, c0, index(cb, cl, slotBase));
+  if (blocks)
+    eachPanelColumn(
+        b, l, cols, width, halves, lanes,
+        [&](OpBuilder &cb, Location cl, Value n0, Value at) {
           scf::ForOp::create(
-              cb, cl, zero, whole, lanesStep, ValueRange{},
+              cb, cl, index(cb, cl, 0), whole, lanesStep, ValueRange{},
               [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
                 SmallVector<Value> rows;
                 for (int64_t i = 0; i < lanes; ++i)
-                  rows.push_back(
-                      widen(eb, el,
-                            vector::LoadOp::create(
-                                eb, el, laneType, weight,
-                                ValueRange{arith::AddIOp::create(
-                                               eb, el, n0, index(eb, el, i)),
-                                           e0})));
+                  rows.push_back(widen(
+                      eb, el,
+                      vector::LoadOp::create(
+                          eb, el, VectorType::get({lanes}, element), weight,
+                          ValueRange{offsetBy(eb, el, n0, i), e0})));
                 for (auto [j, column] :
                      llvm::enumerate(transposeLanes(eb, el, rows)))
                   vector::StoreOp::create(
                       eb, el, column, panel,
-                      ValueRange{arith::AddIOp::create(
-                                     eb, el, e0, index(eb, el, int64_t(j))),
-                                 at});
+                      ValueRange{offsetBy(eb, el, e0, int64_t(j)), at});
                 scf::YieldOp::create(eb, el);
               });
-          scf::YieldOp::create(cb, cl);
         });
-  }
-  if (staticDepth && *staticDepth % lanes == 0)
+  if (blocks && staticDepth && *staticDepth % lanes == 0)
     return;
   eachPanelColumn(
-      b, l, cols, width, halves,
+      b, l, cols, width, halves, /*step=*/1,
       [&](OpBuilder &cb, Location cl, Value n, Value at) {
         scf::ForOp::create(
-            cb, cl, whole, depth, one, ValueRange{},
+            cb, cl, whole, depth, index(cb, cl, 1), ValueRange{},
             [&](OpBuilder &eb, Location el, Value e, ValueRange) {
               Value w = widen(
                   eb, el,
@@ -1053,6 +1050,23 @@ Value swappedPairRun(OpBuilder &b, Location l, Value source, ValueRange at,
   return vector::ShuffleOp::create(b, l, run, run, swap);
 }
 
+void storeTransposedPairRuns(OpBuilder &b, Location l, ArrayRef<Value> runs,
+                             Value panel, Value e0, Value slot) {
+  auto pairsType = VectorType::get({kPairRun / 2}, b.getI32Type());
+  auto runType = VectorType::get({kPairRun}, b.getBF16Type());
+  SmallVector<Value> rows = llvm::map_to_vector(runs, [&](Value run) -> Value {
+    return vector::BitCastOp::create(b, l, pairsType, run);
+  });
+  AffineExpr d0 = getAffineDimExpr(0, b.getContext());
+  for (auto [j, column] : llvm::enumerate(transposeLanes(b, l, rows))) {
+    Value k = affine::AffineApplyOp::create(
+        b, l, AffineMap::get(1, 0, d0.floorDiv(2) + int64_t(j)), e0);
+    vector::StoreOp::create(b, l,
+                            vector::BitCastOp::create(b, l, runType, column),
+                            panel, ValueRange{k, slot});
+  }
+}
+
 namespace {
 
 /// The input x [T, E] as bf16 pairs (swappedPairRun), made once per call
@@ -1085,61 +1099,33 @@ Value pairInputRows(OpBuilder &b, Location l, Value input, Value tokens,
 
 /// Copies the weight rows of a panel's columns into a panel of bf16 pairs
 /// `panel` [E/2, 2 x width]: row k holds each column's pair (2k, 2k + 1),
-/// swapped (swappedPairRun). A pair is 32 bits, so blocks of kPairRun / 2
-/// weight rows x kPairRun elements (16 x 16 pairs) are transposed in
-/// registers as i32 lanes, as packPanel's blocks; before, each pair was a
-/// store of its own (a third of the bf16 plan's prefill of 16 tokens).
+/// swapped (swappedPairRun), in blocks of kPairRun / 2 rows x kPairRun
+/// elements (storeTransposedPairRuns); before, each pair was a store of
+/// its own (a third of the bf16 plan's prefill of 16 tokens).
 void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
                    int64_t depth, const PanelColumns &cols, int64_t width,
                    bool halves, bool round) {
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
   };
-  constexpr int64_t lanes = kPairRun / 2;
-  auto pairsType = VectorType::get({lanes}, b.getI32Type());
-  auto runType = VectorType::get({kPairRun}, b.getBF16Type());
-  Value zero = index(b, l, 0);
-  int64_t span = halves ? width / 2 : width;
-  SmallVector<Value> starts = {cols.first};
-  if (halves)
-    starts.push_back(cols.second);
-  AffineExpr d0 = getAffineDimExpr(0, b.getContext());
-  for (auto [slot, start] : llvm::enumerate(starts)) {
-    int64_t slotBase = int64_t(slot) * span;
-    scf::ForOp::create(
-        b, l, zero, index(b, l, span), index(b, l, lanes), ValueRange{},
-        [&, start = start](OpBuilder &cb, Location cl, Value c0, ValueRange) {
-          Value n0 = arith::AddIOp::create(cb, cl, start, c0);
-          // Column c's pair in panel row k is at [k, 2 c].
-          Value at = affine::AffineApplyOp::create(
-              cb, cl, AffineMap::get(1, 0, (d0 + slotBase) * 2), c0);
-          scf::ForOp::create(
-              cb, cl, zero, index(cb, cl, depth), index(cb, cl, kPairRun),
-              ValueRange{},
-              [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
-                SmallVector<Value> rows;
-                for (int64_t i = 0; i < lanes; ++i) {
-                  Value n = arith::AddIOp::create(eb, el, n0, index(eb, el, i));
-                  rows.push_back(vector::BitCastOp::create(
-                      eb, el, pairsType,
-                      swappedPairRun(eb, el, weight, ValueRange{n, e0},
-                                     round)));
-                }
-                for (auto [j, column] :
-                     llvm::enumerate(transposeLanes(eb, el, rows))) {
-                  Value k = affine::AffineApplyOp::create(
-                      eb, el, AffineMap::get(1, 0, d0.floorDiv(2) + int64_t(j)),
-                      e0);
-                  vector::StoreOp::create(
-                      eb, el,
-                      vector::BitCastOp::create(eb, el, runType, column), panel,
-                      ValueRange{k, at});
-                }
-                scf::YieldOp::create(eb, el);
-              });
-          scf::YieldOp::create(cb, cl);
-        });
-  }
+  eachPanelColumn(
+      b, l, cols, width, halves, kPairRun / 2,
+      [&](OpBuilder &cb, Location cl, Value n0, Value at) {
+        // Column c's pair in panel row k is at [k, 2 c].
+        Value slot = arith::AddIOp::create(cb, cl, at, at);
+        scf::ForOp::create(
+            cb, cl, index(cb, cl, 0), index(cb, cl, depth),
+            index(cb, cl, kPairRun), ValueRange{},
+            [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+              SmallVector<Value> runs;
+              for (int64_t i = 0; i < kPairRun / 2; ++i)
+                runs.push_back(swappedPairRun(
+                    eb, el, weight, ValueRange{offsetBy(eb, el, n0, i), e0},
+                    round));
+              storeTransposedPairRuns(eb, el, runs, panel, e0, slot);
+              scf::YieldOp::create(eb, el);
+            });
+      });
 }
 
 } // namespace
@@ -1283,9 +1269,9 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    Value panel, Value pairs, const PanelColumns &cols,
                    Value depth, Value lo, Value hi) {
   Value output = op.getDpsInitOperand(0)->get();
-  // The panel's element: the weight's, or f32 for a narrower weight that
-  // the payload only widens (packPanel widened it).
-  Type weightElement = cast<MemRefType>(panel.getType()).getElementType();
+  // The weight's element, or f32 for a narrower weight that the payload
+  // only widens (packPanel widened it).
+  Type panelElement = cast<MemRefType>(panel.getType()).getElementType();
   Type sumElement = op.getRegion().front().getArguments().back().getType();
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
@@ -1326,9 +1312,8 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
           auto loop = scf::ForOp::create(
               tb, tl, zero, depth, one, inits,
               [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
-                Value w = vector::LoadOp::create(
-                    fb, fl, rowType(weightElement), panel,
-                    ValueRange{e, zero});
+                Value w = vector::LoadOp::create(fb, fl, rowType(panelElement),
+                                                 panel, ValueRange{e, zero});
                 SmallVector<Value> next;
                 for (auto [t, sum] : llvm::zip(ts, sums))
                   next.push_back(emitRowPayload(

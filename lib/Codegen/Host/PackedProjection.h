@@ -83,9 +83,9 @@ struct PackedProjection {
 /// on bf16 pairs, two products per instruction (the example layer's bf16
 /// plan at 6 tokens: 0.22 ms packed, 0.33 ms not; at 4: 0.25 and 0.17).
 /// A CPU without AVX512-BF16 keeps 16 (its packed form on bf16 weights ran
-/// 3x slower than the dot-product form at 6 to 15 tokens), so there bundles
-/// for the two CPUs sum in different orders (the packed forms in order, the
-/// dot-product form reassociated): the same bits from 16 tokens on only.
+/// 3x slower than the dot-product form at 6 to 15 tokens): from 6 to 15
+/// tokens, bundles for the two CPUs sum in different orders (the packed
+/// forms in order, the dot-product form reassociated) and their bits differ.
 inline int64_t packedMinRows(const PackedProjection &p) {
   return p.bf16Pairs ? kPackedRows : 16;
 }
@@ -142,6 +142,16 @@ transposeLanes(mlir::OpBuilder &b, mlir::Location l,
 mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
                            mlir::Value source, mlir::ValueRange at, bool round,
                            mlir::Value mask = {});
+
+/// Stores `runs`, kPairRun / 2 swappedPairRuns of as many rows (weight rows,
+/// keys) from element `e0`, into a panel of bf16 pairs transposed: pair p
+/// of run i at [e0 / 2 + p, slot + 2 i]. A pair is 32 bits, so the 16 x 16
+/// pairs are transposed in registers as i32 lanes (transposeLanes), and
+/// each panel row is one store of 16 pairs.
+void storeTransposedPairRuns(mlir::OpBuilder &b, mlir::Location l,
+                             llvm::ArrayRef<mlir::Value> runs,
+                             mlir::Value panel, mlir::Value e0,
+                             mlir::Value slot);
 
 /// The depth loop of a block of rows against a panel of bf16 pairs
 /// [depth / 2, 2 x width], `pairSteps` pairs of e (an index; depth / 2 or

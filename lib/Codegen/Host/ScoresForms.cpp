@@ -737,6 +737,102 @@ OpOperand *pairScoresQuery(linalg::GenericOp op, const LoopBounds &all,
   return bf16ProductOperands(op, query, keys) ? query : nullptr;
 }
 
+/// Copies keys [j0, j0 + count) of `op`'s key input into `panel` [E/2, 2 x
+/// width] of bf16 pairs (rounded to bf16 first when `round`): key c's pair
+/// k (elements 2k, 2k + 1, swapped: swappedPairRun) at [k, 2 c]. Whole
+/// blocks of 16 keys go through storeTransposedPairRuns (a store per panel
+/// row), the last count mod 16 keys a store per pair, and the columns from
+/// count on are zeroed.
+void packKeyPairPanel(OpBuilder &b, Location l, linalg::GenericOp op,
+                      const LoopBounds &all, OpOperand *keys, Value panel,
+                      Value j0, Value count, int64_t width, bool round) {
+  unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
+  int64_t depth = *getConstantIntValue(all.ubs[red]);
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  Type bf16 = b.getBF16Type();
+  Value zero = index(b, l, 0), one = index(b, l, 1),
+        run = index(b, l, kPairRun), end = index(b, l, depth);
+  AffineExpr d0 = b.getAffineDimExpr(0);
+  // Key c's run of kPairRun elements from e0.
+  auto keyRun = [&](OpBuilder &kb, Location kl, Value c, Value e0) {
+    SmallVector<Value> at(all.lbs);
+    at[red] = e0;
+    at[key] = arith::AddIOp::create(kb, kl, j0, c);
+    return swappedPairRun(kb, kl, keys->get(),
+                          applyMap(kb, kl, op.getMatchingIndexingMap(keys), at),
+                          round);
+  };
+  // `body(c, e0, slot)` for keys [from, to), `step` at a time, and each
+  // run of kPairRun elements from e0; key c's pairs at column `slot` = 2c.
+  auto eachKeyRun =
+      [&](Value from, Value to, Value step,
+          function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
+        scf::ForOp::create(
+            b, l, from, to, step, ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              Value slot = arith::AddIOp::create(cb, cl, c, c);
+              scf::ForOp::create(
+                  cb, cl, zero, end, run, ValueRange{},
+                  [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
+                    body(eb, el, c, e0, slot);
+                    scf::YieldOp::create(eb, el);
+                  });
+              scf::YieldOp::create(cb, cl);
+            });
+      };
+  constexpr int64_t blockKeys = kPairRun / 2;
+  Value blockStep = index(b, l, blockKeys);
+  Value whole = arith::SubIOp::create(
+      b, l, count, arith::RemUIOp::create(b, l, count, blockStep));
+  eachKeyRun(zero, whole, blockStep,
+             [&](OpBuilder &eb, Location el, Value c0, Value e0, Value slot) {
+               SmallVector<Value> runs;
+               for (int64_t i = 0; i < blockKeys; ++i)
+                 runs.push_back(keyRun(
+                     eb, el,
+                     i == 0
+                         ? c0
+                         : arith::AddIOp::create(eb, el, c0, index(eb, el, i))
+                               .getResult(),
+                     e0));
+               storeTransposedPairRuns(eb, el, runs, panel, e0, slot);
+             });
+  eachKeyRun(
+      whole, count, one,
+      [&](OpBuilder &eb, Location el, Value c, Value e0, Value slot) {
+        Value pairs = keyRun(eb, el, c, e0);
+        for (int64_t p = 0; p < kPairRun / 2; ++p)
+          vector::StoreOp::create(
+              eb, el,
+              vector::ExtractStridedSliceOp::create(
+                  eb, el, pairs, ArrayRef<int64_t>{2 * p}, ArrayRef<int64_t>{2},
+                  ArrayRef<int64_t>{1}),
+              panel,
+              ValueRange{affine::AffineApplyOp::create(
+                             eb, el, AffineMap::get(1, 0, d0.floorDiv(2) + p),
+                             ValueRange{e0}),
+                         slot});
+      });
+  Value zeroPair = arith::ConstantOp::create(
+      b, l,
+      DenseElementsAttr::get(VectorType::get({2}, bf16), b.getZeroAttr(bf16)));
+  scf::ForOp::create(
+      b, l, count, index(b, l, width), one, ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+        Value slot = arith::AddIOp::create(cb, cl, c, c);
+        scf::ForOp::create(
+            cb, cl, zero, index(cb, cl, depth / 2), one, ValueRange{},
+            [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+              vector::StoreOp::create(kb, kl, zeroPair, panel,
+                                      ValueRange{k, slot});
+              scf::YieldOp::create(kb, kl);
+            });
+        scf::YieldOp::create(cb, cl);
+      });
+}
+
 /// The packed scores (emitPackedScores) as AVX512-BF16 dot products, for
 /// a tile whose pairScoresQuery is `query`: the tile's query rows made bf16
 /// pairs once (swappedPairRun), each block of `width` keys a panel of
@@ -794,102 +890,14 @@ void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
   Value panel = memref::AllocOp::create(
       rewriter, loc, MemRefType::get({depth / 2, 2 * width}, bf16),
       rewriter.getI64IntegerAttr(64));
-  AffineExpr d0 = rewriter.getAffineDimExpr(0);
   Value keyStep = index(rewriter, loc, width);
-  Value zeroPair = arith::ConstantOp::create(
-      rewriter, loc,
-      DenseElementsAttr::get(VectorType::get({2}, bf16),
-                             rewriter.getZeroAttr(bf16)));
   scf::ForOp::create(
       rewriter, loc, all.lbs[key], all.ubs[key], keyStep, ValueRange{},
       [&](OpBuilder &b, Location l, Value j0, ValueRange) {
         Value count = arith::MinSIOp::create(
             b, l, keyStep, arith::SubIOp::create(b, l, all.ubs[key], j0));
-        // Key c's pairs in column pair c of the panel, row k pair k: whole
-        // blocks of 16 keys x 16 pairs transposed in registers as i32
-        // lanes (each panel row a store of 16 pairs), the last count mod 16
-        // keys a store per pair.
-        constexpr int64_t blockKeys = kPairRun / 2;
-        Value blockStep = index(b, l, blockKeys);
-        Value whole = arith::SubIOp::create(
-            b, l, count, arith::RemUIOp::create(b, l, count, blockStep));
-        auto pairsType = VectorType::get({blockKeys}, b.getI32Type());
-        auto runType = VectorType::get({kPairRun}, bf16);
-        scf::ForOp::create(
-            b, l, zero, whole, blockStep, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
-              Value slot = arith::AddIOp::create(cb, cl, c0, c0);
-              scf::ForOp::create(
-                  cb, cl, zero, end, run, ValueRange{},
-                  [&](OpBuilder &eb, Location el, Value e0, ValueRange) {
-                    SmallVector<Value> rows;
-                    SmallVector<Value> at(all.lbs);
-                    at[red] = e0;
-                    for (int64_t i = 0; i < blockKeys; ++i) {
-                      at[key] = arith::AddIOp::create(
-                          eb, el, j0,
-                          arith::AddIOp::create(eb, el, c0, index(eb, el, i)));
-                      rows.push_back(vector::BitCastOp::create(
-                          eb, el, pairsType,
-                          swappedPairRun(
-                              eb, el, keys->get(),
-                              applyMap(eb, el, op.getMatchingIndexingMap(keys),
-                                       at),
-                              round.roundWeight)));
-                    }
-                    for (auto [p, column] :
-                         llvm::enumerate(transposeLanes(eb, el, rows)))
-                      vector::StoreOp::create(
-                          eb, el,
-                          vector::BitCastOp::create(eb, el, runType, column),
-                          panel,
-                          ValueRange{affine::AffineApplyOp::create(
-                                         eb, el,
-                                         AffineMap::get(
-                                             1, 0, d0.floorDiv(2) + int64_t(p)),
-                                         ValueRange{e0}),
-                                     slot});
-                    scf::YieldOp::create(eb, el);
-                  });
-              scf::YieldOp::create(cb, cl);
-            });
-        scf::ForOp::create(
-            b, l, whole, count, one, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              SmallVector<Value> at(all.lbs);
-              at[key] = arith::AddIOp::create(cb, cl, j0, c);
-              Value slot = arith::AddIOp::create(cb, cl, c, c);
-              eachRun(cb, cl, keys, at, round.roundWeight,
-                      [&](OpBuilder &sb, Location sl, Value e0, Value pairs) {
-                        for (int64_t p = 0; p < kPairRun / 2; ++p)
-                          vector::StoreOp::create(
-                              sb, sl,
-                              vector::ExtractStridedSliceOp::create(
-                                  sb, sl, pairs, ArrayRef<int64_t>{2 * p},
-                                  ArrayRef<int64_t>{2}, ArrayRef<int64_t>{1}),
-                              panel,
-                              ValueRange{
-                                  affine::AffineApplyOp::create(
-                                      sb, sl,
-                                      AffineMap::get(1, 0, d0.floorDiv(2) + p),
-                                      ValueRange{e0}),
-                                  slot});
-                      });
-              scf::YieldOp::create(cb, cl);
-            });
-        scf::ForOp::create(
-            b, l, count, keyStep, one, ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              Value slot = arith::AddIOp::create(cb, cl, c, c);
-              scf::ForOp::create(
-                  cb, cl, zero, index(cb, cl, depth / 2), one, ValueRange{},
-                  [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
-                    vector::StoreOp::create(kb, kl, zeroPair, panel,
-                                            ValueRange{k, slot});
-                    scf::YieldOp::create(kb, kl);
-                  });
-              scf::YieldOp::create(cb, cl);
-            });
+        packKeyPairPanel(b, l, op, all, keys, panel, j0, count, width,
+                         round.roundWeight);
         Value mask = vector::CreateMaskOp::create(
             b, l, VectorType::get({width}, b.getI1Type()), ValueRange{count});
         auto epilogue = [&](OpBuilder &eb, Location el, ArrayRef<Value> at,

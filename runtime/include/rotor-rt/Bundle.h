@@ -100,8 +100,8 @@ public:
   /// reused where their capacity suffices: a caller that keeps one output
   /// between calls pays no fresh memory for it (from libc, a large output
   /// is mapped afresh and faults in a page per 4 KiB on every call: ~1,800
-  /// for the example layer's prefill at T = 2048). On error, `output`
-  /// holds nothing meaningful.
+  /// for the example layer's prefill at T = 2048). On error, `output` is
+  /// empty. `output` must be another tensor than `hidden`.
   Error prefill(const Tensor &hidden, Tensor &output);
   Error decode(const Tensor &hidden, Tensor &output);
   int64_t length() const { return cached; }

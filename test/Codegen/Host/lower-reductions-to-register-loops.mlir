@@ -153,15 +153,18 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
 // CHECK:     scf.for %[[C0:.*]] = %{{.*}} to %c16{{.*}} step %[[LANES:c8[_0-9]*]]
 // CHECK:       %[[N:.*]] = arith.addi %[[N0]], %[[C0]]
-// CHECK:       %[[AT:.*]] = arith.addi %[[C0]], %c0
-// CHECK:       scf.for %[[E0:.*]] = %{{.*}} to %c8{{.*}} step %[[LANES]]
-// CHECK:         %[[R0:.*]] = arith.addi %[[N]], %c0
-// CHECK:         vector.load %[[W]][%[[R0]], %[[E0]]] : memref<64x8xf32>, vector<8xf32>
+// CHECK:       scf.for %[[E0:.*]] = %{{.*}} to %c8{{.*}}
+// CHECK:         vector.load %[[W]][%[[N]], %[[E0]]] : memref<64x8xf32>, vector<8xf32>
 // CHECK-COUNT-7: vector.load %[[W]]
-// CHECK-COUNT-24: vector.shuffle
-// CHECK:         %[[P0:.*]] = arith.addi %[[E0]], %c0
-// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[P0]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
-// CHECK-COUNT-7: vector.store %{{.*}}, %[[PANEL]]
+// The last level of the transposition: column 0 and column 4.
+// CHECK-COUNT-16: vector.shuffle
+// CHECK:         %[[COL0:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 8, 9, 10, 11]
+// CHECK-NEXT:    %[[COL4:.*]] = vector.shuffle %{{.*}}, %{{.*}} [4, 5, 6, 7, 12, 13, 14, 15]
+// CHECK-COUNT-6: vector.shuffle
+// CHECK:         vector.store %[[COL0]], %[[PANEL]][%[[E0]], %[[C0]]] : memref<?x16xf32>, vector<8xf32>
+// CHECK:         %[[E4:.*]] = arith.addi %[[E0]], %c4
+// CHECK-NEXT:    vector.store %[[COL4]], %[[PANEL]][%[[E4]], %[[C0]]] : memref<?x16xf32>, vector<8xf32>
+// CHECK-COUNT-3: vector.store %{{.*}}, %[[PANEL]]
 // CHECK-NOT:   memref.store {{.*}}, %[[PANEL]]
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
 // CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
@@ -235,8 +238,8 @@ func.func @projection(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
 // CHECK-SAME: (%{{.*}}: memref<?x12xf32>, %[[W:.*]]: memref<16x12xf32>, %{{.*}}: memref<?x16xf32>)
 // CHECK: scf.if
 // CHECK:   %[[PANEL:.*]] = memref.alloc(%c12{{.*}}) : memref<?x16xf32>
-// CHECK:   scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %[[LANES:c8[_0-9]*]]
-// CHECK:     scf.for %[[E0:.*]] = %{{.*}} to %[[WHOLE:c8[_0-9]*]] step %[[LANES]]
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %c8
+// CHECK:     scf.for %[[E0:.*]] = %{{.*}} to %[[WHOLE:c8[_0-9]*]] step %c8
 // CHECK-COUNT-8: vector.load %[[W]]{{.*}} : memref<16x12xf32>, vector<8xf32>
 // CHECK-COUNT-8: vector.store %{{.*}}, %[[PANEL]]
 // CHECK:   scf.for %[[C:.*]] = %{{.*}} to %c16
@@ -251,6 +254,69 @@ func.func @projection_ragged_depth(%x: memref<?x12xf32>, %w: memref<16x12xf32>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %w : memref<?x12xf32>, memref<16x12xf32>) outs(%y : memref<?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A weight not contiguous along E (a transposed view): no vector loads of
+// its rows; every element is copied one at a time.
+// CHECK-LABEL: func.func @projection_strided_weight
+// CHECK-SAME: %[[W:[^:]*]]: memref<16x8xf32, strided<[1, 16]>>
+// CHECK: scf.if
+// CHECK:   %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
+// CHECK-NOT: vector.load %[[W]]
+// CHECK:   scf.for %[[C:.*]] = %{{.*}} to %c16
+// CHECK:     scf.for %[[E:.*]] = %c0{{.*}} to %c8
+// CHECK:       %[[WV:.*]] = memref.load %[[W]][%{{.*}}, %[[E]]]
+// CHECK:       memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
+func.func @projection_strided_weight(%x: memref<?x8xf32>,
+                                     %w: memref<16x8xf32, strided<[1, 16]>>,
+                                     %y: memref<?x16xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x8xf32>, memref<16x8xf32, strided<[1, 16]>>)
+      outs(%y : memref<?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A dynamic depth: the blocks of 8 elements run up to E - E mod 8, known
+// at run time, and the rest one at a time.
+// CHECK-LABEL: func.func @projection_dynamic_depth
+// CHECK-SAME: %[[W:[^:]*]]: memref<16x?xf32>
+// CHECK: scf.if
+// CHECK:   %[[PANEL:.*]] = memref.alloc(%[[E:.*]]) : memref<?x16xf32>
+// CHECK:   %[[REST:.*]] = arith.remui %[[E]], %c8
+// CHECK:   %[[WHOLE:.*]] = arith.subi %[[E]], %[[REST]]
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %c8
+// CHECK:     scf.for %{{.*}} = %{{.*}} to %[[WHOLE]] step %c8
+// CHECK-COUNT-8: vector.load %[[W]]
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %c16
+// CHECK:     scf.for %{{.*}} = %[[WHOLE]] to %[[E]] step %c1
+// CHECK:       memref.load %[[W]]
+func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
+                                    %y: memref<?x16xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?xf32>, memref<16x?xf32>) outs(%y : memref<?x16xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32

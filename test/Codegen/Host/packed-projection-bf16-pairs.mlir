@@ -2,22 +2,21 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32" | FileCheck %s --check-prefix=OFF
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=16 bf16-dot-product=true" | FileCheck %s --check-prefix=OFF
 
-// A projection with compute bf16 and accumulate f32 (attn.linear's
-// lowering: both operands rounded to bf16 and widened, the product added to
-// an f32 sum) on a CPU with AVX512-BF16. The input's rows are copied once
-// as bf16 with each pair swapped (element e into the odd slot, which
-// vdpbf16ps adds first); each panel of 64 columns holds bf16 pairs
-// [E/2, 128], row k holding every column's pair (2k, 2k + 1) swapped, packed
-// from whole runs of 32 of each weight row (16 rows at a time, their 16 x 16
-// pairs transposed in registers as i32 lanes, each panel row a store of 16
-// pairs); the steps go over pairs, the
-// panel's row loaded as four vectors of 16 pairs and each token's pair
-// broadcast as one 32-bit word, one avx512.dot per vector of 16 sums. The
-// finished sums are stored as the f32 form's. Without the option, or with
-// AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
-// CHECK-DAG: #[[$TWICE:.*]] = affine_map<(d0) -> (d0 * 2)>
+// A projection with compute bf16 and accumulate f32 (attn.linear's lowering:
+// both operands rounded to bf16 and widened, the product added to an f32 sum)
+// on a CPU with AVX512-BF16. The input's rows are copied once as bf16 with
+// each pair swapped (element e into the odd slot, which vdpbf16ps adds
+// first); each panel of 64 columns holds bf16 pairs [E/2, 128], row k holding
+// every column's pair (2k, 2k + 1) swapped, packed from whole runs of 32 of
+// each weight row (16 rows at a time, their 16 x 16 pairs transposed in
+// registers as i32 lanes, each panel row a store of 16 pairs); the steps go
+// over pairs, the panel's row loaded as four vectors of 16 pairs and each
+// token's pair broadcast as one 32-bit word, one avx512.dot per vector of 16
+// sums. The finished sums are stored as the f32 form's. Without the option,
+// or with AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
 // CHECK-DAG: #[[$K0:.*]] = affine_map<(d0) -> (d0 floordiv 2)>
 // CHECK-DAG: #[[$K1:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 1)>
+// CHECK-DAG: #[[$K8:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 8)>
 // CHECK-DAG: #[[$K15:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 15)>
 // CHECK-LABEL: func.func @round_both
 // CHECK-SAME: (%[[X:.*]]: memref<32x64xf32>, %[[W:.*]]: memref<128x64xf32>, %[[Y:.*]]: memref<32x128xf32>)
@@ -32,23 +31,28 @@
 // CHECK:   %[[PANEL:.*]] = memref.alloc() : memref<32x128xbf16>
 // CHECK:   scf.for %[[C0:.*]] = %c0 to %c64 step %c16
 // CHECK:     %[[N:.*]] = arith.addi %[[N0]], %[[C0]]
-// CHECK:     %[[SLOT:.*]] = affine.apply #[[$TWICE]](%[[C0]])
+// CHECK:     %[[SLOT:.*]] = arith.addi %[[C0]], %[[C0]]
 // CHECK:     scf.for %[[E:.*]] = %c0 to %c64 step %c32
 // CHECK:       %[[WR:.*]] = vector.load %[[W]][%[[N]], %[[E]]] : memref<128x64xf32>, vector<32xf32>
 // CHECK:       %[[WB:.*]] = arith.truncf %[[WR]] : vector<32xf32> to vector<32xbf16>
 // CHECK:       %[[WS:.*]] = vector.shuffle %[[WB]], %[[WB]] [1, 0, 3, 2,
-// CHECK:       %[[WP:.*]] = vector.bitcast %[[WS]] : vector<32xbf16> to vector<16xi32>
 // CHECK:       %[[N1:.*]] = arith.addi %[[N]], %c1
 // CHECK:       vector.load %[[W]][%[[N1]], %[[E]]]
-// CHECK-COUNT-14: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
+// CHECK:       %[[WP:.*]] = vector.bitcast %[[WS]] : vector<32xbf16> to vector<16xi32>
+// CHECK-COUNT-15: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
 // CHECK:       vector.shuffle %[[WP]], %{{.*}} [0, 16, 2, 18, {{.*}}] : vector<16xi32>, vector<16xi32>
-// CHECK-COUNT-63: vector.shuffle %{{.*}} : vector<16xi32>, vector<16xi32>
+// The last of the four levels: column 0 (row 0's pairs) and column 8.
+// CHECK:       %[[COL0:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK-NEXT:  %[[COL8:.*]] = vector.shuffle %{{.*}}, %{{.*}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
 // CHECK:       %[[K0:.*]] = affine.apply #[[$K0]](%[[E]])
-// CHECK:       %[[P0:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<32xbf16>
+// CHECK:       %[[P0:.*]] = vector.bitcast %[[COL0]] : vector<16xi32> to vector<32xbf16>
 // CHECK:       vector.store %[[P0]], %[[PANEL]][%[[K0]], %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[K1:.*]] = affine.apply #[[$K1]](%[[E]])
 // CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K1]], %[[SLOT]]]
-// CHECK-COUNT-13: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// CHECK:       %[[K8:.*]] = affine.apply #[[$K8]](%[[E]])
+// CHECK:       %[[P8:.*]] = vector.bitcast %[[COL8]] : vector<16xi32> to vector<32xbf16>
+// CHECK:       vector.store %[[P8]], %[[PANEL]][%[[K8]], %[[SLOT]]]
+// CHECK-COUNT-6: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[K15:.*]] = affine.apply #[[$K15]](%[[E]])
 // CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K15]], %[[SLOT]]]
 // CHECK:   scf.for %[[T0:.*]] = %c0 to %c30 step %c6

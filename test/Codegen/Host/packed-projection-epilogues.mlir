@@ -31,20 +31,15 @@
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%{{.*}}) : memref<?x16xf32>
 // CHECK:     scf.for %[[C:.*]] = %{{.*}} to %c8
 // CHECK:       %[[N:.*]] = arith.addi %[[C1ST]], %[[C]]
-// CHECK:       %[[AT:.*]] = arith.addi %[[C]], %c0
 // CHECK:       scf.for %[[E:.*]] =
-// CHECK:         %[[R:.*]] = arith.addi %[[N]], %c0
-// CHECK:         vector.load %[[W]][%[[R]], %[[E]]] : memref<64x8xf32>, vector<8xf32>
-// CHECK:         %[[P:.*]] = arith.addi %[[E]], %c0
-// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[P]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
+// CHECK:         vector.load %[[W]][%[[N]], %[[E]]] : memref<64x8xf32>, vector<8xf32>
+// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[E]], %[[C]]] : memref<?x16xf32>, vector<8xf32>
 // CHECK:     scf.for %[[C:.*]] = %{{.*}} to %c8
 // CHECK:       %[[N:.*]] = arith.addi %[[C2ND]], %[[C]]
 // CHECK:       %[[AT:.*]] = arith.addi %[[C]], %c8
 // CHECK:       scf.for %[[E:.*]] =
-// CHECK:         %[[R:.*]] = arith.addi %[[N]], %c0
-// CHECK:         vector.load %[[W]][%[[R]], %[[E]]] : memref<64x8xf32>, vector<8xf32>
-// CHECK:         %[[P:.*]] = arith.addi %[[E]], %c0
-// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[P]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
+// CHECK:         vector.load %[[W]][%[[N]], %[[E]]] : memref<64x8xf32>, vector<8xf32>
+// CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[E]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
 // The bias's two halves, once per panel: every token row starts from them.
 // CHECK:     %[[LO:.*]] = vector.load %[[B]][%[[C1ST]]] : memref<64xf32>, vector<8xf32>
 // CHECK:     %[[S0:.*]] = vector.insert_strided_slice %[[LO]], %{{.*}} {offsets = [0], strides = [1]} : vector<8xf32> into vector<16xf32>

@@ -4,19 +4,20 @@
 
 // A prefill block's packed scores (GQA: 7 query heads on one KV head) with
 // compute bf16 and accumulate f32 (attn.sdpa's lowering: q and k bf16,
-// widened, the product added to an f32 sum), on a CPU with AVX512-BF16.
-// The tile's query rows (t, h linearized) are copied once as bf16 with
-// each pair swapped (element e into the odd slot, which vdpbf16ps adds
-// first); each block of 64 keys becomes a panel of bf16 pairs [32, 128],
-// row k holding every key's pair (2k, 2k + 1) swapped (16 keys x 16 pairs
-// at a time transposed in registers as i32 lanes, the last keys of a
-// ragged block a pair at a time), the columns past the tile's end zero; blocks of 6 rows then run over the pairs, the
-// panel's row loaded as four vectors of 16 pairs and each row's pair
-// broadcast as one 32-bit word, one avx512.dot per vector of 16 scores,
-// loaded and stored through the mask of the keys present; the rows past
-// the last whole block go one at a time. Without the option, or with
-// AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
+// widened, the product added to an f32 sum), on a CPU with AVX512-BF16. The
+// tile's query rows (t, h linearized) are copied once as bf16 with each pair
+// swapped (element e into the odd slot, which vdpbf16ps adds first); each
+// block of 64 keys becomes a panel of bf16 pairs [32, 128], row k holding
+// every key's pair (2k, 2k + 1) swapped (16 keys x 16 pairs at a time
+// transposed in registers as i32 lanes, the last keys of a ragged block a
+// pair at a time), the columns past the tile's end zero; blocks of 6 rows
+// then run over the pairs, the panel's row loaded as four vectors of 16 pairs
+// and each row's pair broadcast as one 32-bit word, one avx512.dot per vector
+// of 16 scores, loaded and stored through the mask of the keys present; the
+// rows past the last whole block go one at a time. Without the option, or
+// with AVX2's 16 registers, the f32 form (no bf16 pairs) runs.
 // CHECK-DAG: #[[$K0:.*]] = affine_map<(d0) -> (d0 floordiv 2)>
+// CHECK-DAG: #[[$K8:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 8)>
 // CHECK-DAG: #[[$K15:.*]] = affine_map<(d0) -> (d0 floordiv 2 + 15)>
 // CHECK-LABEL: func.func @gqa_pairs
 // CHECK-SAME: (%[[Q:.*]]: memref<?x7x64xbf16>, %[[K:.*]]: memref<?x1x64xbf16>, %[[S:.*]]: memref<?x7x?xf32>)
@@ -43,16 +44,22 @@
 // CHECK:       %[[KBS:.*]] = vector.shuffle %[[KB]], %[[KB]] [1, 0, 3, 2,
 // CHECK:       vector.bitcast %[[KBS]] : vector<32xbf16> to vector<16xi32>
 // CHECK-COUNT-15: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xi32>
-// CHECK-COUNT-64: vector.shuffle %{{.*}} : vector<16xi32>, vector<16xi32>
-// CHECK:       %[[BP0:.*]] = vector.bitcast %{{.*}} : vector<16xi32> to vector<32xbf16>
+// The last of the four levels of the transposition: column 0 (pair 0 of
+// the 16 keys) and column 8 (pair 8).
+// CHECK:       %[[COL0:.*]] = vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK-NEXT:  %[[COL8:.*]] = vector.shuffle %{{.*}}, %{{.*}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
 // CHECK:       %[[BK0:.*]] = affine.apply #[[$K0]](%[[EB]])
-// CHECK:       vector.store %[[BP0]], %[[PANEL]][%[[BK0]], %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
-// CHECK-COUNT-15: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// CHECK-NEXT:  %[[BP0:.*]] = vector.bitcast %[[COL0]] : vector<16xi32> to vector<32xbf16>
+// CHECK-NEXT:  vector.store %[[BP0]], %[[PANEL]][%[[BK0]], %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// CHECK:       %[[BK8:.*]] = affine.apply #[[$K8]](%[[EB]])
+// CHECK-NEXT:  %[[BP8:.*]] = vector.bitcast %[[COL8]] : vector<16xi32> to vector<32xbf16>
+// CHECK-NEXT:  vector.store %[[BP8]], %[[PANEL]][%[[BK8]], %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
+// CHECK-COUNT-7: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[BSLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // The last count mod 16 keys, a pair at a time:
 // CHECK:   scf.for %[[C:.*]] = %[[WHOLE]] to %[[COUNT]] step %c1
-// CHECK:     %[[J:.*]] = arith.addi %[[J0]], %[[C]]
 // CHECK:     %[[SLOT:.*]] = arith.addi %[[C]], %[[C]]
 // CHECK:     scf.for %[[EK:.*]] = %c0 to %c64 step %c32
+// CHECK:       %[[J:.*]] = arith.addi %[[J0]], %[[C]]
 // CHECK:       %[[KR:.*]] = vector.load %[[K]][%[[J]], %c0, %[[EK]]] : memref<?x1x64xbf16>, vector<32xbf16>
 // CHECK-NOT:   arith.truncf
 // CHECK:       %[[KS:.*]] = vector.shuffle %[[KR]], %[[KR]] [1, 0, 3, 2,
