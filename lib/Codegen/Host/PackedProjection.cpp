@@ -935,14 +935,6 @@ void eachPanelColumn(
         });
 }
 
-/// `base + i` (`base` itself for 0, which the tests read as such).
-Value offsetBy(OpBuilder &b, Location l, Value base, int64_t i) {
-  if (i == 0)
-    return base;
-  return arith::AddIOp::create(b, l, base,
-                               arith::ConstantIndexOp::create(b, l, i));
-}
-
 /// Copies the weight rows of a panel's columns into `panel` [E, width]:
 /// element e of every column contiguous; in two halves with RoPE. Blocks
 /// of `lanes` weight rows x `lanes` elements are transposed in registers
@@ -1048,6 +1040,13 @@ Value swappedPairRun(OpBuilder &b, Location l, Value source, ValueRange at,
   for (int64_t i = 0; i < kPairRun; ++i)
     swap.push_back(i ^ 1);
   return vector::ShuffleOp::create(b, l, run, run, swap);
+}
+
+Value offsetBy(OpBuilder &b, Location l, Value base, int64_t i) {
+  if (i == 0)
+    return base;
+  return arith::AddIOp::create(b, l, base,
+                               arith::ConstantIndexOp::create(b, l, i));
 }
 
 void storeTransposedPairRuns(OpBuilder &b, Location l, ArrayRef<Value> runs,

@@ -143,6 +143,10 @@ mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
                            mlir::Value source, mlir::ValueRange at, bool round,
                            mlir::Value mask = {});
 
+/// `base + i`: `base` itself for 0 (no add of a zero constant).
+mlir::Value offsetBy(mlir::OpBuilder &b, mlir::Location l, mlir::Value base,
+                     int64_t i);
+
 /// Stores `runs`, kPairRun / 2 swappedPairRuns of as many rows (weight rows,
 /// keys) from element `e0`, into a panel of bf16 pairs transposed: pair p
 /// of run i at [e0 / 2 + p, slot + 2 i]. A pair is 32 bits, so the 16 x 16

@@ -790,13 +790,7 @@ void packKeyPairPanel(OpBuilder &b, Location l, linalg::GenericOp op,
              [&](OpBuilder &eb, Location el, Value c0, Value e0, Value slot) {
                SmallVector<Value> runs;
                for (int64_t i = 0; i < blockKeys; ++i)
-                 runs.push_back(keyRun(
-                     eb, el,
-                     i == 0
-                         ? c0
-                         : arith::AddIOp::create(eb, el, c0, index(eb, el, i))
-                               .getResult(),
-                     e0));
+                 runs.push_back(keyRun(eb, el, offsetBy(eb, el, c0, i), e0));
                storeTransposedPairRuns(eb, el, runs, panel, e0, slot);
              });
   eachKeyRun(
