@@ -121,8 +121,9 @@ def LowerReductionsToRegisterLoops
     at every step, which LLVM cannot keep in a register (it cannot prove the
     output distinct from the inputs) and so never vectorizes.
 
-    A projection `y[t, n] += x[t, e] * W[n, e]` with at least 16 tokens
-    (6 for the bf16 pair form below; tested at run time when T is
+    A projection `y[t, n] += x[t, e] * W[n, e]` with at least 48 tokens
+    (24 when the weight, as f32, is over 8 MiB and so streamed from
+    memory; 6 for the bf16 pair form below; tested at run time when T is
     dynamic) and a static column count that the block width divides (16
     columns, two AVX2 vectors; 64 with `vector-registers=32`) runs packed:
     one loop over blocks of that many columns (the threads' work), each
@@ -209,9 +210,11 @@ def LowerReductionsToRegisterLoops
 
     A projection with fewer tokens (a decode step) or other column counts
     (an even static count) runs as one loop over blocks of 32 columns,
-    in each of which 4 tokens x 2 columns share one reduction loop with
-    eight sums, so each loaded weight vector feeds four FMAs and each token
-    vector two (the last T mod 4 tokens go one output at a time); the
+    in each of which 4 tokens x 2 columns (x 4 with `vector-registers=32`)
+    share one reduction loop, so each loaded weight vector feeds four FMAs
+    and each token vector two or four (the last T mod 4 tokens as a pair
+    and a token against as many columns; one output at a time for a static
+    count under 4, a decode step, whose weight rows are one stream); the
     block's weight rows are reused from cache by every token. When the
     weight is larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs
     in chunks of 256 inside the block (partial sums in the output), so the

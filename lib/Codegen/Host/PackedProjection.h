@@ -77,17 +77,37 @@ struct PackedProjection {
   std::optional<BF16Pairs> bf16Pairs;
 };
 
+/// Weights up to this size (as f32) stay in cache across a projection's
+/// tokens: the dot-product form reads them whole, unchunked.
+constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
+
+/// Whether the weight of `p` is larger than kCachedWeightBytes as f32 (or
+/// of a dynamic size): the dot-product form then streams it in chunks.
+inline bool streamedWeight(const PackedProjection &p) {
+  auto type = llvm::cast<mlir::MemRefType>(p.weight->get().getType());
+  return !type.hasStaticShape() ||
+         type.getNumElements() * 4 > kCachedWeightBytes;
+}
+
 /// The fewest tokens for which the packed form pays (below, the
-/// dot-product form runs): 16 in f32, where packing the panels costs about
-/// what 16 tokens of the dot-product form's loads do; one register block
-/// on bf16 pairs, two products per instruction (the example layer's bf16
-/// plan at 6 tokens: 0.22 ms packed, 0.33 ms not; at 4: 0.25 and 0.17).
-/// A CPU without AVX512-BF16 keeps 16 (its packed form on bf16 weights ran
-/// 3x slower than the dot-product form at 6 to 15 tokens): from 6 to 15
-/// tokens, bundles for the two CPUs sum in different orders (the packed
-/// forms in order, the dot-product form reassociated) and their bits differ.
+/// dot-product form runs), measured on an AMD EPYC (Zen 4). In f32,
+/// packing the panels costs a copy of the weight per call, which the
+/// dot-product form's jammed rows (4 tokens x 4 columns, the last T mod 4
+/// rows in a pair and a row) outrun up to 48 tokens on a weight in cache
+/// (the example layer: 0.62 ms against 0.85 at 16 tokens, 1.68 against
+/// 1.77 at 44, even at 48; AVX2 alike) and up to 24 on a streamed one
+/// (Qwen2.5-7B's: 17.2 ms against 20.1 at 16, 19.8 against 20.8 at 20,
+/// 7% behind at 24). On bf16 pairs, two products per instruction, one
+/// register block (the bf16 plan at 6 tokens: 0.22 ms packed, 0.33 ms not;
+/// at 4: 0.25 and 0.17). A CPU without AVX512-BF16 takes the f32 counts
+/// (its packed form on bf16 weights ran 3x slower than the dot-product
+/// form at 6 to 15 tokens): from 6 tokens up to them, bundles for the two
+/// CPUs sum in different orders (the packed forms in order, the
+/// dot-product form reassociated) and their bits differ.
 inline int64_t packedMinRows(const PackedProjection &p) {
-  return p.bf16Pairs ? kPackedRows : 16;
+  if (p.bf16Pairs)
+    return kPackedRows;
+  return streamedWeight(p) ? 24 : 48;
 }
 
 /// What a packed projection does besides summing: the value its sums start

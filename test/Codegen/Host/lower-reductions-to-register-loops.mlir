@@ -134,8 +134,8 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // -----
 
 // A projection y[t, n] += x[t, e] * W[n, e] whose column count the block
-// width divides: with at least 16 tokens (a run-time test, T being
-// dynamic) the packed form runs, one (threaded) loop over blocks of 16
+// width divides: with at least 48 tokens (a run-time test, T being
+// dynamic; the weight is in cache) the packed form runs, one (threaded) loop over blocks of 16
 // columns (two AVX2 vectors; 64 with AVX-512), each packing its weight rows
 // into a panel [E, 16] (element e of every column contiguous: blocks of 8
 // weight rows x 8 elements loaded as vectors, transposed by shuffles in
@@ -147,7 +147,7 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
-// CHECK: %[[ENOUGH:.*]] = arith.cmpi uge, %[[T]], %c16
+// CHECK: %[[ENOUGH:.*]] = arith.cmpi uge, %[[T]], %c48
 // CHECK: scf.if %[[ENOUGH]] {
 // CHECK:   scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c16{{.*}})
 // CHECK:     %[[PANEL:.*]] = memref.alloc(%c8{{.*}}) : memref<?x16xf32>
@@ -190,11 +190,13 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:     memref.dealloc %[[PANEL]]
 // Fewer tokens: the dot-product form, one (threaded) loop over blocks of
 // 32 columns, and in each the tokens register-blocked 4 tokens x 2 columns
-// (eight sums in one reduction loop); the last T mod 4 tokens are summed
-// one output at a time.
+// (eight sums in one reduction loop); the last T mod 4 tokens as a pair
+// and a token against two columns.
 // CHECK: } else {
 // CHECK: %[[REM:.*]] = arith.remui %[[T]], %{{.*}} : index
 // CHECK: %[[MAIN:.*]] = arith.subi %[[T]], %[[REM]] : index
+// CHECK: %[[ODD:.*]] = arith.remui %[[T]], %c2
+// CHECK: %[[PAIRS:.*]] = arith.subi %[[T]], %[[ODD]] : index
 // CHECK: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c32{{.*}})
 // CHECK:   %[[BEND:.*]] = arith.minsi %{{.*}}, %c64
 // CHECK:   scf.parallel (%[[T0:.*]], %[[N0:.*]]) = (%{{.*}}, %[[B]]) to (%[[MAIN]], %[[BEND]]) step (%c4{{.*}}, %c2{{.*}})
@@ -202,8 +204,10 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK-COUNT-8: arith.addf {{.*}} fastmath<reassoc,contract>
 // CHECK:     scf.yield
 // CHECK-COUNT-8: memref.store
-// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %[[B]]) to (%[[T]], %[[BEND]]) step (%c1{{.*}}, %c1{{.*}})
-// CHECK:     scf.for {{.*}} -> (f32)
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[MAIN]], %[[B]]) to (%[[PAIRS]], %[[BEND]]) step (%c2{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32, f32, f32, f32)
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = (%[[PAIRS]], %[[B]]) to (%[[T]], %[[BEND]]) step (%c1{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32, f32)
 // With 32 vector registers (AVX-512) the packed block is 64 columns (four
 // vectors) and the dot-product block 4 tokens x 4 columns, sixteen sums.
 // WIDE-LABEL: func.func @projection
@@ -540,24 +544,50 @@ func.func @left_alone(%x: memref<8xf32>, %s: memref<f32>,
 
 // -----
 
-// A static token count: 16 or more take the packed form alone, fewer (a
-// decode step) the dot-product form alone.
+// A static token count: 48 or more take the packed form alone, fewer the
+// dot-product form alone: 47 tokens as 11 jams of 4 rows x 2 columns
+// (eight sums), then a pair of rows and a last row against as many
+// columns; a decode step's rows one output at a time.
 // CHECK-LABEL: func.func @static_tokens
 // CHECK-NOT: scf.if
 // CHECK: memref.alloc
 // CHECK: vector<16xf32>
+// CHECK-LABEL: func.func @jammed_tokens
+// CHECK-NOT: memref.alloc
+// CHECK: scf.parallel
+// CHECK:   scf.parallel {{.*}} = (%c0{{.*}}, %{{.*}}) to (%[[MAIN:.*]], %{{.*}}) step (%c4{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:   scf.parallel {{.*}} = (%[[MAIN]], %{{.*}}) to (%[[PAIRS:.*]], %{{.*}}) step (%c2{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32, f32, f32, f32)
+// CHECK:   scf.parallel {{.*}} = (%[[PAIRS]], %{{.*}}) to (%c47{{.*}}, %{{.*}}) step (%c1{{.*}}, %c2{{.*}})
+// CHECK:     scf.for {{.*}} -> (f32, f32)
 // CHECK-LABEL: func.func @decode_tokens
 // CHECK-NOT: scf.if
 // CHECK-NOT: memref.alloc
 // CHECK: scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32)
-func.func @static_tokens(%x: memref<16x8xf32>, %w: memref<32x8xf32>,
-                         %y: memref<16x32xf32>) {
+func.func @static_tokens(%x: memref<48x8xf32>, %w: memref<32x8xf32>,
+                         %y: memref<48x32xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<32x8xf32>) outs(%y : memref<16x32xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<32x8xf32>) outs(%y : memref<48x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @jammed_tokens(%x: memref<47x8xf32>, %w: memref<32x8xf32>,
+                         %y: memref<47x32xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<47x8xf32>, memref<32x8xf32>) outs(%y : memref<47x32xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
@@ -573,6 +603,29 @@ func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %w : memref<4x8xf32>, memref<32x8xf32>) outs(%y : memref<4x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A weight over 8 MiB (as f32) is streamed by the dot-product form, which
+// the packed form overtakes from 24 tokens.
+// CHECK-LABEL: func.func @streamed_weight
+// CHECK: %[[T:.*]] = memref.dim
+// CHECK: arith.cmpi uge, %[[T]], %c24
+func.func @streamed_weight(%x: memref<?x1040xf32>, %w: memref<2048x1040xf32>,
+                           %y: memref<?x2048xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x1040xf32>, memref<2048x1040xf32>) outs(%y : memref<?x2048xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32

@@ -135,7 +135,7 @@ func.func @bf16_weight(%x: memref<32x64xf32>, %w: memref<64x64xbf16>, %y: memref
 
 // Few tokens: the pair form packs from one register block of 6 tokens on
 // (8 static tokens here; with a dynamic count the run-time test is T >= 6),
-// where the f32 form (OFF) keeps the dot-product form below 16.
+// where the f32 form (OFF) keeps the dot-product form below 48.
 // CHECK-LABEL: func.func @eight_tokens
 // CHECK: x86vector.avx512.dot
 // OFF-LABEL: func.func @eight_tokens
@@ -146,7 +146,7 @@ func.func @bf16_weight(%x: memref<32x64xf32>, %w: memref<64x64xbf16>, %y: memref
 // CHECK: arith.cmpi uge, %[[T]], %c6
 // CHECK: x86vector.avx512.dot
 // OFF-LABEL: func.func @dynamic_tokens
-// OFF: arith.cmpi uge, %{{.*}}, %c16
+// OFF: arith.cmpi uge, %{{.*}}, %c48
 // The f32 form's panel of a bf16 weight that the payload only widens is
 // f32, widened as it is packed (not in the sums' loop).
 // (Both OFF runs: 64 columns of 16 lanes, or 16 of 8.)
@@ -197,9 +197,9 @@ func.func @dynamic_tokens(%x: memref<?x64xf32>, %w: memref<64x64xbf16>, %y: memr
 #x = affine_map<(t, n, e) -> (t, e)>
 #w = affine_map<(t, n, e) -> (n, e)>
 #y = affine_map<(t, n, e) -> (t, n)>
-func.func @depth_48(%x: memref<32x48xf32>, %w: memref<64x48xf32>, %y: memref<32x64xf32>) {
+func.func @depth_48(%x: memref<48x48xf32>, %w: memref<64x48xf32>, %y: memref<48x64xf32>) {
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<32x48xf32>, memref<64x48xf32>) outs(%y : memref<32x64xf32>) {
+      ins(%x, %w : memref<48x48xf32>, memref<64x48xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %b: f32, %s: f32):
     %0 = arith.truncf %a : f32 to bf16
     %1 = arith.extf %0 : bf16 to f32

@@ -124,7 +124,7 @@ func.func @bias_rope(%x: memref<?x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf3
 
 // -----
 
-// 16 tokens (static): the fused form alone; the bias and RoPE generics are
+// 48 tokens (static): the fused form alone; the bias and RoPE generics are
 // gone. The output's buffer is reused afterwards by the next projection,
 // which first fills it afresh (bufferization does this): the RoPE's input
 // is never read again, so it is still fused. That next projection's init,
@@ -134,7 +134,7 @@ func.func @bias_rope(%x: memref<?x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf3
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: linalg.fill
 // CHECK: vector.extract_strided_slice
-// CHECK: vector.store {{.*}} : memref<16x2x2x16xf32>, vector<8xf32>
+// CHECK: vector.store {{.*}} : memref<48x2x2x16xf32>, vector<8xf32>
 // CHECK: vector.broadcast %[[ZERO:.*]] : f32 to vector<16xf32>
 // CHECK-NOT: linalg
 // CHECK: return
@@ -147,30 +147,30 @@ func.func @bias_rope(%x: memref<?x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf3
 #half1 = affine_map<(t, h, p, i) -> (t, h, 1, i)>
 #table = affine_map<(t, h, p, i) -> (t, i)>
 #id4 = affine_map<(t, h, p, i) -> (t, h, p, i)>
-func.func @static_then_reused(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
-                              %cos: memref<16x16xf32>, %sin: memref<16x16xf32>,
-                              %w2: memref<64x8xf32>) -> (memref<16x2x2x16xf32>, memref<16x64xf32>) {
+func.func @static_then_reused(%x: memref<48x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
+                              %cos: memref<48x16xf32>, %sin: memref<48x16xf32>,
+                              %w2: memref<64x8xf32>) -> (memref<48x2x2x16xf32>, memref<48x64xf32>) {
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
   linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%b : memref<64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     linalg.yield %in : f32
   }
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
-  %z = memref.alloc() {alignment = 64 : i64} : memref<16x2x2x16xf32>
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
+  %z = memref.alloc() {alignment = 64 : i64} : memref<48x2x2x16xf32>
   linalg.generic {indexing_maps = [#half0, #half1, #table, #table, #id4],
                   iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%v, %v, %cos, %sin : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>, memref<16x16xf32>)
-      outs(%z : memref<16x2x2x16xf32>) {
+      ins(%v, %v, %cos, %sin : memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x16xf32>, memref<48x16xf32>)
+      outs(%z : memref<48x2x2x16xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32, %s: f32, %out: f32):
     %i = linalg.index 2 : index
     %first = arith.cmpi eq, %i, %c0 : index
@@ -183,15 +183,15 @@ func.func @static_then_reused(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: me
     %r = arith.select %first, %lo, %hi : f32
     linalg.yield %r : f32
   }
-  linalg.fill ins(%zero : f32) outs(%y : memref<16x64xf32>)
+  linalg.fill ins(%zero : f32) outs(%y : memref<48x64xf32>)
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w2 : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w2 : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  return %z, %y : memref<16x2x2x16xf32>, memref<16x64xf32>
+  return %z, %y : memref<48x2x2x16xf32>, memref<48x64xf32>
 }
 
 // -----
@@ -215,35 +215,35 @@ func.func @static_then_reused(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: me
 #half1 = affine_map<(t, h, p, i) -> (t, h, 1, i)>
 #table = affine_map<(t, h, p, i) -> (t, i)>
 #id4 = affine_map<(t, h, p, i) -> (t, h, p, i)>
-func.func @read_after_rope(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
-                           %cos: memref<16x16xf32>, %sin: memref<16x16xf32>,
-                           %keep: memref<16x64xf32>) -> memref<16x2x2x16xf32> {
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+func.func @read_after_rope(%x: memref<48x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
+                           %cos: memref<48x16xf32>, %sin: memref<48x16xf32>,
+                           %keep: memref<48x64xf32>) -> memref<48x2x2x16xf32> {
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
   linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%b : memref<64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     linalg.yield %in : f32
   }
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
-  %z = memref.alloc() {alignment = 64 : i64} : memref<16x2x2x16xf32>
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
+  %z = memref.alloc() {alignment = 64 : i64} : memref<48x2x2x16xf32>
   linalg.generic {indexing_maps = [#half0, #half1, #table, #table, #id4],
                   iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%v, %v, %cos, %sin : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>, memref<16x16xf32>)
-      outs(%z : memref<16x2x2x16xf32>) {
+      ins(%v, %v, %cos, %sin : memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x16xf32>, memref<48x16xf32>)
+      outs(%z : memref<48x2x2x16xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32, %s: f32, %out: f32):
     %i = linalg.index 2 : index
     %r = arith.mulf %a, %c : f32
     linalg.yield %r : f32
   }
-  memref.copy %y, %keep : memref<16x64xf32> to memref<16x64xf32>
-  return %z : memref<16x2x2x16xf32>
+  memref.copy %y, %keep : memref<48x64xf32> to memref<48x64xf32>
+  return %z : memref<48x2x2x16xf32>
 }
 
 // -----
@@ -253,7 +253,7 @@ func.func @read_after_rope(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memre
 // CHECK-LABEL: func.func @input_written_between
 // CHECK-NOT: vector.extract_strided_slice
 // CHECK: linalg.fill
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<48x2x2x16xf32>)
 #x = affine_map<(t, n, e) -> (t, e)>
 #w = affine_map<(t, n, e) -> (n, e)>
 #y = affine_map<(t, n, e) -> (t, n)>
@@ -261,33 +261,33 @@ func.func @read_after_rope(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memre
 #half1 = affine_map<(t, h, p, i) -> (t, h, 1, i)>
 #table = affine_map<(t, h, p, i) -> (t, i)>
 #id4 = affine_map<(t, h, p, i) -> (t, h, p, i)>
-func.func @input_written_between(%w: memref<64x8xf32>, %cos: memref<16x16xf32>,
-                                 %sin: memref<16x16xf32>) -> memref<16x2x2x16xf32> {
+func.func @input_written_between(%w: memref<64x8xf32>, %cos: memref<48x16xf32>,
+                                 %sin: memref<48x16xf32>) -> memref<48x2x2x16xf32> {
   %zero = arith.constant 0.0 : f32
   %one = arith.constant 1.0 : f32
-  %x = memref.alloc() {alignment = 64 : i64} : memref<16x8xf32>
-  linalg.fill ins(%one : f32) outs(%x : memref<16x8xf32>)
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
-  linalg.fill ins(%zero : f32) outs(%y : memref<16x64xf32>)
+  %x = memref.alloc() {alignment = 64 : i64} : memref<48x8xf32>
+  linalg.fill ins(%one : f32) outs(%x : memref<48x8xf32>)
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
+  linalg.fill ins(%zero : f32) outs(%y : memref<48x64xf32>)
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  linalg.fill ins(%zero : f32) outs(%x : memref<16x8xf32>)
-  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
-  %z = memref.alloc() {alignment = 64 : i64} : memref<16x2x2x16xf32>
+  linalg.fill ins(%zero : f32) outs(%x : memref<48x8xf32>)
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
+  %z = memref.alloc() {alignment = 64 : i64} : memref<48x2x2x16xf32>
   linalg.generic {indexing_maps = [#half0, #half1, #table, #table, #id4],
                   iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%v, %v, %cos, %sin : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>, memref<16x16xf32>)
-      outs(%z : memref<16x2x2x16xf32>) {
+      ins(%v, %v, %cos, %sin : memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x16xf32>, memref<48x16xf32>)
+      outs(%z : memref<48x2x2x16xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32, %s: f32, %out: f32):
     %r = arith.mulf %a, %c : f32
     linalg.yield %r : f32
   }
-  return %z : memref<16x2x2x16xf32>
+  return %z : memref<48x2x2x16xf32>
 }
 
 // -----
@@ -299,10 +299,10 @@ func.func @input_written_between(%w: memref<64x8xf32>, %cos: memref<16x16xf32>,
 // projection: the init generic stays.
 // CHECK-LABEL: func.func @other_head_read
 // CHECK-NOT: vector.extract_strided_slice
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<48x2x2x16xf32>)
 // CHECK-LABEL: func.func @output_aliases_input
 // CHECK-NOT: vector.extract_strided_slice
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<16x2x2x16xf32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : memref<48x2x2x16xf32>)
 // CHECK-LABEL: func.func @init_read_through_view
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<64xf32>)
 // CHECK: linalg.copy
@@ -318,78 +318,78 @@ func.func @input_written_between(%w: memref<64x8xf32>, %cos: memref<16x16xf32>,
 #head0 = affine_map<(t, h, p, i) -> (t, 0, 0, i)>
 #table = affine_map<(t, h, p, i) -> (t, i)>
 #id4 = affine_map<(t, h, p, i) -> (t, h, p, i)>
-func.func @other_head_read(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
-                           %cos: memref<16x16xf32>) -> memref<16x2x2x16xf32> {
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+func.func @other_head_read(%x: memref<48x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>,
+                           %cos: memref<48x16xf32>) -> memref<48x2x2x16xf32> {
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
   linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%b : memref<64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     linalg.yield %in : f32
   }
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
-  %z = memref.alloc() {alignment = 64 : i64} : memref<16x2x2x16xf32>
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
+  %z = memref.alloc() {alignment = 64 : i64} : memref<48x2x2x16xf32>
   linalg.generic {indexing_maps = [#half0, #half1, #head0, #table, #id4],
                   iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%v, %v, %v, %cos : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>)
-      outs(%z : memref<16x2x2x16xf32>) {
+      ins(%v, %v, %v, %cos : memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x16xf32>)
+      outs(%z : memref<48x2x2x16xf32>) {
   ^bb0(%a: f32, %bb: f32, %h0: f32, %c: f32, %out: f32):
     %u = arith.mulf %a, %c : f32
     %r = arith.addf %u, %h0 : f32
     linalg.yield %r : f32
   }
-  return %z : memref<16x2x2x16xf32>
+  return %z : memref<48x2x2x16xf32>
 }
-func.func @output_aliases_input(%x: memref<16x64xf32>, %w: memref<64x64xf32>, %b: memref<64xf32>,
-                                %cos: memref<16x16xf32>) {
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+func.func @output_aliases_input(%x: memref<48x64xf32>, %w: memref<64x64xf32>, %b: memref<64xf32>,
+                                %cos: memref<48x16xf32>) {
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
   linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%b : memref<64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     linalg.yield %in : f32
   }
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x64xf32>, memref<64x64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x64xf32>, memref<64x64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
-  %z = memref.expand_shape %x [[0], [1, 2, 3]] output_shape [16, 2, 2, 16] : memref<16x64xf32> into memref<16x2x2x16xf32>
+  %v = memref.expand_shape %y [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
+  %z = memref.expand_shape %x [[0], [1, 2, 3]] output_shape [48, 2, 2, 16] : memref<48x64xf32> into memref<48x2x2x16xf32>
   linalg.generic {indexing_maps = [#half0, #half1, #table, #id4],
                   iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%v, %v, %cos : memref<16x2x2x16xf32>, memref<16x2x2x16xf32>, memref<16x16xf32>)
-      outs(%z : memref<16x2x2x16xf32>) {
+      ins(%v, %v, %cos : memref<48x2x2x16xf32>, memref<48x2x2x16xf32>, memref<48x16xf32>)
+      outs(%z : memref<48x2x2x16xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32, %out: f32):
     %r = arith.mulf %a, %c : f32
     linalg.yield %r : f32
   }
   return
 }
-func.func @init_read_through_view(%x: memref<16x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>)
-    -> (memref<16x64xf32>, memref<16x2x32xf32>) {
-  %copy = memref.alloc() {alignment = 64 : i64} : memref<16x2x32xf32>
-  %y = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
-  %v = memref.expand_shape %y [[0], [1, 2]] output_shape [16, 2, 32] : memref<16x64xf32> into memref<16x2x32xf32>
+func.func @init_read_through_view(%x: memref<48x8xf32>, %w: memref<64x8xf32>, %b: memref<64xf32>)
+    -> (memref<48x64xf32>, memref<48x2x32xf32>) {
+  %copy = memref.alloc() {alignment = 64 : i64} : memref<48x2x32xf32>
+  %y = memref.alloc() {alignment = 64 : i64} : memref<48x64xf32>
+  %v = memref.expand_shape %y [[0], [1, 2]] output_shape [48, 2, 32] : memref<48x64xf32> into memref<48x2x32xf32>
   linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
-      ins(%b : memref<64xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%b : memref<64xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%in: f32, %out: f32):
     linalg.yield %in : f32
   }
-  linalg.copy ins(%v : memref<16x2x32xf32>) outs(%copy : memref<16x2x32xf32>)
+  linalg.copy ins(%v : memref<48x2x32xf32>) outs(%copy : memref<48x2x32xf32>)
   linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<16x8xf32>, memref<64x8xf32>) outs(%y : memref<16x64xf32>) {
+      ins(%x, %w : memref<48x8xf32>, memref<64x8xf32>) outs(%y : memref<48x64xf32>) {
   ^bb0(%a: f32, %bb: f32, %c: f32):
     %p = arith.mulf %a, %bb : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
   }
-  return %y, %copy : memref<16x64xf32>, memref<16x2x32xf32>
+  return %y, %copy : memref<48x64xf32>, memref<48x2x32xf32>
 }
