@@ -133,8 +133,8 @@ def LowerReductionsToRegisterLoops
     weight that the payload only widens is widened into an f32 panel) and
     then running blocks of 6 tokens as outer products, each token's row of
     sums a `vector` iter_arg: per e, one load of the panel's row feeds six
-    broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels). Each
-    output is summed in order over e (contract, no reassoc), so a token's
+    broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels); the
+    last T mod 6 tokens in blocks of 3, 2 and 1. Each output is summed in order over e (contract, no reassoc), so a token's
     bits depend on whether its call took the packed form (as a BLAS's do
     on the shapes it is called with); never on the threads. Only f32 sums
     (the block sizes count f32 registers).

@@ -1259,7 +1259,7 @@ void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
 /// columns `cols`: blocks of kPackedRows tokens as outer products (per e,
 /// the panel's row is loaded once, width / 16 vectors, and each token's
 /// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
-/// rest one token at a time. Each output is summed in order over e, from
+/// rest in blocks of 3, 2 and 1. Each output is summed in order over e, from
 /// its initial value (or the epilogue's bias), and stored (or rotated by
 /// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
 /// holds bf16 pairs and the sums are pairPanelSums'.
@@ -1330,12 +1330,18 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
           scf::YieldOp::create(tb, tl);
         });
   };
-  Value span = isConstantIntValue(lo, 0) ? hi
-                                          : arith::SubIOp::create(b, l, hi, lo);
-  Value main = arith::SubIOp::create(
-      b, l, hi, arith::RemUIOp::create(b, l, span, index(b, l, kPackedRows)));
-  tokenBlocks(lo, main, kPackedRows);
-  tokenBlocks(main, hi, 1);
+  // Blocks of kPackedRows, then the rest (T mod 6) as at most a block of 3
+  // and one of 2 or 1: one token at a time, each loaded panel row fed one
+  // broadcast (a prefill of 100 tokens took as long as one of 102).
+  for (int64_t rows : {kPackedRows, int64_t(3), int64_t(2)}) {
+    Value span =
+        isConstantIntValue(lo, 0) ? hi : arith::SubIOp::create(b, l, hi, lo);
+    Value end = arith::SubIOp::create(
+        b, l, hi, arith::RemUIOp::create(b, l, span, index(b, l, rows)));
+    tokenBlocks(lo, end, rows);
+    lo = end;
+  }
+  tokenBlocks(lo, hi, 1);
 }
 
 /// Rows per chunk of a head on which a row epilogue runs, per panel of the

@@ -143,7 +143,8 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // divide E) and then running blocks of 6 tokens as outer products: per e
 // one vector load of the panel, each token's x[t, e] broadcast, each
 // token's sums a vector iter_arg (summed in order, contract only); the last
-// T mod 6 tokens one at a time; the panel freed at the end of the block.
+// T mod 6 tokens in blocks of 3, 2 and 1; the panel freed at the end of
+// the block.
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
@@ -185,7 +186,18 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
-// CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[T]] step %c1
+// The rest (T mod 6) as at most a block of 3, then one of 2 or 1.
+// CHECK:     %[[REST:.*]] = arith.subi %[[T]], %[[PMAIN]]
+// CHECK:     %[[REM3:.*]] = arith.remui %[[REST]], %c3
+// CHECK:     %[[END3:.*]] = arith.subi %[[T]], %[[REM3]]
+// CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END3]] step %c3
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     %[[REST2:.*]] = arith.subi %[[T]], %[[END3]]
+// CHECK:     %[[REM2:.*]] = arith.remui %[[REST2]], %c2
+// CHECK:     %[[END2:.*]] = arith.subi %[[T]], %[[REM2]]
+// CHECK:     scf.for %{{.*}} = %[[END3]] to %[[END2]] step %c2
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK:     scf.for %{{.*}} = %[[END2]] to %[[T]] step %c1
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>)
 // CHECK:     memref.dealloc %[[PANEL]]
 // Fewer tokens: the dot-product form, one (threaded) loop over blocks of

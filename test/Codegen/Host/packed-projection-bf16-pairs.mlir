@@ -75,9 +75,10 @@
 // CHECK:       scf.yield
 // CHECK-COUNT-4: vector.insert_strided_slice
 // CHECK:     vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]] : memref<32x128xf32>, vector<64xf32>
-// The last two tokens, one at a time.
-// CHECK:   scf.for %[[T1:.*]] = %c30 to %c32 step %c1
-// CHECK-COUNT-4: x86vector.avx512.dot
+// The last two tokens, a block of 2 (one iteration, inlined): two rows of
+// four vectors of sums.
+// CHECK:   scf.for {{.*}} = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-8: x86vector.avx512.dot
 // CHECK:   memref.dealloc %[[PANEL]]
 // CHECK: memref.dealloc %[[XP]]
 // OFF-LABEL: func.func @round_both
