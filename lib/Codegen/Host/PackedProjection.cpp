@@ -121,6 +121,7 @@ packedProjection(linalg::GenericOp op, int64_t vectorRegisters, bool bf16Dot) {
   // A generic's loops start at 0 with step 1; only the extents vary.
   PackedProjection p;
   p.width = vectorRegisters >= 32 ? 64 : 16;
+  p.lanes = f32Lanes(vectorRegisters);
   int64_t columns = op.getStaticLoopRanges()[1];
   if (ShapedType::isDynamic(columns) || columns % p.width != 0)
     return std::nullopt;
@@ -947,13 +948,11 @@ void eachPanelColumn(
 /// of 16 tokens. Element e of every row in turn, the panel's 64 rows were
 /// 64 streams that the prefetchers did not follow.)
 void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
-               const PanelColumns &cols, int64_t width, bool halves) {
+               const PanelColumns &cols, int64_t width, int64_t lanes,
+               bool halves) {
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
   };
-  // f32 lanes of the panel's vectors: four per panel row with AVX-512
-  // (width 64), two with AVX2 (width 16).
-  int64_t lanes = width == 64 ? 16 : 8;
   Type element = cast<MemRefType>(weight.getType()).getElementType();
   Type panelElement = cast<MemRefType>(panel.getType()).getElementType();
   // A narrower weight widened into an f32 panel (exact): once per call,
@@ -1442,7 +1441,8 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
       packPairPanel(b, l, weight, panel, *getConstantIntValue(depth), cols,
                     p.width, bool(epi.rope), p.bf16Pairs->roundWeight);
     else
-      packPanel(b, l, weight, panel, depth, cols, p.width, bool(epi.rope));
+      packPanel(b, l, weight, panel, depth, cols, p.width, p.lanes,
+                bool(epi.rope));
   };
   Value pairs =
       bf16 ? pairInputRows(rewriter, loc, p.input->get(), tokens,

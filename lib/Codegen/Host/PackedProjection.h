@@ -73,6 +73,9 @@ struct PackedProjection {
   /// Columns per block: four vectors with 32 registers (AVX-512: 6 x 4
   /// sums, 4 weight vectors), two with 16 (AVX2: 6 x 2 and 2).
   int64_t width = 0;
+  /// f32 lanes of one vector register (f32Lanes): 16 with AVX-512, 8 with
+  /// AVX2; the panels are packed in blocks of lanes x lanes.
+  int64_t lanes = 0;
   /// Set when the projection runs on bf16 pairs.
   std::optional<BF16Pairs> bf16Pairs;
 };
