@@ -4,8 +4,8 @@
 #
 #   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
-#   modes    prefill T = 64 (a short prompt: the weights' packing shows),
-#            512 and 2048; decode at KV 1k, 4k and 16k; the projections
+#   modes    prefill T = 16 (a chat turn: the dot-product form), 64 (a
+#            short prompt: the weights' packing shows), 512 and 2048; decode at KV 1k, 4k and 16k; the projections
 #            alone at T = 512 and 2048 (a bundle of the layer
 #            with SDPA's output replaced by Q, so SDPA is dead code); on CPUs
 #            with AVX512-BF16, prefill with the projections in bf16 compute
@@ -117,7 +117,7 @@ for shape in $shapes; do
     "$build_dir/bin/rotor-aot" --quiet "$work/$shape-bf16.mlir" -o "$work/$shape-bf16.rotor" \
       --params "$work/$shape-w.safetensors" 2>/dev/null
   fi
-  for t in 64 512 2048; do
+  for t in 16 64 512 2048; do
     $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
       --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
   done
@@ -132,12 +132,15 @@ for shape in $shapes; do
     peak=$(awk '/peak_fma_gflops/ {print $2}' "$work/limits-$n.txt")
     readbw=$(awk '/read_gbps/ {print $2}' "$work/limits-$n.txt")
     copybw=$(awk '/copy_gbps/ {print $2}' "$work/limits-$n.txt")
-    for t in 64 512 2048; do
+    for t in 16 64 512 2048; do
+      # Short prefills take a millisecond or two: best of more runs.
+      r=$runs
+      (( t > 64 )) || r=$(( runs * 7 ))
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
         --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
-        --bench "$runs" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')
+        --bench "$r" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')
       torch=$($py "$root/bench/host/torch_fair.py" --shape "$shape" --mode prefill \
-        --n "$t" --threads "$n" --runs "$runs" --weights "$work/$shape-w.safetensors")
+        --n "$t" --threads "$n" --runs "$r" --weights "$work/$shape-w.safetensors")
       flops=$(awk -v t="$t" -v p="$proj_params" -v h="$hq" -v d="$d" \
         'BEGIN { printf "%.0f", 2 * t * p + 2 * h * d * t * (t + 1) }')
       gflops=$(awk -v f="$flops" -v ms="$rotor" 'BEGIN { printf "%.1f", f / ms / 1e6 }')
