@@ -5,9 +5,10 @@
 #   shapes   example: Qwen2.5-0.5B attention (hidden 896, 14/2 heads, D 64)
 #            qwen7b:  Qwen2.5-7B attention (hidden 3584, 28/4 heads, D 128)
 #   modes    prefill T = 16 (a chat turn: the dot-product form), 64 (a
-#            short prompt: the weights' packing shows), 512 and 2048; decode at KV 1k, 4k and 16k; the projections
-#            alone at T = 512 and 2048 (a bundle of the layer
-#            with SDPA's output replaced by Q, so SDPA is dead code); on CPUs
+#            short prompt: the weights' packing shows), 512 and 2048;
+#            decode at KV 1k, 4k and 16k; the projections alone at T = 512
+#            and 2048 (a bundle of the layer with SDPA's output replaced by
+#            Q, so SDPA is dead code); on CPUs
 #            with AVX512-BF16, prefill with the projections in bf16 compute
 #            against torch's bf16 GEMMs (torch_fair.py --proj-dtype bf16)
 #   threads  1 and 2 (ROTOR_BENCH_THREADS), the same for Rotor, torch and
@@ -25,7 +26,8 @@
 # per second: issue 16's measure) and the read-only sum's (stricter). Prints
 # markdown tables; ratios above 1 mean Rotor is faster. ROTOR_BENCH_SHAPES / ROTOR_BENCH_THREADS narrow the run.
 #
-# Both sides report the best of `runs` timed runs after an untimed one, on
+# Both sides report the best of `runs` timed runs (7 x `runs` for prefills
+# of 64 tokens or fewer) after an untimed one, on
 # one cache allocated once: torch_fair.py's best_of, and rotor-run --bench's
 # "best", whose runs reuse one session truncated back to its start (a
 # fresh session's first decode step finds the weights out of cache: the

@@ -134,10 +134,11 @@ def LowerReductionsToRegisterLoops
     then running blocks of 6 tokens as outer products, each token's row of
     sums a `vector` iter_arg: per e, one load of the panel's row feeds six
     broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels); the
-    last T mod 6 tokens in blocks of 3, 2 and 1. Each output is summed in order over e (contract, no reassoc), so a token's
-    bits depend on whether its call took the packed form (as a BLAS's do
-    on the shapes it is called with); never on the threads. Only f32 sums
-    (the block sizes count f32 registers).
+    last T mod 6 tokens in blocks of 3, 2 and 1. Each output is summed in
+    order over e (contract, no reassoc), so a token's bits depend on
+    whether its call took the packed form (as a BLAS's do on the shapes it
+    is called with); never on the threads. Only f32 sums (the block sizes
+    count f32 registers).
 
     Epilogues (`packed-epilogues`, on by default). When the op right before
     a packed projection initializes its output (a generic broadcasting a
@@ -208,8 +209,9 @@ def LowerReductionsToRegisterLoops
     without the rounding's integer arithmetic at every step. (The row and
     contiguous-output forms, e.g. SDPA's P·V, still round at every step.)
 
-    A projection with fewer tokens (a decode step) or other column counts
-    (an even static count) runs as one loop over blocks of 32 columns,
+    A projection with fewer tokens (a decode step, a short prompt) or
+    other column counts (an even static count) runs in the dot-product
+    form: one loop over blocks of 32 columns,
     in each of which 4 tokens x 2 columns (x 4 with `vector-registers=32`)
     share one reduction loop, so each loaded weight vector feeds four FMAs
     and each token vector two or four (the last T mod 4 tokens as a pair

@@ -235,9 +235,6 @@ ReductionForm chooseForm(linalg::GenericOp op) {
 constexpr int64_t kJamRows = 4, kJamColumns = 2, kWideJamColumns = 4;
 /// Keys per register block of a score tile (one query row, four keys).
 constexpr int64_t kJamKeys = 4;
-/// Reduction elements per chunk of a projection: 256 f32 of each of a
-/// thread's weight rows and of every token row (1 KiB each).
-constexpr int64_t kReductionChunk = 256;
 /// Columns per thread's block of a projection (even: whole column pairs);
 /// 32 weight rows of a 256-element chunk are 32 KiB, an L1.
 constexpr int64_t kColumnBlock = 32;
@@ -622,8 +619,10 @@ bool takesPairScores(linalg::GenericOp op, const LoopBounds &all,
 /// through one scf.for per reduction dim. A projection (two parallel dims,
 /// one reduction, an even static column count) runs as an scf.parallel
 /// over blocks of kColumnBlock columns, in each of which the tokens are
-/// jammed 4 rows x 2 columns (the last T mod 4 rows one output at a time);
-/// a weight too large for the cache has its reduction in chunks of
+/// jammed 4 rows x 2 columns (x 4 with 32 vector registers), the last T
+/// mod 4 rows as a pair and a row against as many columns (one output at a
+/// time for a static count under 4: a decode step); a weight too large for
+/// the cache has its reduction in chunks of
 /// kReductionChunk inside the block (the partial sums kept in the output),
 /// so that the block's chunk of weight rows stays in L1 across all tokens.
 /// A tile of scores with many rows runs packed (emitPackedScores, with
@@ -716,12 +715,14 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   // 7B's decode at 1k keys: 1.4x slower).
   std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
   bool fewTokens = tokenCount && *tokenCount < kJamRows;
-  Value pairsEnd = arith::SubIOp::create(
-      rewriter, loc, rows,
-      arith::RemUIOp::create(rewriter, loc, rows,
-                             arith::ConstantIndexOp::create(rewriter, loc, 2)));
-  bool chunked = !fewTokens && depth && *depth > kReductionChunk &&
-                 *columns * *depth * 4 > kCachedWeightBytes &&
+  Value pairsEnd =
+      fewTokens ? Value()
+                : arith::SubIOp::create(
+                      rewriter, loc, rows,
+                      arith::RemUIOp::create(
+                          rewriter, loc, rows,
+                          arith::ConstantIndexOp::create(rewriter, loc, 2)));
+  bool chunked = !fewTokens && depth && streamedWeight(*columns, *depth) &&
                  getConstantIntValue(all.lbs[2]) == 0;
   // One thread per block of kColumnBlock columns; in it, every block of
   // tokens against every column pair of the block: the block's weight rows
@@ -742,9 +743,10 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
             return;
           }
           // The last T mod 4 rows as a pair and a row, each against the
-          // jam's columns: one output at a time they loaded two vectors
-          // per FMA and took 2.7x a jammed row's time (the example layer
-          // at 15 tokens: 0.76 ms, at 12: 0.46).
+          // jam's columns (also a dynamic count's 1 to 3 rows): one output
+          // at a time they loaded two vectors per FMA and took 2.7x a
+          // jammed row's time (the example layer at 15 tokens: 0.76 ms, at
+          // 12: 0.46).
           emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {pairsEnd, n1},
                             {2, *projectionJam});
           emitRegisterLoops(cb, l, op, chunk, {pairsEnd, n0[0]}, {ubs[0], n1},

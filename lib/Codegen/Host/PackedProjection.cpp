@@ -945,8 +945,8 @@ void eachPanelColumn(
 /// contiguous along E) one at a time. (One element at a time, a weight row
 /// read in order and written down a panel column, the stores became
 /// scatters: 2/3 of the projections' time in the example layer's prefill
-/// of 16 tokens. Element e of every row in turn, the panel's 64 rows were
-/// 64 streams that the prefetchers did not follow.)
+/// of 16 tokens, then packed. Element e of every row in turn, the panel's 64
+/// rows were 64 streams that the prefetchers did not follow.)
 void packPanel(OpBuilder &b, Location l, Value weight, Value panel, Value depth,
                const PanelColumns &cols, int64_t width, int64_t lanes,
                bool halves) {
@@ -1330,8 +1330,8 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
         });
   };
   // Blocks of kPackedRows, then the rest (T mod 6) as at most a block of 3
-  // and one of 2 or 1: one token at a time, each loaded panel row fed one
-  // broadcast (a prefill of 100 tokens took as long as one of 102).
+  // and one of 2 or 1. (One token at a time, each loaded panel row fed one
+  // broadcast: a prefill of 100 tokens took as long as one of 102.)
   for (int64_t rows : {kPackedRows, int64_t(3), int64_t(2)}) {
     Value span =
         isConstantIntValue(lo, 0) ? hi : arith::SubIOp::create(b, l, hi, lo);

@@ -83,20 +83,32 @@ struct PackedProjection {
 /// Weights up to this size (as f32) stay in cache across a projection's
 /// tokens: the dot-product form reads them whole, unchunked.
 constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
+/// Reduction elements per chunk of a streamed weight in the dot-product
+/// form: 256 f32 of each of a thread's weight rows and of every token row
+/// (1 KiB each).
+constexpr int64_t kReductionChunk = 256;
 
-/// Whether the weight of `p` is larger than kCachedWeightBytes as f32 (or
-/// of a dynamic size): the dot-product form then streams it in chunks.
+/// Whether the dot-product form streams a (static) weight of `columns` x
+/// `depth`: larger than kCachedWeightBytes as f32 and deeper than a chunk,
+/// its reduction runs in chunks of kReductionChunk.
+inline bool streamedWeight(int64_t columns, int64_t depth) {
+  return depth > kReductionChunk && columns * depth * 4 > kCachedWeightBytes;
+}
+
+/// Whether the dot-product form streams the weight of `p`; never one of a
+/// dynamic shape (which it does not chunk).
 inline bool streamedWeight(const PackedProjection &p) {
   auto type = llvm::cast<mlir::MemRefType>(p.weight->get().getType());
-  return !type.hasStaticShape() ||
-         type.getNumElements() * 4 > kCachedWeightBytes;
+  return type.hasStaticShape() &&
+         streamedWeight(type.getDimSize(0), type.getDimSize(1));
 }
 
 /// The fewest tokens for which the packed form pays (below, the
 /// dot-product form runs), measured on an AMD EPYC (Zen 4). In f32,
 /// packing the panels costs a copy of the weight per call, which the
-/// dot-product form's jammed rows (4 tokens x 4 columns, the last T mod 4
-/// rows in a pair and a row) outrun up to 48 tokens on a weight in cache
+/// dot-product form's jammed rows (4 tokens x 4 columns with AVX-512, x 2
+/// with AVX2; the last T mod 4 rows in a pair and a row) outrun up to 48
+/// tokens on a weight in cache
 /// (the example layer: 0.62 ms against 0.85 at 16 tokens, 1.68 against
 /// 1.77 at 44, even at 48; AVX2 alike) and up to 24 on a streamed one
 /// (Qwen2.5-7B's: 17.2 ms against 20.1 at 16, 19.8 against 20.8 at 20,

@@ -346,16 +346,20 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 // A weight larger than the cache (2048 x 2048 f32, 16 MiB) is summed in
 // chunks of 256 along the reduction inside each block of 32 columns, the
 // partial sums kept in the output, so the block's weight rows of a chunk
-// (32 KiB) stay in L1 across every token.
-// (With 16 tokens or more the packed form runs instead.)
+// (32 KiB) stay in L1 across every token: the jams of 4 rows, of the pair
+// and of the last row alike. (With 24 tokens or more the packed form runs
+// instead: streamed, the dot-product form falls behind sooner.)
 // CHECK-LABEL: func.func @large_projection
+// CHECK: arith.cmpi uge, %{{.*}}, %c24
 // CHECK: } else {
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
 // CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
 // CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c2048
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
 // CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
-// CHECK:     scf.parallel
+// CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c2{{.*}}, %c2{{.*}})
+// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
 // CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
 func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
                             %y: memref<?x2048xf32>) {

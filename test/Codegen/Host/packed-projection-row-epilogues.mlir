@@ -454,7 +454,7 @@ func.func @linalg_in_loop(%x: memref<?x8xf32>, %w: memref<64x8xf32>,
 
 // The projection's output is freed once its RoPE has read it, before the
 // row op (a copy of the RoPE's output into a cache). The fused form never
-// touches it, and the unfused one (behind T < 16) runs the init, the
+// touches it, and the unfused one (behind T < 48) runs the init, the
 // projection and the RoPE where the RoPE was, before the free; the row op
 // runs at its own place, fused or not.
 // CHECK-LABEL: func.func @freed_after_rope
