@@ -233,6 +233,10 @@ ReductionForm chooseForm(linalg::GenericOp op) {
 /// The register block of a projection: rows (tokens) x columns (outputs);
 /// with 32 vector registers (AVX-512), kWideJamColumns columns.
 constexpr int64_t kJamRows = 4, kJamColumns = 2, kWideJamColumns = 4;
+// The rows after the jams of kJamRows run as whole pairs from T - T mod
+// kJamRows to T - T mod 2 and then a row: an odd jam would leave the last
+// pair reading past T. (A jam of 5 rows x 4 columns measured no faster.)
+static_assert(kJamRows % 2 == 0, "the remainder's pairs need an even jam");
 /// Keys per register block of a score tile (one query row, four keys).
 constexpr int64_t kJamKeys = 4;
 /// Columns per thread's block of a projection (even: whole column pairs);
