@@ -232,11 +232,8 @@ ReductionForm chooseForm(linalg::GenericOp op) {
 
 /// The register block of a projection: rows (tokens) x columns (outputs);
 /// with 32 vector registers (AVX-512), kWideJamColumns columns.
+/// (A jam of 5 rows x 4 columns measured no faster.)
 constexpr int64_t kJamRows = 4, kJamColumns = 2, kWideJamColumns = 4;
-// The rows after the jams of kJamRows run as whole pairs from T - T mod
-// kJamRows to T - T mod 2 and then a row: an odd jam would leave the last
-// pair reading past T. (A jam of 5 rows x 4 columns measured no faster.)
-static_assert(kJamRows % 2 == 0, "the remainder's pairs need an even jam");
 /// Keys per register block of a score tile (one query row, four keys).
 constexpr int64_t kJamKeys = 4;
 /// Columns per thread's block of a projection (even: whole column pairs);
@@ -703,12 +700,6 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs, single);
     return false;
   }
-  Value rows = all.ubs[0];
-  Value main = arith::SubIOp::create(
-      rewriter, loc, rows,
-      arith::RemUIOp::create(
-          rewriter, loc, rows,
-          arith::ConstantIndexOp::create(rewriter, loc, kJamRows)));
   // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
   // faster unchunked (measured 1.25x).
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
@@ -719,13 +710,16 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   // 7B's decode at 1k keys: 1.4x slower).
   std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
   bool fewTokens = tokenCount && *tokenCount < kJamRows;
-  Value pairsEnd =
-      fewTokens ? Value()
-                : arith::SubIOp::create(
-                      rewriter, loc, rows,
-                      arith::RemUIOp::create(
-                          rewriter, loc, rows,
-                          arith::ConstantIndexOp::create(rewriter, loc, 2)));
+  // Jams of kJamRows rows, then the last T mod 4 as a pair and a row, each
+  // against the jam's columns (also a dynamic count's 1 to 3 rows): one
+  // output at a time they loaded two vectors per FMA and took 2.7x a
+  // jammed row's time (the example layer at 15 tokens: 0.76 ms, at 12:
+  // 0.46). A decode step's few rows go one output at a time.
+  SmallVector<int64_t> rowJams = {kJamRows, 1};
+  if (!fewTokens)
+    rowJams.insert(rowJams.begin() + 1, 2);
+  SmallVector<Value> rowEnds =
+      rowBlockEnds(rewriter, loc, lbs[0], ubs[0], rowJams);
   bool chunked = !fewTokens && depth && streamedWeight(*columns, *depth) &&
                  getConstantIntValue(all.lbs[2]) == 0;
   // One thread per block of kColumnBlock columns; in it, every block of
@@ -739,22 +733,13 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
         Value n1 = arith::MinSIOp::create(
             b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
         auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk) {
-          emitRegisterLoops(cb, l, op, chunk, {lbs[0], n0[0]}, {main, n1},
-                            {kJamRows, *projectionJam});
-          if (fewTokens) {
-            emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {ubs[0], n1},
-                              single);
-            return;
+          Value from = lbs[0];
+          for (auto [rows, to] : llvm::zip(rowJams, rowEnds)) {
+            SmallVector<int64_t> jam = {rows, *projectionJam};
+            emitRegisterLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1},
+                              fewTokens && rows == 1 ? single : jam);
+            from = to;
           }
-          // The last T mod 4 rows as a pair and a row, each against the
-          // jam's columns (also a dynamic count's 1 to 3 rows): one output
-          // at a time they loaded two vectors per FMA and took 2.7x a
-          // jammed row's time (the example layer at 15 tokens: 0.76 ms, at
-          // 12: 0.46).
-          emitRegisterLoops(cb, l, op, chunk, {main, n0[0]}, {pairsEnd, n1},
-                            {2, *projectionJam});
-          emitRegisterLoops(cb, l, op, chunk, {pairsEnd, n0[0]}, {ubs[0], n1},
-                            {1, *projectionJam});
         };
         if (!chunked) {
           emitBlock(b, all);

@@ -1041,6 +1041,23 @@ Value swappedPairRun(OpBuilder &b, Location l, Value source, ValueRange at,
   return vector::ShuffleOp::create(b, l, run, run, swap);
 }
 
+SmallVector<Value> rowBlockEnds(OpBuilder &b, Location l, Value lo, Value hi,
+                                ArrayRef<int64_t> sizes) {
+  assert(!sizes.empty() && sizes.back() == 1 && "the last block is a row");
+  SmallVector<Value> ends;
+  for (int64_t rows : sizes.drop_back()) {
+    Value span =
+        isConstantIntValue(lo, 0) ? hi : arith::SubIOp::create(b, l, hi, lo);
+    lo = arith::SubIOp::create(
+        b, l, hi,
+        arith::RemUIOp::create(b, l, span,
+                               arith::ConstantIndexOp::create(b, l, rows)));
+    ends.push_back(lo);
+  }
+  ends.push_back(hi);
+  return ends;
+}
+
 Value offsetBy(OpBuilder &b, Location l, Value base, int64_t i) {
   if (i == 0)
     return base;
@@ -1332,15 +1349,11 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
   // Blocks of kPackedRows, then the rest (T mod 6) as at most a block of 3
   // and one of 2 or 1. (One token at a time, each loaded panel row fed one
   // broadcast: a prefill of 100 tokens took as long as one of 102.)
-  for (int64_t rows : {kPackedRows, int64_t(3), int64_t(2)}) {
-    Value span =
-        isConstantIntValue(lo, 0) ? hi : arith::SubIOp::create(b, l, hi, lo);
-    Value end = arith::SubIOp::create(
-        b, l, hi, arith::RemUIOp::create(b, l, span, index(b, l, rows)));
+  const int64_t sizes[] = {kPackedRows, 3, 2, 1};
+  for (auto [rows, end] : llvm::zip(sizes, rowBlockEnds(b, l, lo, hi, sizes))) {
     tokenBlocks(lo, end, rows);
     lo = end;
   }
-  tokenBlocks(lo, hi, 1);
 }
 
 /// Rows per chunk of a head on which a row epilogue runs, per panel of the

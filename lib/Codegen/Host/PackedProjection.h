@@ -178,6 +178,16 @@ mlir::Value swappedPairRun(mlir::OpBuilder &b, mlir::Location l,
                            mlir::Value source, mlir::ValueRange at, bool round,
                            mlir::Value mask = {});
 
+/// The ends of the blocks of `sizes` rows (descending, the last 1) that
+/// split rows [lo, hi): as many whole blocks of sizes[0] as fit, then of
+/// each later size as many as fit in the rest, so ends.back() is `hi`
+/// (with 6, 3, 2, 1 or 4, 2, 1: at most one block of each later size).
+/// Every block of a size covers rows inside [lo, hi) whatever the sizes.
+llvm::SmallVector<mlir::Value> rowBlockEnds(mlir::OpBuilder &b,
+                                            mlir::Location l, mlir::Value lo,
+                                            mlir::Value hi,
+                                            llvm::ArrayRef<int64_t> sizes);
+
 /// `base + i`: `base` itself for 0 (no add of a zero constant).
 mlir::Value offsetBy(mlir::OpBuilder &b, mlir::Location l, mlir::Value base,
                      int64_t i);

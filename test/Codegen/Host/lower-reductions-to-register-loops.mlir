@@ -167,8 +167,16 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK-NEXT:    vector.store %[[COL4]], %[[PANEL]][%[[E4]], %[[C0]]] : memref<?x16xf32>, vector<8xf32>
 // CHECK-COUNT-3: vector.store %{{.*}}, %[[PANEL]]
 // CHECK-NOT:   memref.store {{.*}}, %[[PANEL]]
+// Every block's bounds first: blocks of 6, then the rest (T mod 6) as at
+// most a block of 3, then one of 2 or 1.
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
 // CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
+// CHECK:     %[[REST:.*]] = arith.subi %[[T]], %[[PMAIN]]
+// CHECK:     %[[REM3:.*]] = arith.remui %[[REST]], %c3
+// CHECK:     %[[END3:.*]] = arith.subi %[[T]], %[[REM3]]
+// CHECK:     %[[REST2:.*]] = arith.subi %[[T]], %[[END3]]
+// CHECK:     %[[REM2:.*]] = arith.remui %[[REST2]], %c2
+// CHECK:     %[[END2:.*]] = arith.subi %[[T]], %[[REM2]]
 // CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PMAIN]] step %c6
 // CHECK:       %[[Y0:.*]] = vector.load %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       %[[T1:.*]] = arith.addi %[[T0]], %c1
@@ -186,15 +194,8 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
-// The rest (T mod 6) as at most a block of 3, then one of 2 or 1.
-// CHECK:     %[[REST:.*]] = arith.subi %[[T]], %[[PMAIN]]
-// CHECK:     %[[REM3:.*]] = arith.remui %[[REST]], %c3
-// CHECK:     %[[END3:.*]] = arith.subi %[[T]], %[[REM3]]
 // CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END3]] step %c3
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK:     %[[REST2:.*]] = arith.subi %[[T]], %[[END3]]
-// CHECK:     %[[REM2:.*]] = arith.remui %[[REST2]], %c2
-// CHECK:     %[[END2:.*]] = arith.subi %[[T]], %[[REM2]]
 // CHECK:     scf.for %{{.*}} = %[[END3]] to %[[END2]] step %c2
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
 // CHECK:     scf.for %{{.*}} = %[[END2]] to %[[T]] step %c1
@@ -207,7 +208,8 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK: } else {
 // CHECK: %[[REM:.*]] = arith.remui %[[T]], %{{.*}} : index
 // CHECK: %[[MAIN:.*]] = arith.subi %[[T]], %[[REM]] : index
-// CHECK: %[[ODD:.*]] = arith.remui %[[T]], %c2
+// CHECK: %[[REST:.*]] = arith.subi %[[T]], %[[MAIN]] : index
+// CHECK: %[[ODD:.*]] = arith.remui %[[REST]], %c2
 // CHECK: %[[PAIRS:.*]] = arith.subi %[[T]], %[[ODD]] : index
 // CHECK: scf.parallel (%[[B:.*]]) = (%{{.*}}) to (%c64{{.*}}) step (%c32{{.*}})
 // CHECK:   %[[BEND:.*]] = arith.minsi %{{.*}}, %c64
