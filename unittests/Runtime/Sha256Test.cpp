@@ -5,6 +5,7 @@
 #include "gtest/gtest.h"
 
 #include <string>
+#include <vector>
 
 using rotor::rt::Sha256;
 using rotor::rt::sha256Hex;
@@ -47,6 +48,26 @@ TEST(Sha256, MillionAsInPieces) {
   }
   EXPECT_EQ(hex,
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// 2^29 + 1000 zero bytes (digest from coreutils' sha256sum): the message's
+// bit length, 2^32 + 8000, needs more than 32 bits. LLVM's SHA256 counts
+// bytes in 32 bits and gives another digest from 512 MiB on; rotor-aot
+// hashed bundle files with it, so a bundle with 604 MB of weights (a
+// Llama-70B-sized layer in f32) failed the runtime's check.
+TEST(Sha256, BitLengthPast32Bits) {
+  std::vector<uint8_t> zeros(size_t(1) << 20);
+  Sha256 hash;
+  for (int i = 0; i < 512; ++i)
+    hash.update(zeros.data(), zeros.size());
+  hash.update(zeros.data(), 1000);
+  std::string hex;
+  for (uint8_t byte : hash.finish()) {
+    hex.push_back("0123456789abcdef"[byte >> 4]);
+    hex.push_back("0123456789abcdef"[byte & 15]);
+  }
+  EXPECT_EQ(hex,
+            "f63ef0d3a2898eb4bcae7bf697fa6779f32a4d094f6eeb508873a4957a23e1f8");
 }
 
 } // namespace

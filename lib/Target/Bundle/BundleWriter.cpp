@@ -1,8 +1,9 @@
 //===- BundleWriter.cpp - rotor-aot's bundle directory --------------------===//
 
-#include "rotor/Target/Bundle/Bundle.h"
+#include "rotor-rt/Sha256.h"
 #include "rotor/Import/Checkpoint.h"
 #include "rotor/Support/Safetensors.h"
+#include "rotor/Target/Bundle/Bundle.h"
 
 #include "rotor/Dialect/Attn/IR/AttnAttrs.h"
 #include "rotor/Dialect/Attn/Transforms/Passes.h"
@@ -11,15 +12,14 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/Regex.h"
-#include "llvm/Support/SHA256.h"
-#include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstring>
 #include <set>
@@ -288,11 +288,11 @@ llvm::Expected<json::Object> describeFiles(StringRef dir) {
     if (!buffer)
       return fail(path + ": cannot read back: " + buffer.getError().message());
     llvm::StringRef bytes = (*buffer)->getBuffer();
-    std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
-        reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    // The runtime's SHA-256, which checks it (llvm::SHA256 counts bytes
+    // in 32 bits and is wrong from 512 MiB on: a 70B layer's f32 weights).
     files[relative] = json::Object{
         {"bytes", int64_t(bytes.size())},
-        {"sha256", llvm::toHex(digest, /*LowerCase=*/true)}};
+        {"sha256", rotor::rt::sha256Hex(bytes.data(), bytes.size())}};
   }
   if (ec)
     return fail(dir + ": cannot list: " + ec.message());
