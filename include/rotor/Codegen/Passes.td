@@ -122,8 +122,7 @@ def LowerReductionsToRegisterLoops
     output distinct from the inputs) and so never vectorizes.
 
     A projection `y[t, n] += x[t, e] * W[n, e]` with at least 48 tokens
-    (24 when the weight, as f32, is over 8 MiB and so streamed from
-    memory; 6 for the bf16 pair form below; tested at run time when T is
+    (6 for the bf16 pair form below; tested at run time when T is
     dynamic) and a static column count that the block width divides (16
     columns, two AVX2 vectors; 64 with `vector-registers=32`) runs packed:
     one loop over blocks of that many columns (the threads' work), each
@@ -218,9 +217,10 @@ def LowerReductionsToRegisterLoops
     and a token against as many columns; one output at a time for a static
     count under 4, a decode step, whose weight rows are one stream); the
     block's weight rows are reused from cache by every token. When the
-    weight is larger than 8 MiB as f32 (Qwen2.5-7B's), the reduction runs
-    in chunks of 256 inside the block (partial sums in the output), so the
-    block's rows of a chunk (32 KiB) stay in L1 across every token; with
+    weight is larger than 8 MiB as f32 (Qwen2.5-7B's) and deeper than 2048,
+    the reduction runs in chunks of 2048 inside the block (partial sums in
+    the output), so the block's rows of a chunk (256 KiB) stay in L2 with
+    the tokens' (up to 47 of them: 376 KiB) however deep the weight; with
     fewer static tokens than a jam of rows (a decode step: no weight row is
     reused) it does not, and each output sums its whole row, the weight
     read as one stream.

@@ -236,9 +236,28 @@ ReductionForm chooseForm(linalg::GenericOp op) {
 constexpr int64_t kJamRows = 4, kJamColumns = 2, kWideJamColumns = 4;
 /// Keys per register block of a score tile (one query row, four keys).
 constexpr int64_t kJamKeys = 4;
-/// Columns per thread's block of a projection (even: whole column pairs);
-/// 32 weight rows of a 256-element chunk are 32 KiB, an L1.
+/// Columns per thread's block of a projection (even: whole column pairs).
 constexpr int64_t kColumnBlock = 32;
+
+/// Weights up to this size (as f32) stay in cache across a projection's
+/// tokens: the dot-product form reads them whole, unchunked.
+constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
+/// Reduction elements per chunk of a streamed weight in the dot-product
+/// form: 8 KiB of each f32 row, so that a block's 32 weight rows (256 KiB)
+/// and the rows of up to 47 tokens (376 KiB) stay in a 1 MiB L2 together,
+/// whatever the depth, while each row's piece is long enough for the
+/// prefetchers. Chunks of 256 (the rows' pieces 1 KiB, the block's chunk
+/// in L1) were 1.13-1.2x slower on Qwen2.5-7B's weights at 4 to 20 tokens
+/// and 1.18-1.3x on a Llama-70B-sized layer's (8192 deep); unchunked, the
+/// 70B-sized layer's rows at 23 tokens no longer fit (1.05x slower).
+constexpr int64_t kReductionChunk = 2048;
+
+/// Whether the dot-product form streams a (static) weight of `columns` x
+/// `depth`: larger than kCachedWeightBytes as f32 and deeper than a chunk,
+/// its reduction runs in chunks of kReductionChunk.
+bool streamedWeight(int64_t columns, int64_t depth) {
+  return depth > kReductionChunk && columns * depth * 4 > kCachedWeightBytes;
+}
 
 /// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).
 constexpr int64_t kFewRowsBytes = 16 << 10;
@@ -623,9 +642,9 @@ bool takesPairScores(linalg::GenericOp op, const LoopBounds &all,
 /// jammed 4 rows x 2 columns (x 4 with 32 vector registers), the last T
 /// mod 4 rows as a pair and a row against as many columns (one output at a
 /// time for a static count under 4: a decode step); a weight too large for
-/// the cache has its reduction in chunks of
-/// kReductionChunk inside the block (the partial sums kept in the output),
-/// so that the block's chunk of weight rows stays in L1 across all tokens.
+/// the cache has its reduction in chunks of kReductionChunk inside the
+/// block (the partial sums kept in the output), so that the block's chunk
+/// of weight rows stays in L2 across all tokens.
 /// A tile of scores with many rows runs packed (emitPackedScores, with
 /// `scores` fused and emitted at its row max's place: returns true), one
 /// with few rows in key blocks (emitKeyBlockScores).
@@ -701,13 +720,13 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     return false;
   }
   // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
-  // faster unchunked (measured 1.25x).
+  // read whole (unchunked it was 1.25x faster than in chunks of 256).
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
   // A decode step's few tokens (static, fewer than a row jam) reuse no
   // weight row from cache: each output then sums its whole row, the rows
   // read in order as one stream. Chunked, the block's 32 rows were 32
-  // interleaved streams of 1 KiB pieces (measured on an AMD EPYC, Qwen2.5-
-  // 7B's decode at 1k keys: 1.4x slower).
+  // interleaved streams of pieces (chunks of 256, 1 KiB pieces: Qwen2.5-
+  // 7B's decode at 1k keys 1.4x slower on an AMD EPYC).
   std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
   bool fewTokens = tokenCount && *tokenCount < kJamRows;
   // Jams of kJamRows rows, then the last T mod 4 as a pair and a row, each

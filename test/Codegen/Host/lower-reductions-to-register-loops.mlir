@@ -345,32 +345,32 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 
 // -----
 
-// A weight larger than the cache (2048 x 2048 f32, 16 MiB) is summed in
-// chunks of 256 along the reduction inside each block of 32 columns, the
+// A weight larger than the cache (2048 x 4096 f32, 32 MiB) is summed in
+// chunks of 2048 along the reduction inside each block of 32 columns, the
 // partial sums kept in the output, so the block's weight rows of a chunk
-// (32 KiB) stay in L1 across every token: the jams of 4 rows, of the pair
-// and of the last row alike. (With 24 tokens or more the packed form runs
-// instead: streamed, the dot-product form falls behind sooner.)
+// (256 KiB) stay in L2 across every token: the jams of 4 rows, of the pair
+// and of the last row alike. (With 48 tokens or more the packed form runs
+// instead, as for a weight in cache.)
 // CHECK-LABEL: func.func @large_projection
-// CHECK: arith.cmpi uge, %{{.*}}, %c24
+// CHECK: arith.cmpi uge, %{{.*}}, %c48
 // CHECK: } else {
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
-// CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c2048{{.*}} step %c256
-// CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c2048
+// CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c4096{{.*}} step %c2048
+// CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c4096
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
 // CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c2{{.*}}, %c2{{.*}})
 // CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
 // CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
-func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
+func.func @large_projection(%x: memref<?x4096xf32>, %w: memref<2048x4096xf32>,
                             %y: memref<?x2048xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<?x2048xf32>, memref<2048x2048xf32>) outs(%y : memref<?x2048xf32>) {
+      ins(%x, %w : memref<?x4096xf32>, memref<2048x4096xf32>) outs(%y : memref<?x2048xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
@@ -386,20 +386,20 @@ func.func @large_projection(%x: memref<?x2048xf32>, %w: memref<2048x2048xf32>,
 // in blocks of 32 columns per thread.
 // CHECK-LABEL: func.func @large_projection_one_token
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
-// CHECK-NOT: step %c256
+// CHECK-NOT: step %c2048
 // CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
 // CHECK:   scf.parallel
-// CHECK:     scf.for %{{.*}} = %c0{{.*}} to %c2048{{.*}} step %c1
-// CHECK-NOT: step %c256
+// CHECK:     scf.for %{{.*}} = %c0{{.*}} to %c4096{{.*}} step %c1
+// CHECK-NOT: step %c2048
 // CHECK: return
-func.func @large_projection_one_token(%x: memref<1x2048xf32>, %w: memref<2048x2048xf32>,
+func.func @large_projection_one_token(%x: memref<1x4096xf32>, %w: memref<2048x4096xf32>,
                                       %y: memref<1x2048xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<1x2048xf32>, memref<2048x2048xf32>) outs(%y : memref<1x2048xf32>) {
+      ins(%x, %w : memref<1x4096xf32>, memref<2048x4096xf32>) outs(%y : memref<1x2048xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
@@ -631,11 +631,12 @@ func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
 
 // -----
 
-// A weight over 8 MiB (as f32) is streamed by the dot-product form, which
-// the packed form overtakes from 24 tokens.
+// A weight over 8 MiB (as f32) is streamed by the dot-product form, in
+// chunks when deeper than 2048; the packed form overtakes it from 48
+// tokens, as on a weight in cache.
 // CHECK-LABEL: func.func @streamed_weight
 // CHECK: %[[T:.*]] = memref.dim
-// CHECK: arith.cmpi uge, %[[T]], %c24
+// CHECK: arith.cmpi uge, %[[T]], %c48
 func.func @streamed_weight(%x: memref<?x1040xf32>, %w: memref<2048x1040xf32>,
                            %y: memref<?x2048xf32>) {
   linalg.generic {
