@@ -133,7 +133,11 @@ def LowerReductionsToRegisterLoops
     then running blocks of 6 tokens as outer products, each token's row of
     sums a `vector` iter_arg: per e, one load of the panel's row feeds six
     broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels); the
-    last T mod 6 tokens in blocks of 3, 2 and 1. Each output is summed in
+    last T mod 6 tokens in blocks of 3, 2 and 1. Each step of e of a block
+    of 6 also prefetches one 64-byte line of the weight rows of the
+    thread's next panel (`memref.prefetch`, into L1), so that packing it
+    reads cache, not memory (f32 panels of a weight contiguous along E).
+    Each output is summed in
     order over e (contract, no reassoc), so a token's bits depend on
     whether its call took the packed form (as a BLAS's do on the shapes it
     is called with); never on the threads. Only f32 sums (the block sizes

@@ -3,6 +3,7 @@
 #include "rotor/Codegen/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
@@ -17,6 +18,10 @@ namespace {
 
 /// Whether `op` may write or free `value`, or has effects it does not state.
 bool mayWriteOrFree(Operation *op, Value value) {
+  // memref.prefetch states no effects; a read prefetch (of the packed
+  // projection's next panel) only moves lines into cache.
+  if (auto prefetch = dyn_cast<memref::PrefetchOp>(op))
+    return prefetch.getIsWrite();
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
   if (!effects)
     return !op->hasTrait<OpTrait::HasRecursiveMemoryEffects>();

@@ -1279,10 +1279,83 @@ void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
 /// its initial value (or the epilogue's bias), and stored (or rotated by
 /// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
 /// holds bf16 pairs and the sums are pairPanelSums'.
+/// The prefetches of the next panel's rows go to L1 (prefetcht0): into L2
+/// (prefetcht1) they gained nothing on an AMD EPYC (Zen 4).
+constexpr int64_t kPanelPrefetchLocality = 3;
+
+/// The next panel's weight rows, which a panel's token blocks prefetch
+/// while they compute: packing read them from memory with the FMAs idle (a
+/// quarter of Qwen2.5-7B's projections at 64 tokens; prefetched, its
+/// prefill was 1.11x faster at 48 and 64 tokens, 1.07x at 96). The next
+/// panel is the same thread's next block of columns (the threads take
+/// contiguous ranges of blocks); rows past the weight's last are clamped.
+struct NextPanel {
+  PanelColumns cols;
+  bool halves = false;
+  /// The weight's last row, its 64-byte lines per row and the last of them.
+  Value lastRow, rowLines, lastLine;
+  int64_t lineElements = 0;
+};
+
+/// The panel after the one at columns `n0` of the packed projection `p`
+/// (`columns` x `depth`).
+NextPanel nextPanel(OpBuilder &b, Location l, const PackedProjection &p,
+                    const PackedEpilogue &epi, Value n0, Value columns,
+                    Value depth) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto type = cast<MemRefType>(p.weight->get().getType());
+  NextPanel next;
+  next.cols = panelColumns(
+      b, l, arith::AddIOp::create(b, l, n0, index(p.width)), p.width, epi);
+  next.halves = bool(epi.rope);
+  next.lastRow = arith::SubIOp::create(b, l, columns, index(1));
+  next.lineElements = 64 / (type.getElementTypeBitWidth() / 8);
+  next.rowLines =
+      arith::CeilDivUIOp::create(b, l, depth, index(next.lineElements));
+  next.lastLine = arith::SubIOp::create(b, l, next.rowLines, index(1));
+  return next;
+}
+
+/// Prefetches line `line` of `next`'s rows taken in panel order (`width`
+/// rows of whole 64-byte lines): a line past the last prefetches the last
+/// again.
+void prefetchPanelLine(OpBuilder &b, Location l, Value weight,
+                       const NextPanel &next, Value line, int64_t width) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value r = arith::DivUIOp::create(b, l, line, next.rowLines);
+  Value inRow = arith::RemUIOp::create(b, l, line, next.rowLines);
+  Value past =
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, r, index(width));
+  r = arith::SelectOp::create(b, l, past, index(width - 1), r);
+  inRow = arith::SelectOp::create(b, l, past, next.lastLine, inRow);
+  Value row = arith::AddIOp::create(b, l, next.cols.first, r);
+  if (next.halves) {
+    Value half = index(width / 2);
+    Value second =
+        arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, r, half);
+    row = arith::SelectOp::create(
+        b, l, second,
+        arith::AddIOp::create(b, l, next.cols.second,
+                              arith::SubIOp::create(b, l, r, half)),
+        row);
+  }
+  row = arith::MinUIOp::create(b, l, row, next.lastRow);
+  memref::PrefetchOp::create(
+      b, l, weight,
+      ValueRange{row,
+                 arith::MulIOp::create(b, l, inRow, index(next.lineElements))},
+      /*isWrite=*/false, kPanelPrefetchLocality, /*isDataCache=*/true);
+}
+
 void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    const PackedProjection &p, const PackedEpilogue &epi,
                    Value panel, Value pairs, const PanelColumns &cols,
-                   Value depth, Value lo, Value hi) {
+                   Value depth, Value lo, Value hi,
+                   const NextPanel *next = nullptr) {
   Value output = op.getDpsInitOperand(0)->get();
   // The weight's element, or f32 for a narrower weight that the payload
   // only widens (packPanel widened it).
@@ -1324,9 +1397,24 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
             scf::YieldOp::create(tb, tl);
             return;
           }
+          // Line (block - lo / rows) E + e of the next panel's rows at
+          // step e of a full block: one line per step, so 4 blocks (24
+          // tokens) cover a panel of 64 columns.
+          Value lineBase;
+          if (next && rows == kPackedRows)
+            lineBase = arith::MulIOp::create(
+                tb, tl,
+                arith::DivUIOp::create(tb, tl,
+                                       arith::SubIOp::create(tb, tl, t0, lo),
+                                       index(tb, tl, rows)),
+                depth);
           auto loop = scf::ForOp::create(
               tb, tl, zero, depth, one, inits,
               [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
+                if (lineBase)
+                  prefetchPanelLine(fb, fl, p.weight->get(), *next,
+                                    arith::AddIOp::create(fb, fl, lineBase, e),
+                                    p.width);
                 Value w = vector::LoadOp::create(fb, fl, rowType(panelElement),
                                                  panel, ValueRange{e, zero});
                 SmallVector<Value> next;
@@ -1470,8 +1558,11 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
           PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
           Value panel = memref::AllocOp::create(b, l, panelType, panelRows);
           pack(b, l, panel, cols);
+          std::optional<NextPanel> next;
+          if (!bf16 && unitInnerStride(weight))
+            next = nextPanel(b, l, p, epi, n0[0], all.ubs[1], depth);
           emitPanelRows(b, l, op, p, epi, panel, pairs, cols, depth, zero,
-                        tokens);
+                        tokens, next ? &*next : nullptr);
           memref::DeallocOp::create(b, l, panel);
           scf::ReduceOp::create(b, l);
         });

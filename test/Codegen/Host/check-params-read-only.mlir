@@ -10,6 +10,7 @@ func.func @reads(%out: memref<4xf32>,
   %v = memref.load %view[%c0] : memref<2xf32, strided<[1], offset: 1>>
   memref.store %v, %out[%c0] : memref<4xf32>
   memref.copy %bias, %out : memref<4xf32> to memref<4xf32>
+  memref.prefetch %bias[%c0], read, locality<3>, data : memref<4xf32>
   return
 }
 
@@ -38,6 +39,17 @@ func.func @store_through_view(%bias: memref<2x4xf32> {attn.param = "q_proj.bias"
   %flat = memref.collapse_shape %bias [[0, 1]] : memref<2x4xf32> into memref<8xf32>
   // expected-error @below {{may write parameter 'q_proj.bias'}}
   memref.store %f, %flat[%c0] : memref<8xf32>
+  return
+}
+
+// -----
+
+// A prefetch for writing (memref.prefetch states no effects) counts as a
+// write.
+func.func @prefetch_for_write(%w: memref<4xf32> {attn.param = "o_proj.weight"}) {
+  %c0 = arith.constant 0 : index
+  // expected-error @below {{may write parameter 'o_proj.weight'}}
+  memref.prefetch %w[%c0], write, locality<3>, data : memref<4xf32>
   return
 }
 

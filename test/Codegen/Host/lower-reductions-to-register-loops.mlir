@@ -167,6 +167,11 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK-NEXT:    vector.store %[[COL4]], %[[PANEL]][%[[E4]], %[[C0]]] : memref<?x16xf32>, vector<8xf32>
 // CHECK-COUNT-3: vector.store %{{.*}}, %[[PANEL]]
 // CHECK-NOT:   memref.store {{.*}}, %[[PANEL]]
+// The next panel's weight rows (columns N0 + 16 on), which the blocks of 6
+// tokens prefetch, a line per step of e: line (t0 / 6) E + e of its rows
+// in order, clamped to the weight's last row.
+// CHECK:     %[[NEXT:.*]] = arith.addi %[[N0]], %c16
+// CHECK:     %[[LAST:.*]] = arith.subi %c64{{.*}}, %c1
 // Every block's bounds first: blocks of 6, then the rest (T mod 6) as at
 // most a block of 3, then one of 2 or 1.
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
@@ -182,7 +187,13 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       %[[T1:.*]] = arith.addi %[[T0]], %c1
 // CHECK:       vector.load %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.load %[[Y]]
+// CHECK:       %[[BLOCK:.*]] = arith.divui %{{.*}}, %c6
+// CHECK:       %[[BASE:.*]] = arith.muli %[[BLOCK]], %c8
 // CHECK:       scf.for %[[E2:.*]] = {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:         %[[LINE:.*]] = arith.addi %[[BASE]], %[[E2]]
+// CHECK:         %[[PROW:.*]] = arith.addi %[[NEXT]], %{{.*}}
+// CHECK:         %[[CLAMPED:.*]] = arith.minui %[[PROW]], %[[LAST]]
+// CHECK:         memref.prefetch %[[W]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
 // CHECK:         %[[ROW:.*]] = vector.load %[[PANEL]][%[[E2]], %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // CHECK:         %[[XV:.*]] = memref.load %[[X]][%[[T0]], %[[E2]]]
 // CHECK:         %[[XB:.*]] = vector.broadcast %[[XV]] : f32 to vector<16xf32>
@@ -195,6 +206,7 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
 // CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END3]] step %c3
+// CHECK-NOT:     memref.prefetch
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:     scf.for %{{.*}} = %[[END3]] to %[[END2]] step %c2
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
