@@ -136,7 +136,8 @@ def LowerReductionsToRegisterLoops
     last T mod 6 tokens in blocks of 3, 2 and 1. Each step of e of a block
     of 6 also prefetches one 64-byte line of the weight rows of the
     thread's next panel (`memref.prefetch`, into L1), so that packing it
-    reads cache, not memory (f32 panels of a weight contiguous along E).
+    reads cache, not memory (a weight contiguous along E; the bf16 pair
+    form below alike, two lines per step of pairs).
     Each output is summed in
     order over e (contract, no reassoc), so a token's bits depend on
     whether its call took the packed form (as a BLAS's do on the shapes it

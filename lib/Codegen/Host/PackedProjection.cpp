@@ -1145,10 +1145,11 @@ void packPairPanel(OpBuilder &b, Location l, Value weight, Value panel,
 
 } // namespace
 
-SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
-                                 Value pairs, ArrayRef<Value> ts,
-                                 ValueRange inits, Value pairSteps,
-                                 int64_t width) {
+SmallVector<Value>
+pairPanelSums(OpBuilder &b, Location l, Value panel, Value pairs,
+              ArrayRef<Value> ts, ValueRange inits, Value pairSteps,
+              int64_t width,
+              function_ref<void(OpBuilder &, Location, Value)> eachStep) {
   int64_t parts = width / 16;
   auto sumType = VectorType::get({16}, b.getF32Type());
   auto runType = VectorType::get({kPairRun}, b.getBF16Type());
@@ -1164,6 +1165,8 @@ SmallVector<Value> pairPanelSums(OpBuilder &b, Location l, Value panel,
   auto loop = scf::ForOp::create(
       b, l, index(b, l, 0), pairSteps, index(b, l, 1), partSums,
       [&](OpBuilder &fb, Location fl, Value k, ValueRange sums) {
+        if (eachStep)
+          eachStep(fb, fl, k);
         SmallVector<Value> w;
         for (int64_t q = 0; q < parts; ++q)
           w.push_back(vector::LoadOp::create(
@@ -1286,7 +1289,8 @@ constexpr int64_t kPanelPrefetchLocality = 3;
 /// The next panel's weight rows, which a panel's token blocks prefetch
 /// while they compute: packing read them from memory with the FMAs idle (a
 /// quarter of Qwen2.5-7B's projections at 64 tokens; prefetched, its
-/// prefill was 1.11x faster at 48 and 64 tokens, 1.07x at 96). The next
+/// prefill was 1.11x faster at 48 and 64 tokens, 1.07x at 96; with bf16
+/// pairs 1.09x at 48, 1.07x at 64). The next
 /// panel is the same thread's next block of columns (the threads take
 /// contiguous ranges of blocks); rows past the weight's last are clamped.
 struct NextPanel {
@@ -1388,15 +1392,6 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                                 : initialSums(tb, tl, output, ts.back(), cols,
                                               rowType(sumElement), epi));
           }
-          if (pairs) {
-            SmallVector<Value> rows = pairPanelSums(
-                tb, tl, panel, pairs, ts, inits,
-                index(tb, tl, *getConstantIntValue(depth) / 2), p.width);
-            for (auto [t, sum] : llvm::zip(ts, rows))
-              storeSums(tb, tl, sum, output, t, cols, epi);
-            scf::YieldOp::create(tb, tl);
-            return;
-          }
           // Line (block - lo / rows) E + e of the next panel's rows at
           // step e of a full block: one line per step, so 4 blocks (24
           // tokens) cover a panel of 64 columns.
@@ -1408,6 +1403,26 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                                        arith::SubIOp::create(tb, tl, t0, lo),
                                        index(tb, tl, rows)),
                 depth);
+          if (pairs) {
+            // A step of pairs takes two elements of e: two lines.
+            auto prefetchTwo = [&](OpBuilder &kb, Location kl, Value k) {
+              Value line = arith::AddIOp::create(
+                  kb, kl, lineBase, arith::AddIOp::create(kb, kl, k, k));
+              for (int64_t i = 0; i < 2; ++i)
+                prefetchPanelLine(kb, kl, p.weight->get(), *next,
+                                  offsetBy(kb, kl, line, i), p.width);
+            };
+            SmallVector<Value> rows = pairPanelSums(
+                tb, tl, panel, pairs, ts, inits,
+                index(tb, tl, *getConstantIntValue(depth) / 2), p.width,
+                lineBase ? function_ref<void(OpBuilder &, Location, Value)>(
+                               prefetchTwo)
+                         : nullptr);
+            for (auto [t, sum] : llvm::zip(ts, rows))
+              storeSums(tb, tl, sum, output, t, cols, epi);
+            scf::YieldOp::create(tb, tl);
+            return;
+          }
           auto loop = scf::ForOp::create(
               tb, tl, zero, depth, one, inits,
               [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
@@ -1559,7 +1574,7 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
           Value panel = memref::AllocOp::create(b, l, panelType, panelRows);
           pack(b, l, panel, cols);
           std::optional<NextPanel> next;
-          if (!bf16 && unitInnerStride(weight))
+          if (unitInnerStride(weight))
             next = nextPanel(b, l, p, epi, n0[0], all.ubs[1], depth);
           emitPanelRows(b, l, op, p, epi, panel, pairs, cols, depth, zero,
                         tokens, next ? &*next : nullptr);

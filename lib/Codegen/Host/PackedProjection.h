@@ -184,11 +184,14 @@ void storeTransposedPairRuns(mlir::OpBuilder &b, mlir::Location l,
 /// (width / 16 vectors of 16 pairs) and each row's pair broadcast from
 /// `pairs` [rows, depth] (swappedPairRun's order) at row `ts[i]`, one
 /// vdpbf16ps per vector of sums, started from `inits` (a `width` row
-/// each). Returns each row's finished sums.
-llvm::SmallVector<mlir::Value>
-pairPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
-              mlir::Value pairs, llvm::ArrayRef<mlir::Value> ts,
-              mlir::ValueRange inits, mlir::Value pairSteps, int64_t width);
+/// each). Returns each row's finished sums. `eachStep`, when given, is
+/// called at the top of each step with its pair index.
+llvm::SmallVector<mlir::Value> pairPanelSums(
+    mlir::OpBuilder &b, mlir::Location l, mlir::Value panel, mlir::Value pairs,
+    llvm::ArrayRef<mlir::Value> ts, mlir::ValueRange inits,
+    mlir::Value pairSteps, int64_t width,
+    llvm::function_ref<void(mlir::OpBuilder &, mlir::Location, mlir::Value)>
+        eachStep = nullptr);
 
 /// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
 /// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and

@@ -57,6 +57,9 @@
 // CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K15]], %[[SLOT]]]
 // CHECK:   scf.for %[[T0:.*]] = %c0 to %c30 step %c6
 // CHECK:     scf.for %[[K:.*]] = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, {{.*}}vector<16xf32>)
+// Each step of pairs prefetches two lines of the next panel's weight rows
+// (one per element of e, as the f32 form).
+// CHECK-COUNT-2: memref.prefetch %[[W]][%{{.*}}, %{{.*}}], read, locality<3>, data : memref<128x64xf32>
 // CHECK:       %[[W0:.*]] = vector.load %[[PANEL]][%[[K]], %c0] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[W1:.*]] = vector.load %[[PANEL]][%[[K]], %c32] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[W2:.*]] = vector.load %[[PANEL]][%[[K]], %c64] : memref<32x128xbf16>, vector<32xbf16>
