@@ -6,6 +6,12 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define ROTOR_SHA_NI 1
+#endif
+
 namespace rotor::rt {
 
 namespace {
@@ -28,7 +34,86 @@ uint32_t loadBigEndian(const uint8_t *p) {
          uint32_t(p[3]);
 }
 
+#ifdef ROTOR_SHA_NI
+/// `count` blocks with the SHA extensions (the scheme of Intel's "New
+/// Instructions Supporting the Secure Hash Algorithm"): the state as ABEF
+/// and CDGH, four rounds per pair of sha256rnds2, the message schedule
+/// four words at a time by sha256msg1/sha256msg2.
+__attribute__((target("sha,sse4.1,ssse3"))) void
+shaExtensionBlocks(uint32_t state[8], const uint8_t *data, size_t count) {
+  const __m128i byteSwap =
+      _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i *>(state));
+  __m128i state1 =
+      _mm_loadu_si128(reinterpret_cast<const __m128i *>(state + 4));
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);               // CDAB
+  state1 = _mm_shuffle_epi32(state1, 0x1B);         // EFGH
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8); // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);      // CDGH
+  for (; count; --count, data += 64) {
+    __m128i abef = state0, cdgh = state1;
+    __m128i msg[4];
+    for (int i = 0; i < 16; ++i) {
+      if (i < 4)
+        msg[i] = _mm_shuffle_epi8(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(data + 16 * i)),
+            byteSwap);
+      __m128i words = _mm_add_epi32(
+          msg[i % 4],
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(kRound + 4 * i)));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, words);
+      // Words 4 (i + 1) .. 4 (i + 1) + 3 of the schedule, for rounds 16-63.
+      if (i >= 3 && i <= 14) {
+        __m128i &next = msg[(i + 1) % 4];
+        next = _mm_add_epi32(next,
+                             _mm_alignr_epi8(msg[i % 4], msg[(i + 3) % 4], 4));
+        next = _mm_sha256msg2_epu32(next, msg[i % 4]);
+      }
+      state0 =
+          _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(words, 0x0E));
+      if (i >= 1 && i <= 12)
+        msg[(i + 3) % 4] = _mm_sha256msg1_epu32(msg[(i + 3) % 4], msg[i % 4]);
+    }
+    state0 = _mm_add_epi32(state0, abef);
+    state1 = _mm_add_epi32(state1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(state0, 0x1B);       // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);    // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0); // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);    // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i *>(state), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i *>(state + 4), state1);
+}
+#endif
+
 } // namespace
+
+bool sha256HasShaExtensions() {
+#ifdef ROTOR_SHA_NI
+  unsigned a, b, c, d;
+  // CPUID leaf 7: EBX bit 29 is SHA; SSE4.1 (leaf 1, ECX bit 19) and SSSE3
+  // (ECX bit 9) come with it on every CPU that has it, checked anyway.
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 29)))
+    return false;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9));
+#else
+  return false;
+#endif
+}
+
+Sha256::Sha256(bool allowShaExtensions)
+    : shaExtensions(allowShaExtensions && sha256HasShaExtensions()) {}
+
+void Sha256::blocks(const uint8_t *chunks, size_t count) {
+#ifdef ROTOR_SHA_NI
+  if (shaExtensions) {
+    shaExtensionBlocks(state, chunks, count);
+    return;
+  }
+#endif
+  for (; count; --count, chunks += 64)
+    block(chunks);
+}
 
 void Sha256::block(const uint8_t *chunk) {
   uint32_t w[64];
@@ -80,11 +165,12 @@ void Sha256::update(const void *data, size_t bytes) {
     bytes -= take;
     if (pendingBytes < 64)
       return;
-    block(pending);
+    blocks(pending, 1);
     pendingBytes = 0;
   }
-  for (; bytes >= 64; p += 64, bytes -= 64)
-    block(p);
+  blocks(p, bytes / 64);
+  p += bytes / 64 * 64;
+  bytes %= 64;
   std::memcpy(pending, p, bytes);
   pendingBytes = bytes;
 }

@@ -16,15 +16,25 @@
 
 namespace rotor::rt {
 
+/// Whether this CPU has the x86 SHA extensions (SHA-NI), which hash
+/// about 5x faster than the portable code (a 604 MB bundle took 2 s).
+bool sha256HasShaExtensions();
+
 /// An incremental SHA-256: update() any number of times, then finish().
+/// Blocks go through the SHA extensions where the CPU has them, unless
+/// `allowShaExtensions` is false (tests check both paths).
 class Sha256 {
 public:
+  explicit Sha256(bool allowShaExtensions = true);
   void update(const void *data, size_t bytes);
   /// The digest of everything updated so far; the object is spent.
   std::array<uint8_t, 32> finish();
 
 private:
+  /// Hashes `count` 64-byte blocks from `chunks`.
+  void blocks(const uint8_t *chunks, size_t count);
   void block(const uint8_t *chunk);
+  bool shaExtensions;
   uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   uint8_t pending[64];
