@@ -27,7 +27,7 @@ std::string hex(const std::array<uint8_t, 32> &digest) {
   return out;
 }
 
-/// The digest of `pieces` fed in turn, each `repeat` times.
+/// The digest of `piece` fed `repeat` times, then its first `tail` bytes.
 std::string digest(bool shaExtensions, const std::string &piece,
                    size_t repeat = 1, size_t tail = 0) {
   Sha256 hash(shaExtensions);
@@ -72,10 +72,11 @@ TEST_P(Sha256Paths, MillionAsInPieces) {
 }
 
 // 2^29 + 1000 zero bytes (digest from coreutils' sha256sum): the message's
-// bit length, 2^32 + 8000, needs more than 32 bits. LLVM's SHA256 counts
-// bytes in 32 bits and gives another digest from 512 MiB on; rotor-aot
-// hashed bundle files with it, so a bundle with 604 MB of weights (a
-// Llama-70B-sized layer in f32) failed the runtime's check.
+// bit length, 2^32 + 8000, needs more than 32 bits. LLVM's SHA256 keeps it
+// in 32 bits and gives another digest from 512 MiB on; rotor-aot hashed
+// bundle files with it, so a bundle with 604 MB of weights (a Llama-70B-
+// sized layer in f32) failed the runtime's check. rotor-aot now hashes
+// with this code.
 TEST_P(Sha256Paths, BitLengthPast32Bits) {
   EXPECT_EQ(digest(GetParam(), std::string(size_t(1) << 20, '\0'), 512, 1000),
             "f63ef0d3a2898eb4bcae7bf697fa6779f32a4d094f6eeb508873a4957a23e1f8");

@@ -122,7 +122,8 @@ def LowerReductionsToRegisterLoops
     output distinct from the inputs) and so never vectorizes.
 
     A projection `y[t, n] += x[t, e] * W[n, e]` with at least 48 tokens
-    (6 for the bf16 pair form below; tested at run time when T is
+    (24 when the weight, as f32, is over 8 MiB and so streamed from
+    memory; 6 for the bf16 pair form below; tested at run time when T is
     dynamic) and a static column count that the block width divides (16
     columns, two AVX2 vectors; 64 with `vector-registers=32`) runs packed:
     one loop over blocks of that many columns (the threads' work), each
@@ -136,8 +137,9 @@ def LowerReductionsToRegisterLoops
     last T mod 6 tokens in blocks of 3, 2 and 1. Each step of e of a block
     of 6 also prefetches one 64-byte line of the weight rows of the
     thread's next panel (`memref.prefetch`, into L1), so that packing it
-    reads cache, not memory (a weight contiguous along E; the bf16 pair
-    form below alike, two lines per step of pairs).
+    reads cache, not memory (a weight contiguous along E, without a row
+    epilogue, which packs every panel first; the bf16 pair form below
+    alike, two lines per step of pairs).
     Each output is summed in
     order over e (contract, no reassoc), so a token's bits depend on
     whether its call took the packed form (as a BLAS's do on the shapes it
@@ -225,7 +227,7 @@ def LowerReductionsToRegisterLoops
     weight is larger than 8 MiB as f32 (Qwen2.5-7B's) and deeper than 2048,
     the reduction runs in chunks of 2048 inside the block (partial sums in
     the output), so the block's rows of a chunk (256 KiB) stay in L2 with
-    the tokens' (up to 47 of them: 376 KiB) however deep the weight; with
+    the tokens' (up to 23 of them: 184 KiB) however deep the weight; with
     fewer static tokens than a jam of rows (a decode step: no weight row is
     reused) it does not, and each output sums its whole row, the weight
     read as one stream.

@@ -18,8 +18,10 @@ namespace {
 
 /// Whether `op` may write or free `value`, or has effects it does not state.
 bool mayWriteOrFree(Operation *op, Value value) {
-  // memref.prefetch states no effects; a read prefetch (of the packed
-  // projection's next panel) only moves lines into cache.
+  // memref.prefetch declares a write of its memref (so that it stays
+  // ordered with the buffer's other accesses and is not erased as dead);
+  // a read prefetch (of a packed projection's next panel) changes no
+  // value, only what is in cache.
   if (auto prefetch = dyn_cast<memref::PrefetchOp>(op))
     return prefetch.getIsWrite();
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);

@@ -239,25 +239,16 @@ constexpr int64_t kJamKeys = 4;
 /// Columns per thread's block of a projection (even: whole column pairs).
 constexpr int64_t kColumnBlock = 32;
 
-/// Weights up to this size (as f32) stay in cache across a projection's
-/// tokens: the dot-product form reads them whole, unchunked.
-constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
 /// Reduction elements per chunk of a streamed weight in the dot-product
 /// form: 8 KiB of each f32 row, so that a block's 32 weight rows (256 KiB)
-/// and the rows of up to 47 tokens (376 KiB) stay in a 1 MiB L2 together,
+/// and the rows of up to 23 tokens (184 KiB) stay in a 1 MiB L2 together,
 /// whatever the depth, while each row's piece is long enough for the
-/// prefetchers. Chunks of 256 (the rows' pieces 1 KiB, the block's chunk
-/// in L1) were 1.13-1.2x slower on Qwen2.5-7B's weights at 4 to 20 tokens
-/// and 1.18-1.3x on a Llama-70B-sized layer's (8192 deep); unchunked, the
-/// 70B-sized layer's rows at 23 tokens no longer fit (1.05x slower).
+/// prefetchers. With chunks of 256 (the rows' pieces 1 KiB, the block's
+/// chunk in L1) a prefill was 1.13-1.24x slower on Qwen2.5-7B's weights at
+/// 4 to 20 tokens and 1.15-1.31x on a Llama-70B-sized layer's (8192 deep);
+/// unchunked, the 70B-sized layer's rows at 23 tokens no longer fit (1.05x
+/// slower).
 constexpr int64_t kReductionChunk = 2048;
-
-/// Whether the dot-product form streams a (static) weight of `columns` x
-/// `depth`: larger than kCachedWeightBytes as f32 and deeper than a chunk,
-/// its reduction runs in chunks of kReductionChunk.
-bool streamedWeight(int64_t columns, int64_t depth) {
-  return depth > kReductionChunk && columns * depth * 4 > kCachedWeightBytes;
-}
 
 /// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).
 constexpr int64_t kFewRowsBytes = 16 << 10;
@@ -739,7 +730,8 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     rowJams.insert(rowJams.begin() + 1, 2);
   SmallVector<Value> rowEnds =
       rowBlockEnds(rewriter, loc, lbs[0], ubs[0], rowJams);
-  bool chunked = !fewTokens && depth && streamedWeight(*columns, *depth) &&
+  bool chunked = !fewTokens && depth && *depth > kReductionChunk &&
+                 streamedWeight(*columns, *depth) &&
                  getConstantIntValue(all.lbs[2]) == 0;
   // One thread per block of kColumnBlock columns; in it, every block of
   // tokens against every column pair of the block: the block's weight rows

@@ -1274,14 +1274,6 @@ void storeSums(OpBuilder &b, Location l, Value sums, Value output, Value t,
   }
 }
 
-/// Runs token rows [lo, hi) against a packed `panel` [E, width] of the
-/// columns `cols`: blocks of kPackedRows tokens as outer products (per e,
-/// the panel's row is loaded once, width / 16 vectors, and each token's
-/// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
-/// rest in blocks of 3, 2 and 1. Each output is summed in order over e, from
-/// its initial value (or the epilogue's bias), and stored (or rotated by
-/// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
-/// holds bf16 pairs and the sums are pairPanelSums'.
 /// The prefetches of the next panel's rows go to L1 (prefetcht0): into L2
 /// (prefetcht1) they gained nothing on an AMD EPYC (Zen 4).
 constexpr int64_t kPanelPrefetchLocality = 3;
@@ -1289,10 +1281,10 @@ constexpr int64_t kPanelPrefetchLocality = 3;
 /// The next panel's weight rows, which a panel's token blocks prefetch
 /// while they compute: packing read them from memory with the FMAs idle (a
 /// quarter of Qwen2.5-7B's projections at 64 tokens; prefetched, its
-/// prefill was 1.11x faster at 48 and 64 tokens, 1.07x at 96; with bf16
-/// pairs 1.09x at 48, 1.07x at 64). The next
-/// panel is the same thread's next block of columns (the threads take
-/// contiguous ranges of blocks); rows past the weight's last are clamped.
+/// prefill was 1.15x faster at 48 tokens, 1.10x at 64, 1.08x at 96; with
+/// bf16 pairs 1.09x at 48, 1.06x at 64). The next panel is the same
+/// thread's next block of columns (the threads take contiguous ranges of
+/// blocks); rows past the weight's last are clamped.
 struct NextPanel {
   PanelColumns cols;
   bool halves = false;
@@ -1355,28 +1347,72 @@ void prefetchPanelLine(OpBuilder &b, Location l, Value weight,
       /*isWrite=*/false, kPanelPrefetchLocality, /*isDataCache=*/true);
 }
 
+/// The depth loop of a block of rows `ts` against a packed f32 (or the
+/// weight's type) `panel` [E, width]: per e, the panel's row is loaded once
+/// and each row's x[t, e] broadcast (emitRowPayload), each row's sums a
+/// vector iter_arg started from `inits`. `eachStep`, when given, is called
+/// at the top of each step with e. Returns each row's finished sums.
+SmallVector<Value>
+panelSums(OpBuilder &b, Location l, linalg::GenericOp op,
+          const PackedProjection &p, Value panel, ArrayRef<Value> ts,
+          ValueRange inits, Value depth,
+          function_ref<void(OpBuilder &, Location, Value)> eachStep) {
+  // The weight's element, or f32 for a narrower weight that the payload
+  // only widens (packPanel widened it).
+  auto rowType = VectorType::get(
+      {p.width}, cast<MemRefType>(panel.getType()).getElementType());
+  Value zero = arith::ConstantIndexOp::create(b, l, 0);
+  auto loop = scf::ForOp::create(
+      b, l, zero, depth, arith::ConstantIndexOp::create(b, l, 1), inits,
+      [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
+        if (eachStep)
+          eachStep(fb, fl, e);
+        Value w =
+            vector::LoadOp::create(fb, fl, rowType, panel, ValueRange{e, zero});
+        SmallVector<Value> next;
+        for (auto [t, sum] : llvm::zip(ts, sums))
+          next.push_back(
+              emitRowPayload(fb, fl, op, p.width, sum, [&](OpOperand *in) {
+                if (in == p.weight)
+                  return w;
+                return memref::LoadOp::create(fb, fl, in->get(),
+                                              ValueRange{t, e})
+                    .getResult();
+              }));
+        scf::YieldOp::create(fb, fl, next);
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// Runs token rows [lo, hi) against a packed `panel` [E, width] of the
+/// columns `cols`: blocks of kPackedRows tokens as outer products (per e,
+/// the panel's row is loaded once, width / 16 vectors, and each token's
+/// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
+/// rest in blocks of 3, 2 and 1. Each output is summed in order over e, from
+/// its initial value (or the epilogue's bias), and stored (or rotated by
+/// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
+/// holds bf16 pairs and the sums are pairPanelSums'.
+/// With `prefetched`, each step of e of a full block of 6 tokens also
+/// prefetches a line of the next panel's rows (two per step of pairs):
+/// line ((t0 - lo) / 6) E + e of them in panel order. Its `width` f32 rows
+/// of E elements are width E / 16 lines, covered after width / 16 blocks
+/// (4 with AVX-512's 64 columns; half as many for a bf16 weight).
 void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    const PackedProjection &p, const PackedEpilogue &epi,
                    Value panel, Value pairs, const PanelColumns &cols,
                    Value depth, Value lo, Value hi,
-                   const NextPanel *next = nullptr) {
+                   const NextPanel *prefetched = nullptr) {
   Value output = op.getDpsInitOperand(0)->get();
-  // The weight's element, or f32 for a narrower weight that the payload
-  // only widens (packPanel widened it).
-  Type panelElement = cast<MemRefType>(panel.getType()).getElementType();
   Type sumElement = op.getRegion().front().getArguments().back().getType();
   auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
   };
-  auto rowType = [&](Type element) {
-    return VectorType::get({p.width}, element);
-  };
-  Value zero = index(b, l, 0), one = index(b, l, 1);
+  auto sumsType = VectorType::get({p.width}, sumElement);
   // With an epilogue every row starts from the same bias vector: built
   // once per panel, not per token.
-  Value panelInit = epi.init ? initialSums(b, l, output, /*t=*/Value(), cols,
-                                           rowType(sumElement), epi)
-                             : Value();
+  Value panelInit =
+      epi.init ? initialSums(b, l, output, /*t=*/Value(), cols, sumsType, epi)
+               : Value();
   // Token blocks [from, to) of `rows` tokens each.
   auto tokenBlocks = [&](Value from, Value to, int64_t rows) {
     scf::ForOp::create(
@@ -1384,67 +1420,47 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
         [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
           SmallVector<Value> ts, inits;
           for (int64_t m = 0; m < rows; ++m) {
-            ts.push_back(m == 0 ? t0
-                                : arith::AddIOp::create(tb, tl, t0,
-                                                        index(tb, tl, m)));
-            inits.push_back(panelInit
-                                ? panelInit
-                                : initialSums(tb, tl, output, ts.back(), cols,
-                                              rowType(sumElement), epi));
+            ts.push_back(offsetBy(tb, tl, t0, m));
+            inits.push_back(panelInit ? panelInit
+                                      : initialSums(tb, tl, output, ts.back(),
+                                                    cols, sumsType, epi));
           }
-          // Line (block - lo / rows) E + e of the next panel's rows at
-          // step e of a full block: one line per step, so 4 blocks (24
-          // tokens) cover a panel of 64 columns.
           Value lineBase;
-          if (next && rows == kPackedRows)
+          if (prefetched && rows == kPackedRows)
             lineBase = arith::MulIOp::create(
                 tb, tl,
                 arith::DivUIOp::create(tb, tl,
                                        arith::SubIOp::create(tb, tl, t0, lo),
                                        index(tb, tl, rows)),
                 depth);
-          if (pairs) {
-            // A step of pairs takes two elements of e: two lines.
-            auto prefetchTwo = [&](OpBuilder &kb, Location kl, Value k) {
-              Value line = arith::AddIOp::create(
-                  kb, kl, lineBase, arith::AddIOp::create(kb, kl, k, k));
-              for (int64_t i = 0; i < 2; ++i)
-                prefetchPanelLine(kb, kl, p.weight->get(), *next,
-                                  offsetBy(kb, kl, line, i), p.width);
-            };
-            SmallVector<Value> rows = pairPanelSums(
-                tb, tl, panel, pairs, ts, inits,
-                index(tb, tl, *getConstantIntValue(depth) / 2), p.width,
-                lineBase ? function_ref<void(OpBuilder &, Location, Value)>(
-                               prefetchTwo)
-                         : nullptr);
-            for (auto [t, sum] : llvm::zip(ts, rows))
-              storeSums(tb, tl, sum, output, t, cols, epi);
-            scf::YieldOp::create(tb, tl);
-            return;
-          }
-          auto loop = scf::ForOp::create(
-              tb, tl, zero, depth, one, inits,
-              [&](OpBuilder &fb, Location fl, Value e, ValueRange sums) {
-                if (lineBase)
-                  prefetchPanelLine(fb, fl, p.weight->get(), *next,
-                                    arith::AddIOp::create(fb, fl, lineBase, e),
-                                    p.width);
-                Value w = vector::LoadOp::create(fb, fl, rowType(panelElement),
-                                                 panel, ValueRange{e, zero});
-                SmallVector<Value> next;
-                for (auto [t, sum] : llvm::zip(ts, sums))
-                  next.push_back(emitRowPayload(
-                      fb, fl, op, p.width, sum, [&](OpOperand *in) {
-                        if (in == p.weight)
-                          return w;
-                        return memref::LoadOp::create(fb, fl, in->get(),
-                                                      ValueRange{t, e})
-                            .getResult();
-                      }));
-                scf::YieldOp::create(fb, fl, next);
-              });
-          for (auto [t, sum] : llvm::zip(ts, loop.getResults()))
+          // `lines` lines from line lineBase + lines x `step` (a step of
+          // pairs takes two elements of e).
+          auto prefetchLines = [&](OpBuilder &kb, Location kl, Value step,
+                                   int64_t lines) {
+            Value line = arith::AddIOp::create(
+                kb, kl, lineBase,
+                lines == 1 ? step
+                           : arith::MulIOp::create(kb, kl, step,
+                                                   index(kb, kl, lines)));
+            for (int64_t i = 0; i < lines; ++i)
+              prefetchPanelLine(kb, kl, p.weight->get(), *prefetched,
+                                offsetBy(kb, kl, line, i), p.width);
+          };
+          using StepFn = function_ref<void(OpBuilder &, Location, Value)>;
+          auto onePerStep = [&](OpBuilder &kb, Location kl, Value e) {
+            prefetchLines(kb, kl, e, 1);
+          };
+          auto twoPerStep = [&](OpBuilder &kb, Location kl, Value k) {
+            prefetchLines(kb, kl, k, 2);
+          };
+          SmallVector<Value> sums =
+              pairs ? pairPanelSums(
+                          tb, tl, panel, pairs, ts, inits,
+                          index(tb, tl, *getConstantIntValue(depth) / 2),
+                          p.width, lineBase ? StepFn(twoPerStep) : nullptr)
+                    : panelSums(tb, tl, op, p, panel, ts, inits, depth,
+                                lineBase ? StepFn(onePerStep) : nullptr);
+          for (auto [t, sum] : llvm::zip(ts, sums))
             storeSums(tb, tl, sum, output, t, cols, epi);
           scf::YieldOp::create(tb, tl);
         });

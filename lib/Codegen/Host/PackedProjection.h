@@ -80,25 +80,48 @@ struct PackedProjection {
   std::optional<BF16Pairs> bf16Pairs;
 };
 
+/// Weights up to this size (as f32) stay in cache across a projection's
+/// tokens; larger ones are streamed from memory on every call.
+constexpr int64_t kCachedWeightBytes = int64_t(8) << 20;
+
+/// Whether a (static) weight of `columns` x `depth` is streamed: larger
+/// than kCachedWeightBytes as f32.
+inline bool streamedWeight(int64_t columns, int64_t depth) {
+  return columns * depth * 4 > kCachedWeightBytes;
+}
+
+/// Whether the weight of `p` is streamed; never one of a dynamic shape.
+inline bool streamedWeight(const PackedProjection &p) {
+  auto type = llvm::cast<mlir::MemRefType>(p.weight->get().getType());
+  return type.hasStaticShape() &&
+         streamedWeight(type.getDimSize(0), type.getDimSize(1));
+}
+
 /// The fewest tokens for which the packed form pays (below, the
 /// dot-product form runs), measured on an AMD EPYC (Zen 4). In f32,
 /// packing the panels costs a copy of the weight per call, which the
 /// dot-product form's jammed rows (4 tokens x 4 columns with AVX-512, x 2
 /// with AVX2; the last T mod 4 rows in a pair and a row) outrun up to 48
-/// tokens, on a weight in cache (the example layer: 0.62 ms against 0.85
-/// at 16 tokens, 1.68 against 1.77 at 44, even at 48; AVX2 alike) as on a
-/// streamed one in chunks of 2048 (Qwen2.5-7B's: 19.5 ms against 21.5 at
-/// 24, 28.8 against 30.4-33.7 at 40, 33.2 against 34.5 at 48, even at 64;
-/// a 8192-deep Llama-70B-sized layer: 157-160 against 164-177 at 40,
-/// 184 against 179 at 48). On bf16 pairs, two products per instruction,
-/// one register block (the bf16 plan at 6 tokens: 0.22 ms packed, 0.33 ms
-/// not; at 4: 0.25 and 0.17). A CPU without AVX512-BF16 takes the f32
-/// count (its packed form on bf16 weights ran 3x slower than the
-/// dot-product form at 6 to 15 tokens): from 6 tokens up to 48, bundles
-/// for the two CPUs sum in different orders (the packed forms in order,
-/// the dot-product form reassociated) and their bits differ.
+/// tokens on a weight in cache (the example layer: 0.62 ms against 0.85 at
+/// 16 tokens, 1.68 against 1.77 at 44, even at 48; AVX2 alike). On a
+/// streamed weight the packed form prefetches the next panel while it
+/// computes, and the dot-product form (chunks of 2048) reads and computes
+/// in turn: the packed form wins from 20-24 tokens (Qwen2.5-7B's: 14.1 ms
+/// dot-product against 15.7 packed at 16 tokens, 16.9 against 15.7 at 20,
+/// 18.6 against 16.3 at 24, 33.2 against 28.9 at 47; a Llama-70B-sized
+/// layer, 8192 deep, whose 2 MiB panels overflow L2: 72 against 91 at
+/// 16, even at 23, 118 against 125 at 32, 155 against 148 at 40). On bf16
+/// pairs, two products per instruction, one register block (the bf16 plan
+/// at 6 tokens: 0.22 ms packed, 0.33 ms not; at 4: 0.25 and 0.17). A CPU
+/// without AVX512-BF16 takes the f32 counts (its packed form on bf16
+/// weights ran 3x slower than the dot-product form at 6 to 15 tokens):
+/// from 6 tokens up to them, bundles for the two CPUs sum in different
+/// orders (the packed forms in order, the dot-product form reassociated)
+/// and their bits differ.
 inline int64_t packedMinRows(const PackedProjection &p) {
-  return p.bf16Pairs ? kPackedRows : 48;
+  if (p.bf16Pairs)
+    return kPackedRows;
+  return streamedWeight(p) ? 24 : 48;
 }
 
 /// What a packed projection does besides summing: the value its sums start

@@ -288,8 +288,9 @@ llvm::Expected<json::Object> describeFiles(StringRef dir) {
     if (!buffer)
       return fail(path + ": cannot read back: " + buffer.getError().message());
     llvm::StringRef bytes = (*buffer)->getBuffer();
-    // The runtime's SHA-256, which checks it (llvm::SHA256 counts bytes
-    // in 32 bits and is wrong from 512 MiB on: a 70B layer's f32 weights).
+    // The runtime's SHA-256, which checks it (llvm::SHA256 keeps the length
+    // in 32 bits, its bit count wrapping from 512 MiB on: a 70B layer's
+    // f32 weights).
     files[relative] = json::Object{
         {"bytes", int64_t(bytes.size())},
         {"sha256", rotor::rt::sha256Hex(bytes.data(), bytes.size())}};

@@ -16,8 +16,8 @@
 
 namespace rotor::rt {
 
-/// Whether this CPU has the x86 SHA extensions (SHA-NI), which hash
-/// about 5x faster than the portable code (a 604 MB bundle took 2 s).
+/// Whether this CPU has the x86 SHA extensions (SHA-NI), which hash 5.7x
+/// faster than the portable code (512 MiB in 0.38 s against 2.15 s).
 bool sha256HasShaExtensions();
 
 /// An incremental SHA-256: update() any number of times, then finish().

@@ -44,7 +44,8 @@ func.func @store_through_view(%bias: memref<2x4xf32> {attn.param = "q_proj.bias"
 
 // -----
 
-// A prefetch for writing (memref.prefetch states no effects) counts as a
+// A read prefetch passes (@reads above), though memref.prefetch declares a
+// write of its memref to stay ordered; a prefetch for writing counts as a
 // write.
 func.func @prefetch_for_write(%w: memref<4xf32> {attn.param = "o_proj.weight"}) {
   %c0 = arith.constant 0 : index

@@ -191,9 +191,17 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       %[[BASE:.*]] = arith.muli %[[BLOCK]], %c8
 // CHECK:       scf.for %[[E2:.*]] = {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:         %[[LINE:.*]] = arith.addi %[[BASE]], %[[E2]]
-// CHECK:         %[[PROW:.*]] = arith.addi %[[NEXT]], %{{.*}}
+// Row LINE / lines-per-row of the panel, at line LINE mod lines-per-row;
+// past the panel's 16 rows, its last line again.
+// CHECK:         %[[R:.*]] = arith.divui %[[LINE]], %[[ROWLINES:.*]] : index
+// CHECK:         %[[IN:.*]] = arith.remui %[[LINE]], %[[ROWLINES]] : index
+// CHECK:         %[[PAST:.*]] = arith.cmpi uge, %[[R]], %c16
+// CHECK:         %[[RC:.*]] = arith.select %[[PAST]], %c15{{.*}}, %[[R]]
+// CHECK:         %[[INC:.*]] = arith.select %[[PAST]], %{{.*}}, %[[IN]]
+// CHECK:         %[[PROW:.*]] = arith.addi %[[NEXT]], %[[RC]]
 // CHECK:         %[[CLAMPED:.*]] = arith.minui %[[PROW]], %[[LAST]]
-// CHECK:         memref.prefetch %[[W]][%[[CLAMPED]], %{{.*}}], read, locality<3>, data
+// CHECK:         %[[COL:.*]] = arith.muli %[[INC]], %c16
+// CHECK:         memref.prefetch %[[W]][%[[CLAMPED]], %[[COL]]], read, locality<3>, data
 // CHECK:         %[[ROW:.*]] = vector.load %[[PANEL]][%[[E2]], %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // CHECK:         %[[XV:.*]] = memref.load %[[X]][%[[T0]], %[[E2]]]
 // CHECK:         %[[XB:.*]] = vector.broadcast %[[XV]] : f32 to vector<16xf32>
@@ -295,7 +303,8 @@ func.func @projection_ragged_depth(%x: memref<?x12xf32>, %w: memref<16x12xf32>,
 // -----
 
 // A weight not contiguous along E (a transposed view): no vector loads of
-// its rows; every element is copied one at a time.
+// its rows; every element is copied one at a time; no prefetch of the next
+// panel (its rows are not runs of memory).
 // CHECK-LABEL: func.func @projection_strided_weight
 // CHECK-SAME: %[[W:[^:]*]]: memref<16x8xf32, strided<[1, 16]>>
 // CHECK: scf.if
@@ -305,6 +314,8 @@ func.func @projection_ragged_depth(%x: memref<?x12xf32>, %w: memref<16x12xf32>,
 // CHECK:     scf.for %[[E:.*]] = %c0{{.*}} to %c8
 // CHECK:       %[[WV:.*]] = memref.load %[[W]][%{{.*}}, %[[E]]]
 // CHECK:       memref.store %[[WV]], %[[PANEL]][%[[E]], %[[C]]]
+// CHECK-NOT: memref.prefetch
+// CHECK: } else {
 func.func @projection_strided_weight(%x: memref<?x8xf32>,
                                      %w: memref<16x8xf32, strided<[1, 16]>>,
                                      %y: memref<?x16xf32>) {
@@ -361,10 +372,10 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 // chunks of 2048 along the reduction inside each block of 32 columns, the
 // partial sums kept in the output, so the block's weight rows of a chunk
 // (256 KiB) stay in L2 across every token: the jams of 4 rows, of the pair
-// and of the last row alike. (With 48 tokens or more the packed form runs
-// instead, as for a weight in cache.)
+// and of the last row alike. (With 24 tokens or more the packed form runs
+// instead: it prefetches a streamed weight's next panel while it computes.)
 // CHECK-LABEL: func.func @large_projection
-// CHECK: arith.cmpi uge, %{{.*}}, %c48
+// CHECK: arith.cmpi uge, %{{.*}}, %c24
 // CHECK: } else {
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
 // CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c4096{{.*}} step %c2048
@@ -643,12 +654,16 @@ func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
 
 // -----
 
-// A weight over 8 MiB (as f32) is streamed by the dot-product form, in
-// chunks when deeper than 2048; the packed form overtakes it from 48
-// tokens, as on a weight in cache.
+// A weight over 8 MiB (as f32) is streamed from memory on every call: the
+// packed form, which prefetches its next panel while it computes,
+// overtakes the dot-product form from 24 tokens (48 on a weight in
+// cache); here 1040 deep, so the dot-product form does not chunk it.
 // CHECK-LABEL: func.func @streamed_weight
 // CHECK: %[[T:.*]] = memref.dim
-// CHECK: arith.cmpi uge, %[[T]], %c48
+// CHECK: arith.cmpi uge, %[[T]], %c24
+// CHECK: } else {
+// CHECK-NOT: step %c2048
+// CHECK: return
 func.func @streamed_weight(%x: memref<?x1040xf32>, %w: memref<2048x1040xf32>,
                            %y: memref<?x2048xf32>) {
   linalg.generic {

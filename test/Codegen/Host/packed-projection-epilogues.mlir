@@ -40,6 +40,12 @@
 // CHECK:       scf.for %[[E:.*]] =
 // CHECK:         vector.load %[[W]][%[[N]], %[[E]]] : memref<64x8xf32>, vector<8xf32>
 // CHECK:         vector.store %{{.*}}, %[[PANEL]][%[[E]], %[[AT]]] : memref<?x16xf32>, vector<8xf32>
+// The next panel's halves (columns N0 + 16 on), whose weight rows the
+// blocks of 6 prefetch: panel row r is its first half's row r, or its
+// second half's row r - 8.
+// CHECK:     %[[NN0:.*]] = arith.addi %[[N0]], %c16
+// CHECK:     %[[N1ST:.*]] = affine.apply #[[$FIRST]](%[[NN0]])
+// CHECK:     %[[N2ND:.*]] = affine.apply #[[$SECOND]](%[[NN0]])
 // The bias's two halves, once per panel: every token row starts from them.
 // CHECK:     %[[LO:.*]] = vector.load %[[B]][%[[C1ST]]] : memref<64xf32>, vector<8xf32>
 // CHECK:     %[[S0:.*]] = vector.insert_strided_slice %[[LO]], %{{.*}} {offsets = [0], strides = [1]} : vector<8xf32> into vector<16xf32>
@@ -48,6 +54,14 @@
 // CHECK:     scf.for %[[T0:.*]] =
 // CHECK-NOT:   vector.load %[[B]]
 // CHECK:       %[[SUMS:.*]]:6 = scf.for {{.*}} iter_args(%{{[^ ]*}} = %[[INIT]], %{{[^ ]*}} = %[[INIT]], {{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:         %[[RC:.*]] = arith.select %{{.*}}, %c15{{.*}}, %{{.*}} : index
+// CHECK:         %[[FROM1:.*]] = arith.addi %[[N1ST]], %[[RC]]
+// CHECK:         %[[HALF2:.*]] = arith.cmpi uge, %[[RC]], %c8
+// CHECK:         %[[R2:.*]] = arith.subi %[[RC]], %c8
+// CHECK:         %[[FROM2:.*]] = arith.addi %[[N2ND]], %[[R2]]
+// CHECK:         %[[PROW:.*]] = arith.select %[[HALF2]], %[[FROM2]], %[[FROM1]]
+// CHECK:         %[[PCLAMP:.*]] = arith.minui %[[PROW]], %{{.*}}
+// CHECK:         memref.prefetch %[[W]][%[[PCLAMP]], %{{.*}}], read, locality<3>, data
 // CHECK:       %[[X0:.*]] = vector.extract_strided_slice %[[SUMS]]#0 {offsets = [0], sizes = [8], strides = [1]}
 // CHECK:       %[[X1:.*]] = vector.extract_strided_slice %[[SUMS]]#0 {offsets = [8], sizes = [8], strides = [1]}
 // CHECK:       %[[CV:.*]] = vector.load %[[COS]][%[[T0]], %[[PO]]] : memref<?x16xf32>, vector<8xf32>
