@@ -8,6 +8,9 @@
 // scf.for iter_args, with the accumulating add marked reassociable: LLVM's
 // loop vectorizer then splits it into SIMD-lane partial sums (a fixed order,
 // so the result depends on the target's vector width, never on threads).
+// A weight too large for the cache (streamed) is summed in chunks along the
+// reduction, each chunk's sums as explicit vector loops that prefetch the
+// next chunk while they compute (emitVectorDotLoops).
 // A projection with enough tokens instead runs packed (PackedProjection.cpp:
 // outer products on a panel of the weight, each output summed in order,
 // with its epilogues): a token's bits then depend on whether its call had
@@ -249,6 +252,20 @@ constexpr int64_t kColumnBlock = 32;
 /// unchunked, the 70B-sized layer's rows at 23 tokens no longer fit (1.05x
 /// slower).
 constexpr int64_t kReductionChunk = 2048;
+
+/// Reduction elements per chunk of a streamed weight in the explicit
+/// vector loops (emitVectorDotLoops), which prefetch the next chunk's rows
+/// while they sum this one's: 4 KiB of each f32 row, so that the block's
+/// chunk and the next (128 KiB each) and the tokens' rows stay in L2
+/// together. On a Llama-70B-sized layer (8192 deep) chunks of 1024 made
+/// a prefill of 8 to 23 tokens 1.10-1.20x faster than chunks of 2048 with
+/// the same prefetches, and chunks of 512 1.10x slower again; Qwen2.5-7B's
+/// 3584-deep weights ran the same with any of the three.
+constexpr int64_t kPrefetchedChunk = 1024;
+
+/// The locality of the prefetches of a streamed weight's next chunk: a
+/// block's chunk (256 KiB) is for L2, not L1.
+constexpr int32_t kChunkPrefetchLocality = 2;
 
 /// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).
 constexpr int64_t kFewRowsBytes = 16 << 10;
@@ -626,16 +643,311 @@ bool takesPairScores(linalg::GenericOp op, const LoopBounds &all,
          pairScoresQuery(op, all, keys, packedScoresWidth(vectorRegisters));
 }
 
+/// Where a streamed weight's chunk prefetches the next chunk while its
+/// tokens are summed: the same rows' next chunk, or after the rows' last
+/// chunk the first chunk of the next block of kColumnBlock columns (the
+/// same thread's next block: the threads take contiguous ranges of
+/// blocks). In chunks of 2048 the dot-product form read each chunk's
+/// weight rows from memory with the FMAs idle, then computed on them from
+/// cache with the memory idle (Qwen2.5-7B's projections at 16 tokens ran
+/// at half the FMA peak).
+struct NextChunk {
+  OpOperand *weight = nullptr;
+  /// Added to a weight row and to a reduction index to give the next
+  /// chunk's.
+  Value rowShift, elementShift;
+  /// The weight's last row and reduction index (the clamps).
+  Value lastRow, lastElement;
+  /// The number of kJamRows-row token blocks: token block b prefetches the
+  /// rows b, b + blocks, ... of each group of jammed columns, so that the
+  /// blocks together prefetch every row once.
+  Value tokenBlocks;
+};
+
+/// The weight of a projection `op` (the input read along the columns and
+/// the reduction, not the tokens) when every memref input is read
+/// contiguously along the reduction and the payload is an elementwise sum
+/// (acc + f(inputs)), so that explicit vector loops can take it; or null.
+OpOperand *vectorDotWeight(linalg::GenericOp op) {
+  if (!elementwisePayload(op, /*indices=*/false))
+    return nullptr;
+  Block &body = op.getRegion().front();
+  BlockArgument acc = body.getArguments().back();
+  auto add = body.getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add || !acc.getType().isF32() || !acc.hasOneUse() ||
+      (add.getLhs() != acc && add.getRhs() != acc))
+    return nullptr;
+  OpOperand *weight = nullptr;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (!isa<MemRefType>(input->get().getType()))
+      continue;
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (contiguousDim(map) != 2u || !unitInnerStride(input->get()) ||
+        llvm::any_of(map.getResults().drop_back(),
+                     [](AffineExpr e) { return e.isFunctionOfDim(2); }))
+      return nullptr;
+    if (!map.isFunctionOfDim(0) && map.isFunctionOfDim(1))
+      weight = input;
+  }
+  return weight;
+}
+
+/// The dot-product form's outputs [lbs, ubs), `jam` (rows x columns) a
+/// loop, over the reduction range of `chunk` as explicit `lanes`-wide
+/// vector loops (vectorDotWeight): each output's lane partial sums, reduced
+/// (a fixed shuffle tree) and added to the output's value, then the last
+/// (range mod lanes) elements in order. With `next`, each step of a block
+/// of kJamRows tokens prefetches a line of the next chunk's weight rows
+/// (NextChunk), so that reading the next chunk overlaps this one's FMAs.
+void emitVectorDotLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
+                        const LoopBounds &chunk, ArrayRef<Value> lbs,
+                        ArrayRef<Value> ubs, ArrayRef<int64_t> jam,
+                        int64_t lanes, const NextChunk *next) {
+  auto index = [&](OpBuilder &b, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  SmallVector<Value> steps = {index(rb, jam[0]), index(rb, jam[1])};
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  auto rowType = VectorType::get({lanes}, rb.getF32Type());
+  scf::ParallelOp::create(
+      rb, loc, lbs, ubs, steps, [&](OpBuilder &b, Location l, ValueRange at) {
+        // Each output's ivs (row-major over the jam) and its value.
+        SmallVector<SmallVector<Value>> ivs;
+        SmallVector<std::pair<int64_t, int64_t>> offsets;
+        SmallVector<Value> inits;
+        for (int64_t r = 0; r < jam[0]; ++r)
+          for (int64_t c = 0; c < jam[1]; ++c) {
+            ivs.push_back(
+                {r ? arith::AddIOp::create(b, l, at[0], index(b, r)) : at[0],
+                 c ? arith::AddIOp::create(b, l, at[1], index(b, c)) : at[1]});
+            offsets.push_back({r, c});
+            inits.push_back(memref::LoadOp::create(
+                b, l, output, applyMap(b, l, outMap, ivs.back())));
+          }
+        Value e0 = chunk.lbs[2], e1 = chunk.ubs[2];
+        Value vecEnd = arith::SubIOp::create(
+            b, l, e1,
+            arith::RemUIOp::create(b, l, arith::SubIOp::create(b, l, e1, e0),
+                                   index(b, lanes)));
+        // The rows this token block prefetches: (whether, which) per slot.
+        SmallVector<std::pair<Value, Value>> slots;
+        if (next) {
+          Value block = arith::DivUIOp::create(
+              b, l, arith::SubIOp::create(b, l, at[0], lbs[0]), steps[0]);
+          for (int64_t k = 0; k < jam[1]; ++k) {
+            Value c = arith::AddIOp::create(
+                b, l, block,
+                arith::MulIOp::create(b, l, next->tokenBlocks, index(b, k)));
+            Value row = arith::AddIOp::create(
+                b, l, arith::AddIOp::create(b, l, at[1], c), next->rowShift);
+            slots.push_back({arith::CmpIOp::create(
+                                 b, l, arith::CmpIPredicate::ult, c, steps[1]),
+                             arith::MinUIOp::create(b, l, row, next->lastRow)});
+          }
+        }
+        Value zero = arith::ConstantOp::create(
+            b, l, DenseElementsAttr::get(rowType, b.getF32FloatAttr(0)));
+        SmallVector<Value> zeros(inits.size(), zero);
+        auto loop = scf::ForOp::create(
+            b, l, e0, vecEnd, index(b, lanes), zeros,
+            [&](OpBuilder &fb, Location fl, Value e, ValueRange accs) {
+              DenseMap<std::tuple<OpOperand *, int64_t, int64_t>, Value> rows;
+              SmallVector<Value> sums;
+              for (auto [pos, acc] : llvm::zip(ivs, accs)) {
+                auto [r, c] = offsets[sums.size()];
+                SmallVector<Value> step = {pos[0], pos[1], e};
+                sums.push_back(emitRowPayload(
+                    fb, fl, op, lanes, acc,
+                    [&](OpOperand *input) -> Value {
+                      AffineMap map = op.getMatchingIndexingMap(input);
+                      auto key = std::make_tuple(
+                          input, map.isFunctionOfDim(0) ? r : -1,
+                          map.isFunctionOfDim(1) ? c : -1);
+                      Value &row = rows[key];
+                      if (!row) {
+                        Type element =
+                            op.getRegion()
+                                .front()
+                                .getArgument(input->getOperandNumber())
+                                .getType();
+                        row = vector::LoadOp::create(
+                            fb, fl, VectorType::get({lanes}, element),
+                            input->get(), applyMap(fb, fl, map, step));
+                      }
+                      return row;
+                    },
+                    [](unsigned) -> Value { return {}; },
+                    /*contractSum=*/true));
+              }
+              if (next) {
+                Value element = arith::MinUIOp::create(
+                    fb, fl,
+                    arith::AddIOp::create(fb, fl, e, next->elementShift),
+                    next->lastElement);
+                AffineMap map = op.getMatchingIndexingMap(next->weight);
+                for (auto [whether, row] : slots) {
+                  auto prefetch = scf::IfOp::create(fb, fl, whether);
+                  OpBuilder tb = prefetch.getThenBodyBuilder();
+                  memref::PrefetchOp::create(
+                      tb, fl, next->weight->get(),
+                      applyMap(tb, fl, map, {ivs[0][0], row, element}),
+                      /*isWrite=*/false, kChunkPrefetchLocality,
+                      /*isDataCache=*/true);
+                }
+              }
+              scf::YieldOp::create(fb, fl, sums);
+            });
+        // Lane partial sums to one (reassociable: a shuffle tree), onto
+        // the output's value; then the rest in order.
+        SmallVector<Value> sums;
+        for (auto [acc, init] : llvm::zip(loop.getResults(), inits)) {
+          Value lanesSum = vector::ReductionOp::create(
+              b, l, vector::CombiningKind::ADD, acc, Value(),
+              arith::FastMathFlags::reassoc);
+          sums.push_back(arith::AddFOp::create(b, l, init, lanesSum));
+        }
+        auto tail = scf::ForOp::create(
+            b, l, vecEnd, e1, index(b, 1), sums,
+            [&](OpBuilder &fb, Location fl, Value e, ValueRange accs) {
+              SmallVector<Value> next;
+              for (auto [pos, acc] : llvm::zip(ivs, accs))
+                next.push_back(emitPayload(fb, fl, op, {pos[0], pos[1], e}, acc,
+                                           /*reassociate=*/false));
+              scf::YieldOp::create(fb, fl, next);
+            });
+        for (auto [sum, pos] : llvm::zip(tail.getResults(), ivs))
+          memref::StoreOp::create(b, l, sum, output,
+                                  applyMap(b, l, outMap, pos));
+        scf::ReduceOp::create(b, l);
+      });
+}
+
+/// The next chunk of the chunk [e0, nextE0) (`chunkElements` long) of a
+/// `columns` x `depth` weight, for its block of kColumnBlock columns; its
+/// tokenBlocks is left to the caller.
+NextChunk nextChunk(OpBuilder &b, Location l, OpOperand *weight, Value e0,
+                    Value nextE0, int64_t chunkElements, int64_t columns,
+                    int64_t depth) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  NextChunk next;
+  next.weight = weight;
+  Value rowsLast = arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge,
+                                         nextE0, index(depth));
+  next.rowShift =
+      arith::SelectOp::create(b, l, rowsLast, index(kColumnBlock), index(0));
+  next.elementShift = arith::SelectOp::create(
+      b, l, rowsLast, arith::SubIOp::create(b, l, index(0), e0),
+      index(chunkElements));
+  next.lastRow = index(columns - 1);
+  next.lastElement = index(depth - 1);
+  return next;
+}
+
+/// The dot-product form of a projection: an scf.parallel over blocks of
+/// kColumnBlock columns, in each of which the tokens are jammed 4 rows x
+/// `jamColumns` (2, or 4 with 32 vector registers), the last T mod 4 rows
+/// as a pair and a row against as many columns (one output at a time for
+/// a static count under 4: a decode step). A weight too large for the
+/// cache has its reduction in chunks inside the block (the partial sums
+/// kept in the output), so that the block's chunk of weight rows stays in
+/// L2 across all tokens: chunks of kPrefetchedChunk as explicit vector
+/// loops that prefetch the next chunk (emitVectorDotLoops), or of
+/// kReductionChunk for a payload those loops do not take.
+void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
+                              const LoopBounds &all, int64_t jamColumns,
+                              int64_t vectorRegisters) {
+  Location loc = op.getLoc();
+  SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(2)),
+      ubs(ArrayRef(all.ubs).take_front(2));
+  SmallVector<int64_t> single(2, 1);
+  std::optional<int64_t> columns = getConstantIntValue(all.ubs[1]);
+  // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
+  // read whole (unchunked it was 1.25x faster than in chunks of 256).
+  std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
+  // A decode step's few tokens (static, fewer than a row jam) reuse no
+  // weight row from cache: each output then sums its whole row, the rows
+  // read in order as one stream. Chunked, the block's 32 rows were 32
+  // interleaved streams of pieces (chunks of 256, 1 KiB pieces: Qwen2.5-
+  // 7B's decode at 1k keys 1.4x slower on an AMD EPYC).
+  std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
+  bool fewTokens = tokenCount && *tokenCount < kJamRows;
+  // Jams of kJamRows rows, then the last T mod 4 as a pair and a row, each
+  // against the jam's columns (also a dynamic count's 1 to 3 rows): one
+  // output at a time they loaded two vectors per FMA and took 2.7x a
+  // jammed row's time (the example layer at 15 tokens: 0.76 ms, at 12:
+  // 0.46). A decode step's few rows go one output at a time.
+  SmallVector<int64_t> rowJams = {kJamRows, 1};
+  if (!fewTokens)
+    rowJams.insert(rowJams.begin() + 1, 2);
+  SmallVector<Value> rowEnds =
+      rowBlockEnds(rewriter, loc, lbs[0], ubs[0], rowJams);
+  bool streamed = !fewTokens && depth && streamedWeight(*columns, *depth) &&
+                  getConstantIntValue(all.lbs[2]) == 0;
+  // A streamed weight's sums run as explicit vector loops that prefetch the
+  // next chunk (NextChunk) where the payload allows, else as the scalar
+  // loops LLVM vectorizes.
+  OpOperand *vectorDot = streamed ? vectorDotWeight(op) : nullptr;
+  int64_t chunkElements = vectorDot ? kPrefetchedChunk : kReductionChunk;
+  bool chunked = streamed && *depth > chunkElements;
+  if (!chunked)
+    vectorDot = nullptr;
+  int64_t lanes = f32Lanes(vectorRegisters);
+  // One thread per block of kColumnBlock columns; in it, every block of
+  // tokens against every column pair of the block: the block's weight rows
+  // (of one reduction chunk) are reused from cache by all tokens, and each
+  // token block's rows by all the block's columns.
+  Value blockStep = arith::ConstantIndexOp::create(rewriter, loc, kColumnBlock);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{lbs[1]}, ValueRange{ubs[1]},
+      ValueRange{blockStep}, [&](OpBuilder &b, Location l, ValueRange n0) {
+        Value n1 = arith::MinSIOp::create(
+            b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
+        auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk,
+                             const NextChunk *next) {
+          Value from = lbs[0];
+          for (auto [rows, to] : llvm::zip(rowJams, rowEnds)) {
+            SmallVector<int64_t> jam = {rows, jamColumns};
+            if (vectorDot)
+              emitVectorDotLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1}, jam,
+                                 lanes, rows == kJamRows ? next : nullptr);
+            else
+              emitRegisterLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1},
+                                fewTokens && rows == 1 ? single : jam);
+            from = to;
+          }
+        };
+        if (!chunked) {
+          emitBlock(b, all, nullptr);
+        } else {
+          Value step = arith::ConstantIndexOp::create(b, l, chunkElements);
+          scf::ForOp::create(
+              b, l, all.lbs[2], all.ubs[2], step, ValueRange{},
+              [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
+                LoopBounds chunk = all;
+                Value nextE0 = arith::AddIOp::create(fb, fl, e0, step);
+                chunk.lbs[2] = e0;
+                chunk.ubs[2] =
+                    arith::MinSIOp::create(fb, fl, nextE0, all.ubs[2]);
+                NextChunk next = nextChunk(fb, fl, vectorDot, e0, nextE0,
+                                           chunkElements, *columns, *depth);
+                next.tokenBlocks = arith::DivUIOp::create(
+                    fb, fl, arith::SubIOp::create(fb, fl, rowEnds[0], lbs[0]),
+                    arith::ConstantIndexOp::create(fb, fl, kJamRows));
+                emitBlock(fb, chunk, vectorDot ? &next : nullptr);
+                scf::YieldOp::create(fb, fl);
+              });
+        }
+        scf::ReduceOp::create(b, l);
+      });
+}
+
 /// Register form: scf.parallel over the parallel dims, the sum carried
 /// through one scf.for per reduction dim. A projection (two parallel dims,
-/// one reduction, an even static column count) runs as an scf.parallel
-/// over blocks of kColumnBlock columns, in each of which the tokens are
-/// jammed 4 rows x 2 columns (x 4 with 32 vector registers), the last T
-/// mod 4 rows as a pair and a row against as many columns (one output at a
-/// time for a static count under 4: a decode step); a weight too large for
-/// the cache has its reduction in chunks of kReductionChunk inside the
-/// block (the partial sums kept in the output), so that the block's chunk
-/// of weight rows stays in L2 across all tokens.
+/// one reduction, a static column count that the jam divides) takes the
+/// dot-product form (emitDotProductProjection).
 /// A tile of scores with many rows runs packed (emitPackedScores, with
 /// `scores` fused and emitted at its row max's place: returns true), one
 /// with few rows in key blocks (emitKeyBlockScores).
@@ -655,8 +967,6 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
   SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(parallel)),
       ubs(ArrayRef(all.ubs).take_front(parallel));
   SmallVector<int64_t> single(parallel, 1);
-  std::optional<int64_t> columns =
-      getConstantIntValue(all.ubs[1 % op.getNumLoops()]);
   std::optional<int64_t> projectionJam =
       projectionJamColumns(op, all, vectorRegisters);
   bool projection = projectionJam.has_value();
@@ -710,66 +1020,7 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     emitRegisterLoops(rewriter, loc, op, all, restLbs, ubs, single);
     return false;
   }
-  // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
-  // read whole (unchunked it was 1.25x faster than in chunks of 256).
-  std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
-  // A decode step's few tokens (static, fewer than a row jam) reuse no
-  // weight row from cache: each output then sums its whole row, the rows
-  // read in order as one stream. Chunked, the block's 32 rows were 32
-  // interleaved streams of pieces (chunks of 256, 1 KiB pieces: Qwen2.5-
-  // 7B's decode at 1k keys 1.4x slower on an AMD EPYC).
-  std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
-  bool fewTokens = tokenCount && *tokenCount < kJamRows;
-  // Jams of kJamRows rows, then the last T mod 4 as a pair and a row, each
-  // against the jam's columns (also a dynamic count's 1 to 3 rows): one
-  // output at a time they loaded two vectors per FMA and took 2.7x a
-  // jammed row's time (the example layer at 15 tokens: 0.76 ms, at 12:
-  // 0.46). A decode step's few rows go one output at a time.
-  SmallVector<int64_t> rowJams = {kJamRows, 1};
-  if (!fewTokens)
-    rowJams.insert(rowJams.begin() + 1, 2);
-  SmallVector<Value> rowEnds =
-      rowBlockEnds(rewriter, loc, lbs[0], ubs[0], rowJams);
-  bool chunked = !fewTokens && depth && *depth > kReductionChunk &&
-                 streamedWeight(*columns, *depth) &&
-                 getConstantIntValue(all.lbs[2]) == 0;
-  // One thread per block of kColumnBlock columns; in it, every block of
-  // tokens against every column pair of the block: the block's weight rows
-  // (of one reduction chunk) are reused from cache by all tokens, and each
-  // token block's rows by all the block's columns.
-  Value blockStep = arith::ConstantIndexOp::create(rewriter, loc, kColumnBlock);
-  scf::ParallelOp::create(
-      rewriter, loc, ValueRange{lbs[1]}, ValueRange{ubs[1]},
-      ValueRange{blockStep}, [&](OpBuilder &b, Location l, ValueRange n0) {
-        Value n1 = arith::MinSIOp::create(
-            b, l, arith::AddIOp::create(b, l, n0[0], blockStep), ubs[1]);
-        auto emitBlock = [&](OpBuilder &cb, const LoopBounds &chunk) {
-          Value from = lbs[0];
-          for (auto [rows, to] : llvm::zip(rowJams, rowEnds)) {
-            SmallVector<int64_t> jam = {rows, *projectionJam};
-            emitRegisterLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1},
-                              fewTokens && rows == 1 ? single : jam);
-            from = to;
-          }
-        };
-        if (!chunked) {
-          emitBlock(b, all);
-        } else {
-          Value step = arith::ConstantIndexOp::create(b, l, kReductionChunk);
-          scf::ForOp::create(
-              b, l, all.lbs[2], all.ubs[2], step, ValueRange{},
-              [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
-                LoopBounds chunk = all;
-                chunk.lbs[2] = e0;
-                chunk.ubs[2] = arith::MinSIOp::create(
-                    fb, fl, arith::AddIOp::create(fb, fl, e0, step),
-                    all.ubs[2]);
-                emitBlock(fb, chunk);
-                scf::YieldOp::create(fb, fl);
-              });
-        }
-        scf::ReduceOp::create(b, l);
-      });
+  emitDotProductProjection(rewriter, op, all, *projectionJam, vectorRegisters);
   return false;
 }
 

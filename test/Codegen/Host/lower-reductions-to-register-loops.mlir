@@ -369,23 +369,68 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 // -----
 
 // A weight larger than the cache (2048 x 4096 f32, 32 MiB) is summed in
-// chunks of 2048 along the reduction inside each block of 32 columns, the
+// chunks of 1024 along the reduction inside each block of 32 columns, the
 // partial sums kept in the output, so the block's weight rows of a chunk
-// (256 KiB) stay in L2 across every token: the jams of 4 rows, of the pair
-// and of the last row alike. (With 24 tokens or more the packed form runs
-// instead: it prefetches a streamed weight's next panel while it computes.)
+// (128 KiB) stay in L2 across every token: the jams of 4 rows, of the pair
+// and of the last row alike, each an explicit vector loop (8 lanes here)
+// whose lane partial sums a shuffle tree reduces onto the output's value,
+// then the chunk's last elements (none here) one at a time. Each step of a
+// jam of 4 rows prefetches, for each of its column slots, a line of the
+// next chunk's weight rows: the same rows 1024 further, or after the last
+// chunk the next block's rows (32 further) at the same element; token
+// block b takes the jam's columns b, b + blocks (so the blocks together
+// cover every row once), clamped to the weight's last row and element.
+// The pair and the last row prefetch nothing. (With 24 tokens or more the
+// packed form runs instead: it prefetches a streamed weight's next panel
+// while it computes.)
 // CHECK-LABEL: func.func @large_projection
-// CHECK: arith.cmpi uge, %{{.*}}, %c24
+// CHECK: arith.cmpi uge, %{{.*}}, %c24{{(_[0-9]+)?}}
 // CHECK: } else {
-// CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
-// CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c4096{{.*}} step %c2048
-// CHECK:     %[[END:.*]] = arith.minsi %{{.*}}, %c4096
-// CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
-// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK: %[[QUADS_END:.*]] = arith.subi %[[T:.*]], %{{.*}} : index
+// CHECK: scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
+// CHECK:   scf.for %[[E0:.*]] = %{{.*}} to %c4096{{.*}} step %c1024{{(_[0-9]+)?}}
+// CHECK:     %[[NEXT:.*]] = arith.addi %[[E0]], %c1024{{(_[0-9]+)?}}
+// CHECK:     %[[END:.*]] = arith.minsi %[[NEXT]], %c4096{{(_[0-9]+)?}}
+// CHECK:     %[[LAST:.*]] = arith.cmpi uge, %[[NEXT]], %c4096{{(_[0-9]+)?}}
+// CHECK:     %[[ROW_SHIFT:.*]] = arith.select %[[LAST]], %c32{{(_[0-9]+)?}}, %c0{{(_[0-9]+)?}}
+// CHECK:     %[[BACK:.*]] = arith.subi %c0{{.*}}, %[[E0]]
+// CHECK:     %[[ELEMENT_SHIFT:.*]] = arith.select %[[LAST]], %[[BACK]], %c1024{{(_[0-9]+)?}}
+// CHECK:     %[[SPAN:.*]] = arith.subi %[[QUADS_END]], %c0{{(_[0-9]+)?}}
+// CHECK:     %[[BLOCKS:.*]] = arith.divui %[[SPAN]], %c4{{(_[0-9]+)?}}
+// CHECK:     scf.parallel (%[[T0:.*]], %[[N:.*]]) = {{.*}} to (%[[QUADS_END]], %{{.*}}) step (%c4{{.*}}, %c2{{.*}})
+// CHECK:       %[[FROM:.*]] = arith.subi %[[T0]], %c0{{(_[0-9]+)?}}
+// CHECK:       %[[BLOCK:.*]] = arith.divui %[[FROM]], %c4{{(_[0-9]+)?}}
+// CHECK:       %[[K0:.*]] = arith.muli %[[BLOCKS]], %c0{{(_[0-9]+)?}}
+// CHECK:       %[[C0:.*]] = arith.addi %[[BLOCK]], %[[K0]]
+// CHECK:       %[[R0:.*]] = arith.addi %[[N]], %[[C0]]
+// CHECK:       %[[S0:.*]] = arith.addi %[[R0]], %[[ROW_SHIFT]]
+// CHECK:       %[[IN0:.*]] = arith.cmpi ult, %[[C0]], %c2{{(_[0-9]+)?}}
+// CHECK:       %[[ROW0:.*]] = arith.minui %[[S0]], %c2047{{(_[0-9]+)?}}
+// CHECK:       %[[K1:.*]] = arith.muli %[[BLOCKS]], %c1{{(_[0-9]+)?}}
+// CHECK:       %[[C1:.*]] = arith.addi %[[BLOCK]], %[[K1]]
+// CHECK:       %[[IN1:.*]] = arith.cmpi ult, %[[C1]], %c2{{(_[0-9]+)?}}
+// CHECK:       %[[ROW1:.*]] = arith.minui %{{.*}}, %c2047{{(_[0-9]+)?}}
+// CHECK:       scf.for %[[E:.*]] = %[[E0]] to %[[VEC_END:.*]] step %c8{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:         vector.load %{{.*}}[%[[T0]], %[[E]]] : memref<?x4096xf32>, vector<8xf32>
+// CHECK:         vector.load %{{.*}}[%[[N]], %[[E]]] : memref<2048x4096xf32>, vector<8xf32>
+// CHECK:         arith.addf {{.*}} fastmath<contract> : vector<8xf32>
+// CHECK:         %[[AHEAD:.*]] = arith.addi %[[E]], %[[ELEMENT_SHIFT]]
+// CHECK:         %[[ELEMENT:.*]] = arith.minui %[[AHEAD]], %c4095{{(_[0-9]+)?}}
+// CHECK:         scf.if %[[IN0]] {
+// CHECK:           memref.prefetch %{{.*}}[%[[ROW0]], %[[ELEMENT]]], read, locality<2>, data : memref<2048x4096xf32>
+// CHECK:         scf.if %[[IN1]] {
+// CHECK:           memref.prefetch %{{.*}}[%[[ROW1]], %[[ELEMENT]]], read, locality<2>, data : memref<2048x4096xf32>
+// CHECK:       vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<8xf32> into f32
+// CHECK:       scf.for %{{.*}} = %[[VEC_END]] to %[[END]] step %c1{{.*}} iter_args
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c2{{.*}}, %c2{{.*}})
-// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK-NOT:   memref.prefetch
+// CHECK:       scf.for %{{.*}} = %[[E0]] to %{{.*}} step %c8{{(_[0-9]+)?}}
+// CHECK-NOT:   memref.prefetch
 // CHECK:     scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
-// CHECK:       scf.for %{{.*}} = %[[E0]] to %[[END]] step
+// CHECK-NOT:   memref.prefetch
+// CHECK:       scf.for %{{.*}} = %[[E0]] to %{{.*}} step %c8{{(_[0-9]+)?}}
+// CHECK-NOT: memref.prefetch
+// CHECK: return
 func.func @large_projection(%x: memref<?x4096xf32>, %w: memref<2048x4096xf32>,
                             %y: memref<?x2048xf32>) {
   linalg.generic {
@@ -657,21 +702,22 @@ func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
 // A weight over 8 MiB (as f32) is streamed from memory on every call: the
 // packed form, which prefetches its next panel while it computes,
 // overtakes the dot-product form from 24 tokens (48 on a weight in
-// cache); here 1040 deep, so the dot-product form does not chunk it.
+// cache); here 1000 deep, so the dot-product form does not chunk it.
 // CHECK-LABEL: func.func @streamed_weight
 // CHECK: %[[T:.*]] = memref.dim
 // CHECK: arith.cmpi uge, %[[T]], %c24
 // CHECK: } else {
-// CHECK-NOT: step %c2048
+// CHECK-NOT: step %c{{(1024|2048)}}
+// CHECK-NOT: memref.prefetch
 // CHECK: return
-func.func @streamed_weight(%x: memref<?x1040xf32>, %w: memref<2048x1040xf32>,
-                           %y: memref<?x2048xf32>) {
+func.func @streamed_weight(%x: memref<?x1000xf32>, %w: memref<4096x1000xf32>,
+                           %y: memref<?x4096xf32>) {
   linalg.generic {
       indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
                        affine_map<(t, n, e) -> (n, e)>,
                        affine_map<(t, n, e) -> (t, n)>],
       iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%x, %w : memref<?x1040xf32>, memref<2048x1040xf32>) outs(%y : memref<?x2048xf32>) {
+      ins(%x, %w : memref<?x1000xf32>, memref<4096x1000xf32>) outs(%y : memref<?x4096xf32>) {
   ^bb0(%a: f32, %b: f32, %c: f32):
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
@@ -1074,6 +1120,32 @@ func.func @pv_index(%p: memref<7x?xindex>, %v: memref<?x8xindex>, %o: memref<7x8
     %m = arith.muli %a, %b : index
     %s = arith.addi %c, %m : index
     linalg.yield %s : index
+  }
+  return
+}
+
+// -----
+
+// A streamed f64 projection is not for the explicit vector loops (f32
+// lanes): its chunks are of 2048 and LLVM vectorizes the scalar loops;
+// nothing is prefetched.
+// CHECK-LABEL: func.func @large_projection_f64
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c4096{{.*}} step %c2048
+// CHECK-NOT: vector.reduction
+// CHECK-NOT: memref.prefetch
+// CHECK: return
+func.func @large_projection_f64(%x: memref<?x4096xf64>, %w: memref<2048x4096xf64>,
+                                %y: memref<?x2048xf64>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x4096xf64>, memref<2048x4096xf64>) outs(%y : memref<?x2048xf64>) {
+  ^bb0(%a: f64, %b: f64, %c: f64):
+    %p = arith.mulf %a, %b : f64
+    %s = arith.addf %c, %p : f64
+    linalg.yield %s : f64
   }
   return
 }
