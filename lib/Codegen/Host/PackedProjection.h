@@ -97,6 +97,11 @@ inline bool streamedWeight(const PackedProjection &p) {
          streamedWeight(type.getDimSize(0), type.getDimSize(1));
 }
 
+/// The bytes of a packed panel beyond which it overflows the L2 of the
+/// machines measured (1 MiB on a Zen 4) and the packed form loses more
+/// tokens to the dot-product form on a streamed weight.
+constexpr int64_t kPanelL2Bytes = int64_t(1) << 20;
+
 /// The fewest tokens for which the packed form pays (below, the
 /// dot-product form runs), measured on an AMD EPYC (Zen 4). In f32,
 /// packing the panels costs a copy of the weight per call, which the
@@ -104,13 +109,14 @@ inline bool streamedWeight(const PackedProjection &p) {
 /// with AVX2; the last T mod 4 rows in a pair and a row) outrun up to 48
 /// tokens on a weight in cache (the example layer: 0.62 ms against 0.85 at
 /// 16 tokens, 1.68 against 1.77 at 44, even at 48; AVX2 alike). On a
-/// streamed weight the packed form prefetches the next panel while it
-/// computes, and the dot-product form (chunks of 2048) reads and computes
-/// in turn: the packed form wins from 20-24 tokens (Qwen2.5-7B's: 14.1 ms
-/// dot-product against 15.7 packed at 16 tokens, 16.9 against 15.7 at 20,
-/// 18.6 against 16.3 at 24, 33.2 against 28.9 at 47; a Llama-70B-sized
-/// layer, 8192 deep, whose 2 MiB panels overflow L2: 72 against 91 at
-/// 16, even at 23, 118 against 125 at 32, 155 against 148 at 40). On bf16
+/// streamed weight both forms prefetch (the packed form its next panel,
+/// the dot-product form its next chunk) and the packed form wins from 20
+/// tokens (Qwen2.5-7B's, 3584 deep: 13.7 ms dot-product against 15.4
+/// packed at 16 tokens, 16.1 against 15.6 at 20, 18.9 against 17.5 at
+/// 23, 18.1 against 16.4 at 24), or from 33 where its 64-column panels
+/// overflow L2 (a Llama-70B-sized layer, 8192 deep, 2 MiB panels: 88.7
+/// against 103.1 at 23, 109.7 against 124.9 at 32, 146.9 against 136.3
+/// at 36, 157.8 against 149.3 at 40). On bf16
 /// pairs, two products per instruction, one register block (the bf16 plan
 /// at 6 tokens: 0.22 ms packed, 0.33 ms not; at 4: 0.25 and 0.17). A CPU
 /// without AVX512-BF16 takes the f32 counts (its packed form on bf16
@@ -121,7 +127,10 @@ inline bool streamedWeight(const PackedProjection &p) {
 inline int64_t packedMinRows(const PackedProjection &p) {
   if (p.bf16Pairs)
     return kPackedRows;
-  return streamedWeight(p) ? 24 : 48;
+  if (!streamedWeight(p))
+    return 48;
+  auto type = llvm::cast<mlir::MemRefType>(p.weight->get().getType());
+  return p.width * type.getDimSize(1) * 4 > kPanelL2Bytes ? 33 : 20;
 }
 
 /// What a packed projection does besides summing: the value its sums start

@@ -380,11 +380,11 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 // chunk the next block's rows (32 further) at the same element; token
 // block b takes the jam's columns b, b + blocks (so the blocks together
 // cover every row once), clamped to the weight's last row and element.
-// The pair and the last row prefetch nothing. (With 24 tokens or more the
+// The pair and the last row prefetch nothing. (With 20 tokens or more the
 // packed form runs instead: it prefetches a streamed weight's next panel
 // while it computes.)
 // CHECK-LABEL: func.func @large_projection
-// CHECK: arith.cmpi uge, %{{.*}}, %c24{{(_[0-9]+)?}}
+// CHECK: arith.cmpi uge, %{{.*}}, %c20{{(_[0-9]+)?}}
 // CHECK: } else {
 // CHECK: %[[QUADS_END:.*]] = arith.subi %[[T:.*]], %{{.*}} : index
 // CHECK: scf.parallel (%[[N0:.*]]) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
@@ -701,11 +701,12 @@ func.func @decode_tokens(%x: memref<4x8xf32>, %w: memref<32x8xf32>,
 
 // A weight over 8 MiB (as f32) is streamed from memory on every call: the
 // packed form, which prefetches its next panel while it computes,
-// overtakes the dot-product form from 24 tokens (48 on a weight in
-// cache); here 1000 deep, so the dot-product form does not chunk it.
+// overtakes the dot-product form (which prefetches its next chunk) from 20
+// tokens (48 on a weight in cache); here 1000 deep, so the dot-product
+// form does not chunk it.
 // CHECK-LABEL: func.func @streamed_weight
 // CHECK: %[[T:.*]] = memref.dim
-// CHECK: arith.cmpi uge, %[[T]], %c24
+// CHECK: arith.cmpi uge, %[[T]], %c20
 // CHECK: } else {
 // CHECK-NOT: step %c{{(1024|2048)}}
 // CHECK-NOT: memref.prefetch
@@ -1146,6 +1147,31 @@ func.func @large_projection_f64(%x: memref<?x4096xf64>, %w: memref<2048x4096xf64
     %p = arith.mulf %a, %b : f64
     %s = arith.addf %c, %p : f64
     linalg.yield %s : f64
+  }
+  return
+}
+
+// -----
+
+// A streamed weight 8192 deep: with 32 vector registers its packed panels
+// (64 columns, 2 MiB) overflow L2, and the packed form takes over from 33
+// tokens; with 16 (16 columns, 512 KiB) from 20.
+// CHECK-LABEL: func.func @deep_streamed_weight
+// CHECK: arith.cmpi uge, %{{.*}}, %c20
+// WIDE-LABEL: func.func @deep_streamed_weight
+// WIDE: arith.cmpi uge, %{{.*}}, %c33
+func.func @deep_streamed_weight(%x: memref<?x8192xf32>, %w: memref<1024x8192xf32>,
+                                %y: memref<?x1024xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x8192xf32>, memref<1024x8192xf32>) outs(%y : memref<?x1024xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
   }
   return
 }
