@@ -143,8 +143,8 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // divide E) and then running blocks of 6 tokens as outer products: per e
 // one vector load of the panel, each token's x[t, e] broadcast, each
 // token's sums a vector iter_arg (summed in order, contract only); the last
-// T mod 6 tokens in blocks of 3, 2 and 1; the panel freed at the end of
-// the block.
+// T mod 6 tokens in one block of 5, 4, 3, 2 or 1; the panel freed at the
+// end of the block.
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
@@ -172,12 +172,18 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // in order, clamped to the weight's last row.
 // CHECK:     %[[NEXT:.*]] = arith.addi %[[N0]], %c16
 // CHECK:     %[[LAST:.*]] = arith.subi %c64{{.*}}, %c1
-// Every block's bounds first: blocks of 6, then the rest (T mod 6) as at
-// most a block of 3, then one of 2 or 1.
+// Every block's bounds first: blocks of 6, then the rest (T mod 6) as one
+// block of 5, 4, 3, 2 or 1.
 // CHECK:     %[[PREM:.*]] = arith.remui %[[T]], %c6
 // CHECK:     %[[PMAIN:.*]] = arith.subi %[[T]], %[[PREM]]
 // CHECK:     %[[REST:.*]] = arith.subi %[[T]], %[[PMAIN]]
-// CHECK:     %[[REM3:.*]] = arith.remui %[[REST]], %c3
+// CHECK:     %[[REM5:.*]] = arith.remui %[[REST]], %c5
+// CHECK:     %[[END5:.*]] = arith.subi %[[T]], %[[REM5]]
+// CHECK:     %[[REST4:.*]] = arith.subi %[[T]], %[[END5]]
+// CHECK:     %[[REM4:.*]] = arith.remui %[[REST4]], %c4
+// CHECK:     %[[END4:.*]] = arith.subi %[[T]], %[[REM4]]
+// CHECK:     %[[REST3:.*]] = arith.subi %[[T]], %[[END4]]
+// CHECK:     %[[REM3:.*]] = arith.remui %[[REST3]], %c3
 // CHECK:     %[[END3:.*]] = arith.subi %[[T]], %[[REM3]]
 // CHECK:     %[[REST2:.*]] = arith.subi %[[T]], %[[END3]]
 // CHECK:     %[[REM2:.*]] = arith.remui %[[REST2]], %c2
@@ -213,8 +219,12 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
-// CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END3]] step %c3
+// CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END5]] step %c5
 // CHECK-NOT:     memref.prefetch
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     scf.for %{{.*}} = %[[END5]] to %[[END4]] step %c4
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     scf.for %{{.*}} = %[[END4]] to %[[END3]] step %c3
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:     scf.for %{{.*}} = %[[END3]] to %[[END2]] step %c2
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
