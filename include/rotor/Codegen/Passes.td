@@ -122,9 +122,9 @@ def LowerReductionsToRegisterLoops
     output distinct from the inputs) and so never vectorizes.
 
     A projection `y[t, n] += x[t, e] * W[n, e]` with at least 48 tokens
-    (24 when the weight, as f32, is over 8 MiB and so streamed from
-    memory; 6 for the bf16 pair form below; tested at run time when T is
-    dynamic) and a static column count that the block width divides (16
+    (20 when the weight, as f32, is over 8 MiB and so streamed from
+    memory, or 33 when its f32 panels overflow a 1 MiB L2; 6 for the bf16
+    pair form below; tested at run time when T is dynamic) and a static column count that the block width divides (16
     columns, two AVX2 vectors; 64 with `vector-registers=32`) runs packed:
     one loop over blocks of that many columns (the threads' work), each
     copying its weight rows into a heap panel `[E, width]` (element e of
@@ -134,7 +134,7 @@ def LowerReductionsToRegisterLoops
     then running blocks of 6 tokens as outer products, each token's row of
     sums a `vector` iter_arg: per e, one load of the panel's row feeds six
     broadcast FMAs (6 x 4 AVX-512 sums, as BLIS's micro-kernels); the
-    last T mod 6 tokens in blocks of 3, 2 and 1. Each step of e of a block
+    last T mod 6 tokens in one block of 5, 4, 3, 2 or 1. Each step of e of a block
     of 6 also prefetches one 64-byte line of the weight rows of the
     thread's next panel (`memref.prefetch`, into L1), so that packing it
     reads cache, not memory (a weight contiguous along E, without a row
@@ -224,13 +224,19 @@ def LowerReductionsToRegisterLoops
     and a token against as many columns; one output at a time for a static
     count under 4, a decode step, whose weight rows are one stream); the
     block's weight rows are reused from cache by every token. When the
-    weight is larger than 8 MiB as f32 (Qwen2.5-7B's) and deeper than 2048,
-    the reduction runs in chunks of 2048 inside the block (partial sums in
-    the output), so the block's rows of a chunk (256 KiB) stay in L2 with
-    the tokens' (up to 23 of them: 184 KiB) however deep the weight; with
-    fewer static tokens than a jam of rows (a decode step: no weight row is
-    reused) it does not, and each output sums its whole row, the weight
-    read as one stream.
+    weight is larger than 8 MiB as f32 (Qwen2.5-7B's) and deeper than 1024,
+    the reduction runs in chunks of 1024 inside the block (partial sums in
+    the output), so the block's rows of a chunk (128 KiB) stay in L2 with
+    the tokens' however deep the weight, each chunk's sums as explicit
+    vector loops (lane partial sums reduced by a shuffle tree onto the
+    output, then the chunk's last elements in order) whose every step of a
+    block of 4 tokens prefetches (`memref.prefetch`, into L2) a line of the
+    next chunk's weight rows, so that reading it overlaps this chunk's
+    FMAs; a payload those loops do not take (not an f32 sum of inputs read
+    contiguously along the reduction) keeps the scalar loops and chunks of
+    2048. With fewer static tokens than a jam of rows (a decode step: no
+    weight row is reused) it does not chunk, and each output sums its whole
+    row, the weight read as one stream.
 
     A tile of scores `s[.., j] += q[.., e] * k[j, .., e]` (the key j the
     last parallel dim, one reduction dim e that the f32 lanes divide: 8

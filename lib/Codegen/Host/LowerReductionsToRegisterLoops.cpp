@@ -264,7 +264,7 @@ constexpr int64_t kReductionChunk = 2048;
 constexpr int64_t kPrefetchedChunk = 1024;
 
 /// The locality of the prefetches of a streamed weight's next chunk: a
-/// block's chunk (256 KiB) is for L2, not L1.
+/// block's chunk (128 KiB) is for L2, not L1.
 constexpr int32_t kChunkPrefetchLocality = 2;
 
 /// The most bytes of rows that fewRows takes (a third of a 48 KiB L1).

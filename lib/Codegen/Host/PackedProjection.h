@@ -129,6 +129,8 @@ inline int64_t packedMinRows(const PackedProjection &p) {
     return kPackedRows;
   if (!streamedWeight(p))
     return 48;
+  // The panel's bytes as f32 (a weight the payload only widens is packed
+  // into an f32 panel; a narrower panel is overstated).
   auto type = llvm::cast<mlir::MemRefType>(p.weight->get().getType());
   return p.width * type.getDimSize(1) * 4 > kPanelL2Bytes ? 33 : 20;
 }

@@ -418,8 +418,10 @@ func.func @projection_dynamic_depth(%x: memref<?x?xf32>, %w: memref<16x?xf32>,
 // CHECK:       %[[ROW0:.*]] = arith.minui %[[S0]], %c2047{{(_[0-9]+)?}}
 // CHECK:       %[[K1:.*]] = arith.muli %[[BLOCKS]], %c1{{(_[0-9]+)?}}
 // CHECK:       %[[C1:.*]] = arith.addi %[[BLOCK]], %[[K1]]
+// CHECK:       %[[R1:.*]] = arith.addi %[[N]], %[[C1]]
+// CHECK:       %[[S1:.*]] = arith.addi %[[R1]], %[[ROW_SHIFT]]
 // CHECK:       %[[IN1:.*]] = arith.cmpi ult, %[[C1]], %c2{{(_[0-9]+)?}}
-// CHECK:       %[[ROW1:.*]] = arith.minui %{{.*}}, %c2047{{(_[0-9]+)?}}
+// CHECK:       %[[ROW1:.*]] = arith.minui %[[S1]], %c2047{{(_[0-9]+)?}}
 // CHECK:       scf.for %[[E:.*]] = %[[E0]] to %[[VEC_END:.*]] step %c8{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK:         vector.load %{{.*}}[%[[T0]], %[[E]]] : memref<?x4096xf32>, vector<8xf32>
 // CHECK:         vector.load %{{.*}}[%[[N]], %[[E]]] : memref<2048x4096xf32>, vector<8xf32>
@@ -1182,6 +1184,75 @@ func.func @deep_streamed_weight(%x: memref<?x8192xf32>, %w: memref<1024x8192xf32
     %p = arith.mulf %a, %b : f32
     %s = arith.addf %c, %p : f32
     linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// The explicit vector loops take any f32 sum of inputs read contiguously
+// along the reduction: here a bf16 weight read through (n floordiv 2, e)
+// (widened in the loop), a scale s[e] and a scalar; 4100 deep, so the last
+// chunk (4 elements) runs as the scalar tail; 2056 columns, the last block
+// of 8. The prefetch takes the weight's map at the clamped column.
+// CHECK-LABEL: func.func @streamed_mapped_weight
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c4100{{.*}} step %c1024
+// CHECK: scf.for %[[E:.*]] = {{.*}} step %c8{{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK:   %[[WROW:.*]] = affine.apply #{{.*}}(%{{.*}}, %{{.*}}, %[[E]])
+// CHECK:   %[[WV:.*]] = vector.load %{{.*}}[%[[WROW]], %[[E]]] : memref<1028x4100xbf16>, vector<8xbf16>
+// CHECK:   vector.load %{{.*}}[%[[E]]] : memref<4100xf32>, vector<8xf32>
+// CHECK:   arith.extf %[[WV]] : vector<8xbf16> to vector<8xf32>
+// CHECK:   %[[PE:.*]] = arith.minui %{{.*}}, %c4099
+// CHECK:   %[[PROW:.*]] = affine.apply #{{.*}}(%{{.*}}, %{{.*}}, %[[PE]])
+// CHECK:   memref.prefetch %{{.*}}[%[[PROW]], %[[PE]]], read, locality<2>, data : memref<1028x4100xbf16>
+// CHECK: vector.reduction <add>
+func.func @streamed_mapped_weight(%x: memref<?x4100xf32>, %w: memref<1028x4100xbf16>,
+                                  %s: memref<4100xf32>, %k: f32,
+                                  %y: memref<?x2056xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n floordiv 2, e)>,
+                       affine_map<(t, n, e) -> (e)>,
+                       affine_map<(t, n, e) -> ()>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w, %s, %k : memref<?x4100xf32>, memref<1028x4100xbf16>, memref<4100xf32>, f32)
+      outs(%y : memref<?x2056xf32>) {
+  ^bb0(%a: f32, %b: bf16, %c: f32, %kk: f32, %acc: f32):
+    %bw = arith.extf %b : bf16 to f32
+    %p = arith.mulf %a, %bw : f32
+    %q = arith.mulf %p, %c : f32
+    %r = arith.mulf %q, %kk : f32
+    %sum = arith.addf %r, %acc : f32
+    linalg.yield %sum : f32
+  }
+  return
+}
+
+// -----
+
+// An input read along the tokens only (a per-token scale b[t]) is not a
+// row along the reduction: the scalar loops, chunks of 2048, no prefetch.
+// CHECK-LABEL: func.func @streamed_token_scale
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c4096{{.*}} step %c2048
+// CHECK-NOT: vector.reduction
+// CHECK-NOT: memref.prefetch
+// CHECK: return
+func.func @streamed_token_scale(%x: memref<?x4096xf32>, %w: memref<2048x4096xf32>,
+                                %b: memref<?xf32>, %y: memref<?x2048xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w, %b : memref<?x4096xf32>, memref<2048x4096xf32>, memref<?xf32>)
+      outs(%y : memref<?x2048xf32>) {
+  ^bb0(%a: f32, %c: f32, %d: f32, %acc: f32):
+    %p = arith.mulf %a, %c : f32
+    %q = arith.mulf %p, %d : f32
+    %sum = arith.addf %q, %acc : f32
+    linalg.yield %sum : f32
   }
   return
 }
