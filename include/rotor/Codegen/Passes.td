@@ -231,8 +231,9 @@ def LowerReductionsToRegisterLoops
     vector loops (lane partial sums reduced by a shuffle tree onto the
     output, then the chunk's last elements in order) whose every step of a
     block of 4 tokens prefetches (`memref.prefetch`, into L2) a line of the
-    next chunk's weight rows, so that reading it overlaps this chunk's
-    FMAs; a payload those loops do not take (not an f32 sum of inputs read
+    next chunk's weight rows (up to four in a shorter last chunk, which
+    prefetches the next block's first), so that reading it overlaps this
+    chunk's FMAs; a payload those loops do not take (not an f32 sum of inputs read
     contiguously along the reduction) keeps the scalar loops and chunks of
     2048. With fewer static tokens than a jam of rows (a decode step: no
     weight row is reused) it does not chunk, and each output sums its whole

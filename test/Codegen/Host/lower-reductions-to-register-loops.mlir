@@ -1256,3 +1256,46 @@ func.func @streamed_token_scale(%x: memref<?x4096xf32>, %w: memref<2048x4096xf32
   }
   return
 }
+
+// -----
+
+// 3584 deep (Qwen2.5-7B's): chunks of 1024 and a last of 512, in which a
+// step prefetches two runs of lanes of the next block's first chunk (its
+// step r x 2 on), so that the shorter last chunk covers all of it; the
+// second prefetch only in the last chunk.
+// CHECK-LABEL: func.func @ragged_last_chunk
+// CHECK: scf.for %[[E0:.*]] = %{{.*}} to %c3584{{.*}} step %c1024
+// CHECK:   %[[NEXT:.*]] = arith.addi %[[E0]], %c1024
+// CHECK:   %[[LAST:.*]] = arith.cmpi uge, %[[NEXT]], %c3584
+// CHECK:   %[[SHIFT:.*]] = arith.select %[[LAST]], %{{.*}}, %c1024
+// CHECK:   scf.parallel {{.*}} step (%c4{{.*}}, %c2{{.*}})
+// CHECK:     %[[IN0:.*]] = arith.cmpi ult, %{{.*}}, %c2
+// CHECK:     %[[ROW0:.*]] = arith.minui %{{.*}}, %c1023
+// CHECK:     scf.for %[[E:.*]] = %[[E0]] to %{{.*}} step %c8
+// CHECK:       %[[AHEAD:.*]] = arith.addi %[[E]], %[[SHIFT]]
+// CHECK:       %[[REL:.*]] = arith.subi %[[E]], %[[E0]]
+// CHECK:       %[[TWICE:.*]] = arith.muli %[[REL]], %c2
+// CHECK:       %[[AT:.*]] = arith.select %[[LAST]], %[[TWICE]], %[[AHEAD]]
+// CHECK:       %[[EL0:.*]] = arith.minui %[[AT]], %c3583
+// CHECK:       scf.if %[[IN0]] {
+// CHECK-NEXT:    memref.prefetch %{{.*}}[%[[ROW0]], %[[EL0]]]
+// CHECK:       %[[AT1:.*]] = arith.addi %[[AT]], %c8
+// CHECK:       %[[EL1:.*]] = arith.minui %[[AT1]], %c3583
+// CHECK:       %[[IN0_LAST:.*]] = arith.andi %[[IN0]], %[[LAST]]
+// CHECK:       scf.if %[[IN0_LAST]] {
+// CHECK-NEXT:    memref.prefetch %{{.*}}[%[[ROW0]], %[[EL1]]]
+func.func @ragged_last_chunk(%x: memref<?x3584xf32>, %w: memref<1024x3584xf32>,
+                             %y: memref<?x1024xf32>) {
+  linalg.generic {
+      indexing_maps = [affine_map<(t, n, e) -> (t, e)>,
+                       affine_map<(t, n, e) -> (n, e)>,
+                       affine_map<(t, n, e) -> (t, n)>],
+      iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x3584xf32>, memref<1024x3584xf32>) outs(%y : memref<?x1024xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %c, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
