@@ -969,12 +969,16 @@ void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
                 chunk.lbs[2] = e0;
                 chunk.ubs[2] =
                     arith::MinSIOp::create(fb, fl, nextE0, all.ubs[2]);
-                NextChunk next = nextChunk(fb, fl, vectorDot, e0, nextE0,
-                                           chunkElements, *columns, *depth);
-                next.tokenBlocks = arith::DivUIOp::create(
-                    fb, fl, arith::SubIOp::create(fb, fl, rowEnds[0], lbs[0]),
-                    arith::ConstantIndexOp::create(fb, fl, kJamRows));
-                emitBlock(fb, chunk, vectorDot ? &next : nullptr);
+                // Only the explicit vector loops prefetch.
+                std::optional<NextChunk> next;
+                if (vectorDot) {
+                  next = nextChunk(fb, fl, vectorDot, e0, nextE0, chunkElements,
+                                   *columns, *depth);
+                  next->tokenBlocks = arith::DivUIOp::create(
+                      fb, fl, arith::SubIOp::create(fb, fl, rowEnds[0], lbs[0]),
+                      arith::ConstantIndexOp::create(fb, fl, kJamRows));
+                }
+                emitBlock(fb, chunk, next ? &*next : nullptr);
                 scf::YieldOp::create(fb, fl);
               });
         }
