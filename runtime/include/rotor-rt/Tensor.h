@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,11 +24,34 @@ const char *safetensorsName(DType t);
 /// "f32" and friends, as MLIR and the manifest spell them.
 const char *mlirName(DType t);
 
+/// Allocates on 64-byte boundaries, a cache line: glibc's malloc puts a
+/// large block 16 bytes past a page, where every 64-byte vector load the
+/// kernels make of a weight or the KV cache would straddle two lines.
+template <class T> struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr size_t kAlignment = 64;
+  CacheLineAllocator() = default;
+  template <class U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
+  T *allocate(size_t n) {
+    return static_cast<T *>(
+        ::operator new(n * sizeof(T), std::align_val_t(kAlignment)));
+  }
+  void deallocate(T *ptr, size_t) {
+    ::operator delete(ptr, std::align_val_t(kAlignment));
+  }
+  template <class U> bool operator==(const CacheLineAllocator<U> &) const {
+    return true;
+  }
+};
+
+/// A tensor's bytes, on a cache line.
+using TensorBytes = std::vector<uint8_t, CacheLineAllocator<uint8_t>>;
+
 /// A dense, row-major host tensor.
 struct Tensor {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
+  TensorBytes bytes;
 
   int64_t numel() const;
   /// Element i as a double (any dtype).
