@@ -478,30 +478,47 @@ def InlineAllocaScopes : Pass<"rotor-inline-alloca-scopes"> {
 }
 
 def PrefetchNextKeyTile : Pass<"rotor-prefetch-next-key-tile"> {
-  let summary = "Prefetch a decode step's next tile of the KV cache";
+  let summary = "Prefetch a decode step's KV cache ahead of its reads";
   let description = [{
     A decode step's attention reads each tile of keys and values once, from
     memory, in a loop (`scf.for` marked `attn.streamed_key_tiles` by
-    convert-attn-to-linalg) whose tiles alternate memory-bound reads with
-    compute on what was read: the hardware prefetchers, which follow one
-    stream at a time, leave most of each tile's load latency exposed (on a
-    Zen 4 the step's attention read its cache at about 0.4 of the read
-    bandwidth). At the top of each iteration this pass prefetches the rows
-    of the next tile of every buffer the loop takes a tile of (a
-    `memref.subview` of a buffer of integers or floats defined outside the
-    loop, offset along dim 0 by the induction variable plus what the loop
-    does not change, whole and contiguous in the other dims: K and V of an
-    f32, bf16 or f16 cache), one `memref.prefetch` per 64-byte line, for the
-    rows the next iteration will read: min(step, ub - iv - step) from the
-    offset plus the step (none past the loop's bound; the view is taken to
-    hold `step` rows, as a tile does). A quantized cache's blocks are read
-    by the fused decoding's own loads, not through a subview, and get no
-    prefetch. Prefetches change no value, only when memory is read.
+    convert-attn-to-linalg). The hardware prefetchers run only a short way
+    ahead of the loads, so the reads and the compute on what was read take
+    turns (on a Zen 4 the 7B's attention read its cache at 0.4-0.5 of the
+    read bandwidth). For every buffer the loop takes a tile of (a
+    `memref.subview` of a buffer of integers or floats of rank 2 or more
+    defined outside the loop, offset along dim 0 by the induction variable
+    plus what the loop does not change, whole and contiguous in the other
+    dims: K and V of an f32, bf16 or f16 cache), this pass prefetches, one
+    `memref.prefetch` per 64-byte line, the rows `distance` rows ahead of
+    the tile's: min(step, ub - iv - distance) rows from the offset plus the
+    distance (none past the loop's bound; the view is taken to hold `step`
+    rows, as a tile does). The lines are spread over the iterations of the
+    first loop nest in the body that reads the tile (the scores' blocks of
+    keys by query rows for K, P·V's for V; the loops down to the parent of
+    the innermost one around its first read, whose bounds must not change
+    inside the nest), a share of them at the top of each iteration, so that
+    the reads run alongside the compute; where no nest reads the tile, the
+    next tile's rows (`step` ahead) are prefetched at once after the view.
+    Either runs only when the buffer holds 8 MiB or more (the rows of the
+    outermost subview above the tile, the cache's visible keys): a smaller
+    cache stays in L3 between steps. A quantized cache's blocks are read by the fused decoding's own loads,
+    not through a subview, and get no prefetch. Prefetches change no value,
+    only when memory is read.
+
+    The defaults were measured on the 7B's shapes (PERF.md, twenty-first
+    session): `prefetcht0` (locality 3) spread this way was slower than no
+    prefetch; `prefetcht2` (locality 1) 32 keys ahead was 1.1-1.2x faster at
+    16k keys, and 8% slower on the example layer's 4 MiB cache at 4k keys,
+    hence the 8 MiB floor.
   }];
   let options = [
-    Option<"locality", "locality", "int64_t", /*default=*/"3",
+    Option<"locality", "locality", "int64_t", /*default=*/"1",
            "The prefetches' locality hint (0-3; 3 keeps the lines in every "
-           "cache level)">,
+           "cache level, 1 is x86's prefetcht2)">,
+    Option<"distance", "distance", "int64_t", /*default=*/"32",
+           "How many rows (keys) ahead of the tile's first the spread "
+           "prefetches start">,
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",
