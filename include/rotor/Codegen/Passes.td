@@ -502,9 +502,9 @@ def PrefetchNextKeyTile : Pass<"rotor-prefetch-next-key-tile"> {
     next tile's rows (`step` ahead) are prefetched at once after the view.
     Either runs only when the buffer holds 8 MiB or more (the rows of the
     outermost subview above the tile, the cache's visible keys): a smaller
-    cache stays in L3 between steps. A quantized cache's blocks are read by the fused decoding's own loads,
-    not through a subview, and get no prefetch. Prefetches change no value,
-    only when memory is read.
+    cache stays in L3 between steps. A quantized cache's blocks are read by
+    the fused decoding's own loads, not through a subview, and get no
+    prefetch. Prefetches change no value, only when memory is read.
 
     The defaults were measured on the 7B's shapes (PERF.md, twenty-first
     session): `prefetcht0` (locality 3) spread this way was slower than no
@@ -520,8 +520,7 @@ def PrefetchNextKeyTile : Pass<"rotor-prefetch-next-key-tile"> {
            "How many rows (keys) ahead of the tile's first the spread "
            "prefetches start">,
   ];
-  let dependentDialects = ["mlir::affine::AffineDialect",
-                           "mlir::arith::ArithDialect",
+  let dependentDialects = ["mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::scf::SCFDialect"];
 }
