@@ -64,6 +64,10 @@ def _host_cpu_flags():
 
 if "avx512_bf16" in _host_cpu_flags():
     config.available_features.add("host-avx512bf16")
+# AMX tile products (tdpbf16ps) need AMX-BF16 and AMX tiles (REQUIRES:
+# host-amx-bf16); the runtime asks Linux for the tile state itself.
+if {"amx_bf16", "amx_tile", "avx512_bf16"} <= _host_cpu_flags():
+    config.available_features.add("host-amx-bf16")
 
 # Kernels that use math functions need the CUDA toolkit's libdevice.
 if config.cuda_toolkit:

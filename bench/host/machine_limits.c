@@ -13,6 +13,10 @@
  *   peak_bf16_dot_gflops G  (CPUs with AVX512-BF16 only) vdpbf16ps
  *                      throughput, 4 flops per f32 lane (two products and
  *                      two adds), 12 chains/thread as the FMA's
+ *   peak_amx_bf16_gflops G  (CPUs with AMX-BF16, where Linux grants the
+ *                      tile state) tdpbf16ps throughput on tiles in
+ *                      registers: 16 x 16 x 32 products and adds per
+ *                      instruction, four independent accumulator tiles
  *   copy_gbps G        memcpy of a 256 MiB source into a 256 MiB destination,
  *                      each thread copying its slice; bytes copied per second
  *   read_gbps G        read-only sum of a 256 MiB float array with vector
@@ -35,6 +39,12 @@ void omp_set_dynamic(int);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AMX_BF16__) && defined(__linux__)
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HAVE_AMX 1
+#endif
 
 #define RUNS 7
 #define BYTES ((size_t)256 << 20)
@@ -149,6 +159,48 @@ static double bf16_dot_run(long iters, int threads) {
 }
 #endif
 
+#if defined(HAVE_AMX)
+/* Four tdpbf16ps chains (tiles 0-3) on two operand tiles per thread; each
+ * thread asks for the tile state and configures its own tiles. */
+struct tile_config {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+static int amx_granted(void) {
+  return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
+                 18 /* XFEATURE_XTILEDATA */) == 0;
+}
+
+static double amx_run(long iters, int threads) {
+  double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(threads)
+  {
+    static __thread uint16_t ones[16 * 32];
+    struct tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 6; i++) { cfg.rows[i] = 16; cfg.colsb[i] = 64; }
+    for (int i = 0; i < 16 * 32; i++) ones[i] = 0x3a83; /* ~1e-3 in bf16 */
+    _tile_loadconfig(&cfg);
+    _tile_loadd(4, ones, 64);
+    _tile_loadd(5, ones, 64);
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (long i = 0; i < iters; i++) {
+      _tile_dpbf16ps(0, 4, 5); _tile_dpbf16ps(1, 4, 5);
+      _tile_dpbf16ps(2, 4, 5); _tile_dpbf16ps(3, 4, 5);
+    }
+    static __thread float out[16 * 16];
+    _tile_stored(0, out, 64);
+    _tile_release();
+#pragma omp atomic
+    sink += out[0];
+  }
+  return omp_get_wtime() - t0;
+}
+#endif
+
 int main(int argc, char **argv) {
   int threads = argc > 1 ? atoi(argv[1]) : 1;
   if (threads < 1) threads = 1;
@@ -178,6 +230,21 @@ int main(int argc, char **argv) {
   }
   printf("peak_bf16_dot_gflops %.1f\n", 4.0 * 12 * 16 * (double)iters * threads / best / 1e9);
   fflush(stdout);
+#endif
+#if defined(HAVE_AMX)
+  if (amx_granted()) {
+    iters = 1 << 16;
+    while ((t = amx_run(iters, threads)) < 0.05) iters *= 2;
+    iters = (long)(iters * 0.2 / t);
+    best = 1e30;
+    for (int r = 0; r < RUNS; r++) {
+      t = amx_run(iters, threads);
+      if (t < best) best = t;
+    }
+    printf("peak_amx_bf16_gflops %.1f\n",
+           4.0 * 16 * 16 * 32 * 2 * (double)iters * threads / best / 1e9);
+    fflush(stdout);
+  }
 #endif
 
   /* Bandwidth: 256 MiB arrays, first-touched by the threads that use them. */

@@ -20,7 +20,7 @@
 # shape on one thread, the transformers-style sublayer
 # (bench/host/torch_baseline.py: rotate_half, repeat_kv, torch.cat).
 # Limits: bench/host/machine_limits.c (peak FMA GFLOP/s, the AVX512-BF16
-# dot product's where the CPU has it, copy and read GB/s at the thread
+# dot product's and AMX's tdpbf16ps' where the CPU has them, copy and read GB/s at the thread
 # count): prefill against the FMA peak, decode's bytes
 # (weights + KV cache) per second against both copy bandwidth (bytes copied
 # per second: issue 16's measure) and the read-only sum's (stricter). Prints
@@ -74,7 +74,8 @@ for shape in ("example", "qwen7b"):
     open(f"{work}/{shape}-proj.mlir", "w").write(layer)
 # The projections in bf16 compute (f32 weights, rounded as the panels are
 # packed; accumulate f32), attention in f32: what --precision=bf16 does to
-# the projections, run as AVX512-BF16 dot products where the CPU has them.
+# the projections, run as AVX512-BF16 dot products where the CPU has them
+# (blocks of 16 tokens as AMX tile products where it has AMX-BF16 too).
 for shape in ("example", "qwen7b"):
     layer = open(f"{work}/{shape}.mlir").read().splitlines(keepends=True)
     layer = [l.replace("compute = f32", "compute = bf16")
@@ -93,11 +94,11 @@ for n in $threads_list; do
 done
 echo "### Machine limits"
 echo
-echo "| threads | peak FMA (GFLOP/s) | peak bf16 dot (GFLOP/s) | copy (GB/s) | read (GB/s) |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| threads | peak FMA (GFLOP/s) | peak bf16 dot (GFLOP/s) | peak AMX bf16 (GFLOP/s) | copy (GB/s) | read (GB/s) |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for n in $threads_list; do
   l="$work/limits-$n.txt"
-  echo "| $n | $(awk '/peak_fma_gflops/ {print $2}' "$l") | $(awk '/peak_bf16_dot_gflops/ {print $2}' "$l") | $(awk '/copy_gbps/ {print $2}' "$l") | $(awk '/read_gbps/ {print $2}' "$l") |"
+  echo "| $n | $(awk '/peak_fma_gflops/ {print $2}' "$l") | $(awk '/peak_bf16_dot_gflops/ {print $2}' "$l") | $(awk '/peak_amx_bf16_gflops/ {print $2}' "$l") | $(awk '/copy_gbps/ {print $2}' "$l") | $(awk '/read_gbps/ {print $2}' "$l") |"
 done
 # The bf16 rows need AVX512-BF16 (machine_limits then measures its peak).
 bf16_dot=$(awk '/peak_bf16_dot_gflops/ {print $2}' "$work/limits-${threads_list%% *}.txt")
@@ -157,10 +158,12 @@ for shape in $shapes; do
       echo "| projections only, prefill T=$t | $n | $proj | | | $gflops GFLOP/s | $(ratio "$gflops" "$peak") of peak |"
     done
     # bf16 projections: the time at the peaks counts the projections at
-    # the bf16 dot peak and attention at the FMA peak.
+    # the bf16 dot peak (AMX's where the CPU has it: the bundle then takes
+    # tile products) and attention at the FMA peak.
     for t in 512 2048; do
       [[ -n "$bf16_dot" ]] || break
-      dotpeak=$(awk '/peak_bf16_dot_gflops/ {print $2}' "$work/limits-$n.txt")
+      dotpeak=$(awk '/peak_amx_bf16_gflops/ {print $2}' "$work/limits-$n.txt")
+      [[ -n "$dotpeak" ]] || dotpeak=$(awk '/peak_bf16_dot_gflops/ {print $2}' "$work/limits-$n.txt")
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape-bf16.rotor" --threads "$n" \
         --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
         --bench "$runs" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')

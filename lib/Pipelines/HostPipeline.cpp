@@ -125,6 +125,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     registerLoops.packedEpilogues = options.hostPackedEpilogues;
     registerLoops.bf16DotProduct =
         options.hostBf16Dot && options.hostVectorRegisters >= 32;
+    registerLoops.amxTiles = options.hostAmxBf16;
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     ApproximateExpForSimdOptions exp;
     exp.fma = options.hostFma;
@@ -139,7 +140,8 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
 }
 
 void rotor::addHostCodeToLlvm(OpPassManager &pm,
-                              std::unique_ptr<Pass> firstToLlvm, bool openMP) {
+                              std::unique_ptr<Pass> firstToLlvm, bool openMP,
+                              bool amxTiles) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(mlir::createLowerAffinePass());
   pm.addPass(mlir::createSCFToControlFlowPass());
@@ -148,6 +150,14 @@ void rotor::addHostCodeToLlvm(OpPassManager &pm,
   pm.addPass(mlir::createConvertMathToLLVMPass());
   pm.addPass(mlir::createConvertMathToLibmPass());
   pm.addPass(mlir::createFinalizeMemRefToLLVMConversionPass());
+  // A loop that carries AMX tiles branches with them: cf-to-llvm's type
+  // converter does not know the tile type, convert-to-llvm's takes AMX's;
+  // before the OpenMP conversion, which needs its regions' blocks converted.
+  if (amxTiles) {
+    ConvertToLLVMPassOptions toLlvm;
+    toLlvm.filterDialects = {"amx", "cf"};
+    pm.addPass(mlir::createConvertToLLVMPass(toLlvm));
+  }
   if (openMP)
     pm.addPass(mlir::createConvertOpenMPToLLVMPass());
   pm.addPass(mlir::createArithToLLVMConversionPass());
@@ -158,7 +168,7 @@ void rotor::addHostCodeToLlvm(OpPassManager &pm,
 }
 
 void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP,
-                                  bool threadedLoops) {
+                                  bool threadedLoops, bool amxTiles) {
   // Workgroup buffers are the host's stack memory.
   pm.addPass(createDropGpuAddressSpaces());
   // Before scf-to-cf: a loop body's allocas live for one iteration (after
@@ -169,11 +179,13 @@ void rotor::buildHostLlvmLowering(OpPassManager &pm, bool openMP,
     pm.addPass(mlir::createConvertSCFToOpenMPPass());
     pm.addPass(createInlineAllocaScopes());
   }
-  // The host's prefill projections may use AVX512-BF16 dot products.
+  // The host's prefill projections may use AVX512-BF16 dot products and
+  // AMX tiles.
   ConvertVectorToLLVMPassOptions vectorToLlvm;
   vectorToLlvm.x86Vector = true;
+  vectorToLlvm.amx = amxTiles;
   addHostCodeToLlvm(pm, mlir::createConvertVectorToLLVMPass(vectorToLlvm),
-                    openMP || threadedLoops);
+                    openMP || threadedLoops, amxTiles);
 }
 
 void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
@@ -195,5 +207,6 @@ void rotor::addExactSmallFloatEmulation(OpPassManager &pm) {
 void rotor::buildHostPipeline(OpPassManager &pm,
                               const PipelineOptions &options) {
   buildLoopLevelPipeline(pm, options, /*gpu=*/false);
-  buildHostLlvmLowering(pm, /*openMP=*/false, /*threadedLoops=*/true);
+  buildHostLlvmLowering(pm, /*openMP=*/false, /*threadedLoops=*/true,
+                        options.hostAmxBf16 && options.hostBf16Dot);
 }

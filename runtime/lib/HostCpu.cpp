@@ -14,6 +14,8 @@
 #include <thread>
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -29,6 +31,8 @@ struct CpuidBit {
   const char *name;
   unsigned leaf, subleaf, reg /*0 eax .. 3 edx*/, bit;
   bool needsAvxState, needsAvx512State;
+  /// AMX's tile state, which Linux also makes each process ask for.
+  bool needsAmxState = false;
 };
 
 /// The extensions rotor-aot may use (lib/Target/Bundle/HostLibrary.cpp has
@@ -58,6 +62,8 @@ constexpr CpuidBit kCpuidBits[] = {
     {"avx512fp16", 7, 0, 3, 23, true, true},
     {"avxvnni", 7, 1, 0, 4, true, false},
     {"avx512bf16", 7, 1, 0, 5, true, true},
+    {"amx-bf16", 7, 0, 3, 22, false, false, true},
+    {"amx-tile", 7, 0, 3, 24, false, false, true},
     {"lzcnt", 0x80000001u, 0, 2, 5, false, false},
 };
 
@@ -75,6 +81,28 @@ void osSavedState(bool &avx, bool &avx512) {
   avx512 = avx && (lo & 0xe0) == 0xe0;
 }
 
+/// Whether this process may use AMX tiles: the OS saves the tile state
+/// (XCR0's XTILECFG and XTILEDATA) and, on Linux, grants this process the
+/// tile data's state (arch_prctl ARCH_REQ_XCOMP_PERM, once per process;
+/// without it the first tile instruction is SIGILL).
+bool amxStateGranted() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27)))
+    return false;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0x60000) != 0x60000)
+    return false;
+#if defined(__linux__)
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  static const bool granted =
+      syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  return granted;
+#else
+  return false;
+#endif
+}
+
 } // namespace
 
 int hostCpuHas(const std::string &f) {
@@ -89,6 +117,8 @@ int hostCpuHas(const std::string &f) {
     bool avx, avx512;
     osSavedState(avx, avx512);
     if ((b.needsAvxState && !avx) || (b.needsAvx512State && !avx512))
+      return 0;
+    if (b.needsAmxState && !amxStateGranted())
       return 0;
     return 1;
   }
@@ -148,6 +178,9 @@ Error checkHostCpu(const nlohmann::json &m, const std::string &manifestPath) {
       return Error::failure(
           manifestPath + ": the host code was compiled for " + name +
           " and uses " + f.get<std::string>() + ", which this CPU lacks" +
+          (f.get<std::string>().rfind("amx", 0) == 0
+               ? " or the OS does not let this process use"
+               : "") +
           (masked ? " (masked by ROTOR_HOST_CPU_DISABLE)" : "") +
           ": rebuild the bundle here (rotor-aot --host-cpu=native) or for "
           "an older CPU (--host-cpu=x86-64-v2)");

@@ -363,14 +363,20 @@ def LowerReductionsToRegisterLoops
     Option<"bf16DotProduct", "bf16-dot-product", "bool", "false",
            "The CPU has AVX512-BF16 (with vector-registers=32): a packed "
            "projection that rounds both operands to bf16 and sums in f32 "
-           "runs as vdpbf16ps on panels of bf16 pairs">
+           "runs as vdpbf16ps on panels of bf16 pairs">,
+    Option<"amxTiles", "amx-tiles", "bool", "false",
+           "The CPU has AMX-BF16 too (with bf16-dot-product): such a "
+           "projection's blocks of 16 tokens run as AMX tile products "
+           "(tdpbf16ps) on the same panels, the rest of the tokens as "
+           "vdpbf16ps">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect",
                            "mlir::scf::SCFDialect",
                            "mlir::vector::VectorDialect",
-                           "mlir::x86vector::X86VectorDialect"];
+                           "mlir::x86vector::X86VectorDialect",
+                           "mlir::amx::AMXDialect"];
 }
 
 def VectorizeBlockDecoding : Pass<"rotor-vectorize-block-decoding"> {

@@ -100,6 +100,13 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "on bf16 pairs, same bits as the FMA form but for "
                      "denormals"),
       llvm::cl::init(false)};
+  Option<bool> hostAmxBf16{
+      *this, "host-amx-bf16",
+      llvm::cl::desc("Host only: the CPU has AMX-BF16 and AMX tiles "
+                     "(rotor-aot sets it from --host-cpu); with "
+                     "host-bf16-dot, a prefill projection's bf16 pairs run "
+                     "as AMX tile products in blocks of 16 tokens"),
+      llvm::cl::init(false)};
   Option<int64_t> hostSdpaKeySplit{
       *this, "host-sdpa-key-split",
       llvm::cl::desc("Host only: a decode step's SDPA runs over ranges of "
@@ -192,17 +199,18 @@ llvm::Error compileModule(mlir::ModuleOp module,
 /// The host's lowering of the loop-level form to the LLVM dialect (the
 /// second half of buildHostPipeline), OpenMP ops included with `openMP`;
 /// with `threadedLoops` the outermost parallel loops worth it become
-/// OpenMP worksharing loops (rotor-choose-threaded-loops).
+/// OpenMP worksharing loops (rotor-choose-threaded-loops); `amxTiles`
+/// lowers AMX tiles, loop-carried ones too.
 void buildHostLlvmLowering(mlir::OpPassManager &pm, bool openMP = false,
-                           bool threadedLoops = false);
+                           bool threadedLoops = false, bool amxTiles = false);
 
 /// The lowering of host code (loops, memrefs, arith, math, func) to the
 /// LLVM dialect shared by the host and the GPU pipelines' host side;
 /// `firstToLlvm` converts what only that side has (vector ops, or GPU
-/// launches).
+/// launches); with `amxTiles`, branches carrying AMX tiles too.
 void addHostCodeToLlvm(mlir::OpPassManager &pm,
                        std::unique_ptr<mlir::Pass> firstToLlvm,
-                       bool openMP = false);
+                       bool openMP = false, bool amxTiles = false);
 
 /// The exact bf16/f16 emulation in f32 that the host and the GPU kernels
 /// share.

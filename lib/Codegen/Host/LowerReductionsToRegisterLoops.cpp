@@ -28,6 +28,7 @@
 #include "RegisterLoops.h"
 #include "rotor/Codegen/Passes.h"
 
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -1479,11 +1480,11 @@ SmallVector<Value> hoistOperandRounding(IRRewriter &rewriter,
 /// to `created`.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                           PackedEpilogue epi, const ScoresEpilogue *scores,
-                          int64_t vectorRegisters, bool bf16Dot,
+                          int64_t vectorRegisters, bool bf16Dot, bool amxTiles,
                           SmallVectorImpl<linalg::GenericOp> &created) {
   LoopBounds all = loopBounds(rewriter, op);
   std::optional<PackedProjection> packed =
-      packedProjection(op, vectorRegisters, bf16Dot);
+      packedProjection(op, vectorRegisters, bf16Dot, amxTiles);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   auto freeBuffers = [&](ArrayRef<Value> buffers) {
     for (Value buffer : buffers)
@@ -1578,10 +1579,11 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
                     const ScoresEpilogue *scores, int64_t vectorRegisters,
-                    bool bf16Dot, SmallVectorImpl<linalg::GenericOp> &created) {
+                    bool bf16Dot, bool amxTiles,
+                    SmallVectorImpl<linalg::GenericOp> &created) {
   if (form == ReductionForm::Register) {
     lowerToRegisterLoops(rewriter, op, epi, scores, vectorRegisters, bf16Dot,
-                         created);
+                         amxTiles, created);
     return;
   }
   assert(!scores && "scores epilogues are matched for the register form");
@@ -1679,10 +1681,10 @@ struct LowerReductionsToRegisterLoopsPass
       if (rowOps.contains(op) || rowMaxes.contains(op))
         continue;
       auto scores = scoresEpilogues.find(op);
-      lowerReduction(rewriter, op, form, epilogues.lookup(op),
-                     scores == scoresEpilogues.end() ? nullptr
-                                                     : &scores->second,
-                     vectorRegisters, bf16DotProduct, created);
+      lowerReduction(
+          rewriter, op, form, epilogues.lookup(op),
+          scores == scoresEpilogues.end() ? nullptr : &scores->second,
+          vectorRegisters, bf16DotProduct, bf16DotProduct && amxTiles, created);
     }
     // The row ops' tiles and clones (a cache's scale is a reduction).
     while (!created.empty()) {
@@ -1691,7 +1693,8 @@ struct LowerReductionsToRegisterLoopsPass
         continue;
       if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
         lowerReduction(rewriter, op, form, PackedEpilogue(), nullptr,
-                       vectorRegisters, bf16DotProduct, created);
+                       vectorRegisters, bf16DotProduct,
+                       bf16DotProduct && amxTiles, created);
     }
   }
 };

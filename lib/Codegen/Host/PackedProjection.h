@@ -78,7 +78,13 @@ struct PackedProjection {
   int64_t lanes = 0;
   /// Set when the projection runs on bf16 pairs.
   std::optional<BF16Pairs> bf16Pairs;
+  /// With bf16 pairs: blocks of kAmxRows tokens run as AMX tile products
+  /// (tdpbf16ps) on the same panels and pairs.
+  bool amxTiles = false;
 };
+
+/// Tokens per AMX block: a tile's 16 rows.
+constexpr int64_t kAmxRows = 16;
 
 /// Weights up to this size (as f32) stay in cache across a projection's
 /// tokens; larger ones are streamed from memory on every call.
@@ -229,10 +235,12 @@ llvm::SmallVector<mlir::Value> pairPanelSums(
 
 /// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
 /// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
-/// the payload rounds both operands to bf16.
+/// the payload rounds both operands to bf16; those pairs' blocks of 16
+/// tokens as AMX tile products when it has AMX-BF16 too (`amxTiles`).
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
                                                  int64_t vectorRegisters,
-                                                 bool bf16Dot = false);
+                                                 bool bf16Dot = false,
+                                                 bool amxTiles = false);
 
 /// The epilogue a packed projection `op` can take: its output's init, and a
 /// RoPE when the output feeds nothing else and every op between the

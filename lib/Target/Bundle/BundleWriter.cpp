@@ -370,6 +370,7 @@ void configurePipeline(PipelineOptions &pipeline, const BundleOptions &options,
   pipeline.hostVectorRegisters = has("avx512f") ? 32 : 16;
   pipeline.hostFma = has("fma");
   pipeline.hostBf16Dot = has("avx512bf16");
+  pipeline.hostAmxBf16 = has("amx-tile") && has("amx-bf16");
 }
 
 /// The compute types narrower than f32 that the module's ops use (their

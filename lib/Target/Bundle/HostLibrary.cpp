@@ -151,10 +151,11 @@ void routeHeapThroughHooks(Module &module) {
 /// names). Code is generated for x86-64 plus the ones the CPU has, so no
 /// instruction outside this list can appear in a bundle.
 constexpr const char *kCheckableX86Features[] = {
-    "sse3",    "ssse3",    "sse4.1",   "sse4.2",   "popcnt",     "cx16",
-    "avx",     "avx2",     "fma",      "f16c",     "bmi",        "bmi2",
-    "lzcnt",   "movbe",    "avx512f",  "avx512bw", "avx512dq",   "avx512vl",
-    "avx512cd", "avx512bf16", "avx512fp16", "avx512vnni", "avxvnni"};
+    "sse3",       "ssse3",      "sse4.1",   "sse4.2",   "popcnt",
+    "cx16",       "avx",        "avx2",     "fma",      "f16c",
+    "bmi",        "bmi2",       "lzcnt",    "movbe",    "avx512f",
+    "avx512bw",   "avx512dq",   "avx512vl", "avx512cd", "avx512bf16",
+    "avx512fp16", "avx512vnni", "avxvnni",  "amx-tile", "amx-bf16"};
 
 const Target *hostTarget(const Triple &triple, std::string &error) {
   InitializeNativeTarget();

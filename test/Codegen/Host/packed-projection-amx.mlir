@@ -1,0 +1,109 @@
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true amx-tiles=true" -canonicalize | FileCheck %s
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 amx-tiles=true" | FileCheck %s --check-prefix=NOPAIRS
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true" | FileCheck %s --check-prefix=NOAMX
+
+// A projection with compute bf16 and accumulate f32 on a CPU with AMX-BF16:
+// the bf16 pair form's input pairs and panels, its blocks of 16 tokens as AMX
+// tile products. Each row's sums start from the output's row, staged in a
+// 16 x 64 f32 buffer that the four 16 x 16 sum tiles load from; each step of
+// 32 elements of e loads the block's pairs (16 tokens x 32) and, per 16
+// columns, the panel's 16 pair rows x 32 (row stride 128: the panel's
+// [E/2, 128] rows), one tdpbf16ps (amx.tile_mulf) per sum tile, the tiles
+// carried by the loop; the finished tiles go back to the buffer, and each row
+// from it to the output. The rest of the 20 tokens (4) runs as the pair
+// form's vdpbf16ps. Without bf16 pairs (no bf16-dot-product) there are no
+// tiles; without amx-tiles, the pair form takes every token.
+// CHECK-LABEL: func.func @twenty_tokens
+// CHECK-SAME: (%[[X:.*]]: memref<20x64xf32>, %[[W:.*]]: memref<128x64xf32>, %[[Y:.*]]: memref<20x128xf32>)
+// CHECK: %[[XP:.*]] = memref.alloc() : memref<20x64xbf16>
+// CHECK: %[[PAIRS:.*]] = memref.cast %[[XP]] : memref<20x64xbf16> to memref<?x64xbf16>
+// CHECK: scf.parallel (%[[N0:.*]]) = (%c0) to (%c128) step (%c64)
+// CHECK:   %[[PANEL:.*]] = memref.cast %{{.*}} : memref<32x128xbf16> to memref<?x128xbf16>
+// CHECK:   %[[STAGE:.*]] = memref.alloca() : memref<16x64xf32>
+// CHECK:   %[[R0:.*]] = vector.load %[[Y]][%c0, %[[N0]]] : memref<20x128xf32>, vector<64xf32>
+// CHECK:   vector.store %[[R0]], %[[STAGE]][%c0, %c0] : memref<16x64xf32>, vector<64xf32>
+// CHECK-COUNT-15: vector.store %{{.*}}, %[[STAGE]]
+// CHECK:   %[[S0:.*]] = amx.tile_load %[[STAGE]][%c0, %c0] : memref<16x64xf32> into !amx.tile<16x16xf32>
+// CHECK:   %[[S1:.*]] = amx.tile_load %[[STAGE]][%c0, %c16]
+// CHECK:   %[[S2:.*]] = amx.tile_load %[[STAGE]][%c0, %c32]
+// CHECK:   %[[S3:.*]] = amx.tile_load %[[STAGE]][%c0, %c48]
+// CHECK:   %[[SUMS:.*]]:4 = scf.for %[[K:.*]] = %c0 to %c2 step %c1 iter_args(%[[A0:.*]] = %[[S0]], %[[A1:.*]] = %[[S1]], %[[A2:.*]] = %[[S2]], %[[A3:.*]] = %[[S3]]) -> (!amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>)
+// CHECK:     %[[E:.*]] = arith.muli %[[K]], %c32
+// CHECK:     %[[KR:.*]] = arith.muli %[[K]], %c16
+// CHECK:     %[[XT:.*]] = amx.tile_load %[[PAIRS]][%c0, %[[E]]] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
+// CHECK:     %[[W0:.*]] = amx.tile_load %[[PANEL]][%[[KR]], %c0] : memref<?x128xbf16> into !amx.tile<16x32xbf16>
+// CHECK:     %[[N0S:.*]] = amx.tile_mulf %[[XT]], %[[W0]], %[[A0]]
+// CHECK:     %[[W1:.*]] = amx.tile_load %[[PANEL]][%[[KR]], %c32]
+// CHECK:     %[[N1S:.*]] = amx.tile_mulf %[[XT]], %[[W1]], %[[A1]]
+// CHECK:     %[[W2:.*]] = amx.tile_load %[[PANEL]][%[[KR]], %c64]
+// CHECK:     %[[N2S:.*]] = amx.tile_mulf %[[XT]], %[[W2]], %[[A2]]
+// CHECK:     %[[W3:.*]] = amx.tile_load %[[PANEL]][%[[KR]], %c96]
+// CHECK:     %[[N3S:.*]] = amx.tile_mulf %[[XT]], %[[W3]], %[[A3]]
+// CHECK:     scf.yield %[[N0S]], %[[N1S]], %[[N2S]], %[[N3S]]
+// CHECK:   amx.tile_store %[[STAGE]][%c0, %c0], %[[SUMS]]#0
+// CHECK:   amx.tile_store %[[STAGE]][%c0, %c16], %[[SUMS]]#1
+// CHECK:   amx.tile_store %[[STAGE]][%c0, %c32], %[[SUMS]]#2
+// CHECK:   amx.tile_store %[[STAGE]][%c0, %c48], %[[SUMS]]#3
+// CHECK:   %[[F0:.*]] = vector.load %[[STAGE]][%c0, %c0] : memref<16x64xf32>, vector<64xf32>
+// CHECK:   vector.store %[[F0]], %[[Y]][%c0, %[[N0]]]
+// CHECK-COUNT-15: vector.store %{{.*}}, %[[Y]]
+// The rest: tokens 16 to 19 as one block of 4 in the pair form.
+// CHECK-NOT: amx.
+// CHECK:   x86vector.avx512.dot
+// CHECK-NOT: amx.
+// CHECK:   memref.dealloc
+// NOPAIRS-LABEL: func.func @twenty_tokens
+// NOPAIRS-NOT: amx.
+// NOPAIRS-NOT: x86vector
+// NOAMX-LABEL: func.func @twenty_tokens
+// NOAMX-NOT: amx.
+// NOAMX: x86vector.avx512.dot
+// NOAMX-NOT: amx.
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+func.func @twenty_tokens(%x: memref<20x64xf32>, %w: memref<128x64xf32>, %y: memref<20x128xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<20x64xf32>, memref<128x64xf32>) outs(%y : memref<20x128xf32>) {
+  ^bb0(%a: f32, %b: f32, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %2 = arith.truncf %b : f32 to bf16
+    %3 = arith.extf %2 : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return
+}
+
+// -----
+
+// Tokens known only at run time: blocks of 16 from token 0 up to the last
+// whole block (T - T mod 16), then the pair form's blocks of 6 and the rest.
+// CHECK-LABEL: func.func @dynamic_tokens
+// CHECK: %[[T:.*]] = memref.dim
+// CHECK: %[[REST:.*]] = arith.remui %[[T]], %c16
+// CHECK: %[[END:.*]] = arith.subi %[[T]], %[[REST]]
+// CHECK: scf.for %[[T0:.*]] = %c0 to %[[END]] step %c16
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (!amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>)
+// CHECK:     amx.tile_load %{{.*}}[%[[T0]], %{{.*}}] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
+// CHECK-COUNT-4: amx.tile_mulf
+// CHECK: scf.for %{{.*}} = %[[END]] to %{{.*}} step %c6
+// CHECK:   x86vector.avx512.dot
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+func.func @dynamic_tokens(%x: memref<?x64xf32>, %w: memref<64x64xbf16>, %y: memref<?x64xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x64xf32>, memref<64x64xbf16>) outs(%y : memref<?x64xf32>) {
+  ^bb0(%a: f32, %b: bf16, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %3 = arith.extf %b : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return
+}
