@@ -997,7 +997,7 @@ void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
 bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
                       const LoopBounds &all, int64_t vectorRegisters,
                       const ScoresEpilogue *scores = nullptr,
-                      bool bf16Dot = false) {
+                      bool bf16Dot = false, bool amxTiles = false) {
   if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {
     Type element = op.getRegion().front().getArgument(0).getType();
     int64_t lanes = f32Lanes(vectorRegisters) * 32 /
@@ -1022,7 +1022,7 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
     if (OpOperand *query =
             bf16Dot ? pairScoresQuery(op, all, keys, width) : nullptr)
       emitPairScores(rewriter, op, all, query, keys, width,
-                     f32Lanes(vectorRegisters), scores);
+                     f32Lanes(vectorRegisters), scores, amxTiles);
     else
       emitPackedScores(rewriter, op, all, keys, width,
                        f32Lanes(vectorRegisters), scores);
@@ -1496,8 +1496,8 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
         scores || takesPairScores(op, all, vectorRegisters, bf16Dot)
             ? SmallVector<Value>()
             : hoistOperandRounding(rewriter, op);
-    bool fused =
-        emitRegisterForm(rewriter, op, all, vectorRegisters, scores, bf16Dot);
+    bool fused = emitRegisterForm(rewriter, op, all, vectorRegisters, scores,
+                                  bf16Dot, amxTiles);
     freeBuffers(rounded);
     if (scores && fused) {
       rewriter.eraseOp(scores->rowMax);
@@ -1598,7 +1598,7 @@ void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
     if (OpOperand *probs =
             bf16Dot ? pairValuesProbabilities(op, all, *width, *columns)
                     : nullptr)
-      emitPairValues(rewriter, op, all, probs, *width, *columns);
+      emitPairValues(rewriter, op, all, probs, *width, *columns, amxTiles);
     else
       lowerToRowPanelLoops(rewriter, op, all, *width, *columns);
   } else

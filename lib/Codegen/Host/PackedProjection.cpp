@@ -1212,6 +1212,51 @@ pairPanelSums(OpBuilder &b, Location l, Value panel, Value pairs,
   return rows;
 }
 
+SmallVector<Value> amxPanelSums(OpBuilder &b, Location l, Value panel,
+                                Value pairs, Value r0, ValueRange inits,
+                                Value steps, int64_t width, Value staging) {
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  int64_t tiles = width / 16;
+  auto sumTile = amx::TileType::get({16, 16}, b.getF32Type());
+  auto pairTile = amx::TileType::get({16, 32}, b.getBF16Type());
+  Value zero = index(b, l, 0);
+  for (auto [m, init] : llvm::enumerate(inits))
+    vector::StoreOp::create(b, l, init, staging,
+                            ValueRange{index(b, l, m), zero});
+  SmallVector<Value> sums;
+  for (int64_t j = 0; j < tiles; ++j)
+    sums.push_back(amx::TileLoadOp::create(
+        b, l, sumTile, staging, ValueRange{zero, index(b, l, 16 * j)}));
+  auto loop = scf::ForOp::create(
+      b, l, zero, steps, index(b, l, 1), sums,
+      [&](OpBuilder &kb, Location kl, Value k, ValueRange acc) {
+        Value e = arith::MulIOp::create(kb, kl, k, index(kb, kl, 32));
+        Value row = arith::MulIOp::create(kb, kl, k, index(kb, kl, 16));
+        Value x =
+            amx::TileLoadOp::create(kb, kl, pairTile, pairs, ValueRange{r0, e});
+        SmallVector<Value> next;
+        for (int64_t j = 0; j < tiles; ++j) {
+          Value w = amx::TileLoadOp::create(
+              kb, kl, pairTile, panel, ValueRange{row, index(kb, kl, 32 * j)});
+          next.push_back(
+              amx::TileMulFOp::create(kb, kl, sumTile, x, w, acc[j]));
+        }
+        scf::YieldOp::create(kb, kl, next);
+      });
+  for (int64_t j = 0; j < tiles; ++j)
+    amx::TileStoreOp::create(b, l, staging,
+                             ValueRange{zero, index(b, l, 16 * j)},
+                             loop.getResult(j));
+  auto rowType = VectorType::get({width}, b.getF32Type());
+  SmallVector<Value> rows;
+  for (int64_t m = 0; m < kAmxRows; ++m)
+    rows.push_back(vector::LoadOp::create(b, l, rowType, staging,
+                                          ValueRange{index(b, l, m), zero}));
+  return rows;
+}
+
 namespace {
 
 /// The sums a row of the panel starts from: the output's row as it is, or
@@ -1388,68 +1433,23 @@ panelSums(OpBuilder &b, Location l, linalg::GenericOp op,
 }
 
 /// Runs the blocks of kAmxRows tokens from `from` to `to` (a multiple of
-/// kAmxRows apart) against a `panel` of bf16 pairs [depth / 2, 2 x width]
-/// as AMX tile products: a block's sums are width / 16 tiles of 16 x 16
-/// f32, started from each row's `init` through `staging` (a kAmxRows x
-/// width f32 buffer: tiles load and store only memory), then one
-/// tdpbf16ps per tile and 32 elements of e (the block's pairs a tile of 16
-/// rows x 32, the panel's a tile of 16 pair rows x 16 columns: the
-/// layouts the pair form packs already, pairs swapped alike in both), and
-/// each finished row goes to `finish`. On a Xeon with AMX one core's
-/// tdpbf16ps does 3.7 TFLOP/s against 0.12 for vdpbf16ps (machine_limits:
-/// 0.25 for f32 FMAs); AMX sums a tile product's pairs in its own order,
-/// not e's, so the rows differ from the pair form's in the last bits.
+/// kAmxRows apart) against a `panel` of bf16 pairs as AMX tile products
+/// (amxPanelSums), each row starting from `init` and going to `finish`.
 void emitAmxTokenBlocks(
     OpBuilder &b, Location l, Value panel, Value pairs, int64_t depth,
     int64_t width, Value staging, Value from, Value to,
     function_ref<Value(OpBuilder &, Location, Value)> init,
     function_ref<void(OpBuilder &, Location, Value, Value)> finish) {
-  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(ib, il, v);
-  };
-  int64_t tiles = width / 16;
-  auto sumTile = amx::TileType::get({16, 16}, b.getF32Type());
-  auto pairTile = amx::TileType::get({16, 32}, b.getBF16Type());
-  auto rowType = VectorType::get({width}, b.getF32Type());
   scf::ForOp::create(
-      b, l, from, to, index(b, l, kAmxRows), ValueRange{},
-      [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
-        Value zero = index(tb, tl, 0);
+      b, l, from, to, arith::ConstantIndexOp::create(b, l, kAmxRows),
+      ValueRange{}, [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+        SmallVector<Value> inits;
         for (int64_t m = 0; m < kAmxRows; ++m)
-          vector::StoreOp::create(tb, tl, init(tb, tl, offsetBy(tb, tl, t0, m)),
-                                  staging, ValueRange{index(tb, tl, m), zero});
-        SmallVector<Value> sums;
-        for (int64_t j = 0; j < tiles; ++j)
-          sums.push_back(
-              amx::TileLoadOp::create(tb, tl, sumTile, staging,
-                                      ValueRange{zero, index(tb, tl, 16 * j)}));
-        auto loop = scf::ForOp::create(
-            tb, tl, zero, index(tb, tl, depth / 32), index(tb, tl, 1), sums,
-            [&](OpBuilder &kb, Location kl, Value k, ValueRange acc) {
-              Value e = arith::MulIOp::create(kb, kl, k, index(kb, kl, 32));
-              Value row = arith::MulIOp::create(kb, kl, k, index(kb, kl, 16));
-              Value x = amx::TileLoadOp::create(kb, kl, pairTile, pairs,
-                                                ValueRange{t0, e});
-              SmallVector<Value> next;
-              for (int64_t j = 0; j < tiles; ++j) {
-                Value w = amx::TileLoadOp::create(
-                    kb, kl, pairTile, panel,
-                    ValueRange{row, index(kb, kl, 32 * j)});
-                next.push_back(
-                    amx::TileMulFOp::create(kb, kl, sumTile, x, w, acc[j]));
-              }
-              scf::YieldOp::create(kb, kl, next);
-            });
-        for (int64_t j = 0; j < tiles; ++j)
-          amx::TileStoreOp::create(tb, tl, staging,
-                                   ValueRange{zero, index(tb, tl, 16 * j)},
-                                   loop.getResult(j));
-        for (int64_t m = 0; m < kAmxRows; ++m) {
-          Value at = index(tb, tl, m);
-          finish(tb, tl, offsetBy(tb, tl, t0, m),
-                 vector::LoadOp::create(tb, tl, rowType, staging,
-                                        ValueRange{at, zero}));
-        }
+          inits.push_back(init(tb, tl, offsetBy(tb, tl, t0, m)));
+        Value steps = arith::ConstantIndexOp::create(tb, tl, depth / 32);
+        for (auto [m, sums] : llvm::enumerate(amxPanelSums(
+                 tb, tl, panel, pairs, t0, inits, steps, width, staging)))
+          finish(tb, tl, offsetBy(tb, tl, t0, m), sums);
         scf::YieldOp::create(tb, tl);
       });
 }

@@ -118,6 +118,9 @@ struct RowPanelEnds {
       mlir::OpBuilder &, mlir::Location, llvm::ArrayRef<mlir::Value>,
       mlir::ValueRange)>
       sums;
+  /// With `sums`: the rows first run in blocks of this many (AMX's 16),
+  /// before the kPackedRows blocks and single rows of the rest.
+  int64_t firstBlock = 0;
 };
 
 /// Every row of `tile` against the panel of `width` columns at `c0`:
@@ -151,11 +154,12 @@ mlir::OpOperand *pairScoresQuery(mlir::linalg::GenericOp op,
                                  const LoopBounds &all, mlir::OpOperand *keys,
                                  int64_t width);
 
-/// The packed scores as bf16 pair dot products.
+/// The packed scores as bf16 pair dot products; with `amxTiles`, blocks of
+/// 16 query rows as AMX tile products.
 void emitPairScores(mlir::IRRewriter &rewriter, mlir::linalg::GenericOp op,
                     const LoopBounds &all, mlir::OpOperand *query,
                     mlir::OpOperand *keys, int64_t width, int64_t lanes,
-                    const ScoresEpilogue *scores);
+                    const ScoresEpilogue *scores, bool amxTiles = false);
 
 /// Keys per block of the packed scores.
 int64_t packedScoresWidth(int64_t vectorRegisters);
@@ -179,10 +183,11 @@ void lowerToRowPanelLoops(mlir::IRRewriter &rewriter,
 mlir::OpOperand *pairValuesProbabilities(mlir::linalg::GenericOp op,
                                          const LoopBounds &all, int64_t width,
                                          int64_t columns);
-/// The RowPanel form as bf16 pair dot products.
+/// The RowPanel form as bf16 pair dot products; with `amxTiles`, blocks of
+/// 16 rows as AMX tile products.
 void emitPairValues(mlir::IRRewriter &rewriter, mlir::linalg::GenericOp op,
                     const LoopBounds &all, mlir::OpOperand *probs,
-                    int64_t width, int64_t columns);
+                    int64_t width, int64_t columns, bool amxTiles = false);
 
 } // namespace rotor::host
 

@@ -518,7 +518,8 @@ void emitRowPanelBlocks(
 }
 
 /// Every row of `tile` against the panel at `c0` (emitRowPanelBlocks):
-/// its blockedRows kPackedRows at a time, the rest one at a time.
+/// its blockedRows kPackedRows at a time, the rest one at a time; with
+/// `ends->firstBlock`, blocks of that many rows first, then the rest so.
 void emitRowPanel(
     OpBuilder &b, Location l, linalg::GenericOp op, const LoopBounds &all,
     const RowPanelTile &tile, Value c0, int64_t width, Value mask,
@@ -526,6 +527,17 @@ void emitRowPanel(
         columnRow,
     const RowPanelEnds *ends) {
   Value zero = arith::ConstantIndexOp::create(b, l, 0);
+  if (ends && ends->firstBlock) {
+    SmallVector<Value> blockEnds =
+        rowBlockEnds(b, l, zero, tile.rows, {ends->firstBlock, kPackedRows, 1});
+    emitRowPanelBlocks(b, l, op, all, tile, c0, width, zero, blockEnds[0],
+                       ends->firstBlock, mask, columnRow, ends);
+    emitRowPanelBlocks(b, l, op, all, tile, c0, width, blockEnds[0],
+                       blockEnds[1], kPackedRows, mask, columnRow, ends);
+    emitRowPanelBlocks(b, l, op, all, tile, c0, width, blockEnds[1], tile.rows,
+                       1, mask, columnRow, ends);
+    return;
+  }
   emitRowPanelBlocks(b, l, op, all, tile, c0, width, zero, tile.blockedRows,
                      kPackedRows, mask, columnRow, ends);
   emitRowPanelBlocks(b, l, op, all, tile, c0, width, tile.blockedRows,
@@ -837,8 +849,8 @@ void packKeyPairPanel(OpBuilder &b, Location l, linalg::GenericOp op,
 /// instruction flushes). `scores`, when given, is fused as in the f32 form.
 void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
                     const LoopBounds &all, OpOperand *query, OpOperand *keys,
-                    int64_t width, int64_t lanes,
-                    const ScoresEpilogue *scores) {
+                    int64_t width, int64_t lanes, const ScoresEpilogue *scores,
+                    bool amxTiles) {
   Location loc = op.getLoc();
   unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
   int64_t depth = *getConstantIntValue(all.ubs[red]);
@@ -901,11 +913,19 @@ void emitPairScores(IRRewriter &rewriter, linalg::GenericOp op,
         };
         auto pairSums = [&](OpBuilder &sb, Location sl, ArrayRef<Value> rows,
                             ValueRange inits) {
+          if (amxTiles && int64_t(rows.size()) == kAmxRows)
+            return amxPanelSums(
+                sb, sl, panel, queryPairs, rows.front(), inits,
+                index(sb, sl, depth / 32), width,
+                memref::AllocaOp::create(
+                    sb, sl,
+                    MemRefType::get({kAmxRows, width}, sb.getF32Type())));
           return pairPanelSums(sb, sl, panel, queryPairs, rows, inits,
                                index(sb, sl, depth / 2), width);
         };
         RowPanelEnds ends;
         ends.sums = pairSums;
+        ends.firstBlock = amxTiles ? kAmxRows : 0;
         if (scores) {
           if (scores->init)
             ends.init = scores->init->getOperand(0);

@@ -224,6 +224,24 @@ void packValuePairs(OpBuilder &b, Location l, linalg::GenericOp op,
       });
 }
 
+/// Zeroes rows [from, to) of a `panel` of bf16 pairs [rows, 2 x columns]:
+/// the pairs of keys past a tile's last that AMX's whole steps read. V's
+/// packing (packValuePairs) rewrites only the rows before `from`.
+void zeroPanelRows(OpBuilder &b, Location l, Value panel, Value from, Value to,
+                   int64_t columns) {
+  auto rowType = VectorType::get({2 * columns}, b.getBF16Type());
+  Value zeros = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(rowType, b.getZeroAttr(b.getBF16Type())));
+  scf::ForOp::create(
+      b, l, from, to, arith::ConstantIndexOp::create(b, l, 1), ValueRange{},
+      [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+        vector::StoreOp::create(
+            kb, kl, zeros, panel,
+            ValueRange{k, arith::ConstantIndexOp::create(kb, kl, 0)});
+        scf::YieldOp::create(kb, kl);
+      });
+}
+
 } // namespace
 
 /// The RowPanel form on bf16 pairs of keys (pairValuesProbabilities gave
@@ -235,9 +253,12 @@ void packValuePairs(OpBuilder &b, Location l, linalg::GenericOp op,
 /// form's but for denormals (the instruction flushes bf16 inputs and f32
 /// sums and results below f32's normal range) and the sign of a zero sum
 /// (a missing last key adds +0).
+/// With `amxTiles`, blocks of 16 rows take amxPanelSums over whole steps of
+/// 32 keys: the panel then has a row per pair of the padded keys, the
+/// rows past the keys' zero.
 void emitPairValues(IRRewriter &rewriter, linalg::GenericOp op,
                     const LoopBounds &all, OpOperand *probs, int64_t width,
-                    int64_t columns) {
+                    int64_t columns, bool amxTiles) {
   Location loc = op.getLoc();
   unsigned red = op.getNumParallelLoops();
   unsigned inner =
@@ -255,17 +276,36 @@ void emitPairValues(IRRewriter &rewriter, linalg::GenericOp op,
       ValueRange{count});
   Value pairs = pairProbabilityRows(rewriter, loc, op, all, tile, probs, count,
                                     round.roundInput);
+  // AMX's steps of 32 keys, and the panel's rows they read.
+  Value amxSteps = affine::AffineApplyOp::create(
+      rewriter, loc,
+      AffineMap::get(1, 0, (d0 + kPairRun - 1).floorDiv(kPairRun)),
+      ValueRange{count});
+  Value panelRows =
+      amxTiles ? affine::AffineApplyOp::create(
+                     rewriter, loc, AffineMap::get(1, 0, d0 * (kPairRun / 2)),
+                     ValueRange{amxSteps})
+                     .getResult()
+               : pairSteps;
   Value panel = memref::AllocOp::create(
       rewriter, loc,
       MemRefType::get({ShapedType::kDynamic, 2 * columns},
                       rewriter.getBF16Type()),
-      ValueRange{pairSteps}, rewriter.getI64IntegerAttr(64));
+      ValueRange{panelRows}, rewriter.getI64IntegerAttr(64));
+  if (amxTiles)
+    zeroPanelRows(rewriter, loc, panel, pairSteps, panelRows, columns);
   auto pairSums = [&](OpBuilder &sb, Location sl, ArrayRef<Value> rows,
                       ValueRange inits) {
+    if (amxTiles && int64_t(rows.size()) == kAmxRows)
+      return amxPanelSums(
+          sb, sl, panel, pairs, rows.front(), inits, amxSteps, columns,
+          memref::AllocaOp::create(
+              sb, sl, MemRefType::get({kAmxRows, columns}, sb.getF32Type())));
     return pairPanelSums(sb, sl, panel, pairs, rows, inits, pairSteps, columns);
   };
   RowPanelEnds ends;
   ends.sums = pairSums;
+  ends.firstBlock = amxTiles ? kAmxRows : 0;
   // The sums come from `ends.sums`: no input is read by the rows.
   auto noColumnRow = [](OpBuilder &, Location, OpOperand *,
                         ArrayRef<Value>) -> Value { return Value(); };

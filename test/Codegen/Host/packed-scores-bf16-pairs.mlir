@@ -1,5 +1,6 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true" -canonicalize | FileCheck %s --enable-var-scope
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32" | FileCheck %s --check-prefix=OFF
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true amx-tiles=true" -canonicalize | FileCheck %s --check-prefix=AMX --enable-var-scope
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=16 bf16-dot-product=true" | FileCheck %s --check-prefix=OFF
 
 // A prefill block's packed scores (GQA: 7 query heads on one KV head) with
@@ -95,6 +96,26 @@
 // CHECK:     vector.maskedstore %[[S]]
 // CHECK: memref.dealloc %[[PANEL]]
 // CHECK: memref.dealloc %[[QP]]
+// With AMX tiles: the same query pairs and key panels; per block of 64
+// keys the rows run in blocks of 16 as AMX tile products (two steps of 32
+// over the head dim of 64: the query pairs a tile of 16 rows x 32, the
+// panel's 16 pair rows x 16 keys per 16), then blocks of 6 and single rows
+// as vdpbf16ps.
+// AMX-LABEL: func.func @gqa_pairs
+// AMX: %[[QP:.*]] = memref.alloc(%{{.*}}) : memref<?x64xbf16>
+// AMX: %[[PANEL:.*]] = memref.alloc() {alignment = 64 : i64} : memref<32x128xbf16>
+// AMX: scf.parallel (%[[R0:.*]]) = (%c0) to (%{{.*}}) step (%c16) {
+// AMX: memref.alloca() : memref<16x64xf32>
+// AMX: scf.for %{{.*}} = %c0 to %c2 step %c1 iter_args(
+// AMX: amx.tile_load %[[QP]][%[[R0]], %{{.*}}] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
+// AMX: amx.tile_load %[[PANEL]][%{{.*}}, %c0] : memref<32x128xbf16> into !amx.tile<16x32xbf16>
+// AMX-COUNT-4: amx.tile_mulf
+// AMX: step (%c6) {
+// AMX-NOT: amx.
+// AMX: x86vector.avx512.dot
+// AMX: step (%c1) {
+// AMX-NOT: amx.
+// AMX: x86vector.avx512.dot
 // OFF-LABEL: func.func @gqa_pairs
 // OFF-NOT: x86vector
 // OFF: return

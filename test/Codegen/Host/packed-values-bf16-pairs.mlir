@@ -1,5 +1,6 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true" -canonicalize -mlir-print-local-scope | FileCheck %s --enable-var-scope
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32" | FileCheck %s --check-prefix=OFF
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=32 bf16-dot-product=true amx-tiles=true" -canonicalize -mlir-print-local-scope | FileCheck %s --check-prefix=AMX --enable-var-scope
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops="vector-registers=16 bf16-dot-product=true" | FileCheck %s --check-prefix=OFF
 
 // A prefill block's P·V (GQA: 7 query heads on one KV head) whose
@@ -65,6 +66,36 @@
 // CHECK:   vector.store %{{.*}}, %[[O]]
 // CHECK: memref.dealloc %[[PANEL]]
 // CHECK: memref.dealloc %[[PP]]
+// With AMX tiles: the panel has a row per pair of keys of whole steps of
+// 32 (ceil(keys / 32) x 16), the rows past the keys' pairs zeroed once; the
+// rows run in blocks of 16 as AMX tile products over those steps (four sum
+// tiles staged through a 16 x 64 buffer, the probabilities' pairs a tile of
+// 16 rows x 32 keys, V's a tile of 16 pair rows x 16 columns per 16), then
+// in blocks of 6 and single rows as vdpbf16ps.
+// AMX-LABEL: func.func @gqa_pv_pairs
+// AMX: %[[KEYS:.*]] = memref.dim %{{.*}}, %c2 : memref<?x7x?xf32>
+// AMX: %[[PSTEPS:.*]] = affine.apply affine_map<()[s0] -> ((s0 + 1) floordiv 2)>()[%[[KEYS]]]
+// AMX: %[[PROBS:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x?xbf16>
+// AMX: %[[STEPS:.*]] = affine.apply affine_map<()[s0] -> ((s0 + 31) floordiv 32)>()[%[[KEYS]]]
+// AMX: %[[PROWS:.*]] = affine.apply affine_map<()[s0] -> (((s0 + 31) floordiv 32) * 16)>()[%[[KEYS]]]
+// AMX: %[[PANEL:.*]] = memref.alloc(%[[PROWS]]) {alignment = 64 : i64} : memref<?x128xbf16>
+// AMX: scf.for %[[Z:.*]] = %[[PSTEPS]] to %[[PROWS]] step %c1 {
+// AMX-NEXT: vector.store %{{.*}}, %[[PANEL]][%[[Z]], %c0] : memref<?x128xbf16>, vector<128xbf16>
+// AMX: scf.for %{{.*}} = %c0 to %[[PSTEPS]] step %c1 {
+// AMX: %[[REST16:.*]] = arith.remui %[[ROWS:.*]], %c16 : index
+// AMX: %[[END16:.*]] = arith.subi %[[ROWS]], %[[REST16]] : index
+// AMX: scf.parallel (%[[R0:.*]]) = (%c0) to (%[[END16]]) step (%c16) {
+// AMX: %[[STAGE:.*]] = memref.alloca() : memref<16x64xf32>
+// AMX-COUNT-4: amx.tile_load %[[STAGE]]
+// AMX: scf.for %[[K:.*]] = %c0 to %[[STEPS]] step %c1 iter_args(
+// AMX: amx.tile_load %[[PROBS]][%[[R0]], %{{.*}}] : memref<?x?xbf16> into !amx.tile<16x32xbf16>
+// AMX-COUNT-4: amx.tile_mulf
+// AMX: scf.parallel (%{{.*}}) = (%[[END16]]) to (%{{.*}}) step (%c6) {
+// AMX-NOT: amx.
+// AMX: x86vector.avx512.dot
+// AMX: scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[ROWS]]) step (%c1) {
+// AMX-NOT: amx.
+// AMX: x86vector.avx512.dot
 // OFF-LABEL: func.func @gqa_pv_pairs
 // OFF-NOT: x86vector
 // OFF: return
