@@ -116,7 +116,8 @@ echo "   bf16 everywhere, for comparison (--precision=bf16):"
   --outputs "$work/bf16.safetensors" --decode 4 --reference --tolerance 10 | sed 's/^/   /'
 echo "   what bf16 buys on this CPU: a 512-token prefill in f32 and in the bf16 plan"
 echo "   (its projections, scores and P·V run as AVX512-BF16 dot products where the CPU"
-echo "   has them; P·V because the plan's SDPA rounds its probabilities to bf16):"
+echo "   has them, blocks of 16 rows as AMX tile products where it has AMX-BF16 too;"
+echo "   P·V because the plan's SDPA rounds its probabilities to bf16):"
 /usr/bin/python3 "$root/scripts/make_layer_inputs.py" \
   --inputs "$work/inputs-512.safetensors" --hidden 896 --tokens 512 --seed 5 >/dev/null
 for plan in layer0 bf16; do
@@ -130,7 +131,9 @@ for plan in layer0 bf16; do
     --outputs "$work/speed-decode-$plan.safetensors" --kv-length 4000 --bench 3 |
     sed -n "s/.*\(best decode [0-9.]* ms\/step\).*/   $plan: \1/p"
 done
-if grep -q '"avx512bf16"' "$work/bf16.rotor/manifest.json"; then
+if grep -q '"amx-bf16"' "$work/bf16.rotor/manifest.json"; then
+  echo "   (this CPU has AVX512-BF16 and AMX-BF16: docs/PERF.md)"
+elif grep -q '"avx512bf16"' "$work/bf16.rotor/manifest.json"; then
   echo "   (this CPU has AVX512-BF16: docs/PERF.md)"
 else
   echo "   (no AVX512-BF16 here: bf16 is rounded in f32 code, once per operand)"
