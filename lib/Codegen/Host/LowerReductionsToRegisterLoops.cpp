@@ -888,11 +888,11 @@ NextChunk nextChunk(OpBuilder &b, Location l, OpOperand *weight, Value e0,
 /// The dot-product form of a projection: an scf.parallel over blocks of
 /// kColumnBlock columns, in each of which the tokens are jammed 4 rows x
 /// `jamColumns` (2, or 4 with 32 vector registers), the last T mod 4 rows
-/// as a pair and a row against as many columns (one output at a time for
-/// a static count under 4: a decode step). A weight too large for the
-/// cache has its reduction in chunks inside the block (the partial sums
-/// kept in the output), so that the block's chunk of weight rows stays in
-/// L2 across all tokens: chunks of kPrefetchedChunk as explicit vector
+/// as a pair and a row against as many columns (a static count under 4, a
+/// decode step: each row against `jamColumns` columns, unchunked). A weight too
+/// large for the cache has its reduction in chunks inside the block (the
+/// partial sums kept in the output), so that the block's chunk of weight rows
+/// stays in L2 across all tokens: chunks of kPrefetchedChunk as explicit vector
 /// loops that prefetch the next chunk (emitVectorDotLoops), or of
 /// kReductionChunk for a payload those loops do not take.
 void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
@@ -901,23 +901,24 @@ void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
   Location loc = op.getLoc();
   SmallVector<Value> lbs(ArrayRef(all.lbs).take_front(2)),
       ubs(ArrayRef(all.ubs).take_front(2));
-  SmallVector<int64_t> single(2, 1);
   std::optional<int64_t> columns = getConstantIntValue(all.ubs[1]);
   // A weight that stays in cache anyway (the example layer's 3.2 MiB) is
   // read whole (unchunked it was 1.25x faster than in chunks of 256).
   std::optional<int64_t> depth = getConstantIntValue(all.ubs[2]);
   // A decode step's few tokens (static, fewer than a row jam) reuse no
-  // weight row from cache: each output then sums its whole row, the rows
-  // read in order as one stream. Chunked, the block's 32 rows were 32
-  // interleaved streams of pieces (chunks of 256, 1 KiB pieces: Qwen2.5-
-  // 7B's decode at 1k keys 1.4x slower on an AMD EPYC).
+  // weight row from cache: each output then sums its whole row, jamColumns
+  // rows at a time, as that many streams. Chunked, the block's 32 rows
+  // were 32 interleaved streams of pieces (chunks of 256, 1 KiB pieces:
+  // Qwen2.5-7B's decode at 1k keys 1.4x slower on an AMD EPYC); one row at
+  // a time, one stream, was 1.05-1.2x slower than four on an Intel Xeon
+  // (the 7B's decode at 1k keys, one and two threads; the same bits).
   std::optional<int64_t> tokenCount = getConstantIntValue(all.ubs[0]);
   bool fewTokens = tokenCount && *tokenCount < kJamRows;
   // Jams of kJamRows rows, then the last T mod 4 as a pair and a row, each
   // against the jam's columns (also a dynamic count's 1 to 3 rows): one
   // output at a time they loaded two vectors per FMA and took 2.7x a
   // jammed row's time (the example layer at 15 tokens: 0.76 ms, at 12:
-  // 0.46). A decode step's few rows go one output at a time.
+  // 0.46). A decode step's few rows go one at a time.
   SmallVector<int64_t> rowJams = {kJamRows, 1};
   if (!fewTokens)
     rowJams.insert(rowJams.begin() + 1, 2);
@@ -953,8 +954,7 @@ void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
               emitVectorDotLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1}, jam,
                                  lanes, rows == kJamRows ? next : nullptr);
             else
-              emitRegisterLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1},
-                                fewTokens && rows == 1 ? single : jam);
+              emitRegisterLoops(cb, l, op, chunk, {from, n0[0]}, {to, n1}, jam);
             from = to;
           }
         };

@@ -462,16 +462,20 @@ func.func @large_projection(%x: memref<?x4096xf32>, %w: memref<2048x4096xf32>,
 // -----
 
 // A decode step's one token reuses no weight row, so the same weight is not
-// chunked: each output sums its whole row (one stream through the weight),
-// in blocks of 32 columns per thread.
+// chunked: each output sums its whole row, the token against the jam's
+// columns (2 here, 4 with 32 registers: as many streams through the
+// weight), in blocks of 32 columns per thread.
 // CHECK-LABEL: func.func @large_projection_one_token
 // CHECK: scf.parallel (%{{.*}}) = (%{{.*}}) to (%c2048{{.*}}) step (%c32{{.*}})
 // CHECK-NOT: step %c2048
 // CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c4{{.*}}, %c2{{.*}})
-// CHECK:   scf.parallel
-// CHECK:     scf.for %{{.*}} = %c0{{.*}} to %c4096{{.*}} step %c1
+// CHECK:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c2{{.*}})
+// CHECK:     scf.for %{{.*}} = %c0{{.*}} to %c4096{{.*}} step %c1{{.*}} -> (f32, f32)
 // CHECK-NOT: step %c2048
 // CHECK: return
+// WIDE-LABEL: func.func @large_projection_one_token
+// WIDE:   scf.parallel (%{{.*}}, %{{.*}}) = {{.*}} step (%c1{{.*}}, %c4{{.*}})
+// WIDE:     scf.for %{{.*}} = %c0{{.*}} to %c4096{{.*}} step %c1{{.*}} -> (f32, f32, f32, f32)
 func.func @large_projection_one_token(%x: memref<1x4096xf32>, %w: memref<2048x4096xf32>,
                                       %y: memref<1x2048xf32>) {
   linalg.generic {
@@ -645,7 +649,7 @@ func.func @left_alone(%x: memref<8xf32>, %s: memref<f32>,
 // A static token count: 48 or more take the packed form alone, fewer the
 // dot-product form alone: 47 tokens as 11 jams of 4 rows x 2 columns
 // (eight sums), then a pair of rows and a last row against as many
-// columns; a decode step's rows one output at a time.
+// columns.
 // CHECK-LABEL: func.func @static_tokens
 // CHECK-NOT: scf.if
 // CHECK: memref.alloc
