@@ -67,18 +67,23 @@ constexpr CpuidBit kCpuidBits[] = {
     {"lzcnt", 0x80000001u, 0, 2, 5, false, false},
 };
 
-/// Whether the OS saves the AVX (XMM+YMM) and AVX-512 (opmask, ZMM) state
-/// across context switches: without it the instructions fault even where
-/// CPUID lists them.
-void osSavedState(bool &avx, bool &avx512) {
+/// XCR0, the state components the OS saves across context switches (0
+/// where the OS has not enabled XSAVE: then none of the AVX, AVX-512 or AMX
+/// instructions may run, even where CPUID lists them).
+unsigned osSavedComponents() {
   unsigned eax, ebx, ecx, edx;
-  avx = avx512 = false;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27)))
-    return;
+    return 0;
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  avx = (lo & 0x6) == 0x6;
-  avx512 = avx && (lo & 0xe0) == 0xe0;
+  return lo;
+}
+
+/// Whether the OS saves the AVX (XMM+YMM) and AVX-512 (opmask, ZMM) state.
+void osSavedState(bool &avx, bool &avx512) {
+  unsigned xcr0 = osSavedComponents();
+  avx = (xcr0 & 0x6) == 0x6;
+  avx512 = avx && (xcr0 & 0xe0) == 0xe0;
 }
 
 /// Whether this process may use AMX tiles: the OS saves the tile state
@@ -86,12 +91,7 @@ void osSavedState(bool &avx, bool &avx512) {
 /// tile data's state (arch_prctl ARCH_REQ_XCOMP_PERM, once per process;
 /// without it the first tile instruction is SIGILL).
 bool amxStateGranted() {
-  unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27)))
-    return false;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 0x60000) != 0x60000)
+  if ((osSavedComponents() & 0x60000) != 0x60000)
     return false;
 #if defined(__linux__)
   constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;

@@ -365,10 +365,11 @@ def LowerReductionsToRegisterLoops
            "projection that rounds both operands to bf16 and sums in f32 "
            "runs as vdpbf16ps on panels of bf16 pairs">,
     Option<"amxTiles", "amx-tiles", "bool", "false",
-           "The CPU has AMX-BF16 too (with bf16-dot-product): such a "
-           "projection's blocks of 16 tokens run as AMX tile products "
-           "(tdpbf16ps) on the same panels, the rest of the tokens as "
-           "vdpbf16ps">
+           "The CPU has AMX-BF16 too (with bf16-dot-product): the bf16 "
+           "pair forms (a packed projection, a prefill block's scores and "
+           "P·V) run their blocks of 16 rows as AMX tile products "
+           "(tdpbf16ps) on the same pairs and panels, the rest of the rows "
+           "as vdpbf16ps">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",

@@ -104,8 +104,9 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
       *this, "host-amx-bf16",
       llvm::cl::desc("Host only: the CPU has AMX-BF16 and AMX tiles "
                      "(rotor-aot sets it from --host-cpu); with "
-                     "host-bf16-dot, a prefill projection's bf16 pairs run "
-                     "as AMX tile products in blocks of 16 tokens"),
+                     "host-bf16-dot, the bf16 pair forms (prefill "
+                     "projections, a prefill block's scores and P·V) run "
+                     "their blocks of 16 rows as AMX tile products"),
       llvm::cl::init(false)};
   Option<int64_t> hostSdpaKeySplit{
       *this, "host-sdpa-key-split",
