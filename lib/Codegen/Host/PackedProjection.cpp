@@ -1212,6 +1212,18 @@ pairPanelSums(OpBuilder &b, Location l, Value panel, Value pairs,
   return rows;
 }
 
+namespace {
+
+/// Whether `v` is a vector of +0.0 (a constant, or a broadcast of one):
+/// -0.0 is not, since -0.0 + -0.0 stays -0.0 where a zeroed tile gives +0.0.
+bool isPositiveZeroSplat(Value v) {
+  if (auto broadcast = v.getDefiningOp<vector::BroadcastOp>())
+    v = broadcast.getSource();
+  return matchPattern(v, m_PosZeroFloat());
+}
+
+} // namespace
+
 SmallVector<Value> amxPanelSums(OpBuilder &b, Location l, Value panel,
                                 Value pairs, Value r0, ValueRange inits,
                                 Value steps, int64_t width, Value staging) {
@@ -1222,13 +1234,19 @@ SmallVector<Value> amxPanelSums(OpBuilder &b, Location l, Value panel,
   auto sumTile = amx::TileType::get({16, 16}, b.getF32Type());
   auto pairTile = amx::TileType::get({16, 32}, b.getBF16Type());
   Value zero = index(b, l, 0);
-  for (auto [m, init] : llvm::enumerate(inits))
-    vector::StoreOp::create(b, l, init, staging,
-                            ValueRange{index(b, l, m), zero});
+  // Sums that start from +0 (the scores', P·V's, a projection's without a
+  // bias) start as zeroed tiles: no stores of the inits and tile loads.
+  bool zeroInits = llvm::all_of(inits, isPositiveZeroSplat);
+  if (!zeroInits)
+    for (auto [m, init] : llvm::enumerate(inits))
+      vector::StoreOp::create(b, l, init, staging,
+                              ValueRange{index(b, l, m), zero});
   SmallVector<Value> sums;
   for (int64_t j = 0; j < tiles; ++j)
-    sums.push_back(amx::TileLoadOp::create(
-        b, l, sumTile, staging, ValueRange{zero, index(b, l, 16 * j)}));
+    sums.push_back(zeroInits ? Value(amx::TileZeroOp::create(b, l, sumTile))
+                             : Value(amx::TileLoadOp::create(
+                                   b, l, sumTile, staging,
+                                   ValueRange{zero, index(b, l, 16 * j)})));
   auto loop = scf::ForOp::create(
       b, l, zero, steps, index(b, l, 1), sums,
       [&](OpBuilder &kb, Location kl, Value k, ValueRange acc) {

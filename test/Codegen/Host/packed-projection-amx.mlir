@@ -107,3 +107,60 @@ func.func @dynamic_tokens(%x: memref<?x64xf32>, %w: memref<64x64xbf16>, %y: memr
   }
   return
 }
+
+// -----
+
+// An output filled with +0.0 just before (bufferization's fresh buffer):
+// the fill becomes the sums' start, and the sum tiles start zeroed
+// (tilezero) instead of being loaded from staged rows of zeros. A fill of
+// -0.0 is not +0.0 (-0.0 + -0.0 stays -0.0), so its tiles are loaded.
+// CHECK-LABEL: func.func @zero_filled
+// CHECK:   %[[STAGE:.*]] = memref.alloca() : memref<16x64xf32>
+// CHECK-NOT: vector.store %{{.*}}, %[[STAGE]]
+// CHECK-NOT: amx.tile_load %[[STAGE]]
+// CHECK-COUNT-4: amx.tile_zero : !amx.tile<16x16xf32>
+// CHECK-NOT: amx.tile_load %[[STAGE]]
+// CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (!amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>)
+// CHECK-COUNT-4: amx.tile_mulf
+// CHECK-COUNT-4: amx.tile_store %[[STAGE]]
+// CHECK-LABEL: func.func @negative_zero_filled
+// CHECK-NOT: amx.tile_zero
+// CHECK:   %[[NSTAGE:.*]] = memref.alloca() : memref<16x64xf32>
+// CHECK-COUNT-16: vector.store %{{.*}}, %[[NSTAGE]]
+// CHECK-COUNT-4: amx.tile_load %[[NSTAGE]]
+// CHECK-NOT: amx.tile_zero
+#x = affine_map<(t, n, e) -> (t, e)>
+#w = affine_map<(t, n, e) -> (n, e)>
+#y = affine_map<(t, n, e) -> (t, n)>
+func.func @zero_filled(%x: memref<32x64xf32>, %w: memref<64x64xbf16>) -> memref<32x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %y = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+  linalg.fill ins(%zero : f32) outs(%y : memref<32x64xf32>)
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<32x64xf32>, memref<64x64xbf16>) outs(%y : memref<32x64xf32>) {
+  ^bb0(%a: f32, %b: bf16, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %3 = arith.extf %b : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return %y : memref<32x64xf32>
+}
+func.func @negative_zero_filled(%x: memref<32x64xf32>, %w: memref<64x64xbf16>) -> memref<32x64xf32> {
+  %zero = arith.constant -0.0 : f32
+  %y = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+  linalg.fill ins(%zero : f32) outs(%y : memref<32x64xf32>)
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<32x64xf32>, memref<64x64xbf16>) outs(%y : memref<32x64xf32>) {
+  ^bb0(%a: f32, %b: bf16, %s: f32):
+    %0 = arith.truncf %a : f32 to bf16
+    %1 = arith.extf %0 : bf16 to f32
+    %3 = arith.extf %b : bf16 to f32
+    %4 = arith.mulf %1, %3 : f32
+    %5 = arith.addf %s, %4 : f32
+    linalg.yield %5 : f32
+  }
+  return %y : memref<32x64xf32>
+}
