@@ -188,7 +188,13 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:     %[[REST2:.*]] = arith.subi %[[T]], %[[END3]]
 // CHECK:     %[[REM2:.*]] = arith.remui %[[REST2]], %c2
 // CHECK:     %[[END2:.*]] = arith.subi %[[T]], %[[REM2]]
-// CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PMAIN]] step %c6
+// Only the first blocks of 6 prefetch: as many as take all the next
+// panel's lines (16 rows of one line, one line per step of e: 2 blocks).
+// CHECK:     %[[NEEDED:.*]] = arith.ceildivui %{{.*}}, %c8
+// CHECK:     %[[NROWS:.*]] = arith.muli %[[NEEDED]], %c6
+// CHECK:     %[[PFEND:.*]] = arith.addi %{{.*}}, %[[NROWS]]
+// CHECK:     %[[PFMAIN:.*]] = arith.minui %[[PMAIN]], %[[PFEND]]
+// CHECK:     scf.for %[[T0:.*]] = %{{.*}} to %[[PFMAIN]] step %c6
 // CHECK:       %[[Y0:.*]] = vector.load %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       %[[T1:.*]] = arith.addi %[[T0]], %c1
 // CHECK:       vector.load %[[Y]][%[[T1]], %[[N0]]]
@@ -219,6 +225,9 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]]
 // CHECK:       vector.store %{{.*}}, %[[Y]][%[[T1]], %[[N0]]]
 // CHECK-COUNT-4: vector.store {{.*}}, %[[Y]]
+// CHECK:     scf.for %{{.*}} = %[[PFMAIN]] to %[[PMAIN]] step %c6
+// CHECK-NOT:     memref.prefetch
+// CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:     scf.for %{{.*}} = %[[PMAIN]] to %[[END5]] step %c5
 // CHECK-NOT:     memref.prefetch
 // CHECK:       scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)

@@ -55,7 +55,9 @@
 // CHECK-COUNT-6: vector.store %{{.*}}, %[[PANEL]][%{{.*}}, %[[SLOT]]] : memref<32x128xbf16>, vector<32xbf16>
 // CHECK:       %[[K15:.*]] = affine.apply #[[$K15]](%[[E]])
 // CHECK:       vector.store %{{.*}}, %[[PANEL]][%[[K15]], %[[SLOT]]]
-// CHECK:   scf.for %[[T0:.*]] = %c0 to %c30 step %c6
+// The first four blocks of 6 tokens prefetch the next panel's 64 weight
+// rows (4 lines each: 256 lines, 64 per block); the fifth runs without.
+// CHECK:   scf.for %[[T0:.*]] = %c0 to %c24 step %c6
 // CHECK:     scf.for %[[K:.*]] = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, {{.*}}vector<16xf32>)
 // Each step of pairs prefetches two lines of the next panel's weight rows
 // (one per element of e, as the f32 form).
@@ -78,6 +80,12 @@
 // CHECK:       scf.yield
 // CHECK-COUNT-4: vector.insert_strided_slice
 // CHECK:     vector.store %{{.*}}, %[[Y]][%[[T0]], %[[N0]]] : memref<32x128xf32>, vector<64xf32>
+// The fifth block (one iteration, inlined):
+// CHECK:   vector.load %[[Y]][%c24, %[[N0]]]
+// CHECK-NOT: memref.prefetch
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, {{.*}}vector<16xf32>)
+// CHECK-COUNT-24: x86vector.avx512.dot
+// CHECK:       scf.yield
 // The last two tokens, a block of 2 (one iteration, inlined): two rows of
 // four vectors of sums.
 // CHECK:   scf.for {{.*}} = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
