@@ -64,9 +64,26 @@ def _host_cpu_flags():
 
 if "avx512_bf16" in _host_cpu_flags():
     config.available_features.add("host-avx512bf16")
-# AMX tile products (tdpbf16ps) need AMX-BF16 and AMX tiles (REQUIRES:
-# host-amx-bf16); the runtime asks Linux for the tile state itself.
-if {"amx_bf16", "amx_tile", "avx512_bf16"} <= _host_cpu_flags():
+# AMX tile products (tdpbf16ps) need AMX-BF16 and AMX tiles, and a Linux
+# that grants a process the tile state (5.16 on); the runtime asks for it
+# with arch_prctl(ARCH_REQ_XCOMP_PERM) and refuses an AMX bundle where it
+# is refused, so lit asks the same (REQUIRES: host-amx-bf16).
+def _linux_grants_amx_tiles():
+    import ctypes
+    import platform
+    if platform.machine() != "x86_64":
+        return False
+    sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(sys_arch_prctl, arch_req_xcomp_perm,
+                            xfeature_xtiledata) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+if ({"amx_bf16", "amx_tile", "avx512_bf16"} <= _host_cpu_flags()
+        and _linux_grants_amx_tiles()):
     config.available_features.add("host-amx-bf16")
 
 # Kernels that use math functions need the CUDA toolkit's libdevice.
