@@ -995,9 +995,9 @@ void emitDotProductProjection(IRRewriter &rewriter, linalg::GenericOp op,
 /// `scores` fused and emitted at its row max's place: returns true), one
 /// with few rows in key blocks (emitKeyBlockScores).
 bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
-                      const LoopBounds &all, int64_t vectorRegisters,
-                      const ScoresEpilogue *scores = nullptr,
-                      bool bf16Dot = false, bool amxTiles = false) {
+                      const LoopBounds &all, const HostIsa &cpu,
+                      const ScoresEpilogue *scores = nullptr) {
+  int64_t vectorRegisters = cpu.vectorRegisters;
   if (std::optional<vector::CombiningKind> kind = laneReductionKind(op, all)) {
     Type element = op.getRegion().front().getArgument(0).getType();
     int64_t lanes = f32Lanes(vectorRegisters) * 32 /
@@ -1020,9 +1020,9 @@ bool emitRegisterForm(IRRewriter &rewriter, linalg::GenericOp op,
       rewriter.setInsertionPoint(scores->rowMax);
     int64_t width = packedScoresWidth(vectorRegisters);
     if (OpOperand *query =
-            bf16Dot ? pairScoresQuery(op, all, keys, width) : nullptr)
+            cpu.bf16Dot ? pairScoresQuery(op, all, keys, width) : nullptr)
       emitPairScores(rewriter, op, all, query, keys, width,
-                     f32Lanes(vectorRegisters), scores, amxTiles);
+                     f32Lanes(vectorRegisters), scores, cpu.amxTiles);
     else
       emitPackedScores(rewriter, op, all, keys, width,
                        f32Lanes(vectorRegisters), scores);
@@ -1480,11 +1480,10 @@ SmallVector<Value> hoistOperandRounding(IRRewriter &rewriter,
 /// to `created`.
 void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
                           PackedEpilogue epi, const ScoresEpilogue *scores,
-                          int64_t vectorRegisters, bool bf16Dot, bool amxTiles,
+                          const HostIsa &cpu,
                           SmallVectorImpl<linalg::GenericOp> &created) {
   LoopBounds all = loopBounds(rewriter, op);
-  std::optional<PackedProjection> packed =
-      packedProjection(op, vectorRegisters, bf16Dot, amxTiles);
+  std::optional<PackedProjection> packed = packedProjection(op, cpu);
   std::optional<int64_t> tokens = getConstantIntValue(all.ubs[0]);
   auto freeBuffers = [&](ArrayRef<Value> buffers) {
     for (Value buffer : buffers)
@@ -1493,11 +1492,10 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   if (!packed || (tokens && *tokens < packedMinRows(*packed))) {
     assert(epi.rowOps.empty() && "row ops are matched for packed forms only");
     SmallVector<Value> rounded =
-        scores || takesPairScores(op, all, vectorRegisters, bf16Dot)
+        scores || takesPairScores(op, all, cpu.vectorRegisters, cpu.bf16Dot)
             ? SmallVector<Value>()
             : hoistOperandRounding(rewriter, op);
-    bool fused = emitRegisterForm(rewriter, op, all, vectorRegisters, scores,
-                                  bf16Dot, amxTiles);
+    bool fused = emitRegisterForm(rewriter, op, all, cpu, scores);
     freeBuffers(rounded);
     if (scores && fused) {
       rewriter.eraseOp(scores->rowMax);
@@ -1559,7 +1557,7 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
     SmallVector<Value> fewRounded = packed->bf16Pairs
                                         ? hoistOperandRounding(rewriter, op)
                                         : SmallVector<Value>();
-    emitRegisterForm(rewriter, op, all, vectorRegisters);
+    emitRegisterForm(rewriter, op, all, cpu);
     freeBuffers(fewRounded);
     if (epi.rope)
       rewriter.clone(*epi.rope);
@@ -1578,12 +1576,10 @@ void lowerToRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
 /// Lowers a reduction generic of a form other than Default.
 void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
                     ReductionForm form, const PackedEpilogue &epi,
-                    const ScoresEpilogue *scores, int64_t vectorRegisters,
-                    bool bf16Dot, bool amxTiles,
+                    const ScoresEpilogue *scores, const HostIsa &cpu,
                     SmallVectorImpl<linalg::GenericOp> &created) {
   if (form == ReductionForm::Register) {
-    lowerToRegisterLoops(rewriter, op, epi, scores, vectorRegisters, bf16Dot,
-                         amxTiles, created);
+    lowerToRegisterLoops(rewriter, op, epi, scores, cpu, created);
     return;
   }
   assert(!scores && "scores epilogues are matched for the register form");
@@ -1594,15 +1590,15 @@ void lowerReduction(IRRewriter &rewriter, linalg::GenericOp op,
     return;
   }
   if (std::optional<int64_t> columns =
-          rowPanelColumns(op, all, *width, vectorRegisters)) {
+          rowPanelColumns(op, all, *width, cpu.vectorRegisters)) {
     if (OpOperand *probs =
-            bf16Dot ? pairValuesProbabilities(op, all, *width, *columns)
-                    : nullptr)
-      emitPairValues(rewriter, op, all, probs, *width, *columns, amxTiles);
+            cpu.bf16Dot ? pairValuesProbabilities(op, all, *width, *columns)
+                        : nullptr)
+      emitPairValues(rewriter, op, all, probs, *width, *columns, cpu.amxTiles);
     else
       lowerToRowPanelLoops(rewriter, op, all, *width, *columns);
   } else
-    lowerToRowInRegisterLoops(rewriter, op, all, *width, vectorRegisters);
+    lowerToRowInRegisterLoops(rewriter, op, all, *width, cpu.vectorRegisters);
 }
 
 struct LowerReductionsToRegisterLoopsPass
@@ -1623,14 +1619,17 @@ struct LowerReductionsToRegisterLoopsPass
     // another projection and its epilogue, where the matcher would no
     // longer see plain linalg ops.
     IRRewriter rewriter(&getContext());
+    HostIsa cpu;
+    cpu.vectorRegisters = vectorRegisters;
+    cpu.bf16Dot = bf16DotProduct;
+    cpu.amxTiles = bf16DotProduct && amxTiles;
     DenseMap<Operation *, PackedEpilogue> epilogues;
     DenseSet<Operation *> claimed, rowOps;
     if (packedEpilogues)
       for (auto [op, form] : reductions) {
         if (form != ReductionForm::Register)
           continue;
-        std::optional<PackedProjection> packed =
-            packedProjection(op, vectorRegisters, bf16DotProduct);
+        std::optional<PackedProjection> packed = packedProjection(op, cpu);
         if (!packed)
           continue;
         PackedEpilogue epi = packedEpilogue(op, *packed);
@@ -1661,7 +1660,7 @@ struct LowerReductionsToRegisterLoopsPass
     if (packedEpilogues)
       for (auto [op, form] : reductions) {
         if (form != ReductionForm::Register || claimed.contains(op) ||
-            packedProjection(op, vectorRegisters))
+            packedProjection(op, cpu))
           continue;
         std::optional<ScoresEpilogue> scores = matchScoresEpilogue(op);
         if (!scores || claimed.contains(scores->rowMax) ||
@@ -1681,10 +1680,10 @@ struct LowerReductionsToRegisterLoopsPass
       if (rowOps.contains(op) || rowMaxes.contains(op))
         continue;
       auto scores = scoresEpilogues.find(op);
-      lowerReduction(
-          rewriter, op, form, epilogues.lookup(op),
-          scores == scoresEpilogues.end() ? nullptr : &scores->second,
-          vectorRegisters, bf16DotProduct, bf16DotProduct && amxTiles, created);
+      lowerReduction(rewriter, op, form, epilogues.lookup(op),
+                     scores == scoresEpilogues.end() ? nullptr
+                                                     : &scores->second,
+                     cpu, created);
     }
     // The row ops' tiles and clones (a cache's scale is a reduction).
     while (!created.empty()) {
@@ -1692,9 +1691,8 @@ struct LowerReductionsToRegisterLoopsPass
       if (!isRegisterReduction(op))
         continue;
       if (ReductionForm form = chooseForm(op); form != ReductionForm::Default)
-        lowerReduction(rewriter, op, form, PackedEpilogue(), nullptr,
-                       vectorRegisters, bf16DotProduct,
-                       bf16DotProduct && amxTiles, created);
+        lowerReduction(rewriter, op, form, PackedEpilogue(), nullptr, cpu,
+                       created);
     }
   }
 };

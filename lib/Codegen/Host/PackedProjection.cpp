@@ -105,8 +105,7 @@ std::optional<BF16Pairs> bf16PairsOf(linalg::GenericOp op,
 } // namespace
 
 std::optional<PackedProjection> packedProjection(linalg::GenericOp op,
-                                                 int64_t vectorRegisters,
-                                                 bool bf16Dot, bool amxTiles) {
+                                                 const HostIsa &cpu) {
   // The block sizes count f32 sums (24 zmm with AVX-512): wider sums
   // would spill.
   if (op.getNumParallelLoops() != 2 || op.getNumLoops() != 3 ||
@@ -122,8 +121,8 @@ std::optional<PackedProjection> packedProjection(linalg::GenericOp op,
     return std::nullopt;
   // A generic's loops start at 0 with step 1; only the extents vary.
   PackedProjection p;
-  p.width = vectorRegisters >= 32 ? 64 : 16;
-  p.lanes = f32Lanes(vectorRegisters);
+  p.width = cpu.vectorRegisters >= 32 ? 64 : 16;
+  p.lanes = f32Lanes(cpu.vectorRegisters);
   int64_t columns = op.getStaticLoopRanges()[1];
   if (ShapedType::isDynamic(columns) || columns % p.width != 0)
     return std::nullopt;
@@ -140,9 +139,9 @@ std::optional<PackedProjection> packedProjection(linalg::GenericOp op,
   }
   if (!p.input || !p.weight)
     return std::nullopt;
-  if (bf16Dot)
+  if (cpu.bf16Dot)
     p.bf16Pairs = bf16PairsOf(op, p);
-  p.amxTiles = amxTiles && p.bf16Pairs.has_value();
+  p.amxTiles = cpu.amxTiles && p.bf16Pairs.has_value();
   return p;
 }
 

@@ -25,6 +25,17 @@ struct LoopBounds {
   llvm::SmallVector<mlir::Value> lbs, ubs, steps;
 };
 
+/// What the host CPU offers the register forms (the pass's options, from
+/// the bundle's target features).
+struct HostIsa {
+  /// SIMD registers: 16 (AVX2) or 32 (AVX-512).
+  int64_t vectorRegisters = 16;
+  /// AVX512-BF16's vdpbf16ps: the bf16 pair forms.
+  bool bf16Dot = false;
+  /// AMX-BF16's tile products: the pair forms' blocks of 16 rows
+  /// (only with bf16Dot).
+  bool amxTiles = false;
+};
 
 /// The indices `map` selects from the loop ivs.
 llvm::SmallVector<mlir::Value> applyMap(mlir::OpBuilder &b, mlir::Location loc,
@@ -251,14 +262,13 @@ amxPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
              mlir::Value pairs, mlir::Value r0, mlir::ValueRange inits,
              mlir::Value steps, int64_t width, mlir::Value staging);
 
-/// The packed form of `op` when it takes it (vectorRegisters: 16 AVX2, 32
-/// AVX-512), on bf16 pairs when the CPU has AVX512-BF16 (`bf16Dot`) and
-/// the payload rounds both operands to bf16; those pairs' blocks of 16
-/// tokens as AMX tile products when it has AMX-BF16 too (`amxTiles`).
+/// The packed form of `op` when it takes it (its width from the ISA's
+/// vector registers), on bf16 pairs when the CPU has AVX512-BF16
+/// (`cpu.bf16Dot`) and the payload rounds both operands to bf16; those
+/// pairs' blocks of 16 tokens as AMX tile products when it has AMX-BF16
+/// too (`cpu.amxTiles`).
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
-                                                 int64_t vectorRegisters,
-                                                 bool bf16Dot = false,
-                                                 bool amxTiles = false);
+                                                 const HostIsa &cpu);
 
 /// The epilogue a packed projection `op` can take: its output's init, and a
 /// RoPE when the output feeds nothing else and every op between the
