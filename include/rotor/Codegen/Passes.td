@@ -368,8 +368,9 @@ def LowerReductionsToRegisterLoops
            "The CPU has AMX-BF16 too (with bf16-dot-product): the bf16 "
            "pair forms (a packed projection, a prefill block's scores and "
            "P·V) run their blocks of 16 rows as AMX tile products "
-           "(tdpbf16ps) on the same pairs and panels, the rest of the rows "
-           "as vdpbf16ps">
+           "(tdpbf16ps) on the same pairs and panels; a projection's last "
+           "rows as one more block that stores only its own rows, the "
+           "scores' and P·V's as vdpbf16ps">
   ];
   let dependentDialects = ["mlir::affine::AffineDialect",
                            "mlir::arith::ArithDialect",

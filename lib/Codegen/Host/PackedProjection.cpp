@@ -1088,15 +1088,35 @@ namespace {
 
 /// The input x [T, E] as bf16 pairs (swappedPairRun), made once per call
 /// (in parallel over tokens): each step broadcasts a token's pair from it.
+/// `padRows` zeroed rows follow the T rows (the rows a partial block of
+/// AMX tile products reads past the last token).
 Value pairInputRows(OpBuilder &b, Location l, Value input, Value tokens,
-                    int64_t depth, bool round) {
-  Value pairs = memref::AllocOp::create(
-      b, l, MemRefType::get({ShapedType::kDynamic, depth}, b.getBF16Type()),
-      tokens);
+                    int64_t depth, bool round, int64_t padRows) {
   Value zero = arith::ConstantIndexOp::create(b, l, 0),
         one = arith::ConstantIndexOp::create(b, l, 1),
         run = arith::ConstantIndexOp::create(b, l, kPairRun),
         end = arith::ConstantIndexOp::create(b, l, depth);
+  Value rows = arith::AddIOp::create(
+      b, l, tokens, arith::ConstantIndexOp::create(b, l, padRows));
+  Value pairs = memref::AllocOp::create(
+      b, l, MemRefType::get({ShapedType::kDynamic, depth}, b.getBF16Type()),
+      rows);
+  if (padRows) {
+    auto runType = VectorType::get({kPairRun}, b.getBF16Type());
+    Value zeros =
+        arith::ConstantOp::create(b, l, runType, b.getZeroAttr(runType));
+    scf::ForOp::create(
+        b, l, tokens, rows, one, ValueRange{},
+        [&](OpBuilder &rb, Location rl, Value t, ValueRange) {
+          scf::ForOp::create(
+              rb, rl, zero, end, run, ValueRange{},
+              [&](OpBuilder &fb, Location fl, Value e, ValueRange) {
+                vector::StoreOp::create(fb, fl, zeros, pairs, ValueRange{t, e});
+                scf::YieldOp::create(fb, fl);
+              });
+          scf::YieldOp::create(rb, rl);
+        });
+  }
   scf::ParallelOp::create(
       b, l, ValueRange{zero}, ValueRange{tokens}, ValueRange{one},
       [&](OpBuilder &pb, Location pl, ValueRange t) {
@@ -1561,21 +1581,50 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
   // block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of 64 tokens was
   // 1.02-1.04x slower, of 28 1.03x.)
   if (pairs && p.amxTiles) {
+    // Every row runs as tile products: whole blocks of kAmxRows, then the
+    // rest (hi - lo mod 16) as one more block that reads rows past hi (the
+    // next rows, or the zeroed rows after the last token) and stores only
+    // its rows below hi. (The rest as vdpbf16ps cost as much as two or
+    // three blocks of 16 per row on a Xeon whose vdpbf16ps runs at half
+    // its FMA rate.)
     Value staging = memref::AllocaOp::create(
         b, l, MemRefType::get({kAmxRows, p.width}, b.getF32Type()));
     Value end = rowBlockEnds(b, l, lo, hi, {kAmxRows, 1}).front();
-    emitAmxTokenBlocks(
-        b, l, panel, pairs, *getConstantIntValue(depth), p.width, staging, lo,
-        end,
-        [&](OpBuilder &ib, Location il, Value t) {
-          return panelInit
-                     ? panelInit
-                     : initialSums(ib, il, output, t, cols, sumsType, epi);
-        },
-        [&](OpBuilder &fb, Location fl, Value t, Value sums) {
-          storeSums(fb, fl, sums, output, t, cols, epi);
-        });
-    lo = end;
+    Value last = arith::SubIOp::create(b, l, hi, index(b, l, 1));
+    auto blocks = [&](Value from, Value to, bool partial) {
+      emitAmxTokenBlocks(
+          b, l, panel, pairs, *getConstantIntValue(depth), p.width, staging,
+          from, to,
+          [&](OpBuilder &ib, Location il, Value t) {
+            if (panelInit)
+              return panelInit;
+            // A row past hi starts from row hi - 1's values (discarded).
+            if (partial)
+              t = arith::MinUIOp::create(ib, il, t, last);
+            return initialSums(ib, il, output, t, cols, sumsType, epi);
+          },
+          [&](OpBuilder &fb, Location fl, Value t, Value sums) {
+            if (!partial) {
+              storeSums(fb, fl, sums, output, t, cols, epi);
+              return;
+            }
+            Value inside =
+                arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::ult, t, hi);
+            scf::IfOp::create(fb, fl, inside, [&](OpBuilder &ib, Location il) {
+              storeSums(ib, il, sums, output, t, cols, epi);
+              scf::YieldOp::create(ib, il);
+            });
+          });
+    };
+    blocks(lo, end, /*partial=*/false);
+    Value rest = arith::CeilDivUIOp::create(
+        b, l, arith::SubIOp::create(b, l, hi, end), index(b, l, kAmxRows));
+    blocks(end,
+           arith::AddIOp::create(
+               b, l, end,
+               arith::MulIOp::create(b, l, rest, index(b, l, kAmxRows))),
+           /*partial=*/true);
+    return;
   }
   const int64_t sizes[] = {kPackedRows, 5, 4, 3, 2, 1};
   for (auto [rows, end] : llvm::zip(sizes, rowBlockEnds(b, l, lo, hi, sizes))) {
@@ -1703,7 +1752,8 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
   };
   Value pairs =
       bf16 ? pairInputRows(rewriter, loc, p.input->get(), tokens,
-                           *getConstantIntValue(depth), p.bf16Pairs->roundInput)
+                           *getConstantIntValue(depth), p.bf16Pairs->roundInput,
+                           p.amxTiles ? kAmxRows - 1 : 0)
            : Value();
   Value zero = index(rewriter, loc, 0);
   if (epi.rowOps.empty()) {

@@ -89,8 +89,9 @@ struct PackedProjection {
   int64_t lanes = 0;
   /// Set when the projection runs on bf16 pairs.
   std::optional<BF16Pairs> bf16Pairs;
-  /// With bf16 pairs: blocks of kAmxRows tokens run as AMX tile products
-  /// (tdpbf16ps) on the same panels and pairs.
+  /// With bf16 pairs: every token runs as AMX tile products (tdpbf16ps)
+  /// on the same panels and pairs, in blocks of kAmxRows, the last one
+  /// partial (the pairs padded with zeroed rows).
   bool amxTiles = false;
 };
 

@@ -10,13 +10,19 @@
 // columns, the panel's 16 pair rows x 32 (row stride 128: the panel's
 // [E/2, 128] rows), one tdpbf16ps (amx.tile_mulf) per sum tile, the tiles
 // carried by the loop; the finished tiles go back to the buffer, and each row
-// from it to the output. The rest of the 20 tokens (4) runs as the pair
-// form's vdpbf16ps. Without bf16 pairs (no bf16-dot-product) there are no
-// tiles; without amx-tiles, the pair form takes every token.
+// from it to the output. The rest of the 20 tokens (4) runs as one more
+// block of 16: the input's pairs have 15 zeroed rows after the last token
+// for it to read, its rows past the last token start from the last row's
+// output (discarded), and only its 4 rows are stored: no vdpbf16ps. Without
+// bf16 pairs (no bf16-dot-product) there are no tiles; without amx-tiles,
+// the pair form takes every token.
 // CHECK-LABEL: func.func @twenty_tokens
 // CHECK-SAME: (%[[X:.*]]: memref<20x64xf32>, %[[W:.*]]: memref<128x64xf32>, %[[Y:.*]]: memref<20x128xf32>)
-// CHECK: %[[XP:.*]] = memref.alloc() : memref<20x64xbf16>
-// CHECK: %[[PAIRS:.*]] = memref.cast %[[XP]] : memref<20x64xbf16> to memref<?x64xbf16>
+// CHECK: %[[XP:.*]] = memref.alloc() : memref<35x64xbf16>
+// CHECK: %[[PAIRS:.*]] = memref.cast %[[XP]] : memref<35x64xbf16> to memref<?x64xbf16>
+// CHECK: scf.for %[[PAD:.*]] = %c20 to %c35 step %c1
+// CHECK:   scf.for %[[PE:.*]] = %c0 to %c64 step %c32
+// CHECK:     vector.store %{{.*}}, %[[XP]][%[[PAD]], %[[PE]]] : memref<35x64xbf16>, vector<32xbf16>
 // CHECK: scf.parallel (%[[N0:.*]]) = (%c0) to (%c128) step (%c64)
 // CHECK:   %[[PANEL:.*]] = memref.cast %{{.*}} : memref<32x128xbf16> to memref<?x128xbf16>
 // CHECK:   %[[STAGE:.*]] = memref.alloca() : memref<16x64xf32>
@@ -47,10 +53,19 @@
 // CHECK:   %[[F0:.*]] = vector.load %[[STAGE]][%c0, %c0] : memref<16x64xf32>, vector<64xf32>
 // CHECK:   vector.store %[[F0]], %[[Y]][%c0, %[[N0]]]
 // CHECK-COUNT-15: vector.store %{{.*}}, %[[Y]]
-// The rest: tokens 16 to 19 as one block of 4 in the pair form.
 // CHECK-NOT: amx.
-// CHECK:   x86vector.avx512.dot
-// CHECK-NOT: amx.
+// CHECK-NOT: avx512.dot
+// CHECK:   vector.load %[[Y]][%c16, %[[N0]]]
+// CHECK-COUNT-3: vector.load %[[Y]]
+// CHECK-COUNT-12: vector.load %[[Y]][%c19, %[[N0]]]
+// CHECK:   scf.for {{.*}} iter_args
+// CHECK:     amx.tile_load %[[PAIRS]][%c16, %{{.*}}] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
+// CHECK-COUNT-4: amx.tile_mulf
+// CHECK-COUNT-4: amx.tile_store %[[STAGE]]
+// CHECK:   vector.store %{{.*}}, %[[Y]][%c16, %[[N0]]]
+// CHECK-COUNT-3: vector.store %{{.*}}, %[[Y]]
+// CHECK-NOT: vector.store %{{.*}}, %[[Y]]
+// CHECK-NOT: x86vector
 // CHECK:   memref.dealloc
 // NOPAIRS-LABEL: func.func @twenty_tokens
 // NOPAIRS-NOT: amx.
@@ -80,17 +95,30 @@ func.func @twenty_tokens(%x: memref<20x64xf32>, %w: memref<128x64xf32>, %y: memr
 // -----
 
 // Tokens known only at run time: blocks of 16 from token 0 up to the last
-// whole block (T - T mod 16), then the pair form's blocks of 6 and the rest.
+// whole block (T - T mod 16), then, when T mod 16 is not 0, one more block
+// whose rows past T start from row T - 1's output and are not stored.
 // CHECK-LABEL: func.func @dynamic_tokens
 // CHECK: %[[T:.*]] = memref.dim
 // CHECK: %[[REST:.*]] = arith.remui %[[T]], %c16
 // CHECK: %[[END:.*]] = arith.subi %[[T]], %[[REST]]
+// CHECK: %[[LAST:.*]] = arith.subi %[[T]], %c1
 // CHECK: scf.for %[[T0:.*]] = %c0 to %[[END]] step %c16
 // CHECK:   scf.for {{.*}} iter_args({{.*}}) -> (!amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>, !amx.tile<16x16xf32>)
 // CHECK:     amx.tile_load %{{.*}}[%[[T0]], %{{.*}}] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
 // CHECK-COUNT-4: amx.tile_mulf
-// CHECK: scf.for %{{.*}} = %[[END]] to %{{.*}} step %c6
-// CHECK:   x86vector.avx512.dot
+// CHECK: %[[RESTROWS:.*]] = arith.subi %[[T]], %[[END]]
+// CHECK: %[[RESTBLOCKS:.*]] = arith.ceildivui %[[RESTROWS]], %c16
+// CHECK: %[[RESTLEN:.*]] = arith.muli %[[RESTBLOCKS]], %c16
+// CHECK: %[[PEND:.*]] = arith.addi %[[END]], %[[RESTLEN]]
+// CHECK: scf.for %[[P0:.*]] = %[[END]] to %[[PEND]] step %c16
+// CHECK:   arith.minui %[[P0]], %[[LAST]]
+// CHECK:   amx.tile_load %{{.*}}[%[[P0]], %{{.*}}] : memref<?x64xbf16> into !amx.tile<16x32xbf16>
+// CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[P0]], %[[T]]
+// CHECK:   scf.if %[[IN]] {
+// CHECK:     vector.store %{{.*}}, %{{.*}}[%[[P0]], %c0] : memref<?x64xf32>, vector<64xf32>
+// CHECK-COUNT-15: scf.if
+// CHECK-NOT: x86vector
+// CHECK: } else {
 #x = affine_map<(t, n, e) -> (t, e)>
 #w = affine_map<(t, n, e) -> (n, e)>
 #y = affine_map<(t, n, e) -> (t, n)>
