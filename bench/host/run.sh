@@ -10,7 +10,12 @@
 #            and 2048 (a bundle of the layer with SDPA's output replaced by
 #            Q, so SDPA is dead code); on CPUs
 #            with AVX512-BF16, prefill with the projections in bf16 compute
-#            against torch's bf16 GEMMs (torch_fair.py --proj-dtype bf16)
+#            against torch's bf16 GEMMs (torch_fair.py --proj-dtype bf16);
+#            the bf16 plan (rotor-aot --precision=bf16: bf16 weights, KV
+#            cache and compute) at prefill T = 20 (a prompt that is not a
+#            whole number of AMX blocks), 512 and 2048 against the same
+#            torch run (bf16 GEMMs, f32 attention: the closest eager
+#            baseline, not the same arithmetic), and its decode at KV 16k
 #   threads  1 and 2 (ROTOR_BENCH_THREADS), the same for Rotor, torch and
 #            OpenBLAS
 #
@@ -120,7 +125,10 @@ for shape in $shapes; do
     "$build_dir/bin/rotor-aot" --quiet "$work/$shape-bf16.mlir" -o "$work/$shape-bf16.rotor" \
       --params "$work/$shape-w.safetensors" 2>/dev/null
   fi
-  for t in 16 64 512 2048; do
+  # The bench's inputs are unit-RMS rows; the layer records no input norm.
+  "$build_dir/bin/rotor-aot" --quiet "$work/$shape.mlir" -o "$work/$shape-plan.rotor" \
+    --params "$work/$shape-w.safetensors" --precision=bf16 --precision-input-rms=1 2>/dev/null
+  for t in 16 20 64 512 2048; do
     $py "$root/scripts/make_layer_inputs.py" "${args[@]}" \
       --inputs "$work/$shape-in-$t.safetensors" --tokens "$t" --seed 1 >&2
   done
@@ -135,6 +143,7 @@ for shape in $shapes; do
     peak=$(awk '/peak_fma_gflops/ {print $2}' "$work/limits-$n.txt")
     readbw=$(awk '/read_gbps/ {print $2}' "$work/limits-$n.txt")
     copybw=$(awk '/copy_gbps/ {print $2}' "$work/limits-$n.txt")
+    torch_bf16=()
     for t in 16 64 512 2048; do
       # Short prefills take a millisecond or two: best of more runs.
       r=$runs
@@ -173,6 +182,16 @@ for shape in $shapes; do
       atpeak=$(awk -v t="$t" -v p="$proj_params" -v h="$hq" -v d="$d" -v dp="$dotpeak" -v fp="$peak" \
         'BEGIN { printf "%.3f", 2 * t * p / dp / 1e6 + 2 * h * d * t * (t + 1) / fp / 1e6 }')
       echo "| prefill T=$t, bf16 projections | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | | $(ratio "$atpeak" "$rotor") of the peaks |"
+      torch_bf16[$t]=$torch
+    done
+    for t in 20 512 2048; do
+      r=$runs
+      (( t > 64 )) || r=$(( runs * 7 ))
+      rotor=$("$build_dir/bin/rotor-run" "$work/$shape-plan.rotor" --threads "$n" \
+        --inputs "$work/$shape-in-$t.safetensors" --outputs "$work/out.safetensors" \
+        --bench "$r" | sed -n 's/.*best prefill \([0-9.]*\) ms.*/\1/p')
+      torch=${torch_bf16[$t]:-}
+      echo "| prefill T=$t, bf16 plan | $n | $rotor | $torch | $([[ -n "$torch" ]] && ratio "$torch" "$rotor") | | |"
     done
     for kv in 1024 4096 16384; do
       rotor=$("$build_dir/bin/rotor-run" "$work/$shape.rotor" --threads "$n" \
@@ -184,6 +203,13 @@ for shape in $shapes; do
       gbps=$(awk -v b="$bytes" -v ms="$rotor" 'BEGIN { printf "%.1f", b / ms / 1e6 }')
       echo "| decode KV=$kv | $n | $rotor | $torch | $(ratio "$torch" "$rotor") | $gbps GB/s | $(ratio "$gbps" "$copybw") of copy, $(ratio "$gbps" "$readbw") of read |"
     done
+    # The plan's step reads its bf16 weights and its bf16 cache.
+    rotor=$("$build_dir/bin/rotor-run" "$work/$shape-plan.rotor" --threads "$n" \
+      --inputs "$work/$shape-in-4.safetensors" --outputs "$work/out.safetensors" \
+      --kv-length 16384 --bench "$runs" | sed -n 's/.*best decode \([0-9.]*\) ms\/step.*/\1/p')
+    bytes=$(( 2 * (proj_params + 16384 * 2 * hkv * d) ))
+    gbps=$(awk -v b="$bytes" -v ms="$rotor" 'BEGIN { printf "%.1f", b / ms / 1e6 }')
+    echo "| decode KV=16384, bf16 plan | $n | $rotor | | | $gbps GB/s | $(ratio "$gbps" "$copybw") of copy, $(ratio "$gbps" "$readbw") of read |"
   done
   if [[ "$shape" == example && " $threads_list " == *" 1 "* ]]; then
     for t in 512 2048; do
