@@ -1498,7 +1498,9 @@ void emitAmxTokenBlocks(
 /// rest in one block of 5, 4, 3, 2 or 1. Each output is summed in order over e,
 /// from its initial value (or the epilogue's bias), and stored (or rotated by
 /// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
-/// holds bf16 pairs and the sums are pairPanelSums'.
+/// holds bf16 pairs and the sums are pairPanelSums'; with AMX tiles too,
+/// every row runs in blocks of kAmxRows (amxPanelSums), the last one
+/// partial, and nothing is prefetched.
 /// With `prefetched`, each step of e of the first full blocks of 6 tokens
 /// also prefetches a line of the next panel's rows (two per step of pairs):
 /// line ((t0 - lo) / 6) E + e of them in panel order. Its `width` f32 rows
@@ -1575,11 +1577,6 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
           scf::YieldOp::create(tb, tl);
         });
   };
-  // Blocks of kPackedRows, then the rest (T mod 6) as one block of 5, 4,
-  // 3, 2 or 1. (One token at a time, each loaded panel row fed one
-  // broadcast: a prefill of 100 tokens took as long as one of 102. As a
-  // block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of 64 tokens was
-  // 1.02-1.04x slower, of 28 1.03x.)
   if (pairs && p.amxTiles) {
     // Every row runs as tile products: whole blocks of kAmxRows, then the
     // rest (hi - lo mod 16) as one more block that reads rows past hi (the
@@ -1626,6 +1623,11 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
            /*partial=*/true);
     return;
   }
+  // Blocks of kPackedRows, then the rest (T mod 6) as one block of 5, 4,
+  // 3, 2 or 1. (One token at a time, each loaded panel row fed one
+  // broadcast: a prefill of 100 tokens took as long as one of 102. As a
+  // block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of 64 tokens was
+  // 1.02-1.04x slower, of 28 1.03x.)
   const int64_t sizes[] = {kPackedRows, 5, 4, 3, 2, 1};
   for (auto [rows, end] : llvm::zip(sizes, rowBlockEnds(b, l, lo, hi, sizes))) {
     if (prefetched && rows == kPackedRows) {

@@ -250,7 +250,8 @@ llvm::SmallVector<mlir::Value> pairPanelSums(
 /// [depth / 2, 2 x width], `steps` (an index) = depth / 32, as AMX tile
 /// products: width / 16 tiles of 16 x
 /// 16 f32 sums, started from `inits` (kAmxRows rows of `width`) through
-/// `staging` (kAmxRows x width f32: tiles load and store only memory), one
+/// `staging` (kAmxRows x width f32: tiles load and store only memory), or
+/// as zeroed tiles when every init is a splat of +0.0, one
 /// tdpbf16ps per sum tile and 32 elements of e (the rows' pairs a tile of 16
 /// x 32, the panel's 16 pair rows x 16 columns: AMX's operand layouts, pairs
 /// swapped alike in both), carried by the depth loop. Returns each row's
@@ -266,8 +267,8 @@ amxPanelSums(mlir::OpBuilder &b, mlir::Location l, mlir::Value panel,
 /// The packed form of `op` when it takes it (its width from the ISA's
 /// vector registers), on bf16 pairs when the CPU has AVX512-BF16
 /// (`cpu.bf16Dot`) and the payload rounds both operands to bf16; those
-/// pairs' blocks of 16 tokens as AMX tile products when it has AMX-BF16
-/// too (`cpu.amxTiles`).
+/// pairs as AMX tile products, in blocks of 16 tokens (the last one
+/// partial), when it has AMX-BF16 too (`cpu.amxTiles`).
 std::optional<PackedProjection> packedProjection(mlir::linalg::GenericOp op,
                                                  const HostIsa &cpu);
 
