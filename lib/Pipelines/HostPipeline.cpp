@@ -126,6 +126,7 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
     registerLoops.bf16DotProduct =
         options.hostBf16Dot && options.hostVectorRegisters >= 32;
     registerLoops.amxTiles = options.hostAmxBf16;
+    registerLoops.panelPrefetch = options.hostPanelPrefetch;
     pm.addPass(createLowerReductionsToRegisterLoops(registerLoops));
     ApproximateExpForSimdOptions exp;
     exp.fma = options.hostFma;

@@ -100,6 +100,13 @@ struct PipelineOptions : mlir::PassPipelineOptions<PipelineOptions> {
                      "on bf16 pairs, same bits as the FMA form but for "
                      "denormals"),
       llvm::cl::init(false)};
+  Option<bool> hostPanelPrefetch{
+      *this, "host-panel-prefetch",
+      llvm::cl::desc("Host only: a packed prefill projection's first token "
+                     "blocks prefetch the next panel's weight rows "
+                     "(rotor-aot turns it off for Intel CPUs, whose "
+                     "hardware prefetchers follow the rows)"),
+      llvm::cl::init(true)};
   Option<bool> hostAmxBf16{
       *this, "host-amx-bf16",
       llvm::cl::desc("Host only: the CPU has AMX-BF16 and AMX tiles "

@@ -1623,6 +1623,7 @@ struct LowerReductionsToRegisterLoopsPass
     cpu.vectorRegisters = vectorRegisters;
     cpu.bf16Dot = bf16DotProduct;
     cpu.amxTiles = bf16DotProduct && amxTiles;
+    cpu.panelPrefetch = panelPrefetch;
     DenseMap<Operation *, PackedEpilogue> epilogues;
     DenseSet<Operation *> claimed, rowOps;
     if (packedEpilogues)

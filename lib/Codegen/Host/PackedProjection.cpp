@@ -142,6 +142,7 @@ std::optional<PackedProjection> packedProjection(linalg::GenericOp op,
   if (cpu.bf16Dot)
     p.bf16Pairs = bf16PairsOf(op, p);
   p.amxTiles = cpu.amxTiles && p.bf16Pairs.has_value();
+  p.prefetchNextPanel = cpu.panelPrefetch;
   return p;
 }
 
@@ -1767,7 +1768,7 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
           Value panel = memref::AllocOp::create(b, l, panelType, panelRows);
           pack(b, l, panel, cols);
           std::optional<NextPanel> next;
-          if (unitInnerStride(weight))
+          if (p.prefetchNextPanel && unitInnerStride(weight))
             next = nextPanel(b, l, p, epi, n0[0], all.ubs[1], depth);
           emitPanelRows(b, l, op, p, epi, panel, pairs, cols, depth, zero,
                         tokens, next ? &*next : nullptr);

@@ -35,6 +35,9 @@ struct HostIsa {
   /// AMX-BF16's tile products: the pair forms' blocks of 16 rows
   /// (only with bf16Dot).
   bool amxTiles = false;
+  /// Whether software prefetches of a packed projection's next panel pay
+  /// (a tuning: the CPU's hardware prefetchers may follow the rows).
+  bool panelPrefetch = true;
 };
 
 /// The indices `map` selects from the loop ivs.
@@ -89,6 +92,9 @@ struct PackedProjection {
   int64_t lanes = 0;
   /// Set when the projection runs on bf16 pairs.
   std::optional<BF16Pairs> bf16Pairs;
+  /// Whether the first token blocks prefetch the next panel's weight
+  /// rows (HostIsa::panelPrefetch; not with AMX tiles).
+  bool prefetchNextPanel = true;
   /// With bf16 pairs: every token runs as AMX tile products (tdpbf16ps)
   /// on the same panels and pairs, in blocks of kAmxRows, the last one
   /// partial (the pairs padded with zeroed rows).

@@ -1,5 +1,6 @@
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops | FileCheck %s --enable-var-scope
 // RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=vector-registers=32 | FileCheck %s --check-prefix=WIDE
+// RUN: rotor-opt %s -split-input-file -rotor-lower-reductions-to-register-loops=panel-prefetch=false | FileCheck %s --check-prefix=NOPF
 
 // Row-wise dot products y[t, n] += x[t, n, e] * W[t, n, e]: both inputs
 // contiguous along the reduction, so the sum is carried in a register,
@@ -145,6 +146,15 @@ func.func @score_tile_ragged_depth(%q: memref<7x36xf32>, %k: memref<?x36xf32>,
 // token's sums a vector iter_arg (summed in order, contract only); the last
 // T mod 6 tokens in one block of 5, 4, 3, 2 or 1; the panel freed at the
 // end of the block.
+// With panel-prefetch=false (rotor-aot's choice for Intel CPUs) the same
+// packed form runs with no prefetch at all: one loop of blocks of 6.
+// NOPF-LABEL: func.func @projection
+// NOPF-NOT: memref.prefetch
+// NOPF: scf.for %{{.*}} step %c6
+// NOPF-NOT: memref.prefetch
+// NOPF: step %c5
+// NOPF-NOT: memref.prefetch
+// NOPF-LABEL: func.func @projection_ragged_depth
 // CHECK-LABEL: func.func @projection
 // CHECK-SAME: (%[[X:.*]]: memref<?x8xf32>, %[[W:.*]]: memref<64x8xf32>, %[[Y:.*]]: memref<?x64xf32>)
 // CHECK: %[[T:.*]] = memref.dim %[[X]]
