@@ -136,23 +136,33 @@ public:
         b.getI8Type());
   }
 
-  func::FuncOp build(StringRef name, bool decode, int64_t layer) {
-    int64_t e = c.hiddenSize, d = c.headDim;
+  /// The entry point @name of layer `layer` (prefill, or a decode step):
+  /// (hidden [T, E], positions [T], K cache, V cache[, offset]) ->
+  /// (out [T, E], K cache, V cache), without a body.
+  func::FuncOp declare(StringRef name, bool decode, int64_t layer) {
+    int64_t e = c.hiddenSize;
     int64_t t = decode ? 1 : ShapedType::kDynamic;
-    auto tensor = [&](llvm::ArrayRef<int64_t> shape) {
-      return RankedTensorType::get(shape, elementType);
-    };
+    auto rows = RankedTensorType::get({t, e}, elementType);
     RankedTensorType cacheType = this->cacheType();
     llvm::SmallVector<Type> inputs = {
-        tensor({t, e}), RankedTensorType::get({t}, b.getI32Type()), cacheType,
-        cacheType};
+        rows, RankedTensorType::get({t}, b.getI32Type()), cacheType, cacheType};
     if (decode)
       inputs.push_back(b.getIndexType());
-    auto type = b.getFunctionType(inputs, {tensor({t, e}), cacheType, cacheType});
+    auto type = b.getFunctionType(inputs, {rows, cacheType, cacheType});
     auto func = func::FuncOp::create(b, loc, name, type);
     func->setAttr("attn.layer", b.getI64IntegerAttr(layer));
     for (unsigned arg : {2u, 3u})
       setCacheAttrs(func, arg);
+    return func;
+  }
+
+  func::FuncOp build(StringRef name, bool decode, int64_t layer) {
+    int64_t d = c.headDim;
+    int64_t t = decode ? 1 : ShapedType::kDynamic;
+    auto tensor = [&](llvm::ArrayRef<int64_t> shape) {
+      return RankedTensorType::get(shape, elementType);
+    };
+    func::FuncOp func = declare(name, decode, layer);
     OpBuilder::InsertionGuard guard(b);
     Block *body = func.addEntryBlock();
     b.setInsertionPointToStart(body);
@@ -449,6 +459,38 @@ rotor::import::parseLayerList(llvm::StringRef text, int64_t numLayers) {
   return std::vector<int64_t>(layers.begin(), layers.end());
 }
 
+/// The layers to import: --layers, or every full-attention layer; a
+/// linear-attention (Gated DeltaNet) layer asked for is an error.
+static llvm::Expected<std::vector<int64_t>>
+importedLayers(const AttentionConfig &config, const ImportOptions &options) {
+  std::vector<int64_t> layers = options.layers;
+  std::vector<int64_t> linear;
+  for (int64_t i = 0; i < config.numLayers; ++i)
+    if (config.linearAttention.size() > size_t(i) && config.linearAttention[i])
+      linear.push_back(i);
+  for (int64_t layer : layers)
+    if (llvm::is_contained(linear, layer))
+      return fail("layer " + llvm::Twine(layer) + " of this " +
+                  config.modelType +
+                  " model is a linear-attention (Gated "
+                  "DeltaNet) layer, which rotor does not compile; its "
+                  "full-attention layers are the others");
+  if (layers.empty()) {
+    for (int64_t i = 0; i < config.numLayers; ++i)
+      if (!llvm::is_contained(linear, i))
+        layers.push_back(i);
+    if (!linear.empty() && options.note)
+      options.note("skipping " + std::to_string(linear.size()) + " of " +
+                   std::to_string(config.numLayers) +
+                   " layers: they are "
+                   "linear-attention (Gated DeltaNet) layers, which rotor "
+                   "does not compile; importing the full-attention layers");
+    if (layers.empty())
+      return fail("the model has no full-attention layer to import");
+  }
+  return layers;
+}
+
 llvm::Expected<OwningOpRef<ModuleOp>>
 rotor::import::importAttentionLayers(MLIRContext *context,
                                      const AttentionConfig &config,
@@ -478,29 +520,11 @@ rotor::import::importAttentionLayers(MLIRContext *context,
   if (options.noKVRotation)
     kv.rotationGroup = 0;
 
-  std::vector<int64_t> layers = options.layers;
-  std::vector<int64_t> linear;
-  for (int64_t i = 0; i < config.numLayers; ++i)
-    if (config.linearAttention.size() > size_t(i) && config.linearAttention[i])
-      linear.push_back(i);
-  for (int64_t layer : layers)
-    if (llvm::is_contained(linear, layer))
-      return fail("layer " + llvm::Twine(layer) + " of this " +
-                  config.modelType + " model is a linear-attention (Gated "
-                  "DeltaNet) layer, which rotor does not compile; its "
-                  "full-attention layers are the others");
-  if (layers.empty()) {
-    for (int64_t i = 0; i < config.numLayers; ++i)
-      if (!llvm::is_contained(linear, i))
-        layers.push_back(i);
-    if (!linear.empty() && options.note)
-      options.note("skipping " + std::to_string(linear.size()) + " of " +
-                   std::to_string(config.numLayers) + " layers: they are "
-                   "linear-attention (Gated DeltaNet) layers, which rotor "
-                   "does not compile; importing the full-attention layers");
-    if (layers.empty())
-      return fail("the model has no full-attention layer to import");
-  }
+  llvm::Expected<std::vector<int64_t>> selected =
+      importedLayers(config, options);
+  if (!selected)
+    return selected.takeError();
+  std::vector<int64_t> layers = std::move(*selected);
 
   Location fileLoc = FileLineColLoc::get(context, options.configPath, 1, 1);
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);

@@ -22,32 +22,26 @@ using namespace mlir;
 namespace {
 /// Queries per block of the host's flash-style prefill.
 constexpr int64_t kHostSdpaQueryBlock = 32;
-} // namespace
 
-void rotor::buildLoopLevelPipeline(OpPassManager &pm,
-                                   const PipelineOptions &options, bool gpu) {
-  attn::AttnCheckRopeLayoutOptions check;
-  check.allowMismatch = options.allowRopeLayoutMismatch;
-  pm.addPass(createCheckDimIndices());
-  pm.addPass(createCheckSliceStrides());
-  pm.addPass(createCheckStaticSizes());
-  pm.addPass(attn::createAttnCheckRopeLayout(check));
-  pm.addPass(attn::createAttnOutlineParams());
-  // Folds index arithmetic into constants, so that the verifier (which runs
-  // after every pass) sees a cache offset or length that only folding makes
-  // constant: one past the capacity is then an error, not a write out of
-  // bounds at run time.
-  pm.addPass(mlir::createCanonicalizerPass());
-  SelectKernelConfigOptions config;
+/// How kernels are configured for the target (rotor-select-kernel-config).
+rotor::SelectKernelConfigOptions
+kernelConfigOptions(const rotor::PipelineOptions &options, bool gpu) {
+  rotor::SelectKernelConfigOptions config;
   config.chip = options.chip;
   config.threads = options.blockSize;
   config.kvTileSize = options.useKvTileSize(gpu);
   config.splitKVDecode = options.useSplitKVDecode(gpu);
   config.workgroupTiledSdpa = options.useWorkgroupTiledSdpa(gpu);
   config.workgroupTiledLinear = options.useWorkgroupTiledLinear(gpu);
+  return config;
+}
+
+/// What rotor-convert-attn-to-linalg emits for the target.
+rotor::ConvertAttnToLinalgOptions
+attnToLinalgOptions(const rotor::PipelineOptions &options, bool gpu) {
   // Every SDPA has a config by now: the conversion's own SDPA options do
   // not apply.
-  ConvertAttnToLinalgOptions lowering;
+  rotor::ConvertAttnToLinalgOptions lowering;
   // Never on a GPU target, whose kernels cannot allocate per head; validate()
   // reports asking for it, this keeps direct C++ callers safe.
   lowering.fuseRopeEpilogue = !gpu && options.useFuseRopeEpilogue(gpu);
@@ -73,6 +67,26 @@ void rotor::buildLoopLevelPipeline(OpPassManager &pm,
   // memory, in the host's f32 lanes; exact, like the stage generics.
   if (!gpu)
     lowering.hadamardLanes = options.hostVectorRegisters >= 32 ? 16 : 8;
+  return lowering;
+}
+} // namespace
+
+void rotor::buildLoopLevelPipeline(OpPassManager &pm,
+                                   const PipelineOptions &options, bool gpu) {
+  attn::AttnCheckRopeLayoutOptions check;
+  check.allowMismatch = options.allowRopeLayoutMismatch;
+  pm.addPass(createCheckDimIndices());
+  pm.addPass(createCheckSliceStrides());
+  pm.addPass(createCheckStaticSizes());
+  pm.addPass(attn::createAttnCheckRopeLayout(check));
+  pm.addPass(attn::createAttnOutlineParams());
+  // Folds index arithmetic into constants, so that the verifier (which runs
+  // after every pass) sees a cache offset or length that only folding makes
+  // constant: one past the capacity is then an error, not a write out of
+  // bounds at run time.
+  pm.addPass(mlir::createCanonicalizerPass());
+  SelectKernelConfigOptions config = kernelConfigOptions(options, gpu);
+  ConvertAttnToLinalgOptions lowering = attnToLinalgOptions(options, gpu);
   pm.addPass(createSelectKernelConfig(config));
   pm.addPass(createLowerWorkgroupKernels());
   pm.addPass(createConvertAttnToLinalg(lowering));

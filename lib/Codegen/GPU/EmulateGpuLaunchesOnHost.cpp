@@ -41,7 +41,60 @@ Type withoutGpuAddressSpace(Type type) {
                          memref.getLayout());
 }
 
-LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
+/// The gpu ops inside an emulated launch's `team`: thread and block ids and
+/// sizes become the team's values, barriers the team's barriers.
+LogicalResult replaceGpuOps(omp::ParallelOp team, gpu::KernelDim3 threadIds,
+                            gpu::KernelDim3 blockIds, gpu::KernelDim3 block,
+                            gpu::KernelDim3 grid) {
+  SmallVector<Operation *> gpuOps;
+  team.walk([&](Operation *op) {
+    if (isa_and_nonnull<gpu::GPUDialect>(op->getDialect()))
+      gpuOps.push_back(op);
+  });
+  auto pick = [](gpu::Dimension dim, gpu::KernelDim3 values) {
+    return dim == gpu::Dimension::x   ? values.x
+           : dim == gpu::Dimension::y ? values.y
+                                      : values.z;
+  };
+  for (Operation *op : gpuOps) {
+    Value replacement;
+    if (auto id = dyn_cast<gpu::ThreadIdOp>(op))
+      replacement = pick(id.getDimension(), threadIds);
+    else if (auto id = dyn_cast<gpu::BlockIdOp>(op))
+      replacement = pick(id.getDimension(), blockIds);
+    else if (auto dim = dyn_cast<gpu::BlockDimOp>(op))
+      replacement = pick(dim.getDimension(), block);
+    else if (auto dim = dyn_cast<gpu::GridDimOp>(op))
+      replacement = pick(dim.getDimension(), grid);
+    else if (isa<gpu::BarrierOp>(op)) {
+      OpBuilder ob(op);
+      omp::BarrierOp::create(ob, op->getLoc());
+      op->erase();
+      continue;
+    } else {
+      return op->emitOpError("cannot be emulated on the host");
+    }
+    op->getResult(0).replaceAllUsesWith(replacement);
+    op->erase();
+  }
+  return success();
+}
+
+/// Values inside `team` that were workgroup memory are host memory now.
+void dropGpuAddressSpaces(omp::ParallelOp team) {
+  team.walk([&](Operation *op) {
+    for (Value result : op->getResults())
+      result.setType(withoutGpuAddressSpace(result.getType()));
+    for (Region &region : op->getRegions())
+      for (Block &blk : region)
+        for (BlockArgument arg : blk.getArguments())
+          arg.setType(withoutGpuAddressSpace(arg.getType()));
+  });
+}
+
+/// Whether the host can run `launch` as teams of threads (an error on it
+/// when not).
+LogicalResult checkEmulatable(gpu::LaunchOp launch) {
   if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
       launch.hasClusterSize())
     return launch.emitOpError(
@@ -55,6 +108,14 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   if (!llvm::hasSingleElement(launch.getBody()))
     return launch.emitOpError(
         "cannot be emulated on the host: its body has several blocks");
+  return success();
+}
+
+/// Replaces `launch` by loops over its blocks, each block an OpenMP team of
+/// its threads (`threadNum` gives a thread its number in the team).
+LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
+  if (failed(checkEmulatable(launch)))
+    return failure();
   OpBuilder b(launch);
   Location loc = launch.getLoc();
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -132,51 +193,14 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
     b.clone(op, mapping);
   omp::TerminatorOp::create(b, loc);
 
-  // gpu ops inside: ids and sizes from the team, barriers of the team.
-  SmallVector<Operation *> gpuOps;
-  team.walk([&](Operation *op) {
-    if (isa_and_nonnull<gpu::GPUDialect>(op->getDialect()))
-      gpuOps.push_back(op);
-  });
-  for (Operation *op : gpuOps) {
-    OpBuilder ob(op);
-    auto pick = [&](gpu::Dimension dim, gpu::KernelDim3 values) {
-      return dim == gpu::Dimension::x   ? values.x
-             : dim == gpu::Dimension::y ? values.y
-                                        : values.z;
-    };
-    gpu::KernelDim3 threadIds{mapping.lookup(threadArgs.x),
-                              mapping.lookup(threadArgs.y),
-                              mapping.lookup(threadArgs.z)};
-    gpu::KernelDim3 blockValues{blockIds[2], blockIds[1], blockIds[0]};
-    Value replacement;
-    if (auto id = dyn_cast<gpu::ThreadIdOp>(op))
-      replacement = pick(id.getDimension(), threadIds);
-    else if (auto id = dyn_cast<gpu::BlockIdOp>(op))
-      replacement = pick(id.getDimension(), blockValues);
-    else if (auto dim = dyn_cast<gpu::BlockDimOp>(op))
-      replacement = pick(dim.getDimension(), block);
-    else if (auto dim = dyn_cast<gpu::GridDimOp>(op))
-      replacement = pick(dim.getDimension(), grid);
-    else if (isa<gpu::BarrierOp>(op)) {
-      omp::BarrierOp::create(ob, op->getLoc());
-      op->erase();
-      continue;
-    } else {
-      return op->emitOpError("cannot be emulated on the host");
-    }
-    op->getResult(0).replaceAllUsesWith(replacement);
-    op->erase();
-  }
-  // Values that were workgroup memory are host memory now.
-  team.walk([&](Operation *op) {
-    for (Value result : op->getResults())
-      result.setType(withoutGpuAddressSpace(result.getType()));
-    for (Region &region : op->getRegions())
-      for (Block &blk : region)
-        for (BlockArgument arg : blk.getArguments())
-          arg.setType(withoutGpuAddressSpace(arg.getType()));
-  });
+  gpu::KernelDim3 threadIds{mapping.lookup(threadArgs.x),
+                            mapping.lookup(threadArgs.y),
+                            mapping.lookup(threadArgs.z)};
+  if (failed(replaceGpuOps(team, threadIds,
+                           {blockIds[2], blockIds[1], blockIds[0]}, block,
+                           grid)))
+    return failure();
+  dropGpuAddressSpaces(team);
   launch.erase();
   return success();
 }

@@ -706,6 +706,102 @@ OpOperand *vectorDotWeight(linalg::GenericOp op) {
   return weight;
 }
 
+/// The weight rows a token block of the dot-product form prefetches
+/// (NextChunk): per jammed column k, whether it prefetches one and which
+/// (clamped to the weight's last row).
+SmallVector<std::pair<Value, Value>>
+chunkPrefetchRows(OpBuilder &b, Location l, const NextChunk &next, Value token,
+                  Value column, Value firstToken, ArrayRef<Value> steps,
+                  int64_t columns) {
+  Value block = arith::DivUIOp::create(
+      b, l, arith::SubIOp::create(b, l, token, firstToken), steps[0]);
+  SmallVector<std::pair<Value, Value>> slots;
+  for (int64_t k = 0; k < columns; ++k) {
+    Value c = arith::AddIOp::create(
+        b, l, block,
+        arith::MulIOp::create(b, l, next.tokenBlocks,
+                              arith::ConstantIndexOp::create(b, l, k)));
+    Value row = arith::AddIOp::create(
+        b, l, arith::AddIOp::create(b, l, column, c), next.rowShift);
+    slots.push_back(
+        {arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, c, steps[1]),
+         arith::MinUIOp::create(b, l, row, next.lastRow)});
+  }
+  return slots;
+}
+
+/// A step at element `e` of the chunk from `e0` prefetches element e +
+/// shift of `slots`' rows' next chunk or, in the rows' last chunk, elements
+/// [r x p, (r + lanes) x p) of the next block's first chunk (r = e - e0,
+/// p = lastPrefetches), at the block's first token `token`.
+void emitChunkPrefetches(OpBuilder &b, Location l, linalg::GenericOp op,
+                         const NextChunk &next,
+                         ArrayRef<std::pair<Value, Value>> slots, Value token,
+                         Value e, Value e0, int64_t lanes) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value ahead = arith::AddIOp::create(b, l, e, next.elementShift);
+  if (next.lastPrefetches > 1) {
+    Value rel = arith::SubIOp::create(b, l, e, e0);
+    ahead = arith::SelectOp::create(
+        b, l, next.last,
+        arith::MulIOp::create(b, l, rel, index(next.lastPrefetches)), ahead);
+  }
+  AffineMap map = op.getMatchingIndexingMap(next.weight);
+  for (int64_t k = 0; k < next.lastPrefetches; ++k) {
+    Value element = arith::MinUIOp::create(
+        b, l, k ? arith::AddIOp::create(b, l, ahead, index(k * lanes)) : ahead,
+        next.lastElement);
+    for (auto [whether, row] : slots) {
+      Value cond =
+          k ? arith::AndIOp::create(b, l, whether, next.last) : whether;
+      auto prefetch = scf::IfOp::create(b, l, cond);
+      OpBuilder tb = prefetch.getThenBodyBuilder();
+      memref::PrefetchOp::create(tb, l, next.weight->get(),
+                                 applyMap(tb, l, map, {token, row, element}),
+                                 /*isWrite=*/false, kChunkPrefetchLocality,
+                                 /*isDataCache=*/true);
+    }
+  }
+}
+
+/// One `lanes`-wide step at element `e` of the dot-product form: each
+/// output's (at `ivs`, jam offsets `offsets`) lane partial sums `accs`
+/// plus the payload of its rows (each input's row loaded once per step).
+SmallVector<Value> emitDotStep(OpBuilder &b, Location l, linalg::GenericOp op,
+                               ArrayRef<SmallVector<Value>> ivs,
+                               ArrayRef<std::pair<int64_t, int64_t>> offsets,
+                               ValueRange accs, Value e, int64_t lanes) {
+  DenseMap<std::tuple<OpOperand *, int64_t, int64_t>, Value> rows;
+  SmallVector<Value> sums;
+  for (auto [pos, acc] : llvm::zip(ivs, accs)) {
+    auto [r, c] = offsets[sums.size()];
+    SmallVector<Value> step = {pos[0], pos[1], e};
+    sums.push_back(emitRowPayload(
+        b, l, op, lanes, acc,
+        [&](OpOperand *input) -> Value {
+          AffineMap map = op.getMatchingIndexingMap(input);
+          auto key = std::make_tuple(input, map.isFunctionOfDim(0) ? r : -1,
+                                     map.isFunctionOfDim(1) ? c : -1);
+          Value &row = rows[key];
+          if (!row) {
+            Type element = op.getRegion()
+                               .front()
+                               .getArgument(input->getOperandNumber())
+                               .getType();
+            row =
+                vector::LoadOp::create(b, l, VectorType::get({lanes}, element),
+                                       input->get(), applyMap(b, l, map, step));
+          }
+          return row;
+        },
+        [](unsigned) -> Value { return {}; },
+        /*contractSum=*/true));
+  }
+  return sums;
+}
+
 /// The dot-product form's outputs [lbs, ubs), `jam` (rows x columns) a
 /// loop, over the reduction range of `chunk` as explicit `lanes`-wide
 /// vector loops (vectorDotWeight): each output's lane partial sums, reduced
@@ -744,93 +840,21 @@ void emitVectorDotLoops(OpBuilder &rb, Location loc, linalg::GenericOp op,
             b, l, e1,
             arith::RemUIOp::create(b, l, arith::SubIOp::create(b, l, e1, e0),
                                    index(b, lanes)));
-        // The rows this token block prefetches: (whether, which) per slot.
         SmallVector<std::pair<Value, Value>> slots;
-        if (next) {
-          Value block = arith::DivUIOp::create(
-              b, l, arith::SubIOp::create(b, l, at[0], lbs[0]), steps[0]);
-          for (int64_t k = 0; k < jam[1]; ++k) {
-            Value c = arith::AddIOp::create(
-                b, l, block,
-                arith::MulIOp::create(b, l, next->tokenBlocks, index(b, k)));
-            Value row = arith::AddIOp::create(
-                b, l, arith::AddIOp::create(b, l, at[1], c), next->rowShift);
-            slots.push_back({arith::CmpIOp::create(
-                                 b, l, arith::CmpIPredicate::ult, c, steps[1]),
-                             arith::MinUIOp::create(b, l, row, next->lastRow)});
-          }
-        }
+        if (next)
+          slots = chunkPrefetchRows(b, l, *next, at[0], at[1], lbs[0], steps,
+                                    jam[1]);
         Value zero = arith::ConstantOp::create(
             b, l, DenseElementsAttr::get(rowType, b.getF32FloatAttr(0)));
         SmallVector<Value> zeros(inits.size(), zero);
         auto loop = scf::ForOp::create(
             b, l, e0, vecEnd, index(b, lanes), zeros,
             [&](OpBuilder &fb, Location fl, Value e, ValueRange accs) {
-              DenseMap<std::tuple<OpOperand *, int64_t, int64_t>, Value> rows;
-              SmallVector<Value> sums;
-              for (auto [pos, acc] : llvm::zip(ivs, accs)) {
-                auto [r, c] = offsets[sums.size()];
-                SmallVector<Value> step = {pos[0], pos[1], e};
-                sums.push_back(emitRowPayload(
-                    fb, fl, op, lanes, acc,
-                    [&](OpOperand *input) -> Value {
-                      AffineMap map = op.getMatchingIndexingMap(input);
-                      auto key = std::make_tuple(
-                          input, map.isFunctionOfDim(0) ? r : -1,
-                          map.isFunctionOfDim(1) ? c : -1);
-                      Value &row = rows[key];
-                      if (!row) {
-                        Type element =
-                            op.getRegion()
-                                .front()
-                                .getArgument(input->getOperandNumber())
-                                .getType();
-                        row = vector::LoadOp::create(
-                            fb, fl, VectorType::get({lanes}, element),
-                            input->get(), applyMap(fb, fl, map, step));
-                      }
-                      return row;
-                    },
-                    [](unsigned) -> Value { return {}; },
-                    /*contractSum=*/true));
-              }
-              if (next) {
-                // A step prefetches element e + shift of the same rows'
-                // next chunk or, in the rows' last chunk, elements
-                // [r x p, (r + lanes) x p) of the next block's first chunk
-                // (r = e - e0, p = lastPrefetches).
-                Value ahead =
-                    arith::AddIOp::create(fb, fl, e, next->elementShift);
-                if (next->lastPrefetches > 1) {
-                  Value rel = arith::SubIOp::create(fb, fl, e, e0);
-                  ahead = arith::SelectOp::create(
-                      fb, fl, next->last,
-                      arith::MulIOp::create(fb, fl, rel,
-                                            index(fb, next->lastPrefetches)),
-                      ahead);
-                }
-                AffineMap map = op.getMatchingIndexingMap(next->weight);
-                for (int64_t k = 0; k < next->lastPrefetches; ++k) {
-                  Value element = arith::MinUIOp::create(
-                      fb, fl,
-                      k ? arith::AddIOp::create(fb, fl, ahead,
-                                                index(fb, k * lanes))
-                        : ahead,
-                      next->lastElement);
-                  for (auto [whether, row] : slots) {
-                    Value cond =
-                        k ? arith::AndIOp::create(fb, fl, whether, next->last)
-                          : whether;
-                    auto prefetch = scf::IfOp::create(fb, fl, cond);
-                    OpBuilder tb = prefetch.getThenBodyBuilder();
-                    memref::PrefetchOp::create(
-                        tb, fl, next->weight->get(),
-                        applyMap(tb, fl, map, {ivs[0][0], row, element}),
-                        /*isWrite=*/false, kChunkPrefetchLocality,
-                        /*isDataCache=*/true);
-                  }
-                }
-              }
+              SmallVector<Value> sums =
+                  emitDotStep(fb, fl, op, ivs, offsets, accs, e, lanes);
+              if (next)
+                emitChunkPrefetches(fb, fl, op, *next, slots, ivs[0][0], e, e0,
+                                    lanes);
               scf::YieldOp::create(fb, fl, sums);
             });
         // Lane partial sums to one (reassociable: a shuffle tree), onto
@@ -1290,6 +1314,21 @@ void emitReductionBlocks(IRRewriter &rewriter, linalg::GenericOp op,
       });
 }
 
+/// Rows of the last outer dim of the row-in-register form jammed at a time:
+/// their sums are independent FMA chains (one row's chains alone wait on
+/// the FMA's latency at every step), and an input that does not depend on
+/// that dim is loaded once per step for all of them. Half the registers
+/// hold sums (rows of `width` elements of `element`).
+int64_t jammedRows(Type element, int64_t width, int64_t vectorRegisters) {
+  int64_t vectorsPerRow =
+      element.isIntOrFloat()
+          ? llvm::divideCeil(width * int64_t(element.getIntOrFloatBitWidth()),
+                             32 * f32Lanes(vectorRegisters))
+          : vectorRegisters;
+  return std::clamp<int64_t>(vectorRegisters / 2 / vectorsPerRow, 1,
+                             kMaxJamRows);
+}
+
 /// RowInRegisters form: as ContiguousOutput, but the output row of `width`
 /// elements is a vector iter_arg of the reduction loops, loaded and stored
 /// once; each step loads the inputs' rows (or broadcasts an element read
@@ -1309,19 +1348,7 @@ void lowerToRowInRegisterLoops(IRRewriter &rewriter, linalg::GenericOp op,
   };
   auto [outer, lbs, ubs, steps] = outerParallelLoops(op, all, inner);
   Type element = body.getArguments().back().getType();
-  // Rows of the last outer dim jammed `jam` at a time: their sums are
-  // independent FMA chains (one row's chains alone wait on the FMA's
-  // latency at every step), and an input that does not depend on that dim
-  // is loaded once per step for all of them. Half the registers hold sums.
-  int64_t vectorsPerRow =
-      element.isIntOrFloat()
-          ? llvm::divideCeil(width * int64_t(element.getIntOrFloatBitWidth()),
-                             32 * f32Lanes(vectorRegisters))
-          : vectorRegisters;
-  int64_t jam = outer.empty()
-                    ? 1
-                    : std::clamp<int64_t>(vectorRegisters / 2 / vectorsPerRow,
-                                          1, kMaxJamRows);
+  int64_t jam = outer.empty() ? 1 : jammedRows(element, width, vectorRegisters);
   // The rows [rowLbs, rowUbs) stepping by `rowJam` on the jammed dim, over
   // the reduction range `red`; `rowLoad` gives inputs' rows in place of
   // loads (a block's widened panel).

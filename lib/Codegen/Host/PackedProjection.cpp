@@ -1494,15 +1494,182 @@ void emitAmxTokenBlocks(
       });
 }
 
+/// What every block of a panel's token rows shares (emitPanelRows).
+struct PanelRows {
+  linalg::GenericOp op;
+  const PackedProjection &p;
+  const PackedEpilogue &epi;
+  /// The packed panel, and the input's bf16 pairs (or null).
+  Value panel, pairs;
+  const PanelColumns &cols;
+  Value depth, output;
+  VectorType sumsType;
+  /// With an epilogue every row starts from the same bias vector: built
+  /// once per panel, not per token.
+  Value panelInit;
+
+  /// Token `t`'s initial sums.
+  Value init(OpBuilder &b, Location l, Value t) const {
+    return panelInit ? panelInit
+                     : initialSums(b, l, output, t, cols, sumsType, epi);
+  }
+};
+
+/// Token blocks [from, to) of `rows` tokens each, as outer products
+/// (pairPanelSums on bf16 pairs, else panelSums). With `prefetched`, each
+/// step of e also prefetches a line of the next panel (two per step of
+/// pairs): block (t0 - prefetchFrom) / rows prefetches lines from that
+/// block index x E on, in panel order.
+void emitTokenBlocks(OpBuilder &b, Location l, const PanelRows &pr, Value from,
+                     Value to, int64_t rows, const NextPanel *prefetched,
+                     Value prefetchFrom) {
+  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  const PackedProjection &p = pr.p;
+  scf::ForOp::create(
+      b, l, from, to, index(b, l, rows), ValueRange{},
+      [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+        SmallVector<Value> ts, inits;
+        for (int64_t m = 0; m < rows; ++m) {
+          ts.push_back(offsetBy(tb, tl, t0, m));
+          inits.push_back(pr.init(tb, tl, ts.back()));
+        }
+        Value lineBase;
+        if (prefetched)
+          lineBase = arith::MulIOp::create(
+              tb, tl,
+              arith::DivUIOp::create(
+                  tb, tl, arith::SubIOp::create(tb, tl, t0, prefetchFrom),
+                  index(tb, tl, rows)),
+              pr.depth);
+        // `lines` lines from line lineBase + lines x `step` (a step of
+        // pairs takes two elements of e).
+        auto prefetchLines = [&](OpBuilder &kb, Location kl, Value step,
+                                 int64_t lines) {
+          Value line = arith::AddIOp::create(
+              kb, kl, lineBase,
+              lines == 1
+                  ? step
+                  : arith::MulIOp::create(kb, kl, step, index(kb, kl, lines)));
+          for (int64_t i = 0; i < lines; ++i)
+            prefetchPanelLine(kb, kl, p.weight->get(), *prefetched,
+                              offsetBy(kb, kl, line, i), p.width);
+        };
+        using StepFn = function_ref<void(OpBuilder &, Location, Value)>;
+        auto onePerStep = [&](OpBuilder &kb, Location kl, Value e) {
+          prefetchLines(kb, kl, e, 1);
+        };
+        auto twoPerStep = [&](OpBuilder &kb, Location kl, Value k) {
+          prefetchLines(kb, kl, k, 2);
+        };
+        SmallVector<Value> sums =
+            pr.pairs
+                ? pairPanelSums(
+                      tb, tl, pr.panel, pr.pairs, ts, inits,
+                      index(tb, tl, *getConstantIntValue(pr.depth) / 2),
+                      p.width, lineBase ? StepFn(twoPerStep) : nullptr)
+                : panelSums(tb, tl, pr.op, p, pr.panel, ts, inits, pr.depth,
+                            lineBase ? StepFn(onePerStep) : nullptr);
+        for (auto [t, sum] : llvm::zip(ts, sums))
+          storeSums(tb, tl, sum, pr.output, t, pr.cols, pr.epi);
+        scf::YieldOp::create(tb, tl);
+      });
+}
+
+/// Token rows [lo, hi) as AMX tile products: whole blocks of kAmxRows, then
+/// the rest (hi - lo mod 16) as one more block that reads rows past hi (the
+/// next rows, or the zeroed rows after the last token) and stores only its
+/// rows below hi. (The rest as vdpbf16ps, at half the FMA rate on an AMX
+/// Xeon, made the 7B's bf16 plan 1.4-1.5x slower at 20 tokens and 1.7-1.8x
+/// at 10.)
+void emitAmxPanelRows(OpBuilder &b, Location l, const PanelRows &pr, Value lo,
+                      Value hi) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  int64_t width = pr.p.width;
+  Value staging = memref::AllocaOp::create(
+      b, l, MemRefType::get({kAmxRows, width}, b.getF32Type()));
+  Value end = rowBlockEnds(b, l, lo, hi, {kAmxRows, 1}).front();
+  Value last = arith::SubIOp::create(b, l, hi, index(1));
+  auto blocks = [&](Value from, Value to, bool partial) {
+    emitAmxTokenBlocks(
+        b, l, pr.panel, pr.pairs, *getConstantIntValue(pr.depth), width,
+        staging, from, to,
+        [&](OpBuilder &ib, Location il, Value t) {
+          // A row past hi starts from row hi - 1's values (discarded).
+          if (partial && !pr.panelInit)
+            t = arith::MinUIOp::create(ib, il, t, last);
+          return pr.init(ib, il, t);
+        },
+        [&](OpBuilder &fb, Location fl, Value t, Value sums) {
+          if (!partial) {
+            storeSums(fb, fl, sums, pr.output, t, pr.cols, pr.epi);
+            return;
+          }
+          Value inside =
+              arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::ult, t, hi);
+          scf::IfOp::create(fb, fl, inside, [&](OpBuilder &ib, Location il) {
+            storeSums(ib, il, sums, pr.output, t, pr.cols, pr.epi);
+            scf::YieldOp::create(ib, il);
+          });
+        });
+  };
+  blocks(lo, end, /*partial=*/false);
+  // The rest: zero blocks or one.
+  Value rest = arith::CeilDivUIOp::create(
+      b, l, arith::SubIOp::create(b, l, hi, end), index(kAmxRows));
+  blocks(end,
+         arith::AddIOp::create(
+             b, l, end, arith::MulIOp::create(b, l, rest, index(kAmxRows))),
+         /*partial=*/true);
+}
+
+/// Token rows [lo, hi) in blocks of kPackedRows, then the rest (T mod 6)
+/// as one block of 5, 4, 3, 2 or 1. (One token at a time, each loaded
+/// panel row fed one broadcast: a prefill of 100 tokens took as long as one
+/// of 102. As a block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of
+/// 64 tokens was 1.02-1.04x slower, of 28 1.03x.) With `prefetched`, the
+/// first blocks of 6 prefetch all of the next panel's lines (one per
+/// element of e); the blocks after them run without the prefetches'
+/// address arithmetic.
+void emitVectorPanelRows(OpBuilder &b, Location l, const PanelRows &pr,
+                         Value lo, Value hi, const NextPanel *prefetched) {
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  const int64_t sizes[] = {kPackedRows, 5, 4, 3, 2, 1};
+  Value from = lo;
+  for (auto [rows, end] : llvm::zip(sizes, rowBlockEnds(b, l, lo, hi, sizes))) {
+    if (prefetched && rows == kPackedRows) {
+      Value lines =
+          arith::MulIOp::create(b, l, prefetched->rowLines, index(pr.p.width));
+      Value covered = arith::MinUIOp::create(
+          b, l, end,
+          arith::AddIOp::create(
+              b, l, from,
+              arith::MulIOp::create(
+                  b, l, arith::CeilDivUIOp::create(b, l, lines, pr.depth),
+                  index(rows))));
+      emitTokenBlocks(b, l, pr, from, covered, rows, prefetched,
+                      /*prefetchFrom=*/from);
+      from = covered;
+    }
+    emitTokenBlocks(b, l, pr, from, end, rows, /*prefetched=*/nullptr, Value());
+    from = end;
+  }
+}
+
 /// Runs token rows [lo, hi) against a packed `panel` [E, width] of the
-/// columns `cols`: blocks of kPackedRows tokens as outer products (per e,
-/// the panel's row is loaded once, width / 16 vectors, and each token's
-/// x[t, e] broadcast, each token's row of sums a vector iter_arg), then the
-/// rest in one block of 5, 4, 3, 2 or 1. Each output is summed in order over e,
-/// from its initial value (or the epilogue's bias), and stored (or rotated by
-/// the epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel
-/// holds bf16 pairs and the sums are pairPanelSums'; with AMX tiles too,
-/// every row runs in blocks of kAmxRows (amxPanelSums), the last one
+/// columns `cols`: blocks of tokens as outer products (per e, the panel's
+/// row is loaded once, width / 16 vectors, and each token's x[t, e]
+/// broadcast, each token's row of sums a vector iter_arg;
+/// emitVectorPanelRows). Each output is summed in order over e, from its
+/// initial value (or the epilogue's bias), and stored (or rotated by the
+/// epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel holds
+/// bf16 pairs and the sums are pairPanelSums'; with AMX tiles too, every
+/// row runs in blocks of kAmxRows (emitAmxPanelRows), the last one
 /// partial, and nothing is prefetched.
 /// With `prefetched`, each step of e of the first full blocks of 6 tokens
 /// also prefetches a line of the next panel's rows (two per step of pairs):
@@ -1519,139 +1686,16 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    const NextPanel *prefetched = nullptr) {
   Value output = op.getDpsInitOperand(0)->get();
   Type sumElement = op.getRegion().front().getArguments().back().getType();
-  auto index = [&](OpBuilder &ib, Location il, int64_t v) -> Value {
-    return arith::ConstantIndexOp::create(ib, il, v);
-  };
   auto sumsType = VectorType::get({p.width}, sumElement);
-  // With an epilogue every row starts from the same bias vector: built
-  // once per panel, not per token.
   Value panelInit =
       epi.init ? initialSums(b, l, output, /*t=*/Value(), cols, sumsType, epi)
                : Value();
-  // Token blocks [from, to) of `rows` tokens each.
-  auto tokenBlocks = [&](Value from, Value to, int64_t rows, bool prefetch) {
-    scf::ForOp::create(
-        b, l, from, to, index(b, l, rows), ValueRange{},
-        [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
-          SmallVector<Value> ts, inits;
-          for (int64_t m = 0; m < rows; ++m) {
-            ts.push_back(offsetBy(tb, tl, t0, m));
-            inits.push_back(panelInit ? panelInit
-                                      : initialSums(tb, tl, output, ts.back(),
-                                                    cols, sumsType, epi));
-          }
-          Value lineBase;
-          if (prefetch)
-            lineBase = arith::MulIOp::create(
-                tb, tl,
-                arith::DivUIOp::create(tb, tl,
-                                       arith::SubIOp::create(tb, tl, t0, lo),
-                                       index(tb, tl, rows)),
-                depth);
-          // `lines` lines from line lineBase + lines x `step` (a step of
-          // pairs takes two elements of e).
-          auto prefetchLines = [&](OpBuilder &kb, Location kl, Value step,
-                                   int64_t lines) {
-            Value line = arith::AddIOp::create(
-                kb, kl, lineBase,
-                lines == 1 ? step
-                           : arith::MulIOp::create(kb, kl, step,
-                                                   index(kb, kl, lines)));
-            for (int64_t i = 0; i < lines; ++i)
-              prefetchPanelLine(kb, kl, p.weight->get(), *prefetched,
-                                offsetBy(kb, kl, line, i), p.width);
-          };
-          using StepFn = function_ref<void(OpBuilder &, Location, Value)>;
-          auto onePerStep = [&](OpBuilder &kb, Location kl, Value e) {
-            prefetchLines(kb, kl, e, 1);
-          };
-          auto twoPerStep = [&](OpBuilder &kb, Location kl, Value k) {
-            prefetchLines(kb, kl, k, 2);
-          };
-          SmallVector<Value> sums =
-              pairs ? pairPanelSums(
-                          tb, tl, panel, pairs, ts, inits,
-                          index(tb, tl, *getConstantIntValue(depth) / 2),
-                          p.width, lineBase ? StepFn(twoPerStep) : nullptr)
-                    : panelSums(tb, tl, op, p, panel, ts, inits, depth,
-                                lineBase ? StepFn(onePerStep) : nullptr);
-          for (auto [t, sum] : llvm::zip(ts, sums))
-            storeSums(tb, tl, sum, output, t, cols, epi);
-          scf::YieldOp::create(tb, tl);
-        });
-  };
-  if (pairs && p.amxTiles) {
-    // Every row runs as tile products: whole blocks of kAmxRows, then the
-    // rest (hi - lo mod 16) as one more block that reads rows past hi (the
-    // next rows, or the zeroed rows after the last token) and stores only
-    // its rows below hi. (The rest as vdpbf16ps, at half the FMA rate on
-    // an AMX Xeon, made the 7B's bf16 plan 1.4-1.5x slower at 20 tokens
-    // and 1.7-1.8x at 10.)
-    Value staging = memref::AllocaOp::create(
-        b, l, MemRefType::get({kAmxRows, p.width}, b.getF32Type()));
-    Value end = rowBlockEnds(b, l, lo, hi, {kAmxRows, 1}).front();
-    Value last = arith::SubIOp::create(b, l, hi, index(b, l, 1));
-    auto blocks = [&](Value from, Value to, bool partial) {
-      emitAmxTokenBlocks(
-          b, l, panel, pairs, *getConstantIntValue(depth), p.width, staging,
-          from, to,
-          [&](OpBuilder &ib, Location il, Value t) {
-            if (panelInit)
-              return panelInit;
-            // A row past hi starts from row hi - 1's values (discarded).
-            if (partial)
-              t = arith::MinUIOp::create(ib, il, t, last);
-            return initialSums(ib, il, output, t, cols, sumsType, epi);
-          },
-          [&](OpBuilder &fb, Location fl, Value t, Value sums) {
-            if (!partial) {
-              storeSums(fb, fl, sums, output, t, cols, epi);
-              return;
-            }
-            Value inside =
-                arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::ult, t, hi);
-            scf::IfOp::create(fb, fl, inside, [&](OpBuilder &ib, Location il) {
-              storeSums(ib, il, sums, output, t, cols, epi);
-              scf::YieldOp::create(ib, il);
-            });
-          });
-    };
-    blocks(lo, end, /*partial=*/false);
-    Value rest = arith::CeilDivUIOp::create(
-        b, l, arith::SubIOp::create(b, l, hi, end), index(b, l, kAmxRows));
-    blocks(end,
-           arith::AddIOp::create(
-               b, l, end,
-               arith::MulIOp::create(b, l, rest, index(b, l, kAmxRows))),
-           /*partial=*/true);
-    return;
-  }
-  // Blocks of kPackedRows, then the rest (T mod 6) as one block of 5, 4,
-  // 3, 2 or 1. (One token at a time, each loaded panel row fed one
-  // broadcast: a prefill of 100 tokens took as long as one of 102. As a
-  // block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of 64 tokens was
-  // 1.02-1.04x slower, of 28 1.03x.)
-  const int64_t sizes[] = {kPackedRows, 5, 4, 3, 2, 1};
-  for (auto [rows, end] : llvm::zip(sizes, rowBlockEnds(b, l, lo, hi, sizes))) {
-    if (prefetched && rows == kPackedRows) {
-      // The first blocks prefetch all of the next panel's lines (one per
-      // element of e); the blocks after them run without the prefetches'
-      // address arithmetic.
-      Value lines = arith::MulIOp::create(b, l, prefetched->rowLines,
-                                          index(b, l, p.width));
-      Value covered = arith::MinUIOp::create(
-          b, l, end,
-          arith::AddIOp::create(
-              b, l, lo,
-              arith::MulIOp::create(
-                  b, l, arith::CeilDivUIOp::create(b, l, lines, depth),
-                  index(b, l, rows))));
-      tokenBlocks(lo, covered, rows, /*prefetch=*/true);
-      lo = covered;
-    }
-    tokenBlocks(lo, end, rows, /*prefetch=*/false);
-    lo = end;
-  }
+  PanelRows rows{op,   p,     epi,    panel,    pairs,
+                 cols, depth, output, sumsType, panelInit};
+  if (pairs && p.amxTiles)
+    emitAmxPanelRows(b, l, rows, lo, hi);
+  else
+    emitVectorPanelRows(b, l, rows, lo, hi, prefetched);
 }
 
 /// Rows per chunk of a head on which a row epilogue runs, per panel of the
@@ -1714,6 +1758,85 @@ void emitRowOpOnRows(OpBuilder &b, Location l, Operation *row,
       created.push_back(generic);
 }
 
+/// Packs the weight rows of `cols` into `panel`: bf16 pairs
+/// (packPairPanel) or rows of e (packPanel).
+void packPanelOf(OpBuilder &b, Location l, const PackedProjection &p,
+                 const PackedEpilogue &epi, Value panel,
+                 const PanelColumns &cols, Value depth) {
+  Value weight = p.weight->get();
+  if (p.bf16Pairs)
+    packPairPanel(b, l, weight, panel, *getConstantIntValue(depth), cols,
+                  p.width, bool(epi.rope), p.bf16Pairs->roundWeight);
+  else
+    packPanel(b, l, weight, panel, depth, cols, p.width, p.lanes,
+              bool(epi.rope));
+}
+
+/// The packed projection with a row epilogue: every panel packed first (one
+/// buffer of `panelType` panels of `panelRows` rows, in parallel), then
+/// one thread per chunk of a head's rows runs the chunk against each of
+/// the head's panels and then the row ops on the chunk.
+void emitPackedRowChunks(IRRewriter &rewriter, Location loc,
+                         linalg::GenericOp op, const LoopBounds &all,
+                         const PackedProjection &p, const PackedEpilogue &epi,
+                         MemRefType panelType, Value panelRows, Value pairs,
+                         SmallVectorImpl<linalg::GenericOp> &created) {
+  Value tokens = all.ubs[0], depth = all.ubs[2];
+  auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value zero = index(rewriter, loc, 0);
+  // Panel k is rows [k E, (k + 1) E) of one buffer.
+  int64_t columns = *getConstantIntValue(all.ubs[1]);
+  Value packed = memref::AllocOp::create(
+      rewriter, loc, panelType,
+      ValueRange{arith::MulIOp::create(
+          rewriter, loc, index(rewriter, loc, columns / p.width), panelRows)});
+  auto panelAt = [&](OpBuilder &b, Location l, Value k) -> Value {
+    Value row = arith::MulIOp::create(b, l, k, panelRows);
+    return memref::SubViewOp::create(
+        b, l, packed, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{panelRows,
+                               b.getIndexAttr(panelType.getDimSize(1))},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  };
+  Value widthValue = index(rewriter, loc, p.width);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
+      ValueRange{widthValue}, [&](OpBuilder &b, Location l, ValueRange n0) {
+        PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
+        packPanelOf(
+            b, l, p, epi,
+            panelAt(b, l, arith::DivUIOp::create(b, l, n0[0], widthValue)),
+            cols, depth);
+        scf::ReduceOp::create(b, l);
+      });
+  int64_t panelsPerHead = epi.rowHeadDim / p.width;
+  Value chunk = index(rewriter, loc, kRowChunk * panelsPerHead);
+  scf::ParallelOp::create(
+      rewriter, loc, ValueRange{zero, zero},
+      ValueRange{index(rewriter, loc, epi.rowHeads), tokens},
+      ValueRange{index(rewriter, loc, 1), chunk},
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        Value h = ivs[0], t0 = ivs[1];
+        Value t1 = arith::MinSIOp::create(
+            b, l, arith::AddIOp::create(b, l, t0, chunk), tokens);
+        for (int64_t j = 0; j < panelsPerHead; ++j) {
+          Value k = arith::AddIOp::create(
+              b, l, arith::MulIOp::create(b, l, h, index(b, l, panelsPerHead)),
+              index(b, l, j));
+          Value n0 = arith::MulIOp::create(b, l, k, widthValue);
+          PanelColumns cols = panelColumns(b, l, n0, p.width, epi);
+          emitPanelRows(b, l, op, p, epi, panelAt(b, l, k), pairs, cols, depth,
+                        t0, t1);
+        }
+        for (auto [row, dims] : llvm::zip(epi.rowOps, epi.rowDims))
+          emitRowOpOnRows(b, l, row, dims, t0, t1, h, created);
+        scf::ReduceOp::create(b, l);
+      });
+  memref::DeallocOp::create(rewriter, loc, packed);
+}
+
 } // namespace
 
 /// The packed form of a projection: one thread per block of `width`
@@ -1746,15 +1869,6 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
       {ShapedType::kDynamic, bf16 ? 2 * p.width : p.width}, panelElement);
   Value panelRows =
       bf16 ? index(rewriter, loc, *getConstantIntValue(depth) / 2) : depth;
-  auto pack = [&](OpBuilder &b, Location l, Value panel,
-                  const PanelColumns &cols) {
-    if (bf16)
-      packPairPanel(b, l, weight, panel, *getConstantIntValue(depth), cols,
-                    p.width, bool(epi.rope), p.bf16Pairs->roundWeight);
-    else
-      packPanel(b, l, weight, panel, depth, cols, p.width, p.lanes,
-                bool(epi.rope));
-  };
   Value pairs =
       bf16 ? pairInputRows(rewriter, loc, p.input->get(), tokens,
                            *getConstantIntValue(depth), p.bf16Pairs->roundInput,
@@ -1768,7 +1882,7 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
         [&](OpBuilder &b, Location l, ValueRange n0) {
           PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
           Value panel = memref::AllocOp::create(b, l, panelType, panelRows);
-          pack(b, l, panel, cols);
+          packPanelOf(b, l, p, epi, panel, cols, depth);
           std::optional<NextPanel> next;
           if (p.prefetchNextPanel && unitInnerStride(weight))
             next = nextPanel(b, l, p, epi, n0[0], all.ubs[1], depth);
@@ -1777,58 +1891,10 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
           memref::DeallocOp::create(b, l, panel);
           scf::ReduceOp::create(b, l);
         });
-    if (pairs)
-      memref::DeallocOp::create(rewriter, loc, pairs);
-    return;
+  } else {
+    emitPackedRowChunks(rewriter, loc, op, all, p, epi, panelType, panelRows,
+                        pairs, created);
   }
-  // Panel k is rows [k E, (k + 1) E) of one buffer.
-  int64_t columns = *getConstantIntValue(all.ubs[1]);
-  Value packed = memref::AllocOp::create(
-      rewriter, loc, panelType,
-      ValueRange{arith::MulIOp::create(
-          rewriter, loc, index(rewriter, loc, columns / p.width), panelRows)});
-  auto panelAt = [&](OpBuilder &b, Location l, Value k) -> Value {
-    Value row = arith::MulIOp::create(b, l, k, panelRows);
-    return memref::SubViewOp::create(
-        b, l, packed, ArrayRef<OpFoldResult>{row, b.getIndexAttr(0)},
-        ArrayRef<OpFoldResult>{panelRows,
-                               b.getIndexAttr(panelType.getDimSize(1))},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-  };
-  Value widthValue = index(rewriter, loc, p.width);
-  scf::ParallelOp::create(
-      rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
-      ValueRange{widthValue}, [&](OpBuilder &b, Location l, ValueRange n0) {
-        PanelColumns cols = panelColumns(b, l, n0[0], p.width, epi);
-        pack(b, l,
-             panelAt(b, l, arith::DivUIOp::create(b, l, n0[0], widthValue)),
-             cols);
-        scf::ReduceOp::create(b, l);
-      });
-  int64_t panelsPerHead = epi.rowHeadDim / p.width;
-  Value chunk = index(rewriter, loc, kRowChunk * panelsPerHead);
-  scf::ParallelOp::create(
-      rewriter, loc, ValueRange{zero, zero},
-      ValueRange{index(rewriter, loc, epi.rowHeads), tokens},
-      ValueRange{index(rewriter, loc, 1), chunk},
-      [&](OpBuilder &b, Location l, ValueRange ivs) {
-        Value h = ivs[0], t0 = ivs[1];
-        Value t1 = arith::MinSIOp::create(
-            b, l, arith::AddIOp::create(b, l, t0, chunk), tokens);
-        for (int64_t j = 0; j < panelsPerHead; ++j) {
-          Value k = arith::AddIOp::create(
-              b, l, arith::MulIOp::create(b, l, h, index(b, l, panelsPerHead)),
-              index(b, l, j));
-          Value n0 = arith::MulIOp::create(b, l, k, widthValue);
-          PanelColumns cols = panelColumns(b, l, n0, p.width, epi);
-          emitPanelRows(b, l, op, p, epi, panelAt(b, l, k), pairs, cols, depth,
-                        t0, t1);
-        }
-        for (auto [row, dims] : llvm::zip(epi.rowOps, epi.rowDims))
-          emitRowOpOnRows(b, l, row, dims, t0, t1, h, created);
-        scf::ReduceOp::create(b, l);
-      });
-  memref::DeallocOp::create(rewriter, loc, packed);
   if (pairs)
     memref::DeallocOp::create(rewriter, loc, pairs);
 }

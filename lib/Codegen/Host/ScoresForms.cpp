@@ -248,6 +248,50 @@ void emitWidenedKeyBlocks(
       });
 }
 
+/// One block of `lanes` keys of a tile of scores for one row (`blockIvs`:
+/// the parallel dims' ivs, the key's the block's first): lane partial sums
+/// per key, reduced together (sumLanesOfEach) and added to the output.
+/// `load` overrides inputs' rows (the widened panel).
+void emitScoresKeyBlock(OpBuilder &b, Location l, linalg::GenericOp op,
+                        const LoopBounds &all, int64_t lanes,
+                        ArrayRef<Value> blockIvs,
+                        function_ref<Value(OpBuilder &, Location, OpOperand *,
+                                           int64_t, ArrayRef<Value>)>
+                            load) {
+  unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
+  Value output = op.getDpsInitOperand(0)->get();
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto rowType = VectorType::get({lanes}, b.getF32Type());
+  // The ivs of each key of the block, the reduction's appended below.
+  SmallVector<SmallVector<Value>> ivs;
+  for (int64_t r = 0; r < lanes; ++r) {
+    ivs.emplace_back(blockIvs);
+    if (r > 0)
+      ivs.back()[key] = arith::AddIOp::create(b, l, blockIvs[key], index(r));
+  }
+  Value zero =
+      arith::ConstantOp::create(b, l, DenseElementsAttr::get(rowType, 0.0f));
+  auto loop = scf::ForOp::create(
+      b, l, all.lbs[red], all.ubs[red], index(lanes),
+      SmallVector<Value>(lanes, zero),
+      [&](OpBuilder &fb, Location fl, Value e0, ValueRange sums) {
+        SmallVector<SmallVector<Value>> at(ivs);
+        for (SmallVector<Value> &keyIvs : at)
+          keyIvs.push_back(e0);
+        scf::YieldOp::create(
+            fb, fl,
+            emitSharedRowPayloads(fb, fl, op, lanes, at, sums, key, red, load));
+      });
+  Value scores = sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
+  SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs.front());
+  Value init = vector::LoadOp::create(b, l, rowType, output, outIndices);
+  vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, init, scores),
+                          output, outIndices);
+}
+
 /// Key-block form of a tile of scores: `lanes` keys at a time, each key's
 /// sum a vector of lane partial sums (the reduction dim read a vector at a
 /// time, FMAs), the block's sums then reduced together (sumLanesOfEach) and
@@ -259,11 +303,6 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
   Location loc = op.getLoc();
   unsigned parallel = op.getNumParallelLoops(), key = parallel - 1,
            red = parallel;
-  Value output = op.getDpsInitOperand(0)->get();
-  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-  auto vectorOf = [&](Type element) {
-    return VectorType::get({lanes}, element);
-  };
   auto index = [&](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -279,7 +318,6 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
   mainUbs[key] = split;
   restLbs[key] = split;
   steps[key] = index(rewriter, loc, lanes);
-  Type f32 = rewriter.getF32Type();
   // With few query rows (a decode step's heads: their rows fit L1 with
   // room to spare) the key blocks go outermost (inside a threaded loop, an
   // SDPA block's, the loop nest runs its dims in order): each block's keys
@@ -299,40 +337,11 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
     llvm::append_range(order, dims.drop_back());
     return order;
   };
-  // One block of keys for one row (blockIvs: the parallel dims' ivs, the
-  // key's the block's first): lane partial sums per key, reduced together
-  // and added to the output. `load` overrides inputs' rows (the panel).
+  using RowLoadFn = function_ref<Value(OpBuilder &, Location, OpOperand *,
+                                       int64_t, ArrayRef<Value>)>;
   auto emitBlock = [&](OpBuilder &b, Location l, ArrayRef<Value> blockIvs,
-                       function_ref<Value(OpBuilder &, Location, OpOperand *,
-                                          int64_t, ArrayRef<Value>)>
-                           load) {
-    // The ivs of each key of the block, the reduction's appended below.
-    SmallVector<SmallVector<Value>> ivs;
-    for (int64_t r = 0; r < lanes; ++r) {
-      ivs.emplace_back(blockIvs);
-      if (r > 0)
-        ivs.back()[key] =
-            arith::AddIOp::create(b, l, blockIvs[key], index(b, l, r));
-    }
-    Value zero = arith::ConstantOp::create(
-        b, l, DenseElementsAttr::get(vectorOf(f32), 0.0f));
-    auto loop = scf::ForOp::create(
-        b, l, all.lbs[red], all.ubs[red], index(b, l, lanes),
-        SmallVector<Value>(lanes, zero),
-        [&](OpBuilder &fb, Location fl, Value e0, ValueRange sums) {
-          SmallVector<SmallVector<Value>> at(ivs);
-          for (SmallVector<Value> &keyIvs : at)
-            keyIvs.push_back(e0);
-          scf::YieldOp::create(fb, fl,
-                               emitSharedRowPayloads(fb, fl, op, lanes, at,
-                                                     sums, key, red, load));
-        });
-    Value scores = sumLanesOfEach(b, l, SmallVector<Value>(loop.getResults()));
-    SmallVector<Value> outIndices = applyMap(b, l, outMap, ivs.front());
-    Value init =
-        vector::LoadOp::create(b, l, vectorOf(f32), output, outIndices);
-    vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, init, scores),
-                            output, outIndices);
+                       RowLoadFn load) {
+    emitScoresKeyBlock(b, l, op, all, lanes, blockIvs, load);
   };
   std::optional<WidenedKeys> widened;
   if (keysOutermost)

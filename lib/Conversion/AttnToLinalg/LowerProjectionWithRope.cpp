@@ -23,6 +23,43 @@ using namespace rotor::attn::lowering;
 
 namespace {
 
+/// One head's `d` sums of a token's row `xRow` [1, E] against its weight
+/// rows `wHead` [d, E] (multiplyAccumulate in `compute`, summed in `acc`),
+/// started from the head's slice of `bias` from row0 (widened exactly), or
+/// zero.
+Value headSums(ImplicitLocOpBuilder &nb, Value xRow, Value wHead, Value bias,
+               Value row0, int64_t d, Type compute, Type acc) {
+  MLIRContext *ctx = nb.getContext();
+  Value init;
+  SmallVector<OpFoldResult> vec = {nb.getIndexAttr(d)};
+  if (bias) {
+    Value biasHead = tensor::ExtractSliceOp::create(
+        nb, bias, ArrayRef<OpFoldResult>{row0}, vec,
+        ArrayRef<OpFoldResult>{nb.getIndexAttr(1)});
+    init = elementwise(nb, biasHead, biasHead, acc,
+                       [&](OpBuilder &bb, Location l, ValueRange args) {
+                         return castFloat(bb, l, args[0], acc);
+                       });
+  } else {
+    init = filled(nb, vec, acc, 0.0);
+  }
+  AffineExpr dd, ee;
+  bindDims(ctx, dd, ee);
+  return linalg::GenericOp::create(
+             nb, init.getType(), ValueRange{xRow, wHead}, init,
+             ArrayRef<AffineMap>{
+                 AffineMap::get(2, 0, {getAffineConstantExpr(0, ctx), ee}, ctx),
+                 AffineMap::get(2, 0, {dd, ee}, ctx),
+                 AffineMap::get(2, 0, {dd}, ctx)},
+             iterators(1, 1),
+             [&](OpBuilder &bb, Location l, ValueRange args) {
+               yieldValue(bb, l,
+                          multiplyAccumulate(bb, l, args[2], args[0], args[1],
+                                             compute, acc));
+             })
+      .getResult(0);
+}
+
 struct LowerLinearWithRopeEpilogue : OpRewritePattern<LinearOp> {
   LowerLinearWithRopeEpilogue(MLIRContext *ctx)
       : OpRewritePattern(ctx, /*benefit=*/2) {}
@@ -64,7 +101,6 @@ struct LowerLinearWithRopeEpilogue : OpRewritePattern<LinearOp> {
     ImplicitLocOpBuilder nb(rope.getLoc(), rewriter);
     Value t = body->getArgument(0), h = body->getArgument(1);
     Value shared = body->getArgument(2);
-    MLIRContext *ctx = nb.getContext();
     Value row0 = arith::MulIOp::create(
         nb, h, arith::ConstantIndexOp::create(nb, d).getResult());
     SmallVector<OpFoldResult> unit2(2, nb.getIndexAttr(1));
@@ -75,36 +111,7 @@ struct LowerLinearWithRopeEpilogue : OpRewritePattern<LinearOp> {
         nb, x, ArrayRef<OpFoldResult>{t, nb.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{nb.getIndexAttr(1), e}, unit2);
 
-    // The head's sums start from its bias, widened exactly.
-    Value init;
-    SmallVector<OpFoldResult> vec = {nb.getIndexAttr(d)};
-    if (bias) {
-      Value biasHead = tensor::ExtractSliceOp::create(
-          nb, bias, ArrayRef<OpFoldResult>{row0}, vec,
-          ArrayRef<OpFoldResult>{nb.getIndexAttr(1)});
-      init = elementwise(nb, biasHead, biasHead, acc,
-                         [&](OpBuilder &bb, Location l, ValueRange args) {
-                           return castFloat(bb, l, args[0], acc);
-                         });
-    } else {
-      init = filled(nb, vec, acc, 0.0);
-    }
-    AffineExpr dd, ee;
-    bindDims(ctx, dd, ee);
-    Value sums =
-        linalg::GenericOp::create(
-            nb, init.getType(), ValueRange{xRow, wHead}, init,
-            ArrayRef<AffineMap>{
-                AffineMap::get(2, 0, {getAffineConstantExpr(0, ctx), ee}, ctx),
-                AffineMap::get(2, 0, {dd, ee}, ctx),
-                AffineMap::get(2, 0, {dd}, ctx)},
-            iterators(1, 1),
-            [&](OpBuilder &bb, Location l, ValueRange args) {
-              yieldValue(bb, l,
-                         multiplyAccumulate(bb, l, args[2], args[0], args[1],
-                                            compute, acc));
-            })
-            .getResult(0);
+    Value sums = headSums(nb, xRow, wHead, bias, row0, d, compute, acc);
     // The projection's single rounding to its storage type.
     Value projected = elementwise(nb, sums, sums, storage,
                                   [&](OpBuilder &bb, Location l, ValueRange args) {

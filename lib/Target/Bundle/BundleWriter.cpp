@@ -488,6 +488,87 @@ static llvm::Error runGraphPasses(ModuleOp module,
   return llvm::Error::success();
 }
 
+/// Caches updated in place have left the entry points' results (see
+/// rotor-drop-argument-results): the manifest's entry points list what
+/// remains, and say how each updates its caches (kv_cache_update).
+static llvm::Error recordCacheUpdates(ModuleOp module, json::Object &manifest) {
+  for (json::Value &entry : *manifest.getArray("entry_points")) {
+    json::Object &e = *entry.getAsObject();
+    auto func = module.lookupSymbol<LLVM::LLVMFuncOp>(*e.getString("name"));
+    if (!func)
+      return fail("lowering lost entry point @" + *e.getString("name"));
+    auto resultType =
+        dyn_cast<LLVM::LLVMStructType>(func.getFunctionType().getReturnType());
+    // One memref result is a descriptor {ptr, ptr, i64, ...}; several are a
+    // struct of descriptors.
+    size_t count = !resultType ? 0
+                   : isa<LLVM::LLVMPointerType>(resultType.getBody()[0])
+                       ? 1
+                       : resultType.getBody().size();
+    json::Array &results = *e.getArray("results");
+    if (count != 1 && count != results.size())
+      return fail("@" + *e.getString("name") + " returns " +
+                  llvm::Twine(count) +
+                  " buffers after lowering; expected 1 or " +
+                  llvm::Twine(results.size()));
+    while (results.size() > count)
+      results.erase(results.end() - 1);
+    e["kv_cache_update"] = count == 1 ? "in_place" : "returned";
+  }
+  return llvm::Error::success();
+}
+
+/// The manifest has the parameter names and cache formats now; LLVM would
+/// warn about an argument attribute it does not know.
+static void dropManifestArgAttrs(ModuleOp module) {
+  module.walk([](LLVM::LLVMFuncOp func) {
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      for (StringRef name : {"attn.param", "attn.kv_format", "attn.kv_block",
+                             "attn.kv_rotation", "attn.input_norm_gain"})
+        func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
+  });
+}
+
+/// Writes `manifest` to `path`, two spaces of indent.
+static llvm::Error writeManifest(const std::string &path,
+                                 json::Object manifest) {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec);
+  if (ec)
+    return fail(path + ": " + ec.message());
+  out << llvm::formatv("{0:2}", json::Value(std::move(manifest))) << "\n";
+  out.close();
+  if (out.has_error())
+    return fail(path + ": " + out.error().message());
+  return llvm::Error::success();
+}
+
+/// What the manifest says of how the bundle was built: the host CPU and its
+/// features, the captures, the format, the target and the files it names.
+static void recordBuild(json::Object &manifest, ModuleOp module,
+                        const HostCpu &hostCpu,
+                        const PipelineOptions &pipeline) {
+  bool cuda = pipeline.target == "cuda";
+  json::Array features;
+  for (const std::string &feature : hostCpu.features)
+    features.push_back(feature);
+  manifest["host_cpu"] =
+      json::Object{{"name", hostCpu.name}, {"features", std::move(features)}};
+
+  if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
+    json::Array list;
+    for (Attribute tag : tags)
+      list.push_back(cast<StringAttr>(tag).getValue());
+    manifest["captures"] = std::move(list);
+  }
+  manifest["format_version"] = kBundleFormatVersion;
+  // An emulation bundle is host code; the manifest says how it was built.
+  manifest["target"] = cuda ? "cuda" : "host";
+  manifest["lowering"] = pipeline.target.getValue();
+  manifest["host_library"] = "host.so";
+  manifest["weights"] = "weights.safetensors";
+}
+
 llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
   auto progress = [&](StringRef stage) {
     if (options.progress)
@@ -560,75 +641,22 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
     (*kernels)["host_reads_device_memory"] = !reads || reads.getValue();
     (*manifest)["gpu"] = std::move(*kernels);
   }
-  // Caches updated in place have left the entry points' results (see
-  // rotor-drop-argument-results); the manifest lists what remains.
-  for (json::Value &entry : *manifest->getArray("entry_points")) {
-    json::Object &e = *entry.getAsObject();
-    auto func = module.lookupSymbol<LLVM::LLVMFuncOp>(*e.getString("name"));
-    if (!func)
-      return fail("lowering lost entry point @" + *e.getString("name"));
-    auto resultType =
-        dyn_cast<LLVM::LLVMStructType>(func.getFunctionType().getReturnType());
-    // One memref result is a descriptor {ptr, ptr, i64, ...}; several are a
-    // struct of descriptors.
-    size_t count = !resultType ? 0
-                   : isa<LLVM::LLVMPointerType>(resultType.getBody()[0])
-                       ? 1
-                       : resultType.getBody().size();
-    json::Array &results = *e.getArray("results");
-    if (count != 1 && count != results.size())
-      return fail("@" + *e.getString("name") + " returns " + llvm::Twine(count) +
-                  " buffers after lowering; expected 1 or " +
-                  llvm::Twine(results.size()));
-    while (results.size() > count)
-      results.erase(results.end() - 1);
-    e["kv_cache_update"] = count == 1 ? "in_place" : "returned";
-  }
-  // The manifest has the parameter names and cache formats now; LLVM would
-  // warn about an argument attribute it does not know.
-  module.walk([](LLVM::LLVMFuncOp func) {
-    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-      for (StringRef name : {"attn.param", "attn.kv_format", "attn.kv_block",
-                             "attn.kv_rotation", "attn.input_norm_gain"})
-        func.removeArgAttr(i, StringAttr::get(func.getContext(), name));
-  });
+  if (llvm::Error err = recordCacheUpdates(module, *manifest))
+    return err;
+  dropManifestArgAttrs(module);
   progress("generating the host library");
   if (llvm::Error err =
           emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest),
                           *hostCpu, /*openMP=*/!cuda))
     return err;
-  json::Array features;
-  for (const std::string &feature : hostCpu->features)
-    features.push_back(feature);
-  (*manifest)["host_cpu"] =
-      json::Object{{"name", hostCpu->name}, {"features", std::move(features)}};
-
-  if (auto tags = module->getAttrOfType<ArrayAttr>("attn.captures")) {
-    json::Array list;
-    for (Attribute tag : tags)
-      list.push_back(cast<StringAttr>(tag).getValue());
-    (*manifest)["captures"] = std::move(list);
-  }
-  (*manifest)["format_version"] = kBundleFormatVersion;
-  // An emulation bundle is host code; the manifest says how it was built.
-  (*manifest)["target"] = cuda ? "cuda" : "host";
-  (*manifest)["lowering"] = pipeline.target.getValue();
-  (*manifest)["host_library"] = "host.so";
-  (*manifest)["weights"] = "weights.safetensors";
+  recordBuild(*manifest, module, *hostCpu, pipeline);
   llvm::Expected<json::Object> files = describeFiles(staging.path);
   if (!files)
     return files.takeError();
   (*manifest)["files"] = std::move(*files);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream out(inBundle("manifest.json"), ec);
-    if (ec)
-      return fail(inBundle("manifest.json") + ": " + ec.message());
-    out << llvm::formatv("{0:2}", json::Value(std::move(*manifest))) << "\n";
-    out.close();
-    if (out.has_error())
-      return fail(inBundle("manifest.json") + ": " + out.error().message());
-  }
+  if (llvm::Error err =
+          writeManifest(inBundle("manifest.json"), std::move(*manifest)))
+    return err;
   if (llvm::Error err = replaceDirectory(staging.path, outputDir))
     return err;
   staging.keep = true;

@@ -619,27 +619,18 @@ void AttnSelectPrecisionPass::runOnOperation() {
   }
 }
 
-json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
-                                             const LayerModel &model,
-                                             const Candidate &chosen,
-                                             bool searched) {
-  const Plan &plan = chosen.plan;
-  const Ranges &ranges = model.ranges();
+/// One option of a decision: its name and the plan it would make.
+using Option = std::pair<std::string, Plan>;
+
+/// A layer's decisions as attn-select-precision reports them (its JSON
+/// report and its remark's text): per tensor, the chosen option first, then
+/// what each other option would have predicted and cost.
+struct DecisionLog {
+  const LayerModel &model;
   json::Array decisions;
-  std::string text = llvm::formatv("attn-select-precision: layer {0}: {1}, "
-                                   "predicted max relative error {2} (target "
-                                   "{3}), 1-PCC {4}, KV cache {5} bytes per "
-                                   "token",
-                                   layer.index, searched ? "chose" : "applied",
-                                   sci(chosen.estimate.maxRelativeError),
-                                   sci(target), sci(chosen.estimate.pccLoss),
-                                   chosen.cost.kvBytesPerToken)
-                         .str();
-  // One decision: the chosen option first, then what each other option
-  // would have predicted and cost.
-  auto explain = [&](StringRef tensor,
-                     ArrayRef<std::pair<std::string, Plan>> options,
-                     StringRef note) {
+  std::string text;
+
+  void explain(StringRef tensor, ArrayRef<Option> options, StringRef note) {
     json::Array alternatives;
     std::string others;
     for (size_t i = 0; i < options.size(); ++i) {
@@ -669,65 +660,97 @@ json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
                           tensor, options.front().first,
                           note.empty() ? "" : " " + note.str(), others)
                 .str();
+  }
+};
+
+/// `plan` (named by `current`), then `plan` with each other of `types` set
+/// by `set`.
+template <typename Setter>
+SmallVector<Option> storageOptions(const Plan &plan, Setter set,
+                                   ArrayRef<Storage> types, Storage current) {
+  SmallVector<Option> options;
+  options.push_back({storageName(current).str(), plan});
+  for (Storage s : types)
+    if (s != current) {
+      Plan alt = plan;
+      set(alt, s);
+      options.push_back({storageName(s).str(), alt});
+    }
+  return options;
+}
+
+/// The KV caches' options: each storage type, with and without the K bias
+/// split (with it only when the model has a K bias and the split applies).
+SmallVector<Option> cacheOptions(const Plan &plan, const LayerModel &model,
+                                 bool splittable) {
+  SmallVector<Option> options;
+  auto name = [](Storage s, bool split) {
+    return (storageName(s) + (split ? " after the bias split" : "")).str();
   };
-  auto variants = [&](auto set, ArrayRef<Storage> types, Storage current) {
-    SmallVector<std::pair<std::string, Plan>> options;
-    options.push_back({storageName(current).str(), plan});
-    for (Storage s : types)
-      if (s != current) {
-        Plan alt = plan;
-        set(alt, s);
-        options.push_back({storageName(s).str(), alt});
-      }
-    return options;
-  };
+  options.push_back({name(plan.keyCache, plan.splitKeyBias), plan});
+  for (bool split : {false, true}) {
+    if (split && !(model.hasKeyBias() && splittable))
+      continue;
+    for (Storage s : {Storage::F32, Storage::F16, Storage::BF16}) {
+      if (s == plan.keyCache && split == plan.splitKeyBias)
+        continue;
+      Plan alt = plan;
+      alt.keyCache = alt.valueCache = s;
+      alt.splitKeyBias = split;
+      options.push_back({name(s, split), alt});
+    }
+  }
+  return options;
+}
+
+json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
+                                             const LayerModel &model,
+                                             const Candidate &chosen,
+                                             bool searched) {
+  const Plan &plan = chosen.plan;
+  const Ranges &ranges = model.ranges();
+  DecisionLog log{model, {}, ""};
+  log.text =
+      llvm::formatv("attn-select-precision: layer {0}: {1}, "
+                    "predicted max relative error {2} (target "
+                    "{3}), 1-PCC {4}, KV cache {5} bytes per "
+                    "token",
+                    layer.index, searched ? "chose" : "applied",
+                    sci(chosen.estimate.maxRelativeError), sci(target),
+                    sci(chosen.estimate.pccLoss), chosen.cost.kvBytesPerToken)
+          .str();
   const Storage all[] = {Storage::F32, Storage::F16, Storage::BF16};
   const Storage wide[] = {Storage::F32, Storage::BF16};
   for (int p = QProj; p <= OProj; ++p)
-    explain((projectionName(Projection(p)) + " weights").str(),
-            variants([&](Plan &a, Storage s) { a.weights[p] = s; }, wide,
-                     plan.weights[p]),
-            "");
-  explain("q into SDPA",
-          variants([](Plan &a, Storage s) { a.query = s; }, all, plan.query),
-          ranges.queryBiasMax > 0
-              ? llvm::formatv("(|b_q| max {0:f2})", ranges.queryBiasMax).str()
-              : "");
-  {
-    SmallVector<std::pair<std::string, Plan>> options;
-    auto name = [](Storage s, bool split) {
-      return (storageName(s) + (split ? " after the bias split" : "")).str();
-    };
-    options.push_back({name(plan.keyCache, plan.splitKeyBias), plan});
-    for (bool split : {false, true}) {
-      if (split && !(model.hasKeyBias() && splittable))
-        continue;
-      for (Storage s : all) {
-        if (s == plan.keyCache && split == plan.splitKeyBias)
-          continue;
-        Plan alt = plan;
-        alt.keyCache = alt.valueCache = s;
-        alt.splitKeyBias = split;
-        options.push_back({name(s, split), alt});
-      }
-    }
-    explain("k/v caches", options,
-            model.hasKeyBias()
-                ? llvm::formatv("(|b_k| max {0:f2}; |k| up to {1:f1}, {2:f1} "
-                                "without the bias)",
-                                ranges.keyBiasMax, ranges.key,
-                                ranges.keyWithoutBias)
-                      .str()
-                : "");
-  }
-  explain("sdpa compute",
-          variants([](Plan &a, Storage s) { a.sdpaCompute = s; }, wide,
-                   plan.sdpaCompute),
-          plan.sdpaCompute == Storage::F32
-              ? ""
-              : "(probabilities rounded to it for P·V)");
+    log.explain((projectionName(Projection(p)) + " weights").str(),
+                storageOptions(
+                    plan, [&](Plan &a, Storage s) { a.weights[p] = s; }, wide,
+                    plan.weights[p]),
+                "");
+  log.explain(
+      "q into SDPA",
+      storageOptions(
+          plan, [](Plan &a, Storage s) { a.query = s; }, all, plan.query),
+      ranges.queryBiasMax > 0
+          ? llvm::formatv("(|b_q| max {0:f2})", ranges.queryBiasMax).str()
+          : "");
+  log.explain("k/v caches", cacheOptions(plan, model, splittable),
+              model.hasKeyBias()
+                  ? llvm::formatv("(|b_k| max {0:f2}; |k| up to {1:f1}, {2:f1} "
+                                  "without the bias)",
+                                  ranges.keyBiasMax, ranges.key,
+                                  ranges.keyWithoutBias)
+                        .str()
+                  : "");
+  log.explain("sdpa compute",
+              storageOptions(
+                  plan, [](Plan &a, Storage s) { a.sdpaCompute = s; }, wide,
+                  plan.sdpaCompute),
+              plan.sdpaCompute == Storage::F32
+                  ? ""
+                  : "(probabilities rounded to it for P·V)");
   auto [fn, ops] = layer.entries.front();
-  ops.sdpa.emitRemark() << text;
+  ops.sdpa.emitRemark() << log.text;
 
   json::Array shares;
   for (const SiteShare &s : chosen.estimate.shares)
@@ -749,7 +772,7 @@ json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
                               {"k", ranges.key},
                               {"k_without_bias", ranges.keyWithoutBias},
                               {"v", ranges.value}}},
-      {"decisions", std::move(decisions)},
+      {"decisions", std::move(log.decisions)},
       {"error_shares", std::move(shares)}};
 }
 
