@@ -306,7 +306,7 @@ def main():
         description="List C++ functions longer than --max lines.")
     ap.add_argument("dirs", nargs="*", default=DEFAULT_DIRS,
                     help="directories to scan, relative to --root")
-    ap.add_argument("--max", type=int, default=150,
+    ap.add_argument("--max", type=int, default=100,
                     help="the longest function allowed, in lines")
     ap.add_argument("--root", default=default_root,
                     help="the repository root (default: this script's ..)")
