@@ -142,13 +142,14 @@ public:
   func::FuncOp declare(StringRef name, bool decode, int64_t layer) {
     int64_t e = c.hiddenSize;
     int64_t t = decode ? 1 : ShapedType::kDynamic;
-    auto rows = RankedTensorType::get({t, e}, elementType);
+    auto hiddenType = RankedTensorType::get({t, e}, elementType);
     RankedTensorType cacheType = this->cacheType();
     llvm::SmallVector<Type> inputs = {
-        rows, RankedTensorType::get({t}, b.getI32Type()), cacheType, cacheType};
+        hiddenType, RankedTensorType::get({t}, b.getI32Type()), cacheType,
+        cacheType};
     if (decode)
       inputs.push_back(b.getIndexType());
-    auto type = b.getFunctionType(inputs, {rows, cacheType, cacheType});
+    auto type = b.getFunctionType(inputs, {hiddenType, cacheType, cacheType});
     auto func = func::FuncOp::create(b, loc, name, type);
     func->setAttr("attn.layer", b.getI64IntegerAttr(layer));
     for (unsigned arg : {2u, 3u})

@@ -39,8 +39,8 @@ kernelConfigOptions(const rotor::PipelineOptions &options, bool gpu) {
 /// What rotor-convert-attn-to-linalg emits for the target.
 rotor::ConvertAttnToLinalgOptions
 attnToLinalgOptions(const rotor::PipelineOptions &options, bool gpu) {
-  // Every SDPA has a config by now: the conversion's own SDPA options do
-  // not apply.
+  // rotor-select-kernel-config runs first and gives every SDPA a config, so
+  // the conversion's own SDPA options do not apply.
   rotor::ConvertAttnToLinalgOptions lowering;
   // Never on a GPU target, whose kernels cannot allocate per head; validate()
   // reports asking for it, this keeps direct C++ callers safe.

@@ -42,10 +42,11 @@ Type withoutGpuAddressSpace(Type type) {
 }
 
 /// The gpu ops inside an emulated launch's `team`: thread and block ids and
-/// sizes become the team's values, barriers the team's barriers.
+/// the block and grid sizes become the emulation's values, barriers the
+/// team's barriers.
 LogicalResult replaceGpuOps(omp::ParallelOp team, gpu::KernelDim3 threadIds,
-                            gpu::KernelDim3 blockIds, gpu::KernelDim3 block,
-                            gpu::KernelDim3 grid) {
+                            gpu::KernelDim3 blockIds, gpu::KernelDim3 blockSize,
+                            gpu::KernelDim3 gridSize) {
   SmallVector<Operation *> gpuOps;
   team.walk([&](Operation *op) {
     if (isa_and_nonnull<gpu::GPUDialect>(op->getDialect()))
@@ -63,9 +64,9 @@ LogicalResult replaceGpuOps(omp::ParallelOp team, gpu::KernelDim3 threadIds,
     else if (auto id = dyn_cast<gpu::BlockIdOp>(op))
       replacement = pick(id.getDimension(), blockIds);
     else if (auto dim = dyn_cast<gpu::BlockDimOp>(op))
-      replacement = pick(dim.getDimension(), block);
+      replacement = pick(dim.getDimension(), blockSize);
     else if (auto dim = dyn_cast<gpu::GridDimOp>(op))
-      replacement = pick(dim.getDimension(), grid);
+      replacement = pick(dim.getDimension(), gridSize);
     else if (isa<gpu::BarrierOp>(op)) {
       OpBuilder ob(op);
       omp::BarrierOp::create(ob, op->getLoc());
@@ -196,9 +197,9 @@ LogicalResult emulate(gpu::LaunchOp launch, func::FuncOp threadNum) {
   gpu::KernelDim3 threadIds{mapping.lookup(threadArgs.x),
                             mapping.lookup(threadArgs.y),
                             mapping.lookup(threadArgs.z)};
-  if (failed(replaceGpuOps(team, threadIds,
-                           {blockIds[2], blockIds[1], blockIds[0]}, block,
-                           grid)))
+  // blockIds were made z, y, x (outermost loop first).
+  gpu::KernelDim3 blockXyz{blockIds[2], blockIds[1], blockIds[0]};
+  if (failed(replaceGpuOps(team, threadIds, blockXyz, block, grid)))
     return failure();
   dropGpuAddressSpaces(team);
   launch.erase();

@@ -1578,8 +1578,8 @@ void emitTokenBlocks(OpBuilder &b, Location l, const PanelRows &pr, Value from,
 }
 
 /// Token rows [lo, hi) as AMX tile products: whole blocks of kAmxRows, then
-/// the rest (hi - lo mod 16) as one more block that reads rows past hi (the
-/// next rows, or the zeroed rows after the last token) and stores only its
+/// the rest ((hi - lo) mod kAmxRows) as one more block that reads rows past hi
+/// (the next rows, or the zeroed rows after the last token) and stores only its
 /// rows below hi. (The rest as vdpbf16ps, at half the FMA rate on an AMX
 /// Xeon, made the 7B's bf16 plan 1.4-1.5x slower at 20 tokens and 1.7-1.8x
 /// at 10.)
@@ -1630,10 +1630,14 @@ void emitAmxPanelRows(OpBuilder &b, Location l, const PanelRows &pr, Value lo,
 /// as one block of 5, 4, 3, 2 or 1. (One token at a time, each loaded
 /// panel row fed one broadcast: a prefill of 100 tokens took as long as one
 /// of 102. As a block of 3 and one of 2 or 1, Qwen2.5-7B's f32 prefill of
-/// 64 tokens was 1.02-1.04x slower, of 28 1.03x.) With `prefetched`, the
-/// first blocks of 6 prefetch all of the next panel's lines (one per
-/// element of e); the blocks after them run without the prefetches'
-/// address arithmetic.
+/// 64 tokens was 1.02-1.04x slower, of 28 1.03x.) With `prefetched`, each
+/// step of e of the first blocks of 6 also prefetches a line of the next
+/// panel's rows (emitTokenBlocks). Its `width` f32 rows of E elements are
+/// width E / 16 lines, covered after width / 16 blocks (4 with AVX-512's
+/// 64 columns; half as many for a bf16 weight); the blocks after those run
+/// without the prefetches and their address arithmetic (a division and
+/// clamps per step: Qwen2.5-7B's f32 layer at 512 tokens was 1.07-1.09x
+/// faster without them on an Intel Xeon).
 void emitVectorPanelRows(OpBuilder &b, Location l, const PanelRows &pr,
                          Value lo, Value hi, const NextPanel *prefetched) {
   auto index = [&](int64_t v) -> Value {
@@ -1670,15 +1674,8 @@ void emitVectorPanelRows(OpBuilder &b, Location l, const PanelRows &pr,
 /// epilogue's RoPE). With `pairs` (the input's bf16 pairs) the panel holds
 /// bf16 pairs and the sums are pairPanelSums'; with AMX tiles too, every
 /// row runs in blocks of kAmxRows (emitAmxPanelRows), the last one
-/// partial, and nothing is prefetched.
-/// With `prefetched`, each step of e of the first full blocks of 6 tokens
-/// also prefetches a line of the next panel's rows (two per step of pairs):
-/// line ((t0 - lo) / 6) E + e of them in panel order. Its `width` f32 rows
-/// of E elements are width E / 16 lines, covered after width / 16 blocks
-/// (4 with AVX-512's 64 columns; half as many for a bf16 weight); the
-/// blocks after those run without the prefetches and their address
-/// arithmetic (a division and clamps per step: Qwen2.5-7B's f32 layer at
-/// 512 tokens was 1.07-1.09x faster without them on an Intel Xeon).
+/// partial, and nothing is prefetched. With `prefetched`, the first blocks
+/// of 6 tokens also prefetch the next panel (emitVectorPanelRows).
 void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
                    const PackedProjection &p, const PackedEpilogue &epi,
                    Value panel, Value pairs, const PanelColumns &cols,
@@ -1690,12 +1687,12 @@ void emitPanelRows(OpBuilder &b, Location l, linalg::GenericOp op,
   Value panelInit =
       epi.init ? initialSums(b, l, output, /*t=*/Value(), cols, sumsType, epi)
                : Value();
-  PanelRows rows{op,   p,     epi,    panel,    pairs,
-                 cols, depth, output, sumsType, panelInit};
+  PanelRows pr{op,   p,     epi,    panel,    pairs,
+               cols, depth, output, sumsType, panelInit};
   if (pairs && p.amxTiles)
-    emitAmxPanelRows(b, l, rows, lo, hi);
+    emitAmxPanelRows(b, l, pr, lo, hi);
   else
-    emitVectorPanelRows(b, l, rows, lo, hi, prefetched);
+    emitVectorPanelRows(b, l, pr, lo, hi, prefetched);
 }
 
 /// Rows per chunk of a head on which a row epilogue runs, per panel of the
@@ -1843,11 +1840,8 @@ void emitPackedRowChunks(IRRewriter &rewriter, Location loc,
 /// columns packs the block's weight rows into a panel [E, width] (element
 /// e of every column contiguous), then runs every token against it
 /// (emitPanelRows). Packing costs E x width copies per block and call,
-/// against T x E x width FMAs (Goto's GEMM packs per call too).
-///
-/// With a row epilogue, every panel is packed first (one buffer, in
-/// parallel), then one thread per chunk of a head's rows runs the chunk
-/// against each of the head's panels and then the row ops on the chunk.
+/// against T x E x width FMAs (Goto's GEMM packs per call too). With a row
+/// epilogue, emitPackedRowChunks.
 void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                           const LoopBounds &all, const PackedProjection &p,
                           const PackedEpilogue &epi,
@@ -1874,8 +1868,8 @@ void emitPackedProjection(IRRewriter &rewriter, linalg::GenericOp op,
                            *getConstantIntValue(depth), p.bf16Pairs->roundInput,
                            p.amxTiles ? kAmxRows - 1 : 0)
            : Value();
-  Value zero = index(rewriter, loc, 0);
   if (epi.rowOps.empty()) {
+    Value zero = index(rewriter, loc, 0);
     scf::ParallelOp::create(
         rewriter, loc, ValueRange{zero}, ValueRange{all.ubs[1]},
         ValueRange{index(rewriter, loc, p.width)},

@@ -172,9 +172,7 @@ widenedKeyInput(linalg::GenericOp op, const LoopBounds &all, unsigned key) {
 void emitWidenedKeyBlocks(
     IRRewriter &rewriter, linalg::GenericOp op, const LoopBounds &all,
     const WidenedKeys &widened, int64_t lanes, Value split,
-    function_ref<void(OpBuilder &, Location, ArrayRef<Value>,
-                      function_ref<Value(OpBuilder &, Location, OpOperand *,
-                                         int64_t, ArrayRef<Value>)>)>
+    function_ref<void(OpBuilder &, Location, ArrayRef<Value>, RowLoad)>
         emitBlock) {
   Location loc = op.getLoc();
   unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
@@ -254,10 +252,7 @@ void emitWidenedKeyBlocks(
 /// `load` overrides inputs' rows (the widened panel).
 void emitScoresKeyBlock(OpBuilder &b, Location l, linalg::GenericOp op,
                         const LoopBounds &all, int64_t lanes,
-                        ArrayRef<Value> blockIvs,
-                        function_ref<Value(OpBuilder &, Location, OpOperand *,
-                                           int64_t, ArrayRef<Value>)>
-                            load) {
+                        ArrayRef<Value> blockIvs, RowLoad load) {
   unsigned key = op.getNumParallelLoops() - 1, red = key + 1;
   Value output = op.getDpsInitOperand(0)->get();
   AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
@@ -337,10 +332,8 @@ void emitKeyBlockScores(IRRewriter &rewriter, linalg::GenericOp op,
     llvm::append_range(order, dims.drop_back());
     return order;
   };
-  using RowLoadFn = function_ref<Value(OpBuilder &, Location, OpOperand *,
-                                       int64_t, ArrayRef<Value>)>;
   auto emitBlock = [&](OpBuilder &b, Location l, ArrayRef<Value> blockIvs,
-                       RowLoadFn load) {
+                       RowLoad load) {
     emitScoresKeyBlock(b, l, op, all, lanes, blockIvs, load);
   };
   std::optional<WidenedKeys> widened;

@@ -543,9 +543,10 @@ static llvm::Error writeManifest(const std::string &path,
   return llvm::Error::success();
 }
 
-/// What the manifest says of how the bundle was built: the host CPU and its
-/// features, the captures, the format, the target and the files it names.
-static void recordBuild(json::Object &manifest, ModuleOp module,
+/// The manifest's record of the build: the host CPU and its features, the
+/// captures, the format version, the target and lowering, and the names of
+/// the library and the weights.
+static void recordBuild(ModuleOp module, json::Object &manifest,
                         const HostCpu &hostCpu,
                         const PipelineOptions &pipeline) {
   bool cuda = pipeline.target == "cuda";
@@ -649,7 +650,7 @@ llvm::Error rotor::writeBundle(ModuleOp module, const BundleOptions &options) {
           emitHostLibrary(module, inBundle("host.so"), abiOf(*manifest),
                           *hostCpu, /*openMP=*/!cuda))
     return err;
-  recordBuild(*manifest, module, *hostCpu, pipeline);
+  recordBuild(module, *manifest, *hostCpu, pipeline);
   llvm::Expected<json::Object> files = describeFiles(staging.path);
   if (!files)
     return files.takeError();
