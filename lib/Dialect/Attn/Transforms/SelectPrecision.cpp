@@ -25,6 +25,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -41,6 +43,13 @@ namespace json = llvm::json;
 namespace {
 
 std::string sci(double v) { return llvm::formatv("{0:e1}", v).str(); }
+
+/// `v` as printf's %g writes it (an option's value as given: -3, inf).
+std::string shortNumber(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
 
 //===----------------------------------------------------------------------===//
 // The search
@@ -61,12 +70,17 @@ bool fits(const LayerModel &model, const Plan &plan) {
          model.fits(plan.valueCache, r.value);
 }
 
+/// The storage types Q and the caches choose among, and those the weights
+/// and SDPA's compute choose among.
+constexpr Storage kStorageTypes[] = {Storage::F32, Storage::F16, Storage::BF16};
+constexpr Storage kWideStorageTypes[] = {Storage::F32, Storage::BF16};
+
 /// Every plan the pass chooses among: projections f32 or bf16 each; Q, the
 /// caches f32, f16 or bf16; the split where it applies; SDPA in f32 or bf16.
 std::vector<Plan> candidatePlans(bool splittable) {
   std::vector<Plan> plans;
-  const Storage all[] = {Storage::F32, Storage::F16, Storage::BF16};
-  const Storage wide[] = {Storage::F32, Storage::BF16};
+  const auto &all = kStorageTypes;
+  const auto &wide = kWideStorageTypes;
   for (unsigned mask = 0; mask < 16; ++mask)
     for (Storage q : all)
       for (Storage k : all)
@@ -287,6 +301,21 @@ void applyPlan(func::FuncOp fn, LayerOps ops, const Plan &plan) {
 //===----------------------------------------------------------------------===//
 
 /// One layer: its entry points and each one's matched ops.
+/// The error for a plan (`who`: "the plan stores", "every plan stores")
+/// whose stored values could overflow their types at the layer's ranges,
+/// and what would help (`remedy`).
+LogicalResult emitOverflow(LayerOps ops, const LayerModel &model, StringRef who,
+                           StringRef remedy) {
+  const Ranges &r = model.ranges();
+  ops.sdpa.emitError() << "attn-select-precision: " << who
+                       << " values that could overflow their types (|q| up "
+                          "to "
+                       << shortNumber(r.query) << ", |k| up to "
+                       << shortNumber(r.key) << ", |v| up to "
+                       << shortNumber(r.value) << "): " << remedy;
+  return failure();
+}
+
 struct Layer {
   int64_t index = 0;
   SmallVector<std::pair<func::FuncOp, LayerOps>> entries;
@@ -297,6 +326,7 @@ struct AttnSelectPrecisionPass
   using Base::Base;
 
   void runOnOperation() override;
+  LogicalResult checkOptions(std::optional<Plan> &named);
   LogicalResult collectLayers(std::map<int64_t, Layer> &layers);
   LogicalResult choose(const Layer &layer, const std::optional<Plan> &named,
                        StringRef weightsPath, std::optional<LayerModel> &model,
@@ -498,6 +528,11 @@ LogicalResult AttnSelectPrecisionPass::choose(
                               "reason)";
       return failure();
     }
+    // Applied as it is, a plan whose values overflow their types would
+    // give infinities, not an error.
+    if (!fits(*model, *named))
+      return emitOverflow(ops, *model, "the plan stores",
+                          "store them in a wider type");
     best = price(*named);
   } else {
     for (const Plan &p : candidatePlans(splittable && model->hasKeyBias())) {
@@ -509,6 +544,10 @@ LogicalResult AttnSelectPrecisionPass::choose(
       if (!best || c.cost < best->cost)
         best = c;
     }
+    if (!best && !fits(*model, *Plan::named("f32")))
+      return emitOverflow(ops, *model, "every plan stores",
+                          "is the input's range (input-rms, calibration "
+                          "inputs) right?");
     if (!best) {
       Candidate exact = price(*Plan::named("f32"));
       InFlightDiagnostic diag =
@@ -524,24 +563,50 @@ LogicalResult AttnSelectPrecisionPass::choose(
   return success();
 }
 
-void AttnSelectPrecisionPass::runOnOperation() {
+/// The options, checked before anything is read; `named` the parsed plan
+/// unless it is auto.
+LogicalResult
+AttnSelectPrecisionPass::checkOptions(std::optional<Plan> &named) {
   ModuleOp module = getOperation();
-  std::optional<Plan> named;
   if (plan != "auto") {
     llvm::Expected<Plan> parsed = Plan::parse(plan);
     if (!parsed) {
       module.emitError() << "attn-select-precision: "
                          << llvm::toString(parsed.takeError());
-      return signalPassFailure();
+      return failure();
     }
     named = *parsed;
   }
-  if (!(target > 0)) {
+  if (!(target > 0) || !std::isfinite(target)) {
     module.emitError() << "attn-select-precision: the target must be a "
-                          "positive relative error, not "
-                       << target;
-    return signalPassFailure();
+                          "positive finite relative error, not "
+                       << shortNumber(target);
+    return failure();
   }
+  // A negative or infinite RMS would scale every bound the model predicts
+  // and answer with wrong numbers, not an error.
+  if (!(inputRms >= 0) || !std::isfinite(inputRms)) {
+    module.emitError() << "attn-select-precision: input-rms (rotor-aot "
+                          "--precision-input-rms) must be a positive finite "
+                          "RMS, or 0 for the input norm's, not "
+                       << shortNumber(inputRms);
+    return failure();
+  }
+  if (samples < 1 || contextLength < 0) {
+    module.emitError() << "attn-select-precision: samples must be at least "
+                          "1 and context-length at least 0 (0: the KV "
+                          "cache's capacity), not "
+                       << samples << " and " << contextLength;
+    return failure();
+  }
+  return success();
+}
+
+void AttnSelectPrecisionPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  std::optional<Plan> named;
+  if (failed(checkOptions(named)))
+    return signalPassFailure();
   std::string weightsPath = weights;
   if (weightsPath.empty())
     if (auto ckpt = module->getAttrOfType<StringAttr>("attn.checkpoint"))
@@ -620,7 +685,7 @@ void AttnSelectPrecisionPass::runOnOperation() {
 }
 
 /// One option of a decision: its name and the plan it would make.
-using Option = std::pair<std::string, Plan>;
+using NamedPlan = std::pair<std::string, Plan>;
 
 /// A layer's decisions as attn-select-precision reports them (its JSON
 /// report and its remark's text): per tensor, the chosen option first, then
@@ -630,7 +695,7 @@ struct DecisionLog {
   json::Array decisions;
   std::string text;
 
-  void explain(StringRef tensor, ArrayRef<Option> options, StringRef note) {
+  void explain(StringRef tensor, ArrayRef<NamedPlan> options, StringRef note) {
     json::Array alternatives;
     std::string others;
     for (size_t i = 0; i < options.size(); ++i) {
@@ -666,9 +731,10 @@ struct DecisionLog {
 /// `plan` (named by `current`), then `plan` with each other of `types` set
 /// by `set`.
 template <typename Setter>
-SmallVector<Option> storageOptions(const Plan &plan, Setter set,
-                                   ArrayRef<Storage> types, Storage current) {
-  SmallVector<Option> options;
+SmallVector<NamedPlan> storageOptions(const Plan &plan, Setter set,
+                                      ArrayRef<Storage> types,
+                                      Storage current) {
+  SmallVector<NamedPlan> options;
   options.push_back({storageName(current).str(), plan});
   for (Storage s : types)
     if (s != current) {
@@ -681,9 +747,9 @@ SmallVector<Option> storageOptions(const Plan &plan, Setter set,
 
 /// The KV caches' options: each storage type, with and without the K bias
 /// split (with it only when the model has a K bias and the split applies).
-SmallVector<Option> cacheOptions(const Plan &plan, const LayerModel &model,
-                                 bool splittable) {
-  SmallVector<Option> options;
+SmallVector<NamedPlan> cacheOptions(const Plan &plan, const LayerModel &model,
+                                    bool splittable) {
+  SmallVector<NamedPlan> options;
   auto name = [](Storage s, bool split) {
     return (storageName(s) + (split ? " after the bias split" : "")).str();
   };
@@ -691,7 +757,7 @@ SmallVector<Option> cacheOptions(const Plan &plan, const LayerModel &model,
   for (bool split : {false, true}) {
     if (split && !(model.hasKeyBias() && splittable))
       continue;
-    for (Storage s : {Storage::F32, Storage::F16, Storage::BF16}) {
+    for (Storage s : kStorageTypes) {
       if (s == plan.keyCache && split == plan.splitKeyBias)
         continue;
       Plan alt = plan;
@@ -709,18 +775,19 @@ json::Object AttnSelectPrecisionPass::decide(const Layer &layer,
                                              bool searched) {
   const Plan &plan = chosen.plan;
   const Ranges &ranges = model.ranges();
-  DecisionLog log{model, {}, ""};
-  log.text =
-      llvm::formatv("attn-select-precision: layer {0}: {1}, "
-                    "predicted max relative error {2} (target "
-                    "{3}), 1-PCC {4}, KV cache {5} bytes per "
-                    "token",
-                    layer.index, searched ? "chose" : "applied",
-                    sci(chosen.estimate.maxRelativeError), sci(target),
-                    sci(chosen.estimate.pccLoss), chosen.cost.kvBytesPerToken)
-          .str();
-  const Storage all[] = {Storage::F32, Storage::F16, Storage::BF16};
-  const Storage wide[] = {Storage::F32, Storage::BF16};
+  DecisionLog log{model,
+                  {},
+                  llvm::formatv("attn-select-precision: layer {0}: {1}, "
+                                "predicted max relative error {2} (target "
+                                "{3}), 1-PCC {4}, KV cache {5} bytes per "
+                                "token",
+                                layer.index, searched ? "chose" : "applied",
+                                sci(chosen.estimate.maxRelativeError),
+                                sci(target), sci(chosen.estimate.pccLoss),
+                                chosen.cost.kvBytesPerToken)
+                      .str()};
+  const auto &all = kStorageTypes;
+  const auto &wide = kWideStorageTypes;
   for (int p = QProj; p <= OProj; ++p)
     log.explain((projectionName(Projection(p)) + " weights").str(),
                 storageOptions(

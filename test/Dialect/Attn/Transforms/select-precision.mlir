@@ -85,7 +85,22 @@
 // RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 plan=bf16,kv=f8" -o /dev/null 2>&1 | FileCheck %s --check-prefix=KEY
 // KEY: error: attn-select-precision: precision plan 'bf16,kv=f8': 'kv=f8': expected split or KEY=f32|f16|bf16
 // RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 target=-1" -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
-// TARGET: error: attn-select-precision: the target must be a positive relative error, not -1
+// TARGET: error: attn-select-precision: the target must be a positive finite relative error, not -1
+// RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 target=inf" -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGETINF
+// TARGETINF: error: attn-select-precision: the target must be a positive finite relative error, not inf
+// A negative or infinite input RMS was taken, and the plan applied with a
+// predicted error of 0 (inf) or from a negative scale (-3).
+// RUN: for rms in -3 inf nan; do not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=$rms plan=bf16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=RMS || exit 1; done
+// RMS: error: attn-select-precision: input-rms (rotor-aot --precision-input-rms) must be a positive finite RMS, or 0 for the input norm's, not {{-3|inf|nan}}
+// A range that overflows the plan's types is an error, not a plan applied
+// with infinities (input-rms=1e300 printed a predicted error of 0).
+// RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1e300 plan=bf16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=OVERFLOW
+// OVERFLOW: error: attn-select-precision: the plan stores values that could overflow their types (|q| up to {{.*}}, |k| up to {{.*}}, |v| up to {{.*}}): store them in a wider type
+// RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1e300" -o /dev/null 2>&1 | FileCheck %s --check-prefix=OVERFLOWALL
+// OVERFLOWALL: error: attn-select-precision: every plan stores values that could overflow their types
+// RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 samples=0" -o /dev/null 2>&1 | FileCheck %s --check-prefix=SAMPLES
+// RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors input-rms=1 context-length=-5" -o /dev/null 2>&1 | FileCheck %s --check-prefix=SAMPLES
+// SAMPLES: error: attn-select-precision: samples must be at least 1 and context-length at least 0 (0: the KV cache's capacity), not
 // RUN: not rotor-opt %s -attn-select-precision="weights=%t/missing.safetensors input-rms=1" -o /dev/null 2>&1 | FileCheck %s --check-prefix=WEIGHTS
 // WEIGHTS: error: {{.*}}missing.safetensors
 // RUN: not rotor-opt %s -attn-select-precision="weights=%t/qwen.safetensors calibration=%t/none.safetensors" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOCALIB
