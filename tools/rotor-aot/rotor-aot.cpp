@@ -29,29 +29,36 @@
 
 namespace cl = llvm::cl;
 
+/// The tool's own options: --help lists these, not LLVM's.
+static cl::OptionCategory aotOptions("rotor-aot options");
+
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<layer.mlir>"),
-                                      cl::Required);
-static cl::opt<std::string> outputDir("o", cl::desc("Bundle directory to write"),
-                                      cl::value_desc("OUT.rotor"), cl::Required);
+                                      cl::Required, cl::cat(aotOptions));
+static cl::opt<std::string> outputDir("o",
+                                      cl::desc("Bundle directory to write"),
+                                      cl::value_desc("OUT.rotor"), cl::Required,
+                                      cl::cat(aotOptions));
 static cl::opt<std::string> paramsFile(
     "params",
     cl::desc("The weights: a .safetensors file, a checkpoint directory or "
              "its model.safetensors.index.json (default: the module's "
              "attn.checkpoint, which rotor-import records)"),
-    cl::value_desc("PATH"));
-static cl::opt<int64_t> layerOpt(
-    "layer", cl::desc("Which layer of a multi-layer module (rotor-import's "
+    cl::value_desc("PATH"), cl::cat(aotOptions));
+static cl::opt<int64_t>
+    layerOpt("layer",
+             cl::desc("Which layer of a multi-layer module (rotor-import's "
                       "@layerN_prefill/@layerN_decode) to compile"),
-    cl::init(0));
+             cl::init(0), cl::cat(aotOptions));
 static cl::opt<int64_t>
     kvTileSize("kv-tile-size",
                cl::desc("Keys per SDPA tile of the loop-level forms "
-                        "(default: 128 for the host, 64 for GPU targets)"));
+                        "(default: 128 for the host, 64 for GPU targets)"),
+               cl::cat(aotOptions));
 static cl::opt<bool> splitKVDecode(
     "split-kv-decode",
     cl::desc("Decode SDPA as split-KV attention (flash-decoding) rather than "
              "a loop over KV tiles (default: on for cuda, off for host)"),
-    cl::init(false));
+    cl::init(false), cl::cat(aotOptions));
 static cl::opt<int64_t> hostSdpaKeySplit(
     "host-sdpa-key-split",
     cl::desc("Host: a decode step's attention runs over ranges of the KV "
@@ -61,7 +68,7 @@ static cl::opt<int64_t> hostSdpaKeySplit(
              "run of the cache; the ranges (usually an even count when "
              "more than one) share the keys about equally (0: one range "
              "per KV head)"),
-    cl::init(2048));
+    cl::init(2048), cl::cat(aotOptions));
 static cl::opt<bool> hostPackedEpilogues(
     "host-packed-epilogues",
     cl::desc("Host: prefill projections start from their bias, apply a "
@@ -70,104 +77,107 @@ static cl::opt<bool> hostPackedEpilogues(
              "a head's rows while it is in cache; a prefill block's scores "
              "are scaled, masked and reduced to their row max in registers "
              "(off: separate passes over memory)"),
-    cl::init(true));
+    cl::init(true), cl::cat(aotOptions));
 static cl::opt<bool> workgroupTiledSdpa(
     "workgroup-tiled-sdpa",
     cl::desc("Prefill SDPA as workgroup-tiled attention, KV tiles staged in "
              "shared memory (default: on for cuda, off for host)"),
-    cl::init(false));
+    cl::init(false), cl::cat(aotOptions));
 static cl::opt<bool> workgroupTiledLinear(
     "workgroup-tiled-linear",
     cl::desc("Prefill projections as workgroup-tiled GEMMs, reduction slices "
              "staged in shared memory (default: on for cuda, off for host)"),
-    cl::init(false));
-static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"));
+    cl::init(false), cl::cat(aotOptions));
+static cl::opt<bool> quiet("quiet", cl::desc("Do not print progress"),
+                           cl::cat(aotOptions));
 static cl::opt<bool> allowRopeLayoutMismatch(
     "allow-rope-layout-mismatch",
     cl::desc("Compile RoPE whose layout disagrees with its weights' row "
-             "order (a warning instead of an error)"));
+             "order (a warning instead of an error)"),
+    cl::cat(aotOptions));
 static cl::opt<std::string> target(
     "target",
     cl::desc("host (default), cuda, or gpu-emulation (a host bundle whose "
              "code is the GPU's kernels run as OpenMP thread teams)"),
-    cl::init("host"));
+    cl::init("host"), cl::cat(aotOptions));
 static cl::opt<std::string> hostCpu(
     "host-cpu",
     cl::desc("The CPU the host code is for: native (default: this machine's "
              "CPU and its instruction-set extensions) or an LLVM CPU name "
              "(x86-64-v2, x86-64-v3, znver3, ...). The manifest records the "
              "extensions used, and the runtime refuses a CPU without them"),
-    cl::init("native"));
+    cl::init("native"), cl::cat(aotOptions));
 static cl::opt<bool> fuseRopeEpilogue(
     "fuse-rope-epilogue",
     cl::desc("Rotate Q/K in the loop-level projection's epilogue (host "
              "only; default off: the register-blocked projection plus a "
              "RoPE pass measured faster)"),
-    cl::init(true));
+    cl::init(true), cl::cat(aotOptions));
 static cl::opt<bool> foldKVRotation(
     "fold-kv-rotation",
     cl::desc("Rotate Q once instead of inverse-rotating every K/V block "
              "read from a rotated cache, folding the output's inverse into "
              "W_o (attn-fold-kv-rotation; default on; =false keeps the "
              "unfolded graph as the baseline)"),
-    cl::init(true));
+    cl::init(true), cl::cat(aotOptions));
 static cl::opt<bool> narrowRoundedWeights(
     "narrow-rounded-weights",
     cl::desc("Store a weight that every projection reading it rounds to one "
              "narrower compute type (e.g. compute = bf16 on an f32 weight) "
              "in that type, rounded once (attn-narrow-rounded-weights; "
              "default on; the results are the same bits)"),
-    cl::init(true));
+    cl::init(true), cl::cat(aotOptions));
 static cl::opt<std::string> foldKVRotationReport(
     "fold-kv-rotation-report",
     cl::desc("Write what attn-fold-kv-rotation did and did not do, per "
              "layer, to this file ('-': stderr)"),
-    cl::init(""));
+    cl::init(""), cl::cat(aotOptions));
 static cl::opt<bool> splitRopeBias(
     "split-rope-bias",
     cl::desc("Keep K's bias out of the KV cache: SDPA adds q·RoPE(b_k, p) to "
              "each score in f32 (attn-split-rope-bias)"),
-    cl::init(false));
+    cl::init(false), cl::cat(aotOptions));
 static cl::opt<std::string> precision(
     "precision",
     cl::desc("Choose each tensor's type from a rounding-error bound "
              "(attn-select-precision): 'auto' picks the cheapest plan whose "
              "predicted error meets --precision-target; f32, bf16, rope-f32 "
              "and q-f32 apply a named plan. Needs an f32 import"),
-    cl::init(""));
+    cl::init(""), cl::cat(aotOptions));
 static cl::opt<double> precisionTarget(
     "precision-target",
     cl::desc("The largest predicted max |out - exact| / max |exact| of a "
              "layer's output (--precision=auto; default 1e-2)"),
-    cl::init(1e-2));
+    cl::init(1e-2), cl::cat(aotOptions));
 static cl::opt<std::string> precisionReport(
     "precision-report",
     cl::desc("Write attn-select-precision's decisions as JSON to this file "
              "('-': stderr)"),
-    cl::init(""));
+    cl::init(""), cl::cat(aotOptions));
 static cl::opt<double> precisionInputRms(
     "precision-input-rms",
     cl::desc("Declared RMS of each input row, for layers whose input norm "
              "the importer did not record"),
-    cl::init(0));
+    cl::init(0), cl::cat(aotOptions));
 // Fault injection for the calibration retry's test: the model overestimates
 // the measured error 2-6x, so no real layer makes its first plan miss.
 static cl::opt<double> precisionTestLooseFirstPlan(
     "precision-test-loose-first-plan", cl::Hidden,
     cl::desc("Testing only: choose the first plan for this multiple of "
              "--precision-target, so that calibration sees it miss"),
-    cl::init(1));
+    cl::init(1), cl::cat(aotOptions));
 static cl::opt<std::string> precisionCalibration(
     "precision-calibration",
     cl::desc("Calibration inputs (hidden_states, positions) the precision "
              "model evaluates the layer on"),
-    cl::init(""));
+    cl::init(""), cl::cat(aotOptions));
 static cl::opt<std::string> gpuChip("gpu-chip",
                                     cl::desc("NVVM chip for --target=cuda"),
-                                    cl::init("sm_90"));
-static cl::opt<std::string> cudaToolkit(
-    "cuda-toolkit", cl::desc("CUDA toolkit for libdevice and ptxas"),
-    cl::init(ROTOR_CUDA_TOOLKIT));
+                                    cl::init("sm_90"), cl::cat(aotOptions));
+static cl::opt<std::string>
+    cudaToolkit("cuda-toolkit",
+                cl::desc("CUDA toolkit for libdevice and ptxas"),
+                cl::init(ROTOR_CUDA_TOOLKIT), cl::cat(aotOptions));
 
 /// The pipeline options from the flags: target-dependent ones only when
 /// given, so that the target's defaults apply otherwise.
@@ -280,6 +290,7 @@ static int confirmPrecision(mlir::ModuleOp parsed,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(aotOptions);
   cl::ParseCommandLineOptions(argc, argv, "Rotor ahead-of-time compiler\n");
   mlir::registerAllPasses();
   rotor::registerRotorConversionPasses();

@@ -23,43 +23,50 @@
 namespace cl = llvm::cl;
 using namespace rotor::import;
 
+/// The tool's own options: --help lists these, not LLVM's.
+static cl::OptionCategory importOptions("rotor-import options");
+
 static cl::opt<std::string> checkpointDir(cl::Positional,
                                           cl::desc("<checkpoint directory>"),
-                                          cl::Required);
+                                          cl::Required, cl::cat(importOptions));
 static cl::opt<std::string> outputFile("o", cl::desc("attn IR file to write"),
                                        cl::value_desc("LAYER.mlir"),
-                                       cl::Required);
-static cl::opt<std::string> layerList(
-    "layers", cl::desc("Layers to import, e.g. 0,3-5 (default: all)"),
-    cl::value_desc("LIST"));
-static cl::opt<std::string> dtype(
-    "dtype", cl::desc("Element type of activations, weights and KV caches: "
-                      "f32 (default) or bf16"),
-    cl::init("f32"));
+                                       cl::Required, cl::cat(importOptions));
+static cl::opt<std::string>
+    layerList("layers", cl::desc("Layers to import, e.g. 0,3-5 (default: all)"),
+              cl::value_desc("LIST"), cl::cat(importOptions));
+static cl::opt<std::string>
+    dtype("dtype",
+          cl::desc("Element type of activations, weights and KV caches: "
+                   "f32 (default) or bf16"),
+          cl::init("f32"), cl::cat(importOptions));
 static cl::opt<int64_t> kvCapacity("kv-capacity",
                                    cl::desc("Positions per KV cache (4096)"),
-                                   cl::init(4096));
+                                   cl::init(4096), cl::cat(importOptions));
 static cl::opt<bool> captureQK(
     "capture-qk",
     cl::desc("Record post-RoPE Q and K of every layer (attn.capture, tags "
-             "layerN.q and layerN.k; rotor-run --captures writes them)"));
+             "layerN.q and layerN.k; rotor-run --captures writes them)"),
+    cl::cat(importOptions));
 static cl::opt<std::string> kvCache(
     "kv-cache",
     cl::desc("KV-cache format: f32, bf16, f16, q8_0, q4_0 (absmax, blocks of "
              "32, f16 scale), turbo3, turbo4 (Walsh-Hadamard rotated, 3/4-bit "
              "Lloyd-Max codes, one f16 scale per group of 128, or 64 for "
              "64-dim heads); codes are bit-packed (default: --dtype)"),
-    cl::value_desc("FORMAT"));
+    cl::value_desc("FORMAT"), cl::cat(importOptions));
 static cl::opt<uint64_t> kvRotationSeed(
     "kv-rotation-seed",
     cl::desc("Seed of each layer's rotation (turbo3/turbo4: default 0; "
              "q8_0/q4_0: rotated only when given)"),
-    cl::value_desc("S"));
+    cl::value_desc("S"), cl::cat(importOptions));
 static cl::opt<bool> noKVRotation(
     "no-kv-rotation",
     cl::desc("Build turbo3/turbo4 without their rotation (to measure what "
-             "the rotation buys)"));
-static cl::opt<bool> quiet("quiet", cl::desc("Print errors only"));
+             "the rotation buys)"),
+    cl::cat(importOptions));
+static cl::opt<bool> quiet("quiet", cl::desc("Print errors only"),
+                           cl::cat(importOptions));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "rotor-import: " << message << "\n";
@@ -117,6 +124,7 @@ std::string writeOutput(mlir::ModuleOp module) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(importOptions);
   cl::ParseCommandLineOptions(
       argc, argv,
       "Rotor importer: the attention layers of a Hugging Face checkpoint "

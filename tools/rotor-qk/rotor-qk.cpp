@@ -38,23 +38,30 @@ using namespace rotor::qk;
 namespace cl = llvm::cl;
 using llvm::StringRef;
 
+/// The tool's own options: --help lists these, not LLVM's.
+static cl::OptionCategory qkOptions("rotor-qk options");
+
 static cl::list<std::string> positional(cl::Positional, cl::OneOrMore,
-                                        cl::desc("analyze CAPTURES..."));
+                                        cl::desc("analyze CAPTURES..."),
+                                        cl::cat(qkOptions));
 static cl::opt<std::string> outputDir("o", cl::desc("Output folder"),
-                                      cl::value_desc("OUT_DIR"));
+                                      cl::value_desc("OUT_DIR"),
+                                      cl::cat(qkOptions));
 static cl::opt<std::string>
-    bAxisName("b-axis", cl::desc("eigen (default): top eigenvector of "
-                                 "P·C_δ·P; centroid: P(μ_Q − μ_K)"),
-              cl::init("eigen"));
+    bAxisName("b-axis",
+              cl::desc("eigen (default): top eigenvector of "
+                       "P·C_δ·P; centroid: P(μ_Q − μ_K)"),
+              cl::init("eigen"), cl::cat(qkOptions));
 static cl::opt<std::string> headsOpt("heads",
                                      cl::desc("Only these heads: L:H,..."),
-                                     cl::init(""));
+                                     cl::init(""), cl::cat(qkOptions));
 static cl::opt<int64_t>
     maxSamples("max-samples",
                cl::desc("At most N rows of Q and of K per layer, evenly "
                         "spaced (deterministic); 0: all"),
-               cl::init(0));
-static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"));
+               cl::init(0), cl::cat(qkOptions));
+static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"),
+                           cl::cat(qkOptions));
 
 namespace {
 
@@ -426,6 +433,7 @@ std::optional<std::string> writeAnalysis(const Analysis &a,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(qkOptions);
   cl::ParseCommandLineOptions(
       argc, argv,
       "rotor-qk: the planar rotation analysis of post-RoPE Q and K captured "
